@@ -1,0 +1,191 @@
+"""The governance levers: what an authority can do to the network, as data.
+
+A lever is a frozen dataclass. Governance policies (``protocol.governance``) decide *when* a
+lever executes; the economy (``protocol.economy``) defines *what* it does to a network state
+(``apply_lever``). Keeping levers as plain data decouples the two: a policy never touches
+pools or balances, and the economy never knows who voted.
+
+The levers follow governance.md §3 and §7.2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+__all__ = [
+    "AnyChange",
+    "DissolveSubnet",
+    "HaltChain",
+    "Lever",
+    "RegistrationOff",
+    "ResumeChain",
+    "SetEmissionEnabled",
+    "SetHyperparameter",
+    "SetRegistrationAllowed",
+    "SetSubtokenEnabled",
+    "SubtokenOff",
+    "SuspendEmissions",
+    "TokenSale",
+    "TransferOwnership",
+    "lever_from_dict",
+]
+
+
+@dataclass(frozen=True)
+class Lever:
+    """Base class of every lever. ``kind`` names it in logs and scenario files."""
+
+    kind: ClassVar[str] = "lever"
+    #: True when the lever changes the emission of a single subnet (used by harm metrics).
+    targets_emission: ClassVar[bool] = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict with the lever's ``kind`` and fields."""
+        out: dict[str, Any] = {"kind": self.kind}
+        out.update({k: getattr(self, k) for k in self.__dataclass_fields__})
+        return out
+
+
+@dataclass(frozen=True)
+class SetRegistrationAllowed(Lever):
+    """``sudo_set_network_registration_allowed``: off drops the subnet's TAO share to zero."""
+
+    netuid: int
+    allowed: bool = False
+    kind: ClassVar[str] = "set_registration_allowed"
+    targets_emission: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class SetSubtokenEnabled(Lever):
+    """``sudo_set_subtoken_enabled``: off zeroes the TAO share and disables alpha trading."""
+
+    netuid: int
+    enabled: bool = False
+    kind: ClassVar[str] = "set_subtoken_enabled"
+    targets_emission: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class SetEmissionEnabled(Lever):
+    """``sudo_set_subnet_emission_enabled``: off zeroes pool-side alpha_in/tao_in/chain buys."""
+
+    netuid: int
+    enabled: bool = False
+    kind: ClassVar[str] = "set_emission_enabled"
+    targets_emission: ClassVar[bool] = True
+
+
+# Friendlier aliases used in scenarios and docs.
+RegistrationOff = SetRegistrationAllowed
+SubtokenOff = SetSubtokenEnabled
+SuspendEmissions = SetEmissionEnabled
+
+
+@dataclass(frozen=True)
+class DissolveSubnet(Lever):
+    """``dissolve_network``: delete the subnet; alpha holders are paid pro rata from its pool."""
+
+    netuid: int
+    kind: ClassVar[str] = "dissolve_subnet"
+    targets_emission: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class SetHyperparameter(Lever):
+    """Set a hyperparameter of one subnet (``netuid``) or a global one (``netuid=None``)."""
+
+    name: str
+    value: float | int | bool
+    netuid: int | None = None
+    kind: ClassVar[str] = "set_hyperparameter"
+
+
+@dataclass(frozen=True)
+class TransferOwnership(Lever):
+    """Hand a subnet to another coldkey (the 2023 migrations did this by runtime upgrade)."""
+
+    netuid: int
+    new_owner: str
+    kind: ClassVar[str] = "transfer_ownership"
+    targets_emission: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class HaltChain(Lever):
+    """Safe mode: only whitelisted calls for ``duration_blocks`` (24 h, renewable by 12 h)."""
+
+    duration_blocks: int = 7_200
+    kind: ClassVar[str] = "halt_chain"
+
+
+@dataclass(frozen=True)
+class ResumeChain(Lever):
+    """Leave safe mode early."""
+
+    kind: ClassVar[str] = "resume_chain"
+
+
+@dataclass(frozen=True)
+class TokenSale(Lever):
+    """An off-chain lever: the authority (or an exiting team) sells ``amount_tao`` of a subnet's
+    alpha, or of TAO on the market when ``netuid`` is None, as swaps against the pool."""
+
+    amount_tao: float
+    netuid: int | None = None
+    kind: ClassVar[str] = "token_sale"
+
+
+@dataclass(frozen=True)
+class AnyChange(Lever):
+    """A runtime upgrade: arbitrary change, described by ``description`` and a list of levers."""
+
+    description: str = "runtime upgrade"
+    effects: tuple[Lever, ...] = field(default_factory=tuple)
+    kind: ClassVar[str] = "any_change"
+    targets_emission: ClassVar[bool] = True
+
+
+_BY_KIND: dict[str, type[Lever]] = {
+    cls.kind: cls
+    for cls in (
+        SetRegistrationAllowed,
+        SetSubtokenEnabled,
+        SetEmissionEnabled,
+        DissolveSubnet,
+        SetHyperparameter,
+        TransferOwnership,
+        HaltChain,
+        ResumeChain,
+        TokenSale,
+        AnyChange,
+    )
+}
+
+
+def lever_from_dict(data: dict[str, Any]) -> Lever:
+    """Build a lever from ``{"kind": ..., **fields}``; errors name the offending key.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is missing or unknown, or a field is missing or unexpected.
+    """
+    if not isinstance(data, dict) or "kind" not in data:
+        raise ValueError("lever: expected a table with a 'kind' key")
+    kind = data["kind"]
+    cls = _BY_KIND.get(kind)
+    if cls is None:
+        raise ValueError(f"lever.kind: unknown lever {kind!r}; known: {', '.join(sorted(_BY_KIND))}")
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    allowed = set(cls.__dataclass_fields__)
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"lever.{sorted(unknown)[0]}: unknown field for {kind!r}")
+    if cls is AnyChange and "effects" in fields:
+        fields["effects"] = tuple(lever_from_dict(e) for e in fields["effects"])
+    try:
+        return cls(**fields)
+    except TypeError as exc:
+        raise ValueError(f"lever {kind!r}: {exc}") from exc

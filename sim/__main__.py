@@ -1,0 +1,5 @@
+"""``python -m sim`` runs the govsim CLI."""
+
+from sim.cli import main
+
+main()

@@ -1,0 +1,12 @@
+"""The ``govsim`` command line.
+
+Each command family lives in its own module and attaches itself to :data:`main`; heavy imports
+(torch, Mesa, Dask) happen inside the commands, so ``govsim --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from sim.cli import app_cmd, ground_truth, live, run, study, yuma  # noqa: F401  (registration)
+from sim.cli._root import UserError, main
+
+__all__ = ["UserError", "main"]

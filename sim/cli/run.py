@@ -1,0 +1,1 @@
+"""govsim CLI commands (filled by its issue)."""

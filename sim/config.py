@@ -1,0 +1,646 @@
+"""The simulator's configuration: frozen pydantic v2 models with units in every field description.
+
+:class:`SimConfig` is the single input of a run (``sim.run``). Scenario files (TOML, read by
+``sim.schema``) are translated into it; code can also build it directly or from a dict
+(``SimConfig.model_validate({...})``). Every section has defaults that make a small, fast run
+(8 subnets x 64 uids, 90 days), the explorer's default.
+
+Units are part of the field names (``_days``, ``_blocks``, ``_tao``, ``_usd``, ``_per_year``) and
+are repeated in the descriptions. Fractions are in [0, 1]. Chain time: 12 s blocks, 7 200 blocks a
+day, tempo 360 blocks by default.
+
+Stability contract: after the first release of this file fields are only added (with defaults),
+never renamed or removed, so scenario files keep validating.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "ActorConfig",
+    "EventsConfig",
+    "ExploitShock",
+    "GovernanceConfig",
+    "InterventionShock",
+    "MarketConfig",
+    "MinersConfig",
+    "NetworkConfig",
+    "OutputConfig",
+    "OwnersConfig",
+    "QualityShock",
+    "ScamSubnetShock",
+    "Shock",
+    "SimConfig",
+    "StakersConfig",
+    "TeamExitShock",
+    "TokenSaleShock",
+    "ValidatorsConfig",
+]
+
+NonNegFloat = Annotated[float, Field(ge=0.0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Section(BaseModel):
+    """Base of every config section: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _check_mix(mix: dict[str, float], what: str) -> dict[str, float]:
+    """Validate a strategy mix: non-negative weights with a positive total (normalised later)."""
+    if not mix:
+        raise ValueError(f"{what}: the mix is empty; give at least one strategy with a weight > 0")
+    for name, weight in mix.items():
+        if weight < 0:
+            raise ValueError(f"{what}.{name}: weight must be >= 0, got {weight}")
+    if sum(mix.values()) <= 0:
+        raise ValueError(f"{what}: weights sum to 0; expected a positive total")
+    return mix
+
+
+# --------------------------------------------------------------------------------------------
+# network
+# --------------------------------------------------------------------------------------------
+
+
+class NetworkConfig(_Section):
+    """Shape of the simulated chain and the economy parameters the simulator sets itself."""
+
+    n_subnets: int = Field(
+        8, ge=1, le=128, description="Number of non-root subnets (count, <= 128)."
+    )
+    n_uids: int = Field(
+        64, ge=4, le=4096, description="UIDs per subnet (count; mainnet max_allowed_uids 256)."
+    )
+    n_validators: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Validator UIDs per subnet (count; must be < n_uids; mainnet max 64 permits).",
+    )
+    tempo: int = Field(360, ge=1, description="Blocks between epochs of a subnet (blocks).")
+    coinbase_era: Literal["head", "tao_flow", "price_ema"] = Field(
+        "head", description="Which subnet-share rule the economy uses (coinbase.md §1)."
+    )
+    block_emission_tao: float = Field(
+        0.5, gt=0, description="TAO minted per block at the start (TAO/block; 0.5 after Dec 2025)."
+    )
+    total_issuance_tao: float = Field(
+        10_800_000.0, ge=0, description="TAO issued before the run starts (TAO; drives halving)."
+    )
+    root_stake_tao: float = Field(
+        3_000_000.0, ge=0, description="TAO staked on the root subnet (TAO)."
+    )
+    tao_weight: Fraction = Field(0.18, description="TaoWeight of root stake (fraction).")
+    pool_tao_per_subnet: float = Field(
+        20_000.0,
+        gt=0,
+        description="Mean initial TAO reserve of a subnet pool (TAO); spread by `pool_tao_spread`.",
+    )
+    pool_tao_spread: NonNegFloat = Field(
+        0.8, description="Lognormal sigma of initial pool sizes across subnets (dimensionless)."
+    )
+    initial_alpha_price_tao: float = Field(
+        0.02, gt=0, description="Mean initial alpha price (TAO per alpha)."
+    )
+    kappa: Fraction = Field(0.5, description="Yuma consensus majority threshold (fraction).")
+    commit_reveal: bool = Field(
+        True, description="Whether weights are committed and revealed later (yuma.md §5)."
+    )
+    reveal_tempos: int = Field(
+        1, ge=1, description="Tempos between commit and reveal when commit_reveal is on (tempos)."
+    )
+    uid_immunity_blocks: int = Field(
+        5_000, ge=0, description="Blocks a new UID is immune from pruning (blocks)."
+    )
+    subnet_immunity_days: NonNegFloat = Field(
+        120.0, description="Days a new subnet is immune from deregistration (days)."
+    )
+    registration_burn_tao: NonNegFloat = Field(
+        0.1, description="TAO burned to register a miner UID (TAO)."
+    )
+    economy_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra EconomyParams fields passed through to protocol.economy unchanged.",
+    )
+
+    @model_validator(mode="after")
+    def _validators_fit(self) -> NetworkConfig:
+        if self.n_validators >= self.n_uids:
+            raise ValueError(
+                f"network.n_validators: {self.n_validators} must be < n_uids ({self.n_uids})"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# agents
+# --------------------------------------------------------------------------------------------
+
+
+class MinersConfig(_Section):
+    """Miner population: strategy mix and the quality/cost processes (per uid)."""
+
+    mix: dict[str, float] = Field(
+        default_factory=lambda: {"honest": 0.85, "lazy": 0.08, "copier": 0.04, "sybil": 0.03},
+        description="Strategy name -> share of miner uids (weights, normalised). "
+        "Names from sim.agents.miners.MINER_STRATEGIES.",
+    )
+    skill_mean: NonNegFloat = Field(1.0, description="Mean miner skill (quality units).")
+    skill_sigma: NonNegFloat = Field(
+        0.35, description="Lognormal sigma of miner skill across uids (dimensionless)."
+    )
+    skill_volatility_per_day: NonNegFloat = Field(
+        0.10,
+        description="Daily volatility of each miner's log-skill (1/sqrt(day)); makes stale "
+        "weights wrong, so commit-reveal delay matters.",
+    )
+    skill_mean_reversion_per_day: NonNegFloat = Field(
+        0.05, description="Mean-reversion speed of log-skill (1/day)."
+    )
+    lazy_effort: Fraction = Field(0.3, description="Effort of a lazy miner (fraction of skill).")
+    copier_detection: Fraction = Field(
+        0.5,
+        description="Probability an honest validator spots a copied submission (fraction).",
+    )
+    sybil_uids: int = Field(4, ge=1, description="UIDs one sybil budget is spread over (count).")
+    compute_cost_tao_per_day: NonNegFloat = Field(
+        0.02, description="Running cost of one honest miner uid (TAO/day); lazy pay `lazy_effort`x."
+    )
+    cadence_days: float = Field(
+        1.0, gt=0, description="How often miners reconsider their subnet (days)."
+    )
+    relocation_lag_days: NonNegFloat = Field(
+        3.0, description="Lag between deciding to move and re-registering elsewhere (days)."
+    )
+    relocation_threshold: NonNegFloat = Field(
+        0.5,
+        description="A miner moves when its income is below this fraction of the best subnet's "
+        "(fraction of income).",
+    )
+    relocation_probability: Fraction = Field(
+        0.2, description="Chance per decision that an under-earning miner actually moves."
+    )
+    strategy_params: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per-strategy overrides: strategy name -> {parameter: value}.",
+    )
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, v: dict[str, float]) -> dict[str, float]:
+        return _check_mix(v, "miners.mix")
+
+
+class ValidatorsConfig(_Section):
+    """Validator population: strategy mix, stake, take and observation noise."""
+
+    mix: dict[str, float] = Field(
+        default_factory=lambda: {
+            "honest": 0.85,
+            "weight_copier": 0.05,
+            "cabal": 0.05,
+            "inactive": 0.05,
+        },
+        description="Strategy name -> share of validator uids (weights, normalised). "
+        "Names from sim.agents.validators.VALIDATOR_STRATEGIES.",
+    )
+    observation_noise: NonNegFloat = Field(
+        0.15, description="Std of multiplicative noise on observed miner quality (dimensionless)."
+    )
+    stake_pareto_shape: float = Field(
+        1.2, gt=0, description="Pareto shape of validator stake across validators (dimensionless)."
+    )
+    self_stake_fraction: Fraction = Field(
+        0.3, description="Fraction of a validator's stake that is its own (fraction)."
+    )
+    take: Fraction = Field(0.18, description="Delegate take (fraction of dividends).")
+    cabal_miners: int = Field(
+        4, ge=0, description="Miner uids per subnet controlled by the cabal (count)."
+    )
+    cabal_weight_boost: NonNegFloat = Field(
+        10.0, description="Factor a cabal validator multiplies its own miners' weights by."
+    )
+    strategy_params: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per-strategy overrides: strategy name -> {parameter: value}.",
+    )
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, v: dict[str, float]) -> dict[str, float]:
+        return _check_mix(v, "validators.mix")
+
+
+class StakersConfig(_Section):
+    """Stakers / nominators: allocate TAO across subnets by yield and perceived risk."""
+
+    n_stakers: int = Field(64, ge=1, description="Number of staker agents (count).")
+    total_stake_tao: float = Field(
+        400_000.0, gt=0, description="TAO held by all stakers together at the start (TAO)."
+    )
+    wealth_pareto_shape: float = Field(
+        1.5, gt=0, description="Pareto shape of staker wealth (dimensionless)."
+    )
+    staked_fraction: Fraction = Field(
+        0.8, description="Fraction of staker TAO staked into subnets at the start (fraction)."
+    )
+    cadence_days: float = Field(1.0, gt=0, description="How often a staker rebalances (days).")
+    yield_sensitivity: NonNegFloat = Field(
+        20.0, description="Softmax inverse temperature on annualised yield (1/yield)."
+    )
+    risk_aversion_mean: NonNegFloat = Field(
+        4.0, description="Mean weight on perceived governance hazard (1/hazard-per-year)."
+    )
+    risk_aversion_sigma: NonNegFloat = Field(
+        0.5, description="Lognormal sigma of risk aversion across stakers (dimensionless)."
+    )
+    rebalance_fraction: Fraction = Field(
+        0.2, description="Fraction of the gap to the target allocation closed per rebalance."
+    )
+    exit_hazard_per_year: NonNegFloat = Field(
+        0.5,
+        description="Perceived governance hazard above which a staker leaves subnets entirely "
+        "(events per year).",
+    )
+    target_subnet_hazard_per_year: NonNegFloat = Field(
+        6.0,
+        description="Extra hazard a staker attaches to a subnet that was just targeted or is "
+        "under a pending intervention (events per year).",
+    )
+    sell_fraction: Fraction = Field(
+        0.3, description="Fraction of TAO freed by unstaking that is sold on the market."
+    )
+    belief_prior_per_year: NonNegFloat = Field(
+        0.2, description="Prior governance-risk belief: discretionary interventions per year."
+    )
+    belief_learning_rate: NonNegFloat = Field(
+        1.0, description="Belief increase per observed harmful intervention (events/year each)."
+    )
+    belief_half_life_days: float = Field(
+        60.0, gt=0, description="Half-life of the belief's decay back to the prior (days)."
+    )
+
+
+class OwnersConfig(_Section):
+    """Subnet owners: type mix, owner cut and exit behaviour."""
+
+    mix: dict[str, float] = Field(
+        default_factory=lambda: {"honest": 0.85, "extractive": 0.1, "high_value": 0.05},
+        description="Owner type -> share of subnets (weights, normalised). "
+        "Names from sim.agents.owners.OWNER_STRATEGIES.",
+    )
+    owner_cut_enabled: bool = Field(True, description="Whether owners take the 18 % cut.")
+    subnet_quality_mean: NonNegFloat = Field(
+        1.0, description="Mean subnet utility multiplier (quality units)."
+    )
+    subnet_quality_sigma: NonNegFloat = Field(
+        0.5, description="Lognormal sigma of subnet utility across subnets (dimensionless)."
+    )
+    extractive_sell_fraction: Fraction = Field(
+        0.9, description="Fraction of its owner cut an extractive owner sells each day."
+    )
+    honest_sell_fraction: Fraction = Field(
+        0.1, description="Fraction of its owner cut an honest owner sells each day."
+    )
+    exit_on_intervention: bool = Field(
+        True, description="Whether a high-value builder exits when its subnet is targeted."
+    )
+    exit_sell_days: float = Field(
+        7.0, gt=0, description="Days over which an exiting team sells its holdings (days)."
+    )
+    exit_treasury_tao: NonNegFloat = Field(
+        37_000.0, description="Treasury TAO an exiting team sells (TAO; Covenant ~37 000)."
+    )
+    exit_quality_factor: Fraction = Field(
+        0.1, description="Subnet utility after the team exits (fraction of before)."
+    )
+    strategy_params: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per-type overrides: owner type -> {parameter: value}.",
+    )
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, v: dict[str, float]) -> dict[str, float]:
+        return _check_mix(v, "owners.mix")
+
+
+# --------------------------------------------------------------------------------------------
+# market
+# --------------------------------------------------------------------------------------------
+
+
+class MarketConfig(_Section):
+    """TAO market and the governance-risk discount (calibration constants: docs/calibration.md)."""
+
+    tao_price_usd: float = Field(336.0, gt=0, description="TAO price at the start (USD).")
+    circulating_tao: float = Field(
+        9_600_000.0, gt=0, description="Circulating TAO at the start (TAO)."
+    )
+    daily_volatility: NonNegFloat = Field(
+        0.04, description="Std of the daily log-return from exogenous news (1/sqrt(day))."
+    )
+    drift_per_year: float = Field(0.0, description="Exogenous log drift of the TAO price (1/year).")
+    daily_volume_usd: float = Field(
+        150_000_000.0, gt=0, description="Typical daily traded volume of TAO (USD)."
+    )
+    impact_coefficient: NonNegFloat = Field(
+        1.0,
+        description="Square-root-law impact Y: dlogP = -Y*sigma_daily*sqrt(Q/V) for a sale of "
+        "Q USD against daily volume V (dimensionless).",
+    )
+    impact_decay_half_life_days: float = Field(
+        3.0, gt=0, description="Half-life of the transient part of price impact (days)."
+    )
+    permanent_impact_fraction: Fraction = Field(
+        0.5, description="Fraction of price impact that is permanent (fraction)."
+    )
+    contagion_beta: NonNegFloat = Field(
+        3.5,
+        description="Governance-risk discount per unit of intervention severity: the premium "
+        "jumps by beta*severity and the TAO price is scaled by exp(-premium). Fitted to the "
+        "April 2026 drawdown (docs/calibration.md).",
+    )
+    premium_half_life_days: float = Field(
+        45.0, gt=0, description="Half-life of the governance-risk premium (days)."
+    )
+    premium_floor_fraction: Fraction = Field(
+        0.4,
+        description="Fraction of each premium jump that never decays (permanent repricing).",
+    )
+    expected_suspension_days: float = Field(
+        30.0,
+        gt=0,
+        description="How long the market expects an open-ended suspension to last (days); "
+        "severity of a subnet lever = emission share x this / 365.",
+    )
+    justified_discount: Fraction = Field(
+        0.5,
+        description="Severity multiplier for an intervention the market sees as justified "
+        "(fraction; 1 = judged like a harmful one).",
+    )
+    delay_relief_days: float = Field(
+        7.0,
+        gt=0,
+        description="An enforced delay d before execution scales severity by 1/(1 + d/this) "
+        "(days): a public process scares less than a surprise.",
+    )
+    severity_scale: float = Field(
+        1.0,
+        gt=0,
+        description="Normaliser so that a 7 %-share suspension of 30 days has severity ~ "
+        "share*30/365 / scale (dimensionless).",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# governance
+# --------------------------------------------------------------------------------------------
+
+Intent = Literal["benevolent_competent", "benevolent_erring", "self_interested", "captured"]
+
+
+class ActorConfig(_Section):
+    """One group of governance seats with the same intent."""
+
+    count: int = Field(1, ge=1, description="Seats in this group (count).")
+    intent: Intent = Field("benevolent_competent", description="Intent model of these seats.")
+    weight: NonNegFloat = Field(1.0, description="Voting weight of each seat (stake units).")
+    label: str = Field("", description="Free-text label used in logs.")
+
+
+class GovernanceConfig(_Section):
+    """Which governance policy runs and who sits in it."""
+
+    policy: str = Field(
+        "sudo", description="Policy preset name (protocol.governance registry, e.g. 'sudo')."
+    )
+    policy_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for protocol.governance.make_policy (policy-specific units).",
+    )
+    actors: tuple[ActorConfig, ...] = Field(
+        default_factory=tuple,
+        description="Seat groups with intents; empty = the policy's default seats, all "
+        "benevolent_competent.",
+    )
+    correlation: Fraction = Field(
+        0.0, description="Correlation between seats' votes (0 independent, 1 = one key)."
+    )
+    error_rate_per_year: NonNegFloat = Field(
+        0.5,
+        description="Rate of false-positive proposals by benevolent_erring seats (events/year).",
+    )
+    detection_delay_blocks: int = Field(
+        300, ge=0, description="Blocks until a competent authority notices an exploit (blocks)."
+    )
+    scam_detection_days: NonNegFloat = Field(
+        7.0, description="Days until a competent authority notices a scam subnet (days)."
+    )
+    response_lever: str = Field(
+        "set_emission_enabled",
+        description="Lever kind used against scam subnets (protocol.levers kind).",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# shocks (timed exogenous events) and stochastic event rates
+# --------------------------------------------------------------------------------------------
+
+
+class _Shock(_Section):
+    day: NonNegFloat = Field(description="When the event happens (days from the start).")
+
+
+class QualityShock(_Shock):
+    """A subnet's utility jumps (e.g. the Covenant-72B milestone lifts one subnet)."""
+
+    kind: Literal["quality_jump"] = "quality_jump"
+    netuid: int = Field(ge=0, description="Subnet hit (index among simulated subnets).")
+    factor: float = Field(2.0, gt=0, description="Multiplier on the subnet's utility (factor).")
+
+
+class InterventionShock(_Shock):
+    """An authority with an intent tries to pull a lever (it goes through the policy)."""
+
+    kind: Literal["intervention"] = "intervention"
+    lever: dict[str, Any] = Field(
+        description="The lever as a table, e.g. {kind='set_emission_enabled', netuid=0} "
+        "(protocol.levers.lever_from_dict)."
+    )
+    intent: Intent = Field(
+        "self_interested", description="Intent of the proposer (decides how seats vote)."
+    )
+    justified: bool = Field(
+        False, description="Ground truth: whether the action is warranted (for FP/FN metrics)."
+    )
+    duration_days: float | None = Field(
+        None, gt=0, description="Days until the authority reverses it (None = never)."
+    )
+
+
+class ExploitShock(_Shock):
+    """A theft drains TAO each block until stopped by a chain halt (or it runs out)."""
+
+    kind: Literal["exploit"] = "exploit"
+    damage_tao_per_block: float = Field(
+        20.0, gt=0, description="TAO stolen per block while the exploit runs (TAO/block)."
+    )
+    max_damage_tao: float = Field(
+        32_000.0, gt=0, description="TAO available to the attacker in total (TAO)."
+    )
+    sold_fraction: Fraction = Field(
+        1.0, description="Fraction of stolen TAO dumped on the market (fraction)."
+    )
+
+
+class TeamExitShock(_Shock):
+    """A high-value team leaves: stops work and sells on a schedule."""
+
+    kind: Literal["team_exit"] = "team_exit"
+    netuid: int = Field(ge=0, description="The team's subnet (index).")
+    sell_tao: NonNegFloat = Field(37_000.0, description="TAO the team sells in total (TAO).")
+    sell_days: float = Field(7.0, gt=0, description="Days over which it sells (days).")
+    quality_factor: Fraction = Field(
+        0.1, description="Subnet utility after the exit (fraction of before)."
+    )
+
+
+class TokenSaleShock(_Shock):
+    """Somebody (often the authority) sells TAO, or a subnet's alpha, over some days."""
+
+    kind: Literal["token_sale"] = "token_sale"
+    amount_tao: float = Field(gt=0, description="TAO value sold in total (TAO).")
+    netuid: int | None = Field(
+        None, ge=0, description="Subnet whose alpha is sold; None = TAO on the market."
+    )
+    over_days: float = Field(1.0, gt=0, description="Days over which it is sold (days).")
+
+
+class ScamSubnetShock(_Shock):
+    """A subnet turns into a scam: utility collapses and the owner extracts."""
+
+    kind: Literal["scam_subnet"] = "scam_subnet"
+    netuid: int = Field(ge=0, description="Subnet that turns scam (index).")
+
+
+Shock = Annotated[
+    QualityShock
+    | InterventionShock
+    | ExploitShock
+    | TeamExitShock
+    | TokenSaleShock
+    | ScamSubnetShock,
+    Field(discriminator="kind"),
+]
+
+
+class EventsConfig(_Section):
+    """Stochastic exogenous events (Poisson arrivals), on top of the timed shocks."""
+
+    exploit_rate_per_year: NonNegFloat = Field(
+        0.0, description="Arrival rate of exploits (events/year)."
+    )
+    exploit_damage_tao_per_block: float = Field(
+        20.0, gt=0, description="Damage of a random exploit while it runs (TAO/block)."
+    )
+    exploit_max_damage_tao: float = Field(
+        32_000.0, gt=0, description="Cap on a random exploit's total damage (TAO)."
+    )
+    scam_rate_per_year: NonNegFloat = Field(
+        0.0, description="Arrival rate of scam subnets (events/year)."
+    )
+    quality_shock_rate_per_year: NonNegFloat = Field(
+        0.0, description="Arrival rate of subnet quality jumps (events/year)."
+    )
+    quality_shock_sigma: NonNegFloat = Field(
+        0.5, description="Lognormal sigma of a random quality jump's factor (dimensionless)."
+    )
+
+
+class OutputConfig(_Section):
+    """What the run records."""
+
+    record_every_blocks: int | None = Field(
+        None,
+        ge=1,
+        description="Rows every this many blocks (blocks); None = one row per day (7 200 blocks), "
+        "or per tempo for runs shorter than 10 days.",
+    )
+    per_subnet: bool = Field(True, description="Whether to record one row per subnet and time.")
+
+
+# --------------------------------------------------------------------------------------------
+# the whole configuration
+# --------------------------------------------------------------------------------------------
+
+
+class SimConfig(_Section):
+    """Everything a simulation run needs (the seed can be overridden by ``sim.run``)."""
+
+    name: str = Field("default", description="Scenario name (free text, used in outputs).")
+    description: str = Field("", description="What the scenario is about (free text).")
+    seed: int = Field(0, ge=0, description="Root seed of the run (non-negative integer).")
+    horizon_days: float = Field(90.0, gt=0, le=3650, description="Simulated time (days).")
+    step: Literal["tempo", "block", "day"] = Field(
+        "tempo",
+        description="Model step granularity: one tempo (default), one block (slow; small runs), "
+        "or one day.",
+    )
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    miners: MinersConfig = Field(default_factory=MinersConfig)
+    validators: ValidatorsConfig = Field(default_factory=ValidatorsConfig)
+    stakers: StakersConfig = Field(default_factory=StakersConfig)
+    owners: OwnersConfig = Field(default_factory=OwnersConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    shocks: tuple[Shock, ...] = Field(
+        default_factory=tuple, description="Timed exogenous events, in any order."
+    )
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _shocks_fit(self) -> SimConfig:
+        for i, shock in enumerate(self.shocks):
+            netuid = getattr(shock, "netuid", None)
+            if netuid is None and isinstance(shock, InterventionShock):
+                netuid = shock.lever.get("netuid")
+            if netuid is not None and netuid >= self.network.n_subnets:
+                raise ValueError(
+                    f"shocks[{i}].netuid: {netuid} is not a subnet; expected 0..{self.network.n_subnets - 1}"
+                )
+            if shock.day > self.horizon_days:
+                raise ValueError(
+                    f"shocks[{i}].day: {shock.day} is after horizon_days ({self.horizon_days})"
+                )
+        return self
+
+    def with_updates(self, **changes: Any) -> SimConfig:
+        """Return a validated copy with top-level fields or ``section__field`` paths replaced.
+
+        Parameters
+        ----------
+        **changes
+            ``horizon_days=30`` or ``network__n_subnets=4`` (double underscore = nesting).
+
+        Returns
+        -------
+        SimConfig
+            A new, validated configuration.
+        """
+        data = self.model_dump(mode="python")
+        for key, value in changes.items():
+            node = data
+            parts = key.split("__")
+            for part in parts[:-1]:
+                if not isinstance(node.get(part), dict):
+                    raise ValueError(f"{key}: {part!r} is not a config section")
+                node = node[part]
+            node[parts[-1]] = value
+        return SimConfig.model_validate(data)

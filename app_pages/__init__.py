@@ -1,0 +1,1 @@
+"""The explorer's pages (Streamlit scripts run by ``app.py`` through ``st.navigation``)."""

@@ -1,0 +1,220 @@
+"""Execution backends: every one is a :class:`concurrent.futures.Executor` (engine.md §4).
+
+The runner only calls ``submit`` and ``concurrent.futures.as_completed``, so any backend that
+returns standard futures plugs in:
+
+- ``"sequential"``: runs each task in the calling thread at ``submit`` (debugging, tests).
+- ``"process"`` (default): a spawn-context ``ProcessPoolExecutor`` with ``max_tasks_per_child``
+  (mandatory on Mesa 3.3.1, whose ``Agent._ids`` leaks models) and an initializer that pins
+  BLAS/OpenMP/torch to one thread per worker.
+- ``"dask-local"``: a Dask ``LocalCluster`` (one single-threaded worker process per core, no
+  dashboard, profiler off) and ``client.get_executor()``.
+- ``"dask://HOST:PORT"``: a running Dask scheduler (``dask scheduler`` / ``dask worker``); the
+  engine for going beyond one machine. ``"tcp://HOST:PORT"`` is accepted too.
+- ``"ray"``: optional; a small adapter over ``ray.remote(fn).remote(...).future()``.
+
+Always shut the executor down (``with make_executor(...) as ex:``): for Dask that also closes
+the client and, for ``dask-local``, the cluster.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
+
+__all__ = [
+    "EXECUTOR_KINDS",
+    "ExecutorError",
+    "SequentialExecutor",
+    "make_executor",
+    "pin_threads",
+]
+
+#: Executor names accepted by :func:`make_executor` (plus ``dask://HOST:PORT``).
+EXECUTOR_KINDS: tuple[str, ...] = ("sequential", "process", "dask-local", "dask://HOST:PORT", "ray")
+
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# Dask's 10 ms statistical profiler contends with GIL-bound Mesa code (engine.md §4.1).
+_DASK_WORKER_ENV = {
+    **dict.fromkeys(_THREAD_VARS, "1"),
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+}
+
+
+class ExecutorError(ValueError):
+    """An unknown executor name or an unusable backend (e.g. Ray not installed)."""
+
+
+def pin_threads() -> None:
+    """Limit this process to one compute thread: BLAS/OpenMP variables and torch.
+
+    Safe to call many times. Used as the process-pool initializer and at the start of every
+    task (Dask and Ray workers have no initializer hook here).
+    """
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
+class SequentialExecutor(Executor):
+    """Runs every task immediately in the calling thread; futures are already done."""
+
+    def __init__(self) -> None:
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Run ``fn(*args, **kwargs)`` now and return a finished future."""
+        if self._shutdown:
+            raise RuntimeError("cannot submit after shutdown")
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Refuse further tasks."""
+        self._shutdown = True
+
+
+class _OwningExecutor(Executor):
+    """Delegates to an inner executor and closes the resources it depends on at shutdown."""
+
+    def __init__(self, inner: Executor, closers: list[Callable[[], Any]]) -> None:
+        self._inner = inner
+        self._closers = closers
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Submit to the inner executor."""
+        return self._inner.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut the inner executor down, then close the client/cluster (in order)."""
+        try:
+            self._inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+        finally:
+            for close in self._closers:
+                try:
+                    close()
+                except Exception:
+                    pass
+
+
+class _RayExecutor(Executor):
+    """``submit(fn, ...)`` -> ``ray.remote(fn).remote(...).future()`` (a standard future)."""
+
+    def __init__(self, ray: Any, shutdown_ray: bool) -> None:
+        self._ray = ray
+        self._shutdown_ray = shutdown_ray
+        self._remotes: dict[Callable[..., Any], Any] = {}
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Run ``fn`` as a Ray task (one CPU each)."""
+        remote = self._remotes.get(fn)
+        if remote is None:
+            remote = self._remotes[fn] = self._ray.remote(num_cpus=1)(fn)
+        return remote.remote(*args, **kwargs).future()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Disconnect from (or stop) Ray."""
+        if self._shutdown_ray:
+            self._ray.shutdown()
+
+
+def _process_pool(workers: int, max_tasks_per_child: int) -> Executor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        max_tasks_per_child=max_tasks_per_child,
+        initializer=pin_threads,
+    )
+
+
+def _dask_local(workers: int) -> Executor:
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env=_DASK_WORKER_ENV,
+        )
+        client = Client(cluster, set_as_default=False)
+    return _OwningExecutor(client.get_executor(), [client.close, cluster.close])
+
+
+def _dask_remote(address: str) -> Executor:
+    from distributed import Client
+
+    client = Client(address, set_as_default=False)
+    return _OwningExecutor(client.get_executor(), [client.close])
+
+
+def _ray(workers: int | None) -> Executor:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ExecutorError("executor 'ray': Ray is not installed (pip install 'govsim[ray]')") from exc
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    started = False
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS")
+        ray.init(address=address, num_cpus=None if address else workers)
+        started = True
+    return _RayExecutor(ray, shutdown_ray=started)
+
+
+def make_executor(
+    kind: str = "process", *, workers: int | None = None, max_tasks_per_child: int = 8
+) -> Executor:
+    """Build the executor named ``kind``.
+
+    Parameters
+    ----------
+    kind
+        ``"sequential"``, ``"process"``, ``"dask-local"``, ``"dask://HOST:PORT"`` (or
+        ``"tcp://HOST:PORT"``) or ``"ray"``.
+    workers
+        Worker processes for ``process``/``dask-local``/local ``ray``; default ``os.cpu_count()``.
+    max_tasks_per_child
+        Tasks a process-pool worker runs before it is replaced (bounds Mesa 3.3.1's leak).
+
+    Returns
+    -------
+    concurrent.futures.Executor
+        Use it as a context manager so it is shut down.
+
+    Raises
+    ------
+    ExecutorError
+        If ``kind`` is unknown, ``workers`` is not positive or the backend is missing.
+    """
+    if workers is not None and workers < 1:
+        raise ExecutorError(f"workers: expected a positive integer, got {workers}")
+    n = workers or os.cpu_count() or 1
+    if kind == "sequential":
+        return SequentialExecutor()
+    if kind == "process":
+        if max_tasks_per_child < 1:
+            raise ExecutorError(f"max_tasks_per_child: expected >= 1, got {max_tasks_per_child}")
+        return _process_pool(n, max_tasks_per_child)
+    if kind == "dask-local":
+        return _dask_local(n)
+    if kind.startswith(("dask://", "tcp://")):
+        address = "tcp://" + kind.split("://", 1)[1]
+        if ":" not in address.removeprefix("tcp://"):
+            raise ExecutorError(f"executor {kind!r}: expected dask://HOST:PORT")
+        return _dask_remote(address)
+    if kind == "ray":
+        return _ray(workers)
+    raise ExecutorError(f"executor {kind!r}: expected one of {', '.join(EXECUTOR_KINDS)}")

@@ -1,0 +1,467 @@
+"""The sweep runner: plan a study, run it on any executor, resume it (engine.md §3).
+
+A study is a list of runs. Run ``(scenario, replication)`` is one call of the model
+(``sim.run`` by default) with the scenario's validated config, one governance policy and an
+integer seed derived from the study's root entropy. Scenarios are (design point, policy) pairs;
+the seed's spawn key is ``(point, replication)``, so every policy sees the same random numbers
+for the same point and replication (common random numbers: policy differences are not
+drowned in seed noise).
+
+The runner depends only on ``Executor.submit`` and ``concurrent.futures.as_completed``. The
+task, :func:`run_one`, is a module-level function that never raises: a failure comes back as
+data (status ``FAILED`` with its traceback), a broken or cancelled executor marks runs
+``ABORTED``, and :func:`resume` re-submits everything that did not succeed with
+``attempt + 1`` and the recorded seed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import BrokenExecutor, CancelledError, Executor, Future, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from sim.executors import pin_threads
+from sim.sampling import Point, new_entropy, run_seed
+from sim.store import MANIFEST_COLUMNS, PartWriter, StudyStore
+
+__all__ = [
+    "RunConfig",
+    "RunRef",
+    "StudyPlan",
+    "SweepSummary",
+    "plan_study",
+    "replay",
+    "resume",
+    "run_one",
+    "run_sweep",
+]
+
+_VERSIONED_PACKAGES = ("govsim", "numpy", "scipy", "torch", "mesa", "pandas", "pyarrow", "pydantic")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How every run of a study is executed.
+
+    Parameters
+    ----------
+    model
+        ``"module:function"`` called as ``fn(config, policy=..., seed=...)`` and returning an
+        object with ``timeseries`` (DataFrame), ``kpis`` (dict) and ``events``. Default ``sim:run``.
+    mode
+        ``"trajectory"`` stores timeseries, KPIs and events; ``"kpi"`` stores only KPIs.
+    """
+
+    model: str = "sim:run"
+    mode: Literal["trajectory", "kpi"] = "trajectory"
+
+    def __post_init__(self) -> None:
+        if ":" not in self.model:
+            raise ValueError(f"RunConfig.model: expected 'module:function', got {self.model!r}")
+        if self.mode not in ("trajectory", "kpi"):
+            raise ValueError(f"RunConfig.mode: expected 'trajectory' or 'kpi', got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """What a worker sends back: a small reference, never the results themselves."""
+
+    run_id: str
+    attempt: int
+    status: str
+    part_path: str | None
+    n_rows: int
+    seed: int
+    wall_s: float
+    worker: str
+    error: str | None = None
+    traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """Everything written before the first submit: sweep metadata, scenarios and manifest."""
+
+    sweep: dict[str, Any]
+    scenarios: pd.DataFrame
+    manifest: pd.DataFrame
+
+
+@dataclass
+class SweepSummary:
+    """Counts by status after a sweep or resume, and the wall time."""
+
+    root: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every run succeeded."""
+        return set(self.counts) <= {"SUCCEEDED"}
+
+    def line(self) -> str:
+        """One readable line: ``12 runs: 11 SUCCEEDED, 1 FAILED in 8.3 s``."""
+        total = sum(self.counts.values())
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
+        return f"{total} runs: {parts} in {self.wall_s:.1f} s"
+
+
+# -- the task -------------------------------------------------------------------------------
+def _resolve(target: str) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _flat_scalars(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested KPI dicts to ``a.b`` keys; numpy scalars become Python scalars."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flat_scalars(value, prefix=f"{name}."))
+        elif isinstance(value, np.generic):
+            out[name] = value.item()
+        else:
+            out[name] = value
+    return out
+
+
+def result_tables(result: Any, mode: str) -> dict[str, pd.DataFrame]:
+    """Turn a model result into the store's tables (``kpis`` always; the rest in trajectories)."""
+    tables = {"kpis": pd.DataFrame([_flat_scalars(dict(result.kpis))])}
+    if mode == "trajectory":
+        series = getattr(result, "timeseries", None)
+        if isinstance(series, pd.DataFrame):
+            tables["timeseries"] = series.reset_index(drop=series.index.name is None)
+        events = getattr(result, "events", None)
+        if isinstance(events, pd.DataFrame):
+            frame = events
+        elif events:
+            frame = pd.DataFrame([e if isinstance(e, Mapping) else asdict(e) for e in events])
+        else:
+            frame = pd.DataFrame()
+        if not frame.empty:
+            tables["events"] = frame
+    return tables
+
+
+def run_one(
+    run_id: str,
+    attempt: int,
+    scenario_dict: Mapping[str, Any],
+    seed: int,
+    config: RunConfig,
+    writer: PartWriter,
+) -> RunRef:
+    """Run one simulation and write its tables; never raises (failures are data).
+
+    Parameters
+    ----------
+    run_id, attempt
+        Identify the run and this try of it.
+    scenario_dict
+        ``{"config": <SimConfig as a dict>, "policy": <policy name>}``.
+    seed
+        The model's integer seed (from the manifest).
+    config
+        The study's :class:`RunConfig`.
+    writer
+        The study's part writer.
+
+    Returns
+    -------
+    RunRef
+        ``SUCCEEDED`` with the part file and row count, or ``FAILED`` with the traceback.
+    """
+    pin_threads()
+    from sim.store import _TOKEN, _worker_token
+
+    if _TOKEN["token"] is None:
+        _TOKEN["token"] = _worker_token()
+    start = time.perf_counter()
+    try:
+        from sim.schema import config_from_dict
+
+        model = _resolve(config.model)
+        sim_config = config_from_dict(scenario_dict["config"])
+        result = model(sim_config, policy=scenario_dict["policy"], seed=int(seed))
+        tables = result_tables(result, config.mode)
+        part = writer.write(run_id, attempt, tables)
+        n_rows = len(tables.get("timeseries", tables["kpis"]))
+        return RunRef(
+            run_id, attempt, "SUCCEEDED", part, n_rows, int(seed),
+            time.perf_counter() - start, _TOKEN["token"],
+        )
+    except Exception as exc:
+        return RunRef(
+            run_id, attempt, "FAILED", None, 0, int(seed), time.perf_counter() - start,
+            str(_TOKEN["token"]), error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+        )
+
+
+# -- planning -------------------------------------------------------------------------------
+def _package_versions() -> dict[str, str]:
+    out = {}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _code_version() -> str | None:
+    """The git commit of the working tree, when there is one (provenance only)."""
+    head = Path(__file__).resolve().parents[1] / ".git" / "HEAD"
+    try:
+        ref = head.read_text().strip()
+        if ref.startswith("ref: "):
+            return (head.parent / ref[5:]).read_text().strip()
+        return ref
+    except OSError:
+        return None
+
+
+def plan_study(
+    configs: Sequence[Mapping[str, Any]],
+    points: Sequence[Point],
+    policies: Sequence[str],
+    replications: int,
+    *,
+    entropy: int | None = None,
+    run_config: RunConfig | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> StudyPlan:
+    """Lay out a study: one scenario per (design point, policy), ``replications`` runs each.
+
+    Parameters
+    ----------
+    configs
+        The validated config (as a dict) of each design point, aligned with ``points``.
+    points
+        The design points (parameter path -> value), stored as scenario columns.
+    policies
+        Governance policy names; every point runs under each.
+    replications
+        Runs per scenario (seeds).
+    entropy
+        The study's root entropy; drawn fresh when None.
+    run_config
+        How runs execute; default :class:`RunConfig`.
+    meta
+        Extra provenance for ``sweep.json`` (scenario file, its text, ...).
+    """
+    if len(configs) != len(points):
+        raise ValueError("plan_study: configs and points must have the same length")
+    if replications < 1:
+        raise ValueError(f"replications: expected >= 1, got {replications}")
+    if not policies:
+        raise ValueError("policies: expected at least one policy")
+    entropy = new_entropy() if entropy is None else int(entropy)
+    run_config = run_config or RunConfig()
+    scenario_rows: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
+    for p, (point, cfg) in enumerate(zip(points, configs, strict=True)):
+        for policy in policies:
+            sid = len(scenario_rows)
+            scenario_rows.append(
+                {"scenario_id": sid, "point": p, "policy": policy, **point,
+                 "config": json.dumps(cfg, sort_keys=True, default=str)}
+            )
+            for r in range(replications):
+                runs.append({
+                    "run_id": f"s{sid:04d}-r{r:04d}",
+                    "scenario_id": sid,
+                    "point": p,
+                    "policy": policy,
+                    "replication": r,
+                    "spawn_key": f"{p},{r}",
+                    "seed": run_seed(entropy, p, r),
+                    "status": "PENDING",
+                    "attempt": 0,
+                    "part_path": None,
+                    "n_rows": 0,
+                    "wall_s": math.nan,
+                    "worker": None,
+                    "error": None,
+                    "traceback": None,
+                })
+    sweep = {
+        "entropy": str(entropy),
+        "spawn_key": "(point, replication)",
+        "replications": replications,
+        "policies": list(policies),
+        "n_points": len(points),
+        "run_config": asdict(run_config),
+        "code_version": _code_version(),
+        "packages": _package_versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **dict(meta or {}),
+    }
+    manifest = pd.DataFrame(runs, columns=list(MANIFEST_COLUMNS))
+    return StudyPlan(sweep, pd.DataFrame(scenario_rows), manifest)
+
+
+# -- execution ------------------------------------------------------------------------------
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="run", disable=not enabled, leave=False)
+
+
+def _apply(manifest: pd.DataFrame, index: int, ref: RunRef) -> None:
+    for key in ("status", "attempt", "part_path", "n_rows", "wall_s", "worker", "error",
+                "traceback"):
+        manifest.at[index, key] = getattr(ref, key)
+
+
+def _execute(
+    store: StudyStore,
+    manifest: pd.DataFrame,
+    todo: Iterable[int],
+    executor: Executor,
+    *,
+    progress: bool,
+    flush_every_s: float,
+) -> SweepSummary:
+    """Submit the manifest rows ``todo``; record each outcome; flush the manifest atomically."""
+    start = time.perf_counter()
+    sweep = store.sweep()
+    run_config = RunConfig(**sweep["run_config"])
+    scenarios = store.scenarios().set_index("scenario_id")
+    writer = store.writer()
+    manifest = manifest.astype({"part_path": object, "worker": object, "error": object,
+                                "traceback": object})
+    futures: dict[Future, int] = {}
+    todo = list(todo)
+    bar = _progress(len(todo), store.root.name, progress)
+    try:
+        for idx in todo:
+            row = manifest.loc[idx]
+            scenario = scenarios.loc[int(row["scenario_id"])]
+            scenario_dict = {"config": json.loads(scenario["config"]), "policy": row["policy"]}
+            try:
+                fut = executor.submit(run_one, row["run_id"], int(row["attempt"]), scenario_dict,
+                                      int(row["seed"]), run_config, writer)
+            except BrokenExecutor as exc:
+                _apply(manifest, idx, RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None,
+                                             0, int(row["seed"]), 0.0, "", error=repr(exc)))
+                continue
+            futures[fut] = idx
+        last_flush = time.perf_counter()
+        for fut in as_completed(futures):
+            idx = futures[fut]
+            row = manifest.loc[idx]
+            try:
+                ref = fut.result()
+            except (BrokenExecutor, CancelledError) as exc:
+                ref = RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
+                             int(row["seed"]), 0.0, "", error=f"{type(exc).__name__}: {exc}")
+            except Exception as exc:
+                ref = RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
+                             int(row["seed"]), 0.0, "", error=f"{type(exc).__name__}: {exc}",
+                             traceback=traceback.format_exc())
+            _apply(manifest, idx, ref)
+            bar.update(1)
+            if ref.status != "SUCCEEDED":
+                bar.write(f"{ref.run_id}: {ref.status}: {ref.error}")
+            if time.perf_counter() - last_flush >= flush_every_s:
+                store.write_manifest(manifest)
+                last_flush = time.perf_counter()
+    finally:
+        bar.close()
+        store.write_manifest(manifest)
+    counts = manifest["status"].value_counts().to_dict()
+    return SweepSummary(store.root, {str(k): int(v) for k, v in counts.items()},
+                        time.perf_counter() - start)
+
+
+def run_sweep(
+    plan: StudyPlan,
+    root: str | Path,
+    executor: Executor,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    flush_every_s: float = 0.5,
+) -> SweepSummary:
+    """Write the study directory, then run every run of ``plan`` on ``executor``.
+
+    Parameters
+    ----------
+    plan
+        From :func:`plan_study`.
+    root
+        The study directory (must not hold a study unless ``overwrite``).
+    executor
+        Any ``concurrent.futures.Executor`` (see :func:`sim.executors.make_executor`).
+    overwrite
+        Replace an existing study there.
+    progress
+        Show a tqdm progress bar.
+    flush_every_s
+        Minimum seconds between manifest rewrites while runs complete (always at the end).
+
+    Returns
+    -------
+    SweepSummary
+    """
+    store = StudyStore(root)
+    store.create(plan.sweep, plan.scenarios, plan.manifest, overwrite=overwrite)
+    manifest = store.manifest()
+    return _execute(store, manifest, range(len(manifest)), executor, progress=progress,
+                    flush_every_s=flush_every_s)
+
+
+def resume(
+    root: str | Path, executor: Executor, *, progress: bool = True, flush_every_s: float = 0.5
+) -> SweepSummary:
+    """Re-run every ``PENDING``, ``FAILED`` or ``ABORTED`` run with ``attempt + 1``.
+
+    Succeeded runs are never recomputed; seeds come from the manifest, so the final store
+    equals an uninterrupted run's (part files of unrecorded attempts are ignored by readers).
+    """
+    store = StudyStore(root)
+    manifest = store.manifest()
+    todo = manifest.index[manifest["status"] != "SUCCEEDED"].tolist()
+    manifest.loc[todo, "attempt"] = manifest.loc[todo, "attempt"] + 1
+    manifest.loc[todo, "status"] = "PENDING"
+    store.write_manifest(manifest)
+    return _execute(store, manifest, todo, executor, progress=progress,
+                    flush_every_s=flush_every_s)
+
+
+def replay(root: str | Path, run_id: str) -> Any:
+    """Re-run one stored run in this process with its recorded config, policy and seed.
+
+    Returns the model's result; it equals the stored run bit for bit.
+    """
+    store = StudyStore(root)
+    manifest = store.manifest().set_index("run_id")
+    if run_id not in manifest.index:
+        raise KeyError(f"run {run_id!r} is not in {store.root}/manifest.parquet")
+    row = manifest.loc[run_id]
+    scenario = store.scenarios().set_index("scenario_id").loc[int(row["scenario_id"])]
+    run_config = RunConfig(**store.sweep()["run_config"])
+    from sim.schema import config_from_dict
+
+    model = _resolve(run_config.model)
+    return model(config_from_dict(json.loads(scenario["config"])), policy=row["policy"],
+                 seed=int(row["seed"]))

@@ -1,0 +1,148 @@
+"""Experimental designs and seeds for sweeps.
+
+A design is a list of *points*: plain dicts mapping a dotted parameter path
+(``"governance.delay_blocks"``) to a value. The runner turns every point into one scenario
+row, and every (scenario ``i``, replication ``j``) pair into one run seeded from the study's
+root entropy (engine.md §3.3).
+
+Examples
+--------
+>>> grid({"a": [1, 2], "b": ["x", "y"]})
+[{'a': 1, 'b': 'x'}, {'a': 1, 'b': 'y'}, {'a': 2, 'b': 'x'}, {'a': 2, 'b': 'y'}]
+>>> points = lhs(4, {"kappa": (0.1, 0.9)}, seed=7)
+>>> len(points), all(0.1 <= p["kappa"] <= 0.9 for p in points)
+(4, True)
+>>> run_seed(12345, 0, 0) == run_seed(12345, 0, 0)
+True
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+
+__all__ = [
+    "Point",
+    "ab",
+    "from_records",
+    "grid",
+    "lhs",
+    "new_entropy",
+    "run_seed",
+    "run_seed_sequence",
+    "sobol",
+]
+
+#: One design point: dotted parameter path -> value.
+Point = dict[str, Any]
+
+
+def grid(axes: Mapping[str, Sequence[Any]]) -> list[Point]:
+    """Full factorial design: the Cartesian product of the axes, first axis slowest.
+
+    Parameters
+    ----------
+    axes
+        Parameter path -> the values it takes. An empty mapping gives one empty point.
+
+    Returns
+    -------
+    list of dict
+        ``prod(len(v) for v in axes.values())`` points.
+    """
+    names = list(axes)
+    for name in names:
+        if len(axes[name]) == 0:
+            raise ValueError(f"grid axis {name!r} has no values")
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def _qmc_engine(cls: type, d: int, seed: int | None) -> Any:
+    """Build a scipy QMC engine, passing the generator under the keyword this SciPy accepts."""
+    rng = np.random.default_rng(seed)
+    params = inspect.signature(cls).parameters
+    key = "rng" if "rng" in params else "seed"
+    return cls(d, **{key: rng})
+
+
+def _scale(unit: np.ndarray, bounds: Mapping[str, tuple[Any, Any]]) -> list[Point]:
+    """Map unit-cube samples onto ``bounds``; integer bounds give integers (rounded)."""
+    names = list(bounds)
+    lows = np.array([float(bounds[n][0]) for n in names])
+    highs = np.array([float(bounds[n][1]) for n in names])
+    for name, lo, hi in zip(names, lows, highs, strict=True):
+        if not hi > lo:
+            raise ValueError(f"bounds of {name!r}: expected low < high, got [{lo}, {hi}]")
+    scaled = qmc.scale(unit, lows, highs)
+    integer = [
+        all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in bounds[n])
+        for n in names
+    ]
+    points: list[Point] = []
+    for row in scaled:
+        point: Point = {}
+        for k, name in enumerate(names):
+            point[name] = round(float(row[k])) if integer[k] else float(row[k])
+        points.append(point)
+    return points
+
+
+def lhs(n: int, bounds: Mapping[str, tuple[Any, Any]], *, seed: int | None = None) -> list[Point]:
+    """Latin hypercube design of ``n`` points inside ``bounds`` (``scipy.stats.qmc``).
+
+    Parameters
+    ----------
+    n
+        Number of points.
+    bounds
+        Parameter path -> ``(low, high)``. Integer bounds give integer values.
+    seed
+        Seed of the design (the same seed gives the same points).
+    """
+    if n < 1:
+        raise ValueError(f"lhs: expected n >= 1, got {n}")
+    engine = _qmc_engine(qmc.LatinHypercube, len(bounds), seed)
+    return _scale(engine.random(n), bounds)
+
+
+def sobol(n: int, bounds: Mapping[str, tuple[Any, Any]], *, seed: int | None = None) -> list[Point]:
+    """Scrambled Sobol design of ``n`` points (a power of two keeps its balance properties)."""
+    if n < 1:
+        raise ValueError(f"sobol: expected n >= 1, got {n}")
+    engine = _qmc_engine(qmc.Sobol, len(bounds), seed)
+    return _scale(engine.random(n), bounds)
+
+
+def from_records(records: Sequence[Mapping[str, Any]]) -> list[Point]:
+    """An explicit list of points (copied)."""
+    return [dict(r) for r in records]
+
+
+def ab(base: Mapping[str, Any], variant: Mapping[str, Any]) -> list[Point]:
+    """A two-arm design: the ``base`` point and ``base`` updated by ``variant``."""
+    return [dict(base), {**base, **variant}]
+
+
+def new_entropy() -> int:
+    """Fresh root entropy for a study (recorded in ``sweep.json``)."""
+    return int(np.random.SeedSequence().entropy)
+
+
+def run_seed_sequence(entropy: int, scenario: int, replication: int) -> np.random.SeedSequence:
+    """The seed sequence of run (``scenario``, ``replication``): ``spawn_key=(i, j)``.
+
+    Identical to ``SeedSequence(entropy).spawn(i + 1)[i].spawn(j + 1)[j]``, so any run can be
+    rebuilt from the manifest alone.
+    """
+    return np.random.SeedSequence(entropy, spawn_key=(scenario, replication))
+
+
+def run_seed(entropy: int, scenario: int, replication: int) -> int:
+    """The model's integer seed for run (``scenario``, ``replication``): a non-negative int63."""
+    child = run_seed_sequence(entropy, scenario, replication)
+    return int(child.generate_state(1, dtype=np.uint64)[0] >> 1)

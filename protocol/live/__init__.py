@@ -1,0 +1,52 @@
+"""Live mode, protocol side: pure rules for real miners talking to a coordinator.
+
+No I/O here: envelopes and signatures (:mod:`~protocol.live.signing`,
+:mod:`~protocol.live.envelope`), replay and freshness rules (:mod:`~protocol.live.replay`),
+token-bucket rate limits (:mod:`~protocol.live.ratelimit`), the window clock
+(:mod:`~protocol.live.clock`) and payload checks (:mod:`~protocol.live.payload`). The coordinator
+that serves them over HTTP lives in :mod:`sim.live`. See ``docs/live.md``.
+"""
+
+from __future__ import annotations
+
+from protocol.live.clock import LiveClock, UploadTiming
+from protocol.live.envelope import SignedEnvelope, open_envelope, seal
+from protocol.live.errors import LiveError
+from protocol.live.payload import (
+    PayloadLimits,
+    TensorSpec,
+    check_tensors,
+    decode_payload,
+    encode_payload,
+    parse_safetensors_header,
+    spec_from_reference,
+)
+from protocol.live.ratelimit import RateDecision, TokenBucket, take_token
+from protocol.live.replay import advance_nonce, check_request_window, check_upload_window
+from protocol.live.signing import hotkey_of, payload_digest, signing_bytes, verify_signature
+
+__all__ = [
+    "LiveClock",
+    "LiveError",
+    "PayloadLimits",
+    "RateDecision",
+    "SignedEnvelope",
+    "TensorSpec",
+    "TokenBucket",
+    "UploadTiming",
+    "advance_nonce",
+    "check_request_window",
+    "check_tensors",
+    "check_upload_window",
+    "decode_payload",
+    "encode_payload",
+    "hotkey_of",
+    "open_envelope",
+    "parse_safetensors_header",
+    "payload_digest",
+    "seal",
+    "signing_bytes",
+    "spec_from_reference",
+    "take_token",
+    "verify_signature",
+]

@@ -16,7 +16,6 @@ from protocol.live import (
     LiveClock,
     LiveError,
     PayloadLimits,
-    TensorSpec,
     advance_nonce,
     check_request_window,
     check_tensors,

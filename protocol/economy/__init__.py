@@ -1,0 +1,93 @@
+"""The dTAO token economy of a whole network, batched over subnets (coinbase.md, governance.md §3).
+
+Public API
+----------
+NetworkState, EconomyParams
+    The network (frozen dataclass of torch tensors) and the global parameters.
+new_network(n_subnets, n_uids, *, params, seed | rng, ...) -> NetworkState
+    A plausible initial network (coinbase.md §7).
+block_step(state, params, *, flows=None) -> (state, BlockResult)
+tempo_step(state, params, *, flows=None) -> (state, TempoResult)
+    Advance one block, or one tempo at once (differences documented in ``step.py``).
+stake / unstake(state, account, netuid, hotkey_uid, amount, *, params=None) -> state
+    Swaps through the subnet pool; ``ValueError`` naming the field on bad input.
+register_uid(state, params, account, netuid) -> (state, RegistrationResult)
+register_subnet(state, params, account) -> (state, SubnetRegistrationResult)
+apply_lever(state, lever, params) -> (state, LeverResult)
+    The governance levers of :mod:`protocol.levers` as state transitions.
+check_ledger(state) -> LedgerReport; LedgerError
+    Every rao minted is in a balance, a stake, a pool, a pending pot, or burned/recycled.
+SHARE_ERAS
+    Registry of coinbase eras ("head", "tao_flow", "price_ema").
+block_emission(issuance_rao) -> rao per block (the halving).
+with_weights(state, weights, netuids) -> state
+    Feed validators' weights (and stamp ``last_update``).
+"""
+
+from __future__ import annotations
+
+from protocol.economy.amm import spot_price
+from protocol.economy.coinbase import (
+    CoinbaseResult,
+    run_coinbase,
+    subnet_shares,
+    update_moving_price,
+)
+from protocol.economy.drain import DrainResult, drain, due_subnets, epoch_stake
+from protocol.economy.emission import block_emission, block_emission_tensor
+from protocol.economy.ledger import LedgerError, LedgerReport, check_ledger
+from protocol.economy.levers import LeverResult, apply_lever
+from protocol.economy.network import new_network, with_weights
+from protocol.economy.registration import (
+    DissolveResult,
+    RegistrationResult,
+    SubnetRegistrationResult,
+    dissolve_subnet,
+    lock_cost,
+    register_subnet,
+    register_uid,
+)
+from protocol.economy.shares import SHARE_ERAS, ShareEra
+from protocol.economy.staking import apply_market_flows, stake, unstake
+from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
+from protocol.economy.step import BlockResult, TempoResult, block_step, tempo_step
+
+__all__ = [
+    "MARKET_ACCOUNT",
+    "SHARE_ERAS",
+    "BlockResult",
+    "CoinbaseResult",
+    "DissolveResult",
+    "DrainResult",
+    "EconomyParams",
+    "LedgerError",
+    "LedgerReport",
+    "LeverResult",
+    "NetworkState",
+    "RegistrationResult",
+    "ShareEra",
+    "SubnetRegistrationResult",
+    "TempoResult",
+    "apply_lever",
+    "apply_market_flows",
+    "block_emission",
+    "block_emission_tensor",
+    "block_step",
+    "check_ledger",
+    "dissolve_subnet",
+    "drain",
+    "due_subnets",
+    "epoch_stake",
+    "lock_cost",
+    "new_network",
+    "register_subnet",
+    "register_uid",
+    "run_coinbase",
+    "spot_price",
+    "stake",
+    "subnet_shares",
+    "tempo_step",
+    "unstake",
+    "update_moving_price",
+    "with_weights",
+]

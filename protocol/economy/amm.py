@@ -1,0 +1,108 @@
+"""Subnet pools: a Balancer-style weighted pool (coinbase.md §6.1), batched over subnets.
+
+``x`` is the alpha reserve, ``y`` the TAO reserve, ``w1`` the alpha weight and ``w2 = 1 - w1``
+the TAO weight; with ``w1 = w2 = 0.5`` the pool is constant product. The swap fee is taken on
+the input side and stays in the pool (it deepens the reserve), so every rao stays in the ledger.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "alpha_needed_for_tao",
+    "inject",
+    "spot_price",
+    "swap_alpha_for_tao",
+    "swap_tao_for_alpha",
+]
+
+
+def spot_price(pool_tao: torch.Tensor, pool_alpha: torch.Tensor, w1: torch.Tensor) -> torch.Tensor:
+    """Spot price in TAO per alpha: ``p = (w1·y) / (w2·x)`` (0 where the pool is empty)."""
+    w2 = 1.0 - w1
+    denom = w2 * pool_alpha
+    return torch.where(
+        denom > 0, w1 * pool_tao / denom.clamp(min=1e-300), torch.zeros_like(pool_tao)
+    )
+
+
+def swap_tao_for_alpha(
+    pool_tao: torch.Tensor,
+    pool_alpha: torch.Tensor,
+    w1: torch.Tensor,
+    tao_in: torch.Tensor,
+    fee_rate: float,
+) -> torch.Tensor:
+    """Alpha paid out for ``tao_in`` TAO: ``Δx = x·(1 − (y/(y + Δy'))^(w2/w1))``, ``Δy' = Δy(1 − fee)``.
+
+    Returns the alpha out ``[S]`` (>= 0); the caller moves the reserves (``y += tao_in``,
+    ``x -= out``).
+    """
+    net_in = tao_in * (1.0 - fee_rate)
+    w2 = 1.0 - w1
+    ratio = pool_tao / (pool_tao + net_in).clamp(min=1e-300)
+    out = pool_alpha * (1.0 - torch.pow(ratio, w2 / w1.clamp(min=1e-300)))
+    return torch.where((tao_in > 0) & (pool_tao > 0), out, torch.zeros_like(out))
+
+
+def swap_alpha_for_tao(
+    pool_tao: torch.Tensor,
+    pool_alpha: torch.Tensor,
+    w1: torch.Tensor,
+    alpha_in: torch.Tensor,
+    fee_rate: float,
+) -> torch.Tensor:
+    """TAO paid out for ``alpha_in`` alpha: ``Δy = y·(1 − (x/(x + Δx'))^(w1/w2))``, fee on Δx."""
+    net_in = alpha_in * (1.0 - fee_rate)
+    w2 = 1.0 - w1
+    ratio = pool_alpha / (pool_alpha + net_in).clamp(min=1e-300)
+    out = pool_tao * (1.0 - torch.pow(ratio, w1 / w2.clamp(min=1e-300)))
+    return torch.where((alpha_in > 0) & (pool_alpha > 0), out, torch.zeros_like(out))
+
+
+def alpha_needed_for_tao(
+    pool_tao: torch.Tensor,
+    pool_alpha: torch.Tensor,
+    w1: torch.Tensor,
+    tao_out: torch.Tensor,
+    fee_rate: float,
+) -> torch.Tensor:
+    """Alpha to sell so that :func:`swap_alpha_for_tao` pays ``tao_out`` (inf if ``tao_out >= y``)."""
+    w2 = 1.0 - w1
+    left = (pool_tao - tao_out).clamp(min=0.0)
+    ratio = torch.where(
+        left > 0, pool_tao / left.clamp(min=1e-300), torch.full_like(left, torch.inf)
+    )
+    net_in = pool_alpha * (torch.pow(ratio, w2 / w1.clamp(min=1e-300)) - 1.0)
+    return torch.where(tao_out > 0, net_in / (1.0 - fee_rate), torch.zeros_like(net_in))
+
+
+def inject(
+    pool_tao: torch.Tensor,
+    pool_alpha: torch.Tensor,
+    w1: torch.Tensor,
+    tao_in: torch.Tensor,
+    alpha_in: torch.Tensor,
+    *,
+    resolve_weights: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Add protocol liquidity; re-solve the weights so the price is unchanged (HEAD balancer).
+
+    After ``x' = x + alpha_in``, ``y' = y + tao_in``: ``w1 = p·x' / (y' + p·x')``. With
+    ``resolve_weights=False`` (the launch-era constant-product pool) the weights stay and the
+    price moves.
+
+    Returns
+    -------
+    tuple
+        ``(pool_tao, pool_alpha, w1)`` after the injection.
+    """
+    price = spot_price(pool_tao, pool_alpha, w1)
+    new_tao = pool_tao + tao_in
+    new_alpha = pool_alpha + alpha_in
+    if not resolve_weights:
+        return new_tao, new_alpha, w1
+    denom = new_tao + price * new_alpha
+    new_w1 = torch.where((denom > 0) & (price > 0), price * new_alpha / denom.clamp(min=1e-300), w1)
+    return new_tao, new_alpha, new_w1

@@ -1,0 +1,220 @@
+"""The per-block coinbase (coinbase.md §3-§4, §6.2-§6.3), batched over subnets.
+
+:func:`run_coinbase` runs ``n_blocks`` blocks at once. With ``n_blocks = 1`` it is the chain's
+block coinbase; with ``n_blocks = tempo`` it is the tempo-mode closed form, which holds the
+inputs of the first block (shares, spot price, block and alpha emission, root proportion)
+constant for the whole window. The pending pots, the pool injection and the moving price are
+then exact sums/products over the window; the differences from per-block stepping are listed in
+:func:`protocol.economy.step.tempo_step`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from protocol.economy.amm import inject, spot_price, swap_tao_for_alpha
+from protocol.economy.emission import block_emission, block_emission_tensor
+from protocol.economy.shares import SHARE_ERAS, normalise_shares
+from protocol.economy.state import EconomyParams, NetworkState
+
+__all__ = [
+    "CoinbaseResult",
+    "emitting_mask",
+    "moving_price_factor",
+    "root_proportion",
+    "run_coinbase",
+    "subnet_shares",
+    "update_moving_price",
+]
+
+
+@dataclass(frozen=True)
+class CoinbaseResult:
+    """What one coinbase call did (rao, per subnet ``[S]`` unless noted)."""
+
+    block_emission: float
+    shares: torch.Tensor
+    tao_emission: torch.Tensor
+    tao_in: torch.Tensor
+    alpha_in: torch.Tensor
+    excess_tao: torch.Tensor
+    protocol_alpha_bought: torch.Tensor
+    alpha_out: torch.Tensor
+    owner_cut: torch.Tensor
+    root_alpha: torch.Tensor
+    root_sell: bool
+    n_blocks: int
+
+
+def emitting_mask(state: NetworkState, block: int) -> torch.Tensor:
+    """``subnets_to_emit_to``: started, subtoken enabled and registration allowed ``[S]``."""
+    return (
+        state.active
+        & state.subtoken_enabled
+        & state.registration_allowed
+        & (state.start_block <= block)
+    )
+
+
+def subnet_shares(state: NetworkState, params: EconomyParams, block: int) -> torch.Tensor:
+    """TAO shares of this block under ``params.era`` (sum 1 over emitting, enabled subnets)."""
+    era = SHARE_ERAS.get(params.era)
+    raw = era.raw_shares(state, params)
+    return normalise_shares(raw, emitting_mask(state, block), state.emission_enabled)
+
+
+def root_proportion(state: NetworkState, params: EconomyParams) -> torch.Tensor:
+    """``root_prop_i = R·w / (R·w + alpha_issuance_i)`` with ``R`` the TAO staked on root ``[S]``."""
+    root_weighted = float(state.root_stake.sum()) * params.tao_weight
+    denom = root_weighted + state.alpha_issuance
+    return torch.where(denom > 0, root_weighted / denom.clamp(min=1e-300), torch.zeros_like(denom))
+
+
+def moving_price_factor(
+    start_block: torch.Tensor, first_block: int, n_blocks: int, params: EconomyParams
+) -> torch.Tensor:
+    """``Π_k (1 − α_eff(b_k))`` over blocks ``first_block … first_block + n − 1`` ``[S]``.
+
+    ``α_eff = SubnetMovingAlpha · b / (b + h)``, ``b`` = blocks since ``start_call`` (warm-up).
+    """
+    offsets = torch.arange(n_blocks, dtype=torch.float64)
+    since = (first_block - start_block.to(torch.float64)).unsqueeze(1) + offsets.unsqueeze(0)
+    since = since.clamp(min=0.0)
+    alpha = params.subnet_moving_alpha * since / (since + params.ema_price_halving_blocks)
+    return torch.exp(torch.log1p(-alpha).sum(dim=1))
+
+
+def update_moving_price(
+    moving_price: torch.Tensor,
+    price: torch.Tensor,
+    start_block: torch.Tensor,
+    block: int,
+    params: EconomyParams,
+    n_blocks: int = 1,
+) -> torch.Tensor:
+    """``p̄ ← α_eff·min(p, 1) + (1 − α_eff)·p̄``, applied ``n_blocks`` times at a constant ``p``."""
+    factor = moving_price_factor(start_block, block, n_blocks, params)
+    return factor * moving_price + (1.0 - factor) * price.clamp(max=1.0)
+
+
+def _ema(
+    ema: torch.Tensor, per_block: torch.Tensor, smoothing: float, n_blocks: int
+) -> torch.Tensor:
+    """``n`` EMA steps toward a constant per-block value, in closed form."""
+    keep = (1.0 - smoothing) ** n_blocks
+    return keep * ema + (1.0 - keep) * per_block
+
+
+def run_coinbase(
+    state: NetworkState, params: EconomyParams, *, n_blocks: int = 1
+) -> tuple[NetworkState, CoinbaseResult]:
+    """Mint and inject ``n_blocks`` blocks of emission, fill the pending pots, update the EMAs.
+
+    The block being produced is ``state.block + 1``; the state's ``block`` is not advanced here
+    (the step functions do it). Order follows coinbase.md §3: mint, coinbase, then the moving
+    price and flow EMAs (after they were used for the shares).
+
+    Parameters
+    ----------
+    state, params
+        The network and the economy's parameters.
+    n_blocks
+        Blocks to run with the first block's inputs held constant (1 = exact per-block).
+
+    Returns
+    -------
+    tuple
+        ``(state, CoinbaseResult)``.
+    """
+    if n_blocks < 1:
+        raise ValueError(f"n_blocks: expected >= 1, got {n_blocks}")
+    block = state.block + 1
+    era = SHARE_ERAS.get(params.era)
+    e_b = float(block_emission(state.total_issuance))
+    shares = subnet_shares(state, params, block)
+    tao_emission = e_b * shares
+    price = spot_price(state.pool_tao, state.pool_alpha, state.pool_weight_alpha)
+    alpha_live = state.active & (state.start_block <= block)
+    alpha_emission = torch.where(
+        alpha_live, block_emission_tensor(state.alpha_issuance), torch.zeros_like(price)
+    )
+    root_prop = root_proportion(state, params)
+    injection = era.injection(tao_emission, price, alpha_emission, root_prop, e_b)
+
+    # Pool side: injection (price kept by the weight re-solve), then the chain buy of the excess.
+    tao_in = injection.tao_in * n_blocks
+    alpha_in = injection.alpha_in * n_blocks
+    excess = injection.excess_tao * n_blocks
+    pool_tao, pool_alpha, w1 = inject(
+        state.pool_tao,
+        state.pool_alpha,
+        state.pool_weight_alpha,
+        tao_in,
+        alpha_in,
+        resolve_weights=era.resolve_weights,
+    )
+    bought = swap_tao_for_alpha(pool_tao, pool_alpha, w1, excess, 0.0)
+    pool_tao = pool_tao + excess
+    pool_alpha = pool_alpha - bought
+
+    # Participant side: alpha_out, owner cut, 50/50 miners/validators, root share.
+    alpha_out = alpha_emission * n_blocks
+    cut_frac = torch.where(state.owner_cut_enabled, params.subnet_owner_cut, 0.0)
+    owner_cut = alpha_out * cut_frac
+    remainder = alpha_out - owner_cut
+    root_alpha = root_prop * remainder * 0.5
+    emitting = emitting_mask(state, block)
+    root_sell = float(torch.where(emitting, state.moving_price, 0.0).sum()) > 1.0
+    pending_root = state.pending_root + (root_alpha if root_sell else 0.0)
+    recycled = state.alpha_recycled + (0.0 if root_sell else root_alpha)
+
+    # EMAs: flows spread evenly over the window; protocol cost = tao_in + chain buy − root sell.
+    new_price = spot_price(pool_tao, pool_alpha, w1)
+    moving_price = torch.where(
+        alpha_live,
+        update_moving_price(
+            state.moving_price, new_price, state.start_block, block, params, n_blocks
+        ),
+        state.moving_price,
+    )
+    cost = (tao_in + excess - state.root_sell_acc) / n_blocks
+    flow_ema = _ema(state.flow_ema, state.flow_acc / n_blocks, params.flow_smoothing, n_blocks)
+    cost_ema = _ema(state.cost_ema, cost, params.flow_smoothing, n_blocks)
+    active = state.active
+    zero = torch.zeros_like(price)
+
+    new_state = state.replace(
+        tao_minted=state.tao_minted + float((tao_in + excess).sum()),
+        pool_tao=pool_tao,
+        pool_alpha=pool_alpha,
+        pool_weight_alpha=w1,
+        alpha_minted=state.alpha_minted + alpha_in + alpha_out,
+        alpha_recycled=recycled,
+        protocol_alpha=state.protocol_alpha + bought,
+        pending_owner=state.pending_owner + owner_cut,
+        pending_server=state.pending_server + remainder * 0.5,
+        pending_validator=state.pending_validator + remainder * 0.5 - root_alpha,
+        pending_root=pending_root,
+        moving_price=moving_price,
+        flow_ema=torch.where(active, flow_ema, zero),
+        cost_ema=torch.where(active, cost_ema, zero),
+        flow_acc=zero,
+        root_sell_acc=zero,
+    )
+    result = CoinbaseResult(
+        block_emission=e_b,
+        shares=shares,
+        tao_emission=tao_emission * n_blocks,
+        tao_in=tao_in,
+        alpha_in=alpha_in,
+        excess_tao=excess,
+        protocol_alpha_bought=bought,
+        alpha_out=alpha_out,
+        owner_cut=owner_cut,
+        root_alpha=root_alpha,
+        root_sell=root_sell,
+        n_blocks=n_blocks,
+    )
+    return new_state, result

@@ -1,0 +1,277 @@
+"""Drain of the pending pots at each subnet's epoch (coinbase.md §5), batched over subnets.
+
+All subnets due in a block go through **one** batched ``protocol.yuma.yuma_epoch`` call per
+distinct epoch configuration (subnets with per-subnet epoch overrides form their own group).
+
+Documented simplifications (coinbase.md §10.3):
+
+* miner payouts use the server pot split by incentive proportions (the pot is what the epoch's
+  ``server_emission`` sums to when both incentive and dividends are non-zero);
+* no childkeys; a uid's root stake is its coldkey's root stake shared equally by the coldkey's
+  uids on that subnet;
+* root dividends are auto-claimed with the default claim type (swap to TAO): the subnet's root
+  payout is sold to its pool in one swap and the TAO paid to the validators' coldkeys;
+* root dividends with no root-staked validator, and validator pots with no dividends at all, are
+  recycled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from protocol.economy.amm import swap_alpha_for_tao
+from protocol.economy.staking import credit_owner_stake
+from protocol.economy.state import EconomyParams, NetworkState
+
+__all__ = ["DrainResult", "drain", "due_subnets", "epoch_stake"]
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    """What the drains of one step paid, per subnet ``[S]`` (rao; zero for subnets not due)."""
+
+    drained: torch.Tensor
+    miner_alpha: torch.Tensor
+    owner_incentive_burned: torch.Tensor
+    validator_alpha: torch.Tensor
+    delegate_take: torch.Tensor
+    root_alpha_sold: torch.Tensor
+    root_tao_paid: torch.Tensor
+    owner_cut_alpha: torch.Tensor
+    recycled_alpha: torch.Tensor
+    #: ``[S, n]`` incentive and dividends proportions of the last epoch (zero if not due).
+    incentive: torch.Tensor
+    dividends: torch.Tensor
+
+
+def due_subnets(state: NetworkState, block: int) -> torch.Tensor:
+    """Subnets whose epoch runs at ``block``: ``block − LastEpochBlock >= tempo`` (HEAD) ``[S]``."""
+    return state.active & (block - state.last_epoch_block >= state.tempo)
+
+
+def _uid_root_stake(state: NetworkState) -> torch.Tensor:
+    """Root stake per uid ``[S, n]``: the coldkey's root stake, shared by its uids on the subnet."""
+    ck = state.uid_coldkey.clamp(min=0)
+    registered = state.uid_coldkey >= 0
+    counts = torch.zeros(state.n_subnets, state.n_accounts, dtype=torch.float64)
+    counts.scatter_add_(1, ck, registered.to(torch.float64))
+    per_uid_count = counts.gather(1, ck).clamp(min=1.0)
+    return torch.where(registered, state.root_stake[ck] / per_uid_count, 0.0)
+
+
+def epoch_stake(state: NetworkState, params: EconomyParams) -> torch.Tensor:
+    """Stake weight per uid ``[S, n]``: alpha + TaoWeight × root stake (yuma.md §3 ``S_raw``)."""
+    return state.hotkey_alpha + params.tao_weight * _uid_root_stake(state)
+
+
+def _epoch_groups(
+    state: NetworkState, params: EconomyParams, due: torch.Tensor
+) -> list[tuple[torch.Tensor, Any]]:
+    """Group due subnets by their epoch parameters (tempo and per-subnet overrides)."""
+    from protocol.yuma import EpochParams
+
+    base = params.epoch_params or EpochParams()
+    overrides: dict[int, dict[str, Any]] = {}
+    for netuid, name, value in state.epoch_overrides:
+        overrides.setdefault(netuid, {})[name] = value
+    groups: dict[tuple, list[int]] = {}
+    for s in torch.nonzero(due).flatten().tolist():
+        key = (int(state.tempo[s]), tuple(sorted(overrides.get(s, {}).items())))
+        groups.setdefault(key, []).append(s)
+    out = []
+    for (tempo, items), members in groups.items():
+        epoch_params = base.with_(tempo=tempo, **dict(items))
+        out.append((torch.tensor(members, dtype=torch.int64), epoch_params))
+    return out
+
+
+def drain(
+    state: NetworkState, params: EconomyParams, due: torch.Tensor, block: int
+) -> tuple[NetworkState, DrainResult]:
+    """Run the epoch of every ``due`` subnet at ``block`` and pay out its pending pots.
+
+    Parameters
+    ----------
+    state, params
+        The network and the economy's parameters.
+    due
+        ``[S]`` bool, subnets whose epoch runs now (:func:`due_subnets`).
+    block
+        The block the epochs run at (becomes their ``last_epoch_block``).
+
+    Returns
+    -------
+    tuple
+        ``(state, DrainResult)``; the pots of due subnets are empty afterwards.
+    """
+    from protocol.yuma import yuma_epoch
+
+    S, n = state.n_subnets, state.n_uids
+    f64 = torch.float64
+    zeros_s = torch.zeros(S, dtype=f64)
+    incentive = torch.zeros(S, n, dtype=f64)
+    dividends = torch.zeros(S, n, dtype=f64)
+    if not bool(due.any()):
+        empty = DrainResult(
+            zeros_s,
+            zeros_s,
+            zeros_s,
+            zeros_s,
+            zeros_s,
+            zeros_s,
+            zeros_s,
+            zeros_s,
+            zeros_s,
+            incentive,
+            dividends,
+        )
+        return state, empty
+
+    stake_all = epoch_stake(state, params)
+    bonds = state.bonds.clone()
+    validator_permit = state.validator_permit.clone()
+    emission = state.emission.clone()
+    drained = torch.where(
+        due, state.pending_server + state.pending_validator + state.pending_root, 0.0
+    )
+    for index, epoch_params in _epoch_groups(state, params, due):
+        result = yuma_epoch(
+            state.weights[index],
+            stake_all[index],
+            state.bonds[index],
+            params=epoch_params,
+            rao_emission=drained[index],
+            last_update=state.last_update[index],
+            registration=state.registration_block[index],
+            block=block,
+            validator_permit_prev=state.validator_permit[index],
+            owner_uid=state.owner_uid[index],
+            lms=state.last_epoch_block[index],
+            mechanism=params.mechanism,
+        )
+        bonds[index] = result.bonds
+        validator_permit[index] = result.validator_permit
+        emission[index] = result.emission
+        incentive[index] = result.incentive
+        dividends[index] = result.validator_emission
+
+    registered = state.uid_coldkey >= 0
+    incentive = torch.where(registered, incentive, 0.0)
+    dividends = torch.where(registered, dividends, 0.0)
+    server = torch.where(due, state.pending_server, 0.0)
+    validator = torch.where(due, state.pending_validator, 0.0)
+    root_pot = torch.where(due, state.pending_root, 0.0)
+
+    # Miners: the server pot by incentive; with no incentive it goes to the validators.
+    inc_sum = incentive.sum(1)
+    has_inc = inc_sum > 0
+    validator_pot = validator + torch.where(has_inc, 0.0, server)
+    miner_pot = torch.where(has_inc, server, 0.0)
+    miner_pay = miner_pot.unsqueeze(1) * incentive / inc_sum.clamp(min=1e-300).unsqueeze(1)
+    owner_hotkey = state.uid_coldkey == state.owner_account.unsqueeze(1)
+    withheld = torch.where(owner_hotkey, miner_pay, 0.0).sum(1)
+    miner_burned = torch.where(
+        due,
+        torch.where(miner_pot > 0, withheld / miner_pot.clamp(min=1e-300), 0.0),
+        state.miner_burned,
+    )
+    miner_pay = torch.where(owner_hotkey, 0.0, miner_pay)
+
+    # Validators: dividends split into alpha and root parts by each hotkey's root proportion.
+    root_weighted = params.tao_weight * _uid_root_stake(state)
+    rp_denom = state.hotkey_alpha + root_weighted
+    rp = torch.where(rp_denom > 0, root_weighted / rp_denom.clamp(min=1e-300), 0.0)
+    root_divs = dividends * rp
+    alpha_divs = dividends - root_divs
+    alpha_sum = alpha_divs.sum(1)
+    root_sum = root_divs.sum(1)
+    alpha_payout = torch.where(
+        (alpha_sum > 0).unsqueeze(1),
+        validator_pot.unsqueeze(1) * alpha_divs / alpha_sum.clamp(min=1e-300).unsqueeze(1),
+        0.0,
+    )
+    root_payout = torch.where(
+        (root_sum > 0).unsqueeze(1),
+        root_pot.unsqueeze(1) * root_divs / root_sum.clamp(min=1e-300).unsqueeze(1),
+        0.0,
+    )
+    recycled = torch.where(alpha_sum > 0, 0.0, validator_pot) + torch.where(
+        root_sum > 0, 0.0, root_pot
+    )
+    take = params.delegate_take * alpha_payout
+    nominator_part = alpha_payout - take
+
+    # Owner cut: staked to the owner hotkey (burned if the owner has no registered hotkey).
+    owner_cut = torch.where(due, state.pending_owner, 0.0)
+    owner_uid = state.owner_uid.clamp(min=0)
+    owner_ok = (state.owner_uid >= 0) & (
+        state.uid_coldkey.gather(1, owner_uid.unsqueeze(1)).squeeze(1) >= 0
+    )
+    owner_credit = torch.zeros(S, n, dtype=f64)
+    owner_credit.scatter_(
+        1, owner_uid.unsqueeze(1), torch.where(owner_ok, owner_cut, 0.0).unsqueeze(1)
+    )
+    owner_cut_burned = torch.where(owner_ok, 0.0, owner_cut)
+
+    # Credit stake: own stake (miner incentive, take, owner cut) gets new shares; the nominator
+    # part raises the hotkey's alpha for every holder (own stake if nobody holds shares yet).
+    no_holders = state.total_shares <= 0
+    own_amount = miner_pay + take + owner_credit + torch.where(no_holders, nominator_part, 0.0)
+    hotkey_alpha, owner_shares, total_shares = credit_owner_stake(
+        state.hotkey_alpha, state.owner_shares, state.total_shares, own_amount
+    )
+    hotkey_alpha = hotkey_alpha + torch.where(no_holders, 0.0, nominator_part)
+
+    # Root dividends: one swap per subnet, TAO to the validators' coldkeys pro rata.
+    root_alpha = root_payout.sum(1)
+    tao_out = swap_alpha_for_tao(
+        state.pool_tao, state.pool_alpha, state.pool_weight_alpha, root_alpha, params.fee_rate
+    )
+    tao_each = torch.where(
+        (root_alpha > 0).unsqueeze(1),
+        tao_out.unsqueeze(1) * root_payout / root_alpha.clamp(min=1e-300).unsqueeze(1),
+        0.0,
+    )
+    balances = state.balances.clone()
+    balances.index_add_(0, state.uid_coldkey.clamp(min=0).flatten(), tao_each.flatten())
+
+    burned = torch.where(torch.tensor(params.burn_owner_incentive), withheld, 0.0)
+    owner_recycled = withheld - burned
+    due_i = due.to(torch.int64)
+    new_state = state.replace(
+        pool_tao=state.pool_tao - tao_out,
+        pool_alpha=state.pool_alpha + root_alpha,
+        root_sell_acc=state.root_sell_acc + tao_out,
+        balances=balances,
+        hotkey_alpha=hotkey_alpha,
+        owner_shares=owner_shares,
+        total_shares=total_shares,
+        alpha_burned=state.alpha_burned + burned + owner_cut_burned,
+        alpha_recycled=state.alpha_recycled + recycled + owner_recycled,
+        miner_burned=miner_burned,
+        pending_server=torch.where(due, 0.0, state.pending_server),
+        pending_validator=torch.where(due, 0.0, state.pending_validator),
+        pending_root=torch.where(due, 0.0, state.pending_root),
+        pending_owner=torch.where(due, 0.0, state.pending_owner),
+        bonds=bonds,
+        validator_permit=validator_permit,
+        emission=emission,
+        last_epoch_block=due_i * block + (1 - due_i) * state.last_epoch_block,
+    )
+    result = DrainResult(
+        drained=drained,
+        miner_alpha=miner_pay.sum(1),
+        owner_incentive_burned=withheld,
+        validator_alpha=alpha_payout.sum(1),
+        delegate_take=take.sum(1),
+        root_alpha_sold=root_alpha,
+        root_tao_paid=tao_out,
+        owner_cut_alpha=owner_cut,
+        recycled_alpha=recycled + owner_recycled,
+        incentive=incentive,
+        dividends=dividends,
+    )
+    return new_state, result

@@ -1,0 +1,239 @@
+"""Building a plausible initial network (coinbase.md §7) and feeding per-tempo inputs.
+
+The initial network is a post-launch dTAO network: every subnet slot active and started, pools
+with log-normal depth and price, validators holding most alpha, root stake held by validator
+coldkeys. Account layout: ``0`` market, ``1 … S`` subnet owners, then validator coldkeys (each
+validating on many subnets), then miner coldkeys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from protocol.economy.state import EconomyParams, NetworkState
+from protocol.units import RAO_PER_TAO
+
+__all__ = ["new_network", "with_weights"]
+
+
+def _t(x: np.ndarray | list, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x), dtype=dtype)
+
+
+def new_network(
+    n_subnets: int = 128,
+    n_uids: int = 256,
+    *,
+    params: EconomyParams | None = None,
+    seed: int | None = None,
+    rng: np.random.Generator | None = None,
+    n_validators: int = 16,
+    n_validator_accounts: int = 64,
+    n_miner_accounts: int = 256,
+    total_issuance_tao: float = 11_000_000.0,
+    root_stake_tao: float = 3_000_000.0,
+    median_pool_tao: float = 20_000.0,
+    median_price: float = 0.02,
+) -> NetworkState:
+    """A plausible dTAO network at block 0.
+
+    Parameters
+    ----------
+    n_subnets, n_uids
+        Subnet slots ``S`` (all active) and uids per subnet ``n`` (all registered).
+    params
+        Economy parameters (tempo staggers the first epochs).
+    seed, rng
+        Randomness: a ``numpy.random.Generator`` or a seed for one (exactly one is used; ``rng``
+        wins). Same seed, same network.
+    n_validators
+        Validator uids per subnet (uids ``1 … n_validators``; uid 0 is the owner hotkey).
+    n_validator_accounts, n_miner_accounts
+        Coldkeys behind validator and miner uids (shared across subnets).
+    total_issuance_tao
+        TotalIssuance at block 0; what pools, root and stake do not hold is free balance.
+    root_stake_tao
+        TAO staked on root, spread over validator coldkeys.
+    median_pool_tao, median_price
+        Medians of the log-normal pool TAO reserve and alpha price.
+
+    Returns
+    -------
+    NetworkState
+    """
+    params = params or EconomyParams()
+    if n_subnets < 1 or n_uids < 2 + n_validators:
+        raise ValueError(
+            f"n_uids: need at least n_validators + 2 = {n_validators + 2} uids, got {n_uids}"
+        )
+    gen = rng if rng is not None else np.random.default_rng(seed)
+    S, n = n_subnets, n_uids
+    owner_base, val_base = 1, 1 + S
+    miner_base = val_base + n_validator_accounts
+    A = miner_base + n_miner_accounts
+
+    pool_tao = median_pool_tao * np.exp(gen.normal(0.0, 1.0, S)) * RAO_PER_TAO
+    price = median_price * np.exp(gen.normal(0.0, 0.8, S))
+    pool_alpha = pool_tao / price
+    # Alpha outstanding: 1-4× the pool reserve, mostly on validators.
+    staked = pool_alpha * gen.uniform(1.0, 4.0, S)
+    stake_split = np.zeros((S, n))
+    stake_split[:, 1 : 1 + n_validators] = gen.pareto(1.2, (S, n_validators)) + 0.1
+    stake_split[:, 0] = 0.5
+    stake_split[:, 1 + n_validators :] = gen.uniform(0.0, 0.02, (S, n - 1 - n_validators))
+    stake_split /= stake_split.sum(1, keepdims=True)
+    hotkey_alpha = stake_split * staked[:, None]
+
+    uid_coldkey = np.empty((S, n), dtype=np.int64)
+    uid_coldkey[:, 0] = owner_base + np.arange(S)
+    uid_coldkey[:, 1 : 1 + n_validators] = val_base + gen.integers(
+        0, n_validator_accounts, (S, n_validators)
+    )
+    uid_coldkey[:, 1 + n_validators :] = miner_base + gen.integers(
+        0, n_miner_accounts, (S, n - 1 - n_validators)
+    )
+
+    root = np.zeros(A)
+    root[val_base:miner_base] = gen.pareto(1.5, n_validator_accounts) + 0.1
+    root *= root_stake_tao * RAO_PER_TAO / root.sum()
+    genesis = total_issuance_tao * RAO_PER_TAO
+    balances = np.zeros(A)
+    balances[owner_base:val_base] = 100.0 * RAO_PER_TAO
+    balances[val_base:] = 500.0 * RAO_PER_TAO
+    held = pool_tao.sum() + root.sum() + balances.sum()
+    if held > genesis:
+        raise ValueError(
+            f"total_issuance_tao: {total_issuance_tao} is less than the "
+            f"{held / RAO_PER_TAO:.0f} TAO the initial network holds"
+        )
+    balances[0] = genesis - held
+
+    weights = np.zeros((S, n, n))
+    miners = slice(1 + n_validators, n)
+    quality = gen.gamma(1.0, 1.0, (S, n - 1 - n_validators))
+    noise = gen.gamma(4.0, 0.25, (S, n_validators, n - 1 - n_validators))
+    weights[:, 1 : 1 + n_validators, miners] = quality[:, None, :] * noise
+    weights /= np.clip(weights.sum(2, keepdims=True), 1e-300, None)
+
+    tempo = params.tempo
+    reg_block = -gen.integers(params.immunity_period + 1, 10 * params.immunity_period + 2, (S, n))
+    subnet_reg = -(params.network_immunity_period + 1 + gen.integers(0, 400_000, S))
+    moving = np.minimum(price, 1.0) * gen.uniform(0.8, 1.2, S)
+    i64 = torch.int64
+    zeros = torch.zeros(S, dtype=torch.float64)
+    ones_b = torch.ones(S, dtype=torch.bool)
+    return NetworkState(
+        block=0,
+        tao_genesis=float(genesis),
+        tao_minted=0.0,
+        tao_recycled=0.0,
+        tao_burned=0.0,
+        halted_until=0,
+        last_lock=params.network_min_lock_cost,
+        last_lock_block=-params.lock_reduction_interval,
+        active=ones_b.clone(),
+        pool_tao=_t(pool_tao),
+        pool_alpha=_t(pool_alpha),
+        pool_weight_alpha=torch.full((S,), 0.5, dtype=torch.float64),
+        alpha_minted=_t(pool_alpha + staked),
+        alpha_burned=zeros.clone(),
+        alpha_recycled=zeros.clone(),
+        protocol_alpha=zeros.clone(),
+        market_alpha=zeros.clone(),
+        moving_price=_t(moving),
+        flow_ema=zeros.clone(),
+        cost_ema=zeros.clone(),
+        flow_acc=zeros.clone(),
+        root_sell_acc=zeros.clone(),
+        pending_server=zeros.clone(),
+        pending_validator=zeros.clone(),
+        pending_root=zeros.clone(),
+        pending_owner=zeros.clone(),
+        miner_burned=zeros.clone(),
+        registered_block=_t(subnet_reg, i64),
+        start_block=_t(subnet_reg, i64),
+        # Staggered first epochs, as the legacy (block + netuid + 1) schedule spreads them.
+        last_epoch_block=_t(-((np.arange(S) * tempo) // S), i64),
+        tempo=torch.full((S,), tempo, dtype=i64),
+        immunity_period=torch.full((S,), params.immunity_period, dtype=i64),
+        owner_cut_enabled=ones_b.clone(),
+        emission_enabled=ones_b.clone(),
+        registration_allowed=ones_b.clone(),
+        subtoken_enabled=ones_b.clone(),
+        owner_account=_t(owner_base + np.arange(S), i64),
+        owner_uid=torch.zeros(S, dtype=i64),
+        reg_burn=torch.full((S,), params.burn_initial, dtype=torch.float64),
+        uid_coldkey=_t(uid_coldkey, i64),
+        hotkey_alpha=_t(hotkey_alpha),
+        owner_shares=_t(hotkey_alpha),
+        total_shares=_t(hotkey_alpha),
+        registration_block=_t(reg_block, i64),
+        last_update=torch.zeros((S, n), dtype=i64),
+        validator_permit=_t(np.arange(n)[None, :].repeat(S, 0) <= n_validators, torch.bool),
+        emission=torch.zeros((S, n), dtype=torch.float64),
+        weights=_t(weights),
+        bonds=torch.zeros((S, n, n), dtype=torch.float64),
+        balances=_t(balances),
+        root_stake=_t(root),
+        nom_uid=torch.full((A, S), -1, dtype=i64),
+        nom_shares=torch.zeros((A, S), dtype=torch.float64),
+        account_names=(
+            (
+                "market",
+                *tuple(f"owner{s}" for s in range(S)),
+                *tuple(f"validator{v}" for v in range(n_validator_accounts)),
+                *tuple(f"miner{m}" for m in range(n_miner_accounts)),
+            )
+        ),
+    )
+
+
+def with_weights(
+    state: NetworkState,
+    weights: torch.Tensor | None = None,
+    netuids: Sequence[int] | torch.Tensor | None = None,
+) -> NetworkState:
+    """Set validators' weight rows (``set_weights``) and stamp ``last_update`` with the block.
+
+    Parameters
+    ----------
+    state
+        The network.
+    weights
+        ``[k, n, n]`` new weight matrices for ``netuids`` (``[S, n, n]`` when ``netuids`` is
+        None). ``None`` re-commits the current weights (only ``last_update`` moves): agents that
+        keep their weights still have to set them to stay active.
+    netuids
+        Subnets the matrices belong to (default: all slots).
+
+    Returns
+    -------
+    NetworkState
+        Rows with any positive weight get ``last_update = state.block``.
+    """
+    index = (
+        torch.arange(state.n_subnets)
+        if netuids is None
+        else torch.as_tensor(netuids, dtype=torch.int64).reshape(-1)
+    )
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= state.n_subnets):
+        raise ValueError(f"netuids: out of range [0, {state.n_subnets})")
+    new_weights = state.weights
+    if weights is not None:
+        weights = torch.as_tensor(weights, dtype=torch.float64)
+        expected = (index.numel(), state.n_uids, state.n_uids)
+        if tuple(weights.shape) != expected:
+            raise ValueError(f"weights: expected shape {expected}, got {tuple(weights.shape)}")
+        if bool((weights < 0).any()) or not bool(torch.isfinite(weights).all()):
+            raise ValueError("weights: expected finite non-negative values")
+        new_weights = state.weights.clone()
+        new_weights[index] = weights
+    setters = new_weights[index].sum(2) > 0
+    last_update = state.last_update.clone()
+    last_update[index] = torch.where(
+        setters, torch.full_like(last_update[index], state.block), last_update[index]
+    )
+    return state.replace(weights=new_weights, last_update=last_update)

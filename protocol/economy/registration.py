@@ -1,0 +1,430 @@
+"""Registration and lifecycle: uid registration burn and pruning, subnet lock cost, subnet
+deregistration at the limit, and dissolution with pro-rata liquidation (governance.md §2.2,
+yuma.md §4.7, coinbase.md §7).
+
+Documented simplifications:
+
+* the uid registration burn decays toward ``burn_min`` with half-life ``burn_half_life`` blocks
+  and is multiplied by ``burn_increase_mult`` at each registration (the 2026 owner-tunable
+  dynamic burn), clamped to ``[burn_min, burn_max]``; the burned TAO is recycled;
+* a pruned uid's stake is unstaked to TAO for its holders (on chain it stays on the
+  deregistered hotkey; stake is keyed by uid here);
+* a new subnet's pool starts at price 1 (``SubnetTAO = SubnetAlphaIn = lock``, as
+  ``migrate_rao`` seeded the launch pools), and the owner's lock is not refunded on dissolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from protocol.economy.amm import swap_alpha_for_tao
+from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
+
+__all__ = [
+    "DissolveResult",
+    "RegistrationResult",
+    "SubnetRegistrationResult",
+    "decay_registration_burn",
+    "dissolve_subnet",
+    "lock_cost",
+    "neuron_to_prune",
+    "register_subnet",
+    "register_uid",
+    "subnet_to_prune",
+]
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    """A uid registration: the uid taken, the TAO burned, the uid pruned (or -1)."""
+
+    netuid: int
+    uid: int
+    burn: float
+    pruned_uid: int
+    liquidated_tao: float
+
+
+@dataclass(frozen=True)
+class SubnetRegistrationResult:
+    """A subnet registration: the slot taken, the lock paid, the subnet dissolved (or -1)."""
+
+    netuid: int
+    lock: float
+    dissolved_netuid: int
+
+
+@dataclass(frozen=True)
+class DissolveResult:
+    """A dissolution: TAO paid to alpha holders and TAO recycled (the protocol's alpha)."""
+
+    netuid: int
+    tao_paid: float
+    tao_recycled: float
+
+
+def decay_registration_burn(
+    reg_burn: torch.Tensor, n_blocks: int, params: EconomyParams
+) -> torch.Tensor:
+    """The burn after ``n_blocks`` of decay (half-life ``burn_half_life``), floored at ``burn_min``."""
+    factor = 0.5 ** (n_blocks / params.burn_half_life)
+    return (reg_burn * factor).clamp(min=params.burn_min, max=params.burn_max)
+
+
+def lock_cost(state: NetworkState, params: EconomyParams, block: int | None = None) -> float:
+    """``max(min_lock, 2·last_lock − last_lock·(now − last_lock_block)/LockReductionInterval)``."""
+    now = state.block if block is None else block
+    elapsed = now - state.last_lock_block
+    decayed = 2.0 * state.last_lock - state.last_lock * elapsed / params.lock_reduction_interval
+    return max(params.network_min_lock_cost, decayed)
+
+
+def neuron_to_prune(state: NetworkState, netuid: int) -> int:
+    """The uid a new registration replaces (yuma.md §4.7), or -1 if none can be pruned.
+
+    Lowest emission → earliest registration → lowest uid among non-immune uids; the owner hotkey
+    is never pruned; immune uids go only when at most ``MinNonImmuneUids`` are non-immune.
+    """
+    return _neuron_to_prune(state, netuid, min_non_immune=10)
+
+
+def _neuron_to_prune(state: NetworkState, netuid: int, *, min_non_immune: int) -> int:
+    registered = state.uid_coldkey[netuid] >= 0
+    candidates = registered.clone()
+    owner = int(state.owner_uid[netuid])
+    if owner >= 0:
+        candidates[owner] = False
+    age = state.block - state.registration_block[netuid]
+    immune = age < state.immunity_period[netuid]
+    non_immune = candidates & ~immune
+    pool = non_immune if int(non_immune.sum()) > min_non_immune else candidates & immune
+    if not bool(pool.any()):
+        pool = candidates
+    if not bool(pool.any()):
+        return -1
+    uids = torch.nonzero(pool).flatten().tolist()
+    emission = state.emission[netuid]
+    reg = state.registration_block[netuid]
+    return min(uids, key=lambda j: (float(emission[j]), int(reg[j]), j))
+
+
+def _liquidate_uid(
+    state: NetworkState, netuid: int, uid: int, params: EconomyParams
+) -> tuple[NetworkState, float]:
+    """Unstake everything staked to ``uid`` (one swap) and pay the holders pro rata by shares."""
+    alpha = float(state.hotkey_alpha[netuid, uid])
+    total = float(state.total_shares[netuid, uid])
+    if alpha <= 0 or total <= 0:
+        return state, 0.0
+    tao_out = swap_alpha_for_tao(
+        state.pool_tao[netuid],
+        state.pool_alpha[netuid],
+        state.pool_weight_alpha[netuid],
+        torch.tensor(alpha, dtype=torch.float64),
+        params.fee_rate,
+    )
+    tao = float(tao_out)
+    balances = state.balances.clone()
+    owner_account = int(state.uid_coldkey[netuid, uid])
+    balances[owner_account] += tao * float(state.owner_shares[netuid, uid]) / total
+    holders = state.nom_uid[:, netuid] == uid
+    nom_shares = state.nom_shares.clone()
+    balances += torch.where(holders, tao * nom_shares[:, netuid] / total, 0.0)
+    nom_shares[:, netuid] = torch.where(holders, 0.0, nom_shares[:, netuid])
+    nom_uid = state.nom_uid.clone()
+    nom_uid[:, netuid] = torch.where(holders, -1, nom_uid[:, netuid])
+    pool_tao = state.pool_tao.clone()
+    pool_alpha = state.pool_alpha.clone()
+    pool_tao[netuid] -= tao
+    pool_alpha[netuid] += alpha
+    zero_at = _zeroed_uid_fields(state, netuid, uid)
+    new_state = state.replace(
+        balances=balances,
+        nom_shares=nom_shares,
+        nom_uid=nom_uid,
+        pool_tao=pool_tao,
+        pool_alpha=pool_alpha,
+        flow_acc=state.flow_acc - _one_hot(state, netuid, tao),
+        **zero_at,
+    )
+    return new_state, tao
+
+
+def _one_hot(state: NetworkState, netuid: int, value: float) -> torch.Tensor:
+    out = torch.zeros(state.n_subnets, dtype=torch.float64)
+    out[netuid] = value
+    return out
+
+
+def _zeroed_uid_fields(state: NetworkState, netuid: int, uid: int) -> dict[str, torch.Tensor]:
+    out = {}
+    for name in ("hotkey_alpha", "owner_shares", "total_shares"):
+        tensor = getattr(state, name).clone()
+        tensor[netuid, uid] = 0.0
+        out[name] = tensor
+    return out
+
+
+def register_uid(
+    state: NetworkState, params: EconomyParams, account: int, netuid: int
+) -> tuple[NetworkState, RegistrationResult]:
+    """Burned registration of a new hotkey for ``account`` on ``netuid`` (pruning if full).
+
+    Raises
+    ------
+    ValueError
+        Unknown account or subnet, registration off, chain halted, balance below the burn, or no
+        uid can be pruned.
+    """
+    if not isinstance(account, int) or not 0 <= account < state.n_accounts:
+        raise ValueError(f"account: unknown account {account!r}")
+    if (
+        not isinstance(netuid, int)
+        or not 0 <= netuid < state.n_subnets
+        or not bool(state.active[netuid])
+    ):
+        raise ValueError(f"netuid: unknown subnet {netuid!r}")
+    if state.halted:
+        raise ValueError(f"block: chain halted (safe mode) until block {state.halted_until}")
+    if not bool(state.registration_allowed[netuid]):
+        raise ValueError(f"netuid: registration is not allowed on subnet {netuid}")
+    burn = float(state.reg_burn[netuid])
+    if float(state.balances[account]) < burn:
+        raise ValueError(
+            f"account: balance {float(state.balances[account]):.0f} rao below the burn {burn:.0f}"
+        )
+    free = torch.nonzero(state.uid_coldkey[netuid] < 0).flatten()
+    pruned, liquidated = -1, 0.0
+    if free.numel():
+        uid = int(free[0])
+    else:
+        uid = _neuron_to_prune(state, netuid, min_non_immune=params.min_non_immune_uids)
+        if uid < 0:
+            raise ValueError(f"netuid: subnet {netuid} is full and no uid can be pruned")
+        pruned = uid
+        state, liquidated = _liquidate_uid(state, netuid, uid, params)
+    balances = state.balances.clone()
+    balances[account] -= burn
+    reg_burn = state.reg_burn.clone()
+    reg_burn[netuid] = min(params.burn_max, max(params.burn_min, burn * params.burn_increase_mult))
+    uid_coldkey = state.uid_coldkey.clone()
+    uid_coldkey[netuid, uid] = account
+    registration_block = state.registration_block.clone()
+    registration_block[netuid, uid] = state.block
+    last_update = state.last_update.clone()
+    last_update[netuid, uid] = state.block
+    emission = state.emission.clone()
+    emission[netuid, uid] = 0.0
+    permit = state.validator_permit.clone()
+    permit[netuid, uid] = False
+    weights = state.weights.clone()
+    weights[netuid, uid, :] = 0.0
+    weights[netuid, :, uid] = 0.0
+    bonds = state.bonds.clone()
+    bonds[netuid, uid, :] = 0.0
+    bonds[netuid, :, uid] = 0.0
+    new_state = state.replace(
+        balances=balances,
+        tao_recycled=state.tao_recycled + burn,
+        reg_burn=reg_burn,
+        uid_coldkey=uid_coldkey,
+        registration_block=registration_block,
+        last_update=last_update,
+        emission=emission,
+        validator_permit=permit,
+        weights=weights,
+        bonds=bonds,
+    )
+    return new_state, RegistrationResult(netuid, uid, burn, pruned, liquidated)
+
+
+def subnet_to_prune(state: NetworkState, params: EconomyParams) -> int:
+    """Non-immune active subnet with the lowest moving (EMA) price; tie → earliest registered."""
+    age = state.block - state.registered_block
+    candidates = state.active & (age >= params.network_immunity_period)
+    if not bool(candidates.any()):
+        return -1
+    netuids = torch.nonzero(candidates).flatten().tolist()
+    return min(
+        netuids,
+        key=lambda s: (float(state.moving_price[s]), int(state.registered_block[s]), s),
+    )
+
+
+def dissolve_subnet(
+    state: NetworkState, params: EconomyParams, netuid: int
+) -> tuple[NetworkState, DissolveResult]:
+    """Delete ``netuid``; pay its pool TAO to alpha holders pro rata (governance.md §3 lever 4).
+
+    Holders are every hotkey's share holders, the market's alpha and the protocol's chain-bought
+    alpha (whose TAO is recycled). Pending pots are recycled with the subnet's alpha.
+    """
+    if (
+        not isinstance(netuid, int)
+        or not 0 <= netuid < state.n_subnets
+        or not bool(state.active[netuid])
+    ):
+        raise ValueError(f"netuid: unknown subnet {netuid!r}")
+    pool_tao = float(state.pool_tao[netuid])
+    H = state.hotkey_alpha[netuid]
+    total_alpha = (
+        float(H.sum()) + float(state.market_alpha[netuid]) + float(state.protocol_alpha[netuid])
+    )
+    balances = state.balances.clone()
+    if total_alpha > 0:
+        per_alpha = pool_tao / total_alpha
+        shares = state.total_shares[netuid]
+        value = torch.where(shares > 0, H / shares.clamp(min=1e-300), 0.0)
+        own_tao = state.owner_shares[netuid] * value * per_alpha
+        ck = state.uid_coldkey[netuid]
+        balances.index_add_(0, ck.clamp(min=0), torch.where(ck >= 0, own_tao, 0.0))
+        nom = state.nom_uid[:, netuid]
+        nom_value = value[nom.clamp(min=0)] * state.nom_shares[:, netuid] * per_alpha
+        balances += torch.where(nom >= 0, nom_value, 0.0)
+        balances[MARKET_ACCOUNT] += float(state.market_alpha[netuid]) * per_alpha
+        recycled = float(state.protocol_alpha[netuid]) * per_alpha
+        # Owners' own stake with no shares (cannot happen via the API) would be lost: keep exact.
+        paid = float(balances.sum() - state.balances.sum())
+        recycled = pool_tao - paid
+    else:
+        owner = int(state.owner_account[netuid])
+        balances[owner] += pool_tao
+        paid, recycled = pool_tao, 0.0
+    new_state = _reset_slot(state, netuid).replace(
+        balances=balances, tao_recycled=state.tao_recycled + recycled
+    )
+    return new_state, DissolveResult(netuid, paid, recycled)
+
+
+def _reset_slot(state: NetworkState, netuid: int, **values: float | int | bool) -> NetworkState:
+    """Clear every per-subnet and per-uid field of ``netuid`` (then set ``values``)."""
+    changes: dict[str, torch.Tensor] = {}
+    defaults = {"pool_weight_alpha": 0.5, "uid_coldkey": -1, "owner_uid": -1, "owner_account": -1}
+    per_subnet = (
+        "active",
+        "pool_tao",
+        "pool_alpha",
+        "pool_weight_alpha",
+        "alpha_minted",
+        "alpha_burned",
+        "alpha_recycled",
+        "protocol_alpha",
+        "market_alpha",
+        "moving_price",
+        "flow_ema",
+        "cost_ema",
+        "flow_acc",
+        "root_sell_acc",
+        "pending_server",
+        "pending_validator",
+        "pending_root",
+        "pending_owner",
+        "miner_burned",
+        "registered_block",
+        "start_block",
+        "last_epoch_block",
+        "tempo",
+        "immunity_period",
+        "owner_cut_enabled",
+        "emission_enabled",
+        "registration_allowed",
+        "subtoken_enabled",
+        "owner_account",
+        "owner_uid",
+        "reg_burn",
+        "uid_coldkey",
+        "hotkey_alpha",
+        "owner_shares",
+        "total_shares",
+        "registration_block",
+        "last_update",
+        "validator_permit",
+        "emission",
+        "weights",
+        "bonds",
+    )
+    for name in per_subnet:
+        tensor = getattr(state, name).clone()
+        tensor[netuid] = values.get(name, defaults.get(name, 0))
+        changes[name] = tensor
+    nom_uid = state.nom_uid.clone()
+    nom_uid[:, netuid] = -1
+    nom_shares = state.nom_shares.clone()
+    nom_shares[:, netuid] = 0.0
+    overrides = tuple(o for o in state.epoch_overrides if o[0] != netuid)
+    return state.replace(
+        nom_uid=nom_uid, nom_shares=nom_shares, epoch_overrides=overrides, **changes
+    )
+
+
+def register_subnet(
+    state: NetworkState, params: EconomyParams, account: int
+) -> tuple[NetworkState, SubnetRegistrationResult]:
+    """Register a new subnet owned by ``account``, paying the lock cost into its pool.
+
+    At the subnet limit (or with every slot used) the non-immune subnet with the lowest moving
+    price is dissolved first (:func:`dissolve_subnet`).
+
+    Raises
+    ------
+    ValueError
+        Unknown account, chain halted, balance below the lock cost, or the limit is reached and
+        every subnet is immune.
+    """
+    if not isinstance(account, int) or not 0 <= account < state.n_accounts:
+        raise ValueError(f"account: unknown account {account!r}")
+    if state.halted:
+        raise ValueError(f"block: chain halted (safe mode) until block {state.halted_until}")
+    lock = lock_cost(state, params)
+    if float(state.balances[account]) < lock:
+        raise ValueError(
+            f"account: balance {float(state.balances[account]):.0f} rao below the lock cost {lock:.0f}"
+        )
+    dissolved = -1
+    n_active = int(state.active.sum())
+    if n_active >= min(params.subnet_limit, state.n_subnets):
+        dissolved = subnet_to_prune(state, params)
+        if dissolved < 0:
+            raise ValueError("subnet_limit: limit reached and every subnet is still immune")
+        state, _ = dissolve_subnet(state, params, dissolved)
+    slot = int(torch.nonzero(~state.active).flatten()[0])
+    block = state.block
+    state = _reset_slot(
+        state,
+        slot,
+        active=True,
+        pool_tao=lock,
+        pool_alpha=lock,
+        alpha_minted=lock,
+        registered_block=block,
+        start_block=block + params.start_call_delay,
+        last_epoch_block=block,
+        tempo=params.tempo,
+        immunity_period=params.immunity_period,
+        owner_cut_enabled=True,
+        emission_enabled=params.new_subnet_emission_enabled,
+        registration_allowed=True,
+        subtoken_enabled=True,
+        owner_account=account,
+        owner_uid=0,
+        reg_burn=params.burn_initial,
+    )
+    uid_coldkey = state.uid_coldkey.clone()
+    uid_coldkey[slot, 0] = account
+    registration_block = state.registration_block.clone()
+    registration_block[slot] = block
+    last_update = state.last_update.clone()
+    last_update[slot] = block
+    balances = state.balances.clone()
+    balances[account] -= lock
+    state = state.replace(
+        uid_coldkey=uid_coldkey,
+        registration_block=registration_block,
+        last_update=last_update,
+        balances=balances,
+        last_lock=lock,
+        last_lock_block=block,
+    )
+    return state, SubnetRegistrationResult(slot, lock, dissolved)

@@ -1,0 +1,227 @@
+"""The network state and the economy's parameters (frozen dataclasses).
+
+Amounts are rao held in float64 tensors (1 TAO = 1e9 rao; the same scaling for alpha). float64
+carries ~16 significant digits, so a 21e15-rao supply is tracked to about one rao; the ledger
+check (:mod:`protocol.economy.ledger`) uses a tolerance of that order.
+
+Shapes: ``S`` subnet slots (<= 128; a dissolved subnet frees its slot), ``n`` uids per subnet,
+``A`` accounts (coldkeys). Account 0 is the *market*: the rest of the world, whose TAO buys the
+exogenous stake flows and whose alpha (``market_alpha``) is staked to hotkeys outside the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+from protocol.units import DEFAULT_TEMPO, U16_MAX
+
+__all__ = ["MARKET_ACCOUNT", "EconomyParams", "NetworkState"]
+
+#: Index of the market account (outside world) in ``NetworkState.balances``.
+MARKET_ACCOUNT: int = 0
+
+
+@dataclass(frozen=True)
+class EconomyParams:
+    """Global economy parameters (coinbase.md §8, yuma.md §9, governance.md §2.2).
+
+    Every field is a "global hyperparameter" that ``SetHyperparameter(netuid=None)`` may change.
+    """
+
+    #: Subnet-share era: ``"head"``, ``"tao_flow"`` or ``"price_ema"`` (``SHARE_ERAS``).
+    era: str = "head"
+    tempo: int = DEFAULT_TEMPO
+    tao_weight: float = 0.18
+    subnet_owner_cut: float = 11_796 / U16_MAX
+    delegate_take: float = 11_796 / U16_MAX
+    fee_rate: float = 33 / U16_MAX
+    subnet_moving_alpha: float = 0.000003
+    ema_price_halving_blocks: int = 201_600
+    flow_smoothing: float = 29_597_889_189_277 / (2**63 - 1)
+    flow_exponent: float = 1.0
+    flow_cutoff: float = 0.0
+    net_tao_flow_enabled: bool = True
+    #: Incentive to owner-coldkey hotkeys: burned (True) or recycled (False).
+    burn_owner_incentive: bool = True
+    # Registration and lifecycle.
+    subnet_limit: int = 128
+    network_immunity_period: int = 864_000
+    network_min_lock_cost: float = 2_500e9
+    lock_reduction_interval: int = 57_600
+    new_subnet_emission_enabled: bool = False
+    start_call_delay: int = 0
+    immunity_period: int = 5_000
+    min_non_immune_uids: int = 10
+    burn_initial: float = 0.1e9
+    burn_min: float = 0.0005e9
+    burn_max: float = 100e9
+    burn_half_life: int = 360
+    burn_increase_mult: float = 2.0
+    # The epoch.
+    mechanism: str = "yuma"
+    #: ``protocol.yuma.EpochParams`` (None: the epoch's defaults).
+    epoch_params: Any = None
+    #: Safe-mode duration bounds (governance.md §2.1).
+    safe_mode_enter_blocks: int = 7_200
+
+    def __post_init__(self) -> None:
+        checks = {
+            "tempo": self.tempo >= 1,
+            "tao_weight": self.tao_weight >= 0,
+            "subnet_owner_cut": 0 <= self.subnet_owner_cut <= 1,
+            "delegate_take": 0 <= self.delegate_take <= 1,
+            "fee_rate": 0 <= self.fee_rate < 1,
+            "subnet_moving_alpha": 0 <= self.subnet_moving_alpha <= 1,
+            "flow_smoothing": 0 <= self.flow_smoothing <= 1,
+            "subnet_limit": self.subnet_limit >= 1,
+            "burn_half_life": self.burn_half_life >= 1,
+            "burn_min": 0 <= self.burn_min <= self.burn_max,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"EconomyParams.{name}: invalid value {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    """The whole network at one block. Pure data: every step returns a new instance.
+
+    Per-subnet tensors have shape ``[S]``, per-uid ``[S, n]``, per-account ``[A]``.
+    """
+
+    block: int
+    # -- TAO ledger counters (rao) --
+    tao_genesis: float
+    tao_minted: float
+    tao_recycled: float
+    tao_burned: float
+    halted_until: int
+    last_lock: float
+    last_lock_block: int
+    # -- subnets [S] --
+    active: torch.Tensor
+    pool_tao: torch.Tensor
+    pool_alpha: torch.Tensor
+    pool_weight_alpha: torch.Tensor
+    alpha_minted: torch.Tensor
+    alpha_burned: torch.Tensor
+    alpha_recycled: torch.Tensor
+    protocol_alpha: torch.Tensor
+    market_alpha: torch.Tensor
+    moving_price: torch.Tensor
+    flow_ema: torch.Tensor
+    cost_ema: torch.Tensor
+    flow_acc: torch.Tensor
+    root_sell_acc: torch.Tensor
+    pending_server: torch.Tensor
+    pending_validator: torch.Tensor
+    pending_root: torch.Tensor
+    pending_owner: torch.Tensor
+    miner_burned: torch.Tensor
+    registered_block: torch.Tensor
+    start_block: torch.Tensor
+    last_epoch_block: torch.Tensor
+    tempo: torch.Tensor
+    immunity_period: torch.Tensor
+    owner_cut_enabled: torch.Tensor
+    emission_enabled: torch.Tensor
+    registration_allowed: torch.Tensor
+    subtoken_enabled: torch.Tensor
+    owner_account: torch.Tensor
+    owner_uid: torch.Tensor
+    reg_burn: torch.Tensor
+    # -- uids [S, n] --
+    uid_coldkey: torch.Tensor
+    hotkey_alpha: torch.Tensor
+    owner_shares: torch.Tensor
+    total_shares: torch.Tensor
+    registration_block: torch.Tensor
+    last_update: torch.Tensor
+    validator_permit: torch.Tensor
+    emission: torch.Tensor
+    weights: torch.Tensor
+    bonds: torch.Tensor
+    # -- accounts [A] and positions [A, S] --
+    balances: torch.Tensor
+    root_stake: torch.Tensor
+    nom_uid: torch.Tensor
+    nom_shares: torch.Tensor
+    account_names: tuple[str, ...]
+    #: Per-subnet epoch hyperparameters set by ``SetHyperparameter``: ``(netuid, name, value)``.
+    epoch_overrides: tuple[tuple[int, str, Any], ...] = ()
+
+    @property
+    def n_subnets(self) -> int:
+        """Number of subnet slots ``S``."""
+        return int(self.active.shape[0])
+
+    @property
+    def n_uids(self) -> int:
+        """Uids per subnet ``n``."""
+        return int(self.uid_coldkey.shape[1])
+
+    @property
+    def n_accounts(self) -> int:
+        """Number of accounts ``A`` (account 0 is the market)."""
+        return int(self.balances.shape[0])
+
+    @property
+    def total_issuance(self) -> float:
+        """TotalIssuance (rao): genesis + minted - recycled (the halving input)."""
+        return self.tao_genesis + self.tao_minted - self.tao_recycled
+
+    @property
+    def spot_price(self) -> torch.Tensor:
+        """Spot price of alpha in TAO per subnet ``[S]`` (0 for empty slots)."""
+        from protocol.economy.amm import spot_price
+
+        return spot_price(self.pool_tao, self.pool_alpha, self.pool_weight_alpha)
+
+    @property
+    def alpha_issuance(self) -> torch.Tensor:
+        """Alpha issuance per subnet ``[S]``: ``SubnetAlphaIn + SubnetAlphaOut``."""
+        return self.alpha_minted - self.alpha_burned - self.alpha_recycled
+
+    @property
+    def alpha_outstanding(self) -> torch.Tensor:
+        """``SubnetAlphaOut`` ``[S]``: alpha outside the pool (staked, pending, protocol, market)."""
+        return self.alpha_issuance - self.pool_alpha
+
+    @property
+    def halted(self) -> bool:
+        """True while the chain is in safe mode."""
+        return self.block < self.halted_until
+
+    def account_index(self, name: str) -> int:
+        """Index of the account called ``name``; ``ValueError`` if unknown."""
+        try:
+            return self.account_names.index(name)
+        except ValueError:
+            raise ValueError(f"account: unknown account name {name!r}") from None
+
+    def account_alpha(self, account: int) -> torch.Tensor:
+        """Alpha held by ``account`` per subnet ``[S]`` (own uids' self-stake and delegations)."""
+        value = torch.where(
+            self.total_shares > 0, self.hotkey_alpha / self.total_shares.clamp(min=1e-300), 0.0
+        )
+        own = torch.where(self.uid_coldkey == account, self.owner_shares * value, 0.0).sum(1)
+        uid = self.nom_uid[account]
+        has = uid >= 0
+        per_share = value.gather(1, uid.clamp(min=0).unsqueeze(1)).squeeze(1)
+        nominated = torch.where(has, self.nom_shares[account] * per_share, 0.0)
+        if account == MARKET_ACCOUNT:
+            nominated = nominated + self.market_alpha
+        return own + nominated
+
+    def replace(self, **changes: Any) -> NetworkState:
+        """``dataclasses.replace`` with a check that every name is a field."""
+        names = {f.name for f in fields(self)}
+        unknown = set(changes) - names
+        if unknown:
+            raise ValueError(f"NetworkState: unknown field {sorted(unknown)[0]!r}")
+        from dataclasses import replace
+
+        return replace(self, **changes)

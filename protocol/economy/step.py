@@ -1,0 +1,113 @@
+"""Advancing the network: one block (:func:`block_step`) or one tempo at once (:func:`tempo_step`).
+
+Block mode follows the chain's block step (coinbase.md §3): registration burns decay, user
+flows, the coinbase, the EMAs, then the epochs (drains) of the subnets due this block, each
+subnet on its own schedule (``block − LastEpochBlock >= tempo``).
+
+Tempo mode advances ``params.tempo`` blocks in one call. It differs from block mode in four
+ways, all bounded by the tempo length:
+
+1. shares, spot prices, block and alpha emission and root proportions are those of the tempo's
+   first block (block mode recomputes them each block; they move by the moving-price EMA rate,
+   ``≤ tempo · SubnetMovingAlpha ≈ 1e-3`` relative per tempo, and by the chain buys' price impact);
+2. every due subnet's epoch runs at the tempo's last block (block mode staggers them), so pots
+   drained in block mode hold up to one tempo less;
+3. exogenous flows execute as one swap at the tempo's start (block mode: at the block they are
+   given) and enter the flow EMA spread evenly over the tempo;
+4. a halving crossed inside a tempo takes effect at the next tempo.
+
+Minted TAO over a tempo is identical (``E_b · tempo`` to the emitting subnets) unless a halving
+falls inside it; ``tests/protocol/test_economy_modes.py`` bounds the per-subnet differences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from protocol.economy.coinbase import CoinbaseResult, run_coinbase
+from protocol.economy.drain import DrainResult, drain, due_subnets
+from protocol.economy.registration import decay_registration_burn
+from protocol.economy.staking import apply_market_flows
+from protocol.economy.state import EconomyParams, NetworkState
+
+__all__ = ["BlockResult", "TempoResult", "block_step", "tempo_step"]
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """One block: its number, the coinbase, the drains, and the flows executed ``[S]``."""
+
+    block: int
+    coinbase: CoinbaseResult
+    drain: DrainResult
+    flows_executed: torch.Tensor
+
+
+@dataclass(frozen=True)
+class TempoResult:
+    """One tempo: first and last block, the coinbase (totals), the drains, flows executed."""
+
+    first_block: int
+    last_block: int
+    coinbase: CoinbaseResult
+    drain: DrainResult
+    flows_executed: torch.Tensor
+
+
+def _flows(state: NetworkState, params: EconomyParams, flows: torch.Tensor | None):
+    if flows is None:
+        return state, torch.zeros(state.n_subnets, dtype=torch.float64)
+    return apply_market_flows(state, flows, params)
+
+
+def block_step(
+    state: NetworkState, params: EconomyParams, *, flows: torch.Tensor | None = None
+) -> tuple[NetworkState, BlockResult]:
+    """Produce block ``state.block + 1``.
+
+    Parameters
+    ----------
+    state, params
+        The network and the economy's parameters.
+    flows
+        Optional exogenous net TAO flows ``[S]`` (rao; + buys alpha) executed by the market
+        account this block (clipped, see :func:`protocol.economy.staking.apply_market_flows`).
+
+    Returns
+    -------
+    tuple
+        ``(state, BlockResult)``.
+    """
+    block = state.block + 1
+    state = state.replace(reg_burn=decay_registration_burn(state.reg_burn, 1, params))
+    state, executed = _flows(state, params, flows)
+    state, coinbase = run_coinbase(state, params, n_blocks=1)
+    state, drained = drain(state, params, due_subnets(state, block), block)
+    state = state.replace(block=block)
+    return state, BlockResult(block, coinbase, drained, executed)
+
+
+def tempo_step(
+    state: NetworkState, params: EconomyParams, *, flows: torch.Tensor | None = None
+) -> tuple[NetworkState, TempoResult]:
+    """Advance ``params.tempo`` blocks at once (closed-form accumulation, one batched drain).
+
+    The differences from ``params.tempo`` calls of :func:`block_step` are listed in the module
+    docstring. ``flows`` are the tempo's total exogenous net TAO flows ``[S]`` (rao).
+
+    Returns
+    -------
+    tuple
+        ``(state, TempoResult)``.
+    """
+    n_blocks = params.tempo
+    first = state.block + 1
+    last = state.block + n_blocks
+    state = state.replace(reg_burn=decay_registration_burn(state.reg_burn, n_blocks, params))
+    state, executed = _flows(state, params, flows)
+    state, coinbase = run_coinbase(state, params, n_blocks=n_blocks)
+    state, drained = drain(state, params, due_subnets(state, last), last)
+    state = state.replace(block=last)
+    return state, TempoResult(first, last, coinbase, drained, executed)

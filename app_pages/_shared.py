@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 import streamlit as st
 
-__all__ = ["optional_module", "show_input_error", "show_unavailable"]
+from sim import explorer
+
+__all__ = [
+    "cached_run",
+    "config_hash",
+    "optional_module",
+    "scenario_picker",
+    "show_input_error",
+    "show_unavailable",
+]
 
 
 def optional_module(name: str) -> ModuleType | None:
@@ -19,7 +29,11 @@ def optional_module(name: str) -> ModuleType | None:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name and (name == exc.name or name.startswith(f"{exc.name}.")):
+        missing = exc.name or ""
+        # The module itself, a parent package, or a submodule of it that has not landed yet.
+        if missing and (
+            missing == name or name.startswith(f"{missing}.") or missing.startswith(f"{name}.")
+        ):
             return None
         raise
 
@@ -32,3 +46,79 @@ def show_unavailable(feature: str, needs: str) -> None:
 def show_input_error(context: str, exc: Exception) -> None:
     """Show a user-input problem as one clear message (never a traceback)."""
     st.error(f"{context}: {exc}", icon="⚠️")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_run(scenario_hash: str, policy: str, seed: int, _config: Any) -> explorer.RunTables:
+    """``explorer.run_scenario``, cached by the config's hash (``_config`` is not hashed)."""
+    return explorer.run_scenario(_config, policy=policy, seed=seed)
+
+
+def cached_run(config: Any, policy: str, seed: int) -> explorer.RunTables:
+    """Run (or fetch from the cache) one simulation; the key is the scenario hash, policy, seed."""
+    return _cached_run(config_hash(config), policy, int(seed), config)
+
+
+def config_hash(config: Any) -> str:
+    """The cache key of a validated ``SimConfig``."""
+    return explorer.stable_hash(config.model_dump(mode="json"))
+
+
+DEFAULTS_LABEL = "(built-in defaults)"
+
+
+def _load_choice(source: str, library_name: str, upload: Any) -> Any:
+    """Load the scenario the sidebar points at; ``None`` if there is nothing to load yet."""
+    if source == "Upload":
+        if upload is None:
+            return None
+        return explorer.load_uploaded_scenario(upload.getvalue(), upload.name)
+    if library_name == DEFAULTS_LABEL:
+        from sim.schema import Scenario
+
+        return Scenario.from_dict({"name": "defaults"}, source="<built-in defaults>")
+    return explorer.load_library_scenario(library_name)
+
+
+def scenario_picker() -> Any:
+    """Sidebar widgets that choose a scenario; returns the loaded ``sim.schema.Scenario``.
+
+    The loaded scenario is kept in ``st.session_state["scenario"]`` so the Compare page uses
+    it too. When the choice changes, the parameter widgets are reset to the new scenario's
+    values. Invalid uploads are reported in the page and ``None`` is returned.
+    """
+    library = list(explorer.library_scenarios())
+    with st.sidebar:
+        st.subheader("Scenario")
+        source = st.radio("Source", ["Library", "Upload"], horizontal=True, key="scn_source")
+        library_name = st.selectbox(
+            "Library scenario",
+            [*library, DEFAULTS_LABEL],
+            key="scn_library",
+            disabled=source != "Library",
+        )
+        upload = st.file_uploader(
+            "Scenario file (TOML)", type=["toml"], key="scn_upload", disabled=source != "Upload"
+        )
+    choice = (source, library_name, upload.file_id if upload is not None else None)
+    if st.session_state.get("scenario_choice") != choice or "scenario" not in st.session_state:
+        try:
+            scenario = _load_choice(source, library_name, upload)
+        except ValueError as exc:
+            show_input_error("This scenario is not valid", exc)
+            return None
+        if scenario is None:
+            st.info("Upload a TOML scenario file in the sidebar (see `scenarios/` for examples).")
+            return None
+        st.session_state["scenario"] = scenario
+        st.session_state["scenario_choice"] = choice
+        values = {
+            s.path: explorer.param_value(scenario.config, s.path) for s in explorer.MAIN_PARAMETERS
+        }
+        st.session_state["scn_values"] = values
+        for spec in explorer.MAIN_PARAMETERS:
+            st.session_state[spec.key] = values[spec.path]
+    scenario = st.session_state["scenario"]
+    if scenario.description:
+        st.caption(f"**{scenario.name}**: {scenario.description}")
+    return scenario

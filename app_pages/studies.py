@@ -100,14 +100,18 @@ with series_tab:
     timeseries = store.table("timeseries")
     if timeseries.empty:
         st.info("No time series rows yet.")
-    elif (time := next((c for c in explorer.TIME_COLUMNS if c in timeseries.columns), None)) is None:
+    elif (
+        time := next((c for c in explorer.TIME_COLUMNS if c in timeseries.columns), None)
+    ) is None:
         st.warning(f"The time series has no time column (expected one of {explorer.TIME_COLUMNS}).")
     else:
         columns = explorer.numeric_columns(timeseries, exclude=("policy",))
         metric = st.selectbox("Metric", columns, key="studies_metric")
         if "netuid" in timeseries.columns:
             # Subnet rows: chart the network-wide total per run and time.
-            timeseries = timeseries.groupby(["policy", "run_id", time], as_index=False)[metric].sum()
+            timeseries = timeseries.groupby(["policy", "run_id", time], as_index=False)[
+                metric
+            ].sum()
         bands = explorer.band_frame(timeseries, metric, group="policy", time=time)
         base = alt.Chart(bands).encode(x=alt.X(f"{time}:Q", title=time), color="policy:N")
         st.altair_chart(
@@ -129,5 +133,5 @@ with sql_tab:
     if st.button("Run query", key="studies_run_sql"):
         try:
             st.dataframe(store.query(sql), key="studies_sql_result")
-        except Exception as exc:  # noqa: BLE001 - DuckDB raises many types; show them all as input errors
+        except Exception as exc:  # DuckDB raises many types; all are input errors here
             show_input_error("Query failed", exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -503,7 +504,14 @@ def kpi_summary(kpis: pd.DataFrame, *, group: str = "policy", level: float = 0.9
         for kpi in columns:
             ci = mean_ci(part[kpi].to_numpy(dtype=np.float64), level=level)
             rows.append(
-                {group: key, "kpi": kpi, "mean": ci.mean, "ci_lo": ci.low, "ci_hi": ci.high, "n": ci.n}
+                {
+                    group: key,
+                    "kpi": kpi,
+                    "mean": ci.mean,
+                    "ci_lo": ci.low,
+                    "ci_hi": ci.high,
+                    "n": ci.n,
+                }
             )
     return pd.DataFrame(rows, columns=[group, "kpi", "mean", "ci_lo", "ci_hi", "n"])
 
@@ -541,7 +549,7 @@ def find_studies(roots: Sequence[str | Path]) -> list[Path]:
 # --------------------------------------------------------------------------------------------------
 
 
-class StatusUnavailable(ValueError):
+class StatusUnavailableError(ValueError):
     """A live coordinator's status could not be read; the message says why, for the page."""
 
 
@@ -562,7 +570,7 @@ def fetch_status(url: str, *, timeout_s: float = 3.0) -> dict[str, Any]:
 
     Raises
     ------
-    StatusUnavailable
+    StatusUnavailableError
         If the URL is malformed, the server cannot be reached, answers with an HTTP error, or
         does not return a JSON object.
     """
@@ -570,21 +578,23 @@ def fetch_status(url: str, *, timeout_s: float = 3.0) -> dict[str, Any]:
 
     url = url.strip()
     if not url.startswith(("http://", "https://")):
-        raise StatusUnavailable(f"url: expected an http:// or https:// URL, got {url!r}")
+        raise StatusUnavailableError(f"url: expected an http:// or https:// URL, got {url!r}")
     try:
         response = httpx.get(url, timeout=timeout_s, follow_redirects=True)
     except httpx.InvalidURL as exc:
-        raise StatusUnavailable(f"url: {url!r} is not a valid URL ({exc})") from exc
+        raise StatusUnavailableError(f"url: {url!r} is not a valid URL ({exc})") from exc
     except httpx.HTTPError as exc:
-        raise StatusUnavailable(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
+        raise StatusUnavailableError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
     if response.status_code != 200:
-        raise StatusUnavailable(f"{url} answered HTTP {response.status_code}; expected 200")
+        raise StatusUnavailableError(f"{url} answered HTTP {response.status_code}; expected 200")
     try:
         payload = response.json()
     except ValueError as exc:
-        raise StatusUnavailable(f"{url} did not return JSON ({exc})") from exc
+        raise StatusUnavailableError(f"{url} did not return JSON ({exc})") from exc
     if not isinstance(payload, dict):
-        raise StatusUnavailable(f"{url} returned JSON {type(payload).__name__}; expected an object")
+        raise StatusUnavailableError(
+            f"{url} returned JSON {type(payload).__name__}; expected an object"
+        )
     return payload
 
 
@@ -606,10 +616,420 @@ def status_tables(status: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
             scalars[key] = value
         elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
             tables[key] = pd.DataFrame(value)
-        elif isinstance(value, Mapping) and value and all(isinstance(v, Mapping) for v in value.values()):
+        elif (
+            isinstance(value, Mapping)
+            and value
+            and all(isinstance(v, Mapping) for v in value.values())
+        ):
             tables[key] = pd.DataFrame([{"key": k, **v} for k, v in value.items()])
         elif isinstance(value, Mapping) and value:
-            tables[key] = pd.DataFrame({"field": list(value), "value": [str(v) for v in value.values()]})
+            tables[key] = pd.DataFrame(
+                {"field": list(value), "value": [str(v) for v in value.values()]}
+            )
         else:
             scalars[key] = json.dumps(value, default=str)
     return scalars, tables
+
+
+# --------------------------------------------------------------------------------------------------
+# Scenarios: library, uploads, the main parameters as widgets
+# --------------------------------------------------------------------------------------------------
+
+#: Largest upload the explorer accepts (a scenario is a few kB of TOML).
+MAX_UPLOAD_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One scenario parameter the Scenario page exposes as a widget.
+
+    Attributes
+    ----------
+    path
+        Dotted path into the scenario body (``"network.n_subnets"``).
+    label
+        Widget label, with its unit.
+    lo, hi, step
+        Slider range and step; integers give an integer widget.
+    """
+
+    path: str
+    label: str
+    lo: float
+    hi: float
+    step: float
+
+    @property
+    def is_int(self) -> bool:
+        """Whether the parameter takes whole numbers."""
+        return all(float(v).is_integer() for v in (self.lo, self.hi, self.step))
+
+    @property
+    def key(self) -> str:
+        """The widget key (``scn_param_network__n_subnets``)."""
+        return "scn_param_" + self.path.replace(".", "__")
+
+
+#: The scenario's main parameters, in the order the page shows them.
+MAIN_PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("horizon_days", "Horizon (days)", 1, 365, 1),
+    ParamSpec("network.n_subnets", "Subnets", 1, 32, 1),
+    ParamSpec("network.n_uids", "UIDs per subnet", 8, 256, 8),
+    ParamSpec("network.n_validators", "Validators per subnet", 1, 64, 1),
+    ParamSpec("market.contagion_beta", "Contagion β (risk discount per severity)", 0.0, 10.0, 0.1),
+    ParamSpec("market.daily_volatility", "TAO daily volatility", 0.0, 0.2, 0.005),
+    ParamSpec("governance.correlation", "Correlation between governance seats", 0.0, 1.0, 0.05),
+    ParamSpec("stakers.risk_aversion_mean", "Staker risk aversion", 0.0, 20.0, 0.5),
+)
+
+
+def param_value(config: Any, path: str) -> Any:
+    """Read a dotted path from a config object (``"network.n_subnets"``)."""
+    node = config
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def library_scenarios() -> dict[str, Path]:
+    """The shipped scenario files by name (``scenarios.library()``)."""
+    from scenarios import library
+
+    return library()
+
+
+def load_library_scenario(name: str) -> Any:
+    """Load and validate a library scenario by name.
+
+    Raises
+    ------
+    ValueError
+        ``sim.schema.ScenarioError`` (naming file, field and value) or an unknown name.
+    """
+    from sim.schema import load_scenario
+
+    files = library_scenarios()
+    if name not in files:
+        raise ValueError(
+            f"scenario: unknown library scenario {name!r}; known: {', '.join(files) or 'none'}"
+        )
+    return load_scenario(files[name])
+
+
+def load_uploaded_scenario(data: bytes, filename: str) -> Any:
+    """Validate an uploaded TOML scenario; ``extends`` may name a library scenario.
+
+    The upload is written next to copies of the library files in a temporary directory, so
+    ``sim.schema.load_scenario`` resolves ``extends`` exactly as it would in ``scenarios/``.
+
+    Parameters
+    ----------
+    data
+        The file's bytes (UTF-8 TOML).
+    filename
+        The uploaded file's name (used in error messages).
+
+    Returns
+    -------
+    sim.schema.Scenario
+
+    Raises
+    ------
+    ValueError
+        For an oversized or non-UTF-8 file, invalid TOML (with line and column), or a scenario
+        that does not validate (``ScenarioError`` names the field, the value and what was expected).
+    """
+    import shutil
+    import tempfile
+    import tomllib
+
+    from sim.schema import load_scenario
+
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ValueError(
+            f"{filename}: {len(data)} bytes is too large for a scenario (max {MAX_UPLOAD_BYTES})"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{filename}: not UTF-8 text (byte {exc.start}); expected a TOML scenario file"
+        ) from exc
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{filename}: invalid TOML: {exc}") from exc
+    safe_name = Path(filename).name if filename.endswith(".toml") else "upload.toml"
+    with tempfile.TemporaryDirectory(prefix="govsim-upload-") as tmp:
+        for path in library_scenarios().values():
+            shutil.copy(path, Path(tmp) / path.name)
+        target = Path(tmp) / f"uploaded-{safe_name}"
+        target.write_text(text)
+        try:
+            return load_scenario(target)
+        except ValueError as exc:
+            # Show the user's file name, not the temporary path.
+            raise ValueError(
+                str(exc).replace(str(target), filename).replace(target.name, filename)
+            ) from None
+
+
+def scenario_config(scenario: Any, policy: str | None, values: Mapping[str, Any]) -> Any:
+    """The scenario's ``SimConfig`` with ``policy`` and the widget values applied.
+
+    Only values that differ from the scenario's own are passed as overrides, so a scenario
+    whose parameters were not touched is returned as loaded.
+
+    Raises
+    ------
+    ValueError
+        ``ScenarioError`` naming the field when the combination does not validate
+        (e.g. more validators than uids).
+    """
+    overrides = {
+        path: value for path, value in values.items() if param_value(scenario.config, path) != value
+    }
+    return scenario.to_config(policy=policy, overrides=overrides or None)
+
+
+def policy_names() -> list[str]:
+    """Every registered governance policy (``sim.schema.known_policies``)."""
+    from sim.schema import known_policies
+
+    return known_policies()
+
+
+# --------------------------------------------------------------------------------------------------
+# Running scenarios and shaping their results
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """One run's results as tables (what the runner stores): time series, KPIs, events."""
+
+    timeseries: pd.DataFrame
+    kpis: dict[str, Any]
+    events: pd.DataFrame
+
+
+def simulation_available() -> bool:
+    """Whether this build has the agent model's entry point ``sim.run``."""
+    import sim
+
+    if hasattr(sim, "run"):
+        return True
+    try:
+        from sim import model  # noqa: F401  (sim.run may be defined there and re-exported)
+    except ImportError:
+        return False
+    return hasattr(sim, "run")
+
+
+def run_scenario(config: Any, *, policy: str, seed: int) -> RunTables:
+    """Run one simulation with ``sim.run`` and return its tables.
+
+    Parameters
+    ----------
+    config
+        A validated ``sim.config.SimConfig``.
+    policy
+        Governance policy name.
+    seed
+        The run's seed (same seed, same tables).
+
+    Returns
+    -------
+    RunTables
+        KPIs flattened to ``a.b`` keys as the study store keeps them.
+    """
+    import sim
+    from sim.runner import result_tables
+
+    result = sim.run(config, policy=policy, seed=int(seed))
+    tables = result_tables(result, "trajectory")
+    kpis = tables["kpis"].iloc[0].to_dict()
+    return RunTables(
+        timeseries=tables.get("timeseries", pd.DataFrame()),
+        kpis=kpis,
+        events=tables.get("events", pd.DataFrame()),
+    )
+
+
+def replicate_seeds(seed: int, n: int) -> list[int]:
+    """``n`` run seeds from one root seed, shared by every policy (common random numbers).
+
+    Uses the study runner's derivation (``sim.sampling.run_seed``, design point 0), so a
+    comparison in the explorer uses the same seeds as ``govsim compare`` with that entropy.
+    """
+    from sim.sampling import run_seed
+
+    if n < 1:
+        raise ValueError(f"seeds: expected at least 1, got {n}")
+    return [int(run_seed(int(seed), 0, r)) for r in range(n)]
+
+
+#: Chart panels of the Scenario page: title → substrings that put a column in it.
+CHART_GROUPS: dict[str, tuple[str, ...]] = {
+    "Prices": ("price",),
+    "Emission shares": ("emission_share", "share"),
+    "Income per role": ("income", "pnl", "earn", "dividend", "reward"),
+    "Decentralisation": ("nakamoto", "gini", "hhi", "_nc", "nc_"),
+}
+
+
+def chart_groups(columns: Sequence[str]) -> dict[str, list[str]]:
+    """Assign numeric time-series columns to the page's chart panels (first match wins).
+
+    Returns
+    -------
+    dict
+        Panel title → columns, only panels with at least one column; leftover columns go to
+        ``"Other"``.
+    """
+    groups: dict[str, list[str]] = {title: [] for title in CHART_GROUPS}
+    groups["Other"] = []
+    for column in columns:
+        lowered = column.lower()
+        title = next(
+            (t for t, needles in CHART_GROUPS.items() if any(n in lowered for n in needles)),
+            "Other",
+        )
+        groups[title].append(column)
+    return {title: cols for title, cols in groups.items() if cols}
+
+
+def network_frame(timeseries: pd.DataFrame) -> pd.DataFrame:
+    """Network-level rows of a time series: rows without a subnet, or all rows if none has one."""
+    if "netuid" not in timeseries.columns:
+        return timeseries
+    network = timeseries[timeseries["netuid"].isna()] if timeseries["netuid"].isna().any() else None
+    if network is not None and not network.empty:
+        return network.drop(columns=["netuid"])
+    return (
+        timeseries.drop(columns=["netuid"])
+        .groupby(time_column(timeseries), as_index=False)
+        .mean(numeric_only=True)
+    )
+
+
+def long_series(
+    frame: pd.DataFrame, columns: Sequence[str], *, time: str | None = None
+) -> pd.DataFrame:
+    """A tidy ``time, series, value`` table of ``columns`` for a multi-line chart."""
+    time = time or time_column(frame)
+    return frame[[time, *columns]].melt(id_vars=[time], var_name="series", value_name="value")
+
+
+def event_marks(events: pd.DataFrame, *, time: str) -> pd.DataFrame:
+    """Governance events as ``time, label`` rows for rules on a timeline.
+
+    Event times are converted to the chart's time unit: ``day`` from ``block`` (7 200 blocks a
+    day) and back. Rows without a time are dropped.
+    """
+    from protocol.units import BLOCKS_PER_DAY
+
+    if events.empty:
+        return pd.DataFrame(columns=[time, "label"])
+    if time in events.columns:
+        when = pd.to_numeric(events[time], errors="coerce")
+    elif time in {"day", "days", "time_days"} and "block" in events.columns:
+        when = pd.to_numeric(events["block"], errors="coerce") / BLOCKS_PER_DAY
+    elif time == "block":
+        day_col = next((c for c in ("day", "days", "time_days") if c in events.columns), None)
+        when = pd.to_numeric(events[day_col], errors="coerce") * BLOCKS_PER_DAY if day_col else None
+    else:
+        when = None
+    if when is None:
+        return pd.DataFrame(columns=[time, "label"])
+    label_parts = [
+        c for c in ("kind", "event", "state", "lever", "policy", "netuid") if c in events.columns
+    ]
+    labels = (
+        events[label_parts].astype(str).agg(" ".join, axis=1)
+        if label_parts
+        else pd.Series("event", index=events.index)
+    )
+    out = pd.DataFrame({time: when, "label": labels}).dropna(subset=[time])
+    return out.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class StackedRuns:
+    """Several runs' tables stacked, each row tagged with ``policy``, ``replication``, ``seed``."""
+
+    timeseries: pd.DataFrame
+    kpis: pd.DataFrame
+    events: pd.DataFrame
+
+
+def stack_runs(runs: Sequence[tuple[str, int, int, RunTables]]) -> StackedRuns:
+    """Stack ``(policy, replication, seed, tables)`` runs into long tables for comparison.
+
+    Raises
+    ------
+    ValueError
+        If ``runs`` is empty.
+    """
+    if not runs:
+        raise ValueError("runs: nothing to stack; expected at least one run")
+
+    def tagged(frame: pd.DataFrame, policy: str, replication: int, seed: int) -> pd.DataFrame:
+        return frame.assign(policy=policy, replication=replication, seed=seed)
+
+    series = [tagged(t.timeseries, p, r, s) for p, r, s, t in runs]
+    events = [tagged(t.events, p, r, s) for p, r, s, t in runs if not t.events.empty]
+    kpis = pd.DataFrame(
+        [{"policy": p, "replication": r, "seed": s, **t.kpis} for p, r, s, t in runs]
+    )
+    return StackedRuns(
+        timeseries=pd.concat(series, ignore_index=True),
+        kpis=kpis,
+        events=pd.concat(events, ignore_index=True) if events else pd.DataFrame(),
+    )
+
+
+def network_frame_by_run(timeseries: pd.DataFrame) -> pd.DataFrame:
+    """:func:`network_frame` of each run in a stacked time series (keeps ``policy``, ``seed``)."""
+    keys = [c for c in ("policy", "replication", "seed") if c in timeseries.columns]
+    parts = [
+        network_frame(part.drop(columns=keys)).assign(**dict(zip(keys, key, strict=True)))
+        for key, part in timeseries.groupby(keys, sort=False)
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """``frame`` as Parquet file bytes (for a download button); object cells become strings."""
+    import io
+
+    buffer = io.BytesIO()
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object:
+            safe[column] = safe[column].map(
+                lambda v: v if v is None or isinstance(v, str) else str(v)
+            )
+    safe.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------
+# Ground truth (protocol.training)
+# --------------------------------------------------------------------------------------------------
+
+
+def ground_truth_available() -> bool:
+    """Whether this build has the ground-truth training round (``protocol.training.run_round``)."""
+    try:
+        import protocol.training as training
+    except ImportError:
+        return False
+    return hasattr(training, "run_round")
+
+
+def ground_truth_configs() -> list[str]:
+    """Named training configurations that run on a CPU in seconds (``cpu-*``), smallest first."""
+    from protocol.training import CONFIGS
+
+    return [name for name in CONFIGS if name.startswith("cpu")]

@@ -1,0 +1,222 @@
+"""Unit tests of the explorer's Streamlit-free helpers (``sim.explorer``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim import explorer
+
+# -- playground --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(explorer.PLAYGROUND_PRESETS))
+def test_presets_are_valid_square_tables(name: str) -> None:
+    stake, weights = explorer.playground_preset(name)
+    stake_tao, w = explorer.validate_playground(stake, weights)
+    assert w.shape == (len(stake_tao), len(stake_tao))
+    assert stake_tao.sum() > 0
+    # Only staked uids set weights, and nobody weights itself.
+    assert np.all(w[stake_tao == 0] == 0)
+    assert np.all(np.diag(w) == 0)
+
+
+def test_unknown_preset_names_the_choices() -> None:
+    with pytest.raises(ValueError, match="known: dissent"):
+        explorer.playground_preset("nope")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s, w: s.assign(stake_tao=[-1.0] + s["stake_tao"].tolist()[1:]), r"stake\[uid 0\]"),
+        (lambda s, w: s.assign(stake_tao=0.0), "at least one uid needs stake"),
+        (lambda s, w: (s, w.iloc[:, :-1]), "expected a 6×6 table"),
+        (lambda s, w: (s, w.map(lambda v: -v if v else 0.0)), r"weights\[0, 3\]"),
+        (lambda s, w: (s, w * 0.0), "no staked validator sets any weight"),
+    ],
+)
+def test_validate_playground_names_the_field(edit, message: str) -> None:
+    stake, weights = explorer.playground_preset("dissent")
+    out = edit(stake, weights)
+    stake, weights = out if isinstance(out, tuple) else (out, weights)
+    with pytest.raises(ValueError, match=message):
+        explorer.validate_playground(stake, weights)
+
+
+def test_validate_playground_rejects_text() -> None:
+    stake, weights = explorer.playground_preset("dissent")
+    stake = stake.astype(object)
+    stake.iloc[1, 0] = "lots"
+    with pytest.raises(ValueError, match=r"stake\[uid 1\].*'lots'"):
+        explorer.validate_playground(stake, weights)
+
+
+def test_playground_state_stores_weights_max_upscaled() -> None:
+    stake, weights = explorer.playground_preset("dissent")
+    stake_tao, w = explorer.validate_playground(stake, weights)
+    state = explorer.playground_state(stake_tao, w, epoch=2)
+    assert state["n"] == 6
+    assert state["block"] == explorer.PLAYGROUND_START_BLOCK + 2 * explorer.PLAYGROUND_TEMPO
+    assert state["stake"][0] == 600 * 10**9
+    # Row 0 = [.., 0.5, 0.4, 0.1]: the max becomes 65535 and the rest scale with it.
+    assert state["weights"][0] == {"3": 65535, "4": round(0.8 * 65535), "5": round(0.2 * 65535)}
+    assert state["weights"][3] == {}
+    assert all(lu == state["block"] - 1 for lu in state["last_update"])
+
+
+# -- graph -------------------------------------------------------------------------------------
+
+
+def test_stake_weight_graph_roles_and_shares() -> None:
+    stake, weights = explorer.playground_preset("dissent")
+    stake_tao, w = explorer.validate_playground(stake, weights)
+    graph = explorer.stake_weight_graph(stake_tao, w)
+    roles = nx.get_node_attributes(graph, "role")
+    assert [n for n, r in roles.items() if r == "validator"] == ["uid0", "uid1", "uid2"]
+    assert graph["uid2"]["uid5"]["weight"] == pytest.approx(0.8)
+    received = nx.get_node_attributes(graph, "received")
+    assert sum(received.values()) == pytest.approx(1.0)
+    # uid3 receives 0.6*0.5 + 0.3*0.6 + 0.1*0.1 of the stake-weighted vote.
+    assert received["uid3"] == pytest.approx(0.49)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(2, 8),
+    seed=st.integers(0, 2**16),
+)
+def test_graph_frames_cover_every_node_and_edge(n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    stake = rng.exponential(size=n) * (rng.random(n) < 0.6)
+    w = rng.random((n, n)) * (rng.random((n, n)) < 0.5)
+    graph = explorer.stake_weight_graph(stake, w)
+    nodes, edges = explorer.graph_frames(graph)
+    assert len(nodes) == n
+    assert len(edges) == graph.number_of_edges()
+    assert nodes["y"].between(0, 1).all()
+    assert set(nodes["x"]) <= {0.0, 1.0}
+    # Every edge starts at a validator (x = 0).
+    assert (edges["x"] == 0.0).all()
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+def _replicates() -> pd.DataFrame:
+    rows = []
+    for policy, offset in (("sudo", 0.0), ("v2_24h", 10.0)):
+        for seed in range(5):
+            for day in range(3):
+                rows.append(
+                    {"policy": policy, "seed": seed, "day": day, "price": offset + seed + day}
+                )
+    return pd.DataFrame(rows)
+
+
+def test_band_frame_mean_and_quantiles() -> None:
+    bands = explorer.band_frame(_replicates(), "price", level=0.5)
+    row = bands[(bands["policy"] == "v2_24h") & (bands["day"] == 2)].iloc[0]
+    assert row["mean"] == pytest.approx(14.0)
+    assert row["lo"] == pytest.approx(13.0)
+    assert row["hi"] == pytest.approx(15.0)
+    assert row["n"] == 5
+    with pytest.raises(ValueError, match="level"):
+        explorer.band_frame(_replicates(), "price", level=1.5)
+
+
+def test_kpi_summary_interval_contains_mean_and_shrinks_to_point() -> None:
+    kpis = pd.DataFrame(
+        {"policy": ["a"] * 4 + ["b"], "harm": [1.0, 2.0, 3.0, 4.0, 7.0], "label": list("xxxxy")}
+    )
+    summary = explorer.kpi_summary(kpis)
+    a = summary[summary["policy"] == "a"].iloc[0]
+    assert a["kpi"] == "harm"
+    assert a["mean"] == pytest.approx(2.5)
+    assert a["ci_lo"] < a["mean"] < a["ci_hi"]
+    b = summary[summary["policy"] == "b"].iloc[0]
+    assert b["n"] == 1 and np.isnan(b["ci_lo"])
+    table = explorer.kpi_table(summary)
+    assert table.loc["harm", "b"] == "7"
+    assert table.loc["harm", "a"].startswith("2.5 [")
+
+
+def test_time_column_prefers_days_and_errors_clearly() -> None:
+    assert explorer.time_column(pd.DataFrame({"block": [1], "day": [0.1]})) == "day"
+    with pytest.raises(ValueError, match="no time column"):
+        explorer.time_column(pd.DataFrame({"x": [1]}))
+
+
+def test_stable_hash_ignores_key_order_and_sees_values() -> None:
+    assert explorer.stable_hash({"a": 1, "b": [1, 2]}) == explorer.stable_hash(
+        {"b": [1, 2], "a": 1}
+    )
+    assert explorer.stable_hash({"a": 1}) != explorer.stable_hash({"a": 2})
+
+
+# -- live status -------------------------------------------------------------------------------
+
+
+class _StatusHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/status":
+            body = json.dumps(
+                {"window": 7, "phase": "gather", "miners": [{"uid": 1, "score": 0.5}]}
+            )
+            code = 200
+        elif self.path == "/list":
+            body, code = "[1, 2]", 200
+        else:
+            body, code = "nope", 503
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        return
+
+
+@pytest.fixture()
+def status_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StatusHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_fetch_status_reads_json_and_splits_tables(status_server: str) -> None:
+    status = explorer.fetch_status(f"{status_server}/status")
+    scalars, tables = explorer.status_tables(status)
+    assert scalars == {"window": 7, "phase": "gather"}
+    assert tables["miners"].to_dict("records") == [{"uid": 1, "score": 0.5}]
+
+
+@pytest.mark.parametrize(
+    ("path", "message"), [("/broken", "HTTP 503"), ("/list", "expected an object")]
+)
+def test_fetch_status_bad_answers(status_server: str, path: str, message: str) -> None:
+    with pytest.raises(explorer.StatusUnavailableError, match=message):
+        explorer.fetch_status(f"{status_server}{path}")
+
+
+def test_fetch_status_unreachable_and_malformed() -> None:
+    from tests.app.conftest import free_port
+
+    with pytest.raises(explorer.StatusUnavailableError, match="cannot reach"):
+        explorer.fetch_status(f"http://127.0.0.1:{free_port()}/status", timeout_s=1.0)
+    with pytest.raises(explorer.StatusUnavailableError, match="http:// or https://"):
+        explorer.fetch_status("ftp://example.org")

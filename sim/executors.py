@@ -19,6 +19,7 @@ the client and, for ``dask-local``, the cluster.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -98,13 +99,12 @@ class _OwningExecutor(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Shut the inner executor down, then close the client/cluster (in order)."""
         try:
-            self._inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+            # Dask's ClientExecutor.shutdown takes no cancel_futures.
+            self._inner.shutdown(wait=wait)
         finally:
             for close in self._closers:
-                try:
+                with contextlib.suppress(Exception):  # closing is best effort
                     close()
-                except Exception:
-                    pass
 
 
 class _RayExecutor(Executor):

@@ -1,0 +1,380 @@
+"""Study summaries: the compare table with confidence intervals, the verdict line, and a
+self-contained HTML report with embedded PNG plots (matplotlib, Agg backend).
+
+The report reads only the study directory (:class:`sim.store.StudyStore`): price paths with
+bands across seeds, PnL distributions per role, emission shares, decentralisation metrics,
+the compare table and the verdict on harm versus reaction speed.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.stats import mean_ci
+from sim.store import StudyStore
+
+__all__ = [
+    "HARM_KPIS",
+    "SPEED_KPIS",
+    "Verdict",
+    "build_report",
+    "compare_summary",
+    "format_compare_table",
+    "verdict",
+]
+
+#: KPIs read as "harm" (larger = worse), most specific first; the first present is used.
+HARM_KPIS: tuple[str, ...] = (
+    "harm_usd",
+    "total_harm_usd",
+    "harm_tao",
+    "tao_holder_loss_usd",
+    "tao_price_drawdown",
+    "max_drawdown",
+)
+#: KPIs read as "reaction time" (larger = slower), most specific first.
+SPEED_KPIS: tuple[str, ...] = (
+    "time_to_mitigate_days",
+    "time_to_mitigate_blocks",
+    "exploit_loss_tao",
+    "reaction_days",
+    "mean_delay_days",
+)
+_ID_COLUMNS = {"run_id", "attempt", "scenario_id", "point", "replication", "policy", "seed"}
+_TIME_COLUMNS = ("day", "days", "time_days", "block", "epoch", "step")
+
+
+# -- the compare table ---------------------------------------------------------------------------
+def kpi_columns(kpis: pd.DataFrame) -> list[str]:
+    """Numeric KPI columns (identifiers and booleans excluded), in table order."""
+    return [
+        c for c in kpis.columns
+        if c not in _ID_COLUMNS
+        and pd.api.types.is_numeric_dtype(kpis[c])
+        and not pd.api.types.is_bool_dtype(kpis[c])
+    ]
+
+
+def compare_summary(kpis: pd.DataFrame, *, group: str = "policy", level: float = 0.95,
+                    policies: Sequence[str] | None = None) -> pd.DataFrame:
+    """Mean and Student-t confidence interval of every KPI per group.
+
+    Parameters
+    ----------
+    kpis
+        One row per run (``store.table("kpis")``).
+    group
+        The column that separates the arms (the policy).
+    level
+        Confidence level.
+    policies
+        Order of the groups (default: order of appearance).
+
+    Returns
+    -------
+    DataFrame
+        ``policy, kpi, mean, low, high, n``.
+    """
+    rows = []
+    order = list(policies) if policies is not None else list(dict.fromkeys(kpis[group]))
+    for name in order:
+        sub = kpis[kpis[group] == name]
+        for kpi in kpi_columns(kpis):
+            ci = mean_ci(sub[kpi].to_numpy(dtype=float), level=level)
+            rows.append({group: name, "kpi": kpi, "mean": ci.mean, "low": ci.low,
+                         "high": ci.high, "n": ci.n})
+    return pd.DataFrame(rows, columns=[group, "kpi", "mean", "low", "high", "n"])
+
+
+def _cell(mean: float, low: float, high: float) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    if not np.isfinite(low):
+        return f"{mean:.4g}"
+    return f"{mean:.4g} ± {(high - low) / 2:.2g}"
+
+
+def wide_table(summary: pd.DataFrame, *, group: str = "policy") -> pd.DataFrame:
+    """One row per KPI, one column per policy, cells ``mean ± half-width``."""
+    cells = summary.assign(cell=[_cell(m, lo, hi) for m, lo, hi in
+                                 zip(summary["mean"], summary["low"], summary["high"],
+                                     strict=True)])
+    table = cells.pivot(index="kpi", columns=group, values="cell")
+    return table.reindex(index=list(dict.fromkeys(summary["kpi"])),
+                         columns=list(dict.fromkeys(summary[group])))
+
+
+def format_compare_table(summary: pd.DataFrame, *, width: int = 140, level: float = 0.95) -> str:
+    """The wide table as text, split into blocks of policies that fit ``width`` characters."""
+    table = wide_table(summary)
+    if table.empty:
+        return "(no KPIs)"
+    label = max(len("KPI"), *(len(str(k)) for k in table.index))
+    col = max(12, *(len(str(v)) for v in table.to_numpy().ravel()),
+              *(len(str(c)) for c in table.columns)) + 2
+    per_block = max(1, (width - label) // col)
+    blocks = []
+    columns = list(table.columns)
+    for start in range(0, len(columns), per_block):
+        cols = columns[start:start + per_block]
+        lines = ["KPI".ljust(label) + "".join(str(c).rjust(col) for c in cols)]
+        lines.append("-" * len(lines[0]))
+        for kpi, row in table[cols].iterrows():
+            lines.append(str(kpi).ljust(label) + "".join(str(row[c]).rjust(col) for c in cols))
+        blocks.append("\n".join(lines))
+    note = f"cells: mean ± half-width of the {level:.0%} t confidence interval over seeds"
+    return "\n\n".join(blocks) + "\n" + note
+
+
+# -- the verdict ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Verdict:
+    """The harm-versus-speed reading of a compare study."""
+
+    harm_kpi: str | None
+    speed_kpi: str | None
+    least_harm: str | None
+    fastest: str | None
+    line: str
+
+
+def _first_present(candidates: Sequence[str], columns: Sequence[str]) -> str | None:
+    return next((c for c in candidates if c in columns), None)
+
+
+def verdict(summary: pd.DataFrame, *, group: str = "policy", reference: str = "sudo") -> Verdict:
+    """One line: which policy does least harm, which reacts fastest, and the trade-off.
+
+    Harm and reaction time are the first KPIs of :data:`HARM_KPIS` / :data:`SPEED_KPIS`
+    present in the study. Policies whose intervals overlap the best one's are "tied".
+    """
+    kpis = list(dict.fromkeys(summary["kpi"]))
+    harm, speed = _first_present(HARM_KPIS, kpis), _first_present(SPEED_KPIS, kpis)
+    if harm is None:
+        return Verdict(None, speed, None, None,
+                       "verdict: no harm KPI in this study (looked for "
+                       f"{', '.join(HARM_KPIS)})")
+    by_harm = summary[summary["kpi"] == harm].set_index(group)
+    best = str(by_harm["mean"].idxmin())
+    worst = str(by_harm["mean"].idxmax())
+    tied = [str(p) for p, r in by_harm.iterrows()
+            if p != best and np.isfinite(r["low"]) and r["low"] <= by_harm.at[best, "high"]]
+    parts = [f"least harm ({harm}): {best} {_cell(*by_harm.loc[best, ['mean', 'low', 'high']])}"]
+    if tied:
+        parts.append(f"statistically tied with {', '.join(tied)}")
+    if reference in by_harm.index and reference != best:
+        ref = by_harm.loc[reference]
+        cut = 1.0 - by_harm.at[best, "mean"] / ref["mean"] if ref["mean"] else float("nan")
+        parts.append(f"{reference}: {_cell(ref['mean'], ref['low'], ref['high'])}"
+                     + (f" ({cut:+.0%} less harm with {best})" if np.isfinite(cut) else ""))
+    elif worst != best:
+        parts.append(f"most harm: {worst} {_cell(*by_harm.loc[worst, ['mean', 'low', 'high']])}")
+    fastest = None
+    if speed is not None:
+        by_speed = summary[summary["kpi"] == speed].set_index(group)
+        fastest = str(by_speed["mean"].idxmin())
+        parts.append(f"fastest reaction ({speed}): {fastest} "
+                     f"{_cell(*by_speed.loc[fastest, ['mean', 'low', 'high']])}; {best} "
+                     f"{_cell(*by_speed.loc[best, ['mean', 'low', 'high']])}")
+        trade = "no trade-off" if fastest == best else "trade-off: less harm costs reaction speed"
+        parts.append(trade)
+    return Verdict(harm, speed, best, fastest, "verdict: " + "; ".join(parts))
+
+
+# -- plots ------------------------------------------------------------------------------------------
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _time_column(frame: pd.DataFrame) -> str | None:
+    return next((c for c in _TIME_COLUMNS if c in frame.columns), None)
+
+
+def _matching(columns: Sequence[str], pattern: str) -> list[str]:
+    rx = re.compile(pattern, re.IGNORECASE)
+    return [c for c in columns if rx.search(c)]
+
+
+def _network_series(series: pd.DataFrame) -> pd.DataFrame:
+    """Network-level rows: per-subnet rows (a ``netuid`` column) are dropped when mixed."""
+    if "netuid" in series.columns:
+        network = series[series["netuid"].isna()] if series["netuid"].isna().any() else None
+        return network if network is not None else series
+    return series
+
+
+def _band_plot(series: pd.DataFrame, value: str, time: str, title: str) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    for policy, sub in series.groupby("policy", sort=False):
+        grouped = sub.groupby(time)[value]
+        mean, lo, hi = grouped.mean(), grouped.quantile(0.05), grouped.quantile(0.95)
+        line = ax.plot(mean.index, mean.to_numpy(), label=str(policy), lw=1.4)[0]
+        ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), alpha=0.15,
+                        color=line.get_color(), lw=0)
+    ax.set_xlabel(time)
+    ax.set_ylabel(value)
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=3)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _box_plot(kpis: pd.DataFrame, columns: Sequence[str], title: str) -> str:
+    import matplotlib.pyplot as plt
+
+    policies = list(dict.fromkeys(kpis["policy"]))
+    n = len(columns)
+    fig, axes = plt.subplots(n, 1, figsize=(7.5, 2.1 * n + 0.4), squeeze=False)
+    for ax, col in zip(axes[:, 0], columns, strict=True):
+        data = [kpis.loc[kpis["policy"] == p, col].dropna().to_numpy() for p in policies]
+        ax.boxplot(data, tick_labels=policies, showfliers=True)
+        ax.set_ylabel(col, fontsize=7)
+        ax.tick_params(axis="x", labelsize=7, rotation=30)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0, 0].set_title(title)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _ci_bars(summary: pd.DataFrame, columns: Sequence[str], title: str) -> str:
+    import matplotlib.pyplot as plt
+
+    n = len(columns)
+    fig, axes = plt.subplots(1, n, figsize=(max(4.0, 3.2 * n), 3.4), squeeze=False)
+    for ax, col in zip(axes[0], columns, strict=True):
+        sub = summary[summary["kpi"] == col]
+        x = np.arange(len(sub))
+        err = np.vstack([sub["mean"] - sub["low"], sub["high"] - sub["mean"]])
+        ax.bar(x, sub["mean"], yerr=np.nan_to_num(err), capsize=3, color="#4c78a8")
+        ax.set_xticks(x, sub["policy"], rotation=45, ha="right", fontsize=7)
+        ax.set_title(col, fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
+        -> list[tuple[str, str]]:
+    """(caption, base64 PNG) for every plot the study's data supports."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    figures: list[tuple[str, str]] = []
+    series = store.table("timeseries")
+    time = _time_column(series) if not series.empty else None
+    if time is not None:
+        network = _network_series(series)
+        for col in _matching(list(network.columns), r"price")[:2]:
+            if pd.api.types.is_numeric_dtype(network[col]):
+                figures.append((f"{col}: mean and 5–95 % band across seeds, per policy",
+                                _band_plot(network, col, time, col)))
+        share_cols = _matching(list(series.columns), r"emission_share|share")
+        if share_cols and "netuid" in series.columns:
+            col = share_cols[0]
+            per_subnet = series.dropna(subset=["netuid"])
+            target = per_subnet.groupby("netuid")[col].mean().idxmax()
+            sub = per_subnet[per_subnet["netuid"] == target]
+            figures.append((f"{col} of subnet {int(target)} (the largest on average), "
+                            "mean and 5–95 % band", _band_plot(sub, col, time, col)))
+        elif share_cols:
+            figures.append((f"{share_cols[0]}: mean and band",
+                            _band_plot(network, share_cols[0], time, share_cols[0])))
+    columns = kpi_columns(kpis) if not kpis.empty else []
+    pnl = _matching(columns, r"pnl")
+    if pnl:
+        figures.append(("PnL per role: distribution over seeds, per policy",
+                        _box_plot(kpis, pnl[:8], "PnL per role")))
+    decentral = _matching(columns, r"nakamoto|(^|_)nc(_|$)|hhi|gini|decentral")
+    if decentral:
+        figures.append(("Decentralisation metrics: mean and 95 % CI per policy",
+                        _ci_bars(summary, decentral[:4], "Decentralisation")))
+    share_kpis = _matching(columns, r"share")
+    if share_kpis:
+        figures.append(("Emission-share KPIs: mean and 95 % CI per policy",
+                        _ci_bars(summary, share_kpis[:4], "Emission shares")))
+    return figures
+
+
+# -- the HTML report ------------------------------------------------------------------------------
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;
+text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+.verdict{background:#eef6ee;border-left:4px solid #4a4;padding:.6em 1em}
+img{max-width:100%}figure{margin:1.2em 0}figcaption{font-size:12px;color:#555}
+"""
+
+
+def build_report(root: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``report.html`` (self-contained: CSS and PNGs embedded) for a study directory.
+
+    Parameters
+    ----------
+    root
+        The study directory.
+    out
+        Output file; default ``<root>/report.html``.
+
+    Returns
+    -------
+    Path
+        The report's path.
+    """
+    store = StudyStore(root)
+    sweep = store.sweep()
+    manifest = store.manifest()
+    kpis = store.table("kpis")
+    policies = list(dict.fromkeys(manifest["policy"]))
+    summary = compare_summary(kpis, policies=[p for p in policies if p in set(kpis.get(
+        "policy", []))]) if not kpis.empty else pd.DataFrame(
+        columns=["policy", "kpi", "mean", "low", "high", "n"])
+    figures = _figures(store, kpis, summary) if not kpis.empty else []
+    counts = manifest["status"].value_counts().to_dict()
+    esc = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>govsim study {esc(str(sweep.get('scenario', store.root.name)))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Study: {esc(str(sweep.get('scenario', store.root.name)))}</h1>",
+        f"<p>{esc(str(sweep.get('description', '')))}</p>",
+        "<p>",
+        f"Runs: {len(manifest)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); ",
+        f"policies: {esc(', '.join(policies))}; replications: {sweep.get('replications')}; ",
+        f"root entropy: <code>{esc(str(sweep.get('entropy')))}</code>; ",
+        f"code: <code>{esc(str(sweep.get('code_version')))}</code>; "
+        f"created {esc(str(sweep.get('created')))}.</p>",
+    ]
+    if not summary.empty:
+        parts.append(f"<p class='verdict'>{esc(verdict(summary).line)}</p>")
+        parts.append("<h2>KPIs per policy (mean ± half-width of the 95 % t interval)</h2>")
+        parts.append(wide_table(summary).to_html(escape=True, na_rep="n/a"))
+    for caption, png in figures:
+        parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{png}'>"
+                     f"<figcaption>{esc(caption)}</figcaption></figure>")
+    failed = manifest[manifest["status"] != "SUCCEEDED"]
+    if not failed.empty:
+        parts.append("<h2>Runs that did not succeed</h2>")
+        parts.append(failed[["run_id", "policy", "status", "attempt", "error"]]
+                     .to_html(index=False, escape=True, na_rep=""))
+    parts.append("</body></html>")
+    path = Path(out) if out is not None else store.root / "report.html"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path

@@ -1,0 +1,37 @@
+"""The Yuma Consensus epoch: batched float64 torch mode and chain-exact fixed-point mode.
+
+Public API
+----------
+yuma_epoch(weights, stake, bonds, *, params, rao_emission, ...) -> EpochResult
+    One batched float64 epoch (``[B, n, n]`` weights) on CPU or CUDA.
+replay_states(states, mode="exact" | "float") -> list[dict]
+    Replay JSON subnet states (the ``govsim yuma replay`` schema, docs/yuma.md) in either mode.
+EpochParams, EpochResult
+    Frozen hyperparameters (chain defaults) and the result object.
+CONSENSUS
+    Registry of consensus mechanisms ("yuma", "yuma_classic", "yuma3", "yuma3_liquid",
+    "yuma_liquid_v1", "stake_capped", ...); a variant is one file (see ``stake_capped.py``).
+StateError
+    ``ValueError`` raised for invalid JSON states; its message names the key.
+"""
+
+from __future__ import annotations
+
+from protocol.yuma.epoch import yuma_epoch
+from protocol.yuma.mechanisms import CONSENSUS, Mechanism, get_mechanism
+from protocol.yuma.params import EpochParams, ParamsError
+from protocol.yuma.replay import replay_states
+from protocol.yuma.result import EpochResult
+from protocol.yuma.state import StateError
+
+__all__ = [
+    "CONSENSUS",
+    "EpochParams",
+    "EpochResult",
+    "Mechanism",
+    "ParamsError",
+    "StateError",
+    "get_mechanism",
+    "replay_states",
+    "yuma_epoch",
+]

@@ -1,0 +1,353 @@
+"""The Yuma epoch in the chain's integer fixed point (I32F32 / I64F64 / I96F32), bit-exact.
+
+Follows subtensor HEAD's sparse ``epoch_mechanism`` step by step (spec yuma.md §4). Matrices are
+dense numpy int64 arrays of I32F32 bits plus boolean "entry present" masks where the sparse
+representation matters (clipping drops, interpolation, the liquid-alpha bond drop). Only rows
+that carry active stake, weights or bonds are computed; the other rows are empty on chain too.
+
+Vectors over uids use numpy int64 as well; stake normalisation (I64F64) and the emission
+multiplication (I96F32) use Python integers. The liquid-alpha sigmoid (``exp``) is evaluated in
+float64 and converted with the chain's round-to-nearest ``from_num``; the chain's fixed-point
+``exp`` is an approximation, so this path matches within ~1e-4, not bit for bit (spec §12.5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from protocol.yuma.fixedpoint import (
+    FRAC,
+    ONE,
+    U16_MAX,
+    fx_div,
+    fx_from_u16,
+    fx_mul,
+    fx_normalize,
+    fx_to_u16_proportion,
+    u16_proportion,
+)
+from protocol.yuma.state import SubnetState
+
+__all__ = ["ExactResult", "exact_epoch", "exact_weighted_median"]
+
+_NO_COMMIT = (1 << 63) - 1
+
+
+@dataclass(frozen=True)
+class ExactResult:
+    """Chain outputs of one exact epoch (u16 proportions, u64 emissions, stored bond rows).
+
+    The ``*_fx`` fields hold the I32F32 bits before storage conversion (for diagnostics).
+    """
+
+    consensus_u16: list[int]
+    incentive_u16: list[int]
+    dividends_u16: list[int]
+    validator_trust_u16: list[int]
+    stake_weight_u16: list[int]
+    server_emission: list[int]
+    validator_emission: list[int]
+    emission: list[int]
+    bonds: list[dict[int, int]]
+    validator_permit: list[bool]
+    active: list[bool]
+    consensus_fx: np.ndarray
+    incentive_fx: np.ndarray
+    dividends_fx: np.ndarray
+
+
+def _col_normalize(x: np.ndarray) -> np.ndarray:
+    """``inplace_col_normalize_sparse``: divide by column sums; zero columns untouched."""
+    total = x.sum(axis=0, keepdims=True)
+    return np.where(total != 0, fx_div(x, total), x)
+
+
+def _topk_nonzero(stake: np.ndarray, k: int) -> np.ndarray:
+    """``is_topk_nonzero``: stable ascending sort, the first n-k uids lose (ties → higher uid)."""
+    n = len(stake)
+    result = stake != 0
+    if n < k:
+        return result
+    order = np.argsort(stake, kind="stable")
+    result[order[: n - k]] = False
+    return result
+
+
+def exact_weighted_median(stake: np.ndarray, values: np.ndarray, kappa: int) -> np.ndarray:
+    """Chain ``weighted_median_col_sparse`` on I32F32 bits.
+
+    Parameters
+    ----------
+    stake
+        ``[p]`` positive stake of the consensus set (renormalised here, as on chain).
+    values
+        ``[p, n]`` weights of those rows (missing entries 0).
+    kappa
+        κ as I32F32 bits (the chain's ``majority``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[n]`` consensus bits: the largest value ``v`` with ``stake(W >= v) >= κ`` (all integer
+        sums, so exactly the quickselect's choice); the column minimum if no value qualifies.
+    """
+    p, n = values.shape
+    if p == 0:
+        return np.zeros(n, dtype=np.int64)
+    use = fx_normalize(stake)
+    order = np.argsort(-values, axis=0, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=0)
+    reached = np.cumsum(use[order], axis=0) < kappa
+    position = np.minimum(reached.sum(axis=0), p - 1)
+    return ordered[position, np.arange(n)]
+
+
+def _stake_i64f64(value: int | float) -> int:
+    """I64F64 bits of a stake amount (``from_num`` rounds floats to nearest)."""
+    if isinstance(value, int):
+        return value << 64
+    return round(Fraction(value) * (1 << 64))
+
+
+def _dense(rows: tuple[dict[int, int], ...], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse u16 rows → dense int64 values and a presence mask."""
+    values = np.zeros((n, n), dtype=np.int64)
+    present = np.zeros((n, n), dtype=bool)
+    for i, row in enumerate(rows):
+        if row:
+            cols = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
+            values[i, cols] = np.fromiter(row.values(), dtype=np.int64, count=len(row))
+            present[i, cols] = True
+    return values, present
+
+
+def _liquid_alpha_v2(
+    w_bonds: np.ndarray, old_bonds: np.ndarray, consensus: np.ndarray, state: SubnetState
+) -> np.ndarray:
+    """LA2 ``alpha_sigmoid`` per (i, j) as I32F32 bits (sigmoid in float64, see module notes)."""
+    lo = int(u16_proportion(state.alpha_low_u16))
+    hi = int(u16_proportion(state.alpha_high_u16))
+    w = w_bonds.astype(np.float64) / ONE
+    b = old_bonds.astype(np.float64) / ONE
+    c = consensus.astype(np.float64)[None, :] / ONE
+    x = np.where(w >= b, np.clip(w - c, 0.0, 1.0), np.clip(b - w, 0.0, 1.0))
+    slope = state.steepness / -100.0
+    exponent = np.clip(slope * (x - 0.5), -20.0, 20.0)
+    sigmoid = np.rint(ONE / (1.0 + np.exp(exponent))).astype(np.int64)
+    alpha = lo + fx_mul(sigmoid, hi - lo)
+    return np.clip(alpha, lo, hi)
+
+
+def _liquid_alpha_v1(consensus: np.ndarray, state: SubnetState, fallback: int) -> np.ndarray:
+    """LA1 per-miner alpha (logistic through the consensus quartiles), I32F32 bits ``[n]``."""
+    c = consensus.astype(np.float64) / ONE
+    c_low, c_high = (float(np.quantile(c, q)) for q in (0.25, 0.75))
+    if not (c_high > c_low > 0):
+        return np.full(len(c), fallback, dtype=np.int64)
+    lo = min(max(state.alpha_low_u16 / U16_MAX, 1e-9), 1 - 1e-9)
+    hi = min(max(state.alpha_high_u16 / U16_MAX, 1e-9), 1 - 1e-9)
+    a = (math.log(1 / hi - 1) - math.log(1 / lo - 1)) / (c_low - c_high)
+    b = math.log(1 / lo - 1) + a * c_low
+    alpha = np.clip(1.0 / (1.0 + np.exp(b - a * c)), lo, hi)
+    return np.rint(alpha * ONE).astype(np.int64)
+
+
+def exact_epoch(state: SubnetState) -> ExactResult:
+    """Run one chain-exact epoch on a validated :class:`SubnetState`.
+
+    Parameters
+    ----------
+    state
+        The subnet state (chain integers).
+
+    Returns
+    -------
+    ExactResult
+        u16/u64 outputs equal to what subtensor HEAD stores (except the liquid-alpha sigmoid,
+        which matches within ~1e-4).
+    """
+    n, block = state.n, state.block
+    owner = state.owner_uid
+    last_update = np.array(state.last_update, dtype=np.int64)
+    registration = np.array(state.reg, dtype=np.int64)
+
+    # 1 activity (u64 saturating add)
+    active = np.array([lu + state.activity_cutoff >= block for lu in state.last_update], dtype=bool)
+
+    # 2 stake: I64F64 threshold and normalisation, then truncation to I32F32
+    raw = [_stake_i64f64(s) for s in state.stake]
+    filtered = [
+        0 if (i != owner and (bits >> 64) < state.stake_threshold) else bits
+        for i, bits in enumerate(raw)
+    ]
+    total = sum(filtered)
+    if total:
+        filtered = [(bits << 64) // total for bits in filtered]
+    stake = np.array([bits >> FRAC for bits in filtered], dtype=np.int64)
+
+    # 3 permits
+    vp_list = list(state.validator_permit_prev)
+    if owner is not None and owner < len(vp_list):
+        vp_list[owner] = True
+    vp_old = np.array(vp_list, dtype=bool)
+    has_permits = len(vp_old) > 0
+    vp_new = _topk_nonzero(stake, state.max_validators)
+    if owner is not None:
+        vp_new[owner] = True
+
+    # 4 active stake
+    active_stake = np.where(active, stake, 0)
+    if has_permits:
+        active_stake = np.where(vp_old, active_stake, 0)
+    active_stake = fx_normalize(active_stake)
+
+    # 5 weights: masks, then row normalisation
+    w_u16, present = _dense(state.weights, n)
+    b_u16, b_present = _dense(state.bonds, n)
+    if has_permits:
+        present &= vp_old[:, None]
+    diagonal = np.eye(n, dtype=bool)
+    if owner is not None:
+        diagonal[owner, owner] = False
+    present &= ~diagonal
+    present &= ~(last_update[:, None] <= registration[None, :])
+    if state.commit_reveal is not None:
+        commits = np.array(
+            [_NO_COMMIT if c is None else min(c, _NO_COMMIT) for c in state.commit_reveal],
+            dtype=np.int64,
+        )
+        present &= ~(commits[:, None] < registration[None, :])
+    # rows that can carry anything: stake in consensus, weights or bonds
+    rows = np.flatnonzero((active_stake > 0) | present.any(axis=1) | b_present.any(axis=1))
+    a = active_stake[rows]
+    present = present[rows]
+    weights = np.where(present, fx_from_u16(w_u16[rows]), 0)
+    row_sum = weights.sum(axis=1, keepdims=True)
+    weights = np.where(row_sum > 0, fx_div(weights, row_sum), weights)
+
+    # 6 consensus
+    kappa = int(fx_div(state.kappa_u16 << FRAC, U16_MAX << FRAC))
+    in_consensus = a > 0
+    consensus = exact_weighted_median(a[in_consensus], weights[in_consensus], kappa)
+
+    # 7 clipping (sparse: an entry above a zero consensus is dropped)
+    above = weights > consensus[None, :]
+    clipped_present = present & ~(above & (consensus[None, :] == 0))
+    clipped = np.where(clipped_present, np.minimum(weights, consensus[None, :]), 0)
+    trust_rows = clipped.sum(axis=1)
+
+    # 8 incentive
+    ranks = fx_mul(a[:, None], clipped).sum(axis=0)
+    incentive = fx_normalize(ranks)
+
+    # 9 weights for bonds, recently registered miners
+    beta = int(fx_div(state.bonds_penalty_u16 << FRAC, U16_MAX << FRAC))
+    if beta == 0:
+        w_bonds, wb_present = weights, present
+    elif beta == ONE:
+        w_bonds, wb_present = clipped, clipped_present
+    else:
+        interp = weights + fx_mul(beta, clipped - weights)
+        wb_present = interp > 0
+        w_bonds = np.where(wb_present, interp, 0)
+    last_tempo = max(block - state.tempo, 0) if state.lms == 0 else state.lms + 1
+    recent = last_tempo <= registration
+    bonds_present = b_present[rows] & ~recent[None, :]
+    bma = ((state.bma_u32 << 64) // 1_000_000) >> FRAC
+    alpha = ONE - bma
+
+    # 10 bonds and dividends
+    if state.yuma3:
+        old = np.where(bonds_present, u16_proportion(b_u16[rows]), 0)
+        liquid = (
+            state.liquid_alpha
+            and state.liquid_alpha_version == "v2"
+            and bool((consensus != 0).any())
+        )
+        if liquid:
+            alphas = _liquid_alpha_v2(w_bonds, old, consensus, state)
+            decayed = np.where(bonds_present, fx_mul(ONE - alphas, old), 0)
+            increase = np.maximum(fx_mul(alphas, w_bonds), 0)
+            value = np.minimum(decayed + increase, ONE)
+            # sparse quirk: only entries present in the weight row survive
+            ema = np.where(wb_present & (value > 0), value, 0)
+        else:
+            value = np.where(wb_present, fx_mul(alpha, w_bonds), 0) + np.where(
+                bonds_present, fx_mul(ONE - alpha, old), 0
+            )
+            ema = np.where(value > 0, value, 0)
+        per_validator = fx_mul(_col_normalize(ema), incentive[None, :]).sum(axis=1)
+        dividends_rows = fx_normalize(fx_mul(per_validator, a))
+        stored_fx = ema
+    else:
+        old = _col_normalize(np.where(bonds_present, fx_from_u16(b_u16[rows]), 0))
+        delta = _col_normalize(np.where(wb_present, fx_mul(w_bonds, a[:, None]), 0))
+        if state.liquid_alpha and state.liquid_alpha_version == "v1":
+            alpha_cols = _liquid_alpha_v1(consensus, state, alpha)[None, :]
+        else:
+            alpha_cols = np.int64(alpha)
+        value = np.where(wb_present, fx_mul(alpha_cols, delta), 0) + np.where(
+            bonds_present, fx_mul(ONE - alpha_cols, old), 0
+        )
+        ema = _col_normalize(np.where(value > 0, value, 0))
+        dividends_rows = fx_normalize(fx_mul(incentive[None, :], ema).sum(axis=1))
+        col_max = ema.max(axis=0, initial=0, keepdims=True)
+        stored_fx = np.where(col_max != 0, fx_div(ema, col_max), ema)
+
+    dividends = np.zeros(n, dtype=np.int64)
+    dividends[rows] = dividends_rows
+    validator_trust = np.zeros(n, dtype=np.int64)
+    validator_trust[rows] = trust_rows
+
+    # 11 emission split
+    combined = incentive + dividends
+    esum = int(combined.sum())
+    if esum != 0:
+        server = fx_div(incentive, esum)
+        validator = fx_div(dividends, esum)
+    else:
+        server, validator = incentive, dividends
+    combined = fx_normalize(combined)
+    if esum == 0:
+        fallback = stake if not active_stake.any() else active_stake
+        validator = combined = fallback
+    rao = state.rao_emission
+
+    def to_rao(x: np.ndarray) -> list[int]:
+        return [max(int(v), 0) * rao >> FRAC for v in x]
+
+    # 12 storage
+    stored_u16 = fx_to_u16_proportion(stored_fx)
+    new_rows: dict[int, dict[int, int]] = {}
+    for r, uid in enumerate(rows.tolist()):
+        cols = np.flatnonzero(stored_u16[r])
+        new_rows[uid] = dict(zip(cols.tolist(), stored_u16[r, cols].tolist(), strict=True))
+    bonds_out: list[dict[int, int]] = []
+    for uid in range(n):
+        if vp_new[uid]:
+            bonds_out.append(new_rows.get(uid, {}))
+        elif has_permits and vp_old[uid]:
+            bonds_out.append({})
+        else:
+            bonds_out.append(dict(state.bonds[uid]))
+    u16 = fx_to_u16_proportion
+    return ExactResult(
+        consensus_u16=u16(consensus).tolist(),
+        incentive_u16=u16(incentive).tolist(),
+        dividends_u16=u16(dividends).tolist(),
+        validator_trust_u16=u16(validator_trust).tolist(),
+        stake_weight_u16=u16(stake).tolist(),
+        server_emission=to_rao(server),
+        validator_emission=to_rao(validator),
+        emission=to_rao(combined),
+        bonds=bonds_out,
+        validator_permit=vp_new.tolist(),
+        active=active.tolist(),
+        consensus_fx=consensus,
+        incentive_fx=incentive,
+        dividends_fx=dividends,
+    )

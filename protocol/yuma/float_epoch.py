@@ -1,0 +1,382 @@
+"""The Yuma epoch in float64 torch, batched over a leading dimension (subnets or replicates).
+
+Every step follows the on-chain sparse epoch (spec yuma.md §4) with float arithmetic. The heavy
+steps work on the *validator slice*: only rows holding a previous validator permit can carry
+weights and active stake, so weights and bonds are gathered into ``[B, k, n]`` with ``k`` the
+largest permit count in the batch (≤ ``max_validators`` + owner), instead of ``[B, n, n]``.
+
+Bond rows outside the slice are assumed empty (the chain keeps that invariant: a row's bonds are
+cleared when it loses its permit, and a newly registered uid starts without bonds). The exact
+mode (:mod:`protocol.yuma.exact_epoch`) makes no such assumption.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from protocol.yuma.params import EpochParams
+from protocol.yuma.result import EpochResult
+
+if TYPE_CHECKING:
+    from protocol.yuma.mechanisms import Mechanism
+
+__all__ = [
+    "EpochInputs",
+    "col_normalize",
+    "liquid_alpha_v1",
+    "liquid_alpha_v2",
+    "normalize",
+    "run_float_epoch",
+    "topk_nonzero",
+    "weighted_median_consensus",
+]
+
+
+@dataclass(frozen=True)
+class EpochInputs:
+    """Batched, validated float inputs of one epoch (all on one device, float64 / bool / int64).
+
+    ``validator_permit_prev`` is ``None`` when the chain's permit vector is empty (then the permit
+    masks are skipped, as on chain); ``last_update``/``registration``/``block`` are ``None`` when
+    the caller does not model activity or registration (no activity, outdated-weight or
+    recently-registered masks).
+    """
+
+    weights: torch.Tensor  # [B, n, n]
+    stake: torch.Tensor  # [B, n]
+    bonds: torch.Tensor  # [B, n, n]
+    rao_emission: torch.Tensor  # [B]
+    last_update: torch.Tensor | None  # [B, n] int64
+    registration: torch.Tensor | None  # [B, n] int64
+    block: torch.Tensor | None  # [B] int64
+    validator_permit_prev: torch.Tensor | None  # [B, n] bool
+    owner_uid: torch.Tensor  # [B] int64, -1 for none
+    commit_block: torch.Tensor | None  # [B, n] int64, a huge value for "no commit"
+    lms: torch.Tensor  # [B] int64 last mechanism step block (0: unknown)
+
+
+def normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Divide by the sum along ``dim``; slices summing to 0 are returned unchanged."""
+    total = x.sum(dim, keepdim=True)
+    return x / torch.where(total > 0, total, torch.ones_like(total))
+
+
+def col_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Normalise ``[B, k, n]`` columns (over validators); all-zero columns stay zero."""
+    return normalize(x, dim=1)
+
+
+def topk_nonzero(stake: torch.Tensor, k: int) -> torch.Tensor:
+    """The chain's ``is_topk_nonzero``: top-``k`` non-zero stakes, ties to the higher uid.
+
+    A stable ascending sort puts equal stakes in uid order, and the first ``n - k`` lose.
+    """
+    n = stake.shape[-1]
+    nonzero = stake != 0
+    if n < k:
+        return nonzero
+    keep = torch.zeros_like(nonzero)
+    if k > 0:
+        order = torch.sort(stake, dim=-1, stable=True).indices
+        keep.scatter_(-1, order[..., n - k :], True)
+    return nonzero & keep
+
+
+def weighted_median_consensus(
+    weights: torch.Tensor, stake: torch.Tensor, kappa: float
+) -> torch.Tensor:
+    """Stake-weighted κ-median per column: the largest ``v`` with ``stake(W_.j >= v) >= κ``.
+
+    Parameters
+    ----------
+    weights
+        ``[B, k, n]`` row-normalised weights of the validator slice (missing entries are 0).
+    stake
+        ``[B, k]`` active stake (normalised; zero for rows outside the consensus set).
+    kappa
+        Majority threshold κ.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, n]`` consensus; 0 where no validator has stake.
+
+    Notes
+    -----
+    Sort each column's k values descending (k ≤ 65 is small), accumulate stake in that order,
+    and take the value where the cumulative stake first reaches κ. Zero-stake rows never move
+    the cumulative sum, so they cannot be selected. This equals the chain's quickselect
+    (spec §4.1 step 6).
+    """
+    k = weights.shape[1]
+    # Sorting along the last (contiguous) axis is markedly faster than along axis 1.
+    columns = weights.transpose(1, 2)  # [B, n, k]
+    values, order = torch.sort(columns, dim=-1, descending=True)
+    sorted_stake = stake.unsqueeze(1).expand_as(columns).gather(-1, order)
+    reached = sorted_stake.cumsum_(-1) < kappa
+    position = reached.sum(-1, keepdim=True).clamp_(max=k - 1)
+    consensus = values.gather(-1, position).squeeze(-1)
+    has_stake = (stake.sum(-1, keepdim=True) > 0).to(consensus.dtype)
+    return consensus * has_stake
+
+
+def liquid_alpha_v2(
+    weights: torch.Tensor, bonds: torch.Tensor, consensus: torch.Tensor, params: EpochParams
+) -> torch.Tensor:
+    """LA2 per-(i, j) EMA rate: a sigmoid of how far a weight moves away from consensus/bond.
+
+    ``x = clamp(w - c, 0, 1)`` when ``w >= b`` else ``clamp(b - w, 0, 1)``;
+    ``α = clamp(lo + (hi - lo) / (1 + exp(clamp(-steepness/100 (x - 0.5), -20, 20))), lo, hi)``.
+    """
+    c = consensus.unsqueeze(1)
+    buy = (weights - c).clamp(0.0, 1.0)
+    sell = (bonds - weights).clamp(0.0, 1.0)
+    x = torch.where(weights >= bonds, buy, sell)
+    exponent = ((params.steepness / -100.0) * (x - 0.5)).clamp_(-20.0, 20.0)
+    sigmoid = 1.0 / (1.0 + torch.exp(exponent))
+    alpha = params.alpha_low + sigmoid * (params.alpha_high - params.alpha_low)
+    return alpha.clamp_(params.alpha_low, params.alpha_high)
+
+
+def _quantile(values: torch.Tensor, q: float) -> torch.Tensor:
+    """Linear-interpolation quantile along the last axis (the chain's ``quantile``)."""
+    ordered = torch.sort(values, dim=-1).values
+    pos = q * (values.shape[-1] - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    frac = pos - lo
+    return ordered[..., lo] + frac * (ordered[..., hi] - ordered[..., lo])
+
+
+def liquid_alpha_v1(consensus: torch.Tensor, params: EpochParams) -> torch.Tensor | None:
+    """LA1 per-miner EMA rate ``[B, 1, n]`` from a logistic through the consensus quartiles.
+
+    Returns ``None`` for batches where the logistic is undefined (upper quartile not above the
+    lower one, or a zero quartile): those fall back to ``1 - bonds_moving_average``.
+    """
+    c_low = _quantile(consensus, 0.25).unsqueeze(-1)
+    c_high = _quantile(consensus, 0.75).unsqueeze(-1)
+    lo, hi = params.alpha_low, params.alpha_high
+    # clamp away from 0/1 so the logits are finite for extreme alpha settings
+    lo_c, hi_c = min(max(lo, 1e-9), 1 - 1e-9), min(max(hi, 1e-9), 1 - 1e-9)
+    logit_hi, logit_lo = math.log(1 / hi_c - 1), math.log(1 / lo_c - 1)
+    valid = (c_high > c_low) & (c_low > 0)
+    span = torch.where(valid, c_low - c_high, torch.ones_like(c_low))
+    a = (logit_hi - logit_lo) / span
+    b = logit_lo + a * c_low
+    alpha = (1.0 / (1.0 + torch.exp(b - a * consensus))).clamp(lo, hi)
+    fallback = torch.full_like(alpha, 1.0 - params.bonds_moving_average)
+    return torch.where(valid, alpha, fallback).unsqueeze(1)
+
+
+def _gather_rows(matrix: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``matrix[b, rows[b, r], :]`` as ``[B, k, n]``."""
+    return matrix.gather(1, rows.unsqueeze(-1).expand(-1, -1, matrix.shape[-1]))
+
+
+def _validator_slice(
+    inputs: EpochInputs,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows of the validator slice ``[B, k]``, whether each slot is a real permit row, and the
+    chain's "old permit" flag per uid used by the bond storage rule."""
+    B, n = inputs.stake.shape
+    device = inputs.stake.device
+    uids = torch.arange(n, device=device)
+    vp = inputs.validator_permit_prev
+    if vp is None:
+        rows = uids.expand(B, n)
+        return (
+            rows,
+            torch.ones(B, n, dtype=torch.bool, device=device),
+            torch.zeros_like(rows, dtype=torch.bool),
+        )
+    permitted = vp.clone()
+    has_owner = inputs.owner_uid >= 0
+    if bool(has_owner.any()):
+        permitted[has_owner, inputs.owner_uid[has_owner]] = True
+    k = max(int(permitted.sum(-1).max()), 1)
+    if k == n:
+        rows = uids.expand(B, n)
+    else:
+        # stable descending sort: permitted uids first, each group in uid order
+        rows = torch.sort(permitted.to(torch.int8), dim=-1, descending=True, stable=True).indices[
+            :, :k
+        ]
+    return rows, permitted.gather(1, rows), permitted
+
+
+def run_float_epoch(inputs: EpochInputs, params: EpochParams, mechanism: Mechanism) -> EpochResult:
+    """Run one batched float64 epoch (see the module docstring); ``mechanism`` supplies the hooks."""
+    params = mechanism.resolve_params(params)
+    B, n = inputs.stake.shape
+    device, dtype = inputs.stake.device, inputs.stake.dtype
+    uids = torch.arange(n, device=device)
+    owner_mask = uids == inputs.owner_uid.unsqueeze(-1)  # [B, n]
+
+    # 1 activity
+    if inputs.last_update is not None and inputs.block is not None:
+        active = (inputs.last_update + params.cutoff_blocks) >= inputs.block.unsqueeze(-1)
+    else:
+        active = torch.ones(B, n, dtype=torch.bool, device=device)
+
+    # 2 stake threshold (the owner always passes) and normalisation
+    stake = inputs.stake
+    if params.stake_threshold > 0:
+        below = (torch.floor(stake) < params.stake_threshold) & ~owner_mask
+        stake = stake.masked_fill(below, 0.0)
+    stake = normalize(stake)
+
+    # 3 permits
+    vp_new = topk_nonzero(stake, params.max_validators) | owner_mask
+    rows, row_valid, vp_old = _validator_slice(inputs)
+
+    # 4 active stake
+    active_stake = stake * active
+    if inputs.validator_permit_prev is not None:
+        active_stake = active_stake * vp_old
+    active_stake = normalize(active_stake)
+    a = active_stake.gather(1, rows) * row_valid  # [B, k]
+    a = mechanism.consensus_stake(a, params)
+
+    # 5 weights: masks then row normalisation, on the slice
+    w = _gather_rows(inputs.weights, rows)
+    drop = (uids == rows.unsqueeze(-1)) & ~(rows == inputs.owner_uid.unsqueeze(-1)).unsqueeze(-1)
+    drop |= ~row_valid.unsqueeze(-1)
+    if inputs.last_update is not None and inputs.registration is not None:
+        updated = inputs.last_update.gather(1, rows).unsqueeze(-1)
+        drop |= updated <= inputs.registration.unsqueeze(1)
+    if inputs.commit_block is not None and inputs.registration is not None:
+        committed = inputs.commit_block.gather(1, rows).unsqueeze(-1)
+        drop |= committed < inputs.registration.unsqueeze(1)
+    w = normalize(w.masked_fill(drop, 0.0))
+
+    # 6-8 consensus, clipping, trust, incentive
+    consensus = mechanism.consensus(w, a, params)
+    clipped = torch.minimum(w, consensus.unsqueeze(1))
+    trust_slice = clipped.sum(-1)
+    ranks = torch.bmm(a.unsqueeze(1), clipped).squeeze(1)
+    incentive = normalize(ranks)
+
+    # 9 weights used for bonds, recently registered miners
+    beta = params.bonds_penalty
+    if beta == 0.0:
+        w_bonds = w
+    elif beta == 1.0:
+        w_bonds = clipped
+    else:
+        w_bonds = (w + beta * (clipped - w)).clamp_(min=0.0)
+    old_bonds = _gather_rows(inputs.bonds, rows) * row_valid.unsqueeze(-1)
+    if inputs.block is not None and inputs.registration is not None:
+        if params.scheduling == "head":
+            last_tempo = torch.where(inputs.lms == 0, inputs.block - params.tempo, inputs.lms + 1)
+        else:
+            last_tempo = inputs.block - params.tempo
+        recent = last_tempo.unsqueeze(-1) <= inputs.registration
+        old_bonds = old_bonds.masked_fill(recent.unsqueeze(1), 0.0)
+
+    # 10 bonds and dividends
+    dividends_slice, new_bonds = mechanism.bonds_and_dividends(
+        w_bonds, old_bonds, a, consensus, incentive, params
+    )
+
+    # scatter slice quantities back to uids
+    validator_trust = torch.zeros(B, n, dtype=dtype, device=device).scatter_(1, rows, trust_slice)
+    dividends = torch.zeros(B, n, dtype=dtype, device=device).scatter_(1, rows, dividends_slice)
+
+    # 11 emission split
+    combined = incentive + dividends
+    esum = combined.sum(-1, keepdim=True)
+    safe = torch.where(esum > 0, esum, torch.ones_like(esum))
+    server = incentive / safe
+    validator = dividends / safe
+    combined_norm = normalize(combined)
+    fallback = torch.where((active_stake.sum(-1, keepdim=True) > 0), active_stake, stake)
+    nothing = esum == 0
+    validator = torch.where(nothing, fallback, validator)
+    combined_norm = torch.where(nothing, fallback, combined_norm)
+    emission_scale = inputs.rao_emission.unsqueeze(-1)
+
+    # 12 bond storage: new rows for new permits, cleared rows for lost permits, else untouched
+    keep_new = vp_new.gather(1, rows).unsqueeze(-1)
+    lost = (vp_old.gather(1, rows) & ~vp_new.gather(1, rows)).unsqueeze(-1)
+    untouched = _gather_rows(inputs.bonds, rows)
+    stored = torch.where(
+        keep_new, new_bonds, torch.where(lost, torch.zeros_like(new_bonds), untouched)
+    )
+    bonds_out = inputs.bonds.clone().scatter_(1, rows.unsqueeze(-1).expand(-1, -1, n), stored)
+
+    return EpochResult(
+        consensus=consensus,
+        incentive=incentive,
+        dividends=dividends,
+        validator_trust=validator_trust,
+        server_emission=server * emission_scale,
+        validator_emission=validator * emission_scale,
+        emission=combined_norm * emission_scale,
+        validator_permit=vp_new,
+        active=active,
+        stake=stake,
+        active_stake=active_stake,
+        bonds=bonds_out,
+        mechanism=mechanism.name,
+    )
+
+
+def classic_bonds(
+    w_bonds: torch.Tensor,
+    old_bonds: torch.Tensor,
+    stake: torch.Tensor,
+    consensus: torch.Tensor,
+    incentive: torch.Tensor,
+    params: EpochParams,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Classic chain bonds (spec §4.2): EMA of column-normalised ΔB, max-upscaled storage.
+
+    Returns the slice dividends ``[B, k]`` and the stored bonds ``[B, k, n]`` (u16/65535 scale).
+    """
+    bonds_prev = col_normalize(old_bonds)
+    delta = col_normalize(w_bonds * stake.unsqueeze(-1))
+    if params.liquid_alpha and params.liquid_alpha_version == "v1":
+        alpha: torch.Tensor | float = liquid_alpha_v1(consensus, params)
+    else:
+        alpha = 1.0 - params.bonds_moving_average
+    ema = col_normalize(alpha * delta + (1.0 - alpha) * bonds_prev)
+    dividends = normalize(torch.bmm(ema, incentive.unsqueeze(-1)).squeeze(-1))
+    col_max = ema.amax(1, keepdim=True)
+    stored = ema / torch.where(col_max > 0, col_max, torch.ones_like(col_max))
+    return dividends, stored
+
+
+def yuma3_bonds(
+    w_bonds: torch.Tensor,
+    old_bonds: torch.Tensor,
+    stake: torch.Tensor,
+    consensus: torch.Tensor,
+    incentive: torch.Tensor,
+    params: EpochParams,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Yuma 3 bonds (spec §4.3): absolute bonds in [0, 1], optional LA2, sparse bond drop.
+
+    Returns the slice dividends ``[B, k]`` and the new absolute bonds ``[B, k, n]``.
+    """
+    use_liquid = (
+        params.liquid_alpha and params.liquid_alpha_version == "v2" and bool((consensus != 0).any())
+    )
+    if use_liquid:
+        alpha = liquid_alpha_v2(w_bonds, old_bonds, consensus, params)
+        # per batch: liquid alpha only where that subnet has a non-zero consensus
+        any_c = (consensus != 0).any(-1).view(-1, 1, 1)
+        alpha = torch.where(any_c, alpha, torch.full_like(alpha, 1.0 - params.bonds_moving_average))
+        new = ((1.0 - alpha) * old_bonds + (alpha * w_bonds).clamp_(min=0.0)).clamp_(max=1.0)
+        if params.sparse_bond_drop:
+            # on chain only entries present in the weight row survive (present <=> > 0 here)
+            new = torch.where(any_c & (w_bonds <= 0), torch.zeros_like(new), new)
+    else:
+        alpha_c = 1.0 - params.bonds_moving_average
+        new = alpha_c * w_bonds + (1.0 - alpha_c) * old_bonds
+    per_validator = torch.bmm(col_normalize(new), incentive.unsqueeze(-1)).squeeze(-1)
+    dividends = normalize(per_validator * stake)
+    return dividends, new

@@ -13,6 +13,7 @@ from sim import explorer
 __all__ = [
     "cached_run",
     "config_hash",
+    "graph_chart",
     "optional_module",
     "scenario_picker",
     "show_input_error",
@@ -122,3 +123,45 @@ def scenario_picker() -> Any:
     if scenario.description:
         st.caption(f"**{scenario.name}**: {scenario.description}")
     return scenario
+
+
+def graph_chart(graph: Any) -> Any:
+    """An Altair drawing of a stake/weight graph from :func:`sim.explorer.stake_weight_graph`."""
+    import altair as alt
+
+    nodes, edges = explorer.graph_frames(graph)
+    edge_layer = (
+        alt.Chart(edges)
+        .mark_rule(color="steelblue")
+        .encode(
+            x=alt.X("x:Q", axis=None),
+            y=alt.Y("y:Q", axis=None),
+            x2="x2:Q",
+            y2="y2:Q",
+            opacity=alt.Opacity("weight:Q", legend=None, scale=alt.Scale(range=[0.15, 0.9])),
+            strokeWidth=alt.StrokeWidth("weight:Q", legend=None, scale=alt.Scale(range=[0.5, 5])),
+            tooltip=["source", "target", alt.Tooltip("weight:Q", format=".3f")],
+        )
+    )
+    nodes = nodes.assign(size=nodes["stake"].where(nodes["role"] == "validator", nodes["received"]))
+    node_layer = (
+        alt.Chart(nodes)
+        .mark_circle(opacity=0.9, stroke="white")
+        .encode(
+            x="x:Q",
+            y="y:Q",
+            size=alt.Size("size:Q", legend=None, scale=alt.Scale(range=[60, 900])),
+            color=alt.Color(
+                "role:N",
+                scale=alt.Scale(domain=["validator", "miner"], range=["#4c78a8", "#f58518"]),
+            ),
+            tooltip=[
+                "node",
+                "role",
+                alt.Tooltip("stake:Q", format=",.1f"),
+                alt.Tooltip("received:Q", format=".3f"),
+            ],
+        )
+    )
+    labels = alt.Chart(nodes).mark_text(dy=-14, fontSize=11).encode(x="x:Q", y="y:Q", text="node:N")
+    return (edge_layer + node_layer + labels).properties(height=max(220, 28 * len(nodes) // 2))

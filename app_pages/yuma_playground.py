@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import optional_module, show_input_error, show_unavailable
+from app_pages._shared import graph_chart, optional_module, show_input_error, show_unavailable
 from sim import explorer
 
 st.title("Yuma playground")
@@ -73,6 +73,9 @@ except ValueError as exc:
     show_input_error("Cannot run this playground", exc)
     st.stop()
 
+with st.expander("Who weights whom (stake on validators, vote share on miners)"):
+    st.altair_chart(graph_chart(explorer.stake_weight_graph(stake_tao, weights)), width="stretch")
+
 step_col, run_col, _ = st.columns([1, 1, 3])
 steps = 0
 if step_col.button("Step 1 epoch", key="yuma_step", type="primary", width="stretch"):
@@ -135,7 +138,9 @@ st.altair_chart(
 )
 
 st.subheader("Bonds after this epoch (exact mode)")
-bonds_long = explorer.bonds_frame(st.session_state["yuma_bonds"].get("exact", []))
+bonds_long = explorer.bonds_frame(
+    st.session_state["yuma_bonds"].get("exact", {}).get("bonds_u16", [])
+)
 if bonds_long.empty:
     st.caption("No bonds yet.")
 else:

@@ -367,37 +367,170 @@ def graph_frames(graph: nx.DiGraph) -> tuple[pd.DataFrame, pd.DataFrame]:
     return nodes, edges
 
 
-def playground_params(*, kappa: float, bond_alpha: float, yuma3: bool, liquid_alpha: bool) -> Any:
-    """Epoch parameters for the playground's sliders.
+def playground_params(
+    *, kappa: float, bond_alpha: float, yuma3: bool, liquid_alpha: bool
+) -> dict[str, Any]:
+    """The playground sliders as the state's chain-integer hyperparameters.
 
     Parameters
     ----------
     kappa
-        Consensus majority threshold κ in [0, 1].
+        Consensus majority threshold κ in [0, 1] (stored as u16).
     bond_alpha
-        Weight of the new bond value in the bond EMA (``1 - BondsMovingAverage``), in (0, 1].
+        Weight of the new bond value in the bond EMA, ``1 - BondsMovingAverage``, in [0, 1].
     yuma3, liquid_alpha
         Bond path switches.
 
     Returns
     -------
-    protocol.yuma.EpochParams
-        With the playground's tempo.
+    dict
+        ``kappa_u16, bma_u32, yuma3, liquid_alpha`` for :func:`playground_state`.
 
     Raises
     ------
     ValueError
-        If a value is outside the range the chain accepts.
+        If a value is outside the range the chain accepts (checked by ``EpochParams``).
     """
     from protocol.yuma import EpochParams
 
-    return EpochParams(
-        kappa=kappa,
-        bonds_moving_average=1.0 - bond_alpha,
-        yuma3=yuma3,
-        liquid_alpha=liquid_alpha,
-        tempo=PLAYGROUND_TEMPO,
+    EpochParams(
+        kappa=kappa, bonds_moving_average=1.0 - bond_alpha, yuma3=yuma3, liquid_alpha=liquid_alpha
     )
+    return {
+        "kappa_u16": round(kappa * U16_MAX),
+        "bma_u32": round((1.0 - bond_alpha) * 1_000_000),
+        "yuma3": bool(yuma3),
+        "liquid_alpha": bool(liquid_alpha),
+    }
+
+
+#: Playground outputs stored as u16 proportions by the chain, shown as fractions.
+PLAYGROUND_U16_OUTPUTS: tuple[str, ...] = ("consensus", "incentive", "dividends", "validator_trust")
+#: Playground emission outputs (rao), shown in alpha.
+PLAYGROUND_EMISSIONS: tuple[str, ...] = ("server_emission", "validator_emission", "emission")
+PLAYGROUND_MODES: tuple[str, ...] = ("float", "exact")
+
+
+def playground_epoch(
+    stake_tao: np.ndarray,
+    weights: np.ndarray,
+    carry: Mapping[str, Any],
+    *,
+    epoch: int,
+    params: Mapping[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run one playground epoch in float and in exact mode, carrying bonds and permits.
+
+    The exact epoch carries the chain's u16 bonds; the float epoch carries its float64 bonds
+    unquantised (as ``replay_states`` does inside a chained list), so the two can drift apart.
+
+    Parameters
+    ----------
+    stake_tao, weights
+        From :func:`validate_playground`.
+    carry
+        The previous call's second return value (``{}`` for the first epoch).
+    epoch
+        Epoch counter (sets the block).
+    params
+        From :func:`playground_params`.
+
+    Returns
+    -------
+    rows : DataFrame
+        One row per (mode, uid): ``epoch, mode, uid, stake_tao``, the u16 outputs as fractions,
+        emissions in alpha, ``validator_permit``, ``active``.
+    carry : dict
+        Bonds and permits for the next epoch, per mode.
+
+    Raises
+    ------
+    ValueError
+        ``protocol.yuma.StateError`` if the epoch rejects the state.
+    """
+    import torch
+
+    from protocol.yuma import replay_states
+    from protocol.yuma.replay import float_epoch_from_state
+    from protocol.yuma.state import parse_state
+
+    n = len(stake_tao)
+    if carry.get("n") != n:  # a resized playground starts without bonds
+        carry = {}
+    rows = []
+    new_carry: dict[str, Any] = {"n": n}
+    for mode in PLAYGROUND_MODES:
+        previous = carry.get(mode, {})
+        state = playground_state(
+            stake_tao, weights, epoch=epoch, bonds_u16=previous.get("bonds_u16")
+        )
+        state.update(params)
+        state["validator_permit_prev"] = previous.get("permits", [])
+        if mode == "exact":
+            out = replay_states(state, mode="exact")[0]
+            new_carry[mode] = {"bonds_u16": out["bonds"], "permits": out["validator_permit"]}
+        else:
+            float_bonds = previous.get("bonds_float")
+            bonds = (
+                torch.tensor(float_bonds, dtype=torch.float64) if float_bonds is not None else None
+            )
+            out, result_bonds = float_epoch_from_state(parse_state(state), bonds)
+            new_carry[mode] = {
+                "bonds_u16": out["bonds"],
+                "bonds_float": result_bonds.numpy().tolist(),
+                "permits": out["validator_permit"],
+            }
+        frame = pd.DataFrame(
+            {
+                "epoch": epoch,
+                "mode": mode,
+                "uid": np.arange(n),
+                "stake_tao": stake_tao,
+                **{
+                    k: np.asarray(out[f"{k}_u16"], dtype=np.float64) / U16_MAX
+                    for k in PLAYGROUND_U16_OUTPUTS
+                },
+                **{
+                    k: np.asarray(out[k], dtype=np.float64) / RAO_PER_TAO
+                    for k in PLAYGROUND_EMISSIONS
+                },
+                "validator_permit": out["validator_permit"],
+                "active": out["active"],
+            }
+        )
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True), new_carry
+
+
+def mode_gaps(rows: pd.DataFrame) -> pd.Series:
+    """Largest |float − exact| of each u16 output over uids (rows of one epoch, both modes)."""
+    wide = rows.pivot(index="uid", columns="mode", values=list(PLAYGROUND_U16_OUTPUTS))
+    return pd.Series(
+        {
+            k: float((wide[k]["float"] - wide[k]["exact"]).abs().max())
+            for k in PLAYGROUND_U16_OUTPUTS
+        }
+    )
+
+
+def playground_wide(rows: pd.DataFrame) -> pd.DataFrame:
+    """One epoch's outputs side by side: ``<output> (float)`` and ``<output> (exact)`` per uid."""
+    values = [*PLAYGROUND_U16_OUTPUTS, "emission"]
+    wide = rows.pivot(index="uid", columns="mode", values=values)
+    wide.columns = [f"{value} ({mode})" for value, mode in wide.columns]
+    stake = rows[rows["mode"] == "exact"].set_index("uid")[["stake_tao", "validator_permit"]]
+    return stake.join(wide[[f"{v} ({m})" for v in values for m in PLAYGROUND_MODES]])
+
+
+def bonds_frame(bond_rows: Sequence[Mapping[str, int]]) -> pd.DataFrame:
+    """Sparse u16 bond rows as a long ``validator, miner, bond`` table (bond in [0, 1])."""
+    records = [
+        {"validator": i, "miner": int(j), "bond": v / U16_MAX}
+        for i, row in enumerate(bond_rows)
+        for j, v in row.items()
+        if v > 0
+    ]
+    return pd.DataFrame(records, columns=["validator", "miner", "bond"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1033,3 +1166,81 @@ def ground_truth_configs() -> list[str]:
     from protocol.training import CONFIGS
 
     return [name for name in CONFIGS if name.startswith("cpu")]
+
+
+def run_ground_truth(
+    config_name: str, *, seed: int, windows: int, device: str = "cpu"
+) -> pd.DataFrame:
+    """Run ``windows`` windows of a named training configuration; one row per (window, uid).
+
+    Parameters
+    ----------
+    config_name
+        A key of ``protocol.training.CONFIGS`` (``"cpu-tiny"`` takes seconds on a CPU).
+    seed
+        The run's one seed.
+    windows
+        Number of windows (rounds) to run, ≥ 1.
+    device
+        Torch device.
+
+    Returns
+    -------
+    DataFrame
+        ``RoundMetrics.to_rows()`` of every window: ``window, uid, role, status, final_score,
+        weight, incentive, ...`` plus round-level fields (``held_out_loss``...).
+
+    Raises
+    ------
+    ValueError
+        For an unknown configuration or ``windows < 1``.
+    """
+    from protocol.training import get_config, init_run, run_round
+
+    if windows < 1:
+        raise ValueError(f"windows: expected at least 1, got {windows}")
+    try:
+        config = get_config(config_name)
+    except KeyError as exc:
+        raise ValueError(str(exc.args[0])) from None
+    state = init_run(config, seed=int(seed), device=device)
+    rows: list[dict[str, Any]] = []
+    for _ in range(windows):
+        rows.extend(run_round(state).to_rows())
+    return pd.DataFrame(rows)
+
+
+def scores_by_strategy(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean outcome per miner strategy over all windows, best (highest mean weight) first.
+
+    Returns
+    -------
+    DataFrame
+        ``strategy, miners, mean_weight, mean_final_score, mean_incentive, weight_share``;
+        ``weight_share`` is the strategy's share of all weight given to miners.
+    """
+    per_strategy = rows.groupby("role", sort=False).agg(
+        miners=("uid", "nunique"),
+        mean_weight=("weight", "mean"),
+        mean_final_score=("final_score", "mean"),
+        mean_incentive=("incentive", "mean"),
+        total_weight=("weight", "sum"),
+    )
+    total = per_strategy["total_weight"].sum()
+    per_strategy["weight_share"] = per_strategy["total_weight"] / total if total > 0 else 0.0
+    out = (
+        per_strategy.drop(columns=["total_weight"])
+        .reset_index()
+        .rename(columns={"role": "strategy"})
+    )
+    return out.sort_values(
+        ["mean_weight", "strategy"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)
+
+
+def honest_share(rows: pd.DataFrame) -> float:
+    """Share of all miner weight, over all windows, that went to honest miners."""
+    total = float(rows["weight"].sum())
+    if total <= 0:
+        return 0.0
+    return float(rows.loc[rows["role"] == "honest", "weight"].sum()) / total

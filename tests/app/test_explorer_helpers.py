@@ -38,7 +38,7 @@ def test_unknown_preset_names_the_choices() -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda s, w: s.assign(stake_tao=[-1.0] + s["stake_tao"].tolist()[1:]), r"stake\[uid 0\]"),
+        (lambda s, w: s.assign(stake_tao=[-1.0, *s["stake_tao"].tolist()[1:]]), r"stake\[uid 0\]"),
         (lambda s, w: s.assign(stake_tao=0.0), "at least one uid needs stake"),
         (lambda s, w: (s, w.iloc[:, :-1]), "expected a 6×6 table"),
         (lambda s, w: (s, w.map(lambda v: -v if v else 0.0)), r"weights\[0, 3\]"),

@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/govsim demo
+	$(VENV)/bin/govsim yuma replay scenarios/data/sn15_block4769998.json --table
 
 # Debian's chromium for the Playwright tests (never a downloaded browser).
 browser:

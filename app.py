@@ -9,12 +9,16 @@ from __future__ import annotations
 import streamlit as st
 
 PAGES = [
-    st.Page("app_pages/scenario.py", title="Scenario", icon="🧪", default=True),
-    st.Page("app_pages/compare.py", title="Compare policies", icon="⚖️"),
-    st.Page("app_pages/yuma_playground.py", title="Yuma playground", icon="🧮"),
-    st.Page("app_pages/studies.py", title="Studies", icon="📚"),
-    st.Page("app_pages/ground_truth.py", title="Ground truth & live", icon="🛰️"),
+    st.Page("app_pages/scenario.py", title="Scenario", icon=":material/science:", default=True),
+    st.Page("app_pages/compare.py", title="Compare policies", icon=":material/compare_arrows:"),
+    st.Page("app_pages/yuma_playground.py", title="Yuma playground", icon=":material/calculate:"),
+    st.Page("app_pages/studies.py", title="Studies", icon=":material/folder_open:"),
+    st.Page(
+        "app_pages/ground_truth.py", title="Ground truth & live", icon=":material/satellite_alt:"
+    ),
 ]
 
-st.set_page_config(page_title="govsim explorer", page_icon="🏛️", layout="wide")
+st.set_page_config(
+    page_title="govsim explorer", page_icon=":material/account_balance:", layout="wide"
+)
 st.navigation(PAGES).run()

@@ -41,12 +41,15 @@ def optional_module(name: str) -> ModuleType | None:
 
 def show_unavailable(feature: str, needs: str) -> None:
     """Tell the user that ``feature`` is not available in this build, and why."""
-    st.info(f"**{feature} is not available** in this build: it needs {needs}.", icon="🚧")
+    st.info(
+        f"**{feature} is not available** in this build: it needs {needs}.",
+        icon=":material/construction:",
+    )
 
 
 def show_input_error(context: str, exc: Exception) -> None:
     """Show a user-input problem as one clear message (never a traceback)."""
-    st.error(f"{context}: {exc}", icon="⚠️")
+    st.error(f"{context}: {exc}", icon=":material/error:")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -52,7 +52,7 @@ run_clicked = c4.button("Compare", key="cmp_run", type="primary", width="stretch
 
 if run_clicked:
     if not chosen:
-        st.error("Choose at least one policy to compare.", icon="⚠️")
+        st.error("Choose at least one policy to compare.", icon=":material/error:")
     else:
         seeds = explorer.replicate_seeds(int(root_seed), int(n_seeds))
         jobs = [(p, r, s) for p in chosen for r, s in enumerate(seeds)]

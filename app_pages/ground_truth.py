@@ -72,7 +72,10 @@ with live_tab:
             st.session_state["live_status"] = None
             st.session_state["live_error"] = str(exc)
     if st.session_state.get("live_error"):
-        st.error(f"Coordinator not reachable: {st.session_state['live_error']}", icon="📡")
+        st.error(
+            f"Coordinator not reachable: {st.session_state['live_error']}",
+            icon=":material/wifi_off:",
+        )
     status = st.session_state.get("live_status")
     if status:
         scalars, tables = explorer.status_tables(status)

@@ -1,0 +1,81 @@
+"""Real-browser smoke tests: Playwright driving Debian's chromium against ``streamlit run app.py``.
+
+Screenshots are kept under ``test-artifacts/`` for a person to look at. Skipped when
+``/usr/bin/chromium`` is missing (``make test`` installs it with apt).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim import explorer
+from tests.app.conftest import CHROMIUM, wait_for_app_run
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed"),
+]
+
+CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
+
+
+def open_url(page: Any, url: str) -> None:
+    """Load ``url`` and wait until the app has finished its first run."""
+    page.goto(url)
+    page.wait_for_selector("[data-testid='stAppViewContainer']")
+    wait_for_app_run(page)
+
+
+def click_key(page: Any, key: str) -> None:
+    """Click the button whose widget key is ``key`` and wait for the rerun to finish."""
+    page.locator(f".st-key-{key} button").click()
+    wait_for_app_run(page)
+
+
+def wait_for_charts(page: Any, count: int = 1) -> None:
+    """Vega charts draw after the script run ends: wait until ``count`` of them are painted."""
+    page.locator(CHART).nth(count - 1).wait_for(state="visible", timeout=60_000)
+
+
+def test_app_loads_with_every_page_in_the_navigation(app_page: Any, artifacts_dir: Path) -> None:
+    nav = app_page.locator("[data-testid='stSidebarNav']")
+    for title in (
+        "Scenario",
+        "Compare policies",
+        "Yuma playground",
+        "Studies",
+        "Ground truth & live",
+    ):
+        assert nav.get_by_text(title, exact=True).count() == 1, title
+    assert app_page.locator("[data-testid='stException']").count() == 0
+    app_page.screenshot(path=str(artifacts_dir / "app_home.png"), full_page=True)
+
+
+def test_playground_steps_and_draws(page: Any, streamlit_url: str, artifacts_dir: Path) -> None:
+    page.set_default_timeout(60_000)
+    open_url(page, f"{streamlit_url}/yuma_playground")
+    click_key(page, "yuma_run")
+    wait_for_charts(page, 2)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stMetricValue']").first.inner_text() == "10"
+    page.screenshot(path=str(artifacts_dir / "yuma_playground.png"), full_page=True)
+
+
+@pytest.mark.skipif(not explorer.simulation_available(), reason="sim.run (issue 5) not available")
+def test_scenario_runs_and_charts_render(
+    page: Any, streamlit_url: str, artifacts_dir: Path
+) -> None:
+    page.set_default_timeout(90_000)
+    open_url(page, f"{streamlit_url}/scenario")
+    horizon = page.locator(".st-key-scn_param_horizon_days input")
+    horizon.fill("10")
+    horizon.press("Enter")
+    wait_for_app_run(page)
+    click_key(page, "scn_run")
+    wait_for_charts(page, 2)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stMetric']").count() >= 1
+    page.screenshot(path=str(artifacts_dir / "scenario_run.png"), full_page=True)

@@ -284,6 +284,25 @@ class StakersConfig(_Section):
     belief_half_life_days: float = Field(
         60.0, gt=0, description="Half-life of the belief's decay back to the prior (days)."
     )
+    severity_reference: float = Field(
+        0.07,
+        gt=0,
+        description="Intervention severity that counts as one full event in the belief update "
+        "(dimensionless; 0.07 = an open-ended suspension of a 7 %-share subnet).",
+    )
+    mix: dict[str, float] = Field(
+        default_factory=lambda: {"yield_risk": 1.0},
+        description="Strategy name -> share of stakers (weights, normalised). "
+        "Names from sim.agents.stakers.STAKER_STRATEGIES.",
+    )
+    min_trade_tao: NonNegFloat = Field(
+        1.0, description="Smallest stake/unstake a staker bothers to send (TAO)."
+    )
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, v: dict[str, float]) -> dict[str, float]:
+        return _check_mix(v, "stakers.mix")
 
 
 class OwnersConfig(_Section):
@@ -412,6 +431,11 @@ class ActorConfig(_Section):
     intent: Intent = Field("benevolent_competent", description="Intent model of these seats.")
     weight: NonNegFloat = Field(1.0, description="Voting weight of each seat (stake units).")
     label: str = Field("", description="Free-text label used in logs.")
+    body: str = Field(
+        "",
+        description="Electorate body these seats sit in ('' = the policy's main seat body, e.g. "
+        "'sudo', 'signers', 'triumvirate').",
+    )
 
 
 class GovernanceConfig(_Section):
@@ -445,6 +469,20 @@ class GovernanceConfig(_Section):
     response_lever: str = Field(
         "set_emission_enabled",
         description="Lever kind used against scam subnets (protocol.levers kind).",
+    )
+    vote_delay_blocks: int = Field(
+        0, ge=0, description="Blocks seats take to vote or sign after a proposal appears (blocks)."
+    )
+    holder_vote_delay_blocks: int = Field(
+        3_600,
+        ge=0,
+        description="Blocks stake holders take to vote on a stake-weighted referendum (blocks).",
+    )
+    holder_turnout: Fraction = Field(
+        0.6, description="Fraction of stake holders who vote on a referendum (fraction)."
+    )
+    erring_error_probability: Fraction = Field(
+        0.1, description="Chance a benevolent_erring seat votes the wrong way (fraction)."
     )
 
 

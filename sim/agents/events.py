@@ -1,0 +1,189 @@
+"""Exogenous events: exploits, scam subnets, quality shocks, team exits, token sales.
+
+Events live on the model's event queue as ``(block, priority, seq, handler_name, args)``;
+handlers are looked up by name in :data:`EVENT_HANDLERS` (never lambdas, so a model pickles).
+Timed events come from ``SimConfig.shocks``; random ones are drawn once at the start of a run
+from Poisson arrival rates (``SimConfig.events``) with the run's event generator, so the whole
+event list is fixed by the seed.
+
+Each handler only *decides* what happens (whom it hits, what an authority proposes) and calls
+the model, which applies the rules through ``protocol.economy`` and the governance policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from protocol.levers import HaltChain, lever_from_dict
+from protocol.registry import Registry
+from protocol.units import BLOCKS_PER_DAY
+from sim.config import (
+    EventsConfig,
+    ExploitShock,
+    InterventionShock,
+    QualityShock,
+    ScamSubnetShock,
+    Shock,
+    TeamExitShock,
+    TokenSaleShock,
+)
+
+if TYPE_CHECKING:
+    from sim.model import GovSimModel
+
+__all__ = ["EVENT_HANDLERS", "draw_random_shocks", "shock_to_event"]
+
+Handler = Callable[..., None]
+EVENT_HANDLERS: Registry[Handler] = Registry("event handler")
+
+
+def shock_to_event(shock: Shock) -> tuple[int, str, dict[str, Any]]:
+    """``(block, handler_name, args)`` for a configured shock."""
+    block = round(shock.day * BLOCKS_PER_DAY)
+    args = shock.model_dump(exclude={"day", "kind"})
+    return block, shock.kind, args
+
+
+def draw_random_shocks(
+    cfg: EventsConfig, *, n_subnets: int, horizon_days: float, rng: np.random.Generator
+) -> list[Shock]:
+    """Poisson arrivals of exploits, scam subnets and quality jumps over the horizon.
+
+    Parameters
+    ----------
+    cfg
+        Rates (events/year) and sizes.
+    n_subnets
+        Subnets to pick targets from.
+    horizon_days
+        Length of the run (days).
+    rng
+        The run's event generator.
+
+    Returns
+    -------
+    list of Shock
+        Sorted by day; empty when all rates are 0.
+    """
+    years = horizon_days / 365.0
+    out: list[Shock] = []
+
+    def times(rate: float) -> np.ndarray:
+        n = rng.poisson(rate * years) if rate > 0 else 0
+        return np.sort(rng.uniform(0.0, horizon_days, n))
+
+    for day in times(cfg.exploit_rate_per_year):
+        out.append(
+            ExploitShock(
+                day=float(day),
+                damage_tao_per_block=cfg.exploit_damage_tao_per_block,
+                max_damage_tao=cfg.exploit_max_damage_tao,
+            )
+        )
+    for day in times(cfg.scam_rate_per_year):
+        out.append(ScamSubnetShock(day=float(day), netuid=int(rng.integers(n_subnets))))
+    for day in times(cfg.quality_shock_rate_per_year):
+        factor = float(np.exp(cfg.quality_shock_sigma * rng.standard_normal()))
+        out.append(QualityShock(day=float(day), netuid=int(rng.integers(n_subnets)), factor=factor))
+    return sorted(out, key=lambda s: s.day)
+
+
+@EVENT_HANDLERS.register("quality_jump")
+def on_quality_jump(model: GovSimModel, *, netuid: int, factor: float) -> None:
+    """A subnet's utility is multiplied by ``factor`` (a milestone, or a setback)."""
+    model.owners[netuid].utility *= factor
+    model.log_event("quality_jump", netuid=netuid, factor=factor)
+
+
+@EVENT_HANDLERS.register("intervention")
+def on_intervention(
+    model: GovSimModel,
+    *,
+    lever: dict[str, Any],
+    intent: str,
+    justified: bool,
+    duration_days: float | None,
+) -> None:
+    """An authority with ``intent`` tries to pull ``lever`` through the governance policy."""
+    model.propose(lever_from_dict(lever), intent=intent, justified=justified, duration_days=duration_days)
+
+
+@EVENT_HANDLERS.register("exploit")
+def on_exploit(
+    model: GovSimModel, *, damage_tao_per_block: float, max_damage_tao: float, sold_fraction: float
+) -> None:
+    """A theft starts; a competent authority notices it after ``detection_delay_blocks``."""
+    eid = model.start_exploit(damage_tao_per_block, max_damage_tao, sold_fraction)
+    delay = model.config.governance.detection_delay_blocks
+    model.schedule(model.block + delay, "exploit_detected", priority=1, exploit_id=eid)
+
+
+@EVENT_HANDLERS.register("exploit_detected")
+def on_exploit_detected(model: GovSimModel, *, exploit_id: int) -> None:
+    """The authority proposes a chain halt (justified) if the exploit still runs."""
+    if model.exploit_active(exploit_id):
+        model.propose(
+            HaltChain(duration_blocks=model.params.safe_mode_enter_blocks),
+            intent="benevolent_competent",
+            justified=True,
+            duration_days=None,
+            exploit_id=exploit_id,
+        )
+
+
+@EVENT_HANDLERS.register("team_exit")
+def on_team_exit(
+    model: GovSimModel, *, netuid: int, sell_tao: float, sell_days: float, quality_factor: float
+) -> None:
+    """A team leaves: its subnet's utility drops and it sells TAO over ``sell_days``."""
+    owner = model.owners[netuid]
+    if not owner.exited:
+        owner.leave(model.day)
+        owner.utility = owner.utility / model.config.owners.exit_quality_factor * quality_factor
+    model.add_sale(sell_tao, netuid=None, over_days=sell_days, seller=f"team{netuid}")
+    model.log_event("team_exit", netuid=netuid, sell_tao=sell_tao)
+
+
+@EVENT_HANDLERS.register("token_sale")
+def on_token_sale(
+    model: GovSimModel, *, amount_tao: float, netuid: int | None, over_days: float
+) -> None:
+    """Somebody sells TAO (or a subnet's alpha) over ``over_days``."""
+    model.add_sale(amount_tao, netuid=netuid, over_days=over_days, seller="authority")
+    model.log_event("token_sale", netuid=netuid, amount_tao=amount_tao)
+
+
+@EVENT_HANDLERS.register("scam_subnet")
+def on_scam_subnet(model: GovSimModel, *, netuid: int) -> None:
+    """A subnet turns scam; a competent authority notices after ``scam_detection_days``."""
+    model.mark_scam(netuid)
+    delay = round(model.config.governance.scam_detection_days * BLOCKS_PER_DAY)
+    model.schedule(model.block + delay, "scam_detected", priority=1, netuid=netuid)
+
+
+@EVENT_HANDLERS.register("scam_detected")
+def on_scam_detected(model: GovSimModel, *, netuid: int) -> None:
+    """The authority proposes its response lever against the scam subnet (justified)."""
+    kind = model.config.governance.response_lever
+    lever = lever_from_dict({"kind": kind, "netuid": netuid})
+    model.propose(lever, intent="benevolent_competent", justified=True, duration_days=None)
+
+
+@EVENT_HANDLERS.register("reverse")
+def on_reverse(model: GovSimModel, *, lever: dict[str, Any], intent: str) -> None:
+    """The authority proposes to undo an earlier lever (a time-limited suspension ends)."""
+    model.propose(lever_from_dict(lever), intent=intent, justified=True, duration_days=None, reversal=True)
+
+
+#: Shock kinds that have a handler of the same name.
+SHOCK_KINDS: tuple[type, ...] = (
+    QualityShock,
+    InterventionShock,
+    ExploitShock,
+    TeamExitShock,
+    TokenSaleShock,
+    ScamSubnetShock,
+)

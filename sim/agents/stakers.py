@@ -1,0 +1,185 @@
+"""Stakers and nominators: allocate TAO across subnets by yield and perceived governance risk.
+
+Their flows are the transmission channel from governance shocks to emissions (governance.md
+§7.1): stake buys alpha from a subnet's pool (in-flow), unstaking sells it (out-flow), and the
+economy's share rule turns flows and prices into each subnet's TAO emission share.
+
+Each staker is a Mesa agent with its own wealth, risk aversion and *belief* about governance
+risk (discretionary interventions per year). The belief jumps after every observed intervention
+(in proportion to its severity) and decays back to the prior; a pending proposal against a
+subnet (visible during a timelock or vote) is a subnet-specific hazard, so stakers can leave
+before it executes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import mesa
+import numpy as np
+
+from protocol.registry import Registry
+from sim.config import StakersConfig
+
+__all__ = [
+    "STAKER_STRATEGIES",
+    "PassiveStaker",
+    "Staker",
+    "StakerObservation",
+    "YieldRiskStaker",
+    "decay_belief",
+    "softmax",
+    "staked_fraction_target",
+]
+
+STAKER_STRATEGIES: Registry[type[Staker]] = Registry("staker strategy")
+
+
+@dataclass(frozen=True)
+class StakerObservation:
+    """Public information a staker uses (arrays over subnets ``[S]``).
+
+    Attributes
+    ----------
+    yields
+        Annualised nominator yield in TAO terms (1/year).
+    utility
+        Real value the subnet produces (quality units, > 0).
+    flagged
+        True where a pending or recent intervention targets the subnet.
+    tradable
+        True where staking is possible (active, trading on, chain not halted).
+    holdings_tao
+        This staker's position per subnet at spot price (TAO).
+    liquid_tao
+        This staker's free TAO balance (TAO).
+    """
+
+    yields: np.ndarray
+    utility: np.ndarray
+    flagged: np.ndarray
+    tradable: np.ndarray
+    holdings_tao: np.ndarray
+    liquid_tao: float
+
+
+def softmax(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Softmax of ``scores`` over ``mask`` (zero elsewhere; all zero if the mask is empty)."""
+    out = np.zeros_like(scores, dtype=float)
+    if not mask.any():
+        return out
+    s = scores[mask]
+    e = np.exp(s - s.max())
+    out[mask] = e / e.sum()
+    return out
+
+
+def decay_belief(belief: float, prior: float, *, dt_days: float, half_life_days: float) -> float:
+    """Exponential decay of a belief toward its prior."""
+    return prior + (belief - prior) * 0.5 ** (dt_days / half_life_days)
+
+
+def staked_fraction_target(belief: float, risk_aversion: float, cfg: StakersConfig) -> float:
+    """Share of wealth a staker wants staked: falls as governance risk rises above the prior.
+
+    ``staked_fraction · exp(−risk_aversion · max(belief − prior, 0))``, and 0 once the belief
+    exceeds ``exit_hazard_per_year`` (the staker leaves subnets altogether).
+    """
+    if belief >= cfg.exit_hazard_per_year:
+        return 0.0
+    excess = max(belief - cfg.belief_prior_per_year, 0.0)
+    return cfg.staked_fraction * float(np.exp(-risk_aversion * excess))
+
+
+class Staker(mesa.Agent):
+    """A staker (nominator) with an account on chain.
+
+    Parameters
+    ----------
+    model
+        The Mesa model.
+    account
+        Its account index in the economy's ``NetworkState``.
+    risk_aversion
+        Weight on perceived hazard (1/(events per year)).
+    phase_days
+        Offset of its rebalancing cadence (days), so stakers do not all act at once.
+    """
+
+    name: ClassVar[str] = "base"
+
+    def __init__(
+        self, model: mesa.Model, account: int, risk_aversion: float, phase_days: float
+    ) -> None:
+        super().__init__(model)
+        self.account = account
+        self.risk_aversion = risk_aversion
+        self.phase_days = phase_days
+        cfg: StakersConfig = model.config.stakers
+        self.belief = cfg.belief_prior_per_year
+        self.next_action_day = phase_days
+
+    def observe_intervention(self, severity: float) -> None:
+        """Update the governance-risk belief after an executed discretionary intervention."""
+        cfg: StakersConfig = self.model.config.stakers
+        self.belief += cfg.belief_learning_rate * severity / cfg.severity_reference
+
+    def decay(self, dt_days: float) -> None:
+        """Let the belief relax toward the prior over ``dt_days``."""
+        cfg: StakersConfig = self.model.config.stakers
+        self.belief = decay_belief(
+            self.belief, cfg.belief_prior_per_year, dt_days=dt_days, half_life_days=cfg.belief_half_life_days
+        )
+
+    def act(self, obs: StakerObservation) -> tuple[np.ndarray, float]:
+        """Desired change of TAO staked per subnet ``[S]`` and TAO to sell on the market.
+
+        Positive entries stake more, negative ones unstake (in TAO at spot price).
+        """
+        raise NotImplementedError
+
+
+@STAKER_STRATEGIES.register("yield_risk")
+class YieldRiskStaker(Staker):
+    """Softmax allocation on yield, utility and hazard; partial adjustment; urgent exits."""
+
+    name = "yield_risk"
+
+    def act(self, obs: StakerObservation) -> tuple[np.ndarray, float]:
+        cfg: StakersConfig = self.model.config.stakers
+        wealth = obs.liquid_tao + float(obs.holdings_tao.sum())
+        hazard = self.belief + cfg.target_subnet_hazard_per_year * obs.flagged
+        scores = (
+            cfg.yield_sensitivity * obs.yields
+            + np.log(np.maximum(obs.utility, 1e-9))
+            - self.risk_aversion * hazard
+        )
+        weights = softmax(scores, obs.tradable)
+        staked_target = wealth * staked_fraction_target(self.belief, self.risk_aversion, cfg)
+        target = staked_target * weights
+        gap = target - obs.holdings_tao
+        speed = np.where(obs.flagged, 1.0, cfg.rebalance_fraction)  # leave a threatened subnet now
+        delta = np.where(obs.tradable, speed * gap, 0.0)
+        # Cannot stake more than the free TAO after this round's sales.
+        freed = -delta[delta < 0].sum()
+        buys = delta[delta > 0].sum()
+        budget = obs.liquid_tao + freed
+        if buys > budget > 0:
+            delta = np.where(delta > 0, delta * budget / buys, delta)
+        elif buys > 0 and budget <= 0:
+            delta = np.minimum(delta, 0.0)
+        total_before = float(obs.holdings_tao.sum())
+        shrink = max(total_before - staked_target, 0.0)
+        sell = cfg.sell_fraction * min(shrink, freed) if self.belief > cfg.belief_prior_per_year else 0.0
+        return delta, sell
+
+
+@STAKER_STRATEGIES.register("passive")
+class PassiveStaker(Staker):
+    """Never trades: a buy-and-hold nominator (baseline)."""
+
+    name = "passive"
+
+    def act(self, obs: StakerObservation) -> tuple[np.ndarray, float]:
+        return np.zeros_like(obs.yields), 0.0

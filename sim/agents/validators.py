@@ -1,0 +1,194 @@
+"""Validators: turn observed miner quality into weights (honest, weight copier, cabal, inactive).
+
+One Mesa agent per strategy holds a boolean mask over the ``[S, V]`` validator grid and writes
+its rows of the ``[S, V, U]`` weight tensor each tempo; the economy (and through it
+``protocol.yuma``) turns weights into consensus, bonds and dividends.
+
+Why each strategy matters:
+
+* ``weight_copier`` copies the last *revealed* consensus. Without commit-reveal that is the
+  consensus of this tempo, so copying is nearly free; with commit-reveal it is ``reveal_tempos``
+  old, and because miner skill moves, stale weights fall out of consensus and earn less.
+* ``cabal`` boosts the miners it controls; below kappa of the stake, Yuma clips its weights to
+  consensus, so its miners gain nothing.
+* ``inactive`` sets no weights and earns no dividends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import mesa
+import numpy as np
+
+from protocol.registry import Registry
+
+__all__ = [
+    "VALIDATOR_STRATEGIES",
+    "CabalValidators",
+    "HonestValidators",
+    "InactiveValidators",
+    "ValidatorCohort",
+    "ValidatorObservation",
+    "WeightCopierValidators",
+    "normalise_rows",
+    "observed_quality",
+]
+
+VALIDATOR_STRATEGIES: Registry[type[ValidatorCohort]] = Registry("validator strategy")
+
+
+@dataclass(frozen=True)
+class ValidatorObservation:
+    """What validators see when they set weights.
+
+    Attributes
+    ----------
+    observed
+        ``[S, V, U]`` quality each validator measured for each uid (0 for validator uids).
+    revealed_consensus
+        ``[S, U]`` the latest consensus weights the chain has made public.
+    cabal_miners
+        ``[S, U]`` True for miners controlled by the subnet's cabal.
+    """
+
+    observed: np.ndarray
+    revealed_consensus: np.ndarray
+    cabal_miners: np.ndarray
+
+
+def normalise_rows(w: np.ndarray) -> np.ndarray:
+    """Scale the last axis to sum to 1; all-zero rows stay zero."""
+    total = w.sum(axis=-1, keepdims=True)
+    return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+
+
+def observed_quality(
+    apparent: np.ndarray,
+    duplicate: np.ndarray,
+    is_miner: np.ndarray,
+    *,
+    n_validators: int,
+    noise: float,
+    detection: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Quality of every uid as measured by every validator, ``[S, V, U]``.
+
+    Multiplicative lognormal noise per (validator, uid); a duplicate submission is recognised
+    with probability ``detection`` by each validator independently and then scores 0.
+
+    Parameters
+    ----------
+    apparent
+        ``[S, U]`` quality the submissions appear to have.
+    duplicate
+        ``[S, U]`` True where a submission copies another.
+    is_miner
+        ``[S, U]`` True for miner uids.
+    n_validators
+        ``V``.
+    noise
+        Std of the log noise (dimensionless).
+    detection
+        Chance a validator spots a duplicate (fraction).
+    rng
+        The run's generator for observation noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[S, V, U]`` float64, >= 0.
+    """
+    s, u = apparent.shape
+    base = np.where(is_miner, apparent, 0.0)[:, None, :]
+    obs = base * np.exp(noise * rng.standard_normal((s, n_validators, u), dtype=np.float32))
+    if detection > 0 and duplicate.any():
+        spotted = rng.random((s, n_validators, u), dtype=np.float32) < detection
+        obs = np.where(spotted & duplicate[:, None, :], 0.0, obs)
+    return obs.astype(np.float64, copy=False)
+
+
+class ValidatorCohort(mesa.Agent):
+    """All validator slots (rows of ``[S, V]``) that follow one strategy.
+
+    Parameters
+    ----------
+    model
+        The Mesa model.
+    mask
+        Boolean ``[S, V]``.
+    params
+        Strategy parameters (``validators.strategy_params[name]`` over the defaults).
+    """
+
+    name: ClassVar[str] = "base"
+    defaults: ClassVar[dict[str, float]] = {"weight_exponent": 2.0}
+
+    def __init__(self, model: mesa.Model, mask: np.ndarray, params: dict[str, Any]) -> None:
+        super().__init__(model)
+        self.mask = mask
+        self.params = {**self.defaults, **params}
+
+    def honest_rows(self, obs: ValidatorObservation) -> np.ndarray:
+        """Weights an honest validator in each of this cohort's slots would set ``[k, U]``."""
+        raw = obs.observed[self.mask] ** float(self.params["weight_exponent"])
+        return normalise_rows(raw)
+
+    def weights(self, obs: ValidatorObservation) -> np.ndarray:
+        """Rows for this cohort's slots, ``[k, U]`` (override in strategies)."""
+        raise NotImplementedError
+
+    def act(self, obs: ValidatorObservation, out: np.ndarray) -> None:
+        """The agent policy: write this cohort's weight rows into ``out`` ``[S, V, U]``."""
+        if self.mask.any():
+            out[self.mask] = self.weights(obs)
+
+
+@VALIDATOR_STRATEGIES.register("honest")
+class HonestValidators(ValidatorCohort):
+    """Weight miners by measured quality (sharpened by ``weight_exponent``)."""
+
+    name = "honest"
+
+    def weights(self, obs: ValidatorObservation) -> np.ndarray:
+        return self.honest_rows(obs)
+
+
+@VALIDATOR_STRATEGIES.register("weight_copier")
+class WeightCopierValidators(ValidatorCohort):
+    """Copy the latest revealed consensus instead of evaluating miners."""
+
+    name = "weight_copier"
+
+    def weights(self, obs: ValidatorObservation) -> np.ndarray:
+        rows = np.nonzero(self.mask)[0]
+        return normalise_rows(obs.revealed_consensus[rows])
+
+
+@VALIDATOR_STRATEGIES.register("cabal")
+class CabalValidators(ValidatorCohort):
+    """Evaluate honestly, then multiply the weights of the cabal's own miners."""
+
+    name = "cabal"
+
+    def weights(self, obs: ValidatorObservation) -> np.ndarray:
+        rows = np.nonzero(self.mask)[0]
+        honest = self.honest_rows(obs)
+        boost = float(self.params.get("boost", self.model.config.validators.cabal_weight_boost))
+        own = obs.cabal_miners[rows]
+        # Boost relative to the row's best miner, so a cabal pushes its miners to the top.
+        top = honest.max(axis=1, keepdims=True)
+        boosted = np.where(own, np.maximum(honest, top) * boost, honest)
+        return normalise_rows(boosted)
+
+
+@VALIDATOR_STRATEGIES.register("inactive")
+class InactiveValidators(ValidatorCohort):
+    """Set no weights at all."""
+
+    name = "inactive"
+
+    def weights(self, obs: ValidatorObservation) -> np.ndarray:
+        return np.zeros((int(self.mask.sum()), obs.observed.shape[-1]))

@@ -1,0 +1,272 @@
+"""The simulator's public API: ``run``, ``RunResult`` and the shipped checkers.
+
+>>> from sim import run
+>>> result = run({"horizon_days": 2, "network": {"n_subnets": 2, "n_uids": 16, "n_validators": 3},
+...               "stakers": {"n_stakers": 4}}, policy="sudo", seed=1)
+>>> sorted(result.kpis)[:2]
+['days', 'decentralisation.decision_gini']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from sim import engine
+from sim.config import SimConfig
+
+__all__ = [
+    "ConservationReport",
+    "RunResult",
+    "check_conservation",
+    "check_determinism",
+    "load_config",
+    "run",
+]
+
+ScenarioLike = SimConfig | Mapping[str, Any] | str | Path
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outputs of one run.
+
+    Attributes
+    ----------
+    timeseries
+        Tidy time series: one row per subnet and recorded time (block, epoch, day, TAO and alpha
+        prices, emission shares, stake, income per role, governance premium...).
+    kpis
+        Flat dict of outcome metrics (see :func:`sim.metrics.compute_kpis`).
+    events
+        Everything that happened, in order: shocks, proposals, votes' outcomes, executed levers.
+    config
+        The configuration that ran (with the seed actually used).
+    wall_s
+        Wall-clock seconds of the run.
+    """
+
+    timeseries: pd.DataFrame
+    kpis: dict[str, Any]
+    events: list[dict[str, Any]]
+    config: SimConfig
+    wall_s: float = field(default=0.0, compare=False)
+
+    def fingerprint(self) -> str:
+        """A hash of the time series, KPIs and events (equal for identical runs)."""
+        h = hashlib.sha256()
+        h.update(pd.util.hash_pandas_object(self.timeseries, index=True).values.tobytes())
+        h.update(repr(sorted(self.kpis.items())).encode())
+        h.update(repr(self.events).encode())
+        return h.hexdigest()
+
+
+def load_config(scenario: ScenarioLike, *, policy: str | None = None, seed: int | None = None) -> SimConfig:
+    """Turn a scenario (config, dict or TOML path) into a validated :class:`SimConfig`.
+
+    Parameters
+    ----------
+    scenario
+        A ``SimConfig``, a dict of its fields, or a path to a scenario TOML file (read with
+        ``sim.schema.load_scenario``).
+    policy
+        Governance policy name overriding the scenario's.
+    seed
+        Seed overriding the scenario's.
+
+    Raises
+    ------
+    ValueError
+        With the offending field named when the scenario does not validate.
+    """
+    if isinstance(scenario, SimConfig):
+        config = scenario
+    elif isinstance(scenario, Mapping):
+        try:
+            config = SimConfig.model_validate(dict(scenario))
+        except ValidationError as exc:
+            raise ValueError(_pydantic_message(exc)) from exc
+    elif isinstance(scenario, str | Path):
+        from sim.schema import load_scenario  # written with the scenario schema (issue 6)
+
+        config = load_scenario(Path(scenario))
+        if not isinstance(config, SimConfig):
+            raise ValueError(f"{scenario}: load_scenario returned {type(config).__name__}, not SimConfig")
+    else:
+        raise ValueError(f"scenario: expected SimConfig, dict or path, got {type(scenario).__name__}")
+    updates: dict[str, Any] = {}
+    if policy is not None and policy != config.governance.policy:
+        gov = config.governance.model_dump()
+        gov["policy"] = policy
+        if policy != config.governance.policy:
+            gov["policy_config"] = {}  # another policy's fields would not validate
+        updates["governance"] = gov
+    if seed is not None:
+        updates["seed"] = int(seed)
+    if updates:
+        data = config.model_dump()
+        data.update(updates)
+        try:
+            config = SimConfig.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(_pydantic_message(exc)) from exc
+    return config
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    return f"{loc}: {first['msg']} (got {first.get('input')!r})"
+
+
+def run(
+    scenario: ScenarioLike,
+    policy: str | None = None,
+    seed: int | None = None,
+    *,
+    keep_model: bool = False,
+) -> RunResult:
+    """Simulate one scenario under one governance policy with one seed.
+
+    Parameters
+    ----------
+    scenario
+        A ``SimConfig``, a dict, or a path to a scenario TOML file.
+    policy
+        Governance policy name (overrides the scenario's ``governance.policy``).
+    seed
+        Root seed (overrides the scenario's ``seed``). Same config and seed, same outputs.
+    keep_model
+        Return the model in ``result.kpis["_model"]`` instead of releasing it (debugging only).
+
+    Returns
+    -------
+    RunResult
+    """
+    from sim.metrics import compute_kpis
+    from sim.model import GovSimModel
+
+    config = load_config(scenario, policy=policy, seed=seed)
+    start = time.perf_counter()
+    model = GovSimModel(config)
+    try:
+        model.run()
+        kpis = compute_kpis(model)
+        result = RunResult(
+            timeseries=model.recorder.timeseries(),
+            kpis=kpis,
+            events=list(model.event_log),
+            config=config,
+            wall_s=time.perf_counter() - start,
+        )
+        if keep_model:
+            kpis["_model"] = model
+    finally:
+        if not keep_model:
+            engine.release(model)
+    return result
+
+
+def check_determinism(scenario: ScenarioLike, *, seed: int = 0, other_seed: int | None = None) -> bool:
+    """Run ``scenario`` twice with ``seed`` (and once with another seed) and compare.
+
+    Parameters
+    ----------
+    scenario
+        Anything :func:`run` accepts (use a small one: it runs two or three times).
+    seed
+        The seed of the repeated runs.
+    other_seed
+        If given, also check that this seed gives different outputs.
+
+    Returns
+    -------
+    bool
+        True when the repeated runs are identical (and the other seed differs).
+
+    Raises
+    ------
+    AssertionError
+        With what differed, when the check fails.
+    """
+    first = run(scenario, seed=seed)
+    second = run(scenario, seed=seed)
+    pd.testing.assert_frame_equal(first.timeseries, second.timeseries, check_exact=True)
+    assert _same(first.kpis, second.kpis), "kpis differ between identical runs"
+    assert first.events == second.events, "event lists differ between identical runs"
+    if other_seed is not None:
+        third = run(scenario, seed=other_seed)
+        assert third.fingerprint() != first.fingerprint(), f"seeds {seed} and {other_seed} gave identical runs"
+    return True
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        x, y = a[k], b[k]
+        if isinstance(x, float) and isinstance(y, float) and x != x and y != y:
+            continue  # both NaN
+        if x != y:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class ConservationReport:
+    """The ledger checked at every step of a run: steps checked and the worst gaps (rao)."""
+
+    steps: int
+    ok: bool
+    worst_tao_gap: float
+    worst_alpha_gap: float
+    first_failure: str = ""
+
+
+def check_conservation(scenario: ScenarioLike, *, seed: int | None = None, strict: bool = True) -> ConservationReport:
+    """Run ``scenario`` and check the economy's ledger after construction and every step.
+
+    Parameters
+    ----------
+    scenario
+        Anything :func:`run` accepts (keep it small).
+    seed
+        Seed override.
+    strict
+        Raise ``AssertionError`` at the first failing step.
+
+    Returns
+    -------
+    ConservationReport
+    """
+    from protocol.economy import check_ledger
+    from sim.model import GovSimModel
+
+    config = load_config(scenario, seed=seed)
+    model = GovSimModel(config)
+    worst_tao = worst_alpha = 0.0
+    steps = 0
+    failure = ""
+    try:
+        while True:
+            report = check_ledger(model.state)
+            worst_tao = max(worst_tao, abs(float(report.tao_discrepancy)))
+            worst_alpha = max(worst_alpha, float(report.alpha_discrepancy.abs().max()))
+            if not report.ok and not failure:
+                failure = f"block {model.block}: {report}"
+                if strict:
+                    raise AssertionError(f"ledger broken at step {steps}: {failure}")
+            if model.finished:
+                break
+            model.step()
+            steps += 1
+    finally:
+        engine.release(model)
+    return ConservationReport(steps, not failure, worst_tao, worst_alpha, failure)

@@ -1,0 +1,266 @@
+"""The TAO market: exogenous news, price impact of flows, and a network-wide governance-risk discount.
+
+Subnet (alpha) prices in TAO come from the economy's pools; this module prices TAO itself in USD.
+
+The log price is a sum of four parts (governance.md §7.4)::
+
+    log P = log P0 + X − premium − impact
+    X        exogenous random walk: drift μ and daily volatility σ (news unrelated to governance)
+    premium  governance-risk discount, jumps by β·severity after each discretionary
+             intervention; a fraction stays for good, the rest decays with a half-life
+    impact   square-root-law impact of net TAO sales, Y·σ·sqrt(A/V), where A is a decaying
+             metaorder accumulator (USD) and V the daily volume; part of each increase is permanent
+
+``severity`` turns an executed lever into a number comparable across levers: the share of
+emission (or, for chain-wide levers, of the whole network) it hits, times the square root of
+its expected duration relative to an open-ended suspension, discounted when the market sees it
+as justified and when a public delay preceded it. β (``contagion_beta``) is the one constant fitted
+to the April 2026 drawdown; everything else is set a priori (docs/calibration.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from protocol.levers import AnyChange, HaltChain, Lever, SetHyperparameter, TokenSale
+from sim.config import MarketConfig
+
+__all__ = [
+    "MarketState",
+    "initial_market",
+    "intervention_severity",
+    "market_step",
+    "premium_jump",
+    "sqrt_impact",
+]
+
+
+@dataclass(frozen=True)
+class MarketState:
+    """The TAO market at one time.
+
+    Attributes
+    ----------
+    news
+        Exogenous log-price component X (dimensionless).
+    premium_transient, premium_permanent
+        Governance-risk discount in log-price units (decaying and permanent parts).
+    flow_accumulator_usd
+        Decaying signed net sales of TAO (USD; positive = selling pressure).
+    impact_transient, impact_permanent
+        Price impact in log-price units.
+    price_usd
+        The resulting TAO price (USD).
+    """
+
+    news: float
+    premium_transient: float
+    premium_permanent: float
+    flow_accumulator_usd: float
+    impact_transient: float
+    impact_permanent: float
+    price_usd: float
+
+    @property
+    def premium(self) -> float:
+        """Total governance-risk discount (log-price units)."""
+        return self.premium_transient + self.premium_permanent
+
+
+def initial_market(cfg: MarketConfig) -> MarketState:
+    """The market at the start of a run: the configured price, no premium, no impact."""
+    return MarketState(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, float(cfg.tao_price_usd))
+
+
+def _decay(half_life_days: float, dt_days: float) -> float:
+    return 0.5 ** (dt_days / half_life_days)
+
+
+def sqrt_impact(flow_usd: float, cfg: MarketConfig) -> float:
+    """Square-root-law impact in log-price units of a signed metaorder (positive = sales).
+
+    Parameters
+    ----------
+    flow_usd
+        Net TAO sold (USD); negative for net buying.
+    cfg
+        Market constants (``impact_coefficient`` Y, ``daily_volatility`` σ, ``daily_volume_usd`` V).
+
+    Returns
+    -------
+    float
+        ``Y·σ·sign(Q)·sqrt(|Q|/V)``.
+
+    Examples
+    --------
+    >>> from sim.config import MarketConfig
+    >>> round(sqrt_impact(1_500_000.0, MarketConfig()), 4)  # 1 % of daily volume
+    0.004
+    """
+    if flow_usd == 0.0:
+        return 0.0
+    magnitude = cfg.impact_coefficient * cfg.daily_volatility * math.sqrt(
+        abs(flow_usd) / cfg.daily_volume_usd
+    )
+    return math.copysign(magnitude, flow_usd)
+
+
+def intervention_severity(
+    lever: Lever,
+    *,
+    emission_shares: np.ndarray,
+    justified: bool,
+    delay_blocks: int,
+    cfg: MarketConfig,
+    duration_days: float | None = None,
+) -> float:
+    """How alarming an executed lever is to the market (dimensionless, >= 0).
+
+    Parameters
+    ----------
+    lever
+        The executed lever.
+    emission_shares
+        Current TAO emission share of each subnet (sums to 1 over emitting subnets).
+    justified
+        Whether observers see the action as warranted (an exploit halt, a scam suspension).
+    delay_blocks
+        Enforced delay between proposal and execution (blocks); public delays scare less.
+    cfg
+        Market constants.
+    duration_days
+        Known duration of the effect (days); None means open-ended, priced as
+        ``cfg.expected_suspension_days``. A halt lasts its ``duration_blocks``.
+
+    Returns
+    -------
+    float
+        ``scope · sqrt(duration / expected_suspension_days) · justified · 1/(1 + delay/relief)``;
+        0 for token sales (they act through price impact) and for reversals.
+    """
+    if isinstance(lever, TokenSale):
+        return 0.0
+    if getattr(lever, "enabled", None) is True or getattr(lever, "allowed", None) is True:
+        return 0.0  # switching something back on is a reversal, not a new intervention
+    if lever.kind == "resume_chain":
+        return 0.0
+    netuid = getattr(lever, "netuid", None)
+    if isinstance(lever, HaltChain):
+        scope = 1.0
+        duration_days = lever.duration_blocks / 7_200
+    elif isinstance(lever, SetHyperparameter) and netuid is None:
+        scope = 1.0
+    elif isinstance(lever, AnyChange) and not lever.effects:
+        scope = 1.0
+    elif isinstance(lever, AnyChange):
+        return sum(
+            intervention_severity(
+                effect,
+                emission_shares=emission_shares,
+                justified=justified,
+                delay_blocks=delay_blocks,
+                cfg=cfg,
+                duration_days=duration_days,
+            )
+            for effect in lever.effects
+        )
+    elif netuid is not None and 0 <= netuid < len(emission_shares):
+        scope = float(emission_shares[netuid])
+        if isinstance(lever, SetHyperparameter):
+            scope *= 0.25  # a local parameter change threatens less than a cut of emission
+    else:
+        scope = 0.0
+    expected = cfg.expected_suspension_days
+    duration = expected if duration_days is None else min(duration_days, expected)
+    time_factor = math.sqrt(max(duration, 0.0) / expected)
+    legitimacy = cfg.justified_discount if justified else 1.0
+    process = 1.0 / (1.0 + (delay_blocks / 7_200) / cfg.delay_relief_days)
+    return scope * time_factor * legitimacy * process / cfg.severity_scale
+
+
+def premium_jump(state: MarketState, severity: float, cfg: MarketConfig) -> MarketState:
+    """Add the governance-risk discount of one observed intervention (applied immediately)."""
+    if severity <= 0.0:
+        return state
+    jump = cfg.contagion_beta * severity
+    permanent = cfg.premium_floor_fraction * jump
+    new = replace(
+        state,
+        premium_transient=state.premium_transient + jump - permanent,
+        premium_permanent=state.premium_permanent + permanent,
+    )
+    return replace(new, price_usd=_price(new, cfg))
+
+
+def _price(state: MarketState, cfg: MarketConfig) -> float:
+    log_p = (
+        math.log(cfg.tao_price_usd)
+        + state.news
+        - state.premium_transient
+        - state.premium_permanent
+        - state.impact_transient
+        - state.impact_permanent
+    )
+    return math.exp(log_p)
+
+
+def market_step(
+    state: MarketState,
+    cfg: MarketConfig,
+    *,
+    dt_days: float,
+    net_tao_sold: float,
+    shock: float,
+) -> MarketState:
+    """Advance the TAO market by ``dt_days``.
+
+    Parameters
+    ----------
+    state
+        The market before the step.
+    cfg
+        Market constants.
+    dt_days
+        Length of the step (days).
+    net_tao_sold
+        TAO sold on the market during the step minus TAO bought (TAO).
+    shock
+        A standard-normal draw for the exogenous news (the caller owns the rng).
+
+    Returns
+    -------
+    MarketState
+        The market after the step (with ``price_usd`` updated).
+    """
+    news = (
+        state.news
+        + cfg.drift_per_year * dt_days / 365.0
+        + cfg.daily_volatility * math.sqrt(dt_days) * shock
+    )
+    premium_transient = state.premium_transient * _decay(cfg.premium_half_life_days, dt_days)
+    flow_usd = net_tao_sold * state.price_usd
+    accumulator = (
+        state.flow_accumulator_usd * _decay(cfg.impact_decay_half_life_days, dt_days) + flow_usd
+    )
+    level = sqrt_impact(accumulator, cfg)
+    previous_level = state.impact_transient / max(1.0 - cfg.permanent_impact_fraction, 1e-12)
+    impact_permanent = state.impact_permanent
+    # Only fresh pressure (a rise of the impact level in the direction of the flow) leaves a
+    # permanent mark; the decay of the accumulator gives back the transient part alone.
+    increase = level - previous_level
+    if increase * flow_usd > 0.0:
+        impact_permanent += cfg.permanent_impact_fraction * increase
+    impact_transient = (1.0 - cfg.permanent_impact_fraction) * level
+    new = MarketState(
+        news=news,
+        premium_transient=premium_transient,
+        premium_permanent=state.premium_permanent,
+        flow_accumulator_usd=accumulator,
+        impact_transient=impact_transient,
+        impact_permanent=impact_permanent,
+        price_usd=state.price_usd,
+    )
+    return replace(new, price_usd=_price(new, cfg))

@@ -1,0 +1,358 @@
+"""What a run measures: a tidy time series, per-role PnL and the governance KPIs (governance.md §7.5).
+
+:class:`Recorder` lives on the model; it snapshots the network at the configured interval (one row
+per subnet and time) and keeps the running totals the KPIs need. :func:`compute_kpis` turns a
+finished model into a flat dict of numbers:
+
+* mean and CVaR-5 % PnL (USD) per role: miners, validators, nominators (stakers), subnet owners,
+  and TAO holders (per TAO held: horizon return; CVaR of daily returns);
+* subnet survival (share still emitting, mean survival days) and emission concentration;
+* harmful interventions (false positives: executed, unwarranted, emission-cutting or halting)
+  and missed ones (false negatives: warranted proposals that never executed, scams never
+  stopped, exploits that ran out instead of being stopped);
+* time to stop exploits and TAO stolen;
+* decentralisation metrics (Nakamoto coefficient, Gini, HHI) from ``protocol.governance.metrics``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
+
+if TYPE_CHECKING:
+    from sim.model import GovSimModel
+
+__all__ = ["Recorder", "compute_kpis", "cvar", "gini", "hhi", "nakamoto"]
+
+
+def cvar(values: np.ndarray, alpha: float = 0.05) -> float:
+    """Conditional value at risk: the mean of the worst ``alpha`` share of ``values``.
+
+    Examples
+    --------
+    >>> cvar(np.arange(100.0), 0.05)
+    2.0
+    """
+    v = np.sort(np.asarray(values, dtype=float))
+    if v.size == 0:
+        return float("nan")
+    k = max(1, math.ceil(alpha * v.size))
+    return float(v[:k].mean())
+
+
+def _governance_metrics() -> Any:
+    try:
+        from protocol.governance import metrics
+    except ImportError:
+        return None
+    return metrics
+
+
+def hhi(shares: np.ndarray) -> float:
+    """Herfindahl-Hirschman index of non-negative amounts (normalised to shares)."""
+    m = _governance_metrics()
+    if m is not None and hasattr(m, "hhi"):
+        return float(m.hhi(np.asarray(shares, dtype=float)))
+    x = np.asarray(shares, dtype=float)
+    total = x.sum()
+    return float(((x / total) ** 2).sum()) if total > 0 else float("nan")
+
+
+def gini(values: np.ndarray) -> float:
+    """Gini coefficient of non-negative amounts."""
+    m = _governance_metrics()
+    if m is not None and hasattr(m, "gini"):
+        return float(m.gini(np.asarray(values, dtype=float)))
+    x = np.sort(np.asarray(values, dtype=float))
+    n = x.size
+    if n == 0 or x.sum() <= 0:
+        return float("nan")
+    return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum()))
+
+
+def nakamoto(values: np.ndarray, threshold: float = 0.5) -> int:
+    """Smallest number of parties whose share exceeds ``threshold``."""
+    m = _governance_metrics()
+    if m is not None and hasattr(m, "nakamoto_coefficient"):
+        return int(m.nakamoto_coefficient(np.asarray(values, dtype=float), threshold))
+    x = np.sort(np.asarray(values, dtype=float))[::-1]
+    total = x.sum()
+    if total <= 0:
+        return 0
+    return int(np.searchsorted(np.cumsum(x) / total, threshold, side="right") + 1)
+
+
+class Recorder:
+    """Collects the time series and running totals of one run.
+
+    Parameters
+    ----------
+    model
+        The model being recorded.
+    """
+
+    def __init__(self, model: GovSimModel) -> None:
+        self.model = model
+        cfg = model.config
+        every = cfg.output.record_every_blocks
+        if every is None:
+            every = cfg.network.tempo if cfg.horizon_days < 10 else BLOCKS_PER_DAY
+        self.every = max(int(every), 1)
+        self._next = 0
+        self.rows: list[dict[str, Any]] = []
+        S, n = model.is_miner.shape
+        self._income_since = np.zeros((S, n))
+        self._balance_since = np.zeros(model.state.n_accounts)
+        self.cash_out_usd = np.zeros(model.state.n_accounts)
+        self.daily_prices: list[float] = [model.market.price_usd]
+        self._last_price_day = 0
+        self.start_wealth_usd = self.account_wealth_usd()
+        self.start_price = model.market.price_usd
+        self._yield_income = np.zeros(S)  # nominator-side alpha income, TAO, since last yield read
+        self._yield_days = 0.0
+        self.yields = np.zeros(S)
+        self.end_of_emission = np.full(S, np.nan)
+
+    # -------------------------------------------------------------- accumulation
+    def add_step_income(self, income_tao: np.ndarray) -> None:
+        """Add one step's income per uid (TAO)."""
+        self._income_since += income_tao
+        m = self.model
+        V = len(m.validator_uids)
+        self._yield_income += income_tao[:, 1 : 1 + V].sum(axis=1)
+        self._yield_days += m.blocks_per_step / BLOCKS_PER_DAY
+
+    def add_balance_income(self, delta_rao: np.ndarray) -> None:
+        """Add TAO paid to balances during the chain step (root dividends), per account (rao)."""
+        self._balance_since[: delta_rao.size] += delta_rao
+
+    def add_cash_out(self, account: int, usd: float) -> None:
+        """Record USD an account received for TAO it sold to the outside world."""
+        self.cash_out_usd[account] += usd
+
+    def nominator_yields(self) -> np.ndarray:
+        """Annualised yield of validator-side stake per subnet (1/year, TAO terms)."""
+        m = self.model
+        if self._yield_days > 0:
+            prices = m.alpha_prices()
+            V = len(m.validator_uids)
+            staked_tao = m.state.hotkey_alpha[:, 1 : 1 + V].sum(1).numpy() / RAO_PER_TAO * prices
+            per_day = self._yield_income / self._yield_days
+            fresh = np.divide(per_day * 365.0, staked_tao, out=np.zeros_like(per_day), where=staked_tao > 0)
+            self.yields = fresh
+            self._yield_income[:] = 0.0
+            self._yield_days = 0.0
+        return self.yields
+
+    # -------------------------------------------------------------- valuation
+    def account_wealth_tao(self) -> np.ndarray:
+        """TAO value of every account: free balance + root stake + alpha at spot ``[A]``."""
+        m = self.model
+        st = m.state
+        alpha = m.account_alpha() / RAO_PER_TAO
+        return (st.balances.numpy() + st.root_stake.numpy()) / RAO_PER_TAO + alpha @ m.alpha_prices()
+
+    def account_wealth_usd(self) -> np.ndarray:
+        """USD value of every account at the current TAO price ``[A]``."""
+        return self.account_wealth_tao() * self.model.market.price_usd
+
+    # -------------------------------------------------------------- rows
+    def record(self, *, force: bool = False) -> None:
+        """Append one row per subnet if the interval has passed (or ``force``)."""
+        m = self.model
+        day = int(m.block // BLOCKS_PER_DAY)
+        if day > self._last_price_day:
+            self.daily_prices.append(m.market.price_usd)
+            self._last_price_day = day
+        shares = m.emission_shares()
+        emitting = shares > 0
+        newly_off = emitting == 0
+        self.end_of_emission = np.where(
+            np.isnan(self.end_of_emission) & newly_off, m.day, self.end_of_emission
+        )
+        self.end_of_emission = np.where(emitting, np.nan, self.end_of_emission)
+        if not force and m.block < self._next and not m.finished:
+            return
+        self._next = m.block + self.every
+        st = m.state
+        prices = m.alpha_prices()
+        V = len(m.validator_uids)
+        inc = self._income_since
+        stake_alpha = st.hotkey_alpha.sum(1).numpy() / RAO_PER_TAO
+        network = {
+            "block": m.block,
+            "epoch": m.epoch,
+            "day": round(m.day, 6),
+            "tao_price_usd": m.market.price_usd,
+            "governance_premium": m.market.premium,
+            "halted": bool(st.halted),
+            "staker_belief": float(np.mean([s.belief for s in m.stakers])) if m.stakers else 0.0,
+            "emission_hhi": hhi(shares[emitting]) if emitting.any() else float("nan"),
+            "gov_events": sum(1 for e in m.event_log if e["kind"] == "executed"),
+        }
+        for s in range(st.n_subnets):
+            if not m.config.output.per_subnet and s > 0:
+                break
+            row = dict(network)
+            if m.config.output.per_subnet:
+                row.update(
+                    netuid=s,
+                    alpha_price_tao=float(prices[s]),
+                    alpha_price_usd=float(prices[s]) * m.market.price_usd,
+                    emission_share=float(shares[s]),
+                    pool_tao=float(st.pool_tao[s]) / RAO_PER_TAO,
+                    stake_alpha=float(stake_alpha[s]),
+                    stake_tao=float(stake_alpha[s] * prices[s]),
+                    income_miners_tao=float(inc[s, 1 + V :].sum()),
+                    income_validators_tao=float(inc[s, 1 : 1 + V].sum()),
+                    income_owner_tao=float(inc[s, 0]),
+                    utility=float(m.owners[s].utility),
+                    flagged=bool(m.flagged[s]),
+                    emission_enabled=bool(st.emission_enabled[s]),
+                )
+            else:
+                row.update(
+                    netuid=-1,
+                    income_miners_tao=float(inc[:, 1 + V :].sum()),
+                    income_validators_tao=float(inc[:, 1 : 1 + V].sum()),
+                    income_owner_tao=float(inc[:, 0].sum()),
+                )
+            self.rows.append(row)
+        self._income_since = np.zeros_like(self._income_since)
+
+    def timeseries(self) -> pd.DataFrame:
+        """The recorded rows as a DataFrame (one row per subnet and time)."""
+        return pd.DataFrame(self.rows)
+
+
+def _role_accounts(model: GovSimModel) -> dict[str, np.ndarray]:
+    names = model.state.account_names
+    groups: dict[str, list[int]] = {"miners": [], "validators": [], "nominators": [], "owners": []}
+    prefix = {"miner": "miners", "validator": "validators", "staker": "nominators", "owner": "owners"}
+    for i, name in enumerate(names):
+        for p, role in prefix.items():
+            if name.startswith(p) and name[len(p) :].isdigit():
+                groups[role].append(i)
+    return {k: np.array(v, dtype=int) for k, v in groups.items()}
+
+
+def compute_kpis(model: GovSimModel) -> dict[str, Any]:
+    """The KPIs of a finished run as a flat, JSON-friendly dict.
+
+    Parameters
+    ----------
+    model
+        A model that has run (to its horizon or not).
+
+    Returns
+    -------
+    dict
+        Keys ``pnl.<role>.mean`` / ``pnl.<role>.cvar_5`` (USD), ``survival.*``, ``fp.*``,
+        ``fn.*``, ``exploits.*``, ``decentralisation.*``, ``tao.*``.
+    """
+    rec = model.recorder
+    out: dict[str, Any] = {
+        "policy": model.config.governance.policy,
+        "seed": model.seed,
+        "days": round(model.day, 6),
+    }
+    end_wealth = rec.account_wealth_usd()
+    start = rec.start_wealth_usd
+    n0 = start.size
+    pnl = end_wealth[:n0] - start + rec.cash_out_usd[:n0]
+    roles = _role_accounts(model)
+    # Miners' running costs (TAO valued at the average price), charged to their current coldkeys.
+    cost_tao = np.zeros(model.state.n_accounts)
+    ck = model.state.uid_coldkey.numpy()
+    np.add.at(cost_tao, ck[ck >= 0], model.uid_cost_tao[ck >= 0])
+    mean_price = float(np.mean(rec.daily_prices))
+    pnl = pnl - cost_tao[:n0] * mean_price
+    for role, idx in roles.items():
+        idx = idx[idx < n0]
+        values = pnl[idx] if idx.size else np.array([np.nan])
+        out[f"pnl.{role}.mean"] = float(np.nanmean(values))
+        out[f"pnl.{role}.cvar_5"] = cvar(values[~np.isnan(values)]) if idx.size else float("nan")
+        out[f"pnl.{role}.n"] = int(idx.size)
+    prices = np.asarray(rec.daily_prices)
+    returns = prices[1:] / prices[:-1] - 1.0 if prices.size > 1 else np.array([0.0])
+    out["pnl.tao_holders.mean"] = float(model.market.price_usd / rec.start_price - 1.0)
+    out["pnl.tao_holders.cvar_5"] = cvar(returns)
+    out["tao.price_start_usd"] = rec.start_price
+    out["tao.price_end_usd"] = model.market.price_usd
+    out["tao.max_drawdown"] = float(1.0 - np.min(prices / np.maximum.accumulate(prices)))
+    out["tao.worst_day"] = float(np.min(returns)) if returns.size else 0.0
+    out["tao.governance_premium_end"] = model.market.premium
+
+    # Subnet survival and concentration.
+    shares = model.emission_shares()
+    S = shares.size
+    out["survival.share_emitting"] = float((shares > 0).mean())
+    days_alive = np.where(np.isnan(rec.end_of_emission), model.day, rec.end_of_emission)
+    out["survival.mean_days"] = float(days_alive.mean())
+    out["survival.min_days"] = float(days_alive.min())
+    out["emission.hhi"] = hhi(shares) if shares.sum() > 0 else float("nan")
+    out["emission.nakamoto_50"] = nakamoto(shares, 0.5) if shares.sum() > 0 else 0
+
+    # Interventions.
+    executed = [e for e in model.event_log if e["kind"] == "executed" and not e["reversal"]]
+    harmful = [
+        e for e in executed if not e["justified"] and (e["emission_share_hit"] > 0 or e["lever"] == "halt_chain")
+    ]
+    out["fp.count"] = len(harmful)
+    out["fp.emission_share_hit"] = float(sum(e["emission_share_hit"] for e in harmful))
+    out["interventions.executed"] = len(executed)
+    justified_pids = {pid for pid, meta in model.desk.meta.items() if meta.justified and not meta.reversal}
+    executed_blocks = {e["executed_block"] for e in executed if e["justified"]}
+    missed_props = sum(
+        1
+        for pid in justified_pids
+        if model.desk.gs.ref(pid).state.value in ("Rejected", "Expired", "Cancelled", "Killed")
+    )
+    scams_unstopped = 0
+    for netuid in model.scam_subnets:
+        if bool(model.state.emission_enabled[netuid]) and bool(model.state.registration_allowed[netuid]):
+            scams_unstopped += 1
+    exploits_unstopped = sum(1 for ex in model.exploits if ex.stopped_by != "halt")
+    out["fn.count"] = missed_props + scams_unstopped + exploits_unstopped
+    out["fn.missed_proposals"] = missed_props
+    out["fn.scams_unstopped"] = scams_unstopped
+    out["fn.exploits_unstopped"] = exploits_unstopped
+    del executed_blocks
+
+    # Exploits.
+    times = [
+        ((ex.stopped_block if ex.stopped_block is not None else model.block) - ex.start_block) / BLOCKS_PER_DAY
+        for ex in model.exploits
+    ]
+    out["exploits.count"] = len(model.exploits)
+    out["exploits.mean_days_to_stop"] = float(np.mean(times)) if times else float("nan")
+    out["exploits.max_days_to_stop"] = float(np.max(times)) if times else float("nan")
+    out["exploits.stolen_tao"] = float(sum(ex.stolen_tao for ex in model.exploits))
+
+    # Decentralisation of decision power and of stake.
+    power = model.desk.policy.voting_power(model.desk.gs)
+    weights = np.array(list(power.values()), dtype=float) if power else np.array([])
+    out["decentralisation.decision_nc_50"] = nakamoto(weights, 0.5) if weights.size else 0
+    out["decentralisation.decision_gini"] = gini(weights) if weights.size > 1 else float("nan")
+    stake_values = rec.account_wealth_tao()[np.concatenate([roles["validators"], roles["nominators"]])]
+    out["decentralisation.stake_nc_33"] = nakamoto(stake_values, 1 / 3)
+    out["decentralisation.stake_nc_50"] = nakamoto(stake_values, 0.5)
+    out["decentralisation.stake_gini"] = gini(stake_values)
+    out["decentralisation.stake_hhi"] = hhi(stake_values)
+    enforced = model.desk.policy.enforced_delay(_probe_lever())
+    out["decentralisation.enforced_delay_days"] = (
+        float(enforced) / BLOCKS_PER_DAY if enforced is not None else float("inf")
+    )
+    out["subnets"] = S
+    return out
+
+
+def _probe_lever() -> Any:
+    from protocol.levers import SetEmissionEnabled
+
+    return SetEmissionEnabled(netuid=0, enabled=False)

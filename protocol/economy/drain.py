@@ -131,17 +131,20 @@ def drain(
         return state, empty
 
     stake_all = epoch_stake(state, params)
-    bonds = state.bonds.clone()
+    groups = _epoch_groups(state, params, due)
+    # One group covering every slot (the usual tempo-mode case): no gathers or copies.
+    whole = len(groups) == 1 and groups[0][0].numel() == S
+    bonds = state.bonds if whole else state.bonds.clone()
     validator_permit = state.validator_permit.clone()
     emission = state.emission.clone()
     drained = torch.where(
         due, state.pending_server + state.pending_validator + state.pending_root, 0.0
     )
-    for index, epoch_params in _epoch_groups(state, params, due):
+    for index, epoch_params in groups:
         result = yuma_epoch(
-            state.weights[index],
+            state.weights if whole else state.weights[index],
             stake_all[index],
-            state.bonds[index],
+            state.bonds if whole else state.bonds[index],
             params=epoch_params,
             rao_emission=drained[index],
             last_update=state.last_update[index],
@@ -152,7 +155,10 @@ def drain(
             lms=state.last_epoch_block[index],
             mechanism=params.mechanism,
         )
-        bonds[index] = result.bonds
+        if whole:
+            bonds = result.bonds
+        else:
+            bonds[index] = result.bonds
         validator_permit[index] = result.validator_permit
         emission[index] = result.emission
         incentive[index] = result.incentive

@@ -7,8 +7,15 @@ See docs/governance.md.
 from __future__ import annotations
 
 from . import (  # noqa: F401  (importing registers each policy)
+    constitutional,
+    cosmos,
+    futarchy,
+    market_only,
     multisig,
+    opengov,
+    stake_vote,
     sudo,
+    timelock,
     v1_senate,
     v2_two_stage,
 )

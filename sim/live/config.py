@@ -1,0 +1,262 @@
+"""The ``[live]`` table of a scenario file: the live subnet a coordinator runs.
+
+A scenario file is TOML. The coordinator reads its ``[live]`` table itself (the rest of the file,
+if any, is the simulated network around the live subnet and is validated by the scenario loader
+when one is installed). Example::
+
+    [live]
+    window_seconds = 20.0          # wall-clock length of a window
+    put_window_seconds = 5.0       # uploads of window w are accepted in the first 5 s of w + 1
+    training_config = "cpu-tiny"   # a name in protocol.training.CONFIGS
+    validators = [1000.0, 500.0]   # stake (TAO) of each validator the coordinator runs
+    emission_per_window = 1.0      # TAO emitted to the subnet per window
+    seed = 0
+    max_miners = 64
+    max_upload_bytes = 16777216
+    rate_per_second = 20.0         # per-hotkey token bucket
+    rate_burst = 40
+
+    [live.training]                # optional overrides of the TrainingConfig fields
+    inner_steps = 4
+
+Every error names the file, the field, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LiveConfig", "LiveConfigError", "live_config_from_dict", "load_live_config"]
+
+
+class LiveConfigError(ValueError):
+    """A ``[live]`` table that cannot run; the message names file, field, value and expectation."""
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """One live subnet: clock, training setup, validators, emission and abuse limits.
+
+    Attributes
+    ----------
+    window_seconds
+        Wall-clock seconds per window.
+    put_window_seconds
+        Seconds at the start of window ``w + 1`` during which window ``w`` uploads are accepted.
+    training_config
+        Name of the base :class:`protocol.training.TrainingConfig` in ``CONFIGS``.
+    training_overrides
+        Field overrides applied to the base training config.
+    validator_stakes
+        Stake (TAO) of each validator the coordinator runs, in validator-UID order.
+    emission_per_window
+        TAO the subnet emits per window, split by the Yuma epoch.
+    seed
+        Root seed (data, model init, validator draws).
+    max_miners
+        Registration cap.
+    max_upload_bytes
+        Largest request body accepted (checked before parsing).
+    rate_per_second, rate_burst
+        Per-hotkey token bucket for signed requests.
+    """
+
+    window_seconds: float = 20.0
+    put_window_seconds: float = 5.0
+    training_config: str = "cpu-tiny"
+    training_overrides: dict[str, Any] = field(default_factory=dict)
+    validator_stakes: tuple[float, ...] = (1000.0,)
+    emission_per_window: float = 1.0
+    seed: int = 0
+    max_miners: int = 64
+    max_upload_bytes: int = 16 * 1024 * 1024
+    rate_per_second: float = 20.0
+    rate_burst: int = 40
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (the ``[live]`` table this config round-trips from)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["validators"] = list(out.pop("validator_stakes"))
+        out["training"] = dict(out.pop("training_overrides"))
+        return out
+
+
+_KEYS = {
+    "window_seconds",
+    "put_window_seconds",
+    "training_config",
+    "training",
+    "validators",
+    "emission_per_window",
+    "seed",
+    "max_miners",
+    "max_upload_bytes",
+    "rate_per_second",
+    "rate_burst",
+}
+
+
+def _number(where: str, name: str, value: object, *, low: float, strict: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise LiveConfigError(f"{where}: live.{name} = {value!r}: expected a finite number")
+    if value < low or (strict and value == low):
+        bound = f"> {low}" if strict else f">= {low}"
+        raise LiveConfigError(f"{where}: live.{name} = {value!r}: expected {bound}")
+    return float(value)
+
+
+def _integer(where: str, name: str, value: object, *, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise LiveConfigError(f"{where}: live.{name} = {value!r}: expected an integer >= {low}")
+    return value
+
+
+def live_config_from_dict(table: dict[str, Any], where: str = "<dict>") -> LiveConfig:
+    """Validate a ``[live]`` table.
+
+    Parameters
+    ----------
+    table
+        The table's contents.
+    where
+        The file it came from, for error messages.
+
+    Raises
+    ------
+    LiveConfigError
+        On an unknown key or a bad value.
+    """
+    if not isinstance(table, dict):
+        raise LiveConfigError(f"{where}: [live] must be a table, got {type(table).__name__}")
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise LiveConfigError(
+            f"{where}: live.{unknown[0]}: unknown key; known: {', '.join(sorted(_KEYS))}"
+        )
+    base = LiveConfig()
+    window = _number(
+        where, "window_seconds", table.get("window_seconds", base.window_seconds), low=0
+    )
+    put = _number(
+        where,
+        "put_window_seconds",
+        table.get("put_window_seconds", min(base.put_window_seconds, window / 4)),
+        low=0,
+    )
+    if put >= window:
+        raise LiveConfigError(
+            f"{where}: live.put_window_seconds = {put}: expected < window_seconds ({window})"
+        )
+    stakes_raw = table.get("validators", list(base.validator_stakes))
+    if isinstance(stakes_raw, int) and not isinstance(stakes_raw, bool):
+        stakes_raw = [1000.0] * _integer(where, "validators", stakes_raw, low=1)
+    if not isinstance(stakes_raw, list) or not stakes_raw:
+        raise LiveConfigError(
+            f"{where}: live.validators = {stakes_raw!r}: expected a count or a non-empty list of stakes"
+        )
+    stakes = tuple(_number(where, f"validators[{i}]", s, low=0) for i, s in enumerate(stakes_raw))
+    name = table.get("training_config", base.training_config)
+    overrides = table.get("training", {})
+    if not isinstance(overrides, dict):
+        raise LiveConfigError(f"{where}: live.training must be a table of TrainingConfig overrides")
+    cfg = LiveConfig(
+        window_seconds=window,
+        put_window_seconds=put,
+        training_config=name,
+        training_overrides=dict(overrides),
+        validator_stakes=stakes,
+        emission_per_window=_number(
+            where,
+            "emission_per_window",
+            table.get("emission_per_window", base.emission_per_window),
+            low=0,
+            strict=False,
+        ),
+        seed=_integer(where, "seed", table.get("seed", base.seed), low=0),
+        max_miners=_integer(where, "max_miners", table.get("max_miners", base.max_miners), low=1),
+        max_upload_bytes=_integer(
+            where,
+            "max_upload_bytes",
+            table.get("max_upload_bytes", base.max_upload_bytes),
+            low=1024,
+        ),
+        rate_per_second=_number(
+            where, "rate_per_second", table.get("rate_per_second", base.rate_per_second), low=0
+        ),
+        rate_burst=_integer(where, "rate_burst", table.get("rate_burst", base.rate_burst), low=1),
+    )
+    check_training(cfg, where)
+    return cfg
+
+
+def check_training(cfg: LiveConfig, where: str) -> None:
+    """Refuse an unknown training config name or an override that is not a TrainingConfig field."""
+    from protocol.training import CONFIGS, TrainingConfig
+
+    if cfg.training_config not in CONFIGS:
+        raise LiveConfigError(
+            f"{where}: live.training_config = {cfg.training_config!r}: expected one of {', '.join(CONFIGS)}"
+        )
+    known = {f.name for f in fields(TrainingConfig)}
+    for key in cfg.training_overrides:
+        if key not in known or key in ("roles", "name"):
+            raise LiveConfigError(
+                f"{where}: live.training.{key}: not an overridable TrainingConfig field"
+            )
+
+
+def load_live_config(path: str | Path) -> tuple[LiveConfig, dict[str, Any]]:
+    """Read a scenario file's ``[live]`` table.
+
+    Parameters
+    ----------
+    path
+        A TOML scenario file.
+
+    Returns
+    -------
+    tuple[LiveConfig, dict]
+        The live config and the rest of the file (the simulated network, possibly empty).
+
+    Raises
+    ------
+    LiveConfigError
+        When the file is missing, not TOML, has no ``[live]`` table, or the table is invalid.
+    """
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise LiveConfigError(f"{p}: no such scenario file") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LiveConfigError(f"{p}: not valid TOML ({exc})") from exc
+    if "live" not in data:
+        raise LiveConfigError(f"{p}: no [live] table; live mode needs one (see docs/live.md)")
+    table = data.pop("live")
+    config = live_config_from_dict(table, where=str(p))
+    check_network(data, str(p))
+    return config, data
+
+
+def check_network(rest: dict[str, Any], where: str) -> None:
+    """Validate the non-``[live]`` part of a scenario with the scenario loader, when installed.
+
+    Raises
+    ------
+    LiveConfigError
+        With the loader's message (file, field, value, expectation).
+    """
+    if not rest:
+        return
+    try:
+        from sim.schema import Scenario, ScenarioError
+    except ImportError:  # the loader is optional for live mode
+        return
+    try:
+        Scenario.from_dict(rest, source=where)
+    except ScenarioError as exc:
+        raise LiveConfigError(str(exc)) from exc

@@ -1,0 +1,556 @@
+"""The live coordinator's core (no HTTP): chain side and validators of one live subnet.
+
+It owns the clock, the registry (hotkey → uid), replay and rate state, the model, accepted
+uploads, the validators (through a :class:`~sim.live.engine.LiveEngine`) and the credited
+emission. :mod:`sim.live.app` puts it behind FastAPI; tests can drive it directly with a fake
+clock. Thread safety: HTTP handlers and the window ticker share one lock; the expensive window
+scoring runs outside it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.live import (
+    LiveClock,
+    LiveError,
+    PayloadLimits,
+    SignedEnvelope,
+    TokenBucket,
+    advance_nonce,
+    check_request_window,
+    check_tensors,
+    check_upload_window,
+    decode_payload,
+    encode_payload,
+    open_envelope,
+    spec_from_reference,
+    take_token,
+)
+from protocol.units import RAO_PER_TAO
+from sim.live.config import LiveConfig
+from sim.live.engine import LiveEngine, WindowOutcome
+from sim.live.store import StateDir
+
+__all__ = ["Coordinator", "MinerRecord"]
+
+STATE_VERSION = 1
+#: Failed-verification budget per client address (pre-auth, so forgers cannot drain a hotkey).
+AUTH_FAILURE_RATE = 50.0
+AUTH_FAILURE_BURST = 200
+#: Closed windows whose details stay in state.json and /v1/status.
+HISTORY_KEEP = 200
+#: Upload directories kept behind the last closed window (for inspection after a restart).
+UPLOADS_KEEP = 3
+
+
+@dataclass(frozen=True)
+class MinerRecord:
+    """A registered miner."""
+
+    uid: int
+    hotkey: str
+    registered_window: int
+
+
+class Coordinator:
+    """One live subnet on a real clock.
+
+    Parameters
+    ----------
+    config
+        The ``[live]`` table.
+    state_dir
+        Where the coordinator checkpoints; an existing state is resumed (same genesis, registry,
+        emission, model and accepted uploads).
+    engine
+        The training protocol (model, payload checks, validators). Built from ``config`` if None.
+    now
+        Wall clock (unix seconds); tests inject a fake one.
+    """
+
+    def __init__(
+        self,
+        config: LiveConfig,
+        state_dir: StateDir,
+        *,
+        engine: LiveEngine | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = state_dir
+        self.now = now
+        self.engine = engine or LiveEngine.from_live_config(config)
+        self.limits = PayloadLimits(max_bytes=config.max_upload_bytes)
+        self.payload_spec = spec_from_reference(self.engine.reference_payload())
+        self.lock = threading.RLock()
+        self._buckets: dict[str, TokenBucket] = {}
+        self._failures: dict[str, TokenBucket] = {}
+        self._attempts: dict[int, dict[int, str]] = {}  # window -> uid -> refusal kind
+        self._sealed: set[int] = set()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.ticker_error: str | None = None
+        saved = state_dir.load_state()
+        if saved is None:
+            self._fresh()
+        else:
+            self._resume(saved)
+
+    # ------------------------------------------------------------------ state and checkpoints
+    def _fresh(self) -> None:
+        genesis = float(self.now())
+        self.clock = LiveClock(genesis, self.config.window_seconds, self.config.put_window_seconds)
+        self.miners: dict[str, MinerRecord] = {}
+        self.nonces: dict[str, int] = {}
+        self.emission_rao: dict[str, int] = {}
+        self.last_closed = -1
+        self.model_window = 0
+        self.global_step = 0
+        self.history: list[dict[str, Any]] = []
+        self.accepted: dict[int, dict[int, dict[str, Any]]] = {}
+        self._set_model(self.engine.initial_model())
+        self._commit()
+
+    def _resume(self, saved: dict[str, Any]) -> None:
+        if saved.get("version") != STATE_VERSION:
+            raise ValueError(
+                f"{self.store.state_path}: state version {saved.get('version')!r} != {STATE_VERSION}"
+            )
+        if saved.get("config") != self.config.to_dict():
+            raise ValueError(
+                f"{self.store.state_path}: was written for a different [live] config; use a new --state-dir"
+            )
+        c = saved["clock"]
+        self.clock = LiveClock(c["genesis"], c["window_seconds"], c["put_window_seconds"])
+        self.miners = {m["hotkey"]: MinerRecord(**m) for m in saved["miners"]}
+        self.nonces = {k: int(v) for k, v in saved["nonces"].items()}
+        self.emission_rao = {k: int(v) for k, v in saved["emission_rao"].items()}
+        self.last_closed = int(saved["last_closed"])
+        self.model_window = int(saved["model_window"])
+        self.global_step = int(saved["global_step"])
+        self.history = list(saved["history"])
+        self.engine.import_state(saved["engine"])
+        tensors, _ = decode_payload(
+            self.store.load_model(self.model_window), PayloadLimits(max_bytes=2**40)
+        )
+        self._set_model(tensors)
+        # Accepted uploads of windows not yet closed come back from their receipts.
+        self.accepted = {}
+        for window in self.store.upload_windows():
+            if window > self.last_closed:
+                receipts = self.store.receipts(window)
+                self.accepted[window] = receipts
+                for receipt in receipts.values():
+                    hotkey, nonce = receipt["hotkey"], int(receipt["nonce"])
+                    self.nonces[hotkey] = max(self.nonces.get(hotkey, 0), nonce)
+
+    def _set_model(self, tensors: Mapping[str, Any]) -> None:
+        self.model = dict(tensors)
+        self.model_bytes = encode_payload(
+            self.model, {"window": str(self.model_window), "global_step": str(self.global_step)}
+        )
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "config": self.config.to_dict(),
+            "clock": {
+                "genesis": self.clock.genesis,
+                "window_seconds": self.clock.window_seconds,
+                "put_window_seconds": self.clock.put_window_seconds,
+            },
+            "miners": [vars(m) for m in sorted(self.miners.values(), key=lambda m: m.uid)],
+            "nonces": dict(self.nonces),
+            "emission_rao": dict(self.emission_rao),
+            "last_closed": self.last_closed,
+            "model_window": self.model_window,
+            "global_step": self.global_step,
+            "history": self.history[-HISTORY_KEEP:],
+            "engine": self.engine.export_state(),
+        }
+
+    def _commit(self) -> None:
+        """Checkpoint: model file first (new name), then state.json (the commit point)."""
+        self.store.save_model(self.model_window, self.model_bytes)
+        self.store.save_state(self._snapshot())
+        self.store.prune_models(self.model_window)
+
+    # ------------------------------------------------------------------ authentication
+    def authenticate(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, client: str
+    ) -> SignedEnvelope:
+        """Verify signature, then rate limit, then nonce; the order keeps others' state untouched.
+
+        A request that fails verification only spends its client address's failure budget; the
+        per-hotkey bucket and nonce are touched only for requests the hotkey really signed.
+
+        Raises
+        ------
+        LiveError
+            401 / 400 (signature), 429 (rate), 409 (nonce).
+        """
+        now = time.monotonic()
+        with self.lock:
+            failures = self._failures.get(client)
+            if failures is not None and failures.tokens < 1.0:
+                decision = take_token(failures, now, AUTH_FAILURE_RATE, AUTH_FAILURE_BURST)
+                self._failures[client] = decision.bucket
+                if not decision.allowed:
+                    raise LiveError(
+                        429,
+                        "rate_limited",
+                        f"too many failed requests from {client}; retry in {decision.retry_after:.2f} s",
+                    )
+        try:
+            envelope = open_envelope(method, path, headers, body)
+        except LiveError:
+            with self.lock:
+                self._failures[client] = take_token(
+                    self._failures.get(client), now, AUTH_FAILURE_RATE, AUTH_FAILURE_BURST
+                ).bucket
+            raise
+        with self.lock:
+            decision = take_token(
+                self._buckets.get(envelope.hotkey),
+                now,
+                self.config.rate_per_second,
+                self.config.rate_burst,
+            )
+            self._buckets[envelope.hotkey] = decision.bucket
+            if not decision.allowed:
+                raise LiveError(
+                    429,
+                    "rate_limited",
+                    f"hotkey {envelope.hotkey[:16]}...: rate limit {self.config.rate_per_second}/s; retry in {decision.retry_after:.2f} s",
+                )
+            self.nonces[envelope.hotkey] = advance_nonce(
+                self.nonces.get(envelope.hotkey), envelope.nonce
+            )
+        return envelope
+
+    def _miner(self, envelope: SignedEnvelope) -> MinerRecord:
+        record = self.miners.get(envelope.hotkey)
+        if record is None:
+            raise LiveError(
+                403,
+                "not_registered",
+                f"hotkey {envelope.hotkey[:16]}... is not registered; POST /v1/register first",
+            )
+        return record
+
+    def current_window(self) -> int:
+        """The window the wall clock is in."""
+        return self.clock.window_at(self.now())
+
+    # ------------------------------------------------------------------ endpoints
+    def register(self, envelope: SignedEnvelope) -> dict[str, Any]:
+        """Register the signer (idempotent); returns its uid."""
+        check_request_window(envelope.window, self.current_window())
+        with self.lock:
+            record = self.miners.get(envelope.hotkey)
+            if record is None:
+                if len(self.miners) >= self.config.max_miners:
+                    raise LiveError(
+                        403, "subnet_full", f"all {self.config.max_miners} miner slots are taken"
+                    )
+                uid = self.engine.first_miner_uid + len(self.miners)
+                record = MinerRecord(
+                    uid=uid, hotkey=envelope.hotkey, registered_window=self.current_window()
+                )
+                self.miners[envelope.hotkey] = record
+                self.store.save_state(self._snapshot())
+        return {
+            "uid": record.uid,
+            "hotkey": record.hotkey,
+            "registered_window": record.registered_window,
+        }
+
+    def model_payload(self, envelope: SignedEnvelope) -> tuple[bytes, int, int]:
+        """``(safetensors bytes of θ, model_window, global_step)`` for a registered miner."""
+        check_request_window(envelope.window, self.current_window())
+        self._miner(envelope)
+        with self.lock:
+            return self.model_bytes, self.model_window, self.global_step
+
+    def assignment(self, envelope: SignedEnvelope, window: int) -> dict[str, Any]:
+        """The signer's data assignment for ``window`` (derivable from uid and window alone)."""
+        check_request_window(envelope.window, self.current_window())
+        record = self._miner(envelope)
+        if abs(window - self.current_window()) > 1:
+            raise LiveError(
+                409,
+                "stale_window",
+                f"window {window}: assignments are served for the current window ±1",
+            )
+        return self.engine.assignment(record.uid, window) | {"uid": record.uid, "window": window}
+
+    def accept_upload(self, envelope: SignedEnvelope, window: int, body: bytes) -> dict[str, Any]:
+        """Check, persist and record one pseudo-gradient upload.
+
+        Raises
+        ------
+        LiveError
+            403 not registered, 409 window mismatch or duplicate, 425 too early, 410 too late,
+            413/415/422 for payloads that are too large, not safetensors, or invalid.
+        """
+        received_at = self.now()
+        check_upload_window(envelope.window, window)
+        record = self._miner(envelope)
+        timing = self.clock.judge_upload(window, received_at)
+        if timing != "ok":
+            opens, closes = self.clock.put_window(window)
+            self._note_attempt(window, record.uid, timing)
+            status = 425 if timing == "too_early" else 410
+            raise LiveError(
+                status,
+                timing,
+                f"window {window}: uploads are accepted from t={opens:.3f} to t={closes:.3f}, received at t={received_at:.3f}",
+            )
+        with self.lock:
+            if record.uid in self.accepted.get(window, {}):
+                raise LiveError(
+                    409,
+                    "already_uploaded",
+                    f"window {window}: uid {record.uid} already has an accepted upload",
+                )
+        try:
+            tensors, _ = decode_payload(body, self.limits)
+            check_tensors(tensors, self.payload_spec)
+            reason = self.engine.check_payload(tensors)
+            if reason:
+                raise LiveError(422, "invalid_gradient", f"payload: {reason}")
+        except LiveError:
+            self._note_attempt(window, record.uid, "invalid")
+            raise
+        receipt = {
+            "uid": record.uid,
+            "hotkey": record.hotkey,
+            "nonce": envelope.nonce,
+            "window": window,
+            "digest": envelope.digest,
+            "bytes": len(body),
+            "received_at": received_at,
+        }
+        self.store.save_upload(window, record.uid, body, receipt)
+        with self.lock:
+            if window in self._sealed or window <= self.last_closed:
+                raise LiveError(
+                    410,
+                    "too_late",
+                    f"window {window} was closed while the upload was being checked",
+                )
+            if record.uid in self.accepted.get(window, {}):
+                raise LiveError(
+                    409,
+                    "already_uploaded",
+                    f"window {window}: uid {record.uid} already has an accepted upload",
+                )
+            self.accepted.setdefault(window, {})[record.uid] = receipt
+        return {"accepted": True} | receipt
+
+    def _note_attempt(self, window: int, uid: int, kind: str) -> None:
+        with self.lock:
+            self._attempts.setdefault(window, {})[uid] = kind
+
+    def miner_report(self, envelope: SignedEnvelope) -> dict[str, Any]:
+        """The signer's uid, credited emission and per-window scores."""
+        record = self._miner(envelope)
+        with self.lock:
+            rows = []
+            for entry in self.history:
+                uid_key = str(record.uid)
+                if uid_key in entry["scores"] or uid_key in entry["weights"]:
+                    rows.append(
+                        {
+                            "window": entry["window"],
+                            "status": entry["statuses"].get(uid_key, "missing"),
+                            "score": entry["scores"].get(uid_key, {}),
+                            "weight": entry["weights"].get(uid_key, 0.0),
+                            "emission_tao": entry["emission_tao"].get(record.hotkey, 0.0),
+                        }
+                    )
+            return {
+                "uid": record.uid,
+                "hotkey": record.hotkey,
+                "emission_tao": self.emission_rao.get(record.hotkey, 0) / RAO_PER_TAO,
+                "windows": rows[-50:],
+            }
+
+    def info(self) -> dict[str, Any]:
+        """What a miner needs to join: clock, training setup, payload layout, limits."""
+        return {
+            "protocol": "govsim-live/v1",
+            "clock": {
+                "genesis": self.clock.genesis,
+                "window_seconds": self.clock.window_seconds,
+                "put_window_seconds": self.clock.put_window_seconds,
+            },
+            "training": self.engine.public_config(),
+            "payload": {
+                "format": "safetensors",
+                "max_bytes": self.limits.max_bytes,
+                "tensors": {
+                    name: {"dtype": s.dtype, "shape": list(s.shape)}
+                    for name, s in self.payload_spec.items()
+                },
+            },
+            "rate_limit": {
+                "per_second": self.config.rate_per_second,
+                "burst": self.config.rate_burst,
+            },
+            "validators": len(self.config.validator_stakes),
+            "emission_per_window_tao": self.config.emission_per_window,
+        }
+
+    def status(self) -> dict[str, Any]:
+        """The explorer's JSON: network, windows, scores and emissions."""
+        now = self.now()
+        with self.lock:
+            last = self.history[-1] if self.history else None
+            miners = []
+            for record in sorted(self.miners.values(), key=lambda m: m.uid):
+                uid_key = str(record.uid)
+                miners.append(
+                    {
+                        "uid": record.uid,
+                        "hotkey": record.hotkey,
+                        "registered_window": record.registered_window,
+                        "emission_tao": self.emission_rao.get(record.hotkey, 0) / RAO_PER_TAO,
+                        "last_status": last["statuses"].get(uid_key, "missing") if last else None,
+                        "last_score": last["scores"].get(uid_key) if last else None,
+                        "last_weight": last["weights"].get(uid_key, 0.0) if last else 0.0,
+                    }
+                )
+            return {
+                "network": {
+                    "protocol": "govsim-live/v1",
+                    "training_config": self.config.training_config,
+                    "validators": [
+                        {"uid": i, "stake_tao": s}
+                        for i, s in enumerate(self.config.validator_stakes)
+                    ],
+                    "burn_uid": self.engine.burn_uid,
+                    "emission_per_window_tao": self.config.emission_per_window,
+                },
+                "clock": {
+                    "now": now,
+                    "window": self.clock.window_at(now),
+                    "block": self.clock.block_at(now),
+                    "genesis": self.clock.genesis,
+                    "window_seconds": self.clock.window_seconds,
+                    "put_window_seconds": self.clock.put_window_seconds,
+                },
+                "model": {"window": self.model_window, "global_step": self.global_step},
+                "last_closed_window": self.last_closed,
+                "pending_uploads": {str(w): len(r) for w, r in self.accepted.items()},
+                "miners": miners,
+                "emission_tao": {k: v / RAO_PER_TAO for k, v in self.emission_rao.items()},
+                "windows": self.history[-20:],
+                "ticker_error": self.ticker_error,
+            }
+
+    # ------------------------------------------------------------------ windows
+    def due_windows(self) -> list[int]:
+        """Windows whose put window has closed but that are not yet scored."""
+        now = self.now()
+        first = self.last_closed + 1
+        due = []
+        w = first
+        while self.clock.close_time(w) <= now:
+            due.append(w)
+            w += 1
+        return due
+
+    def run_due(self) -> list[int]:
+        """Close every due window in order; returns the windows closed."""
+        closed = []
+        for window in self.due_windows():
+            self.close_window(window)
+            closed.append(window)
+        return closed
+
+    def close_window(self, window: int) -> WindowOutcome:
+        """Score ``window``: gather its uploads, run the validators, the outer step and the epoch,
+        credit emission, then checkpoint."""
+        with self.lock:
+            if window <= self.last_closed:
+                raise ValueError(f"window {window} is already closed")
+            self._sealed.add(window)
+            receipts = dict(self.accepted.get(window, {}))
+            attempts = dict(self._attempts.get(window, {}))
+            miners = sorted(self.miners.values(), key=lambda m: m.uid)
+            model = dict(self.model)
+        uploads = {}
+        for uid in receipts:
+            tensors, _ = decode_payload(self.store.load_upload(window, uid), self.limits)
+            uploads[uid] = tensors
+        statuses = {
+            m.uid: ("ok" if m.uid in uploads else attempts.get(m.uid, "missing")) for m in miners
+        }
+        outcome = self.engine.close_window(
+            window, model, uploads, statuses, [m.uid for m in miners]
+        )
+        with self.lock:
+            by_uid = {m.uid: m.hotkey for m in miners}
+            credited: dict[str, float] = {}
+            for uid, rao in outcome.emission_rao.items():
+                name = by_uid.get(uid) or self.engine.uid_name(uid)
+                self.emission_rao[name] = self.emission_rao.get(name, 0) + rao
+                credited[name] = credited.get(name, 0.0) + rao / RAO_PER_TAO
+            self.history.append(
+                {
+                    "window": window,
+                    "closed_at": self.now(),
+                    "global_step": outcome.global_step,
+                    "uploads": sorted(uploads),
+                    "statuses": {str(u): s for u, s in statuses.items()},
+                    "scores": {str(u): s for u, s in outcome.scores.items()},
+                    "weights": {str(u): w for u, w in outcome.weights.items()},
+                    "emission_tao": credited,
+                    "metrics": outcome.metrics,
+                }
+            )
+            self.history = self.history[-HISTORY_KEEP:]
+            self.last_closed = window
+            self.global_step = outcome.global_step
+            self.model_window = window + 1
+            self._set_model(outcome.model)
+            self.accepted.pop(window, None)
+            self._attempts.pop(window, None)
+            self._sealed.discard(window)
+            self._commit()
+        self.store.prune_uploads(window - UPLOADS_KEEP + 1)
+        return outcome
+
+    # ------------------------------------------------------------------ ticker
+    def start(self) -> None:
+        """Start the background thread that closes windows on the wall clock."""
+        if self._ticker is not None:
+            return
+        self._stop.clear()
+        self._ticker = threading.Thread(
+            target=self._tick_loop, name="govsim-live-ticker", daemon=True
+        )
+        self._ticker.start()
+
+    def stop(self) -> None:
+        """Stop the ticker (the state on disk is always committed)."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=30)
+            self._ticker = None
+
+    def _tick_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_due()
+                self.ticker_error = None
+            except Exception as exc:  # keep serving; the error shows in /v1/status
+                self.ticker_error = f"{type(exc).__name__}: {exc}"
+            wait = self.clock.close_time(self.last_closed + 1) - self.now()
+            self._stop.wait(timeout=min(max(wait, 0.01), 1.0))

@@ -1,0 +1,286 @@
+"""The live miner: join a coordinator, and each window pull θ and the assignment, train, upload.
+
+:func:`prepare` rebuilds the model and data locally from ``/v1/info`` (everything is derivable
+from the public config and ``data_seed``; no dataset download). :func:`train_payload` is one
+window's work for a strategy of :data:`protocol.training.miner.MINER_STRATEGIES`.
+:func:`run_miner` is the loop behind ``govsim live mine``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from protocol.live import PayloadLimits, decode_payload, encode_payload
+from protocol.training.compression import compress_pseudo_gradient
+from protocol.training.config import TrainingConfig
+from protocol.training.data import assign_batches, make_source, random_pool_uid, sample_digest
+from protocol.training.miner import (
+    MINER_STRATEGIES,
+    MinerContext,
+    MinerStrategy,
+    miner_train_window,
+    steps_for,
+)
+from protocol.training.models import make_model
+from sim.live.client import CoordinatorError, LiveClient
+
+__all__ = ["MinerSetup", "UnsupportedStrategyError", "prepare", "run_miner", "train_payload"]
+
+
+class UnsupportedStrategyError(ValueError):
+    """A strategy that cannot run against a live coordinator (the message says why)."""
+
+
+@dataclass
+class MinerSetup:
+    """What a miner rebuilds locally from ``/v1/info``."""
+
+    config: TrainingConfig
+    model: nn.Module
+    sequences: torch.Tensor
+    shapes: dict[str, tuple[int, ...]]
+    put_window_seconds: float
+    device: torch.device
+
+
+def training_config_from_info(doc: Mapping[str, Any]) -> TrainingConfig:
+    """The coordinator's :class:`TrainingConfig` from its public JSON (unknown keys are ignored,
+    so a newer coordinator stays usable)."""
+    known = {f.name for f in fields(TrainingConfig)}
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in doc.items() if k in known}
+    return TrainingConfig(**kwargs)
+
+
+def prepare(info: Mapping[str, Any], device: str) -> MinerSetup:
+    """Build model and data for the coordinator described by ``info`` on ``device``.
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is ``cuda`` and no CUDA device is available.
+    """
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"--device {device}: CUDA is not available on this machine (use --device cpu)"
+        )
+    dev = torch.device(device)
+    training = info["training"]
+    config = training_config_from_info(training["config"])
+    source = make_source(
+        config.data,
+        seq_len=config.seq_len,
+        n_sequences=config.n_sequences,
+        n_held_out=config.n_held_out,
+        seed=int(training["data_seed"]),
+    )
+    model = make_model(config, seed=0, device=dev)  # θ comes from the coordinator each window
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    return MinerSetup(
+        config, model, source.sequences, shapes, float(info["clock"]["put_window_seconds"]), dev
+    )
+
+
+def strategy_for(name: str) -> MinerStrategy:
+    """Look a strategy up, refusing those that need other miners' uploads."""
+    strategy = MINER_STRATEGIES.get(name)
+    if strategy.copies != "none":
+        raise UnsupportedStrategyError(
+            f"strategy {name!r} copies other miners' uploads, which a live coordinator never serves"
+        )
+    if strategy.skips_outer_steps:
+        raise UnsupportedStrategyError(
+            f"strategy {name!r} lags outer steps; live miners always pull θ"
+        )
+    return strategy
+
+
+def train_payload(
+    setup: MinerSetup,
+    strategy: MinerStrategy,
+    uid: int,
+    window: int,
+    theta: Mapping[str, torch.Tensor],
+    error: dict[str, torch.Tensor] | None,
+    rng: np.random.Generator,
+) -> tuple[bytes, dict[str, torch.Tensor], dict[str, Any]]:
+    """One window of mining: H inner steps on the assigned pool, error feedback, compression.
+
+    Returns
+    -------
+    tuple
+        The safetensors body to upload, the new error-feedback buffers, and a receipt dict
+        (steps, sample digest, bytes).
+    """
+    cfg = setup.config
+    n = len(setup.sequences)
+    pool_uid = uid if strategy.data == "own" else random_pool_uid(int(rng.integers(2**31)))
+    pool = assign_batches(pool_uid, window, n, cfg.pool_size)
+    used = pool[: cfg.inner_steps * cfg.batch_size]
+    theta_dev = {k: v.to(setup.device) for k, v in theta.items()}
+    steps = steps_for(strategy, cfg)
+    delta = None
+    if strategy.trains:
+        batches = setup.sequences[torch.as_tensor(used)].reshape(
+            cfg.inner_steps, cfg.batch_size, -1
+        )
+        delta = miner_train_window(
+            setup.model,
+            theta_dev,
+            batches.to(setup.device),
+            lr=cfg.inner_lr,
+            betas=cfg.betas,
+            weight_decay=cfg.weight_decay,
+            grad_clip=cfg.grad_clip,
+            n_steps=steps,
+        )
+    ctx = MinerContext(uid, window, delta, {}, setup.shapes, rng, cfg, setup.device)
+    built = strategy.build_delta(ctx)
+    result = compress_pseudo_gradient(
+        built,
+        error,
+        chunk=cfg.chunk,
+        topk=cfg.topk,
+        ef_beta=cfg.ef_beta,
+        bins=cfg.quant_bins,
+        value_range=cfg.quant_range,
+    )
+    digest = sample_digest(pool)
+    body = encode_payload(
+        result.gradient.to_dict(2),
+        {
+            "window": str(window),
+            "uid": str(uid),
+            "sample_digest": digest,
+            "sample_count": str(len(pool)),
+        },
+    )
+    return body, result.error, {"steps": steps, "sample_digest": digest, "bytes": len(body)}
+
+
+def _upload_delay(strategy: MinerStrategy, setup: MinerSetup, rng: np.random.Generator) -> float:
+    """Seconds after the put window opens, scaled from the strategy's 70-s-window offsets."""
+    low, high = strategy.upload_offset
+    scale = setup.put_window_seconds / setup.config.put_window_seconds
+    return float(rng.uniform(low, high)) * scale
+
+
+def warm_up(setup: MinerSetup, strategy: MinerStrategy) -> float:
+    """Run one throw-away window on the initial model so the first real window is not slowed by
+    one-time costs (lazy imports, kernel selection); returns the seconds it took."""
+    started = time.perf_counter()
+    theta = {n: p.detach() for n, p in setup.model.named_parameters()}
+    train_payload(setup, strategy, 0, 0, theta, None, np.random.default_rng(0))
+    return time.perf_counter() - started
+
+
+def run_miner(
+    client: LiveClient,
+    *,
+    device: str = "cpu",
+    strategy_name: str = "honest",
+    windows: int | None = None,
+    seed: int | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Mine until ``windows`` uploads were attempted (forever if None); return the final report.
+
+    Each window: wait for θ of the current window, pull it, train, wait for the put window, upload,
+    and print the scores and earnings of every window the coordinator closed meanwhile.
+
+    Parameters
+    ----------
+    client
+        A client holding the miner's key.
+    device
+        ``cpu`` or ``cuda[:N]``.
+    strategy_name
+        A name in ``MINER_STRATEGIES`` (copiers and stale miners are refused).
+    windows
+        Windows to mine (None: forever).
+    seed
+        Seed of the miner's own draws (default: derived from the hotkey).
+    log
+        Where progress lines go.
+    """
+    strategy = strategy_for(strategy_name)
+    info = client.info()
+    setup = prepare(info, device)
+    log(f"warm-up window took {warm_up(setup, strategy):.2f} s")
+    client.server_clock()
+    uid = int(client.register()["uid"])
+    log(f"registered hotkey {client.hotkey[:16]}... as uid {uid} ({strategy.name}, {device})")
+    rng = np.random.default_rng(seed if seed is not None else int(client.hotkey[:15], 16))
+    error: dict[str, torch.Tensor] | None = None
+    window_s = float(info["clock"]["window_seconds"])
+    genesis = float(info["clock"]["genesis"])
+    put_s = float(info["clock"]["put_window_seconds"])
+    poll = min(0.2, window_s / 25)
+    attempted, last_trained, reported = 0, -1, -1
+    while windows is None or attempted < windows:
+        clock = client.server_clock()
+        current, model_window = int(clock["window"]), int(clock["model_window"])
+        if int(clock["last_closed_window"]) > reported:
+            reported = _report(client, reported, log)
+        if model_window != current or current == last_trained:
+            time.sleep(poll)
+            continue
+        raw, theta_window, _ = client.model()
+        if theta_window != current:
+            continue
+        theta, _ = decode_payload(raw, PayloadLimits(max_bytes=1 << 34))
+        pool = client.assignment(current)["pool"]
+        local = assign_batches(uid, current, len(setup.sequences), setup.config.pool_size)
+        if pool != local.tolist():
+            log(
+                f"window {current}: warning: the coordinator's assignment differs from the local one"
+            )
+        started = time.perf_counter()
+        window_rng = np.random.default_rng([int(rng.integers(2**31)), current])
+        body, error, receipt = train_payload(
+            setup, strategy, uid, current, theta, error, window_rng
+        )
+        took = time.perf_counter() - started
+        last_trained = current
+        attempted += 1
+        target = genesis + (current + 1) * window_s + _upload_delay(strategy, setup, rng)
+        time.sleep(max(0.0, target - client.server_now()))
+        try:
+            answer = client.upload(current, body)
+            log(
+                f"window {current}: trained {receipt['steps']} steps in {took:.2f} s, uploaded "
+                f"{receipt['bytes']} bytes, accepted (digest {answer['digest'][:12]})"
+            )
+        except CoordinatorError as err:
+            log(f"window {current}: trained in {took:.2f} s, upload refused: {err}")
+            if err.status >= 500:
+                raise
+    # Wait for the last window to close, then report it.
+    deadline = genesis + (last_trained + 1) * window_s + put_s + 3 * window_s
+    while client.server_now() < deadline:
+        if int(client.server_clock()["last_closed_window"]) >= last_trained:
+            break
+        time.sleep(poll)
+    _report(client, reported, log)
+    return client.me()
+
+
+def _report(client: LiveClient, reported: int, log: Callable[[str], None]) -> int:
+    """Print windows closed since ``reported``; returns the last window printed."""
+    me = client.me()
+    for row in me["windows"]:
+        if row["window"] > reported:
+            score = row["score"]
+            log(
+                f"window {row['window']} closed: status {row['status']}, final {score.get('final', 0):.4f}, "
+                f"gradient score {score.get('gradient_score', float('nan')):.5f}, incentive {row['weight']:.4f}, "
+                f"earned {row['emission_tao']:.6f} TAO (total {me['emission_tao']:.6f} TAO)"
+            )
+            reported = row["window"]
+    return reported

@@ -13,7 +13,6 @@ from protocol.yuma.result import EpochResult
 
 __all__ = ["yuma_epoch"]
 
-_NO_COMMIT = 2**62  # "no unexpired commit" (u64::MAX on chain), kept inside int64
 
 IntLike = int | Sequence[int] | torch.Tensor
 
@@ -66,6 +65,7 @@ def yuma_epoch(
     owner_uid: IntLike | None = None,
     commit_block: torch.Tensor | None = None,
     lms: IntLike | None = None,
+    weights_present: torch.Tensor | None = None,
     mechanism: str | Mechanism = "yuma",
     device: torch.device | str | None = None,
 ) -> EpochResult:
@@ -101,6 +101,9 @@ def yuma_epoch(
         ``[B, n]`` earliest unexpired commit block per validator (commit-reveal mask), or ``None``.
     lms
         Last mechanism step block (``0``/``None``: ``block - tempo`` is used as the last tempo).
+    weights_present
+        ``[B, n, n]`` bool marking stored weight entries, including explicit zeros (they matter
+        only for the on-chain liquid-alpha bond drop); ``None`` means "present where > 0".
     mechanism
         Name in :data:`protocol.yuma.CONSENSUS` or a :class:`Mechanism` instance.
     device
@@ -155,6 +158,9 @@ def yuma_epoch(
         owner_uid=owner,
         commit_block=_batched_vector(commit_block, (B, n), dev, "commit_block", torch.int64),
         lms=_batched_int(lms, B, dev, "lms", fill=0),  # type: ignore[arg-type]
+        weights_present=None
+        if weights_present is None
+        else torch.as_tensor(weights_present, device=dev, dtype=torch.bool).reshape(B, n, n),
     )
     result = run_float_epoch(inputs, params, mech)
     return result.unbatched() if unbatched else result

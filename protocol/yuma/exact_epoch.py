@@ -6,9 +6,9 @@ representation matters (clipping drops, interpolation, the liquid-alpha bond dro
 that carry active stake, weights or bonds are computed; the other rows are empty on chain too.
 
 Vectors over uids use numpy int64 as well; stake normalisation (I64F64) and the emission
-multiplication (I96F32) use Python integers. The liquid-alpha sigmoid (``exp``) is evaluated in
-float64 and converted with the chain's round-to-nearest ``from_num``; the chain's fixed-point
-``exp`` is an approximation, so this path matches within ~1e-4, not bit for bit (spec §12.5).
+multiplication (I96F32) use Python integers. The liquid-alpha sigmoid uses substrate-fixed's
+Taylor-series ``exp`` (:func:`~protocol.yuma.fixedpoint.fx_exp`); only LA1 (2024 era) evaluates
+its logistic in float64.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from protocol.yuma.fixedpoint import (
     ONE,
     U16_MAX,
     fx_div,
+    fx_exp,
     fx_from_u16,
     fx_mul,
     fx_normalize,
@@ -128,16 +129,16 @@ def _dense(rows: tuple[dict[int, int], ...], n: int) -> tuple[np.ndarray, np.nda
 def _liquid_alpha_v2(
     w_bonds: np.ndarray, old_bonds: np.ndarray, consensus: np.ndarray, state: SubnetState
 ) -> np.ndarray:
-    """LA2 ``alpha_sigmoid`` per (i, j) as I32F32 bits (sigmoid in float64, see module notes)."""
+    """LA2 ``alpha_sigmoid`` per (i, j) as I32F32 bits, in the chain's fixed point."""
     lo = int(u16_proportion(state.alpha_low_u16))
     hi = int(u16_proportion(state.alpha_high_u16))
-    w = w_bonds.astype(np.float64) / ONE
-    b = old_bonds.astype(np.float64) / ONE
-    c = consensus.astype(np.float64)[None, :] / ONE
-    x = np.where(w >= b, np.clip(w - c, 0.0, 1.0), np.clip(b - w, 0.0, 1.0))
-    slope = state.steepness / -100.0
-    exponent = np.clip(slope * (x - 0.5), -20.0, 20.0)
-    sigmoid = np.rint(ONE / (1.0 + np.exp(exponent))).astype(np.int64)
+    c = consensus[None, :]
+    buy = np.clip(w_bonds - c, 0, ONE)
+    sell = np.clip(old_bonds - w_bonds, 0, ONE)
+    x = np.where(w_bonds >= old_bonds, buy, sell)
+    slope = int(fx_div(state.steepness << FRAC, -100 << FRAC))
+    exponent = np.clip(fx_mul(slope, x - (ONE >> 1)), -20 << FRAC, 20 << FRAC)
+    sigmoid = fx_div(ONE, ONE + fx_exp(exponent))
     alpha = lo + fx_mul(sigmoid, hi - lo)
     return np.clip(alpha, lo, hi)
 
@@ -167,8 +168,7 @@ def exact_epoch(state: SubnetState) -> ExactResult:
     Returns
     -------
     ExactResult
-        u16/u64 outputs equal to what subtensor HEAD stores (except the liquid-alpha sigmoid,
-        which matches within ~1e-4).
+        u16/u64 outputs equal to what subtensor HEAD stores.
     """
     n, block = state.n, state.block
     owner = state.owner_uid

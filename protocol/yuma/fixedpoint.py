@@ -101,3 +101,25 @@ def fx_to_u16_proportion(x: np.ndarray) -> np.ndarray:
 def fx_to_float(x: np.ndarray | int) -> np.ndarray:
     """I32F32 bits as float64 (for reporting and comparisons)."""
     return np.asarray(x, dtype=np.int64).astype(np.float64) / _TWO32
+
+
+_E_BITS = 11_674_931_554  # substrate-fixed's E constant truncated to 32 fractional bits
+
+
+def fx_exp(x: np.ndarray) -> np.ndarray:
+    """substrate-fixed ``transcendental::exp`` on I32F32 (inputs already clamped to [-20, 20]).
+
+    A 31-term Taylor series of ``exp(|x|)`` with floor multiplications and truncating divisions
+    by the term index, inverted for negative inputs; ``exp(0) = 1`` and ``exp(1) = E`` exactly.
+    The series is truncated, so this is the chain's approximation, not the true exponential.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    operand = np.abs(x)
+    result = operand + ONE
+    term = operand.copy()
+    for i in range(2, FRAC):
+        term = fx_mul(term, operand) // i  # positive: floor == truncation
+        result = result + term
+    result = np.where(x < 0, fx_div(ONE, result), result)
+    result = np.where(x == ONE, _E_BITS, result)
+    return np.where(x == 0, ONE, result)

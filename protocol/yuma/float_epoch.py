@@ -57,6 +57,7 @@ class EpochInputs:
     owner_uid: torch.Tensor  # [B] int64, -1 for none
     commit_block: torch.Tensor | None  # [B, n] int64, a huge value for "no commit"
     lms: torch.Tensor  # [B] int64 last mechanism step block (0: unknown)
+    weights_present: torch.Tensor | None = None  # [B, n, n] bool: explicit (possibly 0) entries
 
 
 def normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -252,6 +253,11 @@ def run_float_epoch(inputs: EpochInputs, params: EpochParams, mechanism: Mechani
         committed = inputs.commit_block.gather(1, rows).unsqueeze(-1)
         drop |= committed < inputs.registration.unsqueeze(1)
     w = normalize(w.masked_fill(drop, 0.0))
+    present = (
+        None
+        if inputs.weights_present is None
+        else _gather_rows(inputs.weights_present, rows) & ~drop
+    )
 
     # 6-8 consensus, clipping, trust, incentive
     consensus = mechanism.consensus(w, a, params)
@@ -262,10 +268,14 @@ def run_float_epoch(inputs: EpochInputs, params: EpochParams, mechanism: Mechani
 
     # 9 weights used for bonds, recently registered miners
     beta = params.bonds_penalty
+    wb_present = None
     if beta == 0.0:
-        w_bonds = w
+        w_bonds, wb_present = w, present
     elif beta == 1.0:
         w_bonds = clipped
+        if present is not None:
+            # sparse clipping drops entries above a zero consensus
+            wb_present = present & ~((w > consensus.unsqueeze(1)) & (consensus.unsqueeze(1) == 0))
     else:
         w_bonds = (w + beta * (clipped - w)).clamp_(min=0.0)
     old_bonds = _gather_rows(inputs.bonds, rows) * row_valid.unsqueeze(-1)
@@ -279,7 +289,7 @@ def run_float_epoch(inputs: EpochInputs, params: EpochParams, mechanism: Mechani
 
     # 10 bonds and dividends
     dividends_slice, new_bonds = mechanism.bonds_and_dividends(
-        w_bonds, old_bonds, a, consensus, incentive, params
+        w_bonds, old_bonds, a, consensus, incentive, params, wb_present
     )
 
     # scatter slice quantities back to uids
@@ -332,6 +342,7 @@ def classic_bonds(
     consensus: torch.Tensor,
     incentive: torch.Tensor,
     params: EpochParams,
+    w_present: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Classic chain bonds (spec §4.2): EMA of column-normalised ΔB, max-upscaled storage.
 
@@ -357,10 +368,13 @@ def yuma3_bonds(
     consensus: torch.Tensor,
     incentive: torch.Tensor,
     params: EpochParams,
+    w_present: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Yuma 3 bonds (spec §4.3): absolute bonds in [0, 1], optional LA2, sparse bond drop.
 
-    Returns the slice dividends ``[B, k]`` and the new absolute bonds ``[B, k, n]``.
+    ``w_present`` marks weight entries that exist (possibly with value 0); without it an entry
+    exists where ``w_bonds > 0``. Returns the slice dividends ``[B, k]`` and the new absolute
+    bonds ``[B, k, n]``.
     """
     use_liquid = (
         params.liquid_alpha and params.liquid_alpha_version == "v2" and bool((consensus != 0).any())
@@ -373,7 +387,8 @@ def yuma3_bonds(
         new = ((1.0 - alpha) * old_bonds + (alpha * w_bonds).clamp_(min=0.0)).clamp_(max=1.0)
         if params.sparse_bond_drop:
             # on chain only entries present in the weight row survive (present <=> > 0 here)
-            new = torch.where(any_c & (w_bonds <= 0), torch.zeros_like(new), new)
+            exists = w_present if w_present is not None else w_bonds > 0
+            new = torch.where(any_c & ~exists, torch.zeros_like(new), new)
     else:
         alpha_c = 1.0 - params.bonds_moving_average
         new = alpha_c * w_bonds + (1.0 - alpha_c) * old_bonds

@@ -76,11 +76,14 @@ class Mechanism:
         consensus: torch.Tensor,
         incentive: torch.Tensor,
         params: EpochParams,
+        w_present: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Slice dividends ``[B, k]`` and new stored bonds ``[B, k, n]``."""
-        if params.yuma3:
-            return float_epoch.yuma3_bonds(w_bonds, old_bonds, stake, consensus, incentive, params)
-        return float_epoch.classic_bonds(w_bonds, old_bonds, stake, consensus, incentive, params)
+        """Slice dividends ``[B, k]`` and new stored bonds ``[B, k, n]``.
+
+        ``w_present`` marks existing weight entries (``None``: entries exist where > 0).
+        """
+        bonds = float_epoch.yuma3_bonds if params.yuma3 else float_epoch.classic_bonds
+        return bonds(w_bonds, old_bonds, stake, consensus, incentive, params, w_present)
 
 
 CONSENSUS: Registry[Mechanism] = Registry(

@@ -97,8 +97,8 @@ class EpochParams:
             )
         if self.max_validators < 0:
             raise ParamsError(f"EpochParams.max_validators must be >= 0, got {self.max_validators}")
-        if self.tempo < 1:
-            raise ParamsError(f"EpochParams.tempo must be >= 1, got {self.tempo}")
+        if self.tempo < 0:
+            raise ParamsError(f"EpochParams.tempo must be >= 0, got {self.tempo}")
         if self.liquid_alpha_version not in ("v1", "v2"):
             raise ParamsError(
                 f"EpochParams.liquid_alpha_version must be 'v1' or 'v2', got {self.liquid_alpha_version!r}"

@@ -39,9 +39,11 @@ def state_tensors(state: SubnetState, bonds: torch.Tensor | None = None) -> dict
     """
     n = state.n
     weights = torch.zeros(n, n, dtype=torch.float64)
+    present = torch.zeros(n, n, dtype=torch.bool)
     for i, row in enumerate(state.weights):
         for j, v in row.items():
             weights[i, j] = float(v)
+            present[i, j] = True
     if bonds is None:
         bonds = torch.zeros(n, n, dtype=torch.float64)
         for i, row in enumerate(state.bonds):
@@ -70,6 +72,7 @@ def state_tensors(state: SubnetState, bonds: torch.Tensor | None = None) -> dict
         "owner_uid": -1 if state.owner_uid is None else state.owner_uid,
         "commit_block": commit,
         "lms": state.lms,
+        "weights_present": present,
     }
 
 

@@ -226,7 +226,7 @@ def _parse(obj: Any, previous: SubnetState | None) -> SubnetState:
         _stake_value(v, f"stake[{i}]") for i, v in enumerate(_list(raw_stake, "stake", n))
     )
 
-    tempo = _int(get("tempo") if get("tempo") is not None else DEFAULT_TEMPO, "tempo", 1, U16_MAX)
+    tempo = _int(get("tempo") if get("tempo") is not None else DEFAULT_TEMPO, "tempo", 0, U16_MAX)
     reg = tuple(
         _int(v, f"reg[{i}]", 0, U64_MAX)
         for i, v in enumerate(_list(get("reg") if get("reg") is not None else [0] * n, "reg", n))

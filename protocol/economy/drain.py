@@ -130,7 +130,8 @@ def drain(
         )
         return state, empty
 
-    stake_all = epoch_stake(state, params)
+    root_weighted = params.tao_weight * _uid_root_stake(state)
+    stake_all = state.hotkey_alpha + root_weighted  # epoch_stake, computed once
     groups = _epoch_groups(state, params, due)
     # One group covering every slot (the usual tempo-mode case): no gathers or copies.
     whole = len(groups) == 1 and groups[0][0].numel() == S
@@ -187,7 +188,6 @@ def drain(
     miner_pay = torch.where(owner_hotkey, 0.0, miner_pay)
 
     # Validators: dividends split into alpha and root parts by each hotkey's root proportion.
-    root_weighted = params.tao_weight * _uid_root_stake(state)
     rp_denom = state.hotkey_alpha + root_weighted
     rp = torch.where(rp_denom > 0, root_weighted / rp_denom.clamp(min=1e-300), 0.0)
     root_divs = dividends * rp

@@ -301,3 +301,18 @@ def test_owner_incentive_is_burned_and_feeds_miner_burned() -> None:
         miner_burned=torch.tensor([1.0, 0.0], dtype=torch.float64)
     )
     assert subnet_shares(two, params, 1).tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("n_blocks", [9, 360, 50_400])
+def test_moving_price_closed_form_matches_the_block_product(n_blocks: int) -> None:
+    from protocol.economy.coinbase import moving_price_factor
+
+    params = EconomyParams()
+    start = torch.tensor([0, -100, -1_000_000, 7])
+    first = 8
+    factor = moving_price_factor(start, first, n_blocks, params)
+    offsets = torch.arange(n_blocks, dtype=torch.float64)
+    since = ((first - start.double()).unsqueeze(1) + offsets).clamp(min=0)
+    alpha = params.subnet_moving_alpha * since / (since + params.ema_price_halving_blocks)
+    exact = torch.prod(1.0 - alpha, dim=1)
+    assert torch.allclose(factor, exact, rtol=1e-12, atol=0)

@@ -1,0 +1,107 @@
+"""Malformed uploads are rejected with a reason naming the problem, and scored as invalid."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from protocol.training import (
+    CONFIGS,
+    MINER_STRATEGIES,
+    CompressedGradient,
+    MinerStrategy,
+    compress_pseudo_gradient,
+    init_run,
+    run_round,
+    validate_gradient,
+)
+
+SHAPES = {"w": (128, 128), "b": (64,)}
+
+
+def _valid() -> CompressedGradient:
+    gen = torch.Generator().manual_seed(0)
+    delta = {n: torch.randn(s, generator=gen) for n, s in SHAPES.items()}
+    return compress_pseudo_gradient(delta, None, topk=64).gradient
+
+
+def _with(grad: CompressedGradient, name: str, **changes) -> CompressedGradient:
+    tensors = dict(grad.tensors)
+    tensors[name] = dataclasses.replace(tensors[name], **changes)
+    return CompressedGradient(tensors)
+
+
+def test_valid_upload_passes_both_forms() -> None:
+    grad = _valid()
+    assert validate_gradient(grad, SHAPES).ok
+    result = validate_gradient(grad.to_dict(), SHAPES)
+    assert result.ok and result.gradient is not None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda g: _with(g, "w", shape=(64, 256)), "shape"),
+        (lambda g: _with(g, "b", idx=torch.full_like(g.tensors["b"].idx, 64)), "out of range"),
+        (
+            lambda g: _with(
+                g, "w", idx=g.tensors["w"].idx[:, :32], codes=g.tensors["w"].codes[:, :32]
+            ),
+            "wrong k",
+        ),
+        (lambda g: _with(g, "w", shift=torch.tensor(float("nan"))), "non-finite"),
+        (lambda g: _with(g, "w", lut=torch.tensor([0.0, float("inf"), 1.0, 2.0])), "non-finite"),
+        (lambda g: _with(g, "w", scale=torch.tensor(0.0)), "scale"),
+        (lambda g: _with(g, "w", scale=torch.tensor(1e5)), "scale"),
+        (lambda g: _with(g, "w", codes=torch.full_like(g.tensors["w"].codes, 7)), "code"),
+        (lambda g: _with(g, "w", idx=torch.zeros_like(g.tensors["w"].idx)), "duplicate"),
+        (lambda g: CompressedGradient({"w": g.tensors["w"]}), "missing"),
+    ],
+)
+def test_malformed_uploads_rejected(mutate, needle: str) -> None:
+    result = validate_gradient(mutate(_valid()), SHAPES)
+    assert not result.ok
+    assert needle in result.reason
+
+
+def test_malformed_dict_payloads_rejected() -> None:
+    payload = _valid().to_dict()
+    bad_dtype = {**payload, "w.qparams": payload["w.qparams"].double()}
+    assert "w.qparams" in validate_gradient(bad_dtype, SHAPES).reason
+    no_format = {k: v for k, v in payload.items() if k != "__format__"}
+    assert "__format__" in validate_gradient(no_format, SHAPES).reason
+    extra = {**payload, "x.shape": torch.tensor([3])}
+    assert not validate_gradient(extra, SHAPES).ok
+    assert not validate_gradient({"w": "pickle"}, SHAPES).ok
+    assert not validate_gradient(b"\x80\x04pickle", SHAPES).ok
+    assert "exceeds" in validate_gradient(payload, SHAPES, max_bytes=100).reason
+    assert validate_gradient(payload, SHAPES, max_bytes=10**6).ok
+
+
+class _NaNMiner(MinerStrategy):
+    """Trains honestly but uploads a message whose quantizer shift is NaN."""
+
+    def build_delta(self, ctx):
+        from protocol.training.compression import compress_pseudo_gradient as compress
+
+        grad = compress(ctx.delta, None, topk=ctx.config.topk).gradient
+        name = next(iter(grad.tensors))
+        return _with(grad, name, shift=torch.tensor(float("nan")))
+
+
+def test_invalid_upload_scored_as_invalid() -> None:
+    MINER_STRATEGIES.add("test_nan", _NaNMiner("test_nan"), replace=True)
+    roles = ("honest",) * 5 + ("test_nan",)
+    config = dataclasses.replace(CONFIGS["cpu-tiny"], roles=roles, uids_per_window=6)
+    state = init_run(config, seed=1)
+    nan_uid = config.first_miner_uid + 5
+    for _ in range(3):
+        metrics = run_round(state)
+        record = next(r for r in metrics.uids if r.uid == nan_uid)
+        assert record.status == "invalid" and not record.gathered and record.evaluated
+        assert record.final_score == 0.0 and record.weight == 0.0
+        assert np.isfinite(metrics.held_out_loss)
+    assert record.ordinal < 0  # −99 in every match

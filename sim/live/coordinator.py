@@ -135,10 +135,9 @@ class Coordinator:
         self.global_step = int(saved["global_step"])
         self.history = list(saved["history"])
         self.engine.import_state(saved["engine"])
-        tensors, _ = decode_payload(
-            self.store.load_model(self.model_window), PayloadLimits(max_bytes=2**40)
-        )
-        self._set_model(tensors)
+        raw = self.store.load_model(self.model_window)
+        tensors, _ = decode_payload(raw, PayloadLimits(max_bytes=2**40))
+        self._set_model(tensors, raw)
         # Accepted uploads of windows not yet closed come back from their receipts.
         self.accepted = {}
         for window in self.store.upload_windows():
@@ -149,10 +148,16 @@ class Coordinator:
                     hotkey, nonce = receipt["hotkey"], int(receipt["nonce"])
                     self.nonces[hotkey] = max(self.nonces.get(hotkey, 0), nonce)
 
-    def _set_model(self, tensors: Mapping[str, Any]) -> None:
+    def _set_model(self, tensors: Mapping[str, Any], raw: bytes | None = None) -> None:
+        """Install θ; ``raw`` is its exact file bytes when resuming (safetensors does not keep
+        metadata order, so re-encoding would not reproduce them)."""
         self.model = dict(tensors)
-        self.model_bytes = encode_payload(
-            self.model, {"window": str(self.model_window), "global_step": str(self.global_step)}
+        self.model_bytes = (
+            raw
+            if raw is not None
+            else encode_payload(
+                self.model, {"window": str(self.model_window), "global_step": str(self.global_step)}
+            )
         )
 
     def _snapshot(self) -> dict[str, Any]:
@@ -359,6 +364,7 @@ class Coordinator:
 
     def miner_report(self, envelope: SignedEnvelope) -> dict[str, Any]:
         """The signer's uid, credited emission and per-window scores."""
+        check_request_window(envelope.window, self.current_window())
         record = self._miner(envelope)
         with self.lock:
             rows = []

@@ -1,0 +1,215 @@
+"""JSON replay, the real SN15 state over chained epochs, state validation, mechanisms and the
+``govsim yuma replay`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from protocol.registry import RegistryError
+from protocol.yuma import CONSENSUS, EpochParams, StateError, replay_states, yuma_epoch
+from protocol.yuma.stake_capped import cap_shares
+from sim.cli import main
+
+SN15 = Path(__file__).resolve().parents[2] / "scenarios" / "data" / "sn15_block4769998.json"
+EPOCHS = 12
+
+
+@pytest.fixture(scope="module")
+def sn15() -> dict[str, Any]:
+    return json.loads(SN15.read_text())
+
+
+@pytest.fixture(scope="module")
+def sn15_chain(sn15: dict[str, Any]) -> list[dict[str, Any]]:
+    """SN15 over chained epochs: validators keep refreshing their weights every tempo."""
+    n, block, tempo = sn15["n"], sn15["block"], sn15["tempo"]
+    later = [
+        {"block": block + k * tempo, "last_update": [block + k * tempo - 1] * n}
+        for k in range(1, EPOCHS)
+    ]
+    return [sn15, *later]
+
+
+@pytest.fixture(scope="module")
+def sn15_runs(sn15_chain: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    return {mode: replay_states(sn15_chain, mode) for mode in ("exact", "float")}
+
+
+def test_sn15_chained_epochs_agree(sn15_runs: dict[str, list[dict[str, Any]]]) -> None:
+    exact, flt = sn15_runs["exact"], sn15_runs["float"]
+    assert len(exact) == len(flt) == EPOCHS
+    for e, f in zip(exact, flt, strict=True):
+        assert e["validator_permit"] == f["validator_permit"]
+        for key in ("dividends_u16", "incentive_u16", "consensus_u16"):
+            assert np.abs(np.array(e[key]) - np.array(f[key])).max() <= 7, key  # ≤ 1e-4
+        np.testing.assert_allclose(e["emission"], f["emission"], atol=1e-4 * 1e9)
+        assert 1e9 - 256 * 3 <= sum(e["emission"]) <= 1e9
+
+
+def test_sn15_bonds_build_up(sn15_runs: dict[str, list[dict[str, Any]]]) -> None:
+    """SN15 starts without bonds: dividends appear at once and bonds grow over the epochs."""
+    exact = sn15_runs["exact"]
+    total = [sum(sum(row.values()) for row in out["bonds"]) for out in exact]
+    assert total[0] > 0 and total[-1] > total[0]
+    assert sum(exact[-1]["dividends_u16"]) > 65000
+
+
+def test_float_mode_batched_sn15_matches_replay(sn15: dict[str, Any]) -> None:
+    """The replay's float mode is yuma_epoch on the state's tensors."""
+    from protocol.yuma.replay import state_tensors
+    from protocol.yuma.state import parse_state
+
+    kwargs = state_tensors(parse_state(sn15))
+    result = yuma_epoch(**kwargs)
+    out = replay_states(sn15, "float")[0]
+    np.testing.assert_allclose(result.emission.numpy(), out["emission"])
+    assert result.to_numpy()["bonds"].shape == (256, 256)
+
+
+# ---------------------------------------------------------------- state validation
+
+
+@pytest.mark.parametrize(
+    ("patch", "key"),
+    [
+        ({"stake": "many"}, "stake"),
+        ({"stake": [1, 2]}, "stake"),
+        ({"stake": [1, -5, 0]}, "stake[1]"),
+        ({"kappa_u16": 70000}, "kappa_u16"),
+        ({"bma_u32": 2_000_000}, "bma_u32"),
+        ({"yuma3": "yes"}, "yuma3"),
+        ({"weights": [{"1": 65536}, {}, {}]}, "weights[0]['1']"),
+        ({"weights": [{"9": 5}, {}, {}]}, "weights[0] key"),
+        ({"owner_uid": 3}, "owner_uid"),
+        ({"validator_permit_prev": [True, 1, False]}, "validator_permit_prev[1]"),
+        ({"alpha_low_u16": 60000, "alpha_high_u16": 50000}, "alpha_low_u16"),
+        ({"kapa_u16": 1}, "kapa_u16"),
+        ({"commit_reveal": [1, None]}, "commit_reveal"),
+    ],
+)
+def test_bad_state_names_the_key(patch: dict[str, Any], key: str) -> None:
+    state = {"n": 3, "stake": [1, 2, 0], **patch}
+    with pytest.raises(StateError) as info:
+        replay_states(state)
+    assert str(info.value).startswith(key), str(info.value)
+
+
+def test_missing_stake_and_empty_list() -> None:
+    with pytest.raises(StateError, match=r"^stake: required"):
+        replay_states({"n": 3})
+    with pytest.raises(StateError, match="empty list"):
+        replay_states([])
+    with pytest.raises(StateError, match=r"^state 1: tempo"):
+        replay_states([{"stake": [1, 0]}, {"tempo": -1}])
+
+
+def test_defaults_and_chaining() -> None:
+    """Omitted keys take chain defaults; a chained state inherits and advances by tempo."""
+    out = replay_states([{"stake": [10, 0], "weights": [{"1": 1}, {}]}, {}])
+    assert [o["block"] for o in out] == [1, 361]
+    assert out[0]["emission"] == [500_000_000, 500_000_000]
+    assert out[1]["bonds"][0] == {"1": 12451}  # carried over: 0.1 + 0.9 * 0.1 = 0.19
+    assert out[0]["bonds"][0] == {"1": 6553}  # first epoch: 0.1 of a full bond
+
+
+# ---------------------------------------------------------------- mechanisms
+
+
+def test_mechanism_registry() -> None:
+    for name in ("yuma", "yuma_classic", "yuma3", "yuma3_liquid", "yuma_liquid_v1"):
+        assert name in CONSENSUS
+    with pytest.raises(RegistryError, match="unknown consensus mechanism"):
+        yuma_epoch(torch.zeros(2, 2), torch.ones(2), torch.zeros(2, 2), mechanism="nope")
+
+
+def test_stake_capped_variant_limits_a_whale() -> None:
+    """The one-file variant: a 90 % whale alone sets consensus under Yuma, not when capped."""
+    n = 6
+    weights = torch.zeros(n, n, dtype=torch.float64)
+    weights[0, 4] = 1.0  # whale
+    weights[1:4, 5] = 1.0  # three small validators
+    stake = torch.tensor([90.0, 4.0, 3.0, 3.0, 0.0, 0.0], dtype=torch.float64)
+    bonds = torch.zeros(n, n, dtype=torch.float64)
+    plain = yuma_epoch(weights, stake, bonds)
+    capped = yuma_epoch(
+        weights, stake, bonds, params=EpochParams(stake_cap=0.3), mechanism="stake_capped"
+    )
+    assert plain.incentive[4] == pytest.approx(1.0)
+    assert capped.incentive[5] == pytest.approx(1.0)
+    assert "stake_capped" in CONSENSUS and capped.mechanism == "stake_capped"
+
+
+def test_cap_shares_water_filling() -> None:
+    shares = cap_shares(torch.tensor([[90.0, 4.0, 3.0, 3.0, 0.0]], dtype=torch.float64), 0.3)
+    assert shares.sum().item() == pytest.approx(1.0)
+    assert shares.max().item() == pytest.approx(0.3)
+    assert shares[0, 4] == 0.0
+
+
+def test_classic_and_yuma3_mechanisms_differ() -> None:
+    weights = torch.tensor([[0, 0, 1.0], [0, 0, 1.0], [0, 0, 0]], dtype=torch.float64)
+    stake = torch.tensor([3.0, 1.0, 0.0], dtype=torch.float64)
+    bonds = torch.zeros(3, 3, dtype=torch.float64)
+    classic = yuma_epoch(weights, stake, bonds, mechanism="yuma_classic")
+    yuma3 = yuma_epoch(weights, stake, bonds, mechanism="yuma3")
+    assert classic.bonds[0, 2] == pytest.approx(1.0)  # max-upscaled
+    assert yuma3.bonds[0, 2] == pytest.approx(0.1)  # absolute EMA step
+    torch.testing.assert_close(classic.dividends, yuma3.dividends)
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def test_cli_replay_json_and_table(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["yuma", "replay", str(SN15), "--table"])
+    assert result.exit_code == 0, result.output
+    assert "permits 64" in result.output and "emission 1.000000" in result.output
+    result = runner.invoke(main, ["yuma", "replay", str(SN15), "--float"])
+    assert result.exit_code == 0
+    assert set(json.loads(result.output)) >= {"consensus_u16", "bonds", "emission", "active"}
+
+
+def test_cli_jsonl_one_line_per_state(tmp_path: Path) -> None:
+    path = tmp_path / "cases.jsonl"
+    path.write_text('{"stake": [1, 0], "weights": [{"1": 5}, {}]}\n\n{"stake": [0, 3]}\n')
+    result = CliRunner().invoke(main, ["yuma", "replay", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2
+    assert json.loads(lines[1])["emission"] == [0, 1_000_000_000]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("bad.json", '{"stake": [1, 0], "tempo": "fast"}', "tempo: expected an integer"),
+        ("broken.json", '{"stake": [1, ', "invalid JSON at line 1"),
+        ("scalar.json", "42", "expected a state object or a list"),
+        ("lines.jsonl", '{"stake": [1]}\n[1, 2]\n', "line 2: state: expected a JSON object"),
+        (
+            "lines2.jsonl",
+            '{"stake": [1]}\n{"stake": [1], "n": 0}\n',
+            "line 2: n: expected an integer",
+        ),
+        (
+            "chain.json",
+            '[{"stake": [1, 0]}, {"weights": [{"7": 1}, {}]}]',
+            "state 1: weights[0] key",
+        ),
+    ],
+)
+def test_cli_bad_input_exit_code_2(tmp_path: Path, name: str, text: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["yuma", "replay", str(path)])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output

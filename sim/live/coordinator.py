@@ -307,15 +307,10 @@ class Coordinator:
         check_upload_window(envelope.window, window)
         record = self._miner(envelope)
         timing = self.clock.judge_upload(window, received_at)
-        if timing != "ok":
-            opens, closes = self.clock.put_window(window)
-            self._note_attempt(window, record.uid, timing)
-            status = 425 if timing == "too_early" else 410
-            raise LiveError(
-                status,
-                timing,
-                f"window {window}: uploads are accepted from t={opens:.3f} to t={closes:.3f}, received at t={received_at:.3f}",
-            )
+        current = self.clock.window_at(received_at)
+        if not current - 1 <= window <= current:
+            # Far from any put window: refused before parsing, and nothing is remembered.
+            raise self._timing_error(window, timing, received_at)
         with self.lock:
             if record.uid in self.accepted.get(window, {}):
                 raise LiveError(
@@ -323,6 +318,7 @@ class Coordinator:
                     "already_uploaded",
                     f"window {window}: uid {record.uid} already has an accepted upload",
                 )
+        # Content first, so a refusal names the payload's problem whatever the time.
         try:
             tensors, _ = decode_payload(body, self.limits)
             check_tensors(tensors, self.payload_spec)
@@ -332,6 +328,9 @@ class Coordinator:
         except LiveError:
             self._note_attempt(window, record.uid, "invalid")
             raise
+        if timing != "ok":
+            self._note_attempt(window, record.uid, timing)
+            raise self._timing_error(window, timing, received_at)
         receipt = {
             "uid": record.uid,
             "hotkey": record.hotkey,
@@ -357,6 +356,15 @@ class Coordinator:
                 )
             self.accepted.setdefault(window, {})[record.uid] = receipt
         return {"accepted": True} | receipt
+
+    def _timing_error(self, window: int, timing: str, received_at: float) -> LiveError:
+        opens, closes = self.clock.put_window(window)
+        return LiveError(
+            425 if timing == "too_early" else 410,
+            timing,
+            f"window {window}: uploads are accepted from t={opens:.3f} to t={closes:.3f}, "
+            f"received at t={received_at:.3f}",
+        )
 
     def _note_attempt(self, window: int, uid: int, kind: str) -> None:
         with self.lock:
@@ -527,7 +535,8 @@ class Coordinator:
             self.model_window = window + 1
             self._set_model(outcome.model)
             self.accepted.pop(window, None)
-            self._attempts.pop(window, None)
+            for old_window in [w for w in self._attempts if w <= window]:
+                del self._attempts[old_window]
             self._sealed.discard(window)
             self._commit()
         self.store.prune_uploads(window - UPLOADS_KEEP + 1)

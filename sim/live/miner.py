@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+import httpx
 import numpy as np
 import torch
 from torch import nn
@@ -30,6 +31,9 @@ from protocol.training.miner import (
 )
 from protocol.training.models import make_model
 from sim.live.client import CoordinatorError, LiveClient
+
+#: How long a miner keeps retrying an unreachable coordinator before giving up.
+RECONNECT_SECONDS = 120.0
 
 __all__ = ["MinerSetup", "UnsupportedStrategyError", "prepare", "run_miner", "train_payload"]
 
@@ -223,44 +227,54 @@ def run_miner(
     put_s = float(info["clock"]["put_window_seconds"])
     poll = min(0.2, window_s / 25)
     attempted, last_trained, reported = 0, -1, -1
+    unreachable_since: float | None = None
     while windows is None or attempted < windows:
-        clock = client.server_clock()
-        current, model_window = int(clock["window"]), int(clock["model_window"])
-        if int(clock["last_closed_window"]) > reported:
-            reported = _report(client, reported, log)
-        if model_window != current or current == last_trained:
-            time.sleep(poll)
-            continue
-        raw, theta_window, _ = client.model()
-        if theta_window != current:
-            continue
-        theta, _ = decode_payload(raw, PayloadLimits(max_bytes=1 << 34))
-        pool = client.assignment(current)["pool"]
-        local = assign_batches(uid, current, len(setup.sequences), setup.config.pool_size)
-        if pool != local.tolist():
-            log(
-                f"window {current}: warning: the coordinator's assignment differs from the local one"
-            )
-        started = time.perf_counter()
-        window_rng = np.random.default_rng([int(rng.integers(2**31)), current])
-        body, error, receipt = train_payload(
-            setup, strategy, uid, current, theta, error, window_rng
-        )
-        took = time.perf_counter() - started
-        last_trained = current
-        attempted += 1
-        target = genesis + (current + 1) * window_s + _upload_delay(strategy, setup, rng)
-        time.sleep(max(0.0, target - client.server_now()))
         try:
-            answer = client.upload(current, body)
-            log(
-                f"window {current}: trained {receipt['steps']} steps in {took:.2f} s, uploaded "
-                f"{receipt['bytes']} bytes, accepted (digest {answer['digest'][:12]})"
+            clock = client.server_clock()
+            unreachable_since = None
+            current, model_window = int(clock["window"]), int(clock["model_window"])
+            if int(clock["last_closed_window"]) > reported:
+                reported = _report(client, reported, log)
+            if model_window != current or current == last_trained:
+                time.sleep(poll)
+                continue
+            raw, theta_window, _ = client.model()
+            if theta_window != current:
+                continue
+            theta, _ = decode_payload(raw, PayloadLimits(max_bytes=1 << 34))
+            pool = client.assignment(current)["pool"]
+            local = assign_batches(uid, current, len(setup.sequences), setup.config.pool_size)
+            if pool != local.tolist():
+                log(
+                    f"window {current}: warning: the coordinator's assignment differs from the local one"
+                )
+            started = time.perf_counter()
+            window_rng = np.random.default_rng([int(rng.integers(2**31)), current])
+            body, error, receipt = train_payload(
+                setup, strategy, uid, current, theta, error, window_rng
             )
-        except CoordinatorError as err:
-            log(f"window {current}: trained in {took:.2f} s, upload refused: {err}")
-            if err.status >= 500:
+            took = time.perf_counter() - started
+            last_trained = current
+            attempted += 1
+            target = genesis + (current + 1) * window_s + _upload_delay(strategy, setup, rng)
+            time.sleep(max(0.0, target - client.server_now()))
+            try:
+                answer = client.upload(current, body)
+                log(
+                    f"window {current}: trained {receipt['steps']} steps in {took:.2f} s, uploaded "
+                    f"{receipt['bytes']} bytes, accepted (digest {answer['digest'][:12]})"
+                )
+            except CoordinatorError as err:
+                log(f"window {current}: trained in {took:.2f} s, upload refused: {err}")
+                if err.status >= 500:
+                    raise
+        except httpx.TransportError as exc:
+            # The coordinator may be restarting from its checkpoint: keep trying for a while.
+            unreachable_since = unreachable_since or time.monotonic()
+            if time.monotonic() - unreachable_since > RECONNECT_SECONDS:
                 raise
+            log(f"coordinator unreachable ({type(exc).__name__}); retrying")
+            time.sleep(1.0)
     # Wait for the last window to close, then report it.
     deadline = genesis + (last_trained + 1) * window_s + put_s + 3 * window_s
     while client.server_now() < deadline:

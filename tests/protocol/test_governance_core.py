@@ -291,3 +291,33 @@ def test_dotted_path_third_party_policy():
 
     with pytest.raises(RegistryError):
         make_policy("protocol.levers:Lever")
+
+
+def test_v2_dynamic_voter_set_uses_current_reviewers():
+    p = make_policy("v2_two_stage", snapshot_voters=False, term=1_000)
+    gs = p.init(0, v2_electorate())
+    gs, child = v2_to_review(p, gs)
+    newcomer = tuple(f"n{i}" for i in range(16))
+    gs = p.update_electorate(gs, v2_electorate(economic=newcomer), 500)
+    gs, _ = p.advance(gs, 1_000)  # rotation: the Economic seats are now the newcomers
+    assert gs.seat("economic") == newcomer
+    with pytest.raises(GovernanceError):
+        p.vote(gs, "e0", child, False, 1_001)
+    for who in newcomer + BUILD[:1]:
+        gs = p.vote(gs, who, child, False, 1_001)
+    assert gs.ref(child).state == RefState.CANCELLED
+
+
+def test_describe_lists_name_and_config():
+    d = make_policy("v2_1h_draft").describe()
+    assert d["name"] == "v2_1h_draft" and d["config"]["initial_delay"] == 300
+    assert d["summary"].startswith("The V2 draft")
+
+
+def test_time_never_runs_backward_and_stakes_are_checked():
+    p = make_policy("sudo")
+    gs = p.init(10, Electorate(bodies={"sudo": ("k",)}))
+    with pytest.raises(GovernanceError, match="time runs forward"):
+        p.advance(gs, 9)
+    with pytest.raises(GovernanceError, match="stakes"):
+        Electorate(stakes={"x": -1.0})

@@ -81,13 +81,15 @@ def lock_cost(state: NetworkState, params: EconomyParams, block: int | None = No
     return max(params.network_min_lock_cost, decayed)
 
 
-def neuron_to_prune(state: NetworkState, netuid: int) -> int:
+def neuron_to_prune(state: NetworkState, netuid: int, params: EconomyParams | None = None) -> int:
     """The uid a new registration replaces (yuma.md §4.7), or -1 if none can be pruned.
 
     Lowest emission → earliest registration → lowest uid among non-immune uids; the owner hotkey
-    is never pruned; immune uids go only when at most ``MinNonImmuneUids`` are non-immune.
+    is never pruned (``ImmuneOwnerUidsLimit`` 1); immune uids go only when at most
+    ``MinNonImmuneUids`` are non-immune.
     """
-    return _neuron_to_prune(state, netuid, min_non_immune=10)
+    min_non_immune = (params or EconomyParams()).min_non_immune_uids
+    return _neuron_to_prune(state, netuid, min_non_immune=min_non_immune)
 
 
 def _neuron_to_prune(state: NetworkState, netuid: int, *, min_non_immune: int) -> int:

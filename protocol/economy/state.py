@@ -64,7 +64,7 @@ class EconomyParams:
     mechanism: str = "yuma"
     #: ``protocol.yuma.EpochParams`` (None: the epoch's defaults).
     epoch_params: Any = None
-    #: Safe-mode duration bounds (governance.md §2.1).
+    #: Safe-mode duration a ``HaltChain`` uses by default: 24 h (governance.md §2.1).
     safe_mode_enter_blocks: int = 7_200
 
     def __post_init__(self) -> None:

@@ -1,0 +1,147 @@
+"""Benchmark: one simulated year of a 128-subnet × 256-uid network with per-tempo epochs (CPU).
+
+Tempo mode (``tempo_step``, one batched Yuma epoch over all subnets per tempo) and per-block
+mode (``block_step``, each subnet's epoch on its own staggered block). Both are timed over a
+slice and extrapolated to a year unless ``--full-year`` is given; a cProfile pass over a short
+slice says where the time goes. The last line is ``key=value`` pairs.
+
+Usage::
+
+    .venv/bin/python bench/economy.py                      # slices, extrapolated
+    .venv/bin/python bench/economy.py --full-year          # the whole year in tempo mode
+    .venv/bin/python bench/economy.py --subnets 16 --uids 64 --tempos 20 --blocks 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import time
+
+import torch
+
+from protocol.economy import (
+    EconomyParams,
+    block_step,
+    check_ledger,
+    new_network,
+    tempo_step,
+    with_weights,
+)
+from protocol.units import BLOCKS_PER_DAY
+
+#: Functions whose cumulative time the profile reports (name → label).
+PROFILED = {
+    "yuma_epoch": "epoch (protocol.yuma)",
+    "drain": "drain incl. epoch",
+    "run_coinbase": "coinbase",
+    "with_weights": "weight re-commit",
+    "decay_registration_burn": "registration burn decay",
+    "replace": "state replace",
+}
+
+
+def _run_tempos(state, params: EconomyParams, n: int):
+    for _ in range(n):
+        # Validators re-commit their weights each tempo so they stay active.
+        state = with_weights(state)
+        state, _ = tempo_step(state, params)
+    return state
+
+
+def _run_blocks(state, params: EconomyParams, n: int):
+    for _ in range(n):
+        if state.block % params.tempo == 0:
+            state = with_weights(state)
+        state, _ = block_step(state, params)
+    return state
+
+
+def _profile(fn, *args) -> dict[str, float]:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    fn(*args)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.values())  # tottime over every function
+    out = {"total": total}
+    for (_, _, name), value in stats.items():
+        if name in PROFILED:
+            out[name] = out.get(name, 0.0) + value[3]  # cumulative time
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subnets", type=int, default=128)
+    parser.add_argument("--uids", type=int, default=256)
+    parser.add_argument("--days", type=float, default=365.0)
+    parser.add_argument("--tempos", type=int, default=60, help="tempos timed in tempo mode")
+    parser.add_argument("--blocks", type=int, default=360, help="blocks timed in block mode")
+    parser.add_argument("--full-year", action="store_true", help="run the whole year in tempo mode")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    params = EconomyParams()
+    year_blocks = round(args.days * BLOCKS_PER_DAY)
+    year_tempos = year_blocks // params.tempo
+    t0 = time.perf_counter()
+    state = new_network(args.subnets, args.uids, params=params, seed=args.seed)
+    build_s = time.perf_counter() - t0
+    state = _run_tempos(state, params, 1)  # warm-up (allocations, first-call overheads)
+
+    n_tempos = year_tempos if args.full_year else min(args.tempos, year_tempos)
+    t0 = time.perf_counter()
+    tempo_state = _run_tempos(state, params, n_tempos)
+    tempo_s = time.perf_counter() - t0
+    tempo_year_s = tempo_s * year_tempos / n_tempos
+    ledger_tempo = check_ledger(tempo_state)
+
+    n_blocks = min(args.blocks, year_blocks)
+    t0 = time.perf_counter()
+    block_state = _run_blocks(state, params, n_blocks)
+    block_s = time.perf_counter() - t0
+    block_year_s = block_s * year_blocks / n_blocks
+    ledger_block = check_ledger(block_state)
+
+    prof_tempo = _profile(_run_tempos, state, params, max(2, min(10, n_tempos)))
+    prof_block = _profile(_run_blocks, state, params, max(10, min(120, n_blocks)))
+
+    print(
+        f"network: {args.subnets} subnets x {args.uids} uids, tempo {params.tempo}, "
+        f"{year_tempos} tempos = {year_blocks} blocks per {args.days:g} days; "
+        f"torch threads {torch.get_num_threads()}; build {build_s:.2f} s"
+    )
+    kind = "full year" if args.full_year else f"{n_tempos} tempos, extrapolated"
+    print(
+        f"tempo mode: {tempo_s:.2f} s for {n_tempos} tempos ({1e3 * tempo_s / n_tempos:.1f} ms/tempo) "
+        f"-> {tempo_year_s:.0f} s per year ({kind}); ledger {'ok' if ledger_tempo.ok else 'BROKEN'}"
+    )
+    print(
+        f"block mode: {block_s:.2f} s for {n_blocks} blocks ({1e3 * block_s / n_blocks:.2f} ms/block) "
+        f"-> {block_year_s:.0f} s per year (extrapolated); "
+        f"ledger {'ok' if ledger_block.ok else 'BROKEN'}"
+    )
+    for label, prof in (("tempo mode", prof_tempo), ("block mode", prof_block)):
+        total = prof["total"]
+        parts = ", ".join(
+            f"{PROFILED[name]} {100 * prof.get(name, 0.0) / total:.0f}%"
+            for name in PROFILED
+            if name in prof
+        )
+        print(f"profile ({label}, share of profiled time): {parts}")
+    epoch_share = prof_tempo.get("yuma_epoch", 0.0) / prof_tempo["total"]
+    print(
+        f"subnets={args.subnets} uids={args.uids} tempo_ms={1e3 * tempo_s / n_tempos:.1f} "
+        f"tempo_year_s={tempo_year_s:.0f} tempo_full_year={int(args.full_year)} "
+        f"block_ms={1e3 * block_s / n_blocks:.2f} block_year_s={block_year_s:.0f} "
+        f"epoch_share_tempo={epoch_share:.2f} ledger_ok={int(ledger_tempo.ok and ledger_block.ok)}"
+    )
+
+
+if __name__ == "__main__":
+    main()

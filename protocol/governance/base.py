@@ -524,6 +524,13 @@ class GovernancePolicy:
                     power[m] = max(power.get(m, 0.0), w)
         return power
 
+    def independent_parties(self, gs: GovState) -> dict[str, str]:
+        """Member → independent party implied by the policy's own config (default: none merged).
+
+        The metrics merge these with any ``parties`` mapping they are given.
+        """
+        return {}
+
     def describe(self) -> dict[str, Any]:
         """Name, docstring summary and config of the policy (for reports)."""
         doc = (type(self).__doc__ or "").strip().splitlines()

@@ -137,8 +137,13 @@ class FutarchyPolicy(GovernancePolicy):
             ref = self._observe(ref, min(now, end))
             # New votes (trades) since the last pass move the markets from here on.
             done = int(ref.get("trades"))
-            for v in ref.votes[done:]:
+            for i, v in enumerate(ref.votes[done:], start=done):
                 amount = gs.electorate.stake(v.voter) * c.trade_fraction
+                before = [w for w in ref.votes[:i] if w.voter == v.voter]
+                if before and before[-1].aye == v.aye:
+                    continue  # already positioned: a trader's capital is used once
+                if before:
+                    amount *= 2  # close the old position and open the new one
                 ref = self._trade(ref, amount if v.aye else -amount)
             ref = ref.with_info(trades=float(len(ref.votes)))
             if rng is not None and c.noise_sigma > 0 and now < end:

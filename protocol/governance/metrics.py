@@ -28,6 +28,7 @@ __all__ = [
     "concentration",
     "decentralisation_report",
     "effective_exit_window",
+    "fastest_delay",
     "gini",
     "hhi",
     "key_control_nakamoto",
@@ -175,19 +176,48 @@ def _smallest(paths: Iterable[Path], parties: Mapping[str, str] | None,
     return best
 
 
+def _parties(policy: GovernancePolicy, gs: GovState,
+             parties: Mapping[str, str] | None) -> dict[str, str]:
+    merged = policy.independent_parties(gs)
+    merged.update(parties or {})
+    return merged
+
+
 def minimal_pass_coalition(
     policy: GovernancePolicy, gs: GovState, parties: Mapping[str, str] | None = None,
     *, max_delay: Blocks | None = None,
 ) -> CoalitionResult | None:
-    """The smallest coalition able to pass a proposal (unopposed), over the policy's paths."""
-    return _smallest(policy.pass_paths(gs), parties, max_delay)
+    """The smallest coalition able to pass a proposal (unopposed), over the policy's paths.
+
+    ``parties`` maps members to independent parties, on top of the policy's own
+    (``independent_parties``, e.g. a multisig with ``signer_correlation = 1``).
+    """
+    return _smallest(policy.pass_paths(gs), _parties(policy, gs, parties), max_delay)
 
 
 def minimal_block_coalition(
     policy: GovernancePolicy, gs: GovState, parties: Mapping[str, str] | None = None
 ) -> CoalitionResult | None:
     """The smallest coalition able to stop any proposal."""
-    return _smallest(policy.block_paths(gs), parties)
+    return _smallest(policy.block_paths(gs), _parties(policy, gs, parties))
+
+
+def fastest_delay(
+    policy: GovernancePolicy, gs: GovState, max_parties: int,
+    parties: Mapping[str, str] | None = None,
+) -> Blocks | None:
+    """Shortest delay a coalition of at most ``max_parties`` independent parties can force.
+
+    The delay an adverse change really faces depends on who wants it: in V2 two triumvirs and
+    a proposer face 24 h, but 24 more reviewers make it the next block. ``None``: no such
+    coalition can pass anything.
+    """
+    best: Blocks | None = None
+    for path in policy.pass_paths(gs):
+        found = path_coalition(path, _parties(policy, gs, parties))
+        if found is not None and found.size <= max_parties and (best is None or path.delay < best):
+            best = path.delay
+    return best
 
 
 def key_control_nakamoto(
@@ -237,10 +267,11 @@ def decentralisation_report(
 ) -> DecentralisationReport:
     """Compute every §5 metric for ``policy`` at ``gs`` (``lever`` for the exit window)."""
     power = policy.voting_power(gs)
-    if parties:
+    groups = _parties(policy, gs, parties)
+    if groups:
         merged: dict[str, float] = {}
         for m, w in power.items():
-            merged[parties.get(m, m)] = merged.get(parties.get(m, m), 0.0) + w
+            merged[groups.get(m, m)] = merged.get(groups.get(m, m), 0.0) + w
         power = merged
     return DecentralisationReport(
         policy.name,

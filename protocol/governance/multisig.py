@@ -97,6 +97,12 @@ class MultisigPolicy(GovernancePolicy):
                 gs = self._close(gs, ref, RefState.REJECTED, when, "rejected")
         return self._run_scheduled(gs, now)
 
+    def independent_parties(self, gs: GovState) -> dict[str, str]:
+        """Perfectly correlated signers (``signer_correlation = 1``) are one party (§5.1)."""
+        if self.config.signer_correlation >= 1.0:
+            return dict.fromkeys(gs.seat(self.config.body), f"{self.config.body}:correlated")
+        return {}
+
     def enforced_delay(self, lever: Lever) -> Blocks | None:
         """``delay_blocks`` (1 for sudo: the next block)."""
         return self.config.delay_blocks

@@ -321,3 +321,11 @@ def test_time_never_runs_backward_and_stakes_are_checked():
         p.advance(gs, 9)
     with pytest.raises(GovernanceError, match="stakes"):
         Electorate(stakes={"x": -1.0})
+
+
+def test_v1_senate_follows_stake_at_once():
+    p, gs = v1_setup()
+    stakes = {f"s{i}": 100.0 - i for i in range(15)}
+    stakes["whale"] = 1_000.0
+    gs = p.update_electorate(gs, Electorate(stakes=stakes, bodies={"triumvirate": TRI}), 10)
+    assert gs.seat("senate")[0] == "whale" and "s11" not in gs.seat("senate")

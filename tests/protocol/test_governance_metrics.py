@@ -216,3 +216,15 @@ def test_third_party_policy_by_dotted_path_and_entry_point(monkeypatch):
     ep = EntryPoint("anyone", "tests.protocol.test_governance_metrics:AnyoneNextBlock", "govsim.policies")
     monkeypatch.setattr(reg, "entry_points", lambda group: [ep] if group == "govsim.policies" else [])
     assert type(make_policy("anyone", k=1, n=1)).__name__ == "AnyoneNextBlock"
+
+
+def test_signer_correlation_config_and_fastest_delay():
+    from protocol.governance.metrics import fastest_delay
+
+    ms = make_policy("multisig", k=2, n=3, signer_correlation=1.0)
+    gs = ms.init(0, Electorate(bodies={"signers": ("x", "y", "z")}))
+    assert key_control_nakamoto(ms, gs) == 1
+    p, gs = v2_state()
+    assert fastest_delay(p, gs, 3) == 7_200
+    assert fastest_delay(p, gs, 27) == 1
+    assert fastest_delay(p, gs, 2) is None

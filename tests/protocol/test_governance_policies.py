@@ -388,3 +388,15 @@ def test_market_only_refuses_everything():
     assert p.enforced_delay(LEVER) is None
     gs, ev = p.advance(gs, 10_000_000)
     assert ev == () and gs.log == ()
+
+
+def test_futarchy_revote_uses_capital_once():
+    p, gs = futarchy_setup()
+    gs, pid = p.propose(gs, "bull", LEVER, 0)
+    gs = p.vote(gs, "small", pid, True, 0)
+    once = p.prices(gs.ref(pid))
+    gs = p.vote(gs, "small", pid, True, 1)
+    assert p.prices(gs.ref(pid)) == once
+    gs = p.vote(gs, "small", pid, False, 2)
+    pass_price, fail_price = p.prices(gs.ref(pid))
+    assert pass_price < 1.0 < fail_price  # flipped: net short pass

@@ -56,6 +56,7 @@ class TrainingConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.1
     grad_clip: float = 1.0
+    replica_chunk: int = 0  # miners trained per vmapped call (0: all at once; bounds GPU memory)
     # compression (SparseLoCo)
     chunk: int = 64
     topk: int = 64

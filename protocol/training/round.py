@@ -275,16 +275,22 @@ def _train_miners(state: RunState) -> tuple[dict, dict, dict, int]:
             torch.arange(cfg.inner_steps, device=state.device)[None, :]
             < torch.tensor(n_steps, device=state.device)[:, None]
         )
-        final, _ = train_replicas(
-            state.model,
-            stacked,
-            batches,
-            mask,
-            lr=cfg.inner_lr,
-            betas=cfg.betas,
-            weight_decay=cfg.weight_decay,
-            grad_clip=cfg.grad_clip,
-        )
+        group = cfg.replica_chunk or len(train_uids)
+        parts = []
+        for lo in range(0, len(train_uids), group):
+            sl = slice(lo, lo + group)
+            part, _ = train_replicas(
+                state.model,
+                {n: t[sl] for n, t in stacked.items()},
+                batches[sl],
+                mask[sl],
+                lr=cfg.inner_lr,
+                betas=cfg.betas,
+                weight_decay=cfg.weight_decay,
+                grad_clip=cfg.grad_clip,
+            )
+            parts.append(part)
+        final = {n: torch.cat([p[n] for p in parts]) for n in state.theta}
         for r, uid in enumerate(train_uids):
             deltas[uid] = {n: starts[r][n] - final[n][r] for n in state.theta}
         tokens = sum(n_steps) * cfg.batch_size * cfg.seq_len

@@ -117,7 +117,8 @@ def scenario_picker() -> Any:
         st.session_state["scenario"] = scenario
         st.session_state["scenario_choice"] = choice
         values = {
-            s.path: explorer.param_value(scenario.config, s.path) for s in explorer.MAIN_PARAMETERS
+            s.path: s.coerce(explorer.param_value(scenario.config, s.path))
+            for s in explorer.MAIN_PARAMETERS
         }
         st.session_state["scn_values"] = values
         for spec in explorer.MAIN_PARAMETERS:

@@ -8,6 +8,8 @@ import streamlit as st
 
 from app_pages._shared import (
     cached_run,
+    config_hash,
+    graph_chart,
     scenario_picker,
     show_input_error,
     show_unavailable,
@@ -20,12 +22,11 @@ st.caption(
     "governance policy and a seed, and run it. Governance events are marked on every timeline."
 )
 
-if not explorer.simulation_available():
-    show_unavailable("Running scenarios", "the agent model's `sim.run` (issue 5)")
-    st.stop()
-
 scenario = scenario_picker()
 if scenario is None:
+    st.stop()
+if not explorer.simulation_available():
+    show_unavailable("Running scenarios", "the agent model's `sim.run` (issue 5)")
     st.stop()
 
 with st.sidebar:
@@ -34,19 +35,16 @@ with st.sidebar:
     saved = st.session_state.get("scn_values", {})
     for spec in explorer.MAIN_PARAMETERS:
         if spec.key not in st.session_state:  # widget state is dropped while on other pages
-            st.session_state[spec.key] = saved.get(
-                spec.path, explorer.param_value(scenario.config, spec.path)
+            st.session_state[spec.key] = spec.coerce(
+                saved.get(spec.path, explorer.param_value(scenario.config, spec.path))
             )
         value = st.session_state[spec.key]
-        lo, hi = min(spec.lo, value), max(spec.hi, value)
-        if spec.is_int:
-            values[spec.path] = st.number_input(
-                spec.label, int(lo), int(hi), step=int(spec.step), key=spec.key
-            )
+        lo, hi = spec.coerce(min(spec.lo, value)), spec.coerce(max(spec.hi, value))
+        step = spec.coerce(spec.step)
+        if spec.widget == "number":
+            values[spec.path] = st.number_input(spec.label, lo, hi, step=step, key=spec.key)
         else:
-            values[spec.path] = st.slider(
-                spec.label, float(lo), float(hi), step=float(spec.step), key=spec.key
-            )
+            values[spec.path] = st.slider(spec.label, lo, hi, step=step, key=spec.key)
 
 st.session_state["scn_values"] = values
 
@@ -70,16 +68,15 @@ except ValueError as exc:
     st.stop()
 st.session_state["scenario_config"] = config
 
+run_key = (config_hash(config), policy, int(seed))
 if run_clicked:
-    progress = st.progress(0.0, text=f"Simulating {config.horizon_days:g} days under {policy}…")
     try:
-        st.session_state["scn_result"] = cached_run(config, policy, int(seed))
+        with st.spinner(f"Simulating {config.horizon_days:g} days under {policy}…", show_time=True):
+            st.session_state["scn_result"] = cached_run(config, policy, int(seed))
         st.session_state["scn_result_label"] = f"{scenario.name} · {policy} · seed {seed}"
+        st.session_state["scn_result_key"] = run_key
     except ValueError as exc:
         show_input_error("The simulation rejected this scenario", exc)
-    finally:
-        progress.progress(1.0, text="Done")
-        progress.empty()
 
 result: explorer.RunTables | None = st.session_state.get("scn_result")
 if result is None:
@@ -87,63 +84,120 @@ if result is None:
     st.stop()
 
 st.subheader(st.session_state.get("scn_result_label", "Result"))
-kpis = {
-    k: v for k, v in result.kpis.items() if isinstance(v, int | float) and not isinstance(v, bool)
-}
-for column, (name, value) in zip(st.columns(4), list(kpis.items())[:4], strict=False):
-    column.metric(name, f"{value:,.4g}")
+if st.session_state.get("scn_result_key") != run_key:
+    st.caption("The inputs changed since this run: press **Run** to update.")
+headline = explorer.headline_kpis(result.kpis)
+for column, (label, text) in zip(st.columns(len(headline) or 1), headline, strict=False):
+    column.metric(label, text)
 
 series = result.timeseries
 time = explorer.time_column(series)
 network = explorer.network_frame(series)
+subnets = explorer.subnet_frame(series)
 marks = explorer.event_marks(result.events, time=time)
-rules = (
-    alt.Chart(marks)
-    .mark_rule(color="crimson", strokeDash=[4, 3])
-    .encode(x=f"{time}:Q", tooltip=["label"])
-    if not marks.empty
-    else None
-)
 
-for title, columns in explorer.chart_groups(explorer.numeric_columns(network)).items():
-    st.markdown(f"**{title}**")
-    lines = (
-        alt.Chart(explorer.long_series(network, columns, time=time))
-        .mark_line()
-        .encode(
-            x=alt.X(f"{time}:Q", title=time),
-            y=alt.Y("value:Q", title=None),
-            color=alt.Color("series:N", title=None),
-            tooltip=[time, "series", "value"],
-        )
-        .properties(height=220)
+
+def timeline(
+    frame: pd.DataFrame,
+    y: str,
+    title: str,
+    *,
+    color: str | None = None,
+    log: bool = False,
+    stacked: bool = False,
+) -> alt.LayerChart | alt.Chart:
+    """A line (or stacked area) chart over time with governance events as dashed rules."""
+    mark = alt.Chart(frame).mark_area(opacity=0.85) if stacked else alt.Chart(frame).mark_line()
+    encoding = {
+        "x": alt.X(f"{time}:Q", title=time),
+        "y": alt.Y(
+            f"{y}:Q",
+            title=title,
+            stack="normalize" if stacked else None,
+            scale=alt.Scale(type="log") if log else alt.Scale(zero=False),
+        ),
+        "tooltip": [time, alt.Tooltip(f"{y}:Q", format=",.4g")] + ([color] if color else []),
+    }
+    if color:
+        encoding["color"] = alt.Color(f"{color}:N", title=None)
+    chart = mark.encode(**encoding).properties(height=230)
+    if marks.empty:
+        return chart
+    rules = (
+        alt.Chart(marks)
+        .mark_rule(color="crimson", strokeDash=[4, 3])
+        .encode(x=f"{time}:Q", tooltip=["label", f"{time}:Q"])
     )
-    st.altair_chart(lines + rules if rules is not None else lines, width="stretch")
+    return chart + rules
 
-if "netuid" in series.columns:
-    subnet_prices = [c for c in explorer.numeric_columns(series) if "price" in c and "tao" not in c]
-    if subnet_prices:
-        st.markdown("**Subnet prices**")
-        per_subnet = series.dropna(subset=["netuid"]).assign(
-            netuid=lambda d: d["netuid"].astype(int).astype(str)
-        )
-        chart = (
-            alt.Chart(per_subnet)
-            .mark_line()
-            .encode(
-                x=alt.X(f"{time}:Q"),
-                y=alt.Y(f"{subnet_prices[0]}:Q"),
-                color=alt.Color("netuid:N", title="subnet"),
-            )
-            .properties(height=220)
-        )
-        st.altair_chart(chart + rules if rules is not None else chart, width="stretch")
+
+def show(chart: alt.TopLevelMixin) -> None:
+    """Draw an Altair chart at full width."""
+    st.altair_chart(chart, width="stretch")
+
+
+left, right = st.columns(2)
+with left:
+    if "tao_price_usd" in network:
+        st.markdown("**TAO price (USD)**")
+        show(timeline(network, "tao_price_usd", "USD"))
+with right:
+    if "governance_premium" in network:
+        st.markdown("**Governance-risk premium**")
+        show(timeline(network, "governance_premium", "premium"))
+
+left, right = st.columns(2)
+with left:
+    if "alpha_price_tao" in subnets:
+        st.markdown("**Subnet alpha prices (TAO, log scale)**")
+        positive = subnets[subnets["alpha_price_tao"] > 0]
+        show(timeline(positive, "alpha_price_tao", "TAO per alpha", color="netuid", log=True))
+with right:
+    if "emission_share" in subnets:
+        st.markdown("**Emission shares**")
+        show(timeline(subnets, "emission_share", "share", color="netuid", stacked=True))
+
+income = [c for c in network.columns if c.startswith("income_")]
+if income:
+    st.markdown("**Income per role (TAO per record, all subnets)**")
+    long = explorer.long_series(network, income, time=time)
+    long["series"] = long["series"].str.removeprefix("income_").str.removesuffix("_tao")
+    show(timeline(long, "value", "TAO", color="series"))
+
+left, right = st.columns(2)
+with left:
+    if "emission_hhi" in network:
+        st.markdown("**Emission concentration (HHI)**")
+        show(timeline(network, "emission_hhi", "HHI"))
+with right:
+    if "emission_nakamoto_50" in network:
+        st.markdown("**Nakamoto coefficient of emission (subnets for > 50 %)**")
+        show(timeline(network, "emission_nakamoto_50", "subnets"))
+
+snapshot = result.snapshot
+if snapshot is not None:
+    st.markdown("**Stake and weights at the end (validators → miners)**")
+    n_subnets = snapshot.stake.shape[0]
+    netuid = st.selectbox(
+        "Subnet", list(range(n_subnets)), format_func=lambda i: f"SN{i}", key="scn_graph_subnet"
+    )
+    labels = [
+        f"uid{uid} {strategy}".strip() for uid, strategy in enumerate(snapshot.strategies[netuid])
+    ]
+    graph = explorer.stake_weight_graph(
+        snapshot.stake[netuid],
+        snapshot.weights[netuid],
+        labels=labels,
+        roles=snapshot.roles[netuid],
+        max_miners=16,
+    )
+    st.session_state["scn_graph"] = graph
+    show(graph_chart(graph))
 
 if not result.events.empty:
-    with st.expander(f"Governance events ({len(result.events)})"):
+    with st.expander(f"Governance and market events ({len(result.events)})"):
         st.dataframe(result.events, width="stretch", key="scn_events_table")
 
 with st.expander("All KPIs"):
-    st.dataframe(
-        pd.Series(result.kpis, name="value").to_frame(), width="stretch", key="scn_kpi_table"
-    )
+    kpi_frame = pd.Series(result.kpis, name="value").astype(str).to_frame()
+    st.dataframe(kpi_frame, width="stretch", key="scn_kpi_table")

@@ -280,7 +280,9 @@ def stake_weight_graph(
     weights: np.ndarray,
     *,
     labels: Sequence[str] | None = None,
+    roles: Sequence[str] | None = None,
     min_weight: float = 0.0,
+    max_miners: int | None = None,
 ) -> nx.DiGraph:
     """A directed graph of who weights whom: validators → miners, with stake on the nodes.
 
@@ -293,15 +295,20 @@ def stake_weight_graph(
         edge's ``weight`` is the share of ``i``'s vote.
     labels
         Node names (default ``"uid<i>"``).
+    roles
+        Role per uid; by default ``"validator"`` for uids that set weights and hold stake,
+        ``"miner"`` otherwise. Only validators' weights become edges.
     min_weight
         Drop edges whose normalised weight is at or below this share.
+    max_miners
+        Keep only the validators and this many non-validators, those receiving the most
+        stake-weighted votes (large subnets stay readable).
 
     Returns
     -------
     networkx.DiGraph
-        Node attributes ``stake``, ``role`` (``"validator"`` for uids that set weights and hold
-        stake, otherwise ``"miner"``) and ``received`` (stake-weighted share of all votes); edge
-        attribute ``weight``.
+        Node attributes ``stake``, ``role`` and ``received`` (the uid's share of all
+        stake-weighted votes); edge attribute ``weight``.
     """
     stake_arr = np.asarray(stake, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
@@ -310,20 +317,28 @@ def stake_weight_graph(
         raise ValueError(f"weights: expected shape ({n}, {n}), got {w.shape}")
     names = list(labels) if labels is not None else [f"uid{i}" for i in range(n)]
     row_sums = w.sum(axis=1, keepdims=True)
+    if roles is None:
+        roles = [
+            "validator" if row_sums[i, 0] > 0 and stake_arr[i] > 0 else "miner" for i in range(n)
+        ]
+    is_validator = np.array([r == "validator" for r in roles])
     shares = np.divide(w, row_sums, out=np.zeros_like(w), where=row_sums > 0)
-    stake_share = stake_arr / stake_arr.sum() if stake_arr.sum() > 0 else np.zeros(n)
+    shares[~is_validator] = 0.0
+    voting = np.where(is_validator, stake_arr, 0.0)
+    stake_share = voting / voting.sum() if voting.sum() > 0 else np.zeros(n)
     received = stake_share @ shares
+    keep = np.ones(n, dtype=bool)
+    if max_miners is not None:
+        others = np.flatnonzero(~is_validator)
+        ranked = others[np.argsort(-received[others], kind="stable")]
+        keep[ranked[max_miners:]] = False
     graph = nx.DiGraph()
-    for i in range(n):
-        is_validator = bool(row_sums[i, 0] > 0 and stake_arr[i] > 0)
+    for i in np.flatnonzero(keep):
         graph.add_node(
-            names[i],
-            stake=float(stake_arr[i]),
-            role="validator" if is_validator else "miner",
-            received=float(received[i]),
+            names[i], stake=float(stake_arr[i]), role=str(roles[i]), received=float(received[i])
         )
     for i, j in zip(*np.nonzero(shares > min_weight), strict=True):
-        if i != j and stake_arr[i] > 0:
+        if i != j and keep[i] and keep[j] and stake_arr[i] > 0:
             graph.add_edge(names[i], names[j], weight=float(shares[i, j]))
     return graph
 
@@ -331,8 +346,8 @@ def stake_weight_graph(
 def graph_frames(graph: nx.DiGraph) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Node and edge tables with coordinates, for drawing the graph with Altair.
 
-    Validators sit in a left column ordered by stake, miners in a right column ordered by the
-    votes they receive; the layout is deterministic (no random spring layout).
+    Validators sit in a left column ordered by stake, everyone else in a right column ordered by
+    the votes they receive; the layout is deterministic (no random spring layout).
 
     Returns
     -------
@@ -343,10 +358,10 @@ def graph_frames(graph: nx.DiGraph) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     rows = [{"node": node, **data} for node, data in graph.nodes(data=True)]
     nodes = pd.DataFrame(rows, columns=["node", "role", "stake", "received"])
-    nodes["x"] = np.where(nodes["role"] == "validator", 0.0, 1.0)
+    is_validator = nodes["role"] == "validator"
+    nodes["x"] = np.where(is_validator, 0.0, 1.0)
     nodes["y"] = 0.0
-    for role, key in (("validator", "stake"), ("miner", "received")):
-        mask = nodes["role"] == role
+    for mask, key in ((is_validator, "stake"), (~is_validator, "received")):
         order = nodes.loc[mask, key].rank(method="first", ascending=False).to_numpy()
         count = int(mask.sum())
         nodes.loc[mask, "y"] = 1.0 - (order - 0.5) / max(count, 1)
@@ -783,7 +798,11 @@ class ParamSpec:
     label
         Widget label, with its unit.
     lo, hi, step
-        Slider range and step; integers give an integer widget.
+        Widget range and step.
+    integer
+        Whole numbers (an integer number input) rather than a float.
+    widget
+        ``"number"`` (typed) or ``"slider"``.
     """
 
     path: str
@@ -791,24 +810,27 @@ class ParamSpec:
     lo: float
     hi: float
     step: float
-
-    @property
-    def is_int(self) -> bool:
-        """Whether the parameter takes whole numbers."""
-        return all(float(v).is_integer() for v in (self.lo, self.hi, self.step))
+    integer: bool = False
+    widget: str = "slider"
 
     @property
     def key(self) -> str:
         """The widget key (``scn_param_network__n_subnets``)."""
         return "scn_param_" + self.path.replace(".", "__")
 
+    def coerce(self, value: Any) -> int | float:
+        """``value`` as the widget's number type."""
+        return int(value) if self.integer else float(value)
+
 
 #: The scenario's main parameters, in the order the page shows them.
 MAIN_PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("horizon_days", "Horizon (days)", 1, 365, 1),
-    ParamSpec("network.n_subnets", "Subnets", 1, 32, 1),
-    ParamSpec("network.n_uids", "UIDs per subnet", 8, 256, 8),
-    ParamSpec("network.n_validators", "Validators per subnet", 1, 64, 1),
+    ParamSpec("horizon_days", "Horizon (days)", 0.5, 3650.0, 1.0, widget="number"),
+    ParamSpec("network.n_subnets", "Subnets", 1, 128, 1, integer=True, widget="number"),
+    ParamSpec("network.n_uids", "UIDs per subnet", 4, 4096, 8, integer=True, widget="number"),
+    ParamSpec(
+        "network.n_validators", "Validators per subnet", 1, 256, 1, integer=True, widget="number"
+    ),
     ParamSpec("market.contagion_beta", "Contagion β (risk discount per severity)", 0.0, 10.0, 0.1),
     ParamSpec("market.daily_volatility", "TAO daily volatility", 0.0, 0.2, 0.005),
     ParamSpec("governance.correlation", "Correlation between governance seats", 0.0, 1.0, 0.05),
@@ -938,29 +960,94 @@ def policy_names() -> list[str]:
 
 
 @dataclass(frozen=True)
+class NetworkSnapshot:
+    """The network at the end of a run, for the stake/weight graph.
+
+    Attributes
+    ----------
+    stake
+        ``[S, n]`` stake (alpha) on each uid's hotkey.
+    weights
+        ``[S, n, n]`` the weights on chain (row = the uid that set them).
+    roles
+        ``[S][n]`` ``"validator"``, ``"miner"`` or ``"owner"``.
+    strategies
+        ``[S][n]`` the agent's strategy name (``""`` where none).
+    """
+
+    stake: np.ndarray
+    weights: np.ndarray
+    roles: list[list[str]]
+    strategies: list[list[str]]
+
+
+@dataclass(frozen=True)
 class RunTables:
-    """One run's results as tables (what the runner stores): time series, KPIs, events."""
+    """One run's results as tables (what the runner stores), plus the final network snapshot."""
 
     timeseries: pd.DataFrame
     kpis: dict[str, Any]
     events: pd.DataFrame
+    snapshot: NetworkSnapshot | None = None
 
 
 def simulation_available() -> bool:
     """Whether this build has the agent model's entry point ``sim.run``."""
     import sim
 
-    if hasattr(sim, "run"):
-        return True
     try:
-        from sim import model  # noqa: F401  (sim.run may be defined there and re-exported)
-    except ImportError:
+        return callable(sim.run)
+    except (AttributeError, ImportError):
         return False
-    return hasattr(sim, "run")
+
+
+def model_snapshot(model: Any) -> NetworkSnapshot | None:
+    """Read stake, weights and agent roles off a finished ``sim.model.GovSimModel``.
+
+    Returns ``None`` when the model does not expose them (the graph is then not drawn).
+    """
+    try:
+        state = model.state
+        stake = np.asarray(state.hotkey_alpha.detach().cpu().numpy(), dtype=np.float64)
+        weights = np.asarray(state.weights.detach().cpu().numpy(), dtype=np.float64)
+        miner_strategy = np.asarray(model.miner_strategy, dtype=object)
+        validator_strategy = np.asarray(model.validator_strategy, dtype=object)
+        validator_uids = np.asarray(model.validator_uids)
+        owner_uid = state.owner_uid.detach().cpu().numpy()
+    except AttributeError:
+        return None
+    n_subnets, n = stake.shape
+    roles: list[list[str]] = []
+    strategies: list[list[str]] = []
+    for s in range(n_subnets):
+        role = ["miner"] * n
+        strategy = [str(x) for x in miner_strategy[s]]
+        for k, uid in enumerate(validator_uids):
+            role[int(uid)] = "validator"
+            strategy[int(uid)] = str(validator_strategy[s][k])
+        owner = int(owner_uid[s])
+        if 0 <= owner < n and role[owner] == "miner" and not strategy[owner]:
+            role[owner] = "owner"
+        roles.append(role)
+        strategies.append(strategy)
+    return NetworkSnapshot(stake=stake, weights=weights, roles=roles, strategies=strategies)
+
+
+def _events_frame(events: pd.DataFrame) -> pd.DataFrame:
+    """Events with nested cells (lists, dicts) as JSON text, so tables and Parquet accept them."""
+    out = events.copy()
+
+    def flat(value: Any) -> Any:
+        return json.dumps(value, default=str) if isinstance(value, list | dict | tuple) else value
+
+    for column in out.columns:
+        if out[column].map(lambda v: isinstance(v, list | dict | tuple)).any():
+            out[column] = out[column].map(flat)
+    return out
 
 
 def run_scenario(config: Any, *, policy: str, seed: int) -> RunTables:
-    """Run one simulation with ``sim.run`` and return its tables.
+    """Run one simulation with ``sim.run`` and return its tables and final network.
 
     Parameters
     ----------
@@ -975,17 +1062,31 @@ def run_scenario(config: Any, *, policy: str, seed: int) -> RunTables:
     -------
     RunTables
         KPIs flattened to ``a.b`` keys as the study store keeps them.
+
+    Raises
+    ------
+    ValueError
+        If ``sim.run`` rejects the configuration.
     """
     import sim
+    from sim import engine
     from sim.runner import result_tables
 
-    result = sim.run(config, policy=policy, seed=int(seed))
+    # keep_model: the stake/weight graph needs the final network; it is released right here.
+    result = sim.run(config, policy=policy, seed=int(seed), keep_model=True)
+    model = result.kpis.pop("_model", None)
+    try:
+        snapshot = model_snapshot(model) if model is not None else None
+    finally:
+        if model is not None:
+            engine.release(model)
     tables = result_tables(result, "trajectory")
     kpis = tables["kpis"].iloc[0].to_dict()
     return RunTables(
         timeseries=tables.get("timeseries", pd.DataFrame()),
         kpis=kpis,
-        events=tables.get("events", pd.DataFrame()),
+        events=_events_frame(tables.get("events", pd.DataFrame())),
+        snapshot=snapshot,
     )
 
 
@@ -1032,18 +1133,80 @@ def chart_groups(columns: Sequence[str]) -> dict[str, list[str]]:
     return {title: cols for title, cols in groups.items() if cols}
 
 
-def network_frame(timeseries: pd.DataFrame) -> pd.DataFrame:
-    """Network-level rows of a time series: rows without a subnet, or all rows if none has one."""
+def network_columns(timeseries: pd.DataFrame) -> list[str]:
+    """Columns of a per-subnet time series that hold one network-wide value per time.
+
+    The model repeats network quantities (TAO price, premium, HHI...) on every subnet's row; a
+    column is network-wide when it has a single value at every recorded time.
+    """
     if "netuid" not in timeseries.columns:
-        return timeseries
-    network = timeseries[timeseries["netuid"].isna()] if timeseries["netuid"].isna().any() else None
-    if network is not None and not network.empty:
-        return network.drop(columns=["netuid"])
-    return (
-        timeseries.drop(columns=["netuid"])
-        .groupby(time_column(timeseries), as_index=False)
-        .mean(numeric_only=True)
-    )
+        return list(timeseries.columns)
+    time = time_column(timeseries)
+    candidates = [c for c in timeseries.columns if c not in {"netuid", time}]
+    if not candidates:
+        return []
+    unique = timeseries.groupby(time)[candidates].nunique(dropna=False).max()
+    return [c for c in candidates if unique[c] <= 1]
+
+
+def nakamoto(shares: np.ndarray, threshold: float = 0.5) -> int:
+    """Nakamoto coefficient: the fewest entities whose shares add up to more than ``threshold``.
+
+    Examples
+    --------
+    >>> nakamoto(np.array([0.4, 0.3, 0.2, 0.1]))
+    2
+    """
+    ordered = np.sort(np.asarray(shares, dtype=np.float64))[::-1]
+    total = ordered.sum()
+    if total <= 0:
+        return 0
+    return int(np.searchsorted(np.cumsum(ordered) / total, threshold, side="right") + 1)
+
+
+#: Per-subnet columns that add up across subnets (their sum is a network total).
+ADDITIVE_PREFIXES: tuple[str, ...] = ("income_", "stake_", "pool_")
+
+
+def network_frame(timeseries: pd.DataFrame) -> pd.DataFrame:
+    """One row per recorded time with network-wide columns.
+
+    Network-wide columns (see :func:`network_columns`) are kept; additive per-subnet columns
+    (``income_*``, ``stake_*``, ``pool_*``) are summed over subnets; from ``emission_share``
+    the Nakamoto coefficient of emission (``emission_nakamoto_50``) is derived.
+    """
+    if "netuid" not in timeseries.columns:
+        return timeseries.reset_index(drop=True)
+    time = time_column(timeseries)
+    grouped = timeseries.groupby(time, sort=True)
+    keep = [c for c in network_columns(timeseries) if c != time]
+    out = grouped[keep].first() if keep else pd.DataFrame(index=grouped.size().index)
+    additive = [
+        c
+        for c in timeseries.columns
+        if c.startswith(ADDITIVE_PREFIXES)
+        and c not in keep
+        and pd.api.types.is_numeric_dtype(timeseries[c])
+    ]
+    if additive:
+        out = out.join(grouped[additive].sum())
+    if "emission_share" in timeseries.columns:
+        out["emission_nakamoto_50"] = grouped["emission_share"].apply(
+            lambda x: nakamoto(x.to_numpy())
+        )
+    return out.reset_index()
+
+
+def subnet_frame(timeseries: pd.DataFrame) -> pd.DataFrame:
+    """Per-subnet columns only (``time, netuid, ...``), ``netuid`` as ``"SN<i>"`` for colours."""
+    if "netuid" not in timeseries.columns:
+        return pd.DataFrame()
+    time = time_column(timeseries)
+    network = set(network_columns(timeseries))
+    columns = [c for c in timeseries.columns if c not in network and c not in {time, "netuid"}]
+    out = timeseries[[time, "netuid", *columns]].dropna(subset=["netuid"]).copy()
+    out["netuid"] = "SN" + out["netuid"].astype(int).astype(str)
+    return out
 
 
 def long_series(
@@ -1052,6 +1215,10 @@ def long_series(
     """A tidy ``time, series, value`` table of ``columns`` for a multi-line chart."""
     time = time or time_column(frame)
     return frame[[time, *columns]].melt(id_vars=[time], var_name="series", value_name="value")
+
+
+#: Event fields that make up a timeline label, in order.
+EVENT_LABEL_COLUMNS: tuple[str, ...] = ("kind", "lever", "netuid", "intent", "detail")
 
 
 def event_marks(events: pd.DataFrame, *, time: str) -> pd.DataFrame:
@@ -1075,11 +1242,16 @@ def event_marks(events: pd.DataFrame, *, time: str) -> pd.DataFrame:
         when = None
     if when is None:
         return pd.DataFrame(columns=[time, "label"])
-    label_parts = [
-        c for c in ("kind", "event", "state", "lever", "policy", "netuid") if c in events.columns
-    ]
+    label_parts = [c for c in EVENT_LABEL_COLUMNS if c in events.columns]
+
+    def label(row: pd.Series) -> str:
+        parts = [
+            str(v) for v in row if v is not None and not (isinstance(v, float) and np.isnan(v))
+        ]
+        return " ".join(parts) or "event"
+
     labels = (
-        events[label_parts].astype(str).agg(" ".join, axis=1)
+        events[label_parts].apply(label, axis=1)
         if label_parts
         else pd.Series("event", index=events.index)
     )
@@ -1244,3 +1416,30 @@ def honest_share(rows: pd.DataFrame) -> float:
     if total <= 0:
         return 0.0
     return float(rows.loc[rows["role"] == "honest", "weight"].sum()) / total
+
+
+#: KPIs shown as headline metrics on the Scenario page: key, label, format.
+HEADLINE_KPIS: tuple[tuple[str, str, str], ...] = (
+    ("tao.price_end_usd", "TAO price at the end (USD)", "{:,.2f}"),
+    ("tao.max_drawdown", "TAO max drawdown", "{:.1%}"),
+    ("fp.count", "Harmful interventions", "{:.0f}"),
+    ("survival.share_emitting", "Subnets still emitting", "{:.0%}"),
+)
+
+
+def headline_kpis(kpis: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(label, formatted value)`` of the headline KPIs present in ``kpis``.
+
+    Falls back to the first numeric KPIs when none of :data:`HEADLINE_KPIS` is present.
+    """
+    out = []
+    for key, label, fmt in HEADLINE_KPIS:
+        value = kpis.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
+            out.append((label, fmt.format(value)))
+    if out:
+        return out
+    numeric = [
+        (k, v) for k, v in kpis.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    ]
+    return [(k, f"{v:,.4g}") for k, v in numeric[:4]]

@@ -173,3 +173,136 @@ def test_ground_truth_round_scores_strategies() -> None:
     assert "honest" in set(by_strategy["strategy"])
     assert by_strategy["weight_share"].sum() == pytest.approx(1.0)
     assert by_strategy["mean_weight"].is_monotonic_decreasing
+
+
+# -- scenario: uploads -------------------------------------------------------------------------
+
+
+def upload(at: AppTest, name: str, content: bytes) -> AppTest:
+    """Switch the Scenario page's source to Upload and upload ``content`` as ``name``."""
+    at.radio(key="scn_source").set_value("Upload").run()
+    at.file_uploader(key="scn_upload").set_value((name, content, "application/toml")).run()
+    return at
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"horizon_days = [1, 2", "invalid TOML"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b"[network]\nn_subnets = 0\n", "network.n_subnets"),
+        (b"[network]\nn_uids = 8\nn_validators = 9\n", "n_validators"),
+        (b'extends = "no_such_base.toml"\n', "no_such_base"),
+    ],
+)
+def test_invalid_upload_is_a_clear_error(content: bytes, message: str) -> None:
+    at = upload(open_page("app_pages/scenario.py"), "mine.toml", content)
+    assert_clean(at)
+    errors = [e.value for e in at.error]
+    assert any(message in e and "mine.toml" in e for e in errors), errors
+
+
+def test_valid_upload_becomes_the_scenario() -> None:
+    content = b'name = "tiny upload"\nhorizon_days = 3\n[network]\nn_subnets = 2\nn_uids = 16\nn_validators = 4\n'
+    at = upload(open_page("app_pages/scenario.py"), "tiny.toml", content)
+    assert_clean(at)
+    assert not at.error
+    assert at.session_state["scenario"].name == "tiny upload"
+    assert at.number_input(key="scn_param_network__n_subnets").value == 2
+    assert at.number_input(key="scn_param_horizon_days").value == 3
+
+
+# -- scenario: runs ----------------------------------------------------------------------------
+
+TINY_SCENARIO = b"""
+name = "tiny"
+description = "two subnets, three days, a sudo suspension on day 1"
+horizon_days = 3
+[network]
+n_subnets = 2
+n_uids = 8
+n_validators = 2
+[stakers]
+n_stakers = 4
+[[shocks]]
+kind = "intervention"
+day = 1
+lever = {kind = "set_emission_enabled", netuid = 0, enabled = false}
+"""
+
+needs_sim = pytest.mark.skipif(
+    not __import__("sim.explorer").explorer.simulation_available(), reason="sim.run not available"
+)
+
+
+def run_tiny(seed: int, at: AppTest | None = None) -> AppTest:
+    """Upload the tiny scenario, set the seed and press Run (with an empty run cache)."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    at = at or upload(open_page("app_pages/scenario.py"), "tiny.toml", TINY_SCENARIO)
+    at.number_input(key="scn_seed").set_value(seed).run()
+    at.button(key="scn_run").click().run()
+    assert_clean(at)
+    return at
+
+
+def end_price(at: AppTest) -> str:
+    return {m.label: m.value for m in at.metric}["TAO price at the end (USD)"]
+
+
+@needs_sim
+def test_scenario_run_charts_data_events_and_graph() -> None:
+    from sim import explorer
+
+    at = run_tiny(seed=5)
+    result = at.session_state["scn_result"]
+    assert not result.timeseries.empty
+    assert set(result.timeseries["netuid"]) == {0, 1}
+    # The sudo suspension on day 1 is executed and marked on the timeline.
+    marks = explorer.event_marks(result.events, time="day")
+    assert any("executed" in label for label in marks["label"])
+    assert marks["day"].between(1.0, 1.1).any()
+    graph = at.session_state["scn_graph"]
+    roles = {data["role"] for _, data in graph.nodes(data=True)}
+    assert {"validator", "miner"} <= roles
+    assert graph.number_of_edges() > 0
+
+
+@needs_sim
+def test_scenario_is_deterministic_through_the_ui_and_seed_matters() -> None:
+    first = end_price(run_tiny(seed=5))
+    assert end_price(run_tiny(seed=5)) == first
+    assert end_price(run_tiny(seed=6)) != first
+
+
+@needs_sim
+def test_invalid_parameter_combination_is_a_message() -> None:
+    at = upload(open_page("app_pages/scenario.py"), "tiny.toml", TINY_SCENARIO)
+    at.number_input(key="scn_param_network__n_validators").set_value(9).run()
+    assert_clean(at)
+    assert any("n_validators" in e.value for e in at.error)
+
+
+# -- compare -----------------------------------------------------------------------------------
+
+
+@needs_sim
+def test_compare_runs_policies_on_common_seeds() -> None:
+    at = upload(open_page("app_pages/scenario.py"), "tiny.toml", TINY_SCENARIO)
+    at.switch_page("app_pages/compare.py").run()
+    at.multiselect(key="cmp_policies").set_value(["sudo", "v2_two_stage"]).run()
+    at.number_input(key="cmp_seeds").set_value(2).run()
+    at.button(key="cmp_run").click().run()
+    assert_clean(at)
+    kpis = at.session_state["cmp_results"].kpis
+    assert len(kpis) == 4
+    by_policy = kpis.groupby("policy")["seed"].apply(sorted)
+    assert by_policy["sudo"] == by_policy["v2_two_stage"]  # common random numbers
+    summary = at.session_state["cmp_kpi_summary"]
+    assert set(summary["policy"]) == {"sudo", "v2_two_stage"}
+    # The sudo key suspends emissions at once; the two-stage process cannot within three days.
+    executed = kpis.set_index("policy")["interventions.executed"]
+    assert (executed["sudo"] >= 1).all()
+    assert (executed["v2_two_stage"] == 0).all()
+    assert len(at.get("download_button")) == 3

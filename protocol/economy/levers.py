@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from protocol.economy.amm import swap_alpha_for_tao
 from protocol.economy.registration import DissolveResult, dissolve_subnet
 from protocol.economy.staking import apply_market_flows, unstake
 from protocol.economy.state import EconomyParams, NetworkState
@@ -128,8 +129,15 @@ def _set_hyperparameter(
     raise ValueError(f"lever.name: unknown subnet hyperparameter {lever.name!r}")
 
 
-def _transfer_ownership(state: NetworkState, lever: TransferOwnership) -> NetworkState:
-    """New owner coldkey; it takes the owner hotkey, the old owner keeps its stake as a delegation."""
+def _transfer_ownership(
+    state: NetworkState, lever: TransferOwnership, params: EconomyParams
+) -> NetworkState:
+    """New owner coldkey; it takes the owner hotkey.
+
+    The old owner keeps its stake on that hotkey as a delegation (sold to TAO through the pool
+    if it already delegates to another uid of the subnet); a delegation the new owner held on
+    the owner hotkey becomes its own stake.
+    """
     netuid = _check_netuid(state, lever.netuid)
     new_owner = state.account_index(lever.new_owner)
     old_owner = int(state.owner_account[netuid])
@@ -137,27 +145,51 @@ def _transfer_ownership(state: NetworkState, lever: TransferOwnership) -> Networ
     owner_account[netuid] = new_owner
     changes: dict[str, torch.Tensor] = {"owner_account": owner_account}
     uid = int(state.owner_uid[netuid])
-    if uid >= 0 and int(state.uid_coldkey[netuid, uid]) == old_owner and new_owner != old_owner:
-        uid_coldkey = state.uid_coldkey.clone()
-        uid_coldkey[netuid, uid] = new_owner
-        owner_shares = state.owner_shares.clone()
-        nom_uid = state.nom_uid.clone()
-        nom_shares = state.nom_shares.clone()
-        moved = float(owner_shares[netuid, uid])
-        if moved > 0 and int(nom_uid[old_owner, netuid]) in (-1, uid):
-            nom_uid[old_owner, netuid] = uid
-            nom_shares[old_owner, netuid] += moved
-            owner_shares[netuid, uid] = 0.0
-        elif moved > 0:
-            raise ValueError(
-                f"lever.new_owner: old owner {old_owner} already delegates elsewhere on subnet {netuid}"
+    if uid < 0 or int(state.uid_coldkey[netuid, uid]) != old_owner or new_owner == old_owner:
+        return state.replace(**changes)
+    uid_coldkey = state.uid_coldkey.clone()
+    uid_coldkey[netuid, uid] = new_owner
+    owner_shares = state.owner_shares.clone()
+    nom_uid = state.nom_uid.clone()
+    nom_shares = state.nom_shares.clone()
+    old_shares = float(owner_shares[netuid, uid])
+    owner_shares[netuid, uid] = 0.0
+    if int(nom_uid[new_owner, netuid]) == uid:
+        owner_shares[netuid, uid] = nom_shares[new_owner, netuid]
+        nom_shares[new_owner, netuid] = 0.0
+        nom_uid[new_owner, netuid] = -1
+    changes.update(uid_coldkey=uid_coldkey, nom_uid=nom_uid, nom_shares=nom_shares)
+    if old_shares > 0 and int(nom_uid[old_owner, netuid]) in (-1, uid):
+        nom_uid[old_owner, netuid] = uid
+        nom_shares[old_owner, netuid] += old_shares
+    elif old_shares > 0:
+        total = float(state.total_shares[netuid, uid])
+        alpha = old_shares * float(state.hotkey_alpha[netuid, uid]) / total
+        tao = float(
+            swap_alpha_for_tao(
+                state.pool_tao[netuid],
+                state.pool_alpha[netuid],
+                state.pool_weight_alpha[netuid],
+                torch.tensor(alpha, dtype=torch.float64),
+                params.fee_rate,
             )
-        changes.update(
-            uid_coldkey=uid_coldkey,
-            owner_shares=owner_shares,
-            nom_uid=nom_uid,
-            nom_shares=nom_shares,
         )
+        pool_tao, pool_alpha = state.pool_tao.clone(), state.pool_alpha.clone()
+        pool_tao[netuid] -= tao
+        pool_alpha[netuid] += alpha
+        hotkey_alpha, total_shares = state.hotkey_alpha.clone(), state.total_shares.clone()
+        hotkey_alpha[netuid, uid] -= alpha
+        total_shares[netuid, uid] -= old_shares
+        balances = state.balances.clone()
+        balances[old_owner] += tao
+        changes.update(
+            pool_tao=pool_tao,
+            pool_alpha=pool_alpha,
+            hotkey_alpha=hotkey_alpha,
+            total_shares=total_shares,
+            balances=balances,
+        )
+    changes["owner_shares"] = owner_shares
     return state.replace(**changes)
 
 
@@ -259,7 +291,7 @@ def apply_lever(
         new, new_params, detail = _set_hyperparameter(state, lever, params)
         return new, LeverResult(lever, True, new_params, f"{detail}={lever.value!r}")
     if isinstance(lever, TransferOwnership):
-        new = _transfer_ownership(state, lever)
+        new = _transfer_ownership(state, lever, params)
         return new, LeverResult(
             lever, True, params, f"subnet {lever.netuid} owner -> {lever.new_owner}"
         )

@@ -123,7 +123,7 @@ OPS = st.tuples(
 )
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
     era=st.sampled_from(["head", "tao_flow", "price_ema"]),
@@ -347,3 +347,38 @@ def test_token_sale_is_a_swap_that_lowers_the_price() -> None:
     assert check_ledger(new).ok
     _, off_chain = apply_lever(state, TokenSale(amount_tao=50.0), params)
     assert not off_chain.applied
+
+
+def test_transfer_ownership_when_the_old_owner_delegates_elsewhere() -> None:
+    params = small_params()
+    state = small_network(params, 13)
+    old_owner = int(state.owner_account[0])
+    state = stake(state, old_owner, 0, 2, 10 * TAO, params=params)  # a delegation to uid 2
+    before_alpha = float(state.account_alpha(old_owner)[0])
+    new, _ = apply_lever(state, TransferOwnership(0, "miner0"), params)
+    # The own-hotkey stake is sold (it cannot become a second delegation); uid 2 stays.
+    assert float(new.balances[old_owner]) > float(state.balances[old_owner])
+    assert float(new.account_alpha(old_owner)[0]) < before_alpha
+    assert int(new.nom_uid[old_owner, 0]) == 2
+    assert check_ledger(new).ok
+
+
+def test_step_functions_never_modify_their_input() -> None:
+    params = small_params()
+    state = small_network(params, 14)
+    before = snapshot(state)
+    flows = torch.linspace(-50, 50, state.n_subnets, dtype=torch.float64) * TAO
+    block_step(state, params, flows=flows)
+    tempo_step(state, params, flows=flows)
+    stake(state, 5, 0, 1, TAO, params=params)
+    register_uid(state, params, 5, 0)
+    register_subnet(state, params, 2)
+    for lever in (
+        DissolveSubnet(1),
+        TransferOwnership(0, "miner1"),
+        TokenSale(5.0, 2),
+        SetHyperparameter("kappa", 0.4, 3),
+        HaltChain(5),
+    ):
+        apply_lever(state, lever, params)
+    assert_unchanged(state, before)

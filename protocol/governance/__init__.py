@@ -35,7 +35,9 @@ from .base import (
     SubnetInfo,
     Tally,
     Vote,
+    count_requirement,
     inverse_lever,
+    stake_requirement,
 )
 from .config import PolicyConfigError
 from .registry import POLICIES, make_policy, policy_class, register_policy
@@ -58,8 +60,10 @@ __all__ = [
     "SubnetInfo",
     "Tally",
     "Vote",
+    "count_requirement",
     "inverse_lever",
     "make_policy",
     "policy_class",
     "register_policy",
+    "stake_requirement",
 ]

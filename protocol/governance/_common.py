@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .base import GovernanceError, GovState
+from .base import GovernanceError, GovState, Vote
 
 __all__ = ["at_least", "last_vote_block", "require_member"]
 
@@ -14,7 +14,7 @@ def at_least(fraction: float, n: int) -> int:
     return max(0, math.ceil(fraction * n - 1e-9))
 
 
-def last_vote_block(votes: tuple, default: int) -> int:
+def last_vote_block(votes: tuple[Vote, ...], default: int) -> int:
     """Block of the latest vote, or ``default`` with no votes."""
     return max((v.block for v in votes), default=default)
 

@@ -56,7 +56,9 @@ __all__ = [
     "SubnetInfo",
     "Tally",
     "Vote",
+    "count_requirement",
     "inverse_lever",
+    "stake_requirement",
 ]
 
 

@@ -90,7 +90,9 @@ class ConstitutionalPolicy(GovernancePolicy):
         k = min(self.config.jury_size, len(pool))
         return tuple(pool[i] for i in sorted(rng.choice(len(pool), size=k, replace=False)))
 
-    def _open(self, gs, pid, proposer, lever, block, track):  # type: ignore[no-untyped-def]
+    def _open(
+        self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks, track: str | None
+    ) -> Referendum:
         if track == "emergency":
             body = gs.seat("emergency")
             # Proposing a pause is the proposer's own signature.

@@ -78,7 +78,9 @@ class CosmosPolicy(GovernancePolicy):
         if actor != ref.proposer or ref.state != RefState.ONGOING:
             raise GovernanceError(f"{actor!r} may not cancel: only the proposer, during voting")
 
-    def _open(self, gs, pid, proposer, lever, block, track):  # type: ignore[no-untyped-def]
+    def _open(
+        self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks, track: str | None
+    ) -> Referendum:
         expedited = track == "expedited"
         period = self.config.expedited_voting_period if expedited else self.config.voting_period
         return Referendum(pid, proposer, lever, track or "regular", RefState.ONGOING, block, block + period)

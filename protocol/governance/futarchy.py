@@ -73,7 +73,9 @@ class FutarchyPolicy(GovernancePolicy):
         if gs.electorate.stake(proposer) < self.config.min_proposer_stake:
             raise GovernanceError(f"{proposer!r} holds less than min_proposer_stake")
 
-    def _open(self, gs, pid, proposer, lever, block, track):  # type: ignore[no-untyped-def]
+    def _open(
+        self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks, track: str | None
+    ) -> Referendum:
         c = self.config
         base = c.liquidity / c.initial_price
         ref = Referendum(pid, proposer, lever, "futarchy", RefState.ONGOING, block, block + c.duration)
@@ -186,7 +188,8 @@ class FutarchyPolicy(GovernancePolicy):
 
     def pass_paths(self, gs: GovState) -> tuple[Path, ...]:
         """Traders with enough capital to hold the pass premium for the whole duration."""
-        return (Path("market", (self._capital_req(gs),), self.enforced_delay(None)),)  # type: ignore[arg-type]
+        delay = self.config.duration + self.config.finalize_window
+        return (Path("market", (self._capital_req(gs),), delay),)
 
     def block_paths(self, gs: GovState) -> tuple[Path, ...]:
         """Counter-traders with the same capital (the markets are symmetric)."""

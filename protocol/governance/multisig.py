@@ -17,6 +17,7 @@ from protocol.units import Blocks
 
 from ._common import last_vote_block, require_member
 from .base import (
+    Electorate,
     GovernanceError,
     GovernancePolicy,
     GovState,
@@ -55,7 +56,9 @@ class MultisigPolicy(GovernancePolicy):
 
     Config = MultisigConfig
 
-    def _choose_seats(self, electorate, block, gs):  # type: ignore[no-untyped-def]
+    def _choose_seats(
+        self, electorate: Electorate, block: Blocks, gs: GovState | None
+    ) -> dict[str, tuple[str, ...]]:
         seats = dict(electorate.bodies)
         signers = electorate.body(self.config.body)
         if len(signers) != self.config.n:
@@ -68,7 +71,9 @@ class MultisigPolicy(GovernancePolicy):
     def _check_proposer(self, gs: GovState, proposer: str, lever: Lever, track: str | None) -> None:
         require_member(gs, self.config.body, proposer, "propose")
 
-    def _open(self, gs, pid, proposer, lever, block, track):  # type: ignore[no-untyped-def]
+    def _open(
+        self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks, track: str | None
+    ) -> Referendum:
         signers = gs.seat(self.config.body)
         deadline = None if self.config.expiry_blocks is None else block + self.config.expiry_blocks
         ref = Referendum(

@@ -155,7 +155,9 @@ class OpenGovPolicy(GovernancePolicy):
         if actor not in gs.seat("cancellers"):
             raise GovernanceError(f"{actor!r} may not cancel: not on the referendum-canceller track")
 
-    def _open(self, gs, pid, proposer, lever, block, track):  # type: ignore[no-untyped-def]
+    def _open(
+        self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks, track: str | None
+    ) -> Referendum:
         return Referendum(pid, proposer, lever, track or "root", RefState.ONGOING, block, None)
 
     def _is_open_for_votes(self, ref: Referendum, block: Blocks) -> bool:

@@ -18,6 +18,7 @@ from protocol.levers import Lever
 from protocol.units import Blocks
 
 from .base import (
+    Electorate,
     GovernanceError,
     GovernancePolicy,
     GovEvent,
@@ -56,7 +57,9 @@ class StakeVotePolicy(GovernancePolicy):
         floor = self.config.stake_threshold
         return {w: s for w, s in gs.electorate.stakes.items() if s > 0 and s >= floor}
 
-    def _choose_seats(self, electorate, block, gs):  # type: ignore[no-untyped-def]
+    def _choose_seats(
+        self, electorate: Electorate, block: Blocks, gs: GovState | None
+    ) -> dict[str, tuple[str, ...]]:
         return {**electorate.bodies, "root": (electorate.root,)}
 
     def _check_proposer(self, gs: GovState, proposer: str, lever: Lever, track: str | None) -> None:
@@ -74,7 +77,9 @@ class StakeVotePolicy(GovernancePolicy):
     def _is_open_for_votes(self, ref: Referendum, block: Blocks) -> bool:
         return ref.state in (RefState.ONGOING, RefState.ENACTED)
 
-    def _open(self, gs, pid, proposer, lever, block, track):  # type: ignore[no-untyped-def]
+    def _open(
+        self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks, track: str | None
+    ) -> Referendum:
         deadline = None if self.config.expiry_blocks is None else block + self.config.expiry_blocks
         return Referendum(pid, proposer, lever, "stake_vote", RefState.ONGOING, block, deadline)
 

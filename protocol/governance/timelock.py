@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from protocol.levers import Lever
 from protocol.units import Blocks
 
@@ -64,9 +62,6 @@ class TimelockPolicy(MultisigPolicy):
                 gs = self._close(gs, stale, RefState.EXPIRED, ref.scheduled + self.config.grace_blocks,
                                  "expired")
         return gs
-
-    def _process(self, gs: GovState, now: Blocks, rng: np.random.Generator | None) -> GovState:
-        return super()._process(gs, now, rng)
 
     def block_paths(self, gs: GovState) -> tuple[Path, ...]:
         """n − k + 1 signers refusing, or one guardian cancelling."""

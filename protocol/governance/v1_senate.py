@@ -65,7 +65,9 @@ class V1SenatePolicy(GovernancePolicy):
         eligible = [w for w, s in electorate.stakes.items() if s >= floor and s > 0]
         return electorate.top_by_stake(self.config.senate_size, eligible)
 
-    def _choose_seats(self, electorate, block, gs):  # type: ignore[no-untyped-def]
+    def _choose_seats(
+        self, electorate: Electorate, block: Blocks, gs: GovState | None
+    ) -> dict[str, tuple[str, ...]]:
         seats = dict(electorate.bodies)
         seats["triumvirate"] = electorate.body("triumvirate")[: self.config.triumvirate_size]
         seats["senate"] = self._senate(electorate)
@@ -88,7 +90,9 @@ class V1SenatePolicy(GovernancePolicy):
         if actor != gs.electorate.root:
             raise GovernanceError(f"{actor!r} may not disapprove: only Root can")
 
-    def _open(self, gs, pid, proposer, lever, block, track):  # type: ignore[no-untyped-def]
+    def _open(
+        self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks, track: str | None
+    ) -> Referendum:
         senate = gs.seat("senate")
         if not senate:
             raise GovernanceError("the Senate is empty: nobody could vote")
@@ -135,7 +139,8 @@ class V1SenatePolicy(GovernancePolicy):
             count_requirement("senate", senate, len(senate) // 2 + 1),
             count_requirement("root", gs.seat("root"), 1),
         )
-        return (Path("senate_majority", reqs, self.enforced_delay(None) or 0),)  # type: ignore[arg-type]
+        delay = self.config.motion_duration if self.config.close_mode == "at_end" else 0
+        return (Path("senate_majority", reqs, delay),)
 
     def block_paths(self, gs: GovState) -> tuple[Path, ...]:
         """Root veto; n − ⌊n/2⌋ senators; or all triumvirs refusing to propose."""

@@ -146,7 +146,9 @@ class V2TwoStagePolicy(GovernancePolicy):
         ranked = sorted(best, key=lambda o: (-best[o], o))
         return tuple(ranked[: self.config.building_size])
 
-    def _choose_seats(self, electorate, block, gs):  # type: ignore[no-untyped-def]
+    def _choose_seats(
+        self, electorate: Electorate, block: Blocks, gs: GovState | None
+    ) -> dict[str, tuple[str, ...]]:
         seats = dict(electorate.bodies)
         seats["proposers"] = electorate.body("proposers")[: self.config.max_proposers]
         seats["triumvirate"] = electorate.body("triumvirate")[: self.config.triumvirate_size]
@@ -196,7 +198,9 @@ class V2TwoStagePolicy(GovernancePolicy):
             return
         super()._check_voter(gs, ref, voter)
 
-    def _open(self, gs, pid, proposer, lever, block, track):  # type: ignore[no-untyped-def]
+    def _open(
+        self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks, track: str | None
+    ) -> Referendum:
         tri = gs.seat("triumvirate")
         if len(tri) == 0:
             raise GovernanceError("the Triumvirate is empty")

@@ -133,6 +133,9 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
         return {
             "now": now,
             "window": coordinator.clock.window_at(now),
+            "genesis": coordinator.clock.genesis,
+            "window_seconds": coordinator.clock.window_seconds,
+            "put_window_seconds": coordinator.clock.put_window_seconds,
             "model_window": coordinator.model_window,
             "global_step": coordinator.global_step,
             "last_closed_window": coordinator.last_closed,

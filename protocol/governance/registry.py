@@ -15,10 +15,21 @@ from protocol.registry import Registry
 
 from .base import GovernancePolicy
 
-__all__ = ["POLICIES", "make_policy", "policy_class", "register_policy"]
+__all__ = ["POLICIES", "PRESET_ALIASES", "make_policy", "policy_class", "register_policy"]
 
 #: name -> policy class; unknown names fall back to ``module:Class`` and entry points.
 POLICIES: Registry[type[GovernancePolicy]] = Registry("governance policy", "govsim.policies")
+
+
+#: The preset names of governance.md §7.3 that differ from the registered names. They resolve
+#: in ``make_policy`` but are not registered, so "every policy" (``POLICIES.names()``) lists each
+#: design once.
+PRESET_ALIASES: dict[str, str] = {
+    "v2_24h": "v2_two_stage",
+    "root_stake_vote": "stake_vote",
+    "opengov_root": "opengov",
+    "multisig_timelock": "timelock",
+}
 
 
 def register_policy(name: str) -> Callable[[type[GovernancePolicy]], type[GovernancePolicy]]:
@@ -42,7 +53,7 @@ def policy_class(name: str) -> type[GovernancePolicy]:
         If ``name`` is unknown or does not name a :class:`GovernancePolicy` subclass.
     """
     importlib.import_module("protocol.governance")  # registers the built-in policies
-    cls = POLICIES.get(name)
+    cls = POLICIES.get(PRESET_ALIASES.get(name, name))
     if not (isinstance(cls, type) and issubclass(cls, GovernancePolicy)):
         from protocol.registry import RegistryError
 

@@ -329,3 +329,11 @@ def test_v1_senate_follows_stake_at_once():
     stakes["whale"] = 1_000.0
     gs = p.update_electorate(gs, Electorate(stakes=stakes, bodies={"triumvirate": TRI}), 10)
     assert gs.seat("senate")[0] == "whale" and "s11" not in gs.seat("senate")
+
+
+def test_spec_preset_names_resolve_without_duplicating_the_registry():
+    from protocol.governance import POLICIES
+
+    assert make_policy("v2_24h").name == "v2_two_stage"
+    assert make_policy("multisig_timelock").name == "timelock"
+    assert "v2_24h" not in POLICIES.names() and len(POLICIES.names()) == 12

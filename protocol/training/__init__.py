@@ -14,7 +14,8 @@ compress_pseudo_gradient(delta, error, chunk=, topk=, ef_beta=) -> CompressionRe
 decompress(gradient, chunk) -> dense; CompressedGradient (.to_dict()/.from_dict(): safetensors layout)
 validate_gradient(payload, expected_shapes, chunk=, topk=, bins=) -> ValidationResult
 ValidatorState, process_window, compute_weights, aggregate, outer_step (Gauntlet validator)
-init_run(config, seed, device) -> RunState; run_round(state) -> RoundMetrics
+init_run(config, seed, device) -> RunState; run_round(state, external=None) -> RoundMetrics
+worker_task(state, uid) -> WorkerTask; ExternalUpload(payload, put_time, debug): live-mode hooks
 MINER_STRATEGIES: registry of miner behaviours.
 """
 
@@ -46,7 +47,16 @@ from protocol.training.miner import (
     train_replicas,
 )
 from protocol.training.models import lm_loss, make_model
-from protocol.training.round import RoundMetrics, RunState, UidRecord, init_run, run_round
+from protocol.training.round import (
+    ExternalUpload,
+    RoundMetrics,
+    RunState,
+    UidRecord,
+    WorkerTask,
+    init_run,
+    run_round,
+    worker_task,
+)
 from protocol.training.validation import ValidationResult, validate_gradient
 from protocol.training.validator import (
     Submission,
@@ -65,6 +75,7 @@ __all__ = [
     "CompressedGradient",
     "CompressedTensor",
     "CompressionResult",
+    "ExternalUpload",
     "GauntletValidator",
     "MarkovSource",
     "MinerStrategy",
@@ -78,6 +89,7 @@ __all__ = [
     "ValidatorState",
     "VirtualClock",
     "WireSize",
+    "WorkerTask",
     "aggregate",
     "assign_batches",
     "compress_pseudo_gradient",
@@ -97,4 +109,5 @@ __all__ = [
     "train_replicas",
     "validate_gradient",
     "wire_size",
+    "worker_task",
 ]

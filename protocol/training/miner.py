@@ -228,6 +228,8 @@ for _strategy in (
     MinerStrategy("early", upload_offset=(-60.0, -5.0)),
     MinerStrategy("stale", skips_outer_steps=True),
     MinerStrategy("sybil", step_fraction=None),  # H / number of sybil UIDs
+    # Live mode: a real worker fills this UID through run_round(external=...); alone it never uploads.
+    MinerStrategy("live", trains=False),
 ):
     MINER_STRATEGIES.add(_strategy.name, _strategy)
 

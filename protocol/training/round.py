@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -35,7 +36,17 @@ from protocol.training.validator import (
     select_peers,
 )
 
-__all__ = ["RoundMetrics", "RunState", "UidRecord", "init_run", "run_round", "yuma_lite"]
+__all__ = [
+    "ExternalUpload",
+    "RoundMetrics",
+    "RunState",
+    "UidRecord",
+    "WorkerTask",
+    "init_run",
+    "run_round",
+    "worker_task",
+    "yuma_lite",
+]
 
 RECENT_WINDOWS = 2
 
@@ -140,6 +151,72 @@ class RoundMetrics:
         return out
 
 
+@dataclass(frozen=True)
+class ExternalUpload:
+    """An upload made outside the simulation (live mode: a real worker acting as miner ``uid``).
+
+    ``payload`` is a :class:`CompressedGradient` or its flat tensor dict (e.g. loaded from
+    safetensors; validated here, a malformed one is scored as invalid), or ``None`` for no upload.
+    ``put_time`` is the storage's LastModified time on the run's virtual clock
+    (:meth:`~protocol.training.clock.VirtualClock.put_window`), ``debug`` the worker's
+    ``flatten()[10:12]`` slices after its previous outer step (``None``: absent, sync slashed).
+    """
+
+    payload: CompressedGradient | dict[str, torch.Tensor] | None
+    put_time: float
+    debug: dict[str, torch.Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    """Everything a live worker needs for one window: derivable from (uid, window, global step, θ)."""
+
+    uid: int
+    window: int
+    global_step: int
+    theta: dict[str, torch.Tensor]
+    sequence_ids: np.ndarray  # [H, B] ids into the run's training sequences
+    put_window: tuple[float, float]
+    hparams: dict[str, float | int | str]
+
+
+def worker_task(state: RunState, uid: int) -> WorkerTask:
+    """The work order for miner ``uid`` in the current window (live mode, spec §12.2)."""
+    cfg = state.config
+    if uid not in state.miner_uids:
+        raise ValueError(
+            f"uid {uid} is not a miner UID ({state.miner_uids[0]}..{state.miner_uids[-1]})"
+        )
+    pool = assign_batches(uid, state.window, state.sequences.shape[0], cfg.pool_size)
+    ids = pool[: cfg.inner_steps * cfg.batch_size].reshape(cfg.inner_steps, cfg.batch_size)
+    hparams = {
+        k: getattr(cfg, k)
+        for k in (
+            "inner_steps",
+            "batch_size",
+            "inner_lr",
+            "weight_decay",
+            "grad_clip",
+            "chunk",
+            "topk",
+            "ef_beta",
+            "quant_bins",
+            "quant_range",
+            "outer_lr",
+            "aggregation",
+        )
+    }
+    return WorkerTask(
+        uid,
+        state.window,
+        state.global_step,
+        {k: v.clone() for k, v in state.theta.items()},
+        ids,
+        state.clock.put_window(state.window),
+        hparams,
+    )
+
+
 def init_run(config: TrainingConfig, seed: int = 0, device: str | torch.device = "cpu") -> RunState:
     """Build a run: data source, model θ, validator states, empty chain.
 
@@ -242,7 +319,7 @@ def _refresh_peers(state: RunState) -> None:
     )
 
 
-def _train_miners(state: RunState) -> tuple[dict, dict, dict, int]:
+def _train_miners(state: RunState, skip: set[int]) -> tuple[dict, dict, dict, int]:
     """Pools, batched inner training and pseudo-gradients of every training miner."""
     cfg, w = state.config, state.window
     n_seq = state.sequences.shape[0]
@@ -252,7 +329,7 @@ def _train_miners(state: RunState) -> tuple[dict, dict, dict, int]:
         strategy = MINER_STRATEGIES.get(state.role(uid))
         pools[uid] = assign_batches(uid, w, n_seq, cfg.pool_size)
         consumed[uid] = pools[uid][: cfg.inner_steps * cfg.batch_size]
-        steps = steps_for(strategy, cfg)
+        steps = 0 if uid in skip else steps_for(strategy, cfg)
         if steps == 0:
             continue
         data_uid = (
@@ -297,8 +374,13 @@ def _train_miners(state: RunState) -> tuple[dict, dict, dict, int]:
     return pools, consumed, deltas, tokens
 
 
-def run_round(state: RunState) -> RoundMetrics:
+def run_round(
+    state: RunState, external: Mapping[int, ExternalUpload] | None = None
+) -> RoundMetrics:
     """Advance the run by one window and return its metrics.
+
+    ``external`` maps miner UIDs to uploads made outside the simulation (live mode); those UIDs are
+    not simulated this window and their payloads go through the same validation and scoring.
 
     Steps: peer list refresh; miners' H inner steps, error feedback, compression and uploads (with put
     times on the virtual clock); gather with reserve fill-in; each validator's Gauntlet window
@@ -310,7 +392,11 @@ def run_round(state: RunState) -> RoundMetrics:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     _refresh_peers(state)
-    pools, consumed, deltas, tokens = _train_miners(state)
+    external = dict(external or {})
+    unknown = sorted(set(external) - set(state.miner_uids))
+    if unknown:
+        raise ValueError(f"external uploads for non-miner UIDs {unknown}")
+    pools, consumed, deltas, tokens = _train_miners(state, set(external))
     timings["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -321,7 +407,22 @@ def run_round(state: RunState) -> RoundMetrics:
     order = sorted(
         state.miner_uids, key=lambda u: MINER_STRATEGIES.get(state.role(u)).uploads_after_peers()
     )
+    invalid_reasons: dict[int, str] = {}
+    for uid, upload in external.items():
+        if upload.payload is None:
+            continue
+        put_times[uid] = upload.put_time
+        state.last_upload[uid] = w
+        check = validate_gradient(
+            upload.payload, state.shapes, chunk=cfg.chunk, topk=cfg.topk, bins=cfg.quant_bins
+        )
+        if check.ok:
+            uploads[uid] = check.gradient
+        else:
+            invalid_reasons[uid] = check.reason
     for uid in order:
+        if uid in external:
+            continue
         strategy = MINER_STRATEGIES.get(state.role(uid))
         rng = _rng(state, 3, uid)
         ctx = MinerContext(
@@ -354,7 +455,9 @@ def run_round(state: RunState) -> RoundMetrics:
     for uid in state.miner_uids:
         gradient = uploads.get(uid)
         status, reason = "missing", ""
-        if gradient is not None:
+        if uid in invalid_reasons:
+            status, reason = "invalid", invalid_reasons[uid]
+        elif gradient is not None:
             status = state.clock.upload_status(w, put_times[uid])
             if status == "ok":
                 check = validate_gradient(
@@ -366,7 +469,7 @@ def run_round(state: RunState) -> RoundMetrics:
             status,
             gradient,
             put_times.get(uid, math.inf),
-            state.debug.get(uid),
+            external[uid].debug if uid in external else state.debug.get(uid),
             pools[uid],
             consumed[uid],
             reason,

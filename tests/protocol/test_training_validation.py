@@ -15,6 +15,7 @@ from protocol.training import (
     MinerStrategy,
     compress_pseudo_gradient,
     init_run,
+    miner_train_window,
     run_round,
     validate_gradient,
 )
@@ -105,3 +106,29 @@ def test_invalid_upload_scored_as_invalid() -> None:
         assert record.final_score == 0.0 and record.weight == 0.0
         assert np.isfinite(metrics.held_out_loss)
     assert record.ordinal < 0  # −99 in every match
+
+
+def test_external_uploads_go_through_the_same_checks() -> None:
+    from protocol.training import ExternalUpload, worker_task
+    from protocol.training.validator import debug_slices
+
+    roles = ("honest",) * 3 + ("live", "live", "live")
+    config = dataclasses.replace(CONFIGS["cpu-tiny"], roles=roles, uids_per_window=6)
+    state = init_run(config, seed=3)
+    good, bad, absent = (config.first_miner_uid + i for i in (3, 4, 5))
+    task = worker_task(state, good)
+    assert task.sequence_ids.shape == (config.inner_steps, config.batch_size)
+    batches = state.sequences[torch.as_tensor(task.sequence_ids)]
+    delta = miner_train_window(state.model, task.theta, batches, lr=task.hparams["inner_lr"])
+    payload = compress_pseudo_gradient(delta, None, topk=config.topk).gradient.to_dict()
+    start, _ = task.put_window
+    external = {
+        good: ExternalUpload(payload, start + 5.0, debug_slices(task.theta)),
+        bad: ExternalUpload({**payload, "table.weight.qparams": torch.zeros(3)}, start + 5.0),
+        absent: ExternalUpload(None, 0.0),
+    }
+    metrics = run_round(state, external=external)
+    status = {r.uid: r.status for r in metrics.uids}
+    assert status[good] == "ok" and status[bad] == "invalid" and status[absent] == "missing"
+    assert next(r for r in metrics.uids if r.uid == good).gathered
+    assert next(r for r in metrics.uids if r.uid == bad).weight == 0.0

@@ -9,8 +9,10 @@ Documented simplifications:
   dynamic burn), clamped to ``[burn_min, burn_max]``; the burned TAO is recycled;
 * a pruned uid's stake is unstaked to TAO for its holders (on chain it stays on the
   deregistered hotkey; stake is keyed by uid here);
-* a new subnet's pool starts at price 1 (``SubnetTAO = SubnetAlphaIn = lock``, as
-  ``migrate_rao`` seeded the launch pools), and the owner's lock is not refunded on dissolution.
+* a new subnet's pool holds the whole lock as TAO at the median subnet price (subtensor's
+  ``get_median_subnet_alpha_price``, read in code newer than the spec's text); the registration
+  completes at once (no first-refusal window), and the owner's lock is not refunded on
+  dissolution.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "decay_registration_burn",
     "dissolve_subnet",
     "lock_cost",
+    "median_alpha_price",
     "neuron_to_prune",
     "register_subnet",
     "register_uid",
@@ -361,6 +364,24 @@ def _reset_slot(state: NetworkState, netuid: int, **values: float | int | bool) 
     )
 
 
+def median_alpha_price(state: NetworkState) -> float:
+    """Median spot price of the active subnets with a positive price (1.0 if none).
+
+    A new subnet's pool holds the whole lock as TAO and ``lock / median`` as alpha, so it starts
+    at the network's median price (subtensor ``get_median_subnet_alpha_price``; even counts take
+    the mean of the two middle prices).
+    """
+    price = state.spot_price[state.active]
+    price = price[price > 0]
+    if price.numel() == 0:
+        return 1.0
+    ordered = torch.sort(price).values
+    mid = ordered.numel() // 2
+    if ordered.numel() % 2:
+        return float(ordered[mid])
+    return float((ordered[mid - 1] + ordered[mid]) / 2)
+
+
 def register_subnet(
     state: NetworkState, params: EconomyParams, account: int
 ) -> tuple[NetworkState, SubnetRegistrationResult]:
@@ -393,16 +414,19 @@ def register_subnet(
         state, _ = dissolve_subnet(state, params, dissolved)
     slot = int(torch.nonzero(~state.active).flatten()[0])
     block = state.block
+    pool_alpha = lock / median_alpha_price(state)
     state = _reset_slot(
         state,
         slot,
         active=True,
         pool_tao=lock,
-        pool_alpha=lock,
-        alpha_minted=lock,
+        pool_alpha=pool_alpha,
+        alpha_minted=pool_alpha,
         registered_block=block,
-        start_block=block + params.start_call_delay,
-        last_epoch_block=block,
+        # The owner calls start_call as soon as allowed; emission counts from the next block.
+        start_block=block + params.start_call_delay + 1,
+        # init_new_network staggers the first epoch by netuid % tempo.
+        last_epoch_block=block - slot % params.tempo,
         tempo=params.tempo,
         immunity_period=params.immunity_period,
         owner_cut_enabled=True,

@@ -287,6 +287,9 @@ def test_subnet_registration_at_the_limit_deregisters_lowest_ema_price() -> None
     assert result.dissolved_netuid == lowest and result.netuid == lowest
     assert int(new.owner_account[lowest]) == 2
     assert float(new.pool_tao[lowest]) == pytest.approx(result.lock)
+    # The new pool starts at the median spot price of the other subnets (here 3: the middle one).
+    others = [float(state.spot_price[s]) for s in range(state.n_subnets) if s != lowest]
+    assert float(new.spot_price[lowest]) == pytest.approx(sorted(others)[1], rel=1e-12)
     assert check_ledger(new).ok
 
 

@@ -136,6 +136,9 @@ class Electorate:
         The account that holds Root (the sudo key) where a policy keeps a root override.
     total_issuance
         Total token supply for OpenGov's support (defaults to the sum of ``stakes``).
+    delegations
+        Delegator → validator (Cosmos: a delegator who does not vote inherits its validator's
+        vote; one who votes overrides it).
     """
 
     stakes: Mapping[str, float] = field(default_factory=dict)
@@ -143,6 +146,7 @@ class Electorate:
     subnets: tuple[SubnetInfo, ...] = ()
     root: str = "root"
     total_issuance: float | None = None
+    delegations: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Copy into plain dicts/tuples so later edits by the caller cannot leak in.
@@ -151,6 +155,7 @@ class Electorate:
             self, "bodies", {str(k): tuple(str(m) for m in v) for k, v in self.bodies.items()}
         )
         object.__setattr__(self, "subnets", tuple(self.subnets))
+        object.__setattr__(self, "delegations", {str(k): str(v) for k, v in self.delegations.items()})
         for who, stake in self.stakes.items():
             if stake < 0:
                 raise GovernanceError(f"electorate.stakes[{who!r}]: stake must be >= 0, got {stake}")

@@ -11,7 +11,7 @@ Stake-weighted votes Yes / No / NoWithVeto / Abstain, tallied at the end of the 
 Expedited proposals (``track="expedited"``): quorum 50 %, threshold 66.7 %, 1 d; a failing
 expedited proposal becomes a regular one whose voting period runs from its start. The proposer
 may cancel during voting (``proposal_cancel_ratio`` 0.5 of the deposit is burned). Delegators
-override their validator by voting their own stake (each staker here votes its own stake).
+inherit their validator's vote (``Electorate.delegations``) and override it by voting.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .base import (
     Referendum,
     RefState,
     Requirement,
+    Vote,
 )
 from .config import PolicyConfigError, param
 from .registry import register_policy
@@ -85,19 +86,33 @@ class CosmosPolicy(GovernancePolicy):
         period = self.config.expedited_voting_period if expedited else self.config.voting_period
         return Referendum(pid, proposer, lever, track or "regular", RefState.ONGOING, block, block + period)
 
+    @staticmethod
+    def effective_votes(gs: GovState, ref: Referendum) -> dict[str, Vote]:
+        """Each staker's counted vote: its own, else its validator's (delegators override)."""
+        own = ref.latest_votes()
+        out = dict(own)
+        for delegator, validator in gs.electorate.delegations.items():
+            if delegator not in own and validator in own:
+                out[delegator] = replace(own[validator], voter=delegator)
+        return out
+
     def outcome(self, gs: GovState, ref: Referendum, expedited: bool) -> str:
         """``"pass"``, ``"veto"``, ``"no_quorum"`` or ``"fail"`` for the current votes."""
-        t = self.tally(ref, gs.electorate)
+        stakes = gs.electorate.stakes
+        votes = self.effective_votes(gs, ref).values()
+        yes = sum(stakes.get(v.voter, 0.0) for v in votes if v.aye)
+        abstain = sum(stakes.get(v.voter, 0.0) for v in votes if v.abstain)
+        veto = sum(stakes.get(v.voter, 0.0) for v in votes if v.veto)
+        voted = sum(stakes.get(v.voter, 0.0) for v in votes)
         bonded = gs.electorate.total_stake
-        voted = t.aye + t.nay + t.abstain
         quorum = self.config.expedited_quorum if expedited else self.config.quorum
         threshold = self.config.expedited_threshold if expedited else self.config.threshold
-        if bonded <= 0 or voted / bonded < quorum:
+        if bonded <= 0 or voted <= 0 or voted / bonded < quorum:
             return "no_quorum"
-        if t.veto / voted > self.config.veto_threshold:
+        if veto / voted > self.config.veto_threshold:
             return "veto"
-        non_abstain = voted - t.abstain
-        if non_abstain > 0 and t.aye / non_abstain > threshold:
+        non_abstain = voted - abstain
+        if non_abstain > 0 and yes / non_abstain > threshold:
             return "pass"
         return "fail"
 
@@ -120,6 +135,10 @@ class CosmosPolicy(GovernancePolicy):
                 gs = self._close(gs, ref.with_info(deposit_burned=float(result == "veto")), state,
                                  ref.deadline, "rejected")
         return self._run_scheduled(gs, now)
+
+    def independent_parties(self, gs: GovState) -> dict[str, str]:
+        """Delegators follow their validator unless they vote: by default one party with it."""
+        return dict(gs.electorate.delegations)
 
     def enforced_delay(self, lever: Lever) -> Blocks | None:
         """The expedited voting period plus the execution delay (1 d + 1 block)."""

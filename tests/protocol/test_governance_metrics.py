@@ -228,3 +228,12 @@ def test_signer_correlation_config_and_fastest_delay():
     assert fastest_delay(p, gs, 3) == 7_200
     assert fastest_delay(p, gs, 27) == 1
     assert fastest_delay(p, gs, 2) is None
+
+
+def test_cosmos_delegation_concentrates_parties():
+    cos = make_policy("cosmos")
+    stakes = {"val": 10.0, "d1": 30.0, "d2": 30.0, "x": 15.0, "y": 15.0}
+    gs = cos.init(0, Electorate(stakes=stakes, delegations={"d1": "val", "d2": "val"}))
+    assert minimal_block_coalition(cos, gs).parties == ("val",)
+    gs = cos.init(0, Electorate(stakes=stakes))
+    assert minimal_block_coalition(cos, gs).size == 2

@@ -400,3 +400,20 @@ def test_futarchy_revote_uses_capital_once():
     gs = p.vote(gs, "small", pid, False, 2)
     pass_price, fail_price = p.prices(gs.ref(pid))
     assert pass_price < 1.0 < fail_price  # flipped: net short pass
+
+
+def test_cosmos_delegators_inherit_and_override_their_validator():
+    p = make_policy("cosmos")
+    stakes = {"val": 20.0, "d1": 30.0, "d2": 30.0, "other": 20.0}
+    e = Electorate(stakes=stakes, delegations={"d1": "val", "d2": "val"})
+    gs = p.init(0, e)
+    gs, pid = p.propose(gs, "val", LEVER, 0)
+    gs = p.vote(gs, "val", pid, True, 1)  # carries d1 and d2: 80 % yes
+    gs, ev = p.advance(gs, 14_401)
+    assert len(kinds(ev, "executed")) == 1
+    gs, pid = p.propose(gs, "val", LEVER, 20_000)
+    gs = p.vote(gs, "val", pid, True, 20_001)
+    gs = p.vote(gs, "d1", pid, False, 20_002, veto=True)  # d1 and d2 override: yes keeps 20 of 80
+    gs = p.vote(gs, "d2", pid, False, 20_003)
+    gs, ev = p.advance(gs, 40_000)
+    assert gs.ref(pid).state == RefState.REJECTED and kinds(ev, "executed") == []

@@ -431,8 +431,10 @@ class GovernancePolicy:
             If ``proposer`` may not propose (or the queue is full).
         """
         gs = self._sync(gs, block)
-        self._check_proposer(gs, proposer, lever, track)
         pid = len(gs.referenda)
+        if track == "sudo":
+            return self._sudo_call(gs, pid, proposer, lever, block), pid
+        self._check_proposer(gs, proposer, lever, track)
         ref = self._open(gs, pid, proposer, lever, block, track)
         gs = replace(gs, referenda=(*gs.referenda, ref))
         return self._settle(gs, block), pid
@@ -465,6 +467,17 @@ class GovernancePolicy:
             raise GovernanceError(f"conviction must be in 0..6, got {conviction}")
         ballot = Vote(voter, pid, bool(aye) and not veto and not abstain, block, conviction, veto, abstain)
         gs = self._put(gs, replace(ref, votes=(*ref.votes, ballot)))
+        return self._settle(gs, block)
+
+    def _sudo_call(self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks) -> GovState:
+        """Root's sudo key where the policy keeps it (``sudo_retained``): next block, no vote."""
+        if not getattr(self.config, "sudo_retained", False):
+            raise GovernanceError(f"{self.name} has no sudo key (sudo_retained is off)")
+        if proposer != gs.electorate.root:
+            raise GovernanceError(f"{proposer!r} does not hold the sudo key")
+        ref = Referendum(pid, proposer, lever, "sudo", RefState.ONGOING, block, None)
+        gs = replace(gs, referenda=(*gs.referenda, ref))
+        gs = self._schedule(gs, ref, block, block + 1)
         return self._settle(gs, block)
 
     def sign(self, gs: GovState, signer: str, pid: int, block: Blocks) -> GovState:

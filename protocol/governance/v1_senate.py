@@ -50,6 +50,7 @@ class V1SenateConfig:
     motion_duration: int = param(3_600, lo=3_600, hi=10_000_000, doc="CouncilMotionDuration 12 h, the minimum")
     close_mode: str = param("early", choices=("early", "at_end"), doc="Root closes once decided (code) or at the end")
     max_proposals: int = param(10, lo=1, hi=1_000, doc="CouncilMaxProposals = 10")
+    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; §8 flag for V2): propose(track=\"sudo\") by Root executes next block")
 
 
 @register_policy("v1_senate")
@@ -128,8 +129,10 @@ class V1SenatePolicy(GovernancePolicy):
         return ref.state == RefState.ONGOING and ref.deadline is not None and block <= ref.deadline
 
     def enforced_delay(self, lever: Lever) -> Blocks | None:
-        """0 when Root closes as soon as decided (code), else the 12 h motion duration."""
-        return self.config.motion_duration if self.config.close_mode == "at_end" else 0
+        """0 when Root closes as soon as decided (code), else the 12 h motion duration (1 with sudo)."""
+        if self.config.close_mode == "early":
+            return 0
+        return 1 if self.config.sudo_retained else self.config.motion_duration
 
     def pass_paths(self, gs: GovState) -> tuple[Path, ...]:
         """1 triumvir + ⌊n/2⌋ + 1 senators + Root to close (spec §5.2: 7 of 12)."""
@@ -140,7 +143,10 @@ class V1SenatePolicy(GovernancePolicy):
             count_requirement("root", gs.seat("root"), 1),
         )
         delay = self.config.motion_duration if self.config.close_mode == "at_end" else 0
-        return (Path("senate_majority", reqs, delay),)
+        paths = [Path("senate_majority", reqs, delay)]
+        if self.config.sudo_retained:
+            paths.append(Path("sudo", (count_requirement("root", gs.seat("root"), 1),), 1))
+        return tuple(paths)
 
     def block_paths(self, gs: GovState) -> tuple[Path, ...]:
         """Root veto; n − ⌊n/2⌋ senators; or all triumvirs refusing to propose."""

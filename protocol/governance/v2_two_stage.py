@@ -77,6 +77,7 @@ class V2Config:
     max_active_per_proposer: int = param(5, lo=1, hi=10_000, doc="MaxActivePerProposer = 5")
     snapshot_voters: bool = param(True, doc="voter set snapshotted at poll open (governance-wiring) or dynamic")
     root_kill: bool = param(True, doc="Root may kill")
+    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; §8 flag for V2): propose(track=\"sudo\") by Root executes next block")
 
     def check(self) -> None:
         """Cross-field rule: initial delay ≤ max delay."""
@@ -295,10 +296,13 @@ class V2TwoStagePolicy(GovernancePolicy):
         )
         fast = count_requirement("reviewers", reviewers,
                                  at_least(self.config.fast_track_threshold, len(reviewers)))
-        return (
+        paths = [
             Path("triumvirate_then_delay", base, self.config.initial_delay),
             Path("fast_track", (*base, fast), 1),
-        )
+        ]
+        if self.config.sudo_retained:
+            paths.append(Path("sudo", (count_requirement("root", gs.seat("root"), 1),), 1))
+        return tuple(paths)
 
     def block_paths(self, gs: GovState) -> tuple[Path, ...]:
         """2 of 3 triumvirs (reject or abstain), 51 % of reviewers (17 of 32), or Root kill."""

@@ -337,3 +337,26 @@ def test_spec_preset_names_resolve_without_duplicating_the_registry():
     assert make_policy("v2_24h").name == "v2_two_stage"
     assert make_policy("multisig_timelock").name == "timelock"
     assert "v2_24h" not in POLICIES.names() and len(POLICIES.names()) == 12
+
+
+def test_sudo_retained_flag_bypasses_v1_and_v2():
+    from protocol.governance.metrics import key_control_nakamoto
+
+    p = make_policy("v2_two_stage")
+    gs = p.init(0, v2_electorate())
+    with pytest.raises(GovernanceError, match="sudo_retained"):
+        p.propose(gs, "root", LEVER, 0, track="sudo")
+    assert key_control_nakamoto(p, gs) == 27
+    p = make_policy("v2_two_stage", sudo_retained=True)
+    gs = p.init(0, v2_electorate())
+    with pytest.raises(GovernanceError):
+        p.propose(gs, "p1", LEVER, 0, track="sudo")
+    gs, _ = p.propose(gs, "root", LEVER, 5, track="sudo")
+    gs, ev = p.advance(gs, 6)
+    assert [e.block for e in executed(ev)] == [6] and gs.log[0].track == "sudo"
+    assert key_control_nakamoto(p, gs) == 1
+    v1 = make_policy("v1_senate", close_mode="at_end", sudo_retained=True)
+    gs = v1.init(0, Electorate(stakes={"s": 1.0}, bodies={"triumvirate": TRI}))
+    gs, _ = v1.propose(gs, "root", LEVER, 0, track="sudo")
+    gs, ev = v1.advance(gs, 1)
+    assert len(executed(ev)) == 1 and v1.enforced_delay(LEVER) == 1

@@ -231,6 +231,11 @@ def with_weights(
             raise ValueError("weights: expected finite non-negative values")
         new_weights = state.weights.clone()
         new_weights[index] = weights
+    if netuids is None:
+        # Every slot: no gather (a copy of the whole [S, n, n] tensor).
+        setters = new_weights.sum(2) > 0
+        last_update = torch.where(setters, state.block, state.last_update)
+        return state.replace(weights=new_weights, last_update=last_update)
     setters = new_weights[index].sum(2) > 0
     last_update = state.last_update.clone()
     last_update[index] = torch.where(

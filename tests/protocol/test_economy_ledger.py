@@ -385,3 +385,24 @@ def test_step_functions_never_modify_their_input() -> None:
     ):
         apply_lever(state, lever, params)
     assert_unchanged(state, before)
+
+
+def test_with_weights_sets_rows_and_stamps_last_update() -> None:
+    from protocol.economy import with_weights
+
+    params = small_params()
+    state = small_network(params, 15).replace(block=77)
+    new_w = torch.zeros(1, state.n_uids, state.n_uids, dtype=torch.float64)
+    new_w[0, 2, 5] = 1.0
+    new = with_weights(state, new_w, [1])
+    assert torch.equal(new.weights[1], new_w[0]) and torch.equal(new.weights[0], state.weights[0])
+    assert new.last_update[1].tolist() == [0, 0, 77, 0, 0, 0, 0, 0]
+    assert torch.equal(new.last_update[0], state.last_update[0])
+    touched = with_weights(state)  # re-commit: every row with weights is stamped
+    assert touched.last_update[0].tolist() == [0, 77, 77, 77, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="weights"):
+        with_weights(state, new_w, [1, 2])
+    with pytest.raises(ValueError, match="weights"):
+        with_weights(state, -new_w, [1])
+    with pytest.raises(ValueError, match="netuids"):
+        with_weights(state, new_w, [9])

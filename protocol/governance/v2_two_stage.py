@@ -219,8 +219,7 @@ class V2TwoStagePolicy(GovernancePolicy):
             scheduled=at + review_delay(0, 0, len(reviewers), self.config),
         )
         parent = replace(parent, state=RefState.DELEGATED, decided=at, child=pid)
-        gs = replace(self._put(gs, parent), referenda=(*gs.referenda[:pid], child))
-        gs = self._put(gs, parent)
+        gs = self._put(replace(gs, referenda=(*gs.referenda, child)), parent)
         return self._emit(gs, GovEvent("delegated", parent.pid, at, parent.lever, RefState.DELEGATED))
 
     # ----------------------------------------------------------------- settlement

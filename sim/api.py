@@ -68,7 +68,9 @@ class RunResult:
         return h.hexdigest()
 
 
-def load_config(scenario: ScenarioLike, *, policy: str | None = None, seed: int | None = None) -> SimConfig:
+def load_config(
+    scenario: ScenarioLike, *, policy: str | None = None, seed: int | None = None
+) -> SimConfig:
     """Turn a scenario (config, dict or TOML path) into a validated :class:`SimConfig`.
 
     Parameters
@@ -98,9 +100,13 @@ def load_config(scenario: ScenarioLike, *, policy: str | None = None, seed: int 
 
         config = load_scenario(Path(scenario))
         if not isinstance(config, SimConfig):
-            raise ValueError(f"{scenario}: load_scenario returned {type(config).__name__}, not SimConfig")
+            raise ValueError(
+                f"{scenario}: load_scenario returned {type(config).__name__}, not SimConfig"
+            )
     else:
-        raise ValueError(f"scenario: expected SimConfig, dict or path, got {type(scenario).__name__}")
+        raise ValueError(
+            f"scenario: expected SimConfig, dict or path, got {type(scenario).__name__}"
+        )
     updates: dict[str, Any] = {}
     if policy is not None and policy != config.governance.policy:
         gov = config.governance.model_dump()
@@ -132,6 +138,7 @@ def run(
     seed: int | None = None,
     *,
     keep_model: bool = False,
+    threads: int | None = 1,
 ) -> RunResult:
     """Simulate one scenario under one governance policy with one seed.
 
@@ -145,17 +152,24 @@ def run(
         Root seed (overrides the scenario's ``seed``). Same config and seed, same outputs.
     keep_model
         Return the model in ``result.kpis["_model"]`` instead of releasing it (debugging only).
+    threads
+        torch intra-op threads during the run (restored afterwards); None leaves the setting.
 
     Returns
     -------
     RunResult
     """
-    from sim.metrics import compute_kpis
     from sim.model import GovSimModel
 
     config = load_config(scenario, policy=policy, seed=seed)
     start = time.perf_counter()
-    model = GovSimModel(config)
+    with engine.torch_threads(threads):
+        return _run_model(GovSimModel(config), config, start, keep_model)
+
+
+def _run_model(model: Any, config: SimConfig, start: float, keep_model: bool) -> RunResult:
+    from sim.metrics import compute_kpis
+
     try:
         model.run()
         kpis = compute_kpis(model)
@@ -174,7 +188,9 @@ def run(
     return result
 
 
-def check_determinism(scenario: ScenarioLike, *, seed: int = 0, other_seed: int | None = None) -> bool:
+def check_determinism(
+    scenario: ScenarioLike, *, seed: int = 0, other_seed: int | None = None
+) -> bool:
     """Run ``scenario`` twice with ``seed`` (and once with another seed) and compare.
 
     Parameters
@@ -203,7 +219,9 @@ def check_determinism(scenario: ScenarioLike, *, seed: int = 0, other_seed: int 
     assert first.events == second.events, "event lists differ between identical runs"
     if other_seed is not None:
         third = run(scenario, seed=other_seed)
-        assert third.fingerprint() != first.fingerprint(), f"seeds {seed} and {other_seed} gave identical runs"
+        assert third.fingerprint() != first.fingerprint(), (
+            f"seeds {seed} and {other_seed} gave identical runs"
+        )
     return True
 
 
@@ -230,7 +248,9 @@ class ConservationReport:
     first_failure: str = ""
 
 
-def check_conservation(scenario: ScenarioLike, *, seed: int | None = None, strict: bool = True) -> ConservationReport:
+def check_conservation(
+    scenario: ScenarioLike, *, seed: int | None = None, strict: bool = True
+) -> ConservationReport:
     """Run ``scenario`` and check the economy's ledger after construction and every step.
 
     Parameters
@@ -250,7 +270,12 @@ def check_conservation(scenario: ScenarioLike, *, seed: int | None = None, stric
     from sim.model import GovSimModel
 
     config = load_config(scenario, seed=seed)
-    model = GovSimModel(config)
+    with engine.torch_threads(1):
+        model = GovSimModel(config)
+        return _check_model_ledger(model, strict, check_ledger)
+
+
+def _check_model_ledger(model: Any, strict: bool, check_ledger: Any) -> ConservationReport:
     worst_tao = worst_alpha = 0.0
     steps = 0
     failure = ""

@@ -185,6 +185,9 @@ class MinersConfig(_Section):
     relocation_probability: Fraction = Field(
         0.2, description="Chance per decision that an under-earning miner actually moves."
     )
+    max_moves_per_day: int = Field(
+        4, ge=0, description="Most miner re-registrations network-wide per day (count)."
+    )
     strategy_params: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="Per-strategy overrides: strategy name -> {parameter: value}.",
@@ -223,7 +226,13 @@ class ValidatorsConfig(_Section):
         4, ge=0, description="Miner uids per subnet controlled by the cabal (count)."
     )
     cabal_weight_boost: NonNegFloat = Field(
-        10.0, description="Factor a cabal validator multiplies its own miners' weights by."
+        10.0,
+        description="Factor a cabal validator multiplies its own miners' weights by (1 = honest).",
+    )
+    cabal_stake_share: Fraction | None = Field(
+        None,
+        description="If set, the cabal validators of a subnet start with this share of its "
+        "validators' stake (stake moved between validator hotkeys; fraction).",
     )
     strategy_params: dict[str, dict[str, float]] = Field(
         default_factory=dict,
@@ -298,6 +307,12 @@ class StakersConfig(_Section):
     min_trade_tao: NonNegFloat = Field(
         1.0, description="Smallest stake/unstake a staker bothers to send (TAO)."
     )
+    max_trades_per_rebalance: int = Field(
+        3,
+        ge=1,
+        description="Largest number of subnets a staker trades in one rebalance, biggest gaps "
+        "first; exits from threatened subnets always go through (count).",
+    )
 
     @field_validator("mix")
     @classmethod
@@ -312,6 +327,10 @@ class OwnersConfig(_Section):
         default_factory=lambda: {"honest": 0.85, "extractive": 0.1, "high_value": 0.05},
         description="Owner type -> share of subnets (weights, normalised). "
         "Names from sim.agents.owners.OWNER_STRATEGIES.",
+    )
+    assign: dict[int, str] = Field(
+        default_factory=dict,
+        description="Explicit owner type per subnet index (overrides the mix for those subnets).",
     )
     owner_cut_enabled: bool = Field(True, description="Whether owners take the 18 % cut.")
     subnet_quality_mean: NonNegFloat = Field(

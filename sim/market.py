@@ -102,8 +102,10 @@ def sqrt_impact(flow_usd: float, cfg: MarketConfig) -> float:
     """
     if flow_usd == 0.0:
         return 0.0
-    magnitude = cfg.impact_coefficient * cfg.daily_volatility * math.sqrt(
-        abs(flow_usd) / cfg.daily_volume_usd
+    magnitude = (
+        cfg.impact_coefficient
+        * cfg.daily_volatility
+        * math.sqrt(abs(flow_usd) / cfg.daily_volume_usd)
     )
     return math.copysign(magnitude, flow_usd)
 
@@ -151,9 +153,9 @@ def intervention_severity(
     if isinstance(lever, HaltChain):
         scope = 1.0
         duration_days = lever.duration_blocks / 7_200
-    elif isinstance(lever, SetHyperparameter) and netuid is None:
-        scope = 1.0
-    elif isinstance(lever, AnyChange) and not lever.effects:
+    elif (isinstance(lever, SetHyperparameter) and netuid is None) or (
+        isinstance(lever, AnyChange) and not lever.effects
+    ):
         scope = 1.0
     elif isinstance(lever, AnyChange):
         return sum(

@@ -119,12 +119,12 @@ class Recorder:
         self.end_of_emission = np.full(S, np.nan)
 
     # -------------------------------------------------------------- accumulation
-    def add_step_income(self, income_tao: np.ndarray) -> None:
-        """Add one step's income per uid (TAO)."""
+    def add_step_income(self, income_tao: np.ndarray, income_alpha: np.ndarray) -> None:
+        """Add one step's income per uid (TAO at spot, and alpha)."""
         self._income_since += income_tao
         m = self.model
         V = len(m.validator_uids)
-        self._yield_income += income_tao[:, 1 : 1 + V].sum(axis=1)
+        self._yield_income += income_alpha[:, 1 : 1 + V].sum(axis=1)
         self._yield_days += m.blocks_per_step / BLOCKS_PER_DAY
 
     def add_balance_income(self, delta_rao: np.ndarray) -> None:
@@ -135,16 +135,19 @@ class Recorder:
         """Record USD an account received for TAO it sold to the outside world."""
         self.cash_out_usd[account] += usd
 
-    def nominator_yields(self) -> np.ndarray:
-        """Annualised yield of validator-side stake per subnet (1/year, TAO terms)."""
+    def nominator_yields(self, cap: float = 2.0) -> np.ndarray:
+        """Annualised alpha yield of validator-side stake per subnet (1/year, capped at ``cap``).
+
+        Measured in alpha (dividends per alpha staked), so a price move does not masquerade as
+        yield; price risk enters the stakers' decisions through their hazard beliefs.
+        """
         m = self.model
         if self._yield_days > 0:
-            prices = m.alpha_prices()
             V = len(m.validator_uids)
-            staked_tao = m.state.hotkey_alpha[:, 1 : 1 + V].sum(1).numpy() / RAO_PER_TAO * prices
+            staked = m.state.hotkey_alpha[:, 1 : 1 + V].sum(1).numpy() / RAO_PER_TAO
             per_day = self._yield_income / self._yield_days
-            fresh = np.divide(per_day * 365.0, staked_tao, out=np.zeros_like(per_day), where=staked_tao > 0)
-            self.yields = fresh
+            fresh = np.divide(per_day * 365.0, staked, out=np.zeros_like(per_day), where=staked > 0)
+            self.yields = np.minimum(fresh, cap)
             self._yield_income[:] = 0.0
             self._yield_days = 0.0
         return self.yields
@@ -155,7 +158,9 @@ class Recorder:
         m = self.model
         st = m.state
         alpha = m.account_alpha() / RAO_PER_TAO
-        return (st.balances.numpy() + st.root_stake.numpy()) / RAO_PER_TAO + alpha @ m.alpha_prices()
+        return (
+            st.balances.numpy() + st.root_stake.numpy()
+        ) / RAO_PER_TAO + alpha @ m.alpha_prices()
 
     def account_wealth_usd(self) -> np.ndarray:
         """USD value of every account at the current TAO price ``[A]``."""
@@ -233,7 +238,12 @@ class Recorder:
 def _role_accounts(model: GovSimModel) -> dict[str, np.ndarray]:
     names = model.state.account_names
     groups: dict[str, list[int]] = {"miners": [], "validators": [], "nominators": [], "owners": []}
-    prefix = {"miner": "miners", "validator": "validators", "staker": "nominators", "owner": "owners"}
+    prefix = {
+        "miner": "miners",
+        "validator": "validators",
+        "staker": "nominators",
+        "owner": "owners",
+    }
     for i, name in enumerate(names):
         for p, role in prefix.items():
             if name.startswith(p) and name[len(p) :].isdigit():
@@ -301,12 +311,16 @@ def compute_kpis(model: GovSimModel) -> dict[str, Any]:
     # Interventions.
     executed = [e for e in model.event_log if e["kind"] == "executed" and not e["reversal"]]
     harmful = [
-        e for e in executed if not e["justified"] and (e["emission_share_hit"] > 0 or e["lever"] == "halt_chain")
+        e
+        for e in executed
+        if not e["justified"] and (e["emission_share_hit"] > 0 or e["lever"] == "halt_chain")
     ]
     out["fp.count"] = len(harmful)
     out["fp.emission_share_hit"] = float(sum(e["emission_share_hit"] for e in harmful))
     out["interventions.executed"] = len(executed)
-    justified_pids = {pid for pid, meta in model.desk.meta.items() if meta.justified and not meta.reversal}
+    justified_pids = {
+        pid for pid, meta in model.desk.meta.items() if meta.justified and not meta.reversal
+    }
     executed_blocks = {e["executed_block"] for e in executed if e["justified"]}
     missed_props = sum(
         1
@@ -315,7 +329,9 @@ def compute_kpis(model: GovSimModel) -> dict[str, Any]:
     )
     scams_unstopped = 0
     for netuid in model.scam_subnets:
-        if bool(model.state.emission_enabled[netuid]) and bool(model.state.registration_allowed[netuid]):
+        if bool(model.state.emission_enabled[netuid]) and bool(
+            model.state.registration_allowed[netuid]
+        ):
             scams_unstopped += 1
     exploits_unstopped = sum(1 for ex in model.exploits if ex.stopped_by != "halt")
     out["fn.count"] = missed_props + scams_unstopped + exploits_unstopped
@@ -326,7 +342,8 @@ def compute_kpis(model: GovSimModel) -> dict[str, Any]:
 
     # Exploits.
     times = [
-        ((ex.stopped_block if ex.stopped_block is not None else model.block) - ex.start_block) / BLOCKS_PER_DAY
+        ((ex.stopped_block if ex.stopped_block is not None else model.block) - ex.start_block)
+        / BLOCKS_PER_DAY
         for ex in model.exploits
     ]
     out["exploits.count"] = len(model.exploits)
@@ -339,7 +356,9 @@ def compute_kpis(model: GovSimModel) -> dict[str, Any]:
     weights = np.array(list(power.values()), dtype=float) if power else np.array([])
     out["decentralisation.decision_nc_50"] = nakamoto(weights, 0.5) if weights.size else 0
     out["decentralisation.decision_gini"] = gini(weights) if weights.size > 1 else float("nan")
-    stake_values = rec.account_wealth_tao()[np.concatenate([roles["validators"], roles["nominators"]])]
+    stake_values = rec.account_wealth_tao()[
+        np.concatenate([roles["validators"], roles["nominators"]])
+    ]
     out["decentralisation.stake_nc_33"] = nakamoto(stake_values, 1 / 3)
     out["decentralisation.stake_nc_50"] = nakamoto(stake_values, 0.5)
     out["decentralisation.stake_gini"] = gini(stake_values)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
-from protocol.levers import HaltChain, Lever, ResumeChain, TokenSale
+from protocol.levers import HaltChain, Lever, TokenSale
 from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
 from sim import engine
 from sim.agents.events import EVENT_HANDLERS, draw_random_shocks, shock_to_event
@@ -150,7 +150,8 @@ class GovSimModel(mesa.Model):
         self.seed = seed
         children = np.random.SeedSequence(seed).spawn(len(STREAMS))
         self.rngs: dict[str, np.random.Generator] = {
-            name: np.random.default_rng(child) for name, child in zip(STREAMS, children, strict=True)
+            name: np.random.default_rng(child)
+            for name, child in zip(STREAMS, children, strict=True)
         }
         net = config.network
         self.blocks_per_step = _STEP_BLOCKS.get(config.step, net.tempo)
@@ -210,7 +211,9 @@ class GovSimModel(mesa.Model):
 
     def log_event(self, kind: str, **info: Any) -> None:
         """Append an entry to the run's event list (block and day added)."""
-        self.event_log.append({"block": self.block, "day": round(self.day, 4), "kind": kind, **info})
+        self.event_log.append(
+            {"block": self.block, "day": round(self.day, 4), "kind": kind, **info}
+        )
 
     # ------------------------------------------------------------------ construction
     def _build_economy(self) -> None:
@@ -228,7 +231,9 @@ class GovSimModel(mesa.Model):
             **net.economy_overrides,
         }
         if net.kappa != 0.5 or net.economy_overrides.get("epoch_params") is None:
-            params["epoch_params"] = _epoch_params(net.kappa, net.economy_overrides.get("epoch_params"))
+            params["epoch_params"] = _epoch_params(
+                net.kappa, net.economy_overrides.get("epoch_params")
+            )
         try:
             self.params = EconomyParams(**params)
         except TypeError as exc:
@@ -247,9 +252,7 @@ class GovSimModel(mesa.Model):
             median_pool_tao=net.pool_tao_per_subnet,
             median_price=net.initial_alpha_price_tao,
         )
-        self.state: NetworkState = _add_staker_accounts(
-            state, self.config, self.rngs["assign"]
-        )
+        self.state: NetworkState = _add_staker_accounts(state, self.config, self.rngs["assign"])
         S, n = self.state.n_subnets, self.state.n_uids
         V = net.n_validators
         self.validator_uids = np.arange(1, 1 + V)
@@ -310,8 +313,14 @@ class GovSimModel(mesa.Model):
         k = min(cfg.cabal_miners, len(miner_uids))
         for s in np.nonzero(cabal.any(axis=1))[0]:
             self.cabal_miners[s, rng.choice(miner_uids, size=k, replace=False)] = True
+        if cfg.cabal_stake_share is not None:
+            self.state = _set_cabal_stake(
+                self.state, self.validator_uids, cabal, cfg.cabal_stake_share
+            )
         lag = (1 + self.config.network.reveal_tempos) if self.config.network.commit_reveal else 1
-        self.reveal_lag_steps = max(1, math.ceil(lag * self.config.network.tempo / self.blocks_per_step))
+        self.reveal_lag_steps = max(
+            1, math.ceil(lag * self.config.network.tempo / self.blocks_per_step)
+        )
         self.weight_history: list[np.ndarray] = []
         self.weights = np.zeros((S, V, n))
 
@@ -324,13 +333,19 @@ class GovSimModel(mesa.Model):
         utility = cfg.subnet_quality_mean * np.exp(
             cfg.subnet_quality_sigma * rng.standard_normal(S) - 0.5 * cfg.subnet_quality_sigma**2
         )
-        self.owners: list[Owner] = [None] * S  # type: ignore[list-item]
+        types = [""] * S
         start = 0
         for name, count in counts.items():
-            cls = OWNER_STRATEGIES.get(name)
             for s in order[start : start + count]:
-                self.owners[int(s)] = cls(self, int(s), float(utility[s]))
+                types[int(s)] = name
             start += count
+        for s, name in cfg.assign.items():
+            if not 0 <= int(s) < S:
+                raise ValueError(f"owners.assign: subnet {s} does not exist (0..{S - 1})")
+            types[int(s)] = name
+        self.owners: list[Owner] = [
+            OWNER_STRATEGIES.get(name)(self, s, float(utility[s])) for s, name in enumerate(types)
+        ]
         self.targeted_since_owner_acted = np.zeros(S, dtype=bool)
 
     def _build_stakers(self) -> None:
@@ -448,7 +463,9 @@ class GovSimModel(mesa.Model):
                 )
 
     # ------------------------------------------------------------------ exogenous mechanics
-    def start_exploit(self, damage_tao_per_block: float, max_damage_tao: float, sold_fraction: float) -> int:
+    def start_exploit(
+        self, damage_tao_per_block: float, max_damage_tao: float, sold_fraction: float
+    ) -> int:
         """Start a theft now; returns its id."""
         eid = len(self.exploits)
         self.exploits.append(
@@ -462,7 +479,9 @@ class GovSimModel(mesa.Model):
         ex = self.exploits[eid]
         return ex.stopped_block is None and ex.stolen_tao < ex.max_damage_tao
 
-    def add_sale(self, amount_tao: float, *, netuid: int | None, over_days: float, seller: str) -> None:
+    def add_sale(
+        self, amount_tao: float, *, netuid: int | None, over_days: float, seller: str
+    ) -> None:
         """Schedule a sale of ``amount_tao`` spread evenly over ``over_days``."""
         end = self.block + max(1, round(over_days * BLOCKS_PER_DAY))
         self.sales.append(Sale(amount_tao, netuid, self.block, end, seller))
@@ -502,7 +521,11 @@ class GovSimModel(mesa.Model):
         owned = torch.zeros(st.n_accounts, st.n_subnets, dtype=torch.float64)
         ck = st.uid_coldkey.clamp(min=0)
         own = torch.where(st.uid_coldkey >= 0, st.owner_shares * value, 0.0)
-        owned.index_put_((ck.flatten(), torch.arange(st.n_subnets).repeat_interleave(st.n_uids)), own.flatten(), accumulate=True)
+        owned.index_put_(
+            (ck.flatten(), torch.arange(st.n_subnets).repeat_interleave(st.n_uids)),
+            own.flatten(),
+            accumulate=True,
+        )
         uid = st.nom_uid.clamp(min=0)
         per_share = value.T.gather(0, uid)  # [A, S]
         nominated = torch.where(st.nom_uid >= 0, st.nom_shares * per_share, 0.0)
@@ -583,7 +606,7 @@ class GovSimModel(mesa.Model):
 
     def _revealed_consensus(self) -> np.ndarray:
         """Stake-weighted mean of the weights the chain has revealed, ``[S, n]``."""
-        S, V, n = self.weights.shape
+        S, _, n = self.weights.shape
         if len(self.weight_history) < self.reveal_lag_steps:
             return np.zeros((S, n))
         past = self.weight_history[-self.reveal_lag_steps]
@@ -613,7 +636,7 @@ class GovSimModel(mesa.Model):
         decay = 0.5 ** (dt / 1.0)
         self.recent_income = decay * self.recent_income + (1 - decay) * income / max(dt, 1e-12)
         self.recorder.add_balance_income(self.state.balances.numpy() - before_balance)
-        self.recorder.add_step_income(income)
+        self.recorder.add_step_income(income, gained)
 
     def s_exploits_and_sales(self, n_blocks: int) -> None:
         """Exploits drain victims' TAO to the market; scheduled sales execute."""
@@ -684,7 +707,9 @@ class GovSimModel(mesa.Model):
                 for s in meta.targets:
                     flagged[s] = True
         st = self.state
-        off = ~(st.emission_enabled & st.registration_allowed & st.subtoken_enabled & st.active).numpy()
+        off = ~(
+            st.emission_enabled & st.registration_allowed & st.subtoken_enabled & st.active
+        ).numpy()
         self.flagged = flagged | off
 
     def _owners_act(self) -> None:
@@ -695,7 +720,9 @@ class GovSimModel(mesa.Model):
             s = owner.netuid
             uid = int(self.state.owner_uid[s])
             held = float(owned[s, uid])
-            action = owner.act(OwnerObservation(bool(self.targeted_since_owner_acted[s]), held / RAO_PER_TAO))
+            action = owner.act(
+                OwnerObservation(bool(self.targeted_since_owner_acted[s]), held / RAO_PER_TAO)
+            )
             self.targeted_since_owner_acted[s] = False
             if action.exit:
                 self.log_event("owner_exit", netuid=s, owner_type=owner.name)
@@ -705,8 +732,12 @@ class GovSimModel(mesa.Model):
                 before = float(self.state.balances[account])
                 self.state = unstake(self.state, account, s, uid, amount, params=self.params)
                 got = float(self.state.balances[account]) - before
-                self._sell_tao(account, got * self.config.owners.extractive_sell_fraction
-                               if owner.name == "extractive" or owner.exited else 0.0)
+                self._sell_tao(
+                    account,
+                    got * self.config.owners.extractive_sell_fraction
+                    if owner.name == "extractive" or owner.exited
+                    else 0.0,
+                )
 
     def _sell_tao(self, account: int, amount_rao: float) -> None:
         """``account`` sells TAO to the outside world (moves to the market account)."""
@@ -746,6 +777,7 @@ class GovSimModel(mesa.Model):
                 liquid_tao=float(self.state.balances[a]) / RAO_PER_TAO,
             )
             delta, sell = staker.act(obs)
+            delta = _limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, min_trade)
             # Sales first (free TAO), then purchases.
             for s in np.nonzero(delta < -min_trade)[0]:
                 uid = int(self.state.nom_uid[a, s])
@@ -783,7 +815,7 @@ class GovSimModel(mesa.Model):
             probability=cfg.relocation_probability * min(1.0, 1.0 / cfg.cadence_days),
             rng=self.rngs["miners"],
         )
-        for src, uid, dst in moves[: max(1, self.is_miner.shape[1] // 8)]:
+        for src, uid, dst in moves[: cfg.max_moves_per_day]:
             account = int(self.state.uid_coldkey[src, uid])
             if account < 0 or not bool(self.state.registration_allowed[dst]):
                 continue
@@ -821,7 +853,9 @@ class GovSimModel(mesa.Model):
         if work is None:
             return np.ones(self.is_miner.shape[0])
         active = self.is_miner & ~self.vacant
-        mean = np.where(active, work.contribution, 0.0).sum(axis=1) / np.maximum(active.sum(axis=1), 1)
+        mean = np.where(active, work.contribution, 0.0).sum(axis=1) / np.maximum(
+            active.sum(axis=1), 1
+        )
         return np.maximum(mean / max(self.config.miners.skill_mean, 1e-9), 1e-3)
 
     def s_market(self, dt_days: float) -> None:
@@ -840,6 +874,15 @@ class GovSimModel(mesa.Model):
         """Step until the horizon."""
         while not self.finished:
             self.step()
+
+
+def _limit_trades(delta: np.ndarray, urgent: np.ndarray, k: int, min_trade: float) -> np.ndarray:
+    """Keep the ``k`` largest trades (plus every sale from an ``urgent`` subnet); zero the rest."""
+    size = np.abs(delta)
+    keep = np.zeros(delta.shape, dtype=bool)
+    keep[np.argsort(-size, kind="stable")[:k]] = True
+    keep |= urgent & (delta < 0)
+    return np.where(keep & (size > min_trade), delta, 0.0)
 
 
 def _lever_targets(lever: Lever) -> tuple[int, ...]:
@@ -863,7 +906,43 @@ def _epoch_params(kappa: float, base: Any) -> Any:
     return replace(params, kappa=kappa)
 
 
-def _add_staker_accounts(state: NetworkState, config: SimConfig, rng: np.random.Generator) -> NetworkState:
+def _set_cabal_stake(
+    state: NetworkState, validator_uids: np.ndarray, cabal: np.ndarray, share: float
+) -> NetworkState:
+    """Move alpha between validator hotkeys so the cabal holds ``share`` of validator stake.
+
+    Scenario setup for stake-concentration experiments: per subnet with a cabal, the validators'
+    total alpha is kept and re-split; shares scale with the alpha, so every holder keeps its
+    fraction of its hotkey and the ledger is unchanged.
+    """
+    hotkey = state.hotkey_alpha.clone()
+    owner = state.owner_shares.clone()
+    total = state.total_shares.clone()
+    nom = state.nom_shares.clone()
+    uids = torch.as_tensor(validator_uids)
+    for s in np.nonzero(cabal.any(axis=1))[0]:
+        alpha = hotkey[s, uids]
+        whole = float(alpha.sum())
+        in_cabal = torch.as_tensor(cabal[s])
+        c, o = float(alpha[in_cabal].sum()), float(alpha[~in_cabal].sum())
+        if c <= 0 or o <= 0:
+            continue
+        scale = torch.where(in_cabal, share * whole / c, (1 - share) * whole / o)
+        for v, uid in enumerate(validator_uids):
+            f = float(scale[v])
+            hotkey[s, uid] *= f
+            owner[s, uid] *= f
+            total[s, uid] *= f
+            holders = state.nom_uid[:, s] == int(uid)
+            nom[holders, s] *= f
+    return state.replace(
+        hotkey_alpha=hotkey, owner_shares=owner, total_shares=total, nom_shares=nom
+    )
+
+
+def _add_staker_accounts(
+    state: NetworkState, config: SimConfig, rng: np.random.Generator
+) -> NetworkState:
     """Give the stakers accounts, liquid TAO and delegations carved from validators' stake.
 
     Stakers own ``1 − self_stake_fraction`` of the validators' initial stake as nominators
@@ -873,12 +952,13 @@ def _add_staker_accounts(state: NetworkState, config: SimConfig, rng: np.random.
     scfg = config.stakers
     vcfg = config.validators
     n_st = scfg.n_stakers
-    S, n = state.n_subnets, state.n_uids
+    S = state.n_subnets
     V = config.network.n_validators
-    A0 = state.n_accounts
     wealth = rng.pareto(scfg.wealth_pareto_shape, n_st) + 1.0
     wealth = wealth / wealth.sum()
-    liquid = torch.as_tensor(wealth * scfg.total_stake_tao * (1 - scfg.staked_fraction) * RAO_PER_TAO)
+    liquid = torch.as_tensor(
+        wealth * scfg.total_stake_tao * (1 - scfg.staked_fraction) * RAO_PER_TAO
+    )
     if float(liquid.sum()) > float(state.balances[MARKET_ACCOUNT]):
         raise ValueError(
             "stakers.total_stake_tao: more free TAO than the network has outside pools and stake"

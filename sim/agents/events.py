@@ -108,7 +108,9 @@ def on_intervention(
     duration_days: float | None,
 ) -> None:
     """An authority with ``intent`` tries to pull ``lever`` through the governance policy."""
-    model.propose(lever_from_dict(lever), intent=intent, justified=justified, duration_days=duration_days)
+    model.propose(
+        lever_from_dict(lever), intent=intent, justified=justified, duration_days=duration_days
+    )
 
 
 @EVENT_HANDLERS.register("exploit")
@@ -175,7 +177,9 @@ def on_scam_detected(model: GovSimModel, *, netuid: int) -> None:
 @EVENT_HANDLERS.register("reverse")
 def on_reverse(model: GovSimModel, *, lever: dict[str, Any], intent: str) -> None:
     """The authority proposes to undo an earlier lever (a time-limited suspension ends)."""
-    model.propose(lever_from_dict(lever), intent=intent, justified=True, duration_days=None, reversal=True)
+    model.propose(
+        lever_from_dict(lever), intent=intent, justified=True, duration_days=None, reversal=True
+    )
 
 
 #: Shock kinds that have a handler of the same name.

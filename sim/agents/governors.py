@@ -48,7 +48,12 @@ if TYPE_CHECKING:
 
 __all__ = ["INTENTS", "GovernanceDesk", "Governor", "intent_vote", "main_body", "seat_bodies"]
 
-INTENTS: tuple[str, ...] = ("benevolent_competent", "benevolent_erring", "self_interested", "captured")
+INTENTS: tuple[str, ...] = (
+    "benevolent_competent",
+    "benevolent_erring",
+    "self_interested",
+    "captured",
+)
 _FACTION = frozenset({"self_interested", "captured"})
 
 #: Seat bodies each built-in policy reads from the electorate (the first is the main body).
@@ -217,7 +222,9 @@ class GovernanceDesk:
         # Proposers of a two-stage policy default to the triumvirs when not configured.
         if "proposers" in bodies and counters.get("proposers", 0) == 0:
             for g in [s for s in seats if s.body == "triumvirate"]:
-                seats.append(Governor(self.model, f"proposer_{g.name}", "proposers", g.intent, g.weight))
+                seats.append(
+                    Governor(self.model, f"proposer_{g.name}", "proposers", g.intent, g.weight)
+                )
         return seats
 
     def electorate(self) -> Electorate:
@@ -226,7 +233,9 @@ class GovernanceDesk:
         st = model.state
         prices = model.alpha_prices()
         alpha = model.account_alpha() / RAO_PER_TAO
-        value = st.balances.numpy() / RAO_PER_TAO + st.root_stake.numpy() / RAO_PER_TAO + alpha @ prices
+        value = (
+            st.balances.numpy() / RAO_PER_TAO + st.root_stake.numpy() / RAO_PER_TAO + alpha @ prices
+        )
         names = st.account_names
         stakes: dict[str, float] = {}
         holders = [i for i, nm in enumerate(names) if nm.startswith(("validator", "staker"))]
@@ -295,8 +304,13 @@ class GovernanceDesk:
         self.gs, _ = self._advance_to(model.block)
         proposer = self._proposer_for(lever, intent)
         if proposer is None:
-            model.log_event("proposal_refused", lever=lever.kind, intent=intent, justified=justified,
-                            reason=f"no actor may propose under {self.policy.name}")
+            model.log_event(
+                "proposal_refused",
+                lever=lever.kind,
+                intent=intent,
+                justified=justified,
+                reason=f"no actor may propose under {self.policy.name}",
+            )
             return None
         try:
             self.gs, pid = self.policy.propose(self.gs, proposer, lever, model.block)
@@ -314,8 +328,16 @@ class GovernanceDesk:
             reversal=reversal,
             targets=_lever_targets(lever),
         )
-        model.log_event("proposed", pid=pid, lever=lever.kind, proposer=proposer, intent=intent,
-                        justified=justified, reversal=reversal, targets=list(_lever_targets(lever)))
+        model.log_event(
+            "proposed",
+            pid=pid,
+            lever=lever.kind,
+            proposer=proposer,
+            intent=intent,
+            justified=justified,
+            reversal=reversal,
+            targets=list(_lever_targets(lever)),
+        )
         self._discover()
         self._drain_events()
         return pid
@@ -341,11 +363,21 @@ class GovernanceDesk:
         if not ref.voters:
             others = sorted(self.gs.electorate.stakes)
         if seat_voters:
-            self.model.schedule(self.model.block + cfg.vote_delay_blocks, "cast_votes",
-                                priority=2, pid=pid, voters=seat_voters)
+            self.model.schedule(
+                self.model.block + cfg.vote_delay_blocks,
+                "cast_votes",
+                priority=2,
+                pid=pid,
+                voters=seat_voters,
+            )
         if others:
-            self.model.schedule(self.model.block + cfg.holder_vote_delay_blocks, "cast_votes",
-                                priority=3, pid=pid, voters=others)
+            self.model.schedule(
+                self.model.block + cfg.holder_vote_delay_blocks,
+                "cast_votes",
+                priority=3,
+                pid=pid,
+                voters=others,
+            )
 
     def cast_votes(self, pid: int, voters: list[str]) -> None:
         """Let ``voters`` decide on referendum ``pid`` and submit their votes."""
@@ -361,8 +393,9 @@ class GovernanceDesk:
             if voter == ref.proposer and voter in ref.latest_votes():
                 continue
             if voter in by_name:
-                aye = by_name[voter].decide(justified=meta.justified, proposer_intent=meta.intent,
-                                            rng=self.rng)
+                aye = by_name[voter].decide(
+                    justified=meta.justified, proposer_intent=meta.intent, rng=self.rng
+                )
             else:
                 if self.rng.random() >= cfg.holder_turnout:
                     continue
@@ -413,7 +446,9 @@ class GovernanceDesk:
 
     def refresh_electorate(self) -> None:
         """Give the policy fresh stakes and subnets (daily)."""
-        self.gs = self.policy.update_electorate(self.gs, self.electorate(), max(self.model.block, self.gs.block))
+        self.gs = self.policy.update_electorate(
+            self.gs, self.electorate(), max(self.model.block, self.gs.block)
+        )
         self._discover()
 
     # ------------------------------------------------------------------ erring seats

@@ -206,7 +206,9 @@ class HonestMiners(MinerCohort):
         m = self.mask
         out.contribution[m] = obs.skill[m]
         out.apparent[m] = obs.skill[m]
-        out.cost_per_day[m] = self.params["cost_factor"] * self.model.config.miners.compute_cost_tao_per_day
+        out.cost_per_day[m] = (
+            self.params["cost_factor"] * self.model.config.miners.compute_cost_tao_per_day
+        )
 
 
 @MINER_STRATEGIES.register("lazy")
@@ -245,7 +247,9 @@ class CopierMiners(MinerCohort):
         out.contribution[m] = 0.0
         out.apparent[m] = copied[m]
         out.duplicate[m] = True
-        out.cost_per_day[m] = self.params["cost_factor"] * self.model.config.miners.compute_cost_tao_per_day
+        out.cost_per_day[m] = (
+            self.params["cost_factor"] * self.model.config.miners.compute_cost_tao_per_day
+        )
 
 
 @MINER_STRATEGIES.register("sybil")

@@ -129,7 +129,10 @@ class Staker(mesa.Agent):
         """Let the belief relax toward the prior over ``dt_days``."""
         cfg: StakersConfig = self.model.config.stakers
         self.belief = decay_belief(
-            self.belief, cfg.belief_prior_per_year, dt_days=dt_days, half_life_days=cfg.belief_half_life_days
+            self.belief,
+            cfg.belief_prior_per_year,
+            dt_days=dt_days,
+            half_life_days=cfg.belief_half_life_days,
         )
 
     def act(self, obs: StakerObservation) -> tuple[np.ndarray, float]:
@@ -155,7 +158,8 @@ class YieldRiskStaker(Staker):
             + np.log(np.maximum(obs.utility, 1e-9))
             - self.risk_aversion * hazard
         )
-        weights = softmax(scores, obs.tradable)
+        # Nobody buys into a subnet that a pending or executed intervention threatens.
+        weights = softmax(scores, obs.tradable & ~obs.flagged)
         staked_target = wealth * staked_fraction_target(self.belief, self.risk_aversion, cfg)
         target = staked_target * weights
         gap = target - obs.holdings_tao
@@ -171,7 +175,11 @@ class YieldRiskStaker(Staker):
             delta = np.minimum(delta, 0.0)
         total_before = float(obs.holdings_tao.sum())
         shrink = max(total_before - staked_target, 0.0)
-        sell = cfg.sell_fraction * min(shrink, freed) if self.belief > cfg.belief_prior_per_year else 0.0
+        sell = (
+            cfg.sell_fraction * min(shrink, freed)
+            if self.belief > cfg.belief_prior_per_year
+            else 0.0
+        )
         return delta, sell
 
 

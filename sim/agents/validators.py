@@ -178,9 +178,8 @@ class CabalValidators(ValidatorCohort):
         honest = self.honest_rows(obs)
         boost = float(self.params.get("boost", self.model.config.validators.cabal_weight_boost))
         own = obs.cabal_miners[rows]
-        # Boost relative to the row's best miner, so a cabal pushes its miners to the top.
-        top = honest.max(axis=1, keepdims=True)
-        boosted = np.where(own, np.maximum(honest, top) * boost, honest)
+        # boost = 1 is honest weighting; above 1 the cabal's miners get that many times more.
+        boosted = np.where(own, honest * boost, honest)
         return normalise_rows(boosted)
 
 

@@ -164,6 +164,17 @@ def check_thresholds(name: str, policy, gs) -> None:
             quorum = 0.5 if ref.track == "expedited" else 0.334
             assert voted / total >= quorum and veto / voted <= 0.334
             assert yes / (voted - abstain) > (0.667 if ref.track == "expedited" else 0.5)
+        elif name == "opengov":
+            c = policy.config
+            floor = (c.wl_prepare_period + c.wl_confirm_period + c.wl_min_enactment
+                     if ref.track == "whitelisted" else c.prepare_period + c.confirm_period + c.min_enactment)
+            assert rec.executed - rec.submitted >= floor
+            assert policy.passing(gs, ref, ref.confirm_since)  # the votes passed both curves
+        elif name == "futarchy":
+            twap_pass, twap_fail = policy.twaps(ref)
+            assert twap_pass > twap_fail * 1.03 and rec.executed == ref.deadline
+        elif name == "constitutional" and ref.track == "normal":
+            assert rec.executed - rec.submitted >= policy.config.voting_period + policy.config.timelock
         elif name == "market_only":
             raise AssertionError("market_only executed something")
 

@@ -47,6 +47,10 @@ SUBNET_HYPERPARAMETERS: dict[str, tuple[str, type]] = {
 }
 
 
+#: Global parameters that are also stored per subnet (a global set applies to every subnet).
+_GLOBAL_TO_SUBNETS: dict[str, str] = {"tempo": "tempo", "immunity_period": "immunity_period"}
+
+
 @dataclass(frozen=True)
 class LeverResult:
     """What a lever did.
@@ -103,7 +107,14 @@ def _set_hyperparameter(
     epoch_names = {f.name for f in fields(EpochParams)}
     if lever.netuid is None:
         if lever.name in {f.name for f in fields(EconomyParams)}:
-            return state, replace(params, **{lever.name: lever.value}), f"global {lever.name}"
+            new_params = replace(params, **{lever.name: lever.value})
+            if lever.name in _GLOBAL_TO_SUBNETS:
+                # A network-wide value also held per subnet: every active subnet takes it.
+                field = _GLOBAL_TO_SUBNETS[lever.name]
+                tensor = getattr(state, field)
+                value = torch.full_like(tensor, getattr(new_params, lever.name))
+                state = state.replace(**{field: torch.where(state.active, value, tensor)})
+            return state, new_params, f"global {lever.name}"
         if lever.name in epoch_names:
             epoch = (params.epoch_params or EpochParams()).with_(**{lever.name: lever.value})
             return state, replace(params, epoch_params=epoch), f"global epoch {lever.name}"

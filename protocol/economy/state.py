@@ -83,6 +83,12 @@ class EconomyParams:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"EconomyParams.{name}: invalid value {getattr(self, name)!r}")
+        from protocol.economy.shares import SHARE_ERAS  # late: shares imports this module
+
+        try:
+            SHARE_ERAS.get(self.era)
+        except KeyError as exc:
+            raise ValueError(f"EconomyParams.era: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,7 @@ def test_check_ledger_detects_a_leak() -> None:
         (lambda s, p: apply_lever(s, SetHyperparameter("no_such", 1, 0), p), "lever.name"),
         (lambda s, p: apply_lever(s, TransferOwnership(0, "nobody"), p), "account"),
         (lambda s, p: apply_lever(s, SetHyperparameter("kappa", 2.0, 0), p), "kappa"),
+        (lambda s, p: apply_lever(s, SetHyperparameter("era", "nope"), p), "era"),
     ],
 )
 def test_bad_input_is_refused_and_leaves_state_unchanged(call, field: str) -> None:
@@ -316,6 +317,10 @@ def test_set_hyperparameter_global_and_subnet() -> None:
     state = small_network(params, 10)
     _, result = apply_lever(state, SetHyperparameter("subnet_owner_cut", 0.0), params)
     assert result.params.subnet_owner_cut == 0.0
+    everywhere, result = apply_lever(state, SetHyperparameter("tempo", 5), params)
+    assert result.params.tempo == 5 and everywhere.tempo.tolist() == [5, 5, 5, 5]
+    with pytest.raises(ValueError, match="tempo"):
+        apply_lever(state, SetHyperparameter("tempo", 0), params)
     new, _ = apply_lever(state, SetHyperparameter("tempo", 7, 2), params)
     assert int(new.tempo[2]) == 7 and int(state.tempo[2]) == params.tempo
     new, _ = apply_lever(state, SetHyperparameter("kappa", 0.3, 2), params)

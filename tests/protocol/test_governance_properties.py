@@ -169,6 +169,9 @@ def check_thresholds(name: str, policy, gs) -> None:
             floor = (c.wl_prepare_period + c.wl_confirm_period + c.wl_min_enactment
                      if ref.track == "whitelisted" else c.prepare_period + c.confirm_period + c.min_enactment)
             assert rec.executed - rec.submitted >= floor
+            confirm, enact = ((c.wl_confirm_period, c.wl_min_enactment) if ref.track == "whitelisted"
+                              else (c.confirm_period, c.min_enactment))
+            assert rec.executed == ref.confirm_since + confirm + enact
             assert policy.passing(gs, ref, ref.confirm_since)  # the votes passed both curves
         elif name == "futarchy":
             twap_pass, twap_fail = policy.twaps(ref)

@@ -68,6 +68,7 @@ def yuma_epoch(
     weights_present: torch.Tensor | None = None,
     mechanism: str | Mechanism = "yuma",
     device: torch.device | str | None = None,
+    inplace_bonds: bool = False,
 ) -> EpochResult:
     """Run one Yuma Consensus epoch in float64, batched over subnets or replicates.
 
@@ -108,6 +109,9 @@ def yuma_epoch(
         Name in :data:`protocol.yuma.CONSENSUS` or a :class:`Mechanism` instance.
     device
         Device to run on (default: the device of ``weights``).
+    inplace_bonds
+        Write the new bonds into ``bonds`` (float64, on ``device``) instead of a copy: saves a
+        full ``[B, n, n]`` copy per epoch in long simulations.
 
     Returns
     -------
@@ -162,5 +166,5 @@ def yuma_epoch(
         if weights_present is None
         else torch.as_tensor(weights_present, device=dev, dtype=torch.bool).reshape(B, n, n),
     )
-    result = run_float_epoch(inputs, params, mech)
+    result = run_float_epoch(inputs, params, mech, inplace_bonds=inplace_bonds)
     return result.unbatched() if unbatched else result

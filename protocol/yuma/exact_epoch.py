@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import chain
 
 import numpy as np
 
@@ -115,14 +116,19 @@ def _stake_i64f64(value: int | float) -> int:
 
 
 def _dense(rows: tuple[dict[int, int], ...], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sparse u16 rows → dense int64 values and a presence mask."""
+    """Sparse u16 rows → dense int64 values and a presence mask (two bulk conversions)."""
     values = np.zeros((n, n), dtype=np.int64)
     present = np.zeros((n, n), dtype=bool)
-    for i, row in enumerate(rows):
-        if row:
-            cols = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
-            values[i, cols] = np.fromiter(row.values(), dtype=np.int64, count=len(row))
-            present[i, cols] = True
+    lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
+    total = int(lengths.sum())
+    if total:
+        row_ids = np.repeat(np.arange(len(rows)), lengths)
+        cols = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=total)
+        vals = np.fromiter(
+            chain.from_iterable(row.values() for row in rows), dtype=np.int64, count=total
+        )
+        values[row_ids, cols] = vals
+        present[row_ids, cols] = True
     return values, present
 
 

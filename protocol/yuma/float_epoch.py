@@ -114,8 +114,8 @@ def weighted_median_consensus(
     (spec §4.1 step 6).
     """
     k = weights.shape[1]
-    # Sorting along the last (contiguous) axis is markedly faster than along axis 1.
-    columns = weights.transpose(1, 2)  # [B, n, k]
+    # Sorting along a contiguous last axis is markedly faster than along axis 1 (~1.6x here).
+    columns = weights.transpose(1, 2).contiguous()  # [B, n, k]
     values, order = torch.sort(columns, dim=-1, descending=True)
     sorted_stake = stake.unsqueeze(1).expand_as(columns).gather(-1, order)
     reached = sorted_stake.cumsum_(-1) < kappa
@@ -209,8 +209,14 @@ def _validator_slice(
     return rows, permitted.gather(1, rows), permitted
 
 
-def run_float_epoch(inputs: EpochInputs, params: EpochParams, mechanism: Mechanism) -> EpochResult:
-    """Run one batched float64 epoch (see the module docstring); ``mechanism`` supplies the hooks."""
+def run_float_epoch(
+    inputs: EpochInputs, params: EpochParams, mechanism: Mechanism, *, inplace_bonds: bool = False
+) -> EpochResult:
+    """Run one batched float64 epoch (see the module docstring); ``mechanism`` supplies the hooks.
+
+    With ``inplace_bonds`` the new bonds are written into ``inputs.bonds`` (saving a full
+    ``[B, n, n]`` copy per epoch), which is then the result's ``bonds``.
+    """
     params = mechanism.resolve_params(params)
     B, n = inputs.stake.shape
     device, dtype = inputs.stake.device, inputs.stake.dtype
@@ -243,21 +249,30 @@ def run_float_epoch(inputs: EpochInputs, params: EpochParams, mechanism: Mechani
     a = mechanism.consensus_stake(a, params)
 
     # 5 weights: masks then row normalisation, on the slice
-    w = _gather_rows(inputs.weights, rows)
-    drop = (uids == rows.unsqueeze(-1)) & ~(rows == inputs.owner_uid.unsqueeze(-1)).unsqueeze(-1)
-    drop |= ~row_valid.unsqueeze(-1)
+    all_valid = bool(row_valid.all())
+    w = _gather_rows(inputs.weights, rows)  # a fresh copy: masked in place below
+    present = None if inputs.weights_present is None else _gather_rows(inputs.weights_present, rows)
+    # self-weights: zero each slice row's diagonal entry except the owner's, O(B k) not O(B k n)
+    diagonal = rows.unsqueeze(-1)
+    keep_self = (rows == inputs.owner_uid.unsqueeze(-1)).unsqueeze(-1)
+    w.scatter_(2, diagonal, w.gather(2, diagonal) * keep_self)
+    if present is not None:
+        present.scatter_(2, diagonal, present.gather(2, diagonal) & keep_self)
+    drop: torch.Tensor | None = None if all_valid else ~row_valid.unsqueeze(-1)
     if inputs.last_update is not None and inputs.registration is not None:
         updated = inputs.last_update.gather(1, rows).unsqueeze(-1)
-        drop |= updated <= inputs.registration.unsqueeze(1)
+        outdated = updated <= inputs.registration.unsqueeze(1)
+        drop = outdated if drop is None else drop | outdated
     if inputs.commit_block is not None and inputs.registration is not None:
         committed = inputs.commit_block.gather(1, rows).unsqueeze(-1)
-        drop |= committed < inputs.registration.unsqueeze(1)
-    w = normalize(w.masked_fill(drop, 0.0))
-    present = (
-        None
-        if inputs.weights_present is None
-        else _gather_rows(inputs.weights_present, rows) & ~drop
-    )
+        uncommitted = committed < inputs.registration.unsqueeze(1)
+        drop = uncommitted if drop is None else drop | uncommitted
+    if drop is not None:
+        w.masked_fill_(drop, 0.0)
+        if present is not None:
+            present &= ~drop
+    row_sum = w.sum(-1, keepdim=True)
+    w.div_(torch.where(row_sum > 0, row_sum, torch.ones_like(row_sum)))
 
     # 6-8 consensus, clipping, trust, incentive
     consensus = mechanism.consensus(w, a, params)
@@ -278,7 +293,8 @@ def run_float_epoch(inputs: EpochInputs, params: EpochParams, mechanism: Mechani
             wb_present = present & ~((w > consensus.unsqueeze(1)) & (consensus.unsqueeze(1) == 0))
     else:
         w_bonds = (w + beta * (clipped - w)).clamp_(min=0.0)
-    old_bonds = _gather_rows(inputs.bonds, rows) * row_valid.unsqueeze(-1)
+    previous_rows = _gather_rows(inputs.bonds, rows)
+    old_bonds = previous_rows if all_valid else previous_rows * row_valid.unsqueeze(-1)
     if inputs.block is not None and inputs.registration is not None:
         if params.scheduling == "head":
             last_tempo = torch.where(inputs.lms == 0, inputs.block - params.tempo, inputs.lms + 1)
@@ -310,13 +326,18 @@ def run_float_epoch(inputs: EpochInputs, params: EpochParams, mechanism: Mechani
     emission_scale = inputs.rao_emission.unsqueeze(-1)
 
     # 12 bond storage: new rows for new permits, cleared rows for lost permits, else untouched
-    keep_new = vp_new.gather(1, rows).unsqueeze(-1)
-    lost = (vp_old.gather(1, rows) & ~vp_new.gather(1, rows)).unsqueeze(-1)
-    untouched = _gather_rows(inputs.bonds, rows)
-    stored = torch.where(
-        keep_new, new_bonds, torch.where(lost, torch.zeros_like(new_bonds), untouched)
-    )
-    bonds_out = inputs.bonds.clone().scatter_(1, rows.unsqueeze(-1).expand(-1, -1, n), stored)
+    keep_new = vp_new.gather(1, rows)
+    if bool(keep_new.all()):
+        stored = new_bonds
+    else:
+        lost = (vp_old.gather(1, rows) & ~keep_new).unsqueeze(-1)
+        stored = torch.where(
+            keep_new.unsqueeze(-1),
+            new_bonds,
+            torch.where(lost, torch.zeros_like(new_bonds), previous_rows),
+        )
+    bonds_out = inputs.bonds if inplace_bonds else inputs.bonds.clone()
+    bonds_out.scatter_(1, rows.unsqueeze(-1).expand(-1, -1, n), stored)
 
     return EpochResult(
         consensus=consensus,
@@ -391,7 +412,7 @@ def yuma3_bonds(
             new = torch.where(any_c & ~exists, torch.zeros_like(new), new)
     else:
         alpha_c = 1.0 - params.bonds_moving_average
-        new = alpha_c * w_bonds + (1.0 - alpha_c) * old_bonds
+        new = (old_bonds * (1.0 - alpha_c)).add_(w_bonds, alpha=alpha_c)
     per_validator = torch.bmm(col_normalize(new), incentive.unsqueeze(-1)).squeeze(-1)
     dividends = normalize(per_validator * stake)
     return dividends, new

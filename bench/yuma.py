@@ -1,0 +1,153 @@
+"""Benchmark the Yuma epoch: one subnet in both modes, and the float "network year".
+
+* single subnet: 256 uids, 64 validators with dense weights, Yuma 3 (the HEAD default) and the
+  classic path; exact (chain fixed point, numpy) and float (torch float64) per-epoch times;
+* network year: 128 subnets x 256 uids (64 validators, dense weights) x 7 300 epochs, float64,
+  batched, bonds updated in place. A slice of the epochs is timed and extrapolated unless
+  ``--full-year``; a torch profile of one network epoch says where the time goes.
+
+The last line is ``key=value`` pairs.
+
+Usage::
+
+    .venv/bin/python bench/yuma.py                    # 30 network epochs, extrapolated
+    .venv/bin/python bench/yuma.py --epochs 100 --threads 2
+    .venv/bin/python bench/yuma.py --full-year
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from protocol.yuma import EpochParams, yuma_epoch
+from protocol.yuma.exact_epoch import exact_epoch
+from protocol.yuma.replay import state_tensors
+from protocol.yuma.state import parse_state
+
+EPOCHS_PER_YEAR = 7_300
+
+
+def random_state(n: int, validators: int, *, yuma3: bool, seed: int) -> dict:
+    """A dense JSON state: ``validators`` staked uids weighting every uid, bonds from a prior run."""
+    rng = np.random.default_rng(seed)
+    weights = [
+        {str(j): int(v) for j, v in enumerate(rng.integers(1, 65536, n))} for _ in range(validators)
+    ] + [{} for _ in range(n - validators)]
+    bonds = [
+        {str(j): int(v) for j, v in enumerate(rng.integers(0, 65536, n))} for _ in range(validators)
+    ] + [{} for _ in range(n - validators)]
+    stake = [int(s) for s in rng.integers(10**12, 10**15, validators)] + [0] * (n - validators)
+    return {
+        "n": n, "block": 10_000, "tempo": 360, "stake": stake, "reg": [0] * n,
+        "last_update": [9_999] * n, "weights": weights, "bonds": bonds, "yuma3": yuma3,
+        "validator_permit_prev": [True] * validators + [False] * (n - validators),
+        "max_validators": validators,
+    }  # fmt: skip
+
+
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``fn`` in milliseconds (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def single_subnet(repeats: int) -> dict[str, float]:
+    """Per-epoch times of one 256-uid subnet in both modes and both bond paths."""
+    figures: dict[str, float] = {}
+    for label, yuma3 in (("yuma3", True), ("classic", False)):
+        state = parse_state(random_state(256, 64, yuma3=yuma3, seed=1))
+        kwargs = state_tensors(state)
+        figures[f"exact_{label}_ms"] = median_ms(lambda s=state: exact_epoch(s), repeats)
+        figures[f"float_{label}_ms"] = median_ms(lambda k=kwargs: yuma_epoch(**k), repeats)
+    return figures
+
+
+def network(subnets: int, uids: int, validators: int, seed: int) -> dict[str, torch.Tensor]:
+    """Dense random network inputs: validators are the first ``validators`` uids of each subnet."""
+    gen = torch.Generator().manual_seed(seed)
+    weights = torch.zeros(subnets, uids, uids, dtype=torch.float64)
+    weights[:, :validators] = torch.rand(
+        subnets, validators, uids, generator=gen, dtype=torch.float64
+    )
+    stake = torch.zeros(subnets, uids, dtype=torch.float64)
+    stake[:, :validators] = (
+        torch.rand(subnets, validators, generator=gen, dtype=torch.float64) * 1e15
+    )
+    permits = torch.zeros(subnets, uids, dtype=torch.bool)
+    permits[:, :validators] = True
+    return {
+        "weights": weights,
+        "stake": stake,
+        "bonds": torch.zeros(subnets, uids, uids, dtype=torch.float64),
+        "validator_permit_prev": permits,
+        "last_update": torch.full((subnets, uids), 9_999, dtype=torch.int64),
+        "registration": torch.zeros(subnets, uids, dtype=torch.int64),
+    }
+
+
+def network_year(args: argparse.Namespace) -> dict[str, float]:
+    """Time ``args.epochs`` batched network epochs (or a full year) and extrapolate."""
+    inputs = network(args.subnets, args.uids, args.validators, seed=2)
+    params = EpochParams(max_validators=args.validators)
+    epochs = EPOCHS_PER_YEAR if args.full_year else args.epochs
+
+    def step(block: int) -> None:
+        yuma_epoch(**inputs, params=params, rao_emission=1e9, block=block, inplace_bonds=True)
+
+    step(10_000)  # warm-up
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        step(10_000 + 360 * epoch)
+    elapsed = time.perf_counter() - start
+    per_epoch = elapsed / epochs
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step(10_000)
+    print("where one network epoch spends its time (torch profiler, self CPU):")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
+    return {
+        "network_epoch_ms": 1e3 * per_epoch,
+        "network_year_s": per_epoch * EPOCHS_PER_YEAR,
+        "network_epochs_timed": float(epochs),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30, help="network epochs to time")
+    parser.add_argument("--full-year", action="store_true", help="time all 7 300 epochs")
+    parser.add_argument("--subnets", type=int, default=128)
+    parser.add_argument("--uids", type=int, default=256)
+    parser.add_argument("--validators", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=20, help="single-subnet repetitions")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    figures = single_subnet(args.repeats)
+    for key, value in figures.items():
+        print(f"single subnet 256 uids / 64 validators: {key} = {value:.2f}")
+    year = network_year(args)
+    scope = "full year" if args.full_year else f"{args.epochs} epochs, extrapolated to 7 300"
+    print(
+        f"network {args.subnets} x {args.uids} uids ({args.validators} validators), {scope}: "
+        f"{year['network_epoch_ms']:.1f} ms per network epoch, {year['network_year_s']:.0f} s per year"
+    )
+    figures.update(year)
+    figures["threads"] = float(args.threads)
+    print(" ".join(f"{key}={value:.3f}" for key, value in figures.items()))
+
+
+if __name__ == "__main__":
+    main()

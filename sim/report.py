@@ -33,22 +33,18 @@ __all__ = [
     "verdict",
 ]
 
-#: KPIs read as "harm" (larger = worse), most specific first; the first present is used.
+#: KPIs read as "harm" (larger = worse), in order of preference; the first present is used.
 HARM_KPIS: tuple[str, ...] = (
-    "harm_usd",
-    "total_harm_usd",
-    "harm_tao",
-    "tao_holder_loss_usd",
-    "tao_price_drawdown",
-    "max_drawdown",
+    "tao.max_drawdown",
+    "fp.emission_share_hit",
+    "exploits.stolen_tao",
 )
-#: KPIs read as "reaction time" (larger = slower), most specific first.
+#: KPIs read as "reaction time" (larger = slower), in order of preference; the first with a
+#: finite value is used (time to stop exploits when the study has exploits, else the delay the
+#: policy enforces on an emission lever).
 SPEED_KPIS: tuple[str, ...] = (
-    "time_to_mitigate_days",
-    "time_to_mitigate_blocks",
-    "exploit_loss_tao",
-    "reaction_days",
-    "mean_delay_days",
+    "exploits.mean_days_to_stop",
+    "decentralisation.enforced_delay_days",
 )
 _ID_COLUMNS = {"run_id", "attempt", "scenario_id", "point", "replication", "policy", "seed"}
 _TIME_COLUMNS = ("day", "days", "time_days", "block", "epoch", "step")
@@ -63,6 +59,17 @@ def kpi_columns(kpis: pd.DataFrame) -> list[str]:
         and pd.api.types.is_numeric_dtype(kpis[c])
         and not pd.api.types.is_bool_dtype(kpis[c])
     ]
+
+
+def constant_kpis(kpis: pd.DataFrame) -> dict[str, float]:
+    """KPIs with one value in every run (e.g. the horizon): they cannot separate policies."""
+    out = {}
+    for col in kpi_columns(kpis):
+        values = kpis[col].to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        if finite.size == 0 or (finite.size == values.size and np.all(finite == finite[0])):
+            out[col] = float(finite[0]) if finite.size else float("nan")
+    return out
 
 
 def compare_summary(kpis: pd.DataFrame, *, group: str = "policy", level: float = 0.95,
@@ -148,8 +155,13 @@ class Verdict:
     line: str
 
 
-def _first_present(candidates: Sequence[str], columns: Sequence[str]) -> str | None:
-    return next((c for c in candidates if c in columns), None)
+def _first_present(candidates: Sequence[str], summary: pd.DataFrame) -> str | None:
+    """The first candidate KPI with at least one finite mean in ``summary``."""
+    for name in candidates:
+        means = summary.loc[summary["kpi"] == name, "mean"].to_numpy(dtype=float)
+        if means.size and np.isfinite(means).any():
+            return name
+    return None
 
 
 def verdict(summary: pd.DataFrame, *, group: str = "policy", reference: str = "sudo") -> Verdict:
@@ -158,8 +170,7 @@ def verdict(summary: pd.DataFrame, *, group: str = "policy", reference: str = "s
     Harm and reaction time are the first KPIs of :data:`HARM_KPIS` / :data:`SPEED_KPIS`
     present in the study. Policies whose intervals overlap the best one's are "tied".
     """
-    kpis = list(dict.fromkeys(summary["kpi"]))
-    harm, speed = _first_present(HARM_KPIS, kpis), _first_present(SPEED_KPIS, kpis)
+    harm, speed = _first_present(HARM_KPIS, summary), _first_present(SPEED_KPIS, summary)
     if harm is None:
         return Verdict(None, speed, None, None,
                        "verdict: no harm KPI in this study (looked for "
@@ -182,12 +193,16 @@ def verdict(summary: pd.DataFrame, *, group: str = "policy", reference: str = "s
     fastest = None
     if speed is not None:
         by_speed = summary[summary["kpi"] == speed].set_index(group)
-        fastest = str(by_speed["mean"].idxmin())
+        # A policy that can never act (infinite delay, NaN mean) is the slowest.
+        means = by_speed["mean"].astype(float).fillna(np.inf)
+        fastest = str(means.idxmin())
         parts.append(f"fastest reaction ({speed}): {fastest} "
                      f"{_cell(*by_speed.loc[fastest, ['mean', 'low', 'high']])}; {best} "
                      f"{_cell(*by_speed.loc[best, ['mean', 'low', 'high']])}")
-        trade = "no trade-off" if fastest == best else "trade-off: less harm costs reaction speed"
-        parts.append(trade)
+        if means[best] <= means[fastest]:
+            parts.append(f"no trade-off: {best} is also among the fastest")
+        else:
+            parts.append(f"trade-off: {best}'s lower harm comes with slower reaction")
     return Verdict(harm, speed, best, fastest, "verdict: " + "; ".join(parts))
 
 
@@ -211,10 +226,9 @@ def _matching(columns: Sequence[str], pattern: str) -> list[str]:
 
 
 def _network_series(series: pd.DataFrame) -> pd.DataFrame:
-    """Network-level rows: per-subnet rows (a ``netuid`` column) are dropped when mixed."""
+    """One row per run and time: network-level columns repeat in every subnet's row."""
     if "netuid" in series.columns:
-        network = series[series["netuid"].isna()] if series["netuid"].isna().any() else None
-        return network if network is not None else series
+        return series[series["netuid"] == series["netuid"].min()]
     return series
 
 
@@ -287,9 +301,9 @@ def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
                 figures.append((f"{col}: mean and 5–95 % band across seeds, per policy",
                                 _band_plot(network, col, time, col)))
         share_cols = _matching(list(series.columns), r"emission_share|share")
-        if share_cols and "netuid" in series.columns:
+        if share_cols and "netuid" in series.columns and series["netuid"].nunique() > 1:
             col = share_cols[0]
-            per_subnet = series.dropna(subset=["netuid"])
+            per_subnet = series
             target = per_subnet.groupby("netuid")[col].mean().idxmax()
             sub = per_subnet[per_subnet["netuid"] == target]
             figures.append((f"{col} of subnet {int(target)} (the largest on average), "
@@ -343,9 +357,13 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     manifest = store.manifest()
     kpis = store.table("kpis")
     policies = list(dict.fromkeys(manifest["policy"]))
-    summary = compare_summary(kpis, policies=[p for p in policies if p in set(kpis.get(
-        "policy", []))]) if not kpis.empty else pd.DataFrame(
-        columns=["policy", "kpi", "mean", "low", "high", "n"])
+    constant = constant_kpis(kpis) if not kpis.empty else {}
+    if kpis.empty:
+        summary = pd.DataFrame(columns=["policy", "kpi", "mean", "low", "high", "n"])
+    else:
+        present = set(kpis["policy"])
+        summary = compare_summary(kpis.drop(columns=list(constant)),
+                                  policies=[p for p in policies if p in present])
     figures = _figures(store, kpis, summary) if not kpis.empty else []
     counts = manifest["status"].value_counts().to_dict()
     esc = html.escape
@@ -366,6 +384,9 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
         parts.append(f"<p class='verdict'>{esc(verdict(summary).line)}</p>")
         parts.append("<h2>KPIs per policy (mean ± half-width of the 95 % t interval)</h2>")
         parts.append(wide_table(summary).to_html(escape=True, na_rep="n/a"))
+    if constant:
+        parts.append("<p>The same in every run: "
+                     + esc(", ".join(f"{k} = {v:.4g}" for k, v in constant.items())) + "</p>")
     for caption, png in figures:
         parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{png}'>"
                      f"<figcaption>{esc(caption)}</figcaption></figure>")

@@ -142,9 +142,15 @@ def _flat_scalars(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]
     return out
 
 
+#: KPI keys the manifest already holds: dropped so joins never see two columns of one name.
+_MANIFEST_OWNED = ("policy", "scenario_id", "point", "replication", "run_id", "attempt")
+
+
 def result_tables(result: Any, mode: str) -> dict[str, pd.DataFrame]:
     """Turn a model result into the store's tables (``kpis`` always; the rest in trajectories)."""
-    tables = {"kpis": pd.DataFrame([_flat_scalars(dict(result.kpis))])}
+    kpis = {k: v for k, v in _flat_scalars(dict(result.kpis)).items()
+            if k not in _MANIFEST_OWNED and not k.startswith("_")}
+    tables = {"kpis": pd.DataFrame([kpis])}
     if mode == "trajectory":
         series = getattr(result, "timeseries", None)
         if isinstance(series, pd.DataFrame):
@@ -199,6 +205,7 @@ def run_one(
         from sim.schema import config_from_dict
 
         model = _resolve(config.model)
+        pin_threads()  # again: importing the model may have just loaded torch
         sim_config = config_from_dict(scenario_dict["config"])
         result = model(sim_config, policy=scenario_dict["policy"], seed=int(seed))
         tables = result_tables(result, config.mode)

@@ -77,12 +77,21 @@ def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _jsonable_column(values: pd.Series) -> pd.Series:
-    """Encode non-scalar cells (lists, dicts, tuples) as JSON so Parquet stores any table."""
+    """Make an object column storable: strings stay, anything else mixed in becomes JSON.
+
+    Parquet needs one type per column; event logs mix numbers, strings, lists and dicts.
+    """
     if values.dtype != object:
         return values
-    if values.map(lambda v: isinstance(v, list | dict | tuple | set)).any():
-        return values.map(lambda v: json.dumps(v, default=str, sort_keys=True))
-    return values
+    present = values.dropna()
+    if present.map(lambda v: isinstance(v, str)).all():
+        return values
+    if present.map(lambda v: isinstance(v, bool)).all():
+        return values.astype("boolean")
+    if present.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool)).all():
+        return values.astype(float)
+    return values.map(lambda v: v if v is None or (isinstance(v, float) and v != v)
+                      else json.dumps(v, default=str, sort_keys=True))
 
 
 def _worker_token() -> str:

@@ -167,7 +167,7 @@ def _print_failures(root: Path) -> None:
 
 
 def _print_compare(root: Path) -> None:
-    from sim.report import compare_summary, format_compare_table, verdict
+    from sim.report import compare_summary, constant_kpis, format_compare_table, verdict
     from sim.store import StudyStore
 
     store = StudyStore(root)
@@ -176,9 +176,13 @@ def _print_compare(root: Path) -> None:
         click.echo("no successful runs: nothing to compare")
         return
     order = [p for p in dict.fromkeys(store.manifest()["policy"]) if p in set(kpis["policy"])]
-    summary = compare_summary(kpis, policies=order)
+    constant = constant_kpis(kpis)
+    summary = compare_summary(kpis.drop(columns=list(constant)), policies=order)
     click.echo("")
     click.echo(format_compare_table(summary))
+    if constant:
+        click.echo("the same in every run: "
+                   + ", ".join(f"{k} = {v:.4g}" for k, v in constant.items()))
     click.echo("")
     click.echo(verdict(summary).line)
 

@@ -1,6 +1,7 @@
 """Time ground-truth training rounds on CPU (default: cpu-tiny, 10 miners, 20 rounds).
 
-Usage: ``.venv/bin/python bench/training.py [--config cpu-tiny] [--miners 10] [--rounds 20] [--seed 0]``.
+Usage: ``.venv/bin/python bench/training.py [--config cpu-tiny] [--miners 10] [--rounds 20] [--seed 0]
+[--threads 1]``.
 Prints per-phase time shares; the last line is ``key=value`` pairs. The target for cpu-tiny with 10
 miners is 20 rounds in <= 60 s on this (shared, 2-core) machine.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import time
+
+import torch
 
 from protocol.training import get_config, init_run, run_round
 
@@ -19,7 +22,15 @@ def main() -> None:
     parser.add_argument("--miners", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (0: torch's default); tiny ops lose more to threading than they gain",
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     config = get_config(args.config).with_miners(args.miners)
     started = time.perf_counter()
     state = init_run(config, seed=args.seed)
@@ -37,7 +48,8 @@ def main() -> None:
         print(f"{key:<10} {value:8.2f} s  {100 * value / phase_total:5.1f} %")
     tokens = sum(m.tokens for m in metrics)
     print(
-        f"config={args.config} miners={args.miners} rounds={args.rounds} seconds={total:.2f} "
+        f"config={args.config} miners={args.miners} rounds={args.rounds} threads={torch.get_num_threads()} "
+        f"seconds={total:.2f} "
         f"init_seconds={init_s:.2f} seconds_per_round={(total - init_s) / args.rounds:.3f} "
         f"tokens_per_s={tokens / total:.0f} loss_first={metrics[0].held_out_loss:.3f} "
         f"loss_last={metrics[-1].held_out_loss:.3f} optimal={metrics[-1].optimal_loss:.3f}"

@@ -17,6 +17,15 @@ from protocol.training.data import MarkovSource, TextSource, sample_digest
 from protocol.training.models import lm_loss, param_dict
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models: intra-op threads only contend on the shared 2-core machine (restored after)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def test_assignment_rule_matches_templar_formula() -> None:
     uid, window = 7, 123
     seed = ((uid * 1_000_003) ^ window) & 0xFFFFFFFF

@@ -12,6 +12,16 @@ import torch
 
 from protocol.training import CONFIGS, init_run, run_round
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models: intra-op threads only contend on the shared 2-core machine (restored after)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 TINY = CONFIGS["cpu-tiny"]
 
 
@@ -80,6 +90,7 @@ def test_late_early_and_stale_miners() -> None:
     config = dataclasses.replace(
         TINY,
         model="mlp",
+        d_model=64,
         roles=("honest",) * 4 + ("late", "early", "stale"),
         gather_peer_count=10,
         stale_skip=3,

@@ -31,7 +31,8 @@ __all__ = [
     "run",
 ]
 
-ScenarioLike = SimConfig | Mapping[str, Any] | str | Path
+#: SimConfig, a mapping of its fields, a path to a TOML scenario, or a sim.schema.Scenario.
+ScenarioLike = Any
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,11 @@ def load_config(
         except ValidationError as exc:
             raise ValueError(_pydantic_message(exc)) from exc
     elif isinstance(scenario, str | Path):
-        from sim.schema import load_scenario  # written with the scenario schema (issue 6)
+        from sim.schema import load_scenario  # the scenario schema (issue 6)
 
-        config = load_scenario(Path(scenario))
-        if not isinstance(config, SimConfig):
-            raise ValueError(
-                f"{scenario}: load_scenario returned {type(config).__name__}, not SimConfig"
-            )
+        config = _config_of(load_scenario(Path(scenario)), str(scenario))
+    elif hasattr(scenario, "to_config"):  # a sim.schema.Scenario
+        config = _config_of(scenario, "scenario")
     else:
         raise ValueError(
             f"scenario: expected SimConfig, dict or path, got {type(scenario).__name__}"
@@ -123,6 +122,15 @@ def load_config(
             config = SimConfig.model_validate(data)
         except ValidationError as exc:
             raise ValueError(_pydantic_message(exc)) from exc
+    return config
+
+
+def _config_of(scenario: Any, where: str) -> SimConfig:
+    config = scenario.to_config() if hasattr(scenario, "to_config") else scenario
+    if not isinstance(config, SimConfig):
+        raise ValueError(
+            f"{where}: expected a scenario with a SimConfig, got {type(config).__name__}"
+        )
     return config
 
 

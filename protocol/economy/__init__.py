@@ -12,6 +12,8 @@ tempo_step(state, params, *, flows=None) -> (state, TempoResult)
 stake / unstake(state, account, netuid, hotkey_uid, amount, *, params=None) -> state
     Swaps through the subnet pool; ``ValueError`` naming the field on bad input.
 register_uid(state, params, account, netuid) -> (state, RegistrationResult)
+register_uids(state, params, accounts, netuids) -> (state, results)   # one matrix copy
+run_blocks(state, params, n_blocks, *, flows=None) -> (state, results) # block_step × n, one bonds copy
 register_subnet(state, params, account) -> (state, SubnetRegistrationResult)
 apply_lever(state, lever, params) -> (state, LeverResult)
     The governance levers of :mod:`protocol.levers` as state transitions.
@@ -46,11 +48,12 @@ from protocol.economy.registration import (
     lock_cost,
     register_subnet,
     register_uid,
+    register_uids,
 )
 from protocol.economy.shares import SHARE_ERAS, ShareEra
 from protocol.economy.staking import apply_market_flows, stake, unstake
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
-from protocol.economy.step import BlockResult, TempoResult, block_step, tempo_step
+from protocol.economy.step import BlockResult, TempoResult, block_step, run_blocks, tempo_step
 
 __all__ = [
     "MARKET_ACCOUNT",
@@ -82,6 +85,8 @@ __all__ = [
     "new_network",
     "register_subnet",
     "register_uid",
+    "register_uids",
+    "run_blocks",
     "run_coinbase",
     "spot_price",
     "stake",

@@ -89,7 +89,12 @@ def _epoch_groups(
 
 
 def drain(
-    state: NetworkState, params: EconomyParams, due: torch.Tensor, block: int
+    state: NetworkState,
+    params: EconomyParams,
+    due: torch.Tensor,
+    block: int,
+    *,
+    bonds_owned: bool = False,
 ) -> tuple[NetworkState, DrainResult]:
     """Run the epoch of every ``due`` subnet at ``block`` and pay out its pending pots.
 
@@ -101,6 +106,9 @@ def drain(
         ``[S]`` bool, subnets whose epoch runs now (:func:`due_subnets`).
     block
         The block the epochs run at (becomes their ``last_epoch_block``).
+    bonds_owned
+        The caller owns ``state.bonds`` (no other state shares it): new bond rows are written
+        in place instead of into a copy of the whole ``[S, n, n]`` tensor (``run_blocks``).
 
     Returns
     -------
@@ -135,7 +143,7 @@ def drain(
     groups = _epoch_groups(state, params, due)
     # One group covering every slot (the usual tempo-mode case): no gathers or copies.
     whole = len(groups) == 1 and groups[0][0].numel() == S
-    bonds = state.bonds if whole else state.bonds.clone()
+    bonds = state.bonds if (whole or bonds_owned) else state.bonds.clone()
     validator_permit = state.validator_permit.clone()
     emission = state.emission.clone()
     drained = torch.where(

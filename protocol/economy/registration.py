@@ -35,6 +35,7 @@ __all__ = [
     "neuron_to_prune",
     "register_subnet",
     "register_uid",
+    "register_uids",
     "subnet_to_prune",
 ]
 
@@ -183,6 +184,46 @@ def register_uid(
         Unknown account or subnet, registration off, chain halted, balance below the burn, or no
         uid can be pruned.
     """
+    return _register_uid(state, params, account, netuid, matrices_owned=False)
+
+
+def register_uids(
+    state: NetworkState,
+    params: EconomyParams,
+    accounts: list[int] | tuple[int, ...],
+    netuids: list[int] | tuple[int, ...],
+) -> tuple[NetworkState, tuple[RegistrationResult | None, ...]]:
+    """Several registrations in order, copying the ``[S, n, n]`` weights and bonds once.
+
+    Returns the state and one result per request, ``None`` where :func:`register_uid` would
+    have refused it (the state is then unchanged by that request).
+    """
+    if len(accounts) != len(netuids):
+        raise ValueError(
+            f"netuids: expected {len(accounts)} entries (one per account), got {len(netuids)}"
+        )
+    if not accounts:
+        return state, ()
+    state = state.replace(weights=state.weights.clone(), bonds=state.bonds.clone())
+    results: list[RegistrationResult | None] = []
+    for account, netuid in zip(accounts, netuids, strict=True):
+        try:
+            state, result = _register_uid(state, params, account, netuid, matrices_owned=True)
+        except ValueError:
+            result = None
+        results.append(result)
+    return state, tuple(results)
+
+
+def _register_uid(
+    state: NetworkState,
+    params: EconomyParams,
+    account: int,
+    netuid: int,
+    *,
+    matrices_owned: bool,
+) -> tuple[NetworkState, RegistrationResult]:
+    """:func:`register_uid`; with ``matrices_owned`` the weights and bonds are edited in place."""
     if not isinstance(account, int) or not 0 <= account < state.n_accounts:
         raise ValueError(f"account: unknown account {account!r}")
     if (
@@ -224,10 +265,10 @@ def register_uid(
     emission[netuid, uid] = 0.0
     permit = state.validator_permit.clone()
     permit[netuid, uid] = False
-    weights = state.weights.clone()
+    weights = state.weights if matrices_owned else state.weights.clone()
     weights[netuid, uid, :] = 0.0
     weights[netuid, :, uid] = 0.0
-    bonds = state.bonds.clone()
+    bonds = state.bonds if matrices_owned else state.bonds.clone()
     bonds[netuid, uid, :] = 0.0
     bonds[netuid, :, uid] = 0.0
     new_state = state.replace(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import fields
 
 import pytest
@@ -411,3 +412,24 @@ def test_with_weights_sets_rows_and_stamps_last_update() -> None:
         with_weights(state, -new_w, [1])
     with pytest.raises(ValueError, match="netuids"):
         with_weights(state, new_w, [9])
+
+
+def test_register_uids_matches_sequential_registrations() -> None:
+    from protocol.economy import register_uids
+
+    params = small_params()
+    state = small_network(params, 16)
+    requests = [(5, 0), (6, 1), (7, 42), (5, 0)]  # the unknown subnet is refused (None)
+    batch, results = register_uids(
+        state, params, [a for a, _ in requests], [s for _, s in requests]
+    )
+    sequential = state
+    for account, netuid in requests:
+        with contextlib.suppress(ValueError):
+            sequential, _ = register_uid(sequential, params, account, netuid)
+    assert results[2] is None and all(r is not None for i, r in enumerate(results) if i != 2)
+    assert torch.equal(batch.weights, sequential.weights)
+    assert torch.equal(batch.uid_coldkey, sequential.uid_coldkey)
+    assert batch.tao_recycled == sequential.tao_recycled
+    assert not torch.equal(batch.weights, state.weights)  # rows and columns were cleared
+    assert check_ledger(batch).ok

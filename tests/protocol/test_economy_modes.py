@@ -94,3 +94,29 @@ def test_tempo_mode_halving_applies_at_the_next_tempo() -> None:
     # Block mode halves after the threshold: 5 full blocks then 0.5 TAO per block.
     assert by_block.tao_minted == pytest.approx(5e9 + (TEMPO - 5) * 0.5e9)
     assert by_tempo.tao_minted - by_block.tao_minted <= TEMPO * 0.5e9
+
+
+def test_run_blocks_equals_the_block_step_loop_and_keeps_its_input() -> None:
+    from dataclasses import fields
+
+    from protocol.economy import run_blocks
+
+    params = EconomyParams(tempo=TEMPO)
+    state = new_network(
+        6, 16, params=params, seed=5, n_validators=4, n_validator_accounts=4, n_miner_accounts=8
+    )
+    bonds_before = state.bonds.clone()
+    flows = torch.linspace(-20, 20, 6, dtype=torch.float64) * 1e9
+    looped = state
+    for _ in range(2 * TEMPO):
+        looped, _ = block_step(looped, params, flows=flows)
+    fast, results = run_blocks(state, params, 2 * TEMPO, flows=flows)
+    assert len(results) == 2 * TEMPO and results[-1].block == fast.block
+    for f in fields(fast):
+        a, b = getattr(fast, f.name), getattr(looped, f.name)
+        if isinstance(a, torch.Tensor):
+            assert torch.equal(a, b), f.name
+        else:
+            assert a == b, f.name
+    assert torch.equal(state.bonds, bonds_before)
+    assert bool((fast.bonds != 0).any())  # the drains did write bonds

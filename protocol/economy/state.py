@@ -223,11 +223,18 @@ class NetworkState:
         return own + nominated
 
     def replace(self, **changes: Any) -> NetworkState:
-        """``dataclasses.replace`` with a check that every name is a field."""
-        names = {f.name for f in fields(self)}
-        unknown = set(changes) - names
+        """``dataclasses.replace`` with a check that every name is a field.
+
+        A shallow copy of the instance dict (no ``__init__`` run: the state has no
+        ``__post_init__``), which the per-block step calls several times per block.
+        """
+        unknown = changes.keys() - _STATE_FIELDS
         if unknown:
             raise ValueError(f"NetworkState: unknown field {sorted(unknown)[0]!r}")
-        from dataclasses import replace
+        new = object.__new__(NetworkState)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
 
-        return replace(self, **changes)
+
+_STATE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(NetworkState))

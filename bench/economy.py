@@ -19,11 +19,13 @@ import argparse
 import cProfile
 import pstats
 import time
+from collections.abc import Callable
 
 import torch
 
 from protocol.economy import (
     EconomyParams,
+    NetworkState,
     check_ledger,
     new_network,
     run_blocks,
@@ -43,7 +45,7 @@ PROFILED = {
 }
 
 
-def _run_tempos(state, params: EconomyParams, n: int):
+def _run_tempos(state: NetworkState, params: EconomyParams, n: int) -> NetworkState:
     for _ in range(n):
         # Validators re-commit their weights each tempo so they stay active.
         state = with_weights(state)
@@ -51,7 +53,7 @@ def _run_tempos(state, params: EconomyParams, n: int):
     return state
 
 
-def _run_blocks(state, params: EconomyParams, n: int):
+def _run_blocks(state: NetworkState, params: EconomyParams, n: int) -> NetworkState:
     # run_blocks copies the bonds once per tempo-long chunk instead of once per drained block.
     done = 0
     while done < n:
@@ -62,7 +64,7 @@ def _run_blocks(state, params: EconomyParams, n: int):
     return state
 
 
-def _profile(fn, *args) -> dict[str, float]:
+def _profile(fn: Callable[..., object], *args: object) -> dict[str, float]:
     profiler = cProfile.Profile()
     profiler.enable()
     fn(*args)

@@ -56,7 +56,9 @@ class TempoResult:
     flows_executed: torch.Tensor
 
 
-def _flows(state: NetworkState, params: EconomyParams, flows: torch.Tensor | None):
+def _flows(
+    state: NetworkState, params: EconomyParams, flows: torch.Tensor | None
+) -> tuple[NetworkState, torch.Tensor]:
     if flows is None:
         return state, torch.zeros(state.n_subnets, dtype=torch.float64)
     return apply_market_flows(state, flows, params)

@@ -1,0 +1,198 @@
+"""The sweep runner: executor independence, failures as data, kill + resume, replay, seeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.executors import ExecutorError, SequentialExecutor, make_executor
+from sim.runner import RunConfig, plan_study, replay, resume, run_one, run_sweep
+from sim.sampling import run_seed, run_seed_sequence
+from sim.schema import load_scenario
+from sim.store import StudyStore
+from tests.scenarios.tiny import REPO, tiny_overrides, tiny_set_args
+
+COVENANT = REPO / "scenarios" / "covenant_2026.toml"
+POLICIES = ["sudo", "v2_two_stage"]
+# Columns that legitimately differ between executors (who ran it, when, how long).
+VOLATILE = ["part_path", "wall_s", "worker"]
+
+
+def _plan(n_points: int = 2, replications: int = 2, *, entropy: int = 20260410,
+          model: str = "sim:run", horizon: float = 0.5):
+    scenario = load_scenario(COVENANT)
+    points = scenario.points()[:n_points]
+    configs = [scenario.to_config(overrides={**p, **tiny_overrides(scenario, horizon)})
+               .model_dump(mode="json") for p in points]
+    return plan_study(configs, points, POLICIES, replications, entropy=entropy,
+                      run_config=RunConfig(model=model))
+
+
+def _tables(root: Path) -> dict[str, pd.DataFrame]:
+    store = StudyStore(root)
+    manifest = store.manifest().drop(columns=[*VOLATILE, "attempt"]).sort_values("run_id")
+    out = {"manifest": manifest.reset_index(drop=True),
+           "scenarios": store.scenarios()}
+    for table in ("kpis", "timeseries", "events"):
+        frame = store.table(table).drop(columns=["attempt"])
+        out[table] = frame.reset_index(drop=True)
+    return out
+
+
+def _assert_same_store(a: Path, b: Path) -> None:
+    ta, tb = _tables(a), _tables(b)
+    for name in ta:
+        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
+
+
+def test_seeds_follow_the_spawn_key_rule() -> None:
+    entropy = 1234567
+    child = np.random.SeedSequence(entropy).spawn(3)[2].spawn(5)[4]
+    assert run_seed_sequence(entropy, 2, 4).generate_state(4).tolist() == \
+        child.generate_state(4).tolist()
+    expected = int(child.generate_state(1, dtype=np.uint64)[0] >> 1)
+    assert run_seed(entropy, 2, 4) == expected
+    plan = _plan(1, 3, entropy=entropy)
+    manifest = plan.manifest
+    # Common random numbers: both policies of a point share the seeds of its replications.
+    for (_, rep), group in manifest.groupby(["point", "replication"]):
+        assert group["seed"].nunique() == 1
+        assert group["seed"].iloc[0] == run_seed(entropy, 0, rep)
+    assert manifest["run_id"].is_unique
+
+
+def test_identical_stores_on_sequential_process_and_dask(tmp_path: Path) -> None:
+    plan = _plan(2, 1, horizon=0.25)
+    roots = {}
+    for kind in ("sequential", "process", "dask-local"):
+        roots[kind] = tmp_path / kind
+        with make_executor(kind, workers=2) as executor:
+            summary = run_sweep(plan, roots[kind], executor, progress=False)
+        assert summary.counts == {"SUCCEEDED": 4}, kind
+    _assert_same_store(roots["sequential"], roots["process"])
+    _assert_same_store(roots["sequential"], roots["dask-local"])
+    # Process workers wrote their own part files.
+    workers = StudyStore(roots["process"]).manifest()["worker"]
+    assert workers.nunique() >= 1 and not workers.str.contains("None").any()
+
+
+def test_one_failing_run_never_loses_the_others(tmp_path: Path) -> None:
+    scenario = load_scenario(COVENANT)
+    tiny = tiny_overrides(scenario, 0.25)
+    points = [{}, {"name": "fail-me"}, {"horizon_days": 0.3}]
+    configs = [scenario.to_config(overrides={**tiny, **p}).model_dump(mode="json")
+               for p in points]
+    plan = plan_study(configs, points, ["sudo"], 2, entropy=5,
+                      run_config=RunConfig(model="tests.scenarios.tiny:run_or_fail"))
+    summary = run_sweep(plan, tmp_path / "s", SequentialExecutor(), progress=False)
+    assert summary.counts == {"SUCCEEDED": 4, "FAILED": 2}
+    store = StudyStore(tmp_path / "s")
+    manifest = store.manifest().set_index("run_id")
+    failed = manifest[manifest["status"] == "FAILED"]
+    assert set(failed["point"]) == {1}
+    assert failed["error"].str.contains("injected failure").all()
+    assert failed["traceback"].str.contains("RuntimeError").all()
+    kpis = store.table("kpis")
+    assert sorted(kpis["run_id"]) == sorted(manifest.index[manifest["status"] == "SUCCEEDED"])
+    # Resume re-runs only the failed runs (still failing: attempt 1), never the others.
+    before = store.manifest().set_index("run_id")
+    summary = resume(tmp_path / "s", SequentialExecutor(), progress=False)
+    after = store.manifest().set_index("run_id")
+    assert summary.counts == {"SUCCEEDED": 4, "FAILED": 2}
+    assert (after.loc[failed.index, "attempt"] == 1).all()
+    ok = before.index[before["status"] == "SUCCEEDED"]
+    pd.testing.assert_frame_equal(before.loc[ok], after.loc[ok])
+
+
+def test_run_one_returns_failures_as_data(tmp_path: Path) -> None:
+    store = StudyStore(tmp_path)
+    writer = pickle.loads(pickle.dumps(store.writer()))
+    ref = run_one("s0000-r0000", 0, {"config": {"horizon_days": -1}, "policy": "sudo"}, 1,
+                  RunConfig(), writer)
+    assert ref.status == "FAILED" and "horizon_days" in ref.error
+    assert ref.part_path is None and ref.traceback
+
+
+def test_replay_is_bit_identical(tmp_path: Path) -> None:
+    plan = _plan(1, 2)
+    run_sweep(plan, tmp_path / "s", SequentialExecutor(), progress=False)
+    store = StudyStore(tmp_path / "s")
+    series = store.table("timeseries")
+    target = "s0001-r0001"
+    result = replay(tmp_path / "s", target)
+    stored = series[series["run_id"] == target].drop(
+        columns=["run_id", "attempt", "scenario_id", "policy", "point", "replication"])
+    pd.testing.assert_frame_equal(result.timeseries.reset_index(drop=True),
+                                  stored.reset_index(drop=True), check_exact=True,
+                                  check_dtype=False)
+    kpis = store.query(f"SELECT * FROM kpis WHERE run_id = '{target}'")
+    assert kpis["tao.price_end_usd"].iloc[0] == result.kpis["tao.price_end_usd"]
+    # A different replication is a different path.
+    other = series[series["run_id"] == "s0001-r0000"]["tao_price_usd"].to_numpy()
+    assert not np.array_equal(other, stored["tao_price_usd"].to_numpy())
+
+
+def test_kill_mid_way_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    scenario = load_scenario(COVENANT)
+    common = ["--policies", ",".join(POLICIES), "--seeds", "3", "--entropy", "99", "--quiet",
+              *tiny_set_args(scenario, 0.75)]
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "sim", "compare", str(COVENANT), "--out", str(killed),
+           "--executor", "process", "--workers", "1", "--no-report", *common]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    manifest_path = killed / "manifest.parquet"
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            if manifest_path.exists():
+                status = pd.read_parquet(manifest_path)["status"]
+                if (status == "SUCCEEDED").sum() >= 1:
+                    break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the driver and its pool worker
+        proc.wait(timeout=30)
+    status = pd.read_parquet(manifest_path)["status"]
+    assert 1 <= (status == "SUCCEEDED").sum() < len(status), "the study was not killed mid-way"
+    summary = resume(killed, SequentialExecutor(), progress=False)
+    assert summary.ok
+    assert json.loads((killed / "sweep.json").read_text())["entropy"] == "99"
+
+    # The same study, uninterrupted.
+    from click.testing import CliRunner
+
+    from sim.cli import main
+
+    whole = tmp_path / "whole"
+    result = CliRunner().invoke(main, ["compare", str(COVENANT), "--out", str(whole),
+                                       "--executor", "sequential", "--no-report", *common])
+    assert result.exit_code == 0, result.output
+    assert "verdict:" in result.output
+    _assert_same_store(killed, whole)
+
+
+def test_unknown_executor_is_a_clear_error() -> None:
+    with pytest.raises(ExecutorError, match="expected one of"):
+        make_executor("threads")
+    with pytest.raises(ExecutorError, match="workers"):
+        make_executor("process", workers=0)
+
+
+def test_ray_backend_when_installed() -> None:
+    pytest.importorskip("ray")
+    with make_executor("ray", workers=1) as executor:
+        assert executor.submit(sum, [1, 2]).result() == 3

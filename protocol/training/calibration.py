@@ -52,6 +52,14 @@ def _dist(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def _nan_stat(values: Sequence[float], stat: str) -> float:
+    """Mean or max over finite values; NaN (without a warning) when there are none."""
+    v = np.asarray([x for x in values if math.isfinite(x)], dtype=np.float64)
+    if v.size == 0:
+        return math.nan
+    return float(v.mean() if stat == "mean" else v.max())
+
+
 def _rounds_to_zero(weights: np.ndarray) -> float:
     """First round index from which the weight stays 0; NaN if still paid at the end."""
     paid = np.flatnonzero(weights > 0)
@@ -149,10 +157,10 @@ def calibration_stats(
         "optimal_loss": float(last[0].optimal_loss),
         "loss_curve": [float(x) for x in curve],
         "contributors_mean": float(np.mean([m.contributors for m in all_rounds])),
-        "honest_overlap_mean": float(np.nanmean([m.honest_overlap_mean for m in all_rounds])),
-        "honest_overlap_max": float(np.nanmax([m.honest_overlap_max for m in all_rounds])),
-        "upload_bytes": float(np.nanmean([m.upload_bytes for m in all_rounds])),
-        "ratio_vs_fp32": float(np.nanmean([m.ratio_vs_fp32 for m in all_rounds])),
+        "honest_overlap_mean": _nan_stat([m.honest_overlap_mean for m in all_rounds], "mean"),
+        "honest_overlap_max": _nan_stat([m.honest_overlap_max for m in all_rounds], "max"),
+        "upload_bytes": _nan_stat([m.upload_bytes for m in all_rounds], "mean"),
+        "ratio_vs_fp32": _nan_stat([m.ratio_vs_fp32 for m in all_rounds], "mean"),
     }
     return {
         "schema": SCHEMA,

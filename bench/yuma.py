@@ -11,7 +11,7 @@ The last line is ``key=value`` pairs.
 Usage::
 
     .venv/bin/python bench/yuma.py                    # 30 network epochs, extrapolated
-    .venv/bin/python bench/yuma.py --epochs 100 --threads 2
+    .venv/bin/python bench/yuma.py --epochs 100 --threads 2   # 1 thread is the default
     .venv/bin/python bench/yuma.py --full-year
 """
 
@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--uids", type=int, default=256)
     parser.add_argument("--validators", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=20, help="single-subnet repetitions")
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EpochInputs",
     "col_normalize",
+    "consensus_torch_sort",
     "liquid_alpha_v1",
     "liquid_alpha_v2",
     "normalize",
@@ -95,7 +96,8 @@ def weighted_median_consensus(
     Parameters
     ----------
     weights
-        ``[B, k, n]`` row-normalised weights of the validator slice (missing entries are 0).
+        ``[B, k, n]`` non-negative row-normalised weights of the validator slice (missing
+        entries are 0).
     stake
         ``[B, k]`` active stake (normalised; zero for rows outside the consensus set).
     kappa
@@ -108,13 +110,21 @@ def weighted_median_consensus(
 
     Notes
     -----
-    Sort each column's k values descending (k ≤ 65 is small), accumulate stake in that order,
-    and take the value where the cumulative stake first reaches κ. Zero-stake rows never move
-    the cumulative sum, so they cannot be selected. This equals the chain's quickselect
-    (spec §4.1 step 6).
+    Each column's k values are sorted and the stake accumulated in value order; the result is
+    the value where the stake at or above it first reaches κ. Zero-stake rows never move the
+    sum, so they cannot be selected. This equals the chain's quickselect (spec §4.1 step 6).
+    On CPU the sort runs on packed int64 keys with numpy's SIMD sort (about 10x faster than
+    ``torch.sort`` on 64-element rows); elsewhere it uses ``torch.sort``.
     """
+    if weights.device.type == "cpu" and weights.shape[1] <= 1 << 16:
+        return _consensus_key_sort(weights, stake, kappa)
+    return consensus_torch_sort(weights, stake, kappa)
+
+
+def consensus_torch_sort(weights: torch.Tensor, stake: torch.Tensor, kappa: float) -> torch.Tensor:
+    """:func:`weighted_median_consensus` with ``torch.sort`` (any device)."""
     k = weights.shape[1]
-    # Sorting along a contiguous last axis is markedly faster than along axis 1 (~1.6x here).
+    # Sorting along a contiguous last axis is markedly faster than along axis 1.
     columns = weights.transpose(1, 2).contiguous()  # [B, n, k]
     values, order = torch.sort(columns, dim=-1, descending=True)
     sorted_stake = stake.unsqueeze(1).expand_as(columns).gather(-1, order)
@@ -123,6 +133,35 @@ def weighted_median_consensus(
     consensus = values.gather(-1, position).squeeze(-1)
     has_stake = (stake.sum(-1, keepdim=True) > 0).to(consensus.dtype)
     return consensus * has_stake
+
+
+def _consensus_key_sort(weights: torch.Tensor, stake: torch.Tensor, kappa: float) -> torch.Tensor:
+    """CPU κ-median: sort packed keys (value bits with the row in the low bits) in numpy.
+
+    Non-negative float64 values order like their int64 bit patterns, so replacing the lowest
+    ``r`` mantissa bits by the row index gives keys that sort by value (up to 2^-(52-r)
+    relative) and carry the row; the exact value is read back from ``weights``. Zero-stake rows
+    get negative keys so they sort first and are never selected.
+    """
+    B, k, n = weights.shape
+    row_bits = max(1, (k - 1).bit_length())
+    row_mask = (1 << row_bits) - 1
+    columns = weights.transpose(1, 2).contiguous()  # [B, n, k]
+    rows = torch.arange(k, dtype=torch.int64)
+    keys = columns.view(torch.int64).bitwise_and(~row_mask).bitwise_or_(rows)
+    idle = stake <= 0
+    if bool(idle.any()):
+        keys = torch.where(idle.unsqueeze(1), rows - (1 << 62), keys)
+    keys.numpy().sort(axis=-1)  # in place, ascending
+    order = keys.bitwise_and_(row_mask)  # [B, n, k] rows in ascending value order
+    sorted_stake = stake.gather(1, order.view(B, -1)).view(B, n, k)
+    above = sorted_stake.cumsum(-1).sub_(sorted_stake)  # stake strictly before each position
+    total = stake.sum(-1)
+    limit = (total - kappa).view(B, 1, 1)
+    # the last position whose exclusive prefix keeps stake(W >= v) >= κ
+    position = ((above <= limit).sum(-1, keepdim=True) - 1).clamp_(min=0)
+    consensus = columns.gather(-1, order.gather(-1, position)).squeeze(-1)
+    return consensus * (total > 0).to(consensus.dtype).unsqueeze(-1)
 
 
 def liquid_alpha_v2(
@@ -173,9 +212,31 @@ def liquid_alpha_v1(consensus: torch.Tensor, params: EpochParams) -> torch.Tenso
     return torch.where(valid, alpha, fallback).unsqueeze(1)
 
 
+def _flat_rows(rows: torch.Tensor, n: int) -> torch.Tensor:
+    """Row indices ``[B, k]`` of ``[B, n, m]`` as indices into its ``[B * n, m]`` view."""
+    offsets = torch.arange(rows.shape[0], device=rows.device).unsqueeze(1) * n
+    return (rows + offsets).reshape(-1)
+
+
 def _gather_rows(matrix: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """``matrix[b, rows[b, r], :]`` as ``[B, k, n]``."""
-    return matrix.gather(1, rows.unsqueeze(-1).expand(-1, -1, matrix.shape[-1]))
+    """``matrix[b, rows[b, r], :]`` as a new ``[B, k, m]`` tensor.
+
+    ``index_select`` on the flattened ``[B * n, m]`` view copies whole rows (about 3x faster
+    than an element-wise ``gather`` here).
+    """
+    B, n, m = matrix.shape
+    flat = matrix.reshape(B * n, m).index_select(0, _flat_rows(rows, n))
+    return flat.view(B, rows.shape[1], m)
+
+
+def _scatter_rows_(matrix: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``matrix[b, rows[b, r], :] = values[b, r, :]`` in place (rows unique per batch)."""
+    B, n, m = matrix.shape
+    if matrix.is_contiguous():
+        matrix.view(B * n, m).index_copy_(0, _flat_rows(rows, n), values.reshape(-1, m))
+    else:
+        matrix.scatter_(1, rows.unsqueeze(-1).expand(-1, -1, m), values)
+    return matrix
 
 
 def _validator_slice(
@@ -260,9 +321,11 @@ def run_float_epoch(
         present.scatter_(2, diagonal, present.gather(2, diagonal) & keep_self)
     drop: torch.Tensor | None = None if all_valid else ~row_valid.unsqueeze(-1)
     if inputs.last_update is not None and inputs.registration is not None:
-        updated = inputs.last_update.gather(1, rows).unsqueeze(-1)
-        outdated = updated <= inputs.registration.unsqueeze(1)
-        drop = outdated if drop is None else drop | outdated
+        updated = inputs.last_update.gather(1, rows)
+        # build the [B, k, n] mask only if some weight can predate a registration
+        if bool((updated.amin(-1) <= inputs.registration.amax(-1)).any()):
+            outdated = updated.unsqueeze(-1) <= inputs.registration.unsqueeze(1)
+            drop = outdated if drop is None else drop | outdated
     if inputs.commit_block is not None and inputs.registration is not None:
         committed = inputs.commit_block.gather(1, rows).unsqueeze(-1)
         uncommitted = committed < inputs.registration.unsqueeze(1)
@@ -301,7 +364,8 @@ def run_float_epoch(
         else:
             last_tempo = inputs.block - params.tempo
         recent = last_tempo.unsqueeze(-1) <= inputs.registration
-        old_bonds = old_bonds.masked_fill(recent.unsqueeze(1), 0.0)
+        if bool(recent.any()):
+            old_bonds = old_bonds.masked_fill(recent.unsqueeze(1), 0.0)
 
     # 10 bonds and dividends
     dividends_slice, new_bonds = mechanism.bonds_and_dividends(
@@ -337,7 +401,7 @@ def run_float_epoch(
             torch.where(lost, torch.zeros_like(new_bonds), previous_rows),
         )
     bonds_out = inputs.bonds if inplace_bonds else inputs.bonds.clone()
-    bonds_out.scatter_(1, rows.unsqueeze(-1).expand(-1, -1, n), stored)
+    _scatter_rows_(bonds_out, rows, stored)
 
     return EpochResult(
         consensus=consensus,

@@ -20,7 +20,7 @@ apply_lever(state, lever, params) -> (state, LeverResult)
 check_ledger(state) -> LedgerReport; LedgerError
     Every rao minted is in a balance, a stake, a pool, a pending pot, or burned/recycled.
 SHARE_ERAS
-    Registry of coinbase eras ("head", "tao_flow", "price_ema").
+    Registry of coinbase eras ("head", "tao_flow", "price_ema", "price_ema_subsidy").
 block_emission(issuance_rao) -> rao per block (the halving).
 with_weights(state, weights, netuids) -> state
     Feed validators' weights (and stamp ``last_update``).

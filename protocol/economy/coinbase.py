@@ -180,6 +180,8 @@ def run_coinbase(
     root_sell = float(torch.where(emitting, state.moving_price, 0.0).sum()) > 1.0
     pending_root = state.pending_root + (root_alpha if root_sell else 0.0)
     recycled = state.alpha_recycled + (0.0 if root_sell else root_alpha)
+    if params.recycle_chain_bought_alpha:
+        recycled = recycled + bought
 
     # EMAs: flows spread evenly over the window; protocol cost = tao_in + chain buy − root sell.
     new_price = spot_price(pool_tao, pool_alpha, w1)
@@ -203,7 +205,8 @@ def run_coinbase(
         pool_weight_alpha=w1,
         alpha_minted=state.alpha_minted + alpha_in + alpha_out,
         alpha_recycled=recycled,
-        protocol_alpha=state.protocol_alpha + bought,
+        protocol_alpha=state.protocol_alpha
+        + (0.0 if params.recycle_chain_bought_alpha else bought),
         pending_owner=state.pending_owner + owner_cut,
         pending_server=state.pending_server + remainder * 0.5,
         pending_validator=state.pending_validator + remainder * 0.5 - root_alpha,

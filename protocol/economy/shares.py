@@ -5,6 +5,9 @@ Each era is a :class:`ShareEra` registered in :data:`SHARE_ERAS` (a
 
 * ``price_ema`` (Feb-Jul 2025 launch rule): share ∝ moving price; ``alpha_in = min(tao_in/p,
   alpha_emission)`` with ``tao_in`` *not* reduced when capped (the price rises: no weight re-solve).
+* ``price_ema_subsidy`` (Jul-Nov 2025): as ``price_ema``, but a subnet whose price is below its
+  share gets ``tao_in = p·E_b`` and ``alpha_in = alpha_emission``, its remaining TAO buying
+  alpha (a chain buy); the pool is constant product (injections move the price).
 * ``tao_flow`` (Nov 2025 - Jun 2026): share ∝ positive part of the TAO-flow EMA (net of protocol
   cost when ``net_tao_flow_enabled``); ``alpha_in = tao_in/p`` capped at ``min(alpha_emission,
   E_b)``; the excess TAO buys alpha for the protocol.
@@ -127,6 +130,23 @@ def _price_ema_injection(
     return Injection(tao_in=tao_emission, alpha_in=alpha_in, excess_tao=torch.zeros_like(price))
 
 
+def _price_ema_subsidy_injection(
+    tao_emission: torch.Tensor,
+    price: torch.Tensor,
+    alpha_emission: torch.Tensor,
+    root_prop: torch.Tensor,
+    e_b: float,
+) -> Injection:
+    # Jul-Nov 2025: a subnet whose price is below its share is "subsidised": the pool gets
+    # tao_in = p·E_b and the full alpha emission, and the rest of its TAO buys alpha.
+    share = tao_emission / e_b if e_b > 0 else torch.zeros_like(tao_emission)
+    subsidised = (price < share) & (price > 0)
+    launch = _price_ema_injection(tao_emission, price, alpha_emission, root_prop, e_b)
+    tao_in = torch.where(subsidised, price * e_b, launch.tao_in)
+    alpha_in = torch.where(subsidised, alpha_emission, launch.alpha_in)
+    return Injection(tao_in=tao_in, alpha_in=alpha_in, excess_tao=tao_emission - tao_in)
+
+
 def _tao_flow_injection(
     tao_emission: torch.Tensor,
     price: torch.Tensor,
@@ -149,5 +169,9 @@ def _head_injection(
 
 
 SHARE_ERAS.add("price_ema", ShareEra("price_ema", _price_raw, _price_ema_injection, False))
+SHARE_ERAS.add(
+    "price_ema_subsidy",
+    ShareEra("price_ema_subsidy", _price_raw, _price_ema_subsidy_injection, False),
+)
 SHARE_ERAS.add("tao_flow", ShareEra("tao_flow", _flow_raw, _tao_flow_injection, True))
 SHARE_ERAS.add("head", ShareEra("head", _head_raw, _head_injection, True))

@@ -44,6 +44,9 @@ class EconomyParams:
     flow_exponent: float = 1.0
     flow_cutoff: float = 0.0
     net_tao_flow_enabled: bool = True
+    #: Alpha bought by the protocol's chain buys: recycled (the Nov-2025 ``tao_flow`` rule) or
+    #: kept as ``SubnetProtocolAlpha`` (from Dec 2025 and at HEAD).
+    recycle_chain_bought_alpha: bool = False
     #: Incentive to owner-coldkey hotkeys: burned (True) or recycled (False).
     burn_owner_incentive: bool = True
     # Registration and lifecycle.

@@ -127,7 +127,7 @@ OPS = st.tuples(
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
-    era=st.sampled_from(["head", "tao_flow", "price_ema"]),
+    era=st.sampled_from(["head", "tao_flow", "price_ema", "price_ema_subsidy"]),
     ops=st.lists(OPS, min_size=4, max_size=22),
 )
 def test_ledger_holds_after_every_operation(seed: int, era: str, ops: list) -> None:

@@ -316,3 +316,41 @@ def test_moving_price_closed_form_matches_the_block_product(n_blocks: int) -> No
     alpha = params.subnet_moving_alpha * since / (since + params.ema_price_halving_blocks)
     exact = torch.prod(1.0 - alpha, dim=1)
     assert torch.allclose(factor, exact, rtol=1e-12, atol=0)
+
+
+def test_price_ema_subsidy_era() -> None:
+    params = EconomyParams(era="price_ema_subsidy")
+    state = _two_subnets(params, [0.5, 0.5], [0.1, 0.9])
+    shares = subnet_shares(state, params, state.block + 1)
+    assert shares.tolist() == pytest.approx([0.5, 0.5])
+    price = spot_price(state.pool_tao, state.pool_alpha, state.pool_weight_alpha)
+    e_b = 1e9
+    injection = SHARE_ERAS.get("price_ema_subsidy").injection(
+        e_b * shares, price, torch.full((2,), 1e9), torch.zeros(2), e_b
+    )
+    # Subnet 0 (price 0.1 < share 0.5) is subsidised; subnet 1 follows the launch rule.
+    assert injection.tao_in.tolist() == pytest.approx([0.1 * e_b, 0.5 * e_b])
+    assert injection.alpha_in.tolist() == pytest.approx([1e9, 0.5 * e_b / 0.9])
+    assert injection.excess_tao.tolist() == pytest.approx([0.4 * e_b, 0.0], abs=1e-3)
+    new, _result = run_coinbase(state, params)
+    assert float(new.protocol_alpha[0]) > 0 and float(new.protocol_alpha[1]) == 0
+    assert check_ledger(new).ok
+
+
+@pytest.mark.parametrize("recycle", [False, True])
+def test_chain_bought_alpha_kept_or_recycled(recycle: bool) -> None:
+    # A tiny root keeps root_prop small, so HEAD's injection cap binds and the excess buys alpha.
+    params = EconomyParams(tao_weight=1e-6, recycle_chain_bought_alpha=recycle)
+    state = _two_subnets(params, [0.5, 0.5], [0.5, 0.5])
+    new, result = run_coinbase(state, params)
+    bought = result.protocol_alpha_bought
+    assert bool((bought > 0).all())
+    kept = new.protocol_alpha - state.protocol_alpha
+    recycled = (
+        new.alpha_recycled - state.alpha_recycled - result.root_alpha * (not result.root_sell)
+    )
+    if recycle:
+        assert torch.allclose(recycled, bought) and float(kept.abs().sum()) == 0.0
+    else:
+        assert torch.allclose(kept, bought)
+    assert check_ledger(new).ok

@@ -92,6 +92,8 @@ class Coordinator:
         self._failures: dict[str, TokenBucket] = {}
         self._attempts: dict[int, dict[int, str]] = {}  # window -> uid -> refusal kind
         self._sealed: set[int] = set()
+        self._bodies: dict[int, dict[int, bytes]] = {}  # window -> uid -> accepted body
+        self._inflight: set[tuple[int, int]] = set()  # (window, uid) uploads being checked
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.ticker_error: str | None = None
@@ -142,9 +144,10 @@ class Coordinator:
         self.accepted = {}
         for window in self.store.upload_windows():
             if window > self.last_closed:
-                receipts = self.store.receipts(window)
-                self.accepted[window] = receipts
-                for receipt in receipts.values():
+                uploads = self.store.read_uploads(window)
+                self.accepted[window] = {uid: receipt for uid, (receipt, _) in uploads.items()}
+                self._bodies[window] = {uid: body for uid, (_, body) in uploads.items()}
+                for receipt, _ in uploads.values():
                     hotkey, nonce = receipt["hotkey"], int(receipt["nonce"])
                     self.nonces[hotkey] = max(self.nonces.get(hotkey, 0), nonce)
 
@@ -318,6 +321,28 @@ class Coordinator:
                     "already_uploaded",
                     f"window {window}: uid {record.uid} already has an accepted upload",
                 )
+            if (window, record.uid) in self._inflight:
+                raise LiveError(
+                    409,
+                    "upload_in_progress",
+                    f"window {window}: another upload of uid {record.uid} is being checked",
+                )
+            self._inflight.add((window, record.uid))
+        try:
+            return self._check_and_store(envelope, record, window, body, timing, received_at)
+        finally:
+            with self.lock:
+                self._inflight.discard((window, record.uid))
+
+    def _check_and_store(
+        self,
+        envelope: SignedEnvelope,
+        record: MinerRecord,
+        window: int,
+        body: bytes,
+        timing: str,
+        received_at: float,
+    ) -> dict[str, Any]:
         # Content first, so a refusal names the payload's problem whatever the time.
         try:
             tensors, _ = decode_payload(body, self.limits)
@@ -340,7 +365,15 @@ class Coordinator:
             "bytes": len(body),
             "received_at": received_at,
         }
-        self.store.save_upload(window, record.uid, body, receipt)
+        with self.lock:
+            if window in self._sealed or window <= self.last_closed:
+                raise LiveError(
+                    410,
+                    "too_late",
+                    f"window {window} was closed while the upload was being checked",
+                )
+        # Durable before acknowledged: a restart keeps every upload that got a 200.
+        self.store.upload_log(window).append(receipt, body)
         with self.lock:
             if window in self._sealed or window <= self.last_closed:
                 raise LiveError(
@@ -355,6 +388,7 @@ class Coordinator:
                     f"window {window}: uid {record.uid} already has an accepted upload",
                 )
             self.accepted.setdefault(window, {})[record.uid] = receipt
+            self._bodies.setdefault(window, {})[record.uid] = body
         return {"accepted": True} | receipt
 
     def _timing_error(self, window: int, timing: str, received_at: float) -> LiveError:
@@ -496,12 +530,13 @@ class Coordinator:
                 raise ValueError(f"window {window} is already closed")
             self._sealed.add(window)
             receipts = dict(self.accepted.get(window, {}))
+            bodies = dict(self._bodies.get(window, {}))
             attempts = dict(self._attempts.get(window, {}))
             miners = sorted(self.miners.values(), key=lambda m: m.uid)
             model = dict(self.model)
         uploads = {}
         for uid in receipts:
-            tensors, _ = decode_payload(self.store.load_upload(window, uid), self.limits)
+            tensors, _ = decode_payload(bodies[uid], self.limits)
             uploads[uid] = tensors
         statuses = {
             m.uid: ("ok" if m.uid in uploads else attempts.get(m.uid, "missing")) for m in miners
@@ -535,6 +570,7 @@ class Coordinator:
             self.model_window = window + 1
             self._set_model(outcome.model)
             self.accepted.pop(window, None)
+            self._bodies.pop(window, None)
             for old_window in [w for w in self._attempts if w <= window]:
                 del self._attempts[old_window]
             self._sealed.discard(window)

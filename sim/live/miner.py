@@ -193,7 +193,8 @@ def run_miner(
     seed: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Mine until ``windows`` uploads were attempted (forever if None); return the final report.
+    """Mine until ``windows`` uploads were attempted (forever if None); return the final report
+    (``/v1/me`` plus ``uploads``: window, steps, train seconds, bytes, accepted).
 
     Each window: wait for θ of the current window, pull it, train, wait for the put window, upload,
     and print the scores and earnings of every window the coordinator closed meanwhile.
@@ -228,6 +229,7 @@ def run_miner(
     poll = min(0.2, window_s / 25)
     attempted, last_trained, reported = 0, -1, -1
     unreachable_since: float | None = None
+    uploads: list[dict[str, Any]] = []
     while windows is None or attempted < windows:
         try:
             clock = client.server_clock()
@@ -258,13 +260,23 @@ def run_miner(
             attempted += 1
             target = genesis + (current + 1) * window_s + _upload_delay(strategy, setup, rng)
             time.sleep(max(0.0, target - client.server_now()))
+            entry = {
+                "window": current,
+                "steps": receipt["steps"],
+                "train_seconds": took,
+                "bytes": receipt["bytes"],
+                "accepted": False,
+            }
+            uploads.append(entry)
             try:
                 answer = client.upload(current, body)
+                entry["accepted"] = True
                 log(
                     f"window {current}: trained {receipt['steps']} steps in {took:.2f} s, uploaded "
                     f"{receipt['bytes']} bytes, accepted (digest {answer['digest'][:12]})"
                 )
             except CoordinatorError as err:
+                entry["refused"] = str(err)
                 log(f"window {current}: trained in {took:.2f} s, upload refused: {err}")
                 if err.status >= 500:
                     raise
@@ -282,7 +294,7 @@ def run_miner(
             break
         time.sleep(poll)
     _report(client, reported, log)
-    return client.me()
+    return client.me() | {"uploads": uploads}
 
 
 def _report(client: LiveClient, reported: int, log: Callable[[str], None]) -> int:

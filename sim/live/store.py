@@ -2,32 +2,37 @@
 
 Layout::
 
-    state.json                         the commit point: registry, nonces, credited emission,
-                                       windows closed, validator state, history
-    model-w{window}.safetensors        θ for training ``window`` (named so a crash between the
-                                       model write and the state write leaves the old pair intact)
-    uploads/w{window}/uid{uid}.safetensors   an accepted upload, byte for byte as signed
-    uploads/w{window}/uid{uid}.json          its receipt (hotkey, nonce, digest, receive time);
-                                             written last, so its presence means "accepted"
+    state.json                   the commit point: registry, nonces, credited emission, windows
+                                 closed, validator state, history
+    model-w{window}.safetensors  θ for training ``window`` (named so a crash between the model
+                                 write and the state write leaves the old pair intact)
+    uploads/w{window}.log        accepted uploads of ``window``: an append-only log of
+                                 checksummed records (receipt JSON + the body byte for byte)
 
-Every file is written to a temporary name in the same directory, fsynced, then renamed over the
-target, and the directory is fsynced: a reader sees the old file or the new one, never a torn one.
+``state.json`` and model files are written to a temporary name in the same directory, fsynced,
+renamed over the target, and the directory is fsynced: a reader sees the old file or the new
+one, never a torn one. Upload logs are fsynced before an upload is acknowledged, with group
+commit (one fsync covers every record appended while the previous one ran); a record torn by a
+crash fails its checksum and is dropped, and it was never acknowledged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
-import shutil
+import struct
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-__all__ = ["StateDir", "atomic_write_bytes", "atomic_write_json"]
+__all__ = ["StateDir", "UploadLog", "atomic_write_bytes", "atomic_write_json", "read_upload_log"]
 
-_UPLOAD_RE = re.compile(r"^uid(\d+)\.json$")
-_WINDOW_RE = re.compile(r"^w(\d+)$")
+_LOG_RE = re.compile(r"^w(\d+)\.log$")
+_MAGIC = b"GVUL"
+_FRAME = struct.Struct("<4sIQ16s")  # magic, receipt length, body length, blake2b-128 of both
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -79,6 +84,8 @@ class StateDir:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "uploads").mkdir(exist_ok=True)
+        self._logs: dict[int, UploadLog] = {}
+        self._logs_lock = threading.Lock()
         # Leftovers of writes interrupted by a crash are never valid files: drop them.
         for stale in self.root.rglob(".*.tmp"):
             stale.unlink(missing_ok=True)
@@ -120,39 +127,120 @@ class StateDir:
             if path != self.model_path(keep_window):
                 path.unlink(missing_ok=True)
 
-    def save_upload(self, window: int, uid: int, raw: bytes, receipt: dict[str, Any]) -> None:
-        """Persist an accepted upload: the bytes, then the receipt (the "accepted" marker)."""
-        directory = self.upload_dir(window)
-        directory.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(directory / f"uid{uid}.safetensors", raw)
-        atomic_write_json(directory / f"uid{uid}.json", receipt)
+    def upload_log_path(self, window: int) -> Path:
+        """The upload log of ``window``."""
+        return self.root / "uploads" / f"w{window}.log"
 
-    def load_upload(self, window: int, uid: int) -> bytes:
-        """The bytes of an accepted upload."""
-        return (self.upload_dir(window) / f"uid{uid}.safetensors").read_bytes()
+    def upload_log(self, window: int) -> UploadLog:
+        """The (cached, open) upload log of ``window``."""
+        with self._logs_lock:
+            log = self._logs.get(window)
+            if log is None:
+                log = self._logs[window] = UploadLog(self.upload_log_path(window))
+            return log
 
-    def receipts(self, window: int) -> dict[int, dict[str, Any]]:
-        """Receipts of the accepted uploads of ``window`` by uid."""
-        directory = self.upload_dir(window)
-        out: dict[int, dict[str, Any]] = {}
-        if directory.is_dir():
-            for path in directory.iterdir():
-                match = _UPLOAD_RE.match(path.name)
-                if match:
-                    out[int(match.group(1))] = json.loads(path.read_text(encoding="utf-8"))
+    def read_uploads(self, window: int) -> dict[int, tuple[dict[str, Any], bytes]]:
+        """Accepted uploads of ``window`` by uid: ``(receipt, body)``; the first record per uid wins."""
+        out: dict[int, tuple[dict[str, Any], bytes]] = {}
+        for receipt, body in read_upload_log(self.upload_log_path(window)):
+            out.setdefault(int(receipt["uid"]), (receipt, body))
         return out
 
     def upload_windows(self) -> list[int]:
-        """Windows that have an upload directory, ascending."""
+        """Windows that have an upload log, ascending."""
         found = []
         for path in (self.root / "uploads").iterdir():
-            match = _WINDOW_RE.match(path.name)
-            if match and path.is_dir():
+            match = _LOG_RE.match(path.name)
+            if match:
                 found.append(int(match.group(1)))
         return sorted(found)
 
     def prune_uploads(self, before_window: int) -> None:
-        """Delete upload directories of windows older than ``before_window``."""
+        """Close and delete the upload logs of windows older than ``before_window``."""
         for window in self.upload_windows():
             if window < before_window:
-                shutil.rmtree(self.upload_dir(window), ignore_errors=True)
+                with self._logs_lock:
+                    log = self._logs.pop(window, None)
+                if log is not None:
+                    log.close()
+                self.upload_log_path(window).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close every open upload log."""
+        with self._logs_lock:
+            logs, self._logs = list(self._logs.values()), {}
+        for log in logs:
+            log.close()
+
+
+def _records(data: bytes) -> tuple[list[tuple[dict[str, Any], bytes]], int]:
+    """Parse records; stop at the first torn or corrupt one. Returns them and the valid length."""
+    out, pos = [], 0
+    while pos + _FRAME.size <= len(data):
+        magic, n_receipt, n_body, digest = _FRAME.unpack_from(data, pos)
+        start = pos + _FRAME.size
+        end = start + n_receipt + n_body
+        if magic != _MAGIC or end > len(data):
+            break
+        payload = data[start:end]
+        if hashlib.blake2b(payload, digest_size=16).digest() != digest:
+            break
+        out.append((json.loads(payload[:n_receipt]), payload[n_receipt:]))
+        pos = end
+    return out, pos
+
+
+def read_upload_log(path: Path) -> list[tuple[dict[str, Any], bytes]]:
+    """Every intact record of an upload log, in append order (``[]`` if there is no log)."""
+    if not path.exists():
+        return []
+    return _records(path.read_bytes())[0]
+
+
+class UploadLog:
+    """An append-only, checksummed, group-committed log of one window's accepted uploads.
+
+    Parameters
+    ----------
+    path
+        The log file; an existing log is truncated after its last intact record (a record torn by
+        a crash was never acknowledged).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        existed = path.exists()
+        if existed:
+            valid = _records(path.read_bytes())[1]
+            with open(path, "r+b") as fh:
+                fh.truncate(valid)
+        self._fh: BinaryIO = open(path, "ab")  # noqa: SIM115 - kept open for appends
+        if not existed:
+            _fsync_dir(path.parent)  # the new name must survive a crash too
+        self._write_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._written = self._fh.tell()
+        self._synced = self._written
+
+    def append(self, receipt: dict[str, Any], body: bytes) -> None:
+        """Append one record and return once it is on disk (fsynced)."""
+        encoded = json.dumps(receipt, sort_keys=True).encode("utf-8")
+        digest = hashlib.blake2b(encoded + body, digest_size=16).digest()
+        frame = _FRAME.pack(_MAGIC, len(encoded), len(body), digest)
+        with self._write_lock:
+            self._fh.write(frame + encoded + body)
+            self._fh.flush()
+            self._written += _FRAME.size + len(encoded) + len(body)
+            mine = self._written
+        with self._sync_lock:  # group commit: whoever syncs covers every record written so far
+            if self._synced >= mine:
+                return
+            with self._write_lock:
+                target = self._written
+            os.fsync(self._fh.fileno())
+            self._synced = target
+
+    def close(self) -> None:
+        """Close the file (appends after this fail)."""
+        with self._write_lock:
+            self._fh.close()

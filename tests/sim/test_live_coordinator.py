@@ -180,15 +180,20 @@ def test_timing_and_registration_refusals(net):
     with pytest.raises(CoordinatorError) as err:
         a.send(request)
     assert err.value.code == "window_mismatch"
-    _at(clock, coordinator, a, coordinator.clock.close_time(0) + 0.1, 1)
+    late = clients[1]
+    _at(clock, coordinator, late, coordinator.clock.close_time(0) + 0.1, 1)
+    late.register()
     with pytest.raises(CoordinatorError) as err:
-        a.upload(0, body)
+        late.upload(0, body)
     assert (err.value.status, err.value.code) == (410, "too_late")
+    with pytest.raises(CoordinatorError) as err:
+        late.upload(5, body)  # far from any put window: refused before parsing
+    assert (err.value.status, err.value.code) == (425, "too_early")
     a.window_hint = 7
     with pytest.raises(CoordinatorError) as err:
         a.me()
     assert err.value.code == "stale_window"
-    for _ in range(3):
+    for _ in range(2):
         extra = _client(coordinator)
         extra.window_hint = 1
         extra.register()
@@ -336,12 +341,37 @@ def test_copier_strategies_are_refused_for_live_miners():
 
 
 def test_state_dir_drops_torn_temporary_files(tmp_path):
-    store = StateDir(tmp_path)
     (tmp_path / ".state.json.abc.tmp").write_text("{")
-    (tmp_path / "uploads" / "w3").mkdir(parents=True)
-    (tmp_path / "uploads" / "w3" / ".uid5.safetensors.x.tmp").write_bytes(b"\0")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / ".model-w3.safetensors.x.tmp").write_bytes(b"\0")
+    StateDir(tmp_path)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_upload_log_drops_a_torn_record_and_keeps_appending(tmp_path):
     store = StateDir(tmp_path)
-    assert not list(tmp_path.rglob("*.tmp")) and store.receipts(3) == {}
+    log = store.upload_log(3)
+    log.append({"uid": 5, "n": 1}, b"first")
+    log.append({"uid": 6, "n": 2}, b"second")
+    store.close()
+    path = store.upload_log_path(3)
+    intact = path.read_bytes()
+    path.write_bytes(intact + intact[: len(intact) // 3])  # a crash mid-append
+    assert {u: b for u, (_, b) in store.read_uploads(3).items()} == {5: b"first", 6: b"second"}
+    flipped = bytearray(intact)
+    flipped[-1] ^= 1  # a corrupted last record fails its checksum
+    path.write_bytes(bytes(flipped))
+    assert set(store.read_uploads(3)) == {5}
+    path.write_bytes(intact + b"garbage")
+    reopened = StateDir(tmp_path)
+    reopened.upload_log(3).append({"uid": 7}, b"third")
+    assert {u: b for u, (_, b) in reopened.read_uploads(3).items()} == {
+        5: b"first",
+        6: b"second",
+        7: b"third",
+    }
+    reopened.prune_uploads(4)
+    assert reopened.upload_windows() == []
 
 
 def test_engine_state_round_trips(tmp_path):

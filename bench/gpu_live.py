@@ -1,0 +1,125 @@
+"""One live window with a CUDA miner (prepared GPU check; also runs with ``--device cpu``).
+
+Starts ``govsim live serve`` on loopback in a subprocess (validators on the coordinator's CPU),
+then runs a miner in this process on ``--device``: it creates a hotkey, registers, pulls θ and
+its assignment, trains H inner steps, uploads its compressed pseudo-gradient in the put window,
+and waits for the window to be scored. On CUDA the default config is ``gpu-small`` (8 layers,
+d = 512, ctx 256, H = 30, B = 32, about 25M parameters) with 150 s windows; on CPU ``cpu-tiny``
+with 8 s windows.
+
+Usage::
+
+    .venv/bin/python bench/gpu_live.py --device cuda          # on a GPU machine
+    .venv/bin/python bench/gpu_live.py --device cpu           # the same path on CPU
+
+Last line: ``device=... config=... accepted=... train_s=... payload_bytes=... emission_tao=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sim.live.client import LiveClient  # noqa: E402
+from sim.live.keys import load_or_create_key  # noqa: E402
+from sim.live.miner import run_miner  # noqa: E402
+
+DEFAULTS = {"cuda": ("gpu-small", 150.0, 40.0), "cpu": ("cpu-tiny", 8.0, 3.0)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    """Run one live window and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
+    parser.add_argument("--config", default=None, help="training config (default by device)")
+    parser.add_argument("--window-seconds", type=float, default=None)
+    parser.add_argument("--put-seconds", type=float, default=None)
+    args = parser.parse_args()
+    kind = "cuda" if args.device.startswith("cuda") else "cpu"
+    config, window_s, put_s = DEFAULTS[kind]
+    config = args.config or config
+    window_s = args.window_seconds or window_s
+    put_s = args.put_seconds or put_s
+
+    workdir = Path(tempfile.mkdtemp(prefix="govsim-gpu-live-"))
+    (workdir / "scenario.toml").write_text(
+        f"[live]\nwindow_seconds = {window_s}\nput_window_seconds = {put_s}\n"
+        f'training_config = "{config}"\nmax_upload_bytes = {256 * 1024 * 1024}\n'
+    )
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(workdir / "coordinator.log", "wb")  # noqa: SIM115 - closed in finally
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sim",
+            "live",
+            "serve",
+            "--scenario",
+            str(workdir / "scenario.toml"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(workdir / "state"),
+        ],
+        cwd=REPO,
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                httpx.get(f"{url}/v1/clock", timeout=1).raise_for_status()
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(
+                        f"coordinator did not start; see {workdir / 'coordinator.log'}"
+                    ) from None
+                time.sleep(0.5)
+        key, _ = load_or_create_key(workdir / "miner.json")
+        client = LiveClient(url, key, timeout=600)
+        started = time.perf_counter()
+        report = run_miner(client, device=args.device, strategy_name="honest", windows=1, seed=0)
+        wall = time.perf_counter() - started
+        upload = report["uploads"][0]
+        print(
+            f"one live window on {args.device} ({config}, {window_s:g} s windows) in {wall:.1f} s wall"
+        )
+        print(
+            f"device={args.device} config={config} accepted={int(upload['accepted'])} "
+            f"train_s={upload['train_seconds']:.2f} steps={upload['steps']} "
+            f"payload_bytes={upload['bytes']} emission_tao={report['emission_tao']:.6f} wall_s={wall:.1f}"
+        )
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+        log.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -384,6 +384,11 @@ class MarketConfig(_Section):
         0.04, description="Std of the daily log-return from exogenous news (1/sqrt(day))."
     )
     drift_per_year: float = Field(0.0, description="Exogenous log drift of the TAO price (1/year).")
+    news_enabled: bool = Field(
+        True,
+        description="Whether exogenous news moves the price (off for calibration: the response "
+        "to governance and flows alone; impact still scales with daily_volatility).",
+    )
     daily_volume_usd: float = Field(
         150_000_000.0, gt=0, description="Typical daily traded volume of TAO (USD)."
     )
@@ -399,7 +404,7 @@ class MarketConfig(_Section):
         0.5, description="Fraction of price impact that is permanent (fraction)."
     )
     contagion_beta: NonNegFloat = Field(
-        3.5,
+        2.81,
         description="Governance-risk discount per unit of intervention severity: the premium "
         "jumps by beta*severity and the TAO price is scaled by exp(-premium). Fitted to the "
         "April 2026 drawdown (docs/calibration.md).",
@@ -421,6 +426,12 @@ class MarketConfig(_Section):
         0.5,
         description="Severity multiplier for an intervention the market sees as justified "
         "(fraction; 1 = judged like a harmful one).",
+    )
+    duration_exponent: float = Field(
+        0.5,
+        ge=0,
+        description="Severity scales with (known duration / expected_suspension_days) to this "
+        "power (dimensionless; 0.5 = square-root-of-time, set a priori).",
     )
     delay_relief_days: float = Field(
         7.0,

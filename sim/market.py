@@ -140,7 +140,8 @@ def intervention_severity(
     Returns
     -------
     float
-        ``scope · sqrt(duration / expected_suspension_days) · justified · 1/(1 + delay/relief)``;
+        ``scope · (duration / expected_suspension_days)^duration_exponent · justified ·
+        1/(1 + delay/relief)``;
         0 for token sales (they act through price impact) and for reversals.
     """
     if isinstance(lever, TokenSale):
@@ -177,7 +178,7 @@ def intervention_severity(
         scope = 0.0
     expected = cfg.expected_suspension_days
     duration = expected if duration_days is None else min(duration_days, expected)
-    time_factor = math.sqrt(max(duration, 0.0) / expected)
+    time_factor = (max(duration, 0.0) / expected) ** cfg.duration_exponent
     legitimacy = cfg.justified_discount if justified else 1.0
     process = 1.0 / (1.0 + (delay_blocks / 7_200) / cfg.delay_relief_days)
     return scope * time_factor * legitimacy * process / cfg.severity_scale
@@ -240,7 +241,7 @@ def market_step(
     news = (
         state.news
         + cfg.drift_per_year * dt_days / 365.0
-        + cfg.daily_volatility * math.sqrt(dt_days) * shock
+        + (cfg.daily_volatility * math.sqrt(dt_days) * shock if cfg.news_enabled else 0.0)
     )
     premium_transient = state.premium_transient * _decay(cfg.premium_half_life_days, dt_days)
     flow_usd = net_tao_sold * state.price_usd

@@ -322,6 +322,7 @@ class GovSimModel(mesa.Model):
             1, math.ceil(lag * self.config.network.tempo / self.blocks_per_step)
         )
         self.weight_history: list[np.ndarray] = []
+        self._weight_buffer: torch.Tensor | None = None
         self.weights = np.zeros((S, V, n))
 
     def _build_owners(self) -> None:
@@ -620,10 +621,12 @@ class GovSimModel(mesa.Model):
         """Apply: set the validators' weights and run the chain for ``n_blocks`` blocks."""
         from protocol.economy import with_weights
 
-        S, n = self.is_miner.shape
-        full = torch.zeros((S, n, n), dtype=torch.float64)
-        full[:, 1 : 1 + len(self.validator_uids), :] = torch.from_numpy(self.weights)
-        self.state = with_weights(self.state, full)
+        if self._weight_buffer is None:
+            S, n = self.is_miner.shape
+            self._weight_buffer = torch.zeros((S, n, n), dtype=torch.float64)
+        # with_weights copies what it is given, so one buffer serves every step.
+        self._weight_buffer[:, 1 : 1 + len(self.validator_uids), :] = torch.from_numpy(self.weights)
+        self.state = with_weights(self.state, self._weight_buffer)
         before_alpha = self.uid_owned_alpha()
         before_balance = self.state.balances.numpy().copy()
         self.state, results = _advance_chain(self.state, self.params, n_blocks)
@@ -726,6 +729,15 @@ class GovSimModel(mesa.Model):
             self.targeted_since_owner_acted[s] = False
             if action.exit:
                 self.log_event("owner_exit", netuid=s, owner_type=owner.name)
+                ocfg = self.config.owners
+                if ocfg.exit_treasury_tao > 0:
+                    # The team's off-chain treasury goes to market over the exit schedule.
+                    self.add_sale(
+                        ocfg.exit_treasury_tao,
+                        netuid=None,
+                        over_days=ocfg.exit_sell_days,
+                        seller=f"team{s}",
+                    )
             amount = min(action.sell_alpha * RAO_PER_TAO, held)
             account = int(self.state.owner_account[s])
             if amount > RAO_PER_TAO * 1e-3 and bool(self.state.subtoken_enabled[s]):

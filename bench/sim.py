@@ -1,0 +1,103 @@
+"""Benchmark the simulator at scale: N subnets x U uids for D simulated days on one core.
+
+Times construction and stepping separately (``gc`` disabled while timing, one torch thread),
+and splits the step time into the protocol's share (chain steps: coinbase, Yuma epochs, drains)
+and the simulator's own (agents, market, recording). For runs too long to wait for,
+``--days`` can be a slice: the last line also projects a full year from the measured rate.
+
+    .venv/bin/python bench/sim.py --subnets 128 --uids 256 --days 2
+    .venv/bin/python bench/sim.py --subnets 8 --uids 64 --days 90        # explorer default
+    .venv/bin/python bench/sim.py --subnets 128 --uids 256 --days 7 --tempo 7200  # daily epochs
+
+The last line is ``key=value`` pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from typing import Any
+
+import torch
+
+from protocol.units import BLOCKS_PER_DAY
+from sim import engine
+from sim.api import load_config
+from sim.model import GovSimModel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subnets", type=int, default=128)
+    parser.add_argument("--uids", type=int, default=256)
+    parser.add_argument("--validators", type=int, default=16)
+    parser.add_argument("--stakers", type=int, default=32)
+    parser.add_argument("--days", type=float, default=2.0)
+    parser.add_argument("--tempo", type=int, default=360, help="blocks per epoch (360 on chain)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--policy", default="sudo")
+    parser.add_argument("--device", default="cpu", help="only cpu: the model runs on CPU tensors")
+    args = parser.parse_args()
+    if args.device != "cpu":
+        raise SystemExit("--device: the simulator runs on CPU (protocol kernels take a device)")
+    torch.set_num_threads(1)
+    config = load_config(
+        {
+            "name": "bench",
+            "horizon_days": args.days,
+            "network": {
+                "n_subnets": args.subnets,
+                "n_uids": args.uids,
+                "n_validators": args.validators,
+                "tempo": args.tempo,
+            },
+            "stakers": {"n_stakers": args.stakers, "cadence_days": 1.0},
+            "events": {"exploit_rate_per_year": 2.0, "scam_rate_per_year": 2.0},
+        },
+        policy=args.policy,
+        seed=args.seed,
+    )
+    gc.disable()
+    t0 = time.perf_counter()
+    model = GovSimModel(config)
+    t_init = time.perf_counter() - t0
+    import sim.model as sim_model
+
+    chain_time = 0.0
+    original = sim_model._advance_chain
+
+    def timed(*a: Any, **k: Any) -> Any:
+        nonlocal chain_time
+        s = time.perf_counter()
+        out = original(*a, **k)
+        chain_time += time.perf_counter() - s
+        return out
+
+    sim_model._advance_chain = timed
+    t1 = time.perf_counter()
+    model.run()
+    t_run = time.perf_counter() - t1
+    sim_model._advance_chain = original
+    steps = model.steps_done
+    engine.release(model)
+    gc.enable()
+    days = model.block / BLOCKS_PER_DAY
+    per_day = t_run / days
+    print(f"mesa {engine.MESA_VERSION}, torch {torch.__version__}, 1 thread")
+    print(
+        f"{args.subnets} subnets x {args.uids} uids, {args.validators} validators, tempo {args.tempo}"
+    )
+    print(f"init {t_init:.2f} s; {steps} steps over {days:g} days in {t_run:.2f} s")
+    print(
+        f"chain (protocol) {chain_time:.2f} s = {chain_time / t_run:.0%}; simulator {t_run - chain_time:.2f} s"
+    )
+    print(
+        f"subnets={args.subnets} uids={args.uids} tempo={args.tempo} days={days:g} steps={steps} "
+        f"init_s={t_init:.2f} run_s={t_run:.2f} chain_s={chain_time:.2f} s_per_day={per_day:.3f} "
+        f"projected_year_s={per_day * 365:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

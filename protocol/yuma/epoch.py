@@ -76,7 +76,8 @@ def yuma_epoch(
     ----------
     weights
         ``[B, n, n]`` (or ``[n, n]``) non-negative weights; row i is validator i's weights over
-        uids, any scale (rows are normalised). Zero means "no weight entry".
+        uids, any scale (rows are normalised). Zero means "no weight entry". Negative values
+        are not checked (that would cost a pass over the batch) and give meaningless results.
     stake
         ``[B, n]`` stake in any unit (rao as float is fine); compared to
         ``params.stake_threshold`` in that unit.

@@ -116,7 +116,11 @@ def weighted_median_consensus(
     On CPU the sort runs on packed int64 keys with numpy's SIMD sort (about 10x faster than
     ``torch.sort`` on 64-element rows); elsewhere it uses ``torch.sort``.
     """
-    if weights.device.type == "cpu" and weights.shape[1] <= 1 << 16:
+    if (
+        weights.device.type == "cpu"
+        and weights.dtype == torch.float64
+        and weights.shape[1] <= 1 << 16
+    ):
         return _consensus_key_sort(weights, stake, kappa)
     return consensus_torch_sort(weights, stake, kappa)
 

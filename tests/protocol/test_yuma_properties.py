@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.yuma import EpochParams, replay_states, yuma_epoch
+from protocol.yuma.float_epoch import consensus_torch_sort, weighted_median_consensus
 from protocol.yuma.state import parse_state, state_to_json
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -165,3 +166,39 @@ def test_float_batch_matches_single_epochs() -> None:
         )
         for name, value in alone.tensors().items():
             torch.testing.assert_close(value, together.tensors()[name][b], msg=name)
+
+
+@SETTINGS
+@given(
+    shape=st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 6)),
+    seed=st.integers(0, 2**31),
+    levels=st.integers(1, 5),
+    kappa=st.sampled_from([32767 / 65535, 0.9, 0.2, 1.0]),
+)
+def test_key_sort_consensus_equals_torch_sort(
+    shape: tuple[int, int, int], seed: int, levels: int, kappa: float
+) -> None:
+    """The CPU packed-key sort gives the same κ-median as the plain ``torch.sort`` version,
+    with ties, zero weights and zero-stake rows."""
+    gen = torch.Generator().manual_seed(seed)
+    weights = torch.randint(0, levels + 1, shape, generator=gen).to(torch.float64) / levels
+    stake = torch.randint(0, 4, shape[:2], generator=gen).to(torch.float64)
+    stake = stake / stake.sum(-1, keepdim=True).clamp(min=1.0)
+    torch.testing.assert_close(
+        weighted_median_consensus(weights, stake, kappa),
+        consensus_torch_sort(weights, stake, kappa),
+    )
+
+
+def test_inplace_bonds_match_copy() -> None:
+    gen = torch.Generator().manual_seed(3)
+    weights = torch.rand(2, 8, 8, generator=gen, dtype=torch.float64)
+    stake = torch.rand(2, 8, generator=gen, dtype=torch.float64)
+    permits = torch.tensor([[True] * 4 + [False] * 4] * 2)
+    bonds = torch.rand(2, 8, 8, generator=gen, dtype=torch.float64) * permits.unsqueeze(-1)
+    copy = yuma_epoch(weights, stake, bonds, validator_permit_prev=permits)
+    before = bonds.clone()
+    inplace = yuma_epoch(weights, stake, bonds, validator_permit_prev=permits, inplace_bonds=True)
+    assert inplace.bonds.data_ptr() == bonds.data_ptr()
+    assert not torch.equal(before, bonds)
+    torch.testing.assert_close(copy.bonds, bonds)

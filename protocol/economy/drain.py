@@ -52,11 +52,13 @@ def due_subnets(state: NetworkState, block: int) -> torch.Tensor:
     return state.active & (block - state.last_epoch_block >= state.tempo)
 
 
-def _uid_root_stake(state: NetworkState) -> torch.Tensor:
-    """Root stake per uid ``[S, n]``: the coldkey's root stake, shared by its uids on the subnet."""
-    ck = state.uid_coldkey.clamp(min=0)
-    registered = state.uid_coldkey >= 0
-    counts = torch.zeros(state.n_subnets, state.n_accounts, dtype=torch.float64)
+def _uid_root_stake(state: NetworkState, index: torch.Tensor | None = None) -> torch.Tensor:
+    """Root stake per uid ``[S, n]`` (or ``[len(index), n]``): the coldkey's root stake, shared
+    equally by the coldkey's uids on the subnet."""
+    coldkeys = state.uid_coldkey if index is None else state.uid_coldkey[index]
+    ck = coldkeys.clamp(min=0)
+    registered = coldkeys >= 0
+    counts = torch.zeros(coldkeys.shape[0], state.n_accounts, dtype=torch.float64)
     counts.scatter_add_(1, ck, registered.to(torch.float64))
     per_uid_count = counts.gather(1, ck).clamp(min=1.0)
     return torch.where(registered, state.root_stake[ck] / per_uid_count, 0.0)
@@ -138,21 +140,28 @@ def drain(
         )
         return state, empty
 
-    root_weighted = params.tao_weight * _uid_root_stake(state)
-    stake_all = state.hotkey_alpha + root_weighted  # epoch_stake, computed once
+    # Everything below works on the B due subnets only ([B, n]); results are scattered back.
+    idx = torch.nonzero(due).flatten()
+    B = int(idx.numel())
+    root_weighted = params.tao_weight * _uid_root_stake(state, idx)
+    stake_due = state.hotkey_alpha[idx] + root_weighted  # epoch_stake of the due subnets
     groups = _epoch_groups(state, params, due)
     # One group covering every slot (the usual tempo-mode case): no gathers or copies.
-    whole = len(groups) == 1 and groups[0][0].numel() == S
+    whole = len(groups) == 1 and B == S
     bonds = state.bonds if (whole or bonds_owned) else state.bonds.clone()
     validator_permit = state.validator_permit.clone()
     emission = state.emission.clone()
-    drained = torch.where(
-        due, state.pending_server + state.pending_validator + state.pending_root, 0.0
-    )
+    pending = state.pending_server + state.pending_validator + state.pending_root
+    drained = torch.where(due, pending, 0.0)
+    position = torch.full((S,), -1, dtype=torch.int64)
+    position[idx] = torch.arange(B)
+    incentive_due = torch.zeros(B, n, dtype=f64)
+    dividends_due = torch.zeros(B, n, dtype=f64)
     for index, epoch_params in groups:
+        rows = position[index]
         result = yuma_epoch(
             state.weights if whole else state.weights[index],
-            stake_all[index],
+            stake_due if whole else stake_due[rows],
             state.bonds if whole else state.bonds[index],
             params=epoch_params,
             rao_emission=drained[index],
@@ -170,36 +179,35 @@ def drain(
             bonds[index] = result.bonds
         validator_permit[index] = result.validator_permit
         emission[index] = result.emission
-        incentive[index] = result.incentive
-        dividends[index] = result.validator_emission
+        incentive_due[rows] = result.incentive
+        dividends_due[rows] = result.validator_emission
 
-    registered = state.uid_coldkey >= 0
-    incentive = torch.where(registered, incentive, 0.0)
-    dividends = torch.where(registered, dividends, 0.0)
-    server = torch.where(due, state.pending_server, 0.0)
-    validator = torch.where(due, state.pending_validator, 0.0)
-    root_pot = torch.where(due, state.pending_root, 0.0)
+    coldkey = state.uid_coldkey[idx]
+    registered = coldkey >= 0
+    incentive_due = torch.where(registered, incentive_due, 0.0)
+    dividends_due = torch.where(registered, dividends_due, 0.0)
+    server = state.pending_server[idx]
+    validator = state.pending_validator[idx]
+    root_pot = state.pending_root[idx]
+    hotkey_due = state.hotkey_alpha[idx]
+    shares_due = state.total_shares[idx]
 
     # Miners: the server pot by incentive; with no incentive it goes to the validators.
-    inc_sum = incentive.sum(1)
+    inc_sum = incentive_due.sum(1)
     has_inc = inc_sum > 0
     validator_pot = validator + torch.where(has_inc, 0.0, server)
     miner_pot = torch.where(has_inc, server, 0.0)
-    miner_pay = miner_pot.unsqueeze(1) * incentive / inc_sum.clamp(min=1e-300).unsqueeze(1)
-    owner_hotkey = state.uid_coldkey == state.owner_account.unsqueeze(1)
+    miner_pay = miner_pot.unsqueeze(1) * incentive_due / inc_sum.clamp(min=1e-300).unsqueeze(1)
+    owner_hotkey = coldkey == state.owner_account[idx].unsqueeze(1)
     withheld = torch.where(owner_hotkey, miner_pay, 0.0).sum(1)
-    miner_burned = torch.where(
-        due,
-        torch.where(miner_pot > 0, withheld / miner_pot.clamp(min=1e-300), 0.0),
-        state.miner_burned,
-    )
+    burned_frac = torch.where(miner_pot > 0, withheld / miner_pot.clamp(min=1e-300), 0.0)
     miner_pay = torch.where(owner_hotkey, 0.0, miner_pay)
 
     # Validators: dividends split into alpha and root parts by each hotkey's root proportion.
-    rp_denom = state.hotkey_alpha + root_weighted
+    rp_denom = hotkey_due + root_weighted
     rp = torch.where(rp_denom > 0, root_weighted / rp_denom.clamp(min=1e-300), 0.0)
-    root_divs = dividends * rp
-    alpha_divs = dividends - root_divs
+    root_divs = dividends_due * rp
+    alpha_divs = dividends_due - root_divs
     alpha_sum = alpha_divs.sum(1)
     root_sum = root_divs.sum(1)
     alpha_payout = torch.where(
@@ -219,30 +227,31 @@ def drain(
     nominator_part = alpha_payout - take
 
     # Owner cut: staked to the owner hotkey (burned if the owner has no registered hotkey).
-    owner_cut = torch.where(due, state.pending_owner, 0.0)
-    owner_uid = state.owner_uid.clamp(min=0)
-    owner_ok = (state.owner_uid >= 0) & (
-        state.uid_coldkey.gather(1, owner_uid.unsqueeze(1)).squeeze(1) >= 0
-    )
-    owner_credit = torch.zeros(S, n, dtype=f64)
-    owner_credit.scatter_(
-        1, owner_uid.unsqueeze(1), torch.where(owner_ok, owner_cut, 0.0).unsqueeze(1)
-    )
+    owner_cut = state.pending_owner[idx]
+    owner_uid = state.owner_uid[idx]
+    owner_at = owner_uid.clamp(min=0).unsqueeze(1)
+    owner_ok = (owner_uid >= 0) & (coldkey.gather(1, owner_at).squeeze(1) >= 0)
+    owner_credit = torch.zeros(B, n, dtype=f64)
+    owner_credit.scatter_(1, owner_at, torch.where(owner_ok, owner_cut, 0.0).unsqueeze(1))
     owner_cut_burned = torch.where(owner_ok, 0.0, owner_cut)
 
     # Credit stake: own stake (miner incentive, take, owner cut) gets new shares; the nominator
     # part raises the hotkey's alpha for every holder (own stake if nobody holds shares yet).
-    no_holders = state.total_shares <= 0
+    no_holders = shares_due <= 0
     own_amount = miner_pay + take + owner_credit + torch.where(no_holders, nominator_part, 0.0)
-    hotkey_alpha, owner_shares, total_shares = credit_owner_stake(
-        state.hotkey_alpha, state.owner_shares, state.total_shares, own_amount
+    new_hotkey, new_owner_shares, new_total_shares = credit_owner_stake(
+        hotkey_due, state.owner_shares[idx], shares_due, own_amount
     )
-    hotkey_alpha = hotkey_alpha + torch.where(no_holders, 0.0, nominator_part)
+    new_hotkey = new_hotkey + torch.where(no_holders, 0.0, nominator_part)
 
     # Root dividends: one swap per subnet, TAO to the validators' coldkeys pro rata.
     root_alpha = root_payout.sum(1)
     tao_out = swap_alpha_for_tao(
-        state.pool_tao, state.pool_alpha, state.pool_weight_alpha, root_alpha, params.fee_rate
+        state.pool_tao[idx],
+        state.pool_alpha[idx],
+        state.pool_weight_alpha[idx],
+        root_alpha,
+        params.fee_rate,
     )
     tao_each = torch.where(
         (root_alpha > 0).unsqueeze(1),
@@ -250,22 +259,32 @@ def drain(
         0.0,
     )
     balances = state.balances.clone()
-    balances.index_add_(0, state.uid_coldkey.clamp(min=0).flatten(), tao_each.flatten())
+    balances.index_add_(0, coldkey.clamp(min=0).flatten(), tao_each.flatten())
 
-    burned = torch.where(torch.tensor(params.burn_owner_incentive), withheld, 0.0)
+    burned = withheld if params.burn_owner_incentive else torch.zeros_like(withheld)
     owner_recycled = withheld - burned
+
+    def per_subnet(values: torch.Tensor) -> torch.Tensor:
+        """``[B]`` values of the due subnets as ``[S]`` (zero elsewhere)."""
+        return torch.zeros(S, dtype=f64).index_copy_(0, idx, values)
+
+    def per_uid(values: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(S, n, dtype=f64).index_copy_(0, idx, values)
+
+    tao_out_s = per_subnet(tao_out)
+    root_alpha_s = per_subnet(root_alpha)
     due_i = due.to(torch.int64)
     new_state = state.replace(
-        pool_tao=state.pool_tao - tao_out,
-        pool_alpha=state.pool_alpha + root_alpha,
-        root_sell_acc=state.root_sell_acc + tao_out,
+        pool_tao=state.pool_tao - tao_out_s,
+        pool_alpha=state.pool_alpha + root_alpha_s,
+        root_sell_acc=state.root_sell_acc + tao_out_s,
         balances=balances,
-        hotkey_alpha=hotkey_alpha,
-        owner_shares=owner_shares,
-        total_shares=total_shares,
-        alpha_burned=state.alpha_burned + burned + owner_cut_burned,
-        alpha_recycled=state.alpha_recycled + recycled + owner_recycled,
-        miner_burned=miner_burned,
+        hotkey_alpha=state.hotkey_alpha.index_copy(0, idx, new_hotkey),
+        owner_shares=state.owner_shares.index_copy(0, idx, new_owner_shares),
+        total_shares=state.total_shares.index_copy(0, idx, new_total_shares),
+        alpha_burned=state.alpha_burned + per_subnet(burned + owner_cut_burned),
+        alpha_recycled=state.alpha_recycled + per_subnet(recycled + owner_recycled),
+        miner_burned=state.miner_burned.index_copy(0, idx, burned_frac),
         pending_server=torch.where(due, 0.0, state.pending_server),
         pending_validator=torch.where(due, 0.0, state.pending_validator),
         pending_root=torch.where(due, 0.0, state.pending_root),
@@ -277,15 +296,15 @@ def drain(
     )
     result = DrainResult(
         drained=drained,
-        miner_alpha=miner_pay.sum(1),
-        owner_incentive_burned=withheld,
-        validator_alpha=alpha_payout.sum(1),
-        delegate_take=take.sum(1),
-        root_alpha_sold=root_alpha,
-        root_tao_paid=tao_out,
-        owner_cut_alpha=owner_cut,
-        recycled_alpha=recycled + owner_recycled,
-        incentive=incentive,
-        dividends=dividends,
+        miner_alpha=per_subnet(miner_pay.sum(1)),
+        owner_incentive_burned=per_subnet(withheld),
+        validator_alpha=per_subnet(alpha_payout.sum(1)),
+        delegate_take=per_subnet(take.sum(1)),
+        root_alpha_sold=root_alpha_s,
+        root_tao_paid=tao_out_s,
+        owner_cut_alpha=per_subnet(owner_cut),
+        recycled_alpha=per_subnet(recycled + owner_recycled),
+        incentive=per_uid(incentive_due),
+        dividends=per_uid(dividends_due),
     )
     return new_state, result

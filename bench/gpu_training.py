@@ -18,6 +18,7 @@ import time
 import torch
 
 from protocol.training import get_config, init_run, run_round
+from protocol.training.config import default_roles
 
 
 def _sync(device: str) -> None:
@@ -40,6 +41,8 @@ def main() -> None:
         raise SystemExit(
             "error: --device cuda but no CUDA device is available (use --device cpu --tiny)"
         )
+    if args.device == "cpu":
+        torch.set_num_threads(1)  # small CPU smoke runs: threads only contend on a shared machine
     config = get_config("gpu-small")
     if args.miners is not None:
         config = config.with_miners(args.miners)
@@ -54,7 +57,7 @@ def main() -> None:
             batch_size=4,
             n_eval=4,
             uids_per_window=4,
-            roles=config.roles[:6] if args.miners is None else config.roles,
+            roles=default_roles(6) if args.miners is None else config.roles,
         )
     if args.replica_chunk is not None:
         config = dataclasses.replace(config, replica_chunk=args.replica_chunk)

@@ -29,7 +29,6 @@ __all__ = [
     "ValidatorWindowResult",
     "aggregate",
     "binary_indicator",
-    "clip_factors",
     "compute_weights",
     "debug_slices",
     "final_score",
@@ -176,13 +175,6 @@ def compute_weights(final: np.ndarray, config: object) -> np.ndarray:
 
 
 # --- aggregation and outer step (§9.3) ------------------------------------------------------------
-
-
-def clip_factors(gradients: Sequence[CompressedGradient], name: str) -> torch.Tensor:
-    """Per-peer factor ``min(1, median_r ‖v_r‖ / ‖v_r‖)`` for one parameter (median-norm clipping)."""
-    norms = torch.stack([g.tensors[name].values().norm() for g in gradients])
-    median = norms.median()
-    return torch.clamp(median / norms.clamp_min(1e-30), max=1.0)
 
 
 def aggregate(

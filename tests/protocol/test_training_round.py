@@ -55,6 +55,8 @@ def test_free_riders_and_poisoners_reach_zero_weight(adversarial_run) -> None:
             assert record.ordinal < 0
     honest = [r.weight for r in last.uids if r.role == "honest"]
     assert sum(honest) > 0.3
+    honest_bma = [r.bma for r in last.uids if r.role == "honest"]
+    assert np.mean(honest_bma) > TINY.bma_threshold  # honest miners clear the BMA threshold
 
 
 def test_weights_sum_to_one_with_burn(adversarial_run) -> None:

@@ -16,15 +16,22 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
-import torch
+# This file is bench/sim.py: run as a script, its folder would shadow the ``sim`` package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
-from protocol.units import BLOCKS_PER_DAY
-from sim import engine
-from sim.api import load_config
-from sim.model import GovSimModel
+import torch  # noqa: E402
+
+from protocol.units import BLOCKS_PER_DAY  # noqa: E402
+from sim import engine  # noqa: E402
+from sim.api import load_config  # noqa: E402
+from sim.model import GovSimModel  # noqa: E402
 
 
 def main() -> None:

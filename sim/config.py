@@ -107,7 +107,11 @@ class NetworkConfig(_Section):
     initial_alpha_price_tao: float = Field(
         0.02, gt=0, description="Mean initial alpha price (TAO per alpha)."
     )
-    kappa: Fraction = Field(0.5, description="Yuma consensus majority threshold (fraction).")
+    kappa: Fraction | None = Field(
+        None,
+        description="Yuma consensus majority threshold (fraction); None = the epoch's default "
+        "(32 767/65 535).",
+    )
     commit_reveal: bool = Field(
         True, description="Whether weights are committed and revealed later (yuma.md §5)."
     )
@@ -175,7 +179,7 @@ class MinersConfig(_Section):
         1.0, gt=0, description="How often miners reconsider their subnet (days)."
     )
     relocation_lag_days: NonNegFloat = Field(
-        3.0, description="Lag between deciding to move and re-registering elsewhere (days)."
+        1.0, description="Lag between deciding to move and re-registering elsewhere (days)."
     )
     relocation_threshold: NonNegFloat = Field(
         0.5,

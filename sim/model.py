@@ -230,7 +230,8 @@ class GovSimModel(mesa.Model):
             "burn_initial": net.registration_burn_tao * RAO_PER_TAO,
             **net.economy_overrides,
         }
-        if net.kappa != 0.5 or net.economy_overrides.get("epoch_params") is None:
+        params.setdefault("delegate_take", cfg.validators.take)
+        if net.kappa is not None:
             params["epoch_params"] = _epoch_params(
                 net.kappa, net.economy_overrides.get("epoch_params")
             )
@@ -252,6 +253,9 @@ class GovSimModel(mesa.Model):
             median_pool_tao=net.pool_tao_per_subnet,
             median_price=net.initial_alpha_price_tao,
         )
+        if not cfg.owners.owner_cut_enabled:
+            # Owners who switch their cut off from the start (sudo_set_owner_cut_enabled).
+            state = state.replace(owner_cut_enabled=torch.zeros_like(state.owner_cut_enabled))
         self.state: NetworkState = _add_staker_accounts(state, self.config, self.rngs["assign"])
         S, n = self.state.n_subnets, self.state.n_uids
         V = net.n_validators
@@ -816,8 +820,7 @@ class GovSimModel(mesa.Model):
         return int(self.validator_uids[int(np.argmax(stake))])
 
     def _miners_relocate(self) -> None:
-        from protocol.economy import register_uid
-
+        """Under-earning miners decide to move; the move happens after ``relocation_lag_days``."""
         cfg = self.config.miners
         moves = relocation_choices(
             self.recent_income,
@@ -827,24 +830,37 @@ class GovSimModel(mesa.Model):
             probability=cfg.relocation_probability * min(1.0, 1.0 / cfg.cadence_days),
             rng=self.rngs["miners"],
         )
+        lag = round(cfg.relocation_lag_days * BLOCKS_PER_DAY)
         for src, uid, dst in moves[: cfg.max_moves_per_day]:
-            account = int(self.state.uid_coldkey[src, uid])
-            if account < 0 or not bool(self.state.registration_allowed[dst]):
-                continue
-            if float(self.state.balances[account]) < float(self.state.reg_burn[dst]):
-                continue
-            try:
-                self.state, reg = register_uid(self.state, self.params, account, dst)
-            except ValueError:
-                continue  # nothing prunable: the move fails this time
-            new = reg.uid
-            if not self.is_miner[dst, new]:
-                continue
-            self.log_skill[dst, new] = self.log_skill[src, uid]
-            self.vacant[dst, new] = False
-            self.vacant[src, uid] = True
-            self._move_strategy(src, uid, dst, new)
-            self.recent_income[dst, new] = 0.0
+            if lag > 0:
+                self.schedule(self.block + lag, "miner_move", src=src, uid=uid, dst=dst)
+            else:
+                self.move_miner(src, uid, dst)
+
+    def move_miner(self, src: int, uid: int, dst: int) -> None:
+        """Re-register miner ``uid`` of subnet ``src`` on ``dst`` (burn paid, lowest uid pruned)."""
+        from protocol.economy import register_uid
+
+        if self.vacant[src, uid] or self.state.halted:
+            return
+        account = int(self.state.uid_coldkey[src, uid])
+        if account < 0 or not bool(self.state.registration_allowed[dst]):
+            return
+        if float(self.state.balances[account]) < float(self.state.reg_burn[dst]):
+            return
+        try:
+            self.state, reg = register_uid(self.state, self.params, account, dst)
+        except ValueError:
+            return  # nothing prunable: the move fails this time
+        new = reg.uid
+        if not self.is_miner[dst, new]:
+            return
+        self.log_skill[dst, new] = self.log_skill[src, uid]
+        self.vacant[dst, new] = False
+        self.vacant[src, uid] = True
+        self._move_strategy(src, uid, dst, new)
+        self.recent_income[dst, new] = 0.0
+        self.log_event("miner_move", src=src, uid=uid, dst=dst, new_uid=new)
 
     def _move_strategy(self, src: int, uid: int, dst: int, new: int) -> None:
         name = self.miner_strategy[src, uid]

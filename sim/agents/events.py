@@ -182,6 +182,12 @@ def on_reverse(model: GovSimModel, *, lever: dict[str, Any], intent: str) -> Non
     )
 
 
+@EVENT_HANDLERS.register("miner_move")
+def on_miner_move(model: GovSimModel, *, src: int, uid: int, dst: int) -> None:
+    """A miner who decided to leave ``src`` registers on ``dst`` (after its lag)."""
+    model.move_miner(src, uid, dst)
+
+
 #: Shock kinds that have a handler of the same name.
 SHOCK_KINDS: tuple[type, ...] = (
     QualityShock,

@@ -6,7 +6,8 @@ Schema ``govsim.training.calibration/1``::
 
     {"schema": ..., "config": str, "seeds": [int], "rounds": int,
      "network": {"final_loss", "optimal_loss", "loss_curve": [float], "contributors_mean",
-                 "honest_overlap_mean", "honest_overlap_max", "upload_bytes", "ratio_vs_fp32"},
+                 "honest_overlap_mean", "honest_overlap_max", "upload_bytes", "ratio_vs_fp32",
+                 "rank_stability_kendall_tau"},
      "roles": {role: {"n_uids", "gradient_score": {"mean", "std", "q10", "q50", "q90", "n"},
                       "p_indicator_positive", "bma_final_mean", "final_weight_share",
                       "weight_share_mean", "overlap_flag_rate", "invalid_rate", "late_or_early_rate",
@@ -18,6 +19,7 @@ Schema ``govsim.training.calibration/1``::
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -58,6 +60,30 @@ def _nan_stat(values: Sequence[float], stat: str) -> float:
     if v.size == 0:
         return math.nan
     return float(v.mean() if stat == "mean" else v.max())
+
+
+def _rank_stability(rounds: Sequence[RoundMetrics]) -> list[float]:
+    """Kendall τ between consecutive rounds' gradient-score rankings of the UIDs evaluated in both."""
+    from scipy.stats import kendalltau
+
+    taus = []
+    for prev, cur in itertools.pairwise(rounds):
+        a = {
+            r.uid: r.gradient_score
+            for r in prev.uids
+            if r.evaluated and math.isfinite(r.gradient_score)
+        }
+        b = {
+            r.uid: r.gradient_score
+            for r in cur.uids
+            if r.evaluated and math.isfinite(r.gradient_score)
+        }
+        common = sorted(set(a) & set(b))
+        if len(common) >= 3:
+            tau = kendalltau([a[u] for u in common], [b[u] for u in common]).statistic
+            if math.isfinite(tau):
+                taus.append(float(tau))
+    return taus
 
 
 def _rounds_to_zero(weights: np.ndarray) -> float:
@@ -161,6 +187,9 @@ def calibration_stats(
         "honest_overlap_max": _nan_stat([m.honest_overlap_max for m in all_rounds], "max"),
         "upload_bytes": _nan_stat([m.upload_bytes for m in all_rounds], "mean"),
         "ratio_vs_fp32": _nan_stat([m.ratio_vs_fp32 for m in all_rounds], "mean"),
+        "rank_stability_kendall_tau": _nan_stat(
+            [t for rounds in runs for t in _rank_stability(rounds)], "mean"
+        ),
     }
     return {
         "schema": SCHEMA,

@@ -46,6 +46,7 @@ def test_ground_truth_writes_metrics_and_calibration(tmp_path) -> None:
     assert stats["schema"] == "govsim.training.calibration/1" and stats["rounds"] == 3
     assert stats["roles"]["honest"]["n_uids"] == 3
     assert len(stats["network"]["loss_curve"]) == 3
+    assert -1.0 <= stats["network"]["rank_stability_kendall_tau"] <= 1.0
 
 
 def test_ground_truth_rejects_bad_input(tmp_path) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "EXECUTOR_KINDS",
     "ExecutorError",
     "SequentialExecutor",
+    "check_executor_kind",
     "make_executor",
     "pin_threads",
 ]
@@ -174,6 +175,15 @@ def _ray(workers: int | None) -> Executor:
     return _RayExecutor(ray, shutdown_ray=started)
 
 
+def check_executor_kind(kind: str) -> None:
+    """Raise :class:`ExecutorError` unless ``kind`` names an executor (nothing is started)."""
+    if kind in ("sequential", "process", "dask-local", "ray"):
+        return
+    if kind.startswith(("dask://", "tcp://")) and ":" in kind.split("://", 1)[1]:
+        return
+    raise ExecutorError(f"executor {kind!r}: expected one of {', '.join(EXECUTOR_KINDS)}")
+
+
 def make_executor(
     kind: str = "process", *, workers: int | None = None, max_tasks_per_child: int = 8
 ) -> Executor:
@@ -201,6 +211,7 @@ def make_executor(
     """
     if workers is not None and workers < 1:
         raise ExecutorError(f"workers: expected a positive integer, got {workers}")
+    check_executor_kind(kind)
     n = workers or os.cpu_count() or 1
     if kind == "sequential":
         return SequentialExecutor()

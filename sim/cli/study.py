@@ -105,6 +105,15 @@ def _policies(scenario: Any, option: str | None) -> list[str]:
         raise UserError(str(exc)) from None
 
 
+def _check_executor(kind: str) -> None:
+    from sim.executors import ExecutorError, check_executor_kind
+
+    try:
+        check_executor_kind(kind)
+    except ExecutorError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _make_executor(kind: str, workers: int | None) -> Any:
     from sim.executors import ExecutorError, make_executor
 
@@ -134,6 +143,7 @@ def _run_study(scenario: Any, points: list[dict[str, Any]], policies: list[str],
     from sim.runner import RunConfig, plan_study, run_sweep
     from sim.schema import ScenarioError
 
+    _check_executor(executor_kind)
     try:
         configs = [scenario.to_config(overrides=p).model_dump(mode="json") for p in points]
     except ScenarioError as exc:
@@ -144,8 +154,7 @@ def _run_study(scenario: Any, points: list[dict[str, Any]], policies: list[str],
                       run_config=RunConfig(model=model, mode=mode), meta=meta)
     n_runs = len(plan.manifest)
     click.echo(f"{scenario.name}: {len(points)} point(s) x {len(policies)} policies x {seeds} "
-               f"seeds = {n_runs} runs on {executor_kind}"
-               f"({workers or 'all cores'}) -> {out}")
+               f"seeds = {n_runs} runs on {executor_kind} ({workers or 'all'} workers) -> {out}")
     replace = _prepare_out(out, overwrite)
     with _make_executor(executor_kind, workers) as executor:
         summary = run_sweep(plan, out, executor, overwrite=replace, progress=not quiet)
@@ -262,6 +271,7 @@ def resume_cmd(study: Path, executor_kind: str, workers: int | None, quiet: bool
     from sim.runner import resume
     from sim.store import StoreError, StudyStore
 
+    _check_executor(executor_kind)
     try:
         manifest = StudyStore(study).manifest()
     except StoreError as exc:

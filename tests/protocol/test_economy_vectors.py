@@ -354,3 +354,39 @@ def test_chain_bought_alpha_kept_or_recycled(recycle: bool) -> None:
     else:
         assert torch.allclose(kept, bought)
     assert check_ledger(new).ok
+
+
+@pytest.mark.parametrize(("net", "expected"), [(True, [0.5, 0.0, 0.5]), (False, [0.75, 0.0, 0.25])])
+def test_tao_flow_shares_gross_and_net(net: bool, expected: list[float]) -> None:
+    params = EconomyParams(era="tao_flow", net_tao_flow_enabled=net)
+    state = tiny_network(3, params=params).replace(
+        flow_ema=torch.tensor([3.0, -1.0, 1.0], dtype=torch.float64),
+        cost_ema=torch.tensor([2.0, 0.0, 0.0], dtype=torch.float64),
+    )
+    # net: scale = min(1, 4/2) = 1 -> [1, -1, 1]; negative flows get nothing.
+    assert subnet_shares(state, params, 1).tolist() == pytest.approx(expected)
+
+
+def test_flow_ema_closed_form_over_a_tempo() -> None:
+    params = EconomyParams(era="tao_flow")
+    state = tiny_network(2, params=params).replace(
+        flow_acc=torch.tensor([360e9, 0.0], dtype=torch.float64)
+    )
+    new, _ = run_coinbase(state, params, n_blocks=360)
+    keep = (1 - params.flow_smoothing) ** 360
+    assert new.flow_ema[0].item() == pytest.approx((1 - keep) * 1e9, rel=1e-12)
+    assert new.flow_acc.abs().sum().item() == 0.0
+
+
+def test_lock_cost_and_registration_burn_decay() -> None:
+    from protocol.economy import lock_cost
+    from protocol.economy.registration import decay_registration_burn
+
+    params = EconomyParams(network_min_lock_cost=1_000e9, lock_reduction_interval=100)
+    state = tiny_network(params=params).replace(last_lock=4_000e9, last_lock_block=0, block=25)
+    # max(min_lock, 2·last − last·elapsed/interval) = 8000 − 1000 = 7000 TAO
+    assert lock_cost(state, params) == pytest.approx(7_000e9)
+    assert lock_cost(state.replace(block=10_000), params) == pytest.approx(1_000e9)
+    burn = torch.tensor([1e9, params.burn_min], dtype=torch.float64)
+    decayed = decay_registration_burn(burn, params.burn_half_life, params)
+    assert decayed.tolist() == pytest.approx([0.5e9, params.burn_min])

@@ -215,11 +215,11 @@ def run_miner(
         Where progress lines go.
     """
     strategy = strategy_for(strategy_name)
-    info = client.info()
+    info = _retrying(client.info, log)
     setup = prepare(info, device)
     log(f"warm-up window took {warm_up(setup, strategy):.2f} s")
-    client.server_clock()
-    uid = int(client.register()["uid"])
+    _retrying(client.server_clock, log)
+    uid = int(_retrying(client.register, log)["uid"])
     log(f"registered hotkey {client.hotkey[:16]}... as uid {uid} ({strategy.name}, {device})")
     rng = np.random.default_rng(seed if seed is not None else int(client.hotkey[:15], 16))
     error: dict[str, torch.Tensor] | None = None
@@ -290,11 +290,25 @@ def run_miner(
     # Wait for the last window to close, then report it.
     deadline = genesis + (last_trained + 1) * window_s + put_s + 3 * window_s
     while client.server_now() < deadline:
-        if int(client.server_clock()["last_closed_window"]) >= last_trained:
+        if int(_retrying(client.server_clock, log)["last_closed_window"]) >= last_trained:
             break
         time.sleep(poll)
-    _report(client, reported, log)
-    return client.me() | {"uploads": uploads}
+    _retrying(lambda: _report(client, reported, log), log)
+    return _retrying(client.me, log) | {"uploads": uploads}
+
+
+def _retrying(call: Callable[[], Any], log: Callable[[str], None]) -> Any:
+    """``call()``, retried for up to :data:`RECONNECT_SECONDS` while the coordinator is unreachable
+    (it may be restarting from its checkpoint)."""
+    started = time.monotonic()
+    while True:
+        try:
+            return call()
+        except httpx.TransportError as exc:
+            if time.monotonic() - started > RECONNECT_SECONDS:
+                raise
+            log(f"coordinator unreachable ({type(exc).__name__}); retrying")
+            time.sleep(1.0)
 
 
 def _report(client: LiveClient, reported: int, log: Callable[[str], None]) -> int:

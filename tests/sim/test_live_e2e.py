@@ -1,6 +1,7 @@
 """Live mode end to end on loopback: a coordinator and three miner processes (CPU, tiny model,
 short windows), attacks against the running coordinator, a miner killed mid-upload and a
-coordinator killed mid-window and restarted from its checkpoint.
+coordinator killed mid-window and restarted from its checkpoint while the miners keep mining
+(they reconnect). Tests run in file order against one network.
 
 Every subprocess is started in its own session and killed (SIGKILL to its group) by the fixture.
 """
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.timeout(120)
 
 WINDOW_S = 4.0
 PUT_S = 1.5
-MINER_WINDOWS = 4
+MINER_WINDOWS = 5
 STRATEGIES = ("honest", "honest", "poisoner")
 SCENARIO = f"""
 [live]
@@ -266,6 +267,34 @@ def test_a_miner_killed_mid_upload_loses_nothing(live_net):
     assert rows[window]["status"] == "ok"
 
 
+def test_coordinator_killed_mid_window_restarts_losing_nothing(live_net):
+    a = _attacker(live_net)
+    a.register()
+    body = _valid_body(a)
+    clock = a.server_clock()
+    window = clock["window"]
+    _sleep_until(a, clock["genesis"] + (window + 1) * clock["window_seconds"] + 0.05)
+    assert a.upload(window, body)["accepted"]
+    before = a.status()
+    assert before["pending_uploads"].get(str(window)) == 1
+    # SIGKILL inside the put window, while the miners are mining: no clean shutdown.
+    live_net.kill(live_net.coordinator)
+    live_net.start_coordinator()
+    after = a.status()
+    closed_before = {w["window"]: w for w in before["windows"]}
+    for w in after["windows"]:
+        if w["window"] in closed_before:
+            assert w == closed_before[w["window"]]
+    for hotkey, tao in before["emission_tao"].items():
+        assert after["emission_tao"][hotkey] >= tao
+    _wait_closed(a, window, 3 * WINDOW_S)
+    a.window_hint = a.server_clock()["window"]
+    rows = {r["window"]: r for r in a.me()["windows"]}
+    assert rows[window]["status"] == "ok"  # the upload accepted before the crash was scored
+    # Replaying it after the restart is refused.
+    _refused(lambda: a.upload(window, body), 410, "too_late")
+
+
 def test_honest_miners_out_earn_the_poisoner(live_net):
     outputs = []
     for i, proc in enumerate(live_net.miners):
@@ -298,30 +327,3 @@ def _key(path: Path) -> Ed25519PrivateKey:
     from sim.live.keys import load_or_create_key
 
     return load_or_create_key(path)[0]
-
-
-def test_coordinator_killed_mid_window_restarts_losing_nothing(live_net):
-    a = _attacker(live_net)
-    a.register()
-    body = _valid_body(a)
-    clock = a.server_clock()
-    window = clock["window"]
-    _sleep_until(a, clock["genesis"] + (window + 1) * clock["window_seconds"] + 0.05)
-    assert a.upload(window, body)["accepted"]
-    before = a.status()
-    assert before["pending_uploads"].get(str(window)) == 1
-    live_net.kill(live_net.coordinator)  # SIGKILL inside the put window: no clean shutdown
-    live_net.start_coordinator()
-    after = a.status()
-    closed_before = {w["window"]: w for w in before["windows"]}
-    for w in after["windows"]:
-        if w["window"] in closed_before:
-            assert w == closed_before[w["window"]]
-    for hotkey, tao in before["emission_tao"].items():
-        assert after["emission_tao"][hotkey] >= tao
-    _wait_closed(a, window, 3 * WINDOW_S)
-    a.window_hint = a.server_clock()["window"]
-    rows = {r["window"]: r for r in a.me()["windows"]}
-    assert rows[window]["status"] == "ok"  # the upload accepted before the crash was scored
-    # Replaying it after the restart is refused.
-    _refused(lambda: a.upload(window, body), 410, "too_late")

@@ -12,6 +12,11 @@ and the window's earlier uploads, when it uploads, and whether it skips outer st
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: config imports nothing from here, but keep modules decoupled
+    from protocol.training.config import TrainingConfig
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -150,7 +155,7 @@ class MinerContext:
     earlier: Mapping[int, CompressedGradient]
     shapes: Mapping[str, tuple[int, ...]]
     rng: np.random.Generator
-    config: object
+    config: TrainingConfig
     device: torch.device
 
 
@@ -234,7 +239,7 @@ for _strategy in (
     MINER_STRATEGIES.add(_strategy.name, _strategy)
 
 
-def steps_for(strategy: MinerStrategy, config: object) -> int:
+def steps_for(strategy: MinerStrategy, config: TrainingConfig) -> int:
     """Inner steps a strategy takes this window."""
     H = config.inner_steps
     if not strategy.trains:

@@ -8,6 +8,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: config imports nothing from here, but keep modules decoupled
+    from protocol.training.config import TrainingConfig
+
 import math
 
 import torch
@@ -99,7 +104,9 @@ def _init_weights(model: nn.Module, generator: torch.Generator) -> None:
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
 
 
-def make_model(config: object, *, seed: int = 0, device: str | torch.device = "cpu") -> nn.Module:
+def make_model(
+    config: TrainingConfig, *, seed: int = 0, device: str | torch.device = "cpu"
+) -> nn.Module:
     """Instantiate the model a :class:`~protocol.training.config.TrainingConfig` names.
 
     Parameters

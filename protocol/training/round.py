@@ -82,9 +82,11 @@ class RunState:
 
     @property
     def miner_uids(self) -> list[int]:
+        """Miner UIDs, in order."""
         return list(range(self.config.first_miner_uid, self.config.n_uids))
 
     def role(self, uid: int) -> str:
+        """The strategy name of miner ``uid``."""
         return self.config.roles[uid - self.config.first_miner_uid]
 
 

@@ -7,13 +7,18 @@ penalty table mutates window by window.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: config imports nothing from here, but keep modules decoupled
+    from protocol.training.config import TrainingConfig
+
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from openskill.models import PlackettLuce
+from openskill.models import PlackettLuce, PlackettLuceRating
 
 from protocol.training.compression import (
     CompressedGradient,
@@ -161,7 +166,7 @@ def power2_weights(final: np.ndarray, *, burn_uid: int, burn_rate: float = 0.0) 
     return weights
 
 
-def compute_weights(final: np.ndarray, config: object) -> np.ndarray:
+def compute_weights(final: np.ndarray, config: TrainingConfig) -> np.ndarray:
     """The configured schedule (``config.weight_schedule``: ``rank`` or ``power2``); sums to 1."""
     if config.weight_schedule == "power2":
         return power2_weights(final, burn_uid=config.burn_uid, burn_rate=config.burn_rate)
@@ -314,17 +319,20 @@ class OpenSkillBook:
 
     def __init__(self, beta: float = 7.0, tau: float = 0.1) -> None:
         self.model = PlackettLuce(beta=beta, tau=tau)
-        self.ratings: dict[int, object] = {}
+        self.ratings: dict[int, PlackettLuceRating] = {}
 
-    def get(self, uid: int) -> object:
+    def get(self, uid: int) -> PlackettLuceRating:
+        """The UID's rating, created at the defaults (μ = 25, σ = 25/3) on first use."""
         if uid not in self.ratings:
             self.ratings[uid] = self.model.rating()
         return self.ratings[uid]
 
     def ordinal(self, uid: int) -> float:
+        """μ − 3σ (0 for a fresh rating)."""
         return float(self.get(uid).ordinal())
 
     def reset(self, uid: int) -> None:
+        """Forget the UID's rating (back to the defaults)."""
         self.ratings.pop(uid, None)
 
     def rate(self, scores: Mapping[int, float]) -> None:
@@ -373,6 +381,7 @@ class ValidatorState:
         )
 
     def is_naughty(self, uid: int, window: int) -> bool:
+        """Whether the UID is excluded from evaluation and gather at ``window``."""
         return self.naughty_until.get(uid, -1) > window
 
     def excluded_from_gather(self, uid: int) -> bool:
@@ -405,6 +414,7 @@ class ValidatorState:
         )
 
     def record_gather(self, uid: int, missed: bool) -> None:
+        """Track the gather-miss streak and the last 8 windows' misses."""
         self.miss_history.setdefault(uid, deque(maxlen=8)).append(missed)
         self.miss_streak[uid] = self.miss_streak.get(uid, 0) + 1 if missed else 0
 
@@ -486,7 +496,7 @@ def _check_overlap(
     *,
     global_step: int,
     window: int,
-    config: object,
+    config: TrainingConfig,
 ) -> tuple[np.ndarray, dict[int, float]]:
     """Pairwise index overlap of the gathered set; the later uploader of a pair is the offender."""
     grads = [submissions[u].gradient for u in gathered]
@@ -524,9 +534,9 @@ def process_window(
     active: set[int],
     theta: Mapping[str, torch.Tensor],
     step_scale: Mapping[str, torch.Tensor] | None,
-    loss_on_ids: object,
+    loss_on_ids: Callable[[Mapping[str, torch.Tensor], np.ndarray], float],
     random_pool: np.ndarray,
-    config: object,
+    config: TrainingConfig,
     rng: np.random.Generator,
 ) -> ValidatorWindowResult:
     """Score one window as a Gauntlet validator and recompute its weights.

@@ -247,7 +247,10 @@ class GovSimModel(mesa.Model):
             rng=self.rngs["network"],
             n_validators=net.n_validators,
             n_validator_accounts=n_val_accounts,
-            n_miner_accounts=max(8, net.n_subnets * (net.n_uids - net.n_validators - 1) // 4),
+            # Coldkeys behind miner uids (shared across subnets; each starts with 500 TAO).
+            n_miner_accounts=max(
+                8, min(512, net.n_subnets * (net.n_uids - net.n_validators - 1) // 4)
+            ),
             total_issuance_tao=net.total_issuance_tao,
             root_stake_tao=net.root_stake_tao,
             median_pool_tao=net.pool_tao_per_subnet,

@@ -34,6 +34,7 @@ __all__ = [
     "MinerContext",
     "MinerStrategy",
     "miner_train_window",
+    "steps_for",
     "train_replicas",
 ]
 

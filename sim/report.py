@@ -232,6 +232,13 @@ def _network_series(series: pd.DataFrame) -> pd.DataFrame:
     return series
 
 
+def _most_affected_subnet(series: pd.DataFrame, value: str, time: str) -> int:
+    """The subnet whose mean ``value`` path (over runs) spans the widest range."""
+    means = series.groupby(["netuid", time])[value].mean()
+    spans = means.groupby(level="netuid").agg(lambda v: float(v.max() - v.min()))
+    return int(spans.idxmax())
+
+
 def _band_plot(series: pd.DataFrame, value: str, time: str, title: str) -> str:
     import matplotlib.pyplot as plt
 
@@ -255,14 +262,19 @@ def _box_plot(kpis: pd.DataFrame, columns: Sequence[str], title: str) -> str:
 
     policies = list(dict.fromkeys(kpis["policy"]))
     n = len(columns)
-    fig, axes = plt.subplots(n, 1, figsize=(7.5, 2.1 * n + 0.4), squeeze=False)
-    for ax, col in zip(axes[:, 0], columns, strict=True):
+    ncols = min(n, 2)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 2.6 * nrows + 0.4),
+                             squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    for ax, col in zip(axes.ravel(), columns, strict=False):
         data = [kpis.loc[kpis["policy"] == p, col].dropna().to_numpy() for p in policies]
         ax.boxplot(data, tick_labels=policies, showfliers=True)
         ax.set_ylabel(col, fontsize=7)
         ax.tick_params(axis="x", labelsize=7, rotation=30)
         ax.grid(alpha=0.3, axis="y")
-    axes[0, 0].set_title(title)
+    fig.suptitle(title)
     fig.tight_layout()
     return _png(fig)
 
@@ -271,8 +283,12 @@ def _ci_bars(summary: pd.DataFrame, columns: Sequence[str], title: str) -> str:
     import matplotlib.pyplot as plt
 
     n = len(columns)
-    fig, axes = plt.subplots(1, n, figsize=(max(4.0, 3.2 * n), 3.4), squeeze=False)
-    for ax, col in zip(axes[0], columns, strict=True):
+    ncols = min(n, 3)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.2 * nrows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    for ax, col in zip(axes.ravel(), columns, strict=False):
         sub = summary[summary["kpi"] == col]
         x = np.arange(len(sub))
         err = np.vstack([sub["mean"] - sub["low"], sub["high"] - sub["mean"]])
@@ -296,30 +312,28 @@ def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
     time = _time_column(series) if not series.empty else None
     if time is not None:
         network = _network_series(series)
-        for col in _matching(list(network.columns), r"price")[:2]:
-            if pd.api.types.is_numeric_dtype(network[col]):
-                figures.append((f"{col}: mean and 5–95 % band across seeds, per policy",
-                                _band_plot(network, col, time, col)))
-        share_cols = _matching(list(series.columns), r"emission_share|share")
-        if share_cols and "netuid" in series.columns and series["netuid"].nunique() > 1:
-            col = share_cols[0]
-            per_subnet = series
-            target = per_subnet.groupby("netuid")[col].mean().idxmax()
-            sub = per_subnet[per_subnet["netuid"] == target]
-            figures.append((f"{col} of subnet {int(target)} (the largest on average), "
-                            "mean and 5–95 % band", _band_plot(sub, col, time, col)))
-        elif share_cols:
-            figures.append((f"{share_cols[0]}: mean and band",
-                            _band_plot(network, share_cols[0], time, share_cols[0])))
-    columns = kpi_columns(kpis) if not kpis.empty else []
-    pnl = _matching(columns, r"pnl")
+        if "tao_price_usd" in network.columns:
+            figures.append(("TAO price (USD): mean and 5–95 % band across seeds, per policy",
+                            _band_plot(network, "tao_price_usd", time, "TAO price (USD)")))
+        if "netuid" in series.columns and series["netuid"].nunique() > 1:
+            for col in ("emission_share", "alpha_price_usd"):
+                if col not in series.columns:
+                    continue
+                subnet = _most_affected_subnet(series, col, time)
+                sub = series[series["netuid"] == subnet]
+                figures.append((f"{col} of subnet {subnet} (the one that moves most), mean and "
+                                "5–95 % band across seeds, per policy",
+                                _band_plot(sub, col, time, f"{col}, subnet {subnet}")))
+    columns = list(dict.fromkeys(summary["kpi"])) if not summary.empty else []
+    pnl = [c for c in _matching(columns, r"^pnl\.") if c.endswith(".mean")]
     if pnl:
-        figures.append(("PnL per role: distribution over seeds, per policy",
-                        _box_plot(kpis, pnl[:8], "PnL per role")))
-    decentral = _matching(columns, r"nakamoto|(^|_)nc(_|$)|hhi|gini|decentral")
+        figures.append(("PnL per role (mean PnL of the role's accounts in a run, USD; TAO "
+                        "holders: relative price change): distribution over seeds, per policy",
+                        _box_plot(kpis, pnl[:6], "PnL per role")))
+    decentral = _matching(columns, r"nakamoto|_nc_|hhi|gini|decentral")
     if decentral:
         figures.append(("Decentralisation metrics: mean and 95 % CI per policy",
-                        _ci_bars(summary, decentral[:4], "Decentralisation")))
+                        _ci_bars(summary, decentral[:6], "Decentralisation")))
     share_kpis = _matching(columns, r"share")
     if share_kpis:
         figures.append(("Emission-share KPIs: mean and 95 % CI per policy",

@@ -49,7 +49,8 @@ def test_report_is_self_contained_with_plots(study: tuple[Path, str]) -> None:
     assert len(images) >= 3
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert "http://" not in text and "https://" not in text
-    for caption in ("tao_price_usd", "PnL per role", "Decentralisation"):
+    for caption in ("TAO price (USD)", "emission_share of subnet", "PnL per role",
+                    "Decentralisation"):
         assert caption in text
 
 

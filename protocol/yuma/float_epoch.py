@@ -128,15 +128,18 @@ def weighted_median_consensus(
 def consensus_torch_sort(weights: torch.Tensor, stake: torch.Tensor, kappa: float) -> torch.Tensor:
     """:func:`weighted_median_consensus` with ``torch.sort`` (any device)."""
     k = weights.shape[1]
-    # Sorting along a contiguous last axis is markedly faster than along axis 1.
-    columns = weights.transpose(1, 2).contiguous()  # [B, n, k]
+    idle = stake <= 0
+    # Sorting along a contiguous last axis is markedly faster than along axis 1. Idle rows are
+    # sent to the end so that they are never selected.
+    columns = weights.transpose(1, 2).masked_fill(idle.unsqueeze(1), -math.inf)  # [B, n, k]
     values, order = torch.sort(columns, dim=-1, descending=True)
     sorted_stake = stake.unsqueeze(1).expand_as(columns).gather(-1, order)
     reached = sorted_stake.cumsum_(-1) < kappa
-    position = reached.sum(-1, keepdim=True).clamp_(max=k - 1)
+    last_staked = (k - 1 - idle.sum(-1)).clamp(min=0).view(-1, 1, 1)
+    position = torch.minimum(reached.sum(-1, keepdim=True), last_staked)
     consensus = values.gather(-1, position).squeeze(-1)
-    has_stake = (stake.sum(-1, keepdim=True) > 0).to(consensus.dtype)
-    return consensus * has_stake
+    has_stake = stake.sum(-1, keepdim=True) > 0
+    return torch.where(has_stake, consensus, torch.zeros_like(consensus))
 
 
 def _consensus_key_sort(weights: torch.Tensor, stake: torch.Tensor, kappa: float) -> torch.Tensor:
@@ -145,26 +148,35 @@ def _consensus_key_sort(weights: torch.Tensor, stake: torch.Tensor, kappa: float
     Non-negative float64 values order like their int64 bit patterns, so replacing the lowest
     ``r`` mantissa bits by the row index gives keys that sort by value (up to 2^-(52-r)
     relative) and carry the row; the exact value is read back from ``weights``. Zero-stake rows
-    get negative keys so they sort first and are never selected.
+    get negative keys so they sort first and are never selected. The transpose to ``[B, n, k]``
+    is fused into the first bit operation, and the crossing point is a ``searchsorted`` on the
+    running stake instead of a comparison pass.
     """
     B, k, n = weights.shape
     row_bits = max(1, (k - 1).bit_length())
     row_mask = (1 << row_bits) - 1
-    columns = weights.transpose(1, 2).contiguous()  # [B, n, k]
+    bits = weights.contiguous().view(torch.int64)
     rows = torch.arange(k, dtype=torch.int64)
-    keys = columns.view(torch.int64).bitwise_and(~row_mask).bitwise_or_(rows)
+    keys = torch.empty(B, n, k, dtype=torch.int64)
+    torch.bitwise_and(bits.transpose(1, 2), ~row_mask, out=keys)
+    keys.bitwise_or_(rows)
     idle = stake <= 0
     if bool(idle.any()):
         keys = torch.where(idle.unsqueeze(1), rows - (1 << 62), keys)
     keys.numpy().sort(axis=-1)  # in place, ascending
     order = keys.bitwise_and_(row_mask)  # [B, n, k] rows in ascending value order
-    sorted_stake = stake.gather(1, order.view(B, -1)).view(B, n, k)
-    above = sorted_stake.cumsum(-1).sub_(sorted_stake)  # stake strictly before each position
+    running = stake.gather(1, order.view(B, -1)).view(B, n, k).cumsum_(-1)
     total = stake.sum(-1)
-    limit = (total - kappa).view(B, 1, 1)
-    # the last position whose exclusive prefix keeps stake(W >= v) >= κ
-    position = ((above <= limit).sum(-1, keepdim=True) - 1).clamp_(min=0)
-    consensus = columns.gather(-1, order.gather(-1, position)).squeeze(-1)
+    limit = (total - kappa).view(B, 1, 1).expand(B, n, 1).contiguous()
+    # position p keeps stake(W >= v_p) = total - running[p - 1] >= κ, i.e. running[p - 1] <= limit;
+    # the last such p is the number of running sums <= limit (capped at k - 1)
+    position = torch.searchsorted(running, limit, right=True)
+    # never an idle row (they sort first); with κ above the total stake this picks the smallest
+    # value among staked rows, as the chain's quickselect does
+    idle_rows = idle.sum(-1).view(B, 1, 1)
+    position = torch.maximum(position, idle_rows).clamp_(max=k - 1)
+    winner = order.gather(-1, position).view(B, 1, n)
+    consensus = weights.gather(1, winner).squeeze(1)
     return consensus * (total > 0).to(consensus.dtype).unsqueeze(-1)
 
 

@@ -173,7 +173,8 @@ def test_float_batch_matches_single_epochs() -> None:
     shape=st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 6)),
     seed=st.integers(0, 2**31),
     levels=st.integers(1, 5),
-    kappa=st.sampled_from([32767 / 65535, 0.9, 0.2, 1.0]),
+    # κ values no sum of these stakes can hit exactly: at exact ties float rounding decides
+    kappa=st.sampled_from([32767 / 65535, 0.9003, 0.2003, 0.9993, 0.0]),
 )
 def test_key_sort_consensus_equals_torch_sort(
     shape: tuple[int, int, int], seed: int, levels: int, kappa: float

@@ -10,7 +10,7 @@ The levers follow governance.md §3 and §7.2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 __all__ = [
@@ -43,7 +43,11 @@ class Lever:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict with the lever's ``kind`` and fields."""
         out: dict[str, Any] = {"kind": self.kind}
-        out.update({k: getattr(self, k) for k in self.__dataclass_fields__})
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple) and all(isinstance(v, Lever) for v in value):
+                value = [v.to_dict() for v in value]
+            out[f.name] = value
         return out
 
 
@@ -178,14 +182,14 @@ def lever_from_dict(data: dict[str, Any]) -> Lever:
     cls = _BY_KIND.get(kind)
     if cls is None:
         raise ValueError(f"lever.kind: unknown lever {kind!r}; known: {', '.join(sorted(_BY_KIND))}")
-    fields = {k: v for k, v in data.items() if k != "kind"}
-    allowed = set(cls.__dataclass_fields__)
-    unknown = set(fields) - allowed
+    values = {k: v for k, v in data.items() if k != "kind"}
+    allowed = {f.name for f in fields(cls)}
+    unknown = set(values) - allowed
     if unknown:
         raise ValueError(f"lever.{sorted(unknown)[0]}: unknown field for {kind!r}")
-    if cls is AnyChange and "effects" in fields:
-        fields["effects"] = tuple(lever_from_dict(e) for e in fields["effects"])
+    if cls is AnyChange and "effects" in values:
+        values["effects"] = tuple(lever_from_dict(e) for e in values["effects"])
     try:
-        return cls(**fields)
+        return cls(**values)
     except TypeError as exc:
         raise ValueError(f"lever {kind!r}: {exc}") from exc

@@ -491,8 +491,11 @@ def yuma3_bonds(
             exists = w_present if w_present is not None else w_bonds > 0
             new = torch.where(any_c & ~exists, torch.zeros_like(new), new)
     else:
-        alpha_c = 1.0 - params.bonds_moving_average
-        new = (old_bonds * (1.0 - alpha_c)).add_(w_bonds, alpha=alpha_c)
-    per_validator = torch.bmm(col_normalize(new), incentive.unsqueeze(-1)).squeeze(-1)
+        # α W + (1 - α) B in one fused pass
+        new = torch.lerp(old_bonds, w_bonds, 1.0 - params.bonds_moving_average)
+    # Σ_j (B_ij / Σ_i B_ij) I_j without materialising the column-normalised matrix
+    col_sum = new.sum(1)
+    weighted_incentive = torch.where(col_sum > 0, incentive / col_sum, torch.zeros_like(col_sum))
+    per_validator = torch.bmm(new, weighted_incentive.unsqueeze(-1)).squeeze(-1)
     dividends = normalize(per_validator * stake)
     return dividends, new

@@ -138,3 +138,56 @@ def test_index_overlap() -> None:
     assert ov[0, 2] == pytest.approx(1.0)
     assert ov[0, 1] < 0.1  # independent: ≈ k/C = 1/64
     assert ov[0, 3] > 0.6
+
+
+def test_put_window_on_the_virtual_clock() -> None:
+    from protocol.training.clock import VirtualClock
+
+    clock = VirtualClock(blocks_per_window=7, put_window_seconds=70.0)
+    start, end = clock.put_window(3)
+    assert start == 4 * 7 * 12 and end == start + 70
+    assert clock.upload_status(3, start - 0.1) == "too_early"
+    assert clock.upload_status(3, start + 35) == "ok"
+    assert clock.upload_status(3, end + 0.1) == "too_late"
+    assert clock.window_of_block(clock.block_at(start)) == 4
+
+
+def test_peer_selection_and_eval_bins() -> None:
+    from protocol.training.validator import select_eval_uids, select_peers
+
+    rng = np.random.default_rng(0)
+    ranking = np.arange(20, dtype=float)
+    gather, reserve = select_peers(range(2, 20), ranking, gather_count=5, reserve_count=3, rng=rng)
+    assert gather == [19, 18, 17, 16, 15] and reserve == [14, 13, 12]
+    # Fewer than n_bins · uids_per_window candidates: one bin; never-evaluated peers weigh most.
+    chosen = select_eval_uids(
+        range(10),
+        {},
+        dict.fromkeys(range(5), 9),
+        10,
+        uids_per_window=5,
+        n_bins=5,
+        rng=np.random.default_rng(1),
+    )
+    assert len(chosen) == 5 and len(set(chosen)) == 5
+    assert (
+        sum(u >= 5 for u in chosen) >= 4
+    )  # weight 11 (never evaluated) vs 1 (evaluated last window)
+    # Enough candidates: all chosen UIDs come from one ordinal bin.
+    ordinals = {u: float(u) for u in range(50)}
+    chosen = select_eval_uids(
+        range(50), ordinals, {}, 0, uids_per_window=4, n_bins=5, rng=np.random.default_rng(2)
+    )
+    assert len(chosen) == 4 and max(chosen) - min(chosen) < 10
+
+
+def test_yuma_lite_is_a_stake_weighted_median() -> None:
+    from protocol.training.round import yuma_lite
+
+    weights = np.zeros((4, 4))
+    weights[0, 2:] = [0.8, 0.2]
+    weights[1, 2:] = [0.2, 0.8]
+    stake = np.array([3.0, 1.0, 0.0, 0.0])
+    incentive = yuma_lite(weights, stake)
+    assert incentive.sum() == pytest.approx(1.0)
+    assert incentive[2] == pytest.approx(0.8) and incentive[3] == pytest.approx(0.2)

@@ -147,17 +147,23 @@ def graph_chart(graph: Any) -> Any:
             tooltip=["source", "target", alt.Tooltip("weight:Q", format=".3f")],
         )
     )
-    nodes = nodes.assign(size=nodes["stake"].where(nodes["role"] == "validator", nodes["received"]))
+    # Validators are sized by stake, everyone else by votes received, each relative to its column.
+    is_validator = nodes["role"] == "validator"
+    raw = nodes["stake"].where(is_validator, nodes["received"])
+    top = raw.groupby(is_validator).transform("max").replace(0.0, 1.0)
+    nodes = nodes.assign(size=(raw / top).fillna(0.0))
     node_layer = (
         alt.Chart(nodes)
         .mark_circle(opacity=0.9, stroke="white")
         .encode(
             x="x:Q",
             y="y:Q",
-            size=alt.Size("size:Q", legend=None, scale=alt.Scale(range=[60, 900])),
+            size=alt.Size("size:Q", legend=None, scale=alt.Scale(domain=[0, 1], range=[40, 900])),
             color=alt.Color(
                 "role:N",
-                scale=alt.Scale(domain=["validator", "miner"], range=["#4c78a8", "#f58518"]),
+                scale=alt.Scale(
+                    domain=["validator", "miner", "owner"], range=["#4c78a8", "#f58518", "#54a24b"]
+                ),
             ),
             tooltip=[
                 "node",

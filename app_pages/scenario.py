@@ -105,6 +105,7 @@ def timeline(
     color: str | None = None,
     log: bool = False,
     stacked: bool = False,
+    integer: bool = False,
 ) -> alt.LayerChart | alt.Chart:
     """A line (or stacked area) chart over time with governance events as dashed rules."""
     mark = alt.Chart(frame).mark_area(opacity=0.85) if stacked else alt.Chart(frame).mark_line()
@@ -113,6 +114,7 @@ def timeline(
         "y": alt.Y(
             f"{y}:Q",
             title=title,
+            axis=alt.Axis(format="d", tickMinStep=1) if integer else alt.Axis(),
             stack="normalize" if stacked else None,
             scale=alt.Scale(type="log") if log else alt.Scale(zero=False),
         ),
@@ -172,7 +174,7 @@ with left:
 with right:
     if "emission_nakamoto_50" in network:
         st.markdown("**Nakamoto coefficient of emission (subnets for > 50 %)**")
-        show(timeline(network, "emission_nakamoto_50", "subnets"))
+        show(timeline(network, "emission_nakamoto_50", "subnets", integer=True))
 
 snapshot = result.snapshot
 if snapshot is not None:

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from sim import explorer
 from tests.app.conftest import CHROMIUM, wait_for_app_run
+
+expect.set_options(timeout=60_000)  # a shared CI box can be slow to rerun the script
 
 pytestmark = [
     pytest.mark.e2e,
@@ -64,18 +67,41 @@ def test_playground_steps_and_draws(page: Any, streamlit_url: str, artifacts_dir
     page.screenshot(path=str(artifacts_dir / "yuma_playground.png"), full_page=True)
 
 
+TINY_SCENARIO = """
+name = "tiny browser run"
+description = "two subnets, four days, a sudo suspension of SN0 on day 2"
+horizon_days = 4
+[network]
+n_subnets = 2
+n_uids = 8
+n_validators = 2
+[stakers]
+n_stakers = 4
+[[shocks]]
+kind = "intervention"
+day = 2
+lever = {kind = "set_emission_enabled", netuid = 0, enabled = false}
+"""
+
+
 @pytest.mark.skipif(not explorer.simulation_available(), reason="sim.run (issue 5) not available")
 def test_scenario_runs_and_charts_render(
-    page: Any, streamlit_url: str, artifacts_dir: Path
+    page: Any, streamlit_url: str, artifacts_dir: Path, tmp_path: Path
 ) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY_SCENARIO)
     page.set_default_timeout(90_000)
-    open_url(page, f"{streamlit_url}/scenario")
-    horizon = page.locator(".st-key-scn_param_horizon_days input")
-    horizon.fill("10")
-    horizon.press("Enter")
+    open_url(page, streamlit_url)  # Scenario is the default page, served at /
+    page.locator(".st-key-scn_source").get_by_text("Upload").click()
+    wait_for_app_run(page)
+    file_input = page.locator(".st-key-scn_upload input[type='file']")
+    expect(file_input).to_be_enabled()  # the uploader is disabled until the rerun lands
+    file_input.set_input_files(str(scenario))
+    wait_for_app_run(page)
+    expect(page.get_by_text("tiny browser run").first).to_be_visible()
     wait_for_app_run(page)
     click_key(page, "scn_run")
-    wait_for_charts(page, 2)
+    wait_for_charts(page, 6)
     assert page.locator("[data-testid='stException']").count() == 0
-    assert page.locator("[data-testid='stMetric']").count() >= 1
+    assert page.locator("[data-testid='stMetric']").count() == 4
     page.screenshot(path=str(artifacts_dir / "scenario_run.png"), full_page=True)

@@ -52,15 +52,16 @@ def random_state(n: int, validators: int, *, yuma3: bool, seed: int) -> dict:
     }  # fmt: skip
 
 
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``fn`` in milliseconds (after one warm-up call)."""
+def median_ms(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall and process-CPU time of ``fn`` in milliseconds (after one warm-up call)."""
     fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu_start)
+    return 1e3 * statistics.median(walls), 1e3 * statistics.median(cpus)
 
 
 def single_subnet(repeats: int) -> dict[str, float]:
@@ -69,8 +70,13 @@ def single_subnet(repeats: int) -> dict[str, float]:
     for label, yuma3 in (("yuma3", True), ("classic", False)):
         state = parse_state(random_state(256, 64, yuma3=yuma3, seed=1))
         kwargs = state_tensors(state)
-        figures[f"exact_{label}_ms"] = median_ms(lambda s=state: exact_epoch(s), repeats)
-        figures[f"float_{label}_ms"] = median_ms(lambda k=kwargs: yuma_epoch(**k), repeats)
+        for mode, fn in (
+            ("exact", lambda s=state: exact_epoch(s)),
+            ("float", lambda k=kwargs: yuma_epoch(**k)),
+        ):
+            wall, cpu = median_ms(fn, repeats)
+            figures[f"{mode}_{label}_ms"] = wall
+            figures[f"{mode}_{label}_cpu_ms"] = cpu
     return figures
 
 
@@ -107,10 +113,12 @@ def network_year(args: argparse.Namespace) -> dict[str, float]:
         yuma_epoch(**inputs, params=params, rao_emission=1e9, block=block, inplace_bonds=True)
 
     step(10_000)  # warm-up
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for epoch in range(epochs):
         step(10_000 + 360 * epoch)
     elapsed = time.perf_counter() - start
+    # process CPU time: with one thread, what the wall time would be on an idle core
+    cpu_per_epoch = (time.process_time() - cpu_start) / epochs
     per_epoch = elapsed / epochs
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step(10_000)
@@ -119,6 +127,8 @@ def network_year(args: argparse.Namespace) -> dict[str, float]:
     return {
         "network_epoch_ms": 1e3 * per_epoch,
         "network_year_s": per_epoch * EPOCHS_PER_YEAR,
+        "network_epoch_cpu_ms": 1e3 * cpu_per_epoch,
+        "network_year_cpu_s": cpu_per_epoch * EPOCHS_PER_YEAR,
         "network_epochs_timed": float(epochs),
     }
 
@@ -142,7 +152,8 @@ def main() -> None:
     scope = "full year" if args.full_year else f"{args.epochs} epochs, extrapolated to 7 300"
     print(
         f"network {args.subnets} x {args.uids} uids ({args.validators} validators), {scope}: "
-        f"{year['network_epoch_ms']:.1f} ms per network epoch, {year['network_year_s']:.0f} s per year"
+        f"{year['network_epoch_ms']:.1f} ms per network epoch, {year['network_year_s']:.0f} s per year "
+        f"(process CPU time: {year['network_epoch_cpu_ms']:.1f} ms, {year['network_year_cpu_s']:.0f} s)"
     )
     figures.update(year)
     figures["threads"] = float(args.threads)

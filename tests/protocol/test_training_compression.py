@@ -126,3 +126,15 @@ def test_wire_ratio_146x_at_14_bits() -> None:
     stored = wire_size(result.gradient, value_bits=8)
     assert stored.payload_bits_per_value == 20.0
     assert stored.payload_ratio_vs_fp32 == pytest.approx(102.4)
+
+
+def test_safetensors_round_trip() -> None:
+    from safetensors.torch import load, save
+
+    delta = {"blocks.0.fc.weight": _randn(256, 64, seed=7), "ln.bias": _randn(64, seed=8)}
+    gradient = compress_pseudo_gradient(delta, None).gradient
+    blob = save(gradient.to_dict())
+    parsed = CompressedGradient.from_dict(load(blob))
+    a, b = decompress(gradient), decompress(parsed)
+    assert set(a) == set(delta) and all(torch.equal(a[k], b[k]) for k in a)
+    assert len(blob) < 0.05 * sum(t.numel() * 4 for t in delta.values()) + 2048

@@ -351,11 +351,8 @@ def compute_kpis(model: GovSimModel) -> dict[str, Any]:
     out["exploits.max_days_to_stop"] = float(np.max(times)) if times else float("nan")
     out["exploits.stolen_tao"] = float(sum(ex.stolen_tao for ex in model.exploits))
 
-    # Decentralisation of decision power and of stake.
-    power = model.desk.policy.voting_power(model.desk.gs)
-    weights = np.array(list(power.values()), dtype=float) if power else np.array([])
-    out["decentralisation.decision_nc_50"] = nakamoto(weights, 0.5) if weights.size else 0
-    out["decentralisation.decision_gini"] = gini(weights) if weights.size > 1 else float("nan")
+    # Decentralisation of decision power (governance.md §5) and of stake.
+    out.update(_decentralisation(model, shares))
     stake_values = rec.account_wealth_tao()[
         np.concatenate([roles["validators"], roles["nominators"]])
     ]
@@ -363,12 +360,43 @@ def compute_kpis(model: GovSimModel) -> dict[str, Any]:
     out["decentralisation.stake_nc_50"] = nakamoto(stake_values, 0.5)
     out["decentralisation.stake_gini"] = gini(stake_values)
     out["decentralisation.stake_hhi"] = hhi(stake_values)
-    enforced = model.desk.policy.enforced_delay(_probe_lever())
-    out["decentralisation.enforced_delay_days"] = (
-        float(enforced) / BLOCKS_PER_DAY if enforced is not None else float("inf")
-    )
     out["subnets"] = S
     return out
+
+
+def _decentralisation(model: GovSimModel, shares: np.ndarray) -> dict[str, Any]:
+    """The §5 metrics of the policy's final state (``decentralisation_report``)."""
+    from protocol.governance.metrics import decentralisation_report
+
+    desk = model.desk
+    exit_blocks = round(model.config.stakers.cadence_days * BLOCKS_PER_DAY)
+    report = decentralisation_report(
+        desk.policy,
+        desk.gs,
+        _probe_lever(),
+        exit_blocks=exit_blocks,
+        parties=desk.parties(),
+        emission=[float(x) for x in shares if x > 0],
+    )
+    enforced = desk.policy.enforced_delay(_probe_lever())
+    nan = float("nan")
+    power = report.voting_power
+    return {
+        "decentralisation.key_control_nc": report.key_control_nc
+        if report.key_control_nc is not None
+        else nan,
+        "decentralisation.min_pass_coalition": report.min_pass.size if report.min_pass else nan,
+        "decentralisation.min_block_coalition": report.min_block.size if report.min_block else nan,
+        "decentralisation.exit_window_days": (
+            report.exit_window / BLOCKS_PER_DAY if report.exit_window is not None else nan
+        ),
+        "decentralisation.enforced_delay_days": (
+            float(enforced) / BLOCKS_PER_DAY if enforced is not None else float("inf")
+        ),
+        "decentralisation.decision_nc_50": power.nc_half,
+        "decentralisation.decision_gini": power.gini,
+        "decentralisation.decision_hhi": power.hhi,
+    }
 
 
 def _probe_lever() -> Any:

@@ -12,8 +12,10 @@ to propose and *how to vote*. Each seat is a Mesa agent with an intent (governan
 ``self_interested`` / ``captured``
     votes for its faction's proposals (and for warranted ones).
 
-Correlation between seats: with probability ``governance.correlation`` a seat follows the
-proposer instead of its own judgement, so perfectly correlated signers act as one key.
+Votes come from ``protocol.governance.actors.decide_votes``: seats of one body form a
+correlation group (with probability ``governance.correlation`` a seat copies its group's
+leader), so perfectly correlated signers act as one key; a self-interested seat counts the
+targets of its faction's proposals as rivals.
 Stake holders (validator and staker accounts) vote on stake-weighted referenda as
 ``benevolent_competent`` voters with ``holder_turnout``.
 
@@ -38,6 +40,7 @@ from protocol.governance import (
     SubnetInfo,
     make_policy,
 )
+from protocol.governance.actors import Actor, DecisionContext, cast_votes, decide_votes
 from protocol.levers import Lever
 from protocol.units import RAO_PER_TAO
 from sim.agents.events import EVENT_HANDLERS
@@ -46,7 +49,7 @@ from sim.config import ActorConfig, GovernanceConfig
 if TYPE_CHECKING:
     from sim.model import GovSimModel, ProposalMeta
 
-__all__ = ["INTENTS", "GovernanceDesk", "Governor", "intent_vote", "main_body", "seat_bodies"]
+__all__ = ["INTENTS", "GovernanceDesk", "Governor", "main_body", "seat_bodies"]
 
 INTENTS: tuple[str, ...] = (
     "benevolent_competent",
@@ -91,48 +94,6 @@ def main_body(policy: GovernancePolicy) -> str | None:
     return next(iter(bodies), None)
 
 
-def intent_vote(
-    intent: str,
-    *,
-    justified: bool,
-    proposer_intent: str,
-    correlation: float,
-    error_probability: float,
-    rng: np.random.Generator,
-) -> bool:
-    """Whether a seat with ``intent`` votes aye on a proposal.
-
-    Parameters
-    ----------
-    intent
-        The seat's intent (one of :data:`INTENTS`).
-    justified
-        Ground truth: whether the action is warranted.
-    proposer_intent
-        The proposer's intent (the stance correlated seats follow: aye).
-    correlation
-        Chance the seat simply follows the proposer.
-    error_probability
-        Chance a ``benevolent_erring`` seat gets it wrong.
-    rng
-        The governance stream.
-
-    Returns
-    -------
-    bool
-    """
-    follow = rng.random() < correlation
-    if follow:
-        return True
-    if intent == "benevolent_competent":
-        return justified
-    if intent == "benevolent_erring":
-        return justified != bool(rng.random() < error_probability)
-    if intent in _FACTION:
-        return justified or proposer_intent in _FACTION
-    raise ValueError(f"intent: unknown intent {intent!r}; expected one of {', '.join(INTENTS)}")
-
-
 class Governor(mesa.Agent):
     """One governance seat.
 
@@ -159,16 +120,16 @@ class Governor(mesa.Agent):
         self.intent = intent
         self.weight = weight
 
-    def decide(self, *, justified: bool, proposer_intent: str, rng: np.random.Generator) -> bool:
-        """The agent policy: aye or nay on one proposal."""
+    def actor(self, *, rivals: frozenset[int] = frozenset()) -> Actor:
+        """This seat as a ``protocol.governance`` decider (its body is its correlation group)."""
         cfg: GovernanceConfig = self.model.config.governance
-        return intent_vote(
-            self.intent,
-            justified=justified,
-            proposer_intent=proposer_intent,
-            correlation=cfg.correlation,
-            error_probability=cfg.erring_error_probability,
-            rng=rng,
+        return Actor(
+            id=self.name,
+            intent=self.intent,
+            stake=self.weight,
+            group=self.body,
+            error_rate=cfg.erring_error_probability,
+            rivals=rivals if self.intent == "self_interested" else frozenset(),
         )
 
 
@@ -194,7 +155,10 @@ class GovernanceDesk:
         self.governors = self._make_seats(cfg.actors)
         self.meta: dict[int, ProposalMeta] = {}
         self._seen = 0
-        self.gs: GovState = self.policy.init(model.block, self.electorate())
+        try:
+            self.gs: GovState = self.policy.init(model.block, self.electorate())
+        except GovernanceError as exc:
+            raise ValueError(f"governance.actors: {exc} (policy {cfg.policy!r})") from exc
         self._schedule_erring_proposals()
 
     # ------------------------------------------------------------------ seats and electorate
@@ -380,32 +344,45 @@ class GovernanceDesk:
             )
 
     def cast_votes(self, pid: int, voters: list[str]) -> None:
-        """Let ``voters`` decide on referendum ``pid`` and submit their votes."""
+        """Let ``voters`` decide on referendum ``pid`` (``decide_votes``) and submit the ballots."""
         model = self.model
         cfg = model.config.governance
         meta = self.meta[pid]
         self.gs, _ = self._advance_to(model.block)
+        ref = self.gs.ref(pid)
+        if ref.state not in ACTIVE_STATES:
+            return
+        faction = meta.intent in _FACTION
+        rivals = frozenset(meta.targets) if faction else frozenset()
         by_name = {g.name: g for g in self.governors}
-        for voter in voters:
-            ref = self.gs.ref(pid)
-            if ref.state not in ACTIVE_STATES:
-                break
-            if voter == ref.proposer and voter in ref.latest_votes():
-                continue
-            if voter in by_name:
-                aye = by_name[voter].decide(
-                    justified=meta.justified, proposer_intent=meta.intent, rng=self.rng
-                )
-            else:
-                if self.rng.random() >= cfg.holder_turnout:
-                    continue
-                aye = meta.justified  # holders are benevolent and see the evidence
-            try:
-                self.gs = self.policy.vote(self.gs, voter, pid, aye, model.block)
-            except GovernanceError:
-                continue  # not open for votes any more, or this voter has no vote here
+        voted = ref.latest_votes()
+        actors = [
+            by_name[v].actor(rivals=rivals)
+            if v in by_name
+            else Actor(id=v, turnout=cfg.holder_turnout)  # stake holders: benevolent
+            for v in voters
+            if v not in voted
+        ]
+        context = DecisionContext(
+            harmful=not meta.justified,
+            block=model.block,
+            target_netuid=meta.targets[0] if meta.targets else None,
+            captor_wants=faction or meta.justified,
+        )
+        ballots = decide_votes(actors, ref, context, self.rng, correlation=cfg.correlation)
+        self.gs = cast_votes(self.policy, self.gs, ballots)
         self._discover()
         self._drain_events()
+
+    def parties(self) -> dict[str, str]:
+        """Seat -> independent party (perfectly correlated bodies count as one party)."""
+        from protocol.governance.actors import independence_groups
+
+        return dict(
+            independence_groups(
+                [g.actor() for g in self.governors], self.model.config.governance.correlation
+            )
+        )
 
     def open_proposals(self) -> list[ProposalMeta]:
         """Metadata of proposals that can still execute (public: stakers can react)."""

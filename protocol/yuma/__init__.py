@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from protocol.yuma.epoch import yuma_epoch
 from protocol.yuma.mechanisms import CONSENSUS, Mechanism, get_mechanism
-from protocol.yuma.params import EpochParams, ParamsError
+from protocol.yuma.params import EpochParams, ParamsError, blocks_until_next_epoch
 from protocol.yuma.replay import replay_states
 from protocol.yuma.result import EpochResult
 from protocol.yuma.state import StateError
@@ -31,6 +31,7 @@ __all__ = [
     "Mechanism",
     "ParamsError",
     "StateError",
+    "blocks_until_next_epoch",
     "get_mechanism",
     "replay_states",
     "yuma_epoch",

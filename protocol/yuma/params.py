@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from protocol.units import DEFAULT_TEMPO, U16_MAX
 
-__all__ = ["EpochParams", "ParamsError"]
+__all__ = ["EpochParams", "ParamsError", "blocks_until_next_epoch"]
 
 KAPPA_U16_DEFAULT = 32_767
 BMA_U32_DEFAULT = 900_000
@@ -152,3 +152,30 @@ class EpochParams:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every field (for logs and result stores)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def blocks_until_next_epoch(
+    netuid: int,
+    tempo: int,
+    block: int,
+    *,
+    scheduling: Literal["head", "legacy"] = "head",
+    last_epoch_block: int = 0,
+) -> int:
+    """Blocks until a subnet's next epoch (spec yuma.md §5).
+
+    Legacy (≤ 2026-06-24): the epoch runs when ``(block + netuid + 1) % (tempo + 1) == 0``, so
+    ``tempo - (block + netuid + 1) % (tempo + 1)``. HEAD: when ``block - last_epoch_block >=
+    tempo``, so ``max(0, last_epoch_block + tempo - block)`` (owner-triggered epochs and the
+    per-block deferral are not modelled here).
+
+    Examples
+    --------
+    >>> [blocks_until_next_epoch(netuid, 10, 5, scheduling="legacy") for netuid in (1, 2, 3)]
+    [3, 2, 1]
+    >>> blocks_until_next_epoch(1, 360, 1000, last_epoch_block=900)
+    260
+    """
+    if scheduling == "legacy":
+        return tempo - (block + netuid + 1) % (tempo + 1)
+    return max(0, last_epoch_block + tempo - block)

@@ -213,3 +213,15 @@ def test_cli_bad_input_exit_code_2(tmp_path: Path, name: str, text: str, message
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_scheduling_variants() -> None:
+    from protocol.yuma.params import blocks_until_next_epoch
+
+    assert [blocks_until_next_epoch(u, 10, 5, scheduling="legacy") for u in (1, 2, 3)] == [3, 2, 1]
+    assert blocks_until_next_epoch(1, 360, 1000, last_epoch_block=900) == 260
+    head, legacy = EpochParams(), EpochParams(scheduling="legacy")
+    assert (head.cutoff_blocks, head.epoch_period) == (5000, 360)
+    assert (legacy.cutoff_blocks, legacy.epoch_period) == (5000, 361)
+    assert EpochParams(tempo=1).cutoff_blocks == 13
+    assert EpochParams.from_chain(kappa_u16=65535).kappa == 1.0

@@ -74,7 +74,7 @@ def serve(
     click.echo(
         f"govsim live coordinator on http://{host}:{port} ({config.training_config}, window "
         f"{config.window_seconds:g} s, put window {config.put_window_seconds:g} s, "
-        f"{len(config.validator_stakes)} validator(s)); state in {directory}; "
+        f"{config.validators} validator(s)); state in {directory}; "
         f"resumed at window {coordinator.last_closed + 1}",
         err=True,
     )

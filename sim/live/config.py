@@ -8,7 +8,8 @@ when one is installed). Example::
     window_seconds = 20.0          # wall-clock length of a window
     put_window_seconds = 5.0       # uploads of window w are accepted in the first 5 s of w + 1
     training_config = "cpu-tiny"   # a name in protocol.training.CONFIGS
-    validators = [1000.0, 500.0]   # stake (TAO) of each validator the coordinator runs
+    validators = 2                 # validators the coordinator runs (uids 0..1)
+    validator_stake = 1000.0       # stake (TAO) of each of them
     emission_per_window = 1.0      # TAO emitted to the subnet per window
     seed = 0
     max_miners = 64
@@ -51,8 +52,10 @@ class LiveConfig:
         Name of the base :class:`protocol.training.TrainingConfig` in ``CONFIGS``.
     training_overrides
         Field overrides applied to the base training config.
-    validator_stakes
-        Stake (TAO) of each validator the coordinator runs, in validator-UID order.
+    validators
+        How many validators the coordinator runs (uids ``0..validators-1``).
+    validator_stake
+        Stake (TAO) of each validator (``TrainingConfig.validator_stake``).
     emission_per_window
         TAO the subnet emits per window, split by the Yuma epoch.
     seed
@@ -69,7 +72,8 @@ class LiveConfig:
     put_window_seconds: float = 5.0
     training_config: str = "cpu-tiny"
     training_overrides: dict[str, Any] = field(default_factory=dict)
-    validator_stakes: tuple[float, ...] = (1000.0,)
+    validators: int = 1
+    validator_stake: float = 1000.0
     emission_per_window: float = 1.0
     seed: int = 0
     max_miners: int = 64
@@ -80,7 +84,6 @@ class LiveConfig:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (the ``[live]`` table this config round-trips from)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["validators"] = list(out.pop("validator_stakes"))
         out["training"] = dict(out.pop("training_overrides"))
         return out
 
@@ -91,6 +94,7 @@ _KEYS = {
     "training_config",
     "training",
     "validators",
+    "validator_stake",
     "emission_per_window",
     "seed",
     "max_miners",
@@ -151,14 +155,6 @@ def live_config_from_dict(table: dict[str, Any], where: str = "<dict>") -> LiveC
         raise LiveConfigError(
             f"{where}: live.put_window_seconds = {put}: expected < window_seconds ({window})"
         )
-    stakes_raw = table.get("validators", list(base.validator_stakes))
-    if isinstance(stakes_raw, int) and not isinstance(stakes_raw, bool):
-        stakes_raw = [1000.0] * _integer(where, "validators", stakes_raw, low=1)
-    if not isinstance(stakes_raw, list) or not stakes_raw:
-        raise LiveConfigError(
-            f"{where}: live.validators = {stakes_raw!r}: expected a count or a non-empty list of stakes"
-        )
-    stakes = tuple(_number(where, f"validators[{i}]", s, low=0) for i, s in enumerate(stakes_raw))
     name = table.get("training_config", base.training_config)
     overrides = table.get("training", {})
     if not isinstance(overrides, dict):
@@ -168,7 +164,10 @@ def live_config_from_dict(table: dict[str, Any], where: str = "<dict>") -> LiveC
         put_window_seconds=put,
         training_config=name,
         training_overrides=dict(overrides),
-        validator_stakes=stakes,
+        validators=_integer(where, "validators", table.get("validators", base.validators), low=1),
+        validator_stake=_number(
+            where, "validator_stake", table.get("validator_stake", base.validator_stake), low=0
+        ),
         emission_per_window=_number(
             where,
             "emission_per_window",
@@ -203,7 +202,7 @@ def check_training(cfg: LiveConfig, where: str) -> None:
         )
     known = {f.name for f in fields(TrainingConfig)}
     for key in cfg.training_overrides:
-        if key not in known or key in ("roles", "name"):
+        if key not in known or key in ("roles", "name", "n_validators", "validator_stake"):
             raise LiveConfigError(
                 f"{where}: live.training.{key}: not an overridable TrainingConfig field"
             )

@@ -136,10 +136,14 @@ class Coordinator:
         self.model_window = int(saved["model_window"])
         self.global_step = int(saved["global_step"])
         self.history = list(saved["history"])
-        self.engine.import_state(saved["engine"])
         raw = self.store.load_model(self.model_window)
         tensors, _ = decode_payload(raw, PayloadLimits(max_bytes=2**40))
         self._set_model(tensors, raw)
+        self.engine.import_state(saved["engine"], tensors)
+        if self.engine.window != self.model_window:
+            raise ValueError(
+                f"{self.store.state_path}: engine window {self.engine.window} != model window {self.model_window}"
+            )
         # Accepted uploads of windows not yet closed come back from their receipts.
         self.accepted = {}
         for window in self.store.upload_windows():
@@ -286,16 +290,18 @@ class Coordinator:
             return self.model_bytes, self.model_window, self.global_step
 
     def assignment(self, envelope: SignedEnvelope, window: int) -> dict[str, Any]:
-        """The signer's data assignment for ``window`` (derivable from uid and window alone)."""
+        """The signer's work order for ``window`` (served for the window being trained)."""
         check_request_window(envelope.window, self.current_window())
         record = self._miner(envelope)
-        if abs(window - self.current_window()) > 1:
-            raise LiveError(
-                409,
-                "stale_window",
-                f"window {window}: assignments are served for the current window ±1",
-            )
-        return self.engine.assignment(record.uid, window) | {"uid": record.uid, "window": window}
+        with self.lock:
+            if window != self.engine.window:
+                raise LiveError(
+                    409,
+                    "stale_window",
+                    f"window {window}: assignments are served for the window being trained "
+                    f"({self.engine.window})",
+                )
+            return self.engine.assignment(record.uid) | {"uid": record.uid}
 
     def accept_upload(self, envelope: SignedEnvelope, window: int, body: bytes) -> dict[str, Any]:
         """Check, persist and record one pseudo-gradient upload.
@@ -451,7 +457,7 @@ class Coordinator:
                 "per_second": self.config.rate_per_second,
                 "burst": self.config.rate_burst,
             },
-            "validators": len(self.config.validator_stakes),
+            "validators": self.config.validators,
             "emission_per_window_tao": self.config.emission_per_window,
         }
 
@@ -479,8 +485,8 @@ class Coordinator:
                     "protocol": "govsim-live/v1",
                     "training_config": self.config.training_config,
                     "validators": [
-                        {"uid": i, "stake_tao": s}
-                        for i, s in enumerate(self.config.validator_stakes)
+                        {"uid": i, "stake_tao": self.config.validator_stake}
+                        for i in range(self.config.validators)
                     ],
                     "burn_uid": self.engine.burn_uid,
                     "emission_per_window_tao": self.config.emission_per_window,
@@ -533,7 +539,6 @@ class Coordinator:
             bodies = dict(self._bodies.get(window, {}))
             attempts = dict(self._attempts.get(window, {}))
             miners = sorted(self.miners.values(), key=lambda m: m.uid)
-            model = dict(self.model)
         uploads = {}
         for uid in receipts:
             tensors, _ = decode_payload(bodies[uid], self.limits)
@@ -541,8 +546,13 @@ class Coordinator:
         statuses = {
             m.uid: ("ok" if m.uid in uploads else attempts.get(m.uid, "missing")) for m in miners
         }
+        opens, _ = self.clock.put_window(window)
+        fractions = {
+            uid: (receipt["received_at"] - opens) / self.clock.put_window_seconds
+            for uid, receipt in receipts.items()
+        }
         outcome = self.engine.close_window(
-            window, model, uploads, statuses, [m.uid for m in miners]
+            window, uploads, fractions, statuses, [m.uid for m in miners]
         )
         with self.lock:
             by_uid = {m.uid: m.hotkey for m in miners}

@@ -1,13 +1,16 @@
-"""The training protocol behind the live coordinator: model, data, payload checks, validators.
+"""The training protocol behind the live coordinator: :mod:`protocol.training`'s own round.
 
-:class:`LiveEngine` adapts :mod:`protocol.training` to a coordinator whose miners are remote:
-uploads arrive as validated safetensors dicts with a timing status, and everything a miner needs is
-derivable from the public config, ``data_seed``, its uid and the window. Each window the engine
-runs every validator's Gauntlet evaluation (spec §3 steps 8–10), the weight schedule, the outer
-step on the gathered uploads (§3 step 12, §9.3) and the Yuma epoch (weights → emission).
+:class:`LiveEngine` holds a :class:`protocol.training.RunState` (``init_run``) whose miner uids are
+all external: every window the coordinator hands the accepted uploads to
+:func:`protocol.training.run_round` as :class:`~protocol.training.ExternalUpload` objects, so peer
+lists, gathering with reserve fill-in, every validator's Gauntlet window (``process_window``:
+penalties, overlap, OpenSkill, final scores, weights), weights on chain every
+``windows_per_weights`` windows, the Yuma epoch and the outer step are the ground-truth round's,
+unchanged. The engine adds what a real clock and real money need: mapping receive times onto the
+round's virtual put window, whole-rao emission per uid, and JSON export/import of the run state.
 
-Live miners pull θ from the coordinator every window, so they are in sync by construction: the
-sync score is 1 and no debug dicts are exchanged (a documented deviation from §6.3).
+Live miners pull θ every window, so their debug slices are those of θ itself (sync score 1; a
+documented deviation from spec §6.3, where miners upload debug dicts).
 """
 
 from __future__ import annotations
@@ -21,31 +24,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from protocol.training.compression import CompressedGradient, compress_pseudo_gradient
-from protocol.training.config import CONFIGS, TrainingConfig
-from protocol.training.data import (
-    assign_batches,
-    eval_indices,
-    make_source,
-    random_pool_uid,
+from protocol.training import (
+    CONFIGS,
+    ExternalUpload,
+    TrainingConfig,
+    compress_pseudo_gradient,
+    init_run,
+    run_round,
+    validate_gradient,
+    worker_task,
 )
-from protocol.training.models import lm_loss, make_model, param_dict
-from protocol.training.validation import validate_gradient
-from protocol.training.validator import (
-    NEGATIVE_MATCH_SCORE,
-    ValidatorState,
-    aggregate,
-    binary_indicator,
-    compute_weights,
-    final_score,
-    gradient_score,
-    outer_step,
-    select_eval_uids,
-    select_peers,
-)
+from protocol.training.validator import OpenSkillBook, ValidatorState, debug_slices
 from protocol.yuma import yuma_epoch
 
-__all__ = ["LiveEngine", "WindowOutcome", "live_training_config"]
+__all__ = ["VALUE_BITS", "LiveEngine", "WindowOutcome", "live_training_config"]
 
 #: Value bits of the wire format live mode accepts (the paper's 2-bit codes).
 VALUE_BITS = 2
@@ -62,13 +54,14 @@ class WindowOutcome:
     global_step
         Outer steps taken so far.
     scores
-        Per miner uid: the lead validator's view (final, ordinal, BMA, gradient score, evaluated).
+        Per registered miner uid: the lead validator's view (status, gathered, gradient score,
+        indicator, BMA, ordinal, sync, final score, weight).
     weights
-        Per uid: the consensus incentive share from the epoch.
+        Per uid with a positive share: the consensus incentive from the epoch.
     emission_rao
-        Per uid: rao credited this window (miners, validators, burn uid).
+        Per uid: whole rao credited this window (miners, validators, burn uid).
     metrics
-        Window-level numbers (held-out loss, gathered peers...).
+        Window-level numbers (held-out loss, contributors, upload bytes...).
     """
 
     model: dict[str, torch.Tensor]
@@ -80,69 +73,43 @@ class WindowOutcome:
 
 
 def live_training_config(
-    name: str, overrides: Mapping[str, Any], n_validators: int, max_miners: int
+    name: str,
+    overrides: Mapping[str, Any],
+    *,
+    validators: int,
+    validator_stake: float,
+    max_miners: int,
 ) -> TrainingConfig:
-    """The training config of a live subnet: the named base, the overrides, the live validator count
-    and one (honest) role slot per possible miner uid."""
+    """The training config of a live subnet: the named base, the overrides, the live validators
+    and one role slot per possible miner uid (roles are never simulated: every miner is external)."""
     return replace(
-        CONFIGS[name], **dict(overrides), n_validators=n_validators, roles=("honest",) * max_miners
+        CONFIGS[name],
+        **dict(overrides),
+        n_validators=validators,
+        validator_stake=validator_stake,
+        roles=("honest",) * max_miners,
     )
 
 
 class LiveEngine:
-    """Model, data and validators of one live subnet.
+    """Model, data and validators of one live subnet (a ground-truth run with external miners).
 
     Parameters
     ----------
     config
         The training config (see :func:`live_training_config`).
-    validator_stakes
-        Stake (TAO) of validators 0..V-1.
     seed
-        Root seed; split with :class:`numpy.random.SeedSequence` into model, data and validator seeds.
+        The run's seed (``init_run``); public, since miners rebuild the data from it.
     emission_per_window
         TAO the epoch splits each window.
     """
 
-    def __init__(
-        self,
-        config: TrainingConfig,
-        validator_stakes: Sequence[float],
-        *,
-        seed: int,
-        emission_per_window: float,
-    ) -> None:
-        if config.n_validators != len(validator_stakes):
-            raise ValueError(
-                f"config.n_validators={config.n_validators} != {len(validator_stakes)} stakes"
-            )
+    def __init__(self, config: TrainingConfig, *, seed: int, emission_per_window: float) -> None:
         self.config = config
-        self.stakes = tuple(float(s) for s in validator_stakes)
         self.seed = seed
         self.emission_per_window = emission_per_window
-        model_ss, data_ss, val_ss = np.random.SeedSequence(seed).spawn(3)
-        self.model_seed = int(model_ss.generate_state(1)[0])
-        self.data_seed = int(data_ss.generate_state(1)[0])
-        self.validator_seed = int(val_ss.generate_state(1)[0])
-        self.model = make_model(config, seed=self.model_seed)
-        self.shapes = {n: tuple(p.shape) for n, p in self.model.named_parameters()}
-        self.source = make_source(
-            config.data,
-            seq_len=config.seq_len,
-            n_sequences=config.n_sequences,
-            n_held_out=config.n_held_out,
-            seed=self.data_seed,
-        )
-        self.n_uids = config.n_uids
-        self.validators = [
-            ValidatorState.create(
-                v, self.n_uids, beta=config.openskill_beta, tau=config.openskill_tau
-            )
-            for v in range(config.n_validators)
-        ]
-        self.bonds = torch.zeros(self.n_uids, self.n_uids, dtype=torch.float64)
-        self.lead = int(np.argmax(self.stakes))
-        self.windows_seen = 0
+        self.state = init_run(config, seed)
+        self.shapes = dict(self.state.shapes)
 
     @classmethod
     def from_live_config(cls, live: Any) -> LiveEngine:
@@ -150,15 +117,11 @@ class LiveEngine:
         config = live_training_config(
             live.training_config,
             live.training_overrides,
-            len(live.validator_stakes),
-            live.max_miners,
+            validators=live.validators,
+            validator_stake=live.validator_stake,
+            max_miners=live.max_miners,
         )
-        return cls(
-            config,
-            live.validator_stakes,
-            seed=live.seed,
-            emission_per_window=live.emission_per_window,
-        )
+        return cls(config, seed=live.seed, emission_per_window=live.emission_per_window)
 
     # ------------------------------------------------------------------ layout
     @property
@@ -172,7 +135,7 @@ class LiveEngine:
         return self.config.first_miner_uid
 
     def uid_name(self, uid: int) -> str:
-        """Account name for a non-miner uid (``validator-0``, ``burn``)."""
+        """Account name of a non-miner uid (``validator-0``, ``burn``)."""
         if uid == self.burn_uid:
             return "burn"
         if uid < self.config.n_validators:
@@ -180,246 +143,201 @@ class LiveEngine:
         return f"uid-{uid}"
 
     def initial_model(self) -> dict[str, torch.Tensor]:
-        """θ at window 0."""
-        return param_dict(self.model)
+        """θ of the run's current window."""
+        return {k: v.detach().clone() for k, v in self.state.theta.items()}
 
     def reference_payload(self) -> dict[str, torch.Tensor]:
         """A well-formed upload (used only for its tensor names, dtypes and shapes)."""
         gen = torch.Generator().manual_seed(0)
         delta = {n: torch.randn(s, generator=gen) for n, s in self.shapes.items()}
+        cfg = self.config
         result = compress_pseudo_gradient(
             delta,
             None,
-            chunk=self.config.chunk,
-            topk=self.config.topk,
-            ef_beta=self.config.ef_beta,
-            bins=self.config.quant_bins,
-            value_range=self.config.quant_range,
+            chunk=cfg.chunk,
+            topk=cfg.topk,
+            ef_beta=cfg.ef_beta,
+            bins=cfg.quant_bins,
+            value_range=cfg.quant_range,
         )
         return result.gradient.to_dict(VALUE_BITS)
 
     def check_payload(self, tensors: Mapping[str, torch.Tensor]) -> str:
         """The structural checks of spec §2 step 9 (``""`` when valid, else the reason)."""
+        cfg = self.config
         result = validate_gradient(
-            tensors,
-            self.shapes,
-            chunk=self.config.chunk,
-            topk=self.config.topk,
-            bins=self.config.quant_bins,
+            tensors, self.shapes, chunk=cfg.chunk, topk=cfg.topk, bins=cfg.quant_bins
         )
         return "" if result.ok else result.reason
 
-    def assignment(self, uid: int, window: int) -> dict[str, Any]:
-        """The data a miner trains on in ``window`` (Templar's MinerSampler)."""
-        pool = assign_batches(uid, window, len(self.source.sequences), self.config.pool_size)
+    @property
+    def window(self) -> int:
+        """The window the run is in (the next one to close)."""
+        return self.state.window
+
+    def assignment(self, uid: int) -> dict[str, Any]:
+        """The work order of miner ``uid`` for the run's current window (``worker_task``)."""
+        task = worker_task(self.state, uid)
         return {
-            "pool": pool.tolist(),
-            "inner_steps": self.config.inner_steps,
-            "batch_size": self.config.batch_size,
+            "window": task.window,
+            "global_step": task.global_step,
+            "sequence_ids": task.sequence_ids.tolist(),
+            "hparams": task.hparams,
         }
 
     def public_config(self) -> dict[str, Any]:
-        """Everything a miner needs to rebuild the model and data locally."""
+        """Everything a miner needs to rebuild the model and data locally (``init_run``)."""
         cfg = asdict(self.config)
         cfg.pop("roles")
-        return {"config": cfg, "data_seed": self.data_seed, "value_bits": VALUE_BITS}
+        return {"config": cfg, "seed": self.seed, "value_bits": VALUE_BITS}
 
     # ------------------------------------------------------------------ windows
-    def _loss(self, theta: Mapping[str, torch.Tensor], ids: np.ndarray) -> float:
-        with torch.no_grad():
-            return float(
-                lm_loss(self.model, dict(theta), self.source.sequences[torch.as_tensor(ids)])
-            )
-
-    def _evaluate(
-        self,
-        state: ValidatorState,
-        validator: int,
-        window: int,
-        theta: Mapping[str, torch.Tensor],
-        gathered: Mapping[int, CompressedGradient],
-        statuses: Mapping[int, str],
-        miner_uids: Sequence[int],
-    ) -> dict[int, dict[str, Any]]:
-        """One validator's window (§3 steps 8–10): pick uids, score them, update ratings and final."""
-        cfg = self.config
-        rng = np.random.default_rng([self.validator_seed, validator, window])
-        ordinals = {u: state.skill.ordinal(u) for u in miner_uids}
-        chosen = select_eval_uids(
-            list(miner_uids),
-            ordinals,
-            state.last_eval,
-            window,
-            uids_per_window=cfg.uids_per_window,
-            n_bins=cfg.n_bins,
-            rng=rng,
-        )
-        rand_pool = assign_batches(
-            random_pool_uid(int(rng.integers(2**31))),
-            window,
-            len(self.source.sequences),
-            cfg.pool_size,
-        )
-        rand_ids = eval_indices(rand_pool, cfg.n_eval, int(rng.integers(2**31)))
-        before_rand = self._loss(theta, rand_ids)
-        reference = list(gathered.values())
-        match: dict[int, float] = {}
-        details: dict[int, dict[str, Any]] = {}
-        for uid in chosen:
-            state.last_eval[uid] = window
-            status = statuses.get(uid, "missing")
-            if uid not in gathered:
-                match[uid] = NEGATIVE_MATCH_SCORE
-                if status == "invalid":
-                    state.final[uid] = 0.0
-                else:  # missing, too early or too late (§6.6)
-                    state.slash(uid, 0.75)
-                details[uid] = {"evaluated": True, "status": status}
-                continue
-            own_pool = assign_batches(uid, window, len(self.source.sequences), cfg.pool_size)
-            own_ids = eval_indices(own_pool, cfg.n_eval, int(rng.integers(2**31)))
-            before_own = self._loss(theta, own_ids)
-            step = aggregate(
-                [gathered[uid]], chunk=cfg.chunk, mode=cfg.aggregation, clip_reference=reference
-            )
-            probe = outer_step(theta, step, cfg.outer_lr * cfg.eval_lr_factor)
-            after_own, after_rand = self._loss(probe, own_ids), self._loss(probe, rand_ids)
-            score = gradient_score(before_rand, after_rand)
-            indicator = binary_indicator(before_own, after_own, before_rand, after_rand)
-            state.bma[uid] = (1 - cfg.bma_alpha) * state.bma[uid] + cfg.bma_alpha * indicator
-            state.record_eval(uid, score)
-            match[uid] = score if math.isfinite(score) else NEGATIVE_MATCH_SCORE
-            details[uid] = {
-                "evaluated": True,
-                "status": status,
-                "gradient_score": score,
-                "indicator": indicator,
-            }
-        state.skill.rate(match)
-        state.windows_processed += 1
-        for uid in match:
-            state.final[uid] = final_score(
-                state.skill.ordinal(uid),
-                float(state.bma[uid]),
-                float(state.sync[uid]),
-                windows_since_start=state.windows_processed,
-                threshold=cfg.bma_threshold,
-                warmup=cfg.bma_warmup_windows,
-            )
-        state.weights = compute_weights(state.final, cfg)
-        return details
-
     def close_window(
         self,
         window: int,
-        theta: Mapping[str, torch.Tensor],
         uploads: Mapping[int, Mapping[str, torch.Tensor]],
+        put_fractions: Mapping[int, float],
         statuses: Mapping[int, str],
         miner_uids: Sequence[int],
     ) -> WindowOutcome:
-        """Score ``window``, take the outer step and run the epoch.
+        """Run the ground-truth round for ``window`` with every miner external.
 
         Parameters
         ----------
         window
-            The window being closed.
-        theta
-            θ the miners trained from.
+            Must be the run's current window.
         uploads
-            Accepted (already validated) uploads by uid, as safetensors dicts.
+            Accepted uploads by uid (safetensors dicts).
+        put_fractions
+            Per accepted upload: where in the live put window it arrived, in [0, 1]; mapped onto
+            the round's virtual put window so upload order (the overlap rule's "later uploader")
+            is kept.
         statuses
-            Per registered miner: ``ok``, ``missing``, ``invalid``, ``too_early`` or ``too_late``.
+            Per registered miner without an accepted upload: ``invalid`` (a refused malformed
+            upload: scored invalid), or ``missing`` / ``too_early`` / ``too_late`` (scored missing,
+            the same ×0.75 penalty).
         miner_uids
-            Registered miner uids.
+            Registered miner uids (for the scores returned).
         """
-        cfg = self.config
-        gathered: dict[int, CompressedGradient] = {}
-        statuses = dict(statuses)
-        for uid, tensors in sorted(uploads.items()):
-            # Checked on upload; checked again here so a damaged file can only cost its own uid.
-            result = validate_gradient(
-                tensors, self.shapes, chunk=cfg.chunk, topk=cfg.topk, bins=cfg.quant_bins
-            )
-            if result.ok and result.gradient is not None:
-                gathered[uid] = result.gradient
+        state = self.state
+        if window != state.window:
+            raise ValueError(f"window {window} is not the run's current window {state.window}")
+        opens, closes = state.clock.put_window(window)
+        debug = debug_slices(state.theta)  # live miners trained from θ itself
+        external: dict[int, ExternalUpload] = {}
+        for uid in state.miner_uids:
+            if uid in uploads:
+                put_time = opens + float(np.clip(put_fractions.get(uid, 0.0), 0.0, 1.0)) * (
+                    closes - opens
+                )
+                external[uid] = ExternalUpload(dict(uploads[uid]), put_time, debug)
+            elif statuses.get(uid) == "invalid":
+                external[uid] = ExternalUpload(
+                    {}, opens
+                )  # an empty message fails validation: invalid
             else:
-                statuses[uid] = "invalid"
-        per_validator = [
-            self._evaluate(state, v, window, theta, gathered, statuses, miner_uids)
-            for v, state in enumerate(self.validators)
-        ]
-        # Outer step on the lead validator's gather list: accepted uploads ranked by its weights.
-        lead = self.validators[self.lead]
-        rng = np.random.default_rng([self.validator_seed, 10**6, window])
-        eligible = [u for u in gathered if not lead.excluded_from_gather(u)]
-        gather, _reserve = select_peers(
-            eligible,
-            lead.weights,
-            gather_count=cfg.gather_peer_count,
-            reserve_count=cfg.reserve_peer_count,
-            rng=rng,
-        )
-        if gather:
-            update = aggregate([gathered[u] for u in gather], chunk=cfg.chunk, mode=cfg.aggregation)
-            new_theta = outer_step(theta, update, cfg.outer_lr)
-            self.windows_seen += 1
-        else:
-            new_theta = dict(theta)
-        weights = torch.zeros(self.n_uids, self.n_uids, dtype=torch.float64)
-        for v, state in enumerate(self.validators):
-            weights[v] = torch.as_tensor(state.weights, dtype=torch.float64)
-        stake = torch.zeros(self.n_uids, dtype=torch.float64)
-        stake[: len(self.stakes)] = torch.tensor(self.stakes, dtype=torch.float64)
-        rao = self.emission_per_window * 1e9
-        epoch = yuma_epoch(weights, stake, self.bonds, rao_emission=rao)
-        self.bonds = epoch.bonds.to(torch.float64)
-        emission = _floor_conserving(epoch.emission.cpu().numpy(), round(rao))
+                external[uid] = ExternalUpload(None, math.inf)
+        bonds_before = state.bonds.clone()
+        round_metrics = run_round(state, external)
+        emission = self._emission(bonds_before)
+        by_uid = {rec.uid: rec for rec in round_metrics.uids}
         scores = {}
         for uid in miner_uids:
-            lead_view = per_validator[self.lead].get(uid, {"evaluated": False})
-            scores[uid] = lead_view | {
-                "final": float(lead.final[uid]),
-                "ordinal": lead.skill.ordinal(uid),
-                "bma": float(lead.bma[uid]),
-                "gathered": uid in gather,
+            rec = by_uid[uid]
+            scores[uid] = {
+                "status": rec.status,
+                "gathered": rec.gathered,
+                "evaluated": rec.evaluated,
+                "gradient_score": None if math.isnan(rec.gradient_score) else rec.gradient_score,
+                "indicator": rec.indicator,
+                "bma": rec.bma,
+                "ordinal": rec.ordinal,
+                "sync": rec.sync,
+                "final": rec.final_score,
+                "weight": rec.weight,
             }
-        incentive = epoch.incentive.cpu().numpy()
+        incentive = state.incentive
         return WindowOutcome(
-            model=new_theta,
-            global_step=self.windows_seen,
+            model={k: v.detach().clone() for k, v in state.theta.items()},
+            global_step=state.global_step,
             scores=scores,
-            weights={u: float(incentive[u]) for u in range(self.n_uids) if incentive[u] > 0},
+            weights={u: float(incentive[u]) for u in range(len(incentive)) if incentive[u] > 0},
             emission_rao={u: int(e) for u, e in enumerate(emission) if e > 0},
             metrics={
-                "held_out_loss": self._held_out_loss(new_theta),
-                "gathered": len(gather),
-                "uploads": len(gathered),
+                "held_out_loss": round_metrics.held_out_loss,
+                "optimal_loss": round_metrics.optimal_loss,
+                "contributors": round_metrics.contributors,
+                "gather_list_size": round_metrics.gather_list_size,
+                "upload_bytes": round_metrics.upload_bytes,
+                "burn_weight": round_metrics.burn_weight,
             },
         )
 
-    def _held_out_loss(self, theta: Mapping[str, torch.Tensor]) -> float:
-        with torch.no_grad():
-            return float(lm_loss(self.model, dict(theta), self.source.held_out))
+    def _emission(self, bonds_before: torch.Tensor) -> np.ndarray:
+        """Whole rao per uid for this window: the round's epoch (same inputs) in rao."""
+        cfg, state = self.config, self.state
+        total = round(self.emission_per_window * 1e9)
+        if not state.chain_weights.any():
+            return np.zeros(cfg.n_uids, dtype=np.int64)  # no weights on chain yet: nothing is paid
+        if cfg.chain == "yuma_lite":
+            return _floor_conserving(state.incentive, total)
+        stake = np.zeros(cfg.n_uids)
+        stake[: cfg.n_validators] = cfg.validator_stake
+        result = yuma_epoch(
+            torch.as_tensor(state.chain_weights, dtype=torch.float64),
+            torch.as_tensor(stake, dtype=torch.float64),
+            bonds_before,
+            rao_emission=float(total),
+            owner_uid=cfg.burn_uid,
+        )
+        return _floor_conserving(result.emission.cpu().numpy(), total)
 
     # ------------------------------------------------------------------ persistence
     def export_state(self) -> dict[str, Any]:
-        """JSON-friendly validator state, bonds and step count (see :meth:`import_state`)."""
+        """The run state as JSON (θ itself is checkpointed by the coordinator as safetensors)."""
+        s = self.state
         return {
-            "windows_seen": self.windows_seen,
-            "bonds": self.bonds.tolist(),
-            "validators": [_state_to_json(s) for s in self.validators],
+            "window": s.window,
+            "global_step": s.global_step,
+            "tokens_total": s.tokens_total,
+            "gather_list": list(s.gather_list),
+            "reserve_list": list(s.reserve_list),
+            "last_upload": {str(k): v for k, v in s.last_upload.items()},
+            "step_scale": None
+            if s.step_scale is None
+            else {k: v.tolist() for k, v in s.step_scale.items()},
+            "chain_weights": s.chain_weights.tolist(),
+            "bonds": s.bonds.tolist(),
+            "incentive": s.incentive.tolist(),
+            "validators": [_validator_to_json(v) for v in s.validators],
         }
 
-    def import_state(self, doc: Mapping[str, Any]) -> None:
-        """Restore :meth:`export_state`'s output."""
-        self.windows_seen = int(doc["windows_seen"])
-        self.bonds = torch.tensor(doc["bonds"], dtype=torch.float64)
-        self.validators = [_state_from_json(d, self.config) for d in doc["validators"]]
+    def import_state(self, doc: Mapping[str, Any], theta: Mapping[str, torch.Tensor]) -> None:
+        """Restore :meth:`export_state`'s output and θ."""
+        s = self.state
+        s.window = int(doc["window"])
+        s.global_step = int(doc["global_step"])
+        s.tokens_total = int(doc["tokens_total"])
+        s.gather_list = [int(u) for u in doc["gather_list"]]
+        s.reserve_list = [int(u) for u in doc["reserve_list"]]
+        s.last_upload = {int(k): int(v) for k, v in doc["last_upload"].items()}
+        s.step_scale = (
+            None
+            if doc["step_scale"] is None
+            else {k: torch.tensor(v, dtype=s.theta[k].dtype) for k, v in doc["step_scale"].items()}
+        )
+        s.chain_weights = np.asarray(doc["chain_weights"], dtype=np.float64)
+        s.bonds = torch.tensor(doc["bonds"], dtype=torch.float64)
+        s.incentive = np.asarray(doc["incentive"], dtype=np.float64)
+        s.validators = [_validator_from_json(d, self.config) for d in doc["validators"]]
+        s.theta = {k: v.to(s.device) for k, v in theta.items()}
+        s.theta_history = deque([s.theta], maxlen=self.config.stale_skip + 1)
+        s.debug = {u: debug_slices(s.theta) for u in s.miner_uids}
 
 
 def _floor_conserving(values: np.ndarray, total: int) -> np.ndarray:
-    """Whole rao per uid that sum to ``total`` (largest remainders get the leftover rao)."""
-    values = np.clip(np.nan_to_num(values, nan=0.0), 0.0, None)
+    """Whole rao per uid, proportional to ``values``, summing to ``total`` (largest remainders)."""
+    values = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0), 0.0, None)
     if values.sum() <= 0:
         return np.zeros(len(values), dtype=np.int64)
     scaled = values * (total / values.sum())
@@ -430,10 +348,11 @@ def _floor_conserving(values: np.ndarray, total: int) -> np.ndarray:
     return floors
 
 
-def _state_to_json(state: ValidatorState) -> dict[str, Any]:
-    def ints(d: Mapping[int, Any]) -> dict[str, Any]:
-        return {str(k): (list(v) if isinstance(v, deque) else v) for k, v in d.items()}
+def _ints(d: Mapping[int, Any]) -> dict[str, Any]:
+    return {str(k): (list(v) if isinstance(v, deque) else v) for k, v in d.items()}
 
+
+def _validator_to_json(state: ValidatorState) -> dict[str, Any]:
     return {
         "uid": state.uid,
         "n_uids": state.n_uids,
@@ -442,23 +361,24 @@ def _state_to_json(state: ValidatorState) -> dict[str, Any]:
         "final": state.final.tolist(),
         "sync": state.sync.tolist(),
         "weights": state.weights.tolist(),
-        "last_eval": ints(state.last_eval),
-        "eval_history": ints(state.eval_history),
-        "consecutive_negative": ints(state.consecutive_negative),
-        "miss_streak": ints(state.miss_streak),
-        "miss_history": ints(state.miss_history),
-        "naughty_until": ints(state.naughty_until),
-        "inactive_windows": ints(state.inactive_windows),
+        "last_eval": _ints(state.last_eval),
+        "eval_history": _ints(state.eval_history),
+        "consecutive_negative": _ints(state.consecutive_negative),
+        "miss_streak": _ints(state.miss_streak),
+        "miss_history": _ints(state.miss_history),
+        "naughty_until": _ints(state.naughty_until),
+        "inactive_windows": _ints(state.inactive_windows),
         "windows_processed": state.windows_processed,
     }
 
 
-def _state_from_json(doc: Mapping[str, Any], config: TrainingConfig) -> ValidatorState:
+def _validator_from_json(doc: Mapping[str, Any], config: TrainingConfig) -> ValidatorState:
     state = ValidatorState.create(
         int(doc["uid"]), int(doc["n_uids"]), beta=config.openskill_beta, tau=config.openskill_tau
     )
+    skill: OpenSkillBook = state.skill
     for uid, (mu, sigma) in doc["ratings"].items():
-        state.skill.ratings[int(uid)] = state.skill.model.rating(mu=mu, sigma=sigma)
+        skill.ratings[int(uid)] = skill.model.rating(mu=mu, sigma=sigma)
     for name in ("bma", "final", "sync", "weights"):
         setattr(state, name, np.asarray(doc[name], dtype=np.float64))
     state.last_eval = {int(k): int(v) for k, v in doc["last_eval"].items()}

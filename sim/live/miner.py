@@ -1,7 +1,7 @@
 """The live miner: join a coordinator, and each window pull θ and the assignment, train, upload.
 
 :func:`prepare` rebuilds the model and data locally from ``/v1/info`` (everything is derivable
-from the public config and ``data_seed``; no dataset download). :func:`train_payload` is one
+from the public config and the run seed; no dataset download). :func:`train_payload` is one
 window's work for a strategy of :data:`protocol.training.miner.MINER_STRATEGIES`.
 :func:`run_miner` is the loop behind ``govsim live mine``.
 """
@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from protocol.live import PayloadLimits, decode_payload, encode_payload
+from protocol.training import init_run
 from protocol.training.compression import compress_pseudo_gradient
 from protocol.training.config import TrainingConfig
-from protocol.training.data import assign_batches, make_source, random_pool_uid, sample_digest
+from protocol.training.data import assign_batches, random_pool_uid, sample_digest
 from protocol.training.miner import (
     MINER_STRATEGIES,
     MinerContext,
@@ -29,7 +30,6 @@ from protocol.training.miner import (
     miner_train_window,
     steps_for,
 )
-from protocol.training.models import make_model
 from sim.live.client import CoordinatorError, LiveClient
 
 #: How long a miner keeps retrying an unreachable coordinator before giving up.
@@ -77,18 +77,23 @@ def prepare(info: Mapping[str, Any], device: str) -> MinerSetup:
     dev = torch.device(device)
     training = info["training"]
     config = training_config_from_info(training["config"])
-    source = make_source(
-        config.data,
-        seq_len=config.seq_len,
-        n_sequences=config.n_sequences,
-        n_held_out=config.n_held_out,
-        seed=int(training["data_seed"]),
-    )
-    model = make_model(config, seed=0, device=dev)  # θ comes from the coordinator each window
-    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    # The same run the coordinator holds (data from the public seed); θ is pulled every window.
+    run = init_run(config, seed=int(training["seed"]), device=dev)
     return MinerSetup(
-        config, model, source.sequences, shapes, float(info["clock"]["put_window_seconds"]), dev
+        config,
+        run.model,
+        run.sequences,
+        dict(run.shapes),
+        float(info["clock"]["put_window_seconds"]),
+        dev,
     )
+
+
+def own_sequence_ids(setup: MinerSetup, uid: int, window: int) -> np.ndarray:
+    """``[H, B]`` ids of the sequences ``uid`` trains on in ``window`` (its pool's first H·B)."""
+    cfg = setup.config
+    pool = assign_batches(uid, window, len(setup.sequences), cfg.pool_size)
+    return pool[: cfg.inner_steps * cfg.batch_size].reshape(cfg.inner_steps, cfg.batch_size)
 
 
 def strategy_for(name: str) -> MinerStrategy:
@@ -126,7 +131,7 @@ def train_payload(
     n = len(setup.sequences)
     pool_uid = uid if strategy.data == "own" else random_pool_uid(int(rng.integers(2**31)))
     pool = assign_batches(pool_uid, window, n, cfg.pool_size)
-    used = pool[: cfg.inner_steps * cfg.batch_size]
+    used = pool[: cfg.inner_steps * cfg.batch_size]  # the part an honest miner consumes, in order
     theta_dev = {k: v.to(setup.device) for k, v in theta.items()}
     steps = steps_for(strategy, cfg)
     delta = None
@@ -244,9 +249,9 @@ def run_miner(
             if theta_window != current:
                 continue
             theta, _ = decode_payload(raw, PayloadLimits(max_bytes=1 << 34))
-            pool = client.assignment(current)["pool"]
-            local = assign_batches(uid, current, len(setup.sequences), setup.config.pool_size)
-            if pool != local.tolist():
+            ids = client.assignment(current)["sequence_ids"]
+            local = own_sequence_ids(setup, uid, current)
+            if ids != local.reshape(len(ids), -1).tolist():
                 log(
                     f"window {current}: warning: the coordinator's assignment differs from the local one"
                 )

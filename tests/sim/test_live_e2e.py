@@ -40,7 +40,8 @@ SCENARIO = f"""
 window_seconds = {WINDOW_S}
 put_window_seconds = {PUT_S}
 training_config = "cpu-tiny"
-validators = [1000.0, 500.0]
+validators = 2
+validator_stake = 1000.0
 max_upload_bytes = 65536
 seed = 3
 

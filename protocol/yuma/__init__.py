@@ -13,6 +13,8 @@ CONSENSUS
     "yuma_liquid_v1", "stake_capped", ...); a variant is one file (see ``stake_capped.py``).
 StateError
     ``ValueError`` raised for invalid JSON states; its message names the key.
+neuron_to_prune, immortal_owner_uids, blocks_until_next_epoch
+    The pruning choice for registrations and epoch scheduling (HEAD and legacy).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from protocol.yuma.epoch import yuma_epoch
 from protocol.yuma.mechanisms import CONSENSUS, Mechanism, get_mechanism
 from protocol.yuma.params import EpochParams, ParamsError, blocks_until_next_epoch
+from protocol.yuma.pruning import immortal_owner_uids, neuron_to_prune
 from protocol.yuma.replay import replay_states
 from protocol.yuma.result import EpochResult
 from protocol.yuma.state import StateError
@@ -33,6 +36,8 @@ __all__ = [
     "StateError",
     "blocks_until_next_epoch",
     "get_mechanism",
+    "immortal_owner_uids",
+    "neuron_to_prune",
     "replay_states",
     "yuma_epoch",
 ]

@@ -225,3 +225,36 @@ def test_scheduling_variants() -> None:
     assert (legacy.cutoff_blocks, legacy.epoch_period) == (5000, 361)
     assert EpochParams(tempo=1).cutoff_blocks == 13
     assert EpochParams.from_chain(kappa_u16=65535).kappa == 1.0
+
+
+# ---------------------------------------------------------------- pruning
+
+
+def test_neuron_to_prune_rules() -> None:
+    from protocol.yuma.pruning import immortal_owner_uids, neuron_to_prune
+
+    emission = torch.tensor([[5.0, 1.0, 1.0, 3.0, 0.0]])
+    reg = torch.tensor([[0, 7, 3, 0, 95]])
+    # uid 4 (emission 0) is immune (registered 5 blocks ago); ties on 1.0 go to the older uid 2
+    assert neuron_to_prune(emission, reg, 100, 10, min_non_immune=1).tolist() == [2]
+    # too few non-immune uids: the best immune uid goes instead
+    assert neuron_to_prune(emission, reg, 100, 10, min_non_immune=4).tolist() == [4]
+    # no immune uid and too few non-immune: nothing can be pruned
+    assert neuron_to_prune(emission[:, :4], reg[:, :4], 100, 10, min_non_immune=4).tolist() == [-1]
+    # equal emission and registration: the lower uid
+    assert neuron_to_prune(
+        torch.ones(1, 3), torch.zeros(1, 3, dtype=torch.int64), 50, 10, min_non_immune=0
+    ).tolist() == [0]
+    # the owner hotkey is protected; with limit 2 the earliest other owner-coldkey hotkey too
+    owner_ck = torch.tensor([[False, True, True, False, False]])
+    protected = immortal_owner_uids(torch.tensor([3]), owner_ck, reg, limit=2)
+    assert protected.tolist() == [[False, False, True, True, False]]
+    assert neuron_to_prune(
+        emission, reg, 100, 10, protected=protected, min_non_immune=1
+    ).tolist() == [1]
+    # batched: each subnet on its own
+    both = neuron_to_prune(
+        torch.cat([emission, emission]), torch.cat([reg, reg]), 100, 10, min_non_immune=1,
+        protected=torch.cat([protected, torch.zeros_like(protected)]),
+    )  # fmt: skip
+    assert both.tolist() == [1, 2]

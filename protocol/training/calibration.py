@@ -7,11 +7,14 @@ Schema ``govsim.training.calibration/1``::
     {"schema": ..., "config": str, "seeds": [int], "rounds": int,
      "network": {"final_loss", "optimal_loss", "loss_curve": [float], "contributors_mean",
                  "honest_overlap_mean", "honest_overlap_max", "upload_bytes", "ratio_vs_fp32",
-                 "rank_stability_kendall_tau"},
+                 "rank_stability_kendall_tau", "weight_vs_marginal_value_spearman"},
      "roles": {role: {"n_uids", "gradient_score": {"mean", "std", "q10", "q50", "q90", "n"},
                       "p_indicator_positive", "bma_final_mean", "final_weight_share",
                       "weight_share_mean", "overlap_flag_rate", "invalid_rate", "late_or_early_rate",
-                      "steps_behind_mean", "rounds_to_zero_weight": {"mean", "max", "never"}}}}
+                      "steps_behind_mean", "marginal_value_mean",
+                      "rounds_to_zero_weight": {"mean", "max", "never"}}}}
+
+``marginal_value`` is the leave-one-out held-out loss gain of a gathered peer (spec §12.4.8).
 
 ``rounds_to_zero_weight`` is, per UID, the first round from which its weight stays 0 to the end
 (``never`` counts UIDs still paid in the last round).
@@ -86,6 +89,20 @@ def _rank_stability(rounds: Sequence[RoundMetrics]) -> list[float]:
     return taus
 
 
+def _weight_value_correlation(rounds: Sequence[RoundMetrics]) -> list[float]:
+    """Per round: Spearman ρ between the weight and the leave-one-out value of the gathered peers."""
+    from scipy.stats import spearmanr
+
+    rhos = []
+    for m in rounds:
+        pairs = [(r.weight, r.marginal_value) for r in m.uids if math.isfinite(r.marginal_value)]
+        if len(pairs) >= 3 and len({p[0] for p in pairs}) > 1 and len({p[1] for p in pairs}) > 1:
+            rho = spearmanr([p[0] for p in pairs], [p[1] for p in pairs]).statistic
+            if math.isfinite(rho):
+                rhos.append(float(rho))
+    return rhos
+
+
 def _rounds_to_zero(weights: np.ndarray) -> float:
     """First round index from which the weight stays 0; NaN if still paid at the end."""
     paid = np.flatnonzero(weights > 0)
@@ -131,6 +148,7 @@ def calibration_stats(
                         "timing",
                         "behind",
                         "zero",
+                        "marginal",
                     )
                 },
             )
@@ -147,6 +165,7 @@ def calibration_stats(
                 acc["invalid"].append(r.status == "invalid")
                 acc["timing"].append(r.status in ("too_late", "too_early"))
                 acc["behind"].append(r.steps_behind)
+                acc["marginal"].append(r.marginal_value)
         for r in rounds[-1].uids:
             roles[r.role]["bma"].append(r.bma)
             roles[r.role]["final_weight"].append(r.weight)
@@ -169,6 +188,7 @@ def calibration_stats(
             "invalid_rate": float(np.mean(acc["invalid"])),
             "late_or_early_rate": float(np.mean(acc["timing"])),
             "steps_behind_mean": float(np.mean(behind)) if behind else math.nan,
+            "marginal_value_mean": _nan_stat(acc["marginal"], "mean"),
             "rounds_to_zero_weight": {
                 "mean": float(finite_zero.mean()) if finite_zero.size else math.nan,
                 "max": float(finite_zero.max()) if finite_zero.size else math.nan,
@@ -187,6 +207,9 @@ def calibration_stats(
         "honest_overlap_max": _nan_stat([m.honest_overlap_max for m in all_rounds], "max"),
         "upload_bytes": _nan_stat([m.upload_bytes for m in all_rounds], "mean"),
         "ratio_vs_fp32": _nan_stat([m.ratio_vs_fp32 for m in all_rounds], "mean"),
+        "weight_vs_marginal_value_spearman": _nan_stat(
+            [rho for rounds in runs for rho in _weight_value_correlation(rounds)], "mean"
+        ),
         "rank_stability_kendall_tau": _nan_stat(
             [t for rounds in runs for t in _rank_stability(rounds)], "mean"
         ),

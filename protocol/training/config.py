@@ -89,6 +89,9 @@ class TrainingConfig:
     burn_rate: float = 0.5
     windows_per_weights: int = 3
     own_eval_from: str = "assigned_pool"
+    measure_marginal_value: bool = (
+        True  # leave-one-out held-out loss per gathered peer (costly on GPU)
+    )
     # chain and clock
     blocks_per_window: int = 7
     put_window_seconds: float = 70.0
@@ -211,6 +214,8 @@ CONFIGS: dict[str, TrainingConfig] = {
         uids_per_window=20,
         gather_peer_count=20,
         reserve_peer_count=10,
+        replica_chunk=4,
+        measure_marginal_value=False,
         roles=default_roles(28),
     ),
 }

@@ -111,6 +111,7 @@ class UidRecord:
     incentive: float
     emission: float
     max_overlap: float
+    marginal_value: float
     overlap_offender: bool
 
 
@@ -522,11 +523,14 @@ def run_round(
     # Outer step with the gathered set (miners and validators alike).
     t0 = time.perf_counter()
     agg_norm, cosine = 0.0, float("nan")
+    marginal: dict[int, float] = {}
     if gathered:
         update = aggregate(
             [submissions[u].gradient for u in gathered], chunk=cfg.chunk, mode=cfg.aggregation
         )
         new_theta = outer_step(state.theta, update, cfg.outer_lr)
+        if cfg.measure_marginal_value:
+            marginal = _marginal_values(state, gathered, submissions, new_theta)
         agg_norm = float(torch.sqrt(sum(u.pow(2).sum() for u in update.values())))
         honest = [deltas[u] for u in state.miner_uids if state.role(u) == "honest" and u in deltas]
         if honest:
@@ -565,10 +569,36 @@ def run_round(
         ef_norms,
         agg_norm,
         cosine,
+        marginal,
         timings,
     )
     state.window += 1
     return metrics
+
+
+def _held_out(state: RunState, params: Mapping[str, torch.Tensor]) -> float:
+    with torch.no_grad():
+        return float(lm_loss(state.model, params, state.held_out))
+
+
+def _marginal_values(
+    state: RunState,
+    gathered: list[int],
+    submissions: Mapping[int, Submission],
+    new_theta: Mapping[str, torch.Tensor],
+) -> dict[int, float]:
+    """Leave-one-out value of each gathered peer (spec §12.4.8): held-out loss of the outer step
+    without the peer minus the loss with everyone (positive: the peer helped)."""
+    cfg = state.config
+    if len(gathered) < 2:
+        return {}
+    with_all = _held_out(state, new_theta)
+    values = {}
+    for uid in gathered:
+        others = [submissions[u].gradient for u in gathered if u != uid]
+        update = aggregate(others, chunk=cfg.chunk, mode=cfg.aggregation)
+        values[uid] = _held_out(state, outer_step(state.theta, update, cfg.outer_lr)) - with_all
+    return values
 
 
 def _epoch(state: RunState) -> np.ndarray:
@@ -609,6 +639,7 @@ def _metrics(
     ef_norms,
     agg_norm,
     cosine,
+    marginal,
     timings,
 ) -> RoundMetrics:
     cfg, lead = state.config, state.validators[0]
@@ -649,6 +680,7 @@ def _metrics(
                 emission=float(emission[uid]),
                 max_overlap=max_overlap[uid],
                 overlap_offender=uid in lead_result.overlap_offenders,
+                marginal_value=marginal.get(uid, float("nan")),
             )
         )
     return RoundMetrics(

@@ -34,6 +34,7 @@ UID_FIELDS = frozenset(
         "emission",
         "max_overlap",
         "overlap_offender",
+        "marginal_value",
     }
 )
 

@@ -83,6 +83,7 @@ def test_gpu_config_size() -> None:
     model = make_model(CONFIGS["gpu-small"], seed=0)
     n = sum(p.numel() for p in model.parameters())
     assert 25e6 <= n <= 40e6
+    assert CONFIGS["gpu-small"].replica_chunk > 0  # 28 replicas at once would not fit one GPU
 
 
 def test_replica_batching_and_step_mask() -> None:

@@ -53,6 +53,11 @@ def test_free_riders_and_poisoners_reach_zero_weight(adversarial_run) -> None:
             assert record.weight == 0.0 and record.final_score <= 0.0
         if record.role == "poisoner":
             assert record.ordinal < 0
+    # Leave-one-out: removing an honest peer from the outer step costs held-out loss on average.
+    honest_value = [
+        r.marginal_value for m in metrics for r in m.uids if r.role == "honest" and r.gathered
+    ]
+    assert np.mean(honest_value) > 0
     honest = [r.weight for r in last.uids if r.role == "honest"]
     assert sum(honest) > 0.3
     honest_bma = [r.bma for r in last.uids if r.role == "honest"]

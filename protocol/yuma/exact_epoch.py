@@ -34,7 +34,7 @@ from protocol.yuma.fixedpoint import (
 )
 from protocol.yuma.state import SubnetState
 
-__all__ = ["ExactResult", "exact_epoch", "exact_weighted_median"]
+__all__ = ["ExactResult", "dense_rows", "exact_epoch", "exact_weighted_median"]
 
 _NO_COMMIT = (1 << 63) - 1
 
@@ -115,7 +115,7 @@ def _stake_i64f64(value: int | float) -> int:
     return round(Fraction(value) * (1 << 64))
 
 
-def _dense(rows: tuple[dict[int, int], ...], n: int) -> tuple[np.ndarray, np.ndarray]:
+def dense_rows(rows: tuple[dict[int, int], ...], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Sparse u16 rows → dense int64 values and a presence mask (two bulk conversions)."""
     values = np.zeros((n, n), dtype=np.int64)
     present = np.zeros((n, n), dtype=bool)
@@ -212,8 +212,8 @@ def exact_epoch(state: SubnetState) -> ExactResult:
     active_stake = fx_normalize(active_stake)
 
     # 5 weights: masks, then row normalisation
-    w_u16, present = _dense(state.weights, n)
-    b_u16, b_present = _dense(state.bonds, n)
+    w_u16, present = dense_rows(state.weights, n)
+    b_u16, b_present = dense_rows(state.bonds, n)
     if has_permits:
         present &= vp_old[:, None]
     diagonal = np.eye(n, dtype=bool)

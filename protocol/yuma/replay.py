@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from protocol.yuma.epoch import yuma_epoch
-from protocol.yuma.exact_epoch import exact_epoch
+from protocol.yuma.exact_epoch import dense_rows, exact_epoch
 from protocol.yuma.state import StateError, SubnetState, parse_state
 
 __all__ = ["OUTPUT_KEYS", "float_epoch_from_state", "replay_states", "state_tensors"]
@@ -38,17 +38,11 @@ def state_tensors(state: SubnetState, bonds: torch.Tensor | None = None) -> dict
     without re-quantising).
     """
     n = state.n
-    weights = torch.zeros(n, n, dtype=torch.float64)
-    present = torch.zeros(n, n, dtype=torch.bool)
-    for i, row in enumerate(state.weights):
-        for j, v in row.items():
-            weights[i, j] = float(v)
-            present[i, j] = True
+    w_values, w_present = dense_rows(state.weights, n)
+    weights = torch.from_numpy(w_values.astype(np.float64))
+    present = torch.from_numpy(w_present)
     if bonds is None:
-        bonds = torch.zeros(n, n, dtype=torch.float64)
-        for i, row in enumerate(state.bonds):
-            for j, v in row.items():
-                bonds[i, j] = v / 65535.0
+        bonds = torch.from_numpy(dense_rows(state.bonds, n)[0] / 65535.0)
     commit = None
     if state.commit_reveal is not None:
         commit = torch.tensor(
@@ -85,11 +79,11 @@ def float_epoch_from_state(
 ) -> tuple[dict[str, Any], torch.Tensor]:
     """One float epoch on a state: the output dict and the float bonds (for chaining)."""
     result = yuma_epoch(**state_tensors(state, bonds))
-    stored = _u16(result.bonds.reshape(-1))
-    n = state.n
-    bond_rows = [
-        {j: stored[i * n + j] for j in range(n) if stored[i * n + j] > 0} for i in range(n)
-    ]
+    stored = np.clip(np.floor(result.bonds.numpy() * 65535.0 + _U16_EPS), 0, 65535).astype(np.int64)
+    rows, cols = np.nonzero(stored)
+    bond_rows: list[dict[int, int]] = [{} for _ in range(state.n)]
+    for i, j, v in zip(rows.tolist(), cols.tolist(), stored[rows, cols].tolist(), strict=True):
+        bond_rows[i][j] = v
     out = {
         "block": state.block,
         "consensus_u16": _u16(result.consensus),

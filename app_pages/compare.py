@@ -40,7 +40,7 @@ st.markdown(
 
 policies = explorer.policy_names()
 preferred = scenario.policy_names() if scenario is not None and scenario.policies else []
-default = [p for p in preferred if p in policies] or policies[:3]
+default = explorer.default_policies(policies, preferred)
 c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
 chosen = c1.multiselect("Policies", policies, default=default, key="cmp_policies")
 n_seeds = c2.number_input(
@@ -76,12 +76,13 @@ if results is None:
     st.info("Choose policies and press **Compare**.")
     st.stop()
 
-kpi_summary = explorer.kpi_summary(
-    results.kpis.drop(columns=["replication", "seed"]), group="policy"
-)
+varying, constant = explorer.split_constant_kpis(results.kpis.drop(columns=["replication", "seed"]))
+kpi_summary = explorer.kpi_summary(varying, group="policy")
 st.session_state["cmp_kpi_summary"] = kpi_summary
 st.subheader("KPIs (mean [95 % CI] over seeds)")
 st.dataframe(explorer.kpi_table(kpi_summary), width="stretch", key="cmp_kpi_table")
+if constant:
+    st.caption("The same in every run: " + ", ".join(f"{k} = {v:.4g}" for k, v in constant.items()))
 
 network = explorer.network_frame_by_run(results.timeseries)
 time = explorer.time_column(network)

@@ -105,14 +105,18 @@ with series_tab:
     ) is None:
         st.warning(f"The time series has no time column (expected one of {explorer.TIME_COLUMNS}).")
     else:
-        columns = explorer.numeric_columns(timeseries, exclude=("policy",))
-        metric = st.selectbox("Metric", columns, key="studies_metric")
-        if "netuid" in timeseries.columns:
-            # Subnet rows: chart the network-wide total per run and time.
-            timeseries = timeseries.groupby(["policy", "run_id", time], as_index=False)[
-                metric
-            ].sum()
-        bands = explorer.band_frame(timeseries, metric, group="policy", time=time)
+        network = explorer.network_frame_by_run(
+            timeseries.drop(
+                columns=["scenario_id", "point", "replication", "attempt"], errors="ignore"
+            ),
+            keys=("policy", "run_id"),
+        )
+        columns = explorer.numeric_columns(network, exclude=("policy",))
+        preferred = columns.index("tao_price_usd") if "tao_price_usd" in columns else 0
+        metric = st.selectbox(
+            "Metric (network-wide)", columns, index=preferred, key="studies_metric"
+        )
+        bands = explorer.band_frame(network, metric, group="policy", time=time)
         base = alt.Chart(bands).encode(x=alt.X(f"{time}:Q", title=time), color="policy:N")
         st.altair_chart(
             base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q")

@@ -570,9 +570,15 @@ def time_column(frame: pd.DataFrame) -> str:
     raise ValueError(f"time series: no time column; expected one of {', '.join(TIME_COLUMNS)}")
 
 
+#: Identifier columns of runs and stores: numeric, but nothing to chart or average.
+BOOKKEEPING_COLUMNS: frozenset[str] = frozenset(
+    {"seed", "replication", "attempt", "netuid", "uid", "scenario_id", "point", "run_id"}
+)
+
+
 def numeric_columns(frame: pd.DataFrame, *, exclude: Sequence[str] = ()) -> list[str]:
     """Numeric, non-constant-key columns of ``frame`` (what can be charted), in frame order."""
-    skip = set(exclude) | set(TIME_COLUMNS) | {"seed", "replication", "attempt", "netuid", "uid"}
+    skip = set(exclude) | set(TIME_COLUMNS) | BOOKKEEPING_COLUMNS
     return [
         c
         for c in frame.columns
@@ -1244,9 +1250,12 @@ def event_marks(events: pd.DataFrame, *, time: str) -> pd.DataFrame:
         return pd.DataFrame(columns=[time, "label"])
     label_parts = [c for c in EVENT_LABEL_COLUMNS if c in events.columns]
 
+    def text(value: Any) -> str:
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
     def label(row: pd.Series) -> str:
         parts = [
-            str(v) for v in row if v is not None and not (isinstance(v, float) and np.isnan(v))
+            text(v) for v in row if v is not None and not (isinstance(v, float) and np.isnan(v))
         ]
         return " ".join(parts) or "event"
 
@@ -1294,9 +1303,13 @@ def stack_runs(runs: Sequence[tuple[str, int, int, RunTables]]) -> StackedRuns:
     )
 
 
-def network_frame_by_run(timeseries: pd.DataFrame) -> pd.DataFrame:
-    """:func:`network_frame` of each run in a stacked time series (keeps ``policy``, ``seed``)."""
-    keys = [c for c in ("policy", "replication", "seed") if c in timeseries.columns]
+def network_frame_by_run(
+    timeseries: pd.DataFrame, keys: Sequence[str] = ("policy", "replication", "seed")
+) -> pd.DataFrame:
+    """:func:`network_frame` of each run in a stacked time series, keeping the run's ``keys``."""
+    keys = [c for c in keys if c in timeseries.columns]
+    if not keys:
+        return network_frame(timeseries)
     parts = [
         network_frame(part.drop(columns=keys)).assign(**dict(zip(keys, key, strict=True)))
         for key, part in timeseries.groupby(keys, sort=False)
@@ -1443,3 +1456,38 @@ def headline_kpis(kpis: Mapping[str, Any]) -> list[tuple[str, str]]:
         (k, v) for k, v in kpis.items() if isinstance(v, int | float) and not isinstance(v, bool)
     ]
     return [(k, f"{v:,.4g}") for k, v in numeric[:4]]
+
+
+#: Policies the Compare page starts with when the scenario names none: the status quo, the
+#: proposed on-chain governance and a timelocked multisig.
+DEFAULT_COMPARE_POLICIES: tuple[str, ...] = ("sudo", "v2_two_stage", "timelock")
+
+
+def default_policies(available: Sequence[str], preferred: Sequence[str] = ()) -> list[str]:
+    """The Compare page's initial policy choice: ``preferred`` if given, else the defaults."""
+    chosen = [p for p in preferred if p in available]
+    if chosen:
+        return chosen
+    chosen = [p for p in DEFAULT_COMPARE_POLICIES if p in available]
+    return chosen or list(available[:3])
+
+
+def split_constant_kpis(
+    kpis: pd.DataFrame, *, group: str = "policy"
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Separate KPIs that are the same in every run (counts, settings) from those that vary.
+
+    Returns
+    -------
+    varying : DataFrame
+        ``kpis`` without the constant numeric columns.
+    constant : dict
+        The constant KPIs and their value.
+    """
+    constant: dict[str, Any] = {}
+    for column in numeric_columns(kpis, exclude=(group,)):
+        values = kpis[column].to_numpy(dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size == values.size and finite.size and np.all(finite == finite[0]):
+            constant[column] = kpis[column].iloc[0]
+    return kpis.drop(columns=list(constant)), constant

@@ -220,3 +220,126 @@ def test_fetch_status_unreachable_and_malformed() -> None:
         explorer.fetch_status(f"http://127.0.0.1:{free_port()}/status", timeout_s=1.0)
     with pytest.raises(explorer.StatusUnavailableError, match="http:// or https://"):
         explorer.fetch_status("ftp://example.org")
+
+
+# -- run shaping -------------------------------------------------------------------------------
+
+
+def _per_subnet_series() -> pd.DataFrame:
+    """Two subnets, three days: network columns repeated on each subnet's row, as sim.run does."""
+    rows = []
+    for day in range(3):
+        for netuid, share in ((0, 0.7 - 0.1 * day), (1, 0.3 + 0.1 * day)):
+            rows.append(
+                {
+                    "day": float(day),
+                    "netuid": netuid,
+                    "tao_price_usd": 300.0 + day,
+                    "emission_share": share,
+                    "income_miners_tao": 10.0 * (netuid + 1),
+                    "alpha_price_tao": 0.01 * (netuid + 1),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_network_frame_keeps_network_columns_and_sums_incomes() -> None:
+    series = _per_subnet_series()
+    assert explorer.network_columns(series) == ["tao_price_usd"]
+    network = explorer.network_frame(series)
+    assert list(network["day"]) == [0.0, 1.0, 2.0]
+    assert list(network["tao_price_usd"]) == [300.0, 301.0, 302.0]
+    assert list(network["income_miners_tao"]) == [30.0, 30.0, 30.0]
+    # Day 0: SN0 holds 70 % (one subnet is a majority); day 2: 50/50 needs both.
+    assert list(network["emission_nakamoto_50"]) == [1, 1, 2]
+    subnets = explorer.subnet_frame(series)
+    assert set(subnets["netuid"]) == {"SN0", "SN1"}
+    assert "tao_price_usd" not in subnets
+
+
+@pytest.mark.parametrize(
+    ("shares", "expected"), [([1.0], 1), ([0.5, 0.5], 2), ([0.25] * 4, 3), ([0.0, 0.0], 0)]
+)
+def test_nakamoto_coefficient(shares: list[float], expected: int) -> None:
+    assert explorer.nakamoto(np.array(shares)) == expected
+
+
+def test_event_marks_converts_blocks_and_labels_without_nans() -> None:
+    events = pd.DataFrame(
+        [
+            {"block": 14_400, "kind": "executed", "lever": "set_emission_enabled", "netuid": 0.0},
+            {"block": 7_200, "kind": "token_sale", "lever": None, "netuid": np.nan},
+        ]
+    )
+    marks = explorer.event_marks(events, time="day")
+    assert list(marks["day"]) == [2.0, 1.0]
+    assert list(marks["label"]) == ["executed set_emission_enabled 0", "token_sale"]
+    assert explorer.event_marks(pd.DataFrame(), time="day").empty
+
+
+def test_stack_runs_and_constant_kpis() -> None:
+    run = explorer.RunTables(
+        timeseries=pd.DataFrame({"day": [0.0, 1.0], "x": [1.0, 2.0]}),
+        kpis={"harm": 1.0, "n": 8},
+        events=pd.DataFrame(),
+    )
+    other = explorer.RunTables(
+        timeseries=pd.DataFrame({"day": [0.0, 1.0], "x": [1.0, 3.0]}),
+        kpis={"harm": 2.0, "n": 8},
+        events=pd.DataFrame([{"day": 1.0, "kind": "executed"}]),
+    )
+    stacked = explorer.stack_runs([("sudo", 0, 11, run), ("timelock", 0, 11, other)])
+    assert len(stacked.timeseries) == 4
+    assert list(stacked.events["policy"]) == ["timelock"]
+    varying, constant = explorer.split_constant_kpis(stacked.kpis)
+    assert constant == {"n": 8}
+    assert "harm" in varying and "n" not in varying
+    with pytest.raises(ValueError, match="nothing to stack"):
+        explorer.stack_runs([])
+
+
+def test_parquet_download_round_trips() -> None:
+    frame = pd.DataFrame({"a": [1, 2], "nested": [[1, 2], {"k": 1}]})
+    back = pd.read_parquet(__import__("io").BytesIO(explorer.to_parquet_bytes(frame)))
+    assert list(back["a"]) == [1, 2]
+    assert list(back["nested"]) == ["[1, 2]", "{'k': 1}"]
+
+
+def test_default_policies_prefer_the_scenarios_then_the_classics() -> None:
+    available = ["cosmos", "sudo", "timelock", "v2_two_stage"]
+    assert explorer.default_policies(available, ["cosmos"]) == ["cosmos"]
+    assert explorer.default_policies(available) == ["sudo", "v2_two_stage", "timelock"]
+    assert explorer.default_policies(["a", "b", "c", "d"]) == ["a", "b", "c"]
+
+
+def test_replicate_seeds_are_the_runners_and_distinct() -> None:
+    from sim.sampling import run_seed
+
+    seeds = explorer.replicate_seeds(7, 3)
+    assert seeds == [run_seed(7, 0, r) for r in range(3)]
+    assert len(set(seeds)) == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        explorer.replicate_seeds(7, 0)
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+
+def test_upload_may_extend_a_library_scenario() -> None:
+    library = explorer.library_scenarios()
+    if "baseline" not in library:
+        pytest.skip("no baseline scenario in the library")
+    scenario = explorer.load_uploaded_scenario(
+        b'extends = "baseline.toml"\nname = "mine"\nhorizon_days = 7\n', "mine.toml"
+    )
+    base = explorer.load_library_scenario("baseline")
+    assert scenario.name == "mine"
+    assert scenario.config.horizon_days == 7
+    assert scenario.config.network == base.config.network
+
+
+def test_upload_limits() -> None:
+    with pytest.raises(ValueError, match="too large"):
+        explorer.load_uploaded_scenario(b"#" * (explorer.MAX_UPLOAD_BYTES + 1), "big.toml")
+    with pytest.raises(ValueError, match="unknown library scenario"):
+        explorer.load_library_scenario("no-such-scenario")

@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocol.yuma import EpochParams, replay_states
 from protocol.yuma.exact_epoch import exact_weighted_median
-from protocol.yuma.fixedpoint import ONE, fx_mul, u16_proportion
+from protocol.yuma.fixedpoint import ONE, fx_div, fx_mul, fx_normalize, u16_proportion
 from protocol.yuma.float_epoch import liquid_alpha_v2, weighted_median_consensus
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -483,3 +485,47 @@ def test_liquid_alpha_equal_values_against_itself() -> None:
     alpha_fx = int(u16_proportion(6553))
     assert abs(alpha_fx - round(0.1 * ONE)) / ONE < 1e-4
     assert int(fx_mul(alpha_fx, ONE)) == alpha_fx
+
+
+def _quickselect_median(stake: list[int], score: list[int], minority: int, total: int) -> int:
+    """The chain's mid-pivot weighted quickselect (math.rs ``weighted_median``), on I32F32 bits."""
+    part = list(range(len(stake)))
+    lo_bound, hi_bound = 0, total
+    for _ in range(len(stake) + 1):
+        if not part:
+            return 0
+        if len(part) == 1:
+            return score[part[0]]
+        pivot = score[part[len(part) // 2]]
+        lower = [i for i in part if score[i] < pivot]
+        upper = [i for i in part if score[i] > pivot]
+        lo_stake = sum(stake[i] for i in lower)
+        hi_stake = sum(stake[i] for i in upper)
+        if minority < lo_bound + lo_stake and lower:
+            part, hi_bound = lower, lo_bound + lo_stake
+        elif hi_bound - hi_stake <= minority and upper:
+            part, lo_bound = upper, hi_bound - hi_stake
+        else:
+            return pivot
+    return 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.integers(1, 8),
+    data=st.data(),
+    kappa_u16=st.sampled_from([32767, 0, 1, 65535, 13107, 52428]),
+)
+def test_closed_form_median_equals_chain_quickselect(
+    rows: int, data: st.DataObject, kappa_u16: int
+) -> None:
+    """The closed form used by the exact mode picks what the chain's quickselect picks."""
+    stake = data.draw(st.lists(st.integers(1, 50), min_size=rows, max_size=rows))
+    score = data.draw(st.lists(st.sampled_from([0, 1, 2, 3, 5, 8]), min_size=rows, max_size=rows))
+    use = fx_normalize(np.array(stake, dtype=np.int64) << 32)
+    score_fx = np.array(score, dtype=np.int64) * (ONE // 8)
+    kappa = int(fx_div(kappa_u16 << 32, 65535 << 32))
+    total = int(use.sum())
+    want = _quickselect_median(use.tolist(), score_fx.tolist(), total - kappa, total)
+    got = exact_weighted_median(np.array(stake, dtype=np.int64) << 32, score_fx[:, None], kappa)
+    assert int(got[0]) == want

@@ -55,14 +55,14 @@ with truth_tab:
 
 with live_tab:
     st.caption(
-        "A live round's coordinator (`govsim live coordinator`) serves its status as JSON. "
-        "Paste its URL to see the current window, miners and scores."
+        "A live round's coordinator (`govsim live coordinator`) serves its status as JSON at "
+        "`/v1/status`. Paste its URL to see the current window, the miners and their scores."
     )
     url = st.text_input(
         "Status URL",
-        "http://127.0.0.1:8000/status",
+        "http://127.0.0.1:8765/v1/status",
         key="live_url",
-        placeholder="http://host:port/status",
+        placeholder="http://host:port/v1/status",
     )
     if st.button("Fetch status", key="live_fetch"):
         try:
@@ -78,17 +78,31 @@ with live_tab:
         )
     status = st.session_state.get("live_status")
     if status:
+        metrics = explorer.live_metrics(status)
+        for column, (label, value) in zip(st.columns(max(1, len(metrics))), metrics, strict=False):
+            column.metric(label, value)
+        if status.get("ticker_error"):
+            st.warning(f"Coordinator reports: {status['ticker_error']}")
         scalars, tables = explorer.status_tables(status)
-        numbers = {
-            k: v
-            for k, v in scalars.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        }
-        for column, (key, value) in zip(
-            st.columns(max(1, min(4, len(numbers)))), list(numbers.items())[:4], strict=False
-        ):
-            column.metric(key, value)
-        st.json(scalars, expanded=False)
-        for name, table in tables.items():
-            st.markdown(f"**{name}**")
-            st.dataframe(table, width="stretch", key=f"live_table_{name}")
+        miners = tables.pop("miners", None)
+        if miners is not None and not miners.empty:
+            st.markdown("**Miners**")
+            if {"uid", "emission_tao"} <= set(miners.columns):
+                st.altair_chart(
+                    alt.Chart(miners.assign(uid=miners["uid"].astype(str)))
+                    .mark_bar()
+                    .encode(
+                        x=alt.X("uid:N", title="uid"),
+                        y=alt.Y("emission_tao:Q", title="emission (TAO)"),
+                        tooltip=list(miners.columns),
+                    )
+                    .properties(height=200),
+                    width="stretch",
+                )
+            st.dataframe(miners, width="stretch", key="live_miners")
+        windows = explorer.live_windows(status)
+        if not windows.empty:
+            st.markdown("**Recent windows**")
+            st.dataframe(windows, width="stretch", key="live_windows")
+        with st.expander("Raw status"):
+            st.json(status, expanded=False)

@@ -1491,3 +1491,44 @@ def split_constant_kpis(
         if finite.size == values.size and finite.size and np.all(finite == finite[0]):
             constant[column] = kpis[column].iloc[0]
     return kpis.drop(columns=list(constant)), constant
+
+
+#: Headline numbers of a live coordinator's ``/v1/status``: label → dotted path.
+LIVE_METRICS: dict[str, str] = {
+    "Window now": "clock.window",
+    "Last closed window": "last_closed_window",
+    "Global step": "model.global_step",
+    "Training config": "network.training_config",
+}
+
+
+def dotted(data: Mapping[str, Any], path: str) -> Any:
+    """``data["a"]["b"]`` for ``path="a.b"``; ``None`` where a key is missing."""
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def live_metrics(status: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """``(label, value)`` headline numbers of a coordinator status, plus the miner count."""
+    out = [(label, dotted(status, path)) for label, path in LIVE_METRICS.items()]
+    out = [(label, value) for label, value in out if value is not None]
+    if isinstance(status.get("miners"), list):
+        out.append(("Miners", len(status["miners"])))
+    return out
+
+
+def live_windows(status: Mapping[str, Any]) -> pd.DataFrame:
+    """The recent scored windows as a table of their scalar fields (one row per window)."""
+    windows = status.get("windows")
+    if not isinstance(windows, list) or not windows:
+        return pd.DataFrame()
+    rows = [
+        {k: v for k, v in w.items() if v is None or isinstance(v, str | int | float | bool)}
+        for w in windows
+        if isinstance(w, Mapping)
+    ]
+    return pd.DataFrame(rows)

@@ -306,3 +306,50 @@ def test_compare_runs_policies_on_common_seeds() -> None:
     assert (executed["sudo"] >= 1).all()
     assert (executed["v2_two_stage"] == 0).all()
     assert len(at.get("download_button")) == 3
+
+
+@pytest.fixture()
+def live_coordinator(tmp_path: Path):
+    """A real coordinator (``sim.live``, issue 8) served by uvicorn on a free local port."""
+    import threading
+    import time
+
+    live = pytest.importorskip("sim.live.app")
+    uvicorn = pytest.importorskip("uvicorn")
+    from sim.live.config import LiveConfig
+    from sim.live.coordinator import Coordinator
+    from sim.live.store import StateDir
+
+    coordinator = Coordinator(LiveConfig(), StateDir(tmp_path / "live"))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            live.create_app(coordinator, run_ticker=False),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/v1/status"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_live_status_of_a_real_coordinator(live_coordinator: str) -> None:
+    at = open_page("app_pages/ground_truth.py")
+    at.text_input(key="live_url").input(live_coordinator).run()
+    at.button(key="live_fetch").click().run()
+    assert_clean(at)
+    assert not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Training config"] == "cpu-tiny"
+    assert metrics["Last closed window"] == "-1"
+    assert metrics["Miners"] == "0"
+    assert at.session_state["live_status"]["network"]["protocol"] == "govsim-live/v1"

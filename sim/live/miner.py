@@ -220,7 +220,11 @@ def run_miner(
         Where progress lines go.
     """
     strategy = strategy_for(strategy_name)
-    info = _retrying(client.info, log)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"--device {device}: CUDA is not available on this machine (use --device cpu)"
+        )
+    info = client.info()  # first contact fails fast: a wrong URL is a user error
     setup = prepare(info, device)
     log(f"warm-up window took {warm_up(setup, strategy):.2f} s")
     _retrying(client.server_clock, log)
@@ -287,10 +291,13 @@ def run_miner(
                     raise
         except httpx.TransportError as exc:
             # The coordinator may be restarting from its checkpoint: keep trying for a while.
-            unreachable_since = unreachable_since or time.monotonic()
-            if time.monotonic() - unreachable_since > RECONNECT_SECONDS:
+            if unreachable_since is None:
+                unreachable_since = time.monotonic()
+                log(
+                    f"coordinator unreachable ({type(exc).__name__}); retrying for up to {RECONNECT_SECONDS:g} s"
+                )
+            elif time.monotonic() - unreachable_since > RECONNECT_SECONDS:
                 raise
-            log(f"coordinator unreachable ({type(exc).__name__}); retrying")
             time.sleep(1.0)
     # Wait for the last window to close, then report it.
     deadline = genesis + (last_trained + 1) * window_s + put_s + 3 * window_s
@@ -304,16 +311,28 @@ def run_miner(
 
 def _retrying(call: Callable[[], Any], log: Callable[[str], None]) -> Any:
     """``call()``, retried for up to :data:`RECONNECT_SECONDS` while the coordinator is unreachable
-    (it may be restarting from its checkpoint)."""
+    (it may be restarting from its checkpoint); one log line per outage."""
     started = time.monotonic()
     while True:
         try:
-            return call()
+            result = call()
         except httpx.TransportError as exc:
             if time.monotonic() - started > RECONNECT_SECONDS:
                 raise
-            log(f"coordinator unreachable ({type(exc).__name__}); retrying")
+            if time.monotonic() - started < 0.5:
+                log(
+                    f"coordinator unreachable ({type(exc).__name__}); retrying for up to {RECONNECT_SECONDS:g} s"
+                )
             time.sleep(1.0)
+            continue
+        if time.monotonic() - started >= 1.0:
+            log("coordinator reachable again")
+        return result
+
+
+def _number(value: object, digits: int) -> str:
+    """``value`` with ``digits`` decimals, or ``-`` when there is none (not evaluated)."""
+    return "-" if value is None else f"{float(value):.{digits}f}"
 
 
 def _report(client: LiveClient, reported: int, log: Callable[[str], None]) -> int:
@@ -323,9 +342,12 @@ def _report(client: LiveClient, reported: int, log: Callable[[str], None]) -> in
         if row["window"] > reported:
             score = row["score"]
             log(
-                f"window {row['window']} closed: status {row['status']}, final {score.get('final', 0):.4f}, "
-                f"gradient score {score.get('gradient_score', float('nan')):.5f}, incentive {row['weight']:.4f}, "
-                f"earned {row['emission_tao']:.6f} TAO (total {me['emission_tao']:.6f} TAO)"
+                f"window {row['window']} closed: status {row['status']}, "
+                f"final {_number(score.get('final'), 4)}, "
+                f"gradient score {_number(score.get('gradient_score'), 5)}, "
+                f"incentive {row['weight']:.4f}, earned {row['emission_tao']:.6f} TAO "
+                f"(total {me['emission_tao']:.6f} TAO)"
             )
+
             reported = row["window"]
     return reported

@@ -137,13 +137,3 @@ def wait_for_app_run(page: Any, timeout_ms: float = 60_000) -> None:
         state="attached",
         timeout=timeout_ms,
     )
-
-
-@pytest.fixture()
-def app_page(page: Any, streamlit_url: str) -> Any:
-    """A browser page with the explorer loaded and its first run finished."""
-    page.set_default_timeout(60_000)
-    page.goto(streamlit_url)
-    page.wait_for_selector("[data-testid='stAppViewContainer']")
-    wait_for_app_run(page)
-    return page

@@ -133,21 +133,23 @@ def test_playground_steps_epochs_in_both_modes() -> None:
 
 
 def test_playground_is_deterministic_and_kappa_matters() -> None:
-    def dividends_after(kappa: float, preset: str = "cabal") -> pd.Series:
-        at = open_page("app_pages/yuma_playground.py")
-        at.selectbox(key="yuma_preset").set_value(preset).run()
-        at.button(key="yuma_reset").click().run()
+    at = open_page("app_pages/yuma_playground.py")
+    at.selectbox(key="yuma_preset").set_value("cabal").run()
+
+    def incentive_after_reset(kappa: float) -> pd.Series:
         at.slider(key="yuma_kappa").set_value(kappa).run()
+        at.button(key="yuma_reset").click().run()
         at.button(key="yuma_step").click().run()
         assert_clean(at)
         table = at.session_state["yuma_table"]
+        assert table["epoch"].max() == 0
         return table[table["mode"] == "exact"].set_index("uid")["incentive"]
 
-    first = dividends_after(0.5)
-    assert first.equals(dividends_after(0.5))
+    first = incentive_after_reset(0.5)
+    assert first.equals(incentive_after_reset(0.5))
     # The 40 % cabal is a minority at κ = 0.5 (its miner 5 gets nothing), a majority at κ = 0.3.
     assert first.loc[5] == 0.0
-    assert dividends_after(0.3).loc[5] > 0.0
+    assert incentive_after_reset(0.3).loc[5] > 0.0
 
 
 def test_playground_invalid_table_is_a_message() -> None:
@@ -236,10 +238,10 @@ needs_sim = pytest.mark.skipif(
 
 
 def run_tiny(seed: int, at: AppTest | None = None) -> AppTest:
-    """Upload the tiny scenario, set the seed and press Run (with an empty run cache)."""
+    """Upload the tiny scenario (once), set the seed and press Run with an empty run cache."""
     import streamlit as st
 
-    st.cache_data.clear()
+    st.cache_data.clear()  # the result must be recomputed, not fetched
     at = at or upload(open_page("app_pages/scenario.py"), "tiny.toml", TINY_SCENARIO)
     at.number_input(key="scn_seed").set_value(seed).run()
     at.button(key="scn_run").click().run()
@@ -271,9 +273,10 @@ def test_scenario_run_charts_data_events_and_graph() -> None:
 
 @needs_sim
 def test_scenario_is_deterministic_through_the_ui_and_seed_matters() -> None:
-    first = end_price(run_tiny(seed=5))
-    assert end_price(run_tiny(seed=5)) == first
-    assert end_price(run_tiny(seed=6)) != first
+    at = run_tiny(seed=5)
+    first = end_price(at)
+    assert end_price(run_tiny(seed=5, at=at)) == first
+    assert end_price(run_tiny(seed=6, at=at)) != first
 
 
 @needs_sim

@@ -16,6 +16,7 @@ __all__ = [
     "graph_chart",
     "optional_module",
     "scenario_picker",
+    "show_failure",
     "show_input_error",
     "show_unavailable",
 ]
@@ -50,6 +51,22 @@ def show_unavailable(feature: str, needs: str) -> None:
 def show_input_error(context: str, exc: Exception) -> None:
     """Show a user-input problem as one clear message (never a traceback)."""
     st.error(f"{context}: {exc}", icon=":material/error:")
+
+
+def show_failure(context: str, exc: BaseException) -> None:
+    """Show an unexpected failure of a run as a message; the traceback stays folded away.
+
+    Input problems are ``ValueError`` and get :func:`show_input_error`; anything else is a bug in
+    a model or protocol module, reported with its type so it can be filed.
+    """
+    import traceback
+
+    if isinstance(exc, ValueError):
+        show_input_error(context, exc)
+        return
+    st.error(f"{context}: {type(exc).__name__}: {exc}", icon=":material/bug_report:")
+    with st.expander("Details for a bug report"):
+        st.code("".join(traceback.format_exception(exc)), language="text")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

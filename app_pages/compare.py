@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from app_pages._shared import cached_run, show_input_error, show_unavailable
+from app_pages._shared import cached_run, show_failure, show_input_error, show_unavailable
 from sim import explorer
 
 st.title("Compare policies")
@@ -66,8 +66,8 @@ if run_clicked:
                     done / len(jobs), text=f"{done} / {len(jobs)} runs ({policy}, seed {seed})"
                 )
             st.session_state["cmp_results"] = explorer.stack_runs(runs)
-        except ValueError as exc:
-            show_input_error("A run rejected this scenario", exc)
+        except Exception as exc:
+            show_failure("A run failed", exc)
         finally:
             bar.empty()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from app_pages._shared import show_input_error, show_unavailable
+from app_pages._shared import show_failure, show_unavailable
 from sim import explorer
 
 st.title("Ground truth & live")
@@ -31,8 +31,8 @@ with truth_tab:
                     st.session_state["gt_scores"] = explorer.run_ground_truth(
                         config_name, seed=int(seed), windows=int(windows)
                     )
-            except ValueError as exc:
-                show_input_error("Cannot run this round", exc)
+            except Exception as exc:
+                show_failure("The round failed", exc)
         scores = st.session_state.get("gt_scores")
         if scores is not None:
             by_strategy = explorer.scores_by_strategy(scores)

@@ -11,6 +11,7 @@ from app_pages._shared import (
     config_hash,
     graph_chart,
     scenario_picker,
+    show_failure,
     show_input_error,
     show_unavailable,
 )
@@ -75,8 +76,8 @@ if run_clicked:
             st.session_state["scn_result"] = cached_run(config, policy, int(seed))
         st.session_state["scn_result_label"] = f"{scenario.name} · {policy} · seed {seed}"
         st.session_state["scn_result_key"] = run_key
-    except ValueError as exc:
-        show_input_error("The simulation rejected this scenario", exc)
+    except Exception as exc:
+        show_failure("The simulation failed", exc)
 
 result: explorer.RunTables | None = st.session_state.get("scn_result")
 if result is None:

@@ -852,11 +852,18 @@ def param_value(config: Any, path: str) -> Any:
     return node
 
 
+#: The scenario the explorer opens first when the library has it: the April 2026 dispute.
+FLAGSHIP_SCENARIO = "covenant_2026"
+
+
 def library_scenarios() -> dict[str, Path]:
-    """The shipped scenario files by name (``scenarios.library()``)."""
+    """The shipped scenario files by name (``scenarios.library()``), the flagship first."""
     from scenarios import library
 
-    return library()
+    files = library()
+    if FLAGSHIP_SCENARIO in files:
+        files = {FLAGSHIP_SCENARIO: files[FLAGSHIP_SCENARIO], **files}
+    return files
 
 
 def load_library_scenario(name: str) -> Any:

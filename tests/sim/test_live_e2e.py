@@ -51,6 +51,15 @@ n_eval = 64
 """
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -288,7 +297,7 @@ def test_coordinator_killed_mid_window_restarts_losing_nothing(live_net):
             assert w == closed_before[w["window"]]
     for hotkey, tao in before["emission_tao"].items():
         assert after["emission_tao"][hotkey] >= tao
-    _wait_closed(a, window, 3 * WINDOW_S)
+    _wait_closed(a, window, 6 * WINDOW_S)  # generous: a restart on a loaded machine is slow
     a.window_hint = a.server_clock()["window"]
     rows = {r["window"]: r for r in a.me()["windows"]}
     assert rows[window]["status"] == "ok"  # the upload accepted before the crash was scored

@@ -195,6 +195,8 @@ def upload(at: AppTest, name: str, content: bytes) -> AppTest:
         (b"[network]\nn_subnets = 0\n", "network.n_subnets"),
         (b"[network]\nn_uids = 8\nn_validators = 9\n", "n_validators"),
         (b'extends = "no_such_base.toml"\n', "no_such_base"),
+        (b"[nope]\nx = 1\n", "'nope' is unknown"),
+        (b'horizon_days = "3 TAO"\n', "time units"),
     ],
 )
 def test_invalid_upload_is_a_clear_error(content: bytes, message: str) -> None:

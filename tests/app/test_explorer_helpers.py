@@ -343,3 +343,30 @@ def test_upload_limits() -> None:
         explorer.load_uploaded_scenario(b"#" * (explorer.MAX_UPLOAD_BYTES + 1), "big.toml")
     with pytest.raises(ValueError, match="unknown library scenario"):
         explorer.load_library_scenario("no-such-scenario")
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not explorer.simulation_available(), reason="sim.run not available")
+def test_run_scenario_equals_sim_run_and_snapshots_the_network() -> None:
+    import sim
+    from sim.config import SimConfig
+    from sim.runner import result_tables
+
+    config = SimConfig(
+        horizon_days=1,
+        network={"n_subnets": 2, "n_uids": 8, "n_validators": 2},
+        stakers={"n_stakers": 4},
+    )
+    tables = explorer.run_scenario(config, policy="sudo", seed=3)
+    reference = result_tables(sim.run(config, policy="sudo", seed=3), "trajectory")
+    pd.testing.assert_frame_equal(tables.timeseries, reference["timeseries"])
+    assert tables.kpis == pytest.approx(reference["kpis"].iloc[0].to_dict(), nan_ok=True)
+    snapshot = tables.snapshot
+    assert snapshot is not None
+    assert snapshot.stake.shape == (2, 8) and snapshot.weights.shape == (2, 8, 8)
+    assert snapshot.roles[0].count("validator") == 2
+    # Only validators set weights on chain.
+    setters = {i for i in range(8) if snapshot.weights[0, i].sum() > 0}
+    assert setters <= {i for i, r in enumerate(snapshot.roles[0]) if r == "validator"}

@@ -25,6 +25,7 @@ from protocol.live.errors import LiveError
 
 __all__ = [
     "DTYPE_SIZES",
+    "MAX_ABS_FLOAT",
     "PayloadLimits",
     "TensorEntry",
     "TensorSpec",
@@ -274,14 +275,25 @@ def spec_from_reference(
     return specs
 
 
-def check_tensors(tensors: Mapping[str, torch.Tensor], expected: Mapping[str, TensorSpec]) -> None:
+#: Largest magnitude accepted in a float tensor of an upload. Quantizer scales must be < 1e4
+#: (``validate_gradient``); look-up values and shifts of a sane update are far below this, and the
+#: cap keeps norms and sums of uploads finite in float32.
+MAX_ABS_FLOAT = 1e6
+
+
+def check_tensors(
+    tensors: Mapping[str, torch.Tensor],
+    expected: Mapping[str, TensorSpec],
+    max_abs: float = MAX_ABS_FLOAT,
+) -> None:
     """Refuse tensors that do not match ``expected`` exactly, or hold NaN/inf/out-of-range values.
 
     Raises
     ------
     LiveError
         422 ``wrong_layout`` (names, dtypes, shapes), 422 ``non_finite`` (NaN/inf) or
-        422 ``out_of_range`` (integer bounds); the detail names the tensor.
+        422 ``out_of_range`` (integer bounds, float magnitude over ``max_abs``); the detail names
+        the tensor.
     """
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -302,6 +314,11 @@ def check_tensors(tensors: Mapping[str, torch.Tensor], expected: Mapping[str, Te
         if t.is_floating_point():
             if not bool(torch.isfinite(t).all()):
                 raise _refuse(f"payload[{name!r}]: contains NaN or inf", "non_finite")
+            if t.numel() and float(t.abs().max()) > max_abs:
+                raise _refuse(
+                    f"payload[{name!r}]: |value| up to {float(t.abs().max()):.3g} exceeds {max_abs:g}",
+                    "out_of_range",
+                )
         elif t.numel() and t.dtype != torch.bool:
             lo, hi = int(t.min()), int(t.max())
             if (spec.min_value is not None and lo < spec.min_value) or (

@@ -44,7 +44,9 @@ AUTH_FAILURE_RATE = 50.0
 AUTH_FAILURE_BURST = 200
 #: Closed windows whose details stay in state.json and /v1/status.
 HISTORY_KEEP = 200
-#: Upload directories kept behind the last closed window (for inspection after a restart).
+#: Failed attempts at scoring a window before it is scored without its uploads.
+TICKER_RETRIES = 2
+#: Upload logs kept behind the last closed window (for inspection after a restart).
 UPLOADS_KEEP = 3
 
 
@@ -97,6 +99,7 @@ class Coordinator:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.ticker_error: str | None = None
+        self._engine_doc: dict[str, Any] = {}
         saved = state_dir.load_state()
         if saved is None:
             self._fresh()
@@ -140,6 +143,7 @@ class Coordinator:
         tensors, _ = decode_payload(raw, PayloadLimits(max_bytes=2**40))
         self._set_model(tensors, raw)
         self.engine.import_state(saved["engine"], tensors)
+        self._engine_doc = saved["engine"]
         if self.engine.window != self.model_window:
             raise ValueError(
                 f"{self.store.state_path}: engine window {self.engine.window} != model window {self.model_window}"
@@ -183,11 +187,16 @@ class Coordinator:
             "model_window": self.model_window,
             "global_step": self.global_step,
             "history": self.history[-HISTORY_KEEP:],
-            "engine": self.engine.export_state(),
+            "engine": self._engine_doc,
         }
 
     def _commit(self) -> None:
-        """Checkpoint: model file first (new name), then state.json (the commit point)."""
+        """Checkpoint: model file first (new name), then state.json (the commit point).
+
+        The engine's state is exported here, between windows, and reused by later snapshots
+        (registrations), which may happen while the next window is being scored.
+        """
+        self._engine_doc = self.engine.export_state()
         self.store.save_model(self.model_window, self.model_bytes)
         self.store.save_state(self._snapshot())
         self.store.prune_models(self.model_window)
@@ -528,14 +537,18 @@ class Coordinator:
             closed.append(window)
         return closed
 
-    def close_window(self, window: int) -> WindowOutcome:
+    def close_window(self, window: int, *, discard_uploads: bool = False) -> WindowOutcome:
         """Score ``window``: gather its uploads, run the validators, the outer step and the epoch,
-        credit emission, then checkpoint."""
+        credit emission, then checkpoint.
+
+        ``discard_uploads`` scores the window as if nothing had been uploaded: the ticker's last
+        resort when scoring a window keeps failing, so one bad window cannot stall the subnet.
+        """
         with self.lock:
             if window <= self.last_closed:
                 raise ValueError(f"window {window} is already closed")
             self._sealed.add(window)
-            receipts = dict(self.accepted.get(window, {}))
+            receipts = {} if discard_uploads else dict(self.accepted.get(window, {}))
             bodies = dict(self._bodies.get(window, {}))
             attempts = dict(self._attempts.get(window, {}))
             miners = sorted(self.miners.values(), key=lambda m: m.uid)
@@ -607,11 +620,19 @@ class Coordinator:
             self._ticker = None
 
     def _tick_loop(self) -> None:
+        failures: dict[int, int] = {}
         while not self._stop.is_set():
             try:
-                self.run_due()
-                self.ticker_error = None
+                if self.run_due():
+                    self.ticker_error = None  # a window scored normally since the last error
             except Exception as exc:  # keep serving; the error shows in /v1/status
-                self.ticker_error = f"{type(exc).__name__}: {exc}"
+                window = self.last_closed + 1
+                failures[window] = failures.get(window, 0) + 1
+                self.ticker_error = f"window {window}: {type(exc).__name__}: {exc}"
+                if failures[window] >= TICKER_RETRIES:
+                    try:
+                        self.close_window(window, discard_uploads=True)
+                    except Exception as again:
+                        self.ticker_error += f"; without uploads: {type(again).__name__}: {again}"
             wait = self.clock.close_time(self.last_closed + 1) - self.now()
             self._stop.wait(timeout=min(max(wait, 0.01), 1.0))

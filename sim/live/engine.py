@@ -238,8 +238,13 @@ class LiveEngine:
             else:
                 external[uid] = ExternalUpload(None, math.inf)
         bonds_before = state.bonds.clone()
-        round_metrics = run_round(state, external)
-        emission = self._emission(bonds_before)
+        backup, theta = self.export_state(), dict(state.theta)
+        try:
+            round_metrics = run_round(state, external)
+            emission = self._emission(bonds_before)
+        except Exception:
+            self.import_state(backup, theta)  # a failed window leaves the run as it was
+            raise
         by_uid = {rec.uid: rec for rec in round_metrics.uids}
         scores = {}
         for uid in miner_uids:

@@ -397,3 +397,40 @@ def test_engine_state_round_trips(tmp_path):
     assert json.dumps(other.engine.export_state(), sort_keys=True) == json.dumps(
         exported, sort_keys=True
     )
+
+
+def test_a_window_that_fails_to_score_rolls_back_then_closes_without_uploads(net, monkeypatch):
+    import time
+
+    import sim.live.engine as engine_module
+
+    clock, coordinator, clients, _ = net
+    a = clients[0]
+    a.window_hint = 0
+    uid = a.register()["uid"]
+    _at(clock, coordinator, a, coordinator.clock.put_window(0)[0] + 0.1, 1)
+    a.upload(0, encode_payload(coordinator.engine.reference_payload()))
+    real_round = engine_module.run_round
+
+    def failing_round(state, external):
+        if any(u.payload is not None for u in external.values()):
+            raise RuntimeError("scoring bug")
+        return real_round(state, external)
+
+    monkeypatch.setattr(engine_module, "run_round", failing_round)
+    before = json.dumps(coordinator.engine.export_state(), sort_keys=True)
+    clock.t = coordinator.clock.close_time(0) + 0.01
+    with pytest.raises(RuntimeError, match="scoring bug"):
+        coordinator.run_due()
+    assert json.dumps(coordinator.engine.export_state(), sort_keys=True) == before
+    assert coordinator.last_closed == -1
+    coordinator.start()  # the ticker retries, then scores the window without its uploads
+    try:
+        deadline = time.monotonic() + 20
+        while coordinator.last_closed < 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        coordinator.stop()
+    assert coordinator.last_closed == 0
+    assert coordinator.history[-1]["statuses"][str(uid)] == "missing"
+    assert "scoring bug" in coordinator.status()["ticker_error"]

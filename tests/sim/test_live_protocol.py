@@ -265,6 +265,15 @@ def test_non_finite_values_are_refused(bad_value):
     ) and "w.qparams" in err.value.detail
 
 
+def test_huge_finite_values_are_refused():
+    q = torch.ones(6)
+    q[1] = 3e38  # finite in float32, but overflows any norm
+    with pytest.raises(LiveError) as err:
+        check_tensors({"w.idx": REF["w.idx"], "w.qparams": q}, SPEC)
+    assert (err.value.status, err.value.code) == (422, "out_of_range")
+    check_tensors({"w.idx": REF["w.idx"], "w.qparams": q.clamp(max=10.0)}, SPEC)
+
+
 def test_layout_mismatches_are_refused():
     cases = [
         {"w.idx": REF["w.idx"]},  # missing

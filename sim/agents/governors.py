@@ -174,6 +174,10 @@ class GovernanceDesk:
             body = group.body or main or "signers"
             for _ in range(group.count):
                 i = counters.get(body, 0)
+                if bodies.get(body, 0) and i >= bodies[body]:
+                    # A fixed-size body (a 1-key sudo, a 3-seat triumvirate) takes the first
+                    # seats in the configured order, so one actor list serves every policy.
+                    break
                 counters[body] = i + 1
                 name = f"{body}{i}"
                 seats.append(Governor(self.model, name, body, group.intent, group.weight))
@@ -241,12 +245,21 @@ class GovernanceDesk:
         return "benevolent_competent"
 
     # ------------------------------------------------------------------ proposals
-    def _proposer_for(self, lever: Lever, intent: str) -> str | None:
-        candidates = [g.name for g in self.governors if g.intent == intent]
-        candidates += [g.name for g in self.governors if g.intent != intent]
+    def _proposer_for(self, lever: Lever, intent: str, justified: bool) -> str | None:
+        """Who files the proposal: a seat with the intent; for a warranted action any seat.
+
+        An unwarranted move needs a seat holder who wants it: if no seat has that intent, only
+        open policies (anyone with stake may propose) let an outsider with stake try.
+        """
+        seats = [g.name for g in self.governors if g.intent == intent]
+        if justified:
+            seats += [g.name for g in self.governors if g.intent != intent]
         stakes = self.gs.electorate.stakes
-        candidates += sorted(stakes, key=lambda k: (-stakes[k], k))
-        for name in candidates:
+        seat_names = {g.name for g in self.governors}
+        outsiders = sorted(
+            (k for k in stakes if k not in seat_names), key=lambda k: (-stakes[k], k)
+        )
+        for name in [*seats, *outsiders]:
             if self.policy.can_propose(self.gs, name, lever):
                 return name
         return None
@@ -266,7 +279,7 @@ class GovernanceDesk:
 
         model = self.model
         self.gs, _ = self._advance_to(model.block)
-        proposer = self._proposer_for(lever, intent)
+        proposer = self._proposer_for(lever, intent, justified)
         if proposer is None:
             model.log_event(
                 "proposal_refused",

@@ -27,6 +27,7 @@ SMALL: dict[str, Any] = {
     "horizon_days": 2,
     "network": {"n_subnets": 3, "n_uids": 16, "n_validators": 3},
     "stakers": {"n_stakers": 4},
+    "governance": {"actors": [{"count": 1, "intent": "self_interested"}]},
     "shocks": [
         {
             "kind": "intervention",
@@ -142,7 +143,7 @@ SHOCKS = st.lists(
 def test_ledger_balances_at_every_step_of_random_runs(
     shocks: list[dict], policy: str, seed: int
 ) -> None:
-    scenario = {**SMALL, "shocks": shocks, "governance": {"policy": policy}}
+    scenario = {**SMALL, "shocks": shocks, "governance": {**SMALL["governance"], "policy": policy}}
     report = check_conservation(scenario, seed=seed)
     assert report.ok and report.steps > 0
 

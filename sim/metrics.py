@@ -199,6 +199,7 @@ class Recorder:
             "staker_belief": float(np.mean([s.belief for s in m.stakers])) if m.stakers else 0.0,
             "emission_hhi": hhi(shares[emitting]) if emitting.any() else float("nan"),
             "gov_events": sum(1 for e in m.event_log if e["kind"] == "executed"),
+            "nominator_wealth_tao": float(self.account_wealth_tao()[m.staker_accounts].sum()),
         }
         for s in range(st.n_subnets):
             if not m.config.output.per_subnet and s > 0:

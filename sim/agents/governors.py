@@ -155,6 +155,7 @@ class GovernanceDesk:
         self.governors = self._make_seats(cfg.actors)
         self.meta: dict[int, ProposalMeta] = {}
         self._seen = 0
+        self._pending_events: tuple[Any, ...] = ()
         try:
             self.gs: GovState = self.policy.init(model.block, self.electorate())
         except GovernanceError as exc:
@@ -404,7 +405,7 @@ class GovernanceDesk:
     # ------------------------------------------------------------------ time
     def _advance_to(self, block: int) -> tuple[GovState, tuple[Any, ...]]:
         gs, events = self.policy.advance(self.gs, max(block, self.gs.block), self.rng)
-        self._pending_events = getattr(self, "_pending_events", ()) + events
+        self._pending_events = self._pending_events + events
         return gs, events
 
     def advance(self) -> None:
@@ -414,7 +415,7 @@ class GovernanceDesk:
         self._drain_events()
 
     def _drain_events(self) -> None:
-        events = getattr(self, "_pending_events", ())
+        events = self._pending_events
         self._pending_events = ()
         for ev in events:
             meta = self.meta.get(ev.pid)

@@ -51,6 +51,21 @@ def test_determinism_checker_detects_a_difference() -> None:
     assert a.fingerprint() == run(SMALL, seed=1).fingerprint()
 
 
+def test_same_outputs_in_a_fresh_process() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from sim.api import run; "
+        "print(run(json.loads(sys.argv[1]), seed=5).fingerprint())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(SMALL)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == run(SMALL, seed=5).fingerprint()
+
+
 def test_release_frees_the_model() -> None:
     model = GovSimModel(load_config(TINY))
     for _ in range(3):

@@ -4,9 +4,10 @@ The runner only calls ``submit`` and ``concurrent.futures.as_completed``, so any
 returns standard futures plugs in:
 
 - ``"sequential"``: runs each task in the calling thread at ``submit`` (debugging, tests).
-- ``"process"`` (default): a spawn-context ``ProcessPoolExecutor`` with ``max_tasks_per_child``
-  (mandatory on Mesa 3.3.1, whose ``Agent._ids`` leaks models) and an initializer that pins
-  BLAS/OpenMP/torch to one thread per worker.
+- ``"process"`` (default): spawn-context process pools whose workers are replaced every
+  ``max_tasks_per_child`` tasks (bounds Mesa 3.3.1's ``Agent._ids`` model leak; done by
+  :class:`RecyclingProcessPool` because the stdlib option hangs on Python 3.11) and an
+  initializer that pins BLAS/OpenMP/torch to one thread per worker.
 - ``"dask-local"``: a Dask ``LocalCluster`` (one single-threaded worker process per core, no
   dashboard, profiler off) and ``client.get_executor()``.
 - ``"dask://HOST:PORT"``: a running Dask scheduler (``dask scheduler`` / ``dask worker``); the
@@ -30,6 +31,7 @@ from typing import Any
 __all__ = [
     "EXECUTOR_KINDS",
     "ExecutorError",
+    "RecyclingProcessPool",
     "SequentialExecutor",
     "check_executor_kind",
     "make_executor",
@@ -67,6 +69,8 @@ def pin_threads() -> None:
 class SequentialExecutor(Executor):
     """Runs every task immediately in the calling thread; futures are already done."""
 
+    max_workers = 1
+
     def __init__(self) -> None:
         self._shutdown = False
 
@@ -89,9 +93,11 @@ class SequentialExecutor(Executor):
 class _OwningExecutor(Executor):
     """Delegates to an inner executor and closes the resources it depends on at shutdown."""
 
-    def __init__(self, inner: Executor, closers: list[Callable[[], Any]]) -> None:
+    def __init__(self, inner: Executor, closers: list[Callable[[], Any]],
+                 max_workers: int = 0) -> None:
         self._inner = inner
         self._closers = closers
+        self.max_workers = max_workers  # 0: unknown (a remote cluster), submit everything
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """Submit to the inner executor."""
@@ -129,13 +135,57 @@ class _RayExecutor(Executor):
             self._ray.shutdown()
 
 
-def _process_pool(workers: int, max_tasks_per_child: int) -> Executor:
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        max_tasks_per_child=max_tasks_per_child,
-        initializer=pin_threads,
-    )
+class RecyclingProcessPool(Executor):
+    """A spawn-context process pool whose workers are replaced every ``tasks_per_child`` tasks.
+
+    ``ProcessPoolExecutor(max_tasks_per_child=K)`` hangs on Python 3.11 once every worker has
+    run its K tasks with more work queued (the replacement workers are never started; CPython
+    gh-115634, fixed in later versions). This pool gets the same bound portably: after
+    ``workers * tasks_per_child`` submissions it waits for the current pool to drain, shuts it
+    down and starts a fresh one. A broken pool (a worker killed) is replaced the same way.
+    Submit work gradually (the runner keeps ``2 * workers`` tasks in flight) so recycling
+    never has to wait for a long queue.
+
+    Parameters
+    ----------
+    workers
+        Worker processes.
+    tasks_per_child
+        Tasks a worker process runs before it is replaced.
+    """
+
+    def __init__(self, workers: int, tasks_per_child: int) -> None:
+        self.max_workers = workers
+        self._quota = workers * tasks_per_child
+        self._pool: ProcessPoolExecutor | None = None
+        self._submitted = 0
+        self._shutdown = False
+
+    def _fresh_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.max_workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=pin_threads,
+        )
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Submit to the current pool, recycling it when its quota is used up."""
+        if self._shutdown:
+            raise RuntimeError("cannot submit after shutdown")
+        broken = self._pool is not None and getattr(self._pool, "_broken", False)
+        if self._pool is None or self._submitted >= self._quota or broken:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            self._pool = self._fresh_pool()
+            self._submitted = 0
+        self._submitted += 1
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut the current pool down."""
+        self._shutdown = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def _dask_local(workers: int) -> Executor:
@@ -151,7 +201,7 @@ def _dask_local(workers: int) -> Executor:
             env=_DASK_WORKER_ENV,
         )
         client = Client(cluster, set_as_default=False)
-    return _OwningExecutor(client.get_executor(), [client.close, cluster.close])
+    return _OwningExecutor(client.get_executor(), [client.close, cluster.close], workers)
 
 
 def _dask_remote(address: str) -> Executor:
@@ -218,7 +268,7 @@ def make_executor(
     if kind == "process":
         if max_tasks_per_child < 1:
             raise ExecutorError(f"max_tasks_per_child: expected >= 1, got {max_tasks_per_child}")
-        return _process_pool(n, max_tasks_per_child)
+        return RecyclingProcessPool(n, max_tasks_per_child)
     if kind == "dask-local":
         return _dask_local(n)
     if kind.startswith(("dask://", "tcp://")):

@@ -7,7 +7,8 @@ the seed's spawn key is ``(point, replication)``, so every policy sees the same 
 for the same point and replication (common random numbers: policy differences are not
 drowned in seed noise).
 
-The runner depends only on ``Executor.submit`` and ``concurrent.futures.as_completed``. The
+The runner depends only on ``Executor.submit`` and ``concurrent.futures.wait`` (at most
+``2 * executor.max_workers`` runs in flight when the executor says how many workers it has). The
 task, :func:`run_one`, is a module-level function that never raises: a failure comes back as
 data (status ``FAILED`` with its traceback), a broken or cancelled executor marks runs
 ``ABORTED``, and :func:`resume` re-submits everything that did not succeed with
@@ -21,8 +22,16 @@ import json
 import math
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import BrokenExecutor, CancelledError, Executor, Future, as_completed
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    BrokenExecutor,
+    CancelledError,
+    Executor,
+    Future,
+    wait,
+)
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -347,6 +356,7 @@ def _execute(
     *,
     progress: bool,
     flush_every_s: float,
+    max_in_flight: int | None = None,
 ) -> SweepSummary:
     """Submit the manifest rows ``todo``; record each outcome; flush the manifest atomically."""
     start = time.perf_counter()
@@ -357,38 +367,56 @@ def _execute(
     manifest = manifest.astype({"part_path": object, "worker": object, "error": object,
                                 "traceback": object})
     futures: dict[Future, int] = {}
-    todo = list(todo)
-    bar = _progress(len(todo), store.root.name, progress)
+    queue = deque(todo)
+    capacity = int(getattr(executor, "max_workers", 0) or 0)
+    # Keep a bounded number of runs in flight: the driver records results as they come, a
+    # recycling pool never waits on a long queue, and Ctrl-C leaves the rest PENDING.
+    limit = max_in_flight or (2 * capacity if capacity else len(queue)) or 1
+    bar = _progress(len(queue), store.root.name, progress)
+
+    def record(idx: int, ref: RunRef) -> None:
+        _apply(manifest, idx, ref)
+        bar.update(1)
+        if ref.status != "SUCCEEDED":
+            bar.write(f"{ref.run_id}: {ref.status}: {ref.error}")
+
+    def submit_next() -> None:
+        idx = queue.popleft()
+        row = manifest.loc[idx]
+        scenario = scenarios.loc[int(row["scenario_id"])]
+        scenario_dict = {"config": json.loads(scenario["config"]), "policy": row["policy"]}
+        try:
+            fut = executor.submit(run_one, row["run_id"], int(row["attempt"]), scenario_dict,
+                                  int(row["seed"]), run_config, writer)
+        except BrokenExecutor as exc:
+            record(idx, RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
+                               int(row["seed"]), 0.0, "", error=f"{type(exc).__name__}: {exc}"))
+            return
+        futures[fut] = idx
+
     try:
-        for idx in todo:
-            row = manifest.loc[idx]
-            scenario = scenarios.loc[int(row["scenario_id"])]
-            scenario_dict = {"config": json.loads(scenario["config"]), "policy": row["policy"]}
-            try:
-                fut = executor.submit(run_one, row["run_id"], int(row["attempt"]), scenario_dict,
-                                      int(row["seed"]), run_config, writer)
-            except BrokenExecutor as exc:
-                _apply(manifest, idx, RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None,
-                                             0, int(row["seed"]), 0.0, "", error=repr(exc)))
-                continue
-            futures[fut] = idx
         last_flush = time.perf_counter()
-        for fut in as_completed(futures):
-            idx = futures[fut]
-            row = manifest.loc[idx]
-            try:
-                ref = fut.result()
-            except (BrokenExecutor, CancelledError) as exc:
-                ref = RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
-                             int(row["seed"]), 0.0, "", error=f"{type(exc).__name__}: {exc}")
-            except Exception as exc:
-                ref = RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
-                             int(row["seed"]), 0.0, "", error=f"{type(exc).__name__}: {exc}",
-                             traceback=traceback.format_exc())
-            _apply(manifest, idx, ref)
-            bar.update(1)
-            if ref.status != "SUCCEEDED":
-                bar.write(f"{ref.run_id}: {ref.status}: {ref.error}")
+        while queue or futures:
+            while queue and len(futures) < limit:
+                submit_next()
+            if not futures:
+                continue
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for fut in done:
+                idx = futures.pop(fut)
+                row = manifest.loc[idx]
+                try:
+                    ref = fut.result()
+                except (BrokenExecutor, CancelledError) as exc:
+                    ref = RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
+                                 int(row["seed"]), 0.0, "",
+                                 error=f"{type(exc).__name__}: {exc}")
+                except Exception as exc:  # e.g. a Dask worker that died
+                    ref = RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
+                                 int(row["seed"]), 0.0, "",
+                                 error=f"{type(exc).__name__}: {exc}",
+                                 traceback=traceback.format_exc())
+                record(idx, ref)
             if time.perf_counter() - last_flush >= flush_every_s:
                 store.write_manifest(manifest)
                 last_flush = time.perf_counter()
@@ -408,6 +436,7 @@ def run_sweep(
     overwrite: bool = False,
     progress: bool = True,
     flush_every_s: float = 0.5,
+    max_in_flight: int | None = None,
 ) -> SweepSummary:
     """Write the study directory, then run every run of ``plan`` on ``executor``.
 
@@ -425,6 +454,9 @@ def run_sweep(
         Show a tqdm progress bar.
     flush_every_s
         Minimum seconds between manifest rewrites while runs complete (always at the end).
+    max_in_flight
+        Runs submitted but not finished at any time; default twice the executor's workers
+        (everything at once when the executor does not say how many it has).
 
     Returns
     -------
@@ -434,11 +466,16 @@ def run_sweep(
     store.create(plan.sweep, plan.scenarios, plan.manifest, overwrite=overwrite)
     manifest = store.manifest()
     return _execute(store, manifest, range(len(manifest)), executor, progress=progress,
-                    flush_every_s=flush_every_s)
+                    flush_every_s=flush_every_s, max_in_flight=max_in_flight)
 
 
 def resume(
-    root: str | Path, executor: Executor, *, progress: bool = True, flush_every_s: float = 0.5
+    root: str | Path,
+    executor: Executor,
+    *,
+    progress: bool = True,
+    flush_every_s: float = 0.5,
+    max_in_flight: int | None = None,
 ) -> SweepSummary:
     """Re-run every ``PENDING``, ``FAILED`` or ``ABORTED`` run with ``attempt + 1``.
 
@@ -452,7 +489,7 @@ def resume(
     manifest.loc[todo, "status"] = "PENDING"
     store.write_manifest(manifest)
     return _execute(store, manifest, todo, executor, progress=progress,
-                    flush_every_s=flush_every_s)
+                    flush_every_s=flush_every_s, max_in_flight=max_in_flight)
 
 
 def replay(root: str | Path, run_id: str) -> Any:

@@ -196,3 +196,16 @@ def test_ray_backend_when_installed() -> None:
     pytest.importorskip("ray")
     with make_executor("ray", workers=1) as executor:
         assert executor.submit(sum, [1, 2]).result() == 3
+
+
+def test_process_pool_replaces_workers_past_their_task_quota() -> None:
+    # The stdlib's max_tasks_per_child hangs on Python 3.11 once the quota is used up with work
+    # still queued; the recycling pool must keep going and use fresh worker processes.
+    with make_executor("process", workers=2, max_tasks_per_child=2) as executor:
+        assert executor.max_workers == 2
+        batches = []
+        for _ in range(3):
+            futures = [executor.submit(os.getpid) for _ in range(2)]
+            batches.append({f.result(timeout=60) for f in futures})
+    # The first four tasks used up the quota: the last two ran in new processes.
+    assert batches[2].isdisjoint(batches[0] | batches[1])

@@ -311,6 +311,11 @@ class StakersConfig(_Section):
     min_trade_tao: NonNegFloat = Field(
         1.0, description="Smallest stake/unstake a staker bothers to send (TAO)."
     )
+    min_trade_fraction: Fraction = Field(
+        0.01,
+        description="Smallest trade as a fraction of the staker's wealth (fraction); trades "
+        "below max(min_trade_tao, this x wealth) are skipped.",
+    )
     max_trades_per_rebalance: int = Field(
         3,
         ge=1,

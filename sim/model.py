@@ -796,9 +796,11 @@ class GovSimModel(mesa.Model):
                 liquid_tao=float(self.state.balances[a]) / RAO_PER_TAO,
             )
             delta, sell = staker.act(obs)
-            delta = _limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, min_trade)
+            wealth = obs.liquid_tao + float(holdings.sum())
+            threshold = max(min_trade, cfg.min_trade_fraction * wealth)
+            delta = _limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, threshold)
             # Sales first (free TAO), then purchases.
-            for s in np.nonzero(delta < -min_trade)[0]:
+            for s in np.nonzero(delta < 0)[0]:
                 uid = int(self.state.nom_uid[a, s])
                 if uid < 0 or prices[s] <= 0:
                     continue
@@ -807,7 +809,7 @@ class GovSimModel(mesa.Model):
                     self.state = unstake(self.state, a, int(s), uid, amount, params=self.params)
             if sell > 0:
                 self._sell_tao(a, sell * RAO_PER_TAO)
-            for s in np.nonzero(delta > min_trade)[0]:
+            for s in np.nonzero(delta > 0)[0]:
                 budget = float(self.state.balances[a])
                 amount = min(delta[s] * RAO_PER_TAO, budget, 0.5 * float(self.state.pool_tao[s]))
                 if amount <= min_trade * RAO_PER_TAO:
@@ -912,8 +914,9 @@ def _limit_trades(delta: np.ndarray, urgent: np.ndarray, k: int, min_trade: floa
     size = np.abs(delta)
     keep = np.zeros(delta.shape, dtype=bool)
     keep[np.argsort(-size, kind="stable")[:k]] = True
-    keep |= urgent & (delta < 0)
-    return np.where(keep & (size > min_trade), delta, 0.0)
+    keep &= size > min_trade
+    keep |= urgent & (delta < 0)  # leaving a threatened subnet is never too small to do
+    return np.where(keep, delta, 0.0)
 
 
 def _lever_targets(lever: Lever) -> tuple[int, ...]:

@@ -110,6 +110,17 @@ class LiveEngine:
         self.emission_per_window = emission_per_window
         self.state = init_run(config, seed)
         self.shapes = dict(self.state.shapes)
+        self._warm_up_epoch()
+
+    def _warm_up_epoch(self) -> None:
+        """Run one throw-away epoch at start-up: the epoch's CPU kernel is compiled (or loaded from
+        its cache) on first use, which must not eat into the first window's time."""
+        n = self.config.n_uids
+        weights = torch.zeros(n, n, dtype=torch.float64)
+        weights[: self.config.n_validators, self.burn_uid] = 1.0
+        stake = torch.zeros(n, dtype=torch.float64)
+        stake[: self.config.n_validators] = 1.0
+        yuma_epoch(weights, stake, torch.zeros(n, n, dtype=torch.float64), owner_uid=self.burn_uid)
 
     @classmethod
     def from_live_config(cls, live: Any) -> LiveEngine:

@@ -46,8 +46,8 @@ max_upload_bytes = 65536
 seed = 3
 
 [live.training]
-inner_steps = 4
 n_eval = 64
+windows_per_weights = 1  # weights on chain every window, so short runs show rewards
 """
 
 
@@ -286,7 +286,8 @@ def test_coordinator_killed_mid_window_restarts_losing_nothing(live_net):
     _sleep_until(a, clock["genesis"] + (window + 1) * clock["window_seconds"] + 0.05)
     assert a.upload(window, body)["accepted"]
     before = a.status()
-    assert before["pending_uploads"].get(str(window)) == 1
+    pending = before["pending_uploads"].get(str(window), 0)
+    assert pending >= 1  # ours, and the miners' that landed already
     # SIGKILL inside the put window, while the miners are mining: no clean shutdown.
     live_net.kill(live_net.coordinator)
     live_net.start_coordinator()
@@ -301,6 +302,8 @@ def test_coordinator_killed_mid_window_restarts_losing_nothing(live_net):
     a.window_hint = a.server_clock()["window"]
     rows = {r["window"]: r for r in a.me()["windows"]}
     assert rows[window]["status"] == "ok"  # the upload accepted before the crash was scored
+    scored = {w["window"]: w for w in a.status()["windows"]}[window]
+    assert len(scored["uploads"]) >= pending  # and so was every other accepted upload
     # Replaying it after the restart is refused.
     _refused(lambda: a.upload(window, body), 410, "too_late")
 

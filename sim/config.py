@@ -413,7 +413,7 @@ class MarketConfig(_Section):
         0.5, description="Fraction of price impact that is permanent (fraction)."
     )
     contagion_beta: NonNegFloat = Field(
-        2.81,
+        2.97,
         description="Governance-risk discount per unit of intervention severity: the premium "
         "jumps by beta*severity and the TAO price is scaled by exp(-premium). Fitted to the "
         "April 2026 drawdown (docs/calibration.md).",

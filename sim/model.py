@@ -685,9 +685,13 @@ class GovSimModel(mesa.Model):
                 self._tao_sold_this_step += result.tao_raised / RAO_PER_TAO
 
     def _steal(self, amount_tao: float) -> float:
-        """Move up to ``amount_tao`` from stakers' free balances to the market account."""
+        """Move up to ``amount_tao`` from wallets' free balances to the market account.
+
+        Every account but the market's is a potential victim (the 2024 theft drained users'
+        coldkeys), in proportion to its free TAO.
+        """
         balances = self.state.balances.clone()
-        victims = torch.as_tensor(self.staker_accounts)
+        victims = torch.arange(1, self.state.n_accounts)
         held = balances[victims]
         total = float(held.sum())
         amount = min(amount_tao * RAO_PER_TAO, total)

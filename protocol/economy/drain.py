@@ -172,6 +172,9 @@ def drain(
             owner_uid=state.owner_uid[index],
             lms=state.last_epoch_block[index],
             mechanism=params.mechanism,
+            # the gathered rows are a fresh copy, and a whole-network call may write into
+            # state.bonds when the caller owns it: either way no second [B, n, n] copy
+            inplace_bonds=not whole or bonds_owned,
         )
         if whole:
             bonds = result.bonds

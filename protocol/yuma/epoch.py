@@ -69,6 +69,7 @@ def yuma_epoch(
     mechanism: str | Mechanism = "yuma",
     device: torch.device | str | None = None,
     inplace_bonds: bool = False,
+    backend: str = "auto",
 ) -> EpochResult:
     """Run one Yuma Consensus epoch in float64, batched over subnets or replicates.
 
@@ -113,6 +114,11 @@ def yuma_epoch(
     inplace_bonds
         Write the new bonds into ``bonds`` (float64, on ``device``) instead of a copy: saves a
         full ``[B, n, n]`` copy per epoch in long simulations.
+    backend
+        ``"auto"`` (default: the fused numba kernel on CPU when it supports the mechanism,
+        else torch), ``"torch"`` (the reference path, any device) or ``"fused"`` (raises
+        ``ValueError`` where it cannot run); see
+        :func:`protocol.yuma.float_epoch.resolve_backend`.
 
     Returns
     -------
@@ -167,5 +173,5 @@ def yuma_epoch(
         if weights_present is None
         else torch.as_tensor(weights_present, device=dev, dtype=torch.bool).reshape(B, n, n),
     )
-    result = run_float_epoch(inputs, params, mech, inplace_bonds=inplace_bonds)
+    result = run_float_epoch(inputs, params, mech, inplace_bonds=inplace_bonds, backend=backend)
     return result.unbatched() if unbatched else result

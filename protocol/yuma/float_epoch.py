@@ -31,6 +31,7 @@ __all__ = [
     "liquid_alpha_v1",
     "liquid_alpha_v2",
     "normalize",
+    "resolve_backend",
     "run_float_epoch",
     "topk_nonzero",
     "weighted_median_consensus",
@@ -81,6 +82,8 @@ def topk_nonzero(stake: torch.Tensor, k: int) -> torch.Tensor:
     nonzero = stake != 0
     if n < k:
         return nonzero
+    if bool((nonzero.sum(-1) <= k).all()):
+        return nonzero  # at most k candidates everywhere: no sort needed
     keep = torch.zeros_like(nonzero)
     if k > 0:
         order = torch.sort(stake, dim=-1, stable=True).indices
@@ -275,9 +278,13 @@ def _validator_slice(
     has_owner = inputs.owner_uid >= 0
     if bool(has_owner.any()):
         permitted[has_owner, inputs.owner_uid[has_owner]] = True
-    k = max(int(permitted.sum(-1).max()), 1)
+    counts = permitted.sum(-1)
+    k = max(int(counts.max()), 1)
     if k == n:
         rows = uids.expand(B, n)
+    elif bool((counts == k).all()):
+        # the same permit count everywhere: the permitted uids in uid order, no sort
+        rows = torch.nonzero(permitted)[:, 1].view(B, k)
     else:
         # stable descending sort: permitted uids first, each group in uid order
         rows = torch.sort(permitted.to(torch.int8), dim=-1, descending=True, stable=True).indices[
@@ -286,17 +293,62 @@ def _validator_slice(
     return rows, permitted.gather(1, rows), permitted
 
 
+def resolve_backend(
+    backend: str, mechanism: Mechanism, device: torch.device, dtype: torch.dtype = torch.float64
+) -> str:
+    """The backend that runs the heavy epoch steps: ``"torch"`` or ``"fused"``.
+
+    ``"auto"`` picks the fused numba kernel (:mod:`protocol.yuma._fused`) on CPU for float64
+    when numba is installed and the mechanism keeps the chain's ``consensus`` and
+    ``bonds_and_dividends`` hooks (overriding ``consensus_stake`` is fine), and the torch path
+    otherwise (CUDA, a mechanism with its own consensus or bonds, no numba). ``"fused"`` raises
+    :class:`ValueError` naming the reason where it cannot run; ``"torch"`` always runs torch.
+    """
+    from protocol.yuma import _fused
+    from protocol.yuma.mechanisms import Mechanism
+
+    if backend == "torch":
+        return "torch"
+    if backend not in ("auto", "fused"):
+        raise ValueError(f"backend: expected 'auto', 'torch' or 'fused', got {backend!r}")
+    reasons = []
+    if device.type != "cpu":
+        reasons.append(f"device {device} is not the CPU")
+    if dtype != torch.float64:
+        reasons.append(f"dtype {dtype} is not float64")
+    if not _fused.fused_available():
+        reasons.append("numba is not installed")
+    overridden = [
+        hook
+        for hook in ("consensus", "bonds_and_dividends")
+        if getattr(type(mechanism), hook) is not getattr(Mechanism, hook)
+    ]
+    if overridden:
+        reasons.append(f"mechanism {mechanism.name!r} overrides {', '.join(overridden)}")
+    if not reasons:
+        return "fused"
+    if backend == "fused":
+        raise ValueError(f"backend 'fused' cannot run: {'; '.join(reasons)}")
+    return "torch"
+
+
 def run_float_epoch(
-    inputs: EpochInputs, params: EpochParams, mechanism: Mechanism, *, inplace_bonds: bool = False
+    inputs: EpochInputs,
+    params: EpochParams,
+    mechanism: Mechanism,
+    *,
+    inplace_bonds: bool = False,
+    backend: str = "auto",
 ) -> EpochResult:
     """Run one batched float64 epoch (see the module docstring); ``mechanism`` supplies the hooks.
 
     With ``inplace_bonds`` the new bonds are written into ``inputs.bonds`` (saving a full
-    ``[B, n, n]`` copy per epoch), which is then the result's ``bonds``.
+    ``[B, n, n]`` copy per epoch), which is then the result's ``bonds``. ``backend`` picks the
+    torch path or the fused CPU kernel for steps 5-10 (see :func:`resolve_backend`).
     """
     params = mechanism.resolve_params(params)
     B, n = inputs.stake.shape
-    device, dtype = inputs.stake.device, inputs.stake.dtype
+    device = inputs.stake.device
     uids = torch.arange(n, device=device)
     owner_mask = uids == inputs.owner_uid.unsqueeze(-1)  # [B, n]
 
@@ -325,6 +377,35 @@ def run_float_epoch(
     a = active_stake.gather(1, rows) * row_valid  # [B, k]
     a = mechanism.consensus_stake(a, params)
 
+    if resolve_backend(backend, mechanism, device, inputs.weights.dtype) == "fused":
+        from protocol.yuma._fused import run_fused_slice
+
+        consensus, incentive, trust_slice, dividends_slice, bonds_out = run_fused_slice(
+            inputs, params, rows, row_valid, vp_old, vp_new, a, inplace_bonds=inplace_bonds
+        )
+    else:
+        consensus, incentive, trust_slice, dividends_slice, bonds_out = _torch_slice(
+            inputs, params, mechanism, rows, row_valid, vp_old, vp_new, a, inplace_bonds
+        )
+    return _finish(
+        inputs, params, mechanism, stake, active, active_stake, vp_new, rows,
+        consensus, incentive, trust_slice, dividends_slice, bonds_out,
+    )  # fmt: skip
+
+
+def _torch_slice(
+    inputs: EpochInputs,
+    params: EpochParams,
+    mechanism: Mechanism,
+    rows: torch.Tensor,
+    row_valid: torch.Tensor,
+    vp_old: torch.Tensor,
+    vp_new: torch.Tensor,
+    a: torch.Tensor,
+    inplace_bonds: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Steps 5-10 and bond storage in torch: ``(consensus, incentive, trust_slice,
+    dividends_slice, bonds)`` (the reference path, any device)."""
     # 5 weights: masks then row normalisation, on the slice
     all_valid = bool(row_valid.all())
     w = _gather_rows(inputs.weights, rows)  # a fresh copy: masked in place below
@@ -388,6 +469,47 @@ def run_float_epoch(
         w_bonds, old_bonds, a, consensus, incentive, params, wb_present
     )
 
+    # 12 bond storage: new rows for new permits, cleared rows for lost permits, else untouched
+    keep_new = vp_new.gather(1, rows)
+    if bool(keep_new.all()):
+        stored = new_bonds
+    else:
+        lost = (vp_old.gather(1, rows) & ~keep_new).unsqueeze(-1)
+        stored = torch.where(
+            keep_new.unsqueeze(-1),
+            new_bonds,
+            torch.where(lost, torch.zeros_like(new_bonds), previous_rows),
+        )
+    if inplace_bonds:
+        bonds_out = inputs.bonds
+    elif inputs.bonds.device.type == "cpu":
+        from protocol.yuma._fused import fresh_copy  # huge-page backed (cheaper to fault in)
+
+        bonds_out = fresh_copy(inputs.bonds)
+    else:
+        bonds_out = inputs.bonds.clone()
+    _scatter_rows_(bonds_out, rows, stored)
+    return consensus, incentive, trust_slice, dividends_slice, bonds_out
+
+
+def _finish(
+    inputs: EpochInputs,
+    params: EpochParams,
+    mechanism: Mechanism,
+    stake: torch.Tensor,
+    active: torch.Tensor,
+    active_stake: torch.Tensor,
+    vp_new: torch.Tensor,
+    rows: torch.Tensor,
+    consensus: torch.Tensor,
+    incentive: torch.Tensor,
+    trust_slice: torch.Tensor,
+    dividends_slice: torch.Tensor,
+    bonds_out: torch.Tensor,
+) -> EpochResult:
+    """Scatter the slice outputs back to uids and split the emission (step 11)."""
+    B, n = inputs.stake.shape
+    device, dtype = inputs.stake.device, inputs.stake.dtype
     # scatter slice quantities back to uids
     validator_trust = torch.zeros(B, n, dtype=dtype, device=device).scatter_(1, rows, trust_slice)
     dividends = torch.zeros(B, n, dtype=dtype, device=device).scatter_(1, rows, dividends_slice)
@@ -404,20 +526,6 @@ def run_float_epoch(
     validator = torch.where(nothing, fallback, validator)
     combined_norm = torch.where(nothing, fallback, combined_norm)
     emission_scale = inputs.rao_emission.unsqueeze(-1)
-
-    # 12 bond storage: new rows for new permits, cleared rows for lost permits, else untouched
-    keep_new = vp_new.gather(1, rows)
-    if bool(keep_new.all()):
-        stored = new_bonds
-    else:
-        lost = (vp_old.gather(1, rows) & ~keep_new).unsqueeze(-1)
-        stored = torch.where(
-            keep_new.unsqueeze(-1),
-            new_bonds,
-            torch.where(lost, torch.zeros_like(new_bonds), previous_rows),
-        )
-    bonds_out = inputs.bonds if inplace_bonds else inputs.bonds.clone()
-    _scatter_rows_(bonds_out, rows, stored)
 
     return EpochResult(
         consensus=consensus,

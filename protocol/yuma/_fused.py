@@ -1,0 +1,683 @@
+"""A fused CPU kernel (numba) for the heavy part of the float epoch (steps 5-10 and bond storage).
+
+The torch path (:mod:`protocol.yuma.float_epoch`) makes a dozen passes over the ``[B, k, n]``
+validator slice (gather, masks, normalisation, sort-based κ-median, clipping, matmuls, bond EMA,
+scatter). Here each subnet is processed in one go: its ``k`` weight rows and bond rows are read
+from memory once into per-subnet scratch buffers (``k x n`` float64, ~130 KB at 64 x 256, which
+stays in the L2 cache) and the new bond rows are written once. The κ-median is a stake-weighted
+quickselect on the (at most ``k``) staked values of each column instead of a sort.
+
+Float semantics are those of the torch path; results agree to rounding (summation order, and
+near-ties of the κ threshold). The cheap ``[B, n]`` steps (activity, stake, permits, emission
+split) stay in torch. Compiled once per machine (``cache=True``, next to this file) and releases
+the GIL (``nogil=True``) so that callers may run subnets in threads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from protocol.yuma.float_epoch import EpochInputs
+    from protocol.yuma.params import EpochParams
+
+try:  # numba is an optional speed-up: without it the torch path is used
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    numba = None
+    HAVE_NUMBA = False
+
+__all__ = [
+    "HAVE_NUMBA",
+    "LIQUID_NONE",
+    "LIQUID_V1",
+    "LIQUID_V2",
+    "fresh_copy",
+    "fused_available",
+    "fused_slice_epoch",
+    "run_fused_slice",
+]
+
+_INT64_MAX = torch.iinfo(torch.int64).max
+_INT64_MIN = torch.iinfo(torch.int64).min
+
+#: Liquid-alpha modes of the kernel: off, LA1 (classic path), LA2 (Yuma 3 path).
+LIQUID_NONE, LIQUID_V1, LIQUID_V2 = 0, 1, 2
+
+
+def _jit(fn):  # type: ignore[no-untyped-def]
+    """``numba.njit(cache=True, nogil=True)`` when numba is installed, else the plain function.
+
+    ``reassoc`` lets LLVM vectorise sums (a serial float add chain costs ~4 cycles per element;
+    the order change is within rounding, as torch's own sums are); no other fast-math flag.
+    """
+    if not HAVE_NUMBA:
+        return fn
+    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(fn)
+
+
+@_jit
+def _kappa_median(values: np.ndarray, stakes: np.ndarray, count: int, kappa: float) -> float:
+    """Stake-weighted κ-median of ``values[:count]`` (all with stake > 0), by quickselect.
+
+    Walking the values in descending order and accumulating stake, the result is the first value
+    where the running stake reaches ``kappa``; if it never does, the smallest value (the torch
+    path's "last staked row"). A three-way partition around a pivot decides per round whether
+    that value is above, equal to or below the pivot. ``values`` and ``stakes`` are permuted.
+    """
+    lo, hi = 0, count
+    need = kappa
+    while True:
+        pivot = values[lo + (hi - lo) // 2]
+        # [lo, gt) > pivot, [gt, i) == pivot, [lt_start, hi) < pivot (Dutch national flag)
+        gt, i, lt_start = lo, lo, hi
+        while i < lt_start:
+            v = values[i]
+            if v > pivot:
+                values[i], values[gt] = values[gt], v
+                stakes[i], stakes[gt] = stakes[gt], stakes[i]
+                gt += 1
+                i += 1
+            elif v < pivot:
+                lt_start -= 1
+                values[i], values[lt_start] = values[lt_start], v
+                stakes[i], stakes[lt_start] = stakes[lt_start], stakes[i]
+            else:
+                i += 1
+        above = 0.0
+        for m in range(lo, gt):
+            above += stakes[m]
+        if gt > lo and above >= need:
+            hi = gt
+            continue
+        equal = 0.0
+        for m in range(gt, lt_start):
+            equal += stakes[m]
+        if above + equal >= need or lt_start == hi:
+            return pivot
+        need -= above + equal
+        lo = lt_start
+
+
+@_jit
+def _liquid_alpha_v1(
+    consensus: np.ndarray,
+    alpha_low: float,
+    alpha_high: float,
+    logit_low: float,
+    logit_high: float,
+    fallback: float,
+    out: np.ndarray,
+) -> None:
+    """LA1 per-miner rates into ``out`` (see :func:`protocol.yuma.float_epoch.liquid_alpha_v1`)."""
+    n = consensus.shape[0]
+    ordered = np.sort(consensus)
+    quantiles = np.empty(2)
+    for q_index in range(2):
+        position = (0.25 if q_index == 0 else 0.75) * (n - 1)
+        low_i = int(np.floor(position))
+        high_i = int(np.ceil(position))
+        frac = position - low_i
+        quantiles[q_index] = ordered[low_i] + frac * (ordered[high_i] - ordered[low_i])
+    c_low, c_high = quantiles[0], quantiles[1]
+    if not (c_high > c_low and c_low > 0):
+        out[:] = fallback
+        return
+    slope = (logit_high - logit_low) / (c_low - c_high)
+    offset = logit_low + slope * c_low
+    for j in range(n):
+        alpha = 1.0 / (1.0 + np.exp(offset - slope * consensus[j]))
+        out[j] = min(max(alpha, alpha_low), alpha_high)
+
+
+@_jit
+def _liquid_alpha_v2(
+    weight: float, bond: float, consensus: float, alpha_low: float, alpha_high: float, slope: float
+) -> float:
+    """LA2 rate of one entry (see :func:`protocol.yuma.float_epoch.liquid_alpha_v2`)."""
+    if weight >= bond:
+        x = min(max(weight - consensus, 0.0), 1.0)
+    else:
+        x = min(max(bond - weight, 0.0), 1.0)
+    exponent = min(max(slope * (x - 0.5), -20.0), 20.0)
+    sigmoid = 1.0 / (1.0 + np.exp(exponent))
+    alpha = alpha_low + sigmoid * (alpha_high - alpha_low)
+    return min(max(alpha, alpha_low), alpha_high)
+
+
+#: Bisection rounds of the κ-median over all columns at once; then a column's bracket rarely
+#: holds more than one distinct value (those columns finish with a small exact selection).
+BISECTION_ROUNDS = 11
+
+
+@_jit
+def _bracketed_median(
+    w_buf: np.ndarray,
+    w32: np.ndarray,
+    stake: np.ndarray,
+    staked: np.ndarray,
+    n_staked: int,
+    kappa: float,
+    col_low: np.ndarray,
+    col_high: np.ndarray,
+    column_values: np.ndarray,
+    column_stakes: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """κ-median of every column of ``w_buf`` ``[k, n]`` over the ``staked`` rows, into ``out``.
+
+    The stake at or above ``t``, ``S(t)``, does not increase with ``t``, and the consensus
+    ``c`` is the largest value with ``S(c) >= κ``. Keeping ``S(low) >= κ > S(high)`` (from the
+    column's staked minimum to just above its maximum), bisection narrows ``[low, high)``
+    around ``c`` for all columns at once with vectorisable row-by-row passes (no per-column
+    sort). The search runs on float32 copies ``w32`` (twice the SIMD width); rounding to
+    float32 is monotone, so a float32 bracket is a float64 interval, and the bracket is then
+    checked in float64 (stake above it < κ <= stake in and above it). A checked bracket with a
+    single distinct value gives ``c``; one with several values is resolved by
+    :func:`_kappa_median` on those values (κ less the stake above); a bracket that fails the
+    check (float32 stake sums within rounding of κ) by :func:`_kappa_median` on the column.
+    """
+    n = w_buf.shape[1]
+    low = np.empty(n, dtype=np.float32)
+    high = np.empty(n, dtype=np.float32)
+    mid = np.empty(n, dtype=np.float32)
+    above32 = np.empty(n, dtype=np.float32)
+    stake32 = np.empty(n_staked, dtype=np.float32)
+    kappa32 = np.float32(kappa)
+    for m in range(n_staked):
+        stake32[m] = np.float32(stake[staked[m]])
+    for j in range(n):
+        low[j] = np.float32(col_low[j])
+        high[j] = np.nextafter(np.float32(col_high[j]), np.float32(np.inf))
+    for _ in range(BISECTION_ROUNDS):
+        for j in range(n):
+            mid[j] = np.float32(0.5) * (low[j] + high[j])
+            above32[j] = 0.0
+        for m in range(n_staked):
+            a = stake32[m]
+            row = w32[staked[m]]
+            for j in range(n):
+                above32[j] += a if row[j] >= mid[j] else np.float32(0.0)
+        for j in range(n):
+            if above32[j] >= kappa32:
+                low[j] = mid[j]
+            else:
+                high[j] = mid[j]
+    # float64 check of each bracket: stake above it, stake in it, its smallest/largest value
+    stake_above = col_low  # reused as scratch
+    stake_inside = col_high
+    stake_above[:] = 0.0
+    stake_inside[:] = 0.0
+    inside_low = np.full(n, np.inf)
+    inside_high = np.full(n, -np.inf)
+    for m in range(n_staked):
+        r = staked[m]
+        a = stake[r]
+        row = w_buf[r]
+        row32 = w32[r]
+        for j in range(n):
+            v = row[j]
+            is_above = row32[j] >= high[j]
+            inside = (row32[j] >= low[j]) & ~is_above
+            stake_above[j] += a if is_above else 0.0
+            stake_inside[j] += a if inside else 0.0
+            inside_low[j] = min(inside_low[j], v if inside else np.inf)
+            inside_high[j] = max(inside_high[j], v if inside else -np.inf)
+    for j in range(n):
+        checked = stake_above[j] < kappa and stake_above[j] + stake_inside[j] >= kappa
+        if checked and inside_low[j] == inside_high[j]:
+            out[j] = inside_high[j]
+            continue
+        count = 0
+        for m in range(n_staked):
+            r = staked[m]
+            if not checked or (w32[r, j] >= low[j] and w32[r, j] < high[j]):
+                column_values[count] = w_buf[r, j]
+                column_stakes[count] = stake[r]
+                count += 1
+        need = kappa - stake_above[j] if checked else kappa
+        out[j] = _kappa_median(column_values, column_stakes, count, need)
+
+
+@_jit
+def fused_slice_epoch(
+    weights: np.ndarray,
+    present: np.ndarray,
+    has_present: bool,
+    bonds_in: np.ndarray,
+    bonds_out: np.ndarray,
+    rows: np.ndarray,
+    row_valid: np.ndarray,
+    keep_self: np.ndarray,
+    drop_from: np.ndarray,
+    registration: np.ndarray,
+    recent: np.ndarray,
+    stake: np.ndarray,
+    keep_new: np.ndarray,
+    lost: np.ndarray,
+    kappa: float,
+    bonds_penalty: float,
+    bonds_moving_average: float,
+    yuma3: bool,
+    liquid: int,
+    alpha_low: float,
+    alpha_high: float,
+    steepness: float,
+    logit_low: float,
+    logit_high: float,
+    sparse_bond_drop: bool,
+    consensus_out: np.ndarray,
+    incentive_out: np.ndarray,
+    trust_out: np.ndarray,
+    dividends_out: np.ndarray,
+) -> None:
+    """Steps 5-10 of the float epoch and the bond storage rule for every subnet of a batch.
+
+    Parameters
+    ----------
+    weights, bonds_in
+        ``[B, n, n]`` float64 raw weights and previous bonds (read only on slice rows).
+    present
+        ``[B, n, n]`` bool explicit weight entries (used only when ``has_present``).
+    bonds_out
+        ``[B, n, n]`` float64 where new slice rows are stored (may be ``bonds_in`` itself: each
+        row is read before it is written; rows that keep their bonds are not written).
+    rows, row_valid, keep_self
+        ``[B, k]`` slice rows, whether each is a real permit row, whether it keeps its
+        self-weight (the owner).
+    drop_from
+        ``[B, k]`` int64: column ``j`` of row ``r`` is masked when
+        ``registration[b, j] >= drop_from[b, r]`` (outdated and uncommitted weights, padding).
+    registration
+        ``[B, n]`` int64 registration blocks (zeros when not modelled).
+    recent
+        ``[B, n]`` bool: miners registered since the last tempo (their old bonds count as 0).
+    stake
+        ``[B, k]`` consensus stake of the slice rows.
+    keep_new, lost
+        ``[B, k]`` bond storage rule: store the new row / clear the row / keep the old row.
+    kappa, bonds_penalty, bonds_moving_average, yuma3, liquid, alpha_low, alpha_high, steepness,
+    logit_low, logit_high, sparse_bond_drop
+        Resolved epoch parameters (``liquid`` is ``LIQUID_NONE``/``LIQUID_V1``/``LIQUID_V2``;
+        the logits are LA1's, from the clamped alpha bounds).
+    consensus_out, incentive_out
+        ``[B, n]`` outputs.
+    trust_out, dividends_out
+        ``[B, k]`` outputs per slice row.
+    """
+    n_batch, k = rows.shape
+    n = weights.shape[2]
+    w_buf = np.empty((k, n))
+    w32_buf = np.empty((k, n), dtype=np.float32)
+    new_buf = np.empty((k, n))
+    delta_buf = np.empty((k, n)) if not yuma3 else np.empty((1, 1))
+    exists_buf = np.zeros((k, n), dtype=np.bool_)
+    column_values = np.empty(k)
+    column_stakes = np.empty(k)
+    staked = np.empty(k, dtype=np.int64)
+    ranks = np.empty(n)
+    col_a = np.empty(n)
+    col_b = np.empty(n)
+    col_alpha = np.empty(n)
+    col_low = np.empty(n)
+    col_high = np.empty(n)
+    wb_row = np.empty(n)
+    clip_row = np.empty(n)
+    old_row = np.empty(n)
+    per_row = np.empty(k)
+    rate = 1.0 - bonds_moving_average
+    la2_slope = steepness / -100.0
+    for b in range(n_batch):
+        # 5 weights of the slice rows: self-weight, outdated/uncommitted masks, normalisation;
+        # each column's range over the staked rows brackets its consensus
+        col_low[:] = np.inf
+        col_high[:] = -np.inf
+        for r in range(k):
+            src = rows[b, r]
+            threshold = drop_from[b, r]
+            self_column = -1 if keep_self[b, r] else src
+            source = weights[b, src]
+            registered = registration[b]
+            total = 0.0
+            for j in range(n):
+                # branch-free so that the loop vectorises
+                keep = (registered[j] < threshold) & (j != self_column)
+                v = source[j] if keep else 0.0
+                w_buf[r, j] = v
+                total += v
+            if has_present:
+                for j in range(n):
+                    keep = (registered[j] < threshold) & (j != self_column)
+                    exists_buf[r, j] = keep and present[b, src, j]
+            # one division per row, then products (a vector division per element costs more
+            # than the pass's memory traffic); within an ulp of the torch path's division
+            inverse = 1.0 / total if total > 0 else 1.0
+            if stake[b, r] > 0:
+                for j in range(n):
+                    v = w_buf[r, j] * inverse
+                    w_buf[r, j] = v
+                    w32_buf[r, j] = np.float32(v)
+                    col_low[j] = min(col_low[j], v)
+                    col_high[j] = max(col_high[j], v)
+            elif total > 0:
+                for j in range(n):
+                    w_buf[r, j] *= inverse
+
+        # 6 κ-median consensus over the staked rows
+        stake_total = 0.0
+        n_staked = 0
+        for r in range(k):
+            stake_total += stake[b, r]
+            if stake[b, r] > 0:
+                staked[n_staked] = r
+                n_staked += 1
+        if stake_total <= 0 or n_staked == 0:
+            consensus_out[b, :] = 0.0
+        elif kappa <= 0:
+            consensus_out[b, :] = col_high  # the largest value already carries >= κ
+        elif stake_total < kappa:
+            consensus_out[b, :] = col_low  # κ never reached: the smallest staked value
+        else:
+            _bracketed_median(
+                w_buf, w32_buf, stake[b], staked, n_staked, kappa, col_low, col_high,
+                column_values, column_stakes, consensus_out[b],
+            )  # fmt: skip
+        any_consensus = False
+        for j in range(n):
+            if consensus_out[b, j] != 0.0:
+                any_consensus = True
+                break
+
+        # 7-10 clipping, validator trust and ranks, bond weights, previous and new bonds in one
+        # pass over the rows (the incentive is needed only for the dividends, after it)
+        use_la2 = yuma3 and liquid == LIQUID_V2 and any_consensus
+        col_a[:] = 0.0
+        col_b[:] = 0.0
+        any_recent = False
+        for j in range(n):
+            if recent[b, j]:
+                any_recent = True
+                break
+        consensus_row = consensus_out[b]
+        ranks[:] = 0.0
+        for r in range(k):
+            # loop-invariant branches outside the column loops, so that these vectorise
+            w_row = w_buf[r]
+            a = stake[b, r]
+            trust = 0.0
+            for j in range(n):
+                clipped = min(w_row[j], consensus_row[j])
+                clip_row[j] = clipped
+                trust += clipped
+                ranks[j] += a * clipped
+            trust_out[b, r] = trust
+            if bonds_penalty == 0.0:
+                wb_row[:] = w_row
+            elif bonds_penalty == 1.0:
+                wb_row[:] = clip_row
+            else:
+                for j in range(n):
+                    w = w_row[j]
+                    wb_row[j] = max(w + bonds_penalty * (clip_row[j] - w), 0.0)
+            if row_valid[b, r]:
+                old_row[:] = bonds_in[b, rows[b, r]]
+                if any_recent:
+                    for j in range(n):
+                        if recent[b, j]:
+                            old_row[j] = 0.0
+            else:
+                old_row[:] = 0.0
+            new_row = new_buf[r]
+            if yuma3 and use_la2:
+                for j in range(n):
+                    wb, old, c = wb_row[j], old_row[j], consensus_row[j]
+                    alpha = _liquid_alpha_v2(wb, old, c, alpha_low, alpha_high, la2_slope)
+                    new = min((1.0 - alpha) * old + max(alpha * wb, 0.0), 1.0)
+                    if sparse_bond_drop:
+                        # on chain only entries present in the weight row survive
+                        exists = wb > 0
+                        if has_present and bonds_penalty == 0.0:
+                            exists = exists_buf[r, j]
+                        elif has_present and bonds_penalty == 1.0:
+                            exists = exists_buf[r, j] and not (w_row[j] > c and c == 0.0)
+                        if not exists:
+                            new = 0.0
+                    new_row[j] = new
+                    col_a[j] += new
+            elif yuma3:
+                if rate < 0.5:  # torch.lerp's two branches
+                    for j in range(n):
+                        new = old_row[j] + rate * (wb_row[j] - old_row[j])
+                        new_row[j] = new
+                        col_a[j] += new
+                else:
+                    for j in range(n):
+                        new = wb_row[j] - (wb_row[j] - old_row[j]) * (1.0 - rate)
+                        new_row[j] = new
+                        col_a[j] += new
+            else:
+                delta_row = delta_buf[r]
+                for j in range(n):
+                    new_row[j] = old_row[j]
+                    col_a[j] += old_row[j]
+                    delta = wb_row[j] * a
+                    delta_row[j] = delta
+                    col_b[j] += delta
+        rank_total = 0.0
+        for j in range(n):
+            rank_total += ranks[j]
+        for j in range(n):
+            incentive_out[b, j] = ranks[j] / rank_total if rank_total > 0 else ranks[j]
+        if yuma3:
+            # Σ_j B_ij / (Σ_i B_ij) I_j, then stake-weighted and normalised
+            for j in range(n):
+                col_b[j] = incentive_out[b, j] / col_a[j] if col_a[j] > 0 else 0.0
+            for r in range(k):
+                acc = 0.0
+                for j in range(n):
+                    acc += new_buf[r, j] * col_b[j]
+                per_row[r] = acc * stake[b, r]
+        else:
+            if liquid == LIQUID_V1:
+                _liquid_alpha_v1(
+                    consensus_out[b], alpha_low, alpha_high, logit_low, logit_high, rate, col_alpha
+                )
+            else:
+                col_alpha[:] = rate
+            # EMA of the column-normalised ΔB and previous bonds, normalised again
+            for j in range(n):
+                col_a[j] = col_a[j] if col_a[j] > 0 else 1.0
+                col_b[j] = col_b[j] if col_b[j] > 0 else 1.0
+            ema_sum = np.zeros(n)
+            for r in range(k):
+                for j in range(n):
+                    alpha = col_alpha[j]
+                    ema = alpha * (delta_buf[r, j] / col_b[j]) + (1.0 - alpha) * (
+                        new_buf[r, j] / col_a[j]
+                    )
+                    new_buf[r, j] = ema
+                    ema_sum[j] += ema
+            col_max = np.zeros(n)
+            for r in range(k):
+                acc = 0.0
+                for j in range(n):
+                    ema = new_buf[r, j] / ema_sum[j] if ema_sum[j] > 0 else new_buf[r, j]
+                    new_buf[r, j] = ema
+                    acc += ema * incentive_out[b, j]
+                    col_max[j] = max(col_max[j], ema)
+                per_row[r] = acc
+            # stored classic bonds are column max-upscaled
+            for r in range(k):
+                for j in range(n):
+                    if col_max[j] > 0:
+                        new_buf[r, j] /= col_max[j]
+        dividend_total = 0.0
+        for r in range(k):
+            dividend_total += per_row[r]
+        for r in range(k):
+            dividends_out[b, r] = per_row[r] / dividend_total if dividend_total > 0 else per_row[r]
+
+        # 12 storage: new rows for kept/new permits, cleared rows for lost ones, else untouched
+        for r in range(k):
+            dst = rows[b, r]
+            if keep_new[b, r]:
+                bonds_out[b, dst] = new_buf[r]
+            elif lost[b, r]:
+                bonds_out[b, dst] = 0.0
+
+
+def fused_available() -> bool:
+    """Whether the fused kernel can run here (numba is installed)."""
+    return HAVE_NUMBA
+
+
+def fresh_copy(tensor: torch.Tensor) -> torch.Tensor:
+    """A contiguous copy of a CPU tensor in numpy-allocated memory.
+
+    numpy advises the kernel to back large allocations with huge pages; torch's CPU allocator
+    does not, and first-touch page faults then cost more than the copy (a fresh 67 MB
+    ``[128, 256, 256]`` float64 clone: ~36 ms CPU with torch, ~11 ms this way, measured).
+    """
+    out = np.empty(tuple(tensor.shape), dtype=tensor.numpy().dtype)
+    np.copyto(out, tensor.numpy())
+    return torch.from_numpy(out)
+
+
+def _liquid_mode(params: EpochParams) -> int:
+    """The kernel's liquid-alpha mode for the resolved parameters (as the torch path picks it)."""
+    if not params.liquid_alpha:
+        return LIQUID_NONE
+    if params.yuma3:
+        return LIQUID_V2 if params.liquid_alpha_version == "v2" else LIQUID_NONE
+    return LIQUID_V1 if params.liquid_alpha_version == "v1" else LIQUID_NONE
+
+
+def _drop_from(inputs: EpochInputs, rows: torch.Tensor, row_valid: torch.Tensor) -> torch.Tensor:
+    """``[B, k]`` registration block from which a slice row's weight entries are masked.
+
+    Outdated weights (``last_update <= registration``) and uncommitted ones
+    (``commit_block < registration``) are both "registration at or above a per-row block";
+    padding rows (no permit) mask everything.
+    """
+    drop_from = torch.full(rows.shape, _INT64_MAX, dtype=torch.int64)
+    if inputs.registration is not None:
+        if inputs.last_update is not None:
+            drop_from = torch.minimum(drop_from, inputs.last_update.gather(1, rows))
+        if inputs.commit_block is not None:
+            committed = inputs.commit_block.gather(1, rows).clamp(max=_INT64_MAX - 1) + 1
+            drop_from = torch.minimum(drop_from, committed)
+    return drop_from.masked_fill(~row_valid, _INT64_MIN)
+
+
+def _recent(inputs: EpochInputs, params: EpochParams) -> torch.Tensor:
+    """``[B, n]`` miners registered since the last tempo (their previous bonds count as 0)."""
+    B, n = inputs.stake.shape
+    if inputs.block is None or inputs.registration is None:
+        return torch.zeros(B, n, dtype=torch.bool)
+    if params.scheduling == "head":
+        last_tempo = torch.where(inputs.lms == 0, inputs.block - params.tempo, inputs.lms + 1)
+    else:
+        last_tempo = inputs.block - params.tempo
+    return last_tempo.unsqueeze(-1) <= inputs.registration
+
+
+def run_fused_slice(
+    inputs: EpochInputs,
+    params: EpochParams,
+    rows: torch.Tensor,
+    row_valid: torch.Tensor,
+    vp_old: torch.Tensor,
+    vp_new: torch.Tensor,
+    stake: torch.Tensor,
+    *,
+    inplace_bonds: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Steps 5-10 and bond storage of the float epoch with :func:`fused_slice_epoch` (CPU).
+
+    Parameters
+    ----------
+    inputs
+        The epoch's inputs (CPU, float64).
+    params
+        Resolved parameters (after the mechanism's forced values).
+    rows, row_valid, vp_old, vp_new
+        The validator slice and permits, as in :func:`protocol.yuma.float_epoch.run_float_epoch`.
+    stake
+        ``[B, k]`` consensus stake of the slice (after the mechanism's ``consensus_stake``).
+    inplace_bonds
+        Write the new bond rows into ``inputs.bonds``; otherwise into a copy.
+
+    Returns
+    -------
+    tuple
+        ``(consensus [B, n], incentive [B, n], trust [B, k], dividends [B, k], bonds [B, n, n])``.
+    """
+    B, n = inputs.stake.shape
+    k = rows.shape[1]
+    weights = inputs.weights.contiguous()
+    if inplace_bonds and inputs.bonds.is_contiguous():
+        bonds_out = inputs.bonds
+    else:
+        # the kernel reads each row's old bonds before it writes that row, so the copy serves
+        # as both input and output
+        bonds_out = fresh_copy(inputs.bonds)
+    present = inputs.weights_present
+    present_np = (
+        present.contiguous().numpy() if present is not None else np.zeros((1, 1, 1), np.bool_)
+    )
+    registration = (
+        inputs.registration
+        if inputs.registration is not None
+        else torch.zeros(B, n, dtype=torch.int64)
+    )
+    keep_new = vp_new.gather(1, rows)
+    lost = vp_old.gather(1, rows) & ~keep_new
+    keep_self = rows == inputs.owner_uid.unsqueeze(-1)
+    # LA1 logits from alpha bounds clamped away from 0/1 (as liquid_alpha_v1)
+    low_c = min(max(params.alpha_low, 1e-9), 1 - 1e-9)
+    high_c = min(max(params.alpha_high, 1e-9), 1 - 1e-9)
+    consensus = torch.empty(B, n, dtype=torch.float64)
+    incentive = torch.empty(B, n, dtype=torch.float64)
+    trust = torch.empty(B, k, dtype=torch.float64)
+    dividends = torch.empty(B, k, dtype=torch.float64)
+    fused_slice_epoch(
+        weights.numpy(),
+        present_np,
+        present is not None,
+        bonds_out.numpy(),
+        bonds_out.numpy(),
+        rows.contiguous().numpy(),
+        row_valid.contiguous().numpy(),
+        keep_self.contiguous().numpy(),
+        _drop_from(inputs, rows, row_valid).numpy(),
+        registration.contiguous().numpy(),
+        _recent(inputs, params).contiguous().numpy(),
+        stake.to(torch.float64).contiguous().numpy(),
+        keep_new.contiguous().numpy(),
+        lost.contiguous().numpy(),
+        float(params.kappa),
+        float(params.bonds_penalty),
+        float(params.bonds_moving_average),
+        bool(params.yuma3),
+        _liquid_mode(params),
+        float(params.alpha_low),
+        float(params.alpha_high),
+        float(params.steepness),
+        math.log(1 / low_c - 1),
+        math.log(1 / high_c - 1),
+        bool(params.sparse_bond_drop),
+        consensus.numpy(),
+        incentive.numpy(),
+        trust.numpy(),
+        dividends.numpy(),
+    )
+    if inplace_bonds and bonds_out is not inputs.bonds:
+        inputs.bonds.copy_(bonds_out)
+        bonds_out = inputs.bonds
+    return consensus, incentive, trust, dividends, bonds_out

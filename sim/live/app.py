@@ -127,8 +127,12 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
             raise LiveError(422, "bad_request", f"path window: {window} must be >= 0")
         return window
 
+    def public(request: Request) -> None:
+        coordinator.limit_public(request.client.host if request.client else "unknown")
+
     @app.get("/v1/clock")
-    async def clock() -> dict[str, Any]:
+    async def clock(request: Request) -> dict[str, Any]:
+        public(request)
         now = coordinator.now()
         return {
             "now": now,
@@ -142,11 +146,13 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
         }
 
     @app.get("/v1/info")
-    async def info() -> dict[str, Any]:
+    async def info(request: Request) -> dict[str, Any]:
+        public(request)
         return coordinator.info()
 
     @app.get("/v1/status")
-    async def status() -> dict[str, Any]:
+    async def status(request: Request) -> dict[str, Any]:
+        public(request)
         return await run_in_threadpool(coordinator.status)
 
     @app.post("/v1/register")

@@ -44,6 +44,9 @@ AUTH_FAILURE_RATE = 50.0
 AUTH_FAILURE_BURST = 200
 #: Closed windows whose details stay in state.json and /v1/status.
 HISTORY_KEEP = 200
+#: Unsigned requests (clock, info, status) per client address.
+PUBLIC_RATE = 200.0
+PUBLIC_BURST = 400
 #: Failed attempts at scoring a window before it is scored without its uploads.
 TICKER_RETRIES = 2
 #: Upload logs kept behind the last closed window (for inspection after a restart).
@@ -92,6 +95,7 @@ class Coordinator:
         self.lock = threading.RLock()
         self._buckets: dict[str, TokenBucket] = {}
         self._failures: dict[str, TokenBucket] = {}
+        self._public: dict[str, TokenBucket] = {}
         self._attempts: dict[int, dict[int, str]] = {}  # window -> uid -> refusal kind
         self._sealed: set[int] = set()
         self._bodies: dict[int, dict[int, bytes]] = {}  # window -> uid -> accepted body
@@ -253,6 +257,26 @@ class Coordinator:
                 self.nonces.get(envelope.hotkey), envelope.nonce
             )
         return envelope
+
+    def limit_public(self, client: str) -> None:
+        """Rate-limit an unsigned request (clock, info, status) by client address.
+
+        Raises
+        ------
+        LiveError
+            429 ``rate_limited`` over :data:`PUBLIC_RATE` requests per second.
+        """
+        with self.lock:
+            decision = take_token(
+                self._public.get(client), time.monotonic(), PUBLIC_RATE, PUBLIC_BURST
+            )
+            self._public[client] = decision.bucket
+        if not decision.allowed:
+            raise LiveError(
+                429,
+                "rate_limited",
+                f"too many unsigned requests from {client}; retry in {decision.retry_after:.2f} s",
+            )
 
     def _miner(self, envelope: SignedEnvelope) -> MinerRecord:
         record = self.miners.get(envelope.hotkey)

@@ -434,3 +434,15 @@ def test_a_window_that_fails_to_score_rolls_back_then_closes_without_uploads(net
     assert coordinator.last_closed == 0
     assert coordinator.history[-1]["statuses"][str(uid)] == "missing"
     assert "scoring bug" in coordinator.status()["ticker_error"]
+
+
+def test_unsigned_endpoints_are_rate_limited_per_address(tmp_path, monkeypatch):
+    import sim.live.coordinator as coordinator_module
+
+    monkeypatch.setattr(coordinator_module, "PUBLIC_RATE", 0.001)
+    monkeypatch.setattr(coordinator_module, "PUBLIC_BURST", 3)
+    coordinator = _coordinator(tmp_path, FakeClock())
+    http = TestClient(create_app(coordinator, run_ticker=False))
+    assert [http.get(p).status_code for p in ("/v1/clock", "/v1/info", "/v1/status")] == [200] * 3
+    r = http.get("/v1/clock")
+    assert r.status_code == 429 and r.json()["error"] == "rate_limited" and r.headers["retry-after"]

@@ -642,6 +642,7 @@ class Coordinator:
         if self._ticker is not None:
             self._ticker.join(timeout=30)
             self._ticker = None
+        self.store.close()
 
     def _tick_loop(self) -> None:
         failures: dict[int, int] = {}

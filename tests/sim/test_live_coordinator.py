@@ -13,6 +13,8 @@ import pytest
 import torch
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocol.live import PayloadLimits, decode_payload, encode_payload
 from sim.live.app import create_app
@@ -446,3 +448,19 @@ def test_unsigned_endpoints_are_rate_limited_per_address(tmp_path, monkeypatch):
     assert [http.get(p).status_code for p in ("/v1/clock", "/v1/info", "/v1/status")] == [200] * 3
     r = http.get("/v1/clock")
     assert r.status_code == 429 and r.json()["error"] == "rate_limited" and r.headers["retry-after"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=5), st.data())
+def test_any_torn_upload_log_reads_as_a_prefix(tmp_path_factory, bodies, data):
+    root = tmp_path_factory.mktemp("log")
+    store = StateDir(root)
+    for uid, body in enumerate(bodies):
+        store.upload_log(1).append({"uid": uid}, body)
+    store.close()
+    path = store.upload_log_path(1)
+    raw = path.read_bytes()
+    cut = data.draw(st.integers(0, len(raw)))
+    path.write_bytes(raw[:cut])
+    got = [b for _, (_, b) in sorted(store.read_uploads(1).items())]
+    assert got == bodies[: len(got)]  # whole records, in order, never a torn one

@@ -1,0 +1,188 @@
+"""The fused numba backend of the float epoch: agreement with the torch path, dispatch, golden
+vectors on both backends."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import protocol.yuma.replay as replay
+from protocol.yuma import EpochParams, yuma_epoch
+from protocol.yuma._fused import fused_available
+from protocol.yuma.float_epoch import resolve_backend
+from protocol.yuma.mechanisms import Mechanism, get_mechanism
+from tests.protocol import test_yuma_golden as golden
+
+pytestmark = pytest.mark.skipif(not fused_available(), reason="numba is not installed")
+
+MECHANISMS = ["yuma", "yuma_classic", "yuma3", "yuma3_liquid", "yuma_liquid_v1", "stake_capped"]
+
+
+@st.composite
+def batched_epochs(draw: st.DrawFn) -> dict[str, Any]:
+    """Random batched epoch inputs with masks, owners, permits, commits and explicit zeros."""
+    B = draw(st.integers(1, 3))
+    n = draw(st.integers(2, 10))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    sparse = rng.random((B, n, n)) < draw(st.sampled_from([0.0, 0.3, 0.7]))
+    # a few discrete levels make equal weights (κ-median ties) common
+    levels = draw(st.sampled_from([0, 3]))
+    raw = rng.integers(1, levels + 1, (B, n, n)) / levels if levels else rng.random((B, n, n))
+    weights = np.where(sparse, 0.0, raw)
+    stake = np.where(rng.random((B, n)) < 0.3, 0.0, rng.random((B, n)) * 1e3)
+    permits = rng.random((B, n)) < 0.6
+    bonds = np.where(permits[:, :, None], rng.random((B, n, n)), 0.0)
+    block = 1_000
+    kwargs: dict[str, Any] = {
+        "weights": torch.tensor(weights),
+        "stake": torch.tensor(stake),
+        "bonds": torch.tensor(bonds),
+        "rao_emission": torch.tensor(rng.random(B) * 1e9),
+        "owner_uid": torch.tensor(rng.integers(-1, n, B)),
+        "mechanism": draw(st.sampled_from(MECHANISMS)),
+        "params": EpochParams(
+            kappa=draw(st.sampled_from([0.0, 0.25, 32767 / 65535, 0.9, 1.0])),
+            bonds_penalty=draw(st.sampled_from([0.0, 0.5, 1.0])),
+            bonds_moving_average=draw(st.sampled_from([0.3, 0.9, 0.975])),
+            liquid_alpha=draw(st.booleans()),
+            liquid_alpha_version=draw(st.sampled_from(["v1", "v2"])),
+            max_validators=draw(st.integers(1, n)),
+            stake_threshold=draw(st.sampled_from([0.0, 100.0])),
+            sparse_bond_drop=draw(st.booleans()),
+            tempo=100,
+        ),
+    }
+    if draw(st.booleans()):
+        kwargs["validator_permit_prev"] = torch.tensor(permits)
+    if draw(st.booleans()):
+        # some weights outdated by a re-registration, some uids registered this tempo
+        kwargs["last_update"] = torch.tensor(rng.integers(block - 6_000, block, (B, n)))
+        kwargs["registration"] = torch.tensor(rng.integers(0, block, (B, n)))
+        kwargs["block"] = block
+        kwargs["lms"] = draw(st.sampled_from([0, block - 50]))
+        if draw(st.booleans()):
+            commits = rng.integers(0, block, (B, n))
+            kwargs["commit_block"] = torch.tensor(
+                np.where(rng.random((B, n)) < 0.3, np.iinfo(np.int64).max, commits)
+            )
+    if draw(st.booleans()):
+        kwargs["weights_present"] = torch.tensor(weights > 0) | torch.tensor(
+            rng.random((B, n, n)) < 0.2
+        )
+    return kwargs
+
+
+def _run(kwargs: dict[str, Any], backend: str, *, inplace: bool = False) -> Any:
+    call = dict(kwargs, bonds=kwargs["bonds"].clone())
+    return yuma_epoch(**call, backend=backend, inplace_bonds=inplace)
+
+
+@settings(max_examples=120, deadline=None)
+@given(case=batched_epochs(), inplace=st.booleans())
+def test_fused_agrees_with_torch(case: dict[str, Any], inplace: bool) -> None:
+    want = _run(case, "torch")
+    got = _run(case, "fused", inplace=inplace)
+    assert got.mechanism == want.mechanism
+    scale = case["rao_emission"].unsqueeze(-1)
+    for name, expected in want.tensors().items():
+        actual = got.tensors()[name]
+        if expected.dtype == torch.bool:
+            assert torch.equal(actual, expected), name
+            continue
+        if "emission" in name:  # in units of rao_emission
+            actual, expected = actual / scale, expected / scale
+        torch.testing.assert_close(actual, expected, atol=1e-9, rtol=1e-9, msg=name)
+
+
+def test_inplace_bonds_write_the_input_and_copies_leave_it() -> None:
+    gen = torch.Generator().manual_seed(3)
+    weights = torch.rand(2, 6, 6, generator=gen, dtype=torch.float64)
+    stake = torch.rand(2, 6, generator=gen, dtype=torch.float64)
+    bonds = torch.rand(2, 6, 6, generator=gen, dtype=torch.float64)
+    before = bonds.clone()
+    copied = yuma_epoch(weights, stake, bonds, backend="fused")
+    assert torch.equal(bonds, before)
+    assert not torch.equal(copied.bonds, before)
+    inplace = yuma_epoch(weights, stake, bonds, backend="fused", inplace_bonds=True)
+    assert inplace.bonds.data_ptr() == bonds.data_ptr()
+    torch.testing.assert_close(bonds, copied.bonds, atol=0, rtol=0)
+
+
+class _OwnConsensus(Mechanism):
+    """A mechanism with its own consensus: the fused kernel cannot run it."""
+
+    def consensus(
+        self, weights: torch.Tensor, stake: torch.Tensor, params: EpochParams
+    ) -> torch.Tensor:
+        return weights.amax(1)
+
+
+def test_backend_dispatch() -> None:
+    cpu = torch.device("cpu")
+    assert resolve_backend("auto", get_mechanism("yuma"), cpu) == "fused"
+    # overriding only consensus_stake keeps the chain kernel
+    assert resolve_backend("auto", get_mechanism("stake_capped"), cpu) == "fused"
+    assert resolve_backend("torch", get_mechanism("yuma"), cpu) == "torch"
+    own = _OwnConsensus("own_consensus")
+    assert resolve_backend("auto", own, cpu) == "torch"
+    assert resolve_backend("auto", get_mechanism("yuma"), torch.device("meta")) == "torch"
+    assert resolve_backend("auto", get_mechanism("yuma"), cpu, torch.float32) == "torch"
+    with pytest.raises(ValueError, match="overrides consensus"):
+        resolve_backend("fused", own, cpu)
+    with pytest.raises(ValueError, match="not the CPU"):
+        resolve_backend("fused", get_mechanism("yuma"), torch.device("meta"))
+    with pytest.raises(ValueError, match="backend"):
+        resolve_backend("numba", get_mechanism("yuma"), cpu)
+    # the fallback runs the mechanism's own consensus
+    weights = torch.tensor(
+        [[[0.0, 0.0, 0.2, 0.8], [0.0, 0.0, 0.6, 0.4], [0.0] * 4, [0.0] * 4]], dtype=torch.float64
+    )
+    stake = torch.tensor([[3.0, 1.0, 0.0, 0.0]], dtype=torch.float64)
+    result = yuma_epoch(weights, stake, torch.zeros(1, 4, 4), mechanism=own)
+    torch.testing.assert_close(
+        result.consensus, torch.tensor([[0.0, 0.0, 0.6, 0.8]], dtype=torch.float64)
+    )
+
+
+@pytest.fixture(params=["torch", "fused"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the float replays of the golden tests on one backend."""
+    monkeypatch.setattr(replay, "yuma_epoch", functools.partial(yuma_epoch, backend=request.param))
+    return request.param
+
+
+def test_golden_vectors_on_both_backends(backend: str) -> None:
+    golden.test_active_stake("float")
+    golden.test_outdated_weights("float")
+    golden.test_zero_weights("float")
+    golden.test_10_graph("float")
+    golden.test_owner_self_weight("float")
+    golden.test_yuma3_stable_miner("float")
+    golden.test_yuma3_bonds_reset("float")
+    for name in sorted(golden.Y3_SCENARIOS):
+        golden.test_yuma3_scenarios(name, "float")
+
+
+@pytest.mark.parametrize(("stake", "score", "expected"), golden.MEDIAN_CASES)
+def test_weighted_median_vectors_fused(
+    stake: list[float], score: list[float], expected: float
+) -> None:
+    # validators 0..k-1 score miner k; miner k + 1 takes the rest of each row (rows sum to 1)
+    k = len(stake)
+    n = k + 2
+    column = torch.tensor(score, dtype=torch.float64)
+    weights = torch.zeros(n, n, dtype=torch.float64)
+    weights[:k, k] = column
+    weights[:k, k + 1] = 1.0 - column
+    stakes = torch.tensor([*stake, 0.0, 0.0], dtype=torch.float64)
+    # ST's weighted_median majority 0.51 (as test_weighted_median_vectors)
+    params = EpochParams(kappa=1 - 0.49, max_validators=n)
+    result = yuma_epoch(weights, stakes, torch.zeros(n, n), params=params, backend="fused")
+    assert float(result.consensus[k]) == pytest.approx(expected, abs=1e-12)

@@ -42,6 +42,9 @@ def main() -> None:
     parser.add_argument("--stakers", type=int, default=32)
     parser.add_argument("--days", type=float, default=2.0)
     parser.add_argument("--tempo", type=int, default=360, help="blocks per epoch (360 on chain)")
+    parser.add_argument(
+        "--weights-every", type=int, default=1, help="tempos between validators' weight updates"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--policy", default="sudo")
     parser.add_argument("--device", default="cpu", help="only cpu: the model runs on CPU tensors")
@@ -60,6 +63,7 @@ def main() -> None:
                 "tempo": args.tempo,
             },
             "stakers": {"n_stakers": args.stakers, "cadence_days": 1.0},
+            "validators": {"weights_every_tempos": args.weights_every},
             "events": {"exploit_rate_per_year": 2.0, "scam_rate_per_year": 2.0},
         },
         policy=args.policy,
@@ -100,7 +104,8 @@ def main() -> None:
         f"chain (protocol) {chain_time:.2f} s = {chain_time / t_run:.0%}; simulator {t_run - chain_time:.2f} s"
     )
     print(
-        f"subnets={args.subnets} uids={args.uids} tempo={args.tempo} days={days:g} steps={steps} "
+        f"subnets={args.subnets} uids={args.uids} tempo={args.tempo} "
+        f"weights_every={args.weights_every} days={days:g} steps={steps} "
         f"init_s={t_init:.2f} run_s={t_run:.2f} chain_s={chain_time:.2f} s_per_day={per_day:.3f} "
         f"projected_year_s={per_day * 365:.0f}"
     )

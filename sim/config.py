@@ -226,6 +226,12 @@ class ValidatorsConfig(_Section):
         0.3, description="Fraction of a validator's stake that is its own (fraction)."
     )
     take: Fraction = Field(0.18, description="Delegate take (fraction of dividends).")
+    weights_every_tempos: int = Field(
+        1,
+        ge=1,
+        description="Validators set weights every this many tempos (tempos); the chain keeps "
+        "the last weights in between.",
+    )
     cabal_miners: int = Field(
         4, ge=0, description="Miner uids per subnet controlled by the cabal (count)."
     )

@@ -330,6 +330,8 @@ class GovSimModel(mesa.Model):
         )
         self.weight_history: list[np.ndarray] = []
         self._weight_buffer: torch.Tensor | None = None
+        self._next_weights_block = 0
+        self._weights_changed = False
         self.weights = np.zeros((S, V, n))
 
     def _build_owners(self) -> None:
@@ -593,6 +595,16 @@ class GovSimModel(mesa.Model):
         work.cost_per_day[self.vacant] = 0.0
         self.work = work
         self.uid_cost_tao += work.cost_per_day * dt
+        if self.block < self._next_weights_block and self.weight_history:
+            # Validators set weights at their own cadence; the chain keeps the last ones.
+            self._weights_changed = False
+            self.weight_history.append(self.weights)
+            if len(self.weight_history) > self.reveal_lag_steps + 1:
+                self.weight_history.pop(0)
+            return
+        tempo = self.config.network.tempo
+        self._next_weights_block = self.block + self.config.validators.weights_every_tempos * tempo
+        self._weights_changed = True
         observed = observed_quality(
             work.apparent,
             work.duplicate,
@@ -631,9 +643,11 @@ class GovSimModel(mesa.Model):
         if self._weight_buffer is None:
             S, n = self.is_miner.shape
             self._weight_buffer = torch.zeros((S, n, n), dtype=torch.float64)
-        # with_weights copies what it is given, so one buffer serves every step.
-        self._weight_buffer[:, 1 : 1 + len(self.validator_uids), :] = torch.from_numpy(self.weights)
-        self.state = with_weights(self.state, self._weight_buffer)
+        if self._weights_changed:
+            # with_weights copies what it is given, so one buffer serves every step.
+            rows = slice(1, 1 + len(self.validator_uids))
+            self._weight_buffer[:, rows, :] = torch.from_numpy(self.weights)
+            self.state = with_weights(self.state, self._weight_buffer)
         before_alpha = self.uid_owned_alpha()
         before_balance = self.state.balances.numpy().copy()
         self.state, results = _advance_chain(self.state, self.params, n_blocks)

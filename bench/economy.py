@@ -13,18 +13,24 @@ Usage::
     .venv/bin/python bench/economy.py                      # slices, extrapolated
     .venv/bin/python bench/economy.py --full-year          # the whole year in tempo mode
     .venv/bin/python bench/economy.py --subnets 16 --uids 64 --tempos 20 --blocks 200
+    .venv/bin/python bench/economy.py --threads 1 --epoch-backend torch   # the torch epoch
+
+``--epoch-backend`` (default ``auto``: the fused numba epoch on CPU) is applied by wrapping
+``protocol.yuma.yuma_epoch``, which the drain looks up at each call.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import pstats
 import time
 from collections.abc import Callable
 
 import torch
 
+import protocol.yuma
 from protocol.economy import (
     EconomyParams,
     NetworkState,
@@ -91,9 +97,17 @@ def main() -> None:
     parser.add_argument("--full-year", action="store_true", help="run the whole year in tempo mode")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument(
+        "--epoch-backend", choices=["auto", "torch", "fused"], default="auto",
+        help="float epoch backend used by the drains",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.epoch_backend != "auto":
+        protocol.yuma.yuma_epoch = functools.partial(  # type: ignore[assignment]
+            protocol.yuma.yuma_epoch, backend=args.epoch_backend
+        )
 
     params = EconomyParams()
     year_blocks = round(args.days * BLOCKS_PER_DAY)
@@ -130,7 +144,8 @@ def main() -> None:
     print(
         f"network: {args.subnets} subnets x {args.uids} uids, tempo {params.tempo}, "
         f"{year_tempos} tempos = {year_blocks} blocks per {args.days:g} days; "
-        f"torch threads {torch.get_num_threads()}; build {build_s:.2f} s"
+        f"torch threads {torch.get_num_threads()}; epoch backend {args.epoch_backend}; "
+        f"build {build_s:.2f} s"
     )
     kind = "full year" if args.full_year else f"{n_tempos} tempos, extrapolated"
     print(

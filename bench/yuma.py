@@ -3,8 +3,11 @@
 * single subnet: 256 uids, 64 validators with dense weights, Yuma 3 (the HEAD default) and the
   classic path; exact (chain fixed point, numpy) and float (torch float64) per-epoch times;
 * network year: 128 subnets x 256 uids (64 validators, dense weights) x 7 300 epochs, float64,
-  batched, bonds updated in place. A slice of the epochs is timed and extrapolated unless
-  ``--full-year``; a torch profile of one network epoch says where the time goes.
+  batched, bonds updated in place, on the ``--backend`` (default ``auto``: the fused numba
+  kernel on CPU) and, for comparison, on the torch path (``--torch-epochs``, 0 skips it). A
+  slice of the epochs is timed and extrapolated unless ``--full-year``; a torch profile of one
+  network epoch says where the time goes; ``first_call_s`` is the first fused call in the
+  process (numba compilation, or loading its on-disk cache).
 
 The last line is ``key=value`` pairs.
 
@@ -13,6 +16,7 @@ Usage::
     .venv/bin/python bench/yuma.py                    # 30 network epochs, extrapolated
     .venv/bin/python bench/yuma.py --epochs 100 --threads 2   # 1 thread is the default
     .venv/bin/python bench/yuma.py --full-year
+    .venv/bin/python bench/yuma.py --backend torch
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ def median_ms(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     return 1e3 * statistics.median(walls), 1e3 * statistics.median(cpus)
 
 
-def single_subnet(repeats: int) -> dict[str, float]:
+def single_subnet(repeats: int, backend: str = "auto") -> dict[str, float]:
     """Per-epoch times of one 256-uid subnet in both modes and both bond paths."""
     figures: dict[str, float] = {}
     for label, yuma3 in (("yuma3", True), ("classic", False)):
@@ -72,7 +76,7 @@ def single_subnet(repeats: int) -> dict[str, float]:
         kwargs = state_tensors(state)
         for mode, fn in (
             ("exact", lambda s=state: exact_epoch(s)),
-            ("float", lambda k=kwargs: yuma_epoch(**k)),
+            ("float", lambda k=kwargs: yuma_epoch(**k, backend=backend)),
         ):
             wall, cpu = median_ms(fn, repeats)
             figures[f"{mode}_{label}_ms"] = wall
@@ -103,34 +107,51 @@ def network(subnets: int, uids: int, validators: int, seed: int) -> dict[str, to
     }
 
 
-def network_year(args: argparse.Namespace) -> dict[str, float]:
-    """Time ``args.epochs`` batched network epochs (or a full year) and extrapolate."""
-    inputs = network(args.subnets, args.uids, args.validators, seed=2)
-    params = EpochParams(max_validators=args.validators)
-    epochs = EPOCHS_PER_YEAR if args.full_year else args.epochs
+def _time_epochs(
+    inputs: dict[str, torch.Tensor], params: EpochParams, epochs: int, backend: str
+) -> tuple[float, float]:
+    """Wall and process-CPU seconds per network epoch over ``epochs`` epochs (after a warm-up)."""
 
     def step(block: int) -> None:
-        yuma_epoch(**inputs, params=params, rao_emission=1e9, block=block, inplace_bonds=True)
+        yuma_epoch(
+            **inputs, params=params, rao_emission=1e9, block=block, inplace_bonds=True,
+            backend=backend,
+        )  # fmt: skip
 
     step(10_000)  # warm-up
     start, cpu_start = time.perf_counter(), time.process_time()
     for epoch in range(epochs):
         step(10_000 + 360 * epoch)
-    elapsed = time.perf_counter() - start
     # process CPU time: with one thread, what the wall time would be on an idle core
-    cpu_per_epoch = (time.process_time() - cpu_start) / epochs
-    per_epoch = elapsed / epochs
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        step(10_000)
-    print("where one network epoch spends its time (torch profiler, self CPU):")
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
-    return {
+    return (time.perf_counter() - start) / epochs, (time.process_time() - cpu_start) / epochs
+
+
+def network_year(args: argparse.Namespace) -> dict[str, float]:
+    """Time ``args.epochs`` batched network epochs (or a full year) and extrapolate."""
+    inputs = network(args.subnets, args.uids, args.validators, seed=2)
+    params = EpochParams(max_validators=args.validators)
+    epochs = EPOCHS_PER_YEAR if args.full_year else args.epochs
+    per_epoch, cpu_per_epoch = _time_epochs(inputs, params, epochs, args.backend)
+    figures = {
         "network_epoch_ms": 1e3 * per_epoch,
         "network_year_s": per_epoch * EPOCHS_PER_YEAR,
         "network_epoch_cpu_ms": 1e3 * cpu_per_epoch,
         "network_year_cpu_s": cpu_per_epoch * EPOCHS_PER_YEAR,
         "network_epochs_timed": float(epochs),
     }
+    if args.torch_epochs > 0 and args.backend != "torch":
+        torch_wall, torch_cpu = _time_epochs(inputs, params, args.torch_epochs, "torch")
+        figures["torch_network_epoch_ms"] = 1e3 * torch_wall
+        figures["torch_network_epoch_cpu_ms"] = 1e3 * torch_cpu
+        figures["torch_network_year_cpu_s"] = torch_cpu * EPOCHS_PER_YEAR
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        yuma_epoch(
+            **inputs, params=params, rao_emission=1e9, block=10_000, inplace_bonds=True,
+            backend=args.backend,
+        )  # fmt: skip
+    print(f"where one network epoch ({args.backend}) spends its time (torch profiler, self CPU):")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
+    return figures
 
 
 def main() -> None:
@@ -142,16 +163,34 @@ def main() -> None:
     parser.add_argument("--validators", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=20, help="single-subnet repetitions")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument(
+        "--backend", choices=["auto", "torch", "fused"], default="auto", help="float backend"
+    )
+    parser.add_argument(
+        "--torch-epochs", type=int, default=10, help="network epochs timed on torch (0: skip)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    figures = single_subnet(args.repeats)
+    start = time.perf_counter()
+    yuma_epoch(**network(2, 8, 4, seed=3), params=EpochParams(max_validators=4), backend="auto")
+    first_call = time.perf_counter() - start
+    print(f"first fused call in this process (numba compile or cache load): {first_call:.2f} s")
+    figures = {"first_call_s": first_call}
+    figures.update(single_subnet(args.repeats, args.backend))
     for key, value in figures.items():
         print(f"single subnet 256 uids / 64 validators: {key} = {value:.2f}")
     year = network_year(args)
     scope = "full year" if args.full_year else f"{args.epochs} epochs, extrapolated to 7 300"
+    if "torch_network_epoch_cpu_ms" in year:
+        print(
+            f"torch path for comparison: {year['torch_network_epoch_ms']:.1f} ms per network "
+            f"epoch (process CPU time {year['torch_network_epoch_cpu_ms']:.1f} ms, "
+            f"{year['torch_network_year_cpu_s']:.0f} s per year)"
+        )
     print(
-        f"network {args.subnets} x {args.uids} uids ({args.validators} validators), {scope}: "
+        f"network {args.subnets} x {args.uids} uids ({args.validators} validators), "
+        f"backend {args.backend}, {scope}: "
         f"{year['network_epoch_ms']:.1f} ms per network epoch, {year['network_year_s']:.0f} s per year "
         f"(process CPU time: {year['network_epoch_cpu_ms']:.1f} ms, {year['network_year_cpu_s']:.0f} s)"
     )

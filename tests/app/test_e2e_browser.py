@@ -76,6 +76,8 @@ n_uids = 8
 n_validators = 2
 [stakers]
 n_stakers = 4
+[governance]  # the authority's seat is self-interested, so it proposes the suspension
+actors = [{ count = 1, intent = "self_interested", label = "authority" }]
 [[shocks]]
 kind = "intervention"
 day = 2

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.stats import mean_ci
+from sim.stats import mean_ci, paired_diff_ci
 from sim.store import StudyStore
 
 __all__ = [
@@ -146,64 +146,114 @@ def format_compare_table(summary: pd.DataFrame, *, width: int = 140, level: floa
 # -- the verdict ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Verdict:
-    """The harm-versus-speed reading of a compare study."""
+    """The harm-versus-speed reading of a compare study.
+
+    Attributes
+    ----------
+    harm_kpi, speed_kpi
+        The KPIs read as harm and as reaction time (None when absent).
+    reference
+        The policy others are compared with (``sudo`` when present).
+    least_harm
+        Policies with the lowest mean harm (ties: equal means or a paired CI containing 0).
+    fewer_harm
+        Policies whose paired harm difference to the reference is significantly negative.
+    line
+        The one-line verdict.
+    """
 
     harm_kpi: str | None
     speed_kpi: str | None
-    least_harm: str | None
-    fastest: str | None
+    reference: str | None
+    least_harm: tuple[str, ...]
+    fewer_harm: tuple[str, ...]
     line: str
 
 
-def _first_present(candidates: Sequence[str], summary: pd.DataFrame) -> str | None:
-    """The first candidate KPI with at least one finite mean in ``summary``."""
+def _first_present(candidates: Sequence[str], kpis: pd.DataFrame) -> str | None:
+    """The first candidate KPI with at least one finite value."""
     for name in candidates:
-        means = summary.loc[summary["kpi"] == name, "mean"].to_numpy(dtype=float)
-        if means.size and np.isfinite(means).any():
+        if name in kpis.columns and np.isfinite(kpis[name].to_numpy(dtype=float)).any():
             return name
     return None
 
 
-def verdict(summary: pd.DataFrame, *, group: str = "policy", reference: str = "sudo") -> Verdict:
-    """One line: which policy does least harm, which reacts fastest, and the trade-off.
+def _paired(kpis: pd.DataFrame, kpi: str, a: str, b: str, group: str) -> Any:
+    """t interval of ``kpi[a] - kpi[b]`` over runs with the same point and replication."""
+    keys = [k for k in ("point", "replication") if k in kpis.columns]
+    left = kpis[kpis[group] == a].set_index(keys)[kpi]
+    right = kpis[kpis[group] == b].set_index(keys)[kpi]
+    both = pd.concat([left, right], axis=1, join="inner").to_numpy(dtype=float)
+    return paired_diff_ci(both[:, 0], both[:, 1])
 
-    Harm and reaction time are the first KPIs of :data:`HARM_KPIS` / :data:`SPEED_KPIS`
-    present in the study. Policies whose intervals overlap the best one's are "tied".
+
+def _days(value: float) -> str:
+    if not np.isfinite(value):
+        return "never"
+    return f"{value:.3g} d"
+
+
+def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo") -> Verdict:
+    """One line on harm versus reaction speed, from paired comparisons over the same seeds.
+
+    Harm is the first KPI of :data:`HARM_KPIS` in the study (larger = worse), reaction time the
+    first of :data:`SPEED_KPIS` with a finite value (larger = slower; NaN or inf = never).
+    Runs of different policies with the same design point and replication share their seeds
+    (common random numbers), so each policy is compared with the reference by the t interval
+    of the paired differences.
+
+    Parameters
+    ----------
+    kpis
+        One row per run (``store.table("kpis")``) with ``policy``, ``point`` and
+        ``replication``.
+    group
+        The column naming the policy.
+    reference
+        The policy to compare with; the fastest-reacting one when absent.
     """
-    harm, speed = _first_present(HARM_KPIS, summary), _first_present(SPEED_KPIS, summary)
-    if harm is None:
-        return Verdict(None, speed, None, None,
-                       "verdict: no harm KPI in this study (looked for "
-                       f"{', '.join(HARM_KPIS)})")
-    by_harm = summary[summary["kpi"] == harm].set_index(group)
-    best = str(by_harm["mean"].idxmin())
-    worst = str(by_harm["mean"].idxmax())
-    tied = [str(p) for p, r in by_harm.iterrows()
-            if p != best and np.isfinite(r["low"]) and r["low"] <= by_harm.at[best, "high"]]
-    parts = [f"least harm ({harm}): {best} {_cell(*by_harm.loc[best, ['mean', 'low', 'high']])}"]
-    if tied:
-        parts.append(f"statistically tied with {', '.join(tied)}")
-    if reference in by_harm.index and reference != best:
-        ref = by_harm.loc[reference]
-        cut = 1.0 - by_harm.at[best, "mean"] / ref["mean"] if ref["mean"] else float("nan")
-        parts.append(f"{reference}: {_cell(ref['mean'], ref['low'], ref['high'])}"
-                     + (f" ({cut:+.0%} less harm with {best})" if np.isfinite(cut) else ""))
-    elif worst != best:
-        parts.append(f"most harm: {worst} {_cell(*by_harm.loc[worst, ['mean', 'low', 'high']])}")
-    fastest = None
-    if speed is not None:
-        by_speed = summary[summary["kpi"] == speed].set_index(group)
-        # A policy that can never act (infinite delay, NaN mean) is the slowest.
-        means = by_speed["mean"].astype(float).fillna(np.inf)
-        fastest = str(means.idxmin())
-        parts.append(f"fastest reaction ({speed}): {fastest} "
-                     f"{_cell(*by_speed.loc[fastest, ['mean', 'low', 'high']])}; {best} "
-                     f"{_cell(*by_speed.loc[best, ['mean', 'low', 'high']])}")
-        if means[best] <= means[fastest]:
-            parts.append(f"no trade-off: {best} is also among the fastest")
+    harm = _first_present(HARM_KPIS, kpis)
+    speed = _first_present(SPEED_KPIS, kpis)
+    policies = list(dict.fromkeys(kpis[group]))
+    if harm is None or not policies:
+        return Verdict(None, speed, None, (), (),
+                       f"verdict: no harm KPI in this study (looked for {', '.join(HARM_KPIS)})")
+    harm_mean = kpis.groupby(group, sort=False)[harm].mean()
+    speed_mean = (kpis.groupby(group, sort=False)[speed].mean().astype(float)
+                  .replace(np.nan, np.inf) if speed else None)
+    if reference not in policies:
+        reference = str(speed_mean.idxmin()) if speed_mean is not None else policies[0]
+    best = str(harm_mean.idxmin())
+    least = tuple(
+        p for p in policies
+        if p == best or harm_mean[p] == harm_mean[best]
+        or (lambda ci: np.isfinite(ci.low) and ci.low <= 0.0 <= ci.high)(
+            _paired(kpis, harm, p, best, group))
+    )
+    diffs = {p: _paired(kpis, harm, p, reference, group) for p in policies if p != reference}
+    fewer = tuple(p for p, ci in diffs.items() if np.isfinite(ci.high) and ci.high < 0.0)
+    parts = [f"{len(fewer)} of {len(policies) - 1} policies do significantly less harm than "
+             f"{reference} ({harm}: {harm_mean[reference]:.3g})"]
+    if best != reference:
+        ci = diffs[best]
+        named = best if len(least) == 1 else f"{best} (tied: {', '.join(p for p in least if p != best)})"
+        parts.append(f"least harm: {named} {harm_mean[best]:.3g}, {ci.mean:+.3g} "
+                     f"[{ci.low:+.3g}, {ci.high:+.3g}] vs {reference} (paired, n={ci.n})")
+    else:
+        parts.append(f"least harm: {reference} itself")
+    if speed_mean is not None:
+        pool = [p for p in least if p != reference] or [best]
+        quick = min(pool, key=lambda p: speed_mean[p])
+        parts.append(f"reaction ({speed}): {reference} {_days(speed_mean[reference])}, "
+                     f"{quick} {_days(speed_mean[quick])}")
+        if quick == reference:
+            parts.append("no policy beats the reference on harm")
+        elif speed_mean[quick] <= speed_mean[reference]:
+            parts.append(f"{quick} cuts harm at no cost in reaction speed")
         else:
-            parts.append(f"trade-off: {best}'s lower harm comes with slower reaction")
-    return Verdict(harm, speed, best, fastest, "verdict: " + "; ".join(parts))
+            parts.append(f"{quick} cuts harm but reacts "
+                         f"{_days(speed_mean[quick] - speed_mean[reference])} slower")
+    return Verdict(harm, speed, reference, least, fewer, "verdict: " + "; ".join(parts))
 
 
 # -- plots ------------------------------------------------------------------------------------------
@@ -395,7 +445,7 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
         f"created {esc(str(sweep.get('created')))}.</p>",
     ]
     if not summary.empty:
-        parts.append(f"<p class='verdict'>{esc(verdict(summary).line)}</p>")
+        parts.append(f"<p class='verdict'>{esc(verdict(kpis).line)}</p>")
         parts.append("<h2>KPIs per policy (mean ± half-width of the 95 % t interval)</h2>")
         parts.append(wide_table(summary).to_html(escape=True, na_rep="n/a"))
     if constant:

@@ -193,7 +193,7 @@ def _print_compare(root: Path) -> None:
         click.echo("the same in every run: "
                    + ", ".join(f"{k} = {v:.4g}" for k, v in constant.items()))
     click.echo("")
-    click.echo(verdict(summary).line)
+    click.echo(verdict(kpis).line)
 
 
 def _write_report(root: Path) -> None:

@@ -277,7 +277,24 @@ def test_a_miner_killed_mid_upload_loses_nothing(live_net):
     assert rows[window]["status"] == "ok"
 
 
+def _wait_miners_registered(net: LiveNet, timeout: float) -> None:
+    """Until every miner process has registered (its first contact must not meet a restart)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        keys = [net.root / f"miner{i}.json" for i in range(len(STRATEGIES))]
+        registered = {
+            m["hotkey"] for m in httpx.get(f"{net.url}/v1/status", timeout=10).json()["miners"]
+        }
+        if all(k.exists() for k in keys) and all(
+            LiveClient(net.url, _key(k)).hotkey in registered for k in keys
+        ):
+            return
+        assert time.monotonic() < deadline, "miners did not register in time"
+        time.sleep(0.2)
+
+
 def test_coordinator_killed_mid_window_restarts_losing_nothing(live_net):
+    _wait_miners_registered(live_net, 90)
     a = _attacker(live_net)
     a.register()
     body = _valid_body(a)

@@ -57,10 +57,16 @@ def _buy(q: float, b: float, dq: float) -> tuple[float, float]:
     return q + dq, k / (q + dq)
 
 
-def _sell(q: float, b: float, db: float) -> tuple[float, float]:
-    """Sell ``db`` base into a constant-product pool."""
+def _sell_for(q: float, b: float, quote_out: float) -> tuple[float, float]:
+    """Sell base into a constant-product pool until it pays out ``quote_out`` quote.
+
+    The payout is capped at half the quote reserve, so a trader far larger than the market
+    moves the price a lot but can never empty the pool (a zero reserve would make the spot
+    price, and every later trade, undefined).
+    """
     k = q * b
-    return k / (b + db), b + db
+    out = min(quote_out, 0.5 * q)
+    return q - out, k / (q - out)
 
 
 @register_policy("futarchy")
@@ -96,12 +102,14 @@ class FutarchyPolicy(GovernancePolicy):
         size = abs(bullish)
         if size <= 0:
             return ref
+        # An aye buys "pass" with ``size`` quote and sells "fail" for the same value; a nay the
+        # mirror image.
         if bullish > 0:
             pq, pb = _buy(pq, pb, size)
-            fq, fb = _sell(fq, fb, size / (fq / fb))
+            fq, fb = _sell_for(fq, fb, size)
         else:
             fq, fb = _buy(fq, fb, size)
-            pq, pb = _sell(pq, pb, size / (pq / pb))
+            pq, pb = _sell_for(pq, pb, size)
         return ref.with_info(pass_q=pq, pass_b=pb, fail_q=fq, fail_b=fb)
 
     def _observe(self, ref: Referendum, upto: Blocks) -> Referendum:

@@ -297,6 +297,22 @@ def test_futarchy_noise_is_seeded():
     assert a == b and a != c
 
 
+def test_futarchy_whale_trades_never_empty_a_market():
+    # Traders far larger than the markets (rao-scale stakes against 1 000 TAO of liquidity) used
+    # to drive a reserve to zero and crash the next trade with a ZeroDivisionError.
+    p = make_policy("futarchy")
+    stakes = {f"whale{i}": 1e18 for i in range(40)}
+    gs = p.init(0, Electorate(stakes=stakes))
+    gs, pid = p.propose(gs, "whale0", LEVER, 0)
+    for i in range(40):
+        gs = p.vote(gs, f"whale{i}", pid, i % 3 != 0, 10 * i)
+    spot_pass, spot_fail = p.prices(gs.ref(pid))
+    assert spot_pass > 0 and spot_fail > 0
+    assert np.isfinite(spot_pass) and np.isfinite(spot_fail)
+    gs, _ev = p.advance(gs, 21_600)
+    assert gs.ref(pid).state in (RefState.REJECTED, RefState.ENACTED)
+
+
 # ----------------------------------------------------------------------------- constitutional
 def const_setup(**cfg):
     p = make_policy("constitutional", **cfg)

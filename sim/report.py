@@ -242,17 +242,20 @@ def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo
     else:
         parts.append(f"least harm: {reference} itself")
     if speed_mean is not None:
-        pool = [p for p in least if p != reference] or [best]
-        quick = min(pool, key=lambda p: speed_mean[p])
-        parts.append(f"reaction ({speed}): {reference} {_days(speed_mean[reference])}, "
-                     f"{quick} {_days(speed_mean[quick])}")
-        if quick == reference:
-            parts.append("no policy beats the reference on harm")
-        elif speed_mean[quick] <= speed_mean[reference]:
-            parts.append(f"{quick} cuts harm at no cost in reaction speed")
+        # The fastest of the policies that cut harm significantly (the least-harm ones first).
+        pool = [p for p in least if p in fewer] or list(fewer)
+        if not pool:
+            parts.append(f"reaction ({speed}): {reference} {_days(speed_mean[reference])}; "
+                         "no policy cuts harm significantly")
         else:
-            parts.append(f"{quick} cuts harm but reacts "
-                         f"{_days(speed_mean[quick] - speed_mean[reference])} slower")
+            quick = min(pool, key=lambda p: speed_mean[p])
+            parts.append(f"reaction ({speed}): {reference} {_days(speed_mean[reference])}, "
+                         f"{quick} {_days(speed_mean[quick])}")
+            if speed_mean[quick] <= speed_mean[reference]:
+                parts.append(f"{quick} cuts harm at no cost in reaction speed")
+            else:
+                parts.append(f"{quick} cuts harm but reacts "
+                             f"{_days(speed_mean[quick] - speed_mean[reference])} slower")
     return Verdict(harm, speed, reference, least, fewer, "verdict: " + "; ".join(parts))
 
 

@@ -41,7 +41,7 @@ def test_no_better_policy_and_missing_harm_kpi() -> None:
                  {"sudo": 0.0, "v2_two_stage": 1.0})
     result = verdict(kpis)
     assert result.fewer_harm == () and "least harm: sudo itself" in result.line
-    assert "no policy beats the reference" in result.line
+    assert "no policy cuts harm significantly" in result.line
     assert verdict(kpis.drop(columns=["tao.max_drawdown"])).harm_kpi is None
 
 

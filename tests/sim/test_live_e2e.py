@@ -27,6 +27,7 @@ from protocol.live import PayloadLimits, decode_payload, encode_payload
 from protocol.training.compression import compress_pseudo_gradient
 from protocol.training.models import make_model
 from sim.live.client import CoordinatorError, LiveClient
+from sim.live.keys import KeyFileError, load_or_create_key
 from sim.live.miner import training_config_from_info
 
 pytestmark = pytest.mark.timeout(120)
@@ -285,10 +286,13 @@ def _wait_miners_registered(net: LiveNet, timeout: float) -> None:
         registered = {
             m["hotkey"] for m in httpx.get(f"{net.url}/v1/status", timeout=10).json()["miners"]
         }
-        if all(k.exists() for k in keys) and all(
-            LiveClient(net.url, _key(k)).hotkey in registered for k in keys
-        ):
-            return
+        try:
+            if all(k.exists() for k in keys) and all(
+                LiveClient(net.url, _key(k)).hotkey in registered for k in keys
+            ):
+                return
+        except KeyFileError:  # a miner is writing its key file right now
+            pass
         assert time.monotonic() < deadline, "miners did not register in time"
         time.sleep(0.2)
 
@@ -354,6 +358,4 @@ def test_honest_miners_out_earn_the_poisoner(live_net):
 
 
 def _key(path: Path) -> Ed25519PrivateKey:
-    from sim.live.keys import load_or_create_key
-
     return load_or_create_key(path)[0]

@@ -81,13 +81,13 @@ def live_training_config(
     max_miners: int,
 ) -> TrainingConfig:
     """The training config of a live subnet: the named base, the overrides, the live validators
-    and one role slot per possible miner uid (roles are never simulated: every miner is external)."""
+    and one ``live`` role slot per possible miner uid (never simulated: every miner is external)."""
     return replace(
         CONFIGS[name],
         **dict(overrides),
         n_validators=validators,
         validator_stake=validator_stake,
-        roles=("honest",) * max_miners,
+        roles=("live",) * max_miners,
     )
 
 

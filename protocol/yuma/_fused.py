@@ -164,8 +164,8 @@ def _bracketed_median(
     staked: np.ndarray,
     n_staked: int,
     kappa: float,
-    col_low: np.ndarray,
-    col_high: np.ndarray,
+    scratch_a: np.ndarray,
+    scratch_b: np.ndarray,
     column_values: np.ndarray,
     column_stakes: np.ndarray,
     out: np.ndarray,
@@ -173,8 +173,9 @@ def _bracketed_median(
     """κ-median of every column of ``w_buf`` ``[k, n]`` over the ``staked`` rows, into ``out``.
 
     The stake at or above ``t``, ``S(t)``, does not increase with ``t``, and the consensus
-    ``c`` is the largest value with ``S(c) >= κ``. Keeping ``S(low) >= κ > S(high)`` (from the
-    column's staked minimum to just above its maximum), bisection narrows ``[low, high)``
+    ``c`` is the largest value with ``S(c) >= κ`` (the total stake must reach κ). Keeping
+    ``S(low) >= κ > S(high)`` (from the column's staked minimum to just above its maximum;
+    ``scratch_a``/``scratch_b`` are ``[n]`` work arrays), bisection narrows ``[low, high)``
     around ``c`` for all columns at once with vectorisable row-by-row passes (no per-column
     sort). The search runs on float32 copies ``w32`` (twice the SIMD width); rounding to
     float32 is monotone, so a float32 bracket is a float64 interval, and the bracket is then
@@ -192,9 +193,16 @@ def _bracketed_median(
     kappa32 = np.float32(kappa)
     for m in range(n_staked):
         stake32[m] = np.float32(stake[staked[m]])
+    # the column's staked range brackets c (float32 rounding keeps the order)
+    low[:] = np.inf
+    high[:] = -np.inf
+    for m in range(n_staked):
+        row = w32[staked[m]]
+        for j in range(n):
+            low[j] = min(low[j], row[j])
+            high[j] = max(high[j], row[j])
     for j in range(n):
-        low[j] = np.float32(col_low[j])
-        high[j] = np.nextafter(np.float32(col_high[j]), np.float32(np.inf))
+        high[j] = np.nextafter(high[j], np.float32(np.inf))
     for _ in range(BISECTION_ROUNDS):
         for j in range(n):
             mid[j] = np.float32(0.5) * (low[j] + high[j])
@@ -210,8 +218,8 @@ def _bracketed_median(
             else:
                 high[j] = mid[j]
     # float64 check of each bracket: stake above it, stake in it, its smallest/largest value
-    stake_above = col_low  # reused as scratch
-    stake_inside = col_high
+    stake_above = scratch_a
+    stake_inside = scratch_b
     stake_above[:] = 0.0
     stake_inside[:] = 0.0
     inside_low = np.full(n, np.inf)
@@ -325,8 +333,8 @@ def fused_slice_epoch(
     col_a = np.empty(n)
     col_b = np.empty(n)
     col_alpha = np.empty(n)
-    col_low = np.empty(n)
-    col_high = np.empty(n)
+    scratch_a = np.empty(n)
+    scratch_b = np.empty(n)
     wb_row = np.empty(n)
     clip_row = np.empty(n)
     old_row = np.empty(n)
@@ -334,10 +342,8 @@ def fused_slice_epoch(
     rate = 1.0 - bonds_moving_average
     la2_slope = steepness / -100.0
     for b in range(n_batch):
-        # 5 weights of the slice rows: self-weight, outdated/uncommitted masks, normalisation;
-        # each column's range over the staked rows brackets its consensus
-        col_low[:] = np.inf
-        col_high[:] = -np.inf
+        # 5 weights of the slice rows: self-weight, outdated/uncommitted masks, normalisation
+        # (staked rows also in float32 for the κ-median's search)
         for r in range(k):
             src = rows[b, r]
             threshold = drop_from[b, r]
@@ -363,8 +369,6 @@ def fused_slice_epoch(
                     v = w_buf[r, j] * inverse
                     w_buf[r, j] = v
                     w32_buf[r, j] = np.float32(v)
-                    col_low[j] = min(col_low[j], v)
-                    col_high[j] = max(col_high[j], v)
             elif total > 0:
                 for j in range(n):
                     w_buf[r, j] *= inverse
@@ -379,13 +383,21 @@ def fused_slice_epoch(
                 n_staked += 1
         if stake_total <= 0 or n_staked == 0:
             consensus_out[b, :] = 0.0
-        elif kappa <= 0:
-            consensus_out[b, :] = col_high  # the largest value already carries >= κ
-        elif stake_total < kappa:
-            consensus_out[b, :] = col_low  # κ never reached: the smallest staked value
+        elif kappa <= 0 or stake_total < kappa:
+            # κ <= 0: the largest staked value already carries >= κ; κ above the total stake:
+            # never reached, the smallest staked value (the torch path's last staked row)
+            largest = kappa <= 0
+            consensus_out[b, :] = -np.inf if largest else np.inf
+            for m in range(n_staked):
+                row = w_buf[staked[m]]
+                for j in range(n):
+                    if largest:
+                        consensus_out[b, j] = max(consensus_out[b, j], row[j])
+                    else:
+                        consensus_out[b, j] = min(consensus_out[b, j], row[j])
         else:
             _bracketed_median(
-                w_buf, w32_buf, stake[b], staked, n_staked, kappa, col_low, col_high,
+                w_buf, w32_buf, stake[b], staked, n_staked, kappa, scratch_a, scratch_b,
                 column_values, column_stakes, consensus_out[b],
             )  # fmt: skip
         any_consensus = False

@@ -422,7 +422,31 @@ def fused_slice_epoch(
             # loop-invariant branches outside the column loops, so that these vectorise
             w_row = w_buf[r]
             a = stake[b, r]
+            new_row = new_buf[r]
             trust = 0.0
+            if (
+                yuma3
+                and not use_la2
+                and bonds_penalty == 1.0
+                and row_valid[b, r]
+                and not any_recent
+            ):
+                # the HEAD default (Yuma 3, β = 1, no liquid alpha) in a single pass per row
+                old_source = bonds_in[b, rows[b, r]]
+                low_rate = rate < 0.5  # torch.lerp's two branches
+                for j in range(n):
+                    clipped = min(w_row[j], consensus_row[j])
+                    trust += clipped
+                    ranks[j] += a * clipped
+                    old = old_source[j]
+                    if low_rate:
+                        new = old + rate * (clipped - old)
+                    else:
+                        new = clipped - (clipped - old) * (1.0 - rate)
+                    new_row[j] = new
+                    col_a[j] += new
+                trust_out[b, r] = trust
+                continue
             for j in range(n):
                 clipped = min(w_row[j], consensus_row[j])
                 clip_row[j] = clipped
@@ -445,7 +469,6 @@ def fused_slice_epoch(
                             old_row[j] = 0.0
             else:
                 old_row[:] = 0.0
-            new_row = new_buf[r]
             if yuma3 and use_la2:
                 for j in range(n):
                     wb, old, c = wb_row[j], old_row[j], consensus_row[j]

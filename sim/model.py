@@ -141,6 +141,13 @@ class GovSimModel(mesa.Model):
         The run's configuration.
     seed
         Root seed; defaults to ``config.seed``.
+
+    Notes
+    -----
+    The model owns its state's ``[S, n, n]`` weight and bond tensors (and ``last_update``):
+    steps update them in place (validators' weight rows, epoch bonds, registrations) instead of
+    copying 2 × 67 MB per step at 128 × 256. ``model.state`` is therefore a live view: clone
+    those tensors (or the state's fields) to keep a snapshot across steps.
     """
 
     def __init__(self, config: SimConfig, *, seed: int | None = None) -> None:
@@ -329,7 +336,12 @@ class GovSimModel(mesa.Model):
             1, math.ceil(lag * self.config.network.tempo / self.blocks_per_step)
         )
         self.weight_history: list[np.ndarray] = []
-        self._weight_buffer: torch.Tensor | None = None
+        # Private copies: the steps below edit them in place (see the class notes).
+        self.state = self.state.replace(
+            weights=self.state.weights.clone(),
+            bonds=self.state.bonds.clone(),
+            last_update=self.state.last_update.clone(),
+        )
         self._next_weights_block = 0
         self._weights_changed = False
         self.weights = np.zeros((S, V, n))
@@ -638,16 +650,13 @@ class GovSimModel(mesa.Model):
 
     def s_economy(self, n_blocks: int) -> None:
         """Apply: set the validators' weights and run the chain for ``n_blocks`` blocks."""
-        from protocol.economy import with_weights
+        from protocol.economy import with_validator_weights
 
-        if self._weight_buffer is None:
-            S, n = self.is_miner.shape
-            self._weight_buffer = torch.zeros((S, n, n), dtype=torch.float64)
         if self._weights_changed:
-            # with_weights copies what it is given, so one buffer serves every step.
-            rows = slice(1, 1 + len(self.validator_uids))
-            self._weight_buffer[:, rows, :] = torch.from_numpy(self.weights)
-            self.state = with_weights(self.state, self._weight_buffer)
+            # Only the validators' rows: the model owns the tensors, so no [S, n, n] copy.
+            self.state = with_validator_weights(
+                self.state, torch.from_numpy(self.weights), self.validator_uids, in_place=True
+            )
         before_alpha = self.uid_owned_alpha()
         before_balance = self.state.balances.numpy().copy()
         self.state, results = _advance_chain(self.state, self.params, n_blocks)
@@ -872,7 +881,9 @@ class GovSimModel(mesa.Model):
         if float(self.state.balances[account]) < float(self.state.reg_burn[dst]):
             return
         try:
-            self.state, reg = register_uid(self.state, self.params, account, dst)
+            self.state, reg = register_uid(
+                self.state, self.params, account, dst, matrices_owned=True
+            )
         except ValueError:
             return  # nothing prunable: the move fails this time
         new = reg.uid
@@ -1054,17 +1065,18 @@ def _advance_chain(
 ) -> tuple[NetworkState, list[Any]]:
     """Run the chain for ``n_blocks`` blocks: whole tempos at once, the rest block by block.
 
-    Returns the new state and the economy's step results in order.
+    Returns the new state and the economy's step results in order. The state's bonds must be
+    the model's own (see :class:`GovSimModel`): the epochs write their bond rows in place.
     """
     from protocol.economy import block_step, tempo_step
 
     results: list[Any] = []
     left = n_blocks
     while left >= params.tempo:
-        state, result = tempo_step(state, params)
+        state, result = tempo_step(state, params, bonds_owned=True)
         results.append(result)
         left -= params.tempo
     for _ in range(left):
-        state, result = block_step(state, params)
+        state, result = block_step(state, params, bonds_owned=True)
         results.append(result)
     return state, results

@@ -6,12 +6,12 @@ NetworkState, EconomyParams
     The network (frozen dataclass of torch tensors) and the global parameters.
 new_network(n_subnets, n_uids, *, params, seed | rng, ...) -> NetworkState
     A plausible initial network (coinbase.md §7).
-block_step(state, params, *, flows=None) -> (state, BlockResult)
-tempo_step(state, params, *, flows=None) -> (state, TempoResult)
+block_step(state, params, *, flows=None, bonds_owned=False) -> (state, BlockResult)
+tempo_step(state, params, *, flows=None, bonds_owned=False) -> (state, TempoResult)
     Advance one block, or one tempo at once (differences documented in ``step.py``).
 stake / unstake(state, account, netuid, hotkey_uid, amount, *, params=None) -> state
     Swaps through the subnet pool; ``ValueError`` naming the field on bad input.
-register_uid(state, params, account, netuid) -> (state, RegistrationResult)
+register_uid(state, params, account, netuid, *, matrices_owned=False) -> (state, RegistrationResult)
 register_uids(state, params, accounts, netuids) -> (state, results)   # one matrix copy
 run_blocks(state, params, n_blocks, *, flows=None) -> (state, results) # block_step × n, one bonds copy
 register_subnet(state, params, account) -> (state, SubnetRegistrationResult)
@@ -23,6 +23,7 @@ SHARE_ERAS
     Registry of coinbase eras ("head", "tao_flow", "price_ema", "price_ema_subsidy").
 block_emission(issuance_rao) -> rao per block (the halving).
 with_weights(state, weights, netuids) -> state
+with_validator_weights(state, weights, uids, *, in_place=False) -> state   # [S, k, n] rows only
     Feed validators' weights (and stamp ``last_update``).
 """
 
@@ -39,7 +40,7 @@ from protocol.economy.drain import DrainResult, drain, due_subnets, epoch_stake
 from protocol.economy.emission import block_emission, block_emission_tensor
 from protocol.economy.ledger import LedgerError, LedgerReport, check_ledger
 from protocol.economy.levers import LeverResult, apply_lever
-from protocol.economy.network import new_network, with_weights
+from protocol.economy.network import new_network, with_validator_weights, with_weights
 from protocol.economy.registration import (
     DissolveResult,
     RegistrationResult,
@@ -94,5 +95,6 @@ __all__ = [
     "tempo_step",
     "unstake",
     "update_moving_price",
+    "with_validator_weights",
     "with_weights",
 ]

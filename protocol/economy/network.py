@@ -16,7 +16,7 @@ import torch
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.units import RAO_PER_TAO
 
-__all__ = ["new_network", "with_weights"]
+__all__ = ["new_network", "with_validator_weights", "with_weights"]
 
 
 def _t(x: np.ndarray | list, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -191,6 +191,12 @@ def new_network(
     )
 
 
+def _check_weight_values(weights: torch.Tensor) -> None:
+    """Raise unless every entry of ``weights`` is finite and non-negative."""
+    if bool((weights < 0).any()) or not bool(torch.isfinite(weights).all()):
+        raise ValueError("weights: expected finite non-negative values")
+
+
 def with_weights(
     state: NetworkState,
     weights: torch.Tensor | None = None,
@@ -227,8 +233,7 @@ def with_weights(
         expected = (index.numel(), state.n_uids, state.n_uids)
         if tuple(weights.shape) != expected:
             raise ValueError(f"weights: expected shape {expected}, got {tuple(weights.shape)}")
-        if bool((weights < 0).any()) or not bool(torch.isfinite(weights).all()):
-            raise ValueError("weights: expected finite non-negative values")
+        _check_weight_values(weights)
         new_weights = state.weights.clone()
         new_weights[index] = weights
     if netuids is None:
@@ -241,4 +246,62 @@ def with_weights(
     last_update[index] = torch.where(
         setters, torch.full_like(last_update[index], state.block), last_update[index]
     )
+    return state.replace(weights=new_weights, last_update=last_update)
+
+
+def with_validator_weights(
+    state: NetworkState,
+    weights: torch.Tensor | np.ndarray,
+    uids: Sequence[int] | torch.Tensor,
+    *,
+    in_place: bool = False,
+) -> NetworkState:
+    """Set the weight rows of the same validator uids on every subnet (``set_weights``).
+
+    Equals ``with_weights(state, W)`` where ``W`` is ``state.weights`` with rows ``uids`` of
+    every subnet replaced by ``weights``, but reads, checks and writes only those rows
+    (``[S, k, n]``, ``k/n`` of the ``[S, n, n]`` tensor).
+
+    Parameters
+    ----------
+    state
+        The network.
+    weights
+        ``[S, k, n]`` new weight rows: ``weights[s, j]`` is uid ``uids[j]``'s row on subnet ``s``.
+    uids
+        ``k`` distinct uids whose rows are set.
+    in_place
+        Write into ``state.weights`` and ``state.last_update`` instead of copies and return a
+        state sharing them. Only for a caller that owns both tensors (no other live state or
+        reference shares them, e.g. a simulation stepping its own state): anything else holding
+        them sees the change. The default copies, like :func:`with_weights`.
+
+    Returns
+    -------
+    NetworkState
+        Rows ``uids`` replaced; those with any positive weight get ``last_update = state.block``.
+
+    Raises
+    ------
+    ValueError
+        Wrong shape, repeated or out-of-range uids, negative or non-finite weights.
+    """
+    S, n = state.n_subnets, state.n_uids
+    index = torch.as_tensor(uids, dtype=torch.int64).reshape(-1)
+    k = int(index.numel())
+    if k and (int(index.min()) < 0 or int(index.max()) >= n):
+        raise ValueError(f"uids: out of range [0, {n})")
+    if int(torch.unique(index).numel()) != k:
+        raise ValueError("uids: expected distinct uids")
+    rows = torch.as_tensor(weights, dtype=torch.float64)
+    if tuple(rows.shape) != (S, k, n):
+        raise ValueError(f"weights: expected shape {(S, k, n)}, got {tuple(rows.shape)}")
+    _check_weight_values(rows)
+    new_weights = state.weights if in_place else state.weights.clone()
+    last_update = state.last_update if in_place else state.last_update.clone()
+    new_weights[:, index, :] = rows
+    setters = rows.sum(2) > 0
+    last_update[:, index] = torch.where(setters, state.block, last_update[:, index])
+    if in_place:
+        return state
     return state.replace(weights=new_weights, last_update=last_update)

@@ -174,9 +174,31 @@ def _zeroed_uid_fields(state: NetworkState, netuid: int, uid: int) -> dict[str, 
 
 
 def register_uid(
-    state: NetworkState, params: EconomyParams, account: int, netuid: int
+    state: NetworkState,
+    params: EconomyParams,
+    account: int,
+    netuid: int,
+    *,
+    matrices_owned: bool = False,
 ) -> tuple[NetworkState, RegistrationResult]:
     """Burned registration of a new hotkey for ``account`` on ``netuid`` (pruning if full).
+
+    Parameters
+    ----------
+    state, params
+        The network and the economy's parameters.
+    account, netuid
+        The registering coldkey and the subnet.
+    matrices_owned
+        The caller owns ``state.weights`` and ``state.bonds`` (no other live state or reference
+        shares them, e.g. a simulation stepping its own state): the new uid's rows and columns
+        are cleared in place instead of in copies of both ``[S, n, n]`` tensors, and the
+        returned state shares them. Same results either way.
+
+    Returns
+    -------
+    tuple
+        ``(state, RegistrationResult)``.
 
     Raises
     ------
@@ -184,7 +206,7 @@ def register_uid(
         Unknown account or subnet, registration off, chain halted, balance below the burn, or no
         uid can be pruned.
     """
-    return _register_uid(state, params, account, netuid, matrices_owned=False)
+    return _register_uid(state, params, account, netuid, matrices_owned=matrices_owned)
 
 
 def register_uids(

@@ -65,7 +65,11 @@ def _flows(
 
 
 def block_step(
-    state: NetworkState, params: EconomyParams, *, flows: torch.Tensor | None = None
+    state: NetworkState,
+    params: EconomyParams,
+    *,
+    flows: torch.Tensor | None = None,
+    bonds_owned: bool = False,
 ) -> tuple[NetworkState, BlockResult]:
     """Produce block ``state.block + 1``.
 
@@ -76,13 +80,16 @@ def block_step(
     flows
         Optional exogenous net TAO flows ``[S]`` (rao; + buys alpha) executed by the market
         account this block (clipped, see :func:`protocol.economy.staking.apply_market_flows`).
+    bonds_owned
+        The caller owns ``state.bonds`` (as in :func:`tempo_step`): due epochs write their bond
+        rows into it in place. Same results either way.
 
     Returns
     -------
     tuple
         ``(state, BlockResult)``.
     """
-    return _block_step(state, params, flows, bonds_owned=False)
+    return _block_step(state, params, flows, bonds_owned=bonds_owned)
 
 
 def _block_step(
@@ -123,12 +130,20 @@ def run_blocks(
 
 
 def tempo_step(
-    state: NetworkState, params: EconomyParams, *, flows: torch.Tensor | None = None
+    state: NetworkState,
+    params: EconomyParams,
+    *,
+    flows: torch.Tensor | None = None,
+    bonds_owned: bool = False,
 ) -> tuple[NetworkState, TempoResult]:
     """Advance ``params.tempo`` blocks at once (closed-form accumulation, one batched drain).
 
     The differences from ``params.tempo`` calls of :func:`block_step` are listed in the module
     docstring. ``flows`` are the tempo's total exogenous net TAO flows ``[S]`` (rao).
+    ``bonds_owned``: the caller owns ``state.bonds`` (no other live state or reference shares
+    it, e.g. a simulation stepping its own state), so the epochs write the new bond rows into
+    it in place instead of into a copy of the whole ``[S, n, n]`` tensor; the returned state
+    shares it. Same results either way.
 
     Returns
     -------
@@ -141,6 +156,6 @@ def tempo_step(
     state = state.replace(reg_burn=decay_registration_burn(state.reg_burn, n_blocks, params))
     state, executed = _flows(state, params, flows)
     state, coinbase = run_coinbase(state, params, n_blocks=n_blocks)
-    state, drained = drain(state, params, due_subnets(state, last), last)
+    state, drained = drain(state, params, due_subnets(state, last), last, bonds_owned=bonds_owned)
     state = state.replace(block=last)
     return state, TempoResult(first, last, coinbase, drained, executed)

@@ -17,18 +17,22 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from sim.executors import make_executor
-from sim.runner import RunConfig, plan_study, run_sweep
-from sim.schema import load_scenario
-from sim.store import StudyStore
-
 REPO = Path(__file__).resolve().parents[1]
+# Run as a script, bench/ is sys.path[0], and bench/sim.py would shadow the sim package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+sys.path.insert(0, str(REPO))
+
+from sim.executors import make_executor  # noqa: E402
+from sim.runner import RunConfig, plan_study, run_sweep  # noqa: E402
+from sim.schema import load_scenario  # noqa: E402
+from sim.store import StudyStore  # noqa: E402
 
 
 def _plan(runs: int, horizon_days: float, policies: list[str]):

@@ -235,7 +235,7 @@ def check_executor_kind(kind: str) -> None:
 
 
 def make_executor(
-    kind: str = "process", *, workers: int | None = None, max_tasks_per_child: int = 8
+    kind: str = "process", *, workers: int | None = None, max_tasks_per_child: int = 32
 ) -> Executor:
     """Build the executor named ``kind``.
 

@@ -72,6 +72,7 @@ __all__ = [
     "known_policies",
     "load_scenario",
     "parse_quantity",
+    "resolve_policies",
 ]
 
 #: Top-level keys that belong to the study, not to the SimConfig body.

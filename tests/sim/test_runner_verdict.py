@@ -52,3 +52,19 @@ def test_constant_kpis_and_table_layout() -> None:
     text = format_compare_table(summary, width=60)
     assert text.count("KPI") == 2  # split into blocks that fit the width
     assert "0.15 ± 0.64" in text
+
+
+def test_mean_ci_t_and_bootstrap() -> None:
+    from scipy import stats as sps
+
+    from sim.stats import mean_ci
+
+    x = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    t = mean_ci(x)
+    half = sps.t.ppf(0.975, 4) * x.std(ddof=1) / np.sqrt(5)
+    assert t.mean == 6.2 and np.isclose(t.high - t.mean, half) and t.method == "t"
+    boot = mean_ci(x, method="bootstrap", seed=3)
+    assert boot == mean_ci(x, method="bootstrap", seed=3)  # seeded: reproducible
+    assert boot.low < boot.mean < boot.high and boot.high <= x.max()
+    assert mean_ci([2.0, 2.0, 2.0]).half_width == 0.0
+    assert np.isnan(mean_ci([1.0]).low) and mean_ci([np.nan, 1.0, 3.0]).n == 2

@@ -204,3 +204,19 @@ if not result.events.empty:
 with st.expander("All KPIs"):
     kpi_frame = pd.Series(result.kpis, name="value").astype(str).to_frame()
     st.dataframe(kpi_frame, width="stretch", key="scn_kpi_table")
+
+d1, d2 = st.columns(2)
+d1.download_button(
+    "This run's time series (CSV)",
+    result.timeseries.to_csv(index=False),
+    "timeseries.csv",
+    "text/csv",
+    key="scn_download_csv",
+)
+d2.download_button(
+    "The current configuration (JSON)",
+    config.model_dump_json(indent=2),
+    "config.json",
+    "application/json",
+    key="scn_download_config",
+)

@@ -284,7 +284,8 @@ def with_validator_weights(
     Raises
     ------
     ValueError
-        Wrong shape, repeated or out-of-range uids, negative or non-finite weights.
+        Wrong shape, repeated or out-of-range uids, negative or non-finite weights (or a row
+        whose sum overflows float64).
     """
     S, n = state.n_subnets, state.n_uids
     index = torch.as_tensor(uids, dtype=torch.int64).reshape(-1)
@@ -296,11 +297,15 @@ def with_validator_weights(
     rows = torch.as_tensor(weights, dtype=torch.float64)
     if tuple(rows.shape) != (S, k, n):
         raise ValueError(f"weights: expected shape {(S, k, n)}, got {tuple(rows.shape)}")
-    _check_weight_values(rows)
+    row_sums = rows.sum(2)
+    # One pass over the rows instead of two: ``>= 0`` is False for NaN and -inf, and a row
+    # holding +inf sums to +inf (a finite row overflowing float64 is refused too).
+    if not bool((rows >= 0).all()) or not bool(torch.isfinite(row_sums).all()):
+        raise ValueError("weights: expected finite non-negative values")
     new_weights = state.weights if in_place else state.weights.clone()
     last_update = state.last_update if in_place else state.last_update.clone()
     new_weights[:, index, :] = rows
-    setters = rows.sum(2) > 0
+    setters = row_sums > 0
     last_update[:, index] = torch.where(setters, state.block, last_update[:, index])
     if in_place:
         return state

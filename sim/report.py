@@ -33,11 +33,15 @@ __all__ = [
     "verdict",
 ]
 
-#: KPIs read as "harm" (larger = worse), in order of preference; the first present is used.
-HARM_KPIS: tuple[str, ...] = (
-    "tao.max_drawdown",
-    "fp.emission_share_hit",
-    "exploits.stolen_tao",
+#: KPIs read as "harm", with the sign that turns each into "larger = worse", in order of
+#: preference; the first present is used. TAO holders' loss (minus their relative PnL, i.e. the
+#: TAO price's fall over the run) comes first: its paired difference between policies is
+#: precise, while the maximum drawdown also carries the path's exogenous noise.
+HARM_KPIS: tuple[tuple[str, float], ...] = (
+    ("pnl.tao_holders.mean", -1.0),
+    ("tao.max_drawdown", 1.0),
+    ("fp.emission_share_hit", 1.0),
+    ("exploits.stolen_tao", 1.0),
 )
 #: KPIs read as "reaction time" (larger = slower), in order of preference; the first with a
 #: finite value is used (time to stop exploits when the study has exploits, else the delay the
@@ -193,10 +197,19 @@ def _days(value: float) -> str:
     return f"{value:.3g} d"
 
 
+def _harm_column(kpis: pd.DataFrame) -> tuple[str | None, pd.DataFrame]:
+    """Add a ``harm`` column (larger = worse) from the first available :data:`HARM_KPIS`."""
+    for name, sign in HARM_KPIS:
+        if name in kpis.columns and np.isfinite(kpis[name].to_numpy(dtype=float)).any():
+            label = name if sign > 0 else f"loss = -{name}"
+            return label, kpis.assign(harm=sign * kpis[name].astype(float))
+    return None, kpis
+
+
 def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo") -> Verdict:
     """One line on harm versus reaction speed, from paired comparisons over the same seeds.
 
-    Harm is the first KPI of :data:`HARM_KPIS` in the study (larger = worse), reaction time the
+    Harm is the first KPI of :data:`HARM_KPIS` in the study (signed so larger = worse), reaction time the
     first of :data:`SPEED_KPIS` with a finite value (larger = slower; NaN or inf = never).
     Runs of different policies with the same design point and replication share their seeds
     (common random numbers), so each policy is compared with the reference by the t interval
@@ -212,12 +225,14 @@ def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo
     reference
         The policy to compare with; the fastest-reacting one when absent.
     """
-    harm = _first_present(HARM_KPIS, kpis)
+    harm_label, kpis = _harm_column(kpis)
+    harm = "harm" if harm_label is not None else None
     speed = _first_present(SPEED_KPIS, kpis)
     policies = list(dict.fromkeys(kpis[group]))
     if harm is None or not policies:
+        looked = ", ".join(name for name, _ in HARM_KPIS)
         return Verdict(None, speed, None, (), (),
-                       f"verdict: no harm KPI in this study (looked for {', '.join(HARM_KPIS)})")
+                       f"verdict: no harm KPI in this study (looked for {looked})")
     harm_mean = kpis.groupby(group, sort=False)[harm].mean()
     speed_mean = (kpis.groupby(group, sort=False)[speed].mean().astype(float)
                   .replace(np.nan, np.inf) if speed else None)
@@ -233,7 +248,7 @@ def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo
     diffs = {p: _paired(kpis, harm, p, reference, group) for p in policies if p != reference}
     fewer = tuple(p for p, ci in diffs.items() if np.isfinite(ci.high) and ci.high < 0.0)
     parts = [f"{len(fewer)} of {len(policies) - 1} policies do significantly less harm than "
-             f"{reference} ({harm}: {harm_mean[reference]:.3g})"]
+             f"{reference} (harm: {harm_label}; {reference} {harm_mean[reference]:.3g})"]
     if best != reference:
         ci = diffs[best]
         named = best if len(least) == 1 else f"{best} (tied: {', '.join(p for p in least if p != best)})"
@@ -256,7 +271,7 @@ def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo
             else:
                 parts.append(f"{quick} cuts harm but reacts "
                              f"{_days(speed_mean[quick] - speed_mean[reference])} slower")
-    return Verdict(harm, speed, reference, least, fewer, "verdict: " + "; ".join(parts))
+    return Verdict(harm_label, speed, reference, least, fewer, "verdict: " + "; ".join(parts))
 
 
 # -- plots ------------------------------------------------------------------------------------------

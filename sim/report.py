@@ -301,8 +301,13 @@ def _network_series(series: pd.DataFrame) -> pd.DataFrame:
 
 
 def _most_affected_subnet(series: pd.DataFrame, value: str, time: str) -> int:
-    """The subnet whose mean ``value`` path (over runs) spans the widest range."""
-    means = series.groupby(["netuid", time])[value].mean()
+    """The subnet where policies differ most in mean ``value`` (over runs, at any time); with
+    one policy (or no differences), the one whose mean path spans the widest range."""
+    means = series.groupby(["netuid", "policy", time])[value].mean()
+    between = means.groupby(level=["netuid", time]).agg(lambda v: float(v.max() - v.min()))
+    by_subnet = between.groupby(level="netuid").max()
+    if by_subnet.max() > 0:
+        return int(by_subnet.idxmax())
     spans = means.groupby(level="netuid").agg(lambda v: float(v.max() - v.min()))
     return int(spans.idxmax())
 
@@ -311,12 +316,16 @@ def _band_plot(series: pd.DataFrame, value: str, time: str, title: str) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
-    for policy, sub in series.groupby("policy", sort=False):
+    groups = list(series.groupby("policy", sort=False))
+    colors = plt.get_cmap("tab20" if len(groups) > 10 else "tab10")
+    alpha = 0.15 if len(groups) <= 4 else 0.07
+    for i, (policy, sub) in enumerate(groups):
         grouped = sub.groupby(time)[value]
         mean, lo, hi = grouped.mean(), grouped.quantile(0.05), grouped.quantile(0.95)
-        line = ax.plot(mean.index, mean.to_numpy(), label=str(policy), lw=1.4)[0]
-        ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), alpha=0.15,
-                        color=line.get_color(), lw=0)
+        color = colors(i % colors.N)
+        ax.plot(mean.index, mean.to_numpy(), label=str(policy), lw=1.4, color=color)
+        ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), alpha=alpha, color=color,
+                        lw=0)
     ax.set_xlabel(time)
     ax.set_ylabel(value)
     ax.set_title(title)
@@ -389,7 +398,7 @@ def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
                     continue
                 subnet = _most_affected_subnet(series, col, time)
                 sub = series[series["netuid"] == subnet]
-                figures.append((f"{col} of subnet {subnet} (the one that moves most), mean and "
+                figures.append((f"{col} of subnet {subnet} (where policies differ most), mean and "
                                 "5–95 % band across seeds, per policy",
                                 _band_plot(sub, col, time, f"{col}, subnet {subnet}")))
     columns = list(dict.fromkeys(summary["kpi"])) if not summary.empty else []

@@ -54,10 +54,12 @@ PROFILED = {
 
 
 def _run_tempos(state: NetworkState, params: EconomyParams, n: int) -> NetworkState:
+    # One bonds copy per run: the epochs then write into it in place (bonds_owned).
+    state = state.replace(bonds=state.bonds.clone())
     for _ in range(n):
         # Validators re-commit their weights each tempo so they stay active.
         state = with_weights(state)
-        state, _ = tempo_step(state, params)
+        state, _ = tempo_step(state, params, bonds_owned=True)
     return state
 
 

@@ -38,6 +38,7 @@ from protocol.economy import (
     new_network,
     run_blocks,
     tempo_step,
+    with_validator_weights,
     with_weights,
 )
 from protocol.units import BLOCKS_PER_DAY
@@ -48,17 +49,25 @@ PROFILED = {
     "drain": "drain incl. epoch",
     "run_coinbase": "coinbase",
     "with_weights": "weight re-commit",
+    "with_validator_weights": "weight re-commit (validator rows)",
     "decay_registration_burn": "registration burn decay",
     "replace": "state replace",
 }
 
 
 def _run_tempos(state: NetworkState, params: EconomyParams, n: int) -> NetworkState:
-    # One bonds copy per run: the epochs then write into it in place (bonds_owned).
-    state = state.replace(bonds=state.bonds.clone())
+    # The run owns its state, as the simulator does: one copy of the bonds, weights and
+    # last_update, then epochs write bonds in place (bonds_owned) and validators re-commit only
+    # their own weight rows in place each tempo, so they stay active.
+    state = state.replace(
+        bonds=state.bonds.clone(),
+        weights=state.weights.clone(),
+        last_update=state.last_update.clone(),
+    )
+    validator_uids = torch.nonzero(state.weights.sum(dim=(0, 2)) > 0).flatten()
+    validator_rows = state.weights[:, validator_uids, :].clone()
     for _ in range(n):
-        # Validators re-commit their weights each tempo so they stay active.
-        state = with_weights(state)
+        state = with_validator_weights(state, validator_rows, validator_uids, in_place=True)
         state, _ = tempo_step(state, params, bonds_owned=True)
     return state
 

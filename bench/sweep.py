@@ -1,8 +1,10 @@
 """Sweep throughput: sequential vs process pool vs Dask local on the same small study.
 
-Runs one study of ``--runs`` runs (covenant_2026 shrunk to ``--horizon-days`` on a small
-network, CRN seeds, KPI mode) on each executor and prints wall times including executor start
-and shutdown. The last line holds the figures as ``key=value`` pairs:
+Runs one study of ``--runs`` runs (covenant_2026 over ``--horizon-days``, 40 by default: about
+2-3 s a run, like engine.md §4.1's workload; a 6-subnet x 16-uid network, CRN seeds, KPI mode)
+on each executor and prints wall times including executor start and shutdown. On a machine
+shared with other work the parallel figures drop with the others' load: the first line prints
+the load average, compare it with the one after the run. The last line holds the figures as ``key=value`` pairs:
 
 - ``speedup_process``: sequential wall / process-pool wall (goal >= 1.8 with 2 workers);
 - ``dask_overhead``: Dask local wall / process-pool wall (1.0 = no overhead).
@@ -74,12 +76,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--horizon-days", type=float, default=2.0)
+    parser.add_argument("--horizon-days", type=float, default=40.0)
     parser.add_argument("--executors", default="sequential,process,dask-local")
     args = parser.parse_args()
     policies = ["sudo", "v2_two_stage"]
     plan = _plan(args.runs, args.horizon_days, policies)
     kinds = args.executors.split(",")
+    load_before = os.getloadavg()[0]
     print(f"{len(plan.manifest)} runs of covenant_2026 ({args.horizon_days} days, 6x16 network), "
           f"{args.workers} workers, cpu_count={os.cpu_count()}, load={os.getloadavg()[0]:.1f}")
     walls: dict[str, float] = {}
@@ -95,7 +98,8 @@ def main() -> None:
             else:
                 pd.testing.assert_frame_equal(reference, kpis, check_exact=True)
     print("KPIs identical on every executor: yes")
-    figures = {"runs": len(plan.manifest), "workers": args.workers}
+    figures: dict[str, float] = {"runs": len(plan.manifest), "workers": args.workers,
+                                 "load_before": round(load_before, 1)}
     figures.update({f"wall_{k.replace('-', '_')}_s": round(v, 2) for k, v in walls.items()})
     if "sequential" in walls and "process" in walls:
         figures["speedup_process"] = round(walls["sequential"] / walls["process"], 2)
@@ -103,6 +107,7 @@ def main() -> None:
         figures["speedup_dask"] = round(walls["sequential"] / walls["dask-local"], 2)
     if "dask-local" in walls and "process" in walls:
         figures["dask_overhead"] = round(walls["dask-local"] / walls["process"], 2)
+    figures["load_after"] = round(os.getloadavg()[0], 1)
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 
 

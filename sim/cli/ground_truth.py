@@ -129,6 +129,8 @@ def ground_truth(
         raise UserError(f"--rounds must be >= 1, got {rounds}")
     if miners is not None and miners < 1:
         raise UserError(f"--miners must be >= 1, got {miners}")
+    if seed < 0:
+        raise UserError(f"--seed must be >= 0, got {seed}")
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: exists and is not a directory")
     import pandas as pd

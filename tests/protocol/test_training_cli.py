@@ -59,3 +59,8 @@ def test_ground_truth_rejects_bad_input(tmp_path) -> None:
     assert clash.exit_code == 2 and "not a directory" in clash.output
     unknown = runner.invoke(main, ["ground-truth", "--config", "huge", "--out", str(tmp_path)])
     assert unknown.exit_code == 2
+    negative_seed = runner.invoke(
+        main, ["ground-truth", "--rounds", "1", "--seed", "-1", "--out", str(tmp_path)]
+    )
+    # the error names --seed, not the config
+    assert negative_seed.exit_code == 2 and "--seed" in negative_seed.output

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from protocol.governance import metrics as governance_metrics
 from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
 
 if TYPE_CHECKING:
@@ -45,46 +46,25 @@ def cvar(values: np.ndarray, alpha: float = 0.05) -> float:
     return float(v[:k].mean())
 
 
-def _governance_metrics() -> Any:
-    try:
-        from protocol.governance import metrics
-    except ImportError:
-        return None
-    return metrics
-
-
 def hhi(shares: np.ndarray) -> float:
-    """Herfindahl-Hirschman index of non-negative amounts (normalised to shares)."""
-    m = _governance_metrics()
-    if m is not None and hasattr(m, "hhi"):
-        return float(m.hhi(np.asarray(shares, dtype=float)))
-    x = np.asarray(shares, dtype=float)
-    total = x.sum()
-    return float(((x / total) ** 2).sum()) if total > 0 else float("nan")
+    """Herfindahl-Hirschman index of non-negative amounts (normalised to shares).
+
+    One definition for the whole project: :func:`protocol.governance.metrics.hhi`.
+    """
+    return float(governance_metrics.hhi(np.asarray(shares, dtype=float)))
 
 
 def gini(values: np.ndarray) -> float:
-    """Gini coefficient of non-negative amounts."""
-    m = _governance_metrics()
-    if m is not None and hasattr(m, "gini"):
-        return float(m.gini(np.asarray(values, dtype=float)))
-    x = np.sort(np.asarray(values, dtype=float))
-    n = x.size
-    if n == 0 or x.sum() <= 0:
-        return float("nan")
-    return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum()))
+    """Gini coefficient of non-negative amounts (:func:`protocol.governance.metrics.gini`)."""
+    return float(governance_metrics.gini(np.asarray(values, dtype=float)))
 
 
 def nakamoto(values: np.ndarray, threshold: float = 0.5) -> int:
-    """Smallest number of parties whose share exceeds ``threshold``."""
-    m = _governance_metrics()
-    if m is not None and hasattr(m, "nakamoto_coefficient"):
-        return int(m.nakamoto_coefficient(np.asarray(values, dtype=float), threshold))
-    x = np.sort(np.asarray(values, dtype=float))[::-1]
-    total = x.sum()
-    if total <= 0:
-        return 0
-    return int(np.searchsorted(np.cumsum(x) / total, threshold, side="right") + 1)
+    """Smallest number of parties whose share exceeds ``threshold``.
+
+    :func:`protocol.governance.metrics.nakamoto_coefficient` on an array.
+    """
+    return int(governance_metrics.nakamoto_coefficient(np.asarray(values, dtype=float), threshold))
 
 
 class Recorder:

@@ -134,9 +134,12 @@ class NetworkConfig(_Section):
 
     @model_validator(mode="after")
     def _validators_fit(self) -> NetworkConfig:
-        if self.n_validators >= self.n_uids:
+        # A subnet's uids are its owner's, the validators' and at least one miner's
+        # (protocol.economy.make_network refuses fewer).
+        if self.n_validators + 2 > self.n_uids:
             raise ValueError(
-                f"network.n_validators: {self.n_validators} must be < n_uids ({self.n_uids})"
+                f"network.n_validators: {self.n_validators} must be <= n_uids - 2 "
+                f"({self.n_uids - 2}): one uid is the owner's and at least one a miner's"
             )
         return self
 

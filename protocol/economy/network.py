@@ -65,7 +65,9 @@ def new_network(
     NetworkState
     """
     params = params or EconomyParams()
-    if n_subnets < 1 or n_uids < 2 + n_validators:
+    if n_subnets < 1:
+        raise ValueError(f"n_subnets: expected at least 1, got {n_subnets}")
+    if n_uids < 2 + n_validators:
         raise ValueError(
             f"n_uids: need at least n_validators + 2 = {n_validators + 2} uids, got {n_uids}"
         )

@@ -172,3 +172,13 @@ def test_owned_matrices_registration_equals_the_copying_one(seed: int, netuid: i
     assert got.weights is weights and got.bonds is bonds
     uid = result.uid
     assert not bool(weights[netuid, uid].any()) and not bool(bonds[netuid, :, uid].any())
+
+
+def test_new_network_names_the_field_it_refuses() -> None:
+    from protocol.economy.network import new_network
+
+    # an empty network used to be blamed on n_uids
+    with pytest.raises(ValueError, match="n_subnets: expected at least 1"):
+        new_network(n_subnets=0, n_uids=8, n_validators=2, seed=0)
+    with pytest.raises(ValueError, match="n_uids: need at least n_validators"):
+        new_network(n_subnets=1, n_uids=3, n_validators=2, seed=0)

@@ -166,6 +166,11 @@ def test_ledger_balances_at_every_step_of_random_runs(
 def test_config_errors_name_the_field() -> None:
     with pytest.raises(ValueError, match=r"network\.n_validators"):
         load_config({"network": {"n_uids": 8, "n_validators": 8}})
+    # the owner's uid and one miner's must fit too (the economy refuses fewer; was a bare
+    # protocol error at run time instead of a config error naming the field)
+    with pytest.raises(ValueError, match=r"network\.n_validators"):
+        load_config({"network": {"n_uids": 8, "n_validators": 7}})
+    assert load_config({"network": {"n_uids": 8, "n_validators": 6}}).network.n_validators == 6
     with pytest.raises(ValueError, match=r"shocks\.0\.netuid|shocks\[0\]\.netuid"):
         load_config(
             {

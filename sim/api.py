@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import numbers
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,11 +111,12 @@ def load_config(
     if policy is not None and policy != config.governance.policy:
         gov = config.governance.model_dump()
         gov["policy"] = policy
-        if policy != config.governance.policy:
-            gov["policy_config"] = {}  # another policy's fields would not validate
+        gov["policy_config"] = {}  # another policy's fields would not validate
         updates["governance"] = gov
     if seed is not None:
-        updates["seed"] = int(seed)
+        # Only integers are converted here; the schema judges the rest and names the field
+        # (int() would truncate 1.5 silently and fail on "x" without naming ``seed``).
+        updates["seed"] = int(seed) if isinstance(seed, numbers.Integral) else seed
     if updates:
         data = config.model_dump()
         data.update(updates)

@@ -189,6 +189,11 @@ def test_policy_and_seed_override_the_scenario() -> None:
     assert config.governance.policy == "timelock" and config.seed == 9
     with pytest.raises(ValueError, match=r"governance\.policy"):
         run({**TINY, "governance": {"policy": "no_such_policy"}})
+    # a seed override that is not an integer is refused naming ``seed`` (1.5 was truncated to 1,
+    # "x" failed in int() without naming the field)
+    for bad in (1.5, "x"):
+        with pytest.raises(ValueError, match=r"^seed: .*integer"):
+            load_config(SimConfig(), seed=bad)
 
 
 def test_event_queue_orders_by_block_priority_and_refuses_the_past() -> None:

@@ -5,7 +5,8 @@ Defaults follow the Covenant-72B era hparams (spec §5) wherever scale does not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import math
+from dataclasses import dataclass, field, fields, replace
 
 __all__ = ["CONFIGS", "TrainingConfig", "default_roles", "get_config"]
 
@@ -26,6 +27,52 @@ def default_roles(n_miners: int) -> tuple[str, ...]:
     )
     n_adv = min(len(adversaries), (2 * n_miners) // 5)
     return ("honest",) * (n_miners - n_adv) + adversaries[:n_adv]
+
+
+#: Sizes, counts and periods that must be at least 1 (divisors, shapes, schedules).
+_POSITIVE_INTS = (
+    "vocab",
+    "seq_len",
+    "n_held_out",
+    "pool_factor",
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "chunk",
+    "topk",
+    "n_eval",
+    "uids_per_window",
+    "gather_peer_count",
+    "peer_replacement_frequency",
+    "windows_per_weights",
+    "blocks_per_window",
+)
+
+
+def _type_problems(config: TrainingConfig) -> list[str]:
+    """Fields whose value has not the type of the field's default (a bool is not an int; a float
+    must be finite). Overrides from scenario files reach the config unchecked otherwise."""
+    problems = []
+    for f in fields(config):
+        value, default = getattr(config, f.name), f.default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            )
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        else:
+            continue
+        if not ok:
+            kind = type(default).__name__ if not isinstance(default, float) else "finite number"
+            problems.append(f"{f.name}={value!r} (expected {kind})")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -106,7 +153,9 @@ class TrainingConfig:
     stale_skip: int = 2
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = _type_problems(self)
+        if problems:  # the range checks below assume the right types
+            raise ValueError("invalid TrainingConfig: " + "; ".join(problems))
         if self.aggregation not in ("scatter_mean", "sum_over_R"):
             problems.append(
                 f"aggregation={self.aggregation!r} (expected scatter_mean or sum_over_R)"
@@ -127,6 +176,12 @@ class TrainingConfig:
             problems.append(f"burn_rate={self.burn_rate} (expected in [0, 1])")
         if self.n_validators < 1:
             problems.append(f"n_validators={self.n_validators} (expected >= 1)")
+        for name in _POSITIVE_INTS:
+            if getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)} (expected >= 1)")
+        for name in ("n_sequences", "reserve_peer_count", "replica_chunk"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name}={getattr(self, name)} (expected >= 0)")
         if problems:
             raise ValueError("invalid TrainingConfig: " + "; ".join(problems))
 

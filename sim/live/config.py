@@ -193,7 +193,8 @@ def live_config_from_dict(table: dict[str, Any], where: str = "<dict>") -> LiveC
 
 
 def check_training(cfg: LiveConfig, where: str) -> None:
-    """Refuse an unknown training config name or an override that is not a TrainingConfig field."""
+    """Refuse an unknown training config name, an override that is not a TrainingConfig field, or
+    an override value the TrainingConfig refuses."""
     from protocol.training import CONFIGS, TrainingConfig
 
     if cfg.training_config not in CONFIGS:
@@ -206,6 +207,20 @@ def check_training(cfg: LiveConfig, where: str) -> None:
             raise LiveConfigError(
                 f"{where}: live.training.{key}: not an overridable TrainingConfig field"
             )
+    from sim.live.engine import live_training_config
+
+    # Build it once here, so a bad override value (0 windows per weights, a string for a count)
+    # is refused naming the file rather than when the coordinator starts.
+    try:
+        live_training_config(
+            cfg.training_config,
+            cfg.training_overrides,
+            validators=cfg.validators,
+            validator_stake=cfg.validator_stake,
+            max_miners=cfg.max_miners,
+        )
+    except (TypeError, ValueError) as exc:
+        raise LiveConfigError(f"{where}: live.training: {exc}") from None
 
 
 def load_live_config(path: str | Path) -> tuple[LiveConfig, dict[str, Any]]:

@@ -100,3 +100,24 @@ def test_replica_batching_and_step_mask() -> None:
     single = miner_train_window(model, theta, batches[0], lr=1e-2)
     for k in theta:
         torch.testing.assert_close(theta[k] - final[k][0], single[k], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ({"windows_per_weights": 0}, "windows_per_weights=0 (expected >= 1)"),
+        ({"chunk": 0}, "chunk=0"),
+        ({"reserve_peer_count": -1}, "reserve_peer_count=-1 (expected >= 0)"),
+        ({"topk": 2.5}, "topk=2.5 (expected int)"),
+        ({"inner_lr": float("nan")}, "inner_lr=nan (expected finite number)"),
+        ({"measure_marginal_value": 1}, "measure_marginal_value=1 (expected bool)"),
+    ],
+)
+def test_training_config_refuses_bad_values(override: dict, fragment: str) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="invalid TrainingConfig") as err:
+        replace(CONFIGS["cpu-tiny"], **override)
+    assert fragment in str(err.value)
+    # an int for a float field is fine (TOML writes 1 for 1.0)
+    assert replace(CONFIGS["cpu-tiny"], inner_lr=1).inner_lr == 1

@@ -308,6 +308,9 @@ def test_status_and_info_are_json_for_the_explorer(net):
         ({"validator_stake": -5}, "live.validator_stake"),
         ({"rate_burst": 0}, "live.rate_burst"),
         ({"seed": True}, "live.seed"),
+        # override values are checked too (0 crashed the first round; a string, the start-up)
+        ({"training": {"windows_per_weights": 0}}, "windows_per_weights=0"),
+        ({"training": {"topk": "many"}}, "topk='many'"),
     ],
 )
 def test_bad_live_tables_name_the_field(table, fragment):

@@ -151,6 +151,7 @@ class GovSimModel(mesa.Model):
     """
 
     def __init__(self, config: SimConfig, *, seed: int | None = None) -> None:
+        check_strategy_names(config)
         seed = config.seed if seed is None else int(seed)
         super().__init__(**engine.make_model_kwargs(seed))
         self.config = config
@@ -967,6 +968,34 @@ def _epoch_params(kappa: float, base: Any) -> Any:
 
     params = base if base is not None else EpochParams()
     return replace(params, kappa=kappa)
+
+
+def check_strategy_names(config: SimConfig) -> None:
+    """Refuse a strategy name in a ``mix`` or ``strategy_params`` that no registry knows.
+
+    A misspelt ``strategy_params`` key would otherwise be ignored silently (the run would use
+    the defaults), and a misspelt ``mix`` key fails deep in the model without naming its field.
+
+    Raises
+    ------
+    ValueError
+        Naming the field (``validators.strategy_params.honset``) and the known strategies.
+    """
+    from protocol.registry import RegistryError
+
+    sections = (
+        ("miners", config.miners, MINER_STRATEGIES),
+        ("validators", config.validators, VALIDATOR_STRATEGIES),
+        ("stakers", config.stakers, STAKER_STRATEGIES),
+        ("owners", config.owners, OWNER_STRATEGIES),
+    )
+    for section, cfg, registry in sections:
+        for field_name in ("mix", "strategy_params"):
+            for name in getattr(cfg, field_name, None) or {}:
+                try:
+                    registry.get(name)
+                except RegistryError as exc:
+                    raise ValueError(f"{section}.{field_name}.{name}: {exc}") from None
 
 
 def _set_cabal_stake(

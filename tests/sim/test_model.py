@@ -184,6 +184,17 @@ def test_config_errors_name_the_field() -> None:
         load_config({"miners": {"mix": {"honest": 0.0}}})
 
 
+def test_unknown_strategy_names_are_refused_naming_the_field() -> None:
+    # a misspelt strategy_params key used to be ignored silently (the run used the defaults)
+    typo = {**TINY, "validators": {"strategy_params": {"honset": {"weight_exponent": 3.0}}}}
+    with pytest.raises(ValueError, match=r"validators\.strategy_params\.honset: .*honest"):
+        GovSimModel(load_config(typo))
+    with pytest.raises(ValueError, match=r"miners\.mix\.nosuch"):
+        GovSimModel(load_config({**TINY, "miners": {"mix": {"nosuch": 1.0}}}))
+    with pytest.raises(ValueError, match=r"owners\.strategy_params\.nosuch"):
+        GovSimModel(load_config({**TINY, "owners": {"strategy_params": {"nosuch": {"x": 1.0}}}}))
+
+
 def test_policy_and_seed_override_the_scenario() -> None:
     config = load_config(SimConfig(), policy="timelock", seed=9)
     assert config.governance.policy == "timelock" and config.seed == 9

@@ -120,14 +120,20 @@ def make_model(
         Where the parameters live.
     """
     kind = config.model
-    if kind == "bigram":
-        model: nn.Module = BigramLM(config.vocab)
-    elif kind == "mlp":
-        model = MLPLM(config.vocab, config.d_model)
-    elif kind in ("transformer", "gpt"):
-        model = GPT(config.vocab, config.d_model, config.n_layers, config.n_heads, config.seq_len)
-    else:
-        raise ValueError(f"model must be bigram, mlp, transformer or gpt, got {kind!r}")
+    # Built on the meta device: torch's default initialisers would draw from (and advance) the
+    # global RNG; _init_weights then sets every parameter from the explicit generator.
+    with torch.device("meta"):
+        if kind == "bigram":
+            model: nn.Module = BigramLM(config.vocab)
+        elif kind == "mlp":
+            model = MLPLM(config.vocab, config.d_model)
+        elif kind in ("transformer", "gpt"):
+            model = GPT(
+                config.vocab, config.d_model, config.n_layers, config.n_heads, config.seq_len
+            )
+        else:
+            raise ValueError(f"model must be bigram, mlp, transformer or gpt, got {kind!r}")
+    model = model.to_empty(device="cpu")
     _init_weights(model, torch.Generator().manual_seed(seed))
     return model.to(device)
 

@@ -121,3 +121,16 @@ def test_training_config_refuses_bad_values(override: dict, fragment: str) -> No
     assert fragment in str(err.value)
     # an int for a float field is fine (TOML writes 1 for 1.0)
     assert replace(CONFIGS["cpu-tiny"], inner_lr=1).inner_lr == 1
+
+
+@pytest.mark.parametrize("name", ["cpu-tiny", "cpu-small"])
+def test_make_model_leaves_the_global_rng_alone(name: str) -> None:
+    # torch's default initialisers used to draw from the global RNG while building the modules
+    before = torch.get_rng_state()
+    first = make_model(CONFIGS[name], seed=5)
+    assert torch.equal(torch.get_rng_state(), before)
+    second = make_model(CONFIGS[name], seed=5)
+    other = make_model(CONFIGS[name], seed=6)
+    params = dict(first.named_parameters())
+    assert all(torch.equal(p, params[k]) for k, p in second.named_parameters())
+    assert any(not torch.equal(p, params[k]) for k, p in other.named_parameters())

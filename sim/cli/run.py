@@ -56,6 +56,12 @@ def run_cmd(scenario: Path, policy: str | None, seed: int | None, out_dir: Path 
         raise UserError(f"{scenario}: no such scenario file")
     if seed is not None and seed < 0:
         raise UserError(f"--seed: expected a non-negative integer, got {seed}")
+    if out_dir is not None:
+        # Before the run, so an unwritable --out fails in a second, not after the simulation.
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"--out {out_dir}: cannot create it ({exc.strerror})") from None
     try:
         result = run(scenario, policy=policy, seed=seed)
     except Exception as exc:  # every input problem surfaces as one clear line
@@ -69,7 +75,6 @@ def run_cmd(scenario: Path, policy: str | None, seed: int | None, out_dir: Path 
         raise
     kpis = {k: _json_safe(v) for k, v in result.kpis.items()}
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
         result.timeseries.to_parquet(out_dir / "timeseries.parquet", index=False)
         (out_dir / "kpis.json").write_text(json.dumps(kpis, indent=2, sort_keys=True) + "\n")
         (out_dir / "events.json").write_text(

@@ -46,3 +46,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     bad_policy = runner.invoke(main, ["run", str(scenario), "--policy", "no_such_policy"])
     assert bad_policy.exit_code == 2
     assert "no_such_policy" in bad_policy.output and "Traceback" not in bad_policy.output
+    # an --out that cannot be created is refused before the run (it was a traceback after it)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    unwritable = runner.invoke(main, ["run", str(scenario), "--out", str(blocker / "out")])
+    assert unwritable.exit_code == 2 and "--out" in unwritable.output
+    assert "Traceback" not in unwritable.output and "policy=" not in unwritable.output

@@ -133,6 +133,10 @@ def ground_truth(
         raise UserError(f"--seed must be >= 0, got {seed}")
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: exists and is not a directory")
+    try:  # before the rounds, so an uncreatable --out fails at once, not after the training
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out_dir}: cannot create it ({exc.strerror})") from None
     import pandas as pd
     import torch
 
@@ -160,7 +164,6 @@ def ground_truth(
         for _ in bar:
             metrics.append(run_round(state))
     elapsed = time.perf_counter() - started
-    out_dir.mkdir(parents=True, exist_ok=True)
     rows = pd.DataFrame([row for m in metrics for row in m.to_rows()])
     rows.insert(0, "config", config_name)
     rows.insert(1, "seed", seed)

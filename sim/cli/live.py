@@ -71,6 +71,8 @@ def serve(
         coordinator = Coordinator(config, StateDir(directory))
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    except OSError as exc:  # an uncreatable or unwritable --state-dir
+        raise UserError(f"--state-dir {directory}: cannot use it ({exc.strerror})") from None
     click.echo(
         f"govsim live coordinator on http://{host}:{port} ({config.training_config}, window "
         f"{config.window_seconds:g} s, put window {config.put_window_seconds:g} s, "

@@ -64,3 +64,7 @@ def test_ground_truth_rejects_bad_input(tmp_path) -> None:
     )
     # the error names --seed, not the config
     assert negative_seed.exit_code == 2 and "--seed" in negative_seed.output
+    # an --out that cannot be created is refused before the rounds (was a traceback after them)
+    below_file = runner.invoke(main, ["ground-truth", "--rounds", "1", "--out", str(afile / "o")])
+    assert below_file.exit_code == 2 and "--out" in below_file.output
+    assert "Traceback" not in below_file.output

@@ -467,3 +467,21 @@ def test_any_torn_upload_log_reads_as_a_prefix(tmp_path_factory, bodies, data):
     path.write_bytes(raw[:cut])
     got = [b for _, (_, b) in sorted(store.read_uploads(1).items())]
     assert got == bodies[: len(got)]  # whole records, in order, never a torn one
+
+
+def test_serve_refuses_an_unusable_state_dir(tmp_path):
+    from click.testing import CliRunner
+
+    from sim.cli import main
+
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("[live]\nwindow_seconds = 6\n")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(
+        main,
+        ["live", "serve", "--scenario", str(scenario), "--state-dir", str(blocker / "state")],
+    )
+    # exit 2 with one line naming the option (was a NotADirectoryError traceback)
+    assert result.exit_code == 2 and "--state-dir" in result.output
+    assert "Traceback" not in result.output

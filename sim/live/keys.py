@@ -49,11 +49,15 @@ def load_or_create_key(path: str | Path) -> tuple[Ed25519PrivateKey, bool]:
     if not p.exists():
         key = Ed25519PrivateKey.generate()  # OS entropy: a key must never come from a seed
         doc = {"format": KEY_FORMAT, "private_key": _private_hex(key), "hotkey": hotkey_of(key)}
-        p.parent.mkdir(parents=True, exist_ok=True)
         try:
+            p.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it meanwhile: use theirs
-            return load_or_create_key(p)
+        except FileExistsError:
+            if p.exists():  # another process created it meanwhile: use theirs
+                return load_or_create_key(p)
+            raise KeyFileError(f"{p}: cannot create it (a parent path is a file)") from None
+        except OSError as exc:  # a parent that is a file, a read-only directory
+            raise KeyFileError(f"{p}: cannot create it ({exc.strerror})") from None
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh)
             fh.flush()

@@ -485,3 +485,12 @@ def test_serve_refuses_an_unusable_state_dir(tmp_path):
     # exit 2 with one line naming the option (was a NotADirectoryError traceback)
     assert result.exit_code == 2 and "--state-dir" in result.output
     assert "Traceback" not in result.output
+
+
+def test_key_file_under_a_file_is_a_key_file_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    # were FileExistsError / NotADirectoryError tracebacks out of `govsim live mine`
+    for path in (blocker / "miner.json", blocker / "keys" / "miner.json"):
+        with pytest.raises(KeyFileError, match="cannot create it"):
+            load_or_create_key(path)

@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/govsim yuma replay scenarios/data/sn15_block4769998.json --table
+	$(VENV)/bin/govsim compare scenarios/covenant_2026.toml --policies all --seeds 8 --entropy 2026 --out out/covenant_2026
 
 # Debian's chromium for the Playwright tests (never a downloaded browser).
 browser:

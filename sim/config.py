@@ -199,6 +199,12 @@ class MinersConfig(_Section):
         default_factory=dict,
         description="Per-strategy overrides: strategy name -> {parameter: value}.",
     )
+    calibration_file: str | None = Field(
+        None,
+        description="Measured miner behaviour: a `govsim ground-truth --calibrate` JSON file "
+        "(path). When set, each calibrated strategy's uids score their measured weight relative "
+        "to honest after the measured detection lag (sim.calibration_gt). None: model mechanics.",
+    )
 
     @field_validator("mix")
     @classmethod

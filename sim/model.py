@@ -39,6 +39,7 @@ from sim.agents.miners import (
     MinerCohort,
     MinerObservation,
     MinerWork,
+    apply_measured_quality,
     evolve_log_skill,
     relocation_choices,
 )
@@ -302,6 +303,33 @@ class GovSimModel(mesa.Model):
         self.uid_income_tao = np.zeros((S, n))
         self.uid_cost_tao = np.zeros((S, n))
         self.recent_income = np.zeros((S, n))  # TAO/day, EMA over ~1 day
+        self._build_measured_miners()
+
+    def _build_measured_miners(self) -> None:
+        """Per-uid measured quality and detection lag from ``miners.calibration_file``, if set."""
+        self.measured_factors: np.ndarray | None = None
+        path = self.config.miners.calibration_file
+        if path is None:
+            return
+        from sim.calibration_gt import load_miner_calibration, measured_quality_factors
+
+        calibration = load_miner_calibration(path)
+        honest_params = self.config.validators.strategy_params.get("honest", {})
+        exponent = float(honest_params.get("weight_exponent", 2.0))
+        # A stream of its own (spawned after STREAMS), so the other streams draw as without it.
+        child = np.random.SeedSequence(self.seed).spawn(len(STREAMS) + 1)[-1]
+        self.measured_factors = measured_quality_factors(
+            calibration,
+            self.miner_strategy,
+            weight_exponent=exponent,
+            rng=np.random.default_rng(child),
+        )
+        # One ground-truth round is one weight-setting round of the model.
+        round_blocks = self.config.validators.weights_every_tempos * self.config.network.tempo
+        self.measured_lag_blocks = np.zeros(self.miner_strategy.shape)
+        for name, measured in calibration.strategies.items():
+            lag = measured.detection_rounds * round_blocks
+            self.measured_lag_blocks[self.miner_strategy == name] = lag
 
     def _build_validators(self) -> None:
         cfg = self.config.validators
@@ -603,6 +631,10 @@ class GovSimModel(mesa.Model):
         work = MinerWork.empty(skill.shape)
         for cohort in self.miner_cohorts.values():
             cohort.act(obs, work, self.rngs["miners"])
+        if self.measured_factors is not None:
+            apply_measured_quality(
+                work, skill, self.measured_factors, self.measured_lag_blocks, self.block
+            )
         work.apparent[self.vacant] = 0.0
         work.contribution[self.vacant] = 0.0
         work.cost_per_day[self.vacant] = 0.0
@@ -904,6 +936,9 @@ class GovSimModel(mesa.Model):
             self.miner_cohorts[old].mask[dst, new] = False
         self.miner_cohorts[name].mask[dst, new] = True
         self.miner_strategy[dst, new] = name
+        if self.measured_factors is not None:  # the measured behaviour travels with the miner
+            self.measured_factors[dst, new] = self.measured_factors[src, uid]
+            self.measured_lag_blocks[dst, new] = self.measured_lag_blocks[src, uid]
 
     def _subnet_income_per_miner(self) -> np.ndarray:
         active = self.is_miner & ~self.vacant

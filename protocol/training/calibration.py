@@ -2,9 +2,9 @@
 
 Pure: takes :class:`~protocol.training.round.RoundMetrics` records, returns a JSON-ready dict.
 
-Schema ``govsim.training.calibration/1``::
+Schema ``govsim.training.calibration/1``, format version 2::
 
-    {"schema": ..., "config": str, "seeds": [int], "rounds": int,
+    {"schema": ..., "format": "govsim.training.calibration", "format_version": 2, "config": str, "seeds": [int], "rounds": int,
      "network": {"final_loss", "optimal_loss", "loss_curve": [float], "contributors_mean",
                  "honest_overlap_mean", "honest_overlap_max", "upload_bytes", "ratio_vs_fp32",
                  "rank_stability_kendall_tau", "weight_vs_marginal_value_spearman"},
@@ -18,6 +18,10 @@ Schema ``govsim.training.calibration/1``::
 
 ``rounds_to_zero_weight`` is, per UID, the first round from which its weight stays 0 to the end
 (``never`` counts UIDs still paid in the last round).
+
+Missing statistics (no finite sample) are ``None`` (JSON ``null``), so the output serialises with
+``json.dumps(..., allow_nan=False)``. Format version 1 files (no ``format_version`` key) wrote
+them as ``NaN``; ``sim.calibration_gt`` reads both.
 """
 
 from __future__ import annotations
@@ -30,9 +34,34 @@ import numpy as np
 
 from protocol.training.round import RoundMetrics
 
-__all__ = ["SCHEMA", "calibration_stats"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "SCHEMA", "calibration_stats", "nan_to_none"]
 
 SCHEMA = "govsim.training.calibration/1"
+FORMAT = "govsim.training.calibration"
+#: 2: missing statistics are null instead of NaN; ``format``/``format_version`` keys added.
+FORMAT_VERSION = 2
+
+
+def nan_to_none(value: object) -> object:
+    """Replace every non-finite float in nested dicts/lists by ``None`` (JSON ``null``).
+
+    Parameters
+    ----------
+    value
+        A JSON-ready structure (dicts, lists, str, int, float, bool, None).
+
+    Returns
+    -------
+    object
+        The same structure with NaN and +-inf replaced by ``None``.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [nan_to_none(v) for v in value]
+    return value
 
 
 def _dist(values: Sequence[float]) -> dict[str, float]:
@@ -123,6 +152,11 @@ def calibration_stats(
         Rounds of each run, in order.
     config_name, seeds
         Recorded in the output for provenance.
+
+    Returns
+    -------
+    dict
+        JSON-ready statistics; a statistic with no finite sample is ``None``.
     """
     roles: dict[str, dict[str, list]] = {}
     for rounds in runs:
@@ -214,11 +248,14 @@ def calibration_stats(
             [t for rounds in runs for t in _rank_stability(rounds)], "mean"
         ),
     }
-    return {
+    stats = {
         "schema": SCHEMA,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
         "config": config_name,
         "seeds": [int(s) for s in seeds],
         "rounds": len(runs[0]),
         "network": network,
         "roles": out_roles,
     }
+    return nan_to_none(stats)

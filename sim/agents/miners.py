@@ -28,6 +28,7 @@ __all__ = [
     "MinerObservation",
     "MinerWork",
     "SybilMiners",
+    "apply_measured_quality",
     "evolve_log_skill",
     "relocation_choices",
 ]
@@ -82,6 +83,41 @@ class MinerWork:
     def empty(cls, shape: tuple[int, int]) -> MinerWork:
         """All zeros (no work, no cost) on a grid of ``shape``."""
         return cls(np.zeros(shape), np.zeros(shape), np.zeros(shape, bool), np.zeros(shape))
+
+
+def apply_measured_quality(
+    work: MinerWork,
+    skill: np.ndarray,
+    factors: np.ndarray,
+    lag_blocks: np.ndarray,
+    block: int,
+) -> None:
+    """Overwrite the apparent quality of calibrated uids with their measured quality (in place).
+
+    A uid whose strategy is calibrated (finite factor) and whose detection lag has passed scores
+    ``skill * factor``: the weight ground truth measured for its role, relative to honest. Its
+    submission is no longer flagged duplicate, because the measured weight already includes
+    whatever detection the real validator did. Before the lag, the model's own mechanics hold.
+    Real work (``contribution``) and cost are untouched: calibration changes what validators see.
+
+    Parameters
+    ----------
+    work
+        This tempo's submissions, after the cohorts acted.
+    skill
+        ``[S, U]`` current skill (quality units).
+    factors
+        ``[S, U]`` measured quality over skill; NaN where not calibrated.
+    lag_blocks
+        ``[S, U]`` block from which the measured quality applies.
+    block
+        The current block.
+    """
+    active = np.isfinite(factors) & (block >= lag_blocks)
+    if not active.any():
+        return
+    work.apparent[active] = skill[active] * factors[active]
+    work.duplicate[active] = False
 
 
 def evolve_log_skill(

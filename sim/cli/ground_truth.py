@@ -180,7 +180,7 @@ def ground_truth(
         try:
             calibrate_file.parent.mkdir(parents=True, exist_ok=True)
             calibrate_file.write_text(
-                json.dumps(stats, indent=2, allow_nan=True) + "\n", encoding="utf-8"
+                json.dumps(stats, indent=2, allow_nan=False) + "\n", encoding="utf-8"
             )
         except OSError as exc:
             raise UserError(f"--calibrate {calibrate_file}: cannot write ({exc})") from None

@@ -211,6 +211,16 @@ class MinersConfig(_Section):
     def _mix(cls, v: dict[str, float]) -> dict[str, float]:
         return _check_mix(v, "miners.mix")
 
+    @field_validator("calibration_file")
+    @classmethod
+    def _calibration_file(cls, v: str | None) -> str | None:
+        # Read it once here so a bad file fails at the boundary, naming the file and key.
+        if v is not None:
+            from sim.calibration_gt import load_miner_calibration
+
+            load_miner_calibration(v)
+        return v
+
 
 class ValidatorsConfig(_Section):
     """Validator population: strategy mix, stake, take and observation noise."""

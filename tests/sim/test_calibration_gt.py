@@ -251,3 +251,10 @@ def test_ground_truth_calibrate_round_trips_into_the_loader(tmp_path: Path) -> N
     cal = load_miner_calibration(out)
     assert cal.format_version == FORMAT_VERSION and cal.rounds == 3
     assert {"honest", "lazy", "copier"} <= set(cal.strategies)
+
+
+def test_config_refuses_a_bad_calibration_file_at_the_boundary(tmp_path: Path) -> None:
+    path = write(tmp_path, _broken(lambda d: d["roles"]["copier"].update(n_uids=0)))
+    with pytest.raises(ValueError, match=r"miners\.calibration_file.*roles\.copier\.n_uids"):
+        load_config({"miners": {"calibration_file": str(path)}})
+    assert load_config({}).miners.calibration_file is None  # default: model mechanics

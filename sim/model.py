@@ -315,7 +315,8 @@ class GovSimModel(mesa.Model):
 
         calibration = load_miner_calibration(path)
         honest_params = self.config.validators.strategy_params.get("honest", {})
-        exponent = float(honest_params.get("weight_exponent", 2.0))
+        default_exponent = VALIDATOR_STRATEGIES.get("honest").defaults["weight_exponent"]
+        exponent = float(honest_params.get("weight_exponent", default_exponent))
         # A stream of its own (spawned after STREAMS), so the other streams draw as without it.
         child = np.random.SeedSequence(self.seed).spawn(len(STREAMS) + 1)[-1]
         self.measured_factors = measured_quality_factors(

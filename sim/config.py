@@ -102,10 +102,15 @@ class NetworkConfig(_Section):
         description="Mean initial TAO reserve of a subnet pool (TAO); spread by `pool_tao_spread`.",
     )
     pool_tao_spread: NonNegFloat = Field(
-        0.8, description="Lognormal sigma of initial pool sizes across subnets (dimensionless)."
+        1.0, description="Lognormal sigma of initial pool sizes across subnets (dimensionless)."
     )
     initial_alpha_price_tao: float = Field(
         0.02, gt=0, description="Mean initial alpha price (TAO per alpha)."
+    )
+    alpha_price_spread: NonNegFloat = Field(
+        0.8,
+        description="Lognormal sigma of initial alpha prices across subnets (dimensionless); "
+        "emission shares follow prices, so this sets how unequal they start.",
     )
     kappa: Fraction | None = Field(
         None,

@@ -264,6 +264,8 @@ class GovSimModel(mesa.Model):
             root_stake_tao=net.root_stake_tao,
             median_pool_tao=net.pool_tao_per_subnet,
             median_price=net.initial_alpha_price_tao,
+            pool_spread=net.pool_tao_spread,
+            price_spread=net.alpha_price_spread,
         )
         if not cfg.owners.owner_cut_enabled:
             # Owners who switch their cut off from the start (sudo_set_owner_cut_enabled).

@@ -37,6 +37,8 @@ def new_network(
     root_stake_tao: float = 3_000_000.0,
     median_pool_tao: float = 20_000.0,
     median_price: float = 0.02,
+    pool_spread: float = 1.0,
+    price_spread: float = 0.8,
 ) -> NetworkState:
     """A plausible dTAO network at block 0.
 
@@ -59,6 +61,10 @@ def new_network(
         TAO staked on root, spread over validator coldkeys.
     median_pool_tao, median_price
         Medians of the log-normal pool TAO reserve and alpha price.
+    pool_spread, price_spread
+        Log-normal sigmas of the pool reserves and alpha prices across subnets. The price spread
+        sets how unequal the subnets' emission shares start (shares follow prices in the HEAD
+        era): 0.8 gives a few dominant subnets on a small network, 0.3 a flatter one.
 
     Returns
     -------
@@ -77,8 +83,13 @@ def new_network(
     miner_base = val_base + n_validator_accounts
     A = miner_base + n_miner_accounts
 
-    pool_tao = median_pool_tao * np.exp(gen.normal(0.0, 1.0, S)) * RAO_PER_TAO
-    price = median_price * np.exp(gen.normal(0.0, 0.8, S))
+    if pool_spread < 0 or price_spread < 0:
+        raise ValueError(
+            f"pool_spread, price_spread: expected non-negative log-normal sigmas, "
+            f"got {pool_spread}, {price_spread}"
+        )
+    pool_tao = median_pool_tao * np.exp(gen.normal(0.0, pool_spread, S)) * RAO_PER_TAO
+    price = median_price * np.exp(gen.normal(0.0, price_spread, S))
     pool_alpha = pool_tao / price
     # Alpha outstanding: 1-4× the pool reserve, mostly on validators.
     staked = pool_alpha * gen.uniform(1.0, 4.0, S)

@@ -339,6 +339,8 @@ def fused_slice_epoch(
     clip_row = np.empty(n)
     old_row = np.empty(n)
     per_row = np.empty(k)
+    row_total = np.empty(k)
+    median_stake = np.empty(k)
     rate = 1.0 - bonds_moving_average
     la2_slope = steepness / -100.0
     for b in range(n_batch):
@@ -363,6 +365,7 @@ def fused_slice_epoch(
                     exists_buf[r, j] = keep and present[b, src, j]
             # one division per row, then products (a vector division per element costs more
             # than the pass's memory traffic); within an ulp of the torch path's division
+            row_total[r] = total
             inverse = 1.0 / total if total > 0 else 1.0
             if stake[b, r] > 0:
                 for j in range(n):
@@ -374,13 +377,27 @@ def fused_slice_epoch(
                     w_buf[r, j] *= inverse
 
         # 6 κ-median consensus over the staked rows
+        # Staked rows with no weight (permit holders that set none) are all zeros: they enter
+        # the median as one zero row carrying their summed stake, so its passes read each
+        # distinct row once (the stake at or above any value is the same).
         stake_total = 0.0
         n_staked = 0
+        zero_row = -1
+        zero_stake = 0.0
         for r in range(k):
             stake_total += stake[b, r]
+            median_stake[r] = stake[b, r]
             if stake[b, r] > 0:
-                staked[n_staked] = r
-                n_staked += 1
+                if row_total[r] != 0.0:  # NaN rows (unvalidated input) stay as they are
+                    staked[n_staked] = r
+                    n_staked += 1
+                else:
+                    zero_row = r if zero_row < 0 else zero_row
+                    zero_stake += stake[b, r]
+        if zero_row >= 0:
+            staked[n_staked] = zero_row
+            n_staked += 1
+            median_stake[zero_row] = zero_stake
         if stake_total <= 0 or n_staked == 0:
             consensus_out[b, :] = 0.0
         elif kappa <= 0 or stake_total < kappa:
@@ -397,7 +414,7 @@ def fused_slice_epoch(
                         consensus_out[b, j] = min(consensus_out[b, j], row[j])
         else:
             _bracketed_median(
-                w_buf, w32_buf, stake[b], staked, n_staked, kappa, scratch_a, scratch_b,
+                w_buf, w32_buf, median_stake, staked, n_staked, kappa, scratch_a, scratch_b,
                 column_values, column_stakes, consensus_out[b],
             )  # fmt: skip
         any_consensus = False

@@ -143,6 +143,13 @@ def parse_safetensors_header(raw: bytes, limits: PayloadLimits) -> dict[str, Ten
         framing is wrong (pickles, archives, truncated data); 422 ``malformed_payload`` for a
         header that lies about dtypes, shapes or offsets.
     """
+    return _parse_header(raw, limits)[0]
+
+
+def _parse_header(
+    raw: bytes, limits: PayloadLimits
+) -> tuple[dict[str, TensorEntry], dict[str, str]]:
+    """:func:`parse_safetensors_header`, also returning the header's string metadata."""
     if len(raw) > limits.max_bytes:
         raise _refuse(
             f"payload: {len(raw)} bytes exceeds the cap of {limits.max_bytes}",
@@ -191,7 +198,7 @@ def parse_safetensors_header(raw: bytes, limits: PayloadLimits) -> dict[str, Ten
         cursor = end
     if cursor != data_len:
         raise _refuse(f"payload: tensors cover {cursor} of {data_len} data bytes")
-    return entries
+    return entries, dict(metadata or {})
 
 
 def _entry(name: str, info: object, data_len: int, limits: PayloadLimits) -> TensorEntry:
@@ -235,14 +242,12 @@ def decode_payload(
     LiveError
         As :func:`parse_safetensors_header`, or 422 when safetensors itself refuses the data.
     """
-    parse_safetensors_header(raw, limits)
+    _, meta = _parse_header(raw, limits)
     try:
         tensors = st_load(raw)
     except Exception as exc:  # safetensors raises its own error types for bad bytes
         raise _refuse(f"payload: safetensors could not decode it ({exc})") from exc
-    (header_len,) = struct.unpack("<Q", raw[:8])
-    meta = json.loads(raw[8 : 8 + header_len]).get("__metadata__") or {}
-    return tensors, dict(meta)
+    return tensors, meta
 
 
 def encode_payload(
@@ -303,6 +308,10 @@ def check_tensors(
             f"unexpected {unexpected[:5]})",
             "wrong_layout",
         )
+    # Batched first: one pass per float dtype instead of ~4 tensor ops per tensor. On any
+    # failure the per-tensor loop below finds the first offending tensor and names it.
+    if _layout_matches(tensors, expected) and _values_within(tensors, expected, max_abs):
+        return
     for name, spec in expected.items():
         t = tensors[name]
         dtype = _TORCH_TO_ST.get(t.dtype)
@@ -329,3 +338,41 @@ def check_tensors(
                     f"[{spec.min_value}, {spec.max_value}]",
                     "out_of_range",
                 )
+    # Unreachable unless the batched and per-tensor checks disagree: refuse rather than pass.
+    raise _refuse("payload: tensors failed the batched value checks", "out_of_range")
+
+
+def _layout_matches(
+    tensors: Mapping[str, torch.Tensor], expected: Mapping[str, TensorSpec]
+) -> bool:
+    """Every expected tensor has its dtype and shape (names already match)."""
+    for name, spec in expected.items():
+        t = tensors[name]
+        if _TORCH_TO_ST.get(t.dtype) != spec.dtype or tuple(t.shape) != spec.shape:
+            return False
+    return True
+
+
+def _values_within(
+    tensors: Mapping[str, torch.Tensor], expected: Mapping[str, TensorSpec], max_abs: float
+) -> bool:
+    """The value checks of :func:`check_tensors` for all tensors at once (layout already ok)."""
+    floats: dict[torch.dtype, list[torch.Tensor]] = {}
+    for name, spec in expected.items():
+        t = tensors[name]
+        if not t.numel():
+            continue
+        if t.is_floating_point():
+            floats.setdefault(t.dtype, []).append(t.reshape(-1))
+        elif t.dtype != torch.bool and (spec.min_value is not None or spec.max_value is not None):
+            # Only bounded integer tensors need their extremes (none in a gradient upload).
+            lo, hi = int(t.min()), int(t.max())
+            if (spec.min_value is not None and lo < spec.min_value) or (
+                spec.max_value is not None and hi > spec.max_value
+            ):
+                return False
+    for group in floats.values():
+        values = group[0] if len(group) == 1 else torch.cat(group)
+        if not bool(torch.isfinite(values).all()) or float(values.abs().max()) > max_abs:
+            return False
+    return True

@@ -10,6 +10,7 @@ invalid upload as invalid (final score 0, OpenSkill −99; spec §6.6).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,6 +69,87 @@ def _check_tensor(
     return ""
 
 
+@functools.lru_cache(maxsize=4096)
+def _grid(shape: tuple[int, ...], chunk: int, topk: int) -> tuple[int, int, int]:
+    """``(chunk_size, n_chunks, k)`` of a parameter of ``shape``."""
+    chunk_size = math.prod(chunk_sides(tuple(shape), chunk))
+    return chunk_size, math.prod(shape) // chunk_size, effective_k(topk, chunk_size)
+
+
+def _layout_ok(
+    gradient: CompressedGradient,
+    expected_shapes: Mapping[str, tuple[int, ...]],
+    *,
+    chunk: int,
+    topk: int,
+    bins: int,
+) -> bool:
+    """Shapes, grids and table sizes of every parameter (pure Python, no tensor data read)."""
+    for name, shape in expected_shapes.items():
+        ct = gradient.tensors[name]
+        if tuple(ct.shape) != tuple(shape):
+            return False
+        _, n_chunks, k = _grid(shape, chunk, topk)
+        if tuple(ct.idx.shape) != (n_chunks, k) or tuple(ct.codes.shape) != (n_chunks, k):
+            return False
+        if ct.lut.numel() != bins:
+            return False
+    return True
+
+
+def _values_ok(
+    gradient: CompressedGradient,
+    expected_shapes: Mapping[str, tuple[int, ...]],
+    *,
+    chunk: int,
+    topk: int,
+    bins: int,
+) -> bool:
+    """Every data check of :func:`_check_tensor`, for all parameters at once.
+
+    Index grids of equal ``k`` are stacked so the range and duplicate checks (sort along the
+    chunk axis, compare neighbours) run once per distinct ``k`` instead of once per parameter.
+    Assumes :func:`_layout_ok`.
+    """
+    by_k: dict[int, tuple[list[torch.Tensor], list[int]]] = {}
+    codes, qparams = [], []
+    for name, shape in expected_shapes.items():
+        ct = gradient.tensors[name]
+        chunk_size, _, k = _grid(shape, chunk, topk)
+        grids, limits = by_k.setdefault(k, ([], []))
+        grids.append(ct.idx)
+        limits.append(chunk_size)
+        codes.append(ct.codes.reshape(-1))
+        qparams.append(torch.cat([ct.shift.reshape(1), ct.scale.reshape(1), ct.lut.reshape(-1)]))
+    for k, (grids, limits) in by_k.items():
+        idx = grids[0] if len(grids) == 1 else torch.cat(grids)
+        if not idx.numel():
+            continue
+        if int(idx.min()) < 0:
+            return False
+        # Each row's bound is its parameter's chunk size; equal bounds need no per-row vector.
+        if len(set(limits)) == 1:
+            if int(idx.max()) >= limits[0]:
+                return False
+        else:
+            rows = torch.tensor([g.shape[0] for g in grids])
+            bound = torch.repeat_interleave(
+                torch.tensor(limits, device=idx.device), rows.to(idx.device)
+            )
+            if bool((idx.max(dim=1).values >= bound).any()):
+                return False
+        if k > 1 and bool((idx.sort(dim=1).values.diff(dim=1) == 0).any()):
+            return False
+    all_codes = torch.cat(codes) if codes else torch.empty(0, dtype=torch.uint8)
+    if all_codes.numel() and int(all_codes.max()) >= bins:
+        return False
+    params = torch.stack(qparams) if qparams else torch.empty(0, 2 + bins)
+    if not bool(torch.isfinite(params).all()):
+        return False
+    scales = params[:, 1].double()
+    return bool(((scales > SCALE_MIN) & (scales < SCALE_MAX)).all())
+
+
 def validate_gradient(
     payload: CompressedGradient | Mapping[str, torch.Tensor],
     expected_shapes: Mapping[str, tuple[int, ...]],
@@ -113,10 +195,14 @@ def validate_gradient(
     extra = sorted(set(gradient.tensors) - set(expected_shapes))
     if missing or extra:
         return ValidationResult(False, f"parameters missing {missing[:3]} / unexpected {extra[:3]}")
+    hparams = {"chunk": chunk, "topk": topk, "bins": bins}
+    shapes = {name: tuple(int(d) for d in shape) for name, shape in expected_shapes.items()}
+    if _layout_ok(gradient, shapes, **hparams) and _values_ok(gradient, shapes, **hparams):
+        return ValidationResult(True, "", gradient)
+    # Something failed: the per-parameter checks find the first failure and name it.
     for name, shape in expected_shapes.items():
-        reason = _check_tensor(
-            name, gradient.tensors[name], shape, chunk=chunk, topk=topk, bins=bins
-        )
+        reason = _check_tensor(name, gradient.tensors[name], shape, **hparams)
         if reason:
             return ValidationResult(False, reason)
-    return ValidationResult(True, "", gradient)
+    # Unreachable unless the batched and per-parameter checks disagree; refuse rather than pass.
+    return ValidationResult(False, "upload failed the batched structural checks")

@@ -80,8 +80,9 @@ def _epoch_groups(
     for netuid, name, value in state.epoch_overrides:
         overrides.setdefault(netuid, {})[name] = value
     groups: dict[tuple, list[int]] = {}
+    tempos = state.tempo.tolist()  # one conversion, not a tensor index per subnet
     for s in torch.nonzero(due).flatten().tolist():
-        key = (int(state.tempo[s]), tuple(sorted(overrides.get(s, {}).items())))
+        key = (int(tempos[s]), tuple(sorted(overrides[s].items())) if s in overrides else ())
         groups.setdefault(key, []).append(s)
     out = []
     for (tempo, items), members in groups.items():

@@ -7,6 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocol.training import (
     CONFIGS,
@@ -142,3 +144,133 @@ def test_external_uploads_go_through_the_same_checks() -> None:
     assert status[good] == "ok" and status[bad] == "invalid" and status[absent] == "missing"
     assert next(r for r in metrics.uids if r.uid == good).gathered
     assert next(r for r in metrics.uids if r.uid == bad).weight == 0.0
+
+
+# ---------------------------------------------------------------- batched == per-parameter checks
+def _reference_from_dict(payload: dict[str, torch.Tensor]) -> CompressedGradient:
+    """The per-parameter decode that ``from_dict`` replaced (one unpack per parameter)."""
+    from protocol.training.compression import (
+        CompressedTensor,
+        unpack_codes_2bit,
+        unpack_indices_12bit,
+    )
+
+    bins = int(payload["__format__"][2])
+    tensors = {}
+    for name in sorted({k.rsplit(".", 1)[0] for k in payload if k != "__format__"}):
+        idx = unpack_indices_12bit(payload[f"{name}.idx"])
+        if payload[f"{name}.codes"].numel() * 4 < idx.numel():
+            raise ValueError(f"key '{name}.codes': too few packed codes for {idx.numel()} values")
+        codes = unpack_codes_2bit(payload[f"{name}.codes"], idx.numel()).reshape(idx.shape)
+        q = payload[f"{name}.qparams"]
+        assert q.numel() == 2 + bins
+        shape = tuple(int(s) for s in payload[f"{name}.shape"].tolist())
+        tensors[name] = CompressedTensor(shape, idx, codes, q[0], q[1], q[2:])
+    return CompressedGradient(tensors)
+
+
+def _reference_reason(grad: CompressedGradient, shapes=SHAPES) -> str:
+    """The first failing per-parameter check, as the loop before batching reported it."""
+    from protocol.training.validation import _check_tensor
+
+    if set(grad.tensors) != set(shapes):
+        return "parameters"
+    for name, shape in shapes.items():
+        reason = _check_tensor(name, grad.tensors[name], shape, chunk=64, topk=64, bins=4)
+        if reason:
+            return reason
+    return ""
+
+
+def _corpus() -> list[CompressedGradient]:
+    """The malformed uploads above plus the rejections they leave out, and the valid one."""
+    g = _valid()
+    w, b = g.tensors["w"], g.tensors["b"]
+    one_dup = b.idx.clone()
+    one_dup[0, 1] = one_dup[0, 0]
+    w_high = w.idx.clone()
+    w_high[-1, -1] = 4096
+    b_edge = b.idx.clone()
+    b_edge[0, 0] = 63  # the largest legal index of a 64-entry chunk (may duplicate: both fail)
+    return [
+        g,
+        *(mutate(g) for mutate, _ in MALFORMED),
+        _with(g, "b", idx=one_dup),
+        _with(g, "w", idx=w_high),
+        _with(g, "b", idx=b.idx - 1),
+        _with(g, "w", codes=w.codes[:, :32]),
+        _with(g, "w", lut=torch.zeros(5)),
+        _with(g, "b", codes=torch.full_like(b.codes, 4)),
+        _with(g, "b", scale=torch.tensor(-1.0)),
+        _with(g, "b", shift=torch.tensor(float("-inf"))),
+        _with(g, "b", idx=b_edge),
+        _with(g, "w", scale=torch.tensor(0.0), lut=torch.tensor([0.0, float("nan"), 1.0, 2.0])),
+    ]
+
+
+MALFORMED = [
+    (lambda g: _with(g, "w", shape=(64, 256)), "shape"),
+    (lambda g: _with(g, "b", idx=torch.full_like(g.tensors["b"].idx, 64)), "out of range"),
+    (
+        lambda g: _with(g, "w", idx=g.tensors["w"].idx[:, :32], codes=g.tensors["w"].codes[:, :32]),
+        "wrong k",
+    ),
+    (lambda g: _with(g, "w", shift=torch.tensor(float("nan"))), "non-finite"),
+    (lambda g: _with(g, "w", lut=torch.tensor([0.0, float("inf"), 1.0, 2.0])), "non-finite"),
+    (lambda g: _with(g, "w", scale=torch.tensor(0.0)), "scale"),
+    (lambda g: _with(g, "w", scale=torch.tensor(1e5)), "scale"),
+    (lambda g: _with(g, "w", codes=torch.full_like(g.tensors["w"].codes, 7)), "code"),
+    (lambda g: _with(g, "w", idx=torch.zeros_like(g.tensors["w"].idx)), "duplicate"),
+    (lambda g: CompressedGradient({"w": g.tensors["w"]}), "missing"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(MALFORMED) + 11))
+def test_batched_checks_match_per_parameter_checks(case: int) -> None:
+    grad = _corpus()[case]
+    expected = _reference_reason(grad)
+    result = validate_gradient(grad, SHAPES)
+    assert result.ok == (expected == "")
+    if expected and expected != "parameters":
+        assert result.reason == expected
+    if grad.tensors.keys() == SHAPES.keys():
+        # The same upload through the wire format (12-bit indices, 2-bit codes) and back.
+        try:
+            payload = grad.to_dict()
+        except ValueError:
+            return  # not representable on the wire (e.g. indices >= 4096 or codes >= 4)
+        try:
+            slow = _reference_from_dict(payload)
+        except ValueError as exc:
+            with pytest.raises(ValueError) as fast_error:
+                CompressedGradient.from_dict(payload)
+            assert str(fast_error.value) == str(exc)
+            assert validate_gradient(payload, SHAPES).reason == str(exc)
+            return
+        fast = CompressedGradient.from_dict(payload)
+        for name in SHAPES:
+            assert torch.equal(fast.tensors[name].idx, slow.tensors[name].idx)
+            assert torch.equal(fast.tensors[name].codes, slow.tensors[name].codes)
+        dict_result = validate_gradient(payload, SHAPES)
+        assert (dict_result.ok, dict_result.reason) == (
+            _reference_reason(slow) == "",
+            _reference_reason(slow),
+        )
+
+
+@settings(max_examples=40, deadline=None)
+@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=4))
+def test_bit_flipped_wire_payloads_judged_as_per_parameter(flips) -> None:
+    """Random byte corruption of the packed indices/codes: batched and per-parameter agree."""
+    payload = {k: v.clone() for k, v in _valid().to_dict().items()}
+    keys = ["w.idx", "b.idx", "w.codes", "b.codes", "b.qparams"]
+    for position, xor in flips:
+        key = keys[position % len(keys)]
+        flat = payload[key].view(torch.uint8).reshape(-1)
+        flat[(position // len(keys)) % flat.numel()] ^= xor
+    result = validate_gradient(payload, SHAPES)
+    try:
+        expected = _reference_reason(_reference_from_dict(payload))
+    except ValueError as exc:
+        expected = str(exc)
+    assert (result.ok, result.reason) == (expected == "", expected)

@@ -311,13 +311,14 @@ def with_validator_weights(
     if tuple(rows.shape) != (S, k, n):
         raise ValueError(f"weights: expected shape {(S, k, n)}, got {tuple(rows.shape)}")
     row_sums = rows.sum(2)
-    # One pass over the rows instead of two: ``>= 0`` is False for NaN and -inf, and a row
-    # holding +inf sums to +inf (a finite row overflowing float64 is refused too).
-    if not bool((rows >= 0).all()) or not bool(torch.isfinite(row_sums).all()):
+    # Two reductions, no [S, k, n] temporaries: the minimum is NaN for a row holding NaN (torch
+    # propagates it) and negative for one holding -inf, and a row holding +inf sums to +inf (a
+    # finite row overflowing float64 is refused too).
+    if rows.numel() and (not bool(rows.min() >= 0) or not bool(torch.isfinite(row_sums).all())):
         raise ValueError("weights: expected finite non-negative values")
     new_weights = state.weights if in_place else state.weights.clone()
     last_update = state.last_update if in_place else state.last_update.clone()
-    new_weights[:, index, :] = rows
+    new_weights.index_copy_(1, index, rows)  # a plain row copy (index_put is slower)
     setters = row_sums > 0
     last_update[:, index] = torch.where(setters, state.block, last_update[:, index])
     if in_place:

@@ -122,10 +122,10 @@ def drain(
 
     S, n = state.n_subnets, state.n_uids
     f64 = torch.float64
-    zeros_s = torch.zeros(S, dtype=f64)
-    incentive = torch.zeros(S, n, dtype=f64)
-    dividends = torch.zeros(S, n, dtype=f64)
     if not bool(due.any()):
+        zeros_s = torch.zeros(S, dtype=f64)
+        incentive = torch.zeros(S, n, dtype=f64)
+        dividends = torch.zeros(S, n, dtype=f64)
         empty = DrainResult(
             zeros_s,
             zeros_s,
@@ -144,8 +144,15 @@ def drain(
     # Everything below works on the B due subnets only ([B, n]); results are scattered back.
     idx = torch.nonzero(due).flatten()
     B = int(idx.numel())
-    root_weighted = params.tao_weight * _uid_root_stake(state, idx)
-    stake_due = state.hotkey_alpha[idx] + root_weighted  # epoch_stake of the due subnets
+    # Every subnet due (tempo mode): idx is 0..S-1, so [S, n] gathers and scatters are skipped.
+    all_due = B == S
+
+    def rows_of(values: torch.Tensor) -> torch.Tensor:
+        """The due subnets' rows of ``values`` (the tensor itself when every subnet is due)."""
+        return values if all_due else values[idx]
+
+    root_weighted = params.tao_weight * _uid_root_stake(state, None if all_due else idx)
+    stake_due = rows_of(state.hotkey_alpha) + root_weighted  # epoch_stake of the due subnets
     groups = _epoch_groups(state, params, due)
     # One group covering every slot (the usual tempo-mode case): no gathers or copies.
     whole = len(groups) == 1 and B == S
@@ -186,15 +193,15 @@ def drain(
         incentive_due[rows] = result.incentive
         dividends_due[rows] = result.validator_emission
 
-    coldkey = state.uid_coldkey[idx]
+    coldkey = rows_of(state.uid_coldkey)
     registered = coldkey >= 0
     incentive_due = torch.where(registered, incentive_due, 0.0)
     dividends_due = torch.where(registered, dividends_due, 0.0)
     server = state.pending_server[idx]
     validator = state.pending_validator[idx]
     root_pot = state.pending_root[idx]
-    hotkey_due = state.hotkey_alpha[idx]
-    shares_due = state.total_shares[idx]
+    hotkey_due = rows_of(state.hotkey_alpha)
+    shares_due = rows_of(state.total_shares)
 
     # Miners: the server pot by incentive; with no incentive it goes to the validators.
     inc_sum = incentive_due.sum(1)
@@ -244,7 +251,7 @@ def drain(
     no_holders = shares_due <= 0
     own_amount = miner_pay + take + owner_credit + torch.where(no_holders, nominator_part, 0.0)
     new_hotkey, new_owner_shares, new_total_shares = credit_owner_stake(
-        hotkey_due, state.owner_shares[idx], shares_due, own_amount
+        hotkey_due, rows_of(state.owner_shares), shares_due, own_amount
     )
     new_hotkey = new_hotkey + torch.where(no_holders, 0.0, nominator_part)
 
@@ -273,7 +280,12 @@ def drain(
         return torch.zeros(S, dtype=f64).index_copy_(0, idx, values)
 
     def per_uid(values: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(S, n, dtype=f64).index_copy_(0, idx, values)
+        """``[B, n]`` fresh values of the due subnets as ``[S, n]`` (zero elsewhere)."""
+        return values if all_due else torch.zeros(S, n, dtype=f64).index_copy_(0, idx, values)
+
+    def per_due(old: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """``old`` with the due subnets' rows replaced by the fresh ``values``."""
+        return values if all_due else old.index_copy(0, idx, values)
 
     tao_out_s = per_subnet(tao_out)
     root_alpha_s = per_subnet(root_alpha)
@@ -283,9 +295,9 @@ def drain(
         pool_alpha=state.pool_alpha + root_alpha_s,
         root_sell_acc=state.root_sell_acc + tao_out_s,
         balances=balances,
-        hotkey_alpha=state.hotkey_alpha.index_copy(0, idx, new_hotkey),
-        owner_shares=state.owner_shares.index_copy(0, idx, new_owner_shares),
-        total_shares=state.total_shares.index_copy(0, idx, new_total_shares),
+        hotkey_alpha=per_due(state.hotkey_alpha, new_hotkey),
+        owner_shares=per_due(state.owner_shares, new_owner_shares),
+        total_shares=per_due(state.total_shares, new_total_shares),
         alpha_burned=state.alpha_burned + per_subnet(burned + owner_cut_burned),
         alpha_recycled=state.alpha_recycled + per_subnet(recycled + owner_recycled),
         miner_burned=state.miner_burned.index_copy(0, idx, burned_frac),

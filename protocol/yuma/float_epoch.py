@@ -526,7 +526,7 @@ def _finish(
     safe = torch.where(esum > 0, esum, torch.ones_like(esum))
     server = incentive / safe
     validator = dividends / safe
-    combined_norm = normalize(combined)
+    combined_norm = combined / safe  # normalize(combined), reusing its sum
     fallback = torch.where((active_stake.sum(-1, keepdim=True) > 0), active_stake, stake)
     nothing = esum == 0
     validator = torch.where(nothing, fallback, validator)

@@ -346,6 +346,7 @@ def fused_slice_epoch(
     for b in range(n_batch):
         # 5 weights of the slice rows: self-weight, outdated/uncommitted masks, normalisation
         # (staked rows also in float32 for the κ-median's search)
+        zero_seen = False
         for r in range(k):
             src = rows[b, r]
             threshold = drop_from[b, r]
@@ -367,7 +368,14 @@ def fused_slice_epoch(
             # than the pass's memory traffic); within an ulp of the torch path's division
             row_total[r] = total
             inverse = 1.0 / total if total > 0 else 1.0
-            if stake[b, r] > 0:
+            if stake[b, r] > 0 and total == 0.0:
+                # all zeros: nothing to normalise, and only the first such row enters the
+                # κ-median (as the zero row of step 6), so only it needs the float32 copy
+                if not zero_seen:
+                    for j in range(n):
+                        w32_buf[r, j] = np.float32(w_buf[r, j])
+                    zero_seen = True
+            elif stake[b, r] > 0:
                 for j in range(n):
                     v = w_buf[r, j] * inverse
                     w_buf[r, j] = v

@@ -41,6 +41,15 @@ from sim.live.client import LiveClient  # noqa: E402
 from sim.live.miner import training_config_from_info  # noqa: E402
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -66,8 +75,13 @@ def _payload(info: dict) -> bytes:
     return encode_payload(result.gradient.to_dict(2))
 
 
-def measure(config: str, miners: int, concurrency: int) -> tuple[float, int]:
-    """Uploads per second for one training config; returns (rate, payload bytes)."""
+def measure(config: str, miners: int, concurrency: int) -> tuple[float, int, float]:
+    """Uploads per second for one training config.
+
+    Returns
+    -------
+    rate, payload bytes, coordinator CPU milliseconds per upload
+    """
     workdir = Path(tempfile.mkdtemp(prefix="govsim-live-bench-"))
     window_s, put_s = 30.0, 25.0
     (workdir / "bench.toml").write_text(
@@ -144,18 +158,23 @@ def measure(config: str, miners: int, concurrency: int) -> tuple[float, int]:
                 f"/v1/gradient/{window}", content=body, headers=headers[i]
             ).status_code
 
+        server_cpu = _cpu_seconds(server.pid)
+        client_cpu = time.process_time()
         started = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
             codes = list(pool.map(send, range(miners)))
         elapsed = time.perf_counter() - started
+        server_ms = (_cpu_seconds(server.pid) - server_cpu) / miners * 1e3
+        client_ms = (time.process_time() - client_cpu) / miners * 1e3
         accepted = sum(c == 200 for c in codes)
         if accepted != miners:
             raise SystemExit(f"only {accepted} of {miners} uploads accepted: {sorted(set(codes))}")
         print(
             f"{config}: {accepted} signed uploads of {len(body)} bytes in {elapsed:.2f} s "
-            f"({accepted / elapsed:.1f}/s) with {concurrency} client threads on loopback"
+            f"({accepted / elapsed:.1f}/s) with {concurrency} client threads on loopback; "
+            f"CPU per upload: coordinator {server_ms:.2f} ms, clients {client_ms:.2f} ms"
         )
-        return accepted / elapsed, len(body)
+        return accepted / elapsed, len(body), server_ms
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
@@ -173,9 +192,13 @@ def main() -> None:
     args = parser.parse_args()
     fields = []
     for config in args.configs.split(","):
-        rate, size = measure(config, args.miners, args.concurrency)
+        rate, size, server_ms = measure(config, args.miners, args.concurrency)
         key = config.replace("-", "_")
-        fields += [f"uploads_per_s_{key}={rate:.1f}", f"payload_bytes_{key}={size}"]
+        fields += [
+            f"uploads_per_s_{key}={rate:.1f}",
+            f"payload_bytes_{key}={size}",
+            f"server_cpu_ms_{key}={server_ms:.2f}",
+        ]
     print(" ".join([*fields, f"miners={args.miners}", f"concurrency={args.concurrency}"]))
 
 

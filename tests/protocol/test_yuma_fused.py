@@ -186,3 +186,34 @@ def test_weighted_median_vectors_fused(
     params = EpochParams(kappa=1 - 0.49, max_validators=n)
     result = yuma_epoch(weights, stakes, torch.zeros(n, n), params=params, backend="fused")
     assert float(result.consensus[k]) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.skipif(not fused_available(), reason="numba not installed")
+@pytest.mark.parametrize("kappa", [0.5, 0.25, 0.9])
+@pytest.mark.parametrize("mechanism", ["yuma", "yuma_classic"])
+def test_staked_validators_without_weights_collapse_exactly(kappa: float, mechanism: str) -> None:
+    # Permit holders with stake but all-zero weight rows enter the fused κ-median as one
+    # combined zero row; the result must equal the torch path, which sees every row.
+    g = torch.Generator().manual_seed(11)
+    B, n, k, setters = 3, 96, 32, 8
+    stake = torch.zeros(B, n, dtype=torch.float64)
+    stake[:, :k] = torch.rand(B, k, generator=g, dtype=torch.float64) * 1e6 + 1.0
+    weights = torch.zeros(B, n, n, dtype=torch.float64)
+    weights[:, :setters, k:] = torch.rand(B, setters, n - k, generator=g, dtype=torch.float64)
+    weights[:, :setters, k:] *= torch.rand(B, setters, n - k, generator=g) < 0.6
+    bonds = torch.zeros(B, n, n, dtype=torch.float64)
+    permits = torch.zeros(B, n, dtype=torch.bool)
+    permits[:, :k] = True
+    params = EpochParams(kappa=kappa)
+    kwargs: dict[str, Any] = {
+        "params": params,
+        "rao_emission": 1e9,
+        "validator_permit_prev": permits,
+        "mechanism": mechanism,
+    }
+    fused = yuma_epoch(weights, stake, bonds, backend="fused", **kwargs)
+    reference = yuma_epoch(weights, stake, bonds, backend="torch", **kwargs)
+    for name in ("consensus", "incentive", "dividends", "validator_trust", "bonds"):
+        assert torch.allclose(getattr(fused, name), getattr(reference, name), atol=1e-9, rtol=0), name
+    # Emission is in rao: the same 1e-9 tolerance relative to the 1e9 rao emitted.
+    assert torch.allclose(fused.emission / 1e9, reference.emission / 1e9, atol=1e-9, rtol=0)

@@ -68,6 +68,25 @@ def credit_owner_stake(
     return hotkey_alpha + amount, owner_shares + new_shares, total_shares + new_shares
 
 
+def _pool_trade(
+    state: NetworkState, account: int, netuid: int, *, tao_in: torch.Tensor, alpha_in: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The pool, balance and TAO-flow side of a swap: ``tao_in`` TAO from ``account`` into the
+    pool (negative: paid out to it) and ``alpha_in`` alpha into the pool (negative: taken out).
+
+    Returns fresh copies of the four tensors for :meth:`NetworkState.replace`.
+    """
+    pool_tao = state.pool_tao.clone()
+    pool_alpha = state.pool_alpha.clone()
+    balances = state.balances.clone()
+    flow_acc = state.flow_acc.clone()
+    pool_tao[netuid] += tao_in
+    pool_alpha[netuid] += alpha_in
+    balances[account] -= tao_in
+    flow_acc[netuid] += tao_in
+    return {"pool_tao": pool_tao, "pool_alpha": pool_alpha, "balances": balances, "flow_acc": flow_acc}
+
+
 def stake(
     state: NetworkState,
     account: int,
@@ -121,14 +140,7 @@ def stake(
         amount_t,
         params.fee_rate,
     )
-    pool_tao = state.pool_tao.clone()
-    pool_alpha = state.pool_alpha.clone()
-    pool_tao[netuid] += amount_t
-    pool_alpha[netuid] -= alpha_out
-    balances = state.balances.clone()
-    balances[account] -= amount_t
-    flow_acc = state.flow_acc.clone()
-    flow_acc[netuid] += amount_t
+    trade = _pool_trade(state, account, netuid, tao_in=amount_t, alpha_in=-alpha_out)
 
     hotkey_alpha = state.hotkey_alpha.clone()
     total_shares = state.total_shares.clone()
@@ -150,10 +162,7 @@ def stake(
         nom_shares[account, netuid] += new_shares
         changes.update(nom_uid=nom_uid, nom_shares=nom_shares)
     return state.replace(
-        pool_tao=pool_tao,
-        pool_alpha=pool_alpha,
-        balances=balances,
-        flow_acc=flow_acc,
+        **trade,
         hotkey_alpha=hotkey_alpha,
         total_shares=total_shares,
         **changes,
@@ -209,14 +218,7 @@ def unstake(
         amount_t,
         params.fee_rate,
     )
-    pool_tao = state.pool_tao.clone()
-    pool_alpha = state.pool_alpha.clone()
-    pool_tao[netuid] -= tao_out
-    pool_alpha[netuid] += amount_t
-    balances = state.balances.clone()
-    balances[account] += tao_out
-    flow_acc = state.flow_acc.clone()
-    flow_acc[netuid] -= tao_out
+    trade = _pool_trade(state, account, netuid, tao_in=-tao_out, alpha_in=amount_t)
     burn_shares = held_shares * amount / held if held > 0 else 0.0
     hotkey_alpha = state.hotkey_alpha.clone()
     total_shares = state.total_shares.clone()
@@ -236,10 +238,7 @@ def unstake(
             nom_uid[account, netuid] = -1
         changes.update(nom_shares=nom_shares, nom_uid=nom_uid)
     return state.replace(
-        pool_tao=pool_tao,
-        pool_alpha=pool_alpha,
-        balances=balances,
-        flow_acc=flow_acc,
+        **trade,
         hotkey_alpha=hotkey_alpha,
         total_shares=total_shares,
         **changes,

@@ -12,7 +12,7 @@ Usage::
     .venv/bin/python bench/gpu_live.py --device cuda          # on a GPU machine
     .venv/bin/python bench/gpu_live.py --device cpu           # the same path on CPU
 
-Last line: ``device=... config=... accepted=... train_s=... payload_bytes=... emission_tao=...``.
+Last line: ``device=... config=... windows=... accepted=... train_s=... payload_bytes=... emission_tao=...``.
 """
 
 from __future__ import annotations
@@ -52,6 +52,18 @@ def main() -> None:
     parser.add_argument("--config", default=None, help="training config (default by device)")
     parser.add_argument("--window-seconds", type=float, default=None)
     parser.add_argument("--put-seconds", type=float, default=None)
+    parser.add_argument(
+        "--windows",
+        type=int,
+        default=1,
+        help="windows to mine (earnings start once weights are set)",
+    )
+    parser.add_argument(
+        "--others",
+        default="",
+        help="strategies of extra miner processes on the same device, e.g. honest,poisoner "
+        "(a lone miner earns nothing: its rating only moves against others)",
+    )
     args = parser.parse_args()
     kind = "cuda" if args.device.startswith("cuda") else "cpu"
     config, window_s, put_s = DEFAULTS[kind]
@@ -88,6 +100,7 @@ def main() -> None:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    others: list[subprocess.Popen] = []
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -100,21 +113,67 @@ def main() -> None:
                         f"coordinator did not start; see {workdir / 'coordinator.log'}"
                     ) from None
                 time.sleep(0.5)
+        for i, strategy in enumerate(s for s in args.others.split(",") if s):
+            others.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "sim",
+                        "live",
+                        "mine",
+                        "--coordinator",
+                        url,
+                        "--key",
+                        str(workdir / f"other{i}.json"),
+                        "--device",
+                        args.device,
+                        "--strategy",
+                        strategy,
+                        "--windows",
+                        str(args.windows),
+                        "--seed",
+                        str(i + 1),
+                    ],
+                    cwd=REPO,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
         key, _ = load_or_create_key(workdir / "miner.json")
         client = LiveClient(url, key, timeout=600)
         started = time.perf_counter()
-        report = run_miner(client, device=args.device, strategy_name="honest", windows=1, seed=0)
+        report = run_miner(
+            client, device=args.device, strategy_name="honest", windows=args.windows, seed=0
+        )
         wall = time.perf_counter() - started
-        upload = report["uploads"][0]
+        for proc in others:
+            proc.wait(timeout=4 * window_s + 60)
+        names = {client.hotkey: "honest (this miner)"}
+        for i, strategy in enumerate(s for s in args.others.split(",") if s):
+            other_key, _ = load_or_create_key(workdir / f"other{i}.json")
+            names[LiveClient(url, other_key).hotkey] = strategy
+        for miner in httpx.get(f"{url}/v1/status", timeout=10).json()["miners"]:
+            print(
+                f"uid {miner['uid']} {names.get(miner['hotkey'], '?')}: "
+                f"earned {miner['emission_tao']:.6f} TAO"
+            )
+        uploads = report["uploads"]
+        upload = uploads[-1]
         print(
-            f"one live window on {args.device} ({config}, {window_s:g} s windows) in {wall:.1f} s wall"
+            f"{len(uploads)} live window(s) on {args.device} ({config}, {window_s:g} s windows) "
+            f"in {wall:.1f} s wall"
         )
         print(
-            f"device={args.device} config={config} accepted={int(upload['accepted'])} "
+            f"device={args.device} config={config} windows={len(uploads)} "
+            f"accepted={sum(int(u['accepted']) for u in uploads)} "
             f"train_s={upload['train_seconds']:.2f} steps={upload['steps']} "
             f"payload_bytes={upload['bytes']} emission_tao={report['emission_tao']:.6f} wall_s={wall:.1f}"
         )
     finally:
+        for proc in others:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=10)

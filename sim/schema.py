@@ -52,7 +52,7 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -844,13 +844,16 @@ def _build(raw: dict[str, Any], origin: _Origins, file: str) -> Scenario:
     return scenario
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path, *, exclude: Collection[str] = ()) -> Scenario:
     """Load, merge (``extends``), convert units and validate a scenario file.
 
     Parameters
     ----------
     path
         A ``.toml`` scenario file.
+    exclude
+        Top-level tables that belong to another reader and are dropped before validation
+        (a live scenario's ``live`` table).
 
     Returns
     -------
@@ -864,4 +867,5 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     origin = _Origins(_display(path))
     raw = _resolve_extends(path, origin)
+    raw = {k: v for k, v in raw.items() if k not in exclude}
     return _build(raw, origin, _display(path))

@@ -51,11 +51,13 @@ def serve(
     from sim.live.app import create_app
     from sim.live.config import LiveConfigError, load_live_config
     from sim.live.coordinator import Coordinator
+    from sim.live.network import network_for
     from sim.live.store import StateDir
 
     try:
         config, _network = load_live_config(scenario)
-    except LiveConfigError as exc:
+        network = network_for(scenario, config)
+    except (LiveConfigError, ValueError) as exc:
         raise UserError(str(exc)) from exc
     if window_seconds is not None:
         if not window_seconds > 0:
@@ -68,7 +70,7 @@ def serve(
         config = replace(config, window_seconds=window_seconds, put_window_seconds=put)
     directory = state_dir or Path("live-state") / scenario.stem
     try:
-        coordinator = Coordinator(config, StateDir(directory))
+        coordinator = Coordinator(config, StateDir(directory), network=network)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     except OSError as exc:  # an uncreatable or unwritable --state-dir
@@ -80,6 +82,13 @@ def serve(
         f"resumed at window {coordinator.last_closed + 1}",
         err=True,
     )
+    if network is not None:
+        click.echo(
+            f"simulated network: {network.config.network.n_subnets} subnets, policy "
+            f"{network.config.governance.policy}; the live subnet is netuid {network.netuid}, "
+            f"{network.blocks_per_window} blocks per window",
+            err=True,
+        )
     uvicorn.run(
         create_app(coordinator), host=host, port=port, log_level="warning", access_log=False
     )

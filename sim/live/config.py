@@ -1,8 +1,8 @@
 """The ``[live]`` table of a scenario file: the live subnet a coordinator runs.
 
-A scenario file is TOML. The coordinator reads its ``[live]`` table itself (the rest of the file,
-if any, is the simulated network around the live subnet and is validated by the scenario loader
-when one is installed). Example::
+A scenario file is TOML. The coordinator reads its ``[live]`` table itself; the rest of the file,
+if any (scenario tables, ``extends``), is the simulated network around the live subnet
+(:mod:`sim.live.network`), validated by the scenario loader. Example::
 
     [live]
     window_seconds = 20.0          # wall-clock length of a window
@@ -19,6 +19,14 @@ when one is installed). Example::
 
     [live.training]                # optional overrides of the TrainingConfig fields
     inner_steps = 4
+
+    [live.network]                 # only with a simulated network in the file
+    netuid = 0                     # the network's subnet the live subnet plays
+    blocks_per_window = 360        # simulated blocks per live window (default: the training
+                                   # config's blocks_per_window)
+
+With a simulated network, the TAO paid per window comes from the network (``emission_per_window``
+must then be left out).
 
 Every error names the file, the field, the value and what was expected.
 """
@@ -66,6 +74,11 @@ class LiveConfig:
         Largest request body accepted (checked before parsing).
     rate_per_second, rate_burst
         Per-hotkey token bucket for signed requests.
+    network_netuid
+        With a simulated network: the subnet the live subnet plays.
+    network_blocks_per_window
+        With a simulated network: simulated blocks per live window (0: the training config's
+        ``blocks_per_window``).
     """
 
     window_seconds: float = 20.0
@@ -80,11 +93,17 @@ class LiveConfig:
     max_upload_bytes: int = 16 * 1024 * 1024
     rate_per_second: float = 20.0
     rate_burst: int = 40
+    network_netuid: int = 0
+    network_blocks_per_window: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (the ``[live]`` table this config round-trips from)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["training"] = dict(out.pop("training_overrides"))
+        out["network"] = {
+            "netuid": out.pop("network_netuid"),
+            "blocks_per_window": out.pop("network_blocks_per_window"),
+        }
         return out
 
 
@@ -101,7 +120,9 @@ _KEYS = {
     "max_upload_bytes",
     "rate_per_second",
     "rate_burst",
+    "network",
 }
+_NETWORK_KEYS = {"netuid", "blocks_per_window"}
 
 
 def _number(where: str, name: str, value: object, *, low: float, strict: bool = True) -> float:
@@ -155,6 +176,14 @@ def live_config_from_dict(table: dict[str, Any], where: str = "<dict>") -> LiveC
         raise LiveConfigError(
             f"{where}: live.put_window_seconds = {put}: expected < window_seconds ({window})"
         )
+    network = table.get("network", {})
+    if not isinstance(network, dict):
+        raise LiveConfigError(f"{where}: live.network must be a table (netuid, blocks_per_window)")
+    unknown = sorted(set(network) - _NETWORK_KEYS)
+    if unknown:
+        raise LiveConfigError(
+            f"{where}: live.network.{unknown[0]}: unknown key; known: {', '.join(sorted(_NETWORK_KEYS))}"
+        )
     name = table.get("training_config", base.training_config)
     overrides = table.get("training", {})
     if not isinstance(overrides, dict):
@@ -187,6 +216,12 @@ def live_config_from_dict(table: dict[str, Any], where: str = "<dict>") -> LiveC
             where, "rate_per_second", table.get("rate_per_second", base.rate_per_second), low=0
         ),
         rate_burst=_integer(where, "rate_burst", table.get("rate_burst", base.rate_burst), low=1),
+        network_netuid=_integer(where, "network.netuid", network.get("netuid", 0), low=0),
+        network_blocks_per_window=_integer(
+            where, "network.blocks_per_window", network.get("blocks_per_window", 1), low=1
+        )
+        if "blocks_per_window" in network
+        else 0,
     )
     check_training(cfg, where)
     return cfg
@@ -252,25 +287,33 @@ def load_live_config(path: str | Path) -> tuple[LiveConfig, dict[str, Any]]:
         raise LiveConfigError(f"{p}: no [live] table; live mode needs one (see docs/live.md)")
     table = data.pop("live")
     config = live_config_from_dict(table, where=str(p))
-    check_network(data, str(p))
+    if data:
+        if isinstance(table, dict) and "emission_per_window" in table:
+            raise LiveConfigError(
+                f"{p}: live.emission_per_window: with a simulated network the subnet is paid what "
+                "the network gives it; leave emission_per_window out"
+            )
+        check_network(p)
+    elif isinstance(table, dict) and "network" in table:
+        raise LiveConfigError(
+            f"{p}: live.network: the file has no simulated network (add scenario tables or "
+            "`extends = \"...\"`), so there is nothing to configure"
+        )
     return config, data
 
 
-def check_network(rest: dict[str, Any], where: str) -> None:
-    """Validate the non-``[live]`` part of a scenario with the scenario loader, when installed.
+def check_network(path: str | Path) -> None:
+    """Validate the non-``[live]`` part of a scenario file (``extends`` resolved) with the
+    scenario loader.
 
     Raises
     ------
     LiveConfigError
         With the loader's message (file, field, value, expectation).
     """
-    if not rest:
-        return
+    from sim.schema import ScenarioError, load_scenario
+
     try:
-        from sim.schema import Scenario, ScenarioError
-    except ImportError:  # the loader is optional for live mode
-        return
-    try:
-        Scenario.from_dict(rest, source=where)
+        load_scenario(path, exclude=("live",))
     except ScenarioError as exc:
         raise LiveConfigError(str(exc)) from exc

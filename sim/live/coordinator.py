@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from protocol.live import (
     LiveClock,
@@ -35,6 +35,9 @@ from protocol.units import RAO_PER_TAO
 from sim.live.config import LiveConfig
 from sim.live.engine import LiveEngine, WindowOutcome
 from sim.live.store import StateDir
+
+if TYPE_CHECKING:
+    from sim.live.network import SimulatedNetwork
 
 __all__ = ["Coordinator", "MinerRecord"]
 
@@ -76,6 +79,9 @@ class Coordinator:
         The training protocol (model, payload checks, validators). Built from ``config`` if None.
     now
         Wall clock (unix seconds); tests inject a fake one.
+    network
+        The simulated network around the live subnet (:mod:`sim.live.network`): each window
+        advances it and it sets the TAO the window pays. None: ``config.emission_per_window``.
     """
 
     def __init__(
@@ -85,8 +91,10 @@ class Coordinator:
         *,
         engine: LiveEngine | None = None,
         now: Callable[[], float] = time.time,
+        network: SimulatedNetwork | None = None,
     ) -> None:
         self.config = config
+        self.network = network
         self.store = state_dir
         self.now = now
         self.engine = engine or LiveEngine.from_live_config(config)
@@ -148,6 +156,8 @@ class Coordinator:
         self._set_model(tensors, raw)
         self.engine.import_state(saved["engine"], tensors)
         self._engine_doc = saved["engine"]
+        if self.network is not None:  # deterministic in its seed: replay the closed windows
+            self.network.replay(self.last_closed + 1)
         if self.engine.window != self.model_window:
             raise ValueError(
                 f"{self.store.state_path}: engine window {self.engine.window} != model window {self.model_window}"
@@ -538,6 +548,7 @@ class Coordinator:
                 "miners": miners,
                 "emission_tao": {k: v / RAO_PER_TAO for k, v in self.emission_rao.items()},
                 "windows": self.history[-20:],
+                "simulated_network": None if self.network is None else self.network.status(),
                 "ticker_error": self.ticker_error,
             }
 
@@ -588,8 +599,14 @@ class Coordinator:
             uid: (receipt["received_at"] - opens) / self.clock.put_window_seconds
             for uid, receipt in receipts.items()
         }
+        paid = self.network.advance(window) if self.network is not None else None
         outcome = self.engine.close_window(
-            window, uploads, fractions, statuses, [m.uid for m in miners]
+            window,
+            uploads,
+            fractions,
+            statuses,
+            [m.uid for m in miners],
+            emission_tao=None if paid is None else paid.emission_tao,
         )
         with self.lock:
             by_uid = {m.uid: m.hotkey for m in miners}
@@ -609,6 +626,7 @@ class Coordinator:
                     "weights": {str(u): w for u, w in outcome.weights.items()},
                     "emission_tao": credited,
                     "metrics": outcome.metrics,
+                    **({} if paid is None else {"network": asdict(paid)}),
                 }
             )
             self.history = self.history[-HISTORY_KEEP:]

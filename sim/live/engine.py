@@ -210,6 +210,8 @@ class LiveEngine:
         put_fractions: Mapping[int, float],
         statuses: Mapping[int, str],
         miner_uids: Sequence[int],
+        *,
+        emission_tao: float | None = None,
     ) -> WindowOutcome:
         """Run the ground-truth round for ``window`` with every miner external.
 
@@ -229,6 +231,9 @@ class LiveEngine:
             the same ×0.75 penalty).
         miner_uids
             Registered miner uids (for the scores returned).
+        emission_tao
+            TAO the epoch splits this window (default ``emission_per_window``; a simulated
+            network around the live subnet sets it per window).
         """
         state = self.state
         if window != state.window:
@@ -252,7 +257,8 @@ class LiveEngine:
         backup, theta = self.export_state(), dict(state.theta)
         try:
             round_metrics = run_round(state, external)
-            emission = self._emission(bonds_before)
+            total = self.emission_per_window if emission_tao is None else emission_tao
+            emission = self._emission(bonds_before, total)
         except Exception:
             self.import_state(backup, theta)  # a failed window leaves the run as it was
             raise
@@ -289,10 +295,10 @@ class LiveEngine:
             },
         )
 
-    def _emission(self, bonds_before: torch.Tensor) -> np.ndarray:
+    def _emission(self, bonds_before: torch.Tensor, total_tao: float) -> np.ndarray:
         """Whole rao per uid for this window: the round's epoch (same inputs) in rao."""
         cfg, state = self.config, self.state
-        total = round(self.emission_per_window * 1e9)
+        total = round(total_tao * 1e9)
         if not state.chain_weights.any():
             return np.zeros(cfg.n_uids, dtype=np.int64)  # no weights on chain yet: nothing is paid
         if cfg.chain == "yuma_lite":

@@ -104,5 +104,26 @@ with live_tab:
         if not windows.empty:
             st.markdown("**Recent windows**")
             st.dataframe(windows, width="stretch", key="live_windows")
+        network = explorer.live_network(status)
+        if network is not None:
+            st.markdown("**Simulated network around the live subnet**")
+            for column, (label, value) in zip(
+                st.columns(max(1, len(network.metrics))), network.metrics, strict=False
+            ):
+                column.metric(label, value)
+            if not network.payments.empty:
+                st.altair_chart(
+                    alt.Chart(network.payments)
+                    .mark_line(point=True)
+                    .encode(
+                        x=alt.X("window:Q", title="window"),
+                        y=alt.Y("emission_tao:Q", title="TAO paid to the live subnet"),
+                        tooltip=list(network.payments.columns),
+                    )
+                    .properties(height=200),
+                    width="stretch",
+                )
+            if not network.events.empty:
+                st.dataframe(network.events, width="stretch", key="live_network_events")
         with st.expander("Raw status"):
             st.json(status, expanded=False)

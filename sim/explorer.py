@@ -62,6 +62,7 @@ __all__ = [
     "kpi_table",
     "library_scenarios",
     "live_metrics",
+    "live_network",
     "live_windows",
     "load_library_scenario",
     "load_uploaded_scenario",
@@ -1591,6 +1592,58 @@ def live_metrics(status: Mapping[str, Any]) -> list[tuple[str, Any]]:
     if isinstance(status.get("miners"), list):
         out.append(("Miners", len(status["miners"])))
     return out
+
+
+@dataclass(frozen=True)
+class LiveNetworkView:
+    """The simulated network around a live subnet, shaped for the page.
+
+    Attributes
+    ----------
+    metrics
+        ``(label, value)`` headline numbers (scenario, policy, live netuid, simulated day, alpha
+        price, SubnetEmissionEnabled).
+    payments
+        One row per recent window: ``window, day, emission_tao, alpha_price, emission_share,
+        emission_enabled``.
+    events
+        The network's recent events (governance executions, shocks), one row each.
+    """
+
+    metrics: list[tuple[str, Any]]
+    payments: pd.DataFrame
+    events: pd.DataFrame
+
+
+def live_network(status: Mapping[str, Any]) -> LiveNetworkView | None:
+    """The ``simulated_network`` part of a coordinator status, or None when it has none."""
+    net = status.get("simulated_network")
+    if not isinstance(net, Mapping):
+        return None
+    last = net.get("last_window") if isinstance(net.get("last_window"), Mapping) else {}
+    metrics = [
+        ("Scenario", net.get("scenario")),
+        ("Policy", net.get("policy")),
+        ("Live netuid", net.get("netuid")),
+        ("Simulated day", None if "day" not in last else round(float(last["day"]), 2)),
+        ("Alpha price (TAO)", None if "alpha_price" not in last else f"{last['alpha_price']:.5f}"),
+        ("Emission enabled", last.get("emission_enabled")),
+    ]
+    columns = ["window", "day", "emission_tao", "alpha_price", "emission_share", "emission_enabled"]
+    rows = [
+        {c: w["network"].get(c) for c in columns}
+        for w in status.get("windows") or []
+        if isinstance(w, Mapping) and isinstance(w.get("network"), Mapping)
+    ]
+    events = [e for e in net.get("events") or [] if isinstance(e, Mapping)]
+    return LiveNetworkView(
+        metrics=[(label, value) for label, value in metrics if value is not None],
+        payments=pd.DataFrame(rows, columns=columns),
+        events=pd.DataFrame(
+            [{k: v if isinstance(v, str | int | float | bool) else str(v) for k, v in e.items()}
+             for e in events]
+        ),
+    )
 
 
 def live_windows(status: Mapping[str, Any]) -> pd.DataFrame:

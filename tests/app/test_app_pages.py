@@ -360,3 +360,62 @@ def test_live_status_of_a_real_coordinator(live_coordinator: str) -> None:
     assert metrics["Last closed window"] == "-1"
     assert metrics["Miners"] == "0"
     assert at.session_state["live_status"]["network"]["protocol"] == "govsim-live/v1"
+
+
+@pytest.fixture()
+def live_coordinator_with_network(tmp_path: Path):
+    """A real coordinator with a simulated network around it, three windows closed, served by
+    uvicorn on a free local port."""
+    import threading
+    import time
+
+    live = pytest.importorskip("sim.live.app")
+    uvicorn = pytest.importorskip("uvicorn")
+    from sim.live.config import load_live_config
+    from sim.live.coordinator import Coordinator
+    from sim.live.network import network_for
+    from sim.live.store import StateDir
+    from tests.sim.test_live_network import LIVE, NETWORK, FakeClock
+
+    path = tmp_path / "live_net.toml"
+    path.write_text(NETWORK + LIVE)
+    config, _ = load_live_config(path)
+    clock = FakeClock()
+    coordinator = Coordinator(
+        config, StateDir(tmp_path / "live"), now=clock, network=network_for(path, config)
+    )
+    for window in range(3):
+        clock.t = coordinator.clock.close_time(window) + 0.01
+        coordinator.run_due()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            live.create_app(coordinator, run_ticker=False),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/v1/status"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_live_status_shows_the_simulated_network(live_coordinator_with_network: str) -> None:
+    at = open_page("app_pages/ground_truth.py")
+    at.text_input(key="live_url").input(live_coordinator_with_network).run()
+    at.button(key="live_fetch").click().run()
+    assert_clean(at)
+    assert not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Policy"] == "sudo"
+    assert metrics["Live netuid"] == "0"
+    assert metrics["Simulated day"] == "0.75"  # 3 windows x 1,800 blocks
+    assert metrics["Emission enabled"] == "True"

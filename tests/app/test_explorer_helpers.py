@@ -222,6 +222,31 @@ def test_fetch_status_unreachable_and_malformed() -> None:
         explorer.fetch_status("ftp://example.org")
 
 
+def test_live_network_view_of_a_status() -> None:
+    status = {
+        "windows": [
+            {"window": 4, "network": {"window": 4, "day": 1.25, "emission_tao": 2.0,
+                                      "alpha_price": 0.01, "emission_share": 0.0,
+                                      "emission_enabled": False}},
+            {"window": 5},  # a window closed before the network existed: no row
+        ],
+        "simulated_network": {
+            "scenario": "s", "policy": "sudo", "netuid": 0,
+            "last_window": {"day": 1.25, "alpha_price": 0.01, "emission_enabled": False},
+            "events": [{"kind": "executed", "lever_detail": {"kind": "x"}}],
+        },
+    }
+    view = explorer.live_network(status)
+    assert dict(view.metrics)["Emission enabled"] is False
+    assert dict(view.metrics)["Simulated day"] == 1.25
+    assert view.payments.to_dict("records") == [
+        {"window": 4, "day": 1.25, "emission_tao": 2.0, "alpha_price": 0.01,
+         "emission_share": 0.0, "emission_enabled": False}
+    ]
+    assert view.events.loc[0, "lever_detail"] == "{'kind': 'x'}"
+    assert explorer.live_network({"simulated_network": None}) is None
+
+
 # -- run shaping -------------------------------------------------------------------------------
 
 

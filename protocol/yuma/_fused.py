@@ -295,7 +295,9 @@ def fused_slice_epoch(
         ``[B, n, n]`` bool explicit weight entries (used only when ``has_present``).
     bonds_out
         ``[B, n, n]`` float64 where new slice rows are stored (may be ``bonds_in`` itself: each
-        row is read before it is written; rows that keep their bonds are not written).
+        row is read before it is written). It must hold the old bonds: rows that keep their
+        bonds, and (default Yuma 3 pass) permit rows with no weights and all-zero bonds, whose
+        new bonds are all zero, are not written.
     rows, row_valid, keep_self
         ``[B, k]`` slice rows, whether each is a real permit row, whether it keeps its
         self-weight (the owner).
@@ -340,6 +342,9 @@ def fused_slice_epoch(
     old_row = np.empty(n)
     per_row = np.empty(k)
     row_total = np.empty(k)
+    row_zero = np.zeros(k, dtype=np.bool_)
+    unchanged = np.zeros(k, dtype=np.bool_)
+    stored = np.zeros(k, dtype=np.bool_)
     median_stake = np.empty(k)
     rate = 1.0 - bonds_moving_average
     la2_slope = steepness / -100.0
@@ -367,6 +372,14 @@ def fused_slice_epoch(
             # one division per row, then products (a vector division per element costs more
             # than the pass's memory traffic); within an ulp of the torch path's division
             row_total[r] = total
+            row_zero[r] = False
+            if total == 0.0:
+                # exactly zero entries (not a zero sum of mixed signs): see the bond pass;
+                # a count, not an early exit, so that the loop vectorises
+                nonzero = 0
+                for j in range(n):
+                    nonzero += w_buf[r, j] != 0.0
+                row_zero[r] = nonzero == 0
             inverse = 1.0 / total if total > 0 else 1.0
             if stake[b, r] > 0 and total == 0.0:
                 # all zeros: nothing to normalise, and only the first such row enters the
@@ -442,9 +455,16 @@ def fused_slice_epoch(
                 any_recent = True
                 break
         consensus_row = consensus_out[b]
+        # a zero weight row clips to zero only against a non-negative consensus (not NaN)
+        negative = 0
+        for j in range(n):
+            negative += not consensus_row[j] >= 0.0
+        consensus_nonneg = negative == 0
         ranks[:] = 0.0
         for r in range(k):
             # loop-invariant branches outside the column loops, so that these vectorise
+            unchanged[r] = False
+            stored[r] = False
             w_row = w_buf[r]
             a = stake[b, r]
             new_row = new_buf[r]
@@ -458,6 +478,25 @@ def fused_slice_epoch(
             ):
                 # the HEAD default (Yuma 3, β = 1, no liquid alpha) in a single pass per row
                 old_source = bonds_in[b, rows[b, r]]
+                if row_zero[r] and consensus_nonneg:
+                    # No weights and no bonds (permit holders that set no weights): every
+                    # clipped weight and new bond is exactly 0, so the row adds nothing to the
+                    # ranks, column sums or dividends and its stored bonds stay as they are.
+                    # Scanning the old row is cheaper than the pass and the write-back.
+                    nonzero = 0
+                    for j in range(n):
+                        nonzero += old_source[j] != 0.0
+                    if nonzero == 0:
+                        trust_out[b, r] = 0.0
+                        unchanged[r] = True
+                        continue
+                if keep_new[b, r]:
+                    # the new row goes straight to its storage (no second copy at step 12);
+                    # the old row is copied first, as bonds_out may be bonds_in
+                    old_row[:] = old_source
+                    old_source = old_row
+                    new_row = bonds_out[b, rows[b, r]]
+                    stored[r] = True
                 low_rate = rate < 0.5  # torch.lerp's two branches
                 for j in range(n):
                     clipped = min(w_row[j], consensus_row[j])
@@ -540,8 +579,10 @@ def fused_slice_epoch(
                 col_b[j] = incentive_out[b, j] / col_a[j] if col_a[j] > 0 else 0.0
             for r in range(k):
                 acc = 0.0
-                for j in range(n):
-                    acc += new_buf[r, j] * col_b[j]
+                if not unchanged[r]:  # an unchanged (all-zero) row's sum is 0
+                    new_row = bonds_out[b, rows[b, r]] if stored[r] else new_buf[r]
+                    for j in range(n):
+                        acc += new_row[j] * col_b[j]
                 per_row[r] = acc * stake[b, r]
         else:
             if liquid == LIQUID_V1:
@@ -587,7 +628,8 @@ def fused_slice_epoch(
         for r in range(k):
             dst = rows[b, r]
             if keep_new[b, r]:
-                bonds_out[b, dst] = new_buf[r]
+                if not unchanged[r] and not stored[r]:
+                    bonds_out[b, dst] = new_buf[r]
             elif lost[b, r]:
                 bonds_out[b, dst] = 0.0
 

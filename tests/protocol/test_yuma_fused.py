@@ -219,3 +219,50 @@ def test_staked_validators_without_weights_collapse_exactly(kappa: float, mechan
         assert torch.allclose(getattr(fused, name), getattr(reference, name), atol=1e-9, rtol=0), name
     # Emission is in rao: the same 1e-9 tolerance relative to the 1e9 rao emitted.
     assert torch.allclose(fused.emission / 1e9, reference.emission / 1e9, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("bonds_moving_average", [0.9, 0.3])
+def test_zero_rows_skip_and_direct_bond_store_match_torch(
+    inplace: bool, bonds_moving_average: float
+) -> None:
+    # The default (Yuma 3) bond pass skips permit rows with no weights and no bonds (they are
+    # left untouched in storage) and writes new rows straight into the bond storage. Rows with
+    # no weights but old bonds (decaying), rows that lose their permit (cleared) and a few
+    # epochs in a row (so skipped rows are read back) must give the torch path's results.
+    g = torch.Generator().manual_seed(5)
+    B, n, k, setters = 3, 40, 12, 4
+    stake = torch.zeros(B, n, dtype=torch.float64)
+    stake[:, :k] = torch.rand(B, k, generator=g, dtype=torch.float64) * 1e3 + 1.0
+    weights = torch.zeros(B, n, n, dtype=torch.float64)
+    weights[:, :setters, k:] = torch.rand(B, setters, n - k, generator=g, dtype=torch.float64)
+    bonds = torch.zeros(B, n, n, dtype=torch.float64)
+    # validators setters..setters+2 hold old bonds but set no weights now
+    bonds[:, setters : setters + 3, k:] = torch.rand(B, 3, n - k, generator=g, dtype=torch.float64)
+    permits = torch.zeros(B, n, dtype=torch.bool)
+    permits[:, : k + 2] = True  # uids k, k+1 lose their permit (no stake): their rows clear
+    bonds[:, k : k + 2, k:] = 0.5
+    params = EpochParams(bonds_moving_average=bonds_moving_average, max_validators=k)
+    fused_bonds, torch_bonds = bonds.clone(), bonds.clone()
+    for epoch in range(3):
+        kwargs: dict[str, Any] = {
+            "params": params,
+            "rao_emission": 1e9,
+            "validator_permit_prev": permits,
+        }
+        fused = yuma_epoch(
+            weights, stake, fused_bonds, backend="fused", inplace_bonds=inplace, **kwargs
+        )
+        reference = yuma_epoch(weights, stake, torch_bonds, backend="torch", **kwargs)
+        for name in ("consensus", "incentive", "dividends", "validator_trust", "bonds"):
+            got, want = getattr(fused, name), getattr(reference, name)
+            assert torch.allclose(got, want, atol=1e-12, rtol=0), (epoch, name)
+        assert (inplace and fused.bonds.data_ptr() == fused_bonds.data_ptr()) or (
+            not inplace and not torch.equal(fused.bonds, fused_bonds)
+        )
+        assert bool((fused.bonds[:, k : k + 2] == 0).all())  # lost permits cleared
+        assert bool((fused.bonds[:, setters + 3 : k] == 0).all())  # skipped rows stay zero
+        fused_bonds, torch_bonds = fused.bonds, reference.bonds
+        permits = reference.validator_permit
+    # the decaying rows are still non-zero and were rewritten every epoch
+    assert bool((fused_bonds[:, setters : setters + 3, k:] > 0).all())

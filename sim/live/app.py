@@ -4,11 +4,18 @@ Every refusal is a 4xx JSON body ``{"error": code, "detail": line, "status": n}`
 read with a running size cap (so a lying or missing ``Content-Length`` cannot make the server
 buffer more than the cap); CPU-heavy work (signature checks, decoding, validation, disk writes)
 runs in the thread pool so one slow upload cannot stall the event loop.
+
+Uploads (``PUT /v1/gradient/{window}``, the one hot route) are served by a plain ASGI layer in
+front of FastAPI's routing, dependency and serialisation machinery, with signature check, nonce,
+rate limit, payload checks and the durable write in a single worker-thread hop; the other routes
+are ordinary FastAPI routes. Both give the same answers and the same error bodies.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import json
+import re
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol.live import LiveError, SignedEnvelope
 from sim.live.coordinator import Coordinator
@@ -27,6 +35,10 @@ __all__ = ["SMALL_BODY_BYTES", "create_app"]
 SMALL_BODY_BYTES = 4096
 
 
+#: The upload route's path; longer window numbers are left to FastAPI (which refuses them).
+_UPLOAD_PATH = re.compile(r"/v1/gradient/([0-9]{1,18})")
+
+
 def _error(err: LiveError) -> JSONResponse:
     headers = {}
     if err.status == 429:
@@ -34,18 +46,133 @@ def _error(err: LiveError) -> JSONResponse:
     return JSONResponse(err.to_json(), status_code=err.status, headers=headers)
 
 
+def _internal_error(exc: Exception) -> dict[str, Any]:
+    """The 500 body of a bug: it costs one request, never the server."""
+    return {
+        "error": "internal_error",
+        "detail": f"{type(exc).__name__}: {exc}"[:300],
+        "status": 500,
+    }
+
+
+async def _send_json(send: Send, status: int, doc: dict[str, Any]) -> None:
+    """Send ``doc`` as a complete JSON response (as :class:`JSONResponse` would encode it)."""
+    body = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    if status == 429:
+        headers.append((b"retry-after", b"1"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _check_declared_length(declared: str | None, cap: int) -> None:
+    """Refuse a ``Content-Length`` that is not an integer (400) or exceeds ``cap`` (413)."""
+    if declared is None:
+        return
+    if not declared.isdigit():
+        raise LiveError(
+            400, "bad_header", f"header content-length: {declared!r:.40} is not an integer"
+        )
+    if int(declared) > cap:
+        raise LiveError(
+            413, "payload_too_large", f"body: {declared} bytes exceeds the cap of {cap}"
+        )
+
+
+class _NeverCrash:
+    """ASGI middleware: an unexpected exception becomes a JSON 500 (if nothing was sent yet).
+
+    A plain ASGI layer rather than ``@app.middleware("http")``, which wraps every request and
+    response in extra tasks and memory streams.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:  # a bug must cost one request, never the server
+            if started:
+                raise
+            await _send_json(send, 500, _internal_error(exc))
+
+
+class _UploadRoute:
+    """ASGI middleware serving ``PUT /v1/gradient/{window}`` directly; all else passes through.
+
+    The body is read with the upload cap; signature, rate limit, nonce, payload checks and the
+    fsynced log record run in one worker-thread hop; the receipt or the refusal goes back as
+    JSON, exactly as the FastAPI route answered.
+    """
+
+    def __init__(self, app: ASGIApp, coordinator: Coordinator) -> None:
+        self.app = app
+        self.coordinator = coordinator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = (
+            _UPLOAD_PATH.fullmatch(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "PUT" and not scope.get("root_path")
+            else None
+        )
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            doc = await self._upload(scope, receive, int(match.group(1)))
+        except LiveError as err:
+            await _send_json(send, err.status, err.to_json())
+            return
+        except Exception as exc:  # a bug must cost one request, never the server
+            await _send_json(send, 500, _internal_error(exc))
+            return
+        if doc is not None:
+            await _send_json(send, 200, doc)
+
+    async def _upload(self, scope: Scope, receive: Receive, window: int) -> dict[str, Any] | None:
+        """The receipt, or ``None`` when the client went away before sending its body."""
+        coordinator = self.coordinator
+        cap = coordinator.limits.max_bytes
+        # ASGI header names are lowercase bytes; the last of repeated headers wins, as before.
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        _check_declared_length(headers.get("content-length"), cap)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                raise LiveError(413, "payload_too_large", f"body: more than {cap} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        path = scope["path"]
+
+        def authenticate_and_accept() -> dict[str, Any]:
+            envelope = coordinator.authenticate("PUT", path, headers, body, client)
+            return coordinator.accept_upload(envelope, window, body)
+
+        return await run_in_threadpool(authenticate_and_accept)
+
+
 async def read_capped(request: Request, cap: int) -> bytes:
     """The request body, refusing (413) as soon as it would exceed ``cap`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise LiveError(
-                400, "bad_header", f"header content-length: {declared!r:.40} is not an integer"
-            )
-        if int(declared) > cap:
-            raise LiveError(
-                413, "payload_too_large", f"body: {declared} bytes exceeds the cap of {cap}"
-            )
+    _check_declared_length(request.headers.get("content-length"), cap)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -99,19 +226,9 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return _error(LiveError(422, "bad_request", f"{where}: {first.get('msg', 'invalid')}"))
 
-    @app.middleware("http")
-    async def _never_crash(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        try:
-            return await call_next(request)
-        except Exception as exc:  # a bug must cost one request, never the server
-            body = {
-                "error": "internal_error",
-                "detail": f"{type(exc).__name__}: {exc}"[:300],
-                "status": 500,
-            }
-            return JSONResponse(body, status_code=500)
+    # add_middleware puts the last one added outermost.
+    app.add_middleware(_UploadRoute, coordinator=coordinator)
+    app.add_middleware(_NeverCrash)
 
     async def signed(request: Request, cap: int = SMALL_BODY_BYTES) -> tuple[SignedEnvelope, bytes]:
         body = await read_capped(request, cap)
@@ -175,6 +292,7 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
         envelope, _ = await signed(request)
         return coordinator.assignment(envelope, _window(window))
 
+    # Served by _UploadRoute; this route only sees windows that are not plain digits (refused).
     @app.put("/v1/gradient/{window}")
     async def upload(window: int, request: Request) -> dict[str, Any]:
         envelope, body = await signed(request, cap=coordinator.limits.max_bytes)

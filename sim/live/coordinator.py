@@ -31,6 +31,7 @@ from protocol.live import (
     spec_from_reference,
     take_token,
 )
+from protocol.live.upload_check import compile_upload_layout, quick_accept
 from protocol.units import RAO_PER_TAO
 from sim.live.config import LiveConfig
 from sim.live.engine import LiveEngine, WindowOutcome
@@ -100,6 +101,16 @@ class Coordinator:
         self.engine = engine or LiveEngine.from_live_config(config)
         self.limits = PayloadLimits(max_bytes=config.max_upload_bytes)
         self.payload_spec = spec_from_reference(self.engine.reference_payload())
+        training = self.engine.config
+        # The one-pass check of well-formed uploads (the full checks judge everything else).
+        self.upload_layout = compile_upload_layout(
+            self.payload_spec,
+            self.engine.shapes,
+            chunk=training.chunk,
+            topk=training.topk,
+            bins=training.quant_bins,
+            limits=self.limits,
+        )
         self.lock = threading.RLock()
         self._buckets: dict[str, TokenBucket] = {}
         self._failures: dict[str, TokenBucket] = {}
@@ -394,11 +405,13 @@ class Coordinator:
     ) -> dict[str, Any]:
         # Content first, so a refusal names the payload's problem whatever the time.
         try:
-            tensors, _ = decode_payload(body, self.limits)
-            check_tensors(tensors, self.payload_spec)
-            reason = self.engine.check_payload(tensors)
-            if reason:
-                raise LiveError(422, "invalid_gradient", f"payload: {reason}")
+            if not quick_accept(body, self.upload_layout):
+                # Not certainly valid: the full checks accept it or say exactly what is wrong.
+                tensors, _ = decode_payload(body, self.limits)
+                check_tensors(tensors, self.payload_spec)
+                reason = self.engine.check_payload(tensors)
+                if reason:
+                    raise LiveError(422, "invalid_gradient", f"payload: {reason}")
         except LiveError:
             self._note_attempt(window, record.uid, "invalid")
             raise

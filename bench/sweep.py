@@ -9,6 +9,18 @@ the load average, compare it with the one after the run. The last line holds the
 - ``speedup_process``: sequential wall / process-pool wall (goal >= 1.8 with 2 workers);
 - ``dask_overhead``: Dask local wall / process-pool wall (1.0 = no overhead).
 
+It also prints the pieces of the process pool's wall time, which stay meaningful on a loaded
+machine (CPU seconds) or show where the time went (wall seconds):
+
+- ``worker_start_s`` / ``worker_start_cpu_s``: pool start until its slowest worker can take a
+  task (spawn, imports, preload), wall; CPU seconds a worker spent on that (mean);
+- ``run_cpu_seq_s`` / ``run_cpu_pool_s``: CPU seconds per run, in the driver (sequential,
+  including its one-off imports) and in the pool's workers (their CPU minus start-up);
+- ``pool_idle_s``: process-pool wall minus start-up minus a worker's busy time (mean over
+  workers): dispatch gaps, the tail where one worker waits for the other, and shutdown;
+- ``speedup_cpu_model``: sequential CPU / (start-up CPU + pool run CPU / workers), the speed-up
+  an idle machine gives when the tail is empty (an upper bound of ``speedup_process``).
+
 Every executor must give identical KPIs; the script checks that and fails otherwise.
 
     .venv/bin/python bench/sweep.py --runs 32 --workers 2
@@ -19,9 +31,12 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import re
+import resource
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -50,25 +65,91 @@ def _plan(runs: int, horizon_days: float, policies: list[str]):
                       run_config=RunConfig(mode="kpi"))
 
 
-def _time(kind: str, workers: int, plan, root: Path) -> tuple[float, float, pd.DataFrame]:
-    """Wall seconds including start and shutdown, seconds spent starting, and the KPIs."""
+@dataclass
+class Timing:
+    """One executor's sweep: wall seconds (with start and shutdown) and where they went."""
+
+    wall: float
+    start: float
+    shutdown: float
+    driver_cpu: float
+    children_cpu: float
+    kpis: pd.DataFrame
+    manifest: pd.DataFrame
+    worker_start: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time(kind: str, workers: int, plan, root: Path) -> Timing:
+    """Run ``plan`` on a fresh ``kind`` executor; time it from its start to its shutdown."""
     gc.collect()
     gc.disable()
     try:
+        children = _children_cpu()
+        cpu = time.process_time()
         start = time.perf_counter()
         executor = make_executor(kind, workers=workers)
         started = time.perf_counter()
+        probe = 0.0
+        worker_start: dict[int, tuple[float, float]] = {}
         try:
             summary = run_sweep(plan, root, executor, progress=False)
+            if hasattr(executor, "startup_times"):
+                # Answered from what the workers recorded at start; not part of the wall time.
+                t_probe = time.perf_counter()
+                worker_start = executor.startup_times()
+                probe = time.perf_counter() - t_probe
         finally:
+            t_shutdown = time.perf_counter()
             executor.shutdown(wait=True)
-        wall = time.perf_counter() - start
+            shutdown = time.perf_counter() - t_shutdown
+        wall = time.perf_counter() - start - probe
+        driver_cpu = time.process_time() - cpu
+        children_cpu = _children_cpu() - children
     finally:
         gc.enable()
     if not summary.ok:
         raise SystemExit(f"{kind}: {summary.line()}")
-    kpis = StudyStore(root).table("kpis").drop(columns=["attempt"]).reset_index(drop=True)
-    return wall, started - start, kpis
+    store = StudyStore(root)
+    kpis = store.table("kpis").drop(columns=["attempt"]).reset_index(drop=True)
+    return Timing(wall, started - start, shutdown, driver_cpu, children_cpu, kpis,
+                  store.manifest(), worker_start)
+
+
+def _token_pid(token: str, pids: list[int]) -> int:
+    """Which of ``pids`` wrote as worker ``token`` (``<host><pid>x<hex6>``, sim.store); -1: none."""
+    stem = token[:-7] if re.search(r"x[0-9a-f]{6}$", token) else token
+    return next((pid for pid in pids if stem.endswith(str(pid))), -1)
+
+
+def _pool_pieces(pool: Timing, sequential: Timing | None, runs: int, workers: int) -> dict:
+    """The process pool's wall time taken apart (see the module docstring)."""
+    starts = pool.worker_start
+    start_wall = max((w for w, _ in starts.values()), default=pool.start)
+    start_cpu = sum(c for _, c in starts.values()) / len(starts) if starts else 0.0
+    busy = pool.manifest.groupby("worker")["wall_s"].sum()
+    # A worker's idle time: the pool's wall less its own start-up and its runs.
+    idle = [pool.wall - starts.get(_token_pid(token, list(starts)), (start_wall, 0.0))[0] - float(seconds)
+            for token, seconds in busy.items()]
+    run_cpu_pool = (pool.children_cpu - start_cpu * len(starts)) / runs
+    pieces = {
+        "worker_start_s": round(start_wall, 2),
+        "worker_start_cpu_s": round(start_cpu, 2),
+        "run_cpu_pool_s": round(run_cpu_pool, 3),
+        "pool_busy_s": round(float(busy.mean()), 2),
+        "pool_idle_s": round(sum(idle) / len(idle), 2),
+        "pool_shutdown_s": round(pool.shutdown, 2),
+    }
+    if sequential is not None:
+        run_cpu_seq = sequential.driver_cpu / runs
+        pieces["run_cpu_seq_s"] = round(run_cpu_seq, 3)
+        pieces["speedup_cpu_model"] = round(
+            sequential.driver_cpu / (start_cpu + run_cpu_pool * runs / workers), 2)
+    return pieces
 
 
 def main() -> None:
@@ -85,19 +166,27 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     print(f"{len(plan.manifest)} runs of covenant_2026 ({args.horizon_days} days, 6x16 network), "
           f"{args.workers} workers, cpu_count={os.cpu_count()}, load={os.getloadavg()[0]:.1f}")
-    walls: dict[str, float] = {}
+    timings: dict[str, Timing] = {}
     reference: pd.DataFrame | None = None
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
-            wall, startup, kpis = _time(kind, args.workers, plan, Path(tmp) / kind)
-            walls[kind] = wall
-            per_run = wall / len(plan.manifest)
-            print(f"{kind:>12}: {wall:7.1f} s  (start {startup:4.1f} s, {per_run:.2f} s/run)")
+            timing = _time(kind, args.workers, plan, Path(tmp) / kind)
+            timings[kind] = timing
+            per_run = timing.wall / len(plan.manifest)
+            print(f"{kind:>12}: {timing.wall:7.1f} s  (start {timing.start:4.1f} s, shutdown "
+                  f"{timing.shutdown:4.1f} s, {per_run:.2f} s/run, driver CPU "
+                  f"{timing.driver_cpu:5.1f} s, workers' CPU {timing.children_cpu:5.1f} s)")
             if reference is None:
-                reference = kpis
+                reference = timing.kpis
             else:
-                pd.testing.assert_frame_equal(reference, kpis, check_exact=True)
+                pd.testing.assert_frame_equal(reference, timing.kpis, check_exact=True)
     print("KPIs identical on every executor: yes")
+    walls = {kind: t.wall for kind, t in timings.items()}
+    pieces = {}
+    if "process" in timings:
+        pieces = _pool_pieces(timings["process"], timings.get("sequential"),
+                              len(plan.manifest), args.workers)
+        print("process pool pieces: " + ", ".join(f"{k} {v}" for k, v in pieces.items()))
     figures: dict[str, float] = {"runs": len(plan.manifest), "workers": args.workers,
                                  "load_before": round(load_before, 1)}
     figures.update({f"wall_{k.replace('-', '_')}_s": round(v, 2) for k, v in walls.items()})
@@ -107,6 +196,7 @@ def main() -> None:
         figures["speedup_dask"] = round(walls["sequential"] / walls["dask-local"], 2)
     if "dask-local" in walls and "process" in walls:
         figures["dask_overhead"] = round(walls["dask-local"] / walls["process"], 2)
+    figures.update(pieces)
     figures["load_after"] = round(os.getloadavg()[0], 1)
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 

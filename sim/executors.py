@@ -6,8 +6,9 @@ returns standard futures plugs in:
 - ``"sequential"``: runs each task in the calling thread at ``submit`` (debugging, tests).
 - ``"process"`` (default): spawn-context process pools whose workers are replaced every
   ``max_tasks_per_child`` tasks (bounds Mesa 3.3.1's ``Agent._ids`` model leak; done by
-  :class:`RecyclingProcessPool` because the stdlib option hangs on Python 3.11) and an
-  initializer that pins BLAS/OpenMP/torch to one thread per worker.
+  :class:`RecyclingProcessPool` because the stdlib option hangs on Python 3.11). Workers start
+  with the pool, pin BLAS/OpenMP/torch to one thread and import the simulator
+  (:data:`DEFAULT_PRELOAD`) before their first task, and skip interpreter teardown at exit.
 - ``"dask-local"``: a Dask ``LocalCluster`` (one single-threaded worker process per core, no
   dashboard, profiler off) and ``client.get_executor()``.
 - ``"dask://HOST:PORT"``: a running Dask scheduler (``dask scheduler`` / ``dask worker``); the
@@ -21,14 +22,17 @@ the client and, for ``dask-local``, the cluster.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
+import importlib
 import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
 __all__ = [
+    "DEFAULT_PRELOAD",
     "EXECUTOR_KINDS",
     "ExecutorError",
     "RecyclingProcessPool",
@@ -40,6 +44,11 @@ __all__ = [
 
 #: Executor names accepted by :func:`make_executor` (plus ``dask://HOST:PORT``).
 EXECUTOR_KINDS: tuple[str, ...] = ("sequential", "process", "dask-local", "dask://HOST:PORT", "ray")
+
+#: Modules a process-pool worker imports before its first task: what ``sim.run`` needs (torch,
+#: Mesa, the protocol kernels) and the Parquet writer. ~2.5 s of CPU that every worker pays
+#: anyway; done at pool start it overlaps with the driver's own set-up.
+DEFAULT_PRELOAD: tuple[str, ...] = ("sim.runner", "sim.schema", "sim.model", "pyarrow.parquet")
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # Dask's 10 ms statistical profiler contends with GIL-bound Mesa code (engine.md §4.1).
@@ -64,6 +73,54 @@ def pin_threads() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
+
+
+def _init_worker(preload: Sequence[str]) -> None:
+    """Process-pool initializer: one compute thread, then import ``preload``.
+
+    An import that fails is skipped: the task that needs the module then fails with its own
+    traceback (recorded as data by the runner) instead of the whole pool breaking here.
+    """
+    pin_threads()
+    for name in preload:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    pin_threads()  # again: the preload may just have loaded torch
+    _WORKER_READY[:] = [time.monotonic(), time.process_time()]
+
+
+# When this worker finished its initializer: (system-wide) monotonic time and CPU seconds.
+_WORKER_READY: list[float] = []
+
+
+def _worker_ready() -> tuple[int, float, float]:
+    """This worker's pid, the monotonic time it became ready and the CPU it spent until then."""
+    ready_at, cpu = _WORKER_READY or (time.monotonic(), time.process_time())
+    return os.getpid(), ready_at, cpu
+
+
+class _FastExitProcess(SpawnProcess):
+    """A spawned pool worker that leaves with ``os._exit`` once its work loop has returned.
+
+    A spawned child otherwise ends with ``sys.exit``: a full interpreter teardown, ~1 s of CPU
+    with torch, Mesa and numba loaded, which ``shutdown(wait=True)`` (and every recycling of
+    the pool) waits for. Forked children always end with ``os._exit``; at this point the
+    worker has sent every result through its pipe and closed every part file it wrote.
+    """
+
+    def run(self) -> None:
+        """Run the pool's worker loop, then exit without tearing the interpreter down."""
+        super().run()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(0)
+
+
+class _PoolContext(SpawnContext):
+    """The spawn start method with :class:`_FastExitProcess` workers."""
+
+    Process = _FastExitProcess
 
 
 class SequentialExecutor(Executor):
@@ -141,10 +198,16 @@ class RecyclingProcessPool(Executor):
     ``ProcessPoolExecutor(max_tasks_per_child=K)`` hangs on Python 3.11 once every worker has
     run its K tasks with more work queued (the replacement workers are never started; CPython
     gh-115634, fixed in later versions). This pool gets the same bound portably: after
-    ``workers * tasks_per_child`` submissions it waits for the current pool to drain, shuts it
-    down and starts a fresh one. A broken pool (a worker killed) is replaced the same way.
-    Submit work gradually (the runner keeps ``2 * workers`` tasks in flight) so recycling
-    never has to wait for a long queue.
+    ``workers * tasks_per_child`` submissions it starts a fresh pool for the next tasks and
+    retires the old one, which finishes the tasks it holds and is shut down once they are done
+    (or at :meth:`shutdown`). The fresh workers start while the old ones finish, so a recycle
+    costs neither a drained tail nor a serial start-up. A broken pool (a worker killed) is
+    replaced the same way.
+
+    Workers are started with the pool (not at the first submit) and run
+    :func:`_init_worker` (one compute thread, import ``preload``), so their start-up overlaps
+    with whatever the caller does before submitting. Submit work gradually (the runner keeps
+    ``2 * workers`` tasks in flight) so that a retired pool never holds a long queue.
 
     Parameters
     ----------
@@ -152,40 +215,89 @@ class RecyclingProcessPool(Executor):
         Worker processes.
     tasks_per_child
         Tasks a worker process runs before it is replaced.
+    preload
+        Modules each worker imports before its first task.
     """
 
-    def __init__(self, workers: int, tasks_per_child: int) -> None:
+    def __init__(self, workers: int, tasks_per_child: int,
+                 preload: Sequence[str] = DEFAULT_PRELOAD) -> None:
         self.max_workers = workers
         self._quota = workers * tasks_per_child
-        self._pool: ProcessPoolExecutor | None = None
+        self._preload = tuple(preload)
         self._submitted = 0
         self._shutdown = False
+        self._retiring: list[tuple[ProcessPoolExecutor, list[Future]]] = []
+        self._futures: list[Future] = []
+        self._ready: list[Future] = []
+        self._started_at = 0.0
+        self._pool: ProcessPoolExecutor = self._fresh_pool()
 
     def _fresh_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=self.max_workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=pin_threads,
+            mp_context=_PoolContext(),
+            initializer=_init_worker,
+            initargs=(self._preload,),
         )
+        self._started_at = time.monotonic()
+        # ProcessPoolExecutor spawns a worker per submit while none is idle: one tiny task per
+        # worker starts them all now, and tells when each is ready (see startup_times).
+        self._ready = [pool.submit(_worker_ready) for _ in range(self.max_workers)]
+        self._futures = []
+        self._submitted = 0
+        return pool
+
+    def startup_times(self, timeout: float = 300.0) -> dict[int, tuple[float, float]]:
+        """Each current worker's start-up, by pid: ``(wall seconds from pool start, CPU seconds)``.
+
+        Start-up is spawning the interpreter, unpickling the task's module and the preload,
+        until the worker can take its first task. For measurements (``bench/sweep.py``): it
+        waits, up to ``timeout`` seconds, until every worker has answered, submitting small
+        tasks outside the pool's task quota (a worker that is ready first may take several).
+        """
+        deadline = time.monotonic() + timeout
+        seen: dict[int, tuple[float, float]] = {}
+        pending = list(self._ready)
+        while True:
+            for future in pending:
+                pid, ready_at, cpu = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                seen.setdefault(pid, (ready_at - self._started_at, cpu))
+            if len(seen) >= self.max_workers or time.monotonic() > deadline:
+                return seen
+            time.sleep(0.05)
+            pending = [self._pool.submit(_worker_ready)]
+
+    def _reap_retired(self) -> None:
+        """Shut down retired pools whose tasks have all finished (their workers then exit)."""
+        still: list[tuple[ProcessPoolExecutor, list[Future]]] = []
+        for pool, futures in self._retiring:
+            if all(f.done() for f in futures):
+                pool.shutdown(wait=True)
+            else:
+                still.append((pool, futures))
+        self._retiring = still
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        """Submit to the current pool, recycling it when its quota is used up."""
+        """Submit to the current pool, starting a fresh one when its quota is used up."""
         if self._shutdown:
             raise RuntimeError("cannot submit after shutdown")
-        broken = self._pool is not None and getattr(self._pool, "_broken", False)
-        if self._pool is None or self._submitted >= self._quota or broken:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
+        broken = getattr(self._pool, "_broken", False)
+        if self._submitted >= self._quota or broken:
+            self._retiring.append((self._pool, self._futures))
             self._pool = self._fresh_pool()
-            self._submitted = 0
+        self._reap_retired()
         self._submitted += 1
-        return self._pool.submit(fn, *args, **kwargs)
+        future = self._pool.submit(fn, *args, **kwargs)
+        self._futures.append(future)
+        return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Shut the current pool down."""
+        """Shut the current pool and every retired one down."""
         self._shutdown = True
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+        for pool, _ in self._retiring:
+            pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+        self._retiring = []
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def _dask_local(workers: int) -> Executor:
@@ -235,7 +347,11 @@ def check_executor_kind(kind: str) -> None:
 
 
 def make_executor(
-    kind: str = "process", *, workers: int | None = None, max_tasks_per_child: int = 32
+    kind: str = "process",
+    *,
+    workers: int | None = None,
+    max_tasks_per_child: int = 32,
+    preload: Sequence[str] = DEFAULT_PRELOAD,
 ) -> Executor:
     """Build the executor named ``kind``.
 
@@ -248,6 +364,8 @@ def make_executor(
         Worker processes for ``process``/``dask-local``/local ``ray``; default ``os.cpu_count()``.
     max_tasks_per_child
         Tasks a process-pool worker runs before it is replaced (bounds Mesa 3.3.1's leak).
+    preload
+        Modules a process-pool worker imports as it starts (before its first task).
 
     Returns
     -------
@@ -268,7 +386,7 @@ def make_executor(
     if kind == "process":
         if max_tasks_per_child < 1:
             raise ExecutorError(f"max_tasks_per_child: expected >= 1, got {max_tasks_per_child}")
-        return RecyclingProcessPool(n, max_tasks_per_child)
+        return RecyclingProcessPool(n, max_tasks_per_child, preload)
     if kind == "dask-local":
         return _dask_local(n)
     if kind.startswith(("dask://", "tcp://")):

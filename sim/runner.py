@@ -53,6 +53,7 @@ __all__ = [
     "plan_study",
     "replay",
     "resume",
+    "run_cost",
     "run_one",
     "run_sweep",
 ]
@@ -336,6 +337,41 @@ def plan_study(
 
 
 # -- execution ------------------------------------------------------------------------------
+_BLOCKS_PER_DAY = 7200  # protocol.units.BLOCKS_PER_DAY (12 s blocks); kept local: no torch import
+
+
+def run_cost(config: Mapping[str, Any]) -> float:
+    """A relative cost estimate of one run of ``config`` (a validated config as a dict).
+
+    Model steps (horizon x steps per day) times the agents touched per step (subnet UIDs and
+    stakers). Only the order of estimates matters: the runner submits costly runs first so the
+    sweep does not end with one worker busy on a long run while the others idle. Fields that
+    are missing count as the schema's defaults.
+    """
+    network = config.get("network") or {}
+    tempo = max(1, int(network.get("tempo", 360)))
+    steps_per_day = {"block": _BLOCKS_PER_DAY, "day": 1}.get(
+        str(config.get("step", "tempo")), _BLOCKS_PER_DAY / tempo)
+    agents = (int(network.get("n_subnets", 1)) * int(network.get("n_uids", 1))
+              + int((config.get("stakers") or {}).get("n_stakers", 0)))
+    return float(config.get("horizon_days", 90.0)) * steps_per_day * max(1, agents)
+
+
+def _safe_cost(config: Any) -> float:
+    """:func:`run_cost`, or 0 for a config it cannot read (the run itself reports the error)."""
+    try:
+        return run_cost(config)
+    except (AttributeError, TypeError, ValueError):
+        return 0.0
+
+
+def _longest_first(todo: Iterable[int], manifest: pd.DataFrame,
+                   costs: Mapping[int, float]) -> list[int]:
+    """``todo`` ordered by estimated run cost, largest first (stable: ties keep their order)."""
+    order = list(todo)
+    return sorted(order, key=lambda idx: -costs[int(manifest.at[idx, "scenario_id"])])
+
+
 def _progress(total: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
@@ -367,7 +403,9 @@ def _execute(
     manifest = manifest.astype({"part_path": object, "worker": object, "error": object,
                                 "traceback": object})
     futures: dict[Future, int] = {}
-    queue = deque(todo)
+    scenario_json = {int(sid): str(cfg) for sid, cfg in scenarios["config"].items()}
+    costs = {sid: _safe_cost(json.loads(cfg)) for sid, cfg in scenario_json.items()}
+    queue = deque(_longest_first(todo, manifest, costs))
     capacity = int(getattr(executor, "max_workers", 0) or 0)
     # Keep a bounded number of runs in flight: the driver records results as they come, a
     # recycling pool never waits on a long queue, and Ctrl-C leaves the rest PENDING.
@@ -383,8 +421,9 @@ def _execute(
     def submit_next() -> None:
         idx = queue.popleft()
         row = manifest.loc[idx]
-        scenario = scenarios.loc[int(row["scenario_id"])]
-        scenario_dict = {"config": json.loads(scenario["config"]), "policy": row["policy"]}
+        # A fresh dict per run: a model that edits its config cannot leak into the next run.
+        scenario_dict = {"config": json.loads(scenario_json[int(row["scenario_id"])]),
+                         "policy": row["policy"]}
         try:
             fut = executor.submit(run_one, row["run_id"], int(row["attempt"]), scenario_dict,
                                   int(row["seed"]), run_config, writer)

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 __all__ = [
     "Point",
@@ -62,6 +61,17 @@ def grid(axes: Mapping[str, Sequence[Any]]) -> list[Point]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
 
 
+def _qmc() -> Any:
+    """``scipy.stats.qmc``, imported on first use.
+
+    ``scipy.stats`` costs ~0.6-0.9 s of CPU to import and only designs need it; the runner
+    (and with it every sweep worker process) imports this module for :func:`run_seed`.
+    """
+    from scipy.stats import qmc
+
+    return qmc
+
+
 def _qmc_engine(cls: type, d: int, seed: int | None) -> Any:
     """Build a scipy QMC engine, passing the generator under the keyword this SciPy accepts."""
     rng = np.random.default_rng(seed)
@@ -78,7 +88,7 @@ def _scale(unit: np.ndarray, bounds: Mapping[str, tuple[Any, Any]]) -> list[Poin
     for name, lo, hi in zip(names, lows, highs, strict=True):
         if not hi > lo:
             raise ValueError(f"bounds of {name!r}: expected low < high, got [{lo}, {hi}]")
-    scaled = qmc.scale(unit, lows, highs)
+    scaled = _qmc().scale(unit, lows, highs)
     integer = [
         all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in bounds[n])
         for n in names
@@ -106,7 +116,7 @@ def lhs(n: int, bounds: Mapping[str, tuple[Any, Any]], *, seed: int | None = Non
     """
     if n < 1:
         raise ValueError(f"lhs: expected n >= 1, got {n}")
-    engine = _qmc_engine(qmc.LatinHypercube, len(bounds), seed)
+    engine = _qmc_engine(_qmc().LatinHypercube, len(bounds), seed)
     return _scale(engine.random(n), bounds)
 
 
@@ -114,7 +124,7 @@ def sobol(n: int, bounds: Mapping[str, tuple[Any, Any]], *, seed: int | None = N
     """Scrambled Sobol design of ``n`` points (a power of two keeps its balance properties)."""
     if n < 1:
         raise ValueError(f"sobol: expected n >= 1, got {n}")
-    engine = _qmc_engine(qmc.Sobol, len(bounds), seed)
+    engine = _qmc_engine(_qmc().Sobol, len(bounds), seed)
     return _scale(engine.random(n), bounds)
 
 

@@ -20,13 +20,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
+from protocol.economy._fused_drain import HAVE_NUMBA, payout_rows
+from protocol.economy._fused_drain import credit_root_tao as _credit_root_tao_kernel
 from protocol.economy.amm import swap_alpha_for_tao
 from protocol.economy.staking import credit_owner_stake
 from protocol.economy.state import EconomyParams, NetworkState
 
-__all__ = ["DrainResult", "drain", "due_subnets", "epoch_stake"]
+__all__ = [
+    "DrainResult",
+    "Payouts",
+    "credit_root_tao",
+    "credit_root_tao_fused",
+    "credit_root_tao_torch",
+    "drain",
+    "due_subnets",
+    "epoch_stake",
+    "payouts",
+    "payouts_fused",
+    "payouts_torch",
+]
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,240 @@ def _epoch_groups(
         epoch_params = base.with_(tempo=tempo, **dict(items))
         out.append((torch.tensor(members, dtype=torch.int64), epoch_params))
     return out
+
+
+@dataclass(frozen=True)
+class Payouts:
+    """Payouts of the ``B`` due subnets of one drain (rao; ``[B, n]`` per uid, ``[B]`` totals)."""
+
+    #: Incentive and validator emission of the epoch, zero for unregistered uids.
+    incentive: torch.Tensor
+    dividends: torch.Tensor
+    #: Hotkey alpha and shares after the miner, take, owner-cut and nominator credits.
+    hotkey_alpha: torch.Tensor
+    owner_shares: torch.Tensor
+    total_shares: torch.Tensor
+    #: Root-dividend alpha per uid and its subnet total (sold to the pool for TAO).
+    root_payout: torch.Tensor
+    root_alpha: torch.Tensor
+    miner_alpha: torch.Tensor
+    #: Incentive of the owner's own hotkeys (burned or recycled) and its share of the miner pot.
+    withheld: torch.Tensor
+    burned_frac: torch.Tensor
+    validator_alpha: torch.Tensor
+    delegate_take: torch.Tensor
+    #: Validator and root pots with nobody to pay.
+    recycled: torch.Tensor
+    #: Owner cut burned because the owner has no registered hotkey.
+    owner_cut_burned: torch.Tensor
+
+
+def payouts_torch(
+    incentive: torch.Tensor,
+    dividends: torch.Tensor,
+    coldkey: torch.Tensor,
+    hotkey_due: torch.Tensor,
+    root_weighted: torch.Tensor,
+    owner_shares: torch.Tensor,
+    shares_due: torch.Tensor,
+    server: torch.Tensor,
+    validator: torch.Tensor,
+    root_pot: torch.Tensor,
+    owner_account: torch.Tensor,
+    owner_uid: torch.Tensor,
+    owner_cut: torch.Tensor,
+    delegate_take: float,
+) -> Payouts:
+    """The drain's payouts in torch (the reference path; :func:`payouts` picks the backend).
+
+    Parameters
+    ----------
+    incentive, dividends
+        ``[B, n]`` the epoch's incentive and validator emission.
+    coldkey
+        ``[B, n]`` int64 uid coldkeys (-1: unregistered).
+    hotkey_due, root_weighted, owner_shares, shares_due
+        ``[B, n]`` hotkey alpha, TaoWeight × root stake, owner and total shares.
+    server, validator, root_pot, owner_cut
+        ``[B]`` pending server, validator, root and owner pots.
+    owner_account, owner_uid
+        ``[B]`` int64 owner coldkey and owner uid (-1: none).
+    delegate_take
+        Share of a validator's alpha payout kept by the hotkey's owner.
+
+    Returns
+    -------
+    Payouts
+    """
+    B, n = incentive.shape
+    f64 = torch.float64
+    registered = coldkey >= 0
+    incentive_due = torch.where(registered, incentive, 0.0)
+    dividends_due = torch.where(registered, dividends, 0.0)
+
+    # Miners: the server pot by incentive; with no incentive it goes to the validators.
+    inc_sum = incentive_due.sum(1)
+    has_inc = inc_sum > 0
+    validator_pot = validator + torch.where(has_inc, 0.0, server)
+    miner_pot = torch.where(has_inc, server, 0.0)
+    miner_pay = miner_pot.unsqueeze(1) * incentive_due / inc_sum.clamp(min=1e-300).unsqueeze(1)
+    owner_hotkey = coldkey == owner_account.unsqueeze(1)
+    withheld = torch.where(owner_hotkey, miner_pay, 0.0).sum(1)
+    burned_frac = torch.where(miner_pot > 0, withheld / miner_pot.clamp(min=1e-300), 0.0)
+    miner_pay = torch.where(owner_hotkey, 0.0, miner_pay)
+
+    # Validators: dividends split into alpha and root parts by each hotkey's root proportion.
+    rp_denom = hotkey_due + root_weighted
+    rp = torch.where(rp_denom > 0, root_weighted / rp_denom.clamp(min=1e-300), 0.0)
+    root_divs = dividends_due * rp
+    alpha_divs = dividends_due - root_divs
+    alpha_sum = alpha_divs.sum(1)
+    root_sum = root_divs.sum(1)
+    alpha_payout = torch.where(
+        (alpha_sum > 0).unsqueeze(1),
+        validator_pot.unsqueeze(1) * alpha_divs / alpha_sum.clamp(min=1e-300).unsqueeze(1),
+        0.0,
+    )
+    root_payout = torch.where(
+        (root_sum > 0).unsqueeze(1),
+        root_pot.unsqueeze(1) * root_divs / root_sum.clamp(min=1e-300).unsqueeze(1),
+        0.0,
+    )
+    recycled = torch.where(alpha_sum > 0, 0.0, validator_pot) + torch.where(
+        root_sum > 0, 0.0, root_pot
+    )
+    take = delegate_take * alpha_payout
+    nominator_part = alpha_payout - take
+
+    # Owner cut: staked to the owner hotkey (burned if the owner has no registered hotkey).
+    owner_at = owner_uid.clamp(min=0).unsqueeze(1)
+    owner_ok = (owner_uid >= 0) & (coldkey.gather(1, owner_at).squeeze(1) >= 0)
+    owner_credit = torch.zeros(B, n, dtype=f64)
+    owner_credit.scatter_(1, owner_at, torch.where(owner_ok, owner_cut, 0.0).unsqueeze(1))
+    owner_cut_burned = torch.where(owner_ok, 0.0, owner_cut)
+
+    # Credit stake: own stake (miner incentive, take, owner cut) gets new shares; the nominator
+    # part raises the hotkey's alpha for every holder (own stake if nobody holds shares yet).
+    no_holders = shares_due <= 0
+    own_amount = miner_pay + take + owner_credit + torch.where(no_holders, nominator_part, 0.0)
+    new_hotkey, new_owner_shares, new_total_shares = credit_owner_stake(
+        hotkey_due, owner_shares, shares_due, own_amount
+    )
+    new_hotkey = new_hotkey + torch.where(no_holders, 0.0, nominator_part)
+    return Payouts(
+        incentive=incentive_due,
+        dividends=dividends_due,
+        hotkey_alpha=new_hotkey,
+        owner_shares=new_owner_shares,
+        total_shares=new_total_shares,
+        root_payout=root_payout,
+        root_alpha=root_payout.sum(1),
+        miner_alpha=miner_pay.sum(1),
+        withheld=withheld,
+        burned_frac=burned_frac,
+        validator_alpha=alpha_payout.sum(1),
+        delegate_take=take.sum(1),
+        recycled=recycled,
+        owner_cut_burned=owner_cut_burned,
+    )
+
+
+def payouts_fused(
+    incentive: torch.Tensor,
+    dividends: torch.Tensor,
+    coldkey: torch.Tensor,
+    hotkey_due: torch.Tensor,
+    root_weighted: torch.Tensor,
+    owner_shares: torch.Tensor,
+    shares_due: torch.Tensor,
+    server: torch.Tensor,
+    validator: torch.Tensor,
+    root_pot: torch.Tensor,
+    owner_account: torch.Tensor,
+    owner_uid: torch.Tensor,
+    owner_cut: torch.Tensor,
+    delegate_take: float,
+) -> Payouts:
+    """:func:`payouts_torch` in one numba kernel (:func:`protocol.economy._fused_drain.payout_rows`).
+
+    Same arguments and element-wise arithmetic; row sums agree to rounding (sequential here).
+    """
+    B, n = incentive.shape
+    f64 = torch.float64
+
+    def arr(values: torch.Tensor) -> np.ndarray:
+        return values.contiguous().numpy()
+
+    sums = torch.empty(B, 8, dtype=f64)
+    outs = [torch.empty(B, n, dtype=f64) for _ in range(6)]
+    payout_rows(
+        arr(incentive), arr(dividends), arr(coldkey), arr(hotkey_due), arr(root_weighted),
+        arr(owner_shares), arr(shares_due), arr(server), arr(validator), arr(root_pot),
+        arr(owner_account), arr(owner_uid), arr(owner_cut), float(delegate_take),
+        sums.numpy(), *(out.numpy() for out in outs),
+    )  # fmt: skip
+    incentive_due, dividends_due, new_hotkey, new_owner_shares, new_total_shares, root = outs
+    miner, withheld, burned_frac, validator_alpha, take, recycled, cut_burned, root_alpha = (
+        sums.T.contiguous()
+    )
+    return Payouts(
+        incentive=incentive_due,
+        dividends=dividends_due,
+        hotkey_alpha=new_hotkey,
+        owner_shares=new_owner_shares,
+        total_shares=new_total_shares,
+        root_payout=root,
+        root_alpha=root_alpha,
+        miner_alpha=miner,
+        withheld=withheld,
+        burned_frac=burned_frac,
+        validator_alpha=validator_alpha,
+        delegate_take=take,
+        recycled=recycled,
+        owner_cut_burned=cut_burned,
+    )
+
+
+#: The payout backend used by :func:`drain` (the numba kernel when numba is installed).
+payouts = payouts_fused if HAVE_NUMBA else payouts_torch
+
+
+def credit_root_tao_torch(
+    balances: torch.Tensor,
+    coldkey: torch.Tensor,
+    root_payout: torch.Tensor,
+    root_alpha: torch.Tensor,
+    tao_out: torch.Tensor,
+) -> None:
+    """Add each subnet's root-sale TAO ``tao_out`` ``[B]`` to ``balances`` (in place), pro rata
+    to the uids' ``root_payout`` ``[B, n]`` (their coldkeys; unregistered uids get 0)."""
+    tao_each = torch.where(
+        (root_alpha > 0).unsqueeze(1),
+        tao_out.unsqueeze(1) * root_payout / root_alpha.clamp(min=1e-300).unsqueeze(1),
+        0.0,
+    )
+    balances.index_add_(0, coldkey.clamp(min=0).flatten(), tao_each.flatten())
+
+
+def credit_root_tao_fused(
+    balances: torch.Tensor,
+    coldkey: torch.Tensor,
+    root_payout: torch.Tensor,
+    root_alpha: torch.Tensor,
+    tao_out: torch.Tensor,
+) -> None:
+    """:func:`credit_root_tao_torch` in numba: the same additions in the same order."""
+    _credit_root_tao_kernel(
+        balances.numpy(),
+        coldkey.contiguous().numpy(),
+        root_payout.contiguous().numpy(),
+        root_alpha.contiguous().numpy(),
+        tao_out.contiguous().numpy(),
+    )
+
+
+#: The root-TAO credit used by :func:`drain` (the numba kernel when numba is installed).
+credit_root_tao = credit_root_tao_fused if HAVE_NUMBA else credit_root_tao_torch
 
 
 def drain(
@@ -194,69 +443,25 @@ def drain(
         dividends_due[rows] = result.validator_emission
 
     coldkey = rows_of(state.uid_coldkey)
-    registered = coldkey >= 0
-    incentive_due = torch.where(registered, incentive_due, 0.0)
-    dividends_due = torch.where(registered, dividends_due, 0.0)
-    server = state.pending_server[idx]
-    validator = state.pending_validator[idx]
-    root_pot = state.pending_root[idx]
-    hotkey_due = rows_of(state.hotkey_alpha)
-    shares_due = rows_of(state.total_shares)
-
-    # Miners: the server pot by incentive; with no incentive it goes to the validators.
-    inc_sum = incentive_due.sum(1)
-    has_inc = inc_sum > 0
-    validator_pot = validator + torch.where(has_inc, 0.0, server)
-    miner_pot = torch.where(has_inc, server, 0.0)
-    miner_pay = miner_pot.unsqueeze(1) * incentive_due / inc_sum.clamp(min=1e-300).unsqueeze(1)
-    owner_hotkey = coldkey == state.owner_account[idx].unsqueeze(1)
-    withheld = torch.where(owner_hotkey, miner_pay, 0.0).sum(1)
-    burned_frac = torch.where(miner_pot > 0, withheld / miner_pot.clamp(min=1e-300), 0.0)
-    miner_pay = torch.where(owner_hotkey, 0.0, miner_pay)
-
-    # Validators: dividends split into alpha and root parts by each hotkey's root proportion.
-    rp_denom = hotkey_due + root_weighted
-    rp = torch.where(rp_denom > 0, root_weighted / rp_denom.clamp(min=1e-300), 0.0)
-    root_divs = dividends_due * rp
-    alpha_divs = dividends_due - root_divs
-    alpha_sum = alpha_divs.sum(1)
-    root_sum = root_divs.sum(1)
-    alpha_payout = torch.where(
-        (alpha_sum > 0).unsqueeze(1),
-        validator_pot.unsqueeze(1) * alpha_divs / alpha_sum.clamp(min=1e-300).unsqueeze(1),
-        0.0,
+    pay = payouts(
+        incentive_due,
+        dividends_due,
+        coldkey,
+        rows_of(state.hotkey_alpha),
+        root_weighted,
+        rows_of(state.owner_shares),
+        rows_of(state.total_shares),
+        state.pending_server[idx],
+        state.pending_validator[idx],
+        state.pending_root[idx],
+        state.owner_account[idx],
+        state.owner_uid[idx],
+        state.pending_owner[idx],
+        params.delegate_take,
     )
-    root_payout = torch.where(
-        (root_sum > 0).unsqueeze(1),
-        root_pot.unsqueeze(1) * root_divs / root_sum.clamp(min=1e-300).unsqueeze(1),
-        0.0,
-    )
-    recycled = torch.where(alpha_sum > 0, 0.0, validator_pot) + torch.where(
-        root_sum > 0, 0.0, root_pot
-    )
-    take = params.delegate_take * alpha_payout
-    nominator_part = alpha_payout - take
-
-    # Owner cut: staked to the owner hotkey (burned if the owner has no registered hotkey).
-    owner_cut = state.pending_owner[idx]
-    owner_uid = state.owner_uid[idx]
-    owner_at = owner_uid.clamp(min=0).unsqueeze(1)
-    owner_ok = (owner_uid >= 0) & (coldkey.gather(1, owner_at).squeeze(1) >= 0)
-    owner_credit = torch.zeros(B, n, dtype=f64)
-    owner_credit.scatter_(1, owner_at, torch.where(owner_ok, owner_cut, 0.0).unsqueeze(1))
-    owner_cut_burned = torch.where(owner_ok, 0.0, owner_cut)
-
-    # Credit stake: own stake (miner incentive, take, owner cut) gets new shares; the nominator
-    # part raises the hotkey's alpha for every holder (own stake if nobody holds shares yet).
-    no_holders = shares_due <= 0
-    own_amount = miner_pay + take + owner_credit + torch.where(no_holders, nominator_part, 0.0)
-    new_hotkey, new_owner_shares, new_total_shares = credit_owner_stake(
-        hotkey_due, rows_of(state.owner_shares), shares_due, own_amount
-    )
-    new_hotkey = new_hotkey + torch.where(no_holders, 0.0, nominator_part)
-
+    withheld, recycled = pay.withheld, pay.recycled
     # Root dividends: one swap per subnet, TAO to the validators' coldkeys pro rata.
-    root_alpha = root_payout.sum(1)
+    root_alpha = pay.root_alpha
     tao_out = swap_alpha_for_tao(
         state.pool_tao[idx],
         state.pool_alpha[idx],
@@ -264,20 +469,15 @@ def drain(
         root_alpha,
         params.fee_rate,
     )
-    tao_each = torch.where(
-        (root_alpha > 0).unsqueeze(1),
-        tao_out.unsqueeze(1) * root_payout / root_alpha.clamp(min=1e-300).unsqueeze(1),
-        0.0,
-    )
     balances = state.balances.clone()
-    balances.index_add_(0, coldkey.clamp(min=0).flatten(), tao_each.flatten())
+    credit_root_tao(balances, coldkey, pay.root_payout, root_alpha, tao_out)
 
     burned = withheld if params.burn_owner_incentive else torch.zeros_like(withheld)
     owner_recycled = withheld - burned
 
     def per_subnet(values: torch.Tensor) -> torch.Tensor:
-        """``[B]`` values of the due subnets as ``[S]`` (zero elsewhere)."""
-        return torch.zeros(S, dtype=f64).index_copy_(0, idx, values)
+        """``[B]`` fresh values of the due subnets as ``[S]`` (zero elsewhere)."""
+        return values if all_due else torch.zeros(S, dtype=f64).index_copy_(0, idx, values)
 
     def per_uid(values: torch.Tensor) -> torch.Tensor:
         """``[B, n]`` fresh values of the due subnets as ``[S, n]`` (zero elsewhere)."""
@@ -295,12 +495,12 @@ def drain(
         pool_alpha=state.pool_alpha + root_alpha_s,
         root_sell_acc=state.root_sell_acc + tao_out_s,
         balances=balances,
-        hotkey_alpha=per_due(state.hotkey_alpha, new_hotkey),
-        owner_shares=per_due(state.owner_shares, new_owner_shares),
-        total_shares=per_due(state.total_shares, new_total_shares),
-        alpha_burned=state.alpha_burned + per_subnet(burned + owner_cut_burned),
+        hotkey_alpha=per_due(state.hotkey_alpha, pay.hotkey_alpha),
+        owner_shares=per_due(state.owner_shares, pay.owner_shares),
+        total_shares=per_due(state.total_shares, pay.total_shares),
+        alpha_burned=state.alpha_burned + per_subnet(burned + pay.owner_cut_burned),
         alpha_recycled=state.alpha_recycled + per_subnet(recycled + owner_recycled),
-        miner_burned=state.miner_burned.index_copy(0, idx, burned_frac),
+        miner_burned=per_due(state.miner_burned, pay.burned_frac),
         pending_server=torch.where(due, 0.0, state.pending_server),
         pending_validator=torch.where(due, 0.0, state.pending_validator),
         pending_root=torch.where(due, 0.0, state.pending_root),
@@ -312,15 +512,15 @@ def drain(
     )
     result = DrainResult(
         drained=drained,
-        miner_alpha=per_subnet(miner_pay.sum(1)),
+        miner_alpha=per_subnet(pay.miner_alpha),
         owner_incentive_burned=per_subnet(withheld),
-        validator_alpha=per_subnet(alpha_payout.sum(1)),
-        delegate_take=per_subnet(take.sum(1)),
+        validator_alpha=per_subnet(pay.validator_alpha),
+        delegate_take=per_subnet(pay.delegate_take),
         root_alpha_sold=root_alpha_s,
         root_tao_paid=tao_out_s,
-        owner_cut_alpha=per_subnet(owner_cut),
+        owner_cut_alpha=per_subnet(state.pending_owner[idx]),
         recycled_alpha=per_subnet(recycled + owner_recycled),
-        incentive=per_uid(incentive_due),
-        dividends=per_uid(dividends_due),
+        incentive=per_uid(pay.incentive),
+        dividends=per_uid(pay.dividends),
     )
     return new_state, result

@@ -84,7 +84,12 @@ def _pool_trade(
     pool_alpha[netuid] += alpha_in
     balances[account] -= tao_in
     flow_acc[netuid] += tao_in
-    return {"pool_tao": pool_tao, "pool_alpha": pool_alpha, "balances": balances, "flow_acc": flow_acc}
+    return {
+        "pool_tao": pool_tao,
+        "pool_alpha": pool_alpha,
+        "balances": balances,
+        "flow_acc": flow_acc,
+    }
 
 
 def stake(

@@ -216,7 +216,9 @@ def test_staked_validators_without_weights_collapse_exactly(kappa: float, mechan
     fused = yuma_epoch(weights, stake, bonds, backend="fused", **kwargs)
     reference = yuma_epoch(weights, stake, bonds, backend="torch", **kwargs)
     for name in ("consensus", "incentive", "dividends", "validator_trust", "bonds"):
-        assert torch.allclose(getattr(fused, name), getattr(reference, name), atol=1e-9, rtol=0), name
+        assert torch.allclose(getattr(fused, name), getattr(reference, name), atol=1e-9, rtol=0), (
+            name
+        )
     # Emission is in rao: the same 1e-9 tolerance relative to the 1e9 rao emitted.
     assert torch.allclose(fused.emission / 1e9, reference.emission / 1e9, atol=1e-9, rtol=0)
 

@@ -1,0 +1,191 @@
+"""A fused CPU kernel (numba) for the drain's payout arithmetic (:mod:`protocol.economy.drain`).
+
+The torch path (:func:`protocol.economy.drain.payouts_torch`) spends ~50 element-wise ops and
+reductions over the ``[B, n]`` due rows per drain; here each subnet's rows are walked a few
+times while they sit in the L1 cache. Element-wise arithmetic is written in the torch path's
+order (same float results); row sums are sequential here and pairwise in torch, so sums and
+what is divided by them agree to rounding (~1e-16 relative). The root-dividend TAO credit
+(:func:`credit_root_tao`) adds in the same order as torch's ``index_add_`` (identical results).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # numba is an optional speed-up: without it the torch path is used
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    numba = None
+    HAVE_NUMBA = False
+
+__all__ = ["HAVE_NUMBA", "credit_root_tao", "payout_rows"]
+
+#: Guard of the torch path's ``clamp(min=1e-300)`` before a division.
+_TINY = 1e-300
+
+
+def _jit(fn):  # type: ignore[no-untyped-def]
+    """``numba.njit(cache=True, nogil=True)`` when numba is installed, else the plain function."""
+    if not HAVE_NUMBA:
+        return fn
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+
+
+@_jit
+def payout_rows(
+    incentive: np.ndarray,
+    dividends: np.ndarray,
+    coldkey: np.ndarray,
+    hotkey: np.ndarray,
+    root_weighted: np.ndarray,
+    owner_shares: np.ndarray,
+    total_shares: np.ndarray,
+    server: np.ndarray,
+    validator: np.ndarray,
+    root_pot: np.ndarray,
+    owner_account: np.ndarray,
+    owner_uid: np.ndarray,
+    owner_cut: np.ndarray,
+    delegate_take: float,
+    sums_out: np.ndarray,
+    incentive_out: np.ndarray,
+    dividends_out: np.ndarray,
+    hotkey_out: np.ndarray,
+    owner_shares_out: np.ndarray,
+    total_shares_out: np.ndarray,
+    root_payout_out: np.ndarray,
+) -> None:
+    """Miner, validator, take, owner-cut and root payouts of ``B`` due subnets.
+
+    Parameters
+    ----------
+    incentive, dividends
+        ``[B, n]`` the epoch's incentive and validator emission (masked to registered uids here).
+    coldkey
+        ``[B, n]`` int64 uid coldkeys (-1: unregistered).
+    hotkey, root_weighted, owner_shares, total_shares
+        ``[B, n]`` hotkey alpha, TaoWeight × root stake, owner and total shares.
+    server, validator, root_pot, owner_cut
+        ``[B]`` pending server, validator, root and owner pots.
+    owner_account, owner_uid
+        ``[B]`` int64 owner coldkey and owner uid (-1: none).
+    delegate_take
+        Share of a validator's alpha payout kept by the hotkey's owner.
+    sums_out
+        ``[B, 8]`` per subnet: miner alpha paid, owner-hotkey incentive withheld, burned
+        fraction of the miner pot, validator alpha paid, delegate take, recycled pots, owner cut
+        burned (no owner hotkey), root alpha to sell.
+    incentive_out, dividends_out, hotkey_out, owner_shares_out, total_shares_out, root_payout_out
+        ``[B, n]`` masked incentive and dividends, the credited hotkey alpha and shares, and
+        each uid's root-dividend alpha.
+    """
+    n_batch, n = incentive.shape
+    miner_pay = np.empty(n)
+    alpha_divs = np.empty(n)
+    root_divs = np.empty(n)
+    for b in range(n_batch):
+        # miners: the server pot by incentive; with no incentive it goes to the validators
+        inc_sum = 0.0
+        for j in range(n):
+            registered = coldkey[b, j] >= 0
+            inc = incentive[b, j] if registered else 0.0
+            incentive_out[b, j] = inc
+            inc_sum += inc
+            dividends_out[b, j] = dividends[b, j] if registered else 0.0
+        has_inc = inc_sum > 0
+        validator_pot = validator[b] + (0.0 if has_inc else server[b])
+        miner_pot = server[b] if has_inc else 0.0
+        inc_div = max(inc_sum, _TINY)
+        withheld = 0.0
+        miner_total = 0.0
+        owner = owner_account[b]
+        for j in range(n):
+            pay = miner_pot * incentive_out[b, j] / inc_div
+            if coldkey[b, j] == owner:
+                withheld += pay
+                pay = 0.0
+            miner_pay[j] = pay
+            miner_total += pay
+        burned_frac = withheld / max(miner_pot, _TINY) if miner_pot > 0 else 0.0
+
+        # validators: dividends split into alpha and root parts by each hotkey's root proportion
+        alpha_sum = 0.0
+        root_sum = 0.0
+        for j in range(n):
+            denom = hotkey[b, j] + root_weighted[b, j]
+            rp = root_weighted[b, j] / max(denom, _TINY) if denom > 0 else 0.0
+            root_div = dividends_out[b, j] * rp
+            alpha_div = dividends_out[b, j] - root_div
+            root_divs[j] = root_div
+            alpha_divs[j] = alpha_div
+            alpha_sum += alpha_div
+            root_sum += root_div
+        recycled = (0.0 if alpha_sum > 0 else validator_pot) + (
+            0.0 if root_sum > 0 else root_pot[b]
+        )
+
+        # owner cut: staked to the owner hotkey (burned if the owner has no registered hotkey)
+        owner_at = max(owner_uid[b], 0)
+        owner_ok = owner_uid[b] >= 0 and coldkey[b, owner_at] >= 0
+        owner_credit = owner_cut[b] if owner_ok else 0.0
+        owner_cut_burned = 0.0 if owner_ok else owner_cut[b]
+
+        # credit stake: own stake (miner incentive, take, owner cut) gets new shares; the
+        # nominator part raises the hotkey's alpha for every holder
+        alpha_div_by = max(alpha_sum, _TINY)
+        root_div_by = max(root_sum, _TINY)
+        alpha_total = 0.0
+        take_total = 0.0
+        root_alpha = 0.0
+        for j in range(n):
+            alpha_payout = validator_pot * alpha_divs[j] / alpha_div_by if alpha_sum > 0 else 0.0
+            root_payout = root_pot[b] * root_divs[j] / root_div_by if root_sum > 0 else 0.0
+            root_payout_out[b, j] = root_payout
+            root_alpha += root_payout
+            take = delegate_take * alpha_payout
+            nominator_part = alpha_payout - take
+            alpha_total += alpha_payout
+            take_total += take
+            no_holders = total_shares[b, j] <= 0
+            own = miner_pay[j] + take + (owner_credit if j == owner_at else 0.0)
+            own = own + (nominator_part if no_holders else 0.0)
+            held = hotkey[b, j]
+            shares = total_shares[b, j]
+            rate = shares / max(held, _TINY) if (held > 0 and shares > 0) else 1.0
+            new_shares = own * rate
+            hotkey_out[b, j] = held + own + (0.0 if no_holders else nominator_part)
+            owner_shares_out[b, j] = owner_shares[b, j] + new_shares
+            total_shares_out[b, j] = shares + new_shares
+        sums_out[b, 0] = miner_total
+        sums_out[b, 1] = withheld
+        sums_out[b, 2] = burned_frac
+        sums_out[b, 3] = alpha_total
+        sums_out[b, 4] = take_total
+        sums_out[b, 5] = recycled
+        sums_out[b, 6] = owner_cut_burned
+        sums_out[b, 7] = root_alpha
+
+
+@_jit
+def credit_root_tao(
+    balances: np.ndarray,
+    coldkey: np.ndarray,
+    root_payout: np.ndarray,
+    root_alpha: np.ndarray,
+    tao_out: np.ndarray,
+) -> None:
+    """Pay each subnet's root-sale TAO ``tao_out`` ``[B]`` to the coldkeys pro rata (in place).
+
+    Uid ``(b, j)`` gets ``tao_out[b] · root_payout[b, j] / root_alpha[b]``, added to
+    ``balances[max(coldkey[b, j], 0)]`` in row-major order (as ``index_add_`` on the flattened
+    rows).
+    """
+    n_batch, n = root_payout.shape
+    for b in range(n_batch):
+        sold = root_alpha[b] > 0
+        divisor = max(root_alpha[b], _TINY)
+        for j in range(n):
+            each = tao_out[b] * root_payout[b, j] / divisor if sold else 0.0
+            balances[max(coldkey[b, j], 0)] += each

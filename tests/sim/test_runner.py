@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from sim.executors import ExecutorError, SequentialExecutor, make_executor
-from sim.runner import RunConfig, plan_study, replay, resume, run_one, run_sweep
+from sim.runner import RunConfig, plan_study, replay, resume, run_cost, run_one, run_sweep
 from sim.sampling import run_seed, run_seed_sequence
 from sim.schema import load_scenario
 from sim.store import StudyStore
@@ -209,3 +209,37 @@ def test_process_pool_replaces_workers_past_their_task_quota() -> None:
             batches.append({f.result(timeout=60) for f in futures})
     # The first four tasks used up the quota: the last two ran in new processes.
     assert batches[2].isdisjoint(batches[0] | batches[1])
+
+
+class _RecordingExecutor(SequentialExecutor):
+    """Runs tasks in the calling thread and remembers the order of the run ids it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.order.append(args[0])
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_run_cost_grows_with_horizon_network_and_step() -> None:
+    base = {"horizon_days": 10.0, "step": "tempo",
+            "network": {"n_subnets": 4, "n_uids": 16, "tempo": 360}, "stakers": {"n_stakers": 8}}
+    assert run_cost({**base, "horizon_days": 20.0}) == 2 * run_cost(base)
+    assert run_cost({**base, "network": {**base["network"], "n_subnets": 8}}) > run_cost(base)
+    assert run_cost({**base, "step": "block"}) == 360 * run_cost(base)
+    assert run_cost({**base, "step": "day"}) < run_cost(base)
+
+
+def test_costly_runs_are_submitted_first(tmp_path: Path) -> None:
+    scenario = load_scenario(COVENANT)
+    points = [{"horizon_days": 0.25}, {"horizon_days": 0.5}]
+    configs = [scenario.to_config(overrides={**tiny_overrides(scenario, 0.25), **p})
+               .model_dump(mode="json") for p in points]
+    plan = plan_study(configs, points, ["sudo"], 2, entropy=3,
+                      run_config=RunConfig(model="tests.scenarios.tiny:run_or_fail", mode="kpi"))
+    executor = _RecordingExecutor()
+    assert run_sweep(plan, tmp_path / "s", executor, progress=False).ok
+    # Point 1 (twice the horizon) first; ties keep the manifest's order.
+    assert executor.order == ["s0001-r0000", "s0001-r0001", "s0000-r0000", "s0000-r0001"]

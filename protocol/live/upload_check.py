@@ -31,7 +31,13 @@ import numpy as np
 from protocol.live.payload import MAX_ABS_FLOAT, PayloadLimits, TensorSpec
 from protocol.training.compression import chunk_sides, effective_k
 
-__all__ = ["UploadLayout", "compile_upload_layout", "quick_accept"]
+__all__ = [
+    "HEADER_CACHE_SIZE",
+    "UploadLayout",
+    "compile_upload_layout",
+    "quick_accept",
+    "unpack_indices_12bit_np",
+]
 
 #: Parts of one parameter in the flat layout of ``CompressedGradient.to_dict`` with their dtypes.
 _PARTS = {"shape": "I64", "idx": "U8", "codes": "U8", "qparams": "F32"}
@@ -265,14 +271,22 @@ def _gather(raw: memoryview, spans: Mapping[str, tuple[int, int]], names: list[s
     return b"".join([raw[spans[n][0] : spans[n][1]] for n in names])
 
 
-def _indices_ok(raw: memoryview, spans: Mapping[str, tuple[int, int]], group: _IndexGroup) -> bool:
-    """12-bit unpack of one ``k`` group; every index below its chunk size, none repeated in a row."""
-    packed = np.frombuffer(_gather(raw, spans, [f"{p}.idx" for p in group.params]), np.uint8)
+def unpack_indices_12bit_np(packed: np.ndarray) -> np.ndarray:
+    """Flat uint8 bytes (a multiple of 3) → uint16 indices, two per three bytes.
+
+    The numpy twin of :func:`protocol.training.compression.unpack_indices_12bit`.
+    """
     triples = packed.reshape(-1, 3).astype(np.uint16)
     idx = np.empty((triples.shape[0], 2), np.uint16)
     idx[:, 0] = (triples[:, 0] << 4) | (triples[:, 1] >> 4)
     idx[:, 1] = ((triples[:, 1] & 15) << 8) | triples[:, 2]
-    rows = idx.reshape(-1, group.k)
+    return idx.reshape(-1)
+
+
+def _indices_ok(raw: memoryview, spans: Mapping[str, tuple[int, int]], group: _IndexGroup) -> bool:
+    """12-bit unpack of one ``k`` group; every index below its chunk size, none repeated in a row."""
+    packed = np.frombuffer(_gather(raw, spans, [f"{p}.idx" for p in group.params]), np.uint8)
+    rows = unpack_indices_12bit_np(packed).reshape(-1, group.k)
     if group.row_limits is not None and bool((rows.max(axis=1) >= group.row_limits).any()):
         return False
     if group.k > 1:

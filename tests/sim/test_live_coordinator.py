@@ -283,6 +283,69 @@ def test_oversize_chunked_body_without_length_is_refused(tmp_path):
     assert r.status_code == 422 and r.json()["error"] == "bad_request"
 
 
+def test_well_formed_uploads_skip_the_full_decode_and_odd_ones_still_get_judged(net, monkeypatch):
+    import sim.live.coordinator as coordinator_module
+
+    clock, coordinator, clients, _ = net
+    a, b = clients[0], clients[1]
+    for client in (a, b):
+        client.window_hint = 0
+        client.register()
+    body = encode_payload(coordinator.engine.reference_payload())
+    _at(clock, coordinator, a, coordinator.clock.put_window(0)[0] + 0.1, 1)
+    b.window_hint = 1
+    decoded = []
+    real_decode = coordinator_module.decode_payload
+    monkeypatch.setattr(
+        coordinator_module,
+        "decode_payload",
+        lambda raw, limits: decoded.append(len(raw)) or real_decode(raw, limits),
+    )
+    assert a.upload(0, body)["accepted"]
+    assert decoded == []  # the one-pass check vouched for it
+    # The same upload with metadata in its header: valid, but only the full path may say so.
+    tensors, _ = real_decode(body, coordinator.limits)
+    assert b.upload(0, encode_payload(tensors, {"note": "x"}))["accepted"]
+    assert len(decoded) == 1
+    # Received uploads are the exact bytes, durable, and decode at window close as before.
+    clock.t = coordinator.clock.close_time(0) + 0.01
+    coordinator.run_due()
+    assert coordinator.history[-1]["uploads"] == sorted([a.me()["uid"], b.me()["uid"]])
+
+
+def test_upload_route_edge_cases_answer_as_json(tmp_path, monkeypatch):
+    clock = FakeClock()
+    coordinator = _coordinator(tmp_path, clock)
+    http = TestClient(create_app(coordinator, run_ticker=False), raise_server_exceptions=False)
+    r = http.put("/v1/gradient/0", content=b"x", headers={"content-length": "abc"})
+    assert r.status_code == 400 and r.json()["error"] == "bad_header"
+    # Paths the upload layer leaves to FastAPI answer as FastAPI always did.
+    r = http.put("/v1/gradient/abc", content=b"x")
+    assert r.status_code == 422 and r.json()["error"] == "bad_request"
+    for path in ("/v1/gradient/-1", "/v1/gradient/" + "9" * 30):
+        r = http.put(path, content=b"x")
+        assert r.status_code == 401 and r.json()["error"] == "unsigned", path
+    r = http.put("/v1/gradient/0", content=b"x")  # unsigned
+    assert r.status_code == 401 and r.json() == {
+        "error": "unsigned",
+        "detail": r.json()["detail"],
+        "status": 401,
+    }
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    # A bug costs one request (JSON 500), on the upload route and on the FastAPI routes.
+    monkeypatch.setattr(coordinator, "authenticate", bug)
+    r = http.put("/v1/gradient/0", content=b"x")
+    assert r.status_code == 500 and r.json()["error"] == "internal_error"
+    assert "a bug" in r.json()["detail"]
+    monkeypatch.setattr(coordinator, "info", bug)
+    r = http.get("/v1/info")
+    assert r.status_code == 500 and r.json()["error"] == "internal_error"
+    assert http.get("/v1/clock").status_code == 200
+
+
 def test_status_and_info_are_json_for_the_explorer(net):
     _, _, clients, _ = net
     info = clients[0].info()

@@ -406,37 +406,45 @@ def drain(
     # One group covering every slot (the usual tempo-mode case): no gathers or copies.
     whole = len(groups) == 1 and B == S
     bonds = state.bonds if (whole or bonds_owned) else state.bonds.clone()
-    validator_permit = state.validator_permit.clone()
-    emission = state.emission.clone()
     pending = state.pending_server + state.pending_validator + state.pending_root
     drained = torch.where(due, pending, 0.0)
     position = torch.full((S,), -1, dtype=torch.int64)
     position[idx] = torch.arange(B)
-    incentive_due = torch.zeros(B, n, dtype=f64)
-    dividends_due = torch.zeros(B, n, dtype=f64)
+    if not whole:  # filled group by group below
+        validator_permit = state.validator_permit.clone()
+        emission = state.emission.clone()
+        incentive_due = torch.zeros(B, n, dtype=f64)
+        dividends_due = torch.zeros(B, n, dtype=f64)
     for index, epoch_params in groups:
         rows = position[index]
+
+        def group_of(values: torch.Tensor, index: torch.Tensor = index) -> torch.Tensor:
+            """The group's rows of ``values`` (the tensor itself when it covers every slot)."""
+            return values if whole else values[index]
+
         result = yuma_epoch(
-            state.weights if whole else state.weights[index],
+            group_of(state.weights),
             stake_due if whole else stake_due[rows],
-            state.bonds if whole else state.bonds[index],
+            group_of(state.bonds),
             params=epoch_params,
-            rao_emission=drained[index],
-            last_update=state.last_update[index],
-            registration=state.registration_block[index],
+            rao_emission=group_of(drained),
+            last_update=group_of(state.last_update),
+            registration=group_of(state.registration_block),
             block=block,
-            validator_permit_prev=state.validator_permit[index],
-            owner_uid=state.owner_uid[index],
-            lms=state.last_epoch_block[index],
+            validator_permit_prev=group_of(state.validator_permit),
+            owner_uid=group_of(state.owner_uid),
+            lms=group_of(state.last_epoch_block),
             mechanism=params.mechanism,
             # the gathered rows are a fresh copy, and a whole-network call may write into
             # state.bonds when the caller owns it: either way no second [B, n, n] copy
             inplace_bonds=not whole or bonds_owned,
         )
-        if whole:
+        if whole:  # fresh tensors of the epoch: taken as they are
             bonds = result.bonds
-        else:
-            bonds[index] = result.bonds
+            validator_permit, emission = result.validator_permit, result.emission
+            incentive_due, dividends_due = result.incentive, result.validator_emission
+            continue
+        bonds[index] = result.bonds
         validator_permit[index] = result.validator_permit
         emission[index] = result.emission
         incentive_due[rows] = result.incentive

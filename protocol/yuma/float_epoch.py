@@ -93,6 +93,8 @@ def topk_nonzero(stake: torch.Tensor, k: int) -> torch.Tensor:
     above = stake > threshold
     tied = stake == threshold
     places_left = k - above.sum(-1, keepdim=True)
+    if bool((tied.sum(-1, keepdim=True) <= places_left).all()):
+        return nonzero & (above | tied)  # every tie fits (the usual case): no ranking needed
     rank_from_highest_uid = tied.flip(-1).cumsum(-1).flip(-1)  # 1 for the highest tied uid
     return nonzero & (above | (tied & (rank_from_highest_uid <= places_left)))
 

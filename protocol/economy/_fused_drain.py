@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
     HAVE_NUMBA = False
 
-__all__ = ["HAVE_NUMBA", "credit_root_tao", "payout_rows"]
+__all__ = ["HAVE_NUMBA", "credit_root_tao", "epoch_stake_rows", "payout_rows"]
 
 #: Guard of the torch path's ``clamp(min=1e-300)`` before a division.
 _TINY = 1e-300
@@ -189,3 +189,35 @@ def credit_root_tao(
         for j in range(n):
             each = tao_out[b] * root_payout[b, j] / divisor if sold else 0.0
             balances[max(coldkey[b, j], 0)] += each
+
+
+@_jit
+def epoch_stake_rows(
+    coldkey: np.ndarray,
+    root_stake: np.ndarray,
+    hotkey: np.ndarray,
+    tao_weight: float,
+    root_weighted_out: np.ndarray,
+    stake_out: np.ndarray,
+) -> None:
+    """TaoWeight × root stake per uid and the epoch stake (alpha + that), ``[B, n]`` each.
+
+    A uid's root stake is its coldkey's ``root_stake`` shared equally by the coldkey's uids on
+    the subnet (unregistered uids, ``coldkey < 0``: 0); the same divisions as the torch path
+    (``protocol.economy.drain._uid_root_stake``), so the same values.
+    """
+    n_batch, n = coldkey.shape
+    counts = np.zeros(root_stake.shape[0])
+    for b in range(n_batch):
+        for j in range(n):
+            if coldkey[b, j] >= 0:
+                counts[coldkey[b, j]] += 1.0
+        for j in range(n):
+            account = coldkey[b, j]
+            share = root_stake[account] / max(counts[account], 1.0) if account >= 0 else 0.0
+            weighted = tao_weight * share
+            root_weighted_out[b, j] = weighted
+            stake_out[b, j] = hotkey[b, j] + weighted
+        for j in range(n):  # reset only the entries this subnet touched
+            if coldkey[b, j] >= 0:
+                counts[coldkey[b, j]] = 0.0

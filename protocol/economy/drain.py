@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from protocol.economy._fused_drain import HAVE_NUMBA, payout_rows
+from protocol.economy._fused_drain import HAVE_NUMBA, epoch_stake_rows, payout_rows
 from protocol.economy._fused_drain import credit_root_tao as _credit_root_tao_kernel
 from protocol.economy.amm import swap_alpha_for_tao
 from protocol.economy.staking import credit_owner_stake
@@ -77,6 +77,29 @@ def _uid_root_stake(state: NetworkState, index: torch.Tensor | None = None) -> t
     counts.scatter_add_(1, ck, registered.to(torch.float64))
     per_uid_count = counts.gather(1, ck).clamp(min=1.0)
     return torch.where(registered, state.root_stake[ck] / per_uid_count, 0.0)
+
+
+def _due_epoch_stake(
+    state: NetworkState, params: EconomyParams, index: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """TaoWeight × root stake and the epoch stake (:func:`epoch_stake`) of the subnets
+    ``index`` (all when ``None``), ``[B, n]`` each; one numba pass where numba is installed."""
+    coldkeys = state.uid_coldkey if index is None else state.uid_coldkey[index]
+    hotkey = state.hotkey_alpha if index is None else state.hotkey_alpha[index]
+    if not HAVE_NUMBA:
+        root_weighted = params.tao_weight * _uid_root_stake(state, index)
+        return root_weighted, hotkey + root_weighted
+    root_weighted = torch.empty(coldkeys.shape, dtype=torch.float64)
+    stake = torch.empty(coldkeys.shape, dtype=torch.float64)
+    epoch_stake_rows(
+        coldkeys.contiguous().numpy(),
+        state.root_stake.contiguous().numpy(),
+        hotkey.contiguous().numpy(),
+        float(params.tao_weight),
+        root_weighted.numpy(),
+        stake.numpy(),
+    )
+    return root_weighted, stake
 
 
 def epoch_stake(state: NetworkState, params: EconomyParams) -> torch.Tensor:
@@ -400,8 +423,7 @@ def drain(
         """The due subnets' rows of ``values`` (the tensor itself when every subnet is due)."""
         return values if all_due else values[idx]
 
-    root_weighted = params.tao_weight * _uid_root_stake(state, None if all_due else idx)
-    stake_due = rows_of(state.hotkey_alpha) + root_weighted  # epoch_stake of the due subnets
+    root_weighted, stake_due = _due_epoch_stake(state, params, None if all_due else idx)
     groups = _epoch_groups(state, params, due)
     # One group covering every slot (the usual tempo-mode case): no gathers or copies.
     whole = len(groups) == 1 and B == S

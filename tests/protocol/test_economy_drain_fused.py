@@ -121,3 +121,24 @@ def test_tempo_steps_with_fused_payouts_match_torch(monkeypatch: pytest.MonkeyPa
             assert torch.equal(got, want), field.name
         else:
             assert got == want, field.name
+
+
+@pytest.mark.parametrize("subset", [False, True])
+def test_due_epoch_stake_matches_torch_bit_for_bit(subset: bool) -> None:
+    # coldkeys with several uids on a subnet share their root stake; unregistered uids get 0
+    params = EconomyParams()
+    state = new_network(5, 24, params=params, seed=9)
+    rng = np.random.default_rng(4)
+    coldkey = torch.tensor(rng.integers(-1, state.n_accounts, (5, 24)))
+    coldkey[:, :6] = int(coldkey[0, 7].clamp(min=1))  # one coldkey holding six uids
+    root_stake = torch.tensor(rng.random(state.n_accounts) * 1e12)
+    state = state.replace(uid_coldkey=coldkey, root_stake=root_stake)
+    index = torch.tensor([4, 1, 3]) if subset else None
+    root_weighted, stake = drain_module._due_epoch_stake(state, params, index)
+    want_root = params.tao_weight * drain_module._uid_root_stake(state, index)
+    hotkey = state.hotkey_alpha if index is None else state.hotkey_alpha[index]
+    assert torch.equal(root_weighted, want_root)
+    assert torch.equal(stake, hotkey + want_root)
+    assert bool((root_weighted[coldkey[index] < 0 if subset else coldkey < 0] == 0).all())
+    if not subset:
+        assert torch.equal(stake, drain_module.epoch_stake(state, params))

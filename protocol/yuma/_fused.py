@@ -38,6 +38,7 @@ __all__ = [
     "LIQUID_NONE",
     "LIQUID_V1",
     "LIQUID_V2",
+    "finish_rows",
     "fresh_copy",
     "fused_available",
     "fused_slice_epoch",
@@ -632,6 +633,57 @@ def fused_slice_epoch(
                     bonds_out[b, dst] = new_buf[r]
             elif lost[b, r]:
                 bonds_out[b, dst] = 0.0
+
+
+@_jit
+def finish_rows(
+    rows: np.ndarray,
+    trust_slice: np.ndarray,
+    dividends_slice: np.ndarray,
+    incentive: np.ndarray,
+    active_stake: np.ndarray,
+    stake: np.ndarray,
+    rao_emission: np.ndarray,
+    validator_trust_out: np.ndarray,
+    dividends_out: np.ndarray,
+    server_out: np.ndarray,
+    validator_out: np.ndarray,
+    emission_out: np.ndarray,
+) -> None:
+    """Step 11 of the float epoch (``_finish`` in :mod:`protocol.yuma.float_epoch`) per subnet.
+
+    Scatters the slice's trust and dividends ``[B, k]`` back to uids and splits the emission:
+    ``server = I / Σ(I + D)``, ``validator = D / Σ(I + D)`` and ``emission = (I + D) / Σ(I + D)``
+    times ``rao_emission``; with nothing to split the validator part and the emission follow the
+    active stake (the stake if no validator is active). The torch path's element-wise
+    arithmetic; its sums agree to rounding.
+    """
+    n_batch, n = incentive.shape
+    k = rows.shape[1]
+    for b in range(n_batch):
+        validator_trust_out[b, :] = 0.0
+        dividends_out[b, :] = 0.0
+        for r in range(k):
+            validator_trust_out[b, rows[b, r]] = trust_slice[b, r]
+            dividends_out[b, rows[b, r]] = dividends_slice[b, r]
+        total = 0.0
+        active_total = 0.0
+        for j in range(n):
+            total += incentive[b, j] + dividends_out[b, j]
+            active_total += active_stake[b, j]
+        safe = total if total > 0 else 1.0
+        nothing = total == 0
+        fallback = active_stake[b] if active_total > 0 else stake[b]
+        scale = rao_emission[b]
+        for j in range(n):
+            combined = incentive[b, j] + dividends_out[b, j]
+            server_out[b, j] = incentive[b, j] / safe * scale
+            if nothing:
+                validator_out[b, j] = fallback[j] * scale
+                emission_out[b, j] = fallback[j] * scale
+            else:
+                validator_out[b, j] = dividends_out[b, j] / safe * scale
+                emission_out[b, j] = combined / safe * scale
 
 
 def fused_available() -> bool:

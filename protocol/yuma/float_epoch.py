@@ -391,10 +391,13 @@ def run_float_epoch(
         consensus, incentive, trust_slice, dividends_slice, bonds_out = run_fused_slice(
             inputs, params, rows, row_valid, vp_old, vp_new, a, inplace_bonds=inplace_bonds
         )
-    else:
-        consensus, incentive, trust_slice, dividends_slice, bonds_out = _torch_slice(
-            inputs, params, mechanism, rows, row_valid, vp_old, vp_new, a, inplace_bonds
-        )
+        return _finish_fused(
+            inputs, mechanism, stake, active, active_stake, vp_new, rows,
+            consensus, incentive, trust_slice, dividends_slice, bonds_out,
+        )  # fmt: skip
+    consensus, incentive, trust_slice, dividends_slice, bonds_out = _torch_slice(
+        inputs, params, mechanism, rows, row_valid, vp_old, vp_new, a, inplace_bonds
+    )
     return _finish(
         inputs, params, mechanism, stake, active, active_stake, vp_new, rows,
         consensus, incentive, trust_slice, dividends_slice, bonds_out,
@@ -543,6 +546,53 @@ def _finish(
         server_emission=server * emission_scale,
         validator_emission=validator * emission_scale,
         emission=combined_norm * emission_scale,
+        validator_permit=vp_new,
+        active=active,
+        stake=stake,
+        active_stake=active_stake,
+        bonds=bonds_out,
+        mechanism=mechanism.name,
+    )
+
+
+def _finish_fused(
+    inputs: EpochInputs,
+    mechanism: Mechanism,
+    stake: torch.Tensor,
+    active: torch.Tensor,
+    active_stake: torch.Tensor,
+    vp_new: torch.Tensor,
+    rows: torch.Tensor,
+    consensus: torch.Tensor,
+    incentive: torch.Tensor,
+    trust_slice: torch.Tensor,
+    dividends_slice: torch.Tensor,
+    bonds_out: torch.Tensor,
+) -> EpochResult:
+    """:func:`_finish` in one numba pass per subnet (CPU, float64; the fused backend)."""
+    from protocol.yuma._fused import finish_rows
+
+    B, n = inputs.stake.shape
+    outs = [torch.empty(B, n, dtype=torch.float64) for _ in range(5)]
+    validator_trust, dividends, server, validator, emission = outs
+    finish_rows(
+        rows.contiguous().numpy(),
+        trust_slice.contiguous().numpy(),
+        dividends_slice.contiguous().numpy(),
+        incentive.contiguous().numpy(),
+        active_stake.contiguous().numpy(),
+        stake.contiguous().numpy(),
+        inputs.rao_emission.to(torch.float64).contiguous().numpy(),
+        *(out.numpy() for out in outs),
+    )
+    return EpochResult(
+        consensus=consensus,
+        incentive=incentive,
+        dividends=dividends,
+        validator_trust=validator_trust,
+        server_emission=server,
+        validator_emission=validator,
+        emission=emission,
         validator_permit=vp_new,
         active=active,
         stake=stake,

@@ -268,3 +268,44 @@ def test_zero_rows_skip_and_direct_bond_store_match_torch(
         permits = reference.validator_permit
     # the decaying rows are still non-zero and were rewritten every epoch
     assert bool((fused_bonds[:, setters : setters + 3, k:] > 0).all())
+
+
+def test_fused_finish_matches_torch_finish() -> None:
+    # Step 11 in numba: scatter of the slice, emission split, and the two fallbacks when there
+    # is nothing to split (to the active stake, or to the stake when no validator is active).
+    from protocol.yuma.float_epoch import EpochInputs, _finish, _finish_fused
+
+    g = torch.Generator().manual_seed(8)
+    B, n, k = 4, 9, 3
+    rows = torch.stack([torch.randperm(n, generator=g)[:k] for _ in range(B)])
+    trust = torch.rand(B, k, generator=g, dtype=torch.float64)
+    dividends = torch.rand(B, k, generator=g, dtype=torch.float64)
+    incentive = torch.rand(B, n, generator=g, dtype=torch.float64)
+    stake = torch.rand(B, n, generator=g, dtype=torch.float64)
+    active_stake = torch.rand(B, n, generator=g, dtype=torch.float64)
+    dividends[1:], incentive[1:] = 0.0, 0.0  # subnets 1-3: nothing to split
+    active_stake[2] = 0.0  # subnet 2: no active validator either
+    dividends[3, 0], incentive[3, 0] = 1.0, 0.0  # subnet 3: dividends only
+    zeros_b = torch.zeros(B, dtype=torch.int64)
+    inputs = EpochInputs(
+        weights=torch.zeros(B, n, n, dtype=torch.float64),
+        stake=stake,
+        bonds=torch.zeros(B, n, n, dtype=torch.float64),
+        rao_emission=torch.tensor([1e9, 2e9, 3e9, 4e9], dtype=torch.float64),
+        last_update=None,
+        registration=None,
+        block=None,
+        validator_permit_prev=None,
+        owner_uid=zeros_b - 1,
+        commit_block=None,
+        lms=zeros_b,
+    )
+    mechanism = get_mechanism("yuma")
+    common = (stake, torch.ones(B, n, dtype=torch.bool), active_stake, stake > 0.5, rows)
+    outputs = (torch.zeros(B, n, dtype=torch.float64), incentive, trust, dividends, inputs.bonds)
+    want = _finish(inputs, EpochParams(), mechanism, *common, *outputs)
+    got = _finish_fused(inputs, mechanism, *common, *outputs)
+    for name, expected in want.tensors().items():
+        torch.testing.assert_close(got.tensors()[name], expected, atol=0, rtol=1e-15, msg=name)
+    torch.testing.assert_close(got.validator_emission[2], stake[2] * 3e9, atol=0, rtol=1e-15)
+    torch.testing.assert_close(got.emission[1], active_stake[1] * 2e9, atol=0, rtol=1e-15)

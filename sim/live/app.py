@@ -5,8 +5,8 @@ read with a running size cap (so a lying or missing ``Content-Length`` cannot ma
 buffer more than the cap); CPU-heavy work (signature checks, decoding, validation, disk writes)
 runs in the thread pool so one slow upload cannot stall the event loop.
 
-Uploads (``PUT /v1/gradient/{window}``, the one hot route) are served by a plain ASGI layer in
-front of FastAPI's routing, dependency and serialisation machinery, with signature check, nonce,
+Uploads (``PUT /v1/gradient/{window}``, the one hot route) are served by a plain ASGI handler
+ahead of FastAPI's middleware, routing, dependency and serialisation machinery, with signature check, nonce,
 rate limit, payload checks and the durable write in a single worker-thread hop; the other routes
 are ordinary FastAPI routes. Both give the same answers and the same error bodies.
 """
@@ -108,29 +108,29 @@ class _NeverCrash:
             await _send_json(send, 500, _internal_error(exc))
 
 
-class _UploadRoute:
-    """ASGI middleware serving ``PUT /v1/gradient/{window}`` directly; all else passes through.
+class _Uploads:
+    """Serves ``PUT /v1/gradient/{window}`` without FastAPI's routing and middleware layers.
 
     The body is read with the upload cap; signature, rate limit, nonce, payload checks and the
     fsynced log record run in one worker-thread hop; the receipt or the refusal goes back as
     JSON, exactly as the FastAPI route answered.
     """
 
-    def __init__(self, app: ASGIApp, coordinator: Coordinator) -> None:
-        self.app = app
+    def __init__(self, coordinator: Coordinator) -> None:
         self.coordinator = coordinator
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = (
-            _UPLOAD_PATH.fullmatch(scope["path"])
-            if scope["type"] == "http" and scope["method"] == "PUT" and not scope.get("root_path")
-            else None
-        )
-        if match is None:
-            await self.app(scope, receive, send)
-            return
+    @staticmethod
+    def window_of(scope: Scope) -> int | None:
+        """The window of an upload request this layer serves, else ``None``."""
+        if scope["type"] != "http" or scope["method"] != "PUT" or scope.get("root_path"):
+            return None
+        match = _UPLOAD_PATH.fullmatch(scope["path"])
+        return None if match is None else int(match.group(1))
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, window: int) -> None:
+        """Answer one upload request (never raises)."""
         try:
-            doc = await self._upload(scope, receive, int(match.group(1)))
+            doc = await self._upload(scope, receive, window)
         except LiveError as err:
             await _send_json(send, err.status, err.to_json())
             return
@@ -182,6 +182,19 @@ async def read_capped(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
+class _LiveFastAPI(FastAPI):
+    """FastAPI, with uploads handed to :class:`_Uploads` before any middleware or routing."""
+
+    uploads: _Uploads | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        window = None if self.uploads is None else self.uploads.window_of(scope)
+        if window is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.uploads.serve(scope, receive, send, window)
+
+
 def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
     """Build the FastAPI app for ``coordinator``.
 
@@ -202,7 +215,7 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
         finally:
             coordinator.stop()
 
-    app = FastAPI(
+    app = _LiveFastAPI(
         title="govsim live coordinator",
         version="1",
         lifespan=lifespan,
@@ -226,9 +239,8 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return _error(LiveError(422, "bad_request", f"{where}: {first.get('msg', 'invalid')}"))
 
-    # add_middleware puts the last one added outermost.
-    app.add_middleware(_UploadRoute, coordinator=coordinator)
     app.add_middleware(_NeverCrash)
+    app.uploads = _Uploads(coordinator)
 
     async def signed(request: Request, cap: int = SMALL_BODY_BYTES) -> tuple[SignedEnvelope, bytes]:
         body = await read_capped(request, cap)

@@ -43,7 +43,6 @@ __all__ = [
     "fused_available",
     "fused_slice_epoch",
     "run_fused_slice",
-    "topk_nonzero_rows",
 ]
 
 _INT64_MAX = torch.iinfo(torch.int64).max
@@ -634,41 +633,6 @@ def fused_slice_epoch(
                     bonds_out[b, dst] = new_buf[r]
             elif lost[b, r]:
                 bonds_out[b, dst] = 0.0
-
-
-@_jit
-def topk_nonzero_rows(stake: np.ndarray, k: int, out: np.ndarray) -> None:
-    """:func:`protocol.yuma.float_epoch.topk_nonzero` of ``stake`` ``[B, n]`` into ``out`` (bool).
-
-    The same rule and the same steps: with at most ``k`` non-zero stakes in every row the
-    non-zero ones; otherwise per row the stakes above the ``(n - k + 1)``-th smallest, and of
-    those equal to it the highest uids while places are left (all of it exact selection).
-    Needs ``0 < k <= n``.
-    """
-    n_batch, n = stake.shape
-    at_most_k = True
-    for b in range(n_batch):
-        count = 0
-        for j in range(n):
-            count += stake[b, j] != 0
-        at_most_k = at_most_k and count <= k
-    if at_most_k:
-        for b in range(n_batch):
-            for j in range(n):
-                out[b, j] = stake[b, j] != 0
-        return
-    for b in range(n_batch):
-        threshold = np.partition(stake[b], n - k)[n - k]
-        places = k
-        for j in range(n):
-            places -= stake[b, j] > threshold
-        for j in range(n - 1, -1, -1):  # ties to the higher uid
-            value = stake[b, j]
-            take = value > threshold
-            if value == threshold and places > 0:
-                take = True
-                places -= 1
-            out[b, j] = take and value != 0
 
 
 @_jit

@@ -34,7 +34,6 @@ __all__ = [
     "resolve_backend",
     "run_float_epoch",
     "topk_nonzero",
-    "topk_nonzero_torch",
     "weighted_median_consensus",
 ]
 
@@ -82,20 +81,6 @@ def topk_nonzero(stake: torch.Tensor, k: int) -> torch.Tensor:
     highest uids fill the remaining places (a quickselect, about 3x faster than a sort of
     ``[128, 256]``).
     """
-    n = stake.shape[-1]
-    if 0 < k <= n and stake.dim() == 2 and stake.device.type == "cpu":
-        from protocol.yuma import _fused
-
-        if stake.dtype == torch.float64 and _fused.fused_available():
-            # the same selection in one numba pass (CPU): no [B, n] temporaries
-            out = torch.empty(stake.shape, dtype=torch.bool)
-            _fused.topk_nonzero_rows(stake.contiguous().numpy(), k, out.numpy())
-            return out
-    return topk_nonzero_torch(stake, k)
-
-
-def topk_nonzero_torch(stake: torch.Tensor, k: int) -> torch.Tensor:
-    """:func:`topk_nonzero` in torch (any device; the reference for the numba path)."""
     n = stake.shape[-1]
     nonzero = stake != 0
     if n < k:

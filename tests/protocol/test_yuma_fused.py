@@ -309,24 +309,3 @@ def test_fused_finish_matches_torch_finish() -> None:
         torch.testing.assert_close(got.tensors()[name], expected, atol=0, rtol=1e-15, msg=name)
     torch.testing.assert_close(got.validator_emission[2], stake[2] * 3e9, atol=0, rtol=1e-15)
     torch.testing.assert_close(got.emission[1], active_stake[1] * 2e9, atol=0, rtol=1e-15)
-
-
-@settings(max_examples=80, deadline=None)
-@given(
-    batch=st.integers(1, 4),
-    n=st.integers(1, 40),
-    k=st.integers(0, 45),
-    levels=st.integers(1, 4),
-    signed=st.booleans(),
-    seed=st.integers(0, 2**31 - 1),
-)
-def test_topk_nonzero_numba_matches_torch(
-    batch: int, n: int, k: int, levels: int, signed: bool, seed: int
-) -> None:
-    # few levels force ties at the threshold; negative stakes (never produced by the epoch)
-    # still take the same path as in torch
-    from protocol.yuma.float_epoch import topk_nonzero, topk_nonzero_torch
-
-    g = torch.Generator().manual_seed(seed)
-    stake = torch.randint(-levels if signed else 0, levels, (batch, n), generator=g).double()
-    assert torch.equal(topk_nonzero(stake, k), topk_nonzero_torch(stake, k))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from protocol.economy._fused_rows import HAVE_NUMBA, copy_weight_rows, weight_row_sums
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.units import RAO_PER_TAO
 
@@ -262,6 +263,17 @@ def with_weights(
     return state.replace(weights=new_weights, last_update=last_update)
 
 
+def _row_sums_checked(rows: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """Row sums ``[S, k]`` of ``rows`` ``[S, k, n]`` and whether every entry is ``>= 0`` (not
+    NaN): one numba pass where numba is installed, else two torch reductions."""
+    if HAVE_NUMBA and rows.numel():
+        sums = torch.empty(rows.shape[:2], dtype=torch.float64)
+        non_negative = bool(weight_row_sums(rows.contiguous().numpy(), sums.numpy()))
+        return sums, non_negative
+    # the minimum is NaN for a row holding NaN (torch propagates it), negative for -inf
+    return rows.sum(2), not rows.numel() or bool(rows.min() >= 0)
+
+
 def with_validator_weights(
     state: NetworkState,
     weights: torch.Tensor | np.ndarray,
@@ -310,15 +322,17 @@ def with_validator_weights(
     rows = torch.as_tensor(weights, dtype=torch.float64)
     if tuple(rows.shape) != (S, k, n):
         raise ValueError(f"weights: expected shape {(S, k, n)}, got {tuple(rows.shape)}")
-    row_sums = rows.sum(2)
-    # Two reductions, no [S, k, n] temporaries: the minimum is NaN for a row holding NaN (torch
-    # propagates it) and negative for one holding -inf, and a row holding +inf sums to +inf (a
+    row_sums, non_negative = _row_sums_checked(rows)
+    # A row holding NaN or -inf fails the sign check, and a row holding +inf sums to +inf (a
     # finite row overflowing float64 is refused too).
-    if rows.numel() and (not bool(rows.min() >= 0) or not bool(torch.isfinite(row_sums).all())):
+    if rows.numel() and (not non_negative or not bool(torch.isfinite(row_sums).all())):
         raise ValueError("weights: expected finite non-negative values")
     new_weights = state.weights if in_place else state.weights.clone()
     last_update = state.last_update if in_place else state.last_update.clone()
-    new_weights.index_copy_(1, index, rows)  # a plain row copy (index_put is slower)
+    if HAVE_NUMBA and new_weights.is_contiguous():
+        copy_weight_rows(new_weights.numpy(), index.numpy(), rows.contiguous().numpy())
+    else:
+        new_weights.index_copy_(1, index, rows)  # a plain row copy (index_put is slower)
     setters = row_sums > 0
     last_update[:, index] = torch.where(setters, state.block, last_update[:, index])
     if in_place:

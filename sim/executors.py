@@ -171,20 +171,23 @@ class _OwningExecutor(Executor):
                     close()
 
 
+def _call(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Ray task body: call ``fn`` (any picklable callable; ``ray.remote`` itself refuses builtins
+    and callable objects)."""
+    return fn(*args, **kwargs)
+
+
 class _RayExecutor(Executor):
-    """``submit(fn, ...)`` -> ``ray.remote(fn).remote(...).future()`` (a standard future)."""
+    """``submit(fn, ...)`` -> ``ray.remote(_call).remote(fn, ...).future()`` (a standard future)."""
 
     def __init__(self, ray: Any, shutdown_ray: bool) -> None:
         self._ray = ray
         self._shutdown_ray = shutdown_ray
-        self._remotes: dict[Callable[..., Any], Any] = {}
+        self._remote = ray.remote(num_cpus=1)(_call)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        """Run ``fn`` as a Ray task (one CPU each)."""
-        remote = self._remotes.get(fn)
-        if remote is None:
-            remote = self._remotes[fn] = self._ray.remote(num_cpus=1)(fn)
-        return remote.remote(*args, **kwargs).future()
+        """Run ``fn(*args, **kwargs)`` as a Ray task (one CPU each)."""
+        return self._remote.remote(fn, *args, **kwargs).future()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Disconnect from (or stop) Ray."""

@@ -192,10 +192,17 @@ def test_unknown_executor_is_a_clear_error() -> None:
         make_executor("process", workers=0)
 
 
-def test_ray_backend_when_installed() -> None:
+def test_ray_backend_when_installed(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     with make_executor("ray", workers=1) as executor:
         assert executor.submit(sum, [1, 2]).result() == 3
+    # The same small sweep on Ray gives the sequential executor's store.
+    plan = _plan(2, 1, horizon=0.25)
+    roots = {kind: tmp_path / kind for kind in ("sequential", "ray")}
+    for kind, root in roots.items():
+        with make_executor(kind, workers=2) as executor:
+            assert run_sweep(plan, root, executor, progress=False).counts == {"SUCCEEDED": 4}
+    _assert_same_store(roots["sequential"], roots["ray"])
 
 
 def test_process_pool_replaces_workers_past_their_task_quota() -> None:

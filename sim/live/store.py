@@ -225,10 +225,13 @@ class UploadLog:
     def append(self, receipt: dict[str, Any], body: bytes) -> None:
         """Append one record and return once it is on disk (fsynced)."""
         encoded = json.dumps(receipt, sort_keys=True).encode("utf-8")
-        digest = hashlib.blake2b(encoded + body, digest_size=16).digest()
-        frame = _FRAME.pack(_MAGIC, len(encoded), len(body), digest)
+        # Hash and write the parts in turn: no copies of a body that may be megabytes.
+        hasher = hashlib.blake2b(encoded, digest_size=16)
+        hasher.update(body)
+        frame = _FRAME.pack(_MAGIC, len(encoded), len(body), hasher.digest())
         with self._write_lock:
-            self._fh.write(frame + encoded + body)
+            self._fh.write(frame + encoded)
+            self._fh.write(body)
             self._fh.flush()
             self._written += _FRAME.size + len(encoded) + len(body)
             mine = self._written

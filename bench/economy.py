@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import functools
+import os
 import pstats
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ from protocol.units import BLOCKS_PER_DAY
 #: Functions whose cumulative time the profile reports (name → label).
 PROFILED = {
     "yuma_epoch": "epoch (protocol.yuma)",
+    "fused_slice_epoch": "fused Yuma kernel",
+    "payouts_fused": "drain payouts",
     "drain": "drain incl. epoch",
     "run_coinbase": "coinbase",
     "with_weights": "weight re-commit",
@@ -149,9 +152,15 @@ def main() -> None:
     block_year_s = block_s * year_blocks / n_blocks
     ledger_block = check_ledger(block_state)
 
-    prof_tempo = _profile(_run_tempos, state, params, max(2, min(10, n_tempos)))
+    # 40 tempos, so that the run's one-off copies of the bonds and weights weigh little
+    prof_tempo = _profile(_run_tempos, state, params, max(2, min(40, n_tempos)))
     prof_block = _profile(_run_blocks, fresh, params, max(10, min(120, n_blocks)))
 
+    load = os.getloadavg()
+    print(
+        f"load average (1, 5, 15 min) at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+        f"on {os.cpu_count()} CPUs (other processes inflate wall times; CPU time is steadier)"
+    )
     print(
         f"network: {args.subnets} subnets x {args.uids} uids, tempo {params.tempo}, "
         f"{year_tempos} tempos = {year_blocks} blocks per {args.days:g} days; "
@@ -186,7 +195,8 @@ def main() -> None:
         f"tempo_full_year={int(args.full_year)} "
         f"block_ms={1e3 * block_s / n_blocks:.2f} block_year_s={block_year_s:.0f} "
         f"block_year_cpu_s={block_cpu * year_blocks / n_blocks:.0f} "
-        f"epoch_share_tempo={epoch_share:.2f} ledger_ok={int(ledger_tempo.ok and ledger_block.ok)}"
+        f"epoch_share_tempo={epoch_share:.2f} ledger_ok={int(ledger_tempo.ok and ledger_block.ok)} "
+        f"load1={load[0]:.2f}"
     )
 
 

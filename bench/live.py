@@ -4,8 +4,9 @@ Starts ``govsim live serve`` in a subprocess (one uvicorn worker), registers ``-
 pre-signs one upload per hotkey (a real compressed pseudo-gradient of the chosen training config,
 so the payload size is realistic), waits for the put window, then sends them from
 ``--concurrency`` client threads and times the whole batch. Every upload must be accepted (200):
-signature check, nonce, rate limit, size cap, safetensors parse, layout/NaN checks,
-``validate_gradient`` and two fsynced atomic writes each.
+signature check, nonce, rate limit, size cap, the payload checks (layout, NaN/inf, range,
+``validate_gradient``'s rules) and an fsynced upload-log record each. The coordinator's CPU time
+per upload (from ``/proc``) is printed too: on a shared machine it is steadier than the rate.
 
 Usage::
 

@@ -3,7 +3,8 @@
 No I/O here: envelopes and signatures (:mod:`~protocol.live.signing`,
 :mod:`~protocol.live.envelope`), replay and freshness rules (:mod:`~protocol.live.replay`),
 token-bucket rate limits (:mod:`~protocol.live.ratelimit`), the window clock
-(:mod:`~protocol.live.clock`) and payload checks (:mod:`~protocol.live.payload`). The coordinator
+(:mod:`~protocol.live.clock`) and payload checks (:mod:`~protocol.live.payload`, with the
+one-pass check of well-formed uploads in :mod:`~protocol.live.upload_check`). The coordinator
 that serves them over HTTP lives in :mod:`sim.live`. See ``docs/live.md``.
 """
 
@@ -24,6 +25,7 @@ from protocol.live.payload import (
 from protocol.live.ratelimit import RateDecision, TokenBucket, take_token
 from protocol.live.replay import advance_nonce, check_request_window, check_upload_window
 from protocol.live.signing import hotkey_of, payload_digest, signing_bytes, verify_signature
+from protocol.live.upload_check import UploadLayout, compile_upload_layout, quick_accept
 
 __all__ = [
     "LiveClock",
@@ -33,17 +35,20 @@ __all__ = [
     "SignedEnvelope",
     "TensorSpec",
     "TokenBucket",
+    "UploadLayout",
     "UploadTiming",
     "advance_nonce",
     "check_request_window",
     "check_tensors",
     "check_upload_window",
+    "compile_upload_layout",
     "decode_payload",
     "encode_payload",
     "hotkey_of",
     "open_envelope",
     "parse_safetensors_header",
     "payload_digest",
+    "quick_accept",
     "seal",
     "signing_bytes",
     "spec_from_reference",

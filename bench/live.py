@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -181,6 +182,7 @@ def measure(config: str, miners: int, concurrency: int) -> tuple[float, int, flo
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)  # 300 uploads of gpu-small are ~230 MB
 
 
 def main() -> None:

@@ -212,23 +212,27 @@ def test_attacks_are_refused_with_clear_4xx_and_the_coordinator_keeps_serving(li
     _refused(lambda: a.send(request), 409, "replayed_nonce")
     _still_serving(live_net)
 
-    window = a.server_clock()["window"]
-    _refused(lambda: a.upload(window, b"\0" * 70_000), 413, "payload_too_large")
+    def window() -> int:
+        # Asked afresh for each upload: on a loaded machine the steps below can outlast a
+        # window, and an upload for a window long gone is refused for its timing, before parsing.
+        return a.server_clock()["window"]
+
+    _refused(lambda: a.upload(window(), b"\0" * 70_000), 413, "payload_too_large")
     _still_serving(live_net)
-    _refused(lambda: a.upload(window, b"not a safetensors file at all"), 415, "not_safetensors")
-    _refused(lambda: a.upload(window, encode_payload({"x": torch.zeros(3)})), 422, "wrong_layout")
+    _refused(lambda: a.upload(window(), b"not a safetensors file at all"), 415, "not_safetensors")
+    _refused(lambda: a.upload(window(), encode_payload({"x": torch.zeros(3)})), 422, "wrong_layout")
     _still_serving(live_net)
 
     body = _valid_body(a)
     tensors, _ = decode_payload(body, PayloadLimits(max_bytes=1 << 20))
     qkey = next(k for k in tensors if k.endswith(".qparams"))
     tensors[qkey][0] = float("nan")
-    _refused(lambda: a.upload(window, encode_payload(tensors)), 422, "non_finite")
-    err = _refused(lambda: a.upload(window, pickle.dumps(dict(tensors))), 415, "not_safetensors")
+    _refused(lambda: a.upload(window(), encode_payload(tensors)), 422, "non_finite")
+    err = _refused(lambda: a.upload(window(), pickle.dumps(dict(tensors))), 415, "not_safetensors")
     assert "pickle" in err.detail
     _still_serving(live_net)
     # The well-formed body is accepted only inside its put window.
-    _refused(lambda: a.upload(window, body), 425, "too_early")
+    _refused(lambda: a.upload(window(), body), 425, "too_early")
     _still_serving(live_net)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -315,19 +318,14 @@ def test_compare_runs_policies_on_common_seeds() -> None:
     assert len(at.get("download_button")) == 3
 
 
-@pytest.fixture()
-def live_coordinator(tmp_path: Path):
-    """A real coordinator (``sim.live``, issue 8) served by uvicorn on a free local port."""
+@contextlib.contextmanager
+def _serve(coordinator: Any) -> Iterator[str]:
+    """Serve a live coordinator with uvicorn on a free local port; yields its status URL."""
     import threading
     import time
 
     live = pytest.importorskip("sim.live.app")
     uvicorn = pytest.importorskip("uvicorn")
-    from sim.live.config import LiveConfig
-    from sim.live.coordinator import Coordinator
-    from sim.live.store import StateDir
-
-    coordinator = Coordinator(LiveConfig(), StateDir(tmp_path / "live"))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -347,6 +345,18 @@ def live_coordinator(tmp_path: Path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture()
+def live_coordinator(tmp_path: Path):
+    """A real coordinator (``sim.live``, issue 8) served by uvicorn on a free local port."""
+    pytest.importorskip("sim.live.app")
+    from sim.live.config import LiveConfig
+    from sim.live.coordinator import Coordinator
+    from sim.live.store import StateDir
+
+    with _serve(Coordinator(LiveConfig(), StateDir(tmp_path / "live"))) as url:
+        yield url
 
 
 def test_live_status_of_a_real_coordinator(live_coordinator: str) -> None:
@@ -366,11 +376,7 @@ def test_live_status_of_a_real_coordinator(live_coordinator: str) -> None:
 def live_coordinator_with_network(tmp_path: Path):
     """A real coordinator with a simulated network around it, three windows closed, served by
     uvicorn on a free local port."""
-    import threading
-    import time
-
-    live = pytest.importorskip("sim.live.app")
-    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("sim.live.app")
     from sim.live.config import load_live_config
     from sim.live.coordinator import Coordinator
     from sim.live.network import network_for
@@ -387,25 +393,8 @@ def live_coordinator_with_network(tmp_path: Path):
     for window in range(3):
         clock.t = coordinator.clock.close_time(window) + 0.01
         coordinator.run_due()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            live.create_app(coordinator, run_ticker=False),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/v1/status"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with _serve(coordinator) as url:
+        yield url
 
 
 def test_live_status_shows_the_simulated_network(live_coordinator_with_network: str) -> None:

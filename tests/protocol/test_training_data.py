@@ -16,14 +16,7 @@ from protocol.training import (
 from protocol.training.data import MarkovSource, TextSource, sample_digest
 from protocol.training.models import lm_loss, param_dict
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: intra-op threads only contend on the shared 2-core machine (restored after)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_assignment_rule_matches_templar_formula() -> None:

@@ -30,7 +30,7 @@ from sim.live.client import CoordinatorError, LiveClient
 from sim.live.keys import KeyFileError, load_or_create_key
 from sim.live.miner import training_config_from_info
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("one_torch_thread")]
 
 WINDOW_S = 4.0
 PUT_S = 1.5
@@ -52,13 +52,6 @@ windows_per_weights = 1  # weights on chain every window, so short runs show rew
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _free_port() -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,17 +31,13 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _live_server import coordinator  # noqa: E402  (bench/ is on the path)
+
 from sim.live.client import LiveClient  # noqa: E402
 from sim.live.keys import load_or_create_key  # noqa: E402
 from sim.live.miner import run_miner  # noqa: E402
 
 DEFAULTS = {"cuda": ("gpu-small", 150.0, 40.0), "cpu": ("cpu-tiny", 8.0, 3.0)}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -72,47 +67,21 @@ def main() -> None:
     put_s = args.put_seconds or put_s
 
     workdir = Path(tempfile.mkdtemp(prefix="govsim-gpu-live-"))
-    (workdir / "scenario.toml").write_text(
+    scenario = (
         f"[live]\nwindow_seconds = {window_s}\nput_window_seconds = {put_s}\n"
         f'training_config = "{config}"\nmax_upload_bytes = {256 * 1024 * 1024}\n'
     )
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(workdir / "coordinator.log", "wb")  # noqa: SIM115 - closed in finally
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sim",
-            "live",
-            "serve",
-            "--scenario",
-            str(workdir / "scenario.toml"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(workdir / "state"),
-        ],
-        cwd=REPO,
-        start_new_session=True,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (
+        open(workdir / "coordinator.log", "wb") as log,
+        coordinator(scenario, workdir, log=log, start_timeout_s=300) as (_, url),
+    ):
+        _mine(args, url, workdir, config, window_s)
+
+
+def _mine(args: argparse.Namespace, url: str, workdir: Path, config: str, window_s: float) -> None:
+    """Run this miner (and the ``--others``) against the coordinator at ``url``; print figures."""
     others: list[subprocess.Popen] = []
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                httpx.get(f"{url}/v1/clock", timeout=1).raise_for_status()
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(
-                        f"coordinator did not start; see {workdir / 'coordinator.log'}"
-                    ) from None
-                time.sleep(0.5)
         for i, strategy in enumerate(s for s in args.others.split(",") if s):
             others.append(
                 subprocess.Popen(
@@ -174,10 +143,6 @@ def main() -> None:
         for proc in others:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
-        log.close()
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _live_server import coordinator  # noqa: E402  (bench/ is on the path)
 
 from protocol.live import encode_payload, seal  # noqa: E402
 from protocol.training.compression import compress_pseudo_gradient  # noqa: E402
@@ -50,12 +50,6 @@ def _cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _payload(info: dict) -> bytes:
@@ -86,103 +80,75 @@ def measure(config: str, miners: int, concurrency: int) -> tuple[float, int, flo
     """
     workdir = Path(tempfile.mkdtemp(prefix="govsim-live-bench-"))
     window_s, put_s = 30.0, 25.0
-    (workdir / "bench.toml").write_text(
+    scenario = (
         f"[live]\nwindow_seconds = {window_s}\nput_window_seconds = {put_s}\n"
         f'training_config = "{config}"\nmax_miners = {miners}\n'
         "rate_per_second = 100.0\nrate_burst = 100\n"
     )
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sim",
-            "live",
-            "serve",
-            "--scenario",
-            str(workdir / "bench.toml"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(workdir / "state"),
-        ],
-        cwd=REPO,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=os.environ | {"OMP_NUM_THREADS": "1"},
-    )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                httpx.get(f"{url}/v1/clock", timeout=1).raise_for_status()
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("coordinator did not start") from None
-                time.sleep(0.2)
-        keys = [Ed25519PrivateKey.generate() for _ in range(miners)]
-        first = LiveClient(url, keys[0])
-        body = _payload(first.info())
-        http = httpx.Client(base_url=url, timeout=60)
-        for i, key in enumerate(keys):
-            client = LiveClient(url, key)
-            client.http = http
-            if i % 20 == 0:  # registering is slow on a busy machine: keep the window fresh
-                first.server_clock()
-            client.window_hint = first.window_hint
-            client.register()
-        # Sign everything before the clock starts: the bench measures the server.
-        clock = first.server_clock()
-        window = clock["window"]
-        opens = clock["genesis"] + (window + 1) * clock["window_seconds"]
-        headers = [
-            seal(
-                key,
-                method="PUT",
-                path=f"/v1/gradient/{window}",
-                nonce=time.time_ns(),
-                window=window,
-                body=body,
-            )
-            | {"content-type": "application/octet-stream"}
-            for key in keys
-        ]
-        time.sleep(max(0.0, opens - first.server_now() + 0.1))
-        clients = [httpx.Client(base_url=url, timeout=60) for _ in range(concurrency)]
-
-        def send(i: int) -> int:
-            client = clients[i % concurrency]
-            return client.put(
-                f"/v1/gradient/{window}", content=body, headers=headers[i]
-            ).status_code
-
-        server_cpu = _cpu_seconds(server.pid)
-        client_cpu = time.process_time()
-        started = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            codes = list(pool.map(send, range(miners)))
-        elapsed = time.perf_counter() - started
-        server_ms = (_cpu_seconds(server.pid) - server_cpu) / miners * 1e3
-        client_ms = (time.process_time() - client_cpu) / miners * 1e3
-        accepted = sum(c == 200 for c in codes)
-        if accepted != miners:
-            raise SystemExit(f"only {accepted} of {miners} uploads accepted: {sorted(set(codes))}")
-        print(
-            f"{config}: {accepted} signed uploads of {len(body)} bytes in {elapsed:.2f} s "
-            f"({accepted / elapsed:.1f}/s) with {concurrency} client threads on loopback; "
-            f"CPU per upload: coordinator {server_ms:.2f} ms, clients {client_ms:.2f} ms"
-        )
-        return accepted / elapsed, len(body), server_ms
+        with coordinator(scenario, workdir, env={"OMP_NUM_THREADS": "1"}) as (server, url):
+            return _measure_against(server, url, config, miners, concurrency)
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)  # 300 uploads of gpu-small are ~230 MB
+
+
+def _measure_against(
+    server: subprocess.Popen, url: str, config: str, miners: int, concurrency: int
+) -> tuple[float, int, float]:
+    """The timed batch against a running coordinator (see :func:`measure`)."""
+    keys = [Ed25519PrivateKey.generate() for _ in range(miners)]
+    first = LiveClient(url, keys[0])
+    body = _payload(first.info())
+    http = httpx.Client(base_url=url, timeout=60)
+    for i, key in enumerate(keys):
+        client = LiveClient(url, key)
+        client.http = http
+        if i % 20 == 0:  # registering is slow on a busy machine: keep the window fresh
+            first.server_clock()
+        client.window_hint = first.window_hint
+        client.register()
+    # Sign everything before the clock starts: the bench measures the server.
+    clock = first.server_clock()
+    window = clock["window"]
+    opens = clock["genesis"] + (window + 1) * clock["window_seconds"]
+    headers = [
+        seal(
+            key,
+            method="PUT",
+            path=f"/v1/gradient/{window}",
+            nonce=time.time_ns(),
+            window=window,
+            body=body,
+        )
+        | {"content-type": "application/octet-stream"}
+        for key in keys
+    ]
+    time.sleep(max(0.0, opens - first.server_now() + 0.1))
+    clients = [httpx.Client(base_url=url, timeout=60) for _ in range(concurrency)]
+
+    def send(i: int) -> int:
+        client = clients[i % concurrency]
+        return client.put(
+            f"/v1/gradient/{window}", content=body, headers=headers[i]
+        ).status_code
+
+    server_cpu = _cpu_seconds(server.pid)
+    client_cpu = time.process_time()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        codes = list(pool.map(send, range(miners)))
+    elapsed = time.perf_counter() - started
+    server_ms = (_cpu_seconds(server.pid) - server_cpu) / miners * 1e3
+    client_ms = (time.process_time() - client_cpu) / miners * 1e3
+    accepted = sum(c == 200 for c in codes)
+    if accepted != miners:
+        raise SystemExit(f"only {accepted} of {miners} uploads accepted: {sorted(set(codes))}")
+    print(
+        f"{config}: {accepted} signed uploads of {len(body)} bytes in {elapsed:.2f} s "
+        f"({accepted / elapsed:.1f}/s) with {concurrency} client threads on loopback; "
+        f"CPU per upload: coordinator {server_ms:.2f} ms, clients {client_ms:.2f} ms"
+    )
+    return accepted / elapsed, len(body), server_ms
 
 
 def main() -> None:

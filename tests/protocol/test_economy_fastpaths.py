@@ -19,35 +19,19 @@ from protocol.economy import (
     EconomyParams,
     NetworkState,
     block_step,
-    new_network,
     register_uid,
     tempo_step,
     with_validator_weights,
     with_weights,
 )
 from protocol.units import RAO_PER_TAO
+from tests.protocol.test_economy_ledger import small_network
 
 TAO = RAO_PER_TAO
 
 
 def _params() -> EconomyParams:
     return EconomyParams(tempo=3, immunity_period=2, min_non_immune_uids=1)
-
-
-def _network(seed: int, params: EconomyParams) -> NetworkState:
-    return new_network(
-        4,
-        8,
-        params=params,
-        seed=seed,
-        n_validators=3,
-        n_validator_accounts=3,
-        n_miner_accounts=4,
-        total_issuance_tao=1_000_000.0,
-        root_stake_tao=10_000.0,
-        median_pool_tao=2_000.0,
-        median_price=0.05,
-    )
 
 
 def _owned(state: NetworkState) -> NetworkState:
@@ -81,7 +65,7 @@ def _rows(seed: int, state: NetworkState, k: int) -> torch.Tensor:
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 10_000), in_place=st.booleans())
 def test_validator_rows_equal_with_weights_on_the_full_matrix(seed: int, in_place: bool) -> None:
-    state = _network(seed, _params()).replace(block=41)
+    state = small_network(_params(), seed).replace(block=41)
     uids = torch.tensor([3, 1, 2])
     rows = _rows(seed, state, len(uids))
     full = state.weights.clone()
@@ -101,7 +85,7 @@ def test_validator_rows_equal_with_weights_on_the_full_matrix(seed: int, in_plac
 
 
 def test_validator_rows_reject_bad_input() -> None:
-    state = _network(0, _params())
+    state = small_network(_params(), 0)
     rows = _rows(0, state, 2)
     with pytest.raises(ValueError, match="weights: expected shape"):
         with_validator_weights(state, rows, [1, 2, 3])
@@ -130,7 +114,7 @@ def _with_bonds(state: NetworkState, seed: int) -> NetworkState:
 @given(seed=st.integers(0, 10_000))
 def test_owned_bonds_tempo_and_block_steps_equal_the_copying_steps(seed: int) -> None:
     params = _params()
-    pure = _with_bonds(_network(seed, params), seed)
+    pure = _with_bonds(small_network(params, seed), seed)
     fast = _owned(pure)
     original_bonds = pure.bonds.clone()
     for _ in range(3):
@@ -145,7 +129,7 @@ def test_owned_bonds_tempo_and_block_steps_equal_the_copying_steps(seed: int) ->
 
 def test_owned_bonds_are_written_in_place() -> None:
     params = _params()
-    state = _owned(_with_bonds(_network(3, params), 3))
+    state = _owned(_with_bonds(small_network(params, 3), 3))
     untouched = _owned(state)
     bonds = state.bonds
     new, _ = tempo_step(state, params, bonds_owned=True)
@@ -158,7 +142,7 @@ def test_owned_bonds_are_written_in_place() -> None:
 @given(seed=st.integers(0, 10_000), netuid=st.integers(0, 3))
 def test_owned_matrices_registration_equals_the_copying_one(seed: int, netuid: int) -> None:
     params = _params()
-    state = _with_bonds(_network(seed, params), seed).replace(block=50)
+    state = _with_bonds(small_network(params, seed), seed).replace(block=50)
     account = state.n_accounts - 1
     state = state.replace(
         balances=state.balances.clone().index_fill_(0, torch.tensor(account), 1e4 * TAO)
@@ -192,7 +176,7 @@ def test_validator_rows_numba_and_torch_checks_agree(monkeypatch: pytest.MonkeyP
     network = importlib.import_module("protocol.economy.network")
     if not network.HAVE_NUMBA:
         pytest.skip("numba is not installed")
-    state = _network(1, _params()).replace(block=17)
+    state = small_network(_params(), 1).replace(block=17)
     uids = torch.tensor([4, 0])
     rows = _rows(1, state, 2)
     results = []

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from protocol.units import Blocks, Tao
+
 __all__ = [
     "AnyChange",
     "DissolveSubnet",
@@ -120,7 +122,7 @@ class TransferOwnership(Lever):
 class HaltChain(Lever):
     """Safe mode: only whitelisted calls for ``duration_blocks`` (24 h, renewable by 12 h)."""
 
-    duration_blocks: int = 7_200
+    duration_blocks: Blocks = 7_200
     kind: ClassVar[str] = "halt_chain"
 
 
@@ -136,7 +138,7 @@ class TokenSale(Lever):
     """An off-chain lever: the authority (or an exiting team) sells ``amount_tao`` of a subnet's
     alpha, or of TAO on the market when ``netuid`` is None, as swaps against the pool."""
 
-    amount_tao: float
+    amount_tao: Tao
     netuid: int | None = None
     kind: ClassVar[str] = "token_sale"
 

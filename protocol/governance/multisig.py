@@ -39,8 +39,8 @@ class MultisigConfig:
     k: int = param(2, lo=1, hi=64, doc="signatures needed (unknown for the sudo multisig; §8)")
     n: int = param(3, lo=1, hi=64, doc="number of signers (3 per Covenant's statement)")
     body: str = param("signers", doc="electorate body holding the signers")
-    delay_blocks: int = param(1, lo=0, hi=10_000_000, doc="blocks from the k-th signature to execution (pallet_sudo: next block)")
-    expiry_blocks: int | None = param(None, lo=1, doc="blocks after which an unsigned proposal expires (None: never)")
+    delay_blocks: Blocks = param(1, lo=0, hi=10_000_000, doc="blocks from the k-th signature to execution (pallet_sudo: next block)")
+    expiry_blocks: Blocks | None = param(None, lo=1, doc="blocks after which an unsigned proposal expires (None: never)")
     signer_correlation: float = param(0.0, lo=0.0, hi=1.0, doc="correlation of signers' intents (1: one party)")
     proposer_signs: bool = param(True, doc="the proposer's submission counts as its signature (Safe)")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocol.units import Blocks
+
 from .config import param
 from .multisig import MultisigConfig, MultisigPolicy
 from .registry import register_policy
@@ -22,7 +24,7 @@ class SudoConfig(MultisigConfig):
     k: int = param(1, lo=1, hi=1, doc="one key")
     n: int = param(1, lo=1, hi=1, doc="one key")
     body: str = param("sudo", doc="electorate body holding the sudo key")
-    delay_blocks: int = param(1, lo=0, hi=1, doc="pallet_sudo: effective next block")
+    delay_blocks: Blocks = param(1, lo=0, hi=1, doc="pallet_sudo: effective next block")
 
 
 @register_policy("sudo")

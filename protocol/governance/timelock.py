@@ -26,8 +26,8 @@ __all__ = ["TimelockConfig", "TimelockPolicy"]
 class TimelockConfig(MultisigConfig):
     """Config of multisig + timelock (Compound Timelock / Safe)."""
 
-    delay_blocks: int = param(14_400, lo=14_400, hi=216_000, doc="timelock delay: 2 d (min) … 30 d (max)")
-    grace_blocks: int = param(100_800, lo=1, hi=10_000_000, doc="GRACE_PERIOD 14 d")
+    delay_blocks: Blocks = param(14_400, lo=14_400, hi=216_000, doc="timelock delay: 2 d (min) … 30 d (max)")
+    grace_blocks: Blocks = param(100_800, lo=1, hi=10_000_000, doc="GRACE_PERIOD 14 d")
     guardian_body: str = param("guardians", doc="body whose members may cancel a queued action")
     auto_execute: bool = param(True, doc="execute at ETA; else a signer must call execute() within grace")
 

@@ -63,6 +63,9 @@ def _study_options(func: Any) -> Any:
         click.option("--overwrite", "force_alias", is_flag=True, hidden=True,
                      help="Old name of --force."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--check", is_flag=True,
+                     help="Only validate the scenario, its design and --out, print the plan and "
+                          "stop (nothing is run or written)."),
         click.option("--model", default="sim:run", show_default=True,
                      help="Model entry point 'module:function' (advanced: a custom model)."),
     ]
@@ -76,7 +79,8 @@ def _load(path: Path, sets: tuple[str, ...]) -> Any:
     from sim.schema import ScenarioError, load_scenario, parse_overrides
 
     try:
-        return load_scenario(path, overrides=parse_overrides(sets), check_sweep=False)
+        overrides = parse_overrides(sets, where=f"{path} (--set)")
+        return load_scenario(path, overrides=overrides, check_sweep=False)
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
 
@@ -207,7 +211,8 @@ def _prepare_out(out: Path, plan: Any, resume_study: bool, force: bool,
 
 def _run_study(scenario: Any, policies: list[str], seeds: int, out: Path, *, sweep: bool,
                executor_kind: str, workers: int | None, entropy: int | None, mode: str,
-               resume_study: bool, force: bool, quiet: bool, label: str, model: str) -> Any:
+               resume_study: bool, force: bool, quiet: bool, label: str, model: str,
+               check: bool = False) -> Any:
     from sim.runner import RunConfig, plan_study, resume, run_sweep
     from sim.schema import ScenarioError, check_study_size
 
@@ -225,10 +230,15 @@ def _run_study(scenario: Any, policies: list[str], seeds: int, out: Path, *, swe
             "scenario_file": scenario.source, "scenario_hash": scenario.hash, "command": label}
     plan = plan_study([config for _, config in pairs], points, policies, seeds, entropy=entropy,
                       run_config=RunConfig(model=model, mode=mode), meta=meta)
-    action = _prepare_out(out, plan, resume_study, force, entropy is not None)
     n_runs = len(plan.manifest)
-    click.echo(f"{scenario.name}: {len(points)} point(s) x {len(policies)} policies x {seeds} "
-               f"seeds = {n_runs} runs on {executor_kind} ({workers or 'all'} workers) -> {out}")
+    line = (f"{scenario.name}: {len(points)} point(s) x {len(policies)} policies x {seeds} "
+            f"seeds = {n_runs} runs on {executor_kind} ({workers or 'all'} workers) -> {out}")
+    if check:
+        _check_out(out)
+        click.echo(f"ok: {line}")
+        return None
+    action = _prepare_out(out, plan, resume_study, force, entropy is not None)
+    click.echo(line)
     with _make_executor(executor_kind, workers) as executor:
         if action == "resume":
             click.echo(f"{out}: continuing the same study (--resume)")
@@ -253,15 +263,26 @@ def _print_failures(root: Path) -> None:
 
 
 def _print_compare(root: Path) -> None:
-    from sim.report import compare_summary, constant_kpis, format_compare_table, verdict
+    from sim.report import (
+        compare_summary,
+        constant_kpis,
+        format_compare_table,
+        study_status,
+        verdict,
+    )
     from sim.store import StudyStore
 
     store = StudyStore(root)
+    manifest = store.manifest()
+    header = study_status(manifest).header()
+    if header:
+        click.echo(header)
     kpis = store.table("kpis")
     if kpis.empty:
         click.echo("no successful runs: nothing to compare")
         return
-    order = [p for p in dict.fromkeys(store.manifest()["policy"]) if p in set(kpis["policy"])]
+    policies = list(dict.fromkeys(manifest["policy"]))
+    order = [p for p in policies if p in set(kpis["policy"])]
     constant = constant_kpis(kpis)
     summary = compare_summary(kpis.drop(columns=list(constant)), policies=order)
     click.echo("")
@@ -270,7 +291,7 @@ def _print_compare(root: Path) -> None:
         click.echo("the same in every run: "
                    + ", ".join(f"{k} = {v:.4g}" for k, v in constant.items()))
     click.echo("")
-    click.echo(verdict(kpis).line)
+    click.echo(verdict(kpis, policies=policies).line)
 
 
 def _write_report(root: Path) -> None:
@@ -290,8 +311,9 @@ def _write_report(root: Path) -> None:
               help="Exit 0 even if some runs failed (they are listed and stay resumable).")
 def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: str | None,
             entropy: int | None, sets: tuple[str, ...], mode: str, resume_study: bool,
-            force: bool, force_alias: bool, quiet: bool, model: str, executor_kind: str,
-            workers: int | None, no_report: bool, allow_failures: bool) -> None:
+            force: bool, force_alias: bool, quiet: bool, check: bool, model: str,
+            executor_kind: str, workers: int | None, no_report: bool,
+            allow_failures: bool) -> None:
     """Compare governance policies on SCENARIO: KPIs with 95 % CIs and a verdict.
 
     A non-empty --out is refused unless --resume (the same study) or --force (move it aside).
@@ -302,7 +324,9 @@ def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: 
     summary = _run_study(scenario, names, seeds or scenario.seeds, out, sweep=False,
                          executor_kind=executor_kind, workers=workers, entropy=entropy,
                          mode=mode, resume_study=resume_study, force=force or force_alias,
-                         quiet=quiet, label="compare", model=model)
+                         quiet=quiet, label="compare", model=model, check=check)
+    if summary is None:
+        return
     _print_compare(out)
     if not no_report:
         _write_report(out)
@@ -319,7 +343,7 @@ def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: 
 @_executor_options
 def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: str | None,
           entropy: int | None, sets: tuple[str, ...], mode: str, resume_study: bool, force: bool,
-          force_alias: bool, quiet: bool, model: str, executor_kind: str,
+          force_alias: bool, quiet: bool, check: bool, model: str, executor_kind: str,
           workers: int | None) -> None:
     """Run SCENARIO's [sweep] design x policies x seeds into a study directory.
 
@@ -331,7 +355,9 @@ def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: st
     summary = _run_study(scenario, names, seeds or scenario.seeds, out, sweep=True,
                          executor_kind=executor_kind, workers=workers, entropy=entropy,
                          mode=mode, resume_study=resume_study, force=force or force_alias,
-                         quiet=quiet, label="sweep", model=model)
+                         quiet=quiet, label="sweep", model=model, check=check)
+    if summary is None:
+        return
     if not summary.ok:
         _print_failures(out)
         raise SystemExit(1)

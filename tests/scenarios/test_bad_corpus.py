@@ -166,7 +166,7 @@ def test_levers_are_typed_and_quantities_convert_by_annotation() -> None:
             lever(kind="set_emission_enabled", **bad)
         assert info.value.path == f"shocks[0].lever.{path}"
     # The same checks hold for configs built in code.
-    with pytest.raises(ValueError, match="lever.netuid"):
+    with pytest.raises(ValueError, match=r"lever\.netuid"):
         SimConfig.model_validate({"shocks": [{"kind": "intervention", "day": 1,
                                               "lever": {"kind": "set_emission_enabled",
                                                         "netuid": "2"}}]})

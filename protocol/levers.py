@@ -5,7 +5,10 @@ lever executes; the economy (``protocol.economy``) defines *what* it does to a n
 (``apply_lever``). Keeping levers as plain data decouples the two: a policy never touches
 pools or balances, and the economy never knows who voted.
 
-The levers follow governance.md §3 and §7.2.
+The levers are the root/sudo calls of subtensor's ``pallet_admin_utils`` and
+``pallet_subtensor`` (named in each class), plus the off-chain actions a study needs (a token
+sale, a runtime upgrade). Unit-annotated fields (``Blocks``, ``Tao``) take quantities in
+scenario files (``duration_blocks = "2 days"``).
 """
 
 from __future__ import annotations

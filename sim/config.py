@@ -124,7 +124,7 @@ class NetworkConfig(_Section):
         "stores it as a u16, so at most 65 535)."
     )
     coinbase_era: Literal["head", "tao_flow", "price_ema"] = Field(
-        "head", description="Which subnet-share rule the economy uses (coinbase.md §1)."
+        "head", description="Which subnet-share rule the economy uses (docs/economy.md)."
     )
     block_emission_tao: Tao = Field(
         0.5, gt=0, description="TAO minted per block at the start (TAO/block; 0.5 after Dec 2025)."
@@ -158,7 +158,7 @@ class NetworkConfig(_Section):
         "(32 767/65 535).",
     )
     commit_reveal: Bool = Field(
-        True, description="Whether weights are committed and revealed later (yuma.md §5)."
+        True, description="Whether weights are committed and revealed later (docs/yuma.md)."
     )
     reveal_tempos: Int = Field(
         1, ge=1, le=10_000, description="Tempos between commit and reveal when commit_reveal is on (tempos)."

@@ -294,7 +294,15 @@ def _check_fields(cls: type, table: Mapping[str, Any], path: str, what: str) -> 
         base = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
         members = (typing.get_args(base) if typing.get_origin(base) in (typing.Union, types.UnionType)
                    else (base,))
-        if any(m is Any or typing.get_origin(m) in (tuple, list, dict) for m in members):
+        if any(m is Any for m in members):
+            # An object built in code (e.g. protocol.yuma.EpochParams); plain data from a file
+            # can never be one.
+            if value is not None and _is_plain(value):
+                raise FieldError(f"{path}.{key}", value,
+                                 "an object built in code (scenario files cannot set it)")
+            out[key] = value
+            continue
+        if any(typing.get_origin(m) in (tuple, list, dict) for m in members):
             out[key] = _plain_data(value, f"{path}.{key}")
             continue
         out[key] = _strict(value, hint, f"{path}.{key}", non_negative=False)
@@ -303,6 +311,10 @@ def _check_fields(cls: type, table: Mapping[str, Any], path: str, what: str) -> 
 
 #: Deepest nesting of plain data inside a free-form field.
 _MAX_PLAIN_DEPTH = 8
+
+
+def _is_plain(value: Any) -> bool:
+    return isinstance(value, bool | int | float | str | list | tuple | dict)
 
 
 def _plain_data(value: Any, path: str, depth: int = 0) -> Any:

@@ -383,6 +383,9 @@ def _resolve_file(path: Path, where: str, key: str) -> Path:
     except RuntimeError:  # a symlink loop (Python 3.11)
         raise ScenarioError(where, key, text, "an existing scenario file (a symlink loop)") \
             from None
+    except FileNotFoundError:
+        raise ScenarioError(where, key, text, "an existing scenario file (no such scenario "
+                            "file)") from None
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ScenarioError(where, key, text, f"an existing scenario file ({reason})") from None

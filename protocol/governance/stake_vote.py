@@ -1,4 +1,4 @@
-"""``stake_vote``: root-validator stake vote to suppress a subnet (PR #2420, governance.md §3 #9).
+"""``stake_vote``: root-validator stake vote to suppress a subnet (subtensor PR #2420).
 
 Electorate: root-registered coldkeys with at least ``stake_threshold`` root stake. A proposal
 is in force while **more than 50 % of the registered root stake** supports it, recomputed every

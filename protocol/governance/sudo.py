@@ -1,4 +1,4 @@
-"""``sudo``: one key, executed next block (``pallet_sudo``; governance.md §1.1, §2.1).
+"""``sudo``: one key, executed next block (``pallet_sudo``, the subtensor governance README).
 
 No on-chain constraint or delay: "Effective next block. Only social checks". This is the
 multisig with k = n = 1 on the body ``"sudo"`` (the key); use ``multisig`` for k-of-n signers.

@@ -1,4 +1,4 @@
-"""``timelock``: an M-of-N multisig whose actions wait in a 2–30 day timelock (governance.md §6).
+"""``timelock``: an M-of-N multisig whose actions wait in a 2–30 day timelock.
 
 Compound ``Timelock``: ``MINIMUM_DELAY = 2 days``, ``MAXIMUM_DELAY = 30 days``,
 ``GRACE_PERIOD = 14 days``. After the M-th signature the action is queued (``Approved``) for

@@ -285,3 +285,41 @@ def test_costly_runs_are_submitted_first(tmp_path: Path) -> None:
     assert run_sweep(plan, tmp_path / "s", executor, progress=False).ok
     # Point 1 (twice the horizon) first; ties keep the manifest's order.
     assert executor.order == ["s0001-r0000", "s0001-r0001", "s0000-r0000", "s0000-r0001"]
+
+
+class _CountingValidator:
+    """Wraps a pydantic validator and counts full validations."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def validate_python(self, *args: object, **kwargs: object) -> object:
+        self.calls += 1
+        return self.inner.validate_python(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_study_validates_its_scenario_once(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # The file is validated once at the boundary (with its --set values); planning, the
+    # workers and `sim.run` (policy and seed overrides included) never validate it again.
+    from click.testing import CliRunner
+
+    from sim.cli import main
+
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text('name = "tiny"\nhorizon_days = 0.25\n[network]\nn_subnets = 2\n'
+                        'n_uids = 8\nn_validators = 2\n[stakers]\nn_stakers = 4\n')
+    counter = _CountingValidator(SimConfig.__pydantic_validator__)
+    monkeypatch.setattr(SimConfig, "__pydantic_validator__", counter)
+    result = CliRunner().invoke(main, [
+        "compare", str(scenario), "--policies", "sudo,v2_two_stage", "--seeds", "2",
+        "--executor", "sequential", "--quiet", "--no-report", "--out", str(tmp_path / "s"),
+        "--set", "network.tempo=\"1 hour\"", "--model", "tests.scenarios.tiny:run_or_fail",
+        "--mode", "kpi"])
+    assert result.exit_code == 0, result.output
+    assert "4 runs: 4 SUCCEEDED" in result.output
+    assert counter.calls == 1

@@ -5,13 +5,18 @@ lever executes; the economy (``protocol.economy``) defines *what* it does to a n
 (``apply_lever``). Keeping levers as plain data decouples the two: a policy never touches
 pools or balances, and the economy never knows who voted.
 
-The levers follow governance.md §3 and §7.2.
+The levers are the root/sudo calls of subtensor's ``pallet_admin_utils`` and
+``pallet_subtensor`` (named in each class), plus the off-chain actions a study needs (a token
+sale, a runtime upgrade). Unit-annotated fields (``Blocks``, ``Tao``) take quantities in
+scenario files (``duration_blocks = "2 days"``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
+
+from protocol.units import Blocks, Tao
 
 __all__ = [
     "AnyChange",
@@ -120,7 +125,7 @@ class TransferOwnership(Lever):
 class HaltChain(Lever):
     """Safe mode: only whitelisted calls for ``duration_blocks`` (24 h, renewable by 12 h)."""
 
-    duration_blocks: int = 7_200
+    duration_blocks: Blocks = 7_200
     kind: ClassVar[str] = "halt_chain"
 
 
@@ -136,7 +141,7 @@ class TokenSale(Lever):
     """An off-chain lever: the authority (or an exiting team) sells ``amount_tao`` of a subnet's
     alpha, or of TAO on the market when ``netuid`` is None, as swaps against the pool."""
 
-    amount_tao: float
+    amount_tao: Tao
     netuid: int | None = None
     kind: ClassVar[str] = "token_sale"
 

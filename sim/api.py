@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pandas as pd
-from pydantic import ValidationError
 
 from sim import engine
 from sim.config import SimConfig
+from sim.config_fields import MAX_SEED
+
+if TYPE_CHECKING:
+    from sim.schema import Scenario
 
 __all__ = [
     "ConservationReport",
@@ -32,8 +35,9 @@ __all__ = [
     "run",
 ]
 
-#: SimConfig, a mapping of its fields, a path to a TOML scenario, or a sim.schema.Scenario.
-ScenarioLike = Any
+#: What ``run`` and ``load_config`` accept: a SimConfig, a mapping of its fields, a path to a
+#: TOML scenario, or a loaded ``sim.schema.Scenario``.
+ScenarioLike: TypeAlias = "SimConfig | Mapping[str, Any] | str | os.PathLike[str] | Scenario"
 
 
 @dataclass(frozen=True)
@@ -73,73 +77,63 @@ class RunResult:
 def load_config(
     scenario: ScenarioLike, *, policy: str | None = None, seed: int | None = None
 ) -> SimConfig:
-    """Turn a scenario (config, dict or TOML path) into a validated :class:`SimConfig`.
+    """Turn a scenario (config, dict, TOML path or Scenario) into a validated :class:`SimConfig`.
+
+    A ``SimConfig`` (or a ``Scenario``'s) is used as it is: it was validated when it was built.
+    A dict or a file is validated here, once. ``policy`` and ``seed`` are checked on their own
+    and replace the fields without validating the rest again.
 
     Parameters
     ----------
     scenario
-        A ``SimConfig``, a dict of its fields, or a path to a scenario TOML file (read with
-        ``sim.schema.load_scenario``).
+        A ``SimConfig``, a dict of its fields (units allowed), a path to a scenario TOML file
+        (read with ``sim.schema.load_scenario``; its ``[sweep]`` is not built), or a
+        ``sim.schema.Scenario``.
     policy
-        Governance policy name overriding the scenario's.
+        Governance policy name overriding the scenario's (its ``policy_config`` is dropped:
+        another policy's fields would not fit).
     seed
-        Seed overriding the scenario's.
+        Seed overriding the scenario's: an integer in [0, 2^63 - 1].
 
     Raises
     ------
     ValueError
-        With the offending field named when the scenario does not validate.
+        With the offending field named (a ``sim.schema.ScenarioError`` for dicts and files).
     """
+    from sim.schema import Scenario, load_scenario, validate_config
+
     if isinstance(scenario, SimConfig):
         config = scenario
+    elif isinstance(scenario, Scenario):
+        config = scenario.config
     elif isinstance(scenario, Mapping):
-        try:
-            config = SimConfig.model_validate(dict(scenario))
-        except ValidationError as exc:
-            raise ValueError(_pydantic_message(exc)) from exc
-    elif isinstance(scenario, str | Path):
-        from sim.schema import load_scenario  # the scenario schema (issue 6)
-
-        config = _config_of(load_scenario(Path(scenario)), str(scenario))
-    elif hasattr(scenario, "to_config"):  # a sim.schema.Scenario
-        config = _config_of(scenario, "scenario")
+        config = validate_config(scenario, source="<config dict>")
+    elif isinstance(scenario, str | os.PathLike):
+        config = load_scenario(scenario, check_sweep=False).config
     else:
         raise ValueError(
-            f"scenario: expected SimConfig, dict or path, got {type(scenario).__name__}"
+            f"scenario: expected SimConfig, dict, path or Scenario, got {type(scenario).__name__}"
         )
-    updates: dict[str, Any] = {}
     if policy is not None and policy != config.governance.policy:
-        gov = config.governance.model_dump()
-        gov["policy"] = policy
-        gov["policy_config"] = {}  # another policy's fields would not validate
-        updates["governance"] = gov
-    if seed is not None:
-        # Only integers are converted here; the schema judges the rest and names the field
-        # (int() would truncate 1.5 silently and fail on "x" without naming ``seed``).
-        updates["seed"] = int(seed) if isinstance(seed, numbers.Integral) else seed
-    if updates:
-        data = config.model_dump()
-        data.update(updates)
-        try:
-            config = SimConfig.model_validate(data)
-        except ValidationError as exc:
-            raise ValueError(_pydantic_message(exc)) from exc
+        config = config.with_policy(policy)
+    if seed is not None and seed != config.seed:
+        config = config.model_copy(update={"seed": check_seed(seed)})
     return config
 
 
-def _config_of(scenario: Any, where: str) -> SimConfig:
-    config = scenario.to_config() if hasattr(scenario, "to_config") else scenario
-    if not isinstance(config, SimConfig):
-        raise ValueError(
-            f"{where}: expected a scenario with a SimConfig, got {type(config).__name__}"
-        )
-    return config
+def check_seed(seed: Any) -> int:
+    """A run's seed: an integer (not a bool) in [0, 2^63 - 1].
 
-
-def _pydantic_message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    return f"{loc}: {first['msg']} (got {first.get('input')!r})"
+    Raises
+    ------
+    ValueError
+        ``"seed: expected an integer in [0, 2^63 - 1], got ..."``.
+    """
+    ok = isinstance(seed, numbers.Integral) and not isinstance(seed, bool)
+    if not ok or not 0 <= int(seed) <= MAX_SEED:
+        shown = repr(seed) if not ok or abs(int(seed)) < 10**30 else "a huge integer"
+        raise ValueError(f"seed: expected an integer in [0, 2^63 - 1], got {shown}")
+    return int(seed)
 
 
 def run(

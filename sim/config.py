@@ -1,13 +1,18 @@
-"""The simulator's configuration: frozen pydantic v2 models with units in every field description.
+"""The simulator's configuration: frozen pydantic v2 models with units in every field's type.
 
 :class:`SimConfig` is the single input of a run (``sim.run``). Scenario files (TOML, read by
-``sim.schema``) are translated into it; code can also build it directly or from a dict
-(``SimConfig.model_validate({...})``). Every section has defaults that make a small, fast run
-(8 subnets x 64 uids, 90 days), the explorer's default.
+``sim.schema``) are validated into it once, at the boundary; code can also build it directly or
+from a dict (``SimConfig.model_validate({...})``). Every section has defaults that make a small,
+fast run (8 subnets x 64 uids, 90 days), the explorer's default.
 
-Units are part of the field names (``_days``, ``_blocks``, ``_tao``, ``_usd``, ``_per_year``) and
-are repeated in the descriptions. Fractions are in [0, 1]. Chain time: 12 s blocks, 7 200 blocks a
-day, tempo 360 blocks by default.
+Units are part of each field's type (``Blocks``, ``Days``, ``Tao`` from
+:mod:`sim.config_fields`, carrying a :class:`protocol.units.Unit` marker): a plain number is in
+that unit and a quantity (``"2 hours"``, ``{value = 37000, unit = "TAO"}``) is converted into
+it. Field names and descriptions repeat the unit for readers. Fractions are in [0, 1]. Chain
+time: 12 s blocks, 7 200 blocks a day, tempo 360 blocks by default.
+
+Every field is strict: integers take integers only, booleans take booleans only, numbers must
+be finite, and counts have upper bounds (docs/studies.md, "Bad input").
 
 Stability contract: after the first release of this file fields are only added (with defaults),
 never renamed or removed, so scenario files keep validating.
@@ -15,9 +20,27 @@ never renamed or removed, so scenario files keep validating.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sim.config_fields import (
+    MAX_SEED,
+    Blocks,
+    Bool,
+    Days,
+    Float,
+    Fraction,
+    Int,
+    NonNegFloat,
+    Str,
+    Tao,
+    check_economy_overrides,
+    check_lever,
+    check_policy_config,
+    check_strategy_params,
+)
 
 __all__ = [
     "ActorConfig",
@@ -40,26 +63,40 @@ __all__ = [
     "ValidatorsConfig",
 ]
 
-NonNegFloat = Annotated[float, Field(ge=0.0)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+#: Strategy name -> weight (a mix).
+Mix = dict[Str, Float]
+#: Strategy name -> {parameter: value} (checked by ``sim.config_fields.check_strategy_params``).
+StrategyParams = dict[Str, dict[Str, Float]]
+#: Largest calibration file read (bytes).
+MAX_CALIBRATION_BYTES = 4 * 1024 * 1024
+#: Most entries in a free-form table (a mix, strategy parameters, an owner assignment).
+MAX_TABLE_ENTRIES = 256
 
 
 class _Section(BaseModel):
     """Base of every config section: immutable, unknown keys rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 def _check_mix(mix: dict[str, float], what: str) -> dict[str, float]:
     """Validate a strategy mix: non-negative weights with a positive total (normalised later)."""
     if not mix:
         raise ValueError(f"{what}: the mix is empty; give at least one strategy with a weight > 0")
+    if len(mix) > MAX_TABLE_ENTRIES:
+        raise ValueError(f"{what}: {len(mix)} strategies; expected at most {MAX_TABLE_ENTRIES}")
     for name, weight in mix.items():
         if weight < 0:
             raise ValueError(f"{what}.{name}: weight must be >= 0, got {weight}")
-    if sum(mix.values()) <= 0:
-        raise ValueError(f"{what}: weights sum to 0; expected a positive total")
+    total = sum(mix.values())
+    if not 0 < total < float("inf"):
+        raise ValueError(f"{what}: weights sum to {total}; expected a positive, finite total")
     return mix
+
+
+def _check_table_size(table: dict[Any, Any], what: str) -> None:
+    if len(table) > MAX_TABLE_ENTRIES:
+        raise ValueError(f"{what}: {len(table)} entries; expected at most {MAX_TABLE_ENTRIES}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,33 +107,36 @@ def _check_mix(mix: dict[str, float], what: str) -> dict[str, float]:
 class NetworkConfig(_Section):
     """Shape of the simulated chain and the economy parameters the simulator sets itself."""
 
-    n_subnets: int = Field(
+    n_subnets: Int = Field(
         8, ge=1, le=128, description="Number of non-root subnets (count, <= 128)."
     )
-    n_uids: int = Field(
+    n_uids: Int = Field(
         64, ge=4, le=4096, description="UIDs per subnet (count; mainnet max_allowed_uids 256)."
     )
-    n_validators: int = Field(
+    n_validators: Int = Field(
         8,
         ge=1,
         le=256,
         description="Validator UIDs per subnet (count; must be < n_uids; mainnet max 64 permits).",
     )
-    tempo: int = Field(360, ge=1, description="Blocks between epochs of a subnet (blocks).")
-    coinbase_era: Literal["head", "tao_flow", "price_ema"] = Field(
-        "head", description="Which subnet-share rule the economy uses (coinbase.md §1)."
+    tempo: Blocks = Field(
+        360, ge=1, le=65_535, description="Blocks between epochs of a subnet (blocks; the chain "
+        "stores it as a u16, so at most 65 535)."
     )
-    block_emission_tao: float = Field(
+    coinbase_era: Literal["head", "tao_flow", "price_ema"] = Field(
+        "head", description="Which subnet-share rule the economy uses (docs/economy.md)."
+    )
+    block_emission_tao: Tao = Field(
         0.5, gt=0, description="TAO minted per block at the start (TAO/block; 0.5 after Dec 2025)."
     )
-    total_issuance_tao: float = Field(
+    total_issuance_tao: Tao = Field(
         10_800_000.0, ge=0, description="TAO issued before the run starts (TAO; drives halving)."
     )
-    root_stake_tao: float = Field(
+    root_stake_tao: Tao = Field(
         3_000_000.0, ge=0, description="TAO staked on the root subnet (TAO)."
     )
     tao_weight: Fraction = Field(0.18, description="TaoWeight of root stake (fraction).")
-    pool_tao_per_subnet: float = Field(
+    pool_tao_per_subnet: Float = Field(
         20_000.0,
         gt=0,
         description="Mean initial TAO reserve of a subnet pool (TAO); spread by `pool_tao_spread`.",
@@ -104,7 +144,7 @@ class NetworkConfig(_Section):
     pool_tao_spread: NonNegFloat = Field(
         1.0, description="Lognormal sigma of initial pool sizes across subnets (dimensionless)."
     )
-    initial_alpha_price_tao: float = Field(
+    initial_alpha_price_tao: Tao = Field(
         0.02, gt=0, description="Mean initial alpha price (TAO per alpha)."
     )
     alpha_price_spread: NonNegFloat = Field(
@@ -117,25 +157,31 @@ class NetworkConfig(_Section):
         description="Yuma consensus majority threshold (fraction); None = the epoch's default "
         "(32 767/65 535).",
     )
-    commit_reveal: bool = Field(
-        True, description="Whether weights are committed and revealed later (yuma.md §5)."
+    commit_reveal: Bool = Field(
+        True, description="Whether weights are committed and revealed later (docs/yuma.md)."
     )
-    reveal_tempos: int = Field(
-        1, ge=1, description="Tempos between commit and reveal when commit_reveal is on (tempos)."
+    reveal_tempos: Int = Field(
+        1, ge=1, le=10_000, description="Tempos between commit and reveal when commit_reveal is on (tempos)."
     )
-    uid_immunity_blocks: int = Field(
+    uid_immunity_blocks: Blocks = Field(
         5_000, ge=0, description="Blocks a new UID is immune from pruning (blocks)."
     )
-    subnet_immunity_days: NonNegFloat = Field(
-        120.0, description="Days a new subnet is immune from deregistration (days)."
+    subnet_immunity_days: Days = Field(
+        120.0, ge=0, description="Days a new subnet is immune from deregistration (days)."
     )
-    registration_burn_tao: NonNegFloat = Field(
-        0.1, description="TAO burned to register a miner UID (TAO)."
+    registration_burn_tao: Tao = Field(
+        0.1, ge=0, description="TAO burned to register a miner UID (TAO)."
     )
-    economy_overrides: dict[str, Any] = Field(
+    economy_overrides: dict[Str, Any] = Field(
         default_factory=dict,
-        description="Extra EconomyParams fields passed through to protocol.economy unchanged.",
+        description="Extra EconomyParams fields passed through to protocol.economy (each "
+        "checked against the field's type in protocol.economy.EconomyParams).",
     )
+
+    @field_validator("economy_overrides")
+    @classmethod
+    def _economy_overrides(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return check_economy_overrides(v)
 
     @model_validator(mode="after")
     def _validators_fit(self) -> NetworkConfig:
@@ -157,7 +203,7 @@ class NetworkConfig(_Section):
 class MinersConfig(_Section):
     """Miner population: strategy mix and the quality/cost processes (per uid)."""
 
-    mix: dict[str, float] = Field(
+    mix: Mix = Field(
         default_factory=lambda: {"honest": 0.85, "lazy": 0.08, "copier": 0.04, "sybil": 0.03},
         description="Strategy name -> share of miner uids (weights, normalised). "
         "Names from sim.agents.miners.MINER_STRATEGIES.",
@@ -179,15 +225,17 @@ class MinersConfig(_Section):
         0.5,
         description="Probability an honest validator spots a copied submission (fraction).",
     )
-    sybil_uids: int = Field(4, ge=1, description="UIDs one sybil budget is spread over (count).")
+    sybil_uids: Int = Field(
+        4, ge=1, le=4_096, description="UIDs one sybil budget is spread over (count, <= 4 096)."
+    )
     compute_cost_tao_per_day: NonNegFloat = Field(
         0.02, description="Running cost of one honest miner uid (TAO/day); lazy pay `lazy_effort`x."
     )
-    cadence_days: float = Field(
+    cadence_days: Days = Field(
         1.0, gt=0, description="How often miners reconsider their subnet (days)."
     )
-    relocation_lag_days: NonNegFloat = Field(
-        1.0, description="Lag between deciding to move and re-registering elsewhere (days)."
+    relocation_lag_days: Days = Field(
+        1.0, ge=0, description="Lag between deciding to move and re-registering elsewhere (days)."
     )
     relocation_threshold: NonNegFloat = Field(
         0.5,
@@ -197,14 +245,15 @@ class MinersConfig(_Section):
     relocation_probability: Fraction = Field(
         0.2, description="Chance per decision that an under-earning miner actually moves."
     )
-    max_moves_per_day: int = Field(
-        4, ge=0, description="Most miner re-registrations network-wide per day (count)."
+    max_moves_per_day: Int = Field(
+        4, ge=0, le=1_000_000,
+        description="Most miner re-registrations network-wide per day (count, <= 1 000 000).",
     )
-    strategy_params: dict[str, dict[str, float]] = Field(
+    strategy_params: StrategyParams = Field(
         default_factory=dict,
         description="Per-strategy overrides: strategy name -> {parameter: value}.",
     )
-    calibration_file: str | None = Field(
+    calibration_file: Str | None = Field(
         None,
         description="Measured miner behaviour: a `govsim ground-truth --calibrate` JSON file "
         "(path). When set, each calibrated strategy's uids score their measured weight relative "
@@ -216,21 +265,46 @@ class MinersConfig(_Section):
     def _mix(cls, v: dict[str, float]) -> dict[str, float]:
         return _check_mix(v, "miners.mix")
 
+    @field_validator("strategy_params")
+    @classmethod
+    def _strategy_params(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        _check_table_size(v, "miners.strategy_params")
+        return check_strategy_params("miners", v)
+
     @field_validator("calibration_file")
     @classmethod
     def _calibration_file(cls, v: str | None) -> str | None:
         # Read it once here so a bad file fails at the boundary, naming the file and key.
         if v is not None:
-            from sim.calibration_gt import load_miner_calibration
-
-            load_miner_calibration(v)
+            _check_calibration_file(v)
         return v
+
+
+def _check_calibration_file(path: str) -> None:
+    """Read a calibration file once, turning every failure into one clear ValueError."""
+    from sim.calibration_gt import load_miner_calibration
+
+    if "\0" in path or len(path) > 4096:
+        raise ValueError(f"miners.calibration_file: {path[:80]!r} is not a usable file name")
+    try:
+        size = Path(path).stat().st_size
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"miners.calibration_file: cannot read {path!r} ({exc})") from None
+    if size > MAX_CALIBRATION_BYTES:
+        raise ValueError(f"miners.calibration_file: {path!r} has {size} bytes; expected at most "
+                         f"{MAX_CALIBRATION_BYTES}")
+    try:
+        load_miner_calibration(path)
+    except RecursionError:
+        raise ValueError(f"miners.calibration_file: {path!r} is nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"miners.calibration_file: {exc}") from None
 
 
 class ValidatorsConfig(_Section):
     """Validator population: strategy mix, stake, take and observation noise."""
 
-    mix: dict[str, float] = Field(
+    mix: Mix = Field(
         default_factory=lambda: {
             "honest": 0.85,
             "weight_copier": 0.05,
@@ -243,21 +317,22 @@ class ValidatorsConfig(_Section):
     observation_noise: NonNegFloat = Field(
         0.15, description="Std of multiplicative noise on observed miner quality (dimensionless)."
     )
-    stake_pareto_shape: float = Field(
+    stake_pareto_shape: Float = Field(
         1.2, gt=0, description="Pareto shape of validator stake across validators (dimensionless)."
     )
     self_stake_fraction: Fraction = Field(
         0.3, description="Fraction of a validator's stake that is its own (fraction)."
     )
     take: Fraction = Field(0.18, description="Delegate take (fraction of dividends).")
-    weights_every_tempos: int = Field(
+    weights_every_tempos: Int = Field(
         1,
         ge=1,
+        le=10_000,
         description="Validators set weights every this many tempos (tempos); the chain keeps "
         "the last weights in between.",
     )
-    cabal_miners: int = Field(
-        4, ge=0, description="Miner uids per subnet controlled by the cabal (count)."
+    cabal_miners: Int = Field(
+        4, ge=0, le=4_096, description="Miner uids per subnet controlled by the cabal (count)."
     )
     cabal_weight_boost: NonNegFloat = Field(
         10.0,
@@ -268,7 +343,7 @@ class ValidatorsConfig(_Section):
         description="If set, the cabal validators of a subnet start with this share of its "
         "validators' stake (stake moved between validator hotkeys; fraction).",
     )
-    strategy_params: dict[str, dict[str, float]] = Field(
+    strategy_params: StrategyParams = Field(
         default_factory=dict,
         description="Per-strategy overrides: strategy name -> {parameter: value}.",
     )
@@ -278,21 +353,29 @@ class ValidatorsConfig(_Section):
     def _mix(cls, v: dict[str, float]) -> dict[str, float]:
         return _check_mix(v, "validators.mix")
 
+    @field_validator("strategy_params")
+    @classmethod
+    def _strategy_params(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        _check_table_size(v, "validators.strategy_params")
+        return check_strategy_params("validators", v)
+
 
 class StakersConfig(_Section):
     """Stakers / nominators: allocate TAO across subnets by yield and perceived risk."""
 
-    n_stakers: int = Field(64, ge=1, description="Number of staker agents (count).")
-    total_stake_tao: float = Field(
+    n_stakers: Int = Field(
+        64, ge=1, le=100_000, description="Number of staker agents (count, <= 100 000)."
+    )
+    total_stake_tao: Tao = Field(
         400_000.0, gt=0, description="TAO held by all stakers together at the start (TAO)."
     )
-    wealth_pareto_shape: float = Field(
+    wealth_pareto_shape: Float = Field(
         1.5, gt=0, description="Pareto shape of staker wealth (dimensionless)."
     )
     staked_fraction: Fraction = Field(
         0.8, description="Fraction of staker TAO staked into subnets at the start (fraction)."
     )
-    cadence_days: float = Field(1.0, gt=0, description="How often a staker rebalances (days).")
+    cadence_days: Days = Field(1.0, gt=0, description="How often a staker rebalances (days).")
     yield_sensitivity: NonNegFloat = Field(
         20.0, description="Softmax inverse temperature on annualised yield (1/yield)."
     )
@@ -324,31 +407,32 @@ class StakersConfig(_Section):
     belief_learning_rate: NonNegFloat = Field(
         1.0, description="Belief increase per observed harmful intervention (events/year each)."
     )
-    belief_half_life_days: float = Field(
+    belief_half_life_days: Days = Field(
         60.0, gt=0, description="Half-life of the belief's decay back to the prior (days)."
     )
-    severity_reference: float = Field(
+    severity_reference: Float = Field(
         0.07,
         gt=0,
         description="Intervention severity that counts as one full event in the belief update "
         "(dimensionless; 0.07 = an open-ended suspension of a 7 %-share subnet).",
     )
-    mix: dict[str, float] = Field(
+    mix: Mix = Field(
         default_factory=lambda: {"yield_risk": 1.0},
         description="Strategy name -> share of stakers (weights, normalised). "
         "Names from sim.agents.stakers.STAKER_STRATEGIES.",
     )
-    min_trade_tao: NonNegFloat = Field(
-        1.0, description="Smallest stake/unstake a staker bothers to send (TAO)."
+    min_trade_tao: Tao = Field(
+        1.0, ge=0, description="Smallest stake/unstake a staker bothers to send (TAO)."
     )
     min_trade_fraction: Fraction = Field(
         0.01,
         description="Smallest trade as a fraction of the staker's wealth (fraction); trades "
         "below max(min_trade_tao, this x wealth) are skipped.",
     )
-    max_trades_per_rebalance: int = Field(
+    max_trades_per_rebalance: Int = Field(
         3,
         ge=1,
+        le=128,
         description="Largest number of subnets a staker trades in one rebalance, biggest gaps "
         "first; exits from threatened subnets always go through (count).",
     )
@@ -362,7 +446,7 @@ class StakersConfig(_Section):
 class OwnersConfig(_Section):
     """Subnet owners: type mix, owner cut and exit behaviour."""
 
-    mix: dict[str, float] = Field(
+    mix: Mix = Field(
         default_factory=lambda: {"honest": 0.85, "extractive": 0.1, "high_value": 0.05},
         description="Owner type -> share of subnets (weights, normalised). "
         "Names from sim.agents.owners.OWNER_STRATEGIES.",
@@ -371,7 +455,7 @@ class OwnersConfig(_Section):
         default_factory=dict,
         description="Explicit owner type per subnet index (overrides the mix for those subnets).",
     )
-    owner_cut_enabled: bool = Field(True, description="Whether owners take the 18 % cut.")
+    owner_cut_enabled: Bool = Field(True, description="Whether owners take the 18 % cut.")
     subnet_quality_mean: NonNegFloat = Field(
         1.0, description="Mean subnet utility multiplier (quality units)."
     )
@@ -384,19 +468,19 @@ class OwnersConfig(_Section):
     honest_sell_fraction: Fraction = Field(
         0.1, description="Fraction of its owner cut an honest owner sells each day."
     )
-    exit_on_intervention: bool = Field(
+    exit_on_intervention: Bool = Field(
         True, description="Whether a high-value builder exits when its subnet is targeted."
     )
-    exit_sell_days: float = Field(
+    exit_sell_days: Days = Field(
         7.0, gt=0, description="Days over which an exiting team sells its holdings (days)."
     )
-    exit_treasury_tao: NonNegFloat = Field(
-        37_000.0, description="Treasury TAO an exiting team sells (TAO; Covenant ~37 000)."
+    exit_treasury_tao: Tao = Field(
+        37_000.0, ge=0, description="Treasury TAO an exiting team sells (TAO; Covenant ~37 000)."
     )
     exit_quality_factor: Fraction = Field(
         0.1, description="Subnet utility after the team exits (fraction of before)."
     )
-    strategy_params: dict[str, dict[str, float]] = Field(
+    strategy_params: StrategyParams = Field(
         default_factory=dict,
         description="Per-type overrides: owner type -> {parameter: value}.",
     )
@@ -405,6 +489,18 @@ class OwnersConfig(_Section):
     @classmethod
     def _mix(cls, v: dict[str, float]) -> dict[str, float]:
         return _check_mix(v, "owners.mix")
+
+    @field_validator("strategy_params")
+    @classmethod
+    def _strategy_params(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        _check_table_size(v, "owners.strategy_params")
+        return check_strategy_params("owners", v)
+
+    @field_validator("assign")
+    @classmethod
+    def _assign(cls, v: dict[int, str]) -> dict[int, str]:
+        _check_table_size(v, "owners.assign")
+        return v
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,20 +511,20 @@ class OwnersConfig(_Section):
 class MarketConfig(_Section):
     """TAO market and the governance-risk discount (calibration constants: docs/calibration.md)."""
 
-    tao_price_usd: float = Field(336.0, gt=0, description="TAO price at the start (USD).")
-    circulating_tao: float = Field(
+    tao_price_usd: Float = Field(336.0, gt=0, description="TAO price at the start (USD).")
+    circulating_tao: Tao = Field(
         9_600_000.0, gt=0, description="Circulating TAO at the start (TAO)."
     )
     daily_volatility: NonNegFloat = Field(
         0.04, description="Std of the daily log-return from exogenous news (1/sqrt(day))."
     )
-    drift_per_year: float = Field(0.0, description="Exogenous log drift of the TAO price (1/year).")
-    news_enabled: bool = Field(
+    drift_per_year: Float = Field(0.0, description="Exogenous log drift of the TAO price (1/year).")
+    news_enabled: Bool = Field(
         True,
         description="Whether exogenous news moves the price (off for calibration: the response "
         "to governance and flows alone; impact still scales with daily_volatility).",
     )
-    daily_volume_usd: float = Field(
+    daily_volume_usd: Float = Field(
         150_000_000.0, gt=0, description="Typical daily traded volume of TAO (USD)."
     )
     impact_coefficient: NonNegFloat = Field(
@@ -436,7 +532,7 @@ class MarketConfig(_Section):
         description="Square-root-law impact Y: dlogP = -Y*sigma_daily*sqrt(Q/V) for a sale of "
         "Q USD against daily volume V (dimensionless).",
     )
-    impact_decay_half_life_days: float = Field(
+    impact_decay_half_life_days: Days = Field(
         3.0, gt=0, description="Half-life of the transient part of price impact (days)."
     )
     permanent_impact_fraction: Fraction = Field(
@@ -448,14 +544,14 @@ class MarketConfig(_Section):
         "jumps by beta*severity and the TAO price is scaled by exp(-premium). Fitted to the "
         "April 2026 drawdown (docs/calibration.md).",
     )
-    premium_half_life_days: float = Field(
+    premium_half_life_days: Days = Field(
         45.0, gt=0, description="Half-life of the governance-risk premium (days)."
     )
     premium_floor_fraction: Fraction = Field(
         0.4,
         description="Fraction of each premium jump that never decays (permanent repricing).",
     )
-    expected_suspension_days: float = Field(
+    expected_suspension_days: Days = Field(
         30.0,
         gt=0,
         description="How long the market expects an open-ended suspension to last (days); "
@@ -466,19 +562,19 @@ class MarketConfig(_Section):
         description="Severity multiplier for an intervention the market sees as justified "
         "(fraction; 1 = judged like a harmful one).",
     )
-    duration_exponent: float = Field(
+    duration_exponent: Float = Field(
         0.5,
         ge=0,
         description="Severity scales with (known duration / expected_suspension_days) to this "
         "power (dimensionless; 0.5 = square-root-of-time, set a priori).",
     )
-    delay_relief_days: float = Field(
+    delay_relief_days: Days = Field(
         7.0,
         gt=0,
         description="An enforced delay d before execution scales severity by 1/(1 + d/this) "
         "(days): a public process scares less than a surprise.",
     )
-    severity_scale: float = Field(
+    severity_scale: Float = Field(
         1.0,
         gt=0,
         description="Normaliser so that a 7 %-share suspension of 30 days has severity ~ "
@@ -496,11 +592,11 @@ Intent = Literal["benevolent_competent", "benevolent_erring", "self_interested",
 class ActorConfig(_Section):
     """One group of governance seats with the same intent."""
 
-    count: int = Field(1, ge=1, description="Seats in this group (count).")
+    count: Int = Field(1, ge=1, le=1_000, description="Seats in this group (count, <= 1 000).")
     intent: Intent = Field("benevolent_competent", description="Intent model of these seats.")
     weight: NonNegFloat = Field(1.0, description="Voting weight of each seat (stake units).")
-    label: str = Field("", description="Free-text label used in logs.")
-    body: str = Field(
+    label: Str = Field("", description="Free-text label used in logs.")
+    body: Str = Field(
         "",
         description="Electorate body these seats sit in ('' = the policy's main seat body, e.g. "
         "'sudo', 'signers', 'triumvirate').",
@@ -510,15 +606,17 @@ class ActorConfig(_Section):
 class GovernanceConfig(_Section):
     """Which governance policy runs and who sits in it."""
 
-    policy: str = Field(
+    policy: Str = Field(
         "sudo", description="Policy preset name (protocol.governance registry, e.g. 'sudo')."
     )
-    policy_config: dict[str, Any] = Field(
+    policy_config: dict[Str, Any] = Field(
         default_factory=dict,
-        description="Keyword arguments for protocol.governance.make_policy (policy-specific units).",
+        description="Keyword arguments for protocol.governance.make_policy, checked against the "
+        "policy's configuration dataclass (its fields' types and units).",
     )
     actors: tuple[ActorConfig, ...] = Field(
         default_factory=tuple,
+        max_length=64,
         description="Seat groups with intents; empty = the policy's default seats, all "
         "benevolent_competent.",
     )
@@ -529,20 +627,20 @@ class GovernanceConfig(_Section):
         0.5,
         description="Rate of false-positive proposals by benevolent_erring seats (events/year).",
     )
-    detection_delay_blocks: int = Field(
+    detection_delay_blocks: Blocks = Field(
         300, ge=0, description="Blocks until a competent authority notices an exploit (blocks)."
     )
-    scam_detection_days: NonNegFloat = Field(
-        7.0, description="Days until a competent authority notices a scam subnet (days)."
+    scam_detection_days: Days = Field(
+        7.0, ge=0, description="Days until a competent authority notices a scam subnet (days)."
     )
-    response_lever: str = Field(
+    response_lever: Str = Field(
         "set_emission_enabled",
         description="Lever kind used against scam subnets (protocol.levers kind).",
     )
-    vote_delay_blocks: int = Field(
+    vote_delay_blocks: Blocks = Field(
         0, ge=0, description="Blocks seats take to vote or sign after a proposal appears (blocks)."
     )
-    holder_vote_delay_blocks: int = Field(
+    holder_vote_delay_blocks: Blocks = Field(
         3_600,
         ge=0,
         description="Blocks stake holders take to vote on a stake-weighted referendum (blocks).",
@@ -554,6 +652,19 @@ class GovernanceConfig(_Section):
         0.1, description="Chance a benevolent_erring seat votes the wrong way (fraction)."
     )
 
+    @field_validator("response_lever")
+    @classmethod
+    def _response_lever(cls, v: str) -> str:
+        check_lever({"kind": v, "netuid": 0}, "response_lever")
+        return v
+
+    @model_validator(mode="after")
+    def _policy_known(self) -> GovernanceConfig:
+        checked = check_policy_config(self.policy, self.policy_config)
+        if checked != self.policy_config:  # quantities converted into the policy's units
+            object.__setattr__(self, "policy_config", checked)
+        return self
+
 
 # --------------------------------------------------------------------------------------------
 # shocks (timed exogenous events) and stochastic event rates
@@ -561,44 +672,49 @@ class GovernanceConfig(_Section):
 
 
 class _Shock(_Section):
-    day: NonNegFloat = Field(description="When the event happens (days from the start).")
+    day: Days = Field(ge=0, description="When the event happens (days from the start).")
 
 
 class QualityShock(_Shock):
     """A subnet's utility jumps (e.g. the Covenant-72B milestone lifts one subnet)."""
 
     kind: Literal["quality_jump"] = "quality_jump"
-    netuid: int = Field(ge=0, description="Subnet hit (index among simulated subnets).")
-    factor: float = Field(2.0, gt=0, description="Multiplier on the subnet's utility (factor).")
+    netuid: Int = Field(ge=0, description="Subnet hit (index among simulated subnets).")
+    factor: Float = Field(2.0, gt=0, description="Multiplier on the subnet's utility (factor).")
 
 
 class InterventionShock(_Shock):
     """An authority with an intent tries to pull a lever (it goes through the policy)."""
 
     kind: Literal["intervention"] = "intervention"
-    lever: dict[str, Any] = Field(
+    lever: dict[Str, Any] = Field(
         description="The lever as a table, e.g. {kind='set_emission_enabled', netuid=0} "
-        "(protocol.levers.lever_from_dict)."
+        "(protocol.levers.lever_from_dict), checked against the lever's dataclass."
     )
     intent: Intent = Field(
         "self_interested", description="Intent of the proposer (decides how seats vote)."
     )
-    justified: bool = Field(
+    justified: Bool = Field(
         False, description="Ground truth: whether the action is warranted (for FP/FN metrics)."
     )
-    duration_days: float | None = Field(
+    duration_days: Days | None = Field(
         None, gt=0, description="Days until the authority reverses it (None = never)."
     )
+
+    @field_validator("lever", mode="before")
+    @classmethod
+    def _lever(cls, v: Any) -> dict[str, Any]:
+        return check_lever(v, "lever")
 
 
 class ExploitShock(_Shock):
     """A theft drains TAO each block until stopped by a chain halt (or it runs out)."""
 
     kind: Literal["exploit"] = "exploit"
-    damage_tao_per_block: float = Field(
+    damage_tao_per_block: Float = Field(
         20.0, gt=0, description="TAO stolen per block while the exploit runs (TAO/block)."
     )
-    max_damage_tao: float = Field(
+    max_damage_tao: Tao = Field(
         32_000.0, gt=0, description="TAO available to the attacker in total (TAO)."
     )
     sold_fraction: Fraction = Field(
@@ -610,9 +726,9 @@ class TeamExitShock(_Shock):
     """A high-value team leaves: stops work and sells on a schedule."""
 
     kind: Literal["team_exit"] = "team_exit"
-    netuid: int = Field(ge=0, description="The team's subnet (index).")
-    sell_tao: NonNegFloat = Field(37_000.0, description="TAO the team sells in total (TAO).")
-    sell_days: float = Field(7.0, gt=0, description="Days over which it sells (days).")
+    netuid: Int = Field(ge=0, description="The team's subnet (index).")
+    sell_tao: Tao = Field(37_000.0, ge=0, description="TAO the team sells in total (TAO).")
+    sell_days: Days = Field(7.0, gt=0, description="Days over which it sells (days).")
     quality_factor: Fraction = Field(
         0.1, description="Subnet utility after the exit (fraction of before)."
     )
@@ -622,18 +738,18 @@ class TokenSaleShock(_Shock):
     """Somebody (often the authority) sells TAO, or a subnet's alpha, over some days."""
 
     kind: Literal["token_sale"] = "token_sale"
-    amount_tao: float = Field(gt=0, description="TAO value sold in total (TAO).")
-    netuid: int | None = Field(
+    amount_tao: Tao = Field(gt=0, description="TAO value sold in total (TAO).")
+    netuid: Int | None = Field(
         None, ge=0, description="Subnet whose alpha is sold; None = TAO on the market."
     )
-    over_days: float = Field(1.0, gt=0, description="Days over which it is sold (days).")
+    over_days: Days = Field(1.0, gt=0, description="Days over which it is sold (days).")
 
 
 class ScamSubnetShock(_Shock):
     """A subnet turns into a scam: utility collapses and the owner extracts."""
 
     kind: Literal["scam_subnet"] = "scam_subnet"
-    netuid: int = Field(ge=0, description="Subnet that turns scam (index).")
+    netuid: Int = Field(ge=0, description="Subnet that turns scam (index).")
 
 
 Shock = Annotated[
@@ -653,10 +769,10 @@ class EventsConfig(_Section):
     exploit_rate_per_year: NonNegFloat = Field(
         0.0, description="Arrival rate of exploits (events/year)."
     )
-    exploit_damage_tao_per_block: float = Field(
+    exploit_damage_tao_per_block: Float = Field(
         20.0, gt=0, description="Damage of a random exploit while it runs (TAO/block)."
     )
-    exploit_max_damage_tao: float = Field(
+    exploit_max_damage_tao: Tao = Field(
         32_000.0, gt=0, description="Cap on a random exploit's total damage (TAO)."
     )
     scam_rate_per_year: NonNegFloat = Field(
@@ -673,13 +789,13 @@ class EventsConfig(_Section):
 class OutputConfig(_Section):
     """What the run records."""
 
-    record_every_blocks: int | None = Field(
+    record_every_blocks: Blocks | None = Field(
         None,
         ge=1,
         description="Rows every this many blocks (blocks); None = one row per day (7 200 blocks), "
         "or per tempo for runs shorter than 10 days.",
     )
-    per_subnet: bool = Field(True, description="Whether to record one row per subnet and time.")
+    per_subnet: Bool = Field(True, description="Whether to record one row per subnet and time.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -690,10 +806,12 @@ class OutputConfig(_Section):
 class SimConfig(_Section):
     """Everything a simulation run needs (the seed can be overridden by ``sim.run``)."""
 
-    name: str = Field("default", description="Scenario name (free text, used in outputs).")
-    description: str = Field("", description="What the scenario is about (free text).")
-    seed: int = Field(0, ge=0, description="Root seed of the run (non-negative integer).")
-    horizon_days: float = Field(90.0, gt=0, le=3650, description="Simulated time (days).")
+    name: Str = Field("default", description="Scenario name (free text, used in outputs).")
+    description: Str = Field("", description="What the scenario is about (free text).")
+    seed: Int = Field(
+        0, ge=0, le=MAX_SEED, description="Root seed of the run (an integer in [0, 2^63 - 1])."
+    )
+    horizon_days: Days = Field(90.0, gt=0, le=3650, description="Simulated time (days).")
     step: Literal["tempo", "block", "day"] = Field(
         "tempo",
         description="Model step granularity: one tempo (default), one block (slow; small runs), "
@@ -708,25 +826,49 @@ class SimConfig(_Section):
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     shocks: tuple[Shock, ...] = Field(
-        default_factory=tuple, description="Timed exogenous events, in any order."
+        default_factory=tuple,
+        max_length=10_000,
+        description="Timed exogenous events, in any order (at most 10 000).",
     )
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @model_validator(mode="after")
     def _shocks_fit(self) -> SimConfig:
+        last = self.network.n_subnets - 1
         for i, shock in enumerate(self.shocks):
-            netuid = getattr(shock, "netuid", None)
+            netuid, where = getattr(shock, "netuid", None), f"shocks[{i}].netuid"
             if netuid is None and isinstance(shock, InterventionShock):
-                netuid = shock.lever.get("netuid")
-            if netuid is not None and netuid >= self.network.n_subnets:
-                raise ValueError(
-                    f"shocks[{i}].netuid: {netuid} is not a subnet; expected 0..{self.network.n_subnets - 1}"
-                )
+                netuid, where = shock.lever.get("netuid"), f"shocks[{i}].lever.netuid"
+            if netuid is not None and netuid > last:
+                raise ValueError(f"{where}: {netuid} is not a subnet; expected 0..{last}")
             if shock.day > self.horizon_days:
                 raise ValueError(
                     f"shocks[{i}].day: {shock.day} is after horizon_days ({self.horizon_days})"
                 )
+        for netuid in self.owners.assign:
+            if not 0 <= netuid <= last:
+                raise ValueError(f"owners.assign.{netuid}: {netuid} is not a subnet; "
+                                 f"expected 0..{last}")
         return self
+
+    def with_policy(self, policy: str) -> SimConfig:
+        """A copy running governance ``policy``, its ``policy_config`` dropped.
+
+        Only the policy name is checked (the rest was validated when this config was built).
+
+        Raises
+        ------
+        ValueError
+            ``"governance.policy: ..."`` when no policy of that name is registered.
+        """
+        if not isinstance(policy, str) or not policy:
+            raise ValueError(f"governance.policy: expected a policy name, got {policy!r}")
+        try:
+            check_policy_config(policy, {})
+        except ValueError as exc:
+            raise ValueError(f"governance.{exc}") from None
+        governance = self.governance.model_copy(update={"policy": policy, "policy_config": {}})
+        return self.model_copy(update={"governance": governance})
 
     def with_updates(self, **changes: Any) -> SimConfig:
         """Return a validated copy with top-level fields or ``section__field`` paths replaced.

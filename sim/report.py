@@ -26,10 +26,13 @@ from sim.store import StudyStore
 __all__ = [
     "HARM_KPIS",
     "SPEED_KPIS",
+    "StudyStatus",
     "Verdict",
     "build_report",
     "compare_summary",
+    "complete_pairs",
     "format_compare_table",
+    "study_status",
     "verdict",
 ]
 
@@ -147,6 +150,83 @@ def format_compare_table(summary: pd.DataFrame, *, width: int = 140, level: floa
     return "\n\n".join(blocks) + "\n" + note
 
 
+# -- runs not done: the header of every summary ---------------------------------------------------
+@dataclass(frozen=True)
+class StudyStatus:
+    """How far a study got: runs by status and the (point, replication) pairs every policy
+    finished.
+
+    Attributes
+    ----------
+    counts
+        Runs by status (``SUCCEEDED``, ``PENDING``, ``FAILED``, ``ABORTED``).
+    pairs, complete
+        Design (point, replication) pairs, and those where every policy's run succeeded.
+    """
+
+    counts: dict[str, int]
+    pairs: int
+    complete: int
+
+    @property
+    def total(self) -> int:
+        """All runs of the study."""
+        return sum(self.counts.values())
+
+    @property
+    def finished(self) -> bool:
+        """True when every run succeeded."""
+        return self.counts.get("SUCCEEDED", 0) == self.total
+
+    def header(self) -> str | None:
+        """The warning printed above every summary of an unfinished study (None if finished)."""
+        if self.finished:
+            return None
+        parts = ", ".join(f"{self.counts[s]} {s}" for s in ("PENDING", "FAILED", "ABORTED")
+                          if self.counts.get(s))
+        return (f"unfinished study: {self.total - self.counts.get('SUCCEEDED', 0)} of "
+                f"{self.total} runs not done ({parts}); the tables use the "
+                f"{self.counts.get('SUCCEEDED', 0)} succeeded runs, the verdict only the "
+                f"{self.complete} of {self.pairs} seeds (point x replication) every policy "
+                "finished; `govsim resume` runs the rest")
+
+
+def study_status(manifest: pd.DataFrame) -> StudyStatus:
+    """The :class:`StudyStatus` of a manifest (one row per run)."""
+    counts = {str(k): int(v) for k, v in manifest["status"].value_counts().items()}
+    keys = ["point", "replication"]
+    policies = manifest["policy"].nunique()
+    ok = manifest[manifest["status"] == "SUCCEEDED"]
+    per_pair = ok.groupby(keys)["policy"].nunique()
+    pairs = len(manifest.drop_duplicates(keys))
+    return StudyStatus(counts, pairs, int((per_pair == policies).sum()))
+
+
+def complete_pairs(kpis: pd.DataFrame, *, group: str = "policy",
+                   policies: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of ``kpis`` whose (point, replication) has a row of every policy.
+
+    Parameters
+    ----------
+    kpis
+        One row per succeeded run.
+    group
+        The column naming the policy.
+    policies
+        The study's policies (default: those in ``kpis``); a pair lacking any of them is
+        dropped.
+    """
+    keys = [k for k in ("point", "replication") if k in kpis.columns]
+    wanted = set(policies) if policies is not None else set(kpis[group])
+    if not keys or kpis.empty:
+        return kpis if set(kpis[group]) >= wanted else kpis.iloc[0:0]
+    present = kpis[kpis[group].isin(wanted)]
+    counts = present.groupby(keys)[group].nunique()
+    full = counts[counts == len(wanted)].index
+    mask = pd.MultiIndex.from_frame(present[keys]).isin(full)
+    return present[mask]
+
+
 # -- the verdict ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Verdict:
@@ -206,7 +286,8 @@ def _harm_column(kpis: pd.DataFrame) -> tuple[str | None, pd.DataFrame]:
     return None, kpis
 
 
-def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo") -> Verdict:
+def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo",
+            policies: Sequence[str] | None = None) -> Verdict:
     """One line on harm versus reaction speed, from paired comparisons over the same seeds.
 
     Harm is the first KPI of :data:`HARM_KPIS` in the study (signed so larger = worse), reaction time the
@@ -224,7 +305,31 @@ def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo
         The column naming the policy.
     reference
         The policy to compare with; the fastest-reacting one when absent.
+    policies
+        The study's policies (default: those in ``kpis``). Only (point, replication) pairs
+        where every one of them has a row are used, so every policy rests on the same seeds;
+        the line says how many pairs were left out.
     """
+    wanted = list(dict.fromkeys(policies if policies is not None else kpis[group]))
+    complete = complete_pairs(kpis, group=group, policies=wanted)
+    keys = [k for k in ("point", "replication") if k in kpis.columns]
+    n_pairs = len(kpis.drop_duplicates(keys)) if keys else 0
+    n_complete = len(complete.drop_duplicates(keys)) if keys else 0
+    if complete.empty and not kpis.empty:
+        missing = [p for p in wanted if p not in set(kpis[group])]
+        why = (f"{', '.join(missing)} has no succeeded run" if missing
+               else "no seed has a succeeded run of every policy")
+        return Verdict(None, None, None, (), (),
+                       f"verdict: none: {why} (policies are compared on the same seeds only)")
+    note = (f" [on the {n_complete} of {n_pairs} seeds every policy finished]"
+            if n_complete < n_pairs else "")
+    verdict_ = _verdict(complete, group=group, reference=reference)
+    return Verdict(verdict_.harm_kpi, verdict_.speed_kpi, verdict_.reference,
+                   verdict_.least_harm, verdict_.fewer_harm, verdict_.line + note)
+
+
+def _verdict(kpis: pd.DataFrame, *, group: str, reference: str) -> Verdict:
+    """The verdict on rows that all rest on the same (point, replication) pairs."""
     harm_label, kpis = _harm_column(kpis)
     harm = "harm" if harm_label is not None else None
     speed = _first_present(SPEED_KPIS, kpis)
@@ -424,6 +529,7 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#22
 table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;
 text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .verdict{background:#eef6ee;border-left:4px solid #4a4;padding:.6em 1em}
+.unfinished{background:#fdf1e4;border-left:4px solid #d80;padding:.6em 1em}
 img{max-width:100%}figure{margin:1.2em 0}figcaption{font-size:12px;color:#555}
 """
 
@@ -446,6 +552,7 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
     store = StudyStore(root)
     sweep = store.sweep()
     manifest = store.manifest()
+    status = study_status(manifest)
     kpis = store.table("kpis")
     policies = list(dict.fromkeys(manifest["policy"]))
     constant = constant_kpis(kpis) if not kpis.empty else {}
@@ -463,6 +570,8 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
         f"<title>govsim study {esc(str(sweep.get('scenario', store.root.name)))}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Study: {esc(str(sweep.get('scenario', store.root.name)))}</h1>",
+        *([f"<p class='unfinished'><strong>{esc(status.header() or '')}</strong></p>"]
+          if not status.finished else []),
         f"<p>{esc(str(sweep.get('description', '')))}</p>",
         "<p>",
         f"Runs: {len(manifest)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); ",
@@ -472,7 +581,7 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
         f"created {esc(str(sweep.get('created')))}.</p>",
     ]
     if not summary.empty:
-        parts.append(f"<p class='verdict'>{esc(verdict(kpis).line)}</p>")
+        parts.append(f"<p class='verdict'>{esc(verdict(kpis, policies=policies).line)}</p>")
         parts.append("<h2>KPIs per policy (mean ± half-width of the 95 % t interval)</h2>")
         parts.append(wide_table(summary).to_html(escape=True, na_rep="n/a"))
     if constant:

@@ -1,8 +1,11 @@
-"""The sweep runner: plan a study, run it on any executor, resume it (engine.md §3).
+"""The sweep runner: plan a study, run it on any executor, resume it (docs/studies.md).
 
 A study is a list of runs. Run ``(scenario, replication)`` is one call of the model
 (``sim.run`` by default) with the scenario's validated config, one governance policy and an
-integer seed derived from the study's root entropy. Scenarios are (design point, policy) pairs;
+integer seed derived from the study's root entropy. Configs are validated once, before the
+plan (``sim.schema``); workers receive the :class:`~sim.config.SimConfig` objects themselves,
+and the store keeps their JSON for the record (read back, and validated once, by
+:func:`resume` and :func:`replay`). Scenarios are (design point, policy) pairs;
 the seed's spawn key is ``(point, replication)``, so every policy sees the same random numbers
 for the same point and replication (common random numbers: policy differences are not
 drowned in seed noise).
@@ -41,6 +44,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from sim.config import SimConfig
 from sim.executors import pin_threads
 from sim.sampling import Point, new_entropy, run_seed
 from sim.store import MANIFEST_COLUMNS, PartWriter, StudyStore
@@ -56,6 +60,7 @@ __all__ = [
     "run_cost",
     "run_one",
     "run_sweep",
+    "stored_configs",
 ]
 
 _VERSIONED_PACKAGES = ("govsim", "numpy", "scipy", "torch", "mesa", "pandas", "pyarrow", "pydantic")
@@ -102,11 +107,16 @@ class RunRef:
 
 @dataclass(frozen=True)
 class StudyPlan:
-    """Everything written before the first submit: sweep metadata, scenarios and manifest."""
+    """Everything written before the first submit: sweep metadata, scenarios and manifest.
+
+    ``configs`` holds the validated config of each scenario (by ``scenario_id``): what the
+    workers receive. ``scenarios`` stores their JSON.
+    """
 
     sweep: dict[str, Any]
     scenarios: pd.DataFrame
     manifest: pd.DataFrame
+    configs: tuple[SimConfig, ...] = ()
 
 
 @dataclass
@@ -180,9 +190,10 @@ def result_tables(result: Any, mode: str) -> dict[str, pd.DataFrame]:
 def run_one(
     run_id: str,
     attempt: int,
-    scenario_dict: Mapping[str, Any],
+    config: SimConfig,
+    policy: str,
     seed: int,
-    config: RunConfig,
+    run_config: RunConfig,
     writer: PartWriter,
 ) -> RunRef:
     """Run one simulation and write its tables; never raises (failures are data).
@@ -191,11 +202,13 @@ def run_one(
     ----------
     run_id, attempt
         Identify the run and this try of it.
-    scenario_dict
-        ``{"config": <SimConfig as a dict>, "policy": <policy name>}``.
+    config
+        The scenario's validated config (never validated again here).
+    policy
+        The governance policy of the run.
     seed
         The model's integer seed (from the manifest).
-    config
+    run_config
         The study's :class:`RunConfig`.
     writer
         The study's part writer.
@@ -212,13 +225,10 @@ def run_one(
         _TOKEN["token"] = _worker_token()
     start = time.perf_counter()
     try:
-        from sim.schema import config_from_dict
-
-        model = _resolve(config.model)
+        model = _resolve(run_config.model)
         pin_threads()  # again: importing the model may have just loaded torch
-        sim_config = config_from_dict(scenario_dict["config"])
-        result = model(sim_config, policy=scenario_dict["policy"], seed=int(seed))
-        tables = result_tables(result, config.mode)
+        result = model(config, policy=policy, seed=int(seed))
+        tables = result_tables(result, run_config.mode)
         part = writer.write(run_id, attempt, tables)
         n_rows = len(tables.get("timeseries", tables["kpis"]))
         return RunRef(
@@ -257,7 +267,7 @@ def _code_version() -> str | None:
 
 
 def plan_study(
-    configs: Sequence[Mapping[str, Any]],
+    configs: Sequence[SimConfig | Mapping[str, Any]],
     points: Sequence[Point],
     policies: Sequence[str],
     replications: int,
@@ -271,7 +281,8 @@ def plan_study(
     Parameters
     ----------
     configs
-        The validated config (as a dict) of each design point, aligned with ``points``.
+        The validated config of each design point, aligned with ``points``. A plain mapping
+        is validated here, once (``sim.schema.validate_config``).
     points
         The design points (parameter path -> value), stored as scenario columns.
     policies
@@ -293,15 +304,20 @@ def plan_study(
         raise ValueError("policies: expected at least one policy")
     entropy = new_entropy() if entropy is None else int(entropy)
     run_config = run_config or RunConfig()
+    validated = [_validated(cfg, p) for p, cfg in enumerate(configs)]
     scenario_rows: list[dict[str, Any]] = []
+    scenario_configs: list[SimConfig] = []
     runs: list[dict[str, Any]] = []
-    for p, (point, cfg) in enumerate(zip(points, configs, strict=True)):
+    for p, (point, cfg) in enumerate(zip(points, validated, strict=True)):
+        # Keys in the config's own order: strategies are assigned in mix order, so a sorted
+        # copy would replay differently from the run.
+        text = json.dumps(cfg.model_dump(mode="json"), default=str)
         for policy in policies:
             sid = len(scenario_rows)
             scenario_rows.append(
-                {"scenario_id": sid, "point": p, "policy": policy, **point,
-                 "config": json.dumps(cfg, sort_keys=True, default=str)}
+                {"scenario_id": sid, "point": p, "policy": policy, **point, "config": text}
             )
+            scenario_configs.append(cfg)
             for r in range(replications):
                 runs.append({
                     "run_id": f"s{sid:04d}-r{r:04d}",
@@ -333,21 +349,57 @@ def plan_study(
         **dict(meta or {}),
     }
     manifest = pd.DataFrame(runs, columns=list(MANIFEST_COLUMNS))
-    return StudyPlan(sweep, pd.DataFrame(scenario_rows), manifest)
+    return StudyPlan(sweep, pd.DataFrame(scenario_rows), manifest, tuple(scenario_configs))
+
+
+def _validated(config: SimConfig | Mapping[str, Any], point: int) -> SimConfig:
+    if isinstance(config, SimConfig):
+        return config
+    from sim.schema import validate_config
+
+    return validate_config(config, source=f"design point {point}")
+
+
+def stored_configs(store: StudyStore) -> dict[int, SimConfig]:
+    """The configs of a stored study by ``scenario_id``, validated once each (read from disk).
+
+    A config that no longer validates (a study written by another version) is left out; its
+    runs then fail as data with the validation error (see :func:`_execute`).
+    """
+    from sim.schema import ScenarioError, validate_config
+
+    out: dict[int, SimConfig] = {}
+    scenarios = store.scenarios()
+    for sid, text in zip(scenarios["scenario_id"], scenarios["config"], strict=True):
+        try:
+            out[int(sid)] = validate_config(json.loads(str(text)),
+                                            source=f"{store.scenarios_path} scenario {sid}")
+        except (ScenarioError, ValueError) as exc:
+            out[int(sid)] = _Invalid(str(exc))  # type: ignore[assignment]
+    return out
+
+
+@dataclass(frozen=True)
+class _Invalid:
+    """A stored config that did not validate: its runs fail with this error."""
+
+    error: str
 
 
 # -- execution ------------------------------------------------------------------------------
 _BLOCKS_PER_DAY = 7200  # protocol.units.BLOCKS_PER_DAY (12 s blocks); kept local: no torch import
 
 
-def run_cost(config: Mapping[str, Any]) -> float:
-    """A relative cost estimate of one run of ``config`` (a validated config as a dict).
+def run_cost(config: SimConfig | Mapping[str, Any]) -> float:
+    """A relative cost estimate of one run of ``config`` (a SimConfig or its dict).
 
     Model steps (horizon x steps per day) times the agents touched per step (subnet UIDs and
     stakers). Only the order of estimates matters: the runner submits costly runs first so the
     sweep does not end with one worker busy on a long run while the others idle. Fields that
     are missing count as the schema's defaults.
     """
+    if isinstance(config, SimConfig):
+        config = config.model_dump()
     network = config.get("network") or {}
     tempo = max(1, int(network.get("tempo", 360)))
     steps_per_day = {"block": _BLOCKS_PER_DAY, "day": 1}.get(
@@ -359,6 +411,8 @@ def run_cost(config: Mapping[str, Any]) -> float:
 
 def _safe_cost(config: Any) -> float:
     """:func:`run_cost`, or 0 for a config it cannot read (the run itself reports the error)."""
+    if isinstance(config, _Invalid):
+        return 0.0
     try:
         return run_cost(config)
     except (AttributeError, TypeError, ValueError):
@@ -390,21 +444,23 @@ def _execute(
     todo: Iterable[int],
     executor: Executor,
     *,
+    configs: Mapping[int, SimConfig | _Invalid],
     progress: bool,
     flush_every_s: float,
     max_in_flight: int | None = None,
 ) -> SweepSummary:
-    """Submit the manifest rows ``todo``; record each outcome; flush the manifest atomically."""
+    """Submit the manifest rows ``todo``; record each outcome; flush the manifest atomically.
+
+    ``configs`` maps ``scenario_id`` to the validated config every run of it receives.
+    """
     start = time.perf_counter()
     sweep = store.sweep()
     run_config = RunConfig(**sweep["run_config"])
-    scenarios = store.scenarios().set_index("scenario_id")
     writer = store.writer()
     manifest = manifest.astype({"part_path": object, "worker": object, "error": object,
                                 "traceback": object})
     futures: dict[Future, int] = {}
-    scenario_json = {int(sid): str(cfg) for sid, cfg in scenarios["config"].items()}
-    costs = {sid: _safe_cost(json.loads(cfg)) for sid, cfg in scenario_json.items()}
+    costs = {sid: _safe_cost(cfg) for sid, cfg in configs.items()}
     queue = deque(_longest_first(todo, manifest, costs))
     capacity = int(getattr(executor, "max_workers", 0) or 0)
     # Keep a bounded number of runs in flight: the driver records results as they come, a
@@ -421,12 +477,15 @@ def _execute(
     def submit_next() -> None:
         idx = queue.popleft()
         row = manifest.loc[idx]
-        # A fresh dict per run: a model that edits its config cannot leak into the next run.
-        scenario_dict = {"config": json.loads(scenario_json[int(row["scenario_id"])]),
-                         "policy": row["policy"]}
+        config = configs.get(int(row["scenario_id"]))
+        if not isinstance(config, SimConfig):
+            error = config.error if isinstance(config, _Invalid) else "no config stored"
+            record(idx, RunRef(row["run_id"], int(row["attempt"]), "FAILED", None, 0,
+                               int(row["seed"]), 0.0, "", error=f"ScenarioError: {error}"))
+            return
         try:
-            fut = executor.submit(run_one, row["run_id"], int(row["attempt"]), scenario_dict,
-                                  int(row["seed"]), run_config, writer)
+            fut = executor.submit(run_one, row["run_id"], int(row["attempt"]), config,
+                                  str(row["policy"]), int(row["seed"]), run_config, writer)
         except BrokenExecutor as exc:
             record(idx, RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
                                int(row["seed"]), 0.0, "", error=f"{type(exc).__name__}: {exc}"))
@@ -504,8 +563,10 @@ def run_sweep(
     store = StudyStore(root)
     store.create(plan.sweep, plan.scenarios, plan.manifest, overwrite=overwrite)
     manifest = store.manifest()
-    return _execute(store, manifest, range(len(manifest)), executor, progress=progress,
-                    flush_every_s=flush_every_s, max_in_flight=max_in_flight)
+    configs = (dict(enumerate(plan.configs)) if len(plan.configs) == len(plan.scenarios)
+               else stored_configs(store))
+    return _execute(store, manifest, range(len(manifest)), executor, configs=configs,
+                    progress=progress, flush_every_s=flush_every_s, max_in_flight=max_in_flight)
 
 
 def resume(
@@ -527,8 +588,8 @@ def resume(
     manifest.loc[todo, "attempt"] = manifest.loc[todo, "attempt"] + 1
     manifest.loc[todo, "status"] = "PENDING"
     store.write_manifest(manifest)
-    return _execute(store, manifest, todo, executor, progress=progress,
-                    flush_every_s=flush_every_s, max_in_flight=max_in_flight)
+    return _execute(store, manifest, todo, executor, configs=stored_configs(store),
+                    progress=progress, flush_every_s=flush_every_s, max_in_flight=max_in_flight)
 
 
 def replay(root: str | Path, run_id: str) -> Any:
@@ -543,8 +604,9 @@ def replay(root: str | Path, run_id: str) -> Any:
     row = manifest.loc[run_id]
     scenario = store.scenarios().set_index("scenario_id").loc[int(row["scenario_id"])]
     run_config = RunConfig(**store.sweep()["run_config"])
-    from sim.schema import config_from_dict
+    from sim.schema import validate_config
 
+    config = validate_config(json.loads(scenario["config"]),
+                             source=f"{store.scenarios_path} scenario {row['scenario_id']}")
     model = _resolve(run_config.model)
-    return model(config_from_dict(json.loads(scenario["config"])), policy=row["policy"],
-                 seed=int(row["seed"]))
+    return model(config, policy=row["policy"], seed=int(row["seed"]))

@@ -3,7 +3,10 @@
 A design is a list of *points*: plain dicts mapping a dotted parameter path
 (``"governance.delay_blocks"``) to a value. The runner turns every point into one scenario
 row, and every (scenario ``i``, replication ``j``) pair into one run seeded from the study's
-root entropy (engine.md §3.3).
+root entropy (docs/studies.md, "Studies: runner, seeds, store").
+
+Every design checks its size before it builds anything: more than :data:`MAX_POINTS` points is
+a ``ValueError`` (scenario files have a lower cap, ``sim.schema.MAX_SWEEP_POINTS``).
 
 Examples
 --------
@@ -20,12 +23,14 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "MAX_POINTS",
     "Point",
     "ab",
     "from_records",
@@ -39,6 +44,13 @@ __all__ = [
 
 #: One design point: dotted parameter path -> value.
 Point = dict[str, Any]
+#: Most points any design builds (a guard against allocating an absurd design).
+MAX_POINTS: int = 1_000_000
+
+
+def _check_size(n: int, what: str) -> None:
+    if n > MAX_POINTS:
+        raise ValueError(f"{what}: {n} points; expected at most {MAX_POINTS}")
 
 
 def grid(axes: Mapping[str, Sequence[Any]]) -> list[Point]:
@@ -58,6 +70,7 @@ def grid(axes: Mapping[str, Sequence[Any]]) -> list[Point]:
     for name in names:
         if len(axes[name]) == 0:
             raise ValueError(f"grid axis {name!r} has no values")
+    _check_size(math.prod(len(axes[name]) for name in names), "grid")
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
 
 
@@ -116,6 +129,7 @@ def lhs(n: int, bounds: Mapping[str, tuple[Any, Any]], *, seed: int | None = Non
     """
     if n < 1:
         raise ValueError(f"lhs: expected n >= 1, got {n}")
+    _check_size(n, "lhs")
     engine = _qmc_engine(_qmc().LatinHypercube, len(bounds), seed)
     return _scale(engine.random(n), bounds)
 
@@ -124,6 +138,7 @@ def sobol(n: int, bounds: Mapping[str, tuple[Any, Any]], *, seed: int | None = N
     """Scrambled Sobol design of ``n`` points (a power of two keeps its balance properties)."""
     if n < 1:
         raise ValueError(f"sobol: expected n >= 1, got {n}")
+    _check_size(n, "sobol")
     engine = _qmc_engine(_qmc().Sobol, len(bounds), seed)
     return _scale(engine.random(n), bounds)
 

@@ -1,9 +1,9 @@
 """``multisig``: k-of-n signers, executed the block after the k-th signature (the status quo).
 
 The April 2026 sudo key is, per the subtensor governance README, a "sudo-based triumvirate
-multisig" (governance.md §1.1); its threshold k is unknown (§8: ``sudo.k``, ``sudo.n = 3``).
-``signer_correlation`` is the correlation between signers' intents used by the actor model and
-the key-control metric: perfectly correlated signers count as one independent party (§5.1).
+multisig"; its threshold k is not public (``n = 3`` per Covenant's statement, so ``k`` is a
+parameter). ``signer_correlation`` is the correlation between signers' intents used by the actor
+model and the key-control metric: perfectly correlated signers count as one independent party.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ __all__ = ["MultisigConfig", "MultisigPolicy"]
 class MultisigConfig:
     """Config of a k-of-n multisig (defaults: the status-quo 3-signer key, k unknown → 2)."""
 
-    k: int = param(2, lo=1, hi=64, doc="signatures needed (unknown for the sudo multisig; §8)")
+    k: int = param(2, lo=1, hi=64, doc="signatures needed (not public for the sudo multisig)")
     n: int = param(3, lo=1, hi=64, doc="number of signers (3 per Covenant's statement)")
     body: str = param("signers", doc="electorate body holding the signers")
-    delay_blocks: int = param(1, lo=0, hi=10_000_000, doc="blocks from the k-th signature to execution (pallet_sudo: next block)")
-    expiry_blocks: int | None = param(None, lo=1, doc="blocks after which an unsigned proposal expires (None: never)")
+    delay_blocks: Blocks = param(1, lo=0, hi=10_000_000, doc="blocks from the k-th signature to execution (pallet_sudo: next block)")
+    expiry_blocks: Blocks | None = param(None, lo=1, doc="blocks after which an unsigned proposal expires (None: never)")
     signer_correlation: float = param(0.0, lo=0.0, hi=1.0, doc="correlation of signers' intents (1: one party)")
     proposer_signs: bool = param(True, doc="the proposer's submission counts as its signature (Safe)")
 
@@ -103,7 +103,7 @@ class MultisigPolicy(GovernancePolicy):
         return self._run_scheduled(gs, now)
 
     def independent_parties(self, gs: GovState) -> dict[str, str]:
-        """Perfectly correlated signers (``signer_correlation = 1``) are one party (§5.1)."""
+        """Perfectly correlated signers (``signer_correlation = 1``) are one party."""
         if self.config.signer_correlation >= 1.0:
             return dict.fromkeys(gs.seat(self.config.body), f"{self.config.body}:correlated")
         return {}

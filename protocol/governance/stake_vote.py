@@ -1,4 +1,4 @@
-"""``stake_vote``: root-validator stake vote to suppress a subnet (PR #2420, governance.md §3 #9).
+"""``stake_vote``: root-validator stake vote to suppress a subnet (subtensor PR #2420).
 
 Electorate: root-registered coldkeys with at least ``stake_threshold`` root stake. A proposal
 is in force while **more than 50 % of the registered root stake** supports it, recomputed every
@@ -44,7 +44,7 @@ class StakeVoteConfig:
     epoch: int = param(360, lo=1, hi=1_000_000, doc="recomputed every epoch (tempo 360)")
     stake_threshold: float = param(0.0, lo=0.0, doc="StakeThreshold to join the electorate (value not in the PR; 0)")
     root_override: bool = param(True, doc="Root may override (cancel / lift)")
-    expiry_blocks: int | None = param(None, lo=1, doc="a proposal that never gained a majority expires after this")
+    expiry_blocks: Blocks | None = param(None, lo=1, doc="a proposal that never gained a majority expires after this")
 
 
 @register_policy("stake_vote")

@@ -1,4 +1,4 @@
-"""``sudo``: one key, executed next block (``pallet_sudo``; governance.md §1.1, §2.1).
+"""``sudo``: one key, executed next block (``pallet_sudo``, the subtensor governance README).
 
 No on-chain constraint or delay: "Effective next block. Only social checks". This is the
 multisig with k = n = 1 on the body ``"sudo"`` (the key); use ``multisig`` for k-of-n signers.
@@ -7,6 +7,8 @@ multisig with k = n = 1 on the body ``"sudo"`` (the key); use ``multisig`` for k
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from protocol.units import Blocks
 
 from .config import param
 from .multisig import MultisigConfig, MultisigPolicy
@@ -22,7 +24,7 @@ class SudoConfig(MultisigConfig):
     k: int = param(1, lo=1, hi=1, doc="one key")
     n: int = param(1, lo=1, hi=1, doc="one key")
     body: str = param("sudo", doc="electorate body holding the sudo key")
-    delay_blocks: int = param(1, lo=0, hi=1, doc="pallet_sudo: effective next block")
+    delay_blocks: Blocks = param(1, lo=0, hi=1, doc="pallet_sudo: effective next block")
 
 
 @register_policy("sudo")

@@ -1,4 +1,4 @@
-"""``timelock``: an M-of-N multisig whose actions wait in a 2–30 day timelock (governance.md §6).
+"""``timelock``: an M-of-N multisig whose actions wait in a 2–30 day timelock.
 
 Compound ``Timelock``: ``MINIMUM_DELAY = 2 days``, ``MAXIMUM_DELAY = 30 days``,
 ``GRACE_PERIOD = 14 days``. After the M-th signature the action is queued (``Approved``) for
@@ -26,8 +26,8 @@ __all__ = ["TimelockConfig", "TimelockPolicy"]
 class TimelockConfig(MultisigConfig):
     """Config of multisig + timelock (Compound Timelock / Safe)."""
 
-    delay_blocks: int = param(14_400, lo=14_400, hi=216_000, doc="timelock delay: 2 d (min) … 30 d (max)")
-    grace_blocks: int = param(100_800, lo=1, hi=10_000_000, doc="GRACE_PERIOD 14 d")
+    delay_blocks: Blocks = param(14_400, lo=14_400, hi=216_000, doc="timelock delay: 2 d (min) … 30 d (max)")
+    grace_blocks: Blocks = param(100_800, lo=1, hi=10_000_000, doc="GRACE_PERIOD 14 d")
     guardian_body: str = param("guardians", doc="body whose members may cancel a queued action")
     auto_execute: bool = param(True, doc="execute at ETA; else a signer must call execute() within grace")
 

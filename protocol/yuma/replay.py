@@ -12,7 +12,15 @@ from protocol.yuma.epoch import yuma_epoch
 from protocol.yuma.exact_epoch import dense_rows, exact_epoch
 from protocol.yuma.state import StateError, SubnetState, parse_state
 
-__all__ = ["OUTPUT_KEYS", "float_epoch_from_state", "replay_states", "state_tensors"]
+__all__ = [
+    "INT64_MAX",
+    "MAX_REPLAY_STATES",
+    "MAX_REPLAY_UIDS",
+    "OUTPUT_KEYS",
+    "float_epoch_from_state",
+    "replay_states",
+    "state_tensors",
+]
 
 Mode = Literal["exact", "float"]
 
@@ -23,6 +31,12 @@ OUTPUT_KEYS: tuple[str, ...] = (
 )  # fmt: skip
 
 _NO_COMMIT = 2**62
+#: Largest block number (and lms) the float path holds: torch's int64.
+INT64_MAX = 2**63 - 1
+#: Most uids a replayed state may have (the float path builds dense n x n matrices).
+MAX_REPLAY_UIDS = 4096
+#: Most states in one replayed list.
+MAX_REPLAY_STATES = 100_000
 # float → u16 storage: floor, forgiving float noise just below an integer
 _U16_EPS = 1e-9
 
@@ -117,6 +131,25 @@ def _exact_output(state: SubnetState) -> dict[str, Any]:
     }
 
 
+def _check_replayable(state: SubnetState, mode: Mode) -> None:
+    """Refuse what the epoch paths cannot hold: too many uids, and block numbers above
+    int64 where they become int64 arrays (per-uid blocks in both modes; every block number in
+    float mode, whose tensors are int64)."""
+    if state.n > MAX_REPLAY_UIDS:
+        raise StateError(f"n: expected at most {MAX_REPLAY_UIDS} uids to replay, got {state.n}")
+    checks: dict[str, tuple[int, ...]] = {"last_update": state.last_update, "reg": state.reg}
+    if mode == "float":
+        checks.update(block=(state.block,), lms=(state.lms,),
+                      commit_reveal=tuple(c for c in state.commit_reveal or () if c is not None))
+    for key, values in checks.items():
+        for i, value in enumerate(values):
+            if value > INT64_MAX:
+                where = key if key in ("block", "lms") else f"{key}[{i}]"
+                hint = "; use exact mode" if key in ("block", "lms", "commit_reveal") else ""
+                raise StateError(f"{where}: expected at most 2^63 - 1 in {mode} mode (the epoch "
+                                 f"stores it as int64), got {value}{hint}")
+
+
 def replay_states(
     states: Sequence[Mapping[str, Any]] | Mapping[str, Any], mode: Mode = "exact"
 ) -> list[dict[str, Any]]:
@@ -155,12 +188,18 @@ def replay_states(
         )
     if not items:
         raise StateError("states: expected at least one state, got an empty list")
+    if len(items) > MAX_REPLAY_STATES:
+        raise StateError(f"states: expected at most {MAX_REPLAY_STATES} states, got {len(items)}")
     outputs: list[dict[str, Any]] = []
     previous: SubnetState | None = None
     float_bonds: torch.Tensor | None = None
     for index, obj in enumerate(items):
         where = f"state {index}: " if len(items) > 1 else ""
         state = parse_state(obj, previous, where=where)
+        try:
+            _check_replayable(state, mode)
+        except StateError as exc:
+            raise StateError(f"{where}{exc}") from None
         if mode == "exact":
             out = _exact_output(state)
         else:

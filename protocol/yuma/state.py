@@ -107,20 +107,32 @@ def _where(key: str, ctx: str) -> str:
     return f"{ctx}{key}" if ctx else key
 
 
+#: Largest magnitude of a float accepted for an integer key (floats are exact up to 2^53).
+_EXACT_FLOAT = 2**53
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, shortened for huge integers and long texts."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _int(value: Any, key: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_FLOAT:
             value = int(value)
         else:
-            raise StateError(f"{key}: expected an integer in [{lo}, {hi}], got {value!r}")
+            raise StateError(f"{key}: expected an integer in [{lo}, {hi}], got {_shown(value)}")
     if not lo <= value <= hi:
-        raise StateError(f"{key}: expected an integer in [{lo}, {hi}], got {value!r}")
+        raise StateError(f"{key}: expected an integer in [{lo}, {hi}], got {_shown(value)}")
     return value
 
 
 def _bool(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
-        raise StateError(f"{key}: expected true or false, got {value!r}")
+        raise StateError(f"{key}: expected true or false, got {_shown(value)}")
     return value
 
 
@@ -135,13 +147,13 @@ def _list(value: Any, key: str, n: int, *, allow_empty: bool = False) -> list[An
 
 def _stake_value(value: Any, key: str) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise StateError(f"{key}: expected a non-negative number of rao, got {value!r}")
+        raise StateError(f"{key}: expected a non-negative number of rao, got {_shown(value)}")
     if isinstance(value, float) and (not math.isfinite(value) or value.is_integer()):
         if not math.isfinite(value):
             raise StateError(f"{key}: expected a finite non-negative number of rao, got {value!r}")
         value = int(value)
     if value < 0 or value > U64_MAX:
-        raise StateError(f"{key}: expected a number of rao in [0, 2^64-1], got {value!r}")
+        raise StateError(f"{key}: expected a number of rao in [0, 2^64-1], got {_shown(value)}")
     return value
 
 
@@ -172,9 +184,9 @@ def _uid_key(text: Any, key: str, n: int) -> int:
     try:
         uid = int(text)
     except (TypeError, ValueError):
-        raise StateError(f"{key}: expected a uid in [0, {n - 1}], got {text!r}") from None
+        raise StateError(f"{key}: expected a uid in [0, {n - 1}], got {_shown(text)}") from None
     if not 0 <= uid < n or str(uid) != str(text).strip():
-        raise StateError(f"{key}: expected a uid in [0, {n - 1}], got {text!r}")
+        raise StateError(f"{key}: expected a uid in [0, {n - 1}], got {_shown(text)}")
     return uid
 
 
@@ -211,7 +223,7 @@ def _parse(obj: Any, previous: SubnetState | None) -> SubnetState:
         raise StateError(f"state: expected a JSON object, got {type(obj).__name__}")
     unknown = sorted(set(obj) - set(STATE_KEYS) - METADATA_KEYS)
     if unknown:
-        raise StateError(f"{unknown[0]}: unknown key (known keys: {', '.join(STATE_KEYS)})")
+        raise StateError(f"{str(unknown[0])[:60]}: unknown key (known keys: {', '.join(STATE_KEYS)})")
     prev = asdict(previous) if previous is not None else {}
 
     def get(key: str) -> Any:
@@ -221,6 +233,8 @@ def _parse(obj: Any, previous: SubnetState | None) -> SubnetState:
     if get("stake") is None:
         raise StateError("stake: required (a list of n rao amounts)")
     raw_stake = obj.get("stake", prev.get("stake"))
+    if get("n") is None and not isinstance(raw_stake, list | tuple):
+        raise StateError(f"stake: expected a list of rao amounts, got {_shown(raw_stake)}")
     n = _int(get("n") if get("n") is not None else len(raw_stake), "n", 1, U16_MAX)
     stake = tuple(
         _stake_value(v, f"stake[{i}]") for i, v in enumerate(_list(raw_stake, "stake", n))
@@ -234,7 +248,7 @@ def _parse(obj: Any, previous: SubnetState | None) -> SubnetState:
     if "block" in obj:
         block = _int(obj["block"], "block", 0, U64_MAX)
     elif previous is not None:
-        block = previous.block + tempo
+        block = _int(previous.block + tempo, "block (previous block + tempo)", 0, U64_MAX)
     elif get("last_update") is not None:
         block = max(_list(get("last_update"), "last_update", n), default=0) + 1
     else:
@@ -277,9 +291,11 @@ def _parse(obj: Any, previous: SubnetState | None) -> SubnetState:
         raise StateError(
             f"alpha_low_u16: expected at most alpha_high_u16 ({alpha_high}), got {alpha_low}"
         )
-    version = get("liquid_alpha_version") or "v2"
-    if version not in ("v1", "v2"):
-        raise StateError(f"liquid_alpha_version: expected 'v1' or 'v2', got {version!r}")
+    version = get("liquid_alpha_version")
+    if version is None:
+        version = "v2"
+    if not isinstance(version, str) or version not in ("v1", "v2"):
+        raise StateError(f"liquid_alpha_version: expected 'v1' or 'v2', got {_shown(version)}")
     cutoff_default = max(1, ACTIVITY_CUTOFF_FACTOR_MILLI * tempo // 1000)
     commit_raw = obj["commit_reveal"] if "commit_reveal" in obj else prev.get("commit_reveal")
     commit: tuple[int | None, ...] | None

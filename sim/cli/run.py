@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,6 +31,20 @@ SUMMARY_KEYS: tuple[str, ...] = (
 )
 
 
+def _load_config(scenario: Path, policy: str | None, seed: int | None) -> Any:
+    """The scenario's base config with ``--policy``/``--seed``: every input problem is one line."""
+    from sim.api import load_config
+
+    try:
+        return load_config(scenario, policy=policy, seed=seed)
+    except ValueError as exc:  # ScenarioError and the policy/seed checks
+        message = str(exc)
+        for field_name, option in (("seed: ", "--seed: "), ("governance.policy: ", "--policy: ")):
+            if message.startswith(field_name):
+                message = f"{scenario}: {option}{message.removeprefix(field_name)}"
+        raise UserError(message) from None
+
+
 def _json_safe(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
@@ -39,7 +54,8 @@ def _json_safe(value: object) -> object:
 @main.command("run")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--policy", "-p", default=None, help="Governance policy (default: the scenario's).")
-@click.option("--seed", "-s", type=int, default=None, help="Root seed (default: the scenario's).")
+@click.option("--seed", "-s", type=int, default=None,
+              help="Root seed, an integer in [0, 2^63 - 1] (default: the scenario's).")
 @click.option(
     "--out",
     "-o",
@@ -48,30 +64,35 @@ def _json_safe(value: object) -> object:
     default=None,
     help="Directory for timeseries.parquet, kpis.json and events.json.",
 )
-def run_cmd(scenario: Path, policy: str | None, seed: int | None, out_dir: Path | None) -> None:
-    """Simulate SCENARIO (a TOML file) once and print a summary."""
+@click.option("--check", is_flag=True,
+              help="Only validate SCENARIO (and --policy/--seed) and print what would run.")
+def run_cmd(scenario: Path, policy: str | None, seed: int | None, out_dir: Path | None,
+            check: bool) -> None:
+    """Simulate SCENARIO (a TOML file) once and print a summary.
+
+    Only the scenario's base point runs: a [sweep] table is checked for its shape and size but
+    none of its points is built.
+    """
     from sim.api import run
 
-    if not scenario.exists():
-        raise UserError(f"{scenario}: no such scenario file")
-    if seed is not None and seed < 0:
-        raise UserError(f"--seed: expected a non-negative integer, got {seed}")
+    config = _load_config(scenario, policy, seed)
+    if check:
+        click.echo(f"ok: {scenario}: {config.name}: policy={config.governance.policy} "
+                   f"seed={config.seed} {config.network.n_subnets} subnets x "
+                   f"{config.network.n_uids} uids, {config.horizon_days:g} days")
+        return
     if out_dir is not None:
         # Before the run, so an unwritable --out fails in a second, not after the simulation.
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UserError(f"--out {out_dir}: cannot create it ({exc.strerror})") from None
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise UserError(f"--out {str(out_dir)[:80]!r}: cannot create it ({reason})") from None
     try:
-        result = run(scenario, policy=policy, seed=seed)
-    except Exception as exc:  # every input problem surfaces as one clear line
-        if exc.__class__.__name__ in (
-            "ScenarioError",
-            "ValueError",
-            "RegistryError",
-            "PolicyConfigError",
-        ):
-            raise UserError(str(exc)) from exc
+        result = run(config)
+    except Exception as exc:  # a strategy name refused by its registry when the model is built
+        if exc.__class__.__name__ in ("ValueError", "RegistryError", "PolicyConfigError"):
+            raise UserError(f"{scenario}: {exc}") from exc
         raise
     kpis = {k: _json_safe(v) for k, v in result.kpis.items()}
     if out_dir is not None:

@@ -9,13 +9,19 @@
 - ``govsim replay RUN_ID --study DIR``: re-run one stored run and check it is bit-identical.
 - ``govsim resume DIR``: re-run the runs that are pending, failed or aborted.
 
+A study directory is never replaced silently: ``compare``/``sweep`` into a non-empty ``--out``
+refuse, unless ``--resume`` (continue the same design: same configs, policies, seeds, entropy
+and run settings) or ``--force`` (move the old directory aside to a timestamped sibling, then
+start afresh).
+
 Executors: ``--executor process`` (default), ``sequential``, ``dask-local``,
 ``dask://HOST:PORT`` or ``ray`` (see docs/studies.md).
 """
 
 from __future__ import annotations
 
-import tomllib
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +54,18 @@ def _study_options(func: Any) -> Any:
                           "--set 'governance.detection_delay_blocks=\"2 hours\"' (TOML values)."),
         click.option("--mode", type=click.Choice(["trajectory", "kpi"]), default="trajectory",
                      show_default=True, help="Store time series too, or only KPIs."),
-        click.option("--overwrite", is_flag=True,
-                     help="Replace an unfinished study in --out (a finished one is replaced "
-                          "anyway)."),
+        click.option("--resume", "resume_study", is_flag=True,
+                     help="If --out holds this same study (same design, policies, seeds and "
+                          "entropy), run only its runs that are not done yet."),
+        click.option("--force", is_flag=True,
+                     help="If --out holds a study (or anything), move it aside to "
+                          "<out>.replaced-<timestamp> and start afresh."),
+        click.option("--overwrite", "force_alias", is_flag=True, hidden=True,
+                     help="Old name of --force."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--check", is_flag=True,
+                     help="Only validate the scenario, its design and --out, print the plan and "
+                          "stop (nothing is run or written)."),
         click.option("--model", default="sim:run", show_default=True,
                      help="Model entry point 'module:function' (advanced: a custom model)."),
     ]
@@ -60,35 +74,15 @@ def _study_options(func: Any) -> Any:
     return func
 
 
-def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
-    """``PATH=VALUE`` pairs; VALUE is a TOML value, or a bare string when it is not one."""
-    out: dict[str, Any] = {}
-    for item in sets:
-        path, sep, text = item.partition("=")
-        if not sep or not path.strip():
-            raise UserError(f"--set {item!r}: expected PATH=VALUE, e.g. horizon_days=10")
-        try:
-            value = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = text
-        out[path.strip()] = value
-    return out
-
-
 def _load(path: Path, sets: tuple[str, ...]) -> Any:
-    from sim.schema import Scenario, ScenarioError, load_scenario
+    """The scenario with its ``--set`` overrides, validated once (its sweep not yet built)."""
+    from sim.schema import ScenarioError, load_scenario, parse_overrides
 
     try:
-        scenario = load_scenario(path)
-        overrides = _parse_sets(sets)
-        if overrides:
-            config = scenario.to_config(overrides=overrides)
-            scenario = Scenario(body=config.model_dump(mode="json"), config=config,
-                                policies=scenario.policies, seeds=scenario.seeds,
-                                sweep=scenario.sweep, source=scenario.source)
+        overrides = parse_overrides(sets, where=f"{path} (--set)")
+        return load_scenario(path, overrides=overrides, check_sweep=False)
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
-    return scenario
 
 
 def _policies(scenario: Any, option: str | None) -> list[str]:
@@ -123,41 +117,134 @@ def _make_executor(kind: str, workers: int | None) -> Any:
         raise UserError(str(exc)) from None
 
 
-def _prepare_out(out: Path, overwrite: bool) -> bool:
-    """Whether to overwrite ``out``: yes for a finished study, refuse an unfinished one."""
-    from sim.store import StudyStore
+def _default_out(name: str, suffix: str = "") -> Path:
+    """``out/<name><suffix>``, the name made safe as one directory name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:100] or "study"
+    return Path("out") / f"{safe}{suffix}"
 
+
+def _check_out(out: Path) -> None:
+    text = str(out)
+    if "\0" in text or len(text) > 4096:
+        raise UserError(f"--out {text[:80]!r}: expected a usable directory name")
+    try:
+        if out.exists() and not out.is_dir():
+            raise UserError(f"--out {out}: exists and is not a directory")
+    except OSError as exc:
+        raise UserError(f"--out {text[:80]}: cannot use it ({exc.strerror})") from None
+
+
+def _is_empty_dir(out: Path) -> bool:
+    try:
+        return not out.exists() or not any(out.iterdir())
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot read it ({exc.strerror})") from None
+
+
+def _design_key(scenarios: Any, sweep: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two studies the same design: every scenario's config and policy, the
+    replications, the run settings and the root entropy."""
+    rows = tuple(sorted(zip(scenarios["point"].astype(int), scenarios["policy"].astype(str),
+                            scenarios["config"].astype(str), strict=True)))
+    run_config = dict(sweep.get("run_config") or {})
+    return (rows, int(sweep.get("replications", 0)), tuple(sorted(run_config.items())),
+            str(sweep.get("entropy")))
+
+
+def _move_aside(out: Path) -> Path:
+    """Rename ``out`` to a timestamped sibling (never overwriting one) and return its path."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = out.with_name(f"{out.name}.replaced-{stamp}")
+    n = 1
+    while target.exists():
+        target = out.with_name(f"{out.name}.replaced-{stamp}-{n}")
+        n += 1
+    try:
+        out.rename(target)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot move it aside to {target} ({exc.strerror})") \
+            from None
+    return target
+
+
+def _prepare_out(out: Path, plan: Any, resume_study: bool, force: bool,
+                 entropy_given: bool) -> str:
+    """What to do with ``out``: ``"new"`` (empty, or moved aside) or ``"resume"``.
+
+    Refuses (exit 2) a non-empty ``out`` without ``--resume``/``--force``, and ``--resume`` of
+    a directory that holds no study or a study of a different design.
+    """
+    from sim.store import StoreError, StudyStore
+
+    _check_out(out)
+    if _is_empty_dir(out):
+        return "new"
+    if force:
+        moved = _move_aside(out)
+        click.echo(f"{out}: moved the old contents aside to {moved}")
+        return "new"
     store = StudyStore(out)
     if not store.exists():
-        return False
-    finished = set(store.manifest()["status"]) <= {"SUCCEEDED"}
-    if finished or overwrite:
-        return True
-    raise UserError(f"{out} holds an unfinished study; run `govsim resume {out}` or pass "
-                    "--overwrite")
+        raise UserError(f"--out {out}: the directory is not empty and holds no study; choose "
+                        "another --out, or pass --force to move it aside")
+    try:
+        manifest = store.manifest()
+        stored = (store.scenarios(), store.sweep())
+    except (StoreError, OSError, ValueError) as exc:
+        raise UserError(f"--out {out}: cannot read the study there ({exc}); choose another "
+                        "--out, or pass --force to move it aside") from None
+    if not resume_study:
+        done = int((manifest["status"] == "SUCCEEDED").sum())
+        raise UserError(f"--out {out} already holds a study ({done} of {len(manifest)} runs "
+                        "done); pass --resume to continue it (same design), --force to move it "
+                        "aside and start afresh, or choose another --out")
+    sweep = dict(plan.sweep)
+    if not entropy_given:
+        sweep["entropy"] = stored[1].get("entropy")
+    if _design_key(plan.scenarios, sweep) != _design_key(*stored):
+        raise UserError(f"--out {out} holds a study of a different design (scenario, "
+                        "policies, seeds, entropy, --mode or --model differ); --resume only "
+                        "continues the same design. Choose another --out, or pass --force to "
+                        "move it aside")
+    return "resume"
 
 
-def _run_study(scenario: Any, points: list[dict[str, Any]], policies: list[str], seeds: int,
-               out: Path, executor_kind: str, workers: int | None, entropy: int | None,
-               mode: str, overwrite: bool, quiet: bool, label: str, model: str) -> Any:
-    from sim.runner import RunConfig, plan_study, run_sweep
-    from sim.schema import ScenarioError
+def _run_study(scenario: Any, policies: list[str], seeds: int, out: Path, *, sweep: bool,
+               executor_kind: str, workers: int | None, entropy: int | None, mode: str,
+               resume_study: bool, force: bool, quiet: bool, label: str, model: str,
+               check: bool = False) -> Any:
+    from sim.runner import RunConfig, plan_study, resume, run_sweep
+    from sim.schema import ScenarioError, check_study_size
 
     _check_executor(executor_kind)
+    if resume_study and force:
+        raise UserError("--resume and --force: pass one of them")
+    size = scenario.sweep.size if (sweep and scenario.sweep is not None) else 1
     try:
-        configs = [scenario.to_config(overrides=p).model_dump(mode="json") for p in points]
-    except ScenarioError as exc:
+        check_study_size(size, len(policies), seeds, scenario.source or "study")
+        pairs = scenario.point_configs() if sweep else [({}, scenario.config)]
+    except (ScenarioError, ValueError) as exc:
         raise UserError(str(exc)) from None
+    points = [point for point, _ in pairs]
     meta = {"scenario": scenario.name, "description": scenario.description,
             "scenario_file": scenario.source, "scenario_hash": scenario.hash, "command": label}
-    plan = plan_study(configs, points, policies, seeds, entropy=entropy,
+    plan = plan_study([config for _, config in pairs], points, policies, seeds, entropy=entropy,
                       run_config=RunConfig(model=model, mode=mode), meta=meta)
     n_runs = len(plan.manifest)
-    click.echo(f"{scenario.name}: {len(points)} point(s) x {len(policies)} policies x {seeds} "
-               f"seeds = {n_runs} runs on {executor_kind} ({workers or 'all'} workers) -> {out}")
-    replace = _prepare_out(out, overwrite)
+    line = (f"{scenario.name}: {len(points)} point(s) x {len(policies)} policies x {seeds} "
+            f"seeds = {n_runs} runs on {executor_kind} ({workers or 'all'} workers) -> {out}")
+    if check:
+        _check_out(out)
+        click.echo(f"ok: {line}")
+        return None
+    action = _prepare_out(out, plan, resume_study, force, entropy is not None)
+    click.echo(line)
     with _make_executor(executor_kind, workers) as executor:
-        summary = run_sweep(plan, out, executor, overwrite=replace, progress=not quiet)
+        if action == "resume":
+            click.echo(f"{out}: continuing the same study (--resume)")
+            summary = resume(out, executor, progress=not quiet)
+        else:
+            summary = run_sweep(plan, out, executor, progress=not quiet)
     click.echo(summary.line())
     return summary
 
@@ -176,15 +263,26 @@ def _print_failures(root: Path) -> None:
 
 
 def _print_compare(root: Path) -> None:
-    from sim.report import compare_summary, constant_kpis, format_compare_table, verdict
+    from sim.report import (
+        compare_summary,
+        constant_kpis,
+        format_compare_table,
+        study_status,
+        verdict,
+    )
     from sim.store import StudyStore
 
     store = StudyStore(root)
+    manifest = store.manifest()
+    header = study_status(manifest).header()
+    if header:
+        click.echo(header)
     kpis = store.table("kpis")
     if kpis.empty:
         click.echo("no successful runs: nothing to compare")
         return
-    order = [p for p in dict.fromkeys(store.manifest()["policy"]) if p in set(kpis["policy"])]
+    policies = list(dict.fromkeys(manifest["policy"]))
+    order = [p for p in policies if p in set(kpis["policy"])]
     constant = constant_kpis(kpis)
     summary = compare_summary(kpis.drop(columns=list(constant)), policies=order)
     click.echo("")
@@ -193,7 +291,7 @@ def _print_compare(root: Path) -> None:
         click.echo("the same in every run: "
                    + ", ".join(f"{k} = {v:.4g}" for k, v in constant.items()))
     click.echo("")
-    click.echo(verdict(kpis).line)
+    click.echo(verdict(kpis, policies=policies).line)
 
 
 def _write_report(root: Path) -> None:
@@ -212,15 +310,23 @@ def _write_report(root: Path) -> None:
 @click.option("--allow-failures", is_flag=True,
               help="Exit 0 even if some runs failed (they are listed and stay resumable).")
 def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: str | None,
-            entropy: int | None, sets: tuple[str, ...], mode: str, overwrite: bool, quiet: bool,
-            model: str, executor_kind: str, workers: int | None, no_report: bool,
+            entropy: int | None, sets: tuple[str, ...], mode: str, resume_study: bool,
+            force: bool, force_alias: bool, quiet: bool, check: bool, model: str,
+            executor_kind: str, workers: int | None, no_report: bool,
             allow_failures: bool) -> None:
-    """Compare governance policies on SCENARIO: KPIs with 95 % CIs and a verdict."""
+    """Compare governance policies on SCENARIO: KPIs with 95 % CIs and a verdict.
+
+    A non-empty --out is refused unless --resume (the same study) or --force (move it aside).
+    """
     scenario = _load(scenario_path, sets)
     names = _policies(scenario, policies)
-    out = out or Path("out") / scenario.name
-    summary = _run_study(scenario, [{}], names, seeds or scenario.seeds, out, executor_kind,
-                         workers, entropy, mode, overwrite, quiet, "compare", model)
+    out = out or _default_out(scenario.name)
+    summary = _run_study(scenario, names, seeds or scenario.seeds, out, sweep=False,
+                         executor_kind=executor_kind, workers=workers, entropy=entropy,
+                         mode=mode, resume_study=resume_study, force=force or force_alias,
+                         quiet=quiet, label="compare", model=model, check=check)
+    if summary is None:
+        return
     _print_compare(out)
     if not no_report:
         _write_report(out)
@@ -236,14 +342,22 @@ def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: 
 @_study_options
 @_executor_options
 def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: str | None,
-          entropy: int | None, sets: tuple[str, ...], mode: str, overwrite: bool, quiet: bool,
-          model: str, executor_kind: str, workers: int | None) -> None:
-    """Run SCENARIO's [sweep] design x policies x seeds into a study directory."""
+          entropy: int | None, sets: tuple[str, ...], mode: str, resume_study: bool, force: bool,
+          force_alias: bool, quiet: bool, check: bool, model: str, executor_kind: str,
+          workers: int | None) -> None:
+    """Run SCENARIO's [sweep] design x policies x seeds into a study directory.
+
+    A non-empty --out is refused unless --resume (the same study) or --force (move it aside).
+    """
     scenario = _load(scenario_path, sets)
     names = _policies(scenario, policies)
-    out = out or Path("out") / f"{scenario.name}-sweep"
-    summary = _run_study(scenario, scenario.points(), names, seeds or scenario.seeds, out,
-                         executor_kind, workers, entropy, mode, overwrite, quiet, "sweep", model)
+    out = out or _default_out(scenario.name, "-sweep")
+    summary = _run_study(scenario, names, seeds or scenario.seeds, out, sweep=True,
+                         executor_kind=executor_kind, workers=workers, entropy=entropy,
+                         mode=mode, resume_study=resume_study, force=force or force_alias,
+                         quiet=quiet, label="sweep", model=model, check=check)
+    if summary is None:
+        return
     if not summary.ok:
         _print_failures(out)
         raise SystemExit(1)

@@ -12,11 +12,34 @@ from sim.cli._root import UserError, main
 
 TABLE_ROWS = 15
 RAO_PER_TAO = 1e9
+#: Largest state file read (bytes).
+MAX_STATE_FILE_BYTES = 64 * 1024 * 1024
 
 
 @main.group("yuma")
 def yuma() -> None:
     """The Yuma Consensus epoch (chain-exact and float modes)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _decode(text: str, where: str) -> Any:
+    """``json.loads`` with every failure as one clear line (never a traceback).
+
+    Refuses NaN/Infinity, integers too long for Python's conversion limit and nesting too deep
+    for the decoder.
+    """
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno} "
+                        f"({exc.msg})") from None
+    except RecursionError:
+        raise UserError(f"{where}: invalid state (JSON nested too deeply)") from None
+    except ValueError as exc:  # a 5 000-digit integer, NaN, Infinity
+        raise UserError(f"{where}: invalid state ({str(exc)[:120]})") from None
 
 
 def _load(path: Path) -> tuple[list[Any], bool]:
@@ -25,8 +48,12 @@ def _load(path: Path) -> tuple[list[Any], bool]:
     Returns the items and whether they are independent (JSONL) rather than chained epochs.
     """
     try:
+        size = path.stat().st_size
+        if size > MAX_STATE_FILE_BYTES:
+            raise UserError(f"{path}: {size} bytes; expected a state file of at most "
+                            f"{MAX_STATE_FILE_BYTES} bytes")
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"{path}: cannot read ({exc})") from None
     if path.suffix == ".jsonl":
         items = []
@@ -34,18 +61,19 @@ def _load(path: Path) -> tuple[list[Any], bool]:
             if not line.strip():
                 continue
             try:
-                items.append((number, json.loads(line)))
+                items.append((number, json.loads(line, parse_constant=_reject_constant)))
             except json.JSONDecodeError as exc:
                 raise UserError(f"{path} line {number}: invalid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise UserError(f"{path} line {number}: invalid state (JSON nested too "
+                                "deeply)") from None
+            except ValueError as exc:
+                raise UserError(f"{path} line {number}: invalid state ({str(exc)[:120]})") \
+                    from None
         if not items:
             raise UserError(f"{path}: no states (the file is empty)")
         return items, True
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})"
-        ) from None
+    data = _decode(text, str(path))
     if not isinstance(data, dict | list):
         raise UserError(
             f"{path}: expected a state object or a list of states, got {type(data).__name__}"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.config import SimConfig
 from sim.executors import ExecutorError, SequentialExecutor, make_executor
 from sim.runner import RunConfig, plan_study, replay, resume, run_cost, run_one, run_sweep
 from sim.sampling import run_seed, run_seed_sequence
@@ -117,10 +118,44 @@ def test_one_failing_run_never_loses_the_others(tmp_path: Path) -> None:
 def test_run_one_returns_failures_as_data(tmp_path: Path) -> None:
     store = StudyStore(tmp_path)
     writer = pickle.loads(pickle.dumps(store.writer()))
-    ref = run_one("s0000-r0000", 0, {"config": {"horizon_days": -1}, "policy": "sudo"}, 1,
+    ref = run_one("s0000-r0000", 0, SimConfig(horizon_days=0.1), "no_such_policy", 1,
                   RunConfig(), writer)
-    assert ref.status == "FAILED" and "horizon_days" in ref.error
+    assert ref.status == "FAILED" and "governance.policy" in ref.error
     assert ref.part_path is None and ref.traceback
+
+
+def test_workers_receive_the_validated_config_objects(tmp_path: Path) -> None:
+    # The plan carries SimConfig objects and the workers get them as they are: never
+    # re-validated from the stored JSON (a config whose validation would fail in a worker
+    # still runs, because the worker does not validate).
+    seen: list[object] = []
+
+    class Capture(SequentialExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(args[2])
+            return super().submit(fn, *args, **kwargs)
+
+    config = SimConfig(horizon_days=0.25, network={"n_subnets": 2, "n_uids": 8,
+                                                   "n_validators": 2},
+                       stakers={"n_stakers": 4})
+    plan = plan_study([config], [{}], ["sudo"], 2, entropy=1,
+                      run_config=RunConfig(model="tests.scenarios.tiny:run_or_fail",
+                                           mode="kpi"))
+    assert plan.configs == (config,)
+    assert run_sweep(plan, tmp_path / "s", Capture(), progress=False).ok
+    assert len(seen) == 2 and all(c is config for c in seen)
+    # The store keeps the JSON in the config's own key order (a replay must see the same mix).
+    stored = json.loads(StudyStore(tmp_path / "s").scenarios()["config"].iloc[0])
+    assert list(stored["miners"]["mix"]) == list(config.miners.mix)
+
+
+def test_plan_validates_plain_mappings_once_naming_the_point() -> None:
+    from sim.schema import ScenarioError
+
+    plan = plan_study([{"horizon_days": "2 days"}], [{}], ["sudo"], 1, entropy=1)
+    assert plan.configs[0].horizon_days == 2.0
+    with pytest.raises(ScenarioError, match=r"design point 0: horizon_days: got -1"):
+        plan_study([{"horizon_days": -1}], [{}], ["sudo"], 1, entropy=1)
 
 
 def test_replay_is_bit_identical(tmp_path: Path) -> None:
@@ -250,3 +285,41 @@ def test_costly_runs_are_submitted_first(tmp_path: Path) -> None:
     assert run_sweep(plan, tmp_path / "s", executor, progress=False).ok
     # Point 1 (twice the horizon) first; ties keep the manifest's order.
     assert executor.order == ["s0001-r0000", "s0001-r0001", "s0000-r0000", "s0000-r0001"]
+
+
+class _CountingValidator:
+    """Wraps a pydantic validator and counts full validations."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def validate_python(self, *args: object, **kwargs: object) -> object:
+        self.calls += 1
+        return self.inner.validate_python(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_study_validates_its_scenario_once(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # The file is validated once at the boundary (with its --set values); planning, the
+    # workers and `sim.run` (policy and seed overrides included) never validate it again.
+    from click.testing import CliRunner
+
+    from sim.cli import main
+
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text('name = "tiny"\nhorizon_days = 0.25\n[network]\nn_subnets = 2\n'
+                        'n_uids = 8\nn_validators = 2\n[stakers]\nn_stakers = 4\n')
+    counter = _CountingValidator(SimConfig.__pydantic_validator__)
+    monkeypatch.setattr(SimConfig, "__pydantic_validator__", counter)
+    result = CliRunner().invoke(main, [
+        "compare", str(scenario), "--policies", "sudo,v2_two_stage", "--seeds", "2",
+        "--executor", "sequential", "--quiet", "--no-report", "--out", str(tmp_path / "s"),
+        "--set", "network.tempo=\"1 hour\"", "--model", "tests.scenarios.tiny:run_or_fail",
+        "--mode", "kpi"])
+    assert result.exit_code == 0, result.output
+    assert "4 runs: 4 SUCCEEDED" in result.output
+    assert counter.calls == 1

@@ -195,7 +195,9 @@ class _LiveFastAPI(FastAPI):
             await self.uploads.serve(scope, receive, send, window)
 
 
-def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
+def create_app(
+    coordinator: Coordinator, *, run_ticker: bool = True, api_docs: bool = False
+) -> FastAPI:
     """Build the FastAPI app for ``coordinator``.
 
     Parameters
@@ -204,6 +206,10 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
         The live subnet.
     run_ticker
         Start the window ticker with the app (tests that drive windows by hand pass False).
+    api_docs
+        Serve the generated API documentation (``/docs``, ``/redoc``, ``/openapi.json``). Off by
+        default: a public coordinator answers only the protocol's endpoints (docs/live.md lists
+        them).
     """
 
     @asynccontextmanager
@@ -219,8 +225,9 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
         title="govsim live coordinator",
         version="1",
         lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
+        openapi_url="/openapi.json" if api_docs else None,
     )
     app.state.coordinator = coordinator
 
@@ -287,7 +294,8 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
     @app.post("/v1/register")
     async def register(request: Request) -> dict[str, Any]:
         envelope, _ = await signed(request)
-        return await run_in_threadpool(coordinator.register, envelope)
+        client = request.client.host if request.client else "unknown"
+        return await run_in_threadpool(coordinator.register, envelope, client)
 
     @app.get("/v1/model")
     async def model(request: Request) -> Response:

@@ -62,6 +62,9 @@ class WindowOutcome:
         Per uid: whole rao credited this window (miners, validators, burn uid).
     metrics
         Window-level numbers (held-out loss, contributors, upload bytes...).
+    weights_window
+        The window whose validator weights were on chain for this window's epoch (weights go on
+        chain every ``windows_per_weights`` windows); ``None`` before any weights.
     """
 
     model: dict[str, torch.Tensor]
@@ -70,6 +73,7 @@ class WindowOutcome:
     weights: dict[int, float]
     emission_rao: dict[int, int]
     metrics: dict[str, Any]
+    weights_window: int | None = None
 
 
 def live_training_config(
@@ -279,6 +283,7 @@ class LiveEngine:
                 "weight": rec.weight,
             }
         incentive = state.incentive
+        every = self.config.windows_per_weights
         return WindowOutcome(
             model={k: v.detach().clone() for k, v in state.theta.items()},
             global_step=state.global_step,
@@ -293,7 +298,35 @@ class LiveEngine:
                 "upload_bytes": round_metrics.upload_bytes,
                 "burn_weight": round_metrics.burn_weight,
             },
+            # run_round puts weights on chain when window % windows_per_weights == 0.
+            weights_window=window - window % every if state.chain_weights.any() else None,
         )
+
+    def reset_uid(self, uid: int) -> None:
+        """Forget a miner uid that a new hotkey took (a pruned registration).
+
+        As subtensor's ``clear_neuron`` does on ``replace_neuron``: weights *to* the uid are
+        zeroed on chain and its incentive is reset; every validator also forgets its scores of the
+        uid (rating, BMA, final score, sync, penalties and evaluation history), so the new hotkey
+        starts where a fresh uid does and neither inherits nor pays for the old one's record.
+        """
+        state = self.state
+        if uid not in state.miner_uids:
+            raise ValueError(f"uid {uid} is not a miner uid of this subnet")
+        state.chain_weights[:, uid] = 0.0
+        state.incentive[uid] = 0.0
+        state.last_upload.pop(uid, None)
+        for validator in state.validators:
+            validator.reset_peer(uid)
+            validator.weights[uid] = 0.0
+            for book in (
+                validator.last_eval,
+                validator.miss_streak,
+                validator.miss_history,
+                validator.naughty_until,
+                validator.inactive_windows,
+            ):
+                book.pop(uid, None)
 
     def _emission(self, bonds_before: torch.Tensor, total_tao: float) -> np.ndarray:
         """Whole rao per uid for this window: the round's epoch (same inputs) in rao."""

@@ -315,7 +315,7 @@ class LiveEngine:
             raise ValueError(f"uid {uid} is not a miner uid of this subnet")
         state.chain_weights[:, uid] = 0.0
         state.incentive[uid] = 0.0
-        state.last_upload.pop(uid, None)
+        state.last_upload[uid] = -1  # as a slot nobody used yet (init_run's value)
         for validator in state.validators:
             validator.reset_peer(uid)
             validator.weights[uid] = 0.0

@@ -366,7 +366,7 @@ def window_report_line(row: Mapping[str, Any], total_tao: float) -> str:
     """
     score = row["score"] or {}
     own = (
-        f"window {row['window']} closed: upload {row['status']}; its score: final "
+        f"window {row['window']} closed: status {row['status']}; its score: final "
         f"{_number(score.get('final'), 4)} (gradient {_number(score.get('gradient_score'), 5)}, "
         f"ordinal {_number(score.get('ordinal'), 3)}, BMA {_number(score.get('bma'), 4)})"
     )
@@ -386,17 +386,23 @@ def window_report_line(row: Mapping[str, Any], total_tao: float) -> str:
         )
         verb = f"paid {earned:.6f} TAO" if earned > 0 else "paid nothing"
         paid = (
-            f"{verb} (incentive {float(row['weight']):.4f}) on the weights of window {source}"
+            f"{verb} (incentive {float(row['weight']):.4f} of the miners' half) on the weights of "
+            f"window {source}"
             f"{cadence} ({basis})"
         )
-    return f"{own}; {paid}; total {total_tao:.6f} TAO"
+    return f"{own}; {paid}; total then {total_tao:.6f} TAO"
 
 
 def _report(client: LiveClient, reported: int, log: Callable[[str], None]) -> int:
     """Print windows closed since ``reported``; returns the last window printed."""
     me = client.me()
-    for row in me["windows"]:
+    rows = me["windows"]
+    # The total as it stood after each window: today's total less what later windows paid.
+    later = [0.0] * len(rows)
+    for i in range(len(rows) - 2, -1, -1):
+        later[i] = later[i + 1] + float(rows[i + 1]["emission_tao"])
+    for row, after in zip(rows, later, strict=True):
         if row["window"] > reported:
-            log(window_report_line(row, float(me["emission_tao"])))
+            log(window_report_line(row, float(me["emission_tao"]) - after))
             reported = row["window"]
     return reported

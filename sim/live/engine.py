@@ -10,7 +10,8 @@ unchanged. The engine adds what a real clock and real money need: mapping receiv
 round's virtual put window, whole-rao emission per uid, and JSON export/import of the run state.
 
 Live miners pull θ every window, so their debug slices are those of θ itself (sync score 1; a
-documented deviation from spec §6.3, where miners upload debug dicts).
+documented deviation from the ground-truth round, where miners upload debug dicts; see
+``docs/live.md``).
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ class LiveEngine:
         return result.gradient.to_dict(VALUE_BITS)
 
     def check_payload(self, tensors: Mapping[str, torch.Tensor]) -> str:
-        """The structural checks of spec §2 step 9 (``""`` when valid, else the reason)."""
+        """``validate_gradient``'s structural checks (``""`` when valid, else the reason)."""
         cfg = self.config
         result = validate_gradient(
             tensors, self.shapes, chunk=cfg.chunk, topk=cfg.topk, bins=cfg.quant_bins

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from protocol.units import RAO_PER_TAO
 from sim.cli._root import UserError, main
 from sim.live.paths import (
     DEFAULT_HOST,
@@ -88,7 +89,7 @@ def startup_lines(
     lines = []
     if coordinator.resumed:
         closed = coordinator.last_closed + 1
-        credited = sum(coordinator.emission_rao.values()) / 1e9
+        credited = sum(coordinator.emission_rao.values()) / RAO_PER_TAO
         due = coordinator.due_windows()
         catch_up = (
             f"; windows {due[0]}-{due[-1]} ended while it was down and are scored now"

@@ -69,9 +69,11 @@ def _check_declared_length(declared: str | None, cap: int) -> None:
     """Refuse a ``Content-Length`` that is not an integer (400) or exceeds ``cap`` (413)."""
     if declared is None:
         return
-    if not declared.isdigit():
+    # ASCII digits only (str.isdigit also takes "²" and other scripts' digits), and at most 19 of
+    # them: int() of thousands of digits raises ValueError, which must not become a 500.
+    if not (declared.isascii() and declared.isdigit() and len(declared) <= 19):
         raise LiveError(
-            400, "bad_header", f"header content-length: {declared!r:.40} is not an integer"
+            400, "bad_header", f"header content-length: {declared!r:.40} is not a byte count"
         )
     if int(declared) > cap:
         raise LiveError(

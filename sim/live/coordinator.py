@@ -729,12 +729,12 @@ class Coordinator:
         check_request_window(envelope.window, self.current_window())
         record = self._miner(envelope)
         uid_key = str(record.uid)
-        # A reused uid's earlier windows were its previous hotkey's.
-        reused = any(
-            p["uid"] == record.uid and p["replaced_by"] == record.hotkey for p in self.pruned
-        )
-        first = record.registered_window - (0 if reused else 1)
         with self.lock:
+            # A reused uid's earlier windows were its previous hotkey's.
+            reused = any(
+                p["uid"] == record.uid and p["replaced_by"] == record.hotkey for p in self.pruned
+            )
+            first = record.registered_window - (0 if reused else 1)
             own = [
                 e
                 for e in self.history

@@ -285,3 +285,13 @@ def test_a_refused_upload_still_names_its_problem(uploader):
     with pytest.raises(CoordinatorError) as err:
         uploader.client.upload(10**6, uploader.body)  # far from any put window
     assert err.value.status in (410, 425)
+
+
+@pytest.mark.parametrize(
+    "declared", [b"9" * 5000, "²".encode("latin-1"), "¹³".encode("latin-1"), b"-1", b"1e3", b"0x1"]
+)
+def test_odd_content_lengths_are_a_400(uploader, declared):
+    # "²" passes str.isdigit but not int(); 5,000 digits exceed int()'s conversion limit.
+    http = TestClient(create_app(uploader.coordinator, run_ticker=False))
+    r = http.put("/v1/gradient/0", content=b"x", headers={b"content-length": declared})
+    assert r.status_code == 400 and r.json()["error"] == "bad_header", (declared, r.text)

@@ -50,8 +50,9 @@ class Apps:
     def client(self, address: str, key: Ed25519PrivateKey | None = None) -> LiveClient:
         if address not in self.http:
             self.http[address] = TestClient(self.app, client=(address, 50_000))
-        client = LiveClient("http://testserver", key or Ed25519PrivateKey.generate())
-        client.http = self.http[address]
+        client = LiveClient(
+            "http://testserver", key or Ed25519PrivateKey.generate(), http=self.http[address]
+        )
         client.window_hint = self.coordinator.current_window()
         return client
 

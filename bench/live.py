@@ -84,6 +84,8 @@ def measure(config: str, miners: int, concurrency: int) -> tuple[float, int, flo
         f"[live]\nwindow_seconds = {window_s}\nput_window_seconds = {put_s}\n"
         f'training_config = "{config}"\nmax_miners = {miners}\n'
         "rate_per_second = 100.0\nrate_burst = 100\n"
+        # Every bench hotkey registers from loopback: lift the per-address share.
+        "[live.registration]\nmax_address_share = 1.0\n"
     )
     try:
         with coordinator(scenario, workdir, env={"OMP_NUM_THREADS": "1"}) as (server, url):

@@ -2,8 +2,8 @@
 
 Window ``w`` spans ``[genesis + w·S, genesis + (w+1)·S)`` for ``S = window_seconds``. A miner
 trains during window ``w`` and uploads its pseudo-gradient in the *put window* of ``w``: the first
-``put_window_seconds`` of window ``w + 1`` (training.md §2 step 8; Templar's 70 s
-``time_window_delta_seconds``). Earlier is ``too_early``, later ``too_late``, judged on the
+``put_window_seconds`` of window ``w + 1`` (as in the ground-truth round, ``docs/training.md``;
+Templar's 70 s ``time_window_delta_seconds``). Earlier is ``too_early``, later ``too_late``, judged on the
 coordinator's receive time (the storage timestamp). Blocks are 12 s as on chain; with test-sized
 windows a window is not a whole number of blocks, so the block number is informative only.
 """

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -170,12 +171,7 @@ def _parse_header(
             "not_safetensors",
             415,
         )
-    try:
-        header = json.loads(raw[8 : 8 + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _refuse(
-            f"payload: header is not UTF-8 JSON ({exc}){_sniff(raw)}", "not_safetensors", 415
-        ) from exc
+    header = _load_header_json(raw, header_len)
     if not isinstance(header, dict):
         raise _refuse("payload: header must be a JSON object", "not_safetensors", 415)
     metadata = header.pop("__metadata__", None)
@@ -201,33 +197,86 @@ def _parse_header(
     return entries, dict(metadata or {})
 
 
+def _load_header_json(raw: bytes, header_len: int) -> object:
+    """The header's JSON value; every way the text can fail to parse is a refusal.
+
+    Besides text that is not UTF-8 JSON (415), Python's parser raises ``ValueError`` for an
+    integer literal longer than ``sys.get_int_max_str_digits()`` digits and ``RecursionError``
+    for arrays or objects nested about a thousand deep: both are 422 (a valid safetensors header
+    is an object of objects, three levels deep, with small integers).
+    """
+    try:
+        text = raw[8 : 8 + header_len].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _refuse(
+            f"payload: header is not UTF-8 JSON ({exc}){_sniff(raw)}", "not_safetensors", 415
+        ) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _refuse(
+            f"payload: header is not UTF-8 JSON ({exc}){_sniff(raw)}", "not_safetensors", 415
+        ) from exc
+    except RecursionError:
+        raise _refuse(
+            "payload: header is nested too deeply (a safetensors header is 3 levels deep)"
+        ) from None
+    except ValueError as exc:  # e.g. an integer literal of thousands of digits
+        raise _refuse(f"payload: header holds a value Python cannot read ({exc})"[:300]) from None
+
+
+#: Largest dimension or offset a header may declare (safetensors reads them as 64-bit sizes).
+_MAX_HEADER_INT = 2**63 - 1
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother, _BRIEF.maxlong = 2, 40, 40, 24
+_BRIEF.maxlist = _BRIEF.maxdict = 6
+
+
+def _brief(value: object) -> str:
+    """A short repr of a header value for an error line, never raising.
+
+    A header value may be a string of 200 kB, a list nested hundreds deep or an integer of
+    thousands of digits (whose ``str`` raises ``ValueError``); none of them may turn a refusal
+    into a crash.
+    """
+    try:
+        return _BRIEF.repr(value)[:80]
+    except (ValueError, RecursionError):
+        return f"<a {type(value).__name__}>"
+
+
+def _is_size(value: object) -> bool:
+    """A JSON integer (not a bool) in ``[0, 2**63)``."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_HEADER_INT
+
+
 def _entry(name: str, info: object, data_len: int, limits: PayloadLimits) -> TensorEntry:
+    where = f"payload[{_brief(name)}]"
     if not isinstance(info, dict):
-        raise _refuse(f"payload[{name!r}]: expected an object with dtype, shape, data_offsets")
+        raise _refuse(f"{where}: expected an object with dtype, shape, data_offsets")
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-    if dtype not in DTYPE_SIZES:
-        raise _refuse(f"payload[{name!r}].dtype: {dtype!r} is not one of {sorted(DTYPE_SIZES)}")
+    # isinstance first: a list or object is unhashable and `in` on a dict would raise TypeError.
+    if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
+        raise _refuse(f"{where}.dtype: {_brief(dtype)} is not one of {sorted(DTYPE_SIZES)}")
     if (
         not isinstance(shape, list)
         or len(shape) > limits.max_rank
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        or not all(_is_size(d) for d in shape)
     ):
         raise _refuse(
-            f"payload[{name!r}].shape: expected up to {limits.max_rank} non-negative ints, got {shape!r:.80}"
+            f"{where}.shape: expected up to {limits.max_rank} ints in [0, 2**63), got {_brief(shape)}"
         )
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
-        or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        or not all(_is_size(o) for o in offsets)
         or not 0 <= offsets[0] <= offsets[1] <= data_len
     ):
-        raise _refuse(
-            f"payload[{name!r}].data_offsets: expected [start, end] within {data_len} bytes"
-        )
-    nbytes = math.prod(shape) * DTYPE_SIZES[dtype]
+        raise _refuse(f"{where}.data_offsets: expected [start, end] within {data_len} bytes")
+    nbytes = math.prod(shape) * DTYPE_SIZES[dtype]  # at most 8 dims of 63 bits: printable
     if offsets[1] - offsets[0] != nbytes:
         raise _refuse(
-            f"payload[{name!r}]: shape {shape} of {dtype} needs {nbytes} bytes, offsets give {offsets[1] - offsets[0]}"
+            f"{where}: shape {shape} of {dtype} needs {nbytes} bytes, offsets give {offsets[1] - offsets[0]}"
         )
     return TensorEntry(dtype=dtype, shape=tuple(shape), start=offsets[0], end=offsets[1])
 

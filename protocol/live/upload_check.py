@@ -230,7 +230,9 @@ def _parse_exact_header(
         return None
     try:
         header = json.loads(text.decode("utf-8"), object_pairs_hook=_unique_keys)
-    except (_NotModelledError, UnicodeDecodeError, ValueError):
+    except (_NotModelledError, UnicodeDecodeError, ValueError, RecursionError):
+        # ValueError also covers integer literals too long to convert (thousands of digits),
+        # RecursionError arrays or objects nested about a thousand deep: the full path refuses.
         return None
     entries = layout.entries
     if not isinstance(header, dict) or len(header) != len(entries):
@@ -328,6 +330,14 @@ def quick_accept(raw: bytes, layout: UploadLayout | None) -> bool:
     """
     if layout is None:
         return False
+    try:
+        return _quick_accept(raw, layout)
+    except Exception:  # a filter never fails: anything odd goes to the full path, which judges
+        return False
+
+
+def _quick_accept(raw: bytes, layout: UploadLayout) -> bool:
+    """:func:`quick_accept` for a compiled layout (may raise on input it does not model)."""
     spans = _header_spans(raw, layout)
     if spans is None:
         return False

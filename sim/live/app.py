@@ -69,9 +69,11 @@ def _check_declared_length(declared: str | None, cap: int) -> None:
     """Refuse a ``Content-Length`` that is not an integer (400) or exceeds ``cap`` (413)."""
     if declared is None:
         return
-    if not declared.isdigit():
+    # ASCII digits only (str.isdigit also takes "²" and other scripts' digits), and at most 19 of
+    # them: int() of thousands of digits raises ValueError, which must not become a 500.
+    if not (declared.isascii() and declared.isdigit() and len(declared) <= 19):
         raise LiveError(
-            400, "bad_header", f"header content-length: {declared!r:.40} is not an integer"
+            400, "bad_header", f"header content-length: {declared!r:.40} is not a byte count"
         )
     if int(declared) > cap:
         raise LiveError(
@@ -195,7 +197,9 @@ class _LiveFastAPI(FastAPI):
             await self.uploads.serve(scope, receive, send, window)
 
 
-def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
+def create_app(
+    coordinator: Coordinator, *, run_ticker: bool = True, api_docs: bool = False
+) -> FastAPI:
     """Build the FastAPI app for ``coordinator``.
 
     Parameters
@@ -204,6 +208,10 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
         The live subnet.
     run_ticker
         Start the window ticker with the app (tests that drive windows by hand pass False).
+    api_docs
+        Serve the generated API documentation (``/docs``, ``/redoc``, ``/openapi.json``). Off by
+        default: a public coordinator answers only the protocol's endpoints (docs/live.md lists
+        them).
     """
 
     @asynccontextmanager
@@ -219,8 +227,9 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
         title="govsim live coordinator",
         version="1",
         lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
+        openapi_url="/openapi.json" if api_docs else None,
     )
     app.state.coordinator = coordinator
 
@@ -287,7 +296,8 @@ def create_app(coordinator: Coordinator, *, run_ticker: bool = True) -> FastAPI:
     @app.post("/v1/register")
     async def register(request: Request) -> dict[str, Any]:
         envelope, _ = await signed(request)
-        return await run_in_threadpool(coordinator.register, envelope)
+        client = request.client.host if request.client else "unknown"
+        return await run_in_threadpool(coordinator.register, envelope, client)
 
     @app.get("/v1/model")
     async def model(request: Request) -> Response:

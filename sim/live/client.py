@@ -36,13 +36,23 @@ class LiveClient:
         The miner's private key.
     timeout
         Per-request timeout in seconds.
+    http
+        An HTTP client to use (shared between clients, or a test client); by default a new
+        ``httpx.Client`` (building one loads the TLS certificates, about 0.1 s).
     """
 
-    def __init__(self, base_url: str, key: Ed25519PrivateKey, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        key: Ed25519PrivateKey,
+        timeout: float = 60.0,
+        *,
+        http: httpx.Client | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.key = key
         self.hotkey = hotkey_of(key)
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.http = http if http is not None else httpx.Client(base_url=self.base_url, timeout=timeout)
         self._nonce = 0
         self._nonce_lock = threading.Lock()
         self.clock_offset = 0.0  # server time − local time, from /v1/clock

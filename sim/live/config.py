@@ -20,6 +20,15 @@ if any (scenario tables, ``extends``), is the simulated network around the live 
     [live.training]                # optional overrides of the TrainingConfig fields
     inner_steps = 4
 
+    [live.registration]            # optional: the registration rule (defaults shown)
+    burn = 0.1                     # TAO burned by the first registration
+    min_burn = 0.0005
+    max_burn = 100.0
+    burn_increase_mult = 1.26      # each registration multiplies the burn by this
+    burn_half_life_windows = 1.0   # ... and it halves every window nobody registers
+    immunity_windows = 12          # a new uid cannot be pruned for this many windows
+    max_address_share = 0.25       # one client address holds at most this share of the slots
+
     [live.network]                 # only with a simulated network in the file
     netuid = 0                     # the network's subnet the live subnet plays
     blocks_per_window = 360        # simulated blocks per live window (default: the training
@@ -35,9 +44,11 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from protocol.live.registration import RegistrationRule
 
 __all__ = ["LiveConfig", "LiveConfigError", "live_config_from_dict", "load_live_config"]
 
@@ -69,7 +80,8 @@ class LiveConfig:
     seed
         Root seed (data, model init, validator draws).
     max_miners
-        Registration cap.
+        Miner slots (subtensor's ``max_allowed_uids``); a full subnet prunes (see
+        ``registration``).
     max_upload_bytes
         Largest request body accepted (checked before parsing).
     rate_per_second, rate_burst
@@ -79,6 +91,9 @@ class LiveConfig:
     network_blocks_per_window
         With a simulated network: simulated blocks per live window (0: the training config's
         ``blocks_per_window``).
+    registration
+        Burn, immunity, pruning and the per-address share
+        (:class:`protocol.live.registration.RegistrationRule`).
     """
 
     window_seconds: float = 20.0
@@ -95,10 +110,12 @@ class LiveConfig:
     rate_burst: int = 40
     network_netuid: int = 0
     network_blocks_per_window: int = 0
+    registration: RegistrationRule = field(default_factory=RegistrationRule)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (the ``[live]`` table this config round-trips from)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["registration"] = asdict(self.registration)
         out["training"] = dict(out.pop("training_overrides"))
         out["network"] = {
             "netuid": out.pop("network_netuid"),
@@ -121,22 +138,58 @@ _KEYS = {
     "rate_per_second",
     "rate_burst",
     "network",
+    "registration",
 }
 _NETWORK_KEYS = {"netuid", "blocks_per_window"}
+_REGISTRATION_KEYS = {f.name for f in fields(RegistrationRule)}
 
 
-def _number(where: str, name: str, value: object, *, low: float, strict: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise LiveConfigError(f"{where}: live.{name} = {value!r}: expected a finite number")
+#: Upper bounds of the ``[live]`` numbers: far above any real subnet, low enough that nothing
+#: downstream overflows (whole rao in int64, uid-indexed arrays, seeds for SeedSequence).
+MAX_TAO = 21_000_000.0  # the TAO supply
+MAX_SECONDS = 86_400.0 * 365
+MAX_RATE = 1_000_000.0
+MAX_VALIDATORS = 256
+MAX_MINERS = 4096  # subtensor's largest max_allowed_uids
+MAX_SEED = 2**63 - 1
+MAX_UPLOAD_BYTES = 2**31
+MAX_BURST = 1_000_000
+MAX_NETUID = 4095
+MAX_BLOCKS_PER_WINDOW = 10_000_000
+MAX_IMMUNITY_WINDOWS = 1_000_000
+
+
+def _show(value: object) -> str:
+    """``repr`` of a config value, bounded (a TOML integer may have thousands of digits)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<an int of {value.bit_length()} bits>" if isinstance(value, int) else "<?>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(
+    where: str, name: str, value: object, *, low: float, high: float, strict: bool = True
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LiveConfigError(f"{where}: live.{name} = {_show(value)}: expected a finite number")
+    if isinstance(value, int) and not -1e300 < value < 1e300:
+        raise LiveConfigError(f"{where}: live.{name} = {_show(value)}: expected <= {high:g}")
+    if not math.isfinite(value):
+        raise LiveConfigError(f"{where}: live.{name} = {_show(value)}: expected a finite number")
     if value < low or (strict and value == low):
         bound = f"> {low}" if strict else f">= {low}"
-        raise LiveConfigError(f"{where}: live.{name} = {value!r}: expected {bound}")
+        raise LiveConfigError(f"{where}: live.{name} = {_show(value)}: expected {bound}")
+    if value > high:
+        raise LiveConfigError(f"{where}: live.{name} = {_show(value)}: expected <= {high:g}")
     return float(value)
 
 
-def _integer(where: str, name: str, value: object, *, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise LiveConfigError(f"{where}: live.{name} = {value!r}: expected an integer >= {low}")
+def _integer(where: str, name: str, value: object, *, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise LiveConfigError(
+            f"{where}: live.{name} = {_show(value)}: expected an integer in [{low}, {high}]"
+        )
     return value
 
 
@@ -164,13 +217,18 @@ def live_config_from_dict(table: dict[str, Any], where: str = "<dict>") -> LiveC
         )
     base = LiveConfig()
     window = _number(
-        where, "window_seconds", table.get("window_seconds", base.window_seconds), low=0
+        where,
+        "window_seconds",
+        table.get("window_seconds", base.window_seconds),
+        low=0,
+        high=MAX_SECONDS,
     )
     put = _number(
         where,
         "put_window_seconds",
         table.get("put_window_seconds", min(base.put_window_seconds, window / 4)),
         low=0,
+        high=MAX_SECONDS,
     )
     if put >= window:
         raise LiveConfigError(
@@ -193,38 +251,112 @@ def live_config_from_dict(table: dict[str, Any], where: str = "<dict>") -> LiveC
         put_window_seconds=put,
         training_config=name,
         training_overrides=dict(overrides),
-        validators=_integer(where, "validators", table.get("validators", base.validators), low=1),
+        validators=_integer(
+            where,
+            "validators",
+            table.get("validators", base.validators),
+            low=1,
+            high=MAX_VALIDATORS,
+        ),
         validator_stake=_number(
-            where, "validator_stake", table.get("validator_stake", base.validator_stake), low=0
+            where,
+            "validator_stake",
+            table.get("validator_stake", base.validator_stake),
+            low=0,
+            high=MAX_TAO,
         ),
         emission_per_window=_number(
             where,
             "emission_per_window",
             table.get("emission_per_window", base.emission_per_window),
             low=0,
+            high=MAX_TAO,
             strict=False,
         ),
-        seed=_integer(where, "seed", table.get("seed", base.seed), low=0),
-        max_miners=_integer(where, "max_miners", table.get("max_miners", base.max_miners), low=1),
+        seed=_integer(where, "seed", table.get("seed", base.seed), low=0, high=MAX_SEED),
+        max_miners=_integer(
+            where, "max_miners", table.get("max_miners", base.max_miners), low=1, high=MAX_MINERS
+        ),
         max_upload_bytes=_integer(
             where,
             "max_upload_bytes",
             table.get("max_upload_bytes", base.max_upload_bytes),
             low=1024,
+            high=MAX_UPLOAD_BYTES,
         ),
         rate_per_second=_number(
-            where, "rate_per_second", table.get("rate_per_second", base.rate_per_second), low=0
+            where,
+            "rate_per_second",
+            table.get("rate_per_second", base.rate_per_second),
+            low=0,
+            high=MAX_RATE,
         ),
-        rate_burst=_integer(where, "rate_burst", table.get("rate_burst", base.rate_burst), low=1),
-        network_netuid=_integer(where, "network.netuid", network.get("netuid", 0), low=0),
+        rate_burst=_integer(
+            where, "rate_burst", table.get("rate_burst", base.rate_burst), low=1, high=MAX_BURST
+        ),
+        network_netuid=_integer(
+            where, "network.netuid", network.get("netuid", 0), low=0, high=MAX_NETUID
+        ),
         network_blocks_per_window=_integer(
-            where, "network.blocks_per_window", network.get("blocks_per_window", 1), low=1
+            where,
+            "network.blocks_per_window",
+            network.get("blocks_per_window", 1),
+            low=1,
+            high=MAX_BLOCKS_PER_WINDOW,
         )
         if "blocks_per_window" in network
         else 0,
+        registration=_registration_rule(where, table.get("registration", {})),
     )
     check_training(cfg, where)
     return cfg
+
+
+def _registration_rule(where: str, table: object) -> RegistrationRule:
+    """Validate ``[live.registration]`` (every key optional)."""
+    if not isinstance(table, dict):
+        raise LiveConfigError(
+            f"{where}: live.registration must be a table ({', '.join(sorted(_REGISTRATION_KEYS))})"
+        )
+    unknown = sorted(set(table) - _REGISTRATION_KEYS)
+    if unknown:
+        raise LiveConfigError(
+            f"{where}: live.registration.{unknown[0]}: unknown key; known: "
+            f"{', '.join(sorted(_REGISTRATION_KEYS))}"
+        )
+    base = RegistrationRule()
+
+    def number(name: str, *, low: float, strict: bool, high: float = MAX_TAO) -> float:
+        value = table.get(name, getattr(base, name))
+        return _number(where, f"registration.{name}", value, low=low, high=high, strict=strict)
+
+    min_burn = number("min_burn", low=0, strict=False)
+    max_burn = number("max_burn", low=0, strict=False)
+    burn = number("burn", low=0, strict=False)
+    if not min_burn <= burn <= max_burn:
+        raise LiveConfigError(
+            f"{where}: live.registration: expected min_burn <= burn <= max_burn, got "
+            f"{min_burn} <= {burn} <= {max_burn}"
+        )
+    mult = number("burn_increase_mult", low=1, strict=False, high=1000.0)
+    share = number("max_address_share", low=0, strict=True, high=1.0)
+    return RegistrationRule(
+        burn=burn,
+        min_burn=min_burn,
+        max_burn=max_burn,
+        burn_increase_mult=mult,
+        burn_half_life_windows=number(
+            "burn_half_life_windows", low=0, strict=True, high=MAX_IMMUNITY_WINDOWS
+        ),
+        immunity_windows=_integer(
+            where,
+            "registration.immunity_windows",
+            table.get("immunity_windows", base.immunity_windows),
+            low=0,
+            high=MAX_IMMUNITY_WINDOWS,
+        ),
+        max_address_share=share,
+    )
 
 
 def check_training(cfg: LiveConfig, where: str) -> None:
@@ -283,6 +415,12 @@ def load_live_config(path: str | Path) -> tuple[LiveConfig, dict[str, Any]]:
         raise LiveConfigError(f"{p}: no such scenario file") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise LiveConfigError(f"{p}: not valid TOML ({exc})") from exc
+    except RecursionError:
+        raise LiveConfigError(f"{p}: not valid TOML (arrays or tables nested too deeply)") from None
+    except ValueError as exc:  # an integer literal of thousands of digits
+        raise LiveConfigError(f"{p}: not valid TOML ({exc})") from None
+    except OSError as exc:  # a directory, a name too long, no permission
+        raise LiveConfigError(f"{p}: cannot read it ({exc.strerror})") from None
     if "live" not in data:
         raise LiveConfigError(f"{p}: no [live] table; live mode needs one (see docs/live.md)")
     table = data.pop("live")

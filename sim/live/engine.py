@@ -10,7 +10,8 @@ unchanged. The engine adds what a real clock and real money need: mapping receiv
 round's virtual put window, whole-rao emission per uid, and JSON export/import of the run state.
 
 Live miners pull θ every window, so their debug slices are those of θ itself (sync score 1; a
-documented deviation from spec §6.3, where miners upload debug dicts).
+documented deviation from the ground-truth round, where miners upload debug dicts; see
+``docs/live.md``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class WindowOutcome:
         Per uid: whole rao credited this window (miners, validators, burn uid).
     metrics
         Window-level numbers (held-out loss, contributors, upload bytes...).
+    weights_window
+        The window whose validator weights were on chain for this window's epoch (weights go on
+        chain every ``windows_per_weights`` windows); ``None`` before any weights.
     """
 
     model: dict[str, torch.Tensor]
@@ -70,6 +74,7 @@ class WindowOutcome:
     weights: dict[int, float]
     emission_rao: dict[int, int]
     metrics: dict[str, Any]
+    weights_window: int | None = None
 
 
 def live_training_config(
@@ -174,7 +179,7 @@ class LiveEngine:
         return result.gradient.to_dict(VALUE_BITS)
 
     def check_payload(self, tensors: Mapping[str, torch.Tensor]) -> str:
-        """The structural checks of spec §2 step 9 (``""`` when valid, else the reason)."""
+        """``validate_gradient``'s structural checks (``""`` when valid, else the reason)."""
         cfg = self.config
         result = validate_gradient(
             tensors, self.shapes, chunk=cfg.chunk, topk=cfg.topk, bins=cfg.quant_bins
@@ -279,6 +284,7 @@ class LiveEngine:
                 "weight": rec.weight,
             }
         incentive = state.incentive
+        every = self.config.windows_per_weights
         return WindowOutcome(
             model={k: v.detach().clone() for k, v in state.theta.items()},
             global_step=state.global_step,
@@ -293,7 +299,35 @@ class LiveEngine:
                 "upload_bytes": round_metrics.upload_bytes,
                 "burn_weight": round_metrics.burn_weight,
             },
+            # run_round puts weights on chain when window % windows_per_weights == 0.
+            weights_window=window - window % every if state.chain_weights.any() else None,
         )
+
+    def reset_uid(self, uid: int) -> None:
+        """Forget a miner uid that a new hotkey took (a pruned registration).
+
+        As subtensor's ``clear_neuron`` does on ``replace_neuron``: weights *to* the uid are
+        zeroed on chain and its incentive is reset; every validator also forgets its scores of the
+        uid (rating, BMA, final score, sync, penalties and evaluation history), so the new hotkey
+        starts where a fresh uid does and neither inherits nor pays for the old one's record.
+        """
+        state = self.state
+        if uid not in state.miner_uids:
+            raise ValueError(f"uid {uid} is not a miner uid of this subnet")
+        state.chain_weights[:, uid] = 0.0
+        state.incentive[uid] = 0.0
+        state.last_upload[uid] = -1  # as a slot nobody used yet (init_run's value)
+        for validator in state.validators:
+            validator.reset_peer(uid)
+            validator.weights[uid] = 0.0
+            for book in (
+                validator.last_eval,
+                validator.miss_streak,
+                validator.miss_history,
+                validator.naughty_until,
+                validator.inactive_windows,
+            ):
+                book.pop(uid, None)
 
     def _emission(self, bonds_before: torch.Tensor, total_tao: float) -> np.ndarray:
         """Whole rao per uid for this window: the round's epoch (same inputs) in rao."""

@@ -35,7 +35,15 @@ from sim.live.client import CoordinatorError, LiveClient
 #: How long a miner keeps retrying an unreachable coordinator before giving up.
 RECONNECT_SECONDS = 120.0
 
-__all__ = ["MinerSetup", "UnsupportedStrategyError", "prepare", "run_miner", "train_payload"]
+__all__ = [
+    "MinerSetup",
+    "UnsupportedStrategyError",
+    "prepare",
+    "registration_line",
+    "run_miner",
+    "train_payload",
+    "window_report_line",
+]
 
 
 class UnsupportedStrategyError(ValueError):
@@ -228,8 +236,9 @@ def run_miner(
     setup = prepare(info, device)
     log(f"warm-up window took {warm_up(setup, strategy):.2f} s")
     _retrying(client.server_clock, log)
-    uid = int(_retrying(client.register, log)["uid"])
-    log(f"registered hotkey {client.hotkey[:16]}... as uid {uid} ({strategy.name}, {device})")
+    registration = _retrying(client.register, log)
+    uid = int(registration["uid"])
+    log(registration_line(client.hotkey, registration, f"{strategy.name}, {device}"))
     rng = np.random.default_rng(seed if seed is not None else int(client.hotkey[:15], 16))
     error: dict[str, torch.Tensor] | None = None
     window_s = float(info["clock"]["window_seconds"])
@@ -335,19 +344,65 @@ def _number(value: object, digits: int) -> str:
     return "-" if value is None else f"{float(value):.{digits}f}"
 
 
+def registration_line(hotkey: str, doc: Mapping[str, Any], what: str) -> str:
+    """The miner's line after ``POST /v1/register`` (new or already registered)."""
+    uid = doc["uid"]
+    burn = float(doc.get("burn_tao", 0.0))
+    immune = doc.get("immune_until_window")
+    if doc.get("new", True):
+        paid = f"burned {burn:.6f} TAO (simulated) to register"
+    else:
+        paid = f"already registered at window {doc.get('registered_window')}"
+    protected = f"; immune from pruning until window {immune}" if immune is not None else ""
+    return f"registered hotkey {hotkey[:16]}... as uid {uid} ({what}): {paid}{protected}"
+
+
+def window_report_line(row: Mapping[str, Any], total_tao: float) -> str:
+    """One closed window, for the miner: its own score, and what it was paid and why.
+
+    A window's payment is not its own score's: validators put weights on chain every
+    ``windows_per_weights`` windows, and the window's emission follows the weights on chain
+    then, so the line names the window those weights came from and the miner's score there.
+    """
+    score = row["score"] or {}
+    own = (
+        f"window {row['window']} closed: status {row['status']}; its score: final "
+        f"{_number(score.get('final'), 4)} (gradient {_number(score.get('gradient_score'), 5)}, "
+        f"ordinal {_number(score.get('ordinal'), 3)}, BMA {_number(score.get('bma'), 4)})"
+    )
+    earned = float(row["emission_tao"])
+    source = row.get("paid_from_window")
+    then = row.get("paid_from_score") or {}
+    every = row.get("windows_per_weights")
+    cadence = f", set every {every} windows" if every else ""
+    if source is None:
+        paid = f"paid nothing: no validator weights on chain yet{cadence}"
+    else:
+        basis = (
+            f"your final score then {_number(then.get('final'), 4)}, weight "
+            f"{_number(then.get('weight'), 4)}"
+            if then
+            else "before you registered"
+        )
+        verb = f"paid {earned:.6f} TAO" if earned > 0 else "paid nothing"
+        paid = (
+            f"{verb} (incentive {float(row['weight']):.4f} of the miners' half) on the weights of "
+            f"window {source}"
+            f"{cadence} ({basis})"
+        )
+    return f"{own}; {paid}; total then {total_tao:.6f} TAO"
+
+
 def _report(client: LiveClient, reported: int, log: Callable[[str], None]) -> int:
     """Print windows closed since ``reported``; returns the last window printed."""
     me = client.me()
-    for row in me["windows"]:
+    rows = me["windows"]
+    # The total as it stood after each window: today's total less what later windows paid.
+    later = [0.0] * len(rows)
+    for i in range(len(rows) - 2, -1, -1):
+        later[i] = later[i + 1] + float(rows[i + 1]["emission_tao"])
+    for row, after in zip(rows, later, strict=True):
         if row["window"] > reported:
-            score = row["score"]
-            log(
-                f"window {row['window']} closed: status {row['status']}, "
-                f"final {_number(score.get('final'), 4)}, "
-                f"gradient score {_number(score.get('gradient_score'), 5)}, "
-                f"incentive {row['weight']:.4f}, earned {row['emission_tao']:.6f} TAO "
-                f"(total {me['emission_tao']:.6f} TAO)"
-            )
-
+            log(window_report_line(row, float(me["emission_tao"]) - after))
             reported = row["window"]
     return reported

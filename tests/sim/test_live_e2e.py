@@ -356,3 +356,17 @@ def test_honest_miners_out_earn_the_poisoner(live_net):
 
 def _key(path: Path) -> Ed25519PrivateKey:
     return load_or_create_key(path)[0]
+
+
+def test_the_coordinator_log_tells_fresh_resumed_and_every_window(live_net):
+    text = (live_net.root / "coordinator.log").read_text()
+    assert text.count("fresh start in") == 1 and "resumed at window 0" not in text
+    fresh, restarted = text.split("fresh start in", 1)[1].split(" resumed /", 1)
+    assert f"serving http://127.0.0.1:{live_net.port}" in fresh and "window 4 s" in fresh
+    assert "window(s) closed" in restarted.splitlines()[0]  # the restart said what it resumed
+    windows = [line for line in text.splitlines() if " closed in " in line]
+    numbers = [int(line.split(" closed in ")[0].rsplit(" ", 1)[1]) for line in windows]
+    assert numbers == sorted(set(numbers)) and len(numbers) >= MINER_WINDOWS
+    assert all("uploads " in line and "final scores" in line for line in windows)
+    assert any("paid " in line and " TAO (miners " in line for line in windows)
+    assert "registered hotkey" in text

@@ -50,7 +50,7 @@ HALT_DAYS: float = 1.0
 _HORIZON_DAYS = EVENT_DAY + 1.05
 #: The market constants the events are fitted to (``MarketConfig`` fields).
 FITTED_FIELDS: tuple[str, ...] = ("contagion_beta", "duration_exponent", "security_beta")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 1  # bump when what a cached run records (RunMeasure, picks) changes
 
 
 def _network_body(constants: Mapping[str, float], market: Mapping[str, Any]) -> dict[str, Any]:

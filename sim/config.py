@@ -513,7 +513,10 @@ class MarketConfig(_Section):
 
     tao_price_usd: Float = Field(336.0, gt=0, description="TAO price at the start (USD).")
     circulating_tao: Tao = Field(
-        9_600_000.0, gt=0, description="Circulating TAO at the start (TAO)."
+        9_600_000.0,
+        gt=0,
+        description="Circulating TAO at the start (TAO); the security discount prices TAO lost "
+        "as a fraction of it.",
     )
     daily_volatility: NonNegFloat = Field(
         0.04, description="Std of the daily log-return from exogenous news (1/sqrt(day))."
@@ -539,10 +542,11 @@ class MarketConfig(_Section):
         0.5, description="Fraction of price impact that is permanent (fraction)."
     )
     contagion_beta: NonNegFloat = Field(
-        2.97,
+        2.91,
         description="Governance-risk discount per unit of intervention severity: the premium "
-        "jumps by beta*severity and the TAO price is scaled by exp(-premium). Fitted to the "
-        "April 2026 drawdown (docs/calibration.md).",
+        "jumps by beta*severity and the TAO price is scaled by exp(-premium). The posterior "
+        "median of the joint fit to the documented events (90 % range 1.7-4.2; "
+        "docs/calibration.md).",
     )
     premium_half_life_days: Days = Field(
         45.0, gt=0, description="Half-life of the governance-risk premium (days)."
@@ -563,10 +567,13 @@ class MarketConfig(_Section):
         "(fraction; 1 = judged like a harmful one).",
     )
     duration_exponent: Float = Field(
-        0.5,
+        1.18,
         ge=0,
+        le=5,
         description="Severity scales with (known duration / expected_suspension_days) to this "
-        "power (dimensionless; 0.5 = square-root-of-time, set a priori).",
+        "power (dimensionless; 0.5 = square root of time, 1 = linear). The posterior median of "
+        "the joint fit (90 % range 0.79-1.48, its upper end set by the prior; "
+        "docs/calibration.md).",
     )
     delay_relief_days: Days = Field(
         7.0,
@@ -579,6 +586,16 @@ class MarketConfig(_Section):
         gt=0,
         description="Normaliser so that a 7 %-share suspension of 30 days has severity ~ "
         "share*30/365 / scale (dimensionless).",
+    )
+    security_beta: Float = Field(
+        12.4,
+        ge=0,
+        le=1_000,
+        description="Security-risk discount per unit of TAO lost to unstopped exploits and "
+        "scams: the security premium jumps by security_beta * lost / circulating_tao (TAO "
+        "stolen, or emitted to a scam subnet still emitting) and decays like the governance "
+        "premium (dimensionless). The posterior median of the joint fit with contagion_beta "
+        "and duration_exponent (90 % range 1.4-25; docs/calibration.md).",
     )
 
 

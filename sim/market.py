@@ -1,21 +1,25 @@
-"""The TAO market: exogenous news, price impact of flows, and a network-wide governance-risk discount.
+"""The TAO market: news, price impact of flows, a governance-risk and a security-risk discount.
 
 Subnet (alpha) prices in TAO come from the economy's pools; this module prices TAO itself in USD.
 
-The log price is a sum of four parts (governance.md §7.4)::
+The log price is a sum of five parts (docs/calibration.md)::
 
-    log P = log P0 + X − premium − impact
+    log P = log P0 + X − premium − security − impact
     X        exogenous random walk: drift μ and daily volatility σ (news unrelated to governance)
     premium  governance-risk discount, jumps by β·severity after each discretionary
              intervention; a fraction stays for good, the rest decays with a half-life
+    security security-risk discount, jumps by γ·(TAO lost / circulating TAO) for every TAO
+             stolen by an unstopped exploit or emitted to an unstopped scam subnet; it decays
+             like the governance premium
     impact   square-root-law impact of net TAO sales, Y·σ·sqrt(A/V), where A is a decaying
              metaorder accumulator (USD) and V the daily volume; part of each increase is permanent
 
 ``severity`` turns an executed lever into a number comparable across levers: the share of
-emission (or, for chain-wide levers, of the whole network) it hits, times the square root of
-its expected duration relative to an open-ended suspension, discounted when the market sees it
-as justified and when a public delay preceded it. β (``contagion_beta``) is the one constant fitted
-to the April 2026 drawdown; everything else is set a priori (docs/calibration.md).
+emission (or, for chain-wide levers, of the whole network) it hits, times its expected duration
+relative to an open-ended suspension to the power ``duration_exponent``, discounted when the
+market sees it as justified and when a public delay preceded it. β (``contagion_beta``), the
+duration exponent and γ (``security_beta``) are fitted jointly to the documented events in
+``scenarios/data/events.toml`` (``python -m sim.calibration``); everything else is set a priori.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ __all__ = [
     "intervention_severity",
     "market_step",
     "premium_jump",
+    "price_security_losses",
+    "scam_emission_tao",
+    "security_jump",
     "sqrt_impact",
 ]
 
@@ -54,6 +61,12 @@ class MarketState:
         Price impact in log-price units.
     price_usd
         The resulting TAO price (USD).
+    security_transient, security_permanent
+        Security-risk discount in log-price units (decaying and permanent parts).
+    stolen_tao_priced
+        TAO stolen by exploits so far that the market has priced (TAO, cumulative).
+    scam_tao_lost
+        TAO emitted to unstopped scam subnets so far (TAO, cumulative).
     """
 
     news: float
@@ -63,11 +76,25 @@ class MarketState:
     impact_transient: float
     impact_permanent: float
     price_usd: float
+    security_transient: float = 0.0
+    security_permanent: float = 0.0
+    stolen_tao_priced: float = 0.0
+    scam_tao_lost: float = 0.0
 
     @property
     def premium(self) -> float:
         """Total governance-risk discount (log-price units)."""
         return self.premium_transient + self.premium_permanent
+
+    @property
+    def security_premium(self) -> float:
+        """Total security-risk discount (log-price units)."""
+        return self.security_transient + self.security_permanent
+
+    @property
+    def security_loss_tao(self) -> float:
+        """TAO lost to unstopped exploits and scams so far (TAO, cumulative)."""
+        return self.stolen_tao_priced + self.scam_tao_lost
 
 
 def initial_market(cfg: MarketConfig) -> MarketState:
@@ -198,12 +225,105 @@ def premium_jump(state: MarketState, severity: float, cfg: MarketConfig) -> Mark
     return replace(new, price_usd=_price(new, cfg))
 
 
+def security_jump(state: MarketState, loss_tao: float, cfg: MarketConfig) -> MarketState:
+    """Add the security-risk discount of ``loss_tao`` TAO lost to an unstopped exploit or scam.
+
+    Parameters
+    ----------
+    state
+        The market before the loss is priced.
+    loss_tao
+        TAO newly stolen, or newly emitted to a scam subnet (TAO, >= 0).
+    cfg
+        Market constants (``security_beta`` γ, ``circulating_tao``, and the governance premium's
+        ``premium_floor_fraction``: the same share of the jump never decays).
+
+    Returns
+    -------
+    MarketState
+        With the discount raised by ``γ · loss_tao / circulating_tao`` and the price updated.
+
+    Examples
+    --------
+    >>> from sim.config import MarketConfig
+    >>> cfg = MarketConfig(security_beta=20.0, circulating_tao=8_000_000.0)
+    >>> round(security_jump(initial_market(cfg), 32_000.0, cfg).security_premium, 4)
+    0.08
+    """
+    if loss_tao <= 0.0:
+        return state
+    jump = cfg.security_beta * loss_tao / cfg.circulating_tao
+    permanent = cfg.premium_floor_fraction * jump
+    new = replace(
+        state,
+        security_transient=state.security_transient + jump - permanent,
+        security_permanent=state.security_permanent + permanent,
+    )
+    return replace(new, price_usd=_price(new, cfg))
+
+
+def scam_emission_tao(
+    shares: np.ndarray, live_scams: np.ndarray, tao_per_block: float, n_blocks: int
+) -> float:
+    """TAO emitted to unstopped scam subnets over ``n_blocks`` blocks (TAO).
+
+    Parameters
+    ----------
+    shares
+        TAO emission share per subnet ``[S]``.
+    live_scams
+        Boolean mask ``[S]``: scam subnets still emitting (not suspended, not deregistered).
+    tao_per_block
+        TAO emitted per block by the whole network.
+    n_blocks
+        Blocks in the step.
+    """
+    if not np.any(live_scams):
+        return 0.0
+    return float(np.sum(np.where(live_scams, shares, 0.0))) * tao_per_block * n_blocks
+
+
+def price_security_losses(
+    state: MarketState, *, stolen_tao_total: float, scam_tao: float, cfg: MarketConfig
+) -> MarketState:
+    """Price the TAO lost since the last call to unstopped exploits and scams.
+
+    Parameters
+    ----------
+    state
+        The market; ``state.stolen_tao_priced`` is the theft already priced.
+    stolen_tao_total
+        All TAO stolen by exploits so far (cumulative, TAO).
+    scam_tao
+        TAO emitted to unstopped scam subnets during this step (TAO).
+    cfg
+        Market constants.
+
+    Returns
+    -------
+    MarketState
+        With :func:`security_jump` applied to the new loss and the running totals updated.
+    """
+    new_theft = max(stolen_tao_total - state.stolen_tao_priced, 0.0)
+    scam = max(scam_tao, 0.0)
+    if new_theft == 0.0 and scam == 0.0:
+        return state
+    state = security_jump(state, new_theft + scam, cfg)
+    return replace(
+        state,
+        stolen_tao_priced=state.stolen_tao_priced + new_theft,
+        scam_tao_lost=state.scam_tao_lost + scam,
+    )
+
+
 def _price(state: MarketState, cfg: MarketConfig) -> float:
     log_p = (
         math.log(cfg.tao_price_usd)
         + state.news
         - state.premium_transient
         - state.premium_permanent
+        - state.security_transient
+        - state.security_permanent
         - state.impact_transient
         - state.impact_permanent
     )
@@ -243,7 +363,8 @@ def market_step(
         + cfg.drift_per_year * dt_days / 365.0
         + (cfg.daily_volatility * math.sqrt(dt_days) * shock if cfg.news_enabled else 0.0)
     )
-    premium_transient = state.premium_transient * _decay(cfg.premium_half_life_days, dt_days)
+    premium_decay = _decay(cfg.premium_half_life_days, dt_days)
+    premium_transient = state.premium_transient * premium_decay
     flow_usd = net_tao_sold * state.price_usd
     accumulator = (
         state.flow_accumulator_usd * _decay(cfg.impact_decay_half_life_days, dt_days) + flow_usd
@@ -257,13 +378,14 @@ def market_step(
     if increase * flow_usd > 0.0:
         impact_permanent += cfg.permanent_impact_fraction * increase
     impact_transient = (1.0 - cfg.permanent_impact_fraction) * level
-    new = MarketState(
+    new = replace(
+        state,
         news=news,
         premium_transient=premium_transient,
-        premium_permanent=state.premium_permanent,
         flow_accumulator_usd=accumulator,
         impact_transient=impact_transient,
         impact_permanent=impact_permanent,
-        price_usd=state.price_usd,
+        # The security discount fades like the governance premium (same half-life and floor).
+        security_transient=state.security_transient * premium_decay,
     )
     return replace(new, price_usd=_price(new, cfg))

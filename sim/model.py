@@ -53,7 +53,15 @@ from sim.agents.validators import (
     observed_quality,
 )
 from sim.config import SimConfig
-from sim.market import MarketState, initial_market, intervention_severity, market_step, premium_jump
+from sim.market import (
+    MarketState,
+    initial_market,
+    intervention_severity,
+    market_step,
+    premium_jump,
+    price_security_losses,
+    scam_emission_tao,
+)
 from sim.metrics import Recorder
 
 __all__ = ["STREAMS", "GovSimModel", "allocate_counts"]
@@ -960,7 +968,27 @@ class GovSimModel(mesa.Model):
         return np.maximum(mean / max(self.config.miners.skill_mean, 1e-9), 1e-3)
 
     def s_market(self, dt_days: float) -> None:
-        """Move the TAO price with this step's net sales and exogenous news."""
+        """Move the TAO price with this step's security losses, net sales and exogenous news."""
+        # Security channel: TAO stolen by exploits, or emitted to scam subnets still emitting,
+        # since the last step lowers confidence (docs/calibration.md).
+        scam_tao = 0.0
+        if self.scam_subnets and not self.state.halted:
+            from protocol.economy.emission import block_emission
+
+            live = np.zeros(self.state.n_subnets, dtype=bool)
+            for netuid in self.scam_subnets:
+                live[netuid] = bool(self.state.emission_enabled[netuid]) and bool(
+                    self.state.registration_allowed[netuid]
+                )
+            tao_per_block = block_emission(self.state.total_issuance) / RAO_PER_TAO
+            n_blocks = round(dt_days * BLOCKS_PER_DAY)
+            scam_tao = scam_emission_tao(self.emission_shares(), live, tao_per_block, n_blocks)
+        self.market = price_security_losses(
+            self.market,
+            stolen_tao_total=sum(ex.stolen_tao for ex in self.exploits),
+            scam_tao=scam_tao,
+            cfg=self.config.market,
+        )
         shock = float(self.rngs["market"].standard_normal())
         self.market = market_step(
             self.market,

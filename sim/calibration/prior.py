@@ -1,0 +1,274 @@
+"""The shipped result of the market fit, and drawing market constants from it per replication.
+
+``scenarios/data/market_prior.toml`` holds the fitted range of each constant and joint posterior
+draws, with the date and command that produced them. A study that wants its intervals to carry
+the model's own uncertainty (an outer Monte Carlo) draws one set of constants per replication::
+
+    prior = load_market_prior()
+    rng = np.random.default_rng(np.random.SeedSequence(entropy).spawn(1)[0])
+    for draw in sample_market_constants(prior, rng, n_replications):
+        config = with_market_constants(base_config, draw)
+
+Draws are whole rows of the posterior sample (the constants are correlated: β, δ and γ trade
+off against each other), chosen with the given generator, so the same generator state gives
+the same draws.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sim.config import MarketConfig, SimConfig
+
+__all__ = [
+    "MarketPrior",
+    "ParameterBand",
+    "PriorFileError",
+    "default_prior_path",
+    "format_prior_range",
+    "load_market_prior",
+    "market_prior_range",
+    "prior_toml",
+    "sample_market_constants",
+    "with_market_constants",
+]
+
+
+@dataclass(frozen=True)
+class ParameterBand:
+    """A fitted constant's range: 5 % and 95 % posterior quantiles around the median."""
+
+    name: str
+    label: str
+    lo: float
+    median: float
+    hi: float
+    prior_lo: float
+    prior_hi: float
+
+    def __str__(self) -> str:
+        return f"market.{self.name} = {self.median:.3g} [{self.lo:.3g}, {self.hi:.3g}] (90 %)"
+
+
+@dataclass(frozen=True)
+class MarketPrior:
+    """The fitted market constants: their ranges and joint posterior draws.
+
+    Attributes
+    ----------
+    created, command
+        When and how the file was produced.
+    bands
+        Each fitted constant's range, by ``MarketConfig`` field name.
+    samples
+        Joint posterior draws, one array per constant (equal lengths).
+    """
+
+    created: str
+    command: str
+    bands: dict[str, ParameterBand]
+    samples: dict[str, np.ndarray]
+
+    @property
+    def n_samples(self) -> int:
+        """Number of stored joint draws."""
+        return len(next(iter(self.samples.values())))
+
+
+class PriorFileError(ValueError):
+    """The prior file is missing, not TOML, or does not validate."""
+
+
+class _Band(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = ""
+    prior: tuple[float, float]
+    q05: float
+    median: float
+    q95: float
+    mean: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Band:
+        if not (self.prior[0] <= self.q05 <= self.median <= self.q95 <= self.prior[1]):
+            raise ValueError(
+                f"expected prior[0] <= q05 <= median <= q95 <= prior[1], got {self.prior[0]}, "
+                f"{self.q05}, {self.median}, {self.q95}, {self.prior[1]}"
+            )
+        return self
+
+
+class _PriorFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = Field(ge=1, le=1)
+    created: str
+    command: str
+    method: str = ""
+    events: tuple[str, ...] = ()
+    source_fingerprint: str = ""
+    parameters: dict[str, _Band] = Field(min_length=1)
+    samples: dict[str, tuple[float, ...]]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _PriorFile:
+        fields = MarketConfig.model_fields
+        for name in self.parameters:
+            if name not in fields:
+                raise ValueError(f"parameters.{name}: not a market constant (MarketConfig field)")
+        if set(self.samples) != set(self.parameters):
+            raise ValueError(
+                f"samples: expected one list per parameter {sorted(self.parameters)}, got "
+                f"{sorted(self.samples)}"
+            )
+        lengths = {len(v) for v in self.samples.values()}
+        if len(lengths) != 1 or 0 in lengths:
+            raise ValueError(f"samples: lists must be non-empty and of equal length, got {lengths}")
+        for name, values in self.samples.items():
+            lo, hi = self.parameters[name].prior
+            bad = [v for v in values if not (math.isfinite(v) and lo <= v <= hi)]
+            if bad:
+                raise ValueError(f"samples.{name}: {bad[0]} is outside the prior [{lo}, {hi}]")
+        return self
+
+
+def default_prior_path() -> Path:
+    """``scenarios/data/market_prior.toml``, shipped with govsim."""
+    from scenarios import DATA_DIR
+
+    return DATA_DIR / "market_prior.toml"
+
+
+def load_market_prior(path: str | Path | None = None) -> MarketPrior:
+    """Read and validate a market prior file (default: the shipped one).
+
+    Raises
+    ------
+    PriorFileError
+        Naming the file, the field and what was expected.
+    """
+    file = Path(path) if path is not None else default_prior_path()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PriorFileError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PriorFileError(f"{file}: not valid TOML ({exc})") from None
+    try:
+        parsed = _PriorFile.model_validate(data)
+    except ValidationError as exc:
+        lines = [
+            f"{file}: {'.'.join(str(x) for x in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise PriorFileError("\n".join(lines)) from None
+    bands = {
+        name: ParameterBand(name, b.label, b.q05, b.median, b.q95, b.prior[0], b.prior[1])
+        for name, b in parsed.parameters.items()
+    }
+    samples = {name: np.asarray(v, dtype=float) for name, v in parsed.samples.items()}
+    return MarketPrior(parsed.created, parsed.command, bands, samples)
+
+
+def sample_market_constants(
+    prior: MarketPrior | None, rng: np.random.Generator, n: int
+) -> list[dict[str, float]]:
+    """Draw ``n`` joint sets of market constants from the fitted posterior.
+
+    Parameters
+    ----------
+    prior
+        The fitted prior (None: the shipped one).
+    rng
+        The caller's generator (e.g. a child of the study's ``SeedSequence``); the draws depend
+        on its state only.
+    n
+        Number of draws (replications).
+
+    Returns
+    -------
+    list of dict
+        ``{"market.contagion_beta": ..., "market.duration_exponent": ..., ...}`` per draw: whole
+        posterior rows, so the constants keep their correlation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = sample_market_constants(None, np.random.default_rng(7), 3)
+    >>> a == sample_market_constants(None, np.random.default_rng(7), 3)
+    True
+    """
+    if n < 0:
+        raise ValueError(f"n: expected >= 0, got {n}")
+    prior = prior if prior is not None else load_market_prior()
+    rows = rng.integers(0, prior.n_samples, size=n)
+    names = sorted(prior.samples)
+    return [{f"market.{k}": float(prior.samples[k][r]) for k in names} for r in rows]
+
+
+def with_market_constants(config: SimConfig, draw: Mapping[str, float]) -> SimConfig:
+    """``config`` with the market constants of one draw (``market.<field>`` keys) applied."""
+    updates: dict[str, Any] = {}
+    for key, value in draw.items():
+        section, _, name = key.partition(".")
+        if section != "market" or name not in MarketConfig.model_fields:
+            raise ValueError(f"{key}: expected 'market.<MarketConfig field>'")
+        updates[f"market__{name}"] = float(value)
+    return config.with_updates(**updates)
+
+
+def market_prior_range(prior: MarketPrior | None = None) -> dict[str, ParameterBand]:
+    """Each fitted constant's 90 % range (default: the shipped prior)."""
+    prior = prior if prior is not None else load_market_prior()
+    return dict(prior.bands)
+
+
+def format_prior_range(prior: MarketPrior | None = None) -> str:
+    """The fitted ranges as lines of text, with their provenance."""
+    prior = prior if prior is not None else load_market_prior()
+    lines = [f"market constants fitted {prior.created} by `{prior.command}`:"]
+    lines += [f"  {band}  {band.label}" for band in prior.bands.values()]
+    lines.append(f"  ({prior.n_samples} joint posterior draws)")
+    return "\n".join(lines)
+
+
+def prior_toml(result: Any) -> str:
+    """The ``market_prior.toml`` text for a :class:`sim.calibration.fit.FitResult`."""
+    fitted = [e.id for e in result.events if e.in_fit]
+    out = [
+        "# Fitted range of the TAO market's constants and joint posterior draws",
+        "# (docs/calibration.md). Written by the command below; do not edit by hand.",
+        "# Studies draw whole rows of [samples] per replication:",
+        "# sim.calibration.sample_market_constants.",
+        "",
+        "schema_version = 1",
+        f'created = "{result.created}"',
+        f'command = "{result.command}"',
+        'method = "grid posterior, flat priors, replayed events (sim.calibration.fit)"',
+        "events = [" + ", ".join(f'"{e}"' for e in fitted) + "]",
+        f'source_fingerprint = "{result.fingerprint}"',
+        "",
+    ]
+    for p in result.parameters:
+        out += [
+            f"[parameters.{p.name}]",
+            f'label = "{p.label}"',
+            f"prior = [{p.prior[0]!r}, {p.prior[1]!r}]",
+            f"q05 = {p.q05:.4f}",
+            f"median = {p.median:.4f}",
+            f"q95 = {p.q95:.4f}",
+            f"mean = {p.mean:.4f}",
+            "",
+        ]
+    out.append("[samples]")
+    for name, values in result.samples.items():
+        body = ", ".join(f"{v:.5g}" for v in values)
+        out.append(f"{name} = [{body}]")
+    return "\n".join(out) + "\n"

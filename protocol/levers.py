@@ -5,7 +5,9 @@ lever executes; the economy (``protocol.economy``) defines *what* it does to a n
 (``apply_lever``). Keeping levers as plain data decouples the two: a policy never touches
 pools or balances, and the economy never knows who voted.
 
-The levers follow governance.md §3 and §7.2.
+The levers are the on-chain calls subtensor's sudo and governance pallets expose (named in each
+class's docstring) plus two off-chain ones (``TokenSale``, ``AnyChange``); docs/governance.md
+describes how the policies use them.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "TokenSale",
     "TransferOwnership",
     "lever_from_dict",
+    "lever_targets",
 ]
 
 
@@ -166,6 +169,29 @@ _BY_KIND: dict[str, type[Lever]] = {
         AnyChange,
     )
 }
+
+
+def lever_targets(lever: Lever) -> tuple[int, ...]:
+    """The subnets a lever acts on, in order (a runtime upgrade: its effects' subnets).
+
+    Chain-wide levers (a halt, a global hyperparameter, a sale of TAO) target no subnet.
+
+    Examples
+    --------
+    >>> lever_targets(SetEmissionEnabled(netuid=3))
+    (3,)
+    >>> lever_targets(AnyChange(effects=(SubtokenOff(netuid=1), HaltChain(), DissolveSubnet(2))))
+    (1, 2)
+    >>> lever_targets(HaltChain())
+    ()
+    """
+    netuid = getattr(lever, "netuid", None)
+    if netuid is not None:
+        return (int(netuid),)
+    out: list[int] = []
+    for effect in getattr(lever, "effects", ()):
+        out.extend(lever_targets(effect))
+    return tuple(out)
 
 
 def lever_from_dict(data: dict[str, Any]) -> Lever:

@@ -15,13 +15,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import ValidationError
 
 from sim import engine
 from sim.config import SimConfig
+from sim.seeds import RunStreams, check_seed
+
+if TYPE_CHECKING:
+    from sim.model import GovSimModel
 
 __all__ = [
     "ConservationReport",
@@ -152,6 +156,9 @@ def run(
 ) -> RunResult:
     """Simulate one scenario under one governance policy with one seed.
 
+    The seed is checked here, once, and the run's random streams are spawned from it here
+    (``sim.seeds.RunStreams``); the model receives generators, never a seed to coerce.
+
     Parameters
     ----------
     scenario
@@ -159,7 +166,8 @@ def run(
     policy
         Governance policy name (overrides the scenario's ``governance.policy``).
     seed
-        Root seed (overrides the scenario's ``seed``). Same config and seed, same outputs.
+        Root seed, a non-negative integer (overrides the scenario's ``seed``). Same config and
+        seed, same outputs. Generators are refused: a run is replayed from its recorded seed.
     keep_model
         Return the model in ``result.kpis["_model"]`` instead of releasing it (debugging only).
     threads
@@ -168,16 +176,32 @@ def run(
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    ValueError
+        Naming the field, when the seed or the scenario is invalid.
     """
     from sim.model import GovSimModel
 
-    config = load_config(scenario, policy=policy, seed=seed)
+    config, streams = _config_and_streams(scenario, policy, seed)
     start = time.perf_counter()
     with engine.torch_threads(threads):
-        return _run_model(GovSimModel(config), config, start, keep_model)
+        model = GovSimModel(config, streams=streams)
+        return _run_model(model, config, start, keep_model)
 
 
-def _run_model(model: Any, config: SimConfig, start: float, keep_model: bool) -> RunResult:
+def _config_and_streams(
+    scenario: ScenarioLike, policy: str | None, seed: object
+) -> tuple[SimConfig, RunStreams]:
+    """The validated config (seed checked first) and the run's streams, spawned once."""
+    config = load_config(scenario, policy=policy, seed=None if seed is None else check_seed(seed))
+    return config, RunStreams.from_seed(config.seed)
+
+
+def _run_model(
+    model: GovSimModel, config: SimConfig, start: float, keep_model: bool
+) -> RunResult:
     from sim.metrics import compute_kpis
 
     try:
@@ -279,13 +303,15 @@ def check_conservation(
     from protocol.economy import check_ledger
     from sim.model import GovSimModel
 
-    config = load_config(scenario, seed=seed)
+    config, streams = _config_and_streams(scenario, None, seed)
     with engine.torch_threads(1):
-        model = GovSimModel(config)
+        model = GovSimModel(config, streams=streams)
         return _check_model_ledger(model, strict, check_ledger)
 
 
-def _check_model_ledger(model: Any, strict: bool, check_ledger: Any) -> ConservationReport:
+def _check_model_ledger(
+    model: GovSimModel, strict: bool, check_ledger: Any
+) -> ConservationReport:
     worst_tao = worst_alpha = 0.0
     steps = 0
     failure = ""

@@ -2,7 +2,7 @@
 
 Subnet (alpha) prices in TAO come from the economy's pools; this module prices TAO itself in USD.
 
-The log price is a sum of four parts (governance.md §7.4)::
+The log price is a sum of four parts::
 
     log P = log P0 + X − premium − impact
     X        exogenous random walk: drift μ and daily volatility σ (news unrelated to governance)

@@ -57,6 +57,10 @@ class RunResult:
         The configuration that ran (with the seed actually used).
     wall_s
         Wall-clock seconds of the run.
+    model
+        The finished model with ``run(..., keep_model=True)`` (debugging, the explorer's
+        network graph); None otherwise. Whoever keeps it releases it with
+        ``sim.engine.release(model)``.
     """
 
     timeseries: pd.DataFrame
@@ -64,6 +68,7 @@ class RunResult:
     events: list[dict[str, Any]]
     config: SimConfig
     wall_s: float = field(default=0.0, compare=False)
+    model: GovSimModel | None = field(default=None, compare=False, repr=False)
 
     def fingerprint(self) -> str:
         """A hash of the time series, KPIs and events (equal for identical runs)."""
@@ -169,7 +174,8 @@ def run(
         Root seed, a non-negative integer (overrides the scenario's ``seed``). Same config and
         seed, same outputs. Generators are refused: a run is replayed from its recorded seed.
     keep_model
-        Return the model in ``result.kpis["_model"]`` instead of releasing it (debugging only).
+        Keep the finished model on ``result.model`` instead of releasing it (debugging only;
+        release it with ``sim.engine.release`` when done).
     threads
         torch intra-op threads during the run (restored afterwards); None leaves the setting.
 
@@ -206,16 +212,14 @@ def _run_model(
 
     try:
         model.run()
-        kpis = compute_kpis(model)
         result = RunResult(
             timeseries=model.recorder.timeseries(),
-            kpis=kpis,
+            kpis=compute_kpis(model),
             events=list(model.event_log),
             config=config,
             wall_s=time.perf_counter() - start,
+            model=model if keep_model else None,
         )
-        if keep_model:
-            kpis["_model"] = model
     finally:
         if not keep_model:
             engine.release(model)

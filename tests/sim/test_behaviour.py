@@ -89,7 +89,8 @@ def test_timelock_delays_the_same_intent_and_stakers_exit_first() -> None:
 
 
 def _validator_income_share(result: RunResult, strategy: str) -> float:
-    model = result.kpis["_model"]
+    model = result.model
+    assert model is not None
     try:
         income = model.work.uid_income_tao[:, 1 : 1 + len(model.validator_uids)]
         mask = model.work.validators.strategy == strategy
@@ -119,7 +120,8 @@ def test_weight_copier_earns_less_with_commit_reveal() -> None:
 
 def _cabal_incomes(result: RunResult) -> tuple[float, float]:
     """(cabal validators' income, the coalition's share of its subnets' income)."""
-    model = result.kpis["_model"]
+    model = result.model
+    assert model is not None
     try:
         income = model.work.uid_income_tao
         validators = model.work.validators

@@ -373,3 +373,16 @@ def test_no_room_imports_the_model_class() -> None:
             elif isinstance(node, ast.Import):
                 assert all(a.name != "sim.model" for a in node.names), path
 
+
+def test_kpis_are_data_and_the_model_is_kept_only_on_request() -> None:
+    result = run(TINY, seed=2)
+    assert result.model is None
+    assert all(isinstance(v, int | float | str | bool) for v in result.kpis.values()), {
+        k: type(v) for k, v in result.kpis.items() if not isinstance(v, int | float | str | bool)
+    }
+    kept = run(TINY, seed=2, keep_model=True)
+    try:
+        assert isinstance(kept.model, GovSimModel) and kept.model.finished
+        assert "_model" not in kept.kpis and kept.fingerprint() == result.fingerprint()
+    finally:
+        engine.release(kept.model)

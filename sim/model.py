@@ -233,10 +233,6 @@ class GovSimModel(mesa.Model):
         """Spot alpha price per subnet (TAO per alpha) ``[S]``."""
         return chain.alpha_prices(self.state)
 
-    def account_alpha(self) -> np.ndarray:
-        """Alpha per account and subnet (rao) ``[A, S]`` (own uids plus nominations)."""
-        return chain.account_alpha(self.state)
-
     @property
     def miner_strategy(self) -> np.ndarray:
         """Strategy name of every miner uid ``[S, U]`` ("" for other uids)."""

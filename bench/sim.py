@@ -9,6 +9,10 @@ and the simulator's own (agents, market, recording). For runs too long to wait f
     .venv/bin/python bench/sim.py --subnets 8 --uids 64 --days 90        # explorer default
     .venv/bin/python bench/sim.py --subnets 128 --uids 256 --days 7 --tempo 7200  # daily epochs
     .venv/bin/python bench/sim.py --days 3 --profile /tmp/sim.prof   # cProfile of the run
+    .venv/bin/python bench/sim.py --scenario scenarios/covenant_2026.toml  # a shipped scenario
+
+With ``--scenario`` the network, agents and shocks come from the file (its own horizon unless
+``--days`` is given; ``--policy`` and ``--seed`` still apply); the size flags are ignored.
 
 Wall time depends on what else the machine runs; process CPU time (``cpu_s``, this process
 only) is the figure to compare on a shared machine. The projected year uses the CPU rate
@@ -47,7 +51,10 @@ def main() -> None:
     parser.add_argument("--uids", type=int, default=256)
     parser.add_argument("--validators", type=int, default=16)
     parser.add_argument("--stakers", type=int, default=32)
-    parser.add_argument("--days", type=float, default=2.0)
+    parser.add_argument(
+        "--scenario", default=None, help="a scenario TOML file instead of the synthetic network"
+    )
+    parser.add_argument("--days", type=float, default=None, help="horizon (default 2, or the file's)")
     parser.add_argument("--tempo", type=int, default=360, help="blocks per epoch (360 on chain)")
     parser.add_argument(
         "--weights-every", type=int, default=1, help="tempos between validators' weight updates"
@@ -62,10 +69,35 @@ def main() -> None:
     if args.device != "cpu":
         raise SystemExit("--device: the simulator runs on CPU (protocol kernels take a device)")
     torch.set_num_threads(1)
-    config = load_config(
+    if args.scenario is not None:
+        config = _scenario_config(args.scenario, args.days, args.policy, args.seed)
+    else:
+        config = _synthetic_config(args)
+    net = config.network
+    args.subnets, args.uids, args.validators, args.tempo = (
+        net.n_subnets,
+        net.n_uids,
+        net.n_validators,
+        net.tempo,
+    )
+    args.weights_every = config.validators.weights_every_tempos
+    _bench(args, config)
+
+
+def _scenario_config(path: str, days: float | None, policy: str, seed: int) -> Any:
+    """The scenario's config under ``policy`` and ``seed`` (horizon ``days`` if given)."""
+    config = load_config(path, policy=policy, seed=seed)
+    if days is None:
+        return config
+    return load_config({**config.model_dump(), "horizon_days": days})
+
+
+def _synthetic_config(args: argparse.Namespace) -> Any:
+    """The synthetic network of the size flags."""
+    return load_config(
         {
             "name": "bench",
-            "horizon_days": args.days,
+            "horizon_days": 2.0 if args.days is None else args.days,
             "network": {
                 "n_subnets": args.subnets,
                 "n_uids": args.uids,
@@ -79,16 +111,20 @@ def main() -> None:
         policy=args.policy,
         seed=args.seed,
     )
+
+
+def _bench(args: argparse.Namespace, config: Any) -> None:
+    """Time construction, the first step and the rest of the run; print the figures."""
     gc.disable()
     c0 = time.process_time()
     t0 = time.perf_counter()
     model = GovSimModel(config)
     t_init = time.perf_counter() - t0
     cpu_init = time.process_time() - c0
-    import sim.model as sim_model
+    import sim.chain as sim_chain
 
     chain_time = 0.0
-    original = sim_model._advance_chain
+    original = sim_chain.advance_chain
 
     def timed(*a: Any, **k: Any) -> Any:
         nonlocal chain_time
@@ -97,7 +133,7 @@ def main() -> None:
         chain_time += time.perf_counter() - s
         return out
 
-    sim_model._advance_chain = timed
+    sim_chain.advance_chain = timed
     # The first step pays one-off costs (lazy imports, loading the compiled epoch kernel):
     # timed apart, so the per-day rates are the steady state's (the projected year adds them).
     c0 = time.process_time()
@@ -117,7 +153,7 @@ def main() -> None:
         profiler.disable()
     t_run = time.perf_counter() - t1
     cpu_run = time.process_time() - c1
-    sim_model._advance_chain = original
+    sim_chain.advance_chain = original
     steps = model.steps_done
     engine.release(model)
     gc.enable()
@@ -143,6 +179,7 @@ def main() -> None:
         f"chain (protocol) {chain_time:.2f} s = {chain_time / t_run:.0%}; simulator {t_run - chain_time:.2f} s"
     )
     print(
+        f"scenario={Path(args.scenario).stem if args.scenario else 'synthetic'} "
         f"subnets={args.subnets} uids={args.uids} tempo={args.tempo} "
         f"weights_every={args.weights_every} days={days:g} steps={steps} "
         f"init_s={t_init:.2f} init_cpu_s={cpu_init:.2f} first_step_s={t_first:.2f} first_step_cpu_s={cpu_first:.2f} "

@@ -7,8 +7,9 @@ pools or balances, and the economy never knows who voted.
 
 The levers are the root/sudo calls of subtensor's ``pallet_admin_utils`` and
 ``pallet_subtensor`` (named in each class), plus the off-chain actions a study needs (a token
-sale, a runtime upgrade). Unit-annotated fields (``Blocks``, ``Tao``) take quantities in
-scenario files (``duration_blocks = "2 days"``).
+sale, a runtime upgrade); docs/governance.md describes how the policies use them.
+Unit-annotated fields (``Blocks``, ``Tao``) take quantities in scenario files
+(``duration_blocks = "2 days"``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "TokenSale",
     "TransferOwnership",
     "lever_from_dict",
+    "lever_targets",
 ]
 
 
@@ -171,6 +173,29 @@ _BY_KIND: dict[str, type[Lever]] = {
         AnyChange,
     )
 }
+
+
+def lever_targets(lever: Lever) -> tuple[int, ...]:
+    """The subnets a lever acts on, in order (a runtime upgrade: its effects' subnets).
+
+    Chain-wide levers (a halt, a global hyperparameter, a sale of TAO) target no subnet.
+
+    Examples
+    --------
+    >>> lever_targets(SetEmissionEnabled(netuid=3))
+    (3,)
+    >>> lever_targets(AnyChange(effects=(SubtokenOff(netuid=1), HaltChain(), DissolveSubnet(2))))
+    (1, 2)
+    >>> lever_targets(HaltChain())
+    ()
+    """
+    netuid = getattr(lever, "netuid", None)
+    if netuid is not None:
+        return (int(netuid),)
+    out: list[int] = []
+    for effect in getattr(lever, "effects", ()):
+        out.extend(lever_targets(effect))
+    return tuple(out)
 
 
 def lever_from_dict(data: dict[str, Any]) -> Lever:

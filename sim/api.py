@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import hashlib
-import numbers
 import os
 import time
 from collections.abc import Mapping
@@ -21,9 +20,10 @@ import pandas as pd
 
 from sim import engine
 from sim.config import SimConfig
-from sim.config_fields import MAX_SEED
+from sim.seeds import RunStreams, check_seed
 
 if TYPE_CHECKING:
+    from sim.model import GovSimModel
     from sim.schema import Scenario
 
 __all__ = [
@@ -57,6 +57,10 @@ class RunResult:
         The configuration that ran (with the seed actually used).
     wall_s
         Wall-clock seconds of the run.
+    model
+        The finished model with ``run(..., keep_model=True)`` (debugging, the explorer's
+        network graph); None otherwise. Whoever keeps it releases it with
+        ``sim.engine.release(model)``.
     """
 
     timeseries: pd.DataFrame
@@ -64,6 +68,7 @@ class RunResult:
     events: list[dict[str, Any]]
     config: SimConfig
     wall_s: float = field(default=0.0, compare=False)
+    model: GovSimModel | None = field(default=None, compare=False, repr=False)
 
     def fingerprint(self) -> str:
         """A hash of the time series, KPIs and events (equal for identical runs)."""
@@ -121,21 +126,6 @@ def load_config(
     return config
 
 
-def check_seed(seed: Any) -> int:
-    """A run's seed: an integer (not a bool) in [0, 2^63 - 1].
-
-    Raises
-    ------
-    ValueError
-        ``"seed: expected an integer in [0, 2^63 - 1], got ..."``.
-    """
-    ok = isinstance(seed, numbers.Integral) and not isinstance(seed, bool)
-    if not ok or not 0 <= int(seed) <= MAX_SEED:
-        shown = repr(seed) if not ok or abs(int(seed)) < 10**30 else "a huge integer"
-        raise ValueError(f"seed: expected an integer in [0, 2^63 - 1], got {shown}")
-    return int(seed)
-
-
 def run(
     scenario: ScenarioLike,
     policy: str | None = None,
@@ -146,6 +136,9 @@ def run(
 ) -> RunResult:
     """Simulate one scenario under one governance policy with one seed.
 
+    The seed is checked here, once, and the run's random streams are spawned from it here
+    (``sim.seeds.RunStreams``); the model receives generators, never a seed to coerce.
+
     Parameters
     ----------
     scenario
@@ -153,39 +146,55 @@ def run(
     policy
         Governance policy name (overrides the scenario's ``governance.policy``).
     seed
-        Root seed (overrides the scenario's ``seed``). Same config and seed, same outputs.
+        Root seed, a non-negative integer (overrides the scenario's ``seed``). Same config and
+        seed, same outputs. Generators are refused: a run is replayed from its recorded seed.
     keep_model
-        Return the model in ``result.kpis["_model"]`` instead of releasing it (debugging only).
+        Keep the finished model on ``result.model`` instead of releasing it (debugging only;
+        release it with ``sim.engine.release`` when done).
     threads
         torch intra-op threads during the run (restored afterwards); None leaves the setting.
 
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    ValueError
+        Naming the field, when the seed or the scenario is invalid.
     """
     from sim.model import GovSimModel
 
-    config = load_config(scenario, policy=policy, seed=seed)
+    config, streams = _config_and_streams(scenario, policy, seed)
     start = time.perf_counter()
     with engine.torch_threads(threads):
-        return _run_model(GovSimModel(config), config, start, keep_model)
+        model = GovSimModel(config, streams=streams)
+        return _run_model(model, config, start, keep_model)
 
 
-def _run_model(model: Any, config: SimConfig, start: float, keep_model: bool) -> RunResult:
+def _config_and_streams(
+    scenario: ScenarioLike, policy: str | None, seed: object
+) -> tuple[SimConfig, RunStreams]:
+    """The validated config (seed checked first) and the run's streams, spawned once."""
+    config = load_config(scenario, policy=policy, seed=None if seed is None else check_seed(seed))
+    return config, RunStreams.from_seed(config.seed)
+
+
+def _run_model(
+    model: GovSimModel, config: SimConfig, start: float, keep_model: bool
+) -> RunResult:
     from sim.metrics import compute_kpis
 
     try:
         model.run()
-        kpis = compute_kpis(model)
         result = RunResult(
             timeseries=model.recorder.timeseries(),
-            kpis=kpis,
+            kpis=compute_kpis(model),
             events=list(model.event_log),
             config=config,
             wall_s=time.perf_counter() - start,
+            model=model if keep_model else None,
         )
-        if keep_model:
-            kpis["_model"] = model
     finally:
         if not keep_model:
             engine.release(model)
@@ -273,13 +282,15 @@ def check_conservation(
     from protocol.economy import check_ledger
     from sim.model import GovSimModel
 
-    config = load_config(scenario, seed=seed)
+    config, streams = _config_and_streams(scenario, None, seed)
     with engine.torch_threads(1):
-        model = GovSimModel(config)
+        model = GovSimModel(config, streams=streams)
         return _check_model_ledger(model, strict, check_ledger)
 
 
-def _check_model_ledger(model: Any, strict: bool, check_ledger: Any) -> ConservationReport:
+def _check_model_ledger(
+    model: GovSimModel, strict: bool, check_ledger: Any
+) -> ConservationReport:
     worst_tao = worst_alpha = 0.0
     steps = 0
     failure = ""

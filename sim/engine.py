@@ -1,4 +1,4 @@
-"""The only Mesa-version-specific code in govsim (engine.md §1).
+"""The only Mesa-version-specific code in govsim.
 
 Mesa 3.3.1 keeps a class-level ``Agent._ids`` mapping keyed by model instance, so every model
 stays alive after its run and a sweep leaks inside one process (fixed in Mesa 3.4.2, PR #3180).

@@ -1,4 +1,4 @@
-"""What a run measures: a tidy time series, per-role PnL and the governance KPIs (governance.md §7.5).
+"""What a run measures: a tidy time series, per-role PnL and the governance KPIs.
 
 :class:`Recorder` lives on the model; it snapshots the network at the configured interval (one row
 per subnet and time) and keeps the running totals the KPIs need. :func:`compute_kpis` turns a
@@ -12,23 +12,66 @@ finished model into a flat dict of numbers:
   stopped, exploits that ran out instead of being stopped);
 * time to stop exploits and TAO stolen;
 * decentralisation metrics (Nakamoto coefficient, Gini, HHI) from ``protocol.governance.metrics``.
+
+Both read the model through :class:`RecordedModel` (what they need of it, nothing else); the
+KPIs are plain data (numbers and strings), never the model itself.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from protocol.economy.state import EconomyParams, NetworkState
 from protocol.governance import metrics as governance_metrics
 from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
+from sim import chain
+from sim.config import SimConfig
 
 if TYPE_CHECKING:
-    from sim.model import GovSimModel
+    from sim.agents.owners import Owner
+    from sim.agents.stakers import Staker
+    from sim.desks.governance import GovernanceDesk
+    from sim.desks.market import MarketDesk
+    from sim.desks.shocks import ShockDesk
+    from sim.desks.staking import StakingDesk
+    from sim.desks.work import WorkDesk
 
-__all__ = ["Recorder", "compute_kpis", "cvar", "gini", "hhi", "nakamoto"]
+__all__ = ["RecordedModel", "Recorder", "compute_kpis", "cvar", "gini", "hhi", "nakamoto"]
+
+
+class RecordedModel(Protocol):
+    """What the recorder and the KPIs read of a model."""
+
+    config: SimConfig
+    block: int
+    epoch: int
+    blocks_per_step: int
+    state: NetworkState
+    params: EconomyParams
+    validator_uids: np.ndarray
+    staker_accounts: np.ndarray
+    owners: list[Owner]
+    stakers: list[Staker]
+    event_log: list[dict[str, Any]]
+    market: MarketDesk
+    staking: StakingDesk
+    shocks: ShockDesk
+    work: WorkDesk
+    governance: GovernanceDesk
+    recorder: Recorder
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def day(self) -> float: ...
+
+    @property
+    def finished(self) -> bool: ...
 
 
 def cvar(values: np.ndarray, alpha: float = 0.05) -> float:
@@ -76,7 +119,7 @@ class Recorder:
         The model being recorded.
     """
 
-    def __init__(self, model: GovSimModel) -> None:
+    def __init__(self, model: RecordedModel) -> None:
         self.model = model
         cfg = model.config
         every = cfg.output.record_every_blocks
@@ -85,7 +128,7 @@ class Recorder:
         self.every = max(int(every), 1)
         self._next = 0
         self.rows: list[dict[str, Any]] = []
-        S, n = model.is_miner.shape
+        S, n = model.state.n_subnets, model.state.n_uids
         self._income_since = np.zeros((S, n))
         self._balance_since = np.zeros(model.state.n_accounts)
         self.cash_out_usd = np.zeros(model.state.n_accounts)
@@ -135,12 +178,11 @@ class Recorder:
     # -------------------------------------------------------------- valuation
     def account_wealth_tao(self) -> np.ndarray:
         """TAO value of every account: free balance + root stake + alpha at spot ``[A]``."""
-        m = self.model
-        st = m.state
-        alpha = m.account_alpha() / RAO_PER_TAO
+        st = self.model.state
+        alpha = chain.account_alpha(st) / RAO_PER_TAO
         return (
             st.balances.numpy() + st.root_stake.numpy()
-        ) / RAO_PER_TAO + alpha @ m.alpha_prices()
+        ) / RAO_PER_TAO + alpha @ chain.alpha_prices(st)
 
     def account_wealth_usd(self) -> np.ndarray:
         """USD value of every account at the current TAO price ``[A]``."""
@@ -154,7 +196,7 @@ class Recorder:
         if day > self._last_price_day:
             self.daily_prices.append(m.market.price_usd)
             self._last_price_day = day
-        shares = m.emission_shares()
+        shares = chain.emission_shares(m.state, m.params)
         emitting = shares > 0
         newly_off = emitting == 0
         self.end_of_emission = np.where(
@@ -165,7 +207,7 @@ class Recorder:
             return
         self._next = m.block + self.every
         st = m.state
-        prices = m.alpha_prices()
+        prices = chain.alpha_prices(st)
         V = len(m.validator_uids)
         inc = self._income_since
         stake_alpha = st.hotkey_alpha.sum(1).numpy() / RAO_PER_TAO
@@ -202,7 +244,7 @@ class Recorder:
                     income_validators_tao=income_validators[s],
                     income_owner_tao=float(inc[s, 0]),
                     utility=float(m.owners[s].utility),
-                    flagged=bool(m.flagged[s]),
+                    flagged=bool(m.staking.flagged[s]),
                     emission_enabled=bool(emission_enabled[s]),
                 )
                 self.rows.append(row)
@@ -222,7 +264,7 @@ class Recorder:
         return pd.DataFrame(self.rows)
 
 
-def _role_accounts(model: GovSimModel) -> dict[str, np.ndarray]:
+def _role_accounts(model: RecordedModel) -> dict[str, np.ndarray]:
     names = model.state.account_names
     groups: dict[str, list[int]] = {"miners": [], "validators": [], "nominators": [], "owners": []}
     prefix = {
@@ -238,7 +280,7 @@ def _role_accounts(model: GovSimModel) -> dict[str, np.ndarray]:
     return {k: np.array(v, dtype=int) for k, v in groups.items()}
 
 
-def compute_kpis(model: GovSimModel) -> dict[str, Any]:
+def compute_kpis(model: RecordedModel) -> dict[str, Any]:
     """The KPIs of a finished run as a flat, JSON-friendly dict.
 
     Parameters
@@ -266,7 +308,7 @@ def compute_kpis(model: GovSimModel) -> dict[str, Any]:
     # Miners' running costs (TAO valued at the average price), charged to their current coldkeys.
     cost_tao = np.zeros(model.state.n_accounts)
     ck = model.state.uid_coldkey.numpy()
-    np.add.at(cost_tao, ck[ck >= 0], model.uid_cost_tao[ck >= 0])
+    np.add.at(cost_tao, ck[ck >= 0], model.work.uid_cost_tao[ck >= 0])
     mean_price = float(np.mean(rec.daily_prices))
     pnl = pnl - cost_tao[:n0] * mean_price
     for role, idx in roles.items():
@@ -286,7 +328,7 @@ def compute_kpis(model: GovSimModel) -> dict[str, Any]:
     out["tao.governance_premium_end"] = model.market.premium
 
     # Subnet survival and concentration.
-    shares = model.emission_shares()
+    shares = chain.emission_shares(model.state, model.params)
     S = shares.size
     out["survival.share_emitting"] = float((shares > 0).mean())
     days_alive = np.where(np.isnan(rec.end_of_emission), model.day, rec.end_of_emission)
@@ -305,40 +347,40 @@ def compute_kpis(model: GovSimModel) -> dict[str, Any]:
     out["fp.count"] = len(harmful)
     out["fp.emission_share_hit"] = float(sum(e["emission_share_hit"] for e in harmful))
     out["interventions.executed"] = len(executed)
+    desk = model.governance
     justified_pids = {
-        pid for pid, meta in model.desk.meta.items() if meta.justified and not meta.reversal
+        pid for pid, meta in desk.meta.items() if meta.justified and not meta.reversal
     }
-    executed_blocks = {e["executed_block"] for e in executed if e["justified"]}
     missed_props = sum(
         1
         for pid in justified_pids
-        if model.desk.gs.ref(pid).state.value in ("Rejected", "Expired", "Cancelled", "Killed")
+        if desk.gs.ref(pid).state.value in ("Rejected", "Expired", "Cancelled", "Killed")
     )
+    shocks = model.shocks
     scams_unstopped = 0
-    for netuid in model.scam_subnets:
+    for netuid in shocks.scam_subnets:
         if bool(model.state.emission_enabled[netuid]) and bool(
             model.state.registration_allowed[netuid]
         ):
             scams_unstopped += 1
-    exploits_unstopped = sum(1 for ex in model.exploits if ex.stopped_by != "halt")
+    exploits_unstopped = sum(1 for ex in shocks.exploits if ex.stopped_by != "halt")
     out["fn.count"] = missed_props + scams_unstopped + exploits_unstopped
     out["fn.missed_proposals"] = missed_props
     out["fn.scams_unstopped"] = scams_unstopped
     out["fn.exploits_unstopped"] = exploits_unstopped
-    del executed_blocks
 
     # Exploits.
     times = [
         ((ex.stopped_block if ex.stopped_block is not None else model.block) - ex.start_block)
         / BLOCKS_PER_DAY
-        for ex in model.exploits
+        for ex in shocks.exploits
     ]
-    out["exploits.count"] = len(model.exploits)
+    out["exploits.count"] = len(shocks.exploits)
     out["exploits.mean_days_to_stop"] = float(np.mean(times)) if times else float("nan")
     out["exploits.max_days_to_stop"] = float(np.max(times)) if times else float("nan")
-    out["exploits.stolen_tao"] = float(sum(ex.stolen_tao for ex in model.exploits))
+    out["exploits.stolen_tao"] = float(sum(ex.stolen_tao for ex in shocks.exploits))
 
-    # Decentralisation of decision power (governance.md §5) and of stake.
+    # Decentralisation of decision power (docs/governance.md, Metrics) and of stake.
     out.update(_decentralisation(model, shares))
     stake_values = rec.account_wealth_tao()[
         np.concatenate([roles["validators"], roles["nominators"]])
@@ -351,11 +393,11 @@ def compute_kpis(model: GovSimModel) -> dict[str, Any]:
     return out
 
 
-def _decentralisation(model: GovSimModel, shares: np.ndarray) -> dict[str, Any]:
-    """The §5 metrics of the policy's final state (``decentralisation_report``)."""
+def _decentralisation(model: RecordedModel, shares: np.ndarray) -> dict[str, Any]:
+    """Decision-power metrics of the policy's final state (``decentralisation_report``)."""
     from protocol.governance.metrics import decentralisation_report
 
-    desk = model.desk
+    desk = model.governance
     exit_blocks = round(model.config.stakers.cadence_days * BLOCKS_PER_DAY)
     report = decentralisation_report(
         desk.policy,

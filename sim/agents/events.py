@@ -6,17 +6,19 @@ Timed events come from ``SimConfig.shocks``; random ones are drawn once at the s
 from Poisson arrival rates (``SimConfig.events``) with the run's event generator, so the whole
 event list is fixed by the seed.
 
-Each handler only *decides* what happens (whom it hits, what an authority proposes) and calls
-the model, which applies the rules through ``protocol.economy`` and the governance policy.
+Each handler only *decides* what happens (whom it hits, what an authority proposes) and hands
+it to a desk of the model (``sim.desks``), which applies the rules through ``protocol.economy``
+and the governance policy. Handlers see the model as an :class:`EventHost`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from protocol.economy.state import EconomyParams
 from protocol.levers import HaltChain, lever_from_dict
 from protocol.registry import Registry
 from protocol.units import BLOCKS_PER_DAY
@@ -27,17 +29,40 @@ from sim.config import (
     QualityShock,
     ScamSubnetShock,
     Shock,
+    SimConfig,
     TeamExitShock,
     TokenSaleShock,
 )
 
 if TYPE_CHECKING:
-    from sim.model import GovSimModel
+    from sim.agents.owners import Owner
+    from sim.desks.governance import GovernanceDesk
+    from sim.desks.registration import RegistrationDesk
+    from sim.desks.shocks import ShockDesk
 
-__all__ = ["EVENT_HANDLERS", "draw_random_shocks", "shock_to_event"]
+__all__ = ["EVENT_HANDLERS", "EventHost", "draw_random_shocks", "shock_to_event"]
 
 Handler = Callable[..., None]
 EVENT_HANDLERS: Registry[Handler] = Registry("event handler")
+
+
+class EventHost(Protocol):
+    """What event handlers read and call on the model."""
+
+    config: SimConfig
+    block: int
+    params: EconomyParams
+    owners: list[Owner]
+    governance: GovernanceDesk
+    shocks: ShockDesk
+    registration: RegistrationDesk
+
+    @property
+    def day(self) -> float: ...
+
+    def schedule(self, block: int, handler: str, *, priority: int = 0, **args: Any) -> None: ...
+
+    def log_event(self, kind: str, **info: Any) -> None: ...
 
 
 def shock_to_event(shock: Shock) -> tuple[int, str, dict[str, Any]]:
@@ -92,7 +117,7 @@ def draw_random_shocks(
 
 
 @EVENT_HANDLERS.register("quality_jump")
-def on_quality_jump(model: GovSimModel, *, netuid: int, factor: float) -> None:
+def on_quality_jump(model: EventHost, *, netuid: int, factor: float) -> None:
     """A subnet's utility is multiplied by ``factor`` (a milestone, or a setback)."""
     model.owners[netuid].utility *= factor
     model.log_event("quality_jump", netuid=netuid, factor=factor)
@@ -100,7 +125,7 @@ def on_quality_jump(model: GovSimModel, *, netuid: int, factor: float) -> None:
 
 @EVENT_HANDLERS.register("intervention")
 def on_intervention(
-    model: GovSimModel,
+    model: EventHost,
     *,
     lever: dict[str, Any],
     intent: str,
@@ -108,84 +133,91 @@ def on_intervention(
     duration_days: float | None,
 ) -> None:
     """An authority with ``intent`` tries to pull ``lever`` through the governance policy."""
-    model.propose(
+    model.governance.propose(
         lever_from_dict(lever), intent=intent, justified=justified, duration_days=duration_days
     )
 
 
 @EVENT_HANDLERS.register("exploit")
 def on_exploit(
-    model: GovSimModel, *, damage_tao_per_block: float, max_damage_tao: float, sold_fraction: float
+    model: EventHost, *, damage_tao_per_block: float, max_damage_tao: float, sold_fraction: float
 ) -> None:
     """A theft starts; a competent authority notices it after ``detection_delay_blocks``."""
-    eid = model.start_exploit(damage_tao_per_block, max_damage_tao, sold_fraction)
+    eid = model.shocks.start_exploit(damage_tao_per_block, max_damage_tao, sold_fraction)
     delay = model.config.governance.detection_delay_blocks
     model.schedule(model.block + delay, "exploit_detected", priority=1, exploit_id=eid)
 
 
 @EVENT_HANDLERS.register("exploit_detected")
-def on_exploit_detected(model: GovSimModel, *, exploit_id: int) -> None:
+def on_exploit_detected(model: EventHost, *, exploit_id: int) -> None:
     """The authority proposes a chain halt (justified) if the exploit still runs."""
-    if model.exploit_active(exploit_id):
-        model.propose(
+    if model.shocks.exploit_active(exploit_id):
+        model.governance.propose(
             HaltChain(duration_blocks=model.params.safe_mode_enter_blocks),
             intent="benevolent_competent",
             justified=True,
             duration_days=None,
             exploit_id=exploit_id,
+            detected_block=model.block,
         )
 
 
 @EVENT_HANDLERS.register("team_exit")
 def on_team_exit(
-    model: GovSimModel, *, netuid: int, sell_tao: float, sell_days: float, quality_factor: float
+    model: EventHost, *, netuid: int, sell_tao: float, sell_days: float, quality_factor: float
 ) -> None:
     """A team leaves: its subnet's utility drops and it sells TAO over ``sell_days``."""
     owner = model.owners[netuid]
     if not owner.exited:
         owner.leave(model.day)
         owner.utility = owner.utility / model.config.owners.exit_quality_factor * quality_factor
-    model.add_sale(sell_tao, netuid=None, over_days=sell_days, seller=f"team{netuid}")
+    model.shocks.add_sale(sell_tao, netuid=None, over_days=sell_days, seller=f"team{netuid}")
     model.log_event("team_exit", netuid=netuid, sell_tao=sell_tao)
 
 
 @EVENT_HANDLERS.register("token_sale")
 def on_token_sale(
-    model: GovSimModel, *, amount_tao: float, netuid: int | None, over_days: float
+    model: EventHost, *, amount_tao: float, netuid: int | None, over_days: float
 ) -> None:
     """Somebody sells TAO (or a subnet's alpha) over ``over_days``."""
-    model.add_sale(amount_tao, netuid=netuid, over_days=over_days, seller="authority")
+    model.shocks.add_sale(amount_tao, netuid=netuid, over_days=over_days, seller="authority")
     model.log_event("token_sale", netuid=netuid, amount_tao=amount_tao)
 
 
 @EVENT_HANDLERS.register("scam_subnet")
-def on_scam_subnet(model: GovSimModel, *, netuid: int) -> None:
+def on_scam_subnet(model: EventHost, *, netuid: int) -> None:
     """A subnet turns scam; a competent authority notices after ``scam_detection_days``."""
-    model.mark_scam(netuid)
+    model.shocks.mark_scam(netuid)
     delay = round(model.config.governance.scam_detection_days * BLOCKS_PER_DAY)
     model.schedule(model.block + delay, "scam_detected", priority=1, netuid=netuid)
 
 
 @EVENT_HANDLERS.register("scam_detected")
-def on_scam_detected(model: GovSimModel, *, netuid: int) -> None:
+def on_scam_detected(model: EventHost, *, netuid: int) -> None:
     """The authority proposes its response lever against the scam subnet (justified)."""
     kind = model.config.governance.response_lever
     lever = lever_from_dict({"kind": kind, "netuid": netuid})
-    model.propose(lever, intent="benevolent_competent", justified=True, duration_days=None)
+    model.governance.propose(
+        lever,
+        intent="benevolent_competent",
+        justified=True,
+        duration_days=None,
+        detected_block=model.block,
+    )
 
 
 @EVENT_HANDLERS.register("reverse")
-def on_reverse(model: GovSimModel, *, lever: dict[str, Any], intent: str) -> None:
+def on_reverse(model: EventHost, *, lever: dict[str, Any], intent: str) -> None:
     """The authority proposes to undo an earlier lever (a time-limited suspension ends)."""
-    model.propose(
+    model.governance.propose(
         lever_from_dict(lever), intent=intent, justified=True, duration_days=None, reversal=True
     )
 
 
 @EVENT_HANDLERS.register("miner_move")
-def on_miner_move(model: GovSimModel, *, src: int, uid: int, dst: int) -> None:
+def on_miner_move(model: EventHost, *, src: int, uid: int, dst: int) -> None:
     """A miner who decided to leave ``src`` registers on ``dst`` (after its lag)."""
-    model.move_miner(src, uid, dst)
+    model.registration.move_miner(src, uid, dst)
 
 
 #: Shock kinds that have a handler of the same name.

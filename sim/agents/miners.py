@@ -18,6 +18,7 @@ import mesa
 import numpy as np
 
 from protocol.registry import Registry
+from sim.agents.host import AgentHost
 
 __all__ = [
     "MINER_STRATEGIES",
@@ -216,6 +217,8 @@ class MinerCohort(mesa.Agent):
 
     name: ClassVar[str] = "base"
     defaults: ClassVar[dict[str, float]] = {}
+    #: The model as a cohort reads it (Mesa registers the cohort with the ``mesa.Model``).
+    model: AgentHost
 
     def __init__(self, model: mesa.Model, mask: np.ndarray, params: dict[str, Any]) -> None:
         super().__init__(model)

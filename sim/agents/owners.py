@@ -14,6 +14,7 @@ from typing import ClassVar
 import mesa
 
 from protocol.registry import Registry
+from sim.agents.host import AgentHost
 from sim.config import OwnersConfig
 
 __all__ = [
@@ -77,6 +78,8 @@ class Owner(mesa.Agent):
     name: ClassVar[str] = "base"
     #: Multiplier on the drawn subnet utility for this owner type.
     utility_factor: ClassVar[float] = 1.0
+    #: The model as an owner reads it (Mesa registers the owner with the ``mesa.Model``).
+    model: AgentHost
 
     def __init__(self, model: mesa.Model, netuid: int, base_utility: float) -> None:
         super().__init__(model)

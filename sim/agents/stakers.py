@@ -1,8 +1,8 @@
 """Stakers and nominators: allocate TAO across subnets by yield and perceived governance risk.
 
-Their flows are the transmission channel from governance shocks to emissions (governance.md
-§7.1): stake buys alpha from a subnet's pool (in-flow), unstaking sells it (out-flow), and the
-economy's share rule turns flows and prices into each subnet's TAO emission share.
+Their flows are the transmission channel from governance shocks to emissions: stake buys alpha
+from a subnet's pool (in-flow), unstaking sells it (out-flow), and the economy's share rule
+(docs/economy.md) turns flows and prices into each subnet's TAO emission share.
 
 Each staker is a Mesa agent with its own wealth, risk aversion and *belief* about governance
 risk (discretionary interventions per year). The belief jumps after every observed intervention
@@ -20,6 +20,7 @@ import mesa
 import numpy as np
 
 from protocol.registry import Registry
+from sim.agents.host import AgentHost
 from sim.config import StakersConfig
 
 __all__ = [
@@ -108,6 +109,8 @@ class Staker(mesa.Agent):
     """
 
     name: ClassVar[str] = "base"
+    #: The model as a staker reads it (Mesa registers the staker with the ``mesa.Model``).
+    model: AgentHost
 
     def __init__(
         self, model: mesa.Model, account: int, risk_aversion: float, phase_days: float

@@ -23,6 +23,7 @@ import mesa
 import numpy as np
 
 from protocol.registry import Registry
+from sim.agents.host import AgentHost
 
 __all__ = [
     "VALIDATOR_STRATEGIES",
@@ -130,6 +131,8 @@ class ValidatorCohort(mesa.Agent):
 
     name: ClassVar[str] = "base"
     defaults: ClassVar[dict[str, float]] = {"weight_exponent": 2.0}
+    #: The model as a cohort reads it (Mesa registers the cohort with the ``mesa.Model``).
+    model: AgentHost
 
     def __init__(self, model: mesa.Model, mask: np.ndarray, params: dict[str, Any]) -> None:
         super().__init__(model)

@@ -1,4 +1,4 @@
-"""Behaviour tests that would catch a broken model (issue 5).
+"""Behaviour tests that would catch a broken model.
 
 Each compares two runs with the same seed that differ in one thing, so the exogenous noise is
 identical and the difference is the effect under test. Configurations are small (a few subnets,
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.api import run
+from sim import engine
+from sim.api import RunResult, run
 
 
 def small(**sections: Any) -> dict[str, Any]:
@@ -87,13 +88,16 @@ def test_timelock_delays_the_same_intent_and_stakers_exit_first() -> None:
     assert stake_at_exec < 0.5 * stake_before, (stake_before, stake_at_exec)
 
 
-def _validator_income_share(result, strategy: str) -> float:
-    model = result.kpis["_model"]
-    income = model.uid_income_tao[:, 1 : 1 + len(model.validator_uids)]
-    mask = model.validator_strategy == strategy
-    subnets = mask.any(axis=1)
-    share = income[mask].sum() / income[subnets].sum()
-    return float(share)
+def _validator_income_share(result: RunResult, strategy: str) -> float:
+    model = result.model
+    assert model is not None
+    try:
+        income = model.work.uid_income_tao[:, 1 : 1 + len(model.validator_uids)]
+        mask = model.work.validators.strategy == strategy
+        subnets = mask.any(axis=1)
+        return float(income[mask].sum() / income[subnets].sum())
+    finally:
+        engine.release(model)
 
 
 def test_weight_copier_earns_less_with_commit_reveal() -> None:
@@ -114,15 +118,21 @@ def test_weight_copier_earns_less_with_commit_reveal() -> None:
     assert hidden_share < 0.97 * open_share, (open_share, hidden_share)
 
 
-def _cabal_incomes(result) -> tuple[float, float]:
+def _cabal_incomes(result: RunResult) -> tuple[float, float]:
     """(cabal validators' income, the coalition's share of its subnets' income)."""
-    model = result.kpis["_model"]
-    income = model.uid_income_tao
-    V = len(model.validator_uids)
-    cabal_validators = income[:, 1 : 1 + V][model.validator_strategy == "cabal"].sum()
-    cabal_miners = income[model.cabal_miners].sum()
-    subnets = model.cabal_miners.any(axis=1)
-    return float(cabal_validators), float((cabal_validators + cabal_miners) / income[subnets].sum())
+    model = result.model
+    assert model is not None
+    try:
+        income = model.work.uid_income_tao
+        validators = model.work.validators
+        V = len(validators.uids)
+        cabal_validators = income[:, 1 : 1 + V][validators.strategy == "cabal"].sum()
+        cabal_miners = income[validators.cabal_miners].sum()
+        subnets = validators.cabal_miners.any(axis=1)
+        coalition = (cabal_validators + cabal_miners) / income[subnets].sum()
+        return float(cabal_validators), float(coalition)
+    finally:
+        engine.release(model)
 
 
 def test_cabal_below_kappa_gains_nothing_that_a_majority_cabal_would() -> None:

@@ -279,3 +279,110 @@ def test_outputs_have_the_documented_shape() -> None:
     # the suspended subnet gets no TAO share afterwards
     late = ts[(ts.netuid == 1) & (ts.day > 1.0)]
     assert (late.emission_share == 0).all()
+
+
+# ---------------------------------------------------------------------------------- the rooms
+def _protocol_members(proto: type) -> set[str]:
+    """Names a ``typing.Protocol`` declares: annotated attributes, methods and properties."""
+    names = set(getattr(proto, "__annotations__", {}))
+    names |= {
+        k
+        for k, v in vars(proto).items()
+        if not k.startswith("_") and (callable(v) or isinstance(v, property))
+    }
+    return names
+
+
+def _reads(path: str, base: str) -> set[str]:
+    """Attributes read off ``base`` (``host``, ``self.host``, ``model``...) anywhere in ``path``."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(path).read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            value = node.value
+            if base.startswith("self.") and isinstance(value, ast.Attribute):
+                if (
+                    isinstance(value.value, ast.Name)
+                    and value.value.id == "self"
+                    and value.attr == base[5:]
+                ):
+                    found.add(node.attr)
+            elif isinstance(value, ast.Name) and value.id == base:
+                found.add(node.attr)
+    return found
+
+
+def _hosts() -> list[tuple[str, type, tuple[str, ...]]]:
+    """(module file, the Protocol it sees the model through, names it calls the model by)."""
+    from sim.agents.events import EventHost
+    from sim.agents.host import AgentHost
+    from sim.desks.governance import GovernanceHost
+    from sim.desks.registration import RegistrationHost
+    from sim.desks.shocks import ShockHost
+    from sim.desks.staking import StakingHost
+    from sim.desks.work import WorkHost
+    from sim.metrics import RecordedModel
+
+    return [
+        ("sim/desks/work.py", WorkHost, ("host", "self.host")),
+        ("sim/desks/staking.py", StakingHost, ("host", "self.host")),
+        ("sim/desks/shocks.py", ShockHost, ("host", "self.host")),
+        ("sim/desks/registration.py", RegistrationHost, ("host", "self.host")),
+        ("sim/desks/governance.py", GovernanceHost, ("host", "self.host")),
+        ("sim/agents/events.py", EventHost, ("model",)),
+        ("sim/agents/governors.py", EventHost, ("model",)),
+        ("sim/metrics.py", RecordedModel, ("model", "m", "self.model")),
+        ("sim/agents/miners.py", AgentHost, ("self.model",)),
+        ("sim/agents/validators.py", AgentHost, ("self.model",)),
+        ("sim/agents/stakers.py", AgentHost, ("self.model", "model")),
+        ("sim/agents/owners.py", AgentHost, ("self.model",)),
+    ]
+
+
+@pytest.mark.parametrize("path,proto,bases", _hosts(), ids=lambda x: getattr(x, "__name__", x))
+def test_each_room_reads_only_what_its_protocol_names_and_the_model_has_it(
+    path: str, proto: type, bases: tuple[str, ...]
+) -> None:
+    declared = _protocol_members(proto)
+    used = set().union(*(_reads(path, base) for base in bases))
+    used.discard("register_agent")  # Mesa's own, in mesa.Agent.__init__
+    assert used <= declared, f"{path} reads {sorted(used - declared)} not in {proto.__name__}"
+    model = GovSimModel(load_config(TINY))
+    try:
+        missing = sorted(name for name in declared if not hasattr(model, name))
+        assert not missing, f"GovSimModel lacks {missing} of {proto.__name__}"
+    finally:
+        engine.release(model)
+
+
+def test_no_room_imports_the_model_class() -> None:
+    """Desks, agents, metrics and build see the model through protocols, never ``sim.model``."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    rooms = [*root.glob("sim/desks/*.py"), *root.glob("sim/agents/*.py")]
+    rooms += [root / "sim/metrics.py", root / "sim/build.py", root / "sim/chain.py"]
+    for path in rooms:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "sim.model", path
+            elif isinstance(node, ast.Import):
+                assert all(a.name != "sim.model" for a in node.names), path
+
+
+def test_kpis_are_data_and_the_model_is_kept_only_on_request() -> None:
+    result = run(TINY, seed=2)
+    assert result.model is None
+    assert all(isinstance(v, int | float | str | bool) for v in result.kpis.values()), {
+        k: type(v) for k, v in result.kpis.items() if not isinstance(v, int | float | str | bool)
+    }
+    kept = run(TINY, seed=2, keep_model=True)
+    try:
+        assert isinstance(kept.model, GovSimModel) and kept.model.finished
+        assert "_model" not in kept.kpis and kept.fingerprint() == result.fingerprint()
+    finally:
+        engine.release(kept.model)

@@ -92,7 +92,7 @@ def test_concentration_metrics() -> None:
     assert hhi(np.array([1.0, 1.0, 1.0, 1.0])) == pytest.approx(0.25)
     assert gini(np.array([1.0, 1.0, 1.0])) == pytest.approx(0.0)
     assert gini(np.array([0.0, 0.0, 1.0])) > 0.6
-    # June 2024 root stake (governance.md §5.2): top five, the rest spread thin -> NC 2 and 4.
+    # A June 2024-like root stake: top five, the rest spread thin -> NC 2 and 4.
     root = np.array([0.25, 0.135, 0.11, 0.09, 0.065] + [0.035] * 10)
     assert nakamoto(root, 1 / 3) == 2
     assert nakamoto(root, 1 / 2) == 4

@@ -1,0 +1,233 @@
+"""The staking desk: stakers rebalance, owners sell their cut or leave, TAO goes to market.
+
+Once a day the desk gives each staker and owner what it can see (:class:`StakerObservation`,
+:class:`OwnerObservation`), lets it decide (``sim.agents.stakers`` / ``sim.agents.owners``)
+and applies the trades through ``protocol.economy`` (``stake``, ``unstake``). TAO anyone sells
+to the outside world leaves through :meth:`StakingDesk.sell_tao`: to the market account, onto
+the market's step sales and into the seller's cash-out (its PnL).
+
+Stakers see a subnet as *flagged* while a public proposal against its emission is pending or
+once it stopped emitting, trading or registering (:meth:`StakingDesk.update_flags`); an
+executed intervention raises their beliefs about governance risk and tells the targeted
+subnets' owners (:meth:`StakingDesk.observe_intervention`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from protocol import economy
+from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
+from protocol.units import RAO_PER_TAO
+from sim import chain
+from sim.agents.owners import OwnerObservation
+from sim.agents.stakers import StakerObservation
+from sim.config import SimConfig
+
+if TYPE_CHECKING:
+    from sim.agents.owners import Owner
+    from sim.agents.stakers import Staker
+    from sim.desks.governance import ProposalMeta
+    from sim.desks.market import MarketDesk
+    from sim.desks.shocks import ShockDesk
+    from sim.metrics import Recorder
+
+__all__ = ["StakingDesk", "StakingHost", "limit_trades"]
+
+
+class StakingHost(Protocol):
+    """What the staking desk reads and calls on its model."""
+
+    config: SimConfig
+    state: NetworkState
+    params: EconomyParams
+    owners: list[Owner]
+    stakers: list[Staker]
+    validator_uids: np.ndarray
+    market: MarketDesk
+    shocks: ShockDesk
+    recorder: Recorder
+
+    @property
+    def day(self) -> float: ...
+
+    def log_event(self, kind: str, **info: Any) -> None: ...
+
+
+def limit_trades(delta: np.ndarray, urgent: np.ndarray, k: int, min_trade: float) -> np.ndarray:
+    """Keep the ``k`` largest trades (plus every sale from an ``urgent`` subnet); zero the rest.
+
+    Examples
+    --------
+    >>> limit_trades(np.array([5.0, -1.0, 3.0, -0.5]), np.array([0, 0, 0, 1], bool), 1, 0.1)
+    array([ 5. ,  0. ,  0. , -0.5])
+    """
+    size = np.abs(delta)
+    keep = np.zeros(delta.shape, dtype=bool)
+    keep[np.argsort(-size, kind="stable")[:k]] = True
+    keep &= size > min_trade
+    keep |= urgent & (delta < 0)  # leaving a threatened subnet is never too small to do
+    return np.where(keep, delta, 0.0)
+
+
+class StakingDesk:
+    """Stakers' and owners' daily decisions, applied to the economy.
+
+    Parameters
+    ----------
+    host
+        The model.
+    """
+
+    def __init__(self, host: StakingHost) -> None:
+        self.host = host
+        n_subnets = host.config.network.n_subnets
+        self.flagged = np.zeros(n_subnets, dtype=bool)
+        self.targeted_since_owner_acted = np.zeros(n_subnets, dtype=bool)
+
+    # ------------------------------------------------------------------ what holders see
+    def update_flags(self, open_proposals: Iterable[ProposalMeta]) -> None:
+        """Flag subnets under a pending public move against their emission, or already off."""
+        flagged = np.zeros(self.host.config.network.n_subnets, dtype=bool)
+        for meta in open_proposals:
+            # A public, pending move against a subnet's emission is a hazard stakers can see.
+            if not meta.reversal and meta.lever.targets_emission:
+                for s in meta.targets:
+                    flagged[s] = True
+        st = self.host.state
+        off = ~(
+            st.emission_enabled & st.registration_allowed & st.subtoken_enabled & st.active
+        ).numpy()
+        self.flagged = flagged | off
+
+    def observe_intervention(self, severity: float, targets: Iterable[int]) -> None:
+        """An intervention of ``severity`` executed: beliefs rise, targeted owners learn it."""
+        if severity <= 0:
+            return
+        for staker in self.host.stakers:
+            staker.observe_intervention(severity)
+        n_owners = len(self.host.owners)
+        for s in targets:
+            if 0 <= s < n_owners:
+                self.targeted_since_owner_acted[s] = True
+
+    def decay_beliefs(self, dt_days: float) -> None:
+        """Let every staker's belief relax toward its prior over ``dt_days``."""
+        for staker in self.host.stakers:
+            staker.decay(dt_days)
+
+    # ------------------------------------------------------------------ selling TAO
+    def sell_tao(self, account: int, amount_rao: float) -> None:
+        """``account`` sells TAO to the outside world (it moves to the market account)."""
+        if amount_rao <= 0:
+            return
+        host = self.host
+        balances = host.state.balances.clone()
+        amount_rao = min(amount_rao, float(balances[account]))
+        balances[account] -= amount_rao
+        balances[MARKET_ACCOUNT] += amount_rao
+        host.state = host.state.replace(balances=balances)
+        host.market.add_sold(amount_rao / RAO_PER_TAO)
+        host.recorder.add_cash_out(account, amount_rao / RAO_PER_TAO * host.market.price_usd)
+
+    # ------------------------------------------------------------------ owners
+    def owners_act(self) -> None:
+        """Each owner sells part of its cut (or all of it over its exit); an exit sells a treasury."""
+        host = self.host
+        ocfg = host.config.owners
+        owned = chain.uid_owned_alpha(host.state)
+        for owner in host.owners:
+            s = owner.netuid
+            uid = int(host.state.owner_uid[s])
+            held = float(owned[s, uid])
+            action = owner.act(
+                OwnerObservation(bool(self.targeted_since_owner_acted[s]), held / RAO_PER_TAO)
+            )
+            self.targeted_since_owner_acted[s] = False
+            if action.exit:
+                host.log_event("owner_exit", netuid=s, owner_type=owner.name)
+                if ocfg.exit_treasury_tao > 0:
+                    # The team's off-chain treasury goes to market over the exit schedule.
+                    host.shocks.add_sale(
+                        ocfg.exit_treasury_tao,
+                        netuid=None,
+                        over_days=ocfg.exit_sell_days,
+                        seller=f"team{s}",
+                    )
+            amount = min(action.sell_alpha * RAO_PER_TAO, held)
+            account = int(host.state.owner_account[s])
+            if amount > RAO_PER_TAO * 1e-3 and bool(host.state.subtoken_enabled[s]):
+                before = float(host.state.balances[account])
+                host.state = economy.unstake(
+                    host.state, account, s, uid, amount, params=host.params
+                )
+                got = float(host.state.balances[account]) - before
+                dumps = owner.name == "extractive" or owner.exited
+                self.sell_tao(account, got * ocfg.extractive_sell_fraction if dumps else 0.0)
+
+    # ------------------------------------------------------------------ stakers
+    def stakers_act(self, yields: np.ndarray, work_factor: np.ndarray) -> None:
+        """Stakers due today rebalance: sales first (they free TAO), then purchases.
+
+        Parameters
+        ----------
+        yields
+            Nominator yield per subnet (1/year), as the recorder measured it.
+        work_factor
+            Real work of each subnet's miners relative to the configured mean ``[S]``.
+        """
+        host = self.host
+        cfg = host.config.stakers
+        prices = chain.alpha_prices(host.state)
+        alpha = chain.account_alpha(host.state)
+        utility = np.array([o.utility for o in host.owners]) * work_factor
+        st = host.state
+        tradable = (st.active & st.subtoken_enabled).numpy() & (prices > 0)
+        min_trade = cfg.min_trade_tao
+        for staker in host.stakers:
+            if host.day + 1e-9 < staker.next_action_day:
+                continue
+            staker.next_action_day += cfg.cadence_days
+            a = staker.account
+            holdings = alpha[a] / RAO_PER_TAO * prices
+            obs = StakerObservation(
+                yields=yields,
+                utility=utility,
+                flagged=self.flagged,
+                tradable=tradable,
+                holdings_tao=holdings,
+                liquid_tao=float(host.state.balances[a]) / RAO_PER_TAO,
+            )
+            delta, sell = staker.act(obs)
+            wealth = obs.liquid_tao + float(holdings.sum())
+            threshold = max(min_trade, cfg.min_trade_fraction * wealth)
+            delta = limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, threshold)
+            for s in np.nonzero(delta < 0)[0]:
+                uid = int(host.state.nom_uid[a, s])
+                if uid < 0 or prices[s] <= 0:
+                    continue
+                amount = min(-delta[s] / prices[s], alpha[a, s] / RAO_PER_TAO) * RAO_PER_TAO
+                if amount > 0:
+                    host.state = economy.unstake(
+                        host.state, a, int(s), uid, amount, params=host.params
+                    )
+            if sell > 0:
+                self.sell_tao(a, sell * RAO_PER_TAO)
+            for s in np.nonzero(delta > 0)[0]:
+                budget = float(host.state.balances[a])
+                amount = min(delta[s] * RAO_PER_TAO, budget, 0.5 * float(host.state.pool_tao[s]))
+                if amount <= min_trade * RAO_PER_TAO:
+                    continue
+                uid = int(host.state.nom_uid[a, s])
+                if uid < 0:
+                    uid = self.pick_validator(int(s))
+                host.state = economy.stake(host.state, a, int(s), uid, amount, params=host.params)
+
+    def pick_validator(self, netuid: int) -> int:
+        """A nominator's choice of hotkey on a subnet: the validator with the most stake."""
+        uids = self.host.validator_uids
+        stake = self.host.state.hotkey_alpha[netuid, uids].numpy()
+        return int(uids[int(np.argmax(stake))])

@@ -1,0 +1,309 @@
+"""The work desk: miners work, validators weigh the work, the chain pays for it.
+
+Every step, :meth:`WorkDesk.act` lets the skills move (an Ornstein-Uhlenbeck step in
+log-skill), the miner cohorts submit work (:class:`~sim.agents.miners.MinerWork`: real
+contribution, apparent quality, detectable duplicates, cost) and, at the validators' cadence,
+the validator cohorts observe it with noise and write their weight rows. :meth:`WorkDesk.settle`
+puts the new rows on chain, runs the chain for the step's blocks (``sim.chain.advance_chain``)
+and books what each uid earned: the growth of its own stake, at spot price.
+
+The desk holds the miner uid grid (:class:`MinerGrid`) and the validator slots
+(:class:`ValidatorGrid`) as ``sim.build`` made them; the registration desk moves miners
+between subnets through :meth:`WorkDesk.move_miner`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import torch
+
+from protocol import economy
+from protocol.economy.state import EconomyParams, NetworkState
+from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
+from sim import chain
+from sim.agents.miners import (
+    MinerCohort,
+    MinerObservation,
+    MinerWork,
+    apply_measured_quality,
+    evolve_log_skill,
+)
+from sim.agents.validators import (
+    ValidatorCohort,
+    ValidatorObservation,
+    normalise_rows,
+    observed_quality,
+)
+from sim.config import SimConfig
+
+if TYPE_CHECKING:
+    from sim.metrics import Recorder
+
+__all__ = ["MinerGrid", "ValidatorGrid", "WorkDesk", "WorkHost", "reveal_lag_steps"]
+
+
+class WorkHost(Protocol):
+    """What the work desk reads and calls on its model."""
+
+    config: SimConfig
+    block: int
+    state: NetworkState
+    params: EconomyParams
+    recorder: Recorder
+
+
+@dataclass
+class MinerGrid:
+    """The miner uids of every subnet (``[S, U]`` arrays) and what each carries between steps.
+
+    Attributes
+    ----------
+    is_miner
+        True where a uid is a miner's (the owner's and validators' uids are not).
+    vacant
+        True where the miner has moved away (the uid scores and earns nothing).
+    log_skill, mean_log_skill
+        Each miner's log-skill now and its long-run mean.
+    strategy
+        Each miner uid's strategy name ("" elsewhere).
+    cohorts
+        Strategy name -> the cohort (Mesa agent) deciding for its uids.
+    measured_factors, measured_lag_blocks
+        Measured quality over skill and the block it applies from, per uid (None without
+        ``miners.calibration_file``).
+    """
+
+    is_miner: np.ndarray
+    vacant: np.ndarray
+    log_skill: np.ndarray
+    mean_log_skill: np.ndarray
+    strategy: np.ndarray
+    cohorts: dict[str, MinerCohort]
+    measured_factors: np.ndarray | None = None
+    measured_lag_blocks: np.ndarray | None = None
+
+
+@dataclass
+class ValidatorGrid:
+    """The validator slots of every subnet (``[S, V]``) and the cabal's miners.
+
+    Attributes
+    ----------
+    uids
+        The validators' uids on every subnet ``[V]``.
+    strategy
+        Each slot's strategy name ``[S, V]``.
+    cohorts
+        Strategy name -> the cohort (Mesa agent) setting its slots' weights.
+    cabal_miners
+        ``[S, U]`` miner uids controlled by the subnet's cabal.
+    """
+
+    uids: np.ndarray
+    strategy: np.ndarray
+    cohorts: dict[str, ValidatorCohort]
+    cabal_miners: np.ndarray
+
+
+def reveal_lag_steps(config: SimConfig, blocks_per_step: int) -> int:
+    """Steps before set weights become public: one tempo, ``1 + reveal_tempos`` with commit-reveal.
+
+    Examples
+    --------
+    >>> from sim.config import SimConfig
+    >>> config = SimConfig.model_validate({"network": {"commit_reveal": True, "reveal_tempos": 1}})
+    >>> reveal_lag_steps(config, 360), reveal_lag_steps(config, 7_200)
+    (2, 1)
+    """
+    net = config.network
+    lag = (1 + net.reveal_tempos) if net.commit_reveal else 1
+    return max(1, math.ceil(lag * net.tempo / blocks_per_step))
+
+
+class WorkDesk:
+    """Miners' work, validators' weights and the chain step that pays them.
+
+    Parameters
+    ----------
+    host
+        The model.
+    miners, validators
+        The grids ``sim.build`` made.
+    blocks_per_step
+        Blocks in one model step (for the commit-reveal lag).
+    skill_rng, observe_rng, miners_rng
+        The run's skill, observation and miner streams.
+    """
+
+    def __init__(
+        self,
+        host: WorkHost,
+        miners: MinerGrid,
+        validators: ValidatorGrid,
+        *,
+        blocks_per_step: int,
+        skill_rng: np.random.Generator,
+        observe_rng: np.random.Generator,
+        miners_rng: np.random.Generator,
+    ) -> None:
+        self.host = host
+        self.miners = miners
+        self.validators = validators
+        self.skill_rng = skill_rng
+        self.observe_rng = observe_rng
+        self.miners_rng = miners_rng
+        S, n = miners.is_miner.shape
+        V = len(validators.uids)
+        self.uid_income_tao = np.zeros((S, n))
+        self.uid_cost_tao = np.zeros((S, n))
+        self.recent_income = np.zeros((S, n))  # TAO/day, EMA over ~1 day
+        self.submitted: MinerWork | None = None  # the latest step's work
+        self.reveal_lag_steps = reveal_lag_steps(host.config, blocks_per_step)
+        self.weights = np.zeros((S, V, n))
+        self.weight_history: list[np.ndarray] = []
+        self._next_weights_block = 0
+        self._weights_changed = False
+
+    # ------------------------------------------------------------------ decide
+    def act(self, n_blocks: int) -> None:
+        """Miners work; validators observe it and set weights (decide only)."""
+        host = self.host
+        grid = self.miners
+        mcfg = host.config.miners
+        dt = n_blocks / BLOCKS_PER_DAY
+        grid.log_skill = evolve_log_skill(
+            grid.log_skill,
+            grid.mean_log_skill,
+            dt_days=dt,
+            volatility_per_day=mcfg.skill_volatility_per_day,
+            reversion_per_day=mcfg.skill_mean_reversion_per_day,
+            rng=self.skill_rng,
+        )
+        skill = np.where(grid.vacant | ~grid.is_miner, 0.0, np.exp(grid.log_skill))
+        obs = MinerObservation(
+            skill=skill,
+            is_miner=grid.is_miner & ~grid.vacant,
+            income_tao_per_day=self.recent_income,
+            subnet_income_per_miner=self.subnet_income_per_miner(),
+        )
+        work = MinerWork.empty(skill.shape)
+        for cohort in grid.cohorts.values():
+            cohort.act(obs, work, self.miners_rng)
+        if grid.measured_factors is not None:
+            apply_measured_quality(
+                work, skill, grid.measured_factors, grid.measured_lag_blocks, host.block
+            )
+        work.apparent[grid.vacant] = 0.0
+        work.contribution[grid.vacant] = 0.0
+        work.cost_per_day[grid.vacant] = 0.0
+        self.submitted = work
+        self.uid_cost_tao += work.cost_per_day * dt
+        if host.block < self._next_weights_block and self.weight_history:
+            # Validators set weights at their own cadence; the chain keeps the last ones.
+            self._weights_changed = False
+            self._remember(self.weights)
+            return
+        cfg = host.config
+        every = cfg.validators.weights_every_tempos * cfg.network.tempo
+        self._next_weights_block = host.block + every
+        self._weights_changed = True
+        observed = observed_quality(
+            work.apparent,
+            work.duplicate,
+            obs.is_miner,
+            n_validators=cfg.network.n_validators,
+            noise=cfg.validators.observation_noise,
+            detection=mcfg.copier_detection,
+            rng=self.observe_rng,
+        )
+        vobs = ValidatorObservation(
+            observed, self.revealed_consensus(), self.validators.cabal_miners
+        )
+        weights = np.zeros_like(observed)
+        for vcohort in self.validators.cohorts.values():
+            vcohort.act(vobs, weights)
+        self.weights = weights
+        self._remember(weights)
+
+    def _remember(self, weights: np.ndarray) -> None:
+        """Keep the weights of the last ``reveal_lag_steps + 1`` steps."""
+        self.weight_history.append(weights)
+        if len(self.weight_history) > self.reveal_lag_steps + 1:
+            self.weight_history.pop(0)
+
+    def revealed_consensus(self) -> np.ndarray:
+        """Stake-weighted mean of the weights the chain has revealed, ``[S, n]``."""
+        S, _, n = self.weights.shape
+        if len(self.weight_history) < self.reveal_lag_steps:
+            return np.zeros((S, n))
+        past = self.weight_history[-self.reveal_lag_steps]
+        stake = self.host.state.hotkey_alpha[:, self.validators.uids].numpy()
+        setters = past.sum(axis=2) > 0
+        w = np.where(setters, stake, 0.0)
+        mean = np.einsum("sv,svn->sn", w, past)
+        return normalise_rows(mean)
+
+    # ------------------------------------------------------------------ apply
+    def settle(self, n_blocks: int) -> list[Any]:
+        """Put new weights on chain, run the chain ``n_blocks`` blocks and book the income.
+
+        Returns the economy's step results of the chain run.
+        """
+        host = self.host
+        if self._weights_changed:
+            # Only the validators' rows: the model owns the tensors, so no [S, n, n] copy.
+            host.state = economy.with_validator_weights(
+                host.state, torch.from_numpy(self.weights), self.validators.uids, in_place=True
+            )
+        before_alpha = chain.uid_owned_alpha(host.state)
+        before_balance = host.state.balances.numpy().copy()
+        host.state, results = chain.advance_chain(host.state, host.params, n_blocks)
+        gained = np.maximum(chain.uid_owned_alpha(host.state) - before_alpha, 0.0) / RAO_PER_TAO
+        income = gained * chain.alpha_prices(host.state)[:, None]  # TAO
+        self.uid_income_tao += income
+        dt = n_blocks / BLOCKS_PER_DAY
+        decay = 0.5 ** (dt / 1.0)
+        self.recent_income = decay * self.recent_income + (1 - decay) * income / max(dt, 1e-12)
+        host.recorder.add_balance_income(host.state.balances.numpy() - before_balance)
+        host.recorder.add_step_income(income, gained)
+        return results
+
+    # ------------------------------------------------------------------ reads
+    def subnet_income_per_miner(self) -> np.ndarray:
+        """Mean recent income per active miner uid on each subnet ``[S]`` (TAO/day)."""
+        active = self.miners.is_miner & ~self.miners.vacant
+        total = np.where(active, self.recent_income, 0.0).sum(axis=1)
+        return total / np.maximum(active.sum(axis=1), 1)
+
+    def subnet_work_factor(self) -> np.ndarray:
+        """Mean real work of a subnet's miners relative to the configured mean skill ``[S]``."""
+        grid = self.miners
+        if self.submitted is None:
+            return np.ones(grid.is_miner.shape[0])
+        active = grid.is_miner & ~grid.vacant
+        mean = np.where(active, self.submitted.contribution, 0.0).sum(axis=1) / np.maximum(
+            active.sum(axis=1), 1
+        )
+        return np.maximum(mean / max(self.host.config.miners.skill_mean, 1e-9), 1e-3)
+
+    # ------------------------------------------------------------------ moves
+    def move_miner(self, src: int, uid: int, dst: int, new: int) -> None:
+        """Miner ``uid`` of ``src`` now works uid ``new`` of ``dst``: it takes its skill along."""
+        grid = self.miners
+        grid.log_skill[dst, new] = grid.log_skill[src, uid]
+        grid.vacant[dst, new] = False
+        grid.vacant[src, uid] = True
+        name = grid.strategy[src, uid]
+        old = grid.strategy[dst, new]
+        if old:
+            grid.cohorts[old].mask[dst, new] = False
+        grid.cohorts[name].mask[dst, new] = True
+        grid.strategy[dst, new] = name
+        if grid.measured_factors is not None:  # the measured behaviour travels with the miner
+            grid.measured_factors[dst, new] = grid.measured_factors[src, uid]
+            grid.measured_lag_blocks[dst, new] = grid.measured_lag_blocks[src, uid]
+        self.recent_income[dst, new] = 0.0

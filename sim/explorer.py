@@ -1153,7 +1153,7 @@ def run_scenario(config: Any, *, policy: str, seed: int) -> RunTables:
 
     # keep_model: the stake/weight graph needs the final network; it is released right here.
     result = sim.run(config, policy=policy, seed=int(seed), keep_model=True)
-    model = result.kpis.pop("_model", None)
+    model = result.model
     try:
         snapshot = model_snapshot(model) if model is not None else None
     finally:

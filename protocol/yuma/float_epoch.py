@@ -42,8 +42,10 @@ __all__ = [
 class EpochInputs:
     """Batched, validated float inputs of one epoch (all on one device, float64 / bool / int64).
 
-    ``validator_permit_prev`` is ``None`` when the chain's permit vector is empty (then the permit
-    masks are skipped, as on chain); ``last_update``/``registration``/``block`` are ``None`` when
+    ``validator_permit_prev`` is ``None`` when the caller models no permits (the permit masks
+    are skipped: every row may vote) or when the chain's stored vector is empty
+    (``empty_permit_vector``: as at subtensor HEAD, every weight row is then dropped while the
+    active stake is not permit-masked); ``last_update``/``registration``/``block`` are ``None`` when
     the caller does not model activity or registration (no activity, outdated-weight or
     recently-registered masks).
     """
@@ -60,6 +62,9 @@ class EpochInputs:
     commit_block: torch.Tensor | None  # [B, n] int64, a huge value for "no commit"
     lms: torch.Tensor  # [B] int64 last mechanism step block (0: unknown)
     weights_present: torch.Tensor | None = None  # [B, n, n] bool: explicit (possibly 0) entries
+    #: The chain's ValidatorPermit vector is empty (a subnet's first epoch as replayed):
+    #: HEAD's mask_rows_sparse then drops every weight row (``validator_permit_prev`` is None).
+    empty_permit_vector: bool = False
 
 
 def normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -428,6 +433,9 @@ def _torch_slice(
     if present is not None:
         present.scatter_(2, diagonal, present.gather(2, diagonal) & keep_self)
     drop: torch.Tensor | None = None if all_valid else ~row_valid.unsqueeze(-1)
+    if inputs.empty_permit_vector:
+        # subtensor HEAD mask_rows_sparse: a missing mask entry masks its row (unwrap_or(true))
+        drop = torch.ones_like(row_valid).unsqueeze(-1)
     if inputs.last_update is not None and inputs.registration is not None:
         updated = inputs.last_update.gather(1, rows)
         # build the [B, k, n] mask only if some weight can predate a registration

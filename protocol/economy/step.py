@@ -17,7 +17,10 @@ ways, all bounded by the tempo length:
 4. a halving crossed inside a tempo takes effect at the next tempo.
 
 Minted TAO over a tempo is identical (``E_b · tempo`` to the emitting subnets) unless a halving
-falls inside it; ``tests/protocol/test_economy_modes.py`` bounds the per-subnet differences.
+falls inside it, or, under ``tao_flow``, the first listed subnet's flow EMA turns positive (or
+the last one non-positive) inside it: with no positive EMA the chain emits no TAO, and tempo
+mode holds the first block's shares. ``tests/protocol/test_economy_modes.py`` bounds the
+per-subnet differences.
 """
 
 from __future__ import annotations

@@ -230,8 +230,16 @@ class GovSimModel(mesa.Model):
 
         cfg = self.config
         net = cfg.network
+        # A dated scenario takes the era and defaults of its date (protocol.economy.history);
+        # an explicit coinbase_era and economy_overrides still win.
+        dated: dict[str, Any] = {}
+        if cfg.date is not None:
+            from protocol.economy.history import economy_on
+
+            dated = dict(economy_on(cfg.date).params)
         params = {
-            "era": net.coinbase_era,
+            **dated,
+            "era": net.coinbase_era or dated.get("era", "head"),
             "tempo": net.tempo,
             "tao_weight": net.tao_weight,
             "immunity_period": net.uid_immunity_blocks,
@@ -266,6 +274,7 @@ class GovSimModel(mesa.Model):
             median_price=net.initial_alpha_price_tao,
             pool_spread=net.pool_tao_spread,
             price_spread=net.alpha_price_spread,
+            flow_ema_rao_per_block=net.initial_flow_tao_per_day * RAO_PER_TAO / BLOCKS_PER_DAY,
         )
         if not cfg.owners.owner_cut_enabled:
             # Owners who switch their cut off from the start (sudo_set_owner_cut_enabled).
@@ -844,6 +853,10 @@ class GovSimModel(mesa.Model):
         st = self.state
         tradable = (st.active & st.subtoken_enabled).numpy() & (prices > 0)
         min_trade = cfg.min_trade_tao
+        # Limit orders at the price each staker decided on (the round's observed prices):
+        # without them every staker acts on the same day-old yields at once and the round
+        # moves a thin pool many times over, a two-day price oscillation (docs/economy.md).
+        tolerance = cfg.limit_tolerance
         for staker in self.stakers:
             if self.day + 1e-9 < staker.next_action_day:
                 continue
@@ -868,6 +881,10 @@ class GovSimModel(mesa.Model):
                 if uid < 0 or prices[s] <= 0:
                     continue
                 amount = min(-delta[s] / prices[s], alpha[a, s] / RAO_PER_TAO) * RAO_PER_TAO
+                if tolerance is not None and not self.flagged[s]:
+                    amount = min(
+                        amount, self._limit_room(int(s), prices[s] * (1 - tolerance), buy=False)
+                    )
                 if amount > 0:
                     self.state = unstake(self.state, a, int(s), uid, amount, params=self.params)
             if sell > 0:
@@ -875,12 +892,27 @@ class GovSimModel(mesa.Model):
             for s in np.nonzero(delta > 0)[0]:
                 budget = float(self.state.balances[a])
                 amount = min(delta[s] * RAO_PER_TAO, budget, 0.5 * float(self.state.pool_tao[s]))
+                if tolerance is not None:
+                    amount = min(
+                        amount, self._limit_room(int(s), prices[s] * (1 + tolerance), buy=True)
+                    )
                 if amount <= min_trade * RAO_PER_TAO:
                     continue
                 uid = int(self.state.nom_uid[a, s])
                 if uid < 0:
                     uid = self._pick_validator(int(s))
                 self.state = stake(self.state, a, int(s), uid, amount, params=self.params)
+
+    def _limit_room(self, netuid: int, limit_price: float, *, buy: bool) -> float:
+        """Rao a limit order on ``netuid`` can fill: TAO to buy up to ``limit_price`` (``buy``),
+        or alpha to sell down to it; 0 once the price is past the limit."""
+        from protocol.economy.amm import max_alpha_in_at_price, max_tao_in_at_price
+
+        st = self.state
+        pool = (st.pool_tao[netuid], st.pool_alpha[netuid], st.pool_weight_alpha[netuid])
+        limit = torch.tensor(float(limit_price), dtype=torch.float64)
+        room = max_tao_in_at_price if buy else max_alpha_in_at_price
+        return float(room(*pool, limit))
 
     def _pick_validator(self, netuid: int) -> int:
         """A nominator's choice of hotkey on a subnet: the validator with the most stake."""

@@ -127,7 +127,7 @@ class NetworkConfig(_Section):
         "(32 767/65 535).",
     )
     commit_reveal: bool = Field(
-        True, description="Whether weights are committed and revealed later (yuma.md §5)."
+        True, description="Whether weights are committed and revealed later (docs/yuma.md)."
     )
     reveal_tempos: int = Field(
         1, ge=1, description="Tempos between commit and reveal when commit_reveal is on (tempos)."

@@ -1,4 +1,4 @@
-"""Building a plausible initial network (coinbase.md §7) and feeding per-tempo inputs.
+"""Building a plausible initial network and feeding per-tempo inputs (docs/economy.md).
 
 The initial network is a post-launch dTAO network: every subnet slot active and started, pools
 with log-normal depth and price, validators holding most alpha, root stake held by validator

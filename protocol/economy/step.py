@@ -1,8 +1,8 @@
 """Advancing the network: one block (:func:`block_step`) or one tempo at once (:func:`tempo_step`).
 
-Block mode follows the chain's block step (coinbase.md §3): registration burns decay, user
-flows, the coinbase, the EMAs, then the epochs (drains) of the subnets due this block, each
-subnet on its own schedule (``block − LastEpochBlock >= tempo``).
+Block mode follows the chain's block step (subtensor ``coinbase/block_step.rs``): registration
+burns decay, user flows, the coinbase, the EMAs, then the epochs (drains) of the subnets due
+this block, each subnet on its own schedule (``block − LastEpochBlock >= tempo``).
 
 Tempo mode advances ``params.tempo`` blocks in one call. It differs from block mode in four
 ways, all bounded by the tempo length:

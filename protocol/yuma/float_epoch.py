@@ -1,6 +1,7 @@
 """The Yuma epoch in float64 torch, batched over a leading dimension (subnets or replicates).
 
-Every step follows the on-chain sparse epoch (spec yuma.md §4) with float arithmetic. The heavy
+Every step follows the on-chain sparse epoch (subtensor ``epoch/run_epoch.rs``
+``epoch_mechanism``, docs/yuma.md) with float arithmetic. The heavy
 steps work on the *validator slice*: only rows holding a previous validator permit can carry
 weights and active stake, so weights and bonds are gathered into ``[B, k, n]`` with ``k`` the
 largest permit count in the batch (≤ ``max_validators`` + owner), instead of ``[B, n, n]``.
@@ -128,7 +129,8 @@ def weighted_median_consensus(
     -----
     Each column's k values are sorted and the stake accumulated in value order; the result is
     the value where the stake at or above it first reaches κ. Zero-stake rows never move the
-    sum, so they cannot be selected. This equals the chain's quickselect (spec §4.1 step 6).
+    sum, so they cannot be selected. This equals the chain's quickselect
+    (``weighted_median_col_sparse``).
     On CPU the sort runs on packed int64 keys with numpy's SIMD sort (about 10x faster than
     ``torch.sort`` on 64-element rows); elsewhere it uses ``torch.sort``.
     """
@@ -619,7 +621,8 @@ def classic_bonds(
     params: EpochParams,
     w_present: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Classic chain bonds (spec §4.2): EMA of column-normalised ΔB, max-upscaled storage.
+    """Classic chain bonds (``compute_ema_bonds_normal_sparse``): EMA of column-normalised ΔB,
+    max-upscaled storage.
 
     Returns the slice dividends ``[B, k]`` and the stored bonds ``[B, k, n]`` (u16/65535 scale).
     """
@@ -645,7 +648,7 @@ def yuma3_bonds(
     params: EpochParams,
     w_present: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Yuma 3 bonds (spec §4.3): absolute bonds in [0, 1], optional LA2, sparse bond drop.
+    """Yuma 3 bonds (``compute_bonds_sparse``): absolute bonds in [0, 1], optional LA2, sparse bond drop.
 
     ``w_present`` marks weight entries that exist (possibly with value 0); without it an entry
     exists where ``w_bonds > 0``. Returns the slice dividends ``[B, k]`` and the new absolute

@@ -267,7 +267,7 @@ def test_emission_levers_redistribute_the_tao_share() -> None:
             assert result.coinbase.alpha_out[2].item() == base.coinbase.alpha_out[2].item()
         else:
             # Out of get_subnets_to_emit_to: emit_to_subnets mints it nothing at all (subtensor
-            # run_coinbase.rs); the earlier expectation (alpha_out continues) read a spec line
+            # run_coinbase.rs); the earlier expectation (alpha_out continues) read a description
             # that the chain's code contradicts.
             assert result.coinbase.alpha_out[2].item() == 0.0
             assert result.coinbase.owner_cut[2].item() == 0.0

@@ -322,7 +322,7 @@ def playground_state(
     bonds = [dict(b) for b in bonds_u16] if bonds_u16 is not None else [{} for _ in range(n)]
     # A running subnet: the permits its previous epoch gave this stake (the chain's empty
     # vector would drop every weight row in this epoch, see docs/yuma.md).
-    permits = topk_nonzero(torch.as_tensor(np.asarray(stake_tao, dtype=np.float64)), max_validators)
+    permits = topk_nonzero(torch.tensor(np.asarray(stake_tao, dtype=np.float64)), max_validators)
     return {
         "source": "govsim explorer: Yuma playground",
         "n": n,

@@ -10,6 +10,8 @@ The levers are the root/sudo calls of subtensor's ``pallet_admin_utils`` and
 sale, a runtime upgrade); docs/governance.md describes how the policies use them.
 Unit-annotated fields (``Blocks``, ``Tao``) take quantities in scenario files
 (``duration_blocks = "2 days"``).
+Which levers existed on a given date is recorded in :mod:`protocol.economy.history`
+(docs/economy.md, "The chain by date").
 """
 
 from __future__ import annotations
@@ -60,7 +62,11 @@ class Lever:
 
 @dataclass(frozen=True)
 class SetRegistrationAllowed(Lever):
-    """``sudo_set_network_registration_allowed``: off drops the subnet's TAO share to zero."""
+    """``sudo_set_network_registration_allowed``: off closes the subnet's emission.
+
+    The subnet leaves ``get_subnets_to_emit_to``: no TAO share (redistributed to the others),
+    no ``alpha_in``, no ``alpha_out`` from the next block.
+    """
 
     netuid: int
     allowed: bool = False
@@ -70,7 +76,7 @@ class SetRegistrationAllowed(Lever):
 
 @dataclass(frozen=True)
 class SetSubtokenEnabled(Lever):
-    """``sudo_set_subtoken_enabled``: off zeroes the TAO share and disables alpha trading."""
+    """``sudo_set_subtoken_enabled``: off closes the emission (as registration off) and trading."""
 
     netuid: int
     enabled: bool = False
@@ -80,7 +86,11 @@ class SetSubtokenEnabled(Lever):
 
 @dataclass(frozen=True)
 class SetEmissionEnabled(Lever):
-    """``sudo_set_subnet_emission_enabled``: off zeroes pool-side alpha_in/tao_in/chain buys."""
+    """``sudo_set_subnet_emission_enabled``: off zeroes pool-side alpha_in/tao_in/chain buys.
+
+    ``alpha_out`` (owner cut, miners, validators) continues. On subtensor's main branch from
+    2026-05-27 (added 2026-05-12, PR #2657).
+    """
 
     netuid: int
     enabled: bool = False

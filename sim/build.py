@@ -134,8 +134,16 @@ def network(config: SimConfig, streams: RunStreams) -> Network:
         ``stakers.total_stake_tao`` when the stakers would need more TAO than exists.
     """
     net = config.network
+    # A dated scenario takes the era and defaults of its date (protocol.economy.history);
+    # an explicit coinbase_era and economy_overrides still win.
+    dated: dict[str, Any] = {}
+    if config.date is not None:
+        from protocol.economy.history import economy_on
+
+        dated = dict(economy_on(config.date).params)
     values: dict[str, Any] = {
-        "era": net.coinbase_era,
+        **dated,
+        "era": net.coinbase_era or dated.get("era", "head"),
         "tempo": net.tempo,
         "tao_weight": net.tao_weight,
         "immunity_period": net.uid_immunity_blocks,
@@ -167,6 +175,7 @@ def network(config: SimConfig, streams: RunStreams) -> Network:
         median_price=net.initial_alpha_price_tao,
         pool_spread=net.pool_tao_spread,
         price_spread=net.alpha_price_spread,
+        flow_ema_rao_per_block=net.initial_flow_tao_per_day * RAO_PER_TAO / BLOCKS_PER_DAY,
     )
     if not config.owners.owner_cut_enabled:
         # Owners who switch their cut off from the start (sudo_set_owner_cut_enabled).

@@ -20,6 +20,7 @@ never renamed or removed, so scenario files keep validating.
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -123,8 +124,10 @@ class NetworkConfig(_Section):
         360, ge=1, le=65_535, description="Blocks between epochs of a subnet (blocks; the chain "
         "stores it as a u16, so at most 65 535)."
     )
-    coinbase_era: Literal["head", "tao_flow", "price_ema"] = Field(
-        "head", description="Which subnet-share rule the economy uses (docs/economy.md)."
+    coinbase_era: Literal["head", "tao_flow", "price_ema"] | None = Field(
+        None,
+        description="Which subnet-share rule the economy uses (docs/economy.md, Eras); None = "
+        "the era live on the scenario's `date`, or head without a date.",
     )
     block_emission_tao: Tao = Field(
         0.5, gt=0, description="TAO minted per block at the start (TAO/block; 0.5 after Dec 2025)."
@@ -151,6 +154,12 @@ class NetworkConfig(_Section):
         0.8,
         description="Lognormal sigma of initial alpha prices across subnets (dimensionless); "
         "emission shares follow prices, so this sets how unequal they start.",
+    )
+    initial_flow_tao_per_day: NonNegFloat = Field(
+        3_600.0,
+        description="Net TAO staked into subnets per day before the run (TAO/day): seeds the "
+        "TAO-flow EMAs (tao_flow era), split over subnets as their moving prices, so shares "
+        "do not start cold; 3 600 = the daily emission after the Dec 2025 halving.",
     )
     kappa: Fraction | None = Field(
         None,
@@ -435,6 +444,13 @@ class StakersConfig(_Section):
         le=128,
         description="Largest number of subnets a staker trades in one rebalance, biggest gaps "
         "first; exits from threatened subnets always go through (count).",
+    )
+    limit_tolerance: NonNegFloat | None = Field(
+        0.05,
+        description="Slippage tolerance of a staker's rebalancing orders (fraction): stake and "
+        "unstake are limit orders at the price the staker decided on, plus or minus this, "
+        "filled in part (subtensor add_stake_limit / remove_stake_limit, allow_partial); exits "
+        "from a threatened subnet are market orders. None = market orders.",
     )
 
     @field_validator("mix")
@@ -848,6 +864,43 @@ class SimConfig(_Section):
         description="Timed exogenous events, in any order (at most 10 000).",
     )
     output: OutputConfig = Field(default_factory=OutputConfig)
+    date: datetime.date | None = Field(
+        None,
+        description="Chain date the run replays (YYYY-MM-DD): the economy uses the era, defaults "
+        "and levers live then (protocol.economy.history, docs/economy.md); None = HEAD.",
+    )
+
+    @model_validator(mode="after")
+    def _levers_live_on_date(self) -> SimConfig:
+        # The dated facts live in protocol.economy.history; this only asks it.
+        if self.date is None:
+            return self
+        from protocol.economy.history import DateNotModelledError, check_lever, economy_on
+
+        try:
+            economy_on(self.date)
+        except DateNotModelledError as exc:
+            raise ValueError(f"date: {exc}") from None
+        uses: list[tuple[str, dict[str, Any]]] = [
+            (f"shocks[{i}].lever", shock.lever)
+            for i, shock in enumerate(self.shocks)
+            if isinstance(shock, InterventionShock)
+        ]
+        uses.append(("governance.response_lever", {"kind": self.governance.response_lever}))
+        if not self.owners.owner_cut_enabled:
+            uses.append(
+                ("owners.owner_cut_enabled",
+                 {"kind": "set_hyperparameter", "name": "owner_cut_enabled"})
+            )  # fmt: skip
+        for where, lever in uses:
+            try:
+                check_lever(lever, self.date)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{where}: not live on {self.date}; expected a lever live on {self.date} "
+                    f"({exc})"
+                ) from None
+        return self
 
     @model_validator(mode="after")
     def _shocks_fit(self) -> SimConfig:

@@ -313,9 +313,16 @@ def playground_state(
         Keys ``n, block, tempo, last_update, reg, stake, hotkeys, validator_permit_prev,
         max_validators, owner_uid, weights, bonds, rao_emission``.
     """
+    import torch
+
+    from protocol.yuma.float_epoch import topk_nonzero
+
     n = len(stake_tao)
     block = PLAYGROUND_START_BLOCK + epoch * PLAYGROUND_TEMPO
     bonds = [dict(b) for b in bonds_u16] if bonds_u16 is not None else [{} for _ in range(n)]
+    # A running subnet: the permits its previous epoch gave this stake (the chain's empty
+    # vector would drop every weight row in this epoch, see docs/yuma.md).
+    permits = topk_nonzero(torch.tensor(np.asarray(stake_tao, dtype=np.float64)), max_validators)
     return {
         "source": "govsim explorer: Yuma playground",
         "n": n,
@@ -325,7 +332,7 @@ def playground_state(
         "reg": [0] * n,
         "stake": [round(float(s) * RAO_PER_TAO) for s in stake_tao],
         "hotkeys": [f"uid{u}" for u in range(n)],
-        "validator_permit_prev": [],
+        "validator_permit_prev": [bool(p) for p in permits.tolist()],
         "max_validators": max_validators,
         "owner_uid": None,
         "weights": [
@@ -546,7 +553,7 @@ def playground_epoch(
             stake_tao, weights, epoch=epoch, bonds_u16=previous.get("bonds_u16")
         )
         state.update(params)
-        state["validator_permit_prev"] = previous.get("permits", [])
+        state["validator_permit_prev"] = previous.get("permits", state["validator_permit_prev"])
         if mode == "exact":
             out = replay_states(state, mode="exact")[0]
             new_carry[mode] = {"bonds_u16": out["bonds"], "permits": out["validator_permit"]}

@@ -1,4 +1,4 @@
-"""Subnet pools: a Balancer-style weighted pool (coinbase.md §6.1), batched over subnets.
+"""Subnet pools: a Balancer-style weighted pool (subtensor ``pallets/swap``), batched over subnets.
 
 ``x`` is the alpha reserve, ``y`` the TAO reserve, ``w1`` the alpha weight and ``w2 = 1 - w1``
 the TAO weight; with ``w1 = w2 = 0.5`` the pool is constant product. The swap fee is taken on
@@ -12,6 +12,8 @@ import torch
 __all__ = [
     "alpha_needed_for_tao",
     "inject",
+    "max_alpha_in_at_price",
+    "max_tao_in_at_price",
     "spot_price",
     "swap_alpha_for_tao",
     "swap_tao_for_alpha",
@@ -76,6 +78,36 @@ def alpha_needed_for_tao(
     )
     net_in = pool_alpha * (torch.pow(ratio, w2 / w1.clamp(min=1e-300)) - 1.0)
     return torch.where(tao_out > 0, net_in / (1.0 - fee_rate), torch.zeros_like(net_in))
+
+
+def max_tao_in_at_price(
+    pool_tao: torch.Tensor, pool_alpha: torch.Tensor, w1: torch.Tensor, limit_price: torch.Tensor
+) -> torch.Tensor:
+    """Largest TAO buy that leaves the spot price at or below ``limit_price`` (a limit order).
+
+    The simulator's ``get_max_amount_add`` (subtensor ``staking/add_stake.rs``, used by
+    ``add_stake_limit`` with ``allow_partial``): buying moves the price to ``p·(y'/y)^(1/w1)``,
+    so ``Δy = y·((limit/p)^w1 − 1)``; 0 where the price is already at or above the limit. The
+    fee (kept in the pool) only lowers the price reached, so the limit holds with it.
+    """
+    price = spot_price(pool_tao, pool_alpha, w1)
+    ratio = limit_price / price.clamp(min=1e-300)
+    room = pool_tao * (torch.pow(ratio.clamp(min=1.0), w1) - 1.0)
+    return torch.where((price > 0) & (ratio > 1.0), room, torch.zeros_like(room))
+
+
+def max_alpha_in_at_price(
+    pool_tao: torch.Tensor, pool_alpha: torch.Tensor, w1: torch.Tensor, limit_price: torch.Tensor
+) -> torch.Tensor:
+    """Largest alpha sale that leaves the spot price at or above ``limit_price`` (a limit order).
+
+    The sell side (``remove_stake_limit``): selling moves the price to ``p·(x/x')^(1/w2)``, so
+    ``Δx = x·((p/limit)^w2 − 1)``; 0 where the price is already at or below the limit.
+    """
+    price = spot_price(pool_tao, pool_alpha, w1)
+    ratio = price / limit_price.clamp(min=1e-300)
+    room = pool_alpha * (torch.pow(ratio.clamp(min=1.0), 1.0 - w1) - 1.0)
+    return torch.where((limit_price > 0) & (ratio > 1.0), room, torch.zeros_like(room))
 
 
 def inject(

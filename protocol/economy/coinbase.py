@@ -1,4 +1,4 @@
-"""The per-block coinbase (coinbase.md §3-§4, §6.2-§6.3), batched over subnets.
+"""The per-block coinbase, batched over subnets (subtensor ``coinbase/run_coinbase.rs``).
 
 :func:`run_coinbase` runs ``n_blocks`` blocks at once. With ``n_blocks = 1`` it is the chain's
 block coinbase; with ``n_blocks = tempo`` it is the tempo-mode closed form, which holds the
@@ -6,6 +6,14 @@ inputs of the first block (shares, spot price, block and alpha emission, root pr
 constant for the whole window. The pending pots, the pool injection and the moving price are
 then exact sums/products over the window; the differences from per-block stepping are listed in
 :func:`protocol.economy.step.tempo_step`.
+
+Only the subnets of ``get_subnets_to_emit_to`` (:func:`emitting_mask`) take part: as in
+``emit_to_subnets`` (subtensor ``run_coinbase.rs`` @ ``14bc6f9f``), a subnet with registration
+or subtoken off, or not started, gets no TAO share, no ``alpha_in``, no ``alpha_out`` (so no
+owner cut and nothing for its miners and validators) and no chain buy; its moving price and
+flow EMAs stand still (``update_moving_prices`` and ``get_shares_flow`` run over that list) and
+the TAO flow it sees accumulates until it is listed again. Its pending pots are still drained
+at its epochs (``drain_pending`` runs over every subnet).
 """
 
 from __future__ import annotations
@@ -16,7 +24,12 @@ import torch
 
 from protocol.economy.amm import inject, spot_price, swap_tao_for_alpha
 from protocol.economy.emission import block_emission, block_emission_tensor
-from protocol.economy.shares import SHARE_ERAS, normalise_shares
+from protocol.economy.shares import (
+    SHARE_ERAS,
+    emitting_mask,
+    normalise_shares,
+    root_proportion,
+)
 from protocol.economy.state import EconomyParams, NetworkState
 
 __all__ = [
@@ -48,28 +61,12 @@ class CoinbaseResult:
     n_blocks: int
 
 
-def emitting_mask(state: NetworkState, block: int) -> torch.Tensor:
-    """``subnets_to_emit_to``: started, subtoken enabled and registration allowed ``[S]``."""
-    return (
-        state.active
-        & state.subtoken_enabled
-        & state.registration_allowed
-        & (state.start_block <= block)
-    )
-
-
 def subnet_shares(state: NetworkState, params: EconomyParams, block: int) -> torch.Tensor:
     """TAO shares of this block under ``params.era`` (sum 1 over emitting, enabled subnets)."""
     era = SHARE_ERAS.get(params.era)
     raw = era.raw_shares(state, params)
-    return normalise_shares(raw, emitting_mask(state, block), state.emission_enabled)
-
-
-def root_proportion(state: NetworkState, params: EconomyParams) -> torch.Tensor:
-    """``root_prop_i = R·w / (R·w + alpha_issuance_i)`` with ``R`` the TAO staked on root ``[S]``."""
-    root_weighted = float(state.root_stake.sum()) * params.tao_weight
-    denom = root_weighted + state.alpha_issuance
-    return torch.where(denom > 0, root_weighted / denom.clamp(min=1e-300), torch.zeros_like(denom))
+    fallback = era.fallback_raw(state, params) if era.fallback_raw is not None else None
+    return normalise_shares(raw, emitting_mask(state, block), state.emission_enabled, fallback)
 
 
 def moving_price_factor(
@@ -124,8 +121,8 @@ def run_coinbase(
     """Mint and inject ``n_blocks`` blocks of emission, fill the pending pots, update the EMAs.
 
     The block being produced is ``state.block + 1``; the state's ``block`` is not advanced here
-    (the step functions do it). Order follows coinbase.md §3: mint, coinbase, then the moving
-    price and flow EMAs (after they were used for the shares).
+    (the step functions do it). Order follows subtensor ``block_step.rs``: mint, coinbase,
+    then the moving price and flow EMAs (after they were used for the shares).
 
     Parameters
     ----------
@@ -147,9 +144,10 @@ def run_coinbase(
     shares = subnet_shares(state, params, block)
     tao_emission = e_b * shares
     price = spot_price(state.pool_tao, state.pool_alpha, state.pool_weight_alpha)
-    alpha_live = state.active & (state.start_block <= block)
+    # emit_to_subnets runs over get_subnets_to_emit_to only: a closed subnet mints no alpha.
+    emitting = emitting_mask(state, block)
     alpha_emission = torch.where(
-        alpha_live, block_emission_tensor(state.alpha_issuance), torch.zeros_like(price)
+        emitting, block_emission_tensor(state.alpha_issuance), torch.zeros_like(price)
     )
     root_prop = root_proportion(state, params)
     injection = era.injection(tao_emission, price, alpha_emission, root_prop, e_b)
@@ -172,11 +170,15 @@ def run_coinbase(
 
     # Participant side: alpha_out, owner cut, 50/50 miners/validators, root share.
     alpha_out = alpha_emission * n_blocks
-    cut_frac = torch.where(state.owner_cut_enabled, params.subnet_owner_cut, 0.0)
+    # float64 explicitly: torch.where of two Python floats is float32 (~5 rao per alpha off)
+    cut_frac = torch.where(
+        state.owner_cut_enabled,
+        torch.tensor(params.subnet_owner_cut, dtype=torch.float64),
+        torch.tensor(0.0, dtype=torch.float64),
+    )
     owner_cut = alpha_out * cut_frac
     remainder = alpha_out - owner_cut
     root_alpha = root_prop * remainder * 0.5
-    emitting = emitting_mask(state, block)
     root_sell = float(torch.where(emitting, state.moving_price, 0.0).sum()) > 1.0
     pending_root = state.pending_root + (root_alpha if root_sell else 0.0)
     recycled = state.alpha_recycled + (0.0 if root_sell else root_alpha)
@@ -184,9 +186,11 @@ def run_coinbase(
         recycled = recycled + bought
 
     # EMAs: flows spread evenly over the window; protocol cost = tao_in + chain buy − root sell.
+    # Only listed subnets advance (update_moving_prices, get_shares_flow); an unlisted one keeps
+    # its EMAs and accumulates its flows (SubnetTaoFlow is reset only when its EMA is updated).
     new_price = spot_price(pool_tao, pool_alpha, w1)
     moving_price = torch.where(
-        alpha_live,
+        emitting,
         update_moving_price(
             state.moving_price, new_price, state.start_block, block, params, n_blocks
         ),
@@ -195,6 +199,8 @@ def run_coinbase(
     cost = (tao_in + excess - state.root_sell_acc) / n_blocks
     flow_ema = _ema(state.flow_ema, state.flow_acc / n_blocks, params.flow_smoothing, n_blocks)
     cost_ema = _ema(state.cost_ema, cost, params.flow_smoothing, n_blocks)
+    flow_ema = torch.where(emitting, flow_ema, state.flow_ema)
+    cost_ema = torch.where(emitting, cost_ema, state.cost_ema)
     active = state.active
     zero = torch.zeros_like(price)
 
@@ -214,8 +220,8 @@ def run_coinbase(
         moving_price=moving_price,
         flow_ema=torch.where(active, flow_ema, zero),
         cost_ema=torch.where(active, cost_ema, zero),
-        flow_acc=zero,
-        root_sell_acc=zero,
+        flow_acc=torch.where(emitting | ~active, zero, state.flow_acc),
+        root_sell_acc=torch.where(emitting | ~active, zero, state.root_sell_acc),
     )
     result = CoinbaseResult(
         block_emission=e_b,

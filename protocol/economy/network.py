@@ -1,4 +1,4 @@
-"""Building a plausible initial network (coinbase.md §7) and feeding per-tempo inputs.
+"""Building a plausible initial network and feeding per-tempo inputs (docs/economy.md).
 
 The initial network is a post-launch dTAO network: every subnet slot active and started, pools
 with log-normal depth and price, validators holding most alpha, root stake held by validator
@@ -40,6 +40,7 @@ def new_network(
     median_price: float = 0.02,
     pool_spread: float = 1.0,
     price_spread: float = 0.8,
+    flow_ema_rao_per_block: float = 0.0,
 ) -> NetworkState:
     """A plausible dTAO network at block 0.
 
@@ -66,6 +67,11 @@ def new_network(
         Log-normal sigmas of the pool reserves and alpha prices across subnets. The price spread
         sets how unequal the subnets' emission shares start (shares follow prices in the HEAD
         era): 0.8 gives a few dominant subnets on a small network, 0.3 a flatter one.
+    flow_ema_rao_per_block
+        Total TAO-flow EMA the network starts with (rao per block, >= 0), split over the
+        subnets as their moving prices: a network that has been on TAO-flow shares starts with
+        the shares it had under price shares instead of a cold EMA of zero (where every share
+        is decided by the first day's flows). 0 = no history.
 
     Returns
     -------
@@ -84,6 +90,10 @@ def new_network(
     miner_base = val_base + n_validator_accounts
     A = miner_base + n_miner_accounts
 
+    if not flow_ema_rao_per_block >= 0:
+        raise ValueError(
+            f"flow_ema_rao_per_block: expected >= 0, got {flow_ema_rao_per_block}"
+        )
     if pool_spread < 0 or price_spread < 0:
         raise ValueError(
             f"pool_spread, price_spread: expected non-negative log-normal sigmas, "
@@ -158,7 +168,7 @@ def new_network(
         protocol_alpha=zeros.clone(),
         market_alpha=zeros.clone(),
         moving_price=_t(moving),
-        flow_ema=zeros.clone(),
+        flow_ema=_t(flow_ema_rao_per_block * moving / moving.sum()),
         cost_ema=zeros.clone(),
         flow_acc=zeros.clone(),
         root_sell_acc=zeros.clone(),

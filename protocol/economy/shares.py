@@ -1,4 +1,4 @@
-"""Subnet TAO shares and pool injection, in three selectable eras (coinbase.md §1, §2.3, §4).
+"""Subnet TAO shares and pool injection, in selectable eras (docs/economy.md, "Eras").
 
 Each era is a :class:`ShareEra` registered in :data:`SHARE_ERAS` (a
 :class:`protocol.registry.Registry`), so a new era is one more registration:
@@ -8,11 +8,17 @@ Each era is a :class:`ShareEra` registered in :data:`SHARE_ERAS` (a
 * ``price_ema_subsidy`` (Jul-Nov 2025): as ``price_ema``, but a subnet whose price is below its
   share gets ``tao_in = p·E_b`` and ``alpha_in = alpha_emission``, its remaining TAO buying
   alpha (a chain buy); the pool is constant product (injections move the price).
-* ``tao_flow`` (Nov 2025 - Jun 2026): share ∝ positive part of the TAO-flow EMA (net of protocol
-  cost when ``net_tao_flow_enabled``); ``alpha_in = tao_in/p`` capped at ``min(alpha_emission,
-  E_b)``; the excess TAO buys alpha for the protocol.
-* ``head`` (main 2026-06-25): share ∝ moving price × (1 − MinerBurned); ``alpha_in`` capped at
-  ``root_prop · alpha_emission``; the excess TAO buys alpha for the protocol.
+* ``tao_flow`` (main 2025-11-04 to 2026-06-21): share ∝ positive part of the TAO-flow EMA (net
+  of protocol cost when ``net_tao_flow_enabled``); ``alpha_in = tao_in/p`` capped at
+  ``min(alpha_emission, E_b)``; the excess TAO buys alpha (recycled or kept as protocol alpha,
+  ``recycle_chain_bought_alpha``).
+* ``price_root_prop`` (main 2026-06-22 to 06-29, PR #2781): share ∝ moving price × root
+  proportion × (1 − MinerBurned); injection as ``head``.
+* ``head`` (main 2026-06-30, ``14bc6f9f``): share ∝ moving price × (1 − MinerBurned);
+  ``alpha_in`` capped at ``root_prop · alpha_emission``; the excess TAO buys alpha for the
+  protocol.
+
+Which era (and which defaults) the chain ran on a date: :mod:`protocol.economy.history`.
 """
 
 from __future__ import annotations
@@ -25,7 +31,41 @@ import torch
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.registry import Registry
 
-__all__ = ["SHARE_ERAS", "Injection", "ShareEra", "normalise_shares"]
+__all__ = [
+    "SHARE_ERAS",
+    "Injection",
+    "ShareEra",
+    "emitting_mask",
+    "normalise_shares",
+    "root_proportion",
+]
+
+
+def root_proportion(state: NetworkState, params: EconomyParams) -> torch.Tensor:
+    """``root_prop_i = R·w / (R·w + alpha_issuance_i)`` with ``R`` the TAO staked on root ``[S]``."""
+    root_weighted = float(state.root_stake.sum()) * params.tao_weight
+    denom = root_weighted + state.alpha_issuance
+    return torch.where(denom > 0, root_weighted / denom.clamp(min=1e-300), torch.zeros_like(denom))
+
+
+def emitting_mask(state: NetworkState, block: int) -> torch.Tensor:
+    """``get_subnets_to_emit_to`` at ``block``: started, subtoken enabled, registration allowed.
+
+    subtensor ``pallets/subtensor/src/coinbase/subnet_emissions.rs`` @ ``14bc6f9f`` (HEAD,
+    2026-06-30): not root (root is no slot here), ``FirstEmissionBlockNumber`` set (the
+    start_call), ``SubtokenEnabled``, ``get_network_registration_allowed``. Only these subnets
+    get a TAO share, pool injection and ``alpha_out``; only their moving price and flow EMAs
+    advance. On main from 2025-12-09 (PR #2246); until 2026-04-22 the last filter read
+    "registration or PoW registration allowed" (PoW registration removed in PR #2382), which
+    the simulator, having no PoW registration, reads as "registration allowed".
+    ``[S]`` bool.
+    """
+    return (
+        state.active
+        & state.subtoken_enabled
+        & state.registration_allowed
+        & (state.start_block <= block)
+    )
 
 
 @dataclass(frozen=True)
@@ -49,22 +89,31 @@ class ShareEra:
     injection: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float], Injection]
     #: Re-solve the balancer weights on injection (False: constant product, price moves).
     resolve_weights: bool = True
+    #: Raw weights used when every listed subnet's raw weight is 0 (HEAD's ``get_shares``
+    #: falls back to the price shares); ``None``: the shares stay 0 and no TAO is emitted, as
+    #: ``get_shares_flow`` and the price-share eras do.
+    fallback_raw: Callable[[NetworkState, EconomyParams], torch.Tensor] | None = None
 
 
 SHARE_ERAS: Registry[ShareEra] = Registry("coinbase era", entry_point_group="govsim.coinbase_eras")
 
 
 def normalise_shares(
-    raw: torch.Tensor, emit_mask: torch.Tensor, enabled: torch.Tensor
+    raw: torch.Tensor,
+    emit_mask: torch.Tensor,
+    enabled: torch.Tensor,
+    fallback: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Shares over the emitting subnets, zero for disabled ones, renormalised (coinbase.md §4).
+    """Shares over the emitting subnets, zero for disabled ones, renormalised.
 
-    If every emitting subnet has a zero raw weight the un-weighted shares are used (the chain's
-    fallback); subnets with ``SubnetEmissionEnabled = false`` get 0 and the rest are renormalised.
+    subtensor ``get_subnet_block_emissions`` (``coinbase/subnet_emissions.rs`` @ ``14bc6f9f``).
+    If every emitting subnet has a zero raw weight, ``fallback`` raw weights are used (HEAD
+    falls back to the price shares), or every share is 0 without one (nothing is emitted);
+    subnets with ``SubnetEmissionEnabled = false`` get 0 and the rest are renormalised.
     """
     raw = torch.where(emit_mask, raw.clamp(min=0.0), torch.zeros_like(raw))
-    if float(raw.sum()) <= 0.0:
-        raw = emit_mask.to(raw.dtype)
+    if float(raw.sum()) <= 0.0 and fallback is not None:
+        raw = torch.where(emit_mask, fallback.clamp(min=0.0), torch.zeros_like(raw))
     raw = torch.where(enabled, raw, torch.zeros_like(raw))
     total = raw.sum()
     if float(total) <= 0.0:
@@ -93,24 +142,32 @@ def _head_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
     return state.moving_price * (1.0 - state.miner_burned)
 
 
+def _price_root_prop_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
+    # main 2026-06-22 .. 06-29 (PR #2781): the HEAD weight times the root proportion.
+    return state.moving_price * root_proportion(state, params) * (1.0 - state.miner_burned)
+
+
 def net_flow_ema(state: NetworkState, params: EconomyParams) -> torch.Tensor:
     """The flow EMA used for shares: user EMA, minus the scaled protocol-cost EMA if net flow is on.
 
-    ``scale = min(1, Σ max(user_ema, 0) / Σ max(cost_ema, 0))`` (PR #2634 reading, coinbase.md §2.3).
+    ``scale = min(1, Σ max(user_ema, 0) / Σ max(cost_ema, 0))`` over the subnets emitted to
+    (subtensor PR #2634, ``get_shares_flow`` in ``coinbase/subnet_emissions.rs``).
     """
     if not params.net_tao_flow_enabled:
         return state.flow_ema
-    active = state.active
-    user_pos = torch.where(active, state.flow_ema.clamp(min=0.0), 0.0).sum()
-    cost_pos = torch.where(active, state.cost_ema.clamp(min=0.0), 0.0).sum()
+    listed = emitting_mask(state, state.block + 1)
+    user_pos = torch.where(listed, state.flow_ema.clamp(min=0.0), 0.0).sum()
+    cost_pos = torch.where(listed, state.cost_ema.clamp(min=0.0), 0.0).sum()
     scale = 1.0 if float(cost_pos) <= 0 else min(1.0, float(user_pos / cost_pos))
     return state.flow_ema - scale * state.cost_ema
 
 
 def _flow_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
+    # The lower limit L is taken over the subnets emitted to only (get_lower_limit).
     ema = net_flow_ema(state, params)
-    ema_active = torch.where(state.active, ema, torch.zeros_like(ema))
-    lowest = float(ema_active.clamp(max=0.0).min()) if ema.numel() else 0.0
+    listed = emitting_mask(state, state.block + 1)
+    ema_listed = torch.where(listed, ema, torch.zeros_like(ema))
+    lowest = float(ema_listed.clamp(max=0.0).min()) if ema.numel() else 0.0
     floor_level = max(params.flow_cutoff, lowest)
     z = (ema - floor_level).clamp(min=0.0)
     return z.pow(params.flow_exponent)
@@ -174,4 +231,8 @@ SHARE_ERAS.add(
     ShareEra("price_ema_subsidy", _price_raw, _price_ema_subsidy_injection, False),
 )
 SHARE_ERAS.add("tao_flow", ShareEra("tao_flow", _flow_raw, _tao_flow_injection, True))
-SHARE_ERAS.add("head", ShareEra("head", _head_raw, _head_injection, True))
+SHARE_ERAS.add("head", ShareEra("head", _head_raw, _head_injection, True, _price_raw))
+SHARE_ERAS.add(
+    "price_root_prop",
+    ShareEra("price_root_prop", _price_root_prop_raw, _head_injection, True, _price_raw),
+)

@@ -1,8 +1,8 @@
 """Advancing the network: one block (:func:`block_step`) or one tempo at once (:func:`tempo_step`).
 
-Block mode follows the chain's block step (coinbase.md §3): registration burns decay, user
-flows, the coinbase, the EMAs, then the epochs (drains) of the subnets due this block, each
-subnet on its own schedule (``block − LastEpochBlock >= tempo``).
+Block mode follows the chain's block step (subtensor ``coinbase/block_step.rs``): registration
+burns decay, user flows, the coinbase, the EMAs, then the epochs (drains) of the subnets due
+this block, each subnet on its own schedule (``block − LastEpochBlock >= tempo``).
 
 Tempo mode advances ``params.tempo`` blocks in one call. It differs from block mode in four
 ways, all bounded by the tempo length:
@@ -17,7 +17,10 @@ ways, all bounded by the tempo length:
 4. a halving crossed inside a tempo takes effect at the next tempo.
 
 Minted TAO over a tempo is identical (``E_b · tempo`` to the emitting subnets) unless a halving
-falls inside it; ``tests/protocol/test_economy_modes.py`` bounds the per-subnet differences.
+falls inside it, or, under ``tao_flow``, the first listed subnet's flow EMA turns positive (or
+the last one non-positive) inside it: with no positive EMA the chain emits no TAO, and tempo
+mode holds the first block's shares. ``tests/protocol/test_economy_modes.py`` bounds the
+per-subnet differences.
 """
 
 from __future__ import annotations

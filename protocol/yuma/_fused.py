@@ -717,8 +717,11 @@ def _drop_from(inputs: EpochInputs, rows: torch.Tensor, row_valid: torch.Tensor)
 
     Outdated weights (``last_update <= registration``) and uncommitted ones
     (``commit_block < registration``) are both "registration at or above a per-row block";
-    padding rows (no permit) mask everything.
+    padding rows (no permit) mask everything, and so does every row when the chain's permit
+    vector is empty (HEAD ``mask_rows_sparse``).
     """
+    if inputs.empty_permit_vector:
+        return torch.full(rows.shape, _INT64_MIN, dtype=torch.int64)
     drop_from = torch.full(rows.shape, _INT64_MAX, dtype=torch.int64)
     if inputs.registration is not None:
         if inputs.last_update is not None:

@@ -51,6 +51,12 @@ def _batched_vector(
     return tensor
 
 
+def _is_empty_vector(value: torch.Tensor | Sequence[bool]) -> bool:
+    """Whether a permit argument is the chain's empty vector (no entries per subnet)."""
+    shape = tuple(torch.as_tensor(value).shape)
+    return len(shape) in (1, 2) and shape[-1] == 0
+
+
 def yuma_epoch(
     weights: torch.Tensor,
     stake: torch.Tensor,
@@ -95,8 +101,12 @@ def yuma_epoch(
     block
         Current block (scalar or ``[B]``).
     validator_permit_prev
-        ``[B, n]`` bool permits from the previous epoch; ``None`` is the chain's empty permit
-        vector (permit masks skipped).
+        ``[B, n]`` bool permits from the previous epoch. ``None``: permits are not modelled
+        (the permit masks are skipped, every row may vote; a convenience, not a chain state).
+        An empty vector (shape ``[0]`` or ``[B, 0]``) is the chain's empty ``ValidatorPermit``:
+        as at subtensor HEAD (``mask_rows_sparse`` reads a missing entry as masked) every
+        weight row is dropped, while the active stake is not permit-masked
+        (``inplace_mask_vector`` returns early on an empty mask); see docs/yuma.md.
     owner_uid
         Subnet owner uid (scalar or ``[B]``; ``-1``/``None`` for none): keeps its self-weight,
         always passes the stake threshold and holds a permit.
@@ -155,6 +165,9 @@ def yuma_epoch(
         emission = emission.expand(B)
     owner = _batched_int(owner_uid, B, dev, "owner_uid", fill=-1)
     assert owner is not None
+    empty_permits = validator_permit_prev is not None and _is_empty_vector(validator_permit_prev)
+    if empty_permits:
+        validator_permit_prev = None
     inputs = EpochInputs(
         weights=w,
         stake=s,
@@ -172,6 +185,7 @@ def yuma_epoch(
         weights_present=None
         if weights_present is None
         else torch.as_tensor(weights_present, device=dev, dtype=torch.bool).reshape(B, n, n),
+        empty_permit_vector=empty_permits,
     )
     result = run_float_epoch(inputs, params, mech, inplace_bonds=inplace_bonds, backend=backend)
     return result.unbatched() if unbatched else result

@@ -1,6 +1,7 @@
 """The Yuma epoch in the chain's integer fixed point (I32F32 / I64F64 / I96F32), bit-exact.
 
-Follows subtensor HEAD's sparse ``epoch_mechanism`` step by step (spec yuma.md §4). Matrices are
+Follows subtensor HEAD's sparse ``epoch_mechanism`` step by step (``pallets/subtensor/src/
+epoch/run_epoch.rs`` @ ``14bc6f9f``; docs/yuma.md). Matrices are
 dense numpy int64 arrays of I32F32 bits plus boolean "entry present" masks where the sparse
 representation matters (clipping drops, interpolation, the liquid-alpha bond drop). Only rows
 that carry active stake, weights or bonds are computed; the other rows are empty on chain too.
@@ -195,7 +196,8 @@ def exact_epoch(state: SubnetState) -> ExactResult:
         filtered = [(bits << 64) // total for bits in filtered]
     stake = np.array([bits >> FRAC for bits in filtered], dtype=np.int64)
 
-    # 3 permits
+    # 3 permits. An empty stored vector (HEAD run_epoch.rs reads ValidatorPermit as stored):
+    # the owner's permit is set through get_mut, a no-op on an empty vector; see steps 4 and 5.
     vp_list = list(state.validator_permit_prev)
     if owner is not None and owner < len(vp_list):
         vp_list[owner] = True
@@ -205,7 +207,7 @@ def exact_epoch(state: SubnetState) -> ExactResult:
     if owner is not None:
         vp_new[owner] = True
 
-    # 4 active stake
+    # 4 active stake: inplace_mask_vector returns early on an empty mask (no permit masking)
     active_stake = np.where(active, stake, 0)
     if has_permits:
         active_stake = np.where(vp_old, active_stake, 0)
@@ -216,6 +218,11 @@ def exact_epoch(state: SubnetState) -> ExactResult:
     b_u16, b_present = dense_rows(state.bonds, n)
     if has_permits:
         present &= vp_old[:, None]
+    else:
+        # mask_rows_sparse reads a missing mask entry as "masked" (unwrap_or(true)): with an
+        # empty permit vector every weight row is dropped, the owner's included (since
+        # subtensor 37f7b284, main 2025-09-24; before it the length assert panicked).
+        present[:] = False
     diagonal = np.eye(n, dtype=bool)
     if owner is not None:
         diagonal[owner, owner] = False

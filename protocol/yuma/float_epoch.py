@@ -1,6 +1,7 @@
 """The Yuma epoch in float64 torch, batched over a leading dimension (subnets or replicates).
 
-Every step follows the on-chain sparse epoch (spec yuma.md §4) with float arithmetic. The heavy
+Every step follows the on-chain sparse epoch (subtensor ``epoch/run_epoch.rs``
+``epoch_mechanism``, docs/yuma.md) with float arithmetic. The heavy
 steps work on the *validator slice*: only rows holding a previous validator permit can carry
 weights and active stake, so weights and bonds are gathered into ``[B, k, n]`` with ``k`` the
 largest permit count in the batch (≤ ``max_validators`` + owner), instead of ``[B, n, n]``.
@@ -42,8 +43,10 @@ __all__ = [
 class EpochInputs:
     """Batched, validated float inputs of one epoch (all on one device, float64 / bool / int64).
 
-    ``validator_permit_prev`` is ``None`` when the chain's permit vector is empty (then the permit
-    masks are skipped, as on chain); ``last_update``/``registration``/``block`` are ``None`` when
+    ``validator_permit_prev`` is ``None`` when the caller models no permits (the permit masks
+    are skipped: every row may vote) or when the chain's stored vector is empty
+    (``empty_permit_vector``: as at subtensor HEAD, every weight row is then dropped while the
+    active stake is not permit-masked); ``last_update``/``registration``/``block`` are ``None`` when
     the caller does not model activity or registration (no activity, outdated-weight or
     recently-registered masks).
     """
@@ -60,6 +63,9 @@ class EpochInputs:
     commit_block: torch.Tensor | None  # [B, n] int64, a huge value for "no commit"
     lms: torch.Tensor  # [B] int64 last mechanism step block (0: unknown)
     weights_present: torch.Tensor | None = None  # [B, n, n] bool: explicit (possibly 0) entries
+    #: The chain's ValidatorPermit vector is empty (a subnet's first epoch as replayed):
+    #: HEAD's mask_rows_sparse then drops every weight row (``validator_permit_prev`` is None).
+    empty_permit_vector: bool = False
 
 
 def normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -123,7 +129,8 @@ def weighted_median_consensus(
     -----
     Each column's k values are sorted and the stake accumulated in value order; the result is
     the value where the stake at or above it first reaches κ. Zero-stake rows never move the
-    sum, so they cannot be selected. This equals the chain's quickselect (spec §4.1 step 6).
+    sum, so they cannot be selected. This equals the chain's quickselect
+    (``weighted_median_col_sparse``).
     On CPU the sort runs on packed int64 keys with numpy's SIMD sort (about 10x faster than
     ``torch.sort`` on 64-element rows); elsewhere it uses ``torch.sort``.
     """
@@ -428,6 +435,9 @@ def _torch_slice(
     if present is not None:
         present.scatter_(2, diagonal, present.gather(2, diagonal) & keep_self)
     drop: torch.Tensor | None = None if all_valid else ~row_valid.unsqueeze(-1)
+    if inputs.empty_permit_vector:
+        # subtensor HEAD mask_rows_sparse: a missing mask entry masks its row (unwrap_or(true))
+        drop = torch.ones_like(row_valid).unsqueeze(-1)
     if inputs.last_update is not None and inputs.registration is not None:
         updated = inputs.last_update.gather(1, rows)
         # build the [B, k, n] mask only if some weight can predate a registration
@@ -611,7 +621,8 @@ def classic_bonds(
     params: EpochParams,
     w_present: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Classic chain bonds (spec §4.2): EMA of column-normalised ΔB, max-upscaled storage.
+    """Classic chain bonds (``compute_ema_bonds_normal_sparse``): EMA of column-normalised ΔB,
+    max-upscaled storage.
 
     Returns the slice dividends ``[B, k]`` and the stored bonds ``[B, k, n]`` (u16/65535 scale).
     """
@@ -637,7 +648,7 @@ def yuma3_bonds(
     params: EpochParams,
     w_present: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Yuma 3 bonds (spec §4.3): absolute bonds in [0, 1], optional LA2, sparse bond drop.
+    """Yuma 3 bonds (``compute_bonds_sparse``): absolute bonds in [0, 1], optional LA2, sparse bond drop.
 
     ``w_present`` marks weight entries that exist (possibly with value 0); without it an entry
     exists where ``w_bonds > 0``. Returns the slice dividends ``[B, k]`` and the new absolute

@@ -72,11 +72,8 @@ def state_tensors(state: SubnetState, bonds: torch.Tensor | None = None) -> dict
         "last_update": torch.tensor(state.last_update, dtype=torch.int64),
         "registration": torch.tensor(state.reg, dtype=torch.int64),
         "block": state.block,
-        "validator_permit_prev": (
-            torch.tensor(state.validator_permit_prev, dtype=torch.bool)
-            if state.validator_permit_prev
-            else None
-        ),
+        # [] is the chain's empty vector: an empty tensor (HEAD drops every weight row)
+        "validator_permit_prev": torch.tensor(state.validator_permit_prev, dtype=torch.bool),
         "owner_uid": -1 if state.owner_uid is None else state.owner_uid,
         "commit_block": commit,
         "lms": state.lms,

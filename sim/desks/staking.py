@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import torch
 
 from protocol import economy
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
@@ -187,6 +188,10 @@ class StakingDesk:
         st = host.state
         tradable = (st.active & st.subtoken_enabled).numpy() & (prices > 0)
         min_trade = cfg.min_trade_tao
+        # Limit orders at the price each staker decided on (the round's observed prices):
+        # without them every staker acts on the same day-old yields at once and the round
+        # moves a thin pool many times over, a two-day price oscillation (docs/economy.md).
+        tolerance = cfg.limit_tolerance
         for staker in host.stakers:
             if host.day + 1e-9 < staker.next_action_day:
                 continue
@@ -210,6 +215,10 @@ class StakingDesk:
                 if uid < 0 or prices[s] <= 0:
                     continue
                 amount = min(-delta[s] / prices[s], alpha[a, s] / RAO_PER_TAO) * RAO_PER_TAO
+                if tolerance is not None and not self.flagged[s]:
+                    amount = min(
+                        amount, self.limit_room(int(s), prices[s] * (1 - tolerance), buy=False)
+                    )
                 if amount > 0:
                     host.state = economy.unstake(
                         host.state, a, int(s), uid, amount, params=host.params
@@ -219,12 +228,27 @@ class StakingDesk:
             for s in np.nonzero(delta > 0)[0]:
                 budget = float(host.state.balances[a])
                 amount = min(delta[s] * RAO_PER_TAO, budget, 0.5 * float(host.state.pool_tao[s]))
+                if tolerance is not None:
+                    amount = min(
+                        amount, self.limit_room(int(s), prices[s] * (1 + tolerance), buy=True)
+                    )
                 if amount <= min_trade * RAO_PER_TAO:
                     continue
                 uid = int(host.state.nom_uid[a, s])
                 if uid < 0:
                     uid = self.pick_validator(int(s))
                 host.state = economy.stake(host.state, a, int(s), uid, amount, params=host.params)
+
+    def limit_room(self, netuid: int, limit_price: float, *, buy: bool) -> float:
+        """Rao a limit order on ``netuid`` can fill: TAO to buy up to ``limit_price`` (``buy``),
+        or alpha to sell down to it; 0 once the price is past the limit."""
+        from protocol.economy.amm import max_alpha_in_at_price, max_tao_in_at_price
+
+        st = self.host.state
+        pool = (st.pool_tao[netuid], st.pool_alpha[netuid], st.pool_weight_alpha[netuid])
+        limit = torch.tensor(float(limit_price), dtype=torch.float64)
+        room = max_tao_in_at_price if buy else max_alpha_in_at_price
+        return float(room(*pool, limit))
 
     def pick_validator(self, netuid: int) -> int:
         """A nominator's choice of hotkey on a subnet: the validator with the most stake."""

@@ -59,8 +59,11 @@ def batched_epochs(draw: st.DrawFn) -> dict[str, Any]:
             tempo=100,
         ),
     }
-    if draw(st.booleans()):
+    permit_input = draw(st.sampled_from(["none", "permits", "empty"]))
+    if permit_input == "permits":
         kwargs["validator_permit_prev"] = torch.tensor(permits)
+    elif permit_input == "empty":  # the chain's empty vector: every weight row dropped
+        kwargs["validator_permit_prev"] = torch.zeros(B, 0, dtype=torch.bool)
     if draw(st.booleans()):
         # some weights outdated by a re-registration, some uids registered this tempo
         kwargs["last_update"] = torch.tensor(rng.integers(block - 6_000, block, (B, n)))

@@ -54,11 +54,17 @@ def test_sn15_chained_epochs_agree(sn15_runs: dict[str, list[dict[str, Any]]]) -
 
 
 def test_sn15_bonds_build_up(sn15_runs: dict[str, list[dict[str, Any]]]) -> None:
-    """SN15 starts without bonds: dividends appear at once and bonds grow over the epochs."""
-    exact = sn15_runs["exact"]
-    total = [sum(sum(row.values()) for row in out["bonds"]) for out in exact]
-    assert total[0] > 0 and total[-1] > total[0]
-    assert sum(exact[-1]["dividends_u16"]) > 65000
+    """SN15 starts without bonds and without permits: as at subtensor HEAD the empty permit
+    vector drops every weight row in the first epoch (no consensus, no bonds); from the
+    second epoch the permits it produced let the validators' weights count, dividends appear
+    and bonds grow over the epochs."""
+    for mode in ("exact", "float"):
+        runs = sn15_runs[mode]
+        total = [sum(sum(row.values()) for row in out["bonds"]) for out in runs]
+        assert total[0] == 0 and sum(runs[0]["consensus_u16"]) == 0, mode
+        assert sum(runs[0]["incentive_u16"]) == 0, mode
+        assert 0 < total[1] < total[-1], mode
+    assert sum(sn15_runs["exact"][-1]["dividends_u16"]) > 65000
 
 
 def test_float_mode_batched_sn15_matches_replay(sn15: dict[str, Any]) -> None:
@@ -111,12 +117,17 @@ def test_missing_stake_and_empty_list() -> None:
 
 
 def test_defaults_and_chaining() -> None:
-    """Omitted keys take chain defaults; a chained state inherits and advances by tempo."""
-    out = replay_states([{"stake": [10, 0], "weights": [{"1": 1}, {}]}, {}])
-    assert [o["block"] for o in out] == [1, 361]
-    assert out[0]["emission"] == [500_000_000, 500_000_000]
-    assert out[1]["bonds"][0] == {"1": 12451}  # carried over: 0.1 + 0.9 * 0.1 = 0.19
-    assert out[0]["bonds"][0] == {"1": 6553}  # first epoch: 0.1 of a full bond
+    """Omitted keys take chain defaults; a chained state inherits and advances by tempo.
+
+    The omitted permit vector is the chain's empty one: the first epoch keeps no weights
+    (emission by stake), the next ones use the permits the first produced."""
+    out = replay_states([{"stake": [10, 0], "weights": [{"1": 1}, {}]}, {}, {}])
+    assert [o["block"] for o in out] == [1, 361, 721]
+    assert out[0]["emission"] == [1_000_000_000, 0]
+    assert out[0]["bonds"] == [{}, {}] and out[0]["validator_permit"] == [True, False]
+    assert out[1]["emission"] == [500_000_000, 500_000_000]
+    assert out[1]["bonds"][0] == {"1": 6553}  # first weights: 0.1 of a full bond
+    assert out[2]["bonds"][0] == {"1": 12451}  # carried over: 0.1 + 0.9 * 0.1 = 0.19
 
 
 # ---------------------------------------------------------------- mechanisms

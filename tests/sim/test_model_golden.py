@@ -60,16 +60,16 @@ GOLDEN: dict[str, Any] = {
 
 EXPECTED: dict[str, dict[str, Any]] = {
     "sudo": {
-        "fingerprint": "f088abe54b18ce6d07f27f6b9975565f1c53b15b2fd3f77f40cf3017fd116a58",
-        "pnl.miners.mean": 152347.2311260267,
-        "tao.price_end_usd": 318.8628187940779,
+        "fingerprint": "9a36968cee0d4a2f6f3ebe446755b7689ced22ad34b99498fd0a9455940eb2f9",
+        "pnl.miners.mean": -50442.71655683088,
+        "tao.price_end_usd": 319.7355436948516,
         "fp.count": 1,
         "kinds": {"executed": 3, "miner_move": 8, "scam_subnet": 1, "exploit_start": 1},
     },
     "multisig": {
-        "fingerprint": "c6e67fc3709c774ce6b7b16219574423412dd5e3af305d082173c0e3b2e9446d",
-        "pnl.miners.mean": 76555.08811394281,
-        "tao.price_end_usd": 321.50678882519986,
+        "fingerprint": "314b0c45ac3058a1d9327578ccf4c7904eb09758460ae2fb7fc553b426b04f13",
+        "pnl.miners.mean": -25357.869612744787,
+        "tao.price_end_usd": 322.2611240640625,
         "fp.count": 0,
         "kinds": {"executed": 1, "gov_rejected": 4, "miner_move": 8, "scam_subnet": 1},
     },

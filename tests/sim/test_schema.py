@@ -153,10 +153,10 @@ def test_list_sweep_sets_tables_and_array_items() -> None:
     scenario = load_scenario(REPO / "scenarios" / "covenant_2026.toml")
     configs = [c for _, c in scenario.point_configs()]
     assert [c.shocks[1].lever["kind"] for c in configs] == [
-        "set_emission_enabled", "set_registration_allowed", "set_subtoken_enabled",
-        "set_emission_enabled"]
-    assert configs[3].shocks[1].duration_days == 30.0
-    assert configs[0].shocks[1].duration_days is None
+        "set_registration_allowed", "set_subtoken_enabled", "any_change", "any_change"]
+    assert [e["netuid"] for e in configs[2].shocks[1].lever["effects"]] == [0, 1, 2]
+    assert configs[3].owners.exit_treasury_tao == 12_333.0
+    assert configs[0].owners.exit_treasury_tao == 37_000.0
 
 
 def test_to_config_policy_and_overrides() -> None:

@@ -329,17 +329,17 @@ class RecyclingProcessPool(Executor):
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
-def _import_distributed(kind: str) -> Any:
+def _require_distributed(kind: str) -> None:
+    """Raise :class:`ExecutorError` naming the extra to install when Dask is missing."""
     try:
-        import distributed
+        import distributed  # noqa: F401
     except ImportError as exc:
         raise ExecutorError(
             f"executor {kind!r}: Dask is not installed (pip install 'govsim[dask]')") from exc
-    return distributed
 
 
 def _dask_local(workers: int) -> Executor:
-    _import_distributed("dask-local")
+    _require_distributed("dask-local")
     import dask
     from distributed import Client, LocalCluster
 
@@ -417,7 +417,7 @@ def dask_address(kind: str) -> str:
 
 
 def _dask_remote(kind: str, connect_timeout_s: float) -> Executor:
-    _import_distributed(kind)
+    _require_distributed(kind)
     from distributed import Client
 
     address = dask_address(kind)

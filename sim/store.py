@@ -153,8 +153,21 @@ class PartWriter:
         Every table gets ``run_id`` and ``attempt`` columns first. Writing the same attempt
         again (a retried or duplicated task) replaces the files: the run is stored once.
         Returns the part file name, the same in every table directory (:func:`part_name`).
+
+        Raises
+        ------
+        StoreError
+            If this process does not see the study (no ``sweep.json`` under ``root``), or for
+            an unknown table or a run id unfit for a file name.
         """
         name = part_name(run_id, attempt)
+        root = Path(self.root)
+        if not (root / "sweep.json").is_file():
+            # A worker on another machine that does not mount the study would otherwise write
+            # a private copy the driver never sees, and the run would look stored.
+            raise StoreError(
+                f"{root}: no study here as seen from {socket.gethostname()}; the study "
+                "directory must be on a filesystem every worker mounts at the same path")
         for table, frame in tables.items():
             if table not in RESULT_TABLES:
                 raise StoreError(f"table {table!r}: expected one of {', '.join(RESULT_TABLES)}")
@@ -165,7 +178,7 @@ class PartWriter:
             out = out.apply(_jsonable_column)
             out.insert(0, "attempt", int(attempt))
             out.insert(0, "run_id", run_id)
-            directory = Path(self.root) / table
+            directory = root / table
             directory.mkdir(parents=True, exist_ok=True)
             atomic_write_parquet(out, directory / name)
         return name

@@ -146,6 +146,24 @@ def test_a_run_delivered_several_times_is_stored_once(tmp_path: Path) -> None:
     assert sorted(store.table("kpis")["run_id"]) == run_ids
 
 
+def test_a_worker_that_does_not_see_the_study_fails_the_run_clearly(tmp_path: Path) -> None:
+    from sim.runner import RunConfig, run_one
+
+    elsewhere = StudyStore(tmp_path / "not-mounted-here").writer()
+    ref = run_one("s0000-r0000", 0, {"config": {"horizon_days": 0.05}, "policy": "sudo"}, 1,
+                  RunConfig(model="tests.sim.test_executors:_tiny_result"), elsewhere)
+    assert ref.status == "FAILED", ref
+    assert "every worker mounts at the same path" in ref.error
+    assert not (tmp_path / "not-mounted-here").exists()
+
+
+def _tiny_result(config, policy=None, seed=None):  # type: ignore[no-untyped-def]
+    """A stand-in model: one KPI row, no simulation."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(kpis={"x": 1.0}, timeseries=None, events=None)
+
+
 def test_part_names_are_keyed_by_run_and_attempt() -> None:
     assert part_name("s0001-r0002", 3) == "part-s0001-r0002-a0003.parquet"
     for bad_id in ("../x", "a/b", "", "-x"):

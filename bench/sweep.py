@@ -1,13 +1,18 @@
-"""Sweep throughput: sequential vs process pool vs Dask local on the same small study.
+"""Sweep throughput: sequential vs process pool vs Dask (local or a running cluster).
 
 Runs one study of ``--runs`` runs (covenant_2026 over ``--horizon-days``, 40 by default: about
-2-3 s a run, like engine.md §4.1's workload; a 6-subnet x 16-uid network, CRN seeds, KPI mode)
-on each executor and prints wall times including executor start and shutdown. On a machine
-shared with other work the parallel figures drop with the others' load: the first line prints
-the load average, compare it with the one after the run. The last line holds the figures as ``key=value`` pairs:
+2-3 s a run; a 6-subnet x 16-uid network, CRN seeds, KPI mode) on each executor and prints wall
+times including executor start and shutdown. On a machine shared with other work the parallel
+figures drop with the others' load: the first line prints the load average, compare it with the
+one after the run. ``--executors`` also takes ``dask://HOST:PORT``: a cluster started beforehand
+with ``dask scheduler`` / ``dask worker --preload sim.executors`` (docs/studies.md, Scaling
+out), timed from connecting to it (its workers' start-up is not included; their CPU is not
+counted as this process's children). The last line holds the figures as ``key=value`` pairs:
 
 - ``speedup_process``: sequential wall / process-pool wall (goal >= 1.8 with 2 workers);
-- ``dask_overhead``: Dask local wall / process-pool wall (1.0 = no overhead).
+- ``speedup_dask`` / ``dask_overhead``: sequential wall / Dask local wall, and Dask local wall /
+  process-pool wall (1.0 = no overhead); ``speedup_dask_remote`` / ``dask_remote_overhead``
+  the same for a ``dask://`` cluster.
 
 It also prints the pieces of the process pool's wall time, which stay meaningful on a loaded
 machine (CPU seconds) or show where the time went (wall seconds):
@@ -120,6 +125,11 @@ def _time(kind: str, workers: int, plan, root: Path) -> Timing:
                   store.manifest(), worker_start)
 
 
+def _label(kind: str) -> str:
+    """A figure-friendly name: ``dask-local`` -> ``dask_local``, ``dask://...`` -> ``dask_remote``."""
+    return "dask_remote" if "://" in kind else kind.replace("-", "_")
+
+
 def _token_pid(token: str, pids: list[int]) -> int:
     """Which of ``pids`` wrote as worker ``token`` (``<host><pid>x<hex6>``, sim.store); -1: none."""
     stem = token[:-7] if re.search(r"x[0-9a-f]{6}$", token) else token
@@ -170,10 +180,10 @@ def main() -> None:
     reference: pd.DataFrame | None = None
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
-            timing = _time(kind, args.workers, plan, Path(tmp) / kind)
-            timings[kind] = timing
+            timing = _time(kind, args.workers, plan, Path(tmp) / _label(kind))
+            timings[_label(kind)] = timing
             per_run = timing.wall / len(plan.manifest)
-            print(f"{kind:>12}: {timing.wall:7.1f} s  (start {timing.start:4.1f} s, shutdown "
+            print(f"{_label(kind):>12}: {timing.wall:7.1f} s  (start {timing.start:4.1f} s, shutdown "
                   f"{timing.shutdown:4.1f} s, {per_run:.2f} s/run, driver CPU "
                   f"{timing.driver_cpu:5.1f} s, workers' CPU {timing.children_cpu:5.1f} s)")
             if reference is None:
@@ -189,13 +199,14 @@ def main() -> None:
         print("process pool pieces: " + ", ".join(f"{k} {v}" for k, v in pieces.items()))
     figures: dict[str, float] = {"runs": len(plan.manifest), "workers": args.workers,
                                  "load_before": round(load_before, 1)}
-    figures.update({f"wall_{k.replace('-', '_')}_s": round(v, 2) for k, v in walls.items()})
+    figures.update({f"wall_{k}_s": round(v, 2) for k, v in walls.items()})
     if "sequential" in walls and "process" in walls:
         figures["speedup_process"] = round(walls["sequential"] / walls["process"], 2)
-    if "dask-local" in walls and "sequential" in walls:
-        figures["speedup_dask"] = round(walls["sequential"] / walls["dask-local"], 2)
-    if "dask-local" in walls and "process" in walls:
-        figures["dask_overhead"] = round(walls["dask-local"] / walls["process"], 2)
+    for label, name in (("dask_local", "dask"), ("dask_remote", "dask_remote")):
+        if label in walls and "sequential" in walls:
+            figures[f"speedup_{name}"] = round(walls["sequential"] / walls[label], 2)
+        if label in walls and "process" in walls:
+            figures[f"{name}_overhead"] = round(walls[label] / walls["process"], 2)
     figures.update(pieces)
     figures["load_after"] = round(os.getloadavg()[0], 1)
     print(" ".join(f"{k}={v}" for k, v in figures.items()))

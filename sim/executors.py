@@ -1,4 +1,4 @@
-"""Execution backends: every one is a :class:`concurrent.futures.Executor` (engine.md §4).
+"""Execution backends: every one is a :class:`concurrent.futures.Executor` (docs/studies.md).
 
 The runner only calls ``submit`` and ``concurrent.futures.as_completed``, so any backend that
 returns standard futures plugs in:
@@ -10,9 +10,11 @@ returns standard futures plugs in:
   with the pool, pin BLAS/OpenMP/torch to one thread and import the simulator
   (:data:`DEFAULT_PRELOAD`) before their first task, and skip interpreter teardown at exit.
 - ``"dask-local"``: a Dask ``LocalCluster`` (one single-threaded worker process per core, no
-  dashboard, profiler off) and ``client.get_executor()``.
-- ``"dask://HOST:PORT"``: a running Dask scheduler (``dask scheduler`` / ``dask worker``); the
-  engine for going beyond one machine. ``"tcp://HOST:PORT"`` is accepted too.
+  dashboard, profiler off, the simulator preloaded) and ``client.get_executor()``.
+- ``"dask://HOST:PORT"``: a running Dask scheduler (``dask scheduler`` / ``dask worker
+  --preload sim.executors``); the engine for going beyond one machine. ``"tcp://HOST:PORT"``
+  is accepted too. The workers connected at start must run the same govsim and numeric
+  packages as this process (:func:`worker_mismatches`).
 - ``"ray"``: optional; a small adapter over ``ray.remote(fn).remote(...).future()``.
 
 Always shut the executor down (``with make_executor(...) as ex:``): for Dask that also closes
@@ -22,24 +24,32 @@ the client and, for ``dask-local``, the cluster.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import os
+import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from importlib.metadata import PackageNotFoundError, version
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
 __all__ = [
     "DEFAULT_PRELOAD",
     "EXECUTOR_KINDS",
+    "WORKER_PACKAGES",
     "ExecutorError",
     "RecyclingProcessPool",
     "SequentialExecutor",
     "check_executor_kind",
+    "dask_address",
+    "dask_setup",
     "make_executor",
     "pin_threads",
+    "worker_identity",
+    "worker_mismatches",
 ]
 
 #: Executor names accepted by :func:`make_executor` (plus ``dask://HOST:PORT``).
@@ -50,8 +60,15 @@ EXECUTOR_KINDS: tuple[str, ...] = ("sequential", "process", "dask-local", "dask:
 #: anyway; done at pool start it overlaps with the driver's own set-up.
 DEFAULT_PRELOAD: tuple[str, ...] = ("sim.runner", "sim.schema", "sim.model", "pyarrow.parquet")
 
+#: Packages whose versions decide a run's numbers: a remote Dask worker must have the same.
+WORKER_PACKAGES: tuple[str, ...] = ("govsim", "numpy", "scipy", "torch", "mesa", "pandas",
+                                    "pyarrow", "pydantic")
+#: Seconds :func:`make_executor` waits for a Dask scheduler to answer.
+DASK_CONNECT_TIMEOUT_S = 30.0
+
+_SIMPLE_KINDS = ("sequential", "process", "dask-local", "ray")
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-# Dask's 10 ms statistical profiler contends with GIL-bound Mesa code (engine.md §4.1).
+# Dask's 10 ms statistical profiler contends with GIL-bound Mesa code.
 _DASK_WORKER_ENV = {
     **dict.fromkeys(_THREAD_VARS, "1"),
     "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
@@ -87,6 +104,15 @@ def _init_worker(preload: Sequence[str]) -> None:
             importlib.import_module(name)
     pin_threads()  # again: the preload may just have loaded torch
     _WORKER_READY[:] = [time.monotonic(), time.process_time()]
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask preload hook: ``dask worker ... --preload sim.executors`` runs it in each worker.
+
+    The worker then runs one compute thread and has imported the simulator
+    (:data:`DEFAULT_PRELOAD`) before its first task, as a process-pool worker has.
+    """
+    _init_worker(DEFAULT_PRELOAD)
 
 
 # When this worker finished its initializer: (system-wide) monotonic time and CPU seconds.
@@ -303,7 +329,17 @@ class RecyclingProcessPool(Executor):
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
+def _require_distributed(kind: str) -> None:
+    """Raise :class:`ExecutorError` naming the extra to install when Dask is missing."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise ExecutorError(
+            f"executor {kind!r}: Dask is not installed (pip install 'govsim[dask]')") from exc
+
+
 def _dask_local(workers: int) -> Executor:
+    _require_distributed("dask-local")
     import dask
     from distributed import Client, LocalCluster
 
@@ -314,15 +350,97 @@ def _dask_local(workers: int) -> Executor:
             processes=True,
             dashboard_address=None,
             env=_DASK_WORKER_ENV,
+            preload=["sim.executors"],
         )
         client = Client(cluster, set_as_default=False)
     return _OwningExecutor(client.get_executor(), [client.close, cluster.close], workers)
 
 
-def _dask_remote(address: str) -> Executor:
+def worker_identity() -> dict[str, str | None]:
+    """This process's Python (``major.minor``) and :data:`WORKER_PACKAGES` versions (None: absent)."""
+    out: dict[str, str | None] = {"python": ".".join(platform.python_version_tuple()[:2])}
+    for name in WORKER_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def worker_mismatches(answers: Mapping[str, Any], local: Mapping[str, str | None]) -> list[str]:
+    """What keeps each remote worker from running this study's tasks as this process would.
+
+    Parameters
+    ----------
+    answers
+        Worker address -> its :func:`worker_identity`, or the exception it raised (a worker
+        that cannot import govsim's modules cannot even load the function).
+    local
+        This process's :func:`worker_identity`.
+
+    Returns
+    -------
+    list of str
+        One line per problem, e.g. ``tcp://10.0.0.7:40123: torch 2.12.0 (here 2.13.0)``;
+        empty when every worker matches.
+    """
+    problems: list[str] = []
+    for address, answer in sorted(answers.items()):
+        if isinstance(answer, BaseException):
+            problems.append(f"{address}: cannot run govsim tasks "
+                            f"({type(answer).__name__}: {answer})")
+            continue
+        for name, expected in local.items():
+            got = answer.get(name) if isinstance(answer, Mapping) else None
+            if got != expected:
+                problems.append(f"{address}: {name} {got or 'missing'} (here {expected or 'missing'})")
+    return problems
+
+
+def dask_address(kind: str) -> str:
+    """``dask://HOST:PORT`` or ``tcp://HOST:PORT`` as Dask's ``tcp://HOST:PORT``.
+
+    Raises
+    ------
+    ExecutorError
+        If the host is empty or the port is not a number from 1 to 65535.
+    """
+    scheme, _, rest = kind.partition("://")
+    host, colon, port = rest.rpartition(":")
+    if scheme not in ("dask", "tcp") or not colon or not host or host.endswith(":"):
+        raise ExecutorError(f"executor {kind!r}: expected dask://HOST:PORT, e.g. dask://10.0.0.5:8786")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ExecutorError(
+            f"executor {kind!r}: port {port!r}: expected a number from 1 to 65535 "
+            "(dask scheduler prints its address, e.g. tcp://10.0.0.5:8786)")
+    return f"tcp://{host}:{int(port)}"
+
+
+def _dask_remote(kind: str, connect_timeout_s: float) -> Executor:
+    _require_distributed(kind)
     from distributed import Client
 
-    client = Client(address, set_as_default=False)
+    address = dask_address(kind)
+    try:
+        client = Client(address, set_as_default=False, timeout=connect_timeout_s)
+    except (OSError, TimeoutError) as exc:
+        raise ExecutorError(
+            f"executor {kind!r}: no Dask scheduler answered at {address} within "
+            f"{connect_timeout_s:g} s ({type(exc).__name__}: {exc}); start one with "
+            "`dask scheduler` and its workers with `dask worker` (docs/studies.md, "
+            "Scaling out)") from exc
+    try:
+        problems = worker_mismatches(client.run(worker_identity, on_error="return"),
+                                     worker_identity())
+    except BaseException:
+        client.close()
+        raise
+    if problems:
+        client.close()
+        raise ExecutorError(
+            f"executor {kind!r}: {len(problems)} problem(s) with the Dask workers; install the "
+            "same govsim and packages on every worker (docs/studies.md, Scaling out):\n  "
+            + "\n  ".join(problems))
     return _OwningExecutor(client.get_executor(), [client.close])
 
 
@@ -341,12 +459,26 @@ def _ray(workers: int | None) -> Executor:
 
 
 def check_executor_kind(kind: str) -> None:
-    """Raise :class:`ExecutorError` unless ``kind`` names an executor (nothing is started)."""
-    if kind in ("sequential", "process", "dask-local", "ray"):
+    """Raise :class:`ExecutorError` unless ``kind`` names an executor (nothing is started).
+
+    A Dask address is checked for its form (``dask://HOST:PORT``), not reached; an unknown
+    name gets the closest known one as a hint.
+    """
+    if kind in _SIMPLE_KINDS:
         return
-    if kind.startswith(("dask://", "tcp://")) and ":" in kind.split("://", 1)[1]:
+    if "://" in kind:
+        dask_address(kind)
         return
-    raise ExecutorError(f"executor {kind!r}: expected one of {', '.join(EXECUTOR_KINDS)}")
+    raise ExecutorError(
+        f"executor {kind!r}: expected one of {', '.join(EXECUTOR_KINDS)}{_kind_hint(kind)}")
+
+
+def _kind_hint(kind: str) -> str:
+    """`` (did you mean ...?)`` for a near miss: a bare ``HOST:PORT`` or a misspelt name."""
+    if kind.rpartition(":")[2].isdigit():
+        return f" (did you mean 'dask://{kind}'?)"
+    close = difflib.get_close_matches(kind, _SIMPLE_KINDS, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def make_executor(
@@ -355,6 +487,7 @@ def make_executor(
     workers: int | None = None,
     max_tasks_per_child: int = 32,
     preload: Sequence[str] = DEFAULT_PRELOAD,
+    connect_timeout_s: float = DASK_CONNECT_TIMEOUT_S,
 ) -> Executor:
     """Build the executor named ``kind``.
 
@@ -369,6 +502,8 @@ def make_executor(
         Tasks a process-pool worker runs before it is replaced (bounds Mesa 3.3.1's leak).
     preload
         Modules a process-pool worker imports as it starts (before its first task).
+    connect_timeout_s
+        Seconds to wait for a ``dask://`` scheduler to answer.
 
     Returns
     -------
@@ -378,7 +513,8 @@ def make_executor(
     Raises
     ------
     ExecutorError
-        If ``kind`` is unknown, ``workers`` is not positive or the backend is missing.
+        If ``kind`` is unknown, ``workers`` is not positive, the backend is missing, no Dask
+        scheduler answers at the address, or its workers run other package versions.
     """
     if workers is not None and workers < 1:
         raise ExecutorError(f"workers: expected a positive integer, got {workers}")
@@ -392,11 +528,6 @@ def make_executor(
         return RecyclingProcessPool(n, max_tasks_per_child, preload)
     if kind == "dask-local":
         return _dask_local(n)
-    if kind.startswith(("dask://", "tcp://")):
-        address = "tcp://" + kind.split("://", 1)[1]
-        if ":" not in address.removeprefix("tcp://"):
-            raise ExecutorError(f"executor {kind!r}: expected dask://HOST:PORT")
-        return _dask_remote(address)
-    if kind == "ray":
-        return _ray(workers)
-    raise ExecutorError(f"executor {kind!r}: expected one of {', '.join(EXECUTOR_KINDS)}")
+    if "://" in kind:
+        return _dask_remote(kind, connect_timeout_s)
+    return _ray(workers)

@@ -1,4 +1,4 @@
-"""The study directory: manifest, scenarios and per-worker Parquet parts (engine.md §3.4).
+"""The study directory: manifest, scenarios and per-run Parquet parts (see docs/studies.md).
 
 Layout::
 
@@ -6,15 +6,21 @@ Layout::
       sweep.json                       root entropy, code and package versions, run config, created
       manifest.parquet                 one row per run (status, attempt, seed, spawn key, error, ...)
       scenarios.parquet                one row per scenario: scenario_id, policy, design point, config
-      timeseries/part-<worker>-<n>.parquet   per-run tables written by the workers
-      kpis/part-<worker>-<n>.parquet
-      events/part-<worker>-<n>.parquet
+      timeseries/part-<run_id>-a<attempt>.parquet   per-run tables written by the workers
+      kpis/part-<run_id>-a<attempt>.parquet
+      events/part-<run_id>-a<attempt>.parquet
 
 The driver writes ``sweep.json``, ``scenarios.parquet`` and an all-``PENDING`` manifest before it
 submits anything; manifest updates are atomic (temporary file, then ``os.replace``). Workers write
 their own part files through a picklable :class:`PartWriter` and return only a small reference.
-Readers join parts with the manifest on ``(run_id, attempt)``, so rows of superseded or
-unrecorded attempts are ignored. :meth:`StudyStore.query` runs DuckDB SQL over views of all this.
+
+A run is stored once however often it is executed. Executors deliver at least once: Dask
+re-runs a task whose worker died, possibly after that worker wrote its parts, and a lost
+worker's late copy may still finish. So a part file is named after ``(run_id, attempt)`` alone
+and replaced atomically (every execution of one attempt writes the same rows: same config,
+same seed), and readers take only the part file the manifest records for a succeeded run,
+joined on ``(run_id, attempt)``; rows of superseded, unrecorded or stray attempts are ignored.
+:meth:`StudyStore.query` runs DuckDB SQL over views of all this.
 """
 
 from __future__ import annotations
@@ -39,9 +45,10 @@ __all__ = [
     "StoreError",
     "StudyStore",
     "atomic_write_parquet",
+    "part_name",
 ]
 
-#: Run statuses (engine.md §3.2).
+#: Run statuses.
 STATUSES: tuple[str, ...] = ("PENDING", "SUCCEEDED", "FAILED", "ABORTED")
 #: Tables a run may produce; each lives in its own sub-directory of part files.
 RESULT_TABLES: tuple[str, ...] = ("timeseries", "kpis", "events")
@@ -100,9 +107,32 @@ def _worker_token() -> str:
     return f"{host}{os.getpid()}x{uuid.uuid4().hex[:6]}"
 
 
-# One token per process, created on first use; a replaced worker process gets a new one, so
-# two processes (or two resumes that reuse a pid) never write the same part file.
-_TOKEN: dict[str, Any] = {"token": None, "count": 0}
+# One token per process, created on first use (the manifest's ``worker`` column); a replaced
+# worker process gets a new one, even where it reuses a pid.
+_TOKEN: dict[str, Any] = {"token": None}
+
+# Characters a run id may hold: it names part files.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# The column DuckDB fills with each row's part file path (dropped from the views).
+_PART_FILE_COLUMN = "_govsim_part_file"
+
+
+def part_name(run_id: str, attempt: int) -> str:
+    """The part file name of one attempt of a run: ``part-<run_id>-a<attempt>.parquet``.
+
+    Every execution of the same attempt writes the same name, so a re-delivered task replaces
+    its own earlier file instead of adding a second copy of the run.
+
+    Raises
+    ------
+    StoreError
+        If ``run_id`` is not a plain file-name token or ``attempt`` is negative.
+    """
+    if not _RUN_ID.fullmatch(run_id):
+        raise StoreError(f"run_id {run_id!r}: expected letters, digits, '_', '.' or '-' only")
+    if int(attempt) < 0:
+        raise StoreError(f"attempt {attempt}: expected a non-negative integer")
+    return f"part-{run_id}-a{int(attempt):04d}.parquet"
 
 
 @dataclass(frozen=True)
@@ -118,15 +148,26 @@ class PartWriter:
     root: str
 
     def write(self, run_id: str, attempt: int, tables: Mapping[str, pd.DataFrame]) -> str:
-        """Write one run's tables to new part files of this worker.
+        """Write one attempt's tables, each to its part file (atomically replaced if present).
 
-        Every table gets ``run_id`` and ``attempt`` columns first. Returns the part file name,
-        the same in every table directory (``part-<worker>-<n>.parquet``).
+        Every table gets ``run_id`` and ``attempt`` columns first. Writing the same attempt
+        again (a retried or duplicated task) replaces the files: the run is stored once.
+        Returns the part file name, the same in every table directory (:func:`part_name`).
+
+        Raises
+        ------
+        StoreError
+            If this process does not see the study (no ``sweep.json`` under ``root``), or for
+            an unknown table or a run id unfit for a file name.
         """
-        if _TOKEN["token"] is None:
-            _TOKEN["token"] = _worker_token()
-        _TOKEN["count"] += 1
-        name = f"part-{_TOKEN['token']}-{_TOKEN['count']:05d}.parquet"
+        name = part_name(run_id, attempt)
+        root = Path(self.root)
+        if not (root / "sweep.json").is_file():
+            # A worker on another machine that does not mount the study would otherwise write
+            # a private copy the driver never sees, and the run would look stored.
+            raise StoreError(
+                f"{root}: no study here as seen from {socket.gethostname()}; the study "
+                "directory must be on a filesystem every worker mounts at the same path")
         for table, frame in tables.items():
             if table not in RESULT_TABLES:
                 raise StoreError(f"table {table!r}: expected one of {', '.join(RESULT_TABLES)}")
@@ -137,7 +178,7 @@ class PartWriter:
             out = out.apply(_jsonable_column)
             out.insert(0, "attempt", int(attempt))
             out.insert(0, "run_id", run_id)
-            directory = Path(self.root) / table
+            directory = root / table
             directory.mkdir(parents=True, exist_ok=True)
             atomic_write_parquet(out, directory / name)
         return name
@@ -248,8 +289,9 @@ class StudyStore:
         """A DuckDB connection with views ``manifest``, ``scenarios``, ``runs`` and each table.
 
         ``runs`` is the manifest's succeeded runs; each result table view (``timeseries``,
-        ``kpis``, ``events``) holds only rows of the attempt the manifest records as succeeded,
-        with ``scenario_id``, ``policy``, ``point`` and ``replication`` joined in.
+        ``kpis``, ``events``) holds only rows of the part file the manifest records for a
+        succeeded run (its attempt, its ``part_path``), with ``scenario_id``, ``policy``,
+        ``point`` and ``replication`` joined in: any other copy of a run is never read.
         """
         import duckdb
 
@@ -271,8 +313,10 @@ class StudyStore:
                 continue
             con.execute(
                 f"CREATE VIEW {table} AS SELECT r.scenario_id, r.policy, r.point, r.replication, "
-                f"t.* FROM read_parquet('{pattern}', union_by_name = true) t "
-                "JOIN runs r USING (run_id, attempt)"
+                f"t.* EXCLUDE ({_PART_FILE_COLUMN}) FROM read_parquet('{pattern}', "
+                f"union_by_name = true, filename = '{_PART_FILE_COLUMN}') t "
+                "JOIN runs r ON t.run_id = r.run_id AND t.attempt = r.attempt "
+                f"AND parse_filename(t.{_PART_FILE_COLUMN}) = r.part_path"
             )
         return con
 

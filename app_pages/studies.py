@@ -7,8 +7,9 @@ from pathlib import Path
 import altair as alt
 import streamlit as st
 
-from app_pages._shared import optional_module, show_input_error, show_unavailable
+from app_pages._shared import show_input_error
 from sim import explorer
+from sim.store import StoreError, StudyStore
 
 st.title("Studies")
 st.caption(
@@ -16,14 +17,12 @@ st.caption(
     "manifest of runs, KPIs by policy with confidence intervals, and time series across seeds."
 )
 
-store_mod = optional_module("sim.store")
-if store_mod is None:
-    show_unavailable("Browsing studies", "`sim.store` (issue 6)")
-    st.stop()
-
-SEARCH_ROOTS = ("studies", "runs", "out")
+SEARCH_ROOTS = explorer.STUDY_SEARCH_ROOTS
 found = explorer.find_studies([Path.cwd() / r for r in SEARCH_ROOTS])
-options = [str(p.relative_to(Path.cwd())) for p in found]
+comparison = st.session_state.get("cmp_job")  # the Compare page's latest study, once finished
+if comparison is not None and comparison.finished:
+    found += explorer.find_studies([comparison.root])
+options = [str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p) for p in found]
 
 with st.sidebar:
     st.subheader("Study")
@@ -43,11 +42,11 @@ if not study_dir:
     )
     st.stop()
 
-store = store_mod.StudyStore(study_dir)
+store = StudyStore(study_dir)
 try:
     sweep = store.sweep()
     manifest = store.manifest()
-except (store_mod.StoreError, OSError, ValueError) as exc:
+except (StoreError, OSError, ValueError) as exc:
     show_input_error(f"Cannot open {study_dir!r}", exc)
     st.stop()
 
@@ -82,7 +81,7 @@ with report_tab:
 with kpi_tab:
     try:
         kpis = store.table("kpis")
-    except (store_mod.StoreError, OSError, ValueError) as exc:
+    except (StoreError, OSError, ValueError) as exc:
         show_input_error("Cannot read the KPI table", exc)
         kpis = None
     if kpis is None or kpis.empty:
@@ -100,17 +99,10 @@ with series_tab:
     timeseries = store.table("timeseries")
     if timeseries.empty:
         st.info("No time series rows yet.")
-    elif (
-        time := next((c for c in explorer.TIME_COLUMNS if c in timeseries.columns), None)
-    ) is None:
+    elif (shaped := explorer.study_network_series(timeseries)) is None:
         st.warning(f"The time series has no time column (expected one of {explorer.TIME_COLUMNS}).")
     else:
-        network = explorer.network_frame_by_run(
-            timeseries.drop(
-                columns=["scenario_id", "point", "replication", "attempt"], errors="ignore"
-            ),
-            keys=("policy", "run_id"),
-        )
+        time, network = shaped
         columns = explorer.numeric_columns(network, exclude=("policy",))
         preferred = columns.index("tao_price_usd") if "tao_price_usd" in columns else 0
         metric = st.selectbox(

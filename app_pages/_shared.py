@@ -15,20 +15,12 @@ __all__ = [
     "config_hash",
     "graph_chart",
     "mark_rules",
+    "policy_color",
     "scenario_picker",
     "show_failure",
     "show_input_error",
-    "show_unavailable",
     "subnet_color",
 ]
-
-
-def show_unavailable(feature: str, needs: str) -> None:
-    """Tell the user that ``feature`` is not available in this installation, and why."""
-    st.info(
-        f"**{feature} is not available** in this installation: it needs {needs}.",
-        icon=":material/construction:",
-    )
 
 
 def show_input_error(context: str, exc: Exception) -> None:
@@ -183,8 +175,21 @@ def subnet_color(labels: Iterable[str], field: str = "netuid") -> Any:
 
     domain, colours = explorer.subnet_scale(labels)
     return alt.Color(
-        f"{field}:N", title=None, sort=domain, scale=alt.Scale(domain=domain, range=colours)
+        f"{field}:N",
+        title=None,
+        sort=domain,
+        scale=alt.Scale(domain=domain, range=colours),
+        # Every subnet listed (no "…" after a few): in two columns beyond ten.
+        legend=alt.Legend(columns=1 if len(domain) <= 10 else 2, symbolLimit=0),
     )
+
+
+def policy_color(policies: Iterable[str], field: str = "policy") -> Any:
+    """An Altair colour encoding for policies: one fixed colour per registered policy."""
+    import altair as alt
+
+    domain, colours = explorer.policy_scale(policies, explorer.policy_names())
+    return alt.Color(f"{field}:N", title=None, scale=alt.Scale(domain=domain, range=colours))
 
 
 #: Colours of timeline marks by category (see ``explorer.timeline_marks``).

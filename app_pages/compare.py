@@ -7,7 +7,7 @@ import os
 import altair as alt
 import streamlit as st
 
-from app_pages._shared import mark_rules, show_failure, show_input_error
+from app_pages._shared import mark_rules, policy_color, show_failure, show_input_error
 from sim import explorer
 
 st.title("Compare policies")
@@ -118,7 +118,8 @@ if results is None or results.kpis.empty:
     st.stop()
 if job is not None:
     st.caption(
-        f"Stored as a study in `{job.root}` (until the next comparison): "
+        f"Stored as a study in `{job.root}` (until the next comparison or the end of "
+        "the explorer): "
         f"`govsim report {job.root}` writes its HTML report."
     )
 
@@ -137,21 +138,16 @@ def show_answer(results: explorer.StackedRuns) -> None:
     harm = explorer.harm_by_policy(results.kpis, verdict.harm_kpi)
     if harm.empty:
         return
-    harm = harm.assign(role=["reference" if p == verdict.reference else "policy" for p in harm["policy"]])
     base = alt.Chart(harm).encode(
         y=alt.Y("policy:N", sort=list(harm["policy"]), title=None),
+        color=policy_color(harm["policy"]),
         tooltip=["policy", alt.Tooltip("harm:Q", format=".4g"), "ci_lo", "ci_hi", "n"],
     )
-    chart = base.mark_rule().encode(x="ci_lo:Q", x2="ci_hi:Q") + base.mark_point(
-        filled=True, size=90
-    ).encode(
-        x=alt.X("harm:Q", title=f"harm: {verdict.harm_kpi} (mean, 95 % CI; larger = worse)"),
-        color=alt.Color(
-            "role:N", legend=None, scale=alt.Scale(domain=["reference", "policy"],
-                                                   range=["crimson", "#4c78a8"])
-        ),
-    )  # fmt: skip
-    st.altair_chart(chart.properties(height=40 + 28 * len(harm)), width="stretch")
+    title = f"harm: {verdict.harm_kpi} (mean and 95 % CI over seeds; larger = worse)"
+    chart = base.mark_rule(strokeWidth=2).encode(x="ci_lo:Q", x2="ci_hi:Q") + base.mark_point(
+        filled=True, size=110
+    ).encode(x=alt.X("harm:Q", title=title))
+    st.altair_chart(chart.properties(height=60 + 40 * len(harm)), width="stretch")
 
 
 show_answer(results)
@@ -184,7 +180,9 @@ if columns:
         "Also mark other events (proposals, miner moves…)", value=False, key="cmp_other_events"
     )
     bands = explorer.band_frame(network, metric, group="policy", time=time, level=0.9)
-    base = alt.Chart(bands).encode(x=alt.X(f"{time}:Q", title=time), color=alt.Color("policy:N"))
+    base = alt.Chart(bands).encode(
+        x=alt.X(f"{time}:Q", title=time), color=policy_color(bands["policy"])
+    )
     chart = base.mark_area(opacity=0.18).encode(y="lo:Q", y2="hi:Q") + base.mark_line().encode(
         y=alt.Y("mean:Q", title=metric), tooltip=["policy", time, "mean", "lo", "hi"]
     )

@@ -7,8 +7,9 @@ from pathlib import Path
 import altair as alt
 import streamlit as st
 
-from app_pages._shared import show_input_error
+from app_pages._shared import policy_color, show_failure, show_input_error
 from sim import explorer
+from sim.report import build_report
 from sim.store import StoreError, StudyStore
 
 st.title("Studies")
@@ -65,7 +66,15 @@ report_tab, kpi_tab, series_tab, runs_tab, sql_tab = st.tabs(
 with report_tab:
     reports = sorted(p for p in store.root.glob("report*") if p.suffix in {".md", ".html"})
     if not reports:
-        st.info("This study has no report file yet (`govsim report DIR` writes one).")
+        st.info("This study has no report file yet.")
+        if st.button("Write its report (as `govsim report DIR` does)", key="studies_report"):
+            try:
+                with st.spinner("Writing report.html…"):
+                    build_report(store.root)
+            except Exception as exc:
+                show_failure("The report failed", exc)
+            else:
+                st.rerun()
     for path in reports:
         st.markdown(f"**{path.name}**")
         if path.suffix == ".md":
@@ -109,7 +118,9 @@ with series_tab:
             "Metric (network-wide)", columns, index=preferred, key="studies_metric"
         )
         bands = explorer.band_frame(network, metric, group="policy", time=time)
-        base = alt.Chart(bands).encode(x=alt.X(f"{time}:Q", title=time), color="policy:N")
+        base = alt.Chart(bands).encode(
+            x=alt.X(f"{time}:Q", title=time), color=policy_color(bands["policy"])
+        )
         st.altair_chart(
             base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q")
             + base.mark_line().encode(y=alt.Y("mean:Q", title=metric)),

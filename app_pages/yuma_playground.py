@@ -125,7 +125,7 @@ st.altair_chart(
     .encode(
         x=alt.X("epoch:Q", title="epoch"),
         y=alt.Y(f"{metric or 'dividends'}:Q"),
-        color=alt.Color("uid:N"),
+        color=alt.Color("uid:N", sort=sorted(chart_data["uid"].unique(), key=int)),
         tooltip=["epoch", "uid", metric or "dividends"],
     )
     .properties(height=260),

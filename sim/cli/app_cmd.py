@@ -10,6 +10,7 @@ through the import system, not relative to this file, and the Streamlit settings
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import tomllib
@@ -117,6 +118,11 @@ def app(port: int | None, address: str | None, headless: bool) -> None:
     Studies are looked for under studies/, runs/ and out/ of the directory you start it in.
     """
     cmd = streamlit_command(find_app(), port=port, address=address, headless=headless)
+    if os.name == "posix":
+        # Become the server: signals (Ctrl-C, a supervisor's SIGTERM) reach Streamlit itself,
+        # and no server outlives a stopped `govsim app`.
+        sys.stdout.flush()
+        os.execv(cmd[0], cmd)
     try:
         completed = subprocess.run(cmd, check=False)
     except KeyboardInterrupt:  # Ctrl-C is the normal way to stop a server

@@ -20,7 +20,7 @@ from protocol.governance.metrics import nakamoto_coefficient
 __all__ = [
     "BOOKKEEPING_COLUMNS",
     "GOVERNANCE_EVENT_KINDS",
-    "SUBNET_PALETTE",
+    "PALETTE",
     "TIME_COLUMNS",
     "band_frame",
     "kpi_summary",
@@ -30,6 +30,7 @@ __all__ = [
     "network_frame",
     "network_frame_by_run",
     "numeric_columns",
+    "policy_scale",
     "shock_marks",
     "split_constant_kpis",
     "stable_hash",
@@ -281,10 +282,11 @@ def network_frame_by_run(
     return pd.concat(parts, ignore_index=True)
 
 
-#: Colours of subnets by netuid: the ten hues of Vega's ``category20`` first, then their light
-#: partners, so subnets 0-19 never share a colour and neighbours never look alike. A subnet keeps
-#: its colour on every chart and in every run; beyond 20 subnets the palette repeats.
-SUBNET_PALETTE: tuple[str, ...] = (
+#: Colours of subnets (by netuid) and policies (by their place among the registered ones): the
+#: ten hues of Vega's ``category20`` first, then their light partners, so 20 subnets never share
+#: a colour and neighbours never look alike. A subnet or policy keeps its colour on every chart
+#: and in every run; beyond 20 the palette repeats.
+PALETTE: tuple[str, ...] = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
     "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
@@ -314,10 +316,34 @@ def subnet_scale(labels: Iterable[str]) -> tuple[list[str], list[str]]:
     domain : list of str
         The distinct labels sorted by netuid: ``SN0, SN1, SN2, ..., SN10``.
     colours : list of str
-        ``SUBNET_PALETTE[netuid % 20]`` for each label of ``domain``.
+        ``PALETTE[netuid % 20]`` for each label of ``domain``.
     """
     domain = sorted(set(labels), key=_netuid_of)
-    return domain, [SUBNET_PALETTE[_netuid_of(x) % len(SUBNET_PALETTE)] for x in domain]
+    return domain, [PALETTE[_netuid_of(x) % len(PALETTE)] for x in domain]
+
+
+def policy_scale(
+    policies: Iterable[str], registered: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The colour scale of a chart by policy: each policy's colour follows its registry place.
+
+    Parameters
+    ----------
+    policies
+        The policies on the chart (repeats allowed), kept in first-seen order.
+    registered
+        Every registered policy (``policy_names()``); a policy outside it gets the next colours.
+
+    Returns
+    -------
+    domain, colours : list of str
+    """
+    domain = list(dict.fromkeys(policies))
+    places = {name: i for i, name in enumerate(registered)}
+    extra = iter(range(len(places), len(places) + len(domain)))
+    return domain, [
+        PALETTE[(places[p] if p in places else next(extra)) % len(PALETTE)] for p in domain
+    ]
 
 
 def subnet_frame(timeseries: pd.DataFrame) -> pd.DataFrame:

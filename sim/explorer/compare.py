@@ -10,6 +10,7 @@ works on it too.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -188,6 +189,17 @@ class _CancellableExecutor(Executor):
         self._inner.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
+#: Study directories this process created and has not removed yet: removed when it exits.
+_TEMPORARY_STUDIES: set[Path] = set()
+
+
+@atexit.register
+def _remove_temporary_studies() -> None:
+    for root in list(_TEMPORARY_STUDIES):
+        shutil.rmtree(root, ignore_errors=True)
+    _TEMPORARY_STUDIES.clear()
+
+
 class Comparison:
     """Policies compared on one scenario with common seeds, run by the study runner.
 
@@ -203,7 +215,8 @@ class Comparison:
         The study's root entropy: run ``r`` of every policy has seed
         ``sim.sampling.run_seed(entropy, 0, r)``, as in ``govsim compare --entropy``.
     root
-        The study directory; a new temporary directory when ``None`` (removed by :meth:`discard`).
+        The study directory; when ``None``, a new temporary directory, removed by
+        :meth:`discard` or when the process exits.
     executor
         ``sim.executors.make_executor`` kind (``"process"``: a pool of worker processes).
     workers
@@ -242,6 +255,8 @@ class Comparison:
         self.root = Path(root) if root is not None else Path(
             tempfile.mkdtemp(prefix="govsim-compare-")
         )
+        if self._owns_root:
+            _TEMPORARY_STUDIES.add(self.root)
         self._executor_kind = executor
         self._workers = workers or max(1, min(os.cpu_count() or 1, self.total))
         self._executor: _CancellableExecutor | None = None
@@ -340,6 +355,7 @@ class Comparison:
             self.wait()
             with contextlib.suppress(OSError):
                 shutil.rmtree(self.root)
+            _TEMPORARY_STUDIES.discard(self.root)
 
         if self.finished or self._thread is None:
             remove()

@@ -40,6 +40,7 @@ def test_streamlit_command_passes_shipped_and_given_options() -> None:
     assert options == {
         "--browser.gatherUsageStats": "false",
         "--server.maxUploadSize": "1",
+        "--client.toolbarMode": "minimal",
         "--server.port": "8600",
         "--server.address": "127.0.0.1",
         "--server.headless": "true",

@@ -91,6 +91,19 @@ def test_studies_page_browses_a_study(study_dir: Path) -> None:
     assert harm.loc["sudo", "ci_lo"] < 11.0 < harm.loc["sudo", "ci_hi"]
 
 
+def test_studies_page_writes_the_report_of_a_study(study_dir: Path) -> None:
+    at = open_page("app_pages/studies.py")
+    at.text_input(key="studies_dir").input(str(study_dir)).run()
+    assert not (study_dir / "report.html").exists()
+    at.button(key="studies_report").click().run()
+    assert_clean(at)
+    assert not at.error
+    assert (study_dir / "report.html").is_file()
+    # The report is shown now, and the button is gone.
+    with pytest.raises(KeyError):
+        at.button(key="studies_report")
+
+
 def test_studies_page_reports_a_missing_directory(tmp_path: Path) -> None:
     at = open_page("app_pages/studies.py")
     at.text_input(key="studies_dir").input(str(tmp_path / "nothing")).run()
@@ -385,7 +398,7 @@ def _serve(coordinator: Any) -> Iterator[str]:
 
 @pytest.fixture()
 def live_coordinator(tmp_path: Path):
-    """A real coordinator (``sim.live``, issue 8) served by uvicorn on a free local port."""
+    """A real coordinator (``sim.live``) served by uvicorn on a free local port."""
     pytest.importorskip("sim.live.app")
     from sim.live.config import LiveConfig
     from sim.live.coordinator import Coordinator

@@ -19,6 +19,31 @@ from sim.explorer._tables import network_columns
 from sim.explorer.scenario import MAX_UPLOAD_BYTES
 from sim.explorer.yuma import PLAYGROUND_START_BLOCK, PLAYGROUND_TEMPO, playground_state
 
+# -- the package's face ------------------------------------------------------------------------
+
+
+def test_the_package_exports_exactly_what_the_pages_use() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pages = [root / "app.py", *sorted((root / "app_pages").glob("*.py"))]
+    used = {m for page in pages for m in re.findall(r"explorer\.(\w+)", page.read_text())}
+    assert used == set(explorer.__all__)
+
+
+def test_the_data_layer_never_imports_streamlit() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    package = Path(explorer.__file__).parent
+    for module in package.glob("*.py"):
+        assert "streamlit" not in module.read_text(), module.name
+    check = "import sys, sim.explorer; assert 'streamlit' not in sys.modules"
+    subprocess.run([sys.executable, "-c", check], check=True)
+
+
 # -- playground --------------------------------------------------------------------------------
 
 
@@ -325,6 +350,19 @@ def test_subnets_sort_by_netuid_and_keep_their_colours() -> None:
     subnets = explorer.subnet_frame(series)
     assert list(subnets["netuid"]) == ["SN10", "SN2", "SN1"]
     assert list(subnets["subnet_order"]) == [10, 2, 1]
+
+
+def test_policies_keep_their_colours_whatever_is_chosen() -> None:
+    registered = ["cosmos", "stake_vote", "sudo", "timelock", "v2_two_stage"]
+    domain, colours = explorer.policy_scale(["sudo", "cosmos", "sudo"], registered)
+    assert domain == ["sudo", "cosmos"]
+    alone = dict(zip(*explorer.policy_scale(["sudo"], registered), strict=True))
+    assert alone["sudo"] == colours[0]
+    everything = explorer.policy_scale(registered, registered)[1]
+    assert len(set(everything)) == len(registered)
+    # A policy the registry does not know still gets a colour no registered one has.
+    extra = dict(zip(*explorer.policy_scale(["mine", "sudo"], registered), strict=True))
+    assert extra["mine"] not in everything
 
 
 def test_timeline_marks_governance_and_shocks_others_on_demand() -> None:

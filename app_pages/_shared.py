@@ -185,10 +185,17 @@ def subnet_color(labels: Iterable[str], field: str = "netuid") -> Any:
 
 
 def policy_color(policies: Iterable[str], field: str = "policy") -> Any:
-    """An Altair colour encoding for policies: one fixed colour per registered policy."""
+    """An Altair colour encoding for policies: one fixed colour per registered policy.
+
+    The Compare page's default policies take the first (strongest) colours, the rest follow
+    in registry order.
+    """
     import altair as alt
 
-    domain, colours = explorer.policy_scale(policies, explorer.policy_names())
+    registered = explorer.policy_names()
+    first = explorer.default_policies(registered)
+    order = [*first, *(p for p in registered if p not in first)]
+    domain, colours = explorer.policy_scale(policies, order)
     return alt.Color(f"{field}:N", title=None, scale=alt.Scale(domain=domain, range=colours))
 
 

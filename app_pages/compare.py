@@ -134,7 +134,7 @@ def show_answer(results: explorer.StackedRuns) -> None:
     st.session_state["cmp_verdict"] = verdict
     st.subheader("Verdict")
     with st.container(key="cmp_verdict", border=True):
-        st.markdown(verdict.line.removeprefix("verdict: ").replace("; ", "  \n"))
+        st.markdown("\n".join(f"- {clause}" for clause in explorer.verdict_lines(verdict.line)))
     harm = explorer.harm_by_policy(results.kpis, verdict.harm_kpi)
     if harm.empty:
         return
@@ -183,9 +183,9 @@ if columns:
     base = alt.Chart(bands).encode(
         x=alt.X(f"{time}:Q", title=time), color=policy_color(bands["policy"])
     )
-    chart = base.mark_area(opacity=0.18).encode(y="lo:Q", y2="hi:Q") + base.mark_line().encode(
-        y=alt.Y("mean:Q", title=metric), tooltip=["policy", time, "mean", "lo", "hi"]
-    )
+    chart = base.mark_area(opacity=0.12).encode(y="lo:Q", y2="hi:Q") + base.mark_line(
+        strokeWidth=2.5
+    ).encode(y=alt.Y("mean:Q", title=metric), tooltip=["policy", time, "mean", "lo", "hi"])
     marks = explorer.timeline_marks(
         results.events,
         time=time,

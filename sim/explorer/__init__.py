@@ -51,6 +51,7 @@ from .compare import (
     comparison_verdict,
     default_policies,
     harm_by_policy,
+    verdict_lines,
 )
 from .ground_truth import (
     StatusUnavailableError,
@@ -146,4 +147,5 @@ __all__ = [
     "timeline_marks",
     "to_parquet_bytes",
     "validate_playground",
+    "verdict_lines",
 ]

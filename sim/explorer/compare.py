@@ -34,6 +34,7 @@ __all__ = [
     "default_policies",
     "harm_by_policy",
     "stacked_runs",
+    "verdict_lines",
 ]
 
 #: Policies the Compare page starts with: the status quo (one sudo key), the proposed two-stage
@@ -380,6 +381,25 @@ def comparison_verdict(kpis: pd.DataFrame, *, reference: str = "sudo") -> Any:
     from sim.report import verdict
 
     return verdict(kpis, group="policy", reference=reference)
+
+
+def verdict_lines(line: str) -> list[str]:
+    """A verdict line's clauses, one per line: split at ``"; "`` outside parentheses.
+
+    Examples
+    --------
+    >>> verdict_lines("verdict: 1 of 2 do less harm (harm: x; sudo 3); least harm: a")
+    ['1 of 2 do less harm (harm: x; sudo 3)', 'least harm: a']
+    """
+    text = line.removeprefix("verdict: ")
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and text.startswith("; ", i):
+            parts.append(text[start:i])
+            start = i + 2
+    parts.append(text[start:])
+    return [p for p in parts if p]
 
 
 def harm_by_policy(kpis: pd.DataFrame, harm_kpi: str | None, *, level: float = 0.95) -> pd.DataFrame:

@@ -459,6 +459,14 @@ def test_stacked_runs_from_a_study_and_constant_kpis(tmp_path) -> None:
     assert verdict.line.startswith("verdict:")
 
 
+def test_verdict_lines_split_clauses_not_parentheses() -> None:
+    line = "verdict: 1 of 2 do less harm than sudo (harm: x; sudo 3); least harm: a (b; c); fast"
+    assert explorer.verdict_lines(line) == [
+        "1 of 2 do less harm than sudo (harm: x; sudo 3)", "least harm: a (b; c)", "fast"
+    ]
+    assert explorer.verdict_lines("verdict: no harm KPI") == ["no harm KPI"]
+
+
 def test_harm_by_policy_signs_and_intervals() -> None:
     kpis = pd.DataFrame(
         {"policy": ["a"] * 3 + ["b"] * 3, "pnl": [-1.0, -2.0, -3.0, 0.0, 0.0, 0.0]}

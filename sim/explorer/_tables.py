@@ -183,7 +183,10 @@ def kpi_summary(kpis: pd.DataFrame, *, group: str = "policy", level: float = 0.9
 
 
 def kpi_table(summary: pd.DataFrame, *, group: str = "policy") -> pd.DataFrame:
-    """The KPI summary as a wide table for reading: one row per KPI, ``mean [lo, hi]`` per group."""
+    """The KPI summary as a wide table for reading: one row per KPI, ``mean [lo, hi]`` per group.
+
+    Rows and columns keep the summary's order (KPIs as computed, groups as first seen).
+    """
 
     def cell(row: pd.Series) -> str:
         if np.isfinite(row["ci_lo"]):
@@ -191,7 +194,9 @@ def kpi_table(summary: pd.DataFrame, *, group: str = "policy") -> pd.DataFrame:
         return f"{row['mean']:.4g}"
 
     text = summary.assign(cell=summary.apply(cell, axis=1))
-    return text.pivot(index="kpi", columns=group, values="cell").reindex(summary["kpi"].unique())
+    wide = text.pivot(index="kpi", columns=group, values="cell")
+    # Rows and columns in first-seen order (the KPIs as computed, the policies as chosen).
+    return wide.reindex(index=summary["kpi"].unique(), columns=summary[group].unique())
 
 
 def split_constant_kpis(

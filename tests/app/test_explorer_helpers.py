@@ -174,6 +174,8 @@ def test_kpi_summary_interval_contains_mean_and_shrinks_to_point() -> None:
     b = summary[summary["policy"] == "b"].iloc[0]
     assert b["n"] == 1 and np.isnan(b["ci_lo"])
     table = explorer.kpi_table(summary)
+    assert list(table.columns) == ["a", "b"]
+    assert list(explorer.kpi_table(summary.iloc[::-1]).columns) == ["b", "a"]
     assert table.loc["harm", "b"] == "7"
     assert table.loc["harm", "a"].startswith("2.5 [")
 

@@ -1,6 +1,6 @@
 """Real-browser tests: Playwright driving Debian's chromium against ``govsim app``.
 
-The tour opens every page in one browser session (so the Compare page uses the Scenario page's
+The tour checks the navigation and opens every page in one browser session (so the Compare page uses the Scenario page's
 scenario and the Studies page finds the comparison), runs the Compare page's default (4 policies
 x 4 seeds on the study runner) and finds its verdict. Screenshots go to ``test-artifacts/``; with
 ``GOVSIM_SCREENSHOTS=1`` the tour runs the flagship scenario (``covenant_2026``, several minutes)
@@ -87,21 +87,6 @@ def shoot(page: Any, directory: Path, name: str) -> None:
     page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
 
 
-def test_navigation_lists_every_page_and_the_playground_steps(
-    page: Any, streamlit_url: str, artifacts_dir: Path
-) -> None:
-    page.set_default_timeout(60_000)
-    open_url(page, f"{streamlit_url}/yuma_playground")
-    nav = page.locator("[data-testid='stSidebarNav']")
-    for title in PAGES:
-        assert nav.get_by_text(title, exact=True).count() == 1, title
-    click_key(page, "yuma_run")
-    wait_for_charts(page, 2)
-    assert_no_exception(page)
-    assert page.locator("[data-testid='stMetricValue']").first.inner_text() == "10"
-    page.screenshot(path=str(artifacts_dir / "yuma_playground.png"), full_page=True)
-
-
 TINY_SCENARIO = """
 name = "tiny browser run"
 description = "two subnets, four days, a sudo suspension of SN0 on day 2"
@@ -128,6 +113,9 @@ def test_tour_of_every_page(page: Any, streamlit_url: str, shots: Path, tmp_path
     hosts: set[str] = set()
     page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
     open_url(page, streamlit_url)  # Scenario is the default page, served at /
+    nav = page.locator("[data-testid='stSidebarNav']")
+    for title in PAGES:
+        assert nav.get_by_text(title, exact=True).count() == 1, title
 
     # -- Scenario: the flagship for the docs, else a tiny upload; run it under its policy.
     if not SCREENSHOTS:
@@ -175,6 +163,7 @@ def test_tour_of_every_page(page: Any, streamlit_url: str, shots: Path, tmp_path
     click_key(page, "yuma_run")
     wait_for_charts(page, 2)
     assert_no_exception(page)
+    expect(page.locator("[data-testid='stMetricValue']").first).to_have_text("10")
     shoot(page, shots, "yuma_playground")
 
     # -- Ground truth & live: one CPU round, scored by strategy.

@@ -520,14 +520,15 @@ def _tiny_config():
     )  # fmt: skip
 
 
-@pytest.mark.slow
-def test_comparison_runs_on_a_process_pool_with_common_seeds() -> None:
+def test_comparison_runs_a_study_with_common_seeds() -> None:
+    """The runner's sequential executor here; the page's process pool is tested through the page
+    (``test_app_pages.py::test_compare_runs_policies_on_common_seeds``) and the browser tour."""
     import sim
     from sim.runner import result_tables
     from sim.sampling import run_seed
 
     job = explorer.Comparison(
-        _tiny_config(), ["sudo", "v2_two_stage"], seeds=2, entropy=7, workers=2
+        _tiny_config(), ["sudo", "v2_two_stage"], seeds=2, entropy=7, executor="sequential"
     ).start()
     try:
         assert job.wait(timeout=300)

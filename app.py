@@ -19,6 +19,6 @@ PAGES = [
 ]
 
 st.set_page_config(
-    page_title="govsim explorer", page_icon=":material/account_balance:", layout="wide"
+    page_title="govsim explorer", page_icon="⚖️", layout="wide"
 )
 st.navigation(PAGES).run()

@@ -1,9 +1,8 @@
-"""Streamlit helpers shared by the explorer's pages: optional features and error display."""
+"""Streamlit helpers shared by the explorer's pages: messages, cached runs, scenario picker, charts."""
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from collections.abc import Iterable
 from typing import Any
 
 import streamlit as st
@@ -11,41 +10,17 @@ import streamlit as st
 from sim import explorer
 
 __all__ = [
+    "MARK_COLORS",
     "cached_run",
     "config_hash",
     "graph_chart",
-    "optional_module",
+    "mark_rules",
+    "policy_color",
     "scenario_picker",
     "show_failure",
     "show_input_error",
-    "show_unavailable",
+    "subnet_color",
 ]
-
-
-def optional_module(name: str) -> ModuleType | None:
-    """Import ``name`` if it is part of this checkout; ``None`` when it is not (yet) there.
-
-    Only a missing module counts as "not available"; any other import error is a bug and is
-    raised so that it shows up in tests.
-    """
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        # The module itself, a parent package, or a submodule of it that has not landed yet.
-        if missing and (
-            missing == name or name.startswith(f"{missing}.") or missing.startswith(f"{name}.")
-        ):
-            return None
-        raise
-
-
-def show_unavailable(feature: str, needs: str) -> None:
-    """Tell the user that ``feature`` is not available in this build, and why."""
-    st.info(
-        f"**{feature} is not available** in this build: it needs {needs}.",
-        icon=":material/construction:",
-    )
 
 
 def show_input_error(context: str, exc: Exception) -> None:
@@ -192,3 +167,67 @@ def graph_chart(graph: Any) -> Any:
     )
     labels = alt.Chart(nodes).mark_text(dy=-14, fontSize=11).encode(x="x:Q", y="y:Q", text="node:N")
     return (edge_layer + node_layer + labels).properties(height=max(220, 28 * len(nodes) // 2))
+
+
+def subnet_color(labels: Iterable[str], field: str = "netuid") -> Any:
+    """An Altair colour encoding for subnets: legend in netuid order, one fixed colour per netuid."""
+    import altair as alt
+
+    domain, colours = explorer.subnet_scale(labels)
+    return alt.Color(
+        f"{field}:N",
+        title=None,
+        sort=domain,
+        scale=alt.Scale(domain=domain, range=colours),
+        # Every subnet listed (no "…" after a few): in two columns beyond ten.
+        legend=alt.Legend(columns=1 if len(domain) <= 10 else 2, symbolLimit=0),
+    )
+
+
+def policy_color(policies: Iterable[str], field: str = "policy") -> Any:
+    """An Altair colour encoding for policies: one fixed colour per registered policy.
+
+    The Compare page's default policies take the first (strongest) colours, the rest follow
+    in registry order.
+    """
+    import altair as alt
+
+    registered = explorer.policy_names()
+    first = explorer.default_policies(registered)
+    order = [*first, *(p for p in registered if p not in first)]
+    domain, colours = explorer.policy_scale(policies, order)
+    return alt.Color(f"{field}:N", title=None, scale=alt.Scale(domain=domain, range=colours))
+
+
+#: Colours of timeline marks by category (see ``explorer.timeline_marks``).
+MARK_COLORS: dict[str, str] = {"governance": "crimson", "shock": "#333333", "other": "#9e9e9e"}
+
+
+def mark_rules(marks: Any, time: str) -> Any:
+    """Vertical rules for timeline marks: governance solid red, shocks dark dashed, others grey."""
+    import altair as alt
+
+    categories = [c for c in MARK_COLORS if c in set(marks["category"])]
+    tooltip = ["label", "category", alt.Tooltip(f"{time}:Q", format=",.2f")]
+    if "policy" in marks.columns:
+        tooltip.insert(0, "policy")
+    return (
+        alt.Chart(marks)
+        .mark_rule(strokeWidth=1.5)
+        .encode(
+            x=f"{time}:Q",
+            color=alt.Color(
+                "category:N",
+                title="marks",
+                scale=alt.Scale(domain=categories, range=[MARK_COLORS[c] for c in categories]),
+            ),
+            strokeDash=alt.StrokeDash(
+                "category:N",
+                legend=None,
+                scale=alt.Scale(
+                    domain=list(MARK_COLORS), range=[[1, 0], [6, 3], [2, 3]]
+                ),
+            ),
+            tooltip=tooltip,
+        )
+    )

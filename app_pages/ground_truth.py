@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from app_pages._shared import show_failure, show_unavailable
+from app_pages._shared import show_failure
 from sim import explorer
 
 st.title("Ground truth & live")
@@ -17,50 +17,48 @@ with truth_tab:
         "compress pseudo-gradients, the validator scores them (Gauntlet-style) and turns "
         "scores into weights. Do honest miners come out on top?"
     )
-    if not explorer.ground_truth_available():
-        show_unavailable("The ground-truth round", "`protocol.training.run_round` (issue 7)")
-    else:
-        configs = explorer.ground_truth_configs()
-        c1, c2, c3 = st.columns(3)
-        config_name = c1.selectbox("Configuration", configs, key="gt_config")
-        seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="gt_seed")
-        windows = c3.number_input("Windows", 1, 20, 2, key="gt_windows")
-        if st.button("Run round", key="gt_run", type="primary"):
-            try:
-                with st.spinner(f"Training {config_name} for {windows} window(s)…"):
-                    st.session_state["gt_scores"] = explorer.run_ground_truth(
-                        config_name, seed=int(seed), windows=int(windows)
-                    )
-            except Exception as exc:
-                show_failure("The round failed", exc)
-        scores = st.session_state.get("gt_scores")
-        if scores is not None:
-            by_strategy = explorer.scores_by_strategy(scores)
-            st.session_state["gt_by_strategy"] = by_strategy
-            best = by_strategy.iloc[0]
-            m1, m2 = st.columns(2)
-            m1.metric("Best strategy (mean weight)", str(best["strategy"]))
-            m2.metric("Honest miners' weight share", f"{explorer.honest_share(scores):.1%}")
-            st.altair_chart(
-                alt.Chart(by_strategy)
-                .mark_bar()
-                .encode(
-                    x=alt.X("mean_weight:Q", title="mean weight per miner"),
-                    y=alt.Y("strategy:N", sort="-x"),
-                    tooltip=list(by_strategy.columns),
-                ),
-                width="stretch",
-            )
-            st.dataframe(scores, width="stretch", key="gt_scores_table")
+    configs = explorer.ground_truth_configs()
+    c1, c2, c3 = st.columns(3)
+    config_name = c1.selectbox("Configuration", configs, key="gt_config")
+    seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="gt_seed")
+    windows = c3.number_input("Windows", 1, 20, 2, key="gt_windows")
+    if st.button("Run round", key="gt_run", type="primary"):
+        try:
+            with st.spinner(f"Training {config_name} for {windows} window(s)…"):
+                st.session_state["gt_scores"] = explorer.run_ground_truth(
+                    config_name, seed=int(seed), windows=int(windows)
+                )
+        except Exception as exc:
+            show_failure("The round failed", exc)
+    scores = st.session_state.get("gt_scores")
+    if scores is not None:
+        by_strategy = explorer.scores_by_strategy(scores)
+        st.session_state["gt_by_strategy"] = by_strategy
+        best = by_strategy.iloc[0]
+        m1, m2 = st.columns(2)
+        m1.metric("Best strategy (mean weight)", str(best["strategy"]))
+        m2.metric("Honest miners' weight share", f"{explorer.honest_share(scores):.1%}")
+        st.altair_chart(
+            alt.Chart(by_strategy)
+            .mark_bar()
+            .encode(
+                x=alt.X("mean_weight:Q", title="mean weight per miner"),
+                y=alt.Y("strategy:N", sort="-x"),
+                tooltip=list(by_strategy.columns),
+            ),
+            width="stretch",
+        )
+        st.dataframe(scores, width="stretch", key="gt_scores_table")
 
 with live_tab:
     st.caption(
-        "A live round's coordinator (`govsim live coordinator`) serves its status as JSON at "
-        "`/v1/status`. Paste its URL to see the current window, the miners and their scores."
+        "A live subnet's coordinator (`govsim live serve`) serves its status "
+        "as JSON at `/v1/status`. Paste its URL to see the current window, the miners and "
+        "their scores."
     )
     url = st.text_input(
         "Status URL",
-        "http://127.0.0.1:8765/v1/status",
+        explorer.DEFAULT_STATUS_URL,
         key="live_url",
         placeholder="http://host:port/v1/status",
     )

@@ -10,24 +10,23 @@ from app_pages._shared import (
     cached_run,
     config_hash,
     graph_chart,
+    mark_rules,
     scenario_picker,
     show_failure,
     show_input_error,
-    show_unavailable,
+    subnet_color,
 )
 from sim import explorer
 
 st.title("Scenario")
 st.caption(
     "Pick a library scenario or upload a TOML file, adjust its main parameters, choose a "
-    "governance policy and a seed, and run it. Governance events are marked on every timeline."
+    "governance policy and a seed, and run it. Every timeline marks the governance actions "
+    "(executed in red, refused or rejected ones too) and the scenario's shocks (dashed)."
 )
 
 scenario = scenario_picker()
 if scenario is None:
-    st.stop()
-if not explorer.simulation_available():
-    show_unavailable("Running scenarios", "the agent model's `sim.run` (issue 5)")
     st.stop()
 
 with st.sidebar:
@@ -95,7 +94,15 @@ series = result.timeseries
 time = explorer.time_column(series)
 network = explorer.network_frame(series)
 subnets = explorer.subnet_frame(series)
-marks = explorer.event_marks(result.events, time=time)
+show_other = st.toggle(
+    "Also mark other events (proposals, miner moves, owner exits…)",
+    value=False,
+    key="scn_other_events",
+)
+marks = explorer.timeline_marks(
+    result.events, time=time, shocks=config.shocks, other=show_other
+)
+st.session_state["scn_marks"] = marks
 
 
 def timeline(
@@ -108,7 +115,10 @@ def timeline(
     stacked: bool = False,
     integer: bool = False,
 ) -> alt.LayerChart | alt.Chart:
-    """A line (or stacked area) chart over time with governance events as dashed rules."""
+    """A line (or stacked area) chart over time with the timeline marks as rules.
+
+    ``color="netuid"`` colours subnets with their fixed colours, in netuid order.
+    """
     mark = alt.Chart(frame).mark_area(opacity=0.85) if stacked else alt.Chart(frame).mark_line()
     encoding = {
         "x": alt.X(f"{time}:Q", title=time),
@@ -121,17 +131,15 @@ def timeline(
         ),
         "tooltip": [time, alt.Tooltip(f"{y}:Q", format=",.4g")] + ([color] if color else []),
     }
-    if color:
+    if color == "netuid":
+        encoding["color"] = subnet_color(frame["netuid"])
+        encoding["order"] = alt.Order("subnet_order:Q")
+    elif color:
         encoding["color"] = alt.Color(f"{color}:N", title=None)
     chart = mark.encode(**encoding).properties(height=230)
     if marks.empty:
         return chart
-    rules = (
-        alt.Chart(marks)
-        .mark_rule(color="crimson", strokeDash=[4, 3])
-        .encode(x=f"{time}:Q", tooltip=["label", f"{time}:Q"])
-    )
-    return chart + rules
+    return alt.layer(chart, mark_rules(marks, time)).resolve_scale(color="independent")
 
 
 def show(chart: alt.TopLevelMixin) -> None:
@@ -182,7 +190,7 @@ if snapshot is not None:
     st.markdown("**Stake and weights at the end (validators → miners)**")
     n_subnets = snapshot.stake.shape[0]
     netuid = st.selectbox(
-        "Subnet", list(range(n_subnets)), format_func=lambda i: f"SN{i}", key="scn_graph_subnet"
+        "Subnet", list(range(n_subnets)), format_func=explorer.subnet_label, key="scn_graph_subnet"
     )
     labels = [
         f"uid{uid} {strategy}".strip() for uid, strategy in enumerate(snapshot.strategies[netuid])
@@ -198,7 +206,7 @@ if snapshot is not None:
     show(graph_chart(graph))
 
 if not result.events.empty:
-    with st.expander(f"Governance and market events ({len(result.events)})"):
+    with st.expander(f"Event log ({len(result.events)} events)"):
         st.dataframe(result.events, width="stretch", key="scn_events_table")
 
 with st.expander("All KPIs"):

@@ -7,8 +7,10 @@ from pathlib import Path
 import altair as alt
 import streamlit as st
 
-from app_pages._shared import optional_module, show_input_error, show_unavailable
+from app_pages._shared import policy_color, show_failure, show_input_error
 from sim import explorer
+from sim.report import build_report
+from sim.store import StoreError, StudyStore
 
 st.title("Studies")
 st.caption(
@@ -16,14 +18,12 @@ st.caption(
     "manifest of runs, KPIs by policy with confidence intervals, and time series across seeds."
 )
 
-store_mod = optional_module("sim.store")
-if store_mod is None:
-    show_unavailable("Browsing studies", "`sim.store` (issue 6)")
-    st.stop()
-
-SEARCH_ROOTS = ("studies", "runs", "out")
+SEARCH_ROOTS = explorer.STUDY_SEARCH_ROOTS
 found = explorer.find_studies([Path.cwd() / r for r in SEARCH_ROOTS])
-options = [str(p.relative_to(Path.cwd())) for p in found]
+comparison = st.session_state.get("cmp_job")  # the Compare page's latest study, once finished
+if comparison is not None and comparison.finished:
+    found += explorer.find_studies([comparison.root])
+options = [str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p) for p in found]
 
 with st.sidebar:
     st.subheader("Study")
@@ -43,11 +43,11 @@ if not study_dir:
     )
     st.stop()
 
-store = store_mod.StudyStore(study_dir)
+store = StudyStore(study_dir)
 try:
     sweep = store.sweep()
     manifest = store.manifest()
-except (store_mod.StoreError, OSError, ValueError) as exc:
+except (StoreError, OSError, ValueError) as exc:
     show_input_error(f"Cannot open {study_dir!r}", exc)
     st.stop()
 
@@ -66,7 +66,15 @@ report_tab, kpi_tab, series_tab, runs_tab, sql_tab = st.tabs(
 with report_tab:
     reports = sorted(p for p in store.root.glob("report*") if p.suffix in {".md", ".html"})
     if not reports:
-        st.info("This study has no report file yet (`govsim report DIR` writes one).")
+        st.info("This study has no report file yet.")
+        if st.button("Write its report (as `govsim report DIR` does)", key="studies_report"):
+            try:
+                with st.spinner("Writing report.html…"):
+                    build_report(store.root)
+            except Exception as exc:
+                show_failure("The report failed", exc)
+            else:
+                st.rerun()
     for path in reports:
         st.markdown(f"**{path.name}**")
         if path.suffix == ".md":
@@ -82,7 +90,7 @@ with report_tab:
 with kpi_tab:
     try:
         kpis = store.table("kpis")
-    except (store_mod.StoreError, OSError, ValueError) as exc:
+    except (StoreError, OSError, ValueError) as exc:
         show_input_error("Cannot read the KPI table", exc)
         kpis = None
     if kpis is None or kpis.empty:
@@ -100,24 +108,19 @@ with series_tab:
     timeseries = store.table("timeseries")
     if timeseries.empty:
         st.info("No time series rows yet.")
-    elif (
-        time := next((c for c in explorer.TIME_COLUMNS if c in timeseries.columns), None)
-    ) is None:
+    elif (shaped := explorer.study_network_series(timeseries)) is None:
         st.warning(f"The time series has no time column (expected one of {explorer.TIME_COLUMNS}).")
     else:
-        network = explorer.network_frame_by_run(
-            timeseries.drop(
-                columns=["scenario_id", "point", "replication", "attempt"], errors="ignore"
-            ),
-            keys=("policy", "run_id"),
-        )
+        time, network = shaped
         columns = explorer.numeric_columns(network, exclude=("policy",))
         preferred = columns.index("tao_price_usd") if "tao_price_usd" in columns else 0
         metric = st.selectbox(
             "Metric (network-wide)", columns, index=preferred, key="studies_metric"
         )
         bands = explorer.band_frame(network, metric, group="policy", time=time)
-        base = alt.Chart(bands).encode(x=alt.X(f"{time}:Q", title=time), color="policy:N")
+        base = alt.Chart(bands).encode(
+            x=alt.X(f"{time}:Q", title=time), color=policy_color(bands["policy"])
+        )
         st.altair_chart(
             base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q")
             + base.mark_line().encode(y=alt.Y("mean:Q", title=metric)),

@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import graph_chart, optional_module, show_input_error, show_unavailable
+from app_pages._shared import graph_chart, show_input_error
 from sim import explorer
 
 st.title("Yuma playground")
@@ -15,11 +15,6 @@ st.caption(
     "in float mode and in the chain's exact fixed-point mode, carrying bonds from one epoch to "
     "the next. Row *i* of the weight table is what validator *i* sets on each uid."
 )
-
-yuma = optional_module("protocol.yuma")
-if yuma is None:
-    show_unavailable("The Yuma playground", "`protocol.yuma` (issue 2)")
-    st.stop()
 
 PRESETS = explorer.PLAYGROUND_PRESETS
 
@@ -130,7 +125,7 @@ st.altair_chart(
     .encode(
         x=alt.X("epoch:Q", title="epoch"),
         y=alt.Y(f"{metric or 'dividends'}:Q"),
-        color=alt.Color("uid:N"),
+        color=alt.Color("uid:N", sort=sorted(chart_data["uid"].unique(), key=int)),
         tooltip=["epoch", "uid", metric or "dividends"],
     )
     .properties(height=260),

@@ -1,4 +1,4 @@
-"""Decentralisation metrics of a governance state (governance.md §5).
+"""Decentralisation metrics of a governance state (see docs/governance.md).
 
 * Nakamoto coefficient NC(θ), Gini, HHI and effective number of any non-negative weights
   (stake, voting power, emission shares);
@@ -48,23 +48,56 @@ def _weights(values: Iterable[float] | Mapping[str, float]) -> np.ndarray:
 
 
 def nakamoto_coefficient(values: Iterable[float] | Mapping[str, float], threshold: float = 0.5) -> int:
-    """Smallest k such that the top-k entities hold more than ``threshold`` of the total.
+    """Fewest parties, largest first, that together hold more than ``threshold`` of the total.
+
+    The convention, used by every caller in govsim: a coalition controls a share θ when it
+    holds *strictly more* than θ of the total, so a tie does not control (two equal halves:
+    NC(1/2) = 2, neither half alone is a majority). Since no coalition holds more than
+    everything, θ = 1 asks for the fewest parties that hold all of it (the parties with a
+    positive share). Ties within rounding (relative 1e-12) count as ties.
+
+    Parameters
+    ----------
+    values
+        Non-negative weights per party (stake, voting power, emission shares); any scale.
+    threshold
+        θ in [0, 1]: 1/3 (can block or halt), 1/2 (controls), 2/3 (supermajority).
+
+    Returns
+    -------
+    int
+        The coefficient, at most the number of parties; 0 when nothing is held.
+
+    Raises
+    ------
+    ValueError
+        For a negative weight or a threshold outside [0, 1].
 
     Examples
     --------
     Root stake in June 2024 (Opentensor 25 %, Taostats 13.5 %, Foundry 11 %, Guru 9 %,
-    RT21 6.5 %, the rest spread thinly; governance.md §5.2):
+    RoundTable21 6.5 %, the rest spread thinly; Mentat Minds, "What root network weights
+    reveal about Bittensor", Medium, 2024):
 
     >>> root_2024 = [25, 13.5, 11, 9, 6.5] + [1.0] * 35
     >>> nakamoto_coefficient(root_2024, 1 / 3), nakamoto_coefficient(root_2024, 1 / 2)
     (2, 4)
+    >>> nakamoto_coefficient([1, 1], 1 / 2), nakamoto_coefficient([1, 1], 1.0)
+    (2, 2)
     """
-    arr = np.sort(_weights(values))[::-1]
-    total = arr.sum()
-    if total <= 0:
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold: expected a share in [0, 1], got {threshold}")
+    held = np.cumsum(np.sort(_weights(values))[::-1])
+    if held.size == 0 or held[-1] <= 0:
         return 0
-    share = np.cumsum(arr) / total
-    return int(np.searchsorted(share, threshold, side="right") + 1) if share[-1] > threshold else arr.size
+    total = held[-1]
+    controls = (held > (threshold + _TIE_TOLERANCE) * total) | (held >= total)
+    return int(np.argmax(controls)) + 1
+
+
+#: Relative tolerance under which a coalition's share equals the threshold (a tie, no control):
+#: equal stakes summed in floating point land a few ulps above or below the exact fraction.
+_TIE_TOLERANCE = 1e-12
 
 
 def gini(values: Iterable[float] | Mapping[str, float]) -> float:
@@ -244,7 +277,7 @@ def effective_exit_window(policy: GovernancePolicy, lever: Lever, exit_blocks: B
 
 @dataclass(frozen=True)
 class DecentralisationReport:
-    """All §5 metrics of one policy state."""
+    """All the decentralisation metrics of one policy state."""
 
     policy: str
     key_control_nc: int | None
@@ -265,7 +298,7 @@ def decentralisation_report(
     parties: Mapping[str, str] | None = None,
     emission: Iterable[float] | Mapping[str, float] | None = None,
 ) -> DecentralisationReport:
-    """Compute every §5 metric for ``policy`` at ``gs`` (``lever`` for the exit window)."""
+    """Compute every decentralisation metric for ``policy`` at ``gs`` (``lever`` for the exit window)."""
     power = policy.voting_power(gs)
     groups = _parties(policy, gs, parties)
     if groups:

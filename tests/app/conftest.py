@@ -1,7 +1,8 @@
-"""Fixtures for the explorer's tests: AppTest cache hygiene and a real browser (engine.md §6.2–§6.3).
+"""Fixtures for the explorer's tests: AppTest cache hygiene and a real browser.
 
-Browser tests drive Debian's chromium (``/usr/bin/chromium``, installed by ``make test``); they are
-skipped when it is absent and never download a browser.
+Browser tests drive Debian's chromium (``/usr/bin/chromium``, installed by ``make browser``);
+they are skipped when it is absent and never download a browser. The server is started the way a
+user starts it, ``govsim app``, from an empty temporary directory.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _clear_streamlit_caches() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Launch Debian's chromium with the offline flags (engine.md §6.3 step 3)."""
+    """Launch Debian's chromium with the offline flags."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (make test installs it with apt)")
     return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
@@ -92,32 +93,38 @@ def wait_for_health(
 
 
 @pytest.fixture(scope="module")
-def streamlit_url() -> Iterator[str]:
-    """Serve ``app.py`` on a free local port for one test module; yield its base URL."""
+def streamlit_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Serve the explorer with ``govsim app`` on a free local port for one test module.
+
+    The server runs in an empty temporary directory (so the Studies page finds nothing of the
+    checkout's, and nothing is written into it); yields the base URL.
+    """
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (make test installs it with apt)")
+        pytest.skip(f"{CHROMIUM} is not installed (make browser installs it with apt)")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    cwd = tmp_path_factory.mktemp("explorer-cwd")
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
-        "--server.headless", "true",
-        "--server.address", "127.0.0.1",
-        "--server.port", str(port),
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
+        sys.executable, "-m", "sim", "app", "--headless",
+        "--address", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
+    }
     # Output goes to a file, not a pipe: a full pipe would block the server.
     with tempfile.NamedTemporaryFile("w+b", suffix=".log", delete=False) as log:
         log_path = Path(log.name)
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_for_health(url, proc, log_path, SERVER_START_TIMEOUT_S)
         yield url
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=2)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -125,7 +132,7 @@ def streamlit_url() -> Iterator[str]:
 
 
 def wait_for_app_run(page: Any, timeout_ms: float = 60_000) -> None:
-    """Wait for Streamlit to finish a rerun (engine.md §6.3 step 6)."""
+    """Wait for Streamlit to finish a rerun (connected, and the script no longer running)."""
     page.wait_for_timeout(WIDGET_DEBOUNCE_MS)
     page.wait_for_selector(
         "[data-testid='stApp'][data-test-connection-state='CONNECTED']",

@@ -91,6 +91,19 @@ def test_studies_page_browses_a_study(study_dir: Path) -> None:
     assert harm.loc["sudo", "ci_lo"] < 11.0 < harm.loc["sudo", "ci_hi"]
 
 
+def test_studies_page_writes_the_report_of_a_study(study_dir: Path) -> None:
+    at = open_page("app_pages/studies.py")
+    at.text_input(key="studies_dir").input(str(study_dir)).run()
+    assert not (study_dir / "report.html").exists()
+    at.button(key="studies_report").click().run()
+    assert_clean(at)
+    assert not at.error
+    assert (study_dir / "report.html").is_file()
+    # The report is shown now, and the button is gone.
+    with pytest.raises(KeyError):
+        at.button(key="studies_report")
+
+
 def test_studies_page_reports_a_missing_directory(tmp_path: Path) -> None:
     at = open_page("app_pages/studies.py")
     at.text_input(key="studies_dir").input(str(tmp_path / "nothing")).run()
@@ -239,10 +252,6 @@ day = 1
 lever = {kind = "set_emission_enabled", netuid = 0, enabled = false}
 """
 
-needs_sim = pytest.mark.skipif(
-    not __import__("sim.explorer").explorer.simulation_available(), reason="sim.run not available"
-)
-
 
 def run_tiny(seed: int, at: AppTest | None = None) -> AppTest:
     """Upload the tiny scenario (once), set the seed and press Run with an empty run cache."""
@@ -260,25 +269,31 @@ def end_price(at: AppTest) -> str:
     return {m.label: m.value for m in at.metric}["TAO price at the end (USD)"]
 
 
-@needs_sim
 def test_scenario_run_charts_data_events_and_graph() -> None:
-    from sim import explorer
-
     at = run_tiny(seed=5)
     result = at.session_state["scn_result"]
     assert not result.timeseries.empty
     assert set(result.timeseries["netuid"]) == {0, 1}
-    # The sudo suspension on day 1 is executed and marked on the timeline.
-    marks = explorer.event_marks(result.events, time="day")
-    assert any("executed" in label for label in marks["label"])
-    assert marks["day"].between(1.0, 1.1).any()
+    # The timelines mark the configured shock and the sudo suspension it leads to, on day 1.
+    marks = at.session_state["scn_marks"]
+    assert set(marks["category"]) == {"governance", "shock"}
+    executed = marks[marks["label"].str.startswith("executed")]
+    assert executed["day"].between(1.0, 1.1).any()
+    assert list(marks.loc[marks["category"] == "shock", "label"]) == [
+        "shock: intervention set_emission_enabled SN0"
+    ]
+    # Other events (the proposal itself, ...) only on demand.
+    assert "proposed" in set(result.events["kind"])
+    at.toggle(key="scn_other_events").set_value(True).run()
+    assert_clean(at)
+    more = at.session_state["scn_marks"]
+    assert len(more) > len(marks) and "other" in set(more["category"])
     graph = at.session_state["scn_graph"]
     roles = {data["role"] for _, data in graph.nodes(data=True)}
     assert {"validator", "miner"} <= roles
     assert graph.number_of_edges() > 0
 
 
-@needs_sim
 def test_scenario_is_deterministic_through_the_ui_and_seed_matters() -> None:
     at = run_tiny(seed=5)
     first = end_price(at)
@@ -286,7 +301,6 @@ def test_scenario_is_deterministic_through_the_ui_and_seed_matters() -> None:
     assert end_price(run_tiny(seed=6, at=at)) != first
 
 
-@needs_sim
 def test_invalid_parameter_combination_is_a_message() -> None:
     at = upload(open_page("app_pages/scenario.py"), "tiny.toml", TINY_SCENARIO)
     at.number_input(key="scn_param_network__n_validators").set_value(9).run()
@@ -297,7 +311,16 @@ def test_invalid_parameter_combination_is_a_message() -> None:
 # -- compare -----------------------------------------------------------------------------------
 
 
-@needs_sim
+def finish_comparison(at: AppTest, timeout_s: float = 300) -> AppTest:
+    """Wait for the Compare page's running study, then rerun the page to show its results."""
+    job = at.session_state["cmp_job"]
+    assert job.wait(timeout=timeout_s), "the comparison did not finish in time"
+    at.run()
+    assert_clean(at)
+    return at
+
+
+@pytest.mark.slow
 def test_compare_runs_policies_on_common_seeds() -> None:
     at = upload(open_page("app_pages/scenario.py"), "tiny.toml", TINY_SCENARIO)
     at.switch_page("app_pages/compare.py").run()
@@ -305,6 +328,12 @@ def test_compare_runs_policies_on_common_seeds() -> None:
     at.number_input(key="cmp_seeds").set_value(2).run()
     at.button(key="cmp_run").click().run()
     assert_clean(at)
+    # The study runs in the background: the page shows progress and a cancel button.
+    job = at.session_state["cmp_job"]
+    assert job.total == 4
+    if not job.finished:
+        assert at.button(key="cmp_cancel") is not None
+    finish_comparison(at)
     kpis = at.session_state["cmp_results"].kpis
     assert len(kpis) == 4
     by_policy = kpis.groupby("policy")["seed"].apply(sorted)
@@ -316,6 +345,26 @@ def test_compare_runs_policies_on_common_seeds() -> None:
     assert (executed["sudo"] >= 1).all()
     assert (executed["v2_two_stage"] == 0).all()
     assert len(at.get("download_button")) == 3
+    # The verdict compares with sudo over the same seeds, and the page shows it.
+    verdict = at.session_state["cmp_verdict"]
+    assert verdict.reference == "sudo"
+    assert "policies do significantly less harm than sudo" in verdict.line
+    shown = " ".join(m.value for m in at.markdown)
+    assert "significantly less harm than sudo" in shown
+    # Governance marks carry the policy that acted; the shock is marked once for all.
+    marks = at.session_state["cmp_marks"]
+    assert set(marks.loc[marks["category"] == "governance", "policy"]) >= {"sudo"}
+    assert (marks["category"] == "shock").sum() == 1
+    job.discard()
+
+
+def test_compare_default_is_light() -> None:
+    at = open_page("app_pages/compare.py")
+    assert_clean(at)
+    chosen = at.multiselect(key="cmp_policies").value
+    assert chosen == ["sudo", "v2_two_stage", "timelock", "stake_vote"]
+    assert at.number_input(key="cmp_seeds").value == 4
+    assert set(at.multiselect(key="cmp_policies").options) >= set(chosen) | {"cosmos", "opengov"}
 
 
 @contextlib.contextmanager
@@ -349,7 +398,7 @@ def _serve(coordinator: Any) -> Iterator[str]:
 
 @pytest.fixture()
 def live_coordinator(tmp_path: Path):
-    """A real coordinator (``sim.live``, issue 8) served by uvicorn on a free local port."""
+    """A real coordinator (``sim.live``) served by uvicorn on a free local port."""
     pytest.importorskip("sim.live.app")
     from sim.live.config import LiveConfig
     from sim.live.coordinator import Coordinator

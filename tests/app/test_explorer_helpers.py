@@ -1,4 +1,4 @@
-"""Unit tests of the explorer's Streamlit-free helpers (``sim.explorer``)."""
+"""Unit tests of the explorer's Streamlit-free data layer (``sim.explorer``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,34 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim import explorer
+from sim.explorer._tables import network_columns
+from sim.explorer.scenario import MAX_UPLOAD_BYTES
+from sim.explorer.yuma import PLAYGROUND_START_BLOCK, PLAYGROUND_TEMPO, playground_state
+
+# -- the package's face ------------------------------------------------------------------------
+
+
+def test_the_package_exports_exactly_what_the_pages_use() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pages = [root / "app.py", *sorted((root / "app_pages").glob("*.py"))]
+    used = {m for page in pages for m in re.findall(r"explorer\.(\w+)", page.read_text())}
+    assert used == set(explorer.__all__)
+
+
+def test_the_data_layer_never_imports_streamlit() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    package = Path(explorer.__file__).parent
+    for module in package.glob("*.py"):
+        assert "streamlit" not in module.read_text(), module.name
+    check = "import sys, sim.explorer; assert 'streamlit' not in sys.modules"
+    subprocess.run([sys.executable, "-c", check], check=True)
+
 
 # -- playground --------------------------------------------------------------------------------
 
@@ -64,9 +92,9 @@ def test_validate_playground_rejects_text() -> None:
 def test_playground_state_stores_weights_max_upscaled() -> None:
     stake, weights = explorer.playground_preset("dissent")
     stake_tao, w = explorer.validate_playground(stake, weights)
-    state = explorer.playground_state(stake_tao, w, epoch=2)
+    state = playground_state(stake_tao, w, epoch=2)
     assert state["n"] == 6
-    assert state["block"] == explorer.PLAYGROUND_START_BLOCK + 2 * explorer.PLAYGROUND_TEMPO
+    assert state["block"] == PLAYGROUND_START_BLOCK + 2 * PLAYGROUND_TEMPO
     assert state["stake"][0] == 600 * 10**9
     # Row 0 = [.., 0.5, 0.4, 0.1]: the max becomes 65535 and the rest scale with it.
     assert state["weights"][0] == {"3": 65535, "4": round(0.8 * 65535), "5": round(0.2 * 65535)}
@@ -146,6 +174,8 @@ def test_kpi_summary_interval_contains_mean_and_shrinks_to_point() -> None:
     b = summary[summary["policy"] == "b"].iloc[0]
     assert b["n"] == 1 and np.isnan(b["ci_lo"])
     table = explorer.kpi_table(summary)
+    assert list(table.columns) == ["a", "b"]
+    assert list(explorer.kpi_table(summary.iloc[::-1]).columns) == ["b", "a"]
     assert table.loc["harm", "b"] == "7"
     assert table.loc["harm", "a"].startswith("2.5 [")
 
@@ -270,7 +300,7 @@ def _per_subnet_series() -> pd.DataFrame:
 
 def test_network_frame_keeps_network_columns_and_sums_incomes() -> None:
     series = _per_subnet_series()
-    assert explorer.network_columns(series) == ["tao_price_usd"]
+    assert network_columns(series) == ["tao_price_usd"]
     network = explorer.network_frame(series)
     assert list(network["day"]) == [0.0, 1.0, 2.0]
     assert list(network["tao_price_usd"]) == [300.0, 301.0, 302.0]
@@ -286,41 +316,169 @@ def test_network_frame_keeps_network_columns_and_sums_incomes() -> None:
     ("shares", "expected"), [([1.0], 1), ([0.5, 0.5], 2), ([0.25] * 4, 3), ([0.0, 0.0], 0)]
 )
 def test_nakamoto_coefficient(shares: list[float], expected: int) -> None:
-    assert explorer.nakamoto(np.array(shares)) == expected
+    series = pd.DataFrame(
+        {"day": 0.0, "netuid": range(len(shares)), "emission_share": shares}
+    )
+    assert list(explorer.network_frame(series)["emission_nakamoto_50"]) == [expected]
 
 
-def test_event_marks_converts_blocks_and_labels_without_nans() -> None:
+def test_one_nakamoto_coefficient_everywhere() -> None:
+    """The explorer once kept its own copy, which said 3 for [1, 1] at θ = 1 (two parties!)."""
+    from protocol.governance.metrics import nakamoto_coefficient
+    from sim.metrics import nakamoto
+
+    assert nakamoto_coefficient([1, 1], 1.0) == nakamoto([1, 1], 1.0) == 2
+    assert not hasattr(explorer, "nakamoto")
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        shares = rng.dirichlet(np.ones(rng.integers(1, 9))) * (rng.random() < 0.9)
+        series = pd.DataFrame({"day": 0.0, "netuid": range(len(shares)), "emission_share": shares})
+        expected = nakamoto_coefficient(shares, 0.5)
+        assert explorer.network_frame(series)["emission_nakamoto_50"].iloc[0] == expected
+        assert nakamoto(shares, 0.5) == expected
+
+
+def test_subnets_sort_by_netuid_and_keep_their_colours() -> None:
+    labels = [explorer.subnet_label(i) for i in (10, 2, 0, 1, 19, 11)]
+    domain, colours = explorer.subnet_scale(labels + labels)
+    assert domain == ["SN0", "SN1", "SN2", "SN10", "SN11", "SN19"]
+    # A subnet's colour depends on its netuid only, whatever else is on the chart.
+    assert dict(zip(*explorer.subnet_scale(["SN10", "SN3"]), strict=True))["SN10"] == colours[3]
+    all_twenty = explorer.subnet_scale([explorer.subnet_label(i) for i in range(20)])[1]
+    assert len(set(all_twenty)) == 20
+    series = pd.DataFrame(
+        {"day": 0.0, "netuid": [10, 2, 1], "alpha_price_tao": [0.1, 0.2, 0.3]}
+    )
+    subnets = explorer.subnet_frame(series)
+    assert list(subnets["netuid"]) == ["SN10", "SN2", "SN1"]
+    assert list(subnets["subnet_order"]) == [10, 2, 1]
+
+
+def test_policies_keep_their_colours_whatever_is_chosen() -> None:
+    registered = ["cosmos", "stake_vote", "sudo", "timelock", "v2_two_stage"]
+    domain, colours = explorer.policy_scale(["sudo", "cosmos", "sudo"], registered)
+    assert domain == ["sudo", "cosmos"]
+    alone = dict(zip(*explorer.policy_scale(["sudo"], registered), strict=True))
+    assert alone["sudo"] == colours[0]
+    everything = explorer.policy_scale(registered, registered)[1]
+    assert len(set(everything)) == len(registered)
+    # A policy the registry does not know still gets a colour no registered one has.
+    extra = dict(zip(*explorer.policy_scale(["mine", "sudo"], registered), strict=True))
+    assert extra["mine"] not in everything
+
+
+def test_timeline_marks_governance_and_shocks_others_on_demand() -> None:
+    from sim.config import SimConfig
+
+    config = SimConfig(
+        horizon_days=4,
+        shocks=[
+            {"kind": "quality_jump", "day": 1, "netuid": 0, "factor": 2.0},
+            {"kind": "intervention", "day": 2,
+             "lever": {"kind": "set_emission_enabled", "netuid": 1, "enabled": False}},
+        ],
+    )  # fmt: skip
+    events = pd.DataFrame(
+        [
+            {"block": 14_400, "kind": "proposed", "lever": "set_emission_enabled"},
+            {"block": 14_400, "kind": "executed", "lever": "set_emission_enabled"},
+            {"block": 21_600, "kind": "proposal_refused", "lever": "set_emission_enabled"},
+            {"block": 7_200, "kind": "quality_jump", "netuid": 0.0},
+            {"block": 3_600, "kind": "miner_move", "netuid": 1.0},
+        ]
+    )
+    marks = explorer.timeline_marks(events, time="day", shocks=config.shocks)
+    assert set(marks["category"]) == {"governance", "shock"}
+    governance = marks[marks["category"] == "governance"]
+    assert list(governance["day"]) == [2.0, 3.0]
+    assert list(governance["label"]) == [
+        "executed set_emission_enabled", "proposal_refused set_emission_enabled"
+    ]
+    shocks = marks[marks["category"] == "shock"].set_index("day")["label"]
+    assert shocks[1.0] == "shock: quality_jump SN0"
+    assert shocks[2.0] == "shock: intervention set_emission_enabled SN1"
+    everything = explorer.timeline_marks(events, time="day", shocks=config.shocks, other=True)
+    assert len(everything) == len(marks) + 3
+    assert set(everything.loc[everything["category"] == "other", "label"]) == {
+        "proposed set_emission_enabled", "quality_jump 0", "miner_move 1"
+    }
+    in_blocks = explorer.timeline_marks(events, time="block", shocks=config.shocks)
+    assert sorted(in_blocks["block"]) == [7_200, 14_400, 14_400, 21_600]
+
+
+def test_event_marks_convert_blocks_and_label_without_nans() -> None:
     events = pd.DataFrame(
         [
             {"block": 14_400, "kind": "executed", "lever": "set_emission_enabled", "netuid": 0.0},
             {"block": 7_200, "kind": "token_sale", "lever": None, "netuid": np.nan},
         ]
     )
-    marks = explorer.event_marks(events, time="day")
+    marks = explorer.timeline_marks(events, time="day", other=True)
     assert list(marks["day"]) == [2.0, 1.0]
     assert list(marks["label"]) == ["executed set_emission_enabled 0", "token_sale"]
-    assert explorer.event_marks(pd.DataFrame(), time="day").empty
+    assert explorer.timeline_marks(pd.DataFrame(), time="day").empty
 
 
-def test_stack_runs_and_constant_kpis() -> None:
-    run = explorer.RunTables(
-        timeseries=pd.DataFrame({"day": [0.0, 1.0], "x": [1.0, 2.0]}),
-        kpis={"harm": 1.0, "n": 8},
-        events=pd.DataFrame(),
-    )
-    other = explorer.RunTables(
-        timeseries=pd.DataFrame({"day": [0.0, 1.0], "x": [1.0, 3.0]}),
-        kpis={"harm": 2.0, "n": 8},
-        events=pd.DataFrame([{"day": 1.0, "kind": "executed"}]),
-    )
-    stacked = explorer.stack_runs([("sudo", 0, 11, run), ("timelock", 0, 11, other)])
-    assert len(stacked.timeseries) == 4
-    assert list(stacked.events["policy"]) == ["timelock"]
-    varying, constant = explorer.split_constant_kpis(stacked.kpis)
+def _tiny_study(root) -> None:
+    """A two-policy study written through the real planner and store (stand-in runs)."""
+    from sim.runner import plan_study
+    from sim.store import StudyStore
+
+    plan = plan_study([{}], [{}], ["sudo", "timelock"], replications=2, entropy=11)
+    store = StudyStore(root)
+    store.create(plan.sweep, plan.scenarios, plan.manifest)
+    manifest = store.manifest()
+    writer = store.writer()
+    for idx, row in manifest.iterrows():
+        harm = 1.0 if row["policy"] == "sudo" else 2.0
+        tables = {
+            "timeseries": pd.DataFrame({"day": [0.0, 1.0], "x": [1.0, harm + row["replication"]]}),
+            "kpis": pd.DataFrame([{"harm": harm + row["replication"], "n": 8}]),
+        }
+        if row["policy"] == "timelock":
+            tables["events"] = pd.DataFrame([{"day": 1.0, "kind": "executed", "targets": [0]}])
+        manifest.loc[idx, "part_path"] = writer.write(row["run_id"], 0, tables)
+        manifest.loc[idx, "status"] = "SUCCEEDED"
+    store.write_manifest(manifest)
+
+
+def test_stacked_runs_from_a_study_and_constant_kpis(tmp_path) -> None:
+    from sim.explorer.compare import stacked_runs
+    from sim.sampling import run_seed
+
+    _tiny_study(tmp_path / "study")
+    stacked = stacked_runs(tmp_path / "study")
+    assert len(stacked.timeseries) == 8
+    assert list(stacked.kpis.columns[:4]) == ["policy", "point", "replication", "seed"]
+    assert "run_id" not in stacked.kpis and "attempt" not in stacked.timeseries
+    seeds = stacked.kpis.groupby("policy")["seed"].apply(sorted)
+    assert seeds["sudo"] == seeds["timelock"] == sorted(run_seed(11, 0, r) for r in range(2))
+    assert set(stacked.events["policy"]) == {"timelock"}
+    varying, constant = explorer.split_constant_kpis(stacked.kpis.drop(columns=["seed"]))
     assert constant == {"n": 8}
     assert "harm" in varying and "n" not in varying
-    with pytest.raises(ValueError, match="nothing to stack"):
-        explorer.stack_runs([])
+    verdict = explorer.comparison_verdict(stacked.kpis)
+    assert verdict.line.startswith("verdict:")
+
+
+def test_verdict_lines_split_clauses_not_parentheses() -> None:
+    line = "verdict: 1 of 2 do less harm than sudo (harm: x; sudo 3); least harm: a (b; c); fast"
+    assert explorer.verdict_lines(line) == [
+        "1 of 2 do less harm than sudo (harm: x; sudo 3)", "least harm: a (b; c)", "fast"
+    ]
+    assert explorer.verdict_lines("verdict: no harm KPI") == ["no harm KPI"]
+
+
+def test_harm_by_policy_signs_and_intervals() -> None:
+    kpis = pd.DataFrame(
+        {"policy": ["a"] * 3 + ["b"] * 3, "pnl": [-1.0, -2.0, -3.0, 0.0, 0.0, 0.0]}
+    )
+    harm = explorer.harm_by_policy(kpis, "loss = -pnl").set_index("policy")
+    assert harm.loc["a", "harm"] == pytest.approx(2.0)  # a loss of 2 on average: harm 2
+    assert harm.loc["a", "ci_lo"] < 2.0 < harm.loc["a", "ci_hi"]
+    assert harm.loc["b", "harm"] == 0.0
+    assert explorer.harm_by_policy(kpis, None).empty
+    assert explorer.harm_by_policy(kpis, "missing").empty
 
 
 def test_parquet_download_round_trips() -> None:
@@ -330,21 +488,103 @@ def test_parquet_download_round_trips() -> None:
     assert list(back["nested"]) == ["[1, 2]", "{'k': 1}"]
 
 
-def test_default_policies_prefer_the_scenarios_then_the_classics() -> None:
-    available = ["cosmos", "sudo", "timelock", "v2_two_stage"]
+def test_default_policies_are_light_and_prefer_the_scenarios_selection() -> None:
+    available = ["cosmos", "stake_vote", "sudo", "timelock", "v2_two_stage", "opengov"]
     assert explorer.default_policies(available, ["cosmos"]) == ["cosmos"]
-    assert explorer.default_policies(available) == ["sudo", "v2_two_stage", "timelock"]
-    assert explorer.default_policies(["a", "b", "c", "d"]) == ["a", "b", "c"]
+    # No selection, or "all" (every policy): the four defaults, not everything.
+    assert explorer.default_policies(available) == [
+        "sudo", "v2_two_stage", "timelock", "stake_vote"
+    ]
+    assert explorer.default_policies(available, available) == explorer.default_policies(available)
+    assert explorer.default_policies(["cosmos", "sudo", "timelock", "v2_two_stage"]) == [
+        "sudo", "v2_two_stage", "timelock"
+    ]
+    assert explorer.default_policies(["a", "b", "c", "d", "e"]) == ["a", "b", "c", "d"]
+    assert len(explorer.default_policies(available, [*available[::-1], "x"], limit=2)) == 2
 
 
-def test_replicate_seeds_are_the_runners_and_distinct() -> None:
+# -- comparisons on the study runner -----------------------------------------------------------
+
+
+def _tiny_config():
+    from sim.config import SimConfig
+
+    return SimConfig(
+        name="tiny",
+        horizon_days=2,
+        network={"n_subnets": 2, "n_uids": 8, "n_validators": 2},
+        stakers={"n_stakers": 4},
+        shocks=[{"kind": "intervention", "day": 1,
+                 "lever": {"kind": "set_emission_enabled", "netuid": 0, "enabled": False}}],
+        governance={"actors": [{"count": 1, "intent": "self_interested", "label": "authority"}]},
+    )  # fmt: skip
+
+
+def test_comparison_runs_a_study_with_common_seeds() -> None:
+    """The runner's sequential executor here; the page's process pool is tested through the page
+    (``test_app_pages.py::test_compare_runs_policies_on_common_seeds``) and the browser tour."""
+    import sim
+    from sim.runner import result_tables
     from sim.sampling import run_seed
 
-    seeds = explorer.replicate_seeds(7, 3)
-    assert seeds == [run_seed(7, 0, r) for r in range(3)]
-    assert len(set(seeds)) == 3
-    with pytest.raises(ValueError, match="at least 1"):
-        explorer.replicate_seeds(7, 0)
+    job = explorer.Comparison(
+        _tiny_config(), ["sudo", "v2_two_stage"], seeds=2, entropy=7, executor="sequential"
+    ).start()
+    try:
+        assert job.wait(timeout=300)
+        state = job.progress()
+        assert (state.done, state.total, state.failed, state.cancelled) == (4, 4, 0, False)
+        assert state.fraction == 1.0
+        results = job.results()
+        assert job.failures().empty
+        assert job.seeds == [run_seed(7, 0, r) for r in range(2)]
+        seeds = results.kpis.groupby("policy")["seed"].apply(sorted)
+        assert seeds["sudo"] == seeds["v2_two_stage"] == sorted(job.seeds)
+        # The stored run is sim.run's, bit for bit (workers run the same model with the seed).
+        row = results.kpis[results.kpis["policy"] == "sudo"].iloc[0]
+        again = sim.run(_tiny_config(), policy="sudo", seed=int(row["seed"]))
+        stored = result_tables(again, "kpi")["kpis"].iloc[0]
+        assert row["tao.price_end_usd"] == stored["tao.price_end_usd"]
+        executed = results.kpis.set_index("policy")["interventions.executed"]
+        assert (executed["sudo"] >= 1).all() and (executed["v2_two_stage"] == 0).all()
+    finally:
+        job.discard()
+    assert job.wait(timeout=60)
+    assert not job.root.exists()
+
+
+def test_comparison_cancel_keeps_what_finished() -> None:
+    import time
+
+    job = explorer.Comparison(
+        _tiny_config(), ["sudo", "timelock", "v2_two_stage"], seeds=3, entropy=1,
+        executor="sequential",
+    ).start()  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while job.progress().done < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        job.cancel()
+        assert job.wait(timeout=120)
+        state = job.progress()
+        assert state.cancelled and state.finished
+        assert 1 <= state.done < state.total == 9
+        results = job.results()
+        assert len(results.kpis) == state.done
+        failures = job.failures()
+        assert len(failures) == state.total - state.done
+        assert set(failures["status"]) == {"ABORTED"}
+        assert failures["error"].str.contains("cancelled").all()
+    finally:
+        job.discard()
+    assert not job.root.exists()
+
+
+def test_comparison_rejects_bad_requests() -> None:
+    with pytest.raises(ValueError, match="seeds"):
+        explorer.Comparison(_tiny_config(), ["sudo"], seeds=0, entropy=0)
+    with pytest.raises(ValueError, match="policies"):
+        explorer.Comparison(_tiny_config(), [], seeds=1, entropy=0)
 
 
 # -- uploads -----------------------------------------------------------------------------------
@@ -365,7 +605,7 @@ def test_upload_may_extend_a_library_scenario() -> None:
 
 def test_upload_limits() -> None:
     with pytest.raises(ValueError, match="too large"):
-        explorer.load_uploaded_scenario(b"#" * (explorer.MAX_UPLOAD_BYTES + 1), "big.toml")
+        explorer.load_uploaded_scenario(b"#" * (MAX_UPLOAD_BYTES + 1), "big.toml")
     with pytest.raises(ValueError, match="unknown library scenario"):
         explorer.load_library_scenario("no-such-scenario")
 
@@ -373,7 +613,6 @@ def test_upload_limits() -> None:
 # -- running -----------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not explorer.simulation_available(), reason="sim.run not available")
 def test_run_scenario_equals_sim_run_and_snapshots_the_network() -> None:
     import sim
     from sim.config import SimConfig

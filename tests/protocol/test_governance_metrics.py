@@ -1,5 +1,5 @@
-"""Capture tests: minimal pass/block coalitions and key-control NC equal the spec's derivations
-(governance.md §5.2), concentration metrics, actors, and third-party loading."""
+"""Capture tests: minimal pass/block coalitions and key-control NC equal the hand derivations in
+docs/governance.md, concentration metrics, actors, and third-party loading."""
 
 from __future__ import annotations
 
@@ -47,10 +47,11 @@ def v2_state(**cfg):
 
 # ----------------------------------------------------------------------------- concentration
 def test_nakamoto_gini_hhi_reference_values():
-    root_2024 = [25, 13.5, 11, 9, 6.5] + [35 / 35] * 35  # §5.2: NC(1/3) = 2, NC(1/2) = 4
+    # Root stake, June 2024 (Mentat Minds, "What root network weights reveal about Bittensor").
+    root_2024 = [25, 13.5, 11, 9, 6.5] + [35 / 35] * 35  # NC(1/3) = 2, NC(1/2) = 4
     assert nakamoto_coefficient(root_2024, 1 / 3) == 2
     assert nakamoto_coefficient(root_2024, 1 / 2) == 4
-    assert hhi(root_2024) >= 0.105  # §5.2 lower bound from the top 5 alone
+    assert hhi(root_2024) >= 0.105  # the top 5 alone give this lower bound
     assert gini([5, 5, 5, 5]) == 0.0
     assert gini([0, 0, 0, 1]) == pytest.approx(0.75)
     assert hhi([1, 1, 1, 1]) == pytest.approx(0.25)
@@ -58,6 +59,38 @@ def test_nakamoto_gini_hhi_reference_values():
     assert c.effective_number == pytest.approx(2.0) and c.nc_half == 2
     with pytest.raises(ValueError):
         gini([-1, 2])
+
+
+@pytest.mark.parametrize(
+    ("values", "threshold", "expected"),
+    [
+        ([1, 1], 1.0, 2),  # θ = 1: the fewest parties holding everything (never more than exist)
+        ([1, 0], 1.0, 1),  # a party with nothing is not needed to hold everything
+        ([1, 1], 0.5, 2),  # a tie is not control: neither half alone holds more than half
+        ([0.25] * 4, 0.5, 3),
+        ([0.1] * 10, 0.3, 4),  # 0.1 + 0.1 + 0.1 rounds above 0.3: still a tie, not control
+        ([1 / 3] * 3, 2 / 3, 3),
+        ([0.0, 0.0], 0.5, 0),
+        ([], 0.5, 0),
+        ({"a": 40.0, "b": 30.0, "c": 20.0, "d": 10.0}, 0.5, 2),
+    ],
+)
+def test_nakamoto_convention(values, threshold, expected):
+    assert nakamoto_coefficient(values, threshold) == expected
+
+
+def test_nakamoto_is_never_more_than_the_parties_and_monotone_in_threshold():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        values = rng.exponential(size=rng.integers(1, 12)) * (rng.random() < 0.9)
+        counts = [nakamoto_coefficient(values, t) for t in np.linspace(0.0, 1.0, 21)]
+        assert all(0 <= c <= len(values) for c in counts)
+        assert counts == sorted(counts)
+
+
+def test_nakamoto_rejects_a_threshold_outside_zero_one():
+    with pytest.raises(ValueError, match="threshold"):
+        nakamoto_coefficient([1, 2], 1.5)
 
 
 # ----------------------------------------------------------------------------- capture: V2

@@ -224,7 +224,7 @@ def test_govsim_run_on_a_sweep_file_builds_only_the_base_point(
     ('network.tempo="1e400 blocks"', "network.tempo", "a finite quantity"),
     ("network.n_subnets=true", "network.n_subnets", "an integer"),
     ("market.drift_per_year=nan", "market.drift_per_year", "a finite number"),
-    ('shocks.1.lever.enabled="false"', "shocks[1].lever.enabled", "true or false"),
+    ('shocks.1.lever.allowed="false"', "shocks[1].lever.allowed", "true or false"),
     ("network.n_subnetz=3", "network.n_subnetz", "did you mean 'n_subnets'"),
     ("seeds=3", "seeds", "study keys are set with --seeds"),
     ("shocks.9.day=1", "shocks.9.day", "arrays indexed in range"),

@@ -9,6 +9,8 @@ stays well under a minute in ``make test``.
 
 from __future__ import annotations
 
+import copy
+import datetime
 import json
 import math
 import os
@@ -89,7 +91,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]
 def _mutate(data: dict[str, Any], draw: Any, min_depth: int = 1) -> dict[str, Any]:
     """One to three mutations: replace a value, drop a key, add or rename a key (at paths at
     least ``min_depth`` deep)."""
-    out = json.loads(json.dumps(data))
+    out = copy.deepcopy(data)
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         paths = [p for p in _paths(out) if len(p) >= min_depth]
         if not paths:
@@ -125,6 +127,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime.date):  # a TOML local date, written bare
+        return value.isoformat()
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):

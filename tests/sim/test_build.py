@@ -78,7 +78,8 @@ def test_two_stage_proposers_default_to_the_triumvirs() -> None:
 
 
 def test_unknown_policies_and_strategies_are_refused_naming_the_field() -> None:
-    with pytest.raises(ValueError, match=r"^governance\.policy: "):
+    # The policy name is checked at the input boundary (load_config), which names the source.
+    with pytest.raises(ValueError, match=r"^<config dict>: governance\.policy: "):
         build.governance_policy(load_config({**TINY, "governance": {"policy": "nope"}}))
     with pytest.raises(ValueError, match=r"^stakers\.mix\.nope: "):
         build.check_strategy_names(load_config({**TINY, "stakers": {"mix": {"nope": 1.0}}}))

@@ -150,7 +150,7 @@ def test_a_worker_that_does_not_see_the_study_fails_the_run_clearly(tmp_path: Pa
     from sim.runner import RunConfig, run_one
 
     elsewhere = StudyStore(tmp_path / "not-mounted-here").writer()
-    ref = run_one("s0000-r0000", 0, {"config": {"horizon_days": 0.05}, "policy": "sudo"}, 1,
+    ref = run_one("s0000-r0000", 0, {"horizon_days": 0.05}, "sudo", 1,
                   RunConfig(model="tests.sim.test_executors:_tiny_result"), elsewhere)
     assert ref.status == "FAILED", ref
     assert "every worker mounts at the same path" in ref.error

@@ -84,14 +84,13 @@ class CabalLedger:
         stake = epoch_stake(m.state, m.params).numpy()
         return stake[np.ix_(self.subnets, m.validator_uids)]
 
-    def fair_miner_share(self) -> np.ndarray:
+    def fair_miner_share(self, stake: np.ndarray) -> np.ndarray:
         """The honest validators' stake-weighted weight share on the cabal's miners ``[k]``
-        (NaN where no honest validator sets weights)."""
+        (NaN where no honest validator sets weights); ``stake`` is ``[k, V]``."""
         m = self.model
         s = self.subnets
         honest = m.validator_strategy[s] == "honest"
         weights = m.weights[s]  # [k, V, n], rows normalised
-        stake = self._validator_stake()
         setting = honest & (weights.sum(axis=2) > 0)
         reference = np.einsum("kv,kvn->kn", np.where(setting, stake, 0.0), weights)
         on_miners = np.where(m.is_miner[s], reference, 0.0).sum(axis=1)
@@ -99,11 +98,10 @@ class CabalLedger:
         return np.divide(on_cabal, on_miners, out=np.full_like(on_cabal, np.nan),
                          where=on_miners > 0)
 
-    def fair_validator_share(self) -> np.ndarray:
-        """The cabal validators' share of the validators' stake ``[k]``."""
+    def fair_validator_share(self, stake: np.ndarray) -> np.ndarray:
+        """The cabal validators' share of the validators' stake ``[k]`` (``stake``: ``[k, V]``)."""
         m = self.model
         s = self.subnets
-        stake = self._validator_stake()
         cabal = m.validator_strategy[s] == "cabal"
         total = stake.sum(axis=1)
         return np.divide(np.where(cabal, stake, 0.0).sum(axis=1), total,
@@ -126,8 +124,9 @@ class CabalLedger:
         cabal_m = m.cabal_miners[s]
         cabal_v = m.validator_strategy[s] == "cabal"
         price = m.alpha_prices()[s]  # TAO per alpha
-        fair_m = self.fair_miner_share()
-        fair_v = self.fair_validator_share()
+        stake = self._validator_stake()
+        fair_m = self.fair_miner_share(stake)
+        fair_v = self.fair_validator_share(stake)
         has_reference = np.isfinite(fair_m)
         for result in results:
             drain = result.drain

@@ -20,7 +20,6 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +73,9 @@ class LibraryScenario:
 def _scenario_dir() -> Path:
     """The installed ``scenarios`` package directory (a real directory: files are read by path,
     since ``extends`` resolves relative to each file)."""
-    return Path(str(resources.files("scenarios")))
+    from scenarios import SCENARIO_DIR
+
+    return SCENARIO_DIR
 
 
 def scenario_header(path: Path) -> list[str]:

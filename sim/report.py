@@ -598,10 +598,12 @@ def _plain(value: Any) -> Any:
 
 
 def format_value(value: Any) -> str:
-    """An axis value as a short string: ``0.1``, ``7200``, ``true``, ``-`` for unset."""
+    """An axis value as a short string: ``0.1``, ``7200``, ``true``, ``none`` (unset)."""
     value = _plain(value)
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "-"
+    if value is None:
+        return "none"
+    if isinstance(value, float) and np.isnan(value):
+        return "n/a"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -1218,8 +1220,8 @@ def response_figures(report: StudySummary) -> list[tuple[str, str]]:
     """(caption, base64 PNG) of the response KPI over the design's axes.
 
     One axis: a line per policy with its 95 % band. Two axes on a grid (at most 12 values
-    each): a heatmap per policy, and lines over the first axis, one panel per value of the
-    second. Otherwise: the KPI against each axis.
+    each, at least half of the cells filled): a heatmap per policy, and lines over the finer
+    axis, one panel per value of the other. Otherwise: the KPI against each axis.
     """
     import matplotlib
 
@@ -1238,7 +1240,10 @@ def response_figures(report: StudySummary) -> list[tuple[str, str]]:
         return [(f"Response of {what} over {axes[0]}: mean and 95 % t interval over seeds, "
                  "a line per policy", _lines_plot(data, axes[0], kpi, policies))]
     counts = [data[a].map(format_value).nunique() for a in axes]
-    if len(axes) == 2 and max(counts) <= 12:
+    n_points = data["point"].nunique()
+    # A heatmap needs a grid: few values per axis, and at least half of the cells filled
+    # (a Latin hypercube's scattered points are not one).
+    if len(axes) == 2 and max(counts) <= 12 and counts[0] * counts[1] <= 2 * n_points:
         x_axis, y_axis = (axes[0], axes[1]) if counts[0] >= counts[1] else (axes[1], axes[0])
         return [
             (f"Response of {what} over {x_axis} x {y_axis}: mean over seeds, a heatmap per "

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from sim.cli._params import EXECUTOR, POLICY_LIST, SCENARIO, echo_json, json_option
 from sim.cli._root import UserError, main
@@ -306,8 +307,26 @@ def _finish(root: Path, *, kpi: str | None, write_report: bool, as_json: bool,
         click.echo(f"report: {path}")
 
 
+def _complete_kpi(ctx: click.Context, param: click.Parameter,
+                  incomplete: str) -> list[CompletionItem]:
+    """The KPIs of the study named on the command line (``govsim report STUDY --kpi ...``)."""
+    # While the option's value is being typed the parse is partial: STUDY may still sit in
+    # the unparsed arguments.
+    study = ctx.params.get("study") or next(iter(ctx.args), None)
+    if study is None:
+        return []
+    try:
+        from sim.report import available_kpis
+        from sim.store import StudyStore
+
+        names = available_kpis(StudyStore(study).table("kpis"))
+    except Exception:  # completion never fails loudly: no study, no names
+        return []
+    return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
 _KPI_OPTION = click.option(
-    "--kpi", default=None, metavar="NAME",
+    "--kpi", default=None, metavar="NAME", shell_complete=_complete_kpi,
     help="The KPI shown per design point and in the response plots of a sweep (default: the "
          "scenario's, e.g. cabal.gain for validator_cabal, else the verdict's harm KPI).")
 

@@ -197,3 +197,33 @@ def test_library_by_name_from_a_directory_outside_the_checkout(tmp_path: Path) -
         "events.json", "kpis.json", "timeseries.parquet"]
     assert json.loads((tmp_path / "one" / "kpis.json").read_text())["days"] == 40.0
     assert _git_status() == before
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_template_library_license_and_py_typed(tmp_path: Path) -> None:
+    """Package data: what `pip install govsim` needs outside the checkout."""
+    import zipfile
+
+    pytest.importorskip("setuptools", minversion="77")
+    files = subprocess.run(["git", "ls-files", "pyproject.toml", "README.md", "LICENSE",
+                            "protocol", "sim", "scenarios"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()
+    source = tmp_path / "src"
+    for name in files:
+        target = source / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((REPO / name).read_bytes())
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
+                            "--no-build-isolation", "-q", "-w", str(tmp_path / "dist")],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("govsim-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"sim/templates/report.html.j2", "sim/py.typed", "protocol/py.typed",
+            "scenarios/py.typed"} <= names
+    assert {f"scenarios/{name}.toml" for name in library()} <= names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    text = zipfile.ZipFile(wheel).read(metadata).decode()
+    assert "License-Expression: MIT" in text
+    assert (REPO / "LICENSE").read_text().startswith("MIT License")

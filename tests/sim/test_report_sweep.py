@@ -138,6 +138,12 @@ def test_report_kpi_option(sweep_study: tuple[Path, str]) -> None:
     assert result.exit_code == 0, result.output
     assert "tao.max_drawdown per design point" in result.output
     assert "chosen with --kpi" in result.output
+    from click.shell_completion import BashComplete
+
+    completer = BashComplete(main, {}, "govsim", "_GOVSIM_COMPLETE")
+    offered = [c.value for c in completer.get_completions(["report", str(out), "--kpi"],
+                                                           "cabal.g")]
+    assert offered == ["cabal.gain"]
     bad = CliRunner().invoke(main, ["report", str(out), "--kpi", "cabal.gian"])
     assert bad.exit_code == 2
     assert bad.output.startswith("error: --kpi 'cabal.gian': not a KPI")
@@ -212,6 +218,10 @@ def test_one_axis_gives_lines_three_give_one_panel_per_axis() -> None:
     assert len(three) == 1 and "against each axis" in three[0][0]
     two = response_figures(_summary({"a": [1, 2, 1, 2], "b": ["u", "u", "v", "v"]}, ["sudo"]))
     assert len(two) == 2 and "heatmap per policy" in two[0][0]
+    # Two continuous axes of a Latin hypercube are no grid: one panel per axis, as scatters.
+    lhs = response_figures(_summary({"a": [0.1, 0.5, 0.3, 0.9], "b": [2.0, 1.0, 4.0, 3.0]},
+                                    ["sudo"]))
+    assert len(lhs) == 1 and "against each axis" in lhs[0][0]
 
 
 def test_one_policy_sweep_says_there_is_nothing_to_compare() -> None:

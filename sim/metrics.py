@@ -1,4 +1,4 @@
-"""What a run measures: a tidy time series, per-role PnL and the governance KPIs.
+"""What a run measures: a tidy time series, per-role PnL and the governance KPIs (docs/model.md).
 
 :class:`Recorder` lives on the model; it snapshots the network at the configured interval (one row
 per subnet and time) and keeps the running totals the KPIs need. :func:`compute_kpis` turns a
@@ -11,7 +11,8 @@ finished model into a flat dict of numbers:
   and missed ones (false negatives: warranted proposals that never executed, scams never
   stopped, exploits that ran out instead of being stopped);
 * time to stop exploits and TAO stolen;
-* decentralisation metrics (Nakamoto coefficient, Gini, HHI) from ``protocol.governance.metrics``.
+* decentralisation metrics (Nakamoto coefficient, Gini, HHI) from ``protocol.governance.metrics``;
+* in runs with a validator cabal, its income against its fair share (:mod:`sim.cabal`).
 
 Both read the model through :class:`RecordedModel` (what they need of it, nothing else); the
 KPIs are plain data (numbers and strings), never the model itself.
@@ -29,6 +30,7 @@ from protocol.economy.state import EconomyParams, NetworkState
 from protocol.governance import metrics as governance_metrics
 from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
 from sim import chain
+from sim.cabal import CabalLedger
 from sim.config import SimConfig
 
 if TYPE_CHECKING:
@@ -140,6 +142,7 @@ class Recorder:
         self._yield_days = 0.0
         self.yields = np.zeros(S)
         self.end_of_emission = np.full(S, np.nan)
+        self.cabal = CabalLedger.for_model(model)
 
     # -------------------------------------------------------------- accumulation
     def add_step_income(self, income_tao: np.ndarray, income_alpha: np.ndarray) -> None:
@@ -149,6 +152,8 @@ class Recorder:
         V = len(m.validator_uids)
         self._yield_income += income_alpha[:, 1 : 1 + V].sum(axis=1)
         self._yield_days += m.blocks_per_step / BLOCKS_PER_DAY
+        if self.cabal is not None:
+            self.cabal.add(getattr(m, "last_results", ()))
 
     def add_balance_income(self, delta_rao: np.ndarray) -> None:
         """Add TAO paid to balances during the chain step (root dividends), per account (rao)."""
@@ -380,7 +385,7 @@ def compute_kpis(model: RecordedModel) -> dict[str, Any]:
     out["exploits.max_days_to_stop"] = float(np.max(times)) if times else float("nan")
     out["exploits.stolen_tao"] = float(sum(ex.stolen_tao for ex in shocks.exploits))
 
-    # Decentralisation of decision power (docs/governance.md, Metrics) and of stake.
+    # Decentralisation of decision power (docs/governance.md, "Metrics") and of stake.
     out.update(_decentralisation(model, shares))
     stake_values = rec.account_wealth_tao()[
         np.concatenate([roles["validators"], roles["nominators"]])
@@ -390,11 +395,13 @@ def compute_kpis(model: RecordedModel) -> dict[str, Any]:
     out["decentralisation.stake_gini"] = gini(stake_values)
     out["decentralisation.stake_hhi"] = hhi(stake_values)
     out["subnets"] = S
+    if rec.cabal is not None:
+        out.update(rec.cabal.kpis())
     return out
 
 
 def _decentralisation(model: RecordedModel, shares: np.ndarray) -> dict[str, Any]:
-    """Decision-power metrics of the policy's final state (``decentralisation_report``)."""
+    """The decentralisation metrics of the policy's final state (``decentralisation_report``)."""
     from protocol.governance.metrics import decentralisation_report
 
     desk = model.governance

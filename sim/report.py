@@ -1,16 +1,24 @@
-"""Study summaries: the compare table with confidence intervals, the verdict line, and a
-self-contained HTML report with embedded PNG plots (matplotlib, Agg backend).
+"""Study summaries: the compare table with confidence intervals, sweeps by design point, the
+verdict, and a self-contained HTML report with embedded PNG plots (matplotlib, Agg backend).
 
-The report reads only the study directory (:class:`sim.store.StudyStore`): price paths with
-bands across seeds, PnL distributions per role, emission shares, decentralisation metrics,
-the compare table and the verdict on harm versus reaction speed.
+Everything is read from the study directory (:class:`sim.store.StudyStore`).
+:func:`summarize_study` builds one :class:`StudySummary`: the KPIs per policy (pooled over
+every run), the design of a sweep (:func:`study_design`: the parameters that vary over its
+points, read from each point's config), the KPIs per design point and policy, the response KPI
+(:func:`choose_kpi`), and the verdict on harm versus reaction speed over the whole study and at
+each design point. Three views render it: :func:`format_study` (the terminal),
+:meth:`StudySummary.to_dict` (``--json``) and :func:`build_report` (``report.html`` from the
+``sim/templates/report.html.j2`` jinja2 template: price paths with bands across seeds, PnL per
+role, emission shares, decentralisation metrics and, for a sweep, the per-point table and the
+response plots of the chosen KPI over the design's axes).
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import difflib
 import io
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,19 +28,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.stats import mean_ci, paired_diff_ci
+from sim.stats import grouped_mean_ci, mean_ci, paired_diff_ci
 from sim.store import StudyStore
 
 __all__ = [
     "HARM_KPIS",
+    "KPI_MEANINGS",
     "SPEED_KPIS",
+    "Design",
+    "PointVerdict",
+    "ReportError",
     "StudyStatus",
+    "StudySummary",
     "Verdict",
     "build_report",
+    "choose_kpi",
     "compare_summary",
     "complete_pairs",
     "format_compare_table",
+    "format_study",
+    "point_summary",
+    "render_html",
+    "response_figures",
+    "study_design",
     "study_status",
+    "summarize_study",
     "verdict",
 ]
 
@@ -311,6 +331,10 @@ def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo
         the line says how many pairs were left out.
     """
     wanted = list(dict.fromkeys(policies if policies is not None else kpis[group]))
+    if len(wanted) < 2:
+        only = wanted[0] if wanted else "none"
+        return Verdict(None, None, None, (), (),
+                       f"verdict: one policy ({only}) in this study, nothing to compare it with")
     complete = complete_pairs(kpis, group=group, policies=wanted)
     keys = [k for k in ("point", "replication") if k in kpis.columns]
     n_pairs = len(kpis.drop_duplicates(keys)) if keys else 0
@@ -523,18 +547,797 @@ def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
     return figures
 
 
+# -- the design of a sweep -------------------------------------------------------------------------
+class ReportError(ValueError):
+    """A report that cannot be made as asked (e.g. ``--kpi`` names no KPI of the study)."""
+
+
+@dataclass(frozen=True)
+class Design:
+    """The design points of a study and the parameters that vary over them.
+
+    Attributes
+    ----------
+    axes
+        The varying parameters shown, as dotted paths into the config
+        (``validators.mix.cabal``, ``network.kappa``); empty for a single-point study.
+    points
+        One row per design point (index ``point``), one column per axis: the value the point's
+        config holds (in the field's own unit, e.g. blocks).
+    """
+
+    axes: tuple[str, ...]
+    points: pd.DataFrame
+
+    @property
+    def is_sweep(self) -> bool:
+        """True when the study has more than one design point."""
+        return len(self.points) > 1
+
+    def values(self, point: int) -> dict[str, Any]:
+        """The axes' values at ``point``."""
+        row = self.points.loc[point]
+        return {axis: _plain(row[axis]) for axis in self.axes}
+
+    def label(self, point: int) -> str:
+        """``validators.mix.cabal=0.1, network.kappa=0.5``."""
+        return ", ".join(f"{axis}={format_value(value)}"
+                         for axis, value in self.values(point).items())
+
+    def describe(self) -> str:
+        """``12 design points over validators.mix.cabal x network.kappa``."""
+        n = len(self.points)
+        if not self.axes:
+            return f"{n} design point" + ("s" if n != 1 else "")
+        return f"{n} design points over {' x '.join(self.axes)}"
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python scalars (for JSON and formatting)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def format_value(value: Any) -> str:
+    """An axis value as a short string: ``0.1``, ``7200``, ``true``, ``none`` (unset)."""
+    value = _plain(value)
+    if value is None:
+        return "none"
+    if isinstance(value, float) and np.isnan(value):
+        return "n/a"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _lookup(data: Any, path: str) -> Any:
+    """``data`` at a dotted path (numbers index lists); KeyError when absent."""
+    node = data
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            raise KeyError(path)
+    return node
+
+
+def _leaves(prefix: str, value: Any) -> dict[str, Any]:
+    """Flatten a table or array into ``prefix.key`` leaves (scalars stay as they are)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_leaves(f"{prefix}.{key}", item))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for i, item in enumerate(value):
+            out.update(_leaves(f"{prefix}.{i}", item))
+        return out
+    return {prefix: value}
+
+
+def _codes(column: pd.Series) -> np.ndarray:
+    """Integer codes of a column's distinct values (None/NaN a value of its own)."""
+    keys = column.map(lambda v: json.dumps(_plain(v), sort_keys=True, default=str))
+    return pd.factorize(keys)[0]
+
+
+def _independent(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The leaves of one parameter worth showing: a leaf that is a function of the leaves
+    already kept adds nothing (``honest`` is ``1 - cabal`` in a two-way mix).
+
+    Finer leaves first; between equally fine numeric leaves the one with the smaller mean (in
+    a mix, the minority strategy the design varies), then file order.
+    """
+    def rank(col: str) -> tuple[float, float, int]:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        numeric = values.notna().all() and not frame[col].map(lambda v: isinstance(v, bool)).any()
+        mean = float(values.mean()) if numeric else np.inf
+        return (-len(set(_codes(frame[col]))), mean, columns.index(col))
+
+    kept: list[str] = []
+    combos = np.zeros(len(frame), dtype=int)
+    for col in sorted(columns, key=rank):
+        joined = pd.factorize(pd.Series(list(zip(combos, _codes(frame[col]), strict=True))))[0]
+        if len(set(joined)) > len(set(combos)):
+            kept.append(col)
+            combos = joined
+    return [c for c in columns if c in kept]
+
+
+def study_design(scenarios: pd.DataFrame) -> Design:
+    """The :class:`Design` of a study from its ``scenarios.parquet`` table.
+
+    Each point's parameters are read from the point's stored config (so a value given as
+    ``"20 hours"`` shows as ``6000`` blocks, and a record that leaves a field at the file's value
+    shows that value); tables and arrays are flattened into leaves; parameters equal at every
+    point are dropped, and so are leaves of one parameter that follow from its other leaves.
+    """
+    ids = {"scenario_id", "point", "policy", "config"}
+    per_point = scenarios.drop_duplicates("point").sort_values("point").set_index("point")
+    keys = [c for c in per_point.columns if c not in ids]
+    if len(per_point) <= 1 or not keys:
+        points = pd.DataFrame(index=pd.Index(per_point.index, name="point"))
+        if len(per_point) > 1:  # points with nothing to tell them apart: their number
+            points["point"] = points.index
+            return Design(("point",), points)
+        return Design((), points)
+    rows: list[dict[str, Any]] = []
+    groups: dict[str, list[str]] = {}
+    for point, row in per_point.iterrows():
+        try:
+            config = json.loads(row["config"]) if "config" in row else {}
+        except (TypeError, ValueError):
+            config = {}
+        leaves: dict[str, Any] = {}
+        for key in keys:
+            try:
+                value = _lookup(config, key)
+            except KeyError:
+                value = row[key]
+            for leaf, item in _leaves(key, value).items():
+                groups.setdefault(key, [])
+                if leaf not in groups[key]:
+                    groups[key].append(leaf)
+                leaves[leaf] = _plain(item)
+        rows.append({"point": int(point), **leaves})
+    frame = pd.DataFrame(rows).set_index("point")
+    frame = frame.astype(object).where(frame.notna(), None)
+    axes: list[str] = []
+    for key in keys:
+        varying = [leaf for leaf in groups.get(key, []) if len(set(_codes(frame[leaf]))) > 1]
+        axes += _independent(frame, varying) if varying else []
+    if not axes:
+        frame["point"] = frame.index
+        axes = ["point"]
+    points = frame[axes].copy()
+    for axis in axes:
+        numeric = pd.to_numeric(points[axis], errors="coerce")
+        if numeric.notna().all() and not points[axis].map(lambda v: isinstance(v, bool)).any():
+            points[axis] = numeric
+    return Design(tuple(axes), points)
+
+
+# -- choosing the response KPI ----------------------------------------------------------------------
+#: What some KPIs mean, for the lines that introduce them.
+KPI_MEANINGS: dict[str, str] = {
+    "cabal.gain": "the cabal's miners' and validators' pay over what honest weighting pays them, "
+                  "minus 1 (0 = fair)",
+    "cabal.excess_tao": "TAO the cabal earned over what honest weighting pays it",
+    "pnl.tao_holders.mean": "TAO holders' return over the run (the TAO price's relative change)",
+    "tao.max_drawdown": "the TAO price's largest fall from a running peak",
+    "exploits.stolen_tao": "TAO drained by exploits",
+    "exploits.mean_days_to_stop": "days from an exploit's start to its stop",
+    "fp.emission_share_hit": "emission share cut by unwarranted interventions",
+}
+
+
+def available_kpis(kpis: pd.DataFrame) -> list[str]:
+    """KPI columns with at least one finite value."""
+    return [c for c in kpi_columns(kpis)
+            if np.isfinite(kpis[c].to_numpy(dtype=float)).any()]
+
+
+def choose_kpi(kpis: pd.DataFrame, scenario: str | None, requested: str | None = None) \
+        -> tuple[str | None, str]:
+    """The KPI a report plots over the design, and why that one.
+
+    ``requested`` (``--kpi``) must be a KPI of the study; otherwise the scenario's default
+    (:data:`sim.library.DEFAULT_REPORT_KPIS`), then the verdict's harm KPI, then the first KPI.
+
+    Raises
+    ------
+    ReportError
+        When ``requested`` is not a KPI with a value in the study (the message lists close
+        names).
+    """
+    from sim.library import DEFAULT_REPORT_KPIS
+
+    names = available_kpis(kpis) if not kpis.empty else []
+    if requested is not None:
+        if requested in names:
+            return requested, "chosen with --kpi"
+        close = difflib.get_close_matches(requested, names, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ReportError(f"--kpi {requested!r}: not a KPI with a value in this study; {hint}"
+                          f"the study's KPIs: {', '.join(names) or 'none'}")
+    default = DEFAULT_REPORT_KPIS.get(scenario or "")
+    if default in names:
+        return default, f"the default for {scenario}; --kpi NAME for another"
+    for name, _sign in HARM_KPIS:
+        if name in names:
+            return name, "the verdict's harm KPI; --kpi NAME for another"
+    if names:
+        return names[0], "the study's first KPI; --kpi NAME for another"
+    return None, "no KPI has a value"
+
+
+# -- the study summary ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PointVerdict:
+    """The verdict at one design point (paired over that point's seeds only)."""
+
+    point: int
+    values: dict[str, Any]
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """Everything a report says about a study; the terminal, HTML and JSON views render it.
+
+    Attributes
+    ----------
+    root
+        The study directory.
+    scenario, description
+        From ``sweep.json``.
+    sweep
+        ``sweep.json`` (provenance: entropy, code version, replications, ...).
+    status
+        Runs by status and the seeds every policy finished.
+    policies
+        In the study's order.
+    design
+        The design points and their axes.
+    kpi, kpi_reason
+        The response KPI and why it was chosen.
+    summary
+        Per policy, pooled over every run: ``policy, kpi, mean, low, high, n``.
+    constant
+        KPIs with one value in every run.
+    per_point
+        Per design point and policy: ``point, <axes>, policy, kpi, mean, low, high, n``
+        (empty for a single-point study).
+    verdict
+        Over the whole study (every design point, paired on point and seed); None with fewer
+        than two policies.
+    point_verdicts
+        One per design point of a sweep with at least two policies.
+    """
+
+    root: Path
+    scenario: str
+    description: str
+    sweep: dict[str, Any]
+    status: StudyStatus
+    policies: tuple[str, ...]
+    design: Design
+    kpi: str | None
+    kpi_reason: str
+    summary: pd.DataFrame
+    constant: dict[str, float]
+    per_point: pd.DataFrame
+    verdict: Verdict | None
+    point_verdicts: tuple[PointVerdict, ...]
+
+    @property
+    def replications(self) -> int:
+        """Seeds per scenario."""
+        return int(self.sweep.get("replications") or 0)
+
+    def verdict_line(self) -> str:
+        """The overall verdict, said for what it covers."""
+        if len(self.policies) < 2:
+            only = self.policies[0] if self.policies else "none"
+            return (f"verdict: one policy ({only}) in this study, nothing to compare it with; "
+                    "run it with --policies a,b,... to compare designs")
+        if self.verdict is None:
+            return "verdict: none (no successful runs)"
+        line = self.verdict.line
+        if self.design.is_sweep:
+            scope = (f"verdict over the whole design ({len(self.design.points)} points x "
+                     f"{self.replications} seeds, paired on point and seed): ")
+            line = scope + line.removeprefix("verdict: ")
+        return line
+
+    def point_table(self, kpi: str | None = None) -> pd.DataFrame:
+        """One row per design point: the axes' values, then ``mean ± half-width`` of ``kpi``
+        (default: the response KPI) per policy."""
+        kpi = kpi or self.kpi
+        axes = list(self.design.axes)
+        if self.per_point.empty or kpi is None:
+            return pd.DataFrame(columns=[*axes, *self.policies])
+        sub = self.per_point[self.per_point["kpi"] == kpi]
+        cells = sub.assign(cell=[_cell(m, lo, hi) for m, lo, hi in
+                                 zip(sub["mean"], sub["low"], sub["high"], strict=True)])
+        table = cells.pivot(index="point", columns="policy", values="cell")
+        table = table.reindex(index=self.design.points.index,
+                              columns=[p for p in self.policies if p in table.columns])
+        values = self.design.points[axes].map(format_value)
+        return pd.concat([values, table.fillna("n/a")], axis=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data (non-finite numbers as None or ``"inf"``)."""
+        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+            return [{k: _jsonable(v) for k, v in row.items()}
+                    for row in frame.to_dict("records")]
+
+        def verdict_dict(v: Verdict | None, scope: str) -> dict[str, Any] | None:
+            if v is None:
+                return None
+            return {"scope": scope, "line": v.line, "harm_kpi": v.harm_kpi,
+                    "speed_kpi": v.speed_kpi, "reference": v.reference,
+                    "least_harm": list(v.least_harm), "fewer_harm": list(v.fewer_harm)}
+
+        points = (self.design.points.reset_index(drop=True) if "point" in self.design.axes
+                  else self.design.points.reset_index())
+        return {
+            "study": str(self.root),
+            "scenario": self.scenario,
+            "description": self.description,
+            "status": {"counts": self.status.counts, "total": self.status.total,
+                       "finished": self.status.finished, "seeds": self.status.pairs,
+                       "complete_seeds": self.status.complete, "header": self.status.header()},
+            "policies": list(self.policies),
+            "replications": self.replications,
+            "entropy": self.sweep.get("entropy"),
+            "design": {"axes": list(self.design.axes), "points": records(points)},
+            "kpi": self.kpi,
+            "kpi_reason": self.kpi_reason,
+            "kpis": records(self.summary),
+            "constant": {k: _jsonable(v) for k, v in self.constant.items()},
+            "per_point": records(self.per_point),
+            "verdict": verdict_dict(self.verdict, "design" if self.design.is_sweep else "study"),
+            "verdict_line": self.verdict_line(),
+            "point_verdicts": [{"point": pv.point, **{k: _jsonable(v) for k, v in
+                                                     pv.values.items()},
+                                **(verdict_dict(pv.verdict, "point") or {})}
+                               for pv in self.point_verdicts],
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, float) and not np.isfinite(value):
+        return None if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def point_summary(kpis: pd.DataFrame, design: Design, *, level: float = 0.95,
+                  columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Mean and t interval of every KPI per design point and policy.
+
+    Returns
+    -------
+    DataFrame
+        ``point, <axes>, policy, kpi, mean, low, high, n``.
+    """
+    columns = list(columns) if columns is not None else kpi_columns(kpis)
+    long = grouped_mean_ci(kpis, ["point", "policy"], columns, level=level)
+    axes = [a for a in design.axes if a not in ("point",)]
+    if axes and not long.empty:
+        long = long.merge(design.points[axes], left_on="point", right_index=True, how="left")
+    return long[["point", *axes, "policy", "kpi", "mean", "low", "high", "n"]]
+
+
+def summarize_study(root: str | Path, *, kpi: str | None = None, level: float = 0.95) \
+        -> StudySummary:
+    """Read a study directory and summarise it (per policy, per design point, verdicts).
+
+    Parameters
+    ----------
+    root
+        The study directory.
+    kpi
+        The response KPI (``--kpi``); default: the scenario's (see :func:`choose_kpi`).
+    level
+        Confidence level of the intervals.
+
+    Raises
+    ------
+    sim.store.StoreError
+        When ``root`` is not a study directory.
+    ReportError
+        When ``kpi`` is not a KPI of the study.
+    """
+    store = StudyStore(root)
+    sweep = store.sweep()
+    manifest = store.manifest()
+    status = study_status(manifest)
+    kpis = store.table("kpis")
+    policies = tuple(dict.fromkeys(manifest["policy"]))
+    design = study_design(store.scenarios())
+    scenario = str(sweep.get("scenario") or store.root.name)
+    constant = constant_kpis(kpis) if not kpis.empty else {}
+    chosen, reason = choose_kpi(kpis, scenario, kpi)
+    empty = pd.DataFrame(columns=["policy", "kpi", "mean", "low", "high", "n"])
+    if kpis.empty:
+        return StudySummary(store.root, scenario, str(sweep.get("description") or ""), sweep,
+                            status, policies, design, chosen, reason, empty, constant,
+                            pd.DataFrame(), None, ())
+    present = [p for p in policies if p in set(kpis["policy"])]
+    varying = kpis.drop(columns=list(constant))
+    summary = compare_summary(varying, policies=present, level=level)
+    per_point = pd.DataFrame()
+    point_verdicts: list[PointVerdict] = []
+    if design.is_sweep:
+        columns = kpi_columns(varying)
+        if chosen is not None and chosen not in columns:
+            columns.append(chosen)
+        per_point = point_summary(kpis, design, level=level, columns=columns)
+        if len(policies) > 1:
+            for point in design.points.index:
+                at = kpis[kpis["point"] == point]
+                if at.empty:
+                    continue
+                point_verdicts.append(PointVerdict(int(point), design.values(point),
+                                                   verdict(at, policies=list(policies))))
+    overall = verdict(kpis, policies=list(policies)) if len(policies) > 1 else None
+    return StudySummary(store.root, scenario, str(sweep.get("description") or ""), sweep,
+                        status, policies, design, chosen, reason, summary, constant, per_point,
+                        overall, tuple(point_verdicts))
+
+
+# -- the terminal view ---------------------------------------------------------------------------
+def _text_table(frame: pd.DataFrame, *, left: int = 0) -> str:
+    """A plain table: the first ``left`` columns left-aligned, the rest right-aligned."""
+    columns = [str(c) for c in frame.columns]
+    cells = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c)
+              for i, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) if i < left else v.rjust(w)
+                         for i, (v, w) in enumerate(zip(values, widths, strict=True))).rstrip()
+
+    out = [line(columns), "-" * len(line(columns))]
+    out += [line(r) for r in cells]
+    return "\n".join(out)
+
+
+def _point_verdict_table(report: StudySummary) -> pd.DataFrame:
+    """One row per design point: its axes, the reference, the least-harm policies and those
+    that do significantly less harm than the reference (or why there is no verdict)."""
+    rows = []
+    for pv in report.point_verdicts:
+        v = pv.verdict
+        row = {axis: format_value(value) for axis, value in pv.values.items()}
+        if v.harm_kpi is None:
+            row.update({"reference": "-", "least harm": "-",
+                        "significantly less harm": v.line.removeprefix("verdict: ")[:70]})
+        else:
+            row.update({"reference": v.reference or "-",
+                        "least harm": ", ".join(v.least_harm) or "-",
+                        "significantly less harm": ", ".join(v.fewer_harm) or "none"})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_study(report: StudySummary, *, width: int = 140) -> str:
+    """The terminal summary: the compare table (single point) or, for a sweep, the per-point
+    table of the response KPI; then the verdicts, each saying what it covers."""
+    lines: list[str] = []
+    header = report.status.header()
+    if header:
+        lines += [header, ""]
+    n_runs = report.status.total
+    lines.append(f"{report.scenario}: {report.design.describe()}; policies "
+                 f"{', '.join(report.policies)}; {report.replications} seeds each "
+                 f"({n_runs} runs)")
+    if report.summary.empty:
+        lines.append("no successful runs: nothing to compare")
+        return "\n".join(lines)
+    if report.design.is_sweep and report.kpi is not None:
+        meaning = KPI_MEANINGS.get(report.kpi)
+        lines += ["", f"{report.kpi} per design point: mean ± half-width of the 95 % t "
+                      "interval over seeds" + (f"; {meaning}" if meaning else ""),
+                  f"({report.kpi_reason})"]
+        lines.append(_text_table(report.point_table(), left=len(report.design.axes)))
+    else:
+        lines += ["", format_compare_table(report.summary, width=width)]
+        if report.constant:
+            lines.append("the same in every run: " + ", ".join(
+                f"{k} = {v:.4g}" for k, v in report.constant.items() if np.isfinite(v)))
+    lines += ["", report.verdict_line()]
+    if report.point_verdicts:
+        table = _point_verdict_table(report)
+        lines += ["", "verdict per design point (paired over that point's seeds only):",
+                  _text_table(table, left=len(table.columns))]
+    return "\n".join(lines)
+
+
+# -- response plots --------------------------------------------------------------------------------
+def _is_numeric(values: pd.Series) -> bool:
+    return (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+            and values.notna().all())
+
+
+def _positions(values: pd.Series) -> tuple[np.ndarray, list[Any], list[str]]:
+    """x positions of ``values`` (numeric as they are; others in order of first appearance),
+    and the distinct values with their tick labels."""
+    if _is_numeric(values):
+        distinct = sorted(set(values.tolist()))
+        return values.to_numpy(dtype=float), distinct, [format_value(v) for v in distinct]
+    order = list(dict.fromkeys(values.map(format_value)))
+    index = {label: i for i, label in enumerate(order)}
+    return (np.array([index[format_value(v)] for v in values], dtype=float),
+            order, order)
+
+
+def _colors(n: int) -> list[Any]:
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("tab20" if n > 10 else "tab10")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _lines_plot(data: pd.DataFrame, axis: str, kpi: str, policies: Sequence[str], *,
+                by: str | None = None) -> str:
+    """The KPI over one axis with 95 % bands: a line per policy (and per value of ``by``)."""
+    import matplotlib.pyplot as plt
+
+    panels = list(dict.fromkeys(data[by].map(format_value))) if by else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(min(4.2 * len(panels), 13), 3.6),
+                             squeeze=False, sharey=True)
+    colors = _colors(len(policies))
+    for ax, panel in zip(axes.ravel(), panels, strict=True):
+        sub = data if panel is None else data[data[by].map(format_value) == panel]
+        x_all, _distinct, labels = _positions(data[axis])
+        for color, policy in zip(colors, policies, strict=True):
+            rows = sub[sub["policy"] == policy]
+            if rows.empty:
+                continue
+            x = x_all[rows.index.to_numpy()]
+            order = np.argsort(x, kind="stable")
+            mean = rows["mean"].to_numpy(dtype=float)[order]
+            ax.plot(x[order], mean, marker="o", lw=1.4, color=color, label=policy)
+            low = rows["low"].to_numpy(dtype=float)[order]
+            high = rows["high"].to_numpy(dtype=float)[order]
+            if np.isfinite(low).any():
+                ax.fill_between(x[order], low, high, color=color, alpha=0.15, lw=0)
+        if not _is_numeric(data[axis]):
+            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+        ax.set_xlabel(axis)
+        ax.set_title(f"{by} = {panel}" if panel is not None else "", fontsize=9)
+        ax.grid(alpha=0.3)
+        if np.nanmin(data["mean"].to_numpy(dtype=float)) < 0 < np.nanmax(
+                data["mean"].to_numpy(dtype=float)):
+            ax.axhline(0.0, color="#888", lw=0.8)
+    axes.ravel()[0].set_ylabel(kpi)
+    axes.ravel()[-1].legend(fontsize=7)
+    fig.suptitle(f"{kpi} over {axis}" + (f", by {by}" if by else "")
+                 + ": mean and 95 % interval over seeds, per policy", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _heatmaps(data: pd.DataFrame, x_axis: str, y_axis: str, kpi: str,
+              policies: Sequence[str]) -> str:
+    """One heatmap of the KPI's mean over two axes per policy, on one colour scale."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import TwoSlopeNorm
+
+    _, x_values, x_labels = _positions(data[x_axis])
+    _, y_values, y_labels = _positions(data[y_axis])
+    x_index = {label: i for i, label in enumerate(x_labels)}
+    y_index = {label: i for i, label in enumerate(y_labels)}
+    means = data["mean"].to_numpy(dtype=float)
+    finite = means[np.isfinite(means)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if low < 0 < high:
+        cmap, norm = "RdBu_r", TwoSlopeNorm(0.0, low, high)
+    else:
+        cmap, norm = "viridis", None
+    n = len(policies)
+    ncols = min(n, 3)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(0.75 * len(x_labels) * ncols + 2.6 * ncols,
+                                                    0.5 * len(y_labels) * nrows + 1.9 * nrows),
+                             squeeze=False, layout="constrained")
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    image = None
+    for ax, policy in zip(axes.ravel(), policies, strict=False):
+        grid = np.full((len(y_labels), len(x_labels)), np.nan)
+        rows = data[data["policy"] == policy]
+        for x, y, m in zip(rows[x_axis], rows[y_axis], rows["mean"], strict=True):
+            grid[y_index[format_value(y)], x_index[format_value(x)]] = m
+        if norm is None:
+            image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=low, vmax=high,
+                              aspect="auto", origin="lower")
+        else:
+            image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto",
+                              origin="lower")
+        for (i, j), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                # White on the dark ends of the colour scale, black elsewhere.
+                shade = float(image.norm(value))
+                dark = shade < 0.2 or shade > 0.8 if norm is not None else shade < 0.35
+                ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")
+        ax.set_xticks(range(len(x_labels)), x_labels, fontsize=7)
+        ax.set_yticks(range(len(y_labels)), y_labels, fontsize=7)
+        ax.set_xlabel(x_axis, fontsize=8)
+        ax.set_ylabel(y_axis, fontsize=8)
+        ax.set_title(policy, fontsize=9)
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label=kpi)
+    fig.suptitle(f"{kpi} (mean over seeds) over {x_axis} x {y_axis}, per policy", fontsize=10)
+    del x_values, y_values
+    return _png(fig)
+
+
+def _main_effects(data: pd.DataFrame, axes_names: Sequence[str], kpi: str,
+                  policies: Sequence[str]) -> str:
+    """The KPI against each axis (the mean over the design points at each value; every
+    point when each value occurs once), per policy."""
+    import matplotlib.pyplot as plt
+
+    shown = list(axes_names)[:4]
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.8 * len(shown), 3.4), squeeze=False,
+                             sharey=True)
+    colors = _colors(len(policies))
+    for ax, axis in zip(axes.ravel(), shown, strict=True):
+        scatter = data[axis].nunique() == data["point"].nunique()
+        for color, policy in zip(colors, policies, strict=True):
+            rows = data[data["policy"] == policy]
+            if rows.empty:
+                continue
+            labels_of = rows[axis].map(format_value)
+            grouped = rows.groupby(labels_of, sort=False)["mean"].mean()
+            firsts = rows.groupby(labels_of, sort=False)[axis].first()
+            x, _distinct, labels = _positions(firsts.reindex(grouped.index).reset_index(drop=True))
+            order = np.argsort(x, kind="stable")
+            style = {"ls": "none"} if scatter else {"lw": 1.4}
+            ax.plot(x[order], grouped.to_numpy()[order], marker="o", color=color,
+                    label=policy, **style)
+            if not _is_numeric(rows[axis]):
+                ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+        ax.set_xlabel(axis, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes.ravel()[0].set_ylabel(kpi)
+    axes.ravel()[-1].legend(fontsize=7)
+    fig.suptitle(f"{kpi} against each axis (mean over the other axes), per policy", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def response_figures(report: StudySummary) -> list[tuple[str, str]]:
+    """(caption, base64 PNG) of the response KPI over the design's axes.
+
+    One axis: a line per policy with its 95 % band. Two axes on a grid (at most 12 values
+    each, at least half of the cells filled): a heatmap per policy, and lines over the finer
+    axis, one panel per value of the other. Otherwise: the KPI against each axis.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    kpi = report.kpi
+    axes = list(report.design.axes)
+    if not report.design.is_sweep or kpi is None or report.per_point.empty:
+        return []
+    data = report.per_point[report.per_point["kpi"] == kpi].reset_index(drop=True)
+    if data.empty or not np.isfinite(data["mean"].to_numpy(dtype=float)).any():
+        return []
+    policies = [p for p in report.policies if p in set(data["policy"])]
+    meaning = KPI_MEANINGS.get(kpi)
+    what = f"{kpi}" + (f" ({meaning})" if meaning else "")
+    if len(axes) == 1:
+        return [(f"Response of {what} over {axes[0]}: mean and 95 % t interval over seeds, "
+                 "a line per policy", _lines_plot(data, axes[0], kpi, policies))]
+    counts = [data[a].map(format_value).nunique() for a in axes]
+    n_points = data["point"].nunique()
+    # A heatmap needs a grid: few values per axis, and at least half of the cells filled
+    # (a Latin hypercube's scattered points are not one).
+    if len(axes) == 2 and max(counts) <= 12 and counts[0] * counts[1] <= 2 * n_points:
+        x_axis, y_axis = (axes[0], axes[1]) if counts[0] >= counts[1] else (axes[1], axes[0])
+        return [
+            (f"Response of {what} over {x_axis} x {y_axis}: mean over seeds, a heatmap per "
+             "policy", _heatmaps(data, x_axis, y_axis, kpi, policies)),
+            (f"{kpi} over {x_axis}, a panel per {y_axis}: mean and 95 % t interval over seeds, "
+             "a line per policy", _lines_plot(data, x_axis, kpi, policies, by=y_axis)),
+        ]
+    return [(f"{what} against each axis of the design (mean over the other axes), per policy",
+             _main_effects(data, axes, kpi, policies))]
+
+
 # -- the HTML report ------------------------------------------------------------------------------
-_CSS = """
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;
-text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
-.verdict{background:#eef6ee;border-left:4px solid #4a4;padding:.6em 1em}
-.unfinished{background:#fdf1e4;border-left:4px solid #d80;padding:.6em 1em}
-img{max-width:100%}figure{margin:1.2em 0}figcaption{font-size:12px;color:#555}
-"""
+def _html_table(frame: pd.DataFrame, *, left: int = 1, index: bool = False) -> dict[str, Any]:
+    """A table for the template: header cells, rows of strings, how many columns are labels."""
+    if index:
+        frame = frame.reset_index()
+    return {"columns": [str(c) for c in frame.columns],
+            "rows": [["n/a" if v is None or (isinstance(v, float) and np.isnan(v))
+                      else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row]
+                     for row in frame.itertuples(index=False)],
+            "left": left}
 
 
-def build_report(root: str | Path, out: str | Path | None = None) -> Path:
+def _all_kpis_per_point(report: StudySummary) -> pd.DataFrame:
+    """One row per design point and policy, one column per KPI (``mean ± half-width``)."""
+    data = report.per_point
+    cells = data.assign(cell=[_cell(m, lo, hi) for m, lo, hi in
+                              zip(data["mean"], data["low"], data["high"], strict=True)])
+    wide = cells.pivot(index=["point", "policy"], columns="kpi", values="cell")
+    wide = wide.reindex(columns=list(dict.fromkeys(data["kpi"])))
+    wide = wide.reset_index()
+    values = report.design.points[list(report.design.axes)].map(format_value)
+    wide = wide.merge(values, left_on="point", right_index=True, how="left",
+                      suffixes=("", " (axis)"))
+    order = [*report.design.axes, "policy"]
+    return wide[[c for c in order if c in wide.columns]
+                + [c for c in wide.columns if c not in order and c != "point"]]
+
+
+def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
+                manifest: pd.DataFrame) -> str:
+    """The report as one self-contained HTML page (jinja2 template, autoescaped)."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("sim", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    template = env.get_template("report.html.j2")
+    sweep = report.sweep
+    counts = manifest["status"].value_counts().to_dict()
+    failed = manifest[manifest["status"] != "SUCCEEDED"]
+    context: dict[str, Any] = {
+        "title": report.scenario,
+        "description": report.description,
+        "unfinished": report.status.header(),
+        "runs": len(manifest),
+        "counts": ", ".join(f"{v} {k}" for k, v in sorted(counts.items())),
+        "policies": ", ".join(report.policies),
+        "replications": sweep.get("replications"),
+        "entropy": str(sweep.get("entropy")),
+        "code_version": str(sweep.get("code_version")),
+        "created": str(sweep.get("created")),
+        "design": report.design.describe() if report.design.is_sweep else None,
+        "kpi": report.kpi,
+        "kpi_reason": report.kpi_reason,
+        "kpi_meaning": KPI_MEANINGS.get(report.kpi or ""),
+        "verdict": report.verdict_line() if not report.summary.empty else None,
+        "point_table": None,
+        "point_verdicts": None,
+        "all_points": None,
+        "compare_table": None,
+        "constant": ", ".join(f"{k} = {v:.4g}" for k, v in report.constant.items()
+                              if np.isfinite(v)),
+        "response": [],
+        "figures": [{"caption": c, "png": p} for c, p in figures],
+        "failed": None,
+    }
+    axes = len(report.design.axes)
+    if report.design.is_sweep and not report.per_point.empty:
+        context["point_table"] = _html_table(report.point_table(), left=axes)
+        context["response"] = [{"caption": c, "png": p} for c, p in response_figures(report)]
+        if report.point_verdicts:
+            context["point_verdicts"] = _html_table(_point_verdict_table(report), left=axes)
+        context["all_points"] = _html_table(_all_kpis_per_point(report), left=axes + 1)
+    if not report.summary.empty:
+        context["compare_table"] = _html_table(wide_table(report.summary), index=True)
+    if not failed.empty:
+        context["failed"] = _html_table(
+            failed[["run_id", "policy", "status", "attempt", "error"]].fillna(""), left=5)
+    return template.render(**context)
+
+
+def build_report(root: str | Path, out: str | Path | None = None, *,
+                 kpi: str | None = None, summary: StudySummary | None = None) -> Path:
     """Write ``report.html`` (self-contained: CSS and PNGs embedded) for a study directory.
 
     Parameters
@@ -543,6 +1346,10 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
         The study directory.
     out
         Output file; default ``<root>/report.html``.
+    kpi
+        The response KPI of a sweep (default: the scenario's; see :func:`choose_kpi`).
+    summary
+        The study's :class:`StudySummary`, when the caller has it already.
 
     Returns
     -------
@@ -550,52 +1357,13 @@ def build_report(root: str | Path, out: str | Path | None = None) -> Path:
         The report's path.
     """
     store = StudyStore(root)
-    sweep = store.sweep()
+    report = summary if summary is not None else summarize_study(root, kpi=kpi)
     manifest = store.manifest()
-    status = study_status(manifest)
     kpis = store.table("kpis")
-    policies = list(dict.fromkeys(manifest["policy"]))
-    constant = constant_kpis(kpis) if not kpis.empty else {}
-    if kpis.empty:
-        summary = pd.DataFrame(columns=["policy", "kpi", "mean", "low", "high", "n"])
-    else:
-        present = set(kpis["policy"])
-        summary = compare_summary(kpis.drop(columns=list(constant)),
-                                  policies=[p for p in policies if p in present])
-    figures = _figures(store, kpis, summary) if not kpis.empty else []
-    counts = manifest["status"].value_counts().to_dict()
-    esc = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>govsim study {esc(str(sweep.get('scenario', store.root.name)))}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>Study: {esc(str(sweep.get('scenario', store.root.name)))}</h1>",
-        *([f"<p class='unfinished'><strong>{esc(status.header() or '')}</strong></p>"]
-          if not status.finished else []),
-        f"<p>{esc(str(sweep.get('description', '')))}</p>",
-        "<p>",
-        f"Runs: {len(manifest)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); ",
-        f"policies: {esc(', '.join(policies))}; replications: {sweep.get('replications')}; ",
-        f"root entropy: <code>{esc(str(sweep.get('entropy')))}</code>; ",
-        f"code: <code>{esc(str(sweep.get('code_version')))}</code>; "
-        f"created {esc(str(sweep.get('created')))}.</p>",
-    ]
-    if not summary.empty:
-        parts.append(f"<p class='verdict'>{esc(verdict(kpis, policies=policies).line)}</p>")
-        parts.append("<h2>KPIs per policy (mean ± half-width of the 95 % t interval)</h2>")
-        parts.append(wide_table(summary).to_html(escape=True, na_rep="n/a"))
-    if constant:
-        parts.append("<p>The same in every run: "
-                     + esc(", ".join(f"{k} = {v:.4g}" for k, v in constant.items())) + "</p>")
-    for caption, png in figures:
-        parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{png}'>"
-                     f"<figcaption>{esc(caption)}</figcaption></figure>")
-    failed = manifest[manifest["status"] != "SUCCEEDED"]
-    if not failed.empty:
-        parts.append("<h2>Runs that did not succeed</h2>")
-        parts.append(failed[["run_id", "policy", "status", "attempt", "error"]]
-                     .to_html(index=False, escape=True, na_rep=""))
-    parts.append("</body></html>")
+    figures = _figures(store, kpis, report.summary) if not kpis.empty else []
+    if report.design.is_sweep:
+        note = f" (pooled over the {len(report.design.points)} design points)"
+        figures = [(caption + note, png) for caption, png in figures]
     path = Path(out) if out is not None else store.root / "report.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
+    path.write_text(render_html(report, figures, manifest), encoding="utf-8")
     return path

@@ -50,7 +50,7 @@ class V1SenateConfig:
     motion_duration: int = param(3_600, lo=3_600, hi=10_000_000, doc="CouncilMotionDuration 12 h, the minimum")
     close_mode: str = param("early", choices=("early", "at_end"), doc="Root closes once decided (code) or at the end")
     max_proposals: int = param(10, lo=1, hi=1_000, doc="CouncilMaxProposals = 10")
-    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; §8 flag for V2): propose(track=\"sudo\") by Root executes next block")
+    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; a switch for V2): propose(track=\"sudo\") by Root executes next block")
 
 
 @register_policy("v1_senate")

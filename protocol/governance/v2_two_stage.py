@@ -67,7 +67,7 @@ class V2Config:
     max_delay: int = param(14_400, lo=0, hi=1_000_000_000, doc="track 1 max delay 48 h")
     fast_track_threshold: float = param(0.75, lo=0.0, hi=1.0, doc="75 % approve → next block")
     cancel_threshold: float = param(0.51, lo=0.0, hi=1.0, doc="51 % reject → Cancelled")
-    curve: str = param("cubic", choices=("cubic", "linear", "exponential"), doc="delay curve (§1.3 item 4)")
+    curve: str = param("cubic", choices=("cubic", "linear", "exponential"), doc="how the net vote maps to the delay: cubic 1 − (1 − p)^3, linear p, or exponential")
     term: int = param(432_000, lo=1, hi=1_000_000_000, doc="collective term 60 d")
     min_subnet_age: int = param(1_296_000, lo=0, hi=1_000_000_000, doc="MIN_SUBNET_AGE 180 d")
     ema_alpha: float = param(0.02, lo=0.0, hi=1.0, doc="Economic stake EMA α = 0.02")
@@ -77,7 +77,7 @@ class V2Config:
     max_active_per_proposer: int = param(5, lo=1, hi=10_000, doc="MaxActivePerProposer = 5")
     snapshot_voters: bool = param(True, doc="voter set snapshotted at poll open (governance-wiring) or dynamic")
     root_kill: bool = param(True, doc="Root may kill")
-    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; §8 flag for V2): propose(track=\"sudo\") by Root executes next block")
+    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; a switch for V2): propose(track=\"sudo\") by Root executes next block")
 
     def check(self) -> None:
         """Cross-field rule: initial delay ≤ max delay."""

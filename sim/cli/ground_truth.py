@@ -85,7 +85,7 @@ def _summary_table(metrics: list, elapsed: float) -> str:
     type=click.Choice(CONFIG_NAMES),
     default="cpu-tiny",
     show_default=True,
-    help="Named configuration (spec §12.3).",
+    help="Named training configuration (model size, miners, batch; see docs/training.md).",
 )
 @click.option("--rounds", type=int, default=20, show_default=True, help="Windows to run.")
 @click.option(

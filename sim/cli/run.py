@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from sim.cli._params import POLICY, SCENARIO, echo_json, json_option
 from sim.cli._root import UserError, main
 
 __all__ = ["run_cmd"]
@@ -52,8 +53,9 @@ def _json_safe(value: object) -> object:
 
 
 @main.command("run")
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--policy", "-p", default=None, help="Governance policy (default: the scenario's).")
+@click.argument("scenario", type=SCENARIO)
+@click.option("--policy", "-p", type=POLICY, default=None,
+              help="Governance policy (default: the scenario's; `govsim policies list`).")
 @click.option("--seed", "-s", type=int, default=None,
               help="Root seed, an integer in [0, 2^63 - 1] (default: the scenario's).")
 @click.option(
@@ -66,17 +68,26 @@ def _json_safe(value: object) -> object:
 )
 @click.option("--check", is_flag=True,
               help="Only validate SCENARIO (and --policy/--seed) and print what would run.")
+@json_option
 def run_cmd(scenario: Path, policy: str | None, seed: int | None, out_dir: Path | None,
-            check: bool) -> None:
-    """Simulate SCENARIO (a TOML file) once and print a summary.
+            check: bool, as_json: bool) -> None:
+    """Simulate SCENARIO once and print a summary.
 
-    Only the scenario's base point runs: a [sweep] table is checked for its shape and size but
-    none of its points is built.
+    SCENARIO is a TOML file or the name of a library scenario (`govsim scenarios list`), e.g.
+    `govsim run covenant_2026 --policy sudo --seed 0 --out runs/one`. Only the scenario's base
+    point runs: a [sweep] table is checked for its shape and size but none of its points is
+    built.
     """
     from sim.api import run
 
     config = _load_config(scenario, policy, seed)
     if check:
+        if as_json:
+            echo_json({"ok": True, "scenario": str(scenario), "name": config.name,
+                       "policy": config.governance.policy, "seed": config.seed,
+                       "n_subnets": config.network.n_subnets, "n_uids": config.network.n_uids,
+                       "horizon_days": config.horizon_days})
+            return
         click.echo(f"ok: {scenario}: {config.name}: policy={config.governance.policy} "
                    f"seed={config.seed} {config.network.n_subnets} subnets x "
                    f"{config.network.n_uids} uids, {config.horizon_days:g} days")
@@ -102,6 +113,17 @@ def run_cmd(scenario: Path, policy: str | None, seed: int | None, out_dir: Path 
             json.dumps(result.events, indent=1, default=str) + "\n"
         )
     cfg = result.config
+    executed = [e for e in result.events if e["kind"] == "executed"]
+    if as_json:
+        outputs = ([str(out_dir / name) for name in
+                    ("timeseries.parquet", "kpis.json", "events.json")] if out_dir else [])
+        echo_json({"scenario": str(scenario), "name": cfg.name,
+                   "policy": cfg.governance.policy, "seed": cfg.seed,
+                   "n_subnets": cfg.network.n_subnets, "n_uids": cfg.network.n_uids,
+                   "horizon_days": cfg.horizon_days, "wall_s": result.wall_s,
+                   "governance_actions_executed": len(executed), "kpis": kpis,
+                   "outputs": outputs})
+        return
     click.echo(
         f"{cfg.name}: policy={cfg.governance.policy} seed={cfg.seed} "
         f"{cfg.network.n_subnets} subnets x {cfg.network.n_uids} uids, "
@@ -113,7 +135,6 @@ def run_cmd(scenario: Path, policy: str | None, seed: int | None, out_dir: Path 
             click.echo(f"  {key:36s} {value:,.4g}")
         elif value is not None:
             click.echo(f"  {key:36s} {value}")
-    executed = [e for e in result.events if e["kind"] == "executed"]
     click.echo(f"  governance actions executed          {len(executed)}")
     if out_dir is not None:
         click.echo(f"wrote {out_dir / 'timeseries.parquet'}, {out_dir / 'kpis.json'}")

@@ -4,8 +4,14 @@
   scenario (its base point; the ``[sweep]`` table is ignored) under each policy with ``N``
   seeds, writes the study directory and ``report.html``, prints each KPI per policy with a 95 %
   confidence interval and a verdict line on harm versus reaction speed.
-- ``govsim sweep SCENARIO``: the scenario's whole ``[sweep]`` design x policies x seeds.
-- ``govsim report DIR``: (re)write the HTML report of a study.
+- ``govsim sweep SCENARIO``: the scenario's whole ``[sweep]`` design x policies x seeds; prints
+  the response KPI per design point (the design's parameters as columns) and the verdict over
+  the design and at each point, and writes ``report.html`` with the response plots.
+- ``govsim report DIR [--kpi NAME]``: (re)write the HTML report of a study and print its
+  summary.
+
+SCENARIO is a TOML file or a library scenario's name (``govsim scenarios list``). ``--json`` on
+``compare``, ``sweep`` and ``report`` prints the summary as one JSON document on stdout.
 - ``govsim replay RUN_ID --study DIR``: re-run one stored run and check it is bit-identical.
 - ``govsim resume DIR``: re-run the runs that are pending, failed or aborted.
 
@@ -26,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
+from sim.cli._params import EXECUTOR, POLICY_LIST, SCENARIO, echo_json, json_option
 from sim.cli._root import UserError, main
 
 __all__ = ["compare", "replay_cmd", "report_cmd", "resume_cmd", "sweep"]
@@ -35,8 +43,12 @@ __all__ = ["compare", "replay_cmd", "report_cmd", "resume_cmd", "sweep"]
 def _executor_options(func: Any) -> Any:
     func = click.option("--workers", type=click.IntRange(min=1), default=None,
                         help="Worker processes (default: all cores).")(func)
-    return click.option("--executor", "executor_kind", default="process", show_default=True,
-                        help="sequential | process | dask-local | dask://HOST:PORT | ray")(func)
+    return click.option("--executor", "executor_kind", type=EXECUTOR, default="process",
+                        show_default=True,
+                        help="Where runs execute: a process pool here (process), one after "
+                             "another (sequential), a local Dask cluster (dask-local), Ray "
+                             "(ray), or a running Dask scheduler (dask://HOST:PORT); see "
+                             "docs/studies.md.")(func)
 
 
 def _study_options(func: Any) -> Any:
@@ -45,8 +57,9 @@ def _study_options(func: Any) -> Any:
                      help="Study directory (default: out/<scenario name>[-sweep])."),
         click.option("--seeds", type=click.IntRange(min=1), default=None,
                      help="Replications per scenario (default: the file's `seeds`)."),
-        click.option("--policies", default=None,
-                     help="Comma-separated policy names or 'all' (default: the file's)."),
+        click.option("--policies", type=POLICY_LIST, default=None,
+                     help="Comma-separated policy names or 'all' (default: the file's; "
+                          "`govsim policies list`)."),
         click.option("--entropy", type=int, default=None,
                      help="Root entropy of the study (default: fresh; recorded)."),
         click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
@@ -168,7 +181,7 @@ def _move_aside(out: Path) -> Path:
 
 
 def _prepare_out(out: Path, plan: Any, resume_study: bool, force: bool,
-                 entropy_given: bool) -> str:
+                 entropy_given: bool, err: bool = False) -> str:
     """What to do with ``out``: ``"new"`` (empty, or moved aside) or ``"resume"``.
 
     Refuses (exit 2) a non-empty ``out`` without ``--resume``/``--force``, and ``--resume`` of
@@ -181,7 +194,7 @@ def _prepare_out(out: Path, plan: Any, resume_study: bool, force: bool,
         return "new"
     if force:
         moved = _move_aside(out)
-        click.echo(f"{out}: moved the old contents aside to {moved}")
+        click.echo(f"{out}: moved the old contents aside to {moved}", err=err)
         return "new"
     store = StudyStore(out)
     if not store.exists():
@@ -212,7 +225,9 @@ def _prepare_out(out: Path, plan: Any, resume_study: bool, force: bool,
 def _run_study(scenario: Any, policies: list[str], seeds: int, out: Path, *, sweep: bool,
                executor_kind: str, workers: int | None, entropy: int | None, mode: str,
                resume_study: bool, force: bool, quiet: bool, label: str, model: str,
-               check: bool = False) -> Any:
+               check: bool = False, err: bool = False) -> Any:
+    """Plan the study, prepare ``out`` and run it; ``err`` sends the progress lines to stderr
+    (``--json``). Returns the :class:`sim.runner.SweepSummary` (None with ``check``)."""
     from sim.runner import RunConfig, plan_study, resume, run_sweep
     from sim.schema import ScenarioError, check_study_size
 
@@ -237,15 +252,15 @@ def _run_study(scenario: Any, policies: list[str], seeds: int, out: Path, *, swe
         _check_out(out)
         click.echo(f"ok: {line}")
         return None
-    action = _prepare_out(out, plan, resume_study, force, entropy is not None)
-    click.echo(line)
+    action = _prepare_out(out, plan, resume_study, force, entropy is not None, err=err)
+    click.echo(line, err=err)
     with _make_executor(executor_kind, workers) as executor:
         if action == "resume":
-            click.echo(f"{out}: continuing the same study (--resume)")
+            click.echo(f"{out}: continuing the same study (--resume)", err=err)
             summary = resume(out, executor, progress=not quiet)
         else:
             summary = run_sweep(plan, out, executor, progress=not quiet)
-    click.echo(summary.line())
+    click.echo(summary.line(), err=err)
     return summary
 
 
@@ -262,61 +277,78 @@ def _print_failures(root: Path) -> None:
                    "(tracebacks are in manifest.parquet)", err=True)
 
 
-def _print_compare(root: Path) -> None:
-    from sim.report import (
-        compare_summary,
-        constant_kpis,
-        format_compare_table,
-        study_status,
-        verdict,
-    )
-    from sim.store import StudyStore
+def _summarize(root: Path, kpi: str | None) -> Any:
+    from sim.report import ReportError, summarize_study
+    from sim.store import StoreError
 
-    store = StudyStore(root)
-    manifest = store.manifest()
-    header = study_status(manifest).header()
-    if header:
-        click.echo(header)
-    kpis = store.table("kpis")
-    if kpis.empty:
-        click.echo("no successful runs: nothing to compare")
+    try:
+        return summarize_study(root, kpi=kpi)
+    except (StoreError, ReportError) as exc:
+        raise UserError(str(exc)) from None
+
+
+def _finish(root: Path, *, kpi: str | None, write_report: bool, as_json: bool,
+            runs: Any = None) -> None:
+    """Print the study's summary (text or JSON) and write its report."""
+    from sim.report import build_report, format_study
+
+    summary = _summarize(root, kpi)
+    path = build_report(root, summary=summary) if write_report else None
+    if as_json:
+        data = summary.to_dict()
+        data["report"] = str(path) if path is not None else None
+        if runs is not None:
+            data["runs"] = {"line": runs.line(), "ok": runs.ok}
+        echo_json(data)
         return
-    policies = list(dict.fromkeys(manifest["policy"]))
-    order = [p for p in policies if p in set(kpis["policy"])]
-    constant = constant_kpis(kpis)
-    summary = compare_summary(kpis.drop(columns=list(constant)), policies=order)
     click.echo("")
-    click.echo(format_compare_table(summary))
-    if constant:
-        click.echo("the same in every run: "
-                   + ", ".join(f"{k} = {v:.4g}" for k, v in constant.items()))
-    click.echo("")
-    click.echo(verdict(kpis, policies=policies).line)
+    click.echo(format_study(summary))
+    if path is not None:
+        click.echo(f"report: {path}")
 
 
-def _write_report(root: Path) -> None:
-    from sim.report import build_report
+def _complete_kpi(ctx: click.Context, param: click.Parameter,
+                  incomplete: str) -> list[CompletionItem]:
+    """The KPIs of the study named on the command line (``govsim report STUDY --kpi ...``)."""
+    # While the option's value is being typed the parse is partial: STUDY may still sit in
+    # the unparsed arguments.
+    study = ctx.params.get("study") or next(iter(ctx.args), None)
+    if study is None:
+        return []
+    try:
+        from sim.report import available_kpis
+        from sim.store import StudyStore
 
-    path = build_report(root)
-    click.echo(f"report: {path}")
+        names = available_kpis(StudyStore(study).table("kpis"))
+    except Exception:  # completion never fails loudly: no study, no names
+        return []
+    return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
+_KPI_OPTION = click.option(
+    "--kpi", default=None, metavar="NAME", shell_complete=_complete_kpi,
+    help="The KPI shown per design point and in the response plots of a sweep (default: the "
+         "scenario's, e.g. cabal.gain for validator_cabal, else the verdict's harm KPI).")
 
 
 @main.command("compare")
-@click.argument("scenario_path", metavar="SCENARIO",
-                type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario_path", metavar="SCENARIO", type=SCENARIO)
 @_study_options
 @_executor_options
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--allow-failures", is_flag=True,
               help="Exit 0 even if some runs failed (they are listed and stay resumable).")
+@json_option
 def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: str | None,
             entropy: int | None, sets: tuple[str, ...], mode: str, resume_study: bool,
             force: bool, force_alias: bool, quiet: bool, check: bool, model: str,
             executor_kind: str, workers: int | None, no_report: bool,
-            allow_failures: bool) -> None:
+            allow_failures: bool, as_json: bool) -> None:
     """Compare governance policies on SCENARIO: KPIs with 95 % CIs and a verdict.
 
-    A non-empty --out is refused unless --resume (the same study) or --force (move it aside).
+    SCENARIO is a TOML file or a library scenario's name. Only its base point runs (see
+    `govsim sweep` for its [sweep] design). A non-empty --out is refused unless --resume (the
+    same study) or --force (move it aside).
     """
     scenario = _load(scenario_path, sets)
     names = _policies(scenario, policies)
@@ -324,12 +356,10 @@ def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: 
     summary = _run_study(scenario, names, seeds or scenario.seeds, out, sweep=False,
                          executor_kind=executor_kind, workers=workers, entropy=entropy,
                          mode=mode, resume_study=resume_study, force=force or force_alias,
-                         quiet=quiet, label="compare", model=model, check=check)
+                         quiet=quiet, label="compare", model=model, check=check, err=as_json)
     if summary is None:
         return
-    _print_compare(out)
-    if not no_report:
-        _write_report(out)
+    _finish(out, kpi=None, write_report=not no_report, as_json=as_json, runs=summary)
     if not summary.ok:
         _print_failures(out)
         if not allow_failures:
@@ -337,17 +367,22 @@ def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: 
 
 
 @main.command("sweep")
-@click.argument("scenario_path", metavar="SCENARIO",
-                type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario_path", metavar="SCENARIO", type=SCENARIO)
 @_study_options
 @_executor_options
+@_KPI_OPTION
+@click.option("--no-report", is_flag=True, help="Skip the summary and the HTML report.")
+@json_option
 def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: str | None,
           entropy: int | None, sets: tuple[str, ...], mode: str, resume_study: bool, force: bool,
           force_alias: bool, quiet: bool, check: bool, model: str, executor_kind: str,
-          workers: int | None) -> None:
+          workers: int | None, kpi: str | None, no_report: bool, as_json: bool) -> None:
     """Run SCENARIO's [sweep] design x policies x seeds into a study directory.
 
-    A non-empty --out is refused unless --resume (the same study) or --force (move it aside).
+    Then prints the response KPI per design point (the design's parameters as columns) with
+    the verdict over the design and at each point, and writes report.html with the response
+    plots. A non-empty --out is refused unless --resume (the same study) or --force (move it
+    aside).
     """
     scenario = _load(scenario_path, sets)
     names = _policies(scenario, policies)
@@ -355,9 +390,11 @@ def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: st
     summary = _run_study(scenario, names, seeds or scenario.seeds, out, sweep=True,
                          executor_kind=executor_kind, workers=workers, entropy=entropy,
                          mode=mode, resume_study=resume_study, force=force or force_alias,
-                         quiet=quiet, label="sweep", model=model, check=check)
+                         quiet=quiet, label="sweep", model=model, check=check, err=as_json)
     if summary is None:
         return
+    if not no_report or as_json:
+        _finish(out, kpi=kpi, write_report=not no_report, as_json=as_json, runs=summary)
     if not summary.ok:
         _print_failures(out)
         raise SystemExit(1)
@@ -367,16 +404,24 @@ def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: st
 @click.argument("study", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output HTML file (default: STUDY/report.html).")
-def report_cmd(study: Path, out_file: Path | None) -> None:
-    """Write the self-contained HTML report of a study directory."""
-    from sim.report import build_report
-    from sim.store import StoreError
+@_KPI_OPTION
+@json_option
+def report_cmd(study: Path, out_file: Path | None, kpi: str | None, as_json: bool) -> None:
+    """Summarise a study directory and write its self-contained HTML report.
 
-    try:
-        path = build_report(study, out_file)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
-    _print_compare(study)
+    A compare study: each KPI per policy with 95 % intervals, and the verdict. A sweep: the
+    response KPI (--kpi) per design point with the design's parameters as columns, response
+    plots over one or two of them (lines or heatmaps, per policy), and the verdict over the
+    whole design and at each point.
+    """
+    from sim.report import build_report, format_study
+
+    summary = _summarize(study, kpi)
+    path = build_report(study, out_file, summary=summary)
+    if as_json:
+        echo_json({**summary.to_dict(), "report": str(path)})
+        return
+    click.echo(format_study(summary))
     click.echo(f"report: {path}")
 
 

@@ -60,14 +60,14 @@ GOLDEN: dict[str, Any] = {
 
 EXPECTED: dict[str, dict[str, Any]] = {
     "sudo": {
-        "fingerprint": "9a36968cee0d4a2f6f3ebe446755b7689ced22ad34b99498fd0a9455940eb2f9",
+        "fingerprint": "105e1c428d567602bd76bfdda8ead09d57647338182e5531763a6ec8f9d8ebfc",
         "pnl.miners.mean": -50442.71655683088,
         "tao.price_end_usd": 319.7355436948516,
         "fp.count": 1,
         "kinds": {"executed": 3, "miner_move": 8, "scam_subnet": 1, "exploit_start": 1},
     },
     "multisig": {
-        "fingerprint": "314b0c45ac3058a1d9327578ccf4c7904eb09758460ae2fb7fc553b426b04f13",
+        "fingerprint": "2437014d4f1669f307538acbadc9aeb3e353ec78828d95fcac44b44bb7e95f06",
         "pnl.miners.mean": -25357.869612744787,
         "tao.price_end_usd": 322.2611240640625,
         "fp.count": 0,

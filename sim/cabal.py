@@ -1,0 +1,184 @@
+"""The cabal's gain: what a validator cabal's members earned against their fair share.
+
+A cabal validator over-weights the miner uids the cabal controls (``validators.cabal_miners``,
+``cabal_weight_boost``). Whether that pays depends on Yuma's consensus: below kappa of the stake
+the honest majority clips the inflated weights (and the bonds penalty cuts the cabal
+validators' dividends), above it the cabal sets consensus. The KPIs here measure the outcome
+from what each epoch of the run paid, on every subnet that has a cabal validator:
+
+* **miners**: the cabal miners' share of the epoch's incentive, against their *fair share*:
+  the share of weight the subnet's honest validators (the ``honest`` strategy, stake-weighted)
+  gave them, i.e. what an honest evaluation would pay them. Weight copiers are no reference:
+  they copy a consensus the cabal may have captured.
+* **validators**: the cabal validators' share of the epoch's dividends, against their share of
+  the validators' stake weight in Yuma (alpha plus TAO weight times root stake): what dividends
+  in proportion to stake would pay.
+
+Each epoch's shares are weighted by the alpha it paid to miners (or validators) on that subnet,
+valued in TAO at the step's spot price, so the totals add up across subnets. ``cabal.gain`` is
+the members' total pay over their total fair pay, minus 1: 0 when the cabal earns what honest
+weighting would pay it, 0.5 when it earns half as much again. ``cabal.excess_tao`` is the same
+difference in TAO over the run. An epoch where a subnet has no honest validator setting weights
+has no fair miner share and is left out of the miner totals. The KPIs exist only in runs with a
+cabal validator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from protocol.economy.state import EconomyParams, NetworkState
+from protocol.units import RAO_PER_TAO
+
+if TYPE_CHECKING:
+    from sim.desks.work import WorkDesk
+
+__all__ = ["CabalHost", "CabalLedger"]
+
+
+class CabalHost(Protocol):
+    """What the cabal ledger reads of a model."""
+
+    state: NetworkState
+    params: EconomyParams
+    validator_uids: np.ndarray
+    work: WorkDesk
+
+    @property
+    def validator_strategy(self) -> np.ndarray: ...
+
+    def alpha_prices(self) -> np.ndarray: ...
+
+
+def _share(part: float, whole: float) -> float:
+    return part / whole if whole > 0 else float("nan")
+
+
+class CabalLedger:
+    """Running totals of the cabal's income and its fair income, per subnet.
+
+    Build it with :meth:`for_model` (None when the run has no cabal validator) and call
+    :meth:`add` once per economy step with that step's economy results.
+
+    Parameters
+    ----------
+    model
+        The model; read at every :meth:`add` (weights, stake, strategies, alpha prices).
+    subnets
+        Netuids that have at least one cabal validator.
+    """
+
+    def __init__(self, model: CabalHost, subnets: np.ndarray) -> None:
+        self.model = model
+        self.subnets = subnets
+        k = subnets.size
+        self.miner_pay = np.zeros(k)
+        self.cabal_miner_pay = np.zeros(k)
+        self.fair_miner_pay = np.zeros(k)
+        self.validator_pay = np.zeros(k)
+        self.cabal_validator_pay = np.zeros(k)
+        self.fair_validator_pay = np.zeros(k)
+
+    @classmethod
+    def for_model(cls, model: CabalHost) -> CabalLedger | None:
+        """A ledger for ``model``'s cabal subnets, or None when it has no cabal validator."""
+        strategy = getattr(model, "validator_strategy", None)
+        if strategy is None:
+            return None
+        subnets = np.nonzero((strategy == "cabal").any(axis=1))[0]
+        return cls(model, subnets) if subnets.size else None
+
+    def _validator_stake(self) -> np.ndarray:
+        """The validators' stake weight in Yuma (alpha + TAO weight x root stake) ``[k, V]``."""
+        from protocol.economy.drain import epoch_stake
+
+        m = self.model
+        stake = epoch_stake(m.state, m.params).numpy()
+        return stake[np.ix_(self.subnets, m.validator_uids)]
+
+    def fair_miner_share(self, stake: np.ndarray) -> np.ndarray:
+        """The honest validators' stake-weighted weight share on the cabal's miners ``[k]``
+        (NaN where no honest validator sets weights); ``stake`` is ``[k, V]``."""
+        m = self.model
+        s = self.subnets
+        honest = m.validator_strategy[s] == "honest"
+        weights = m.work.weights[s]  # [k, V, n], rows normalised
+        setting = honest & (weights.sum(axis=2) > 0)
+        reference = np.einsum("kv,kvn->kn", np.where(setting, stake, 0.0), weights)
+        on_miners = np.where(m.work.miners.is_miner[s], reference, 0.0).sum(axis=1)
+        on_cabal = np.where(m.work.validators.cabal_miners[s], reference, 0.0).sum(axis=1)
+        return np.divide(on_cabal, on_miners, out=np.full_like(on_cabal, np.nan),
+                         where=on_miners > 0)
+
+    def fair_validator_share(self, stake: np.ndarray) -> np.ndarray:
+        """The cabal validators' share of the validators' stake ``[k]`` (``stake``: ``[k, V]``)."""
+        m = self.model
+        s = self.subnets
+        cabal = m.validator_strategy[s] == "cabal"
+        total = stake.sum(axis=1)
+        return np.divide(np.where(cabal, stake, 0.0).sum(axis=1), total,
+                         out=np.zeros_like(total), where=total > 0)
+
+    def add(self, results: Sequence[Any]) -> None:
+        """Add the epochs of one economy step.
+
+        Parameters
+        ----------
+        results
+            The step's economy results (``protocol.economy`` block or tempo results): each
+            ``drain`` holds the epoch's incentive and dividend proportions ``[S, n]`` and the
+            alpha paid to miners and validators ``[S]`` (zero where no epoch ran).
+        """
+        m = self.model
+        s = self.subnets
+        vuids = m.validator_uids
+        miners = m.work.miners.is_miner[s]
+        cabal_m = m.work.validators.cabal_miners[s]
+        cabal_v = m.validator_strategy[s] == "cabal"
+        price = m.alpha_prices()[s]  # TAO per alpha
+        stake = self._validator_stake()
+        fair_m = self.fair_miner_share(stake)
+        fair_v = self.fair_validator_share(stake)
+        has_reference = np.isfinite(fair_m)
+        for result in results:
+            drain = result.drain
+            incentive = drain.incentive.numpy()[s]
+            dividends = drain.dividends.numpy()[s][:, vuids]
+            miner_tao = drain.miner_alpha.numpy()[s] / RAO_PER_TAO * price
+            validator_tao = drain.validator_alpha.numpy()[s] / RAO_PER_TAO * price
+            inc_total = np.where(miners, incentive, 0.0).sum(axis=1)
+            paid_m = (inc_total > 0) & has_reference
+            inc_cabal = np.where(cabal_m, incentive, 0.0).sum(axis=1)
+            share_m = np.divide(inc_cabal, inc_total, out=np.zeros_like(inc_total),
+                                where=paid_m)
+            self.miner_pay += np.where(paid_m, miner_tao, 0.0)
+            self.cabal_miner_pay += share_m * np.where(paid_m, miner_tao, 0.0)
+            self.fair_miner_pay += np.where(paid_m, np.nan_to_num(fair_m) * miner_tao, 0.0)
+            div_total = dividends.sum(axis=1)
+            paid_v = div_total > 0
+            share_v = np.divide(np.where(cabal_v, dividends, 0.0).sum(axis=1), div_total,
+                                out=np.zeros_like(div_total), where=paid_v)
+            self.validator_pay += np.where(paid_v, validator_tao, 0.0)
+            self.cabal_validator_pay += share_v * np.where(paid_v, validator_tao, 0.0)
+            self.fair_validator_pay += np.where(paid_v, fair_v * validator_tao, 0.0)
+
+    def kpis(self) -> dict[str, Any]:
+        """The ``cabal.*`` KPIs of the run so far (shares and gain are fractions, TAO in TAO)."""
+        got = float(self.cabal_miner_pay.sum() + self.cabal_validator_pay.sum())
+        fair = float(self.fair_miner_pay.sum() + self.fair_validator_pay.sum())
+        return {
+            "cabal.subnets": int(self.subnets.size),
+            "cabal.miner_income_share": _share(float(self.cabal_miner_pay.sum()),
+                                               float(self.miner_pay.sum())),
+            "cabal.miner_fair_share": _share(float(self.fair_miner_pay.sum()),
+                                             float(self.miner_pay.sum())),
+            "cabal.validator_income_share": _share(float(self.cabal_validator_pay.sum()),
+                                                   float(self.validator_pay.sum())),
+            "cabal.validator_fair_share": _share(float(self.fair_validator_pay.sum()),
+                                                 float(self.validator_pay.sum())),
+            "cabal.gain": got / fair - 1.0 if fair > 0 else float("nan"),
+            "cabal.excess_tao": got - fair,
+        }

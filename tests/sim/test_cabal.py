@@ -1,0 +1,49 @@
+"""The cabal's gain (``cabal.*`` KPIs): measured from what the run's epochs paid."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim import run
+from sim.config import SimConfig
+
+SMALL = {
+    "horizon_days": 2.0,
+    "network": {"n_subnets": 3, "n_uids": 24, "n_validators": 6},
+    "stakers": {"n_stakers": 6},
+}
+
+
+def _config(boost: float, stake_share: float, mix: dict[str, float] | None = None) -> SimConfig:
+    from sim.schema import validate_config
+
+    return validate_config({**SMALL, "validators": {
+        "mix": mix or {"honest": 0.5, "cabal": 0.5}, "cabal_miners": 4,
+        "cabal_weight_boost": boost, "cabal_stake_share": stake_share}}, source="test")
+
+
+def test_no_cabal_no_cabal_kpis() -> None:
+    kpis = run(_config(10.0, 0.7, {"honest": 1.0}), policy="sudo", seed=1).kpis
+    assert not [k for k in kpis if k.startswith("cabal.")]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_an_honest_cabal_earns_its_fair_share_a_boosting_one_gains(seed: int) -> None:
+    """Boost 1 is honest weighting: the members earn about what honest weights pay them.
+    Holding most of the stake and boosting its miners' weights 10x, the same cabal on the same
+    seed takes its miners well over their fair share."""
+    honest = run(_config(1.0, 0.7), policy="sudo", seed=seed).kpis
+    assert honest["cabal.subnets"] >= 1
+    assert abs(honest["cabal.gain"]) < 0.1
+    assert honest["cabal.miner_income_share"] == pytest.approx(
+        honest["cabal.miner_fair_share"], abs=0.05)
+    assert honest["cabal.validator_income_share"] == pytest.approx(
+        honest["cabal.validator_fair_share"], abs=0.05)
+    boosted = run(_config(10.0, 0.7), policy="sudo", seed=seed).kpis
+    assert boosted["cabal.miner_income_share"] > 1.3 * boosted["cabal.miner_fair_share"]
+    assert boosted["cabal.gain"] > honest["cabal.gain"] + 0.2
+    assert boosted["cabal.excess_tao"] > 0
+    # The fair share is what the honest validators' weights give the cabal's miners: the
+    # cabal's own weights do not move it.
+    assert boosted["cabal.miner_fair_share"] == pytest.approx(honest["cabal.miner_fair_share"],
+                                                              rel=0.2)

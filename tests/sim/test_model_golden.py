@@ -4,6 +4,10 @@ The fingerprints (time series, KPIs and event log) were recorded before the mode
 desks and must not move under a refactor. A change that means to alter behaviour updates them
 and says why in its commit; ``bench/golden_runs.py`` compares every shipped scenario the same way.
 Fingerprints hold for one platform's float arithmetic (this repo's pinned CPU torch).
+
+The harm vector's KPIs (``harm.*``, ``sim.harm``) joined the fingerprinted KPIs later: time
+series and events were unchanged by them (the fingerprint without ``harm.*`` keys equalled the
+old one), only the KPI dict grew.
 """
 
 from __future__ import annotations
@@ -60,14 +64,14 @@ GOLDEN: dict[str, Any] = {
 
 EXPECTED: dict[str, dict[str, Any]] = {
     "sudo": {
-        "fingerprint": "9a36968cee0d4a2f6f3ebe446755b7689ced22ad34b99498fd0a9455940eb2f9",
+        "fingerprint": "6141446e56bd12ab1f10a1b296349b0790e30a1fd1177ae6b064471c79dfba2f",
         "pnl.miners.mean": -50442.71655683088,
         "tao.price_end_usd": 319.7355436948516,
         "fp.count": 1,
         "kinds": {"executed": 3, "miner_move": 8, "scam_subnet": 1, "exploit_start": 1},
     },
     "multisig": {
-        "fingerprint": "314b0c45ac3058a1d9327578ccf4c7904eb09758460ae2fb7fc553b426b04f13",
+        "fingerprint": "ca5a111787e95e73d365251331f3af0153ad61a51fd4a44048c430d71ad164c9",
         "pnl.miners.mean": -25357.869612744787,
         "tao.price_end_usd": 322.2611240640625,
         "fp.count": 0,

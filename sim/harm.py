@@ -553,7 +553,8 @@ def harm_kpis(model: RecordedModel) -> dict[str, float]:
         stolen_tao=sum(ex.stolen_tao for ex in model.shocks.exploits),
         scam_tao=market.scam_tao_lost,
         events=model.event_log,
-        timeseries=rec.timeseries(),
+        # The rows are read only when an intervention hit a subnet (the rest needs none).
+        timeseries=rec.timeseries() if intervention_hits(model.event_log) else pd.DataFrame(),
         end_block=model.block,
         emission_tao_per_day=float(emission_per_day),
         halt_day_usd=cfg.verdict.halt_day_usd,

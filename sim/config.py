@@ -31,6 +31,7 @@ from sim.config_fields import (
     Blocks,
     Bool,
     Days,
+    FieldError,
     Float,
     Fraction,
     Int,
@@ -44,6 +45,8 @@ from sim.config_fields import (
 )
 
 __all__ = [
+    "DEFAULT_HARM_WEIGHTS",
+    "HARM_COMPONENTS",
     "ActorConfig",
     "EventsConfig",
     "ExploitShock",
@@ -62,6 +65,7 @@ __all__ = [
     "TeamExitShock",
     "TokenSaleShock",
     "ValidatorsConfig",
+    "VerdictConfig",
 ]
 
 #: Strategy name -> weight (a mix).
@@ -832,6 +836,57 @@ class OutputConfig(_Section):
 
 
 # --------------------------------------------------------------------------------------------
+# the verdict: how the harm vector is aggregated
+# --------------------------------------------------------------------------------------------
+
+#: The parts of a run's harm (``sim.harm``; docs/studies.md, "The harm vector"), each valued in
+#: USD before it is weighted: TAO holders' loss, TAO lost to unstopped exploits and scams, the
+#: loss of the participants of subnets an intervention hit, emission wrongly removed from
+#: healthy subnets, and the days the chain was halted.
+HARM_COMPONENTS: tuple[str, ...] = ("holders", "lost", "targeted", "emission_removed", "halted")
+#: Default weight of each part in ``harm.total`` (dimensionless multipliers of its USD value).
+#: ``emission_removed`` is 0: the targeted participants' loss already holds that income, so
+#: counting both would count the same TAO twice (docs/studies.md gives the reasons).
+DEFAULT_HARM_WEIGHTS: dict[str, float] = {
+    "holders": 1.0,
+    "lost": 1.0,
+    "targeted": 1.0,
+    "emission_removed": 0.0,
+    "halted": 1.0,
+}
+
+
+class VerdictConfig(_Section):
+    """How the harm vector becomes one number, ``harm.total`` (USD; larger = worse)."""
+
+    weights: dict[Str, NonNegFloat] = Field(
+        default_factory=dict,
+        description="Weight of each harm component in harm.total, a multiplier of its USD value "
+        f"(dimensionless, >= 0); components: {', '.join(HARM_COMPONENTS)}. Components left out "
+        "keep their default weight (docs/studies.md).",
+    )
+    halt_day_usd: NonNegFloat | None = Field(
+        None,
+        description="USD value of one day of chain halt (USD/day); None = the network's daily "
+        "TAO emission at the starting TAO price: the day of work the network pays for.",
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _known_components(cls, weights: dict[str, float]) -> dict[str, float]:
+        for name in weights:
+            if name not in HARM_COMPONENTS:
+                raise FieldError(
+                    f"weights.{name}", name, f"a harm component: {', '.join(HARM_COMPONENTS)}"
+                )
+        return weights
+
+    def resolved_weights(self) -> dict[str, float]:
+        """Every component's weight: the defaults, overridden by :attr:`weights`."""
+        return {**DEFAULT_HARM_WEIGHTS, **self.weights}
+
+
+# --------------------------------------------------------------------------------------------
 # the whole configuration
 # --------------------------------------------------------------------------------------------
 
@@ -864,6 +919,7 @@ class SimConfig(_Section):
         description="Timed exogenous events, in any order (at most 10 000).",
     )
     output: OutputConfig = Field(default_factory=OutputConfig)
+    verdict: VerdictConfig = Field(default_factory=VerdictConfig)
     date: datetime.date | None = Field(
         None,
         description="Chain date the run replays (YYYY-MM-DD): the economy uses the era, defaults "

@@ -32,6 +32,7 @@ from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
 from sim import chain
 from sim.cabal import CabalLedger
 from sim.config import SimConfig
+from sim.harm import harm_kpis
 
 if TYPE_CHECKING:
     from sim.agents.owners import Owner
@@ -397,6 +398,7 @@ def compute_kpis(model: RecordedModel) -> dict[str, Any]:
     out["subnets"] = S
     if rec.cabal is not None:
         out.update(rec.cabal.kpis())
+    out.update(harm_kpis(model))  # the harm vector and harm.total (sim.harm)
     return out
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "RunRef",
     "StudyPlan",
     "SweepSummary",
+    "market_draws",
     "plan_study",
     "replay",
     "resume",
@@ -77,16 +78,26 @@ class RunConfig:
         object with ``timeseries`` (DataFrame), ``kpis`` (dict) and ``events``. Default ``sim:run``.
     mode
         ``"trajectory"`` stores timeseries, KPIs and events; ``"kpi"`` stores only KPIs.
+    market_uncertainty
+        ``"prior"``: every replication draws the fitted market constants (one joint row of
+        ``scenarios/data/market_prior.toml``; the outer Monte Carlo of docs/studies.md), the
+        same for every policy and design point of the replication, and recorded per run in the
+        manifest's ``market_draw``; a design point that sets a market constant keeps its value.
+        ``"off"`` (default): the scenario's constants.
     """
 
     model: str = "sim:run"
     mode: Literal["trajectory", "kpi"] = "trajectory"
+    market_uncertainty: Literal["off", "prior"] = "off"
 
     def __post_init__(self) -> None:
         if ":" not in self.model:
             raise ValueError(f"RunConfig.model: expected 'module:function', got {self.model!r}")
         if self.mode not in ("trajectory", "kpi"):
             raise ValueError(f"RunConfig.mode: expected 'trajectory' or 'kpi', got {self.mode!r}")
+        if self.market_uncertainty not in ("off", "prior"):
+            raise ValueError("RunConfig.market_uncertainty: expected 'off' or 'prior', got "
+                             f"{self.market_uncertainty!r}")
 
 
 @dataclass(frozen=True)
@@ -275,6 +286,7 @@ def plan_study(
     entropy: int | None = None,
     run_config: RunConfig | None = None,
     meta: Mapping[str, Any] | None = None,
+    common_seeds: bool = False,
 ) -> StudyPlan:
     """Lay out a study: one scenario per (design point, policy), ``replications`` runs each.
 
@@ -295,6 +307,17 @@ def plan_study(
         How runs execute; default :class:`RunConfig`.
     meta
         Extra provenance for ``sweep.json`` (scenario file, its text, ...).
+    common_seeds
+        Give every design point the same seeds (spawn key ``(0, replication)``), so points are
+        compared on common random numbers too (a sensitivity analysis); default: each point
+        its own (``(point, replication)``).
+
+    Notes
+    -----
+    With ``run_config.market_uncertainty == "prior"`` each replication's market constants are
+    drawn here, once (:func:`sim.calibration.prior.replication_market_draw`), and stored in
+    the manifest's ``market_draw`` column (JSON), so every executor, :func:`resume` and
+    :func:`replay` apply the same constants.
     """
     if len(configs) != len(points):
         raise ValueError("plan_study: configs and points must have the same length")
@@ -305,6 +328,7 @@ def plan_study(
     entropy = new_entropy() if entropy is None else int(entropy)
     run_config = run_config or RunConfig()
     validated = [_validated(cfg, p) for p, cfg in enumerate(configs)]
+    draws, uncertainty = _replication_draws(run_config, entropy, replications)
     scenario_rows: list[dict[str, Any]] = []
     scenario_configs: list[SimConfig] = []
     runs: list[dict[str, Any]] = []
@@ -325,8 +349,8 @@ def plan_study(
                     "point": p,
                     "policy": policy,
                     "replication": r,
-                    "spawn_key": f"{p},{r}",
-                    "seed": run_seed(entropy, p, r),
+                    "spawn_key": f"{0 if common_seeds else p},{r}",
+                    "seed": run_seed(entropy, 0 if common_seeds else p, r),
                     "status": "PENDING",
                     "attempt": 0,
                     "part_path": None,
@@ -335,10 +359,12 @@ def plan_study(
                     "worker": None,
                     "error": None,
                     "traceback": None,
+                    "market_draw": _draw_text(draws.get(r), point),
                 })
     sweep = {
         "entropy": str(entropy),
-        "spawn_key": "(point, replication)",
+        "spawn_key": "(0, replication)" if common_seeds else "(point, replication)",
+        "market_uncertainty": uncertainty,
         "replications": replications,
         "policies": list(policies),
         "n_points": len(points),
@@ -350,6 +376,59 @@ def plan_study(
     }
     manifest = pd.DataFrame(runs, columns=list(MANIFEST_COLUMNS))
     return StudyPlan(sweep, pd.DataFrame(scenario_rows), manifest, tuple(scenario_configs))
+
+
+def _replication_draws(run_config: RunConfig, entropy: int, replications: int
+                       ) -> tuple[dict[int, dict[str, float]], dict[str, Any]]:
+    """The market constants of every replication, and their provenance for ``sweep.json``."""
+    if run_config.market_uncertainty == "off":
+        return {}, {"mode": "off"}
+    from sim.calibration.prior import default_prior_path, load_market_prior, replication_market_draw
+
+    prior = load_market_prior()
+    draws = {r: replication_market_draw(prior, entropy, r) for r in range(replications)}
+    return draws, {
+        "mode": "prior",
+        "prior_file": str(default_prior_path()),
+        "prior_created": prior.created,
+        "prior_command": prior.command,
+        "constants": sorted(f"market.{name}" for name in prior.samples),
+        "draw_spawn_key": "(2**40, replication)",
+    }
+
+
+def _draw_text(draw: Mapping[str, float] | None, point: Mapping[str, Any]) -> str | None:
+    """A replication's draw as JSON, less the constants the design point sets itself."""
+    if not draw:
+        return None
+    fixed = {k for k in point if k == "market" or k.startswith("market.")}
+    kept = {k: v for k, v in draw.items() if "market" not in fixed and k not in fixed}
+    return json.dumps(kept, sort_keys=True) if kept else None
+
+
+def _with_draw(config: SimConfig, draw: Any) -> SimConfig:
+    """``config`` with a run's recorded market draw (manifest ``market_draw``) applied."""
+    if not isinstance(draw, str) or not draw:
+        return config
+    from sim.calibration.prior import with_market_constants
+
+    return with_market_constants(config, json.loads(draw))
+
+
+def market_draws(store: StudyStore | str | Path) -> pd.DataFrame:
+    """The market constants every run drew (one row per run; empty columns when none did).
+
+    Returns
+    -------
+    DataFrame
+        ``run_id, point, policy, replication`` and one ``market.<constant>`` column per drawn
+        constant (NaN where a design point set it itself).
+    """
+    store = store if isinstance(store, StudyStore) else StudyStore(store)
+    manifest = store.manifest()
+    rows = [json.loads(d) if isinstance(d, str) and d else {} for d in manifest["market_draw"]]
+    draws = pd.DataFrame(rows, index=manifest.index)
+    return pd.concat([manifest[["run_id", "point", "policy", "replication"]], draws], axis=1)
 
 
 def _validated(config: SimConfig | Mapping[str, Any], point: int) -> SimConfig:
@@ -484,6 +563,12 @@ def _execute(
                                int(row["seed"]), 0.0, "", error=f"ScenarioError: {error}"))
             return
         try:
+            config = _with_draw(config, row.get("market_draw"))
+        except ValueError as exc:
+            record(idx, RunRef(row["run_id"], int(row["attempt"]), "FAILED", None, 0,
+                               int(row["seed"]), 0.0, "", error=f"market_draw: {exc}"))
+            return
+        try:
             fut = executor.submit(run_one, row["run_id"], int(row["attempt"]), config,
                                   str(row["policy"]), int(row["seed"]), run_config, writer)
         except BrokenExecutor as exc:
@@ -595,7 +680,8 @@ def resume(
 def replay(root: str | Path, run_id: str) -> Any:
     """Re-run one stored run in this process with its recorded config, policy and seed.
 
-    Returns the model's result; it equals the stored run bit for bit.
+    Returns the model's result; it equals the stored run bit for bit (the run's recorded
+    market draw, if any, applied).
     """
     store = StudyStore(root)
     manifest = store.manifest().set_index("run_id")
@@ -608,5 +694,6 @@ def replay(root: str | Path, run_id: str) -> Any:
 
     config = validate_config(json.loads(scenario["config"]),
                              source=f"{store.scenarios_path} scenario {row['scenario_id']}")
+    config = _with_draw(config, row.get("market_draw"))
     model = _resolve(run_config.model)
     return model(config, policy=row["policy"], seed=int(row["seed"]))

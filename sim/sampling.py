@@ -30,12 +30,14 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "MARKET_STREAM",
     "MAX_POINTS",
     "Point",
     "ab",
     "from_records",
     "grid",
     "lhs",
+    "market_seed_sequence",
     "new_entropy",
     "run_seed",
     "run_seed_sequence",
@@ -46,6 +48,9 @@ __all__ = [
 Point = dict[str, Any]
 #: Most points any design builds (a guard against allocating an absurd design).
 MAX_POINTS: int = 1_000_000
+#: First element of the spawn key of the market-constant draws (the outer Monte Carlo): far
+#: above any design point index, so it never equals a run's ``(point, replication)`` key.
+MARKET_STREAM: int = 2**40
 
 
 def _check_size(n: int, what: str) -> None:
@@ -171,3 +176,21 @@ def run_seed(entropy: int, scenario: int, replication: int) -> int:
     """The model's integer seed for run (``scenario``, ``replication``): a non-negative int63."""
     child = run_seed_sequence(entropy, scenario, replication)
     return int(child.generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def market_seed_sequence(entropy: int, replication: int) -> np.random.SeedSequence:
+    """The seed sequence of replication ``replication``'s market-constant draw.
+
+    ``spawn_key=(MARKET_STREAM, replication)``: it depends on the study's entropy and the
+    replication only, so every policy and every design point of a replication draws the same
+    constants (common random numbers), whatever executor or worker count runs the study.
+
+    Examples
+    --------
+    >>> a = market_seed_sequence(7, 3).generate_state(2).tolist()
+    >>> a == market_seed_sequence(7, 3).generate_state(2).tolist()
+    True
+    >>> a == run_seed_sequence(7, 0, 3).generate_state(2).tolist()
+    False
+    """
+    return np.random.SeedSequence(entropy, spawn_key=(MARKET_STREAM, replication))

@@ -1,10 +1,11 @@
 """Scenario files: TOML -> one validation -> an immutable :class:`Scenario`.
 
-A scenario file is a :class:`sim.config.SimConfig` body plus four study keys::
+A scenario file is a :class:`sim.config.SimConfig` body plus five study keys::
 
     extends  = "baseline.toml"          # optional: inherit another file (path relative to this one)
     policies = ["sudo", "v2_24h"]       # or "all" (every registered governance policy)
     seeds    = 16                       # default replications per scenario
+    market_uncertainty = "prior"        # draw the fitted market constants per replication, or "off"
     horizon_days = 60                   # ... any SimConfig field, tables as TOML tables
     [network]
     tempo = "72 minutes"                # quantities carry units (see below)
@@ -47,6 +48,10 @@ A design's size is checked before any point is built (at most :data:`MAX_SWEEP_P
 **Limits.** Files of at most :data:`MAX_FILE_BYTES`, nesting at most :data:`MAX_DEPTH` deep,
 ``extends`` chains of at most :data:`MAX_EXTENDS` files, at most :data:`MAX_SEEDS` seeds.
 
+**market_uncertainty.** ``"prior"`` (default) asks studies to draw the market constants fitted
+to the documented events per replication (an outer Monte Carlo; ``sim.runner.RunConfig``);
+``"off"`` keeps the file's constants in every run.
+
 **Errors** are :class:`ScenarioError`: they name the file, the field path, the value and what
 was expected; unknown keys are errors (with a suggestion).
 """
@@ -77,6 +82,7 @@ from sim.config import SimConfig
 from sim.config_fields import FieldError, field_unit
 
 __all__ = [
+    "MARKET_UNCERTAINTY",
     "MAX_DEPTH",
     "MAX_EXTENDS",
     "MAX_FILE_BYTES",
@@ -91,6 +97,7 @@ __all__ = [
     "config_from_dict",
     "known_policies",
     "load_scenario",
+    "parse_bounds",
     "parse_overrides",
     "parse_quantity",
     "resolve_policies",
@@ -98,7 +105,9 @@ __all__ = [
 ]
 
 #: Top-level keys that belong to the study, not to the SimConfig body.
-STUDY_KEYS: tuple[str, ...] = ("extends", "policies", "seeds", "sweep")
+STUDY_KEYS: tuple[str, ...] = ("extends", "policies", "seeds", "sweep", "market_uncertainty")
+#: Values of the ``market_uncertainty`` study key (``sim.runner.RunConfig.market_uncertainty``).
+MARKET_UNCERTAINTY: tuple[str, ...] = ("prior", "off")
 _SWEEP_KEYS: dict[str, tuple[str, ...]] = {
     "grid": ("design", "axes"),
     "lhs": ("design", "n", "seed", "bounds"),
@@ -865,22 +874,49 @@ def _parse_sweep(raw: Any, file: str, body: Mapping[str, Any]) -> SweepSpec | No
         raise err(".bounds", bounds, "a table of parameter path -> [low, high]")
     if len(bounds) > 1_000:
         raise err(".bounds", f"{len(bounds)} parameters", "at most 1000 parameters")
-    parsed = []
+    parsed = parse_bounds(bounds, body, file, where="sweep.bounds")
+    return SweepSpec(design, bounds=tuple(parsed.items()), n=n, seed=seed)
+
+
+def parse_bounds(bounds: Mapping[str, Any], body: Mapping[str, Any], file: str | None, *,
+                 where: str) -> dict[str, tuple[Any, Any]]:
+    """Parameter path -> ``[low, high]`` as two numbers in each field's unit.
+
+    Quantities (``"1 hour"``) convert into the unit of the field the path names (blocks round
+    to whole blocks); integers stay integers.
+
+    Parameters
+    ----------
+    bounds
+        Dotted path -> ``[low, high]``.
+    body
+        The scenario body the paths point into (its raw data or ``SimConfig.model_dump()``).
+    file, where
+        For errors: the file and the table the bounds came from (``sweep.bounds``).
+
+    Raises
+    ------
+    ScenarioError
+        Naming ``<where>.<path>``, the value and what was expected (low < high, finite).
+    """
+    parsed: dict[str, tuple[Any, Any]] = {}
     for name, pair in bounds.items():
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise err(f".bounds.{name}", pair, "[low, high]")
+        at = f"{where}.{name}"
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ScenarioError(file, at, pair, "[low, high]")
         try:
             lo, hi = (_bound_number(v, _unit_at(str(name), body)) for v in pair)
         except ValueError as exc:
-            raise err(f".bounds.{name}", pair, f"quantities in the field's unit ({exc})") from None
+            raise ScenarioError(file, at, pair,
+                                f"quantities in the field's unit ({exc})") from None
         if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (lo, hi)):
-            raise err(f".bounds.{name}", pair, "two numbers (or quantities)")
+            raise ScenarioError(file, at, pair, "two numbers (or quantities)")
         if not all(math.isfinite(v) and abs(v) < 1e300 for v in (lo, hi)):
-            raise err(f".bounds.{name}", pair, "two finite numbers")
+            raise ScenarioError(file, at, pair, "two finite numbers")
         if not lo < hi:
-            raise err(f".bounds.{name}", pair, "low < high")
-        parsed.append((str(name), (lo, hi)))
-    return SweepSpec(design, bounds=tuple(parsed), n=n, seed=seed)
+            raise ScenarioError(file, at, pair, "low < high")
+        parsed[str(name)] = (lo, hi)
+    return parsed
 
 
 def check_study_size(points: int, policies: int, seeds: int, where: str = "study") -> None:
@@ -952,6 +988,9 @@ class Scenario:
         Default replications per scenario.
     sweep
         The experimental design, or None.
+    market_uncertainty
+        ``"prior"``: studies draw the fitted market constants per replication (the outer
+        Monte Carlo); ``"off"``: every run keeps the body's constants.
     source
         The file it came from (for error messages), or None.
     raw
@@ -964,6 +1003,7 @@ class Scenario:
     seeds: int = 8
     sweep: SweepSpec | None = None
     source: str | None = None
+    market_uncertainty: str = "prior"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _origin: _Origins | None = field(default=None, repr=False, compare=False)
 
@@ -1001,6 +1041,8 @@ class Scenario:
         out["seeds"] = self.seeds
         if self.sweep is not None:
             out["sweep"] = self.sweep.to_dict()
+        if self.market_uncertainty != "prior":  # the default is left out: hashes stay stable
+            out["market_uncertainty"] = self.market_uncertainty
         return out
 
     @classmethod
@@ -1089,6 +1131,10 @@ def _build(raw: dict[str, Any], origin: _Origins, file: str, *,
         expected = f"a positive integer (at most {MAX_SEEDS})"
         raise ScenarioError(origin.file_of(["seeds"]), "seeds", seeds, expected)
     sweep_raw = raw.pop("sweep", None)
+    uncertainty = raw.pop("market_uncertainty", "prior")
+    if uncertainty not in MARKET_UNCERTAINTY:
+        raise ScenarioError(origin.file_of(["market_uncertainty"]), "market_uncertainty",
+                            uncertainty, " or ".join(f'"{v}"' for v in MARKET_UNCERTAINTY))
     if overrides:
         _apply_overrides(raw, overrides, origin, f"{file} (--set)", "")
     sweep = _parse_sweep(sweep_raw, origin.file_of(["sweep"]), raw)
@@ -1096,7 +1142,7 @@ def _build(raw: dict[str, Any], origin: _Origins, file: str, *,
     if policies:
         resolve_policies(policies, origin.file_of(["policies"]))
     scenario = Scenario(config=config, policies=policies, seeds=seeds, sweep=sweep, source=file,
-                        raw=raw, _origin=origin)
+                        raw=raw, _origin=origin, market_uncertainty=uncertainty)
     if check_sweep:
         scenario.check_sweep_values()
     return scenario

@@ -4,7 +4,8 @@ Layout::
 
     <study>/
       sweep.json                       root entropy, code and package versions, run config, created
-      manifest.parquet                 one row per run (status, attempt, seed, spawn key, error, ...)
+      manifest.parquet                 one row per run (status, attempt, seed, spawn key, error,
+                                       the market constants drawn for it, ...)
       scenarios.parquet                one row per scenario: scenario_id, policy, design point, config
       timeseries/part-<run_id>-a<attempt>.parquet   per-run tables written by the workers
       kpis/part-<run_id>-a<attempt>.parquet
@@ -69,6 +70,7 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "worker",
     "error",
     "traceback",
+    "market_draw",
 )
 
 
@@ -272,7 +274,10 @@ class StudyStore:
     def manifest(self) -> pd.DataFrame:
         """The manifest, one row per run."""
         self._require()
-        return pd.read_parquet(self.manifest_path)
+        manifest = pd.read_parquet(self.manifest_path)
+        if "market_draw" not in manifest.columns:  # a study written before the outer Monte Carlo
+            manifest["market_draw"] = None
+        return manifest
 
     def scenarios(self) -> pd.DataFrame:
         """The scenario table."""

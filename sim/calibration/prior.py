@@ -37,6 +37,7 @@ __all__ = [
     "load_market_prior",
     "market_prior_range",
     "prior_toml",
+    "replication_market_draw",
     "sample_market_constants",
     "with_market_constants",
 ]
@@ -213,15 +214,46 @@ def sample_market_constants(
     return [{f"market.{k}": float(prior.samples[k][r]) for k in names} for r in rows]
 
 
+def replication_market_draw(
+    prior: MarketPrior | None, entropy: int, replication: int
+) -> dict[str, float]:
+    """The market constants of one replication of a study (the outer Monte Carlo).
+
+    One joint posterior row, drawn with a generator seeded by
+    :func:`sim.sampling.market_seed_sequence` ``(entropy, replication)``: the same for every
+    policy and design point of the replication, and for any executor or worker count.
+
+    Examples
+    --------
+    >>> a = replication_market_draw(None, 2026, 0)
+    >>> a == replication_market_draw(None, 2026, 0), a == replication_market_draw(None, 2026, 1)
+    (True, False)
+    >>> sorted(a)
+    ['market.contagion_beta', 'market.duration_exponent', 'market.security_beta']
+    """
+    from sim.sampling import market_seed_sequence
+
+    rng = np.random.default_rng(market_seed_sequence(int(entropy), int(replication)))
+    return sample_market_constants(prior, rng, 1)[0]
+
+
 def with_market_constants(config: SimConfig, draw: Mapping[str, float]) -> SimConfig:
-    """``config`` with the market constants of one draw (``market.<field>`` keys) applied."""
+    """``config`` with the market constants of one draw (``market.<field>`` keys) applied.
+
+    Only the market section is validated again (its bounds); the rest of ``config`` was
+    validated when it was built and no cross-section rule of ``SimConfig`` reads the market,
+    so a study applies a draw per run at the cost of one small validation.
+    """
     updates: dict[str, Any] = {}
     for key, value in draw.items():
         section, _, name = key.partition(".")
         if section != "market" or name not in MarketConfig.model_fields:
             raise ValueError(f"{key}: expected 'market.<MarketConfig field>'")
-        updates[f"market__{name}"] = float(value)
-    return config.with_updates(**updates)
+        updates[name] = float(value)
+    if not updates:
+        return config
+    market = MarketConfig.model_validate({**config.market.model_dump(), **updates})
+    return config.model_copy(update={"market": market})
 
 
 def market_prior_range(prior: MarketPrior | None = None) -> dict[str, ParameterBand]:

@@ -60,14 +60,14 @@ GOLDEN: dict[str, Any] = {
 
 EXPECTED: dict[str, dict[str, Any]] = {
     "sudo": {
-        "fingerprint": "105e1c428d567602bd76bfdda8ead09d57647338182e5531763a6ec8f9d8ebfc",
+        "fingerprint": "422c1ced984f658b7064de6c63482cd82f6cbaaa927e7ec68498df95d338cb7d",
         "pnl.miners.mean": -50442.71655683088,
         "tao.price_end_usd": 319.7355436948516,
         "fp.count": 1,
         "kinds": {"executed": 3, "miner_move": 8, "scam_subnet": 1, "exploit_start": 1},
     },
     "multisig": {
-        "fingerprint": "2437014d4f1669f307538acbadc9aeb3e353ec78828d95fcac44b44bb7e95f06",
+        "fingerprint": "16bf74c3c4e3e359205175fddffffe66abac4fe2bfd02dcfc7feedee3e3c596d",
         "pnl.miners.mean": -25357.869612744787,
         "tao.price_end_usd": 322.2611240640625,
         "fp.count": 0,

@@ -431,6 +431,7 @@ def drain(
     tuple
         ``(state, DrainResult)``; the pots of due subnets are empty afterwards.
     """
+    choose_backend(backend)  # a bad name fails here, not at the first block with a subnet due
     S, n = state.n_subnets, state.n_uids
     f64 = torch.float64
     if not bool(due.any()):

@@ -13,17 +13,18 @@ Usage::
     .venv/bin/python bench/economy.py                      # slices, extrapolated
     .venv/bin/python bench/economy.py --full-year          # the whole year in tempo mode
     .venv/bin/python bench/economy.py --subnets 16 --uids 64 --tempos 20 --blocks 200
-    .venv/bin/python bench/economy.py --threads 1 --epoch-backend torch   # the torch epoch
+    .venv/bin/python bench/economy.py --threads 1 --backend torch   # the torch reference paths
 
-``--epoch-backend`` (default ``auto``: the fused numba epoch on CPU) is applied by wrapping
-``protocol.yuma.yuma_epoch``, which the drain looks up at each call.
+``--backend`` (default ``auto``: the fused numba kernels on CPU; ``--epoch-backend`` is an
+older name) is passed to ``tempo_step``, ``run_blocks`` and ``with_validator_weights``: it picks
+the implementation of the epoch, the drain's payouts and the weight-row check alike
+(``protocol/_numba.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
-import functools
 import os
 import pstats
 import time
@@ -31,7 +32,6 @@ from collections.abc import Callable
 
 import torch
 
-import protocol.yuma
 from protocol.economy import (
     EconomyParams,
     NetworkState,
@@ -58,7 +58,9 @@ PROFILED = {
 }
 
 
-def _run_tempos(state: NetworkState, params: EconomyParams, n: int) -> NetworkState:
+def _run_tempos(
+    state: NetworkState, params: EconomyParams, n: int, backend: str = "auto"
+) -> NetworkState:
     # The run owns its state, as the simulator does: one copy of the bonds, weights and
     # last_update, then epochs write bonds in place (bonds_owned) and validators re-commit only
     # their own weight rows in place each tempo, so they stay active.
@@ -70,18 +72,22 @@ def _run_tempos(state: NetworkState, params: EconomyParams, n: int) -> NetworkSt
     validator_uids = torch.nonzero(state.weights.sum(dim=(0, 2)) > 0).flatten()
     validator_rows = state.weights[:, validator_uids, :].clone()
     for _ in range(n):
-        state = with_validator_weights(state, validator_rows, validator_uids, in_place=True)
-        state, _ = tempo_step(state, params, bonds_owned=True)
+        state = with_validator_weights(
+            state, validator_rows, validator_uids, in_place=True, backend=backend
+        )
+        state, _ = tempo_step(state, params, bonds_owned=True, backend=backend)
     return state
 
 
-def _run_blocks(state: NetworkState, params: EconomyParams, n: int) -> NetworkState:
+def _run_blocks(
+    state: NetworkState, params: EconomyParams, n: int, backend: str = "auto"
+) -> NetworkState:
     # run_blocks copies the bonds once per tempo-long chunk instead of once per drained block.
     done = 0
     while done < n:
         state = with_weights(state)
         chunk = min(params.tempo, n - done)
-        state, _ = run_blocks(state, params, chunk)
+        state, _ = run_blocks(state, params, chunk, backend=backend)
         done += chunk
     return state
 
@@ -112,16 +118,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     parser.add_argument(
-        "--epoch-backend", choices=["auto", "torch", "fused"], default="auto",
-        help="float epoch backend used by the drains",
+        "--backend", "--epoch-backend", dest="backend", choices=["auto", "torch", "fused"],
+        default="auto", help="kernel backend of the epochs, payouts and weight rows",
     )  # fmt: skip
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.epoch_backend != "auto":
-        protocol.yuma.yuma_epoch = functools.partial(  # type: ignore[assignment]
-            protocol.yuma.yuma_epoch, backend=args.epoch_backend
-        )
+    backend = args.backend
 
     params = EconomyParams()
     year_blocks = round(args.days * BLOCKS_PER_DAY)
@@ -129,11 +132,11 @@ def main() -> None:
     t0 = time.perf_counter()
     state = new_network(args.subnets, args.uids, params=params, seed=args.seed)
     build_s = time.perf_counter() - t0
-    state = _run_tempos(state, params, 1)  # warm-up (allocations, first-call overheads)
+    state = _run_tempos(state, params, 1, backend)  # warm-up (allocations, first-call overheads)
 
     n_tempos = year_tempos if args.full_year else min(args.tempos, year_tempos)
     t0, c0 = time.perf_counter(), time.process_time()
-    tempo_state = _run_tempos(state, params, n_tempos)
+    tempo_state = _run_tempos(state, params, n_tempos, backend)
     tempo_s = time.perf_counter() - t0
     tempo_cpu = time.process_time() - c0
     tempo_year_s = tempo_s * year_tempos / n_tempos
@@ -143,18 +146,18 @@ def main() -> None:
     # aligns them), after a short warm-up.
     n_blocks = min(args.blocks, year_blocks)
     fresh = _run_blocks(
-        new_network(args.subnets, args.uids, params=params, seed=args.seed), params, 3
+        new_network(args.subnets, args.uids, params=params, seed=args.seed), params, 3, backend
     )
     t0, c0 = time.perf_counter(), time.process_time()
-    block_state = _run_blocks(fresh, params, n_blocks)
+    block_state = _run_blocks(fresh, params, n_blocks, backend)
     block_s = time.perf_counter() - t0
     block_cpu = time.process_time() - c0
     block_year_s = block_s * year_blocks / n_blocks
     ledger_block = check_ledger(block_state)
 
     # 40 tempos, so that the run's one-off copies of the bonds and weights weigh little
-    prof_tempo = _profile(_run_tempos, state, params, max(2, min(40, n_tempos)))
-    prof_block = _profile(_run_blocks, fresh, params, max(10, min(120, n_blocks)))
+    prof_tempo = _profile(_run_tempos, state, params, max(2, min(40, n_tempos)), backend)
+    prof_block = _profile(_run_blocks, fresh, params, max(10, min(120, n_blocks)), backend)
 
     load = os.getloadavg()
     print(
@@ -164,7 +167,7 @@ def main() -> None:
     print(
         f"network: {args.subnets} subnets x {args.uids} uids, tempo {params.tempo}, "
         f"{year_tempos} tempos = {year_blocks} blocks per {args.days:g} days; "
-        f"torch threads {torch.get_num_threads()}; epoch backend {args.epoch_backend}; "
+        f"torch threads {torch.get_num_threads()}; backend {backend}; "
         f"build {build_s:.2f} s"
     )
     kind = "full year" if args.full_year else f"{n_tempos} tempos, extrapolated"

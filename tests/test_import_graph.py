@@ -24,7 +24,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: Packages (folders under the repository root) that must have no import circles.
-PACKAGES: tuple[str, ...] = ("sim",)
+PACKAGES: tuple[str, ...] = ("sim", "protocol")
 
 
 def package_modules(root: Path, package: str) -> dict[str, Path]:

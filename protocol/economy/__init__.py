@@ -1,19 +1,22 @@
-"""The dTAO token economy of a whole network, batched over subnets (coinbase.md, governance.md §3).
+"""The dTAO token economy of a whole network, batched over subnets (docs/economy.md).
 
 Public API
 ----------
 NetworkState, EconomyParams
     The network (frozen dataclass of torch tensors) and the global parameters.
 new_network(n_subnets, n_uids, *, params, seed | rng, ...) -> NetworkState
-    A plausible initial network (coinbase.md §7).
-block_step(state, params, *, flows=None, bonds_owned=False) -> (state, BlockResult)
-tempo_step(state, params, *, flows=None, bonds_owned=False) -> (state, TempoResult)
-    Advance one block, or one tempo at once (differences documented in ``step.py``).
+    A plausible initial network (``network.py``; docs/economy.md, "State").
+block_step(state, params, *, flows=None, bonds_owned=False, backend="auto") -> (state, BlockResult)
+tempo_step(state, params, *, flows=None, bonds_owned=False, backend="auto") -> (state, TempoResult)
+    Advance one block, or one tempo at once (differences documented in ``step.py``);
+    ``backend`` is ``"auto"``, ``"torch"`` or ``"fused"`` (numba) for the drain's kernels, as
+    everywhere in ``protocol`` (``protocol/_numba.py``).
 stake / unstake(state, account, netuid, hotkey_uid, amount, *, params=None) -> state
     Swaps through the subnet pool; ``ValueError`` naming the field on bad input.
 register_uid(state, params, account, netuid, *, matrices_owned=False) -> (state, RegistrationResult)
 register_uids(state, params, accounts, netuids) -> (state, results)   # one matrix copy
-run_blocks(state, params, n_blocks, *, flows=None) -> (state, results) # block_step × n, one bonds copy
+run_blocks(state, params, n_blocks, *, flows=None, backend="auto") -> (state, results)
+    ``block_step`` × n with one bonds copy.
 register_subnet(state, params, account) -> (state, SubnetRegistrationResult)
 apply_lever(state, lever, params) -> (state, LeverResult)
     The governance levers of :mod:`protocol.levers` as state transitions.
@@ -23,8 +26,8 @@ SHARE_ERAS
     Registry of coinbase eras ("head", "tao_flow", "price_ema", "price_ema_subsidy").
 block_emission(issuance_rao) -> rao per block (the halving).
 with_weights(state, weights, netuids) -> state
-with_validator_weights(state, weights, uids, *, in_place=False) -> state   # [S, k, n] rows only
-    Feed validators' weights (and stamp ``last_update``).
+with_validator_weights(state, weights, uids, *, in_place=False, backend="auto") -> state
+    Feed validators' weights (and stamp ``last_update``); the second sets ``[S, k, n]`` rows only.
 """
 
 from __future__ import annotations

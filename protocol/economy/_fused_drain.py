@@ -6,81 +6,108 @@ times while they sit in the L1 cache. Element-wise arithmetic is written in the 
 order (same float results); row sums are sequential here and pairwise in torch, so sums and
 what is divided by them agree to rounding (~1e-16 relative). The root-dividend TAO credit
 (:func:`credit_root_tao`) adds in the same order as torch's ``index_add_`` (identical results).
+No fast-math flag (:func:`protocol._numba.jit`): the element-wise results must be torch's.
+
+:func:`payout_rows` takes its arrays as two named tuples (numba passes them as structs), the
+numpy views of :class:`protocol.economy.drain.PayoutInputs` and of the outputs.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-try:  # numba is an optional speed-up: without it the torch path is used
-    import numba
+from protocol._numba import jit
 
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
-    HAVE_NUMBA = False
-
-__all__ = ["HAVE_NUMBA", "credit_root_tao", "epoch_stake_rows", "payout_rows"]
+__all__ = ["PayoutArrays", "PayoutBuffers", "credit_root_tao", "epoch_stake_rows", "payout_rows"]
 
 #: Guard of the torch path's ``clamp(min=1e-300)`` before a division.
 _TINY = 1e-300
 
+#: Columns of :attr:`PayoutBuffers.sums`, in order.
+PAYOUT_SUMS: tuple[str, ...] = (
+    "miner_alpha",
+    "withheld",
+    "burned_frac",
+    "validator_alpha",
+    "delegate_take",
+    "recycled",
+    "owner_cut_burned",
+    "root_alpha",
+)
 
-def _jit(fn):  # type: ignore[no-untyped-def]
-    """``numba.njit(cache=True, nogil=True)`` when numba is installed, else the plain function."""
-    if not HAVE_NUMBA:
-        return fn
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+
+class PayoutArrays(NamedTuple):
+    """What the payouts of ``B`` due subnets read (numpy views; see ``PayoutInputs``).
+
+    ``[B, n]``: ``incentive``, ``dividends`` (the epoch's incentive and validator emission,
+    masked to registered uids by the kernel), ``coldkey`` (int64, -1: unregistered),
+    ``hotkey_alpha``, ``root_weighted`` (TaoWeight × root stake), ``owner_shares``,
+    ``total_shares``. ``[B]``: the pending ``server``, ``validator``, ``root_pot`` and
+    ``owner_cut`` pots, ``owner_account`` and ``owner_uid`` (int64, -1: none).
+    ``delegate_take``: share of a validator's alpha payout kept by the hotkey's owner.
+    """
+
+    incentive: np.ndarray
+    dividends: np.ndarray
+    coldkey: np.ndarray
+    hotkey_alpha: np.ndarray
+    root_weighted: np.ndarray
+    owner_shares: np.ndarray
+    total_shares: np.ndarray
+    server: np.ndarray
+    validator: np.ndarray
+    root_pot: np.ndarray
+    owner_account: np.ndarray
+    owner_uid: np.ndarray
+    owner_cut: np.ndarray
+    delegate_take: float
 
 
-@_jit
-def payout_rows(
-    incentive: np.ndarray,
-    dividends: np.ndarray,
-    coldkey: np.ndarray,
-    hotkey: np.ndarray,
-    root_weighted: np.ndarray,
-    owner_shares: np.ndarray,
-    total_shares: np.ndarray,
-    server: np.ndarray,
-    validator: np.ndarray,
-    root_pot: np.ndarray,
-    owner_account: np.ndarray,
-    owner_uid: np.ndarray,
-    owner_cut: np.ndarray,
-    delegate_take: float,
-    sums_out: np.ndarray,
-    incentive_out: np.ndarray,
-    dividends_out: np.ndarray,
-    hotkey_out: np.ndarray,
-    owner_shares_out: np.ndarray,
-    total_shares_out: np.ndarray,
-    root_payout_out: np.ndarray,
-) -> None:
+class PayoutBuffers(NamedTuple):
+    """Where :func:`payout_rows` writes (numpy arrays, filled in place).
+
+    ``sums`` ``[B, 8]`` per subnet, the columns of :data:`PAYOUT_SUMS`: miner alpha paid,
+    owner-hotkey incentive withheld, burned fraction of the miner pot, validator alpha paid,
+    delegate take, recycled pots, owner cut burned (no owner hotkey), root alpha to sell.
+    ``[B, n]``: the masked ``incentive`` and ``dividends``, the credited ``hotkey_alpha``,
+    ``owner_shares`` and ``total_shares``, and each uid's ``root_payout`` alpha.
+    """
+
+    sums: np.ndarray
+    incentive: np.ndarray
+    dividends: np.ndarray
+    hotkey_alpha: np.ndarray
+    owner_shares: np.ndarray
+    total_shares: np.ndarray
+    root_payout: np.ndarray
+
+
+@jit
+def payout_rows(rows: PayoutArrays, out: PayoutBuffers) -> None:
     """Miner, validator, take, owner-cut and root payouts of ``B`` due subnets.
 
     Parameters
     ----------
-    incentive, dividends
-        ``[B, n]`` the epoch's incentive and validator emission (masked to registered uids here).
-    coldkey
-        ``[B, n]`` int64 uid coldkeys (-1: unregistered).
-    hotkey, root_weighted, owner_shares, total_shares
-        ``[B, n]`` hotkey alpha, TaoWeight × root stake, owner and total shares.
-    server, validator, root_pot, owner_cut
-        ``[B]`` pending server, validator, root and owner pots.
-    owner_account, owner_uid
-        ``[B]`` int64 owner coldkey and owner uid (-1: none).
-    delegate_take
-        Share of a validator's alpha payout kept by the hotkey's owner.
-    sums_out
-        ``[B, 8]`` per subnet: miner alpha paid, owner-hotkey incentive withheld, burned
-        fraction of the miner pot, validator alpha paid, delegate take, recycled pots, owner cut
-        burned (no owner hotkey), root alpha to sell.
-    incentive_out, dividends_out, hotkey_out, owner_shares_out, total_shares_out, root_payout_out
-        ``[B, n]`` masked incentive and dividends, the credited hotkey alpha and shares, and
-        each uid's root-dividend alpha.
+    rows
+        The due rows and pots (:class:`PayoutArrays`).
+    out
+        The payouts (:class:`PayoutBuffers`), written here.
     """
+    incentive, dividends, coldkey = rows.incentive, rows.dividends, rows.coldkey
+    hotkey, root_weighted = rows.hotkey_alpha, rows.root_weighted
+    owner_shares, total_shares = rows.owner_shares, rows.total_shares
+    server, validator, root_pot = rows.server, rows.validator, rows.root_pot
+    owner_account, owner_uid, owner_cut = rows.owner_account, rows.owner_uid, rows.owner_cut
+    delegate_take = rows.delegate_take
+    sums_out, incentive_out, dividends_out = out.sums, out.incentive, out.dividends
+    hotkey_out, owner_shares_out, total_shares_out = (
+        out.hotkey_alpha,
+        out.owner_shares,
+        out.total_shares,
+    )
+    root_payout_out = out.root_payout
     n_batch, n = incentive.shape
     miner_pay = np.empty(n)
     alpha_divs = np.empty(n)
@@ -168,7 +195,7 @@ def payout_rows(
         sums_out[b, 7] = root_alpha
 
 
-@_jit
+@jit
 def credit_root_tao(
     balances: np.ndarray,
     coldkey: np.ndarray,
@@ -191,7 +218,7 @@ def credit_root_tao(
             balances[max(coldkey[b, j], 0)] += each
 
 
-@_jit
+@jit
 def epoch_stake_rows(
     coldkey: np.ndarray,
     root_stake: np.ndarray,

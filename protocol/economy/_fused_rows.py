@@ -8,29 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # numba is an optional speed-up
-    import numba
+from protocol._numba import jit
 
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
-    HAVE_NUMBA = False
-
-__all__ = ["HAVE_NUMBA", "copy_weight_rows", "weight_row_sums"]
+__all__ = ["copy_weight_rows", "weight_row_sums"]
 
 
-def _jit(fn):  # type: ignore[no-untyped-def]
-    """``numba.njit(cache=True, nogil=True)`` when numba is installed, else the plain function.
-
-    ``reassoc`` lets the sums vectorise (the order differs from torch's within rounding; only
-    their sign and finiteness are used).
-    """
-    if not HAVE_NUMBA:
-        return fn
-    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(fn)
-
-
-@_jit
+# ``reassoc`` lets the sums vectorise (the order differs from torch's within rounding; only
+# their sign and finiteness are used)
+@jit(reassoc=True)
 def weight_row_sums(rows: np.ndarray, sums_out: np.ndarray) -> bool:
     """Row sums of ``rows`` ``[S, k, n]`` into ``sums_out`` ``[S, k]``; whether every entry is
     ``>= 0`` (``False`` for a negative or NaN entry)."""
@@ -47,7 +32,7 @@ def weight_row_sums(rows: np.ndarray, sums_out: np.ndarray) -> bool:
     return bad == 0
 
 
-@_jit
+@jit(reassoc=True)
 def copy_weight_rows(weights: np.ndarray, uids: np.ndarray, rows: np.ndarray) -> None:
     """``weights[s, uids[r], :] = rows[s, r, :]`` in place (3x ``index_copy_``'s speed here)."""
     n_subnets, k, n = rows.shape

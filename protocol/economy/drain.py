@@ -1,9 +1,17 @@
-"""Drain of the pending pots at each subnet's epoch (coinbase.md §5), batched over subnets.
+"""Drain of the pending pots at each subnet's epoch, batched over subnets.
 
-All subnets due in a block go through **one** batched ``protocol.yuma.yuma_epoch`` call per
-distinct epoch configuration (subnets with per-subnet epoch overrides form their own group).
+The chain's ``distribute_emission`` (subtensor ``pallets/subtensor/src/coinbase/
+run_coinbase.rs`` @ ``14bc6f9f``; docs/economy.md, "Drain"): the epoch splits the pots by
+incentive and dividends, then miners, validators and their nominators, root stakers and the
+owner are paid. All subnets due in a block go through **one** batched
+``protocol.yuma.yuma_epoch`` call per distinct epoch configuration (subnets with per-subnet
+epoch overrides form their own group).
 
-Documented simplifications (coinbase.md §10.3):
+The payouts, the root-TAO credit and the epoch stake each have a torch path (the reference)
+and a numba twin (:mod:`protocol.economy._fused_drain`); ``backend`` picks one as everywhere
+in :mod:`protocol` (:mod:`protocol._numba`).
+
+Documented simplifications (docs/economy.md, "Documented simplifications"):
 
 * miner payouts use the server pot split by incentive proportions (the pot is what the epoch's
   ``server_emission`` sums to when both incentive and dividends are non-zero);
@@ -17,20 +25,29 @@ Documented simplifications (coinbase.md §10.3):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import torch
 
-from protocol.economy._fused_drain import HAVE_NUMBA, epoch_stake_rows, payout_rows
+from protocol._numba import Backend, choose_backend
+from protocol.economy._fused_drain import (
+    PAYOUT_SUMS,
+    PayoutArrays,
+    PayoutBuffers,
+    epoch_stake_rows,
+    payout_rows,
+)
 from protocol.economy._fused_drain import credit_root_tao as _credit_root_tao_kernel
 from protocol.economy.amm import swap_alpha_for_tao
 from protocol.economy.staking import credit_owner_stake
 from protocol.economy.state import EconomyParams, NetworkState
+from protocol.yuma import EpochParams, yuma_epoch
 
 __all__ = [
     "DrainResult",
+    "PayoutInputs",
     "Payouts",
     "credit_root_tao",
     "credit_root_tao_fused",
@@ -61,6 +78,18 @@ class DrainResult:
     incentive: torch.Tensor
     dividends: torch.Tensor
 
+    @classmethod
+    def nothing(cls, n_subnets: int, n_uids: int) -> DrainResult:
+        """A step where no subnet is due: every amount zero."""
+        zeros_s = torch.zeros(n_subnets, dtype=torch.float64)
+        per_uid = ("incentive", "dividends")
+        amounts = {f.name: zeros_s for f in fields(cls) if f.name not in per_uid}
+        return cls(
+            **amounts,
+            incentive=torch.zeros(n_subnets, n_uids, dtype=torch.float64),
+            dividends=torch.zeros(n_subnets, n_uids, dtype=torch.float64),
+        )
+
 
 def due_subnets(state: NetworkState, block: int) -> torch.Tensor:
     """Subnets whose epoch runs at ``block``: ``block − LastEpochBlock >= tempo`` (HEAD) ``[S]``."""
@@ -80,13 +109,16 @@ def _uid_root_stake(state: NetworkState, index: torch.Tensor | None = None) -> t
 
 
 def _due_epoch_stake(
-    state: NetworkState, params: EconomyParams, index: torch.Tensor | None
+    state: NetworkState,
+    params: EconomyParams,
+    index: torch.Tensor | None,
+    backend: Backend = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """TaoWeight × root stake and the epoch stake (:func:`epoch_stake`) of the subnets
-    ``index`` (all when ``None``), ``[B, n]`` each; one numba pass where numba is installed."""
+    ``index`` (all when ``None``), ``[B, n]`` each; one numba pass on the fused backend."""
     coldkeys = state.uid_coldkey if index is None else state.uid_coldkey[index]
     hotkey = state.hotkey_alpha if index is None else state.hotkey_alpha[index]
-    if not HAVE_NUMBA:
+    if choose_backend(backend) == "torch":
         root_weighted = params.tao_weight * _uid_root_stake(state, index)
         return root_weighted, hotkey + root_weighted
     root_weighted = torch.empty(coldkeys.shape, dtype=torch.float64)
@@ -103,7 +135,8 @@ def _due_epoch_stake(
 
 
 def epoch_stake(state: NetworkState, params: EconomyParams) -> torch.Tensor:
-    """Stake weight per uid ``[S, n]``: alpha + TaoWeight × root stake (yuma.md §3 ``S_raw``)."""
+    """Stake weight per uid ``[S, n]``: alpha + TaoWeight × root stake (subtensor
+    ``get_stake_weights_for_network``, ``staking/stake_utils.rs`` @ ``14bc6f9f``)."""
     return state.hotkey_alpha + params.tao_weight * _uid_root_stake(state)
 
 
@@ -111,8 +144,6 @@ def _epoch_groups(
     state: NetworkState, params: EconomyParams, due: torch.Tensor
 ) -> list[tuple[torch.Tensor, Any]]:
     """Group due subnets by their epoch parameters (tempo and per-subnet overrides)."""
-    from protocol.yuma import EpochParams
-
     base = params.epoch_params or EpochParams()
     overrides: dict[int, dict[str, Any]] = {}
     for netuid, name, value in state.epoch_overrides:
@@ -127,6 +158,42 @@ def _epoch_groups(
         epoch_params = base.with_(tempo=tempo, **dict(items))
         out.append((torch.tensor(members, dtype=torch.int64), epoch_params))
     return out
+
+
+@dataclass(frozen=True)
+class PayoutInputs:
+    """What the payouts of the ``B`` due subnets of one drain read (rao).
+
+    Attributes
+    ----------
+    incentive, dividends
+        ``[B, n]`` the epoch's incentive and validator emission.
+    coldkey
+        ``[B, n]`` int64 uid coldkeys (-1: unregistered).
+    hotkey_alpha, root_weighted, owner_shares, total_shares
+        ``[B, n]`` hotkey alpha, TaoWeight × root stake, owner and total shares.
+    server, validator, root_pot, owner_cut
+        ``[B]`` pending server, validator, root and owner pots.
+    owner_account, owner_uid
+        ``[B]`` int64 owner coldkey and owner uid (-1: none).
+    delegate_take
+        Share of a validator's alpha payout kept by the hotkey's owner.
+    """
+
+    incentive: torch.Tensor
+    dividends: torch.Tensor
+    coldkey: torch.Tensor
+    hotkey_alpha: torch.Tensor
+    root_weighted: torch.Tensor
+    owner_shares: torch.Tensor
+    total_shares: torch.Tensor
+    server: torch.Tensor
+    validator: torch.Tensor
+    root_pot: torch.Tensor
+    owner_account: torch.Tensor
+    owner_uid: torch.Tensor
+    owner_cut: torch.Tensor
+    delegate_take: float
 
 
 @dataclass(frozen=True)
@@ -155,43 +222,26 @@ class Payouts:
     owner_cut_burned: torch.Tensor
 
 
-def payouts_torch(
-    incentive: torch.Tensor,
-    dividends: torch.Tensor,
-    coldkey: torch.Tensor,
-    hotkey_due: torch.Tensor,
-    root_weighted: torch.Tensor,
-    owner_shares: torch.Tensor,
-    shares_due: torch.Tensor,
-    server: torch.Tensor,
-    validator: torch.Tensor,
-    root_pot: torch.Tensor,
-    owner_account: torch.Tensor,
-    owner_uid: torch.Tensor,
-    owner_cut: torch.Tensor,
-    delegate_take: float,
-) -> Payouts:
-    """The drain's payouts in torch (the reference path; :func:`payouts` picks the backend).
+def payouts(inputs: PayoutInputs, *, backend: Backend = "auto") -> Payouts:
+    """The drain's miner, validator, take, owner-cut and root payouts.
 
-    Parameters
-    ----------
-    incentive, dividends
-        ``[B, n]`` the epoch's incentive and validator emission.
-    coldkey
-        ``[B, n]`` int64 uid coldkeys (-1: unregistered).
-    hotkey_due, root_weighted, owner_shares, shares_due
-        ``[B, n]`` hotkey alpha, TaoWeight × root stake, owner and total shares.
-    server, validator, root_pot, owner_cut
-        ``[B]`` pending server, validator, root and owner pots.
-    owner_account, owner_uid
-        ``[B]`` int64 owner coldkey and owner uid (-1: none).
-    delegate_take
-        Share of a validator's alpha payout kept by the hotkey's owner.
-
-    Returns
-    -------
-    Payouts
+    ``backend`` (see :mod:`protocol._numba`): ``"torch"`` runs :func:`payouts_torch` (the
+    reference), ``"fused"`` :func:`payouts_fused` (numba), ``"auto"`` the latter where numba is
+    installed.
     """
+    if choose_backend(backend) == "fused":
+        return payouts_fused(inputs)
+    return payouts_torch(inputs)
+
+
+def payouts_torch(inputs: PayoutInputs) -> Payouts:
+    """The drain's payouts in torch (the reference path; :func:`payouts` picks the backend)."""
+    incentive, dividends, coldkey = inputs.incentive, inputs.dividends, inputs.coldkey
+    hotkey_due, root_weighted = inputs.hotkey_alpha, inputs.root_weighted
+    owner_shares, shares_due = inputs.owner_shares, inputs.total_shares
+    server, validator, root_pot = inputs.server, inputs.validator, inputs.root_pot
+    owner_account, owner_uid, owner_cut = inputs.owner_account, inputs.owner_uid, inputs.owner_cut
+    delegate_take = inputs.delegate_take
     B, n = incentive.shape
     f64 = torch.float64
     registered = coldkey >= 0
@@ -265,64 +315,40 @@ def payouts_torch(
     )
 
 
-def payouts_fused(
-    incentive: torch.Tensor,
-    dividends: torch.Tensor,
-    coldkey: torch.Tensor,
-    hotkey_due: torch.Tensor,
-    root_weighted: torch.Tensor,
-    owner_shares: torch.Tensor,
-    shares_due: torch.Tensor,
-    server: torch.Tensor,
-    validator: torch.Tensor,
-    root_pot: torch.Tensor,
-    owner_account: torch.Tensor,
-    owner_uid: torch.Tensor,
-    owner_cut: torch.Tensor,
-    delegate_take: float,
-) -> Payouts:
+def payouts_fused(inputs: PayoutInputs) -> Payouts:
     """:func:`payouts_torch` in one numba kernel (:func:`protocol.economy._fused_drain.payout_rows`).
 
-    Same arguments and element-wise arithmetic; row sums agree to rounding (sequential here).
+    The same element-wise arithmetic; row sums agree to rounding (sequential here).
     """
-    B, n = incentive.shape
+    B, n = inputs.incentive.shape
     f64 = torch.float64
 
     def arr(values: torch.Tensor) -> np.ndarray:
         return values.contiguous().numpy()
 
-    sums = torch.empty(B, 8, dtype=f64)
-    outs = [torch.empty(B, n, dtype=f64) for _ in range(6)]
+    rows = PayoutArrays(
+        incentive=arr(inputs.incentive),
+        dividends=arr(inputs.dividends),
+        coldkey=arr(inputs.coldkey),
+        hotkey_alpha=arr(inputs.hotkey_alpha),
+        root_weighted=arr(inputs.root_weighted),
+        owner_shares=arr(inputs.owner_shares),
+        total_shares=arr(inputs.total_shares),
+        server=arr(inputs.server),
+        validator=arr(inputs.validator),
+        root_pot=arr(inputs.root_pot),
+        owner_account=arr(inputs.owner_account),
+        owner_uid=arr(inputs.owner_uid),
+        owner_cut=arr(inputs.owner_cut),
+        delegate_take=float(inputs.delegate_take),
+    )
+    sums = torch.empty(B, len(PAYOUT_SUMS), dtype=f64)
+    per_uid = {name: torch.empty(B, n, dtype=f64) for name in PayoutBuffers._fields[1:]}
     payout_rows(
-        arr(incentive), arr(dividends), arr(coldkey), arr(hotkey_due), arr(root_weighted),
-        arr(owner_shares), arr(shares_due), arr(server), arr(validator), arr(root_pot),
-        arr(owner_account), arr(owner_uid), arr(owner_cut), float(delegate_take),
-        sums.numpy(), *(out.numpy() for out in outs),
-    )  # fmt: skip
-    incentive_due, dividends_due, new_hotkey, new_owner_shares, new_total_shares, root = outs
-    miner, withheld, burned_frac, validator_alpha, take, recycled, cut_burned, root_alpha = (
-        sums.T.contiguous()
+        rows, PayoutBuffers(sums=sums.numpy(), **{k: v.numpy() for k, v in per_uid.items()})
     )
-    return Payouts(
-        incentive=incentive_due,
-        dividends=dividends_due,
-        hotkey_alpha=new_hotkey,
-        owner_shares=new_owner_shares,
-        total_shares=new_total_shares,
-        root_payout=root,
-        root_alpha=root_alpha,
-        miner_alpha=miner,
-        withheld=withheld,
-        burned_frac=burned_frac,
-        validator_alpha=validator_alpha,
-        delegate_take=take,
-        recycled=recycled,
-        owner_cut_burned=cut_burned,
-    )
-
-
-#: The payout backend used by :func:`drain` (the numba kernel when numba is installed).
-payouts = payouts_fused if HAVE_NUMBA else payouts_torch
+    totals = dict(zip(PAYOUT_SUMS, sums.T.contiguous(), strict=True))
+    return Payouts(**per_uid, **totals)
 
 
 def credit_root_tao_torch(
@@ -359,8 +385,19 @@ def credit_root_tao_fused(
     )
 
 
-#: The root-TAO credit used by :func:`drain` (the numba kernel when numba is installed).
-credit_root_tao = credit_root_tao_fused if HAVE_NUMBA else credit_root_tao_torch
+def credit_root_tao(
+    balances: torch.Tensor,
+    coldkey: torch.Tensor,
+    root_payout: torch.Tensor,
+    root_alpha: torch.Tensor,
+    tao_out: torch.Tensor,
+    *,
+    backend: Backend = "auto",
+) -> None:
+    """Add each subnet's root-sale TAO to ``balances`` (in place): :func:`credit_root_tao_torch`
+    or, on the fused backend (:mod:`protocol._numba`), :func:`credit_root_tao_fused`."""
+    twin = credit_root_tao_fused if choose_backend(backend) == "fused" else credit_root_tao_torch
+    twin(balances, coldkey, root_payout, root_alpha, tao_out)
 
 
 def drain(
@@ -370,6 +407,7 @@ def drain(
     block: int,
     *,
     bonds_owned: bool = False,
+    backend: Backend = "auto",
 ) -> tuple[NetworkState, DrainResult]:
     """Run the epoch of every ``due`` subnet at ``block`` and pay out its pending pots.
 
@@ -384,34 +422,20 @@ def drain(
     bonds_owned
         The caller owns ``state.bonds`` (no other state shares it): new bond rows are written
         in place instead of into a copy of the whole ``[S, n, n]`` tensor (``run_blocks``).
+    backend
+        ``"auto"``, ``"torch"`` or ``"fused"`` (:mod:`protocol._numba`): the implementation of
+        the epochs, the epoch stake, the payouts and the root-TAO credit.
 
     Returns
     -------
     tuple
         ``(state, DrainResult)``; the pots of due subnets are empty afterwards.
     """
-    from protocol.yuma import yuma_epoch
-
+    choose_backend(backend)  # a bad name fails here, not at the first block with a subnet due
     S, n = state.n_subnets, state.n_uids
     f64 = torch.float64
     if not bool(due.any()):
-        zeros_s = torch.zeros(S, dtype=f64)
-        incentive = torch.zeros(S, n, dtype=f64)
-        dividends = torch.zeros(S, n, dtype=f64)
-        empty = DrainResult(
-            zeros_s,
-            zeros_s,
-            zeros_s,
-            zeros_s,
-            zeros_s,
-            zeros_s,
-            zeros_s,
-            zeros_s,
-            zeros_s,
-            incentive,
-            dividends,
-        )
-        return state, empty
+        return state, DrainResult.nothing(S, n)
 
     # Everything below works on the B due subnets only ([B, n]); results are scattered back.
     idx = torch.nonzero(due).flatten()
@@ -423,7 +447,7 @@ def drain(
         """The due subnets' rows of ``values`` (the tensor itself when every subnet is due)."""
         return values if all_due else values[idx]
 
-    root_weighted, stake_due = _due_epoch_stake(state, params, None if all_due else idx)
+    root_weighted, stake_due = _due_epoch_stake(state, params, None if all_due else idx, backend)
     groups = _epoch_groups(state, params, due)
     # One group covering every slot (the usual tempo-mode case): no gathers or copies.
     whole = len(groups) == 1 and B == S
@@ -460,6 +484,7 @@ def drain(
             # the gathered rows are a fresh copy, and a whole-network call may write into
             # state.bonds when the caller owns it: either way no second [B, n, n] copy
             inplace_bonds=not whole or bonds_owned,
+            backend=backend,
         )
         if whole:  # fresh tensors of the epoch: taken as they are
             bonds = result.bonds
@@ -474,20 +499,23 @@ def drain(
 
     coldkey = rows_of(state.uid_coldkey)
     pay = payouts(
-        incentive_due,
-        dividends_due,
-        coldkey,
-        rows_of(state.hotkey_alpha),
-        root_weighted,
-        rows_of(state.owner_shares),
-        rows_of(state.total_shares),
-        state.pending_server[idx],
-        state.pending_validator[idx],
-        state.pending_root[idx],
-        state.owner_account[idx],
-        state.owner_uid[idx],
-        state.pending_owner[idx],
-        params.delegate_take,
+        PayoutInputs(
+            incentive=incentive_due,
+            dividends=dividends_due,
+            coldkey=coldkey,
+            hotkey_alpha=rows_of(state.hotkey_alpha),
+            root_weighted=root_weighted,
+            owner_shares=rows_of(state.owner_shares),
+            total_shares=rows_of(state.total_shares),
+            server=state.pending_server[idx],
+            validator=state.pending_validator[idx],
+            root_pot=state.pending_root[idx],
+            owner_account=state.owner_account[idx],
+            owner_uid=state.owner_uid[idx],
+            owner_cut=state.pending_owner[idx],
+            delegate_take=params.delegate_take,
+        ),
+        backend=backend,
     )
     withheld, recycled = pay.withheld, pay.recycled
     # Root dividends: one swap per subnet, TAO to the validators' coldkeys pro rata.
@@ -500,7 +528,7 @@ def drain(
         params.fee_rate,
     )
     balances = state.balances.clone()
-    credit_root_tao(balances, coldkey, pay.root_payout, root_alpha, tao_out)
+    credit_root_tao(balances, coldkey, pay.root_payout, root_alpha, tao_out, backend=backend)
 
     burned = withheld if params.burn_owner_incentive else torch.zeros_like(withheld)
     owner_recycled = withheld - burned

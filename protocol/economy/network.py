@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from protocol.economy._fused_rows import HAVE_NUMBA, copy_weight_rows, weight_row_sums
+from protocol._numba import Backend, choose_backend
+from protocol.economy._fused_rows import copy_weight_rows, weight_row_sums
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.units import RAO_PER_TAO
 
@@ -273,10 +274,10 @@ def with_weights(
     return state.replace(weights=new_weights, last_update=last_update)
 
 
-def _row_sums_checked(rows: torch.Tensor) -> tuple[torch.Tensor, bool]:
+def _row_sums_checked(rows: torch.Tensor, backend: Backend) -> tuple[torch.Tensor, bool]:
     """Row sums ``[S, k]`` of ``rows`` ``[S, k, n]`` and whether every entry is ``>= 0`` (not
-    NaN): one numba pass where numba is installed, else two torch reductions."""
-    if HAVE_NUMBA and rows.numel():
+    NaN): one numba pass on the fused backend, else two torch reductions."""
+    if rows.numel() and choose_backend(backend) == "fused":
         sums = torch.empty(rows.shape[:2], dtype=torch.float64)
         non_negative = bool(weight_row_sums(rows.contiguous().numpy(), sums.numpy()))
         return sums, non_negative
@@ -290,6 +291,7 @@ def with_validator_weights(
     uids: Sequence[int] | torch.Tensor,
     *,
     in_place: bool = False,
+    backend: Backend = "auto",
 ) -> NetworkState:
     """Set the weight rows of the same validator uids on every subnet (``set_weights``).
 
@@ -310,6 +312,9 @@ def with_validator_weights(
         state sharing them. Only for a caller that owns both tensors (no other live state or
         reference shares them, e.g. a simulation stepping its own state): anything else holding
         them sees the change. The default copies, like :func:`with_weights`.
+    backend
+        ``"auto"``, ``"torch"`` or ``"fused"`` (:mod:`protocol._numba`): the check and the row
+        copy in numba (one pass each) or in torch; the same state either way.
 
     Returns
     -------
@@ -332,14 +337,15 @@ def with_validator_weights(
     rows = torch.as_tensor(weights, dtype=torch.float64)
     if tuple(rows.shape) != (S, k, n):
         raise ValueError(f"weights: expected shape {(S, k, n)}, got {tuple(rows.shape)}")
-    row_sums, non_negative = _row_sums_checked(rows)
+    row_sums, non_negative = _row_sums_checked(rows, backend)
     # A row holding NaN or -inf fails the sign check, and a row holding +inf sums to +inf (a
     # finite row overflowing float64 is refused too).
     if rows.numel() and (not non_negative or not bool(torch.isfinite(row_sums).all())):
         raise ValueError("weights: expected finite non-negative values")
     new_weights = state.weights if in_place else state.weights.clone()
     last_update = state.last_update if in_place else state.last_update.clone()
-    if HAVE_NUMBA and new_weights.is_contiguous():
+    scattered = [] if new_weights.is_contiguous() else ["the weights tensor is not contiguous"]
+    if choose_backend(backend, scattered) == "fused":
         copy_weight_rows(new_weights.numpy(), index.numpy(), rows.contiguous().numpy())
     else:
         new_weights.index_copy_(1, index, rows)  # a plain row copy (index_put is slower)

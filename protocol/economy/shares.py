@@ -25,11 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from protocol.economy.state import EconomyParams, NetworkState
 from protocol.registry import Registry
+
+if TYPE_CHECKING:  # types only: state.py looks eras up here to check EconomyParams.era
+    from protocol.economy.state import EconomyParams, NetworkState
 
 __all__ = [
     "SHARE_ERAS",

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from protocol.economy.amm import spot_price as pool_spot_price
+from protocol.economy.shares import SHARE_ERAS
 from protocol.units import DEFAULT_TEMPO, U16_MAX
 
 __all__ = ["MARKET_ACCOUNT", "EconomyParams", "NetworkState"]
@@ -26,9 +28,12 @@ MARKET_ACCOUNT: int = 0
 
 @dataclass(frozen=True)
 class EconomyParams:
-    """Global economy parameters (coinbase.md §8, yuma.md §9, governance.md §2.2).
+    """Global economy parameters.
 
-    Every field is a "global hyperparameter" that ``SetHyperparameter(netuid=None)`` may change.
+    Defaults are subtensor ``main`` @ ``14bc6f9f`` (``pallets/subtensor/src/lib.rs`` storage
+    defaults and ``runtime/src/lib.rs`` constants); the values the chain ran on a given date are
+    in :mod:`protocol.economy.history` (docs/economy.md, "The chain by date"). Every field is a
+    "global hyperparameter" that ``SetHyperparameter(netuid=None)`` may change.
     """
 
     #: Subnet-share era: ``"head"``, ``"tao_flow"`` or ``"price_ema"`` (``SHARE_ERAS``).
@@ -67,7 +72,8 @@ class EconomyParams:
     mechanism: str = "yuma"
     #: ``protocol.yuma.EpochParams`` (None: the epoch's defaults).
     epoch_params: Any = None
-    #: Safe-mode duration a ``HaltChain`` uses by default: 24 h (governance.md §2.1).
+    #: Safe-mode duration a ``HaltChain`` uses by default: 24 h (subtensor ``runtime/src/lib.rs``
+    #: ``RootEnterDuration``, the safe-mode pallet's root ``force_enter``).
     safe_mode_enter_blocks: int = 7_200
 
     def __post_init__(self) -> None:
@@ -86,8 +92,6 @@ class EconomyParams:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"EconomyParams.{name}: invalid value {getattr(self, name)!r}")
-        from protocol.economy.shares import SHARE_ERAS  # late: shares imports this module
-
         try:
             SHARE_ERAS.get(self.era)
         except KeyError as exc:
@@ -185,9 +189,7 @@ class NetworkState:
     @property
     def spot_price(self) -> torch.Tensor:
         """Spot price of alpha in TAO per subnet ``[S]`` (0 for empty slots)."""
-        from protocol.economy.amm import spot_price
-
-        return spot_price(self.pool_tao, self.pool_alpha, self.pool_weight_alpha)
+        return pool_spot_price(self.pool_tao, self.pool_alpha, self.pool_weight_alpha)
 
     @property
     def alpha_issuance(self) -> torch.Tensor:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from protocol._numba import Backend
 from protocol.economy.coinbase import CoinbaseResult, run_coinbase
 from protocol.economy.drain import DrainResult, drain, due_subnets
 from protocol.economy.registration import decay_registration_burn
@@ -73,6 +74,7 @@ def block_step(
     *,
     flows: torch.Tensor | None = None,
     bonds_owned: bool = False,
+    backend: Backend = "auto",
 ) -> tuple[NetworkState, BlockResult]:
     """Produce block ``state.block + 1``.
 
@@ -86,23 +88,32 @@ def block_step(
     bonds_owned
         The caller owns ``state.bonds`` (as in :func:`tempo_step`): due epochs write their bond
         rows into it in place. Same results either way.
+    backend
+        ``"auto"``, ``"torch"`` or ``"fused"``: the implementation of the drain's kernels
+        (:mod:`protocol._numba`).
 
     Returns
     -------
     tuple
         ``(state, BlockResult)``.
     """
-    return _block_step(state, params, flows, bonds_owned=bonds_owned)
+    return _block_step(state, params, flows, bonds_owned=bonds_owned, backend=backend)
 
 
 def _block_step(
-    state: NetworkState, params: EconomyParams, flows: torch.Tensor | None, *, bonds_owned: bool
+    state: NetworkState,
+    params: EconomyParams,
+    flows: torch.Tensor | None,
+    *,
+    bonds_owned: bool,
+    backend: Backend,
 ) -> tuple[NetworkState, BlockResult]:
     block = state.block + 1
     state = state.replace(reg_burn=decay_registration_burn(state.reg_burn, 1, params))
     state, executed = _flows(state, params, flows)
     state, coinbase = run_coinbase(state, params, n_blocks=1)
-    state, drained = drain(state, params, due_subnets(state, block), block, bonds_owned=bonds_owned)
+    due = due_subnets(state, block)
+    state, drained = drain(state, params, due, block, bonds_owned=bonds_owned, backend=backend)
     state = state.replace(block=block)
     return state, BlockResult(block, coinbase, drained, executed)
 
@@ -113,12 +124,13 @@ def run_blocks(
     n_blocks: int,
     *,
     flows: torch.Tensor | None = None,
+    backend: Backend = "auto",
 ) -> tuple[NetworkState, tuple[BlockResult, ...]]:
     """``n_blocks`` calls of :func:`block_step`, copying the ``[S, n, n]`` bonds once.
 
     Same results as the loop; each drain then writes its subnets' bond rows into the run's own
     copy instead of copying the whole tensor (the bulk of a per-block step's cost at 128 × 256).
-    ``flows`` (``[S]``, rao) are applied at every block.
+    ``flows`` (``[S]``, rao) are applied at every block; ``backend`` as in :func:`block_step`.
     """
     if n_blocks < 0:
         raise ValueError(f"n_blocks: expected >= 0, got {n_blocks}")
@@ -127,7 +139,7 @@ def run_blocks(
     state = state.replace(bonds=state.bonds.clone())
     results = []
     for _ in range(n_blocks):
-        state, result = _block_step(state, params, flows, bonds_owned=True)
+        state, result = _block_step(state, params, flows, bonds_owned=True, backend=backend)
         results.append(result)
     return state, tuple(results)
 
@@ -138,6 +150,7 @@ def tempo_step(
     *,
     flows: torch.Tensor | None = None,
     bonds_owned: bool = False,
+    backend: Backend = "auto",
 ) -> tuple[NetworkState, TempoResult]:
     """Advance ``params.tempo`` blocks at once (closed-form accumulation, one batched drain).
 
@@ -146,7 +159,8 @@ def tempo_step(
     ``bonds_owned``: the caller owns ``state.bonds`` (no other live state or reference shares
     it, e.g. a simulation stepping its own state), so the epochs write the new bond rows into
     it in place instead of into a copy of the whole ``[S, n, n]`` tensor; the returned state
-    shares it. Same results either way.
+    shares it. Same results either way. ``backend`` (``"auto"``, ``"torch"`` or ``"fused"``,
+    :mod:`protocol._numba`) picks the implementation of the drain's kernels.
 
     Returns
     -------
@@ -159,6 +173,7 @@ def tempo_step(
     state = state.replace(reg_burn=decay_registration_burn(state.reg_burn, n_blocks, params))
     state, executed = _flows(state, params, flows)
     state, coinbase = run_coinbase(state, params, n_blocks=n_blocks)
-    state, drained = drain(state, params, due_subnets(state, last), last, bonds_owned=bonds_owned)
+    due = due_subnets(state, last)
+    state, drained = drain(state, params, due, last, bonds_owned=bonds_owned, backend=backend)
     state = state.replace(block=last)
     return state, TempoResult(first, last, coinbase, drained, executed)

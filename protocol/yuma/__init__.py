@@ -19,6 +19,8 @@ neuron_to_prune, immortal_owner_uids, blocks_until_next_epoch
 
 from __future__ import annotations
 
+# the bundled variants register themselves in CONSENSUS on import (one file each)
+from protocol.yuma import stake_capped  # noqa: F401
 from protocol.yuma.epoch import yuma_epoch
 from protocol.yuma.mechanisms import CONSENSUS, Mechanism, get_mechanism
 from protocol.yuma.params import EpochParams, ParamsError, blocks_until_next_epoch

@@ -9,32 +9,27 @@ quickselect on the (at most ``k``) staked values of each column instead of a sor
 
 Float semantics are those of the torch path; results agree to rounding (summation order, and
 near-ties of the κ threshold). The cheap ``[B, n]`` steps (activity, stake, permits, emission
-split) stay in torch. Compiled once per machine (``cache=True``, next to this file) and releases
-the GIL (``nogil=True``) so that callers may run subnets in threads.
+split) stay in torch. Compiled with :func:`protocol._numba.jit` (once per machine, without the
+GIL so that callers may run subnets in threads); without numba the torch path runs. The
+wrappers take and return the stages of :mod:`protocol.yuma.stages`, as the torch path's do.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from protocol._numba import HAVE_NUMBA, jit
+from protocol.yuma.stages import EpochInputs, SliceOutputs, ValidatorSlice
+
 if TYPE_CHECKING:
-    from protocol.yuma.float_epoch import EpochInputs
     from protocol.yuma.params import EpochParams
 
-try:  # numba is an optional speed-up: without it the torch path is used
-    import numba
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
-    HAVE_NUMBA = False
-
 __all__ = [
-    "HAVE_NUMBA",
     "LIQUID_NONE",
     "LIQUID_V1",
     "LIQUID_V2",
@@ -52,15 +47,9 @@ _INT64_MIN = torch.iinfo(torch.int64).min
 LIQUID_NONE, LIQUID_V1, LIQUID_V2 = 0, 1, 2
 
 
-def _jit(fn):  # type: ignore[no-untyped-def]
-    """``numba.njit(cache=True, nogil=True)`` when numba is installed, else the plain function.
-
-    ``reassoc`` lets LLVM vectorise sums (a serial float add chain costs ~4 cycles per element;
-    the order change is within rounding, as torch's own sums are); no other fast-math flag.
-    """
-    if not HAVE_NUMBA:
-        return fn
-    return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})(fn)
+#: Every kernel here lets LLVM reassociate its sums so that they vectorise (within rounding, as
+#: torch's own sums are); no other fast-math flag.
+_jit = jit(reassoc=True)
 
 
 @_jit
@@ -747,15 +736,13 @@ def _recent(inputs: EpochInputs, params: EpochParams) -> torch.Tensor:
 def run_fused_slice(
     inputs: EpochInputs,
     params: EpochParams,
-    rows: torch.Tensor,
-    row_valid: torch.Tensor,
-    vp_old: torch.Tensor,
-    vp_new: torch.Tensor,
-    stake: torch.Tensor,
+    validators: ValidatorSlice,
     *,
     inplace_bonds: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> SliceOutputs:
     """Steps 5-10 and bond storage of the float epoch with :func:`fused_slice_epoch` (CPU).
+
+    The twin of the torch path's ``_torch_slice`` in :mod:`protocol.yuma.float_epoch`.
 
     Parameters
     ----------
@@ -763,27 +750,46 @@ def run_fused_slice(
         The epoch's inputs (CPU, float64).
     params
         Resolved parameters (after the mechanism's forced values).
-    rows, row_valid, vp_old, vp_new
-        The validator slice and permits, as in :func:`protocol.yuma.float_epoch.run_float_epoch`.
-    stake
-        ``[B, k]`` consensus stake of the slice (after the mechanism's ``consensus_stake``).
+    validators
+        Steps 1-4: the validator slice, the permits and the slice's consensus stake (after the
+        mechanism's ``consensus_stake``).
     inplace_bonds
         Write the new bond rows into ``inputs.bonds``; otherwise into a copy.
 
     Returns
     -------
-    tuple
-        ``(consensus [B, n], incentive [B, n], trust [B, k], dividends [B, k], bonds [B, n, n])``.
+    SliceOutputs
     """
     B, n = inputs.stake.shape
-    k = rows.shape[1]
-    weights = inputs.weights.contiguous()
+    k = validators.rows.shape[1]
     if inplace_bonds and inputs.bonds.is_contiguous():
         bonds_out = inputs.bonds
     else:
         # the kernel reads each row's old bonds before it writes that row, so the copy serves
         # as both input and output
         bonds_out = fresh_copy(inputs.bonds)
+    outputs = SliceOutputs(
+        consensus=torch.empty(B, n, dtype=torch.float64),
+        incentive=torch.empty(B, n, dtype=torch.float64),
+        trust=torch.empty(B, k, dtype=torch.float64),
+        dividends=torch.empty(B, k, dtype=torch.float64),
+        bonds=bonds_out,
+    )
+    with torch.profiler.record_function("yuma::fused_slice_epoch"):  # names it in profiles
+        _call_kernel(inputs, params, validators, outputs)
+    if inplace_bonds and bonds_out is not inputs.bonds:
+        inputs.bonds.copy_(bonds_out)
+        return dataclasses.replace(outputs, bonds=inputs.bonds)
+    return outputs
+
+
+def _call_kernel(
+    inputs: EpochInputs, params: EpochParams, validators: ValidatorSlice, outputs: SliceOutputs
+) -> None:
+    """:func:`fused_slice_epoch` on numpy views of the tensors (zero-copy where contiguous),
+    writing into ``outputs`` (whose ``bonds`` hold the old bonds on entry)."""
+    B, n = inputs.stake.shape
+    rows, row_valid = validators.rows, validators.row_valid
     present = inputs.weights_present
     present_np = (
         present.contiguous().numpy() if present is not None else np.zeros((1, 1, 1), np.bool_)
@@ -793,62 +799,26 @@ def run_fused_slice(
         if inputs.registration is not None
         else torch.zeros(B, n, dtype=torch.int64)
     )
-    keep_new = vp_new.gather(1, rows)
-    lost = vp_old.gather(1, rows) & ~keep_new
+    keep_new = validators.permit.gather(1, rows)
+    lost = validators.permit_prev.gather(1, rows) & ~keep_new
     keep_self = rows == inputs.owner_uid.unsqueeze(-1)
-    consensus = torch.empty(B, n, dtype=torch.float64)
-    incentive = torch.empty(B, n, dtype=torch.float64)
-    trust = torch.empty(B, k, dtype=torch.float64)
-    dividends = torch.empty(B, k, dtype=torch.float64)
-    with torch.profiler.record_function("yuma::fused_slice_epoch"):  # names it in profiles
-        _call_kernel(
-            weights, present_np, present is not None, bonds_out, rows, row_valid, keep_self,
-            _drop_from(inputs, rows, row_valid), registration, _recent(inputs, params), stake,
-            keep_new, lost, params, consensus, incentive, trust, dividends,
-        )  # fmt: skip
-    if inplace_bonds and bonds_out is not inputs.bonds:
-        inputs.bonds.copy_(bonds_out)
-        bonds_out = inputs.bonds
-    return consensus, incentive, trust, dividends, bonds_out
-
-
-def _call_kernel(
-    weights: torch.Tensor,
-    present_np: np.ndarray,
-    has_present: bool,
-    bonds_out: torch.Tensor,
-    rows: torch.Tensor,
-    row_valid: torch.Tensor,
-    keep_self: torch.Tensor,
-    drop_from: torch.Tensor,
-    registration: torch.Tensor,
-    recent: torch.Tensor,
-    stake: torch.Tensor,
-    keep_new: torch.Tensor,
-    lost: torch.Tensor,
-    params: EpochParams,
-    consensus: torch.Tensor,
-    incentive: torch.Tensor,
-    trust: torch.Tensor,
-    dividends: torch.Tensor,
-) -> None:
-    """:func:`fused_slice_epoch` on numpy views of the tensors (zero-copy where contiguous)."""
     # LA1 logits from alpha bounds clamped away from 0/1 (as liquid_alpha_v1)
     low_c = min(max(params.alpha_low, 1e-9), 1 - 1e-9)
     high_c = min(max(params.alpha_high, 1e-9), 1 - 1e-9)
+    bonds = outputs.bonds.numpy()
     fused_slice_epoch(
-        weights.numpy(),
+        inputs.weights.contiguous().numpy(),
         present_np,
-        has_present,
-        bonds_out.numpy(),
-        bonds_out.numpy(),
+        present is not None,
+        bonds,
+        bonds,
         rows.contiguous().numpy(),
         row_valid.contiguous().numpy(),
         keep_self.contiguous().numpy(),
-        drop_from.contiguous().numpy(),
+        _drop_from(inputs, rows, row_valid).contiguous().numpy(),
         registration.contiguous().numpy(),
-        recent.contiguous().numpy(),
-        stake.to(torch.float64).contiguous().numpy(),
+        _recent(inputs, params).contiguous().numpy(),
+        validators.slice_stake.to(torch.float64).contiguous().numpy(),
         keep_new.contiguous().numpy(),
         lost.contiguous().numpy(),
         float(params.kappa),
@@ -862,8 +832,8 @@ def _call_kernel(
         math.log(1 / low_c - 1),
         math.log(1 / high_c - 1),
         bool(params.sparse_bond_drop),
-        consensus.numpy(),
-        incentive.numpy(),
-        trust.numpy(),
-        dividends.numpy(),
+        outputs.consensus.numpy(),
+        outputs.incentive.numpy(),
+        outputs.trust.numpy(),
+        outputs.dividends.numpy(),
     )

@@ -6,10 +6,12 @@ from collections.abc import Sequence
 
 import torch
 
-from protocol.yuma.float_epoch import EpochInputs, run_float_epoch
+from protocol._numba import Backend
+from protocol.yuma.float_epoch import run_float_epoch
 from protocol.yuma.mechanisms import Mechanism, get_mechanism
 from protocol.yuma.params import EpochParams
 from protocol.yuma.result import EpochResult
+from protocol.yuma.stages import EpochInputs
 
 __all__ = ["yuma_epoch"]
 
@@ -75,7 +77,7 @@ def yuma_epoch(
     mechanism: str | Mechanism = "yuma",
     device: torch.device | str | None = None,
     inplace_bonds: bool = False,
-    backend: str = "auto",
+    backend: Backend = "auto",
 ) -> EpochResult:
     """Run one Yuma Consensus epoch in float64, batched over subnets or replicates.
 
@@ -127,8 +129,8 @@ def yuma_epoch(
     backend
         ``"auto"`` (default: the fused numba kernel on CPU when it supports the mechanism,
         else torch), ``"torch"`` (the reference path, any device) or ``"fused"`` (raises
-        ``ValueError`` where it cannot run); see
-        :func:`protocol.yuma.float_epoch.resolve_backend`.
+        ``ValueError`` where it cannot run): protocol's one backend switch
+        (:mod:`protocol._numba`); see :func:`protocol.yuma.float_epoch.resolve_backend`.
 
     Returns
     -------

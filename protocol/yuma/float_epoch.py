@@ -9,24 +9,30 @@ largest permit count in the batch (≤ ``max_validators`` + owner), instead of `
 Bond rows outside the slice are assumed empty (the chain keeps that invariant: a row's bonds are
 cleared when it loses its permit, and a newly registered uid starts without bonds). The exact
 mode (:mod:`protocol.yuma.exact_epoch`) makes no such assumption.
+
+:func:`run_float_epoch` runs steps 1-4 here, then steps 5-10 and step 11 on one of two backends
+(:func:`resolve_backend`): the torch path below (``_torch_slice``, ``_finish``: the reference,
+any device) or the fused numba kernel (:mod:`protocol.yuma._fused`). Both take and return the
+stages of :mod:`protocol.yuma.stages`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
+from protocol._numba import Backend, choose_backend
+from protocol.yuma._fused import finish_rows, fresh_copy, run_fused_slice
 from protocol.yuma.params import EpochParams
 from protocol.yuma.result import EpochResult
+from protocol.yuma.stages import EpochInputs, SliceOutputs, ValidatorSlice
 
 if TYPE_CHECKING:
     from protocol.yuma.mechanisms import Mechanism
 
 __all__ = [
-    "EpochInputs",
     "col_normalize",
     "consensus_torch_sort",
     "liquid_alpha_v1",
@@ -37,35 +43,6 @@ __all__ = [
     "topk_nonzero",
     "weighted_median_consensus",
 ]
-
-
-@dataclass(frozen=True)
-class EpochInputs:
-    """Batched, validated float inputs of one epoch (all on one device, float64 / bool / int64).
-
-    ``validator_permit_prev`` is ``None`` when the caller models no permits (the permit masks
-    are skipped: every row may vote) or when the chain's stored vector is empty
-    (``empty_permit_vector``: as at subtensor HEAD, every weight row is then dropped while the
-    active stake is not permit-masked); ``last_update``/``registration``/``block`` are ``None`` when
-    the caller does not model activity or registration (no activity, outdated-weight or
-    recently-registered masks).
-    """
-
-    weights: torch.Tensor  # [B, n, n]
-    stake: torch.Tensor  # [B, n]
-    bonds: torch.Tensor  # [B, n, n]
-    rao_emission: torch.Tensor  # [B]
-    last_update: torch.Tensor | None  # [B, n] int64
-    registration: torch.Tensor | None  # [B, n] int64
-    block: torch.Tensor | None  # [B] int64
-    validator_permit_prev: torch.Tensor | None  # [B, n] bool
-    owner_uid: torch.Tensor  # [B] int64, -1 for none
-    commit_block: torch.Tensor | None  # [B, n] int64, a huge value for "no commit"
-    lms: torch.Tensor  # [B] int64 last mechanism step block (0: unknown)
-    weights_present: torch.Tensor | None = None  # [B, n, n] bool: explicit (possibly 0) entries
-    #: The chain's ValidatorPermit vector is empty (a subnet's first epoch as replayed):
-    #: HEAD's mask_rows_sparse then drops every weight row (``validator_permit_prev`` is None).
-    empty_permit_vector: bool = False
 
 
 def normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -273,7 +250,7 @@ def _scatter_rows_(matrix: torch.Tensor, rows: torch.Tensor, values: torch.Tenso
     return matrix
 
 
-def _validator_slice(
+def _slice_rows(
     inputs: EpochInputs,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rows of the validator slice ``[B, k]``, whether each slot is a real permit row, and the
@@ -313,38 +290,22 @@ def resolve_backend(
 ) -> str:
     """The backend that runs the heavy epoch steps: ``"torch"`` or ``"fused"``.
 
+    The rule is protocol's one backend switch (:func:`protocol._numba.choose_backend`):
     ``"auto"`` picks the fused numba kernel (:mod:`protocol.yuma._fused`) on CPU for float64
     when numba is installed and the mechanism keeps the chain's ``consensus`` and
     ``bonds_and_dividends`` hooks (overriding ``consensus_stake`` is fine), and the torch path
     otherwise (CUDA, a mechanism with its own consensus or bonds, no numba). ``"fused"`` raises
     :class:`ValueError` naming the reason where it cannot run; ``"torch"`` always runs torch.
     """
-    from protocol.yuma import _fused
-    from protocol.yuma.mechanisms import Mechanism
-
-    if backend == "torch":
-        return "torch"
-    if backend not in ("auto", "fused"):
-        raise ValueError(f"backend: expected 'auto', 'torch' or 'fused', got {backend!r}")
-    reasons = []
+    obstacles = []
     if device.type != "cpu":
-        reasons.append(f"device {device} is not the CPU")
+        obstacles.append(f"device {device} is not the CPU")
     if dtype != torch.float64:
-        reasons.append(f"dtype {dtype} is not float64")
-    if not _fused.fused_available():
-        reasons.append("numba is not installed")
-    overridden = [
-        hook
-        for hook in ("consensus", "bonds_and_dividends")
-        if getattr(type(mechanism), hook) is not getattr(Mechanism, hook)
-    ]
+        obstacles.append(f"dtype {dtype} is not float64")
+    overridden = mechanism.overrides("consensus", "bonds_and_dividends")
     if overridden:
-        reasons.append(f"mechanism {mechanism.name!r} overrides {', '.join(overridden)}")
-    if not reasons:
-        return "fused"
-    if backend == "fused":
-        raise ValueError(f"backend 'fused' cannot run: {'; '.join(reasons)}")
-    return "torch"
+        obstacles.append(f"mechanism {mechanism.name!r} overrides {', '.join(overridden)}")
+    return choose_backend(backend, obstacles)
 
 
 def run_float_epoch(
@@ -353,7 +314,7 @@ def run_float_epoch(
     mechanism: Mechanism,
     *,
     inplace_bonds: bool = False,
-    backend: str = "auto",
+    backend: Backend = "auto",
 ) -> EpochResult:
     """Run one batched float64 epoch (see the module docstring); ``mechanism`` supplies the hooks.
 
@@ -382,7 +343,7 @@ def run_float_epoch(
 
     # 3 permits
     vp_new = topk_nonzero(stake, params.max_validators) | owner_mask
-    rows, row_valid, vp_old = _validator_slice(inputs)
+    rows, row_valid, vp_old = _slice_rows(inputs)
 
     # 4 active stake
     active_stake = stake * active
@@ -390,40 +351,35 @@ def run_float_epoch(
         active_stake = active_stake * vp_old
     active_stake = normalize(active_stake)
     a = active_stake.gather(1, rows) * row_valid  # [B, k]
-    a = mechanism.consensus_stake(a, params)
+    validators = ValidatorSlice(
+        stake=stake,
+        active=active,
+        active_stake=active_stake,
+        permit=vp_new,
+        permit_prev=vp_old,
+        rows=rows,
+        row_valid=row_valid,
+        slice_stake=mechanism.consensus_stake(a, params),
+    )
 
     if resolve_backend(backend, mechanism, device, inputs.weights.dtype) == "fused":
-        from protocol.yuma._fused import run_fused_slice
-
-        consensus, incentive, trust_slice, dividends_slice, bonds_out = run_fused_slice(
-            inputs, params, rows, row_valid, vp_old, vp_new, a, inplace_bonds=inplace_bonds
-        )
-        return _finish_fused(
-            inputs, mechanism, stake, active, active_stake, vp_new, rows,
-            consensus, incentive, trust_slice, dividends_slice, bonds_out,
-        )  # fmt: skip
-    consensus, incentive, trust_slice, dividends_slice, bonds_out = _torch_slice(
-        inputs, params, mechanism, rows, row_valid, vp_old, vp_new, a, inplace_bonds
-    )
-    return _finish(
-        inputs, params, mechanism, stake, active, active_stake, vp_new, rows,
-        consensus, incentive, trust_slice, dividends_slice, bonds_out,
-    )  # fmt: skip
+        outputs = run_fused_slice(inputs, params, validators, inplace_bonds=inplace_bonds)
+        return _finish_fused(inputs, mechanism, validators, outputs)
+    outputs = _torch_slice(inputs, params, mechanism, validators, inplace_bonds=inplace_bonds)
+    return _finish(inputs, mechanism, validators, outputs)
 
 
 def _torch_slice(
     inputs: EpochInputs,
     params: EpochParams,
     mechanism: Mechanism,
-    rows: torch.Tensor,
-    row_valid: torch.Tensor,
-    vp_old: torch.Tensor,
-    vp_new: torch.Tensor,
-    a: torch.Tensor,
+    validators: ValidatorSlice,
+    *,
     inplace_bonds: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Steps 5-10 and bond storage in torch: ``(consensus, incentive, trust_slice,
-    dividends_slice, bonds)`` (the reference path, any device)."""
+) -> SliceOutputs:
+    """Steps 5-10 and bond storage in torch (the reference path, any device); the fused twin
+    is :func:`protocol.yuma._fused.run_fused_slice`."""
+    rows, row_valid, a = validators.rows, validators.row_valid, validators.slice_stake
     # 5 weights: masks then row normalisation, on the slice
     all_valid = bool(row_valid.all())
     w = _gather_rows(inputs.weights, rows)  # a fresh copy: masked in place below
@@ -491,11 +447,11 @@ def _torch_slice(
     )
 
     # 12 bond storage: new rows for new permits, cleared rows for lost permits, else untouched
-    keep_new = vp_new.gather(1, rows)
+    keep_new = validators.permit.gather(1, rows)
     if bool(keep_new.all()):
         stored = new_bonds
     else:
-        lost = (vp_old.gather(1, rows) & ~keep_new).unsqueeze(-1)
+        lost = (validators.permit_prev.gather(1, rows) & ~keep_new).unsqueeze(-1)
         stored = torch.where(
             keep_new.unsqueeze(-1),
             new_bonds,
@@ -504,36 +460,34 @@ def _torch_slice(
     if inplace_bonds:
         bonds_out = inputs.bonds
     elif inputs.bonds.device.type == "cpu":
-        from protocol.yuma._fused import fresh_copy  # huge-page backed (cheaper to fault in)
-
-        bonds_out = fresh_copy(inputs.bonds)
+        bonds_out = fresh_copy(inputs.bonds)  # huge-page backed (cheaper to fault in)
     else:
         bonds_out = inputs.bonds.clone()
     _scatter_rows_(bonds_out, rows, stored)
-    return consensus, incentive, trust_slice, dividends_slice, bonds_out
+    return SliceOutputs(
+        consensus=consensus,
+        incentive=incentive,
+        trust=trust_slice,
+        dividends=dividends_slice,
+        bonds=bonds_out,
+    )
 
 
 def _finish(
     inputs: EpochInputs,
-    params: EpochParams,
     mechanism: Mechanism,
-    stake: torch.Tensor,
-    active: torch.Tensor,
-    active_stake: torch.Tensor,
-    vp_new: torch.Tensor,
-    rows: torch.Tensor,
-    consensus: torch.Tensor,
-    incentive: torch.Tensor,
-    trust_slice: torch.Tensor,
-    dividends_slice: torch.Tensor,
-    bonds_out: torch.Tensor,
+    validators: ValidatorSlice,
+    outputs: SliceOutputs,
 ) -> EpochResult:
-    """Scatter the slice outputs back to uids and split the emission (step 11)."""
+    """Scatter the slice outputs back to uids and split the emission (step 11; the reference
+    path, any device)."""
     B, n = inputs.stake.shape
     device, dtype = inputs.stake.device, inputs.stake.dtype
+    rows, stake, active_stake = validators.rows, validators.stake, validators.active_stake
+    incentive = outputs.incentive
     # scatter slice quantities back to uids
-    validator_trust = torch.zeros(B, n, dtype=dtype, device=device).scatter_(1, rows, trust_slice)
-    dividends = torch.zeros(B, n, dtype=dtype, device=device).scatter_(1, rows, dividends_slice)
+    validator_trust = torch.zeros(B, n, dtype=dtype, device=device).scatter_(1, rows, outputs.trust)
+    dividends = torch.zeros(B, n, dtype=dtype, device=device).scatter_(1, rows, outputs.dividends)
 
     # 11 emission split
     combined = incentive + dividends
@@ -549,18 +503,18 @@ def _finish(
     emission_scale = inputs.rao_emission.unsqueeze(-1)
 
     return EpochResult(
-        consensus=consensus,
+        consensus=outputs.consensus,
         incentive=incentive,
         dividends=dividends,
         validator_trust=validator_trust,
         server_emission=server * emission_scale,
         validator_emission=validator * emission_scale,
         emission=combined_norm * emission_scale,
-        validator_permit=vp_new,
-        active=active,
+        validator_permit=validators.permit,
+        active=validators.active,
         stake=stake,
         active_stake=active_stake,
-        bonds=bonds_out,
+        bonds=outputs.bonds,
         mechanism=mechanism.name,
     )
 
@@ -568,46 +522,36 @@ def _finish(
 def _finish_fused(
     inputs: EpochInputs,
     mechanism: Mechanism,
-    stake: torch.Tensor,
-    active: torch.Tensor,
-    active_stake: torch.Tensor,
-    vp_new: torch.Tensor,
-    rows: torch.Tensor,
-    consensus: torch.Tensor,
-    incentive: torch.Tensor,
-    trust_slice: torch.Tensor,
-    dividends_slice: torch.Tensor,
-    bonds_out: torch.Tensor,
+    validators: ValidatorSlice,
+    outputs: SliceOutputs,
 ) -> EpochResult:
     """:func:`_finish` in one numba pass per subnet (CPU, float64; the fused backend)."""
-    from protocol.yuma._fused import finish_rows
-
     B, n = inputs.stake.shape
-    outs = [torch.empty(B, n, dtype=torch.float64) for _ in range(5)]
-    validator_trust, dividends, server, validator, emission = outs
+    buffers = [torch.empty(B, n, dtype=torch.float64) for _ in range(5)]
+    validator_trust, dividends, server, validator, emission = buffers
     finish_rows(
-        rows.contiguous().numpy(),
-        trust_slice.contiguous().numpy(),
-        dividends_slice.contiguous().numpy(),
-        incentive.contiguous().numpy(),
-        active_stake.contiguous().numpy(),
-        stake.contiguous().numpy(),
+        validators.rows.contiguous().numpy(),
+        outputs.trust.contiguous().numpy(),
+        outputs.dividends.contiguous().numpy(),
+        outputs.incentive.contiguous().numpy(),
+        validators.active_stake.contiguous().numpy(),
+        validators.stake.contiguous().numpy(),
         inputs.rao_emission.to(torch.float64).contiguous().numpy(),
-        *(out.numpy() for out in outs),
+        *(buffer.numpy() for buffer in buffers),
     )
     return EpochResult(
-        consensus=consensus,
-        incentive=incentive,
+        consensus=outputs.consensus,
+        incentive=outputs.incentive,
         dividends=dividends,
         validator_trust=validator_trust,
         server_emission=server,
         validator_emission=validator,
         emission=emission,
-        validator_permit=vp_new,
-        active=active,
-        stake=stake,
-        active_stake=active_stake,
-        bonds=bonds_out,
+        validator_permit=validators.permit,
+        active=validators.active,
+        stake=validators.stake,
+        active_stake=validators.active_stake,
+        bonds=outputs.bonds,
         mechanism=mechanism.name,
     )
 

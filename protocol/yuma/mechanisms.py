@@ -13,8 +13,9 @@ subclasses :class:`Mechanism`, overrides a hook, and registers an instance::
 
     CONSENSUS.add("my_yuma", MyYuma("my_yuma"))
 
-(see :mod:`protocol.yuma.stake_capped`). Third-party packages can expose mechanisms through
-the ``govsim.consensus`` entry point group or as ``"package.module:attribute"`` names.
+(see :mod:`protocol.yuma.stake_capped`, which the package ``protocol.yuma`` imports so that
+its bundled variants are registered). Third-party packages can expose mechanisms through the
+``govsim.consensus`` entry point group or as ``"package.module:attribute"`` names.
 
 The chain-exact mode (:mod:`protocol.yuma.exact_epoch`) implements the chain mechanisms only:
 ``yuma`` (bond path from ``params.yuma3``), ``yuma_classic``, ``yuma3``, ``yuma3_liquid`` and
@@ -53,6 +54,11 @@ class Mechanism:
     name: str
     forced: tuple[tuple[str, Any], ...] = ()
     exact: bool = True
+
+    def overrides(self, *hooks: str) -> list[str]:
+        """Which of the named hooks this mechanism replaces (its class, not :class:`Mechanism`,
+        defines them): the fused kernel runs the chain's own hooks only."""
+        return [hook for hook in hooks if getattr(type(self), hook) is not getattr(Mechanism, hook)]
 
     def resolve_params(self, params: EpochParams) -> EpochParams:
         """The parameters this mechanism runs with."""
@@ -110,10 +116,7 @@ CONSENSUS.add(
 
 
 def get_mechanism(name: str | Mechanism) -> Mechanism:
-    """Look a mechanism up by name (or pass an instance through), loading bundled variants."""
+    """Look a mechanism up by name in :data:`CONSENSUS` (or pass an instance through)."""
     if isinstance(name, Mechanism):
         return name
-    if name not in CONSENSUS:
-        # bundled variants register on import; importing here keeps them one file each
-        from protocol.yuma import stake_capped  # noqa: F401
     return CONSENSUS.get(name)

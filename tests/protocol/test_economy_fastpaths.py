@@ -168,28 +168,28 @@ def test_new_network_names_the_field_it_refuses() -> None:
         new_network(n_subnets=1, n_uids=3, n_validators=2, seed=0)
 
 
-def test_validator_rows_numba_and_torch_checks_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_validator_rows_numba_and_torch_checks_agree() -> None:
     # with_validator_weights checks and copies rows in numba where it is installed; the torch
     # fallback must accept and refuse the same rows and write the same state
-    import importlib
+    from protocol._numba import HAVE_NUMBA
 
-    network = importlib.import_module("protocol.economy.network")
-    if not network.HAVE_NUMBA:
+    if not HAVE_NUMBA:
         pytest.skip("numba is not installed")
     state = small_network(_params(), 1).replace(block=17)
     uids = torch.tensor([4, 0])
     rows = _rows(1, state, 2)
     results = []
-    for numba_path in (True, False):
-        monkeypatch.setattr(network, "HAVE_NUMBA", numba_path)
-        results.append(with_validator_weights(_owned(state), rows, uids, in_place=True))
+    for backend in ("fused", "torch"):
+        results.append(
+            with_validator_weights(_owned(state), rows, uids, in_place=True, backend=backend)
+        )
         for bad_value in (float("-inf"), -1e-300, float("nan")):
             bad = rows.clone()
             bad[-1, -1, -1] = bad_value
             owned = _owned(state)
             before = owned.weights.clone()
             with pytest.raises(ValueError, match="finite non-negative"):
-                with_validator_weights(owned, bad, uids, in_place=True)
+                with_validator_weights(owned, bad, uids, in_place=True, backend=backend)
             assert torch.equal(owned.weights, before)  # refused before anything is written
     _assert_same(*results)
     assert torch.equal(results[0].weights[:, uids], rows)

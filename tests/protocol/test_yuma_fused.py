@@ -276,7 +276,8 @@ def test_zero_rows_skip_and_direct_bond_store_match_torch(
 def test_fused_finish_matches_torch_finish() -> None:
     # Step 11 in numba: scatter of the slice, emission split, and the two fallbacks when there
     # is nothing to split (to the active stake, or to the stake when no validator is active).
-    from protocol.yuma.float_epoch import EpochInputs, _finish, _finish_fused
+    from protocol.yuma.float_epoch import _finish, _finish_fused
+    from protocol.yuma.stages import EpochInputs, SliceOutputs, ValidatorSlice
 
     g = torch.Generator().manual_seed(8)
     B, n, k = 4, 9, 3
@@ -304,10 +305,25 @@ def test_fused_finish_matches_torch_finish() -> None:
         lms=zeros_b,
     )
     mechanism = get_mechanism("yuma")
-    common = (stake, torch.ones(B, n, dtype=torch.bool), active_stake, stake > 0.5, rows)
-    outputs = (torch.zeros(B, n, dtype=torch.float64), incentive, trust, dividends, inputs.bonds)
-    want = _finish(inputs, EpochParams(), mechanism, *common, *outputs)
-    got = _finish_fused(inputs, mechanism, *common, *outputs)
+    validators = ValidatorSlice(
+        stake=stake,
+        active=torch.ones(B, n, dtype=torch.bool),
+        active_stake=active_stake,
+        permit=stake > 0.5,
+        permit_prev=torch.zeros(B, n, dtype=torch.bool),
+        rows=rows,
+        row_valid=torch.ones(B, k, dtype=torch.bool),
+        slice_stake=active_stake.gather(1, rows),
+    )
+    outputs = SliceOutputs(
+        consensus=torch.zeros(B, n, dtype=torch.float64),
+        incentive=incentive,
+        trust=trust,
+        dividends=dividends,
+        bonds=inputs.bonds,
+    )
+    want = _finish(inputs, mechanism, validators, outputs)
+    got = _finish_fused(inputs, mechanism, validators, outputs)
     for name, expected in want.tensors().items():
         torch.testing.assert_close(got.tensors()[name], expected, atol=0, rtol=1e-15, msg=name)
     torch.testing.assert_close(got.validator_emission[2], stake[2] * 3e9, atol=0, rtol=1e-15)

@@ -34,11 +34,8 @@ __all__ = [
 
 def spot_price(pool_tao: torch.Tensor, pool_alpha: torch.Tensor, w1: torch.Tensor) -> torch.Tensor:
     """Spot price in TAO per alpha: ``p = (w1·y) / (w2·x)`` (0 where the pool is empty)."""
-    w2 = 1.0 - w1
-    denom = w2 * pool_alpha
-    return torch.where(
-        denom > 0, w1 * pool_tao / denom.clamp(min=1e-300), torch.zeros_like(pool_tao)
-    )
+    denom = torch.rsub(w1, 1.0) * pool_alpha  # w2 · x (``1.0 - w1`` without the operator wrapper)
+    return torch.where(denom > 0, w1 * pool_tao / denom.clamp_min(1e-300), 0.0)
 
 
 def swap_tao_for_alpha(
@@ -54,10 +51,10 @@ def swap_tao_for_alpha(
     ``x -= out``).
     """
     net_in = tao_in * (1.0 - fee_rate)
-    w2 = 1.0 - w1
-    ratio = pool_tao / (pool_tao + net_in).clamp(min=1e-300)
-    out = pool_alpha * (1.0 - torch.pow(ratio, w2 / w1.clamp(min=1e-300)))
-    return torch.where((tao_in > 0) & (pool_tao > 0), out, torch.zeros_like(out))
+    w2 = torch.rsub(w1, 1.0)
+    ratio = pool_tao / (pool_tao + net_in).clamp_min(1e-300)
+    out = pool_alpha * torch.rsub(torch.pow(ratio, w2 / w1.clamp_min(1e-300)), 1.0)
+    return torch.where((tao_in > 0) & (pool_tao > 0), out, 0.0)
 
 
 def swap_alpha_for_tao(
@@ -69,10 +66,10 @@ def swap_alpha_for_tao(
 ) -> torch.Tensor:
     """TAO paid out for ``alpha_in`` alpha: ``Δy = y·(1 − (x/(x + Δx'))^(w1/w2))``, fee on Δx."""
     net_in = alpha_in * (1.0 - fee_rate)
-    w2 = 1.0 - w1
-    ratio = pool_alpha / (pool_alpha + net_in).clamp(min=1e-300)
-    out = pool_tao * (1.0 - torch.pow(ratio, w1 / w2.clamp(min=1e-300)))
-    return torch.where((alpha_in > 0) & (pool_alpha > 0), out, torch.zeros_like(out))
+    w2 = torch.rsub(w1, 1.0)
+    ratio = pool_alpha / (pool_alpha + net_in).clamp_min(1e-300)
+    out = pool_tao * torch.rsub(torch.pow(ratio, w1 / w2.clamp_min(1e-300)), 1.0)
+    return torch.where((alpha_in > 0) & (pool_alpha > 0), out, 0.0)
 
 
 def alpha_needed_for_tao(
@@ -130,6 +127,7 @@ def inject(
     alpha_in: torch.Tensor,
     *,
     resolve_weights: bool = True,
+    price: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Add protocol liquidity; re-solve the weights so the price is unchanged (HEAD balancer).
 
@@ -137,12 +135,15 @@ def inject(
     ``resolve_weights=False`` (the launch-era constant-product pool) the weights stay and the
     price moves.
 
+    ``price``: the pool's :func:`spot_price` when the caller has it already.
+
     Returns
     -------
     tuple
         ``(pool_tao, pool_alpha, w1)`` after the injection.
     """
-    price = spot_price(pool_tao, pool_alpha, w1)
+    if price is None:
+        price = spot_price(pool_tao, pool_alpha, w1)
     new_tao = pool_tao + tao_in
     new_alpha = pool_alpha + alpha_in
     if not resolve_weights:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from protocol import economy
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
@@ -37,34 +36,39 @@ def alpha_prices(state: NetworkState) -> np.ndarray:
     return state.spot_price.numpy().astype(float)
 
 
-def _alpha_per_share(state: NetworkState) -> torch.Tensor:
-    return torch.where(
-        state.total_shares > 0, state.hotkey_alpha / state.total_shares.clamp(min=1e-300), 0.0
-    )
+def _alpha_per_share(state: NetworkState) -> np.ndarray:
+    """Alpha per share of every hotkey ``[S, n]`` (0 where nobody holds shares).
+
+    In numpy on views of the state's tensors: one division and a select, the same float64
+    operations as in torch (bit-identical) without a tensor dispatch per operation.
+    """
+    total = state.total_shares.numpy()
+    return np.where(total > 0, state.hotkey_alpha.numpy() / np.maximum(total, 1e-300), 0.0)
 
 
 def uid_owned_alpha(state: NetworkState) -> np.ndarray:
     """Alpha each uid's own coldkey holds on it (rao) ``[S, n]``."""
-    return (state.owner_shares * _alpha_per_share(state)).numpy()
+    return state.owner_shares.numpy() * _alpha_per_share(state)
 
 
 def account_alpha(state: NetworkState) -> np.ndarray:
     """Alpha per account and subnet (rao) ``[A, S]``: own uids plus nominations."""
     value = _alpha_per_share(state)
-    owned = torch.zeros(state.n_accounts, state.n_subnets, dtype=torch.float64)
-    ck = state.uid_coldkey.clamp(min=0)
-    own = torch.where(state.uid_coldkey >= 0, state.owner_shares * value, 0.0)
-    owned.index_put_(
-        (ck.flatten(), torch.arange(state.n_subnets).repeat_interleave(state.n_uids)),
-        own.flatten(),
-        accumulate=True,
-    )
-    uid = state.nom_uid.clamp(min=0)
-    per_share = value.T.gather(0, uid)  # [A, S]
-    nominated = torch.where(state.nom_uid >= 0, state.nom_shares * per_share, 0.0)
+    coldkey = state.uid_coldkey.numpy()
+    n_accounts, n_subnets = state.n_accounts, state.n_subnets
+    own = np.where(coldkey >= 0, state.owner_shares.numpy() * value, 0.0)
+    # Each (account, subnet) cell adds its uids' alpha in uid order, starting from 0 (as the
+    # accumulating index_put of the tensor version did).
+    cell = coldkey.clip(min=0) * n_subnets + np.arange(n_subnets)[:, None]
+    owned = np.bincount(
+        cell.ravel(), weights=own.ravel(), minlength=n_accounts * n_subnets
+    ).reshape(n_accounts, n_subnets)
+    nom_uid = state.nom_uid.numpy()
+    per_share = value[np.arange(n_subnets), nom_uid.clip(min=0)]  # value[s, nom_uid[a, s]]
+    nominated = np.where(nom_uid >= 0, state.nom_shares.numpy() * per_share, 0.0)
     out = owned + nominated
-    out[MARKET_ACCOUNT] += state.market_alpha
-    return out.numpy()
+    out[MARKET_ACCOUNT] += state.market_alpha.numpy()
+    return out
 
 
 def advance_chain(

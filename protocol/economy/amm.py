@@ -3,9 +3,16 @@
 ``x`` is the alpha reserve, ``y`` the TAO reserve, ``w1`` the alpha weight and ``w2 = 1 - w1``
 the TAO weight; with ``w1 = w2 = 0.5`` the pool is constant product. The swap fee is taken on
 the input side and stays in the pool (it deepens the reserve), so every rao stays in the ledger.
+
+One pool's trade (a stake, an unstake, a limit order) is a handful of scalar operations: the
+``*_scalar`` functions compute it in Python floats, with the same operations in the same order
+as the tensor functions on 0-dim tensors, so the results are bit-identical (a 0-dim ``pow`` is
+the C library's ``pow``, as ``math.pow`` is) at a fraction of the cost of tensor dispatch.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -13,20 +20,22 @@ __all__ = [
     "alpha_needed_for_tao",
     "inject",
     "max_alpha_in_at_price",
+    "max_alpha_in_at_price_scalar",
     "max_tao_in_at_price",
+    "max_tao_in_at_price_scalar",
     "spot_price",
+    "spot_price_scalar",
     "swap_alpha_for_tao",
+    "swap_alpha_for_tao_scalar",
     "swap_tao_for_alpha",
+    "swap_tao_for_alpha_scalar",
 ]
 
 
 def spot_price(pool_tao: torch.Tensor, pool_alpha: torch.Tensor, w1: torch.Tensor) -> torch.Tensor:
     """Spot price in TAO per alpha: ``p = (w1·y) / (w2·x)`` (0 where the pool is empty)."""
-    w2 = 1.0 - w1
-    denom = w2 * pool_alpha
-    return torch.where(
-        denom > 0, w1 * pool_tao / denom.clamp(min=1e-300), torch.zeros_like(pool_tao)
-    )
+    denom = torch.rsub(w1, 1.0) * pool_alpha  # w2 · x (``1.0 - w1`` without the operator wrapper)
+    return torch.where(denom > 0, w1 * pool_tao / denom.clamp_min(1e-300), 0.0)
 
 
 def swap_tao_for_alpha(
@@ -42,10 +51,10 @@ def swap_tao_for_alpha(
     ``x -= out``).
     """
     net_in = tao_in * (1.0 - fee_rate)
-    w2 = 1.0 - w1
-    ratio = pool_tao / (pool_tao + net_in).clamp(min=1e-300)
-    out = pool_alpha * (1.0 - torch.pow(ratio, w2 / w1.clamp(min=1e-300)))
-    return torch.where((tao_in > 0) & (pool_tao > 0), out, torch.zeros_like(out))
+    w2 = torch.rsub(w1, 1.0)
+    ratio = pool_tao / (pool_tao + net_in).clamp_min(1e-300)
+    out = pool_alpha * torch.rsub(torch.pow(ratio, w2 / w1.clamp_min(1e-300)), 1.0)
+    return torch.where((tao_in > 0) & (pool_tao > 0), out, 0.0)
 
 
 def swap_alpha_for_tao(
@@ -57,10 +66,10 @@ def swap_alpha_for_tao(
 ) -> torch.Tensor:
     """TAO paid out for ``alpha_in`` alpha: ``Δy = y·(1 − (x/(x + Δx'))^(w1/w2))``, fee on Δx."""
     net_in = alpha_in * (1.0 - fee_rate)
-    w2 = 1.0 - w1
-    ratio = pool_alpha / (pool_alpha + net_in).clamp(min=1e-300)
-    out = pool_tao * (1.0 - torch.pow(ratio, w1 / w2.clamp(min=1e-300)))
-    return torch.where((alpha_in > 0) & (pool_alpha > 0), out, torch.zeros_like(out))
+    w2 = torch.rsub(w1, 1.0)
+    ratio = pool_alpha / (pool_alpha + net_in).clamp_min(1e-300)
+    out = pool_tao * torch.rsub(torch.pow(ratio, w1 / w2.clamp_min(1e-300)), 1.0)
+    return torch.where((alpha_in > 0) & (pool_alpha > 0), out, 0.0)
 
 
 def alpha_needed_for_tao(
@@ -118,6 +127,7 @@ def inject(
     alpha_in: torch.Tensor,
     *,
     resolve_weights: bool = True,
+    price: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Add protocol liquidity; re-solve the weights so the price is unchanged (HEAD balancer).
 
@@ -125,12 +135,15 @@ def inject(
     ``resolve_weights=False`` (the launch-era constant-product pool) the weights stay and the
     price moves.
 
+    ``price``: the pool's :func:`spot_price` when the caller has it already.
+
     Returns
     -------
     tuple
         ``(pool_tao, pool_alpha, w1)`` after the injection.
     """
-    price = spot_price(pool_tao, pool_alpha, w1)
+    if price is None:
+        price = spot_price(pool_tao, pool_alpha, w1)
     new_tao = pool_tao + tao_in
     new_alpha = pool_alpha + alpha_in
     if not resolve_weights:
@@ -138,3 +151,56 @@ def inject(
     denom = new_tao + price * new_alpha
     new_w1 = torch.where((denom > 0) & (price > 0), price * new_alpha / denom.clamp(min=1e-300), w1)
     return new_tao, new_alpha, new_w1
+
+
+# ---------------------------------------------------------------------- one pool, Python floats
+
+
+def spot_price_scalar(pool_tao: float, pool_alpha: float, w1: float) -> float:
+    """:func:`spot_price` of one pool in Python floats (bit-identical to the 0-dim tensor call)."""
+    denom = (1.0 - w1) * pool_alpha
+    return w1 * pool_tao / max(denom, 1e-300) if denom > 0 else 0.0
+
+
+def swap_tao_for_alpha_scalar(
+    pool_tao: float, pool_alpha: float, w1: float, tao_in: float, fee_rate: float
+) -> float:
+    """:func:`swap_tao_for_alpha` of one pool in Python floats (bit-identical)."""
+    if not (tao_in > 0 and pool_tao > 0):
+        return 0.0
+    net_in = tao_in * (1.0 - fee_rate)
+    ratio = pool_tao / max(pool_tao + net_in, 1e-300)
+    return pool_alpha * (1.0 - math.pow(ratio, (1.0 - w1) / max(w1, 1e-300)))
+
+
+def swap_alpha_for_tao_scalar(
+    pool_tao: float, pool_alpha: float, w1: float, alpha_in: float, fee_rate: float
+) -> float:
+    """:func:`swap_alpha_for_tao` of one pool in Python floats (bit-identical)."""
+    if not (alpha_in > 0 and pool_alpha > 0):
+        return 0.0
+    net_in = alpha_in * (1.0 - fee_rate)
+    ratio = pool_alpha / max(pool_alpha + net_in, 1e-300)
+    return pool_tao * (1.0 - math.pow(ratio, w1 / max(1.0 - w1, 1e-300)))
+
+
+def max_tao_in_at_price_scalar(
+    pool_tao: float, pool_alpha: float, w1: float, limit_price: float
+) -> float:
+    """:func:`max_tao_in_at_price` of one pool in Python floats (bit-identical)."""
+    price = spot_price_scalar(pool_tao, pool_alpha, w1)
+    ratio = limit_price / max(price, 1e-300)
+    if not (price > 0 and ratio > 1.0):
+        return 0.0
+    return pool_tao * (math.pow(ratio, w1) - 1.0)
+
+
+def max_alpha_in_at_price_scalar(
+    pool_tao: float, pool_alpha: float, w1: float, limit_price: float
+) -> float:
+    """:func:`max_alpha_in_at_price` of one pool in Python floats (bit-identical)."""
+    price = spot_price_scalar(pool_tao, pool_alpha, w1)
+    ratio = price / max(limit_price, 1e-300)
+    if not (limit_price > 0 and ratio > 1.0):
+        return 0.0
+    return pool_alpha * (math.pow(ratio, 1.0 - w1) - 1.0)

@@ -26,6 +26,8 @@ from protocol.economy.amm import inject, spot_price, swap_tao_for_alpha
 from protocol.economy.emission import block_emission, block_emission_tensor
 from protocol.economy.shares import (
     SHARE_ERAS,
+    ShareEra,
+    _root_proportion,
     emitting_mask,
     normalise_shares,
     root_proportion,
@@ -63,10 +65,16 @@ class CoinbaseResult:
 
 def subnet_shares(state: NetworkState, params: EconomyParams, block: int) -> torch.Tensor:
     """TAO shares of this block under ``params.era`` (sum 1 over emitting, enabled subnets)."""
-    era = SHARE_ERAS.get(params.era)
+    return _shares(state, params, SHARE_ERAS.get(params.era), emitting_mask(state, block))
+
+
+def _shares(
+    state: NetworkState, params: EconomyParams, era: ShareEra, emitting: torch.Tensor
+) -> torch.Tensor:
+    """:func:`subnet_shares` with the era and this block's :func:`emitting_mask` given."""
     raw = era.raw_shares(state, params)
     fallback = era.fallback_raw(state, params) if era.fallback_raw is not None else None
-    return normalise_shares(raw, emitting_mask(state, block), state.emission_enabled, fallback)
+    return normalise_shares(raw, emitting, state.emission_enabled, fallback)
 
 
 def moving_price_factor(
@@ -77,16 +85,18 @@ def moving_price_factor(
     ``α_eff = SubnetMovingAlpha · b / (b + h)``, ``b`` = blocks since ``start_call`` (warm-up).
     """
     m, h = params.subnet_moving_alpha, float(params.ema_price_halving_blocks)
-    since0 = first_block - start_block.to(torch.float64)
+    # ``scalar - tensor`` is torch.rsub (spelt out: the operator goes through a Python wrapper)
+    since0 = torch.rsub(start_block.to(torch.float64), first_block)
     if n_blocks > 8 and m <= 1e-3 and h > 0 and bool((since0 >= 0).all()):
         # Closed form for long windows: log Π(1 − α_k) = −Σα − Σα²/2 − …, with
         # Σ b/(b+h) = n − h·(ψ(b0+h+n) − ψ(b0+h)) and Σ 1/(b+h)² = ψ1(b0+h) − ψ1(b0+h+n).
         # Truncation error ~ n·α³/3 (< 1e-13 for SubnetMovingAlpha <= 1e-3 at tempo length).
-        lo, hi = since0 + h, since0 + h + n_blocks
+        lo = since0 + h
+        hi = lo + n_blocks
         inv_sum = torch.digamma(hi) - torch.digamma(lo)
         inv_sq_sum = torch.polygamma(1, lo) - torch.polygamma(1, hi)
-        sum_alpha = m * (n_blocks - h * inv_sum)
-        sum_alpha_sq = m * m * (n_blocks - 2.0 * h * inv_sum + h * h * inv_sq_sum)
+        sum_alpha = m * torch.rsub(h * inv_sum, n_blocks)
+        sum_alpha_sq = (m * m) * (torch.rsub((2.0 * h) * inv_sum, n_blocks) + (h * h) * inv_sq_sum)
         return torch.exp(-sum_alpha - 0.5 * sum_alpha_sq)
     offsets = torch.arange(n_blocks, dtype=torch.float64)
     since = (since0.unsqueeze(1) + offsets.unsqueeze(0)).clamp(min=0.0)
@@ -104,7 +114,7 @@ def update_moving_price(
 ) -> torch.Tensor:
     """``p̄ ← α_eff·min(p, 1) + (1 − α_eff)·p̄``, applied ``n_blocks`` times at a constant ``p``."""
     factor = moving_price_factor(start_block, block, n_blocks, params)
-    return factor * moving_price + (1.0 - factor) * price.clamp(max=1.0)
+    return factor * moving_price + torch.rsub(factor, 1.0) * price.clamp_max(1.0)
 
 
 def _ema(
@@ -141,15 +151,14 @@ def run_coinbase(
     block = state.block + 1
     era = SHARE_ERAS.get(params.era)
     e_b = float(block_emission(state.total_issuance))
-    shares = subnet_shares(state, params, block)
-    tao_emission = e_b * shares
-    price = spot_price(state.pool_tao, state.pool_alpha, state.pool_weight_alpha)
     # emit_to_subnets runs over get_subnets_to_emit_to only: a closed subnet mints no alpha.
     emitting = emitting_mask(state, block)
-    alpha_emission = torch.where(
-        emitting, block_emission_tensor(state.alpha_issuance), torch.zeros_like(price)
-    )
-    root_prop = root_proportion(state, params)
+    shares = _shares(state, params, era, emitting)
+    tao_emission = e_b * shares
+    price = spot_price(state.pool_tao, state.pool_alpha, state.pool_weight_alpha)
+    alpha_issuance = state.alpha_issuance
+    alpha_emission = torch.where(emitting, block_emission_tensor(alpha_issuance), 0.0)
+    root_prop = _root_proportion(state, params, alpha_issuance)
     injection = era.injection(tao_emission, price, alpha_emission, root_prop, e_b)
 
     # Pool side: injection (price kept by the weight re-solve), then the chain buy of the excess.
@@ -163,6 +172,7 @@ def run_coinbase(
         tao_in,
         alpha_in,
         resolve_weights=era.resolve_weights,
+        price=price,
     )
     bought = swap_tao_for_alpha(pool_tao, pool_alpha, w1, excess, 0.0)
     pool_tao = pool_tao + excess
@@ -170,12 +180,9 @@ def run_coinbase(
 
     # Participant side: alpha_out, owner cut, 50/50 miners/validators, root share.
     alpha_out = alpha_emission * n_blocks
-    # float64 explicitly: torch.where of two Python floats is float32 (~5 rao per alpha off)
-    cut_frac = torch.where(
-        state.owner_cut_enabled,
-        torch.tensor(params.subnet_owner_cut, dtype=torch.float64),
-        torch.tensor(0.0, dtype=torch.float64),
-    )
+    # float64 explicitly (torch.where of two Python floats is float32, ~5 rao per alpha off):
+    # the cut where enabled, else 0 (the cut is a validated fraction in [0, 1])
+    cut_frac = state.owner_cut_enabled.to(torch.float64) * params.subnet_owner_cut
     owner_cut = alpha_out * cut_frac
     remainder = alpha_out - owner_cut
     root_alpha = root_prop * remainder * 0.5
@@ -202,7 +209,7 @@ def run_coinbase(
     flow_ema = torch.where(emitting, flow_ema, state.flow_ema)
     cost_ema = torch.where(emitting, cost_ema, state.cost_ema)
     active = state.active
-    zero = torch.zeros_like(price)
+    reset = emitting | ~active
 
     new_state = state.replace(
         tao_minted=state.tao_minted + float((tao_in + excess).sum()),
@@ -218,10 +225,10 @@ def run_coinbase(
         pending_validator=state.pending_validator + remainder * 0.5 - root_alpha,
         pending_root=pending_root,
         moving_price=moving_price,
-        flow_ema=torch.where(active, flow_ema, zero),
-        cost_ema=torch.where(active, cost_ema, zero),
-        flow_acc=torch.where(emitting | ~active, zero, state.flow_acc),
-        root_sell_acc=torch.where(emitting | ~active, zero, state.root_sell_acc),
+        flow_ema=torch.where(active, flow_ema, 0.0),
+        cost_ema=torch.where(active, cost_ema, 0.0),
+        flow_acc=torch.where(reset, 0.0, state.flow_acc),
+        root_sell_acc=torch.where(reset, 0.0, state.root_sell_acc),
     )
     result = CoinbaseResult(
         block_emission=e_b,

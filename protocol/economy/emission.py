@@ -66,12 +66,13 @@ def block_emission_tensor(issuance_rao: torch.Tensor) -> torch.Tensor:
     Float thresholds: results can differ from the integer version only within float rounding
     of a halving boundary (the chain's fixed-point log2 has the same caveat).
     """
-    issuance = issuance_rao.to(torch.float64).clamp(min=0.0)
-    frac = (1.0 - issuance / TOTAL_SUPPLY).clamp(min=0.0)
+    issuance = issuance_rao.to(torch.float64).clamp_min(0.0)
+    frac = torch.rsub(issuance / TOTAL_SUPPLY, 1.0).clamp_min(0.0)
     # k = floor(-log2(frac)); frac == 0 means the cap is reached.
-    k = torch.floor(-torch.log2(frac.clamp(min=2.0**-60)) + 1e-12)
-    emission = torch.floor(DEFAULT_BLOCK_EMISSION / torch.pow(2.0, k))
-    return torch.where(issuance >= TOTAL_SUPPLY, torch.zeros_like(emission), emission)
+    k = torch.floor(-torch.log2(frac.clamp_min(2.0**-60)) + 1e-12)
+    # DEFAULT_BLOCK_EMISSION / 2**k, as torch evaluates ``scalar / tensor`` (Tensor.__rtruediv__)
+    emission = torch.floor(torch.pow(2.0, k).reciprocal() * DEFAULT_BLOCK_EMISSION)
+    return torch.where(issuance >= TOTAL_SUPPLY, 0.0, emission)
 
 
 def halving_threshold(k: int) -> int:

@@ -274,15 +274,15 @@ def with_weights(
     return state.replace(weights=new_weights, last_update=last_update)
 
 
-def _row_sums_checked(rows: torch.Tensor, backend: Backend) -> tuple[torch.Tensor, bool]:
+def _row_sums_checked(rows: torch.Tensor, backend: Backend) -> tuple[np.ndarray, bool]:
     """Row sums ``[S, k]`` of ``rows`` ``[S, k, n]`` and whether every entry is ``>= 0`` (not
     NaN): one numba pass on the fused backend, else two torch reductions."""
     if rows.numel() and choose_backend(backend) == "fused":
-        sums = torch.empty(rows.shape[:2], dtype=torch.float64)
-        non_negative = bool(weight_row_sums(rows.contiguous().numpy(), sums.numpy()))
+        sums = np.empty(tuple(rows.shape[:2]), dtype=np.float64)
+        non_negative = bool(weight_row_sums(rows.contiguous().numpy(), sums))
         return sums, non_negative
     # the minimum is NaN for a row holding NaN (torch propagates it), negative for -inf
-    return rows.sum(2), not rows.numel() or bool(rows.min() >= 0)
+    return rows.sum(2).numpy(), not rows.numel() or bool(rows.min() >= 0)
 
 
 def with_validator_weights(
@@ -328,11 +328,13 @@ def with_validator_weights(
         whose sum overflows float64).
     """
     S, n = state.n_subnets, state.n_uids
-    index = torch.as_tensor(uids, dtype=torch.int64).reshape(-1)
-    k = int(index.numel())
+    # The uids and the row sums are small: checked and used as numpy arrays (no tensor
+    # dispatch per check); the rows themselves go through the numba kernels.
+    index = np.asarray(uids, dtype=np.int64).reshape(-1)
+    k = int(index.size)
     if k and (int(index.min()) < 0 or int(index.max()) >= n):
         raise ValueError(f"uids: out of range [0, {n})")
-    if int(torch.unique(index).numel()) != k:
+    if len(set(index.tolist())) != k:
         raise ValueError("uids: expected distinct uids")
     rows = torch.as_tensor(weights, dtype=torch.float64)
     if tuple(rows.shape) != (S, k, n):
@@ -340,17 +342,18 @@ def with_validator_weights(
     row_sums, non_negative = _row_sums_checked(rows, backend)
     # A row holding NaN or -inf fails the sign check, and a row holding +inf sums to +inf (a
     # finite row overflowing float64 is refused too).
-    if rows.numel() and (not non_negative or not bool(torch.isfinite(row_sums).all())):
+    if rows.numel() and (not non_negative or not bool(np.isfinite(row_sums).all())):
         raise ValueError("weights: expected finite non-negative values")
     new_weights = state.weights if in_place else state.weights.clone()
     last_update = state.last_update if in_place else state.last_update.clone()
     scattered = [] if new_weights.is_contiguous() else ["the weights tensor is not contiguous"]
     if choose_backend(backend, scattered) == "fused":
-        copy_weight_rows(new_weights.numpy(), index.numpy(), rows.contiguous().numpy())
+        copy_weight_rows(new_weights.numpy(), index, rows.contiguous().numpy())
     else:
-        new_weights.index_copy_(1, index, rows)  # a plain row copy (index_put is slower)
-    setters = row_sums > 0
-    last_update[:, index] = torch.where(setters, state.block, last_update[:, index])
+        # a plain row copy (index_put is slower)
+        new_weights.index_copy_(1, torch.from_numpy(index), rows)
+    stamps = last_update.numpy()
+    stamps[:, index] = np.where(row_sums > 0, state.block, stamps[:, index])
     if in_place:
         return state
     return state.replace(weights=new_weights, last_update=last_update)

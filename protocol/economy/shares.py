@@ -46,9 +46,17 @@ __all__ = [
 
 def root_proportion(state: NetworkState, params: EconomyParams) -> torch.Tensor:
     """``root_prop_i = R·w / (R·w + alpha_issuance_i)`` with ``R`` the TAO staked on root ``[S]``."""
+    return _root_proportion(state, params, state.alpha_issuance)
+
+
+def _root_proportion(
+    state: NetworkState, params: EconomyParams, alpha_issuance: torch.Tensor
+) -> torch.Tensor:
+    """:func:`root_proportion` with the state's ``alpha_issuance`` given (the coinbase has it)."""
     root_weighted = float(state.root_stake.sum()) * params.tao_weight
-    denom = root_weighted + state.alpha_issuance
-    return torch.where(denom > 0, root_weighted / denom.clamp(min=1e-300), torch.zeros_like(denom))
+    denom = root_weighted + alpha_issuance
+    # ``scalar / tensor`` is ``reciprocal(tensor) * scalar`` in torch (Tensor.__rtruediv__)
+    return torch.where(denom > 0, denom.clamp_min(1e-300).reciprocal() * root_weighted, 0.0)
 
 
 def emitting_mask(state: NetworkState, block: int) -> torch.Tensor:
@@ -114,10 +122,10 @@ def normalise_shares(
     falls back to the price shares), or every share is 0 without one (nothing is emitted);
     subnets with ``SubnetEmissionEnabled = false`` get 0 and the rest are renormalised.
     """
-    raw = torch.where(emit_mask, raw.clamp(min=0.0), torch.zeros_like(raw))
-    if float(raw.sum()) <= 0.0 and fallback is not None:
-        raw = torch.where(emit_mask, fallback.clamp(min=0.0), torch.zeros_like(raw))
-    raw = torch.where(enabled, raw, torch.zeros_like(raw))
+    raw = torch.where(emit_mask, raw.clamp_min(0.0), 0.0)
+    if fallback is not None and float(raw.sum()) <= 0.0:
+        raw = torch.where(emit_mask, fallback.clamp_min(0.0), 0.0)
+    raw = torch.where(enabled, raw, 0.0)
     total = raw.sum()
     if float(total) <= 0.0:
         return torch.zeros_like(raw)
@@ -128,12 +136,13 @@ def _capped_injection(
     tao_emission: torch.Tensor, price: torch.Tensor, cap: torch.Tensor
 ) -> Injection:
     """``alpha_in = tao_emission/p`` capped at ``cap`` (then ``tao_in = cap·p``); excess → chain buy."""
-    safe_price = price.clamp(min=1e-300)
-    alpha_in = torch.where(price > 0, tao_emission / safe_price, torch.zeros_like(price))
+    safe_price = price.clamp_min(1e-300)
+    priced = price > 0
+    alpha_in = torch.where(priced, tao_emission / safe_price, 0.0)
     capped = alpha_in > cap
     alpha_in = torch.where(capped, cap, alpha_in)
     tao_in = torch.where(capped, cap * price, tao_emission)
-    tao_in = torch.where(price > 0, tao_in, torch.zeros_like(tao_in))
+    tao_in = torch.where(priced, tao_in, 0.0)
     return Injection(tao_in=tao_in, alpha_in=alpha_in, excess_tao=tao_emission - tao_in)
 
 
@@ -142,12 +151,14 @@ def _price_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
 
 
 def _head_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
-    return state.moving_price * (1.0 - state.miner_burned)
+    return state.moving_price * torch.rsub(state.miner_burned, 1.0)
 
 
 def _price_root_prop_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
     # main 2026-06-22 .. 06-29 (PR #2781): the HEAD weight times the root proportion.
-    return state.moving_price * root_proportion(state, params) * (1.0 - state.miner_burned)
+    return (
+        state.moving_price * root_proportion(state, params) * torch.rsub(state.miner_burned, 1.0)
+    )
 
 
 def net_flow_ema(state: NetworkState, params: EconomyParams) -> torch.Tensor:
@@ -158,22 +169,27 @@ def net_flow_ema(state: NetworkState, params: EconomyParams) -> torch.Tensor:
     """
     if not params.net_tao_flow_enabled:
         return state.flow_ema
-    listed = emitting_mask(state, state.block + 1)
-    user_pos = torch.where(listed, state.flow_ema.clamp(min=0.0), 0.0).sum()
-    cost_pos = torch.where(listed, state.cost_ema.clamp(min=0.0), 0.0).sum()
+    return _net_flow_ema(state, emitting_mask(state, state.block + 1))
+
+
+def _net_flow_ema(state: NetworkState, listed: torch.Tensor) -> torch.Tensor:
+    """:func:`net_flow_ema` (net flow on) with the listed subnets given."""
+    user_pos = torch.where(listed, state.flow_ema.clamp_min(0.0), 0.0).sum()
+    cost_pos = torch.where(listed, state.cost_ema.clamp_min(0.0), 0.0).sum()
     scale = 1.0 if float(cost_pos) <= 0 else min(1.0, float(user_pos / cost_pos))
     return state.flow_ema - scale * state.cost_ema
 
 
 def _flow_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
     # The lower limit L is taken over the subnets emitted to only (get_lower_limit).
-    ema = net_flow_ema(state, params)
     listed = emitting_mask(state, state.block + 1)
-    ema_listed = torch.where(listed, ema, torch.zeros_like(ema))
-    lowest = float(ema_listed.clamp(max=0.0).min()) if ema.numel() else 0.0
+    ema = _net_flow_ema(state, listed) if params.net_tao_flow_enabled else state.flow_ema
+    ema_listed = torch.where(listed, ema, 0.0)
+    lowest = float(ema_listed.clamp_max(0.0).min()) if ema.numel() else 0.0
     floor_level = max(params.flow_cutoff, lowest)
-    z = (ema - floor_level).clamp(min=0.0)
-    return z.pow(params.flow_exponent)
+    z = (ema - floor_level).clamp_min(0.0)
+    # x ** 1 is x exactly: the common exponent skips the pass
+    return z if params.flow_exponent == 1.0 else z.pow(params.flow_exponent)
 
 
 def _price_ema_injection(

@@ -13,7 +13,13 @@ from __future__ import annotations
 
 import torch
 
-from protocol.economy.amm import alpha_needed_for_tao, swap_alpha_for_tao, swap_tao_for_alpha
+from protocol.economy.amm import (
+    alpha_needed_for_tao,
+    swap_alpha_for_tao,
+    swap_alpha_for_tao_scalar,
+    swap_tao_for_alpha,
+    swap_tao_for_alpha_scalar,
+)
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
 
 __all__ = ["apply_market_flows", "credit_owner_stake", "stake", "unstake"]
@@ -23,7 +29,7 @@ def _check_subnet(state: NetworkState, netuid: int) -> None:
     if (
         not isinstance(netuid, int)
         or not 0 <= netuid < state.n_subnets
-        or not bool(state.active[netuid])
+        or not state.active.numpy()[netuid]
     ):
         raise ValueError(f"netuid: unknown subnet {netuid!r}")
 
@@ -36,7 +42,7 @@ def _check_account(state: NetworkState, account: int) -> None:
 def _check_trading(state: NetworkState, netuid: int) -> None:
     if state.halted:
         raise ValueError(f"block: chain halted (safe mode) until block {state.halted_until}")
-    if not bool(state.subtoken_enabled[netuid]):
+    if not state.subtoken_enabled.numpy()[netuid]:
         raise ValueError(f"netuid: subtoken trading disabled on subnet {netuid}")
 
 
@@ -44,7 +50,7 @@ def _check_uid(state: NetworkState, netuid: int, uid: int) -> None:
     if (
         not isinstance(uid, int)
         or not 0 <= uid < state.n_uids
-        or int(state.uid_coldkey[netuid, uid]) < 0
+        or state.uid_coldkey.numpy()[netuid, uid] < 0
     ):
         raise ValueError(f"hotkey_uid: no registered hotkey at uid {uid!r} on subnet {netuid}")
 
@@ -69,27 +75,37 @@ def credit_owner_stake(
 
 
 def _pool_trade(
-    state: NetworkState, account: int, netuid: int, *, tao_in: torch.Tensor, alpha_in: torch.Tensor
+    state: NetworkState, account: int, netuid: int, *, tao_in: float, alpha_in: float
 ) -> dict[str, torch.Tensor]:
     """The pool, balance and TAO-flow side of a swap: ``tao_in`` TAO from ``account`` into the
     pool (negative: paid out to it) and ``alpha_in`` alpha into the pool (negative: taken out).
 
-    Returns fresh copies of the four tensors for :meth:`NetworkState.replace`.
+    Returns fresh copies of the four tensors for :meth:`NetworkState.replace` (the single
+    entries are updated through numpy views of the copies: the same float64 additions).
     """
     pool_tao = state.pool_tao.clone()
     pool_alpha = state.pool_alpha.clone()
     balances = state.balances.clone()
     flow_acc = state.flow_acc.clone()
-    pool_tao[netuid] += tao_in
-    pool_alpha[netuid] += alpha_in
-    balances[account] -= tao_in
-    flow_acc[netuid] += tao_in
+    pool_tao.numpy()[netuid] += tao_in
+    pool_alpha.numpy()[netuid] += alpha_in
+    balances.numpy()[account] -= tao_in
+    flow_acc.numpy()[netuid] += tao_in
     return {
         "pool_tao": pool_tao,
         "pool_alpha": pool_alpha,
         "balances": balances,
         "flow_acc": flow_acc,
     }
+
+
+def _pool(state: NetworkState, netuid: int) -> tuple[float, float, float]:
+    """``(pool_tao, pool_alpha, pool_weight_alpha)`` of subnet ``netuid`` as Python floats."""
+    return (
+        float(state.pool_tao.numpy()[netuid]),
+        float(state.pool_alpha.numpy()[netuid]),
+        float(state.pool_weight_alpha.numpy()[netuid]),
+    )
 
 
 def stake(
@@ -121,50 +137,45 @@ def stake(
     amount = float(tao_amount)
     if not amount > 0 or amount != amount or amount == float("inf"):
         raise ValueError(f"tao_amount: expected a positive finite amount, got {tao_amount!r}")
-    if amount > float(state.balances[account]):
+    balance = float(state.balances.numpy()[account])
+    if amount > balance:
         raise ValueError(
-            f"tao_amount: {amount:.0f} rao exceeds account {account}'s balance "
-            f"{float(state.balances[account]):.0f}"
+            f"tao_amount: {amount:.0f} rao exceeds account {account}'s balance {balance:.0f}"
         )
-    if amount > float(state.pool_tao[netuid]):
+    pool_tao, pool_alpha, w1 = _pool(state, netuid)
+    if amount > pool_tao:
         raise ValueError(
             f"tao_amount: swap of {amount:.0f} rao is larger than subnet {netuid}'s TAO reserve "
-            f"{float(state.pool_tao[netuid]):.0f}"
+            f"{pool_tao:.0f}"
         )
-    is_owner = int(state.uid_coldkey[netuid, hotkey_uid]) == account
-    held_uid = int(state.nom_uid[account, netuid])
+    is_owner = int(state.uid_coldkey.numpy()[netuid, hotkey_uid]) == account
+    held_uid = int(state.nom_uid.numpy()[account, netuid])
     if not is_owner and held_uid >= 0 and held_uid != hotkey_uid:
         raise ValueError(
             f"hotkey_uid: account {account} already delegates to uid {held_uid} on subnet {netuid}"
         )
-    amount_t = torch.tensor(amount, dtype=torch.float64)
-    alpha_out = swap_tao_for_alpha(
-        state.pool_tao[netuid],
-        state.pool_alpha[netuid],
-        state.pool_weight_alpha[netuid],
-        amount_t,
-        params.fee_rate,
-    )
-    trade = _pool_trade(state, account, netuid, tao_in=amount_t, alpha_in=-alpha_out)
+    # Scalar arithmetic in Python floats: the same float64 operations as on 0-dim tensors.
+    alpha_out = swap_tao_for_alpha_scalar(pool_tao, pool_alpha, w1, amount, params.fee_rate)
+    trade = _pool_trade(state, account, netuid, tao_in=amount, alpha_in=-alpha_out)
 
     hotkey_alpha = state.hotkey_alpha.clone()
     total_shares = state.total_shares.clone()
-    h = hotkey_alpha[netuid, hotkey_uid]
-    t = total_shares[netuid, hotkey_uid]
-    rate = t / h if (float(h) > 0 and float(t) > 0) else torch.tensor(1.0, dtype=torch.float64)
+    h = float(hotkey_alpha.numpy()[netuid, hotkey_uid])
+    t = float(total_shares.numpy()[netuid, hotkey_uid])
+    rate = t / h if (h > 0 and t > 0) else 1.0
     new_shares = alpha_out * rate
-    hotkey_alpha[netuid, hotkey_uid] += alpha_out
-    total_shares[netuid, hotkey_uid] += new_shares
+    hotkey_alpha.numpy()[netuid, hotkey_uid] += alpha_out
+    total_shares.numpy()[netuid, hotkey_uid] += new_shares
     changes: dict[str, torch.Tensor] = {}
     if is_owner:
         owner_shares = state.owner_shares.clone()
-        owner_shares[netuid, hotkey_uid] += new_shares
+        owner_shares.numpy()[netuid, hotkey_uid] += new_shares
         changes["owner_shares"] = owner_shares
     else:
         nom_uid = state.nom_uid.clone()
         nom_shares = state.nom_shares.clone()
-        nom_uid[account, netuid] = hotkey_uid
-        nom_shares[account, netuid] += new_shares
+        nom_uid.numpy()[account, netuid] = hotkey_uid
+        nom_shares.numpy()[account, netuid] += new_shares
         changes.update(nom_uid=nom_uid, nom_shares=nom_shares)
     return state.replace(
         **trade,
@@ -199,13 +210,13 @@ def unstake(
     amount = float(alpha_amount)
     if not amount > 0 or amount != amount or amount == float("inf"):
         raise ValueError(f"alpha_amount: expected a positive finite amount, got {alpha_amount!r}")
-    h = float(state.hotkey_alpha[netuid, hotkey_uid])
-    t = float(state.total_shares[netuid, hotkey_uid])
-    is_owner = int(state.uid_coldkey[netuid, hotkey_uid]) == account
+    h = float(state.hotkey_alpha.numpy()[netuid, hotkey_uid])
+    t = float(state.total_shares.numpy()[netuid, hotkey_uid])
+    is_owner = int(state.uid_coldkey.numpy()[netuid, hotkey_uid]) == account
     if is_owner:
-        held_shares = float(state.owner_shares[netuid, hotkey_uid])
-    elif int(state.nom_uid[account, netuid]) == hotkey_uid:
-        held_shares = float(state.nom_shares[account, netuid])
+        held_shares = float(state.owner_shares.numpy()[netuid, hotkey_uid])
+    elif int(state.nom_uid.numpy()[account, netuid]) == hotkey_uid:
+        held_shares = float(state.nom_shares.numpy()[account, netuid])
     else:
         held_shares = 0.0
     held = held_shares * h / t if t > 0 else 0.0
@@ -215,32 +226,25 @@ def unstake(
             f"uid {hotkey_uid} of subnet {netuid}"
         )
     amount = min(amount, held)
-    amount_t = torch.tensor(amount, dtype=torch.float64)
-    tao_out = swap_alpha_for_tao(
-        state.pool_tao[netuid],
-        state.pool_alpha[netuid],
-        state.pool_weight_alpha[netuid],
-        amount_t,
-        params.fee_rate,
-    )
-    trade = _pool_trade(state, account, netuid, tao_in=-tao_out, alpha_in=amount_t)
+    tao_out = swap_alpha_for_tao_scalar(*_pool(state, netuid), amount, params.fee_rate)
+    trade = _pool_trade(state, account, netuid, tao_in=-tao_out, alpha_in=amount)
     burn_shares = held_shares * amount / held if held > 0 else 0.0
     hotkey_alpha = state.hotkey_alpha.clone()
     total_shares = state.total_shares.clone()
-    hotkey_alpha[netuid, hotkey_uid] = max(h - amount, 0.0)
-    total_shares[netuid, hotkey_uid] = max(t - burn_shares, 0.0)
+    hotkey_alpha.numpy()[netuid, hotkey_uid] = max(h - amount, 0.0)
+    total_shares.numpy()[netuid, hotkey_uid] = max(t - burn_shares, 0.0)
     changes: dict[str, torch.Tensor] = {}
     if is_owner:
         owner_shares = state.owner_shares.clone()
-        owner_shares[netuid, hotkey_uid] = max(held_shares - burn_shares, 0.0)
+        owner_shares.numpy()[netuid, hotkey_uid] = max(held_shares - burn_shares, 0.0)
         changes["owner_shares"] = owner_shares
     else:
         nom_shares = state.nom_shares.clone()
         nom_uid = state.nom_uid.clone()
         remaining = max(held_shares - burn_shares, 0.0)
-        nom_shares[account, netuid] = remaining
+        nom_shares.numpy()[account, netuid] = remaining
         if remaining <= 0.0:
-            nom_uid[account, netuid] = -1
+            nom_uid.numpy()[account, netuid] = -1
         changes.update(nom_shares=nom_shares, nom_uid=nom_uid)
     return state.replace(
         **trade,

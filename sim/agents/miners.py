@@ -243,10 +243,12 @@ class HonestMiners(MinerCohort):
 
     def work(self, obs: MinerObservation, out: MinerWork, rng: np.random.Generator) -> None:
         m = self.mask
-        out.contribution[m] = obs.skill[m]
-        out.apparent[m] = obs.skill[m]
-        out.cost_per_day[m] = (
-            self.params["cost_factor"] * self.model.config.miners.compute_cost_tao_per_day
+        np.copyto(out.contribution, obs.skill, where=m)
+        np.copyto(out.apparent, obs.skill, where=m)
+        np.copyto(
+            out.cost_per_day,
+            self.params["cost_factor"] * self.model.config.miners.compute_cost_tao_per_day,
+            where=m,
         )
 
 
@@ -260,9 +262,11 @@ class LazyMiners(MinerCohort):
     def work(self, obs: MinerObservation, out: MinerWork, rng: np.random.Generator) -> None:
         m = self.mask
         effort = float(self.params.get("effort", self.model.config.miners.lazy_effort))
-        out.contribution[m] = effort * obs.skill[m]
-        out.apparent[m] = effort * obs.skill[m]
-        out.cost_per_day[m] = effort * self.model.config.miners.compute_cost_tao_per_day
+        np.multiply(effort, obs.skill, out=out.contribution, where=m)
+        np.multiply(effort, obs.skill, out=out.apparent, where=m)
+        np.copyto(
+            out.cost_per_day, effort * self.model.config.miners.compute_cost_tao_per_day, where=m
+        )
 
 
 @MINER_STRATEGIES.register("copier")
@@ -282,12 +286,13 @@ class CopierMiners(MinerCohort):
             return
         visible = np.where(obs.is_miner & ~m, obs.skill, 0.0)
         best_peer = visible.max(axis=1, keepdims=True)  # [S, 1]
-        copied = np.broadcast_to(best_peer, m.shape)
-        out.contribution[m] = 0.0
-        out.apparent[m] = copied[m]
-        out.duplicate[m] = True
-        out.cost_per_day[m] = (
-            self.params["cost_factor"] * self.model.config.miners.compute_cost_tao_per_day
+        np.copyto(out.contribution, 0.0, where=m)
+        np.copyto(out.apparent, best_peer, where=m)
+        np.copyto(out.duplicate, True, where=m)
+        np.copyto(
+            out.cost_per_day,
+            self.params["cost_factor"] * self.model.config.miners.compute_cost_tao_per_day,
+            where=m,
         )
 
 
@@ -305,7 +310,7 @@ class SybilMiners(MinerCohort):
     def work(self, obs: MinerObservation, out: MinerWork, rng: np.random.Generator) -> None:
         m = self.mask
         k = max(int(self.params.get("uids", self.model.config.miners.sybil_uids)), 1)
-        out.contribution[m] = obs.skill[m] / k
-        out.apparent[m] = obs.skill[m]
-        out.duplicate[m] = k > 1
-        out.cost_per_day[m] = self.model.config.miners.compute_cost_tao_per_day / k
+        np.divide(obs.skill, k, out=out.contribution, where=m)
+        np.copyto(out.apparent, obs.skill, where=m)
+        np.copyto(out.duplicate, k > 1, where=m)
+        np.copyto(out.cost_per_day, self.model.config.miners.compute_cost_tao_per_day / k, where=m)

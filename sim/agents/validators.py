@@ -16,7 +16,7 @@ Why each strategy matters:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import mesa
@@ -57,12 +57,38 @@ class ValidatorObservation:
     observed: np.ndarray
     revealed_consensus: np.ndarray
     cabal_miners: np.ndarray
+    #: Honest weight rows of every slot per exponent, computed once per observation.
+    _honest: dict[float, np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def honest_weights(self, exponent: float) -> np.ndarray:
+        """``[S, V, U]`` weights an honest validator in every slot would set: the observed
+        quality to the power ``exponent``, rows normalised (computed once per exponent and
+        shared by the cohorts that evaluate honestly; do not modify)."""
+        rows = self._honest.get(exponent)
+        if rows is None:
+            rows = self.observed**exponent
+            _normalise_rows_inplace(rows)
+            self._honest[exponent] = rows
+        return rows
 
 
 def normalise_rows(w: np.ndarray) -> np.ndarray:
     """Scale the last axis to sum to 1; all-zero rows stay zero."""
     total = w.sum(axis=-1, keepdims=True)
-    return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+    positive = total > 0
+    # The same divisions as np.divide(..., where=positive) into zeros, without its slow path.
+    return np.where(positive, w / np.where(positive, total, 1.0), 0.0)
+
+
+def _normalise_rows_inplace(w: np.ndarray) -> None:
+    """:func:`normalise_rows` written into ``w`` (one array less at the network's size)."""
+    total = w.sum(axis=-1, keepdims=True)
+    positive = total > 0
+    np.divide(w, np.where(positive, total, 1.0), out=w)
+    if not positive.all():
+        np.copyto(w, 0.0, where=~positive)
 
 
 def observed_quality(
@@ -112,7 +138,7 @@ def observed_quality(
     if detection > 0 and duplicate.any():
         spotted = rng.random((s, n_validators, u), dtype=np.float32) < detection
         spotted &= duplicate[:, None, :]
-        obs[spotted] = 0.0
+        np.copyto(obs, 0.0, where=spotted)
     return obs.astype(np.float64, copy=False)
 
 
@@ -141,8 +167,7 @@ class ValidatorCohort(mesa.Agent):
 
     def honest_rows(self, obs: ValidatorObservation) -> np.ndarray:
         """Weights an honest validator in each of this cohort's slots would set ``[k, U]``."""
-        raw = obs.observed[self.mask] ** float(self.params["weight_exponent"])
-        return normalise_rows(raw)
+        return obs.honest_weights(float(self.params["weight_exponent"]))[self.mask]
 
     def weights(self, obs: ValidatorObservation) -> np.ndarray:
         """Rows for this cohort's slots, ``[k, U]`` (override in strategies)."""
@@ -162,6 +187,14 @@ class HonestValidators(ValidatorCohort):
 
     def weights(self, obs: ValidatorObservation) -> np.ndarray:
         return self.honest_rows(obs)
+
+    def act(self, obs: ValidatorObservation, out: np.ndarray) -> None:
+        if type(self).weights is not HonestValidators.weights:
+            super().act(obs, out)  # a subclass with its own weights
+        elif self.mask.any():
+            # The rows straight from the shared honest weights (no [k, U] gather and scatter).
+            rows = obs.honest_weights(float(self.params["weight_exponent"]))
+            np.copyto(out, rows, where=self.mask[..., None])
 
 
 @VALIDATOR_STRATEGIES.register("weight_copier")

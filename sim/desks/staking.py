@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
 from protocol import economy
+from protocol.economy.amm import max_alpha_in_at_price_scalar, max_tao_in_at_price_scalar
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
 from protocol.units import RAO_PER_TAO
 from sim import chain
@@ -127,9 +127,10 @@ class StakingDesk:
             return
         host = self.host
         balances = host.state.balances.clone()
-        amount_rao = min(amount_rao, float(balances[account]))
-        balances[account] -= amount_rao
-        balances[MARKET_ACCOUNT] += amount_rao
+        values = balances.numpy()  # element updates through a numpy view of the copy
+        amount_rao = min(amount_rao, float(values[account]))
+        values[account] -= amount_rao
+        values[MARKET_ACCOUNT] += amount_rao
         host.state = host.state.replace(balances=balances)
         host.market.add_sold(amount_rao / RAO_PER_TAO)
         host.recorder.add_cash_out(account, amount_rao / RAO_PER_TAO * host.market.price_usd)
@@ -140,9 +141,11 @@ class StakingDesk:
         host = self.host
         ocfg = host.config.owners
         owned = chain.uid_owned_alpha(host.state)
+        owner_uids = host.state.owner_uid.numpy()
+        owner_accounts = host.state.owner_account.numpy()
         for owner in host.owners:
             s = owner.netuid
-            uid = int(host.state.owner_uid[s])
+            uid = int(owner_uids[s])
             held = float(owned[s, uid])
             action = owner.act(
                 OwnerObservation(bool(self.targeted_since_owner_acted[s]), held / RAO_PER_TAO)
@@ -159,13 +162,13 @@ class StakingDesk:
                         seller=f"team{s}",
                     )
             amount = min(action.sell_alpha * RAO_PER_TAO, held)
-            account = int(host.state.owner_account[s])
-            if amount > RAO_PER_TAO * 1e-3 and bool(host.state.subtoken_enabled[s]):
-                before = float(host.state.balances[account])
+            account = int(owner_accounts[s])
+            if amount > RAO_PER_TAO * 1e-3 and bool(host.state.subtoken_enabled.numpy()[s]):
+                before = float(host.state.balances.numpy()[account])
                 host.state = economy.unstake(
                     host.state, account, s, uid, amount, params=host.params
                 )
-                got = float(host.state.balances[account]) - before
+                got = float(host.state.balances.numpy()[account]) - before
                 dumps = owner.name == "extractive" or owner.exited
                 self.sell_tao(account, got * ocfg.extractive_sell_fraction if dumps else 0.0)
 
@@ -204,14 +207,14 @@ class StakingDesk:
                 flagged=self.flagged,
                 tradable=tradable,
                 holdings_tao=holdings,
-                liquid_tao=float(host.state.balances[a]) / RAO_PER_TAO,
+                liquid_tao=float(host.state.balances.numpy()[a]) / RAO_PER_TAO,
             )
             delta, sell = staker.act(obs)
             wealth = obs.liquid_tao + float(holdings.sum())
             threshold = max(min_trade, cfg.min_trade_fraction * wealth)
             delta = limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, threshold)
             for s in np.nonzero(delta < 0)[0]:
-                uid = int(host.state.nom_uid[a, s])
+                uid = int(host.state.nom_uid.numpy()[a, s])
                 if uid < 0 or prices[s] <= 0:
                     continue
                 amount = min(-delta[s] / prices[s], alpha[a, s] / RAO_PER_TAO) * RAO_PER_TAO
@@ -226,15 +229,16 @@ class StakingDesk:
             if sell > 0:
                 self.sell_tao(a, sell * RAO_PER_TAO)
             for s in np.nonzero(delta > 0)[0]:
-                budget = float(host.state.balances[a])
-                amount = min(delta[s] * RAO_PER_TAO, budget, 0.5 * float(host.state.pool_tao[s]))
+                budget = float(host.state.balances.numpy()[a])
+                pool_tao = float(host.state.pool_tao.numpy()[s])
+                amount = min(delta[s] * RAO_PER_TAO, budget, 0.5 * pool_tao)
                 if tolerance is not None:
                     amount = min(
                         amount, self.limit_room(int(s), prices[s] * (1 + tolerance), buy=True)
                     )
                 if amount <= min_trade * RAO_PER_TAO:
                     continue
-                uid = int(host.state.nom_uid[a, s])
+                uid = int(host.state.nom_uid.numpy()[a, s])
                 if uid < 0:
                     uid = self.pick_validator(int(s))
                 host.state = economy.stake(host.state, a, int(s), uid, amount, params=host.params)
@@ -242,16 +246,17 @@ class StakingDesk:
     def limit_room(self, netuid: int, limit_price: float, *, buy: bool) -> float:
         """Rao a limit order on ``netuid`` can fill: TAO to buy up to ``limit_price`` (``buy``),
         or alpha to sell down to it; 0 once the price is past the limit."""
-        from protocol.economy.amm import max_alpha_in_at_price, max_tao_in_at_price
-
         st = self.host.state
-        pool = (st.pool_tao[netuid], st.pool_alpha[netuid], st.pool_weight_alpha[netuid])
-        limit = torch.tensor(float(limit_price), dtype=torch.float64)
-        room = max_tao_in_at_price if buy else max_alpha_in_at_price
-        return float(room(*pool, limit))
+        pool = (
+            float(st.pool_tao.numpy()[netuid]),
+            float(st.pool_alpha.numpy()[netuid]),
+            float(st.pool_weight_alpha.numpy()[netuid]),
+        )
+        room = max_tao_in_at_price_scalar if buy else max_alpha_in_at_price_scalar
+        return room(*pool, float(limit_price))
 
     def pick_validator(self, netuid: int) -> int:
         """A nominator's choice of hotkey on a subnet: the validator with the most stake."""
         uids = self.host.validator_uids
-        stake = self.host.state.hotkey_alpha[netuid, uids].numpy()
+        stake = self.host.state.hotkey_alpha.numpy()[netuid, uids]
         return int(uids[int(np.argmax(stake))])

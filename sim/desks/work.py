@@ -241,7 +241,7 @@ class WorkDesk:
         if len(self.weight_history) < self.reveal_lag_steps:
             return np.zeros((S, n))
         past = self.weight_history[-self.reveal_lag_steps]
-        stake = self.host.state.hotkey_alpha[:, self.validators.uids].numpy()
+        stake = self.host.state.hotkey_alpha.numpy()[:, self.validators.uids]
         setters = past.sum(axis=2) > 0
         w = np.where(setters, stake, 0.0)
         mean = np.einsum("sv,svn->sn", w, past)

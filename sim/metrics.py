@@ -30,6 +30,7 @@ from protocol.governance import metrics as governance_metrics
 from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
 from sim import chain
 from sim.config import SimConfig
+from sim.governance_kpis import governance_kpis
 
 if TYPE_CHECKING:
     from sim.agents.owners import Owner
@@ -390,6 +391,7 @@ def compute_kpis(model: RecordedModel) -> dict[str, Any]:
     out["decentralisation.stake_gini"] = gini(stake_values)
     out["decentralisation.stake_hhi"] = hhi(stake_values)
     out["subnets"] = S
+    out.update(governance_kpis(model))  # measured outcomes, reaction, capture cost
     return out
 
 

@@ -69,6 +69,15 @@ class CosmosPolicy(GovernancePolicy):
 
     Config = CosmosConfig
 
+    def paths(self, lever: Lever, *, urgent: bool) -> tuple[str | None, ...]:
+        """Urgent matters go as expedited proposals first (1 d, 50 % quorum, 66.7 %)."""
+        return ("expedited", None) if urgent else (None,)
+
+    def voting_deadline(self, gs: GovState, ref: Referendum) -> Blocks | None:
+        """The end of the voting period; an expedited proposal that fails falls back to a
+        regular period from its submission, so votes count until that end."""
+        return ref.submitted + self.config.voting_period
+
     def _check_proposer(self, gs: GovState, proposer: str, lever: Lever, track: str | None) -> None:
         if track not in (None, "regular", "expedited"):
             raise GovernanceError(f"cosmos has tracks 'regular' and 'expedited', not {track!r}")

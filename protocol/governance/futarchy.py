@@ -175,6 +175,10 @@ class FutarchyPolicy(GovernancePolicy):
     def _is_open_for_votes(self, ref: Referendum, block: Blocks) -> bool:
         return ref.state == RefState.ONGOING and ref.deadline is not None and block < ref.deadline
 
+    def voting_deadline(self, gs: GovState, ref: Referendum) -> Blocks | None:
+        """Trades count until the block before the markets close."""
+        return None if ref.deadline is None else ref.deadline - 1
+
     def enforced_delay(self, lever: Lever) -> Blocks | None:
         """The proposal duration plus the finalisation window (3 d)."""
         return self.config.duration + self.config.finalize_window

@@ -6,7 +6,16 @@ Each command family lives in its own module and attaches itself to :data:`main`;
 
 from __future__ import annotations
 
-from sim.cli import app_cmd, calibrate, ground_truth, live, run, study, yuma  # noqa: F401  (registration)
+from sim.cli import (  # noqa: F401  (registration)
+    app_cmd,
+    calibrate,
+    ground_truth,
+    live,
+    policies_check,
+    run,
+    study,
+    yuma,
+)
 from sim.cli._root import UserError, main
 
 __all__ = ["UserError", "main"]

@@ -374,6 +374,10 @@ class GovernanceDesk:
             found = self._draws[key] = draw(self.seed, matter, self.person(who))
         return found
 
+    def judged(self) -> dict[tuple[tuple[int, int, int], str], Draws]:
+        """Every (matter key, person) drawn so far and its draws (for checks across policies)."""
+        return dict(self._draws)
+
     def _own(self, matter: Matter, who: str, proposer: str) -> bool:
         return own_ballot(self.person(who), matter, self.draws(matter, who), proposer=who == proposer)
 

@@ -27,10 +27,14 @@ final state, never from a structural constant:
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from protocol.governance import GovernancePolicy, GovState, Path
 from protocol.units import BLOCKS_PER_DAY
@@ -38,7 +42,15 @@ from protocol.units import BLOCKS_PER_DAY
 if TYPE_CHECKING:
     from sim.metrics import RecordedModel
 
-__all__ = ["Coalition", "capture_costs", "cheapest_coalition", "governance_kpis", "member_costs"]
+__all__ = [
+    "Coalition",
+    "capture_costs",
+    "cheapest_coalition",
+    "governance_kpis",
+    "member_costs",
+    "outcome_table",
+    "study_outcomes",
+]
 
 
 @dataclass(frozen=True)
@@ -215,3 +227,83 @@ def capture_costs(
     out["governance.veto_cost_tao"] = veto.cost_tao if veto else math.nan
     out["governance.veto_cost_seats"] = float(veto.seats) if veto else math.nan
     return out
+
+
+# -- across runs ---------------------------------------------------------------------------------
+def outcome_table(kpis: pd.DataFrame, by: Sequence[str] = ("policy",)) -> pd.DataFrame:
+    """Governance outcomes pooled over the runs of each group, with Wilson 95 % intervals.
+
+    Parameters
+    ----------
+    kpis
+        One row per run with the ``governance.*`` and ``reaction.*`` KPIs.
+    by
+        Grouping columns (the policy, a swept parameter...).
+
+    Returns
+    -------
+    DataFrame
+        Per group: ``runs``; ``harmful`` (proposals), ``harmful_executed``,
+        ``p_harmful`` with ``p_harmful_lo``/``_hi``; the same for ``warranted``;
+        ``days_to_act`` (mean of the runs' means), ``days_to_act_max`` and ``censored``
+        (cases never acted on by the horizon).
+    """
+    from sim.stats import wilson_interval
+
+    rows = []
+    for key, group in kpis.groupby(list(by), sort=False):
+        values = key if isinstance(key, tuple) else (key,)
+        row: dict[str, Any] = dict(zip(by, values, strict=True))
+        row["runs"] = len(group)
+        for kind in ("harmful", "warranted"):
+            trials = int(group[f"governance.{kind}_proposals"].sum())
+            hits = int(group[f"governance.{kind}_executed"].sum())
+            ci = wilson_interval(hits, trials)
+            row.update({kind: trials, f"{kind}_executed": hits, f"p_{kind}": ci.mean,
+                        f"p_{kind}_lo": ci.low, f"p_{kind}_hi": ci.high})
+        row["days_to_act"] = float(group["reaction.days_to_act_mean"].mean())
+        row["days_to_act_max"] = float(group["reaction.days_to_act_max"].max())
+        row["censored"] = int(group["reaction.censored"].sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _dotted(config: Mapping[str, Any], path: str) -> Any:
+    value: Any = config
+    for part in path.split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+def study_outcomes(root: str | FilePath, by: Sequence[str] = ()) -> pd.DataFrame:
+    """:func:`outcome_table` of a study directory, grouped by config fields ``by`` (dotted
+    paths, e.g. ``governance.signal_accuracy``) and the policy."""
+    from sim.store import StudyStore
+
+    store = StudyStore(root)
+    kpis = store.table("kpis")
+    if by:
+        scenarios = store.scenarios()
+        configs = {int(r.scenario_id): json.loads(r.config) for r in scenarios.itertuples()}
+        for path in by:
+            kpis[path] = [_dotted(configs[int(i)], path) for i in kpis["scenario_id"]]
+    return outcome_table(kpis, (*by, "policy"))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m sim.governance_kpis STUDY [--by FIELD ...]``: print the outcome table."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m sim.governance_kpis", description=main.__doc__)
+    parser.add_argument("study", help="a study directory (govsim compare / sweep --out)")
+    parser.add_argument("--by", action="append", default=[],
+                        help="config field to group by, e.g. governance.signal_accuracy")
+    args = parser.parse_args(argv)
+    table = study_outcomes(args.study, args.by)
+    with pd.option_context("display.width", 160, "display.max_rows", 500,
+                           "display.float_format", "{:.3f}".format):
+        print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

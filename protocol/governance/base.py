@@ -6,7 +6,7 @@ all mutable facts live in an explicit :class:`GovState` (frozen dataclasses, cop
 so a state can be pickled, copied, branched and replayed. Time is the block number; nothing
 reads a clock; randomness only enters through an explicit ``rng`` argument.
 
-Life of a proposal (governance.md §7.3)::
+Life of a proposal (docs/governance.md, "The interface")::
 
     propose(action) -> decide(votes, time) -> schedule(delay) -> {execute | cancel}
 
@@ -69,7 +69,7 @@ class GovernanceError(ValueError):
 
 
 class RefState(enum.StrEnum):
-    """Referendum states (``pallets/referenda/README.md``, governance.md §1.3)."""
+    """Referendum states (subtensor ``pallets/referenda/README.md``, branch ``governance-wiring``)."""
 
     ONGOING = "Ongoing"
     APPROVED = "Approved"
@@ -298,7 +298,7 @@ class Referendum:
 
 @dataclass(frozen=True)
 class ExecutionRecord:
-    """The log line of an executed action (governance.md §7.3 invariant)."""
+    """The log line of an executed action (every execution is logged with its votes and blocks)."""
 
     pid: int
     proposer: str

@@ -1,4 +1,4 @@
-"""``constitutional``: the community's "#CONST" safety track (governance.md §4.2, §6).
+"""``constitutional``: the community's "#CONST" safety track (community "Constitutional OpenGov n Safety Track" posts, April–May 2026; comments on subtensor PR #2198).
 
 Two chambers decide together: a **stake chamber** (root stake; passes with more Yes than No
 stake and a turnout of at least ``stake_quorum``) and a **random jury** of ``jury_size`` drawn

@@ -1,4 +1,4 @@
-"""``cosmos``: Cosmos SDK ``x/gov`` (governance.md §6; ``x/gov/types/v1/params.go`` @ ``0c10dd0c``).
+"""``cosmos``: Cosmos SDK ``x/gov`` (``cosmos-sdk`` ``x/gov/types/v1/params.go`` @ ``0c10dd0c``).
 
 Stake-weighted votes Yes / No / NoWithVeto / Abstain, tallied at the end of the voting period
 (2 d default; the Cosmos Hub used 14 d) against the bonded stake:

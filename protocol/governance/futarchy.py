@@ -1,4 +1,4 @@
-"""``futarchy``: conditional pass/fail markets decide (MetaDAO; governance.md §6).
+"""``futarchy``: conditional pass/fail markets decide (MetaDAO programs' constants).
 
 Each proposal opens two conditional markets (constant-product AMMs, quote reserve
 ``liquidity`` at price ``initial_price``): "TAO value if it passes" and "if it fails". Traders'

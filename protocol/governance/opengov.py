@@ -1,4 +1,4 @@
-"""``opengov``: Polkadot OpenGov, root track plus the whitelisted-caller fast path (governance.md §6).
+"""``opengov``: Polkadot OpenGov, root track plus the whitelisted-caller fast path (``polkadot-fellows/runtimes``).
 
 Constants from ``polkadot-fellows/runtimes`` ``relay/polkadot/src/governance/tracks.rs``:
 

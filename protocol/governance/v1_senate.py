@@ -1,4 +1,4 @@
-"""``v1_senate``: legacy Triumvirate proposes, Senate votes, Root closes (governance.md §1.2).
+"""``v1_senate``: legacy Triumvirate proposes, Senate votes, Root closes (subtensor @ ``f5e11478a^``).
 
 Rules (``pallet_collective`` and ``runtime/src/lib.rs`` @ ``f5e11478a^``):
 
@@ -52,7 +52,7 @@ class V1SenateConfig:
     motion_duration: int = param(3_600, lo=3_600, hi=10_000_000, doc="CouncilMotionDuration 12 h, the minimum")
     close_mode: str = param("early", choices=("early", "at_end"), doc="Root closes once decided (code) or at the end")
     max_proposals: int = param(10, lo=1, hi=1_000, doc="CouncilMaxProposals = 10")
-    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; §8 flag for V2): propose(track=\"sudo\") by Root executes next block")
+    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; an open question for V2): propose(track=\"sudo\") by Root executes next block")
 
 
 @register_policy("v1_senate")
@@ -149,7 +149,7 @@ class V1SenatePolicy(GovernancePolicy):
         return 1 if self.config.sudo_retained else self.config.motion_duration
 
     def pass_paths(self, gs: GovState) -> tuple[Path, ...]:
-        """1 triumvir + ⌊n/2⌋ + 1 senators + Root to close (spec §5.2: 7 of 12)."""
+        """1 triumvir + ⌊n/2⌋ + 1 senators + Root to close (7 of 12 senators, as the dTAO vote needed)."""
         senate = gs.seat("senate")
         reqs = (
             count_requirement("triumvirate", gs.seat("triumvirate"), 1),

@@ -1,4 +1,4 @@
-"""``v2_two_stage`` and ``v2_1h_draft``: the proposed V2 on-chain governance (governance.md §1.3).
+"""``v2_two_stage`` and ``v2_1h_draft``: the proposed V2 on-chain governance (subtensor PRs #2198, #2804).
 
 Constants from branch ``governance-wiring`` ``runtime/src/governance/tracks.rs`` and
 ``collectives.rs``, and ``pallets/referenda/README.md``:
@@ -69,7 +69,7 @@ class V2Config:
     max_delay: int = param(14_400, lo=0, hi=1_000_000_000, doc="track 1 max delay 48 h")
     fast_track_threshold: float = param(0.75, lo=0.0, hi=1.0, doc="75 % approve → next block")
     cancel_threshold: float = param(0.51, lo=0.0, hi=1.0, doc="51 % reject → Cancelled")
-    curve: str = param("cubic", choices=("cubic", "linear", "exponential"), doc="delay curve (§1.3 item 4)")
+    curve: str = param("cubic", choices=("cubic", "linear", "exponential"), doc="delay curve (pallets/referenda/README.md delay shaping)")
     term: int = param(432_000, lo=1, hi=1_000_000_000, doc="collective term 60 d")
     min_subnet_age: int = param(1_296_000, lo=0, hi=1_000_000_000, doc="MIN_SUBNET_AGE 180 d")
     ema_alpha: float = param(0.02, lo=0.0, hi=1.0, doc="Economic stake EMA α = 0.02")
@@ -79,7 +79,7 @@ class V2Config:
     max_active_per_proposer: int = param(5, lo=1, hi=10_000, doc="MaxActivePerProposer = 5")
     snapshot_voters: bool = param(True, doc="voter set snapshotted at poll open (governance-wiring) or dynamic")
     root_kill: bool = param(True, doc="Root may kill")
-    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; §8 flag for V2): propose(track=\"sudo\") by Root executes next block")
+    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; an open question for V2): propose(track=\"sudo\") by Root executes next block")
 
     def check(self) -> None:
         """Cross-field rule: initial delay ≤ max delay."""
@@ -92,7 +92,7 @@ class V2Config:
 def review_delay(
     aye: float, nay: float, voters: int, cfg: V2Config
 ) -> int:
-    """Track-1 delay in blocks for ``aye``/``nay`` seat counts out of ``voters`` (§1.3 item 4).
+    """Track-1 delay in blocks for ``aye``/``nay`` seat counts out of ``voters`` (the delay shaping of ``pallets/referenda/README.md``).
 
     Examples
     --------

@@ -254,6 +254,7 @@ class GovernanceDesk:
             raise ValueError(f"governance.actors.label: {clash[0]!r} is an account's name; "
                              "choose another label")
         self._matters: dict[tuple[int, int, int], Matter] = {}
+        self._initiators: dict[tuple[int, int, int], str] = {}
         self._draws: dict[tuple[tuple[int, int, int], str], Draws] = {}
         self._decided: dict[tuple[tuple[int, int, int], str], bool] = {}
         self._veto_planned: set[tuple[int, str]] = set()
@@ -379,7 +380,9 @@ class GovernanceDesk:
         return dict(self._draws)
 
     def _own(self, matter: Matter, who: str, proposer: str) -> bool:
-        return own_ballot(self.person(who), matter, self.draws(matter, who), proposer=who == proposer)
+        # Whoever filed or raised a matter backs it.
+        backs = who == proposer or who == self._initiators.get(matter.key)
+        return own_ballot(self.person(who), matter, self.draws(matter, who), proposer=backs)
 
     def decide(self, matter: Matter, who: str, proposer: str, faction: str) -> bool:
         """``who``'s ballot on ``matter``: its leader's with its correlation, else its own; a
@@ -391,7 +394,8 @@ class GovernanceDesk:
         person = self.person(who)
         draws = self.draws(matter, who)
         aye = self._own(matter, who, proposer)
-        if who != proposer and person.leader is not None and draws.copies(person):
+        initiator = self._initiators.get(matter.key)
+        if who not in (proposer, initiator) and person.leader is not None and draws.copies(person):
             aye = self._own(matter, person.leader, proposer)
         price = person.bribe_price
         budget = self.host.config.governance.bribe_budget_tao - self.bribes_paid_tao
@@ -434,6 +438,8 @@ class GovernanceDesk:
         host = self.host
         self.gs, _ = self._advance_to(host.block)
         self._matters[matter.key] = matter
+        if initiator is not None:
+            self._initiators[matter.key] = initiator
         case = self._case(matter, detected_block)
         tracks = self.policy.paths(lever, urgent=matter.urgent)
         chosen: tuple[str, str | None] | None = None

@@ -17,7 +17,6 @@ governance desk's event queue (:func:`on_cast_vote`, :func:`on_veto`, :func:`on_
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import mesa
 
@@ -25,6 +24,7 @@ from protocol.governance import GovernancePolicy
 from protocol.governance.voters import Person
 from protocol.levers import lever_from_dict
 from sim.agents.events import EVENT_HANDLERS, EventHost
+from sim.agents.host import AgentHost
 from sim.config import ActorConfig, GovernanceConfig
 
 __all__ = ["INTENTS", "Governor", "make_person", "seat_roster"]
@@ -101,7 +101,7 @@ class Governor(mesa.Agent):
     """
 
     #: The model as a person reads it (Mesa registers the agent with the ``mesa.Model``).
-    model: Any
+    model: AgentHost
 
     def __init__(self, model: mesa.Model, person: Person, weight: float, tied_to: str = "") -> None:
         super().__init__(model)

@@ -26,12 +26,12 @@ from protocol.governance import GovernancePolicy, make_policy
 from protocol.registry import Registry, RegistryError
 from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
 from sim.agents.events import draw_random_shocks, shock_to_event
-from sim.agents.governors import Governor, main_body, seat_bodies
+from sim.agents.governors import Governor, seat_roster
 from sim.agents.miners import MINER_STRATEGIES
 from sim.agents.owners import OWNER_STRATEGIES, Owner
 from sim.agents.stakers import STAKER_STRATEGIES, Staker
 from sim.agents.validators import VALIDATOR_STRATEGIES
-from sim.config import ActorConfig, SimConfig
+from sim.config import GovernanceConfig, SimConfig
 from sim.desks.work import MinerGrid, ValidatorGrid
 from sim.seeds import RunStreams
 
@@ -464,39 +464,15 @@ def governance_policy(config: SimConfig) -> GovernancePolicy:
         raise ValueError(f"governance.policy: {exc}") from exc
 
 
-def governors(
-    model: mesa.Model, policy: GovernancePolicy, actors: tuple[ActorConfig, ...]
-) -> list[Governor]:
-    """The seats of ``policy``'s bodies, filled from the configured actor groups in order.
+def governors(model: mesa.Model, policy: GovernancePolicy, cfg: GovernanceConfig) -> list[Governor]:
+    """The roster of persons (``governance.actors`` topped up to ``roster_size``), seated in
+    the bodies ``policy`` declares (:meth:`~protocol.governance.GovernancePolicy.seat_bodies`).
 
-    A fixed-size body (a 1-key sudo, a 3-seat triumvirate) takes the first seats in the
-    configured order, so one actor list serves every policy; seats the actors leave short are
-    competent. Proposers of a two-stage policy default to the triumvirs.
+    The roster and everyone's attributes are the same under every policy; only which bodies
+    they sit in differs. No policy is named here: a third-party policy is seated by its own
+    declaration (``sim.agents.governors.seat_roster``).
     """
-    bodies = seat_bodies(policy)
-    main = main_body(policy)
-    groups = list(actors)
-    if not groups and main is not None:
-        groups = [ActorConfig(count=max(bodies.get(main, 0), 1))]
-    seats: list[Governor] = []
-    counters: dict[str, int] = {}
-    for group in groups:
-        body = group.body or main or "signers"
-        for _ in range(group.count):
-            i = counters.get(body, 0)
-            if bodies.get(body, 0) and i >= bodies[body]:
-                break
-            counters[body] = i + 1
-            seats.append(Governor(model, f"{body}{i}", body, group.intent, group.weight))
-    for body, size in bodies.items():
-        while size and counters.get(body, 0) < size:
-            i = counters.get(body, 0)
-            counters[body] = i + 1
-            seats.append(Governor(model, f"{body}{i}", body, "benevolent_competent", 1.0))
-    if "proposers" in bodies and counters.get("proposers", 0) == 0:
-        for g in [s for s in seats if s.body == "triumvirate"]:
-            seats.append(Governor(model, f"proposer_{g.name}", "proposers", g.intent, g.weight))
-    return seats
+    return seat_roster(model, policy, cfg)
 
 
 # ---------------------------------------------------------------------------------- events
@@ -510,4 +486,6 @@ def shock_events(config: SimConfig, rng: np.random.Generator) -> list[tuple[int,
         horizon_days=config.horizon_days,
         rng=rng,
     )
-    return [shock_to_event(shock) for shock in shocks]
+    # A shock's index in this list keys the matter it raises for governance (the same list,
+    # hence the same keys, under every policy).
+    return [shock_to_event(shock, index) for index, shock in enumerate(shocks)]

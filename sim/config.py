@@ -627,17 +627,73 @@ Intent = Literal["benevolent_competent", "benevolent_erring", "self_interested",
 
 
 class ActorConfig(_Section):
-    """One group of governance seats with the same intent."""
+    """One group of persons on the governance roster (docs/model.md, "The voter model").
 
-    count: Int = Field(1, ge=1, le=1_000, description="Seats in this group (count, <= 1 000).")
-    intent: Intent = Field("benevolent_competent", description="Intent model of these seats.")
-    weight: NonNegFloat = Field(1.0, description="Voting weight of each seat (stake units).")
-    label: Str = Field("", description="Free-text label used in logs.")
+    The roster is the same under every policy: each policy seats its bodies from it in order
+    (the first person is the first seat of every main body, and Root). Every attribute left
+    unset takes the ``[governance]`` default named in its description.
+    """
+
+    count: Int = Field(1, ge=1, le=1_000, description="Persons in this group (count, <= 1 000).")
+    intent: Intent = Field("benevolent_competent", description="Intent model of these persons.")
+    weight: NonNegFloat = Field(
+        1.0, description="Stake each person holds in stake-weighted votes (TAO)."
+    )
+    label: Str = Field(
+        "",
+        description="Name of these persons ('const'; a group of several gets 'label0', "
+        "'label1', ...; '' = 'actor<i>' by roster position).",
+    )
     body: Str = Field(
         "",
-        description="Electorate body these seats sit in ('' = the policy's main seat body, e.g. "
-        "'sudo', 'signers', 'triumvirate').",
+        description="Body these persons are tied to ('' = any body the policy seats from the "
+        "roster; a name, e.g. 'guardians', = only that body).",
     )
+    accuracy: Float | None = Field(
+        None,
+        ge=0.5,
+        le=1.0,
+        description="Probability a person's private signal on a matter is right, in [0.5, 1] "
+        "(None = governance.signal_accuracy; benevolent_erring: at most "
+        "1 - governance.erring_error_probability).",
+    )
+    exposure: dict[int, Float] = Field(
+        default_factory=dict,
+        description="Subnet -> signed stake exposure in [-1, 1]: > 0 holds the subnet's alpha "
+        "(votes against hitting it), < 0 is its rival (votes for); read by self_interested "
+        "persons.",
+    )
+    bribe_price_tao: Tao | None = Field(
+        None, ge=0, description="TAO that flips one of its nays into an aye (None = not for sale)."
+    )
+    turnout: Fraction = Field(
+        1.0, description="Probability a person votes on a matter at all (fraction)."
+    )
+    leader: Str = Field(
+        "",
+        description="Label or name of the person these follow ('' = the roster's first person).",
+    )
+    correlation: Fraction | None = Field(
+        None,
+        description="Probability a person copies its leader's ballot on a matter (None = "
+        "governance.correlation).",
+    )
+    reaction_blocks: Blocks | None = Field(
+        None,
+        description="Mean time a person takes to act once a poll opens, exponentially "
+        "distributed (blocks; None = governance.reaction_blocks).",
+    )
+
+    @field_validator("exposure")
+    @classmethod
+    def _exposure(cls, v: dict[int, float]) -> dict[int, float]:
+        _check_table_size(v, "exposure")
+        for netuid, value in v.items():
+            if not -1.0 <= value <= 1.0:
+                raise ValueError(f"exposure.{netuid}: expected a value in [-1, 1], got {value}")
+            if netuid < 0:
+                raise ValueError(f"exposure.{netuid}: expected a subnet index >= 0")
+        return v
 
 
 class GovernanceConfig(_Section):
@@ -654,15 +710,70 @@ class GovernanceConfig(_Section):
     actors: tuple[ActorConfig, ...] = Field(
         default_factory=tuple,
         max_length=64,
-        description="Seat groups with intents; empty = the policy's default seats, all "
-        "benevolent_competent.",
+        description="The roster of persons, in order, with intents (the first is the first "
+        "seat of every main body, and Root); topped up to roster_size with default persons.",
     )
     correlation: Fraction = Field(
-        0.0, description="Correlation between seats' votes (0 independent, 1 = one key)."
+        0.0,
+        description="Probability a roster person copies its leader's ballot on a matter "
+        "(0 independent, 1 = one key); per group: actors.correlation.",
+    )
+    roster_size: Int = Field(
+        3,
+        ge=1,
+        le=1_000,
+        description="Persons on the roster at least (count): the configured actors, then "
+        "default persons; 3 seats every built-in body without top-ups.",
+    )
+    signal_accuracy: Float = Field(
+        0.9,
+        ge=0.5,
+        le=1.0,
+        description="Default probability a person's private signal on a matter is right, in "
+        "[0.5, 1].",
+    )
+    holder_accuracy: Float | None = Field(
+        None,
+        ge=0.5,
+        le=1.0,
+        description="Signal accuracy of stake holders (None = signal_accuracy).",
+    )
+    reaction_blocks: Blocks = Field(
+        300,
+        ge=0,
+        description="Mean time a roster person takes to act once a poll opens, exponentially "
+        "distributed (blocks; 1 hour).",
+    )
+    holder_reaction_blocks: Blocks = Field(
+        1_200,
+        ge=0,
+        description="Mean time a stake holder takes to vote once a poll opens, exponentially "
+        "distributed (blocks; 4 hours).",
+    )
+    holder_bribe_price_tao: Tao | None = Field(
+        None, ge=0, description="TAO that flips a stake holder's nay (None = not for sale)."
+    )
+    bribe_budget_tao: Tao = Field(
+        0.0,
+        ge=0,
+        description="TAO a self-interested or captured proposer's faction may spend on bribes "
+        "over the run (TAO).",
+    )
+    seat_price_tao: Tao = Field(
+        10_000.0,
+        ge=0,
+        description="Price of a seat with no bribe price in the capture-cost KPIs (TAO).",
+    )
+    exploit_look_days: Days = Field(
+        1.0,
+        gt=0,
+        description="Days between looks at a running exploit: while it runs and no halt is "
+        "pending, persons judge it afresh and may propose again (days).",
     )
     error_rate_per_year: NonNegFloat = Field(
         0.5,
-        description="Rate of false-positive proposals by benevolent_erring seats (events/year).",
+        description="False alarms each benevolent_erring person raises against a healthy "
+        "subnet (events/year per person).",
     )
     detection_delay_blocks: Blocks = Field(
         300, ge=0, description="Blocks until a competent authority notices an exploit (blocks)."
@@ -675,18 +786,31 @@ class GovernanceConfig(_Section):
         description="Lever kind used against scam subnets (protocol.levers kind).",
     )
     vote_delay_blocks: Blocks = Field(
-        0, ge=0, description="Blocks seats take to vote or sign after a proposal appears (blocks)."
+        0,
+        ge=0,
+        description="Fixed part of a roster person's reaction time, added to its exponential "
+        "part (blocks).",
     )
     holder_vote_delay_blocks: Blocks = Field(
-        3_600,
+        0,
         ge=0,
-        description="Blocks stake holders take to vote on a stake-weighted referendum (blocks).",
+        description="Fixed part of a stake holder's reaction time, added to its exponential "
+        "part (blocks; was a fixed 3 600 that equalled V1's whole motion).",
     )
     holder_turnout: Fraction = Field(
-        0.6, description="Fraction of stake holders who vote on a referendum (fraction)."
+        0.6,
+        description="Probability a stake holder votes on an open stake-weighted referendum "
+        "(fraction; on a running exploit it gets another chance at each look).",
+    )
+    seated_holder_turnout: Fraction = Field(
+        0.9,
+        description="Probability a stake holder who holds a seat (V1's Senate, V2's "
+        "collectives, a jury) votes on a referendum of its body (fraction).",
     )
     erring_error_probability: Fraction = Field(
-        0.1, description="Chance a benevolent_erring seat votes the wrong way (fraction)."
+        0.1,
+        description="Chance a benevolent_erring person's signal is wrong: its accuracy is at "
+        "most 1 minus this (fraction).",
     )
 
     @field_validator("response_lever")
@@ -701,6 +825,49 @@ class GovernanceConfig(_Section):
         if checked != self.policy_config:  # quantities converted into the policy's units
             object.__setattr__(self, "policy_config", checked)
         return self
+
+    @model_validator(mode="after")
+    def _roster_consistent(self) -> GovernanceConfig:
+        names = [name for name, _ in self.roster()]
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise ValueError(f"actors: two persons are called {name!r}; give the groups "
+                                 "distinct labels")
+            seen.add(name)
+        for i, group in enumerate(self.actors):
+            if group.leader and self.resolve_person(group.leader) is None:
+                raise ValueError(f"actors.{i}.leader: {group.leader!r} names no person of the "
+                                 f"roster ({', '.join(names)})")
+        return self
+
+    def roster(self) -> tuple[tuple[str, ActorConfig | None], ...]:
+        """The roster of persons in order: ``(name, its actor group)``; default persons that
+        top it up to ``roster_size`` have no group.
+
+        A group of one with a label is called by its label, a larger group ``label0``,
+        ``label1``...; unlabelled persons are ``actor<i>`` by roster position.
+        """
+        out: list[tuple[str, ActorConfig | None]] = []
+        for group in self.actors:
+            for j in range(group.count):
+                if group.label and group.count == 1:
+                    name = group.label
+                elif group.label:
+                    name = f"{group.label}{j}"
+                else:
+                    name = f"actor{len(out)}"
+                out.append((name, group))
+        while len(out) < self.roster_size:
+            out.append((f"actor{len(out)}", None))
+        return tuple(out)
+
+    def resolve_person(self, who: str) -> str | None:
+        """The roster name ``who`` refers to: a name, else the first person with that label."""
+        roster = self.roster()
+        if any(name == who for name, _ in roster):
+            return who
+        return next((name for name, g in roster if g is not None and g.label == who), None)
 
 
 # --------------------------------------------------------------------------------------------

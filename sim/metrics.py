@@ -32,6 +32,7 @@ from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
 from sim import chain
 from sim.cabal import CabalLedger
 from sim.config import SimConfig
+from sim.governance_kpis import governance_kpis
 from sim.harm import harm_kpis
 
 if TYPE_CHECKING:
@@ -399,6 +400,7 @@ def compute_kpis(model: RecordedModel) -> dict[str, Any]:
     if rec.cabal is not None:
         out.update(rec.cabal.kpis())
     out.update(harm_kpis(model))  # the harm vector and harm.total (sim.harm)
+    out.update(governance_kpis(model))  # measured outcomes, reaction, capture cost
     return out
 
 

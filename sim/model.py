@@ -125,7 +125,7 @@ class GovSimModel(mesa.Model):
         self.shocks = ShockDesk(self)
         self.registration = RegistrationDesk(self, streams.miners)
         policy = build.governance_policy(config)
-        seats = build.governors(self, policy, config.governance.actors)
+        seats = build.governors(self, policy, config.governance)
         self.governance = GovernanceDesk(self, policy, seats, streams.governance)
         self.recorder = Recorder(self)
         for block, handler, args in build.shock_events(config, streams.events):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["CI", "grouped_mean_ci", "mean_ci", "paired_diff_ci"]
+__all__ = ["CI", "grouped_mean_ci", "mean_ci", "paired_diff_ci", "wilson_interval"]
 
 
 @dataclass(frozen=True)
@@ -172,3 +172,29 @@ def grouped_mean_ci(
     long["high"] = mean + half
     long["n"] = n
     return long[out_columns].reset_index(drop=True)
+def wilson_interval(successes: int, trials: int, *, level: float = 0.95) -> CI:
+    """Wilson score interval of a proportion (e.g. harmful proposals executed, pooled over seeds).
+
+    Better than the normal interval for small counts and shares near 0 or 1 (Wilson 1927;
+    Brown, Cai & DasGupta 2001). ``nan`` bounds for zero trials.
+
+    Examples
+    --------
+    >>> ci = wilson_interval(6, 8)
+    >>> round(ci.mean, 3), round(ci.low, 3), round(ci.high, 3)
+    (0.75, 0.409, 0.929)
+    >>> wilson_interval(0, 8).low
+    0.0
+    """
+    if trials < 0 or not 0 <= successes <= trials:
+        raise ValueError(f"successes, trials: expected 0 <= successes <= trials, got "
+                         f"{successes}, {trials}")
+    if trials == 0:
+        return CI(float("nan"), float("nan"), float("nan"), 0, level, "wilson")
+    p = successes / trials
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    denom = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return CI(p, max(0.0, float(centre - half)), min(1.0, float(centre + half)), trials, level,
+              "wilson")

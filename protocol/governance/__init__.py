@@ -22,6 +22,8 @@ from . import (  # noqa: F401  (importing registers each policy)
 from .base import (
     ACTIVE_STATES,
     FINAL_STATES,
+    SEAT_SOURCES,
+    BodySpec,
     Electorate,
     ExecutionRecord,
     GovernanceError,
@@ -46,6 +48,8 @@ __all__ = [
     "ACTIVE_STATES",
     "FINAL_STATES",
     "POLICIES",
+    "SEAT_SOURCES",
+    "BodySpec",
     "Electorate",
     "ExecutionRecord",
     "GovEvent",

@@ -1,6 +1,6 @@
 """Deciders: actors with an intent, a stake and a correlation group, and their votes.
 
-governance.md §7.1/§7.3: every seat has an intent model (benevolent-competent,
+docs/governance.md, "Actors": every seat has an intent model (benevolent-competent,
 benevolent-erring, self-interested, captured) and seats may be correlated — a "3-person
 multisig" whose signers follow one leader is one key. The agent model calls
 :func:`decide_votes` to get the ballots of its actors on a referendum and feeds them to the
@@ -31,7 +31,7 @@ __all__ = [
 
 
 class Intent(enum.StrEnum):
-    """What a decider wants (governance.md §7.1)."""
+    """What a decider wants (docs/model.md, "The voter model")."""
 
     BENEVOLENT_COMPETENT = "benevolent_competent"  # stops scams and exploits, never errs
     BENEVOLENT_ERRING = "benevolent_erring"  # means well, wrong with probability error_rate
@@ -183,7 +183,7 @@ def cast_votes(policy: GovernancePolicy, gs: GovState, votes: Iterable[Vote]) ->
 
 def independence_groups(actors: Iterable[Actor], correlation: float,
                         *, perfect: float = 1.0) -> Mapping[str, str]:
-    """Actor id → independent party for the metrics (§5.1).
+    """Actor id → independent party for the metrics (docs/governance.md, "Metrics").
 
     Members of a group count as one party when ``correlation >= perfect`` ("signers whose
     intents are perfectly correlated count as one"), else each is its own party.

@@ -6,7 +6,7 @@ all mutable facts live in an explicit :class:`GovState` (frozen dataclasses, cop
 so a state can be pickled, copied, branched and replayed. Time is the block number; nothing
 reads a clock; randomness only enters through an explicit ``rng`` argument.
 
-Life of a proposal (governance.md §7.3)::
+Life of a proposal (docs/governance.md, "The interface")::
 
     propose(action) -> decide(votes, time) -> schedule(delay) -> {execute | cancel}
 
@@ -43,6 +43,8 @@ from .config import build_config
 __all__ = [
     "ACTIVE_STATES",
     "FINAL_STATES",
+    "SEAT_SOURCES",
+    "BodySpec",
     "Electorate",
     "ExecutionRecord",
     "GovEvent",
@@ -67,7 +69,7 @@ class GovernanceError(ValueError):
 
 
 class RefState(enum.StrEnum):
-    """Referendum states (``pallets/referenda/README.md``, governance.md §1.3)."""
+    """Referendum states (subtensor ``pallets/referenda/README.md``, branch ``governance-wiring``)."""
 
     ONGOING = "Ongoing"
     APPROVED = "Approved"
@@ -105,6 +107,49 @@ class Vote:
     conviction: int = 0
     veto: bool = False
     abstain: bool = False
+
+
+#: Where a body's members come from (:class:`BodySpec`): the scenario's roster of persons in
+#: order, the stake holders ranked by stake, or the policy's own rule over the electorate.
+SEAT_SOURCES: tuple[str, ...] = ("actors", "holders", "policy")
+
+
+@dataclass(frozen=True)
+class BodySpec:
+    """A seat body a policy needs, and where its members come from.
+
+    A policy declares its bodies with :meth:`GovernancePolicy.seat_bodies`; whoever builds
+    the electorate (the agent model's governance desk) fills them, so a new policy is seated
+    without a table of policy names anywhere else.
+
+    Parameters
+    ----------
+    size
+        Seats. For ``source="actors"``: the first ``size`` persons of the roster that may sit
+        in it (persons not tied to another body), topped up with default persons when the
+        roster is short; 0 = only the persons that name this body explicitly (an optional
+        body such as a guardian). For ``source="holders"``: the ``size`` largest stake
+        holders; 0 = all of them. Ignored for ``source="policy"``.
+    source
+        ``"actors"`` (the roster of persons, in order: the first person is the first seat of
+        every actors body), ``"holders"`` (stake holders ranked by stake, largest first) or
+        ``"policy"`` (the policy chooses members from the electorate's stakes or subnets
+        itself, e.g. V1's Senate; listed for documentation).
+    doc
+        One line on the body's role (for ``describe`` and the docs).
+    """
+
+    size: int = 0
+    source: str = "actors"
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.source not in SEAT_SOURCES:
+            raise GovernanceError(
+                f"BodySpec.source: {self.source!r} is not one of {', '.join(SEAT_SOURCES)}"
+            )
+        if self.size < 0:
+            raise GovernanceError(f"BodySpec.size: expected a count >= 0, got {self.size}")
 
 
 @dataclass(frozen=True)
@@ -253,7 +298,7 @@ class Referendum:
 
 @dataclass(frozen=True)
 class ExecutionRecord:
-    """The log line of an executed action (governance.md §7.3 invariant)."""
+    """The log line of an executed action (every execution is logged with its votes and blocks)."""
 
     pid: int
     proposer: str
@@ -413,12 +458,64 @@ class GovernancePolicy:
         return self._init_extra(gs)
 
     def can_propose(self, gs: GovState, proposer: str, lever: Lever, *, track: str | None = None) -> bool:
-        """Whether ``proposer`` may submit ``lever`` now (no exception)."""
+        """Whether ``proposer`` may submit ``lever`` now on ``track`` (no exception)."""
+        if track == "sudo":
+            return bool(getattr(self.config, "sudo_retained", False)) and proposer == gs.electorate.root
         try:
             self._check_proposer(gs, proposer, lever, track)
         except GovernanceError:
             return False
         return True
+
+    # ------------------------------------------------------------------ what a policy needs
+    def seat_bodies(self) -> Mapping[str, BodySpec]:
+        """The seat bodies this policy reads from the electorate, main body first.
+
+        The default is none (stake-weighted and market policies). A policy with seats returns
+        e.g. ``{"signers": BodySpec(3, "actors")}``; the agent model fills ``"actors"`` bodies
+        from its roster of persons in order and ``"holders"`` bodies from stake holders ranked
+        by stake. The first ``"actors"`` body is the *main* body (its first seat is Root).
+        """
+        return {}
+
+    def paths(self, lever: Lever, *, urgent: bool) -> tuple[str | None, ...]:
+        """Tracks to try, in order, to submit ``lever`` (``None`` = the default track).
+
+        A proposer tries each track it may use (:meth:`can_propose`), first to last: OpenGov's
+        ``"whitelisted"`` track, constitutional's ``"emergency"`` pause, Cosmos' ``"expedited"``
+        proposal for ``urgent`` matters (a running exploit); the retained ``"sudo"`` key of V1
+        and V2 (``sudo_retained``) for any matter, since whoever holds it need not wait. The
+        default: the retained sudo key when there is one, then the default track.
+        """
+        if getattr(self.config, "sudo_retained", False):
+            return ("sudo", None)
+        return (None,)
+
+    def voting_deadline(self, gs: GovState, ref: Referendum) -> Blocks | None:
+        """Last block at which a vote on ``ref`` can still count (``None``: open-ended).
+
+        The agent model schedules each voter's ballot after its own reaction time and drops
+        those that would come after this block (a slow voter misses the poll). The default is
+        the referendum's ``deadline``; a policy whose poll ends earlier (a review track that
+        executes at its scheduled block) or differently says so here.
+        """
+        return ref.deadline
+
+    def eligible_voters(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
+        """Who may vote on ``ref``: its voter snapshot, else everyone with stake (sorted)."""
+        if ref.voters:
+            return ref.voters
+        return tuple(sorted(w for w, s in gs.electorate.stakes.items() if s > 0))
+
+    def vetoers(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
+        """Members who may stop ``ref`` on their own now (Root's disapproval or kill, a
+        guardian, a canceller); default none. The agent model lets each of them act on its
+        own judgement of the matter (:meth:`cancel`, else :meth:`kill`)."""
+        return ()
+
+    def main_body(self) -> str | None:
+        """The first ``"actors"`` body of :meth:`seat_bodies` (None when there is none)."""
+        return next((name for name, spec in self.seat_bodies().items() if spec.source == "actors"), None)
 
     def propose(
         self, gs: GovState, proposer: str, lever: Lever, block: Blocks, *, track: str | None = None
@@ -554,7 +651,9 @@ class GovernancePolicy:
     def describe(self) -> dict[str, Any]:
         """Name, docstring summary and config of the policy (for reports)."""
         doc = (type(self).__doc__ or "").strip().splitlines()
-        return {"name": self.name, "summary": doc[0] if doc else "", "config": dataclasses.asdict(self.config)}
+        bodies = {name: dataclasses.asdict(spec) for name, spec in self.seat_bodies().items()}
+        return {"name": self.name, "summary": doc[0] if doc else "",
+                "config": dataclasses.asdict(self.config), "bodies": bodies}
 
     # ------------------------------------------------------------------ hooks
     def _choose_seats(

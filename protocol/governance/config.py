@@ -36,7 +36,7 @@ def param(
     Parameters
     ----------
     default
-        The default value (the spec's real parameter).
+        The default value (the real parameter of the design it models).
     lo, hi
         Inclusive bounds for numbers.
     choices

@@ -1,4 +1,4 @@
-"""``constitutional``: the community's "#CONST" safety track (governance.md §4.2, §6).
+"""``constitutional``: the community's "#CONST" safety track (community "Constitutional OpenGov n Safety Track" posts, April–May 2026; comments on subtensor PR #2198).
 
 Two chambers decide together: a **stake chamber** (root stake; passes with more Yes than No
 stake and a turnout of at least ``stake_quorum``) and a **random jury** of ``jury_size`` drawn
@@ -21,6 +21,7 @@ The jury draw is deterministic given ``jury_seed`` and the referendum id (numpy
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -30,6 +31,7 @@ from protocol.units import Blocks
 
 from ._common import last_vote_block
 from .base import (
+    BodySpec,
     GovernanceError,
     GovernancePolicy,
     GovEvent,
@@ -42,7 +44,7 @@ from .base import (
     inverse_lever,
     stake_requirement,
 )
-from .config import param
+from .config import PolicyConfigError, param
 from .registry import register_policy
 
 __all__ = ["ConstitutionalConfig", "ConstitutionalPolicy"]
@@ -62,6 +64,15 @@ class ConstitutionalConfig:
     appeal_period: int = param(21_600, lo=1, hi=100_000_000, doc="jury appeal vote 3 d")
     emergency_k: int = param(2, lo=1, hi=100, doc="emergency pause signatures")
     emergency_duration: int = param(7_200, lo=1, hi=100_000_000, doc="emergency pause lapses after 24 h (safe-mode length)")
+    emergency_size: int = param(3, lo=1, hi=100, doc="members of the emergency body (the roster's first persons)")
+
+    def check(self) -> None:
+        """Cross-field rule: the pause needs no more signatures than the body has."""
+        if self.emergency_k > self.emergency_size:
+            raise PolicyConfigError(
+                f"emergency_k: {self.emergency_k} signatures cannot exceed "
+                f"emergency_size={self.emergency_size}"
+            )
 
 
 @register_policy("constitutional")
@@ -69,6 +80,29 @@ class ConstitutionalPolicy(GovernancePolicy):
     """Two chambers (stake + random jury), timelock, time-limited suppression, appeal, emergency pause."""
 
     Config = ConstitutionalConfig
+
+    def seat_bodies(self) -> Mapping[str, BodySpec]:
+        """The emergency body from the roster; the jury pool: every stake holder."""
+        return {
+            "emergency": BodySpec(self.config.emergency_size, "actors",
+                                  "emergency_k of them pause at once (24 h)"),
+            "jury_pool": BodySpec(0, "holders", "the random jury is drawn from it"),
+        }
+
+    def eligible_voters(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
+        """On the normal track the jurors and every staker (the stake chamber) vote; appeals
+        and pauses are their bodies' alone."""
+        if ref.track != "normal":
+            return ref.voters
+        stakers = sorted(w for w, s in gs.electorate.stakes.items() if s > 0)
+        return tuple(dict.fromkeys((*ref.voters, *stakers)))
+
+    def paths(self, lever: Lever, *, urgent: bool) -> tuple[str | None, ...]:
+        """An urgent, reversible matter goes as an emergency pause first (the pause lapses
+        after 24 h unless ratified; the normal track follows)."""
+        if urgent and inverse_lever(lever) is not None:
+            return ("emergency", None)
+        return (None,)
 
     def _check_proposer(self, gs: GovState, proposer: str, lever: Lever, track: str | None) -> None:
         if track == "emergency":

@@ -1,4 +1,4 @@
-"""``cosmos``: Cosmos SDK ``x/gov`` (governance.md §6; ``x/gov/types/v1/params.go`` @ ``0c10dd0c``).
+"""``cosmos``: Cosmos SDK ``x/gov`` (``cosmos-sdk`` ``x/gov/types/v1/params.go`` @ ``0c10dd0c``).
 
 Stake-weighted votes Yes / No / NoWithVeto / Abstain, tallied at the end of the voting period
 (2 d default; the Cosmos Hub used 14 d) against the bonded stake:
@@ -68,6 +68,15 @@ class CosmosPolicy(GovernancePolicy):
     """Stake vote: quorum 33.4 %, yes > 50 %, veto < 33.4 %, at the end of a 2-day period."""
 
     Config = CosmosConfig
+
+    def paths(self, lever: Lever, *, urgent: bool) -> tuple[str | None, ...]:
+        """Urgent matters go as expedited proposals first (1 d, 50 % quorum, 66.7 %)."""
+        return ("expedited", None) if urgent else (None,)
+
+    def voting_deadline(self, gs: GovState, ref: Referendum) -> Blocks | None:
+        """The end of the voting period; an expedited proposal that fails falls back to a
+        regular period from its submission, so votes count until that end."""
+        return ref.submitted + self.config.voting_period
 
     def _check_proposer(self, gs: GovState, proposer: str, lever: Lever, track: str | None) -> None:
         if track not in (None, "regular", "expedited"):

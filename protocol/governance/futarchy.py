@@ -1,4 +1,4 @@
-"""``futarchy``: conditional pass/fail markets decide (MetaDAO; governance.md §6).
+"""``futarchy``: conditional pass/fail markets decide (MetaDAO programs' constants).
 
 Each proposal opens two conditional markets (constant-product AMMs, quote reserve
 ``liquidity`` at price ``initial_price``): "TAO value if it passes" and "if it fails". Traders'
@@ -174,6 +174,10 @@ class FutarchyPolicy(GovernancePolicy):
 
     def _is_open_for_votes(self, ref: Referendum, block: Blocks) -> bool:
         return ref.state == RefState.ONGOING and ref.deadline is not None and block < ref.deadline
+
+    def voting_deadline(self, gs: GovState, ref: Referendum) -> Blocks | None:
+        """Trades count until the block before the markets close."""
+        return None if ref.deadline is None else ref.deadline - 1
 
     def enforced_delay(self, lever: Lever) -> Blocks | None:
         """The proposal duration plus the finalisation window (3 d)."""

@@ -1,6 +1,6 @@
-"""``market_only``: no discretionary lever at all (governance.md §6, §7.6 experiment 5).
+"""``market_only``: no discretionary lever at all (docs/governance.md, "The policies").
 
-Emission follows TaoFlow and automatic deregistration alone (coinbase.md); nobody can propose,
+Emission follows TaoFlow and automatic deregistration alone (docs/economy.md); nobody can propose,
 so nothing ever executes. It is the lower bound on discretionary risk and the upper bound on
 scam persistence.
 """

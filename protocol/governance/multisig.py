@@ -8,6 +8,7 @@ model and the key-control metric: perfectly correlated signers count as one inde
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,6 +18,7 @@ from protocol.units import Blocks
 
 from ._common import last_vote_block, require_member
 from .base import (
+    BodySpec,
     Electorate,
     GovernanceError,
     GovernancePolicy,
@@ -55,6 +57,10 @@ class MultisigPolicy(GovernancePolicy):
     """k-of-n signers; executes ``delay_blocks`` after the k-th signature; no veto."""
 
     Config = MultisigConfig
+
+    def seat_bodies(self) -> Mapping[str, BodySpec]:
+        """The ``n`` signers, the first ``n`` persons of the roster."""
+        return {self.config.body: BodySpec(self.config.n, "actors", "signers: proposing is signing")}
 
     def _choose_seats(
         self, electorate: Electorate, block: Blocks, gs: GovState | None

@@ -1,4 +1,4 @@
-"""``opengov``: Polkadot OpenGov, root track plus the whitelisted-caller fast path (governance.md §6).
+"""``opengov``: Polkadot OpenGov, root track plus the whitelisted-caller fast path (``polkadot-fellows/runtimes``).
 
 Constants from ``polkadot-fellows/runtimes`` ``relay/polkadot/src/governance/tracks.rs``:
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -31,6 +32,7 @@ from protocol.levers import Lever
 from protocol.units import Blocks
 
 from .base import (
+    BodySpec,
     GovernanceError,
     GovernancePolicy,
     GovState,
@@ -109,6 +111,7 @@ class OpenGovConfig:
     wl_min_enactment: int = param(50, lo=0, hi=100_000_000, doc="whitelisted: 10 min")
     wl_max_deciding: int = param(100, lo=1, hi=10_000, doc="whitelisted: 100")
     decision_deposit: float = param(0.0, lo=0.0, doc="stake the proposer must hold (100 000 DOT on Polkadot; 0: not modelled)")
+    fellowship_size: int = param(3, lo=1, hi=1_000, doc="Fellowship members who may whitelist a call (the roster's first persons)")
 
 
 @register_policy("opengov")
@@ -117,6 +120,29 @@ class OpenGovPolicy(GovernancePolicy):
 
     Config = OpenGovConfig
     kill_body = "killers"
+
+    def seat_bodies(self) -> Mapping[str, BodySpec]:
+        """The Fellowship (whitelists urgent calls) from the roster; the canceller and killer
+        tracks only where persons name them (in Polkadot they are public referenda)."""
+        return {
+            "fellowship": BodySpec(self.config.fellowship_size, "actors",
+                                   "whitelists calls for the fast track"),
+            "cancellers": BodySpec(0, "actors", "referendum-canceller track"),
+            "killers": BodySpec(0, "actors", "referendum-killer track"),
+        }
+
+    def paths(self, lever: Lever, *, urgent: bool) -> tuple[str | None, ...]:
+        """Urgent matters go through the Fellowship's whitelisted-caller track first."""
+        return ("whitelisted", None) if urgent and self.config.whitelist_enabled else (None,)
+
+    def voting_deadline(self, gs: GovState, ref: Referendum) -> Blocks | None:
+        """Votes count until the end of the track's decision period (prepare + decision)."""
+        prepare, _, _, _ = self._periods(ref.track)
+        return ref.submitted + prepare + self.config.undeciding_timeout + self.config.decision_period
+
+    def vetoers(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
+        """The canceller and killer tracks, taken as decided by their members."""
+        return tuple(dict.fromkeys((*gs.seat("cancellers"), *gs.seat("killers"))))
 
     # ----------------------------------------------------------------- curves
     def approval_needed(self, x: float, track: str) -> float:

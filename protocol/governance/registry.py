@@ -21,7 +21,7 @@ __all__ = ["POLICIES", "PRESET_ALIASES", "make_policy", "policy_class", "registe
 POLICIES: Registry[type[GovernancePolicy]] = Registry("governance policy", "govsim.policies")
 
 
-#: The preset names of governance.md §7.3 that differ from the registered names. They resolve
+#: The preset names of docs/governance.md that differ from the registered names. They resolve
 #: in ``make_policy`` but are not registered, so "every policy" (``POLICIES.names()``) lists each
 #: design once.
 PRESET_ALIASES: dict[str, str] = {

@@ -53,6 +53,18 @@ class StakeVotePolicy(GovernancePolicy):
 
     Config = StakeVoteConfig
 
+    def vetoers(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
+        """Root's override (``root_override``)."""
+        return (gs.electorate.root,) if self.config.root_override else ()
+
+    def eligible_voters(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
+        """Root coldkeys above ``StakeThreshold``."""
+        return tuple(sorted(self._registered(gs)))
+
+    def voting_deadline(self, gs: GovState, ref: Referendum) -> Blocks | None:
+        """Open-ended (support is recomputed every epoch) unless ``expiry_blocks`` is set."""
+        return ref.deadline
+
     def _registered(self, gs: GovState) -> dict[str, float]:
         floor = self.config.stake_threshold
         return {w: s for w, s in gs.electorate.stakes.items() if s > 0 and s >= floor}

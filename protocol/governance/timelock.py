@@ -9,12 +9,21 @@ ETA + grace, after which it is stale (``Expired``). Users can exit during the de
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from protocol.levers import Lever
 from protocol.units import Blocks
 
-from .base import GovernanceError, GovState, Path, Referendum, RefState, count_requirement
+from .base import (
+    BodySpec,
+    GovernanceError,
+    GovState,
+    Path,
+    Referendum,
+    RefState,
+    count_requirement,
+)
 from .config import param
 from .multisig import MultisigConfig, MultisigPolicy
 from .registry import register_policy
@@ -37,6 +46,18 @@ class TimelockPolicy(MultisigPolicy):
     """M-of-N signatures, then a 2–30 day timelock during which a guardian can cancel."""
 
     Config = TimelockConfig
+
+    def seat_bodies(self) -> Mapping[str, BodySpec]:
+        """The signers, then the guardians (only persons who name the guardian body: the
+        design leaves the guardian optional)."""
+        return {
+            **super().seat_bodies(),
+            self.config.guardian_body: BodySpec(0, "actors", "guardians: may cancel a queued action"),
+        }
+
+    def vetoers(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
+        """A guardian, while the action is queued."""
+        return gs.seat(self.config.guardian_body) if ref.state == RefState.APPROVED else ()
 
     def _check_canceller(self, gs: GovState, ref: Referendum, actor: str) -> None:
         if actor not in gs.seat(self.config.guardian_body):

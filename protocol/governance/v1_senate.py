@@ -1,4 +1,4 @@
-"""``v1_senate``: legacy Triumvirate proposes, Senate votes, Root closes (governance.md §1.2).
+"""``v1_senate``: legacy Triumvirate proposes, Senate votes, Root closes (subtensor @ ``f5e11478a^``).
 
 Rules (``pallet_collective`` and ``runtime/src/lib.rs`` @ ``f5e11478a^``):
 
@@ -16,6 +16,7 @@ Rules (``pallet_collective`` and ``runtime/src/lib.rs`` @ ``f5e11478a^``):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from protocol.units import Blocks
 
 from ._common import last_vote_block, require_member
 from .base import (
+    BodySpec,
     Electorate,
     GovernanceError,
     GovernancePolicy,
@@ -58,6 +60,18 @@ class V1SenatePolicy(GovernancePolicy):
     """Triumvirate proposes; > 50 % of the ≤ 12 root-stake Senate approves; Root closes or vetoes."""
 
     Config = V1SenateConfig
+
+    def seat_bodies(self) -> Mapping[str, BodySpec]:
+        """The Triumvirate from the roster; the Senate by the policy's own stake rule."""
+        return {
+            "triumvirate": BodySpec(self.config.triumvirate_size, "actors", "proposes motions"),
+            "senate": BodySpec(self.config.senate_size, "policy",
+                               "top root stakers with at least required_stake_fraction of it"),
+        }
+
+    def vetoers(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
+        """Root may disapprove a motion at any time (``disapprove_proposal``)."""
+        return (gs.electorate.root,) if ref.state == RefState.ONGOING else ()
 
     def _senate(self, electorate: Electorate) -> tuple[str, ...]:
         if "senate" in electorate.bodies:
@@ -135,7 +149,7 @@ class V1SenatePolicy(GovernancePolicy):
         return 1 if self.config.sudo_retained else self.config.motion_duration
 
     def pass_paths(self, gs: GovState) -> tuple[Path, ...]:
-        """1 triumvir + ⌊n/2⌋ + 1 senators + Root to close (spec §5.2: 7 of 12)."""
+        """1 triumvir + ⌊n/2⌋ + 1 senators + Root to close (7 of 12 senators, as the dTAO vote needed)."""
         senate = gs.seat("senate")
         reqs = (
             count_requirement("triumvirate", gs.seat("triumvirate"), 1),

@@ -1,4 +1,4 @@
-"""``v2_two_stage`` and ``v2_1h_draft``: the proposed V2 on-chain governance (governance.md §1.3).
+"""``v2_two_stage`` and ``v2_1h_draft``: the proposed V2 on-chain governance (subtensor PRs #2198, #2804).
 
 Constants from branch ``governance-wiring`` ``runtime/src/governance/tracks.rs`` and
 ``collectives.rs``, and ``pallets/referenda/README.md``:
@@ -23,6 +23,7 @@ Constants from branch ``governance-wiring`` ``runtime/src/governance/tracks.rs``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,6 +33,7 @@ from protocol.units import Blocks
 
 from ._common import at_least, last_vote_block, require_member
 from .base import (
+    BodySpec,
     Electorate,
     GovernanceError,
     GovernancePolicy,
@@ -90,7 +92,7 @@ class V2Config:
 def review_delay(
     aye: float, nay: float, voters: int, cfg: V2Config
 ) -> int:
-    """Track-1 delay in blocks for ``aye``/``nay`` seat counts out of ``voters`` (§1.3 item 4).
+    """Track-1 delay in blocks for ``aye``/``nay`` seat counts out of ``voters`` (the delay shaping of ``pallets/referenda/README.md``).
 
     Examples
     --------
@@ -122,6 +124,30 @@ class V2TwoStagePolicy(GovernancePolicy):
 
     Config = V2Config
     kill_body = "root"
+
+    def seat_bodies(self) -> Mapping[str, BodySpec]:
+        """Proposers and the Triumvirate from the roster (the same persons, in order: the
+        Proposers are root-gated and mostly OTF per the 2025 README); the collectives by the
+        policy's own stake and subnet rules."""
+        size = self.config.triumvirate_size
+        return {
+            "triumvirate": BodySpec(size, "actors", "track 0: approve or reject by 2/3"),
+            "proposers": BodySpec(min(size, self.config.max_proposers), "actors", "submit referenda"),
+            "economic": BodySpec(self.config.economic_size, "policy", "top stake by EMA"),
+            "building": BodySpec(self.config.building_size, "policy", "mature subnets' owners"),
+        }
+
+    def voting_deadline(self, gs: GovState, ref: Referendum) -> Blocks | None:
+        """Track 0 ends at its decision period; a review vote counts until the call dispatches
+        (its scheduled block, which votes may move)."""
+        if ref.track == REVIEW_TRACK:
+            cap = ref.submitted + self.config.max_delay
+            return min(ref.scheduled, cap) if ref.scheduled is not None else cap
+        return ref.deadline
+
+    def vetoers(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
+        """Root may kill from Ongoing, Approved or FastTracked (``root_kill``)."""
+        return (gs.electorate.root,) if self.config.root_kill else ()
 
     # ----------------------------------------------------------------- seats and rotation
     def _economic(self, electorate: Electorate, gs: GovState | None) -> tuple[str, ...]:

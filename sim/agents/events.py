@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from protocol.economy.state import EconomyParams
-from protocol.levers import HaltChain, lever_from_dict
+from protocol.governance.voters import MATTER_KINDS, Matter
+from protocol.levers import HaltChain, lever_from_dict, lever_targets
 from protocol.registry import Registry
 from protocol.units import BLOCKS_PER_DAY
 from sim.config import (
@@ -65,10 +66,17 @@ class EventHost(Protocol):
     def log_event(self, kind: str, **info: Any) -> None: ...
 
 
-def shock_to_event(shock: Shock) -> tuple[int, str, dict[str, Any]]:
-    """``(block, handler_name, args)`` for a configured shock."""
+#: Shock kinds that raise a matter for governance: their handlers take the shock's index as
+#: ``matter`` (the index in the run's shock list, fixed by the seed and never by the policy).
+MATTER_SHOCKS: frozenset[str] = frozenset({"intervention", "exploit", "scam_subnet"})
+
+
+def shock_to_event(shock: Shock, index: int = 0) -> tuple[int, str, dict[str, Any]]:
+    """``(block, handler_name, args)`` for a configured shock, the ``index``-th of the run."""
     block = round(shock.day * BLOCKS_PER_DAY)
     args = shock.model_dump(exclude={"day", "kind"})
+    if shock.kind in MATTER_SHOCKS:
+        args["matter"] = index
     return block, shock.kind, args
 
 
@@ -123,6 +131,9 @@ def on_quality_jump(model: EventHost, *, netuid: int, factor: float) -> None:
     model.log_event("quality_jump", netuid=netuid, factor=factor)
 
 
+_FACTIONS = frozenset({"self_interested", "captured"})
+
+
 @EVENT_HANDLERS.register("intervention")
 def on_intervention(
     model: EventHost,
@@ -131,35 +142,67 @@ def on_intervention(
     intent: str,
     justified: bool,
     duration_days: float | None,
+    matter: int = 0,
 ) -> None:
-    """An authority with ``intent`` tries to pull ``lever`` through the governance policy."""
+    """Someone with ``intent`` wants ``lever`` pulled: the first roster person with that intent
+    initiates it, and it goes through the governance policy like any matter."""
+    action = lever_from_dict(lever)
+    targets = lever_targets(action)
+    case = Matter(
+        key=(MATTER_KINDS["intervention"], matter, 0),
+        warranted=justified,
+        target=targets[0] if targets else None,
+        faction=intent if intent in _FACTIONS and not justified else "",
+    )
     model.governance.propose(
-        lever_from_dict(lever), intent=intent, justified=justified, duration_days=duration_days
+        action,
+        matter=case,
+        intent=intent,
+        initiator=model.governance.first_with_intent(intent),
+        duration_days=duration_days,
+        detected_block=model.block,
     )
 
 
 @EVENT_HANDLERS.register("exploit")
 def on_exploit(
-    model: EventHost, *, damage_tao_per_block: float, max_damage_tao: float, sold_fraction: float
+    model: EventHost,
+    *,
+    damage_tao_per_block: float,
+    max_damage_tao: float,
+    sold_fraction: float,
+    matter: int = 0,
 ) -> None:
-    """A theft starts; a competent authority notices it after ``detection_delay_blocks``."""
+    """A theft starts; it is noticed after ``detection_delay_blocks``."""
     eid = model.shocks.start_exploit(damage_tao_per_block, max_damage_tao, sold_fraction)
     delay = model.config.governance.detection_delay_blocks
-    model.schedule(model.block + delay, "exploit_detected", priority=1, exploit_id=eid)
+    model.schedule(model.block + delay, "exploit_detected", priority=1, exploit_id=eid, look=0)
 
 
 @EVENT_HANDLERS.register("exploit_detected")
-def on_exploit_detected(model: EventHost, *, exploit_id: int) -> None:
-    """The authority proposes a chain halt (justified) if the exploit still runs."""
-    if model.shocks.exploit_active(exploit_id):
-        model.governance.propose(
+def on_exploit_detected(model: EventHost, *, exploit_id: int, look: int = 0) -> None:
+    """Persons judge a running exploit and may propose a chain halt (a warranted, urgent
+    matter); while it runs and no halt is pending, they look again every
+    ``exploit_look_days`` (fresh evidence, fresh signals)."""
+    if not model.shocks.exploit_active(exploit_id):
+        return
+    desk = model.governance
+    matter = Matter(key=(MATTER_KINDS["exploit"], exploit_id, look), warranted=True, urgent=True)
+    if desk.answering_exploit(exploit_id):
+        desk.rally(exploit_id, matter)
+    else:
+        desk.propose(
             HaltChain(duration_blocks=model.params.safe_mode_enter_blocks),
+            matter=matter,
             intent="benevolent_competent",
-            justified=True,
+            initiator=None,
             duration_days=None,
             exploit_id=exploit_id,
             detected_block=model.block,
         )
+    every = round(model.config.governance.exploit_look_days * BLOCKS_PER_DAY)
+    model.schedule(model.block + every, "exploit_detected", priority=1,
+                   exploit_id=exploit_id, look=look + 1)
 
 
 @EVENT_HANDLERS.register("team_exit")
@@ -185,32 +228,48 @@ def on_token_sale(
 
 
 @EVENT_HANDLERS.register("scam_subnet")
-def on_scam_subnet(model: EventHost, *, netuid: int) -> None:
-    """A subnet turns scam; a competent authority notices after ``scam_detection_days``."""
+def on_scam_subnet(model: EventHost, *, netuid: int, matter: int = 0) -> None:
+    """A subnet turns scam; it is noticed after ``scam_detection_days``."""
     model.shocks.mark_scam(netuid)
     delay = round(model.config.governance.scam_detection_days * BLOCKS_PER_DAY)
-    model.schedule(model.block + delay, "scam_detected", priority=1, netuid=netuid)
+    model.schedule(model.block + delay, "scam_detected", priority=1, netuid=netuid, matter=matter)
 
 
 @EVENT_HANDLERS.register("scam_detected")
-def on_scam_detected(model: EventHost, *, netuid: int) -> None:
-    """The authority proposes its response lever against the scam subnet (justified)."""
+def on_scam_detected(model: EventHost, *, netuid: int, matter: int = 0) -> None:
+    """Persons judge the scam and may propose the response lever against it (warranted)."""
     kind = model.config.governance.response_lever
     lever = lever_from_dict({"kind": kind, "netuid": netuid})
     model.governance.propose(
         lever,
+        matter=Matter(key=(MATTER_KINDS["scam"], matter, 0), warranted=True, target=netuid),
         intent="benevolent_competent",
-        justified=True,
+        initiator=None,
         duration_days=None,
         detected_block=model.block,
     )
 
 
 @EVENT_HANDLERS.register("reverse")
-def on_reverse(model: EventHost, *, lever: dict[str, Any], intent: str) -> None:
-    """The authority proposes to undo an earlier lever (a time-limited suspension ends)."""
+def on_reverse(
+    model: EventHost,
+    *,
+    lever: dict[str, Any],
+    intent: str,
+    initiator: str | None = None,
+    parent: tuple[int, int, int] = (0, 0, 0),
+) -> None:
+    """Whoever pulled a time-limited lever proposes to undo it when its time is up."""
+    action = lever_from_dict(lever)
+    targets = lever_targets(action)
     model.governance.propose(
-        lever_from_dict(lever), intent=intent, justified=True, duration_days=None, reversal=True
+        action,
+        matter=Matter(key=(MATTER_KINDS["reversal"], parent[0], parent[1]), warranted=True,
+                      target=targets[0] if targets else None, hurts_target=False),
+        intent=intent,
+        initiator=initiator,
+        duration_days=None,
+        reversal=True,
     )
 
 

@@ -12,6 +12,7 @@ from sim.cli import (  # noqa: F401  (registration)
     ground_truth,
     live,
     policies,
+    policies_check,
     run,
     scenarios,
     study,

@@ -14,6 +14,7 @@ from sim import run
 from sim.config import SimConfig
 from sim.model import GovSimModel
 from sim.schema import ScenarioError, load_scenario
+from sim.stats import wilson_interval
 from tests.scenarios.tiny import tiny_overrides
 
 COVENANT = Path(__file__).resolve().parents[2] / "scenarios" / "covenant_2026.toml"
@@ -113,6 +114,9 @@ def test_a_rejected_proposal_still_cuts_the_subnets_tao_flow_share() -> None:
         "horizon_days": 8, "network.n_uids": 16, "network.n_validators": 4,
         "stakers.n_stakers": 16, "shocks.0.day": 1, "shocks.1.day": 3, "shocks.2.day": 7.5,
         "governance.vote_delay_blocks": 14_400,
+        # the two signers judge for themselves and are right: they refuse (the scenario's own
+        # signers copy the proposer half the time and would often sign)
+        "governance.correlation": 0.0, "governance.signal_accuracy": 1.0,
     }  # fmt: skip
     with_proposal = scenario.to_config("multisig", overrides)
     body = with_proposal.model_dump()
@@ -131,3 +135,30 @@ def test_a_rejected_proposal_still_cuts_the_subnets_tao_flow_share() -> None:
             assert subnet0.flagged.any()
     assert share["without"] > 0.03
     assert share["with"] < 0.5 * share["without"], share
+
+
+#: The share of seeds in which the 2-of-3 multisig executes the cut, as the scenario states:
+#: const signs by proposing; each of two signers copies him with p = 0.5, else signs on a wrong
+#: signal (accuracy 0.9): 1 - (1 - 0.5 - 0.5 * 0.1) ** 2.
+STATED_SHARE = 1 - (1 - 0.5 - 0.5 * 0.1) ** 2
+
+
+@pytest.mark.slow
+def test_the_multisig_executes_the_cut_in_the_share_the_scenario_states() -> None:
+    scenario = load_scenario(COVENANT)
+    config = scenario.to_config("multisig", tiny_overrides(scenario, 2.0))
+    seeds = 24
+    executed = 0
+    for seed in range(seeds):
+        result = run(config, policy="multisig", seed=seed)
+        assert result.kpis["governance.harmful_proposals"] == 1
+        executed += result.kpis["governance.harmful_executed"]
+    ci = wilson_interval(executed, seeds)
+    assert ci.low <= STATED_SHARE <= ci.high, (executed, ci)
+    assert ci.low > 0.4  # told apart from 0 (and from a coin)
+    # without the leader the same signers mostly refuse
+    alone = scenario.to_config("multisig", {**tiny_overrides(scenario, 2.0),
+                                            "governance.correlation": 0.0})
+    refused = sum(run(alone, policy="multisig", seed=s).kpis["governance.harmful_executed"]
+                  for s in range(seeds))
+    assert refused < executed / 2

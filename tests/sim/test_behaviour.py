@@ -71,7 +71,8 @@ def test_timelock_delays_the_same_intent_and_stakers_exit_first() -> None:
         governance={
             "policy": "timelock",
             "policy_config": {"delay_blocks": delay},
-            "actors": [{"count": 3, "intent": "self_interested"}],
+            # every signer is a rival of subnet 0: they all want it hit
+            "actors": [{"count": 3, "intent": "self_interested", "exposure": {0: -1.0}}],
         },
         shocks=[SUSPEND],
     )
@@ -179,4 +180,6 @@ def test_exploit_is_stopped_faster_under_sudo_than_opengov() -> None:
     assert opengov.kpis["exploits.mean_days_to_stop"] > 5 * sudo.kpis["exploits.mean_days_to_stop"]
     assert sudo.kpis["exploits.stolen_tao"] < opengov.kpis["exploits.stolen_tao"]
     assert sudo.kpis["fn.exploits_unstopped"] == 0
-    assert opengov.kpis["fn.exploits_unstopped"] == 1
+    # OpenGov acts too (its whitelisted track), just later: measured from detection
+    assert sudo.kpis["reaction.censored"] == 0
+    assert opengov.kpis["reaction.days_to_act_mean"] > 5 * sudo.kpis["reaction.days_to_act_mean"]

@@ -48,32 +48,51 @@ def test_allocate_counts_fills_every_slot_within_one_of_the_exact_share(
     assert np.all(np.abs(np.array(list(counts.values())) - exact) < 1.0)
 
 
-def _seats(policy_name: str, actors: tuple[ActorConfig, ...]) -> list[tuple[str, str, str]]:
-    config = load_config({**TINY, "governance": {"actors": [a.model_dump() for a in actors]}},
-                         policy=policy_name)
-    seats = build.governors(HostModel(config), build.governance_policy(config), actors)
-    return [(g.name, g.body, g.intent) for g in seats]
+def _seats(policy_name: str, actors: tuple[ActorConfig, ...],
+           **policy_config: Any) -> list[tuple[str, tuple[str, ...], str]]:
+    governance = {"actors": [a.model_dump() for a in actors], "policy": policy_name,
+                  "policy_config": policy_config}
+    config = load_config({**TINY, "governance": governance})
+    people = build.governors(HostModel(config), build.governance_policy(config), config.governance)
+    return [(g.name, tuple(g.seats), g.intent) for g in people]
 
 
-def test_a_fixed_body_takes_the_first_actors_and_is_topped_up_with_competent_seats() -> None:
+def test_every_policy_seats_the_same_roster_in_order() -> None:
+    """The roster (actors, topped up to roster_size) is the same under every policy; each
+    policy's roster bodies take its first persons, so the first person is every main body's
+    first seat."""
     actors = (ActorConfig(count=2, intent="self_interested"),)
-    assert _seats("sudo", actors) == [("sudo0", "sudo", "self_interested")]
-    assert _seats("multisig", actors) == [
-        ("signers0", "signers", "self_interested"),
-        ("signers1", "signers", "self_interested"),
-        ("signers2", "signers", "benevolent_competent"),
+    roster = [("actor0", "self_interested"), ("actor1", "self_interested"),
+              ("actor2", "benevolent_competent")]
+    assert _seats("sudo", actors) == [
+        ("actor0", ("sudo",), "self_interested"),
+        ("actor1", (), "self_interested"),
+        ("actor2", (), "benevolent_competent"),
+    ]
+    assert _seats("multisig", actors) == [(n, ("signers",), i) for n, i in roster]
+    assert _seats("v2_two_stage", actors) == [(n, ("triumvirate", "proposers"), i) for n, i in roster]
+    assert _seats("constitutional", actors) == [(n, ("emergency",), i) for n, i in roster]
+    assert _seats("cosmos", actors) == [(n, (), i) for n, i in roster]
+
+
+def test_a_body_larger_than_the_roster_is_topped_up_after_it() -> None:
+    seats = _seats("multisig", (ActorConfig(count=1, intent="captured", label="attacker"),), n=5, k=3)
+    assert seats == [
+        ("attacker", ("signers",), "captured"),
+        ("actor1", ("signers",), "benevolent_competent"),
+        ("actor2", ("signers",), "benevolent_competent"),
+        ("actor3", ("signers",), "benevolent_competent"),
+        ("actor4", ("signers",), "benevolent_competent"),
     ]
 
 
-def test_two_stage_proposers_default_to_the_triumvirs() -> None:
-    seats = _seats("v2_two_stage", (ActorConfig(count=1, intent="captured"),))
-    assert seats == [
-        ("triumvirate0", "triumvirate", "captured"),
-        ("triumvirate1", "triumvirate", "benevolent_competent"),
-        ("triumvirate2", "triumvirate", "benevolent_competent"),
-        ("proposer_triumvirate0", "proposers", "captured"),
-        ("proposer_triumvirate1", "proposers", "benevolent_competent"),
-        ("proposer_triumvirate2", "proposers", "benevolent_competent"),
+def test_a_person_tied_to_a_body_sits_only_there() -> None:
+    actors = (ActorConfig(label="boss"), ActorConfig(label="guard", body="guardians"))
+    assert _seats("timelock", actors) == [
+        ("boss", ("signers",), "benevolent_competent"),
+        ("guard", ("guardians",), "benevolent_competent"),
+        ("actor2", ("signers",), "benevolent_competent"),
+        ("actor3", ("signers",), "benevolent_competent"),
     ]
 
 

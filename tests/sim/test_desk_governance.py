@@ -28,8 +28,9 @@ def _intervention(day: float, lever: dict[str, Any], **extra: Any) -> dict[str, 
     return {"kind": "intervention", "day": day, "lever": lever, "intent": "self_interested", **extra}
 
 
-#: Every seat wants the intervention, so a multisig's timelock lets it through.
-CAPTURED = {"actors": [{"count": 3, "intent": "self_interested"}]}
+#: Every seat wants the intervention (each is a rival of the subnets it hits), so a
+#: multisig's timelock lets it through.
+CAPTURED = {"actors": [{"count": 3, "intent": "self_interested", "exposure": {1: -1.0, 2: -1.0}}]}
 
 
 def _run(
@@ -58,7 +59,8 @@ def test_sudo_decides_and_executes_at_once_and_the_model_is_told() -> None:
         [meta] = model.governance.meta.values()
         assert meta.proposed_block == meta.decided_block == 720
         assert meta.executed_block == 721  # dispatched in the next block
-        assert meta.detected_block is None  # nothing was detected: the authority just acts
+        # every proposal records when its need arose: an intervention's is the day it is wanted
+        assert meta.detected_block == 720 and meta.proposer == "actor0"
         [executed] = told
         assert executed.lever == SetEmissionEnabled(netuid=1)
         assert (executed.block, executed.targets, executed.tao_raised) == (721, (1,), 0.0)

@@ -340,10 +340,11 @@ def test_compare_runs_policies_on_common_seeds() -> None:
     assert by_policy["sudo"] == by_policy["v2_two_stage"]  # common random numbers
     summary = at.session_state["cmp_kpi_summary"]
     assert set(summary["policy"]) == {"sudo", "v2_two_stage"}
-    # The sudo key suspends emissions at once; the two-stage process does not execute it.
+    # The sudo key suspends emissions at once; the two-stage process's voters, who judge it
+    # with noisy signals, may pass it too, but never more often than the key.
     executed = kpis.set_index("policy")["interventions.executed"]
     assert (executed["sudo"] >= 1).all()
-    assert (executed["v2_two_stage"] == 0).all()
+    assert executed["v2_two_stage"].sum() <= executed["sudo"].sum()
     assert len(at.get("download_button")) == 3
     # The verdict compares with sudo over the same seeds, and the page shows it.
     verdict = at.session_state["cmp_verdict"]

@@ -60,16 +60,16 @@ GOLDEN: dict[str, Any] = {
 
 EXPECTED: dict[str, dict[str, Any]] = {
     "sudo": {
-        "fingerprint": "422c1ced984f658b7064de6c63482cd82f6cbaaa927e7ec68498df95d338cb7d",
+        "fingerprint": "ffe770ccd9b3ffe3b267678e2705ae3e840a40618d84fd11cfedf3983eae5c79",
         "pnl.miners.mean": -50442.71655683088,
         "tao.price_end_usd": 319.7355436948516,
         "fp.count": 1,
         "kinds": {"executed": 3, "miner_move": 8, "scam_subnet": 1, "exploit_start": 1},
     },
     "multisig": {
-        "fingerprint": "16bf74c3c4e3e359205175fddffffe66abac4fe2bfd02dcfc7feedee3e3c596d",
-        "pnl.miners.mean": -25357.869612744787,
-        "tao.price_end_usd": 322.2611240640625,
+        "fingerprint": "ae40190893504d4aaef2261cc86444064794242574d6d3e9cecc17ec240dbf30",
+        "pnl.miners.mean": -25351.531786538533,
+        "tao.price_end_usd": 322.26665836913,
         "fp.count": 0,
         "kinds": {"executed": 1, "gov_rejected": 4, "miner_move": 8, "scam_subnet": 1},
     },

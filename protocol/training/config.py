@@ -14,7 +14,7 @@ __all__ = ["CONFIGS", "TrainingConfig", "default_roles", "get_config"]
 
 
 def default_roles(n_miners: int) -> tuple[str, ...]:
-    """Spec mix: about 60 % honest, then copier, free-rider, wrong-data, poisoner, ... in turn."""
+    """Default mix: about 60 % honest, then copier, free-rider, wrong-data, poisoner, ... in turn."""
     adversaries = (
         "copier",
         "free_rider",

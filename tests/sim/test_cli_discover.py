@@ -177,7 +177,7 @@ def _git_status() -> str:
 
 @pytest.mark.slow
 def test_library_by_name_from_a_directory_outside_the_checkout(tmp_path: Path) -> None:
-    """The commands of the issue, as a user types them, in a fresh directory."""
+    """The README tour's first commands, as a user types them, in a fresh directory."""
     before = _git_status()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 

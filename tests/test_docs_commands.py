@@ -43,7 +43,7 @@ KNOWN_BROKEN: dict[tuple[str, str], str] = {
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _SHELL_OPERATOR = re.compile(r"\s(\||\|\||&&|;|>|>>|2>|2>&1|&)\s")
-_INLINE = re.compile(r"(?<!`)`(govsim(?:\s[^`]*)?)`(?!`)")
+_INLINE = re.compile(r"(?<!`)`(govsim(?:\s[^`]*)?)`(?!`)")  # [^`] also spans a line break
 _PLACEHOLDER_WORD = re.compile(r"\b[A-Z][A-Z0-9_]*\b")
 
 
@@ -86,26 +86,38 @@ def _from_code_block(lines: list[tuple[int, str]], file: str) -> list[DocCommand
     return out
 
 
+def _from_prose(lines: list[tuple[int, str]], file: str) -> list[DocCommand]:
+    """Inline ``govsim`` spans of consecutive prose lines (a span may wrap onto the next line)."""
+    if not lines:
+        return []
+    first = lines[0][0]
+    text = "\n".join(line for _, line in lines).replace("\\|", "|")
+    out = []
+    for match in _INLINE.finditer(text):
+        command = re.sub(r"\s*\|\s*", "|", " ".join(match.group(1).split()))  # `compare | sweep`
+        out.append(DocCommand(file, first + text.count("\n", 0, match.start()), command, True))
+    return out
+
+
 def doc_commands(path: Path, root: Path = REPO) -> list[DocCommand]:
     """The ``govsim`` command lines quoted in one markdown file (named relative to ``root``)."""
     file = path.relative_to(root).as_posix()
     out: list[DocCommand] = []
+    prose: list[tuple[int, str]] = []
     block: list[tuple[int, str]] | None = None
     for number, text in enumerate(path.read_text().splitlines(), start=1):
         if _FENCE.match(text):
             if block is None:
-                block = []
+                out += _from_prose(prose, file)
+                prose, block = [], []
             else:
                 out += _from_code_block(block, file)
                 block = None
-            continue
-        if block is not None:
+        elif block is not None:
             block.append((number, text))
-            continue
-        for match in _INLINE.finditer(text.replace("\\|", "|")):
-            text_ = re.sub(r"\s*\|\s*", "|", match.group(1).strip())  # `compare | sweep`
-            out.append(DocCommand(file, number, text_, inline=True))
-    return out
+        else:
+            prose.append((number, text))
+    return out + _from_prose(prose, file)
 
 
 def _placeholder(value: str) -> bool:
@@ -293,10 +305,11 @@ def test_code_blocks_join_continuations_and_drop_comments_and_pipes(tmp_path: Pa
     doc.write_text(
         "Run `govsim run SCENARIO` or:\n\n```bash\nOMP_NUM_THREADS=1 govsim compare a.toml \\\n"
         "    --seeds 2   # two seeds\ngovsim report out/a | tee log\necho govsim\n```\n"
+        "then `govsim resume\nSTUDY`.\n"
     )
-    found = [(c.text, c.inline) for c in doc_commands(doc, tmp_path)]
-    assert found == [("govsim run SCENARIO", True), ("govsim compare a.toml --seeds 2", False),
-                     ("govsim report out/a", False)]
+    found = [(c.text, c.inline, c.line) for c in doc_commands(doc, tmp_path)]
+    assert found == [("govsim run SCENARIO", True, 1), ("govsim compare a.toml --seeds 2", False, 4),
+                     ("govsim report out/a", False, 6), ("govsim resume STUDY", True, 9)]
 
 
 

@@ -345,3 +345,15 @@ def test_help_texts_cite_only_what_users_have() -> None:
     assert not bad, f"help texts citing documents users do not have: {bad}"
     assert _UNSHIPPED_CITATION.search("see engine.md \N{SECTION SIGN}3 and issue 5")
     assert not _UNSHIPPED_CITATION.search("see docs/yuma.md and docs/training.md")
+
+
+# -- numbers the README states -----------------------------------------------------------------
+def test_readme_counts_and_ports_match_the_code() -> None:
+    from protocol.governance import POLICIES
+    from sim.live import DEFAULT_PORT
+
+    readme = (REPO / "README.md").read_text()
+    counts = {int(n) for n in re.findall(r"\b(\d+) (?:governance )?policies\b", readme)}
+    assert counts == {len(POLICIES.names())}, counts
+    ports = {int(p) for p in re.findall(r"\bport (\d+)", readme)}
+    assert ports == {DEFAULT_PORT}, ports

@@ -46,7 +46,7 @@ MEDIAN_CASES = [
 
 @pytest.mark.parametrize(("stake", "score", "expected"), MEDIAN_CASES)
 def test_weighted_median_vectors(stake: list[float], score: list[float], expected: float) -> None:
-    # ST's weighted_median uses majority 0.51 (minority 0.49); kappa = 1 - minority
+    # subtensor's weighted_median uses majority 0.51 (minority 0.49); kappa = 1 - minority
     kappa = ONE - round(0.49 * ONE)
     positive = [i for i, s in enumerate(stake) if s > 0]
     values = _fx(score)[positive][:, None]
@@ -316,7 +316,7 @@ def _yuma3_states(
     liquid: bool = True,
     resets: dict[int, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """ST setup_yuma_3_scenario: registration at block 1, a permit epoch at block 2, then epoch e
+    """subtensor's setup_yuma_3_scenario: registration at block 1, a permit epoch at block 2, then epoch e
     at block 3 + e with weights set the block before. ``resets`` maps an epoch to a miner uid
     whose bond column is reset before that epoch (bonds reset)."""
     n = len(stakes)
@@ -418,7 +418,7 @@ def test_yuma3_scenarios(name: str, mode: str) -> None:
     out = replay_states(states, mode)[1:]
     for epoch, want in enumerate(case["dividends"]):
         got = np.array(out[epoch]["dividends_u16"][:3]) / 65535
-        # ST asserts ±1e-3; the fixed-point epoch lands within 6e-5 of the 4-dp targets
+        # subtensor asserts ±1e-3; the fixed-point epoch lands within 6e-5 of the 4-dp targets
         np.testing.assert_allclose(got, want, atol=1e-4, err_msg=f"{name} epoch {epoch}")
     for epoch, rows in case["bonds"].items():
         got = [

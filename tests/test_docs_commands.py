@@ -37,8 +37,10 @@ DOCS: tuple[Path, ...] = (REPO / "README.md", *sorted((REPO / "docs").glob("*.md
 #: Known wrong command lines in docs being rewritten elsewhere, by (file, command): expected to
 #: fail until that file is fixed (not strict, so the fix itself does not fail the suite).
 KNOWN_BROKEN: dict[tuple[str, str], str] = {
-    ("docs/governance.md", "govsim run --set governance.policy=mypkg.council:CouncilPolicy"):
-        "`govsim run` has no --set (compare and sweep have it); docs/governance.md is being rewritten",
+    (
+        "docs/governance.md",
+        "govsim run --set governance.policy=mypkg.council:CouncilPolicy",
+    ): "`govsim run` has no --set (compare and sweep have it); docs/governance.md is being rewritten",
 }
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -161,8 +163,9 @@ def _resolve(words: list[str]) -> tuple[click.Command, list[str], list[str], boo
 
 
 def _command_names() -> set[str]:
-    return {name for cmd in _descendants(main) if isinstance(cmd, click.Group)
-            for name in cmd.commands}
+    return {
+        name for cmd in _descendants(main) if isinstance(cmd, click.Group) for name in cmd.commands
+    }
 
 
 def _variants(words: list[str]) -> list[list[str]]:
@@ -171,7 +174,7 @@ def _variants(words: list[str]) -> list[list[str]]:
     for i, word in enumerate(words):
         parts = word.split("|")
         if len(parts) > 1 and all(part in names for part in parts):
-            return [v for part in parts for v in _variants([*words[:i], part, *words[i + 1:]])]
+            return [v for part in parts for v in _variants([*words[:i], part, *words[i + 1 :]])]
     return [words]
 
 
@@ -186,9 +189,15 @@ def _check_words(words: list[str], inline: bool) -> None:
     ctx = click.Context(target, info_name=" ".join(path))
     if schematic:
         # Only the options can be checked: they must exist on the group or on some command of it.
-        known = {opt for cmd in _descendants(target) for p in cmd.get_params(ctx)
-                 for opt in [*p.opts, *p.secondary_opts]}
-        unknown = [w.split("=")[0] for w in rest if w.startswith("-") and w.split("=")[0] not in known]
+        known = {
+            opt
+            for cmd in _descendants(target)
+            for p in cmd.get_params(ctx)
+            for opt in [*p.opts, *p.secondary_opts]
+        }
+        unknown = [
+            w.split("=")[0] for w in rest if w.startswith("-") and w.split("=")[0] not in known
+        ]
         assert not unknown, f"{' '.join(path)}: no option {unknown}"
         return
     if inline and rest and rest[-1].startswith("-"):
@@ -206,8 +215,11 @@ def _check_words(words: list[str], inline: bool) -> None:
     for param in order:
         _check_value(ctx, param, values[param.name], path)
     if not inline:  # an inline span may name only the option it talks about
-        missing = [p.human_readable_name for p in target.get_params(ctx)
-                   if p.required and p.name not in values]
+        missing = [
+            p.human_readable_name
+            for p in target.get_params(ctx)
+            if p.required and p.name not in values
+        ]
         assert not missing, f"{' '.join(path)}: missing required {missing}"
 
 
@@ -308,9 +320,12 @@ def test_code_blocks_join_continuations_and_drop_comments_and_pipes(tmp_path: Pa
         "then `govsim resume\nSTUDY`.\n"
     )
     found = [(c.text, c.inline, c.line) for c in doc_commands(doc, tmp_path)]
-    assert found == [("govsim run SCENARIO", True, 1), ("govsim compare a.toml --seeds 2", False, 4),
-                     ("govsim report out/a", False, 6), ("govsim resume STUDY", True, 9)]
-
+    assert found == [
+        ("govsim run SCENARIO", True, 1),
+        ("govsim compare a.toml --seeds 2", False, 4),
+        ("govsim report out/a", False, 6),
+        ("govsim resume STUDY", True, 9),
+    ]
 
 
 # -- help texts --------------------------------------------------------------------------------
@@ -340,8 +355,11 @@ def _help_texts() -> list[tuple[str, str]]:
 def test_help_texts_cite_only_what_users_have() -> None:
     texts = _help_texts()
     assert len(texts) >= 15 and any(path == "govsim live serve" for path, _ in texts)
-    bad = {path: m.group(0) for path, text in texts
-           if (m := _UNSHIPPED_CITATION.search(" ".join(text.split())))}
+    bad = {
+        path: m.group(0)
+        for path, text in texts
+        if (m := _UNSHIPPED_CITATION.search(" ".join(text.split())))
+    }
     assert not bad, f"help texts citing documents users do not have: {bad}"
     assert _UNSHIPPED_CITATION.search("see engine.md \N{SECTION SIGN}3 and issue 5")
     assert not _UNSHIPPED_CITATION.search("see docs/yuma.md and docs/training.md")

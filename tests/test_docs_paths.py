@@ -50,8 +50,10 @@ def _cases() -> list[object]:
         text = page.read_text()
         name = page.relative_to(REPO).as_posix()
         cases += [pytest.param(REPO / span, id=f"{name}:{span}") for span in path_spans(text)]
-        cases += [pytest.param((page.parent / t).resolve(), id=f"{name}:({t})")
-                  for t in link_targets(text)]
+        cases += [
+            pytest.param((page.parent / t).resolve(), id=f"{name}:({t})")
+            for t in link_targets(text)
+        ]
     return cases
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The prepared GPU checks of issues 2, 7 and 8 in one go (for a device machine; see docs).
+# The GPU checks (Yuma epoch, training rounds, a live CUDA miner) in one go, for a CUDA machine
+# (figures in docs/yuma.md, docs/training.md and docs/live.md, "Performance" or "Measured").
 # Usage: bench/gpu_check.sh [OUTDIR]   (PY=python to choose the interpreter; default python3)
 # Each check is time-boxed so one hang cannot eat the others' time; logs go to OUTDIR.
 set -u

@@ -1,6 +1,6 @@
 """Benchmark the Yuma epoch: one subnet in both modes, and the float "network year".
 
-* single subnet: 256 uids, 64 validators with dense weights, Yuma 3 (the HEAD default) and the
+* single subnet: 256 uids, 64 validators with dense weights, Yuma 3 (subtensor's default for a new subnet) and the
   classic path; exact (chain fixed point, numpy) and float (torch float64) per-epoch times;
 * network year: 128 subnets x 256 uids (64 validators, dense weights) x 7 300 epochs, float64,
   batched, bonds updated in place, on the ``--backend`` (default ``auto``: the fused numba

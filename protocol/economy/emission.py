@@ -1,4 +1,4 @@
-"""Block emission with the supply halving (coinbase.md §2).
+"""Block emission with the supply halving (subtensor ``coinbase/block_emission.rs``).
 
 The same curve gives the TAO block emission from total issuance and each subnet's alpha
 emission from its own alpha issuance (``SubnetAlphaIn + SubnetAlphaOut``).
@@ -35,7 +35,7 @@ def _halvings(issuance: int) -> int:
 
 
 def block_emission(issuance_rao: int | float) -> int:
-    """Rao emitted per block at a given issuance (coinbase.md §2.1).
+    """Rao emitted per block at a given issuance (subtensor ``get_block_emission_for_issuance``).
 
     Parameters
     ----------

@@ -1,5 +1,5 @@
 """The ledger: every rao minted is in a balance, a stake, a pool, a pending pot, or was
-burned/recycled (coinbase.md §9).
+burned/recycled (docs/economy.md, "Ledger").
 
 TAO::
 

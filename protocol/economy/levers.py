@@ -1,4 +1,4 @@
-"""Governance levers as state transitions (governance.md §3, §7.2).
+"""Governance levers as state transitions (docs/economy.md, "Levers").
 
 :func:`apply_lever` defines *what* each lever of :mod:`protocol.levers` does to a network; the
 governance policies decide *when*. Levers are root (sudo) calls, so they also execute while the

@@ -1,6 +1,10 @@
 """Registration and lifecycle: uid registration burn and pruning, subnet lock cost, subnet
-deregistration at the limit, and dissolution with pro-rata liquidation (governance.md §2.2,
-yuma.md §4.7, coinbase.md §7).
+deregistration at the limit, and dissolution with pro-rata liquidation.
+
+Sources (subtensor ``main`` @ ``14bc6f9f``): ``coinbase/root.rs`` (``get_network_lock_cost``,
+``get_network_to_prune``), ``subnets/subnet.rs`` (``do_register_network``),
+``subnets/registration.rs`` (``get_neuron_to_prune``) and ``dispatches.rs``
+(``dissolve_network``); docs/economy.md, "Levers".
 
 Documented simplifications:
 
@@ -10,7 +14,7 @@ Documented simplifications:
 * a pruned uid's stake is unstaked to TAO for its holders (on chain it stays on the
   deregistered hotkey; stake is keyed by uid here);
 * a new subnet's pool holds the whole lock as TAO at the median subnet price (subtensor's
-  ``get_median_subnet_alpha_price``, read in code newer than the spec's text); the registration
+  ``get_median_subnet_alpha_price``, in code newer than ``14bc6f9f``); the registration
   completes at once (no first-refusal window), and the owner's lock is not refunded on
   dissolution.
 """
@@ -86,7 +90,7 @@ def lock_cost(state: NetworkState, params: EconomyParams, block: int | None = No
 
 
 def neuron_to_prune(state: NetworkState, netuid: int, params: EconomyParams | None = None) -> int:
-    """The uid a new registration replaces (yuma.md §4.7), or -1 if none can be pruned.
+    """The uid a new registration replaces, or -1 if none can be pruned (``get_neuron_to_prune``).
 
     Lowest emission → earliest registration → lowest uid among non-immune uids; the owner hotkey
     is never pruned (``ImmuneOwnerUidsLimit`` 1); immune uids go only when at most
@@ -324,7 +328,7 @@ def subnet_to_prune(state: NetworkState, params: EconomyParams) -> int:
 def dissolve_subnet(
     state: NetworkState, params: EconomyParams, netuid: int
 ) -> tuple[NetworkState, DissolveResult]:
-    """Delete ``netuid``; pay its pool TAO to alpha holders pro rata (governance.md §3 lever 4).
+    """Delete ``netuid``; pay its pool TAO to alpha holders pro rata (``dissolve_network``).
 
     Holders are every hotkey's share holders, the market's alpha and the protocol's chain-bought
     alpha (whose TAO is recycled). Pending pots are recycled with the subnet's alpha.

@@ -1,7 +1,12 @@
 """Ground-truth training rounds: SparseLoCo miners and Gauntlet validators on a real torch model.
 
-Spec: ``shared/spec/training.md`` (§12 for the decomposition). No I/O here; the CLI
-(``govsim ground-truth``) writes files.
+Sources: the Templar / Covenant code (``one-covenant/templar`` @ ``142666f0``, 2026-03-31:
+``neurons/{miner,validator}.py``, ``src/tplr/{compress,neurons,comms,chain,sharded_sampler}.py``,
+``hparams/hparams.json``; "templar" below), the Gauntlet paper ("Incentivizing Permissionless
+Distributed Learning of LLMs", arXiv:2505.21684), SparseLoCo (Sarfi, Thérien, Lidin, Belilovsky
+2025, arXiv:2508.15706) and the Covenant-72B report (arXiv:2603.08163). docs/training.md describes
+the modules and the deviations.
+No I/O here; the CLI (``govsim ground-truth``) writes files.
 
 Public API
 ----------

@@ -14,7 +14,8 @@ Schema ``govsim.training.calibration/1``, format version 2::
                       "steps_behind_mean", "marginal_value_mean",
                       "rounds_to_zero_weight": {"mean", "max", "never"}}}}
 
-``marginal_value`` is the leave-one-out held-out loss gain of a gathered peer (spec §12.4.8).
+``marginal_value`` is the leave-one-out held-out loss gain of a gathered peer (docs/training.md,
+"Calibration").
 
 ``rounds_to_zero_weight`` is, per UID, the first round from which its weight stays 0 to the end
 (``never`` counts UIDs still paid in the last round).

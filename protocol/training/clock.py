@@ -1,4 +1,9 @@
-"""Virtual block clock (spec §1, §12.2): windows and put windows from virtual timestamps, no sleeping."""
+"""Virtual block clock: windows and put windows from virtual timestamps, no sleeping.
+
+As templar (``neurons/base_node.py``, ``src/tplr/comms.py``): ``window = block //
+blocks_per_window``, and an upload counts when its storage timestamp lies within
+``time_window_delta_seconds`` after the timestamp of the block that opens window w+1.
+"""
 
 from __future__ import annotations
 

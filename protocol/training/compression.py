@@ -1,4 +1,5 @@
-"""SparseLoCo compression (spec §9.2, §9.4): chunked top-k, error feedback, the 2-bit quantizer with its
+"""SparseLoCo compression (arXiv:2508.15706; templar ``src/tplr/compress.py``): chunked top-k,
+error feedback, the 2-bit quantizer with its
 lookup table, 12-bit index packing and the measured wire size.
 
 Serialised layout (:meth:`CompressedGradient.to_dict`, a flat ``dict[str, Tensor]`` ready for
@@ -306,7 +307,7 @@ def _unpack_flat(
 
 @dataclass(frozen=True)
 class WireSize:
-    """Bytes of one upload: measured as serialised, and the per-value payload accounting (spec §9.4)."""
+    """Bytes of one upload: measured as serialised, and per value as in arXiv:2603.08163."""
 
     n_values: int
     dense_params: int
@@ -390,7 +391,7 @@ def compress_pseudo_gradient(
     bins: int = 4,
     value_range: float = 6.0,
 ) -> CompressionResult:
-    """Error feedback and compression of one pseudo-gradient (spec §2.6, §9.2).
+    """Error feedback and compression of one pseudo-gradient (arXiv:2508.15706).
 
     ``a = β·e + Δ``; ``ê = Q(TopK(chunk(a)))``; ``e ← a − decode(ê)``.
 

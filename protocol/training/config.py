@@ -1,6 +1,8 @@
-"""Hyper-parameters of a ground-truth training run and the named configurations of spec §12.3.
+"""Hyper-parameters of a ground-truth training run and its named configurations.
 
-Defaults follow the Covenant-72B era hparams (spec §5) wherever scale does not force a change.
+Defaults follow the Covenant-72B era hparams (``one-covenant/templar`` @ ``142666f0``,
+``hparams/hparams.json``) wherever scale does not force a change; docs/training.md,
+"Configurations", lists the named ones.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ __all__ = ["CONFIGS", "TrainingConfig", "default_roles", "get_config"]
 
 
 def default_roles(n_miners: int) -> tuple[str, ...]:
-    """Spec mix: about 60 % honest, then copier, free-rider, wrong-data, poisoner, ... in turn."""
+    """Default mix: about 60 % honest, then copier, free-rider, wrong-data, poisoner, ... in turn."""
     adversaries = (
         "copier",
         "free_rider",

@@ -1,4 +1,5 @@
-"""Offline, deterministic training data and the per-(uid, window) data assignment (spec §2.2, §12.2).
+"""Offline, deterministic training data and the per-(uid, window) data assignment (templar
+``src/tplr/sharded_sampler.py``).
 
 Two sources, both in memory:
 

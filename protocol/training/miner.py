@@ -1,4 +1,5 @@
-"""Miners: H inner AdamW steps, the pseudo-gradient, and the strategies of spec §12.2.
+"""Miners: H inner AdamW steps, the pseudo-gradient (templar ``neurons/miner.py``), and the
+adversarial strategies of docs/training.md ("Miner strategies").
 
 Inner training is written over a leading *replica* axis (``torch.func.vmap`` of ``grad``), so one call
 trains every miner of a round at once; :func:`miner_train_window` is the single-replica form. AdamW is

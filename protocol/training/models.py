@@ -1,4 +1,7 @@
-"""Small language models for the ground-truth rounds (spec §12.3); every 2-D shape is a multiple of 64.
+"""Small language models for the ground-truth rounds; every 2-D shape is a multiple of 64.
+
+docs/training.md, "Configurations", says which configuration uses which model.
+
 
 * ``bigram``: a 256×256 logit table (65k parameters).
 * ``mlp``: embedding d=128, a 4d hidden layer, output head (previous-token context).

@@ -1,6 +1,7 @@
-"""One window of the Templar / Covenant protocol end to end (spec §2–§4, §12.2): miners train and
-upload, the lead validator's peer list is gathered, validators score and set weights, the Yuma epoch
-turns weights into emissions, and everyone applies the same outer step.
+"""One window of the Templar / Covenant protocol end to end: miners train and upload, the lead
+validator's peer list is gathered, validators score and set weights, the Yuma epoch turns weights
+into emissions, and everyone applies the same outer step (templar ``neurons/{miner,validator}.py``;
+docs/training.md, "A round").
 
 :func:`init_run` builds the state of a run from ``(config, seed, device)``; :func:`run_round` advances it
 by one window and returns a :class:`RoundMetrics` record (no I/O).
@@ -117,7 +118,10 @@ class UidRecord:
 
 @dataclass(frozen=True)
 class RoundMetrics:
-    """Metrics of one round (spec §12.4). ``timings`` (seconds) is the only non-deterministic field."""
+    """Metrics of one round; ``timings`` (seconds) is the only non-deterministic field.
+
+    docs/training.md, "Calibration", says how they feed the agent model.
+    """
 
     window: int
     global_step: int
@@ -184,7 +188,7 @@ class WorkerTask:
 
 
 def worker_task(state: RunState, uid: int) -> WorkerTask:
-    """The work order for miner ``uid`` in the current window (live mode, spec §12.2)."""
+    """The work order for miner ``uid`` in the current window (live mode, docs/live.md)."""
     cfg = state.config
     if uid not in state.miner_uids:
         raise ValueError(
@@ -271,7 +275,7 @@ def init_run(config: TrainingConfig, seed: int = 0, device: str | torch.device =
         errors=dict.fromkeys(miners),
         theta_history=deque([theta], maxlen=config.stale_skip + 1),
         debug={u: debug_slices(theta) for u in miners},
-        last_upload=dict.fromkeys(miners, -1),  # the first-start dummy upload (spec §2.12)
+        last_upload=dict.fromkeys(miners, -1),  # the first-start dummy upload (templar miner)
         chain_weights=np.zeros((n, n)),
         bonds=torch.zeros(n, n, dtype=torch.float64),
         incentive=np.zeros(n),
@@ -279,7 +283,10 @@ def init_run(config: TrainingConfig, seed: int = 0, device: str | torch.device =
 
 
 def yuma_lite(weights: np.ndarray, stake: np.ndarray) -> np.ndarray:
-    """Flagged fast chain (spec §4): stake-weighted median of validators' weights per UID, normalised."""
+    """Flagged fast chain: stake-weighted median of validators' weights per UID, normalised.
+
+    ``chain="yuma_lite"`` selects it instead of the Yuma epoch (docs/training.md, "A round").
+    """
     validators = np.flatnonzero(stake > 0)
     rows = weights[validators]
     rows = rows / np.maximum(rows.sum(axis=1, keepdims=True), 1e-30)
@@ -304,7 +311,10 @@ def _loss(state: RunState, params: dict[str, torch.Tensor], ids: np.ndarray) -> 
 
 
 def _refresh_peers(state: RunState) -> None:
-    """Lead validator's gather / reserve list every ``peer_replacement_frequency`` windows (§8)."""
+    """Lead validator's gather / reserve list every ``peer_replacement_frequency`` windows.
+
+    As templar's ``select_initial_peers`` / ``select_next_peers``.
+    """
     cfg, lead, w = state.config, state.validators[0], state.window
     if state.gather_list and w % cfg.peer_replacement_frequency:
         return
@@ -587,7 +597,7 @@ def _marginal_values(
     submissions: Mapping[int, Submission],
     new_theta: Mapping[str, torch.Tensor],
 ) -> dict[int, float]:
-    """Leave-one-out value of each gathered peer (spec §12.4.8): held-out loss of the outer step
+    """Leave-one-out value of each gathered peer: held-out loss of the outer step
     without the peer minus the loss with everyone (positive: the peer helped)."""
     cfg = state.config
     if len(gathered) < 2:

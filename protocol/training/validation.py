@@ -1,11 +1,13 @@
-"""Structural checks on an upload before any tensor reaches a model (spec §2 step 9, §12.2 live mode).
+"""Structural checks on an upload before any tensor reaches a model (templar's
+``check_compressed_indices`` in ``src/tplr/neurons.py``, plus the live-mode boundary of
+docs/live.md).
 
 Templar's ``check_compressed_indices`` plus the live-mode boundary: every expected parameter present and
 no others, dense shape as expected, the chunk grid and exactly ``k`` indices per chunk, indices inside
 the chunk, no duplicate index within a chunk (added here: a duplicate makes the scatter ambiguous),
 codes inside the quantizer's bins, finite quantizer parameters with ``scale`` in (1e-12, 1e4), finite
 lookup table, and an optional byte limit. A failure is reported, never raised: the validator scores an
-invalid upload as invalid (final score 0, OpenSkill −99; spec §6.6).
+invalid upload as invalid (final score 0, OpenSkill −99; templar ``neurons/validator.py``).
 """
 
 from __future__ import annotations

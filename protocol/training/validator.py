@@ -1,4 +1,6 @@
-"""Gauntlet validator (spec §3, §6–§8) and the shared aggregation / outer step (§9.3).
+"""Gauntlet validator (templar ``neurons/validator.py``; arXiv:2505.21684) and the shared
+aggregation and outer step (templar ``TopKCompressor.batch_decompress`` in
+``src/tplr/compress.py``).
 
 Pure scoring functions (gradient score, binary indicator, sync score, final score, weight schedules,
 median-norm clipping, aggregation) plus :class:`ValidatorState`, the per-validator book-keeping the
@@ -54,18 +56,21 @@ ZERO_SCORE_FLOOR = 1e-4
 NAUGHTY_WINDOWS = 20
 
 
-# --- scores (§6.1 – §6.5) -------------------------------------------------------------------------
+# --- scores (templar neurons/validator.py) --------------------------------------------------------
 
 
 def gradient_score(loss_before_rand: float, loss_after_rand: float) -> float:
-    """``(L_before_rand − L_after_rand) / L_before_rand`` (§6.1)."""
+    """``(L_before_rand − L_after_rand) / L_before_rand`` (templar LossScore)."""
     return (loss_before_rand - loss_after_rand) / loss_before_rand
 
 
 def binary_indicator(
     before_own: float, after_own: float, before_rand: float, after_rand: float
 ) -> int:
-    """+1 if the relative improvement on the miner's own data beats that on random data, else −1 (§6.2)."""
+    """+1 if the relative improvement on the miner's own data beats that on random data, else −1.
+
+    Templar's binary indicator (one-covenant/templar PR #66).
+    """
     imp_own = (before_own - after_own) / before_own
     imp_rand = (before_rand - after_rand) / before_rand
     return 1 if imp_own > imp_rand else -1
@@ -81,7 +86,10 @@ def steps_behind(
     validator_params: Mapping[str, torch.Tensor],
     step_scale: Mapping[str, torch.Tensor],
 ) -> float:
-    """Interquartile mean of |θ_val − θ_miner| / EMA|Δθ per step| over all debug entries (§6.3)."""
+    """Interquartile mean of |θ_val − θ_miner| / EMA|Δθ per step| over all debug entries.
+
+    As templar's ``evaluate_miner_sync``.
+    """
     ratios = []
     for name, values in miner_debug.items():
         current = validator_params[name].detach().flatten()[10:12]
@@ -94,7 +102,7 @@ def steps_behind(
 
 
 def sync_score(avg_steps_behind: float, max_steps: float = 3.0) -> float:
-    """``max(0, 1 − min(x, max)/max) ** 2.5`` (§6.3)."""
+    """``max(0, 1 − min(x, max)/max) ** 2.5`` (templar ``evaluate_miner_sync``)."""
     return max(0.0, 1.0 - min(avg_steps_behind, max_steps) / max_steps) ** 2.5
 
 
@@ -107,14 +115,17 @@ def final_score(
     threshold: float = 0.10,
     warmup: int = 10,
 ) -> float:
-    """``ordinal · max(0, BMA) · sync``, with BMA below the threshold zeroed after warmup (§6.5)."""
+    """``ordinal · max(0, BMA) · sync``, with BMA below the threshold zeroed after warmup.
+
+    As templar's ``update_openskill_ratings``.
+    """
     bma_pos = max(0.0, bma)
     if windows_since_start >= warmup and bma_pos < threshold:
         bma_pos = 0.0
     return ordinal * bma_pos * sync
 
 
-# --- weight schedules (§7) ------------------------------------------------------------------------
+# --- weight schedules (templar update_weights) ----------------------------------------------------
 
 
 def rank_weights(
@@ -125,8 +136,9 @@ def rank_weights(
     gather_count: int = 20,
     reserve_count: int = 10,
 ) -> np.ndarray:
-    """Gather-reserve rank schedule (§7.1): linspace(2, 1) over the top G, 0.5^j over the next R,
-    reserve capped at half the smallest gather weight, burn ``burn_rate`` to ``burn_uid``.
+    """Gather-reserve rank schedule: linspace(2, 1) over the top G, 0.5^j over the next R, reserve
+    capped at half the smallest gather weight, burn ``burn_rate`` to ``burn_uid`` (templar
+    ``update_weights``).
 
     UIDs with final ≤ 0 get nothing; with no positive scorer everything goes to the burn UID.
     """
@@ -154,7 +166,10 @@ def rank_weights(
 
 
 def power2_weights(final: np.ndarray, *, burn_uid: int, burn_rate: float = 0.0) -> np.ndarray:
-    """Paper-era schedule (§7.2): ``s² / Σ s²`` over positive scores, then ``burn_rate`` to the burn UID."""
+    """Paper-era schedule: ``s² / Σ s²`` over positive scores, then ``burn_rate`` to the burn UID.
+
+    The Gauntlet paper's power-2 normalisation (arXiv:2505.21684).
+    """
     pos = np.where(final > 0, final, 0.0).astype(np.float64)
     pos[burn_uid] = 0.0
     weights = np.zeros_like(pos)
@@ -179,7 +194,7 @@ def compute_weights(final: np.ndarray, config: TrainingConfig) -> np.ndarray:
     )
 
 
-# --- aggregation and outer step (§9.3) ------------------------------------------------------------
+# --- aggregation and outer step (templar compress.py) ---------------------------------------------
 
 
 def aggregate(
@@ -189,7 +204,8 @@ def aggregate(
     mode: str = "scatter_mean",
     clip_reference: Sequence[CompressedGradient] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Dense aggregate of the gathered messages, each clipped to the median norm (§9.3).
+    """Dense aggregate of the gathered messages, each clipped to the median norm (templar's
+    ``TopKCompressor.batch_decompress``; ``sum_over_R`` is the paper's rule, arXiv:2508.15706).
 
     Parameters
     ----------
@@ -240,7 +256,7 @@ def outer_step(
     return out
 
 
-# --- copy detection (§6.6) ------------------------------------------------------------------------
+# --- copy detection (templar) ---------------------------------------------------------------------
 
 
 def index_overlap(gradients: Sequence[CompressedGradient], chunk: int = 64) -> np.ndarray:
@@ -267,7 +283,7 @@ def index_overlap(gradients: Sequence[CompressedGradient], chunk: int = 64) -> n
     return (total / max(weight, 1)).numpy()
 
 
-# --- peer selection (§3.8, §8) --------------------------------------------------------------------
+# --- peer selection (templar) ---------------------------------------------------------------------
 
 
 def select_peers(
@@ -297,7 +313,8 @@ def select_eval_uids(
     rng: np.random.Generator,
 ) -> list[int]:
     """Bins by OpenSkill ordinal (only with ≥ n_bins·uids_per_window candidates), one bin at random,
-    then weighted sampling without replacement by windows since last evaluated (§3.8)."""
+    then weighted sampling without replacement by windows since last evaluated (templar's
+    ``select_evaluation_uids_from_bin``)."""
     cands = sorted(candidates)
     if not cands:
         return []
@@ -347,7 +364,7 @@ class OpenSkillBook:
 
 @dataclass
 class ValidatorState:
-    """Mutable per-validator book-keeping across windows (spec §3, §6.6)."""
+    """Mutable per-validator book-keeping across windows (templar ``neurons/validator.py``)."""
 
     uid: int
     n_uids: int
@@ -419,7 +436,7 @@ class ValidatorState:
         self.miss_streak[uid] = self.miss_streak.get(uid, 0) + 1 if missed else 0
 
 
-# --- one window of validation (§3 steps 4–10) -----------------------------------------------------
+# --- one window of validation (templar validator loop) --------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -475,7 +492,7 @@ def _check_gather_misses(
     success_rate: float,
     window: int,
 ) -> None:
-    """Escalating missing-gradient slashes and the 'mega' miss rule (§6.6)."""
+    """Escalating missing-gradient slashes and the 'mega' miss rule (templar)."""
     missed = set(skipped)
     for uid in gather_list:
         state.record_gather(uid, uid in missed)
@@ -570,7 +587,7 @@ def process_window(
         This validator's generator for this window.
     """
     state.windows_processed += 1
-    # Inactivity (§3.4): ×0.75 per inactive window, reset after 3.
+    # Inactivity: ×0.75 per inactive window, reset after 3.
     for uid in miner_uids:
         if uid in active:
             state.inactive_windows[uid] = 0
@@ -584,7 +601,7 @@ def process_window(
     overlap, offenders = _check_overlap(
         state, list(gathered), submissions, global_step=global_step, window=window, config=config
     )
-    # Sync (§6.3) for gathered peers.
+    # Sync score for gathered peers.
     behind: dict[int, float] = {}
     if step_scale is not None:
         for uid in gathered:
@@ -594,7 +611,7 @@ def process_window(
             state.sync[uid] = sync_score(x, config.sync_max_steps)
             if x > config.sync_slash_steps:
                 state.slash(uid, 0.75)
-    # Evaluation (§3.8–3.9).
+    # Evaluation: bins, weighted choice of UIDs, own/random losses.
     candidates = [u for u in miner_uids if u in active and not state.is_naughty(u, window)]
     ordinals = {u: state.skill.ordinal(u) for u in candidates}
     chosen = select_eval_uids(
@@ -648,7 +665,7 @@ def process_window(
         state.record_eval(uid, score)
         match[uid] = score
         evaluated[uid] = EvalRecord(uid, "ok", score, indicator, before_own, after_own, after_rand)
-    # Ratings and final scores for this window's match (§6.4–6.5).
+    # Ratings and final scores for this window's match (OpenSkill, then final score).
     state.skill.rate(match)
     for uid in match:
         if evaluated[uid].status == "invalid":

@@ -15,6 +15,9 @@ StateError
     ``ValueError`` raised for invalid JSON states; its message names the key.
 neuron_to_prune, immortal_owner_uids, blocks_until_next_epoch
     The pruning choice for registrations and epoch scheduling (HEAD and legacy).
+
+"HEAD" in this package means subtensor's ``main`` @ ``14bc6f9f`` (2026-06-30), the version
+followed; older behaviour is named by date or commit.
 """
 
 from __future__ import annotations

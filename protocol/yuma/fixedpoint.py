@@ -2,7 +2,8 @@
 
 Values are the raw bits (``x * 2**32``). The chain (substrate-fixed) multiplies as
 ``(a * b) >> 32`` (floor) and divides as ``(a << 32) / b`` truncating toward zero, with
-``safe_div`` returning 0 for a zero divisor or an overflowing quotient (spec yuma.md §2).
+``safe_div`` returning 0 for a zero divisor or an overflowing quotient (``checked_div`` of
+``encointer/substrate-fixed`` v0.6.0 ``src/arith.rs``, then ``unwrap_or(0)``).
 
 The exact products need up to 96 bits. Instead of Python integers we estimate the result in
 float64 and correct it with the residual computed in wrapping 64-bit integer arithmetic: the

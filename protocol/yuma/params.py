@@ -1,8 +1,9 @@
 """Epoch hyperparameters: one frozen dataclass in float units, with chain-integer conversions.
 
-Defaults are subtensor HEAD's for a newly created subnet (spec yuma.md §9): Yuma 3 on, 64 validator
-permits, κ = 32767/65535, bonds moving average 0.9, bonds penalty 1, liquid alpha off with
-(low, high) = (45875, 58982)/65535, steepness 1000, activity cutoff factor 13 889 ‰ of tempo.
+Defaults are subtensor's for a newly created subnet (``runtime/src/lib.rs`` and
+``init_new_network`` in ``subnets/subnet.rs``, ``main`` @ ``14bc6f9f``; docs/yuma.md): Yuma 3 on,
+64 validator permits, κ = 32767/65535, bonds moving average 0.9, bonds penalty 1, liquid alpha off
+with (low, high) = (45875, 58982)/65535, steepness 1000, activity cutoff factor 13 889 ‰ of tempo.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def blocks_until_next_epoch(
     scheduling: Literal["head", "legacy"] = "head",
     last_epoch_block: int = 0,
 ) -> int:
-    """Blocks until a subnet's next epoch (spec yuma.md §5).
+    """Blocks until a subnet's next epoch (subtensor ``coinbase/run_coinbase.rs``).
 
     Legacy (≤ 2026-06-24): the epoch runs when ``(block + netuid + 1) % (tempo + 1) == 0``, so
     ``tempo - (block + netuid + 1) % (tempo + 1)``. HEAD: when ``block - last_epoch_block >=

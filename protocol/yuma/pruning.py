@@ -1,6 +1,6 @@
 """The pruning choice: which uid a new registration replaces (subtensor ``get_neuron_to_prune``).
 
-Batched over subnets. The rule (spec yuma.md §4.7, checked against subtensor HEAD
+Batched over subnets. The rule (subtensor ``main`` @ ``14bc6f9f``,
 ``subnets/registration.rs``): owner hotkeys protected by ``ImmuneOwnerUidsLimit`` are never
 pruned; among the other registered uids the candidate is the lowest ``Emission``, ties to the
 older registration block, then the lower uid. A non-immune candidate is pruned only while more

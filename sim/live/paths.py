@@ -2,8 +2,7 @@
 
 Keys are secrets and state directories grow, so neither defaults to the working directory (a
 checkout): keys go to the per-user config directory, coordinator state to the per-user state
-directory, following the XDG base directory specification
-(https://specifications.freedesktop.org/basedir-spec/latest/):
+directory, following freedesktop.org's XDG Base Directory Specification:
 
 * keys: ``$XDG_CONFIG_HOME/govsim/keys/NAME.json`` (default ``~/.config/govsim/keys``);
   directories created ``0700``, key files ``0600``;

@@ -1,5 +1,6 @@
-"""Golden vectors of spec yuma.md §13 (subtensor tests): exact mode equal to the chain's integers,
-float mode within the spec's tolerances."""
+"""Golden vectors from subtensor's tests (``pallets/subtensor/src/tests/{epoch,math}.rs``,
+``main`` @ ``14bc6f9f``): exact mode equal to the chain's integers, float mode within the
+tolerances of docs/yuma.md ("Tolerances")."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _fx(values: list[float]) -> np.ndarray:
     return np.array([round(v * ONE) for v in values], dtype=np.int64)
 
 
-# ---------------------------------------------------------------- d.1 weighted median
+# ------------------------------------------------------------------- tests/math.rs: weighted median
 
 MEDIAN_CASES = [
     ([0.51], [1.0], 1.0),
@@ -45,7 +46,7 @@ MEDIAN_CASES = [
 
 @pytest.mark.parametrize(("stake", "score", "expected"), MEDIAN_CASES)
 def test_weighted_median_vectors(stake: list[float], score: list[float], expected: float) -> None:
-    # ST's weighted_median uses majority 0.51 (minority 0.49); kappa = 1 - minority
+    # subtensor's weighted_median uses majority 0.51 (minority 0.49); kappa = 1 - minority
     kappa = ONE - round(0.49 * ONE)
     positive = [i for i, s in enumerate(stake) if s > 0]
     values = _fx(score)[positive][:, None]
@@ -96,7 +97,7 @@ def test_weighted_median_col_vectors(
     assert f[0].tolist() == pytest.approx(expected)
 
 
-# ---------------------------------------------------------------- d.2 test_bonds
+# ----------------------------------------------------------------------- tests/epoch.rs: test_bonds
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,7 @@ def test_bonds_permit_epoch_and_dividends(bonds_runs: dict) -> None:
     np.testing.assert_allclose(f5, np.array([4776, 10734, 21438, 28585]) / 65535, atol=1e-4)
 
 
-# ---------------------------------------------------------------- d.3 active stake
+# ---------------------------------------------------------------- tests/epoch.rs: test_active_stake
 
 
 def _active_stake_states() -> list[dict[str, Any]]:
@@ -194,7 +195,7 @@ def test_active_stake(mode: str) -> None:
     check(_col(out[3], 3, range(2)), [65535, 54712], 1)
 
 
-# ---------------------------------------------------------------- d.4 outdated weights
+# ------------------------------------------------------------ tests/epoch.rs: test_outdated_weights
 
 
 def _outdated_states() -> list[dict[str, Any]]:
@@ -225,7 +226,7 @@ def test_outdated_weights(mode: str) -> None:
         np.testing.assert_allclose(first["incentive_u16"], [0, 0, 43689, 21845], atol=1)
 
 
-# ---------------------------------------------------------------- d.5 zero weights
+# ---------------------------------------------------------------- tests/epoch.rs: test_zero_weights
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -244,7 +245,7 @@ def test_zero_weights(mode: str) -> None:
         np.testing.assert_allclose(got["emission"], want, atol=0 if mode == "exact" else 1)
 
 
-# ---------------------------------------------------------------- d.6 graphs and owner
+# ----------------------------------------------------- tests/epoch.rs: graphs and owner self-weight
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -304,7 +305,7 @@ def test_owner_self_weight(mode: str) -> None:
     assert out["incentive_u16"][0] == out["incentive_u16"][1]
 
 
-# ---------------------------------------------------------------- d.7 Yuma 3 scenarios
+# ----------------------------------------------------------------- tests/epoch.rs: Yuma 3 scenarios
 
 
 def _yuma3_states(
@@ -315,7 +316,7 @@ def _yuma3_states(
     liquid: bool = True,
     resets: dict[int, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """ST setup_yuma_3_scenario: registration at block 1, a permit epoch at block 2, then epoch e
+    """subtensor's setup_yuma_3_scenario: registration at block 1, a permit epoch at block 2, then epoch e
     at block 3 + e with weights set the block before. ``resets`` maps an epoch to a miner uid
     whose bond column is reset before that epoch (bonds reset)."""
     n = len(stakes)
@@ -417,7 +418,7 @@ def test_yuma3_scenarios(name: str, mode: str) -> None:
     out = replay_states(states, mode)[1:]
     for epoch, want in enumerate(case["dividends"]):
         got = np.array(out[epoch]["dividends_u16"][:3]) / 65535
-        # ST asserts ±1e-3; the fixed-point epoch lands within 6e-5 of the 4-dp targets
+        # subtensor asserts ±1e-3; the fixed-point epoch lands within 6e-5 of the 4-dp targets
         np.testing.assert_allclose(got, want, atol=1e-4, err_msg=f"{name} epoch {epoch}")
     for epoch, rows in case["bonds"].items():
         got = [
@@ -466,7 +467,7 @@ def test_yuma3_bonds_reset(mode: str) -> None:
             (out[epoch]["bonds"][i].get("3", 0) / 65535, out[epoch]["bonds"][i].get("4", 0) / 65535)
             for i in range(3)
         ]
-        # 40 chained epochs of u16 storage: within 1.2e-4 (the spec quotes 1.1e-4)
+        # 40 chained epochs of u16 storage: within 1.2e-4 (an exact replay lands within 1.1e-4)
         np.testing.assert_allclose(got, rows, atol=1.2e-4, err_msg=f"bonds epoch {epoch}")
 
 

@@ -64,7 +64,7 @@ def test_policies_list_json() -> None:
     curve = {p["name"]: p for p in by_name["v2_two_stage"]["params"]}["curve"]
     assert curve["choices"] == ["cubic", "linear", "exponential"]
     # Help texts cite nothing outside the repository.
-    assert "§" not in result.stdout
+    assert "\N{SECTION SIGN}" not in result.stdout
 
 
 # -- scenarios -----------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def test_scenarios_list_and_show() -> None:
     assert result.exit_code == 0, result.output
     names = [line.split()[0] for line in result.output.splitlines()[:len(library())]]
     assert names == sorted(library()) and "covenant_2026" in names
-    assert "§" not in result.output
+    assert "\N{SECTION SIGN}" not in result.output
     show = CliRunner().invoke(main, ["scenarios", "show", "validator_cabal"])
     assert show.exit_code == 0, show.output
     assert "sweep         list, 12 points over network.kappa, validators.mix" in show.output
@@ -177,7 +177,7 @@ def _git_status() -> str:
 
 @pytest.mark.slow
 def test_library_by_name_from_a_directory_outside_the_checkout(tmp_path: Path) -> None:
-    """The commands of the issue, as a user types them, in a fresh directory."""
+    """The README tour's first commands, as a user types them, in a fresh directory."""
     before = _git_status()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 

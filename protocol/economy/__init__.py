@@ -1,5 +1,8 @@
 """The dTAO token economy of a whole network, batched over subnets (docs/economy.md).
 
+"HEAD" in this package means subtensor's ``main`` @ ``14bc6f9f`` (2026-06-30), the newest
+chain version modelled; dated versions are the eras of ``history.py``.
+
 Public API
 ----------
 NetworkState, EconomyParams

@@ -1,4 +1,9 @@
-"""Coinbase vectors (yuma.md d.8, ST tests/coinbase.rs) and the halving boundaries."""
+"""Coinbase vectors and the halving boundaries.
+
+The vectors follow subtensor ``pallets/subtensor/src/tests/coinbase.rs``.
+
+"HEAD" is subtensor's ``main`` @ ``14bc6f9f`` (2026-06-30), as in ``protocol.economy``.
+"""
 
 from __future__ import annotations
 
@@ -115,7 +120,7 @@ def test_block_emission_rejects_negative_issuance() -> None:
         block_emission(-1)
 
 
-# -- coinbase vectors (d.8) ------------------------------------------------------------------
+# -- coinbase vectors (subtensor tests/coinbase.rs) -----------------------------------------------
 
 
 def test_pending_emission_split_500m_375m_125m() -> None:

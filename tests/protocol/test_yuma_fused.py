@@ -187,7 +187,7 @@ def test_weighted_median_vectors_fused(
     weights[:k, k] = column
     weights[:k, k + 1] = 1.0 - column
     stakes = torch.tensor([*stake, 0.0, 0.0], dtype=torch.float64)
-    # ST's weighted_median majority 0.51 (as test_weighted_median_vectors)
+    # subtensor's weighted_median majority 0.51 (as test_weighted_median_vectors)
     params = EpochParams(kappa=1 - 0.49, max_validators=n)
     result = yuma_epoch(weights, stakes, torch.zeros(n, n), params=params, backend="fused")
     assert float(result.consensus[k]) == pytest.approx(expected, abs=1e-12)

@@ -53,7 +53,9 @@ __all__ = [
     "study_design",
     "study_status",
     "summarize_study",
+    "summary_table",
     "verdict",
+    "write_summary_csv",
 ]
 
 #: KPIs read as "harm", with the sign that turns each into "larger = worse", in order of
@@ -992,6 +994,40 @@ def summarize_study(root: str | Path, *, kpi: str | None = None, level: float = 
                         overall, tuple(point_verdicts))
 
 
+# -- the summary in long form (``--csv``) ---------------------------------------------------------
+def summary_table(report: StudySummary) -> pd.DataFrame:
+    """The study's summary in long form, one row per policy [and design point] and KPI.
+
+    A single-point study: ``policy`` and every KPI (those equal in every run too, with their
+    one value as mean, low and high). A sweep: ``point, <axes>, policy`` and the KPIs per
+    design point. Columns after the identifiers: ``kpi, name, unit, group, direction, mean,
+    low, high, n`` (:func:`sim.kpi_tables.long_kpi_table`; ``%`` values times 100).
+    """
+    from sim.kpi_tables import long_kpi_table
+
+    if report.design.is_sweep and not report.per_point.empty:
+        axes = [a for a in report.design.axes if a != "point"]
+        return long_kpi_table(report.per_point, ids=["point", *axes, "policy"])
+    summary = report.summary
+    if report.constant and not summary.empty:
+        runs = summary.groupby("policy", sort=False)["n"].max()
+        rows = [{"policy": policy, "kpi": key, "mean": value, "low": value, "high": value,
+                 "n": int(n) if np.isfinite(value) else 0}
+                for policy, n in runs.items() for key, value in report.constant.items()]
+        summary = pd.concat([summary, pd.DataFrame(rows)], ignore_index=True)
+        order = {p: i for i, p in enumerate(report.policies)}
+        summary = summary.sort_values("policy", key=lambda c: c.map(order), kind="stable")
+    return long_kpi_table(summary, ids=["policy"])
+
+
+def write_summary_csv(report: StudySummary, path: str | Path) -> Path:
+    """Write :func:`summary_table` as CSV to ``path`` (parent directories created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary_table(report).to_csv(path, index=False)
+    return path
+
+
 # -- the terminal view ---------------------------------------------------------------------------
 def _text_table(frame: pd.DataFrame, *, left: int = 0) -> str:
     """A plain table: the first ``left`` columns left-aligned, the rest right-aligned."""
@@ -1027,9 +1063,14 @@ def _point_verdict_table(report: StudySummary) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def format_study(report: StudySummary, *, width: int = 140) -> str:
-    """The terminal summary: the compare table (single point) or, for a sweep, the per-point
-    table of the response KPI; then the verdicts, each saying what it covers."""
+def format_study(report: StudySummary, *, width: int | None = None) -> str:
+    """The terminal summary: the KPI tables grouped by :mod:`sim.kpi_catalog` (single point,
+    see :func:`sim.kpi_tables.format_kpi_tables`; never wider than ``width``, default the
+    terminal's width up to 100 columns) or, for a sweep, the per-point table of the response
+    KPI; then the verdicts, each saying what it covers."""
+    from sim.kpi_tables import format_constants, format_kpi_tables, terminal_width
+
+    width = width if width is not None else terminal_width()
     lines: list[str] = []
     header = report.status.header()
     if header:
@@ -1048,10 +1089,10 @@ def format_study(report: StudySummary, *, width: int = 140) -> str:
                   f"({report.kpi_reason})"]
         lines.append(_text_table(report.point_table(), left=len(report.design.axes)))
     else:
-        lines += ["", format_compare_table(report.summary, width=width)]
-        if report.constant:
-            lines.append("the same in every run: " + ", ".join(
-                f"{k} = {v:.4g}" for k, v in report.constant.items() if np.isfinite(v)))
+        lines += ["", format_kpi_tables(report.summary, width=width)]
+        constants = format_constants(report.constant, width=width)
+        if constants:
+            lines.append(constants)
     lines += ["", report.verdict_line()]
     if report.point_verdicts:
         table = _point_verdict_table(report)

@@ -443,20 +443,27 @@ def _most_affected_subnet(series: pd.DataFrame, value: str, time: str) -> int:
     return int(spans.idxmax())
 
 
-def _band_plot(series: pd.DataFrame, value: str, time: str, title: str) -> str:
+def _band_plot(series: pd.DataFrame, value: str, time: str, title: str,
+               marks: pd.DataFrame | None = None) -> str:
     import matplotlib.pyplot as plt
+
+    from sim.timeline_marks import draw_marks
 
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
     groups = list(series.groupby("policy", sort=False))
     colors = plt.get_cmap("tab20" if len(groups) > 10 else "tab10")
     alpha = 0.15 if len(groups) <= 4 else 0.07
+    by_policy = {}
     for i, (policy, sub) in enumerate(groups):
         grouped = sub.groupby(time)[value]
         mean, lo, hi = grouped.mean(), grouped.quantile(0.05), grouped.quantile(0.95)
         color = colors(i % colors.N)
+        by_policy[str(policy)] = color
         ax.plot(mean.index, mean.to_numpy(), label=str(policy), lw=1.4, color=color)
         ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), alpha=alpha, color=color,
                         lw=0)
+    if marks is not None:
+        draw_marks(ax, marks, time=time, colors=by_policy)
     ax.set_xlabel(time)
     ax.set_ylabel(value)
     ax.set_title(title)
@@ -509,6 +516,23 @@ def _ci_bars(summary: pd.DataFrame, columns: Sequence[str], title: str) -> str:
     return _png(fig)
 
 
+_MARKS_NOTE = ("; dashed rules: the scenario's timed shocks; dotted rules: governance actions "
+               "that executed (per policy, at the median day, with the seeds that executed "
+               "them)")
+
+
+def _study_marks(store: StudyStore) -> pd.DataFrame:
+    """The timelines' marks: the scenarios' shocks and the executed governance actions
+    (:func:`sim.timeline_marks.report_marks`)."""
+    from sim.timeline_marks import report_marks
+
+    try:
+        configs = [json.loads(c) for c in store.scenarios()["config"]]
+    except (KeyError, ValueError, TypeError):
+        configs = []
+    return report_marks(store.table("events"), configs)
+
+
 def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
         -> list[tuple[str, str]]:
     """(caption, base64 PNG) for every plot the study's data supports."""
@@ -519,10 +543,14 @@ def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
     series = store.table("timeseries")
     time = _time_column(series) if not series.empty else None
     if time is not None:
+        marks = _study_marks(store)
+        note = _MARKS_NOTE if not marks.empty else ""
         network = _network_series(series)
         if "tao_price_usd" in network.columns:
-            figures.append(("TAO price (USD): mean and 5–95 % band across seeds, per policy",
-                            _band_plot(network, "tao_price_usd", time, "TAO price (USD)")))
+            figures.append(("TAO price (USD): mean and 5–95 % band across seeds, per policy"
+                            + note,
+                            _band_plot(network, "tao_price_usd", time, "TAO price (USD)",
+                                       marks)))
         if "netuid" in series.columns and series["netuid"].nunique() > 1:
             for col in ("emission_share", "alpha_price_usd"):
                 if col not in series.columns:
@@ -530,8 +558,8 @@ def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
                 subnet = _most_affected_subnet(series, col, time)
                 sub = series[series["netuid"] == subnet]
                 figures.append((f"{col} of subnet {subnet} (where policies differ most), mean and "
-                                "5–95 % band across seeds, per policy",
-                                _band_plot(sub, col, time, f"{col}, subnet {subnet}")))
+                                "5–95 % band across seeds, per policy" + note,
+                                _band_plot(sub, col, time, f"{col}, subnet {subnet}", marks)))
     columns = list(dict.fromkeys(summary["kpi"])) if not summary.empty else []
     pnl = [c for c in _matching(columns, r"^pnl\.") if c.endswith(".mean")]
     if pnl:
@@ -1329,6 +1357,8 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
     """The report as one self-contained HTML page (jinja2 template, autoescaped)."""
     import jinja2
 
+    from sim.kpi_tables import format_constants, html_kpi_tables
+
     env = jinja2.Environment(loader=jinja2.PackageLoader("sim", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
@@ -1355,9 +1385,9 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
         "point_table": None,
         "point_verdicts": None,
         "all_points": None,
-        "compare_table": None,
-        "constant": ", ".join(f"{k} = {v:.4g}" for k, v in report.constant.items()
-                              if np.isfinite(v)),
+        "kpi_tables": html_kpi_tables(report.summary) if not report.summary.empty else [],
+        "constant": format_constants(report.constant, width=10**6).removeprefix(
+            "the same in every run: "),
         "response": [],
         "figures": [{"caption": c, "png": p} for c, p in figures],
         "failed": None,
@@ -1369,8 +1399,6 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
         if report.point_verdicts:
             context["point_verdicts"] = _html_table(_point_verdict_table(report), left=axes)
         context["all_points"] = _html_table(_all_kpis_per_point(report), left=axes + 1)
-    if not report.summary.empty:
-        context["compare_table"] = _html_table(wide_table(report.summary), index=True)
     if not failed.empty:
         context["failed"] = _html_table(
             failed[["run_id", "policy", "status", "attempt", "error"]].fillna(""), left=5)

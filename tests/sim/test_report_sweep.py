@@ -244,3 +244,20 @@ def test_grouped_intervals_match_mean_ci() -> None:
         assert ci.n == row["n"]
         np.testing.assert_allclose([ci.mean, ci.low, ci.high],
                                    [row["mean"], row["low"], row["high"]], equal_nan=True)
+
+
+def test_report_csv_of_a_sweep_is_per_design_point(sweep_study: tuple[Path, str],
+                                                    tmp_path: Path) -> None:
+    out, _ = sweep_study
+    csv = tmp_path / "sweep.csv"
+    result = CliRunner().invoke(main, ["report", str(out), "--csv", str(csv),
+                                       "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(csv)
+    assert list(frame.columns) == ["point", *AXES, "policy", "kpi", "name", "unit", "group",
+                                   "direction", "mean", "low", "high", "n"]
+    gain = frame[frame["kpi"] == "cabal.gain"]
+    assert len(gain) == 8 and set(gain["policy"]) == {"sudo", "multisig"}
+    assert (gain["unit"] == "%").all() and (gain["n"] == 2).all()
+    assert sorted(set(zip(gain["validators.mix.cabal"], gain["network.kappa"], strict=True))) \
+        == [(0.25, 0.5), (0.25, 0.6), (0.5, 0.5), (0.5, 0.6)]

@@ -31,6 +31,7 @@ __all__ = [
     "network_frame_by_run",
     "numeric_columns",
     "policy_scale",
+    "readable_kpi_table",
     "shock_marks",
     "split_constant_kpis",
     "stable_hash",
@@ -197,6 +198,41 @@ def kpi_table(summary: pd.DataFrame, *, group: str = "policy") -> pd.DataFrame:
     wide = text.pivot(index="kpi", columns=group, values="cell")
     # Rows and columns in first-seen order (the KPIs as computed, the policies as chosen).
     return wide.reindex(index=summary["kpi"].unique(), columns=summary[group].unique())
+
+
+def readable_kpi_table(summary: pd.DataFrame, *, group: str = "policy") -> pd.DataFrame:
+    """The KPI summary for reading: grouped and named by ``sim.kpi_catalog``, with units.
+
+    Parameters
+    ----------
+    summary
+        :func:`kpi_summary`'s table (``<group>, kpi, mean, ci_lo, ci_hi, n``).
+    group
+        The column holding the policy.
+
+    Returns
+    -------
+    DataFrame
+        First a ``runs (n)`` row (the runs each policy's cells rest on), then one row per KPI,
+        by catalogue group (harm, reaction speed, governance outcomes, decentralisation,
+        economy, other): ``group, KPI, unit`` (with ↓/↑ for which way is better), one
+        ``mean [lo, hi]`` column per policy (``n=k`` where a cell rests on fewer runs) and
+        the KPI's ``key``.
+    """
+    from sim.kpi_tables import kpi_tables
+
+    renamed = summary.rename(columns={"ci_lo": "low", "ci_hi": "high"})
+    tables = kpi_tables(renamed, group=group)
+    if not tables:
+        return pd.DataFrame(columns=["group", "KPI", "unit", "key"])
+    policies = list(tables[0].policies)
+    rows = [{"group": "", "KPI": "runs (n)", "unit": "",
+             **{p: str(tables[0].n[p]) for p in policies}, "key": ""}]
+    for table in tables:
+        for (name, unit, cells), key in zip(table.rows, table.keys, strict=True):
+            rows.append({"group": table.title, "KPI": name, "unit": unit,
+                         **dict(zip(policies, cells, strict=True)), "key": key})
+    return pd.DataFrame(rows, columns=["group", "KPI", "unit", *policies, "key"])
 
 
 def split_constant_kpis(

@@ -173,11 +173,32 @@ def test_kpi_summary_interval_contains_mean_and_shrinks_to_point() -> None:
     assert a["ci_lo"] < a["mean"] < a["ci_hi"]
     b = summary[summary["policy"] == "b"].iloc[0]
     assert b["n"] == 1 and np.isnan(b["ci_lo"])
-    table = explorer.kpi_table(summary)
+    from sim.explorer._tables import kpi_table
+
+    table = kpi_table(summary)
     assert list(table.columns) == ["a", "b"]
-    assert list(explorer.kpi_table(summary.iloc[::-1]).columns) == ["b", "a"]
+    assert list(kpi_table(summary.iloc[::-1]).columns) == ["b", "a"]
     assert table.loc["harm", "b"] == "7"
     assert table.loc["harm", "a"].startswith("2.5 [")
+
+
+def test_readable_kpi_table_groups_names_and_counts_runs() -> None:
+    kpis = pd.DataFrame({
+        "policy": ["sudo"] * 3 + ["timelock"] * 3,
+        "harm.total": [1e6, 2e6, 3e6, 1e5, 2e5, 3e5],
+        "reaction.days_to_act_mean": [0.5, 0.5, 0.5, 2.0, np.nan, 2.5],
+        "pnl.tao_holders.mean": [-0.1, -0.2, -0.15, 0.0, 0.01, 0.02],
+    })
+    table = explorer.readable_kpi_table(explorer.kpi_summary(kpis))
+    assert list(table.columns) == ["group", "KPI", "unit", "sudo", "timelock", "key"]
+    assert table.iloc[0][["KPI", "sudo", "timelock"]].tolist() == ["runs (n)", "3", "3"]
+    assert table["group"].tolist()[1:] == ["Harm", "Reaction speed", "Economy and participants"]
+    harm = table.iloc[1]
+    assert harm["KPI"] == "Harm, weighted total" and harm["unit"] == "USD ↓"
+    assert harm["sudo"] == "2M [-484k, 4.48M]" and harm["key"] == "harm.total"
+    speed = table.iloc[2]
+    assert speed["sudo"] == "0.5" and speed["timelock"].endswith(" n=2")
+    assert table.iloc[3]["unit"] == "% ↑" and table.iloc[3]["sudo"].startswith("-15 [")
 
 
 def test_time_column_prefers_days_and_errors_clearly() -> None:

@@ -20,6 +20,7 @@ import difflib
 import io
 import json
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -886,19 +887,31 @@ class StudySummary:
 
     def point_table(self, kpi: str | None = None) -> pd.DataFrame:
         """One row per design point: the axes' values, then ``mean ± half-width`` of ``kpi``
-        (default: the response KPI) per policy."""
+        (default: the response KPI) per policy (``n=k`` appended where a cell rests on fewer
+        runs than :meth:`point_runs`)."""
         kpi = kpi or self.kpi
         axes = list(self.design.axes)
         if self.per_point.empty or kpi is None:
             return pd.DataFrame(columns=[*axes, *self.policies])
         sub = self.per_point[self.per_point["kpi"] == kpi]
-        cells = sub.assign(cell=[_cell(m, lo, hi) for m, lo, hi in
-                                 zip(sub["mean"], sub["low"], sub["high"], strict=True)])
+        most = int(sub["n"].max()) if len(sub) else 0
+        # A cell resting on fewer runs than the others (runs without a value) says so.
+        cells = sub.assign(cell=[_cell(m, lo, hi) + (f" n={int(n)}" if int(n) < most else "")
+                                 for m, lo, hi, n in zip(sub["mean"], sub["low"], sub["high"],
+                                                         sub["n"], strict=True)])
         table = cells.pivot(index="point", columns="policy", values="cell")
         table = table.reindex(index=self.design.points.index,
                               columns=[p for p in self.policies if p in table.columns])
         values = self.design.points[axes].map(format_value)
         return pd.concat([values, table.fillna("n/a")], axis=1)
+
+    def point_runs(self, kpi: str | None = None) -> int:
+        """The runs a cell of :meth:`point_table` rests on (the most any cell has)."""
+        kpi = kpi or self.kpi
+        if self.per_point.empty or kpi is None:
+            return 0
+        sub = self.per_point[self.per_point["kpi"] == kpi]
+        return int(sub["n"].max()) if len(sub) else 0
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data (non-finite numbers as None or ``"inf"``)."""
@@ -1073,6 +1086,30 @@ def _text_table(frame: pd.DataFrame, *, left: int = 0) -> str:
     return "\n".join(out)
 
 
+def _fitted_text_table(frame: pd.DataFrame, *, left: int, width: int) -> str:
+    """:func:`_text_table` split into blocks of columns no wider than ``width``, each block
+    repeating the first ``left`` (label) columns."""
+    labels, rest = list(frame.columns[:left]), list(frame.columns[left:])
+    if not rest:
+        return _text_table(frame, left=left)
+
+    def col_width(column: Any) -> int:
+        return max(len(str(column)), *(len(str(v)) for v in frame[column])) if len(frame) \
+            else len(str(column))
+
+    room = width - sum(col_width(c) + 2 for c in labels)
+    blocks: list[list[Any]] = [[]]
+    used = 0
+    for column in rest:
+        w = col_width(column) + 2
+        if blocks[-1] and used + w > room:
+            blocks.append([])
+            used = 0
+        blocks[-1].append(column)
+        used += w
+    return "\n\n".join(_text_table(frame[labels + block], left=left) for block in blocks)
+
+
 def _point_verdict_table(report: StudySummary) -> pd.DataFrame:
     """One row per design point: its axes, the reference, the least-harm policies and those
     that do significantly less harm than the reference (or why there is no verdict)."""
@@ -1104,18 +1141,24 @@ def format_study(report: StudySummary, *, width: int | None = None) -> str:
     if header:
         lines += [header, ""]
     n_runs = report.status.total
-    lines.append(f"{report.scenario}: {report.design.describe()}; policies "
-                 f"{', '.join(report.policies)}; {report.replications} seeds each "
-                 f"({n_runs} runs)")
+    lines += textwrap.wrap(f"{report.scenario}: {report.design.describe()}; policies "
+                           f"{', '.join(report.policies)}; {report.replications} seeds each "
+                           f"({n_runs} runs)", width, break_long_words=False,
+                           break_on_hyphens=False)
     if report.summary.empty:
         lines.append("no successful runs: nothing to compare")
         return "\n".join(lines)
     if report.design.is_sweep and report.kpi is not None:
         meaning = KPI_MEANINGS.get(report.kpi)
-        lines += ["", f"{report.kpi} per design point: mean ± half-width of the 95 % t "
-                      "interval over seeds" + (f"; {meaning}" if meaning else ""),
-                  f"({report.kpi_reason})"]
-        lines.append(_text_table(report.point_table(), left=len(report.design.axes)))
+        named = _kpi_name(report.kpi, raw=True)
+        head = (f"{report.kpi} per design point{f' ({named})' if named else ''}: mean ± "
+                "half-width of the 95 % t interval over seeds"
+                + (f"; {meaning}" if meaning else ""))
+        reason = (f"({report.kpi_reason}; each cell rests on {report.point_runs()} runs unless "
+                  "it says n=k)")
+        lines += ["", *textwrap.wrap(head, width), *textwrap.wrap(reason, width)]
+        lines.append(_fitted_text_table(report.point_table(), left=len(report.design.axes),
+                                        width=width))
     else:
         lines += ["", format_kpi_tables(report.summary, width=width)]
         constants = format_constants(report.constant, width=width)
@@ -1352,6 +1395,19 @@ def _all_kpis_per_point(report: StudySummary) -> pd.DataFrame:
                 + [c for c in wide.columns if c not in order and c != "point"]]
 
 
+def _kpi_name(kpi: str | None, *, raw: bool = True) -> str | None:
+    """``name, unit, which way is better`` of a catalogued KPI (None when not catalogued).
+
+    With ``raw`` the unit is that of the stored values: a ``%`` KPI is "a fraction"."""
+    from sim.kpi_catalog import kpi_info
+
+    info = kpi_info(kpi) if kpi else None
+    if info is None:
+        return None
+    unit = "a fraction (0.1 = 10 %)" if raw and info.unit == "%" else info.unit
+    return ", ".join(x for x in (info.name, unit, info.better) if x)
+
+
 def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
                 manifest: pd.DataFrame) -> str:
     """The report as one self-contained HTML page (jinja2 template, autoescaped)."""
@@ -1381,6 +1437,8 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
         "kpi": report.kpi,
         "kpi_reason": report.kpi_reason,
         "kpi_meaning": KPI_MEANINGS.get(report.kpi or ""),
+        "kpi_name": _kpi_name(report.kpi),
+        "point_runs": report.point_runs(),
         "verdict": report.verdict_line() if not report.summary.empty else None,
         "point_table": None,
         "point_verdicts": None,

@@ -168,7 +168,7 @@ st.dataframe(
     key="cmp_kpi_table",
 )
 if constant:
-    st.caption("The same in every run: " + ", ".join(f"{k} = {v:.4g}" for k, v in constant.items()))
+    st.caption(explorer.readable_constants(constant).capitalize())
 
 network = explorer.network_frame_by_run(
     results.timeseries.drop(columns=["point"], errors="ignore")

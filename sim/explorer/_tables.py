@@ -31,7 +31,9 @@ __all__ = [
     "network_frame_by_run",
     "numeric_columns",
     "policy_scale",
+    "readable_constants",
     "readable_kpi_table",
+    "readable_run_kpis",
     "shock_marks",
     "split_constant_kpis",
     "stable_hash",
@@ -233,6 +235,36 @@ def readable_kpi_table(summary: pd.DataFrame, *, group: str = "policy") -> pd.Da
             rows.append({"group": table.title, "KPI": name, "unit": unit,
                          **dict(zip(policies, cells, strict=True)), "key": key})
     return pd.DataFrame(rows, columns=["group", "KPI", "unit", *policies, "key"])
+
+
+def readable_run_kpis(kpis: Mapping[str, Any]) -> pd.DataFrame:
+    """One run's KPIs for reading: ``group, KPI, unit, value, key`` by catalogue group.
+
+    Numbers are compacted (``14.4k``) and shown in the KPI's unit (``%`` values are the
+    stored fractions times 100); text values (the policy) are left out.
+    """
+    from sim.kpi_catalog import GROUP_TITLES, describe_kpi, group_kpis
+    from sim.kpi_tables import compact_number
+
+    numeric = [k for k, v in kpis.items()
+               if isinstance(v, int | float | np.number) and not isinstance(v, bool)
+               and k != "seed"]
+    rows = []
+    for group, keys in group_kpis(numeric):
+        for key in keys:
+            info = describe_kpi(key)
+            rows.append({"group": GROUP_TITLES[group], "KPI": info.name,
+                         "unit": info.unit + {"lower": " ↓", "higher": " ↑"}.get(
+                             info.direction, ""),
+                         "value": compact_number(float(kpis[key]) * info.scale), "key": key})
+    return pd.DataFrame(rows, columns=["group", "KPI", "unit", "value", "key"])
+
+
+def readable_constants(constant: Mapping[str, Any]) -> str:
+    """KPIs equal in every run as one line, by name and unit ("" when there are none)."""
+    from sim.kpi_tables import format_constants
+
+    return format_constants({k: float(v) for k, v in constant.items()}, width=10**6)
 
 
 def split_constant_kpis(

@@ -655,3 +655,19 @@ def test_run_scenario_equals_sim_run_and_snapshots_the_network() -> None:
     # Only validators set weights on chain.
     setters = {i for i in range(8) if snapshot.weights[0, i].sum() > 0}
     assert setters <= {i for i, r in enumerate(snapshot.roles[0]) if r == "validator"}
+
+
+def test_readable_run_kpis_and_constants() -> None:
+    kpis = {"policy": "sudo", "seed": 3, "days": 40.0, "harm.total": 1.25e6,
+            "governance.p_harmful_executed": 0.5, "made.up": 2}
+    table = explorer.readable_run_kpis(kpis)
+    assert list(table.columns) == ["group", "KPI", "unit", "value", "key"]
+    assert table["key"].tolist() == ["harm.total", "governance.p_harmful_executed", "days",
+                                     "made.up"]
+    assert table.iloc[0][["group", "KPI", "unit", "value"]].tolist() == [
+        "Harm", "Harm, weighted total", "USD ↓", "1.25M"]
+    assert table.iloc[1]["value"] == "50" and table.iloc[1]["unit"] == "% ↓"
+    assert table.iloc[3]["KPI"] == "made.up" and table.iloc[3]["group"] == "Other"
+    line = explorer.readable_constants({"days": 40.0, "pnl.miners.n": 220})
+    assert line == "the same in every run: Horizon 40 days; Miners 220"
+    assert explorer.readable_constants({}) == ""

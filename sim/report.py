@@ -6,11 +6,14 @@ Everything is read from the study directory (:class:`sim.store.StudyStore`).
 every run), the design of a sweep (:func:`study_design`: the parameters that vary over its
 points, read from each point's config), the KPIs per design point and policy, the response KPI
 (:func:`choose_kpi`), and the verdict on harm versus reaction speed over the whole study and at
-each design point. Three views render it: :func:`format_study` (the terminal),
-:meth:`StudySummary.to_dict` (``--json``) and :func:`build_report` (``report.html`` from the
-``sim/templates/report.html.j2`` jinja2 template: price paths with bands across seeds, PnL per
-role, emission shares, decentralisation metrics and, for a sweep, the per-point table and the
-response plots of the chosen KPI over the design's axes).
+each design point. Four views render it: :func:`format_study` (the terminal: the KPI tables
+grouped and named by :mod:`sim.kpi_catalog`, see :mod:`sim.kpi_tables`, never wider than the
+terminal), :meth:`StudySummary.to_dict` (``--json``), :func:`summary_table` (``--csv``, long
+form) and :func:`build_report` (``report.html`` from the ``sim/templates/report.html.j2``
+jinja2 template: the same grouped tables, price paths with bands across seeds and the shocks
+and executed governance actions marked (:mod:`sim.timeline_marks`), PnL per role, emission
+shares, decentralisation metrics and, for a sweep, the per-point table and the response plots
+of the chosen KPI over the design's axes).
 """
 
 from __future__ import annotations

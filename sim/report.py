@@ -1383,10 +1383,13 @@ def _html_table(frame: pd.DataFrame, *, left: int = 1, index: bool = False) -> d
 
 
 def _all_kpis_per_point(report: StudySummary) -> pd.DataFrame:
-    """One row per design point and policy, one column per KPI (``mean ± half-width``)."""
+    """One row per design point and policy, one column per KPI (``mean ± half-width``;
+    ``n=k`` appended where a cell rests on fewer runs than the study's seeds)."""
     data = report.per_point
-    cells = data.assign(cell=[_cell(m, lo, hi) for m, lo, hi in
-                              zip(data["mean"], data["low"], data["high"], strict=True)])
+    most = int(data["n"].max()) if len(data) else 0
+    cells = data.assign(cell=[_cell(m, lo, hi) + (f" n={int(n)}" if int(n) < most else "")
+                              for m, lo, hi, n in zip(data["mean"], data["low"], data["high"],
+                                                      data["n"], strict=True)])
     wide = cells.pivot(index=["point", "policy"], columns="kpi", values="cell")
     wide = wide.reindex(columns=list(dict.fromkeys(data["kpi"])))
     wide = wide.reset_index()

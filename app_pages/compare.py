@@ -158,9 +158,17 @@ varying, constant = explorer.split_constant_kpis(
 kpi_summary = explorer.kpi_summary(varying, group="policy")
 st.session_state["cmp_kpi_summary"] = kpi_summary
 st.subheader("KPIs (mean [95 % CI] over seeds)")
-st.dataframe(explorer.kpi_table(kpi_summary), width="stretch", key="cmp_kpi_table")
+st.caption(
+    "Grouped and named by the KPI catalogue; ↓ / ↑ after the unit: lower / higher is better; "
+    "% values are shares × 100; `runs (n)`: the runs each policy's cells rest on (`n=k`: a "
+    "cell resting on fewer)."
+)
+st.dataframe(
+    explorer.readable_kpi_table(kpi_summary), width="stretch", hide_index=True,
+    key="cmp_kpi_table",
+)
 if constant:
-    st.caption("The same in every run: " + ", ".join(f"{k} = {v:.4g}" for k, v in constant.items()))
+    st.caption(explorer.readable_constants(constant).capitalize())
 
 network = explorer.network_frame_by_run(
     results.timeseries.drop(columns=["point"], errors="ignore")

@@ -210,8 +210,14 @@ if not result.events.empty:
         st.dataframe(result.events, width="stretch", key="scn_events_table")
 
 with st.expander("All KPIs"):
-    kpi_frame = pd.Series(result.kpis, name="value").astype(str).to_frame()
-    st.dataframe(kpi_frame, width="stretch", key="scn_kpi_table")
+    st.caption(
+        "Grouped and named by the KPI catalogue; ↓ / ↑: lower / higher is better; % values are "
+        "shares × 100."
+    )
+    st.dataframe(
+        explorer.readable_run_kpis(result.kpis), width="stretch", hide_index=True,
+        key="scn_kpi_table",
+    )
 
 d1, d2 = st.columns(2)
 d1.download_button(

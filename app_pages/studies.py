@@ -98,7 +98,10 @@ with kpi_tab:
     else:
         summary = explorer.kpi_summary(kpis, group="policy")
         st.session_state["studies_kpi_summary"] = summary
-        st.dataframe(explorer.kpi_table(summary), width="stretch", key="studies_kpi_table")
+        st.dataframe(
+            explorer.readable_kpi_table(summary), width="stretch", hide_index=True,
+            key="studies_kpi_table",
+        )
         st.download_button(
             "Download KPIs (CSV)", kpis.to_csv(index=False), "kpis.csv", "text/csv",
             key="studies_download_kpis",

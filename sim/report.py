@@ -6,11 +6,14 @@ Everything is read from the study directory (:class:`sim.store.StudyStore`).
 every run), the design of a sweep (:func:`study_design`: the parameters that vary over its
 points, read from each point's config), the KPIs per design point and policy, the response KPI
 (:func:`choose_kpi`), and the verdict on harm versus reaction speed over the whole study and at
-each design point. Three views render it: :func:`format_study` (the terminal),
-:meth:`StudySummary.to_dict` (``--json``) and :func:`build_report` (``report.html`` from the
-``sim/templates/report.html.j2`` jinja2 template: price paths with bands across seeds, PnL per
-role, emission shares, decentralisation metrics and, for a sweep, the per-point table and the
-response plots of the chosen KPI over the design's axes).
+each design point. Four views render it: :func:`format_study` (the terminal: the KPI tables
+grouped and named by :mod:`sim.kpi_catalog`, see :mod:`sim.kpi_tables`, never wider than the
+terminal), :meth:`StudySummary.to_dict` (``--json``), :func:`summary_table` (``--csv``, long
+form) and :func:`build_report` (``report.html`` from the ``sim/templates/report.html.j2``
+jinja2 template: the same grouped tables, price paths with bands across seeds and the shocks
+and executed governance actions marked (:mod:`sim.timeline_marks`), PnL per role, emission
+shares, decentralisation metrics and, for a sweep, the per-point table and the response plots
+of the chosen KPI over the design's axes).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import difflib
 import io
 import json
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +57,9 @@ __all__ = [
     "study_design",
     "study_status",
     "summarize_study",
+    "summary_table",
     "verdict",
+    "write_summary_csv",
 ]
 
 #: KPIs read as "harm", with the sign that turns each into "larger = worse", in order of
@@ -441,20 +447,27 @@ def _most_affected_subnet(series: pd.DataFrame, value: str, time: str) -> int:
     return int(spans.idxmax())
 
 
-def _band_plot(series: pd.DataFrame, value: str, time: str, title: str) -> str:
+def _band_plot(series: pd.DataFrame, value: str, time: str, title: str,
+               marks: pd.DataFrame | None = None) -> str:
     import matplotlib.pyplot as plt
+
+    from sim.timeline_marks import draw_marks
 
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
     groups = list(series.groupby("policy", sort=False))
     colors = plt.get_cmap("tab20" if len(groups) > 10 else "tab10")
     alpha = 0.15 if len(groups) <= 4 else 0.07
+    by_policy = {}
     for i, (policy, sub) in enumerate(groups):
         grouped = sub.groupby(time)[value]
         mean, lo, hi = grouped.mean(), grouped.quantile(0.05), grouped.quantile(0.95)
         color = colors(i % colors.N)
+        by_policy[str(policy)] = color
         ax.plot(mean.index, mean.to_numpy(), label=str(policy), lw=1.4, color=color)
         ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), alpha=alpha, color=color,
                         lw=0)
+    if marks is not None:
+        draw_marks(ax, marks, time=time, colors=by_policy)
     ax.set_xlabel(time)
     ax.set_ylabel(value)
     ax.set_title(title)
@@ -507,6 +520,23 @@ def _ci_bars(summary: pd.DataFrame, columns: Sequence[str], title: str) -> str:
     return _png(fig)
 
 
+_MARKS_NOTE = ("; dashed rules: the scenario's timed shocks; dotted rules: governance actions "
+               "that executed (per policy, at the median day, with the seeds that executed "
+               "them)")
+
+
+def _study_marks(store: StudyStore) -> pd.DataFrame:
+    """The timelines' marks: the scenarios' shocks and the executed governance actions
+    (:func:`sim.timeline_marks.report_marks`)."""
+    from sim.timeline_marks import report_marks
+
+    try:
+        configs = [json.loads(c) for c in store.scenarios()["config"]]
+    except (KeyError, ValueError, TypeError):
+        configs = []
+    return report_marks(store.table("events"), configs)
+
+
 def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
         -> list[tuple[str, str]]:
     """(caption, base64 PNG) for every plot the study's data supports."""
@@ -517,10 +547,14 @@ def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
     series = store.table("timeseries")
     time = _time_column(series) if not series.empty else None
     if time is not None:
+        marks = _study_marks(store)
+        note = _MARKS_NOTE if not marks.empty else ""
         network = _network_series(series)
         if "tao_price_usd" in network.columns:
-            figures.append(("TAO price (USD): mean and 5–95 % band across seeds, per policy",
-                            _band_plot(network, "tao_price_usd", time, "TAO price (USD)")))
+            figures.append(("TAO price (USD): mean and 5–95 % band across seeds, per policy"
+                            + note,
+                            _band_plot(network, "tao_price_usd", time, "TAO price (USD)",
+                                       marks)))
         if "netuid" in series.columns and series["netuid"].nunique() > 1:
             for col in ("emission_share", "alpha_price_usd"):
                 if col not in series.columns:
@@ -528,8 +562,8 @@ def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
                 subnet = _most_affected_subnet(series, col, time)
                 sub = series[series["netuid"] == subnet]
                 figures.append((f"{col} of subnet {subnet} (where policies differ most), mean and "
-                                "5–95 % band across seeds, per policy",
-                                _band_plot(sub, col, time, f"{col}, subnet {subnet}")))
+                                "5–95 % band across seeds, per policy" + note,
+                                _band_plot(sub, col, time, f"{col}, subnet {subnet}", marks)))
     columns = list(dict.fromkeys(summary["kpi"])) if not summary.empty else []
     pnl = [c for c in _matching(columns, r"^pnl\.") if c.endswith(".mean")]
     if pnl:
@@ -856,19 +890,31 @@ class StudySummary:
 
     def point_table(self, kpi: str | None = None) -> pd.DataFrame:
         """One row per design point: the axes' values, then ``mean ± half-width`` of ``kpi``
-        (default: the response KPI) per policy."""
+        (default: the response KPI) per policy (``n=k`` appended where a cell rests on fewer
+        runs than :meth:`point_runs`)."""
         kpi = kpi or self.kpi
         axes = list(self.design.axes)
         if self.per_point.empty or kpi is None:
             return pd.DataFrame(columns=[*axes, *self.policies])
         sub = self.per_point[self.per_point["kpi"] == kpi]
-        cells = sub.assign(cell=[_cell(m, lo, hi) for m, lo, hi in
-                                 zip(sub["mean"], sub["low"], sub["high"], strict=True)])
+        most = int(sub["n"].max()) if len(sub) else 0
+        # A cell resting on fewer runs than the others (runs without a value) says so.
+        cells = sub.assign(cell=[_cell(m, lo, hi) + (f" n={int(n)}" if int(n) < most else "")
+                                 for m, lo, hi, n in zip(sub["mean"], sub["low"], sub["high"],
+                                                         sub["n"], strict=True)])
         table = cells.pivot(index="point", columns="policy", values="cell")
         table = table.reindex(index=self.design.points.index,
                               columns=[p for p in self.policies if p in table.columns])
         values = self.design.points[axes].map(format_value)
         return pd.concat([values, table.fillna("n/a")], axis=1)
+
+    def point_runs(self, kpi: str | None = None) -> int:
+        """The runs a cell of :meth:`point_table` rests on (the most any cell has)."""
+        kpi = kpi or self.kpi
+        if self.per_point.empty or kpi is None:
+            return 0
+        sub = self.per_point[self.per_point["kpi"] == kpi]
+        return int(sub["n"].max()) if len(sub) else 0
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data (non-finite numbers as None or ``"inf"``)."""
@@ -992,6 +1038,40 @@ def summarize_study(root: str | Path, *, kpi: str | None = None, level: float = 
                         overall, tuple(point_verdicts))
 
 
+# -- the summary in long form (``--csv``) ---------------------------------------------------------
+def summary_table(report: StudySummary) -> pd.DataFrame:
+    """The study's summary in long form, one row per policy [and design point] and KPI.
+
+    A single-point study: ``policy`` and every KPI (those equal in every run too, with their
+    one value as mean, low and high). A sweep: ``point, <axes>, policy`` and the KPIs per
+    design point. Columns after the identifiers: ``kpi, name, unit, group, direction, mean,
+    low, high, n`` (:func:`sim.kpi_tables.long_kpi_table`; ``%`` values times 100).
+    """
+    from sim.kpi_tables import long_kpi_table
+
+    if report.design.is_sweep and not report.per_point.empty:
+        axes = [a for a in report.design.axes if a != "point"]
+        return long_kpi_table(report.per_point, ids=["point", *axes, "policy"])
+    summary = report.summary
+    if report.constant and not summary.empty:
+        runs = summary.groupby("policy", sort=False)["n"].max()
+        rows = [{"policy": policy, "kpi": key, "mean": value, "low": value, "high": value,
+                 "n": int(n) if np.isfinite(value) else 0}
+                for policy, n in runs.items() for key, value in report.constant.items()]
+        summary = pd.concat([summary, pd.DataFrame(rows)], ignore_index=True)
+        order = {p: i for i, p in enumerate(report.policies)}
+        summary = summary.sort_values("policy", key=lambda c: c.map(order), kind="stable")
+    return long_kpi_table(summary, ids=["policy"])
+
+
+def write_summary_csv(report: StudySummary, path: str | Path) -> Path:
+    """Write :func:`summary_table` as CSV to ``path`` (parent directories created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary_table(report).to_csv(path, index=False)
+    return path
+
+
 # -- the terminal view ---------------------------------------------------------------------------
 def _text_table(frame: pd.DataFrame, *, left: int = 0) -> str:
     """A plain table: the first ``left`` columns left-aligned, the rest right-aligned."""
@@ -1007,6 +1087,30 @@ def _text_table(frame: pd.DataFrame, *, left: int = 0) -> str:
     out = [line(columns), "-" * len(line(columns))]
     out += [line(r) for r in cells]
     return "\n".join(out)
+
+
+def _fitted_text_table(frame: pd.DataFrame, *, left: int, width: int) -> str:
+    """:func:`_text_table` split into blocks of columns no wider than ``width``, each block
+    repeating the first ``left`` (label) columns."""
+    labels, rest = list(frame.columns[:left]), list(frame.columns[left:])
+    if not rest:
+        return _text_table(frame, left=left)
+
+    def col_width(column: Any) -> int:
+        return max(len(str(column)), *(len(str(v)) for v in frame[column])) if len(frame) \
+            else len(str(column))
+
+    room = width - sum(col_width(c) + 2 for c in labels)
+    blocks: list[list[Any]] = [[]]
+    used = 0
+    for column in rest:
+        w = col_width(column) + 2
+        if blocks[-1] and used + w > room:
+            blocks.append([])
+            used = 0
+        blocks[-1].append(column)
+        used += w
+    return "\n\n".join(_text_table(frame[labels + block], left=left) for block in blocks)
 
 
 def _point_verdict_table(report: StudySummary) -> pd.DataFrame:
@@ -1027,31 +1131,42 @@ def _point_verdict_table(report: StudySummary) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def format_study(report: StudySummary, *, width: int = 140) -> str:
-    """The terminal summary: the compare table (single point) or, for a sweep, the per-point
-    table of the response KPI; then the verdicts, each saying what it covers."""
+def format_study(report: StudySummary, *, width: int | None = None) -> str:
+    """The terminal summary: the KPI tables grouped by :mod:`sim.kpi_catalog` (single point,
+    see :func:`sim.kpi_tables.format_kpi_tables`; never wider than ``width``, default the
+    terminal's width up to 100 columns) or, for a sweep, the per-point table of the response
+    KPI; then the verdicts, each saying what it covers."""
+    from sim.kpi_tables import format_constants, format_kpi_tables, terminal_width
+
+    width = width if width is not None else terminal_width()
     lines: list[str] = []
     header = report.status.header()
     if header:
         lines += [header, ""]
     n_runs = report.status.total
-    lines.append(f"{report.scenario}: {report.design.describe()}; policies "
-                 f"{', '.join(report.policies)}; {report.replications} seeds each "
-                 f"({n_runs} runs)")
+    lines += textwrap.wrap(f"{report.scenario}: {report.design.describe()}; policies "
+                           f"{', '.join(report.policies)}; {report.replications} seeds each "
+                           f"({n_runs} runs)", width, break_long_words=False,
+                           break_on_hyphens=False)
     if report.summary.empty:
         lines.append("no successful runs: nothing to compare")
         return "\n".join(lines)
     if report.design.is_sweep and report.kpi is not None:
         meaning = KPI_MEANINGS.get(report.kpi)
-        lines += ["", f"{report.kpi} per design point: mean ± half-width of the 95 % t "
-                      "interval over seeds" + (f"; {meaning}" if meaning else ""),
-                  f"({report.kpi_reason})"]
-        lines.append(_text_table(report.point_table(), left=len(report.design.axes)))
+        named = _kpi_name(report.kpi, raw=True)
+        head = (f"{report.kpi} per design point{f' ({named})' if named else ''}: mean ± "
+                "half-width of the 95 % t interval over seeds"
+                + (f"; {meaning}" if meaning else ""))
+        reason = (f"({report.kpi_reason}; each cell rests on {report.point_runs()} runs unless "
+                  "it says n=k)")
+        lines += ["", *textwrap.wrap(head, width), *textwrap.wrap(reason, width)]
+        lines.append(_fitted_text_table(report.point_table(), left=len(report.design.axes),
+                                        width=width))
     else:
-        lines += ["", format_compare_table(report.summary, width=width)]
-        if report.constant:
-            lines.append("the same in every run: " + ", ".join(
-                f"{k} = {v:.4g}" for k, v in report.constant.items() if np.isfinite(v)))
+        lines += ["", format_kpi_tables(report.summary, width=width)]
+        constants = format_constants(report.constant, width=width)
+        if constants:
+            lines.append(constants)
     lines += ["", report.verdict_line()]
     if report.point_verdicts:
         table = _point_verdict_table(report)
@@ -1268,10 +1383,13 @@ def _html_table(frame: pd.DataFrame, *, left: int = 1, index: bool = False) -> d
 
 
 def _all_kpis_per_point(report: StudySummary) -> pd.DataFrame:
-    """One row per design point and policy, one column per KPI (``mean ± half-width``)."""
+    """One row per design point and policy, one column per KPI (``mean ± half-width``;
+    ``n=k`` appended where a cell rests on fewer runs than the study's seeds)."""
     data = report.per_point
-    cells = data.assign(cell=[_cell(m, lo, hi) for m, lo, hi in
-                              zip(data["mean"], data["low"], data["high"], strict=True)])
+    most = int(data["n"].max()) if len(data) else 0
+    cells = data.assign(cell=[_cell(m, lo, hi) + (f" n={int(n)}" if int(n) < most else "")
+                              for m, lo, hi, n in zip(data["mean"], data["low"], data["high"],
+                                                      data["n"], strict=True)])
     wide = cells.pivot(index=["point", "policy"], columns="kpi", values="cell")
     wide = wide.reindex(columns=list(dict.fromkeys(data["kpi"])))
     wide = wide.reset_index()
@@ -1283,10 +1401,25 @@ def _all_kpis_per_point(report: StudySummary) -> pd.DataFrame:
                 + [c for c in wide.columns if c not in order and c != "point"]]
 
 
+def _kpi_name(kpi: str | None, *, raw: bool = True) -> str | None:
+    """``name, unit, which way is better`` of a catalogued KPI (None when not catalogued).
+
+    With ``raw`` the unit is that of the stored values: a ``%`` KPI is "a fraction"."""
+    from sim.kpi_catalog import kpi_info
+
+    info = kpi_info(kpi) if kpi else None
+    if info is None:
+        return None
+    unit = "a fraction (0.1 = 10 %)" if raw and info.unit == "%" else info.unit
+    return ", ".join(x for x in (info.name, unit, info.better) if x)
+
+
 def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
                 manifest: pd.DataFrame) -> str:
     """The report as one self-contained HTML page (jinja2 template, autoescaped)."""
     import jinja2
+
+    from sim.kpi_tables import format_constants, html_kpi_tables
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("sim", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
@@ -1310,13 +1443,15 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
         "kpi": report.kpi,
         "kpi_reason": report.kpi_reason,
         "kpi_meaning": KPI_MEANINGS.get(report.kpi or ""),
+        "kpi_name": _kpi_name(report.kpi),
+        "point_runs": report.point_runs(),
         "verdict": report.verdict_line() if not report.summary.empty else None,
         "point_table": None,
         "point_verdicts": None,
         "all_points": None,
-        "compare_table": None,
-        "constant": ", ".join(f"{k} = {v:.4g}" for k, v in report.constant.items()
-                              if np.isfinite(v)),
+        "kpi_tables": html_kpi_tables(report.summary) if not report.summary.empty else [],
+        "constant": format_constants(report.constant, width=10**6).removeprefix(
+            "the same in every run: "),
         "response": [],
         "figures": [{"caption": c, "png": p} for c, p in figures],
         "failed": None,
@@ -1328,8 +1463,6 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
         if report.point_verdicts:
             context["point_verdicts"] = _html_table(_point_verdict_table(report), left=axes)
         context["all_points"] = _html_table(_all_kpis_per_point(report), left=axes + 1)
-    if not report.summary.empty:
-        context["compare_table"] = _html_table(wide_table(report.summary), index=True)
     if not failed.empty:
         context["failed"] = _html_table(
             failed[["run_id", "policy", "status", "attempt", "error"]].fillna(""), left=5)

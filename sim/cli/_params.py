@@ -20,7 +20,8 @@ from click.shell_completion import CompletionItem
 
 from sim.cli._root import UserError
 
-__all__ = ["EXECUTOR", "POLICY", "POLICY_LIST", "SCENARIO", "echo_json", "json_option"]
+__all__ = ["EXECUTOR", "POLICY", "POLICY_LIST", "SCENARIO", "csv_option", "echo_json",
+           "json_option"]
 
 #: Executors that run on this machine; a running Dask scheduler is ``dask://HOST:PORT``.
 LOCAL_EXECUTORS: tuple[str, ...] = ("process", "sequential", "dask-local", "ray")
@@ -119,6 +120,15 @@ def json_option(func: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True,
                         help="Print the result as one JSON document on stdout (progress and "
                              "notes go to stderr).")(func)
+
+
+def csv_option(func: Any) -> Any:
+    """``--csv PATH``: also write the summary in long form as CSV."""
+    return click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+                        default=None, metavar="PATH",
+                        help="Also write the summary as CSV in long form: policy [, point, "
+                             "axes], kpi, name, unit, group, direction, mean, low, high, n "
+                             "(% values times 100).")(func)
 
 
 def _json_safe(value: Any) -> Any:

@@ -11,7 +11,9 @@
   summary.
 
 SCENARIO is a TOML file or a library scenario's name (``govsim scenarios list``). ``--json`` on
-``compare``, ``sweep`` and ``report`` prints the summary as one JSON document on stdout.
+``compare``, ``sweep`` and ``report`` prints the summary as one JSON document on stdout;
+``--csv PATH`` writes it in long form (one row per policy [and design point] and KPI, with the
+KPI's readable name, unit and group: ``sim.report.summary_table``).
 - ``govsim replay RUN_ID --study DIR``: re-run one stored run and check it is bit-identical.
 - ``govsim resume DIR``: re-run the runs that are pending, failed or aborted.
 
@@ -34,7 +36,7 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
-from sim.cli._params import EXECUTOR, POLICY_LIST, SCENARIO, echo_json, json_option
+from sim.cli._params import EXECUTOR, POLICY_LIST, SCENARIO, csv_option, echo_json, json_option
 from sim.cli._root import UserError, main
 
 __all__ = ["compare", "replay_cmd", "report_cmd", "resume_cmd", "sweep"]
@@ -287,9 +289,24 @@ def _summarize(root: Path, kpi: str | None) -> Any:
         raise UserError(str(exc)) from None
 
 
+def _write_csv(summary: Any, csv_path: Path | None, err: bool) -> Path | None:
+    """Write the summary's long form to ``csv_path`` (``--csv``) and say so."""
+    if csv_path is None:
+        return None
+    from sim.report import write_summary_csv
+
+    try:
+        written = write_summary_csv(summary, csv_path)
+    except OSError as exc:
+        raise UserError(f"--csv {csv_path}: cannot write it ({exc.strerror})") from None
+    click.echo(f"csv: {written}", err=err)
+    return written
+
+
 def _finish(root: Path, *, kpi: str | None, write_report: bool, as_json: bool,
-            runs: Any = None) -> None:
-    """Print the study's summary (text or JSON) and write its report."""
+            runs: Any = None, csv_path: Path | None = None) -> None:
+    """Print the study's summary (text or JSON), write its report and, with ``--csv``, the
+    summary in long form."""
     from sim.report import build_report, format_study
 
     summary = _summarize(root, kpi)
@@ -297,6 +314,8 @@ def _finish(root: Path, *, kpi: str | None, write_report: bool, as_json: bool,
     if as_json:
         data = summary.to_dict()
         data["report"] = str(path) if path is not None else None
+        written = _write_csv(summary, csv_path, err=True)
+        data["csv"] = str(written) if written is not None else None
         if runs is not None:
             data["runs"] = {"line": runs.line(), "ok": runs.ok}
         echo_json(data)
@@ -305,6 +324,7 @@ def _finish(root: Path, *, kpi: str | None, write_report: bool, as_json: bool,
     click.echo(format_study(summary))
     if path is not None:
         click.echo(f"report: {path}")
+    _write_csv(summary, csv_path, err=False)
 
 
 def _complete_kpi(ctx: click.Context, param: click.Parameter,
@@ -339,11 +359,12 @@ _KPI_OPTION = click.option(
 @click.option("--allow-failures", is_flag=True,
               help="Exit 0 even if some runs failed (they are listed and stay resumable).")
 @json_option
+@csv_option
 def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: str | None,
             entropy: int | None, sets: tuple[str, ...], mode: str, resume_study: bool,
             force: bool, force_alias: bool, quiet: bool, check: bool, model: str,
             executor_kind: str, workers: int | None, no_report: bool,
-            allow_failures: bool, as_json: bool) -> None:
+            allow_failures: bool, as_json: bool, csv_path: Path | None) -> None:
     """Compare governance policies on SCENARIO: KPIs with 95 % CIs and a verdict.
 
     SCENARIO is a TOML file or a library scenario's name. Only its base point runs (see
@@ -359,7 +380,8 @@ def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: 
                          quiet=quiet, label="compare", model=model, check=check, err=as_json)
     if summary is None:
         return
-    _finish(out, kpi=None, write_report=not no_report, as_json=as_json, runs=summary)
+    _finish(out, kpi=None, write_report=not no_report, as_json=as_json, runs=summary,
+            csv_path=csv_path)
     if not summary.ok:
         _print_failures(out)
         if not allow_failures:
@@ -373,10 +395,12 @@ def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: 
 @_KPI_OPTION
 @click.option("--no-report", is_flag=True, help="Skip the summary and the HTML report.")
 @json_option
+@csv_option
 def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: str | None,
           entropy: int | None, sets: tuple[str, ...], mode: str, resume_study: bool, force: bool,
           force_alias: bool, quiet: bool, check: bool, model: str, executor_kind: str,
-          workers: int | None, kpi: str | None, no_report: bool, as_json: bool) -> None:
+          workers: int | None, kpi: str | None, no_report: bool, as_json: bool,
+          csv_path: Path | None) -> None:
     """Run SCENARIO's [sweep] design x policies x seeds into a study directory.
 
     Then prints the response KPI per design point (the design's parameters as columns) with
@@ -393,8 +417,9 @@ def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: st
                          quiet=quiet, label="sweep", model=model, check=check, err=as_json)
     if summary is None:
         return
-    if not no_report or as_json:
-        _finish(out, kpi=kpi, write_report=not no_report, as_json=as_json, runs=summary)
+    if not no_report or as_json or csv_path is not None:
+        _finish(out, kpi=kpi, write_report=not no_report, as_json=as_json, runs=summary,
+                csv_path=csv_path)
     if not summary.ok:
         _print_failures(out)
         raise SystemExit(1)
@@ -406,7 +431,9 @@ def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: st
               help="Output HTML file (default: STUDY/report.html).")
 @_KPI_OPTION
 @json_option
-def report_cmd(study: Path, out_file: Path | None, kpi: str | None, as_json: bool) -> None:
+@csv_option
+def report_cmd(study: Path, out_file: Path | None, kpi: str | None, as_json: bool,
+               csv_path: Path | None) -> None:
     """Summarise a study directory and write its self-contained HTML report.
 
     A compare study: each KPI per policy with 95 % intervals, and the verdict. A sweep: the
@@ -419,10 +446,13 @@ def report_cmd(study: Path, out_file: Path | None, kpi: str | None, as_json: boo
     summary = _summarize(study, kpi)
     path = build_report(study, out_file, summary=summary)
     if as_json:
-        echo_json({**summary.to_dict(), "report": str(path)})
+        written = _write_csv(summary, csv_path, err=True)
+        echo_json({**summary.to_dict(), "report": str(path),
+                   "csv": str(written) if written is not None else None})
         return
     click.echo(format_study(summary))
     click.echo(f"report: {path}")
+    _write_csv(summary, csv_path, err=False)
 
 
 @main.command("resume")

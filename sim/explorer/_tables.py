@@ -31,6 +31,9 @@ __all__ = [
     "network_frame_by_run",
     "numeric_columns",
     "policy_scale",
+    "readable_constants",
+    "readable_kpi_table",
+    "readable_run_kpis",
     "shock_marks",
     "split_constant_kpis",
     "stable_hash",
@@ -197,6 +200,71 @@ def kpi_table(summary: pd.DataFrame, *, group: str = "policy") -> pd.DataFrame:
     wide = text.pivot(index="kpi", columns=group, values="cell")
     # Rows and columns in first-seen order (the KPIs as computed, the policies as chosen).
     return wide.reindex(index=summary["kpi"].unique(), columns=summary[group].unique())
+
+
+def readable_kpi_table(summary: pd.DataFrame, *, group: str = "policy") -> pd.DataFrame:
+    """The KPI summary for reading: grouped and named by ``sim.kpi_catalog``, with units.
+
+    Parameters
+    ----------
+    summary
+        :func:`kpi_summary`'s table (``<group>, kpi, mean, ci_lo, ci_hi, n``).
+    group
+        The column holding the policy.
+
+    Returns
+    -------
+    DataFrame
+        First a ``runs (n)`` row (the runs each policy's cells rest on), then one row per KPI,
+        by catalogue group (harm, reaction speed, governance outcomes, decentralisation,
+        economy, other): ``group, KPI, unit`` (with ↓/↑ for which way is better), one
+        ``mean [lo, hi]`` column per policy (``n=k`` where a cell rests on fewer runs) and
+        the KPI's ``key``.
+    """
+    from sim.kpi_tables import kpi_tables
+
+    renamed = summary.rename(columns={"ci_lo": "low", "ci_hi": "high"})
+    tables = kpi_tables(renamed, group=group)
+    if not tables:
+        return pd.DataFrame(columns=["group", "KPI", "unit", "key"])
+    policies = list(tables[0].policies)
+    rows = [{"group": "", "KPI": "runs (n)", "unit": "",
+             **{p: str(tables[0].n[p]) for p in policies}, "key": ""}]
+    for table in tables:
+        for (name, unit, cells), key in zip(table.rows, table.keys, strict=True):
+            rows.append({"group": table.title, "KPI": name, "unit": unit,
+                         **dict(zip(policies, cells, strict=True)), "key": key})
+    return pd.DataFrame(rows, columns=["group", "KPI", "unit", *policies, "key"])
+
+
+def readable_run_kpis(kpis: Mapping[str, Any]) -> pd.DataFrame:
+    """One run's KPIs for reading: ``group, KPI, unit, value, key`` by catalogue group.
+
+    Numbers are compacted (``14.4k``) and shown in the KPI's unit (``%`` values are the
+    stored fractions times 100); text values (the policy) are left out.
+    """
+    from sim.kpi_catalog import GROUP_TITLES, describe_kpi, group_kpis
+    from sim.kpi_tables import compact_number
+
+    numeric = [k for k, v in kpis.items()
+               if isinstance(v, int | float | np.number) and not isinstance(v, bool)
+               and k != "seed"]
+    rows = []
+    for group, keys in group_kpis(numeric):
+        for key in keys:
+            info = describe_kpi(key)
+            rows.append({"group": GROUP_TITLES[group], "KPI": info.name,
+                         "unit": info.unit + {"lower": " ↓", "higher": " ↑"}.get(
+                             info.direction, ""),
+                         "value": compact_number(float(kpis[key]) * info.scale), "key": key})
+    return pd.DataFrame(rows, columns=["group", "KPI", "unit", "value", "key"])
+
+
+def readable_constants(constant: Mapping[str, Any]) -> str:
+    """KPIs equal in every run as one line, by name and unit ("" when there are none)."""
+    from sim.kpi_tables import format_constants
+
+    return format_constants({k: float(v) for k, v in constant.items()}, width=10**6)
 
 
 def split_constant_kpis(

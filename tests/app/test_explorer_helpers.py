@@ -173,11 +173,32 @@ def test_kpi_summary_interval_contains_mean_and_shrinks_to_point() -> None:
     assert a["ci_lo"] < a["mean"] < a["ci_hi"]
     b = summary[summary["policy"] == "b"].iloc[0]
     assert b["n"] == 1 and np.isnan(b["ci_lo"])
-    table = explorer.kpi_table(summary)
+    from sim.explorer._tables import kpi_table
+
+    table = kpi_table(summary)
     assert list(table.columns) == ["a", "b"]
-    assert list(explorer.kpi_table(summary.iloc[::-1]).columns) == ["b", "a"]
+    assert list(kpi_table(summary.iloc[::-1]).columns) == ["b", "a"]
     assert table.loc["harm", "b"] == "7"
     assert table.loc["harm", "a"].startswith("2.5 [")
+
+
+def test_readable_kpi_table_groups_names_and_counts_runs() -> None:
+    kpis = pd.DataFrame({
+        "policy": ["sudo"] * 3 + ["timelock"] * 3,
+        "harm.total": [1e6, 2e6, 3e6, 1e5, 2e5, 3e5],
+        "reaction.days_to_act_mean": [0.5, 0.5, 0.5, 2.0, np.nan, 2.5],
+        "pnl.tao_holders.mean": [-0.1, -0.2, -0.15, 0.0, 0.01, 0.02],
+    })
+    table = explorer.readable_kpi_table(explorer.kpi_summary(kpis))
+    assert list(table.columns) == ["group", "KPI", "unit", "sudo", "timelock", "key"]
+    assert table.iloc[0][["KPI", "sudo", "timelock"]].tolist() == ["runs (n)", "3", "3"]
+    assert table["group"].tolist()[1:] == ["Harm", "Reaction speed", "Economy and participants"]
+    harm = table.iloc[1]
+    assert harm["KPI"] == "Harm, weighted total" and harm["unit"] == "USD ↓"
+    assert harm["sudo"] == "2M [-484k, 4.48M]" and harm["key"] == "harm.total"
+    speed = table.iloc[2]
+    assert speed["sudo"] == "0.5" and speed["timelock"].endswith(" n=2")
+    assert table.iloc[3]["unit"] == "% ↑" and table.iloc[3]["sudo"].startswith("-15 [")
 
 
 def test_time_column_prefers_days_and_errors_clearly() -> None:
@@ -634,3 +655,19 @@ def test_run_scenario_equals_sim_run_and_snapshots_the_network() -> None:
     # Only validators set weights on chain.
     setters = {i for i in range(8) if snapshot.weights[0, i].sum() > 0}
     assert setters <= {i for i, r in enumerate(snapshot.roles[0]) if r == "validator"}
+
+
+def test_readable_run_kpis_and_constants() -> None:
+    kpis = {"policy": "sudo", "seed": 3, "days": 40.0, "harm.total": 1.25e6,
+            "governance.p_harmful_executed": 0.5, "made.up": 2}
+    table = explorer.readable_run_kpis(kpis)
+    assert list(table.columns) == ["group", "KPI", "unit", "value", "key"]
+    assert table["key"].tolist() == ["harm.total", "governance.p_harmful_executed", "days",
+                                     "made.up"]
+    assert table.iloc[0][["group", "KPI", "unit", "value"]].tolist() == [
+        "Harm", "Harm, weighted total", "USD ↓", "1.25M"]
+    assert table.iloc[1]["value"] == "50" and table.iloc[1]["unit"] == "% ↓"
+    assert table.iloc[3]["KPI"] == "made.up" and table.iloc[3]["group"] == "Other"
+    line = explorer.readable_constants({"days": 40.0, "pnl.miners.n": 220})
+    assert line == "the same in every run: Horizon 40 days; Miners 220"
+    assert explorer.readable_constants({}) == ""

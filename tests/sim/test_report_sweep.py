@@ -244,3 +244,39 @@ def test_grouped_intervals_match_mean_ci() -> None:
         assert ci.n == row["n"]
         np.testing.assert_allclose([ci.mean, ci.low, ci.high],
                                    [row["mean"], row["low"], row["high"]], equal_nan=True)
+
+
+def test_report_csv_of_a_sweep_is_per_design_point(sweep_study: tuple[Path, str],
+                                                    tmp_path: Path) -> None:
+    out, _ = sweep_study
+    csv = tmp_path / "sweep.csv"
+    result = CliRunner().invoke(main, ["report", str(out), "--csv", str(csv),
+                                       "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(csv)
+    assert list(frame.columns) == ["point", *AXES, "policy", "kpi", "name", "unit", "group",
+                                   "direction", "mean", "low", "high", "n"]
+    gain = frame[frame["kpi"] == "cabal.gain"]
+    assert len(gain) == 8 and set(gain["policy"]) == {"sudo", "multisig"}
+    assert (gain["unit"] == "%").all() and (gain["n"] == 2).all()
+    assert sorted(set(zip(gain["validators.mix.cabal"], gain["network.kappa"], strict=True))) \
+        == [(0.25, 0.5), (0.25, 0.6), (0.5, 0.5), (0.5, 0.6)]
+
+
+def test_sweep_table_with_many_policies_fits_the_width_in_blocks() -> None:
+    policies = [f"policy_{i:02d}" for i in range(12)]
+    report = _summary({"governance.detection_delay_blocks": [7200, 144000],
+                       "shocks.0.damage_tao_per_block": [1.5, 15.0]}, policies)
+    # One cell rests on fewer runs than the others: it says so.
+    fewer = (report.per_point["point"] == 1) & (report.per_point["policy"] == "policy_03")
+    report.per_point.loc[fewer, "n"] = 1
+    text = format_study(report, width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    headers = [line.split() for line in text.splitlines()
+               if line.startswith("governance.detection_delay_blocks")]
+    assert len(headers) > 1  # blocks of policies, each repeating the axes
+    assert all(h[:2] == ["governance.detection_delay_blocks", "shocks.0.damage_tao_per_block"]
+               for h in headers)
+    assert [p for h in headers for p in h[2:]] == policies
+    assert "each cell rests on 2 runs unless it says n=k" in text
+    assert text.count(" n=1") == 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -21,8 +23,9 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("cli") / "covenant"
     args = ["compare", str(COVENANT), "--policies", "sudo,v2_two_stage,market_only",
             "--seeds", "2", "--entropy", "11", "--executor", "sequential", "--quiet",
-            "--out", str(out), *tiny_set_args(load_scenario(COVENANT), 1.0)]
-    result = CliRunner().invoke(main, args)
+            "--out", str(out), "--csv", str(out.parent / "summary.csv"),
+            *tiny_set_args(load_scenario(COVENANT), 1.0)]
+    result = CliRunner(env={"COLUMNS": "100"}).invoke(main, args)
     assert result.exit_code == 0, result.output
     return out, result.output
 
@@ -30,10 +33,21 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_compare_prints_table_with_intervals_and_verdict(study: tuple[Path, str]) -> None:
     out, output = study
     assert "6 runs: 6 SUCCEEDED" in output
-    header = next(line for line in output.splitlines() if line.startswith("KPI"))
-    assert header.split()[1:] == ["sudo", "v2_two_stage", "market_only"]
-    row = next(line for line in output.splitlines() if line.startswith("tao.max_drawdown"))
-    assert len(re.findall(r"±", row)) == 3
+    # KPI tables grouped by the catalogue, readable names with units, within 100 columns;
+    # the policies in column blocks when they do not fit side by side.
+    tables = output.split("verdict:", 1)[0].split("\n\n")
+    harm = [t for t in tables if t.startswith("Harm")]
+    headers = [t.splitlines()[1] for t in harm]
+    assert all(h.split()[:2] == ["KPI", "unit"] for h in headers)
+    assert [p for h in headers for p in h.split()[2:]] == ["sudo", "v2_two_stage", "market_only"]
+    rows = [line for t in harm for line in t.splitlines()
+            if line.startswith("TAO price: largest fall from a peak")]
+    assert len(rows) == len(harm) and all("% ↓" in r for r in rows)
+    assert sum(len(re.findall(r"\[[^\]]+\]", r)) for r in rows) == 3  # mean [low, high]
+    runs = [line for t in harm for line in t.splitlines() if line.startswith("runs (n)")]
+    assert [n for line in runs for n in line.split()[2:]] == ["2", "2", "2"]
+    assert max(len(line) for t in tables[1:] for line in t.splitlines()) <= 100
+    assert "tao.max_drawdown" not in output.split("verdict:", 1)[0]
     verdict = next(line for line in output.splitlines() if line.startswith("verdict:"))
     assert "policies do significantly less harm than sudo (harm: loss = -pnl.tao_holders.mean" \
         in verdict
@@ -54,6 +68,46 @@ def test_report_is_self_contained_with_plots(study: tuple[Path, str]) -> None:
     for caption in ("TAO price (USD)", "emission_share of subnet", "PnL per role",
                     "Decentralisation"):
         assert caption in text
+
+
+def test_compare_csv_is_the_summary_in_long_form(study: tuple[Path, str]) -> None:
+    out, output = study
+    path = out.parent / "summary.csv"
+    assert f"csv: {path}" in output
+    frame = pd.read_csv(path)
+    assert list(frame.columns) == ["policy", "kpi", "name", "unit", "group", "direction",
+                                   "mean", "low", "high", "n"]
+    kpis = StudyStore(out).table("kpis")
+    numeric = [c for c in kpis.columns if c not in {"run_id", "attempt", "scenario_id", "point",
+                                                    "replication", "policy", "seed"}
+               and pd.api.types.is_numeric_dtype(kpis[c])]
+    assert list(dict.fromkeys(frame["policy"])) == ["sudo", "v2_two_stage", "market_only"]
+    assert len(frame) == 3 * len(numeric)  # every KPI, the constant ones included
+    assert frame["name"].notna().all() and not (frame["name"] == frame["kpi"]).any()
+    drawdown = frame[(frame["kpi"] == "tao.max_drawdown") & (frame["policy"] == "sudo")].iloc[0]
+    stored = kpis.loc[kpis["policy"] == "sudo", "tao.max_drawdown"]
+    assert drawdown["unit"] == "%" and drawdown["group"] == "harm"
+    assert drawdown["mean"] == pytest.approx(stored.mean() * 100)
+    assert drawdown["n"] == 2 and drawdown["low"] <= drawdown["mean"] <= drawdown["high"]
+
+
+def test_report_csv_and_json_name_the_file(study: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = study
+    csv = tmp_path / "deep" / "again.csv"
+    result = CliRunner().invoke(main, ["report", str(out), "--csv", str(csv), "--json",
+                                       "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["csv"] == str(csv)
+    assert pd.read_csv(csv).equals(pd.read_csv(out.parent / "summary.csv"))
+
+
+def test_report_html_groups_the_kpis_and_marks_the_timelines(study: tuple[Path, str]) -> None:
+    out, _ = study
+    text = (out / "report.html").read_text()
+    for title in ("Harm", "Reaction speed", "Governance outcomes", "Economy and participants"):
+        assert f"<h3>{title}</h3>" in text
+    assert "TAO price: largest fall from a peak" in text and "runs (n)" in text
+    assert "dashed rules: the scenario&#39;s timed shocks" in text
 
 
 def test_replay_command_reproduces_a_stored_run(study: tuple[Path, str]) -> None:

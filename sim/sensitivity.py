@@ -144,7 +144,11 @@ def sensitivity_parameters(
             base is None and isinstance(lo, int) and isinstance(hi, int))
         param = Parameter(path, float(lo), float(hi), base, integer)
         for end, value in (("low", param.value(0.0)), ("high", param.value(1.0))):
-            scenario.to_config(overrides={path: value}, label=f"sensitivity {path} ({end} end): ")
+            try:
+                scenario.to_config(overrides={path: value})
+            except ScenarioError as exc:
+                raise ScenarioError(source, f"sensitivity.{path} ({end} end)", value,
+                                    f"a valid {exc.path}: {exc.expected}") from None
         out.append(param)
     return tuple(out)
 

@@ -275,7 +275,8 @@ def sensitivity(scenario_path: Path, policies: str | None, params: tuple[str, ..
         plan = plan_sensitivity(scenario, names, design, replications=replications,
                                 entropy=chosen, run_config=run_config)
     except (ScenarioError, ValueError) as exc:
-        raise UserError(str(exc)) from None
+        prefix = "--params: " if origin == "--params" else ""
+        raise UserError(f"{prefix}{exc}") from None
     n_runs = len(plan.manifest)
     line = (f"{scenario.name}: {len(parameters)} parameter(s) from {origin}, {method} design "
             f"of {len(design.points)} points x {len(names)} policies x {replications} "

@@ -15,7 +15,8 @@ Without ``--full`` the script measures the two parts of the study's wall time se
 2. **Everything else.** The whole study (every run of the plan) goes through the same
    runner, store, analysis and report with a stand-in model that returns a real run's KPI row
    at once: ``overhead_wall_s`` is that study's wall time (worker start-up and recycling,
-   dispatch, per-run Parquet parts, manifest flushes, the analysis and ``report.html``).
+   dispatch, per-run Parquet parts, manifest flushes, the analysis and ``report.html``;
+   ``overhead_cpu_s``: the CPU of the driver and the workers together).
 
 and projects ``projected_wall_s = runs x run_cpu_s / workers + overhead_wall_s`` (the
 overhead is counted in full, as if it never overlapped with the runs). With ``--full`` it runs
@@ -28,7 +29,9 @@ prints the load average); CPU seconds are the figures to compare there.
     .venv/bin/python bench/sensitivity.py --full           # the whole study (about 1,100 runs)
 
 Last line: ``runs=... workers=... measured_runs=... run_cpu_s=... run_s=... overhead_wall_s=...
-overhead_ms_per_run=... projected_wall_s=... goal_s=900`` (``wall_s=`` with ``--full``).
+overhead_ms_per_run=... projected_wall_s=... goal_s=900 goal_run_cpu_s=...`` (``wall_s=`` with
+``--full``); ``goal_run_cpu_s`` is the worker CPU a run may cost for the study to finish
+within the goal, given the measured overhead.
 """
 
 from __future__ import annotations
@@ -146,6 +149,7 @@ def measure_overhead(trajectories: int, replications: int, entropy: int, workers
     row_file.write_text(json.dumps(kpi_row))
     os.environ[_KPI_ENV] = str(row_file)
     times: dict[str, float] = {}
+    cpu_start = time.process_time() + _children_cpu()
     start = time.perf_counter()
     stand_in = plan(trajectories, replications, entropy, model="bench.sensitivity:stand_in_model")
     times["plan_s"] = time.perf_counter() - start
@@ -163,6 +167,7 @@ def measure_overhead(trajectories: int, replications: int, entropy: int, workers
     build_report(root)
     times["report_s"] = time.perf_counter() - mark
     times["wall_s"] = time.perf_counter() - start
+    times["cpu_s"] = time.process_time() + _children_cpu() - cpu_start  # driver + workers
     return times
 
 
@@ -225,12 +230,16 @@ def main() -> None:
         print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
     projected = runs * measured.run_cpu_s / args.workers + overhead["wall_s"]
     run_s = measured.wall_s / measured.runs if measured.runs else float("nan")
+    # The CPU a run may cost for the study to meet the goal with this overhead.
+    budget = (GOAL_S - overhead["wall_s"]) * args.workers / runs
     print(f"runs={runs} workers={args.workers} measured_runs={measured.runs} "
           f"run_cpu_s={measured.run_cpu_s:.3f} run_s={run_s:.3f} "
           f"overhead_wall_s={overhead['wall_s']:.1f} "
           f"overhead_ms_per_run={1000 * overhead['wall_s'] / runs:.1f} "
+          f"overhead_cpu_s={overhead['cpu_s']:.1f} "
           f"analysis_s={overhead['analysis_s']:.1f} report_s={overhead['report_s']:.1f} "
-          f"projected_wall_s={projected:.0f} goal_s={GOAL_S:.0f}")
+          f"projected_wall_s={projected:.0f} goal_s={GOAL_S:.0f} "
+          f"goal_run_cpu_s={budget:.2f}")
 
 
 if __name__ == "__main__":

@@ -215,3 +215,38 @@ def test_sensitivity_table_is_validated_at_load(tmp_path: Path, table: str,
     with pytest.raises(ScenarioError, match=message) as info:
         load_scenario(path)
     assert str(path.name) in str(info.value)
+
+
+def test_report_section_on_a_model_with_a_known_answer(tmp_path: Path) -> None:
+    """The section's tables and chart, on the linear stand-in model of test_sensitivity."""
+    from sim.executors import SequentialExecutor
+    from sim.report import build_report, sensitivity_section
+    from sim.runner import RunConfig, plan_study, run_sweep
+    from sim.sensitivity import run_sensitivity
+
+    model = RunConfig(model="tests.sim.test_sensitivity:linear_model", mode="kpi")
+    scenario = load_scenario(EXPLOIT, check_sweep=False)
+    ranges = {"market.contagion_beta": [1.0, 5.0],
+              "governance.detection_delay_blocks": ["1 hour", "2 days"]}
+    run_sensitivity(scenario, ["sudo", "market_only"], ranges, tmp_path / "sens",
+                    SequentialExecutor(), method="both", trajectories=2, entropy=3,
+                    run_config=model, progress=False)
+    section = sensitivity_section(tmp_path / "sens")
+    assert section is not None and section["note"] is None
+    assert section["output"] == "harm.total[sudo] - harm.total[market_only]"
+    oat = section["oat"]
+    assert oat["columns"][-1] == "ranking flips"
+    # The delay has the widest swing and flips the ranking at its low end (one hour).
+    assert oat["rows"][0][0] == "governance.detection_delay_blocks"
+    assert oat["rows"][0][-1] == "low" and oat["rows"][1][-1] == "no"
+    assert [r[0] for r in section["morris"]["rows"]] == [
+        "governance.detection_delay_blocks", "market.contagion_beta"]
+    html = build_report(tmp_path / "sens").read_text()
+    assert '<section id="sensitivity">' in html and "Morris elementary effects" in html
+    assert section["changers"] in html
+    # A study that is not a sensitivity study has no such section.
+    plain = plan_study([scenario.config], [{}], ["sudo", "market_only"], 1, entropy=1,
+                       run_config=model)
+    run_sweep(plain, tmp_path / "plain", SequentialExecutor(), progress=False)
+    assert sensitivity_section(tmp_path / "plain") is None
+    assert '<section id="sensitivity">' not in build_report(tmp_path / "plain").read_text()

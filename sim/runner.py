@@ -586,11 +586,17 @@ def _execute(
             if not futures:
                 continue
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            interrupted: BaseException | None = None
             for fut in done:
                 idx = futures.pop(fut)
                 row = manifest.loc[idx]
                 try:
                     ref = fut.result()
+                except (KeyboardInterrupt, SystemExit) as exc:
+                    # Ctrl-C inside a task run in this thread: record the other finished
+                    # runs first, then stop (this run stays PENDING for resume).
+                    interrupted = interrupted or exc
+                    continue
                 except (BrokenExecutor, CancelledError) as exc:
                     ref = RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
                                  int(row["seed"]), 0.0, "",
@@ -601,6 +607,8 @@ def _execute(
                                  error=f"{type(exc).__name__}: {exc}",
                                  traceback=traceback.format_exc())
                 record(idx, ref)
+            if interrupted is not None:
+                raise interrupted
             if time.perf_counter() - last_flush >= flush_interval:
                 flush_start = time.perf_counter()
                 store.write_manifest(manifest)

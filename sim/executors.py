@@ -5,7 +5,8 @@ returns standard futures plugs in:
 
 - ``"sequential"``: runs each task in the calling thread at ``submit`` (debugging, tests).
 - ``"process"`` (default): spawn-context process pools whose workers are replaced every
-  ``max_tasks_per_child`` tasks (bounds Mesa 3.3.1's ``Agent._ids`` model leak; done by
+  ``max_tasks_per_child`` tasks (:data:`DEFAULT_TASKS_PER_CHILD`; bounds whatever a run
+  leaves behind, such as Mesa 3.3.1's ``Agent._ids`` model reference; done by
   :class:`RecyclingProcessPool` because the stdlib option hangs on Python 3.11). Workers start
   with the pool, pin BLAS/OpenMP/torch to one thread and import the simulator
   (:data:`DEFAULT_PRELOAD`) before their first task, and skip interpreter teardown at exit.
@@ -38,6 +39,7 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_PRELOAD",
+    "DEFAULT_TASKS_PER_CHILD",
     "EXECUTOR_KINDS",
     "WORKER_PACKAGES",
     "ExecutorError",
@@ -59,6 +61,13 @@ EXECUTOR_KINDS: tuple[str, ...] = ("sequential", "process", "dask-local", "dask:
 #: Mesa, the protocol kernels) and the Parquet writer. ~2.5 s of CPU that every worker pays
 #: anyway; done at pool start it overlaps with the driver's own set-up.
 DEFAULT_PRELOAD: tuple[str, ...] = ("sim.runner", "sim.schema", "sim.model", "pyarrow.parquet")
+
+#: Tasks a process-pool worker runs before it is replaced. Every replacement costs a fresh
+#: interpreter and the simulator's imports (~3 s of CPU); ``sim.engine.release`` frees each
+#: finished model, so a worker grows by well under 1 MB a run (covenant_2026) and 256 runs
+#: bound it to ~100 MB while a thousand-run study on 2 workers restarts them twice, not 16
+#: times.
+DEFAULT_TASKS_PER_CHILD: int = 256
 
 #: Packages whose versions decide a run's numbers: a remote Dask worker must have the same.
 WORKER_PACKAGES: tuple[str, ...] = ("govsim", "numpy", "scipy", "torch", "mesa", "pandas",
@@ -485,7 +494,7 @@ def make_executor(
     kind: str = "process",
     *,
     workers: int | None = None,
-    max_tasks_per_child: int = 32,
+    max_tasks_per_child: int = DEFAULT_TASKS_PER_CHILD,
     preload: Sequence[str] = DEFAULT_PRELOAD,
     connect_timeout_s: float = DASK_CONNECT_TIMEOUT_S,
 ) -> Executor:

@@ -54,6 +54,7 @@ __all__ = [
     "point_summary",
     "render_html",
     "response_figures",
+    "sensitivity_section",
     "study_design",
     "study_status",
     "summarize_study",
@@ -1414,9 +1415,75 @@ def _kpi_name(kpi: str | None, *, raw: bool = True) -> str | None:
     return ", ".join(x for x in (info.name, unit, info.better) if x)
 
 
+# -- the sensitivity section (a study written by ``govsim sensitivity``) ----------------------
+def _flip_ends(table: pd.DataFrame) -> list[str]:
+    """Per OAT row: at which end the ranking flips (``low``, ``high``, ``low+high``, ``no``)."""
+    out = []
+    for low, high in zip(table["flips_low"], table["flips_high"], strict=True):
+        ends = [end for end, flag in (("low", low), ("high", high)) if bool(flag)]
+        out.append("+".join(ends) if ends else "no")
+    return out
+
+
+def sensitivity_section(root: str | Path, *, metric: str = "harm.total") -> dict[str, Any] | None:
+    """The report's sensitivity section of a ``govsim sensitivity`` study (None otherwise).
+
+    Returns the template's context: the output's description, the base point's value and
+    ranking, the tornado chart (PNG), the one-at-a-time table, the Morris table and the
+    parameters that change the ranking. A study whose runs do not carry ``metric`` gets a
+    note instead of the tables.
+    """
+    from sim.sensitivity import analyse_sensitivity, tornado_figure
+
+    store = StudyStore(root)
+    if "sensitivity" not in store.sweep():
+        return None
+    try:
+        result = analyse_sensitivity(store.root, metric=metric)
+    except (KeyError, ValueError) as exc:
+        return {"note": f"no sensitivity analysis: {exc.args[0] if exc.args else exc}",
+                "output": "", "base": None, "tornado": None, "oat": None, "morris": None,
+                "changers": ""}
+    base = result.points[result.points["role"] == "base"]
+    section: dict[str, Any] = {
+        "note": None,
+        "output": result.output,
+        "base": (f"{base['y'].iloc[0]:.4g}; ranking (least harm first): "
+                 f"{base['ranking'].iloc[0]}") if len(base) else None,
+        "tornado": None,
+        "oat": None,
+        "morris": None,
+        "changers": ", ".join(result.ranking_changers()) or "none",
+    }
+    if result.oat is not None and not result.oat.table.empty:
+        section["tornado"] = {"caption": f"Tornado: change of {result.output} from the base "
+                                         "with each parameter at its low and high end",
+                              "png": _png(tornado_figure(result))}
+        oat = result.oat.table.sort_values("swing", ascending=False, kind="stable")
+        shown = pd.DataFrame({
+            "parameter": oat["parameter"], "low": oat["low"], "high": oat["high"],
+            "effect at low": oat["effect_low"], "effect at high": oat["effect_high"],
+            "ranking at low": oat["ranking_low"], "ranking at high": oat["ranking_high"],
+            "ranking flips": _flip_ends(oat)})
+        section["oat"] = _html_table(shown)
+    if result.morris is not None:
+        morris = result.morris.table
+        shown = pd.DataFrame({
+            "parameter": morris["parameter"], "μ*": morris["mu_star"], "μ": morris["mu"],
+            "σ": morris["sigma"], "steps": morris["n_effects"],
+            "ranking changes (share of steps)": [
+                "n/a" if not np.isfinite(v) else f"{v:.0%}" for v in morris["ranking_changes"]]})
+        section["morris"] = _html_table(shown)
+    return section
+
+
 def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
-                manifest: pd.DataFrame) -> str:
-    """The report as one self-contained HTML page (jinja2 template, autoescaped)."""
+                manifest: pd.DataFrame, *,
+                sensitivity: dict[str, Any] | None = None) -> str:
+    """The report as one self-contained HTML page (jinja2 template, autoescaped).
+
+    ``sensitivity`` is :func:`sensitivity_section`'s context (a sensitivity study), or None.
+    """
     import jinja2
 
     from sim.kpi_tables import format_constants, html_kpi_tables
@@ -1455,6 +1522,7 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
         "response": [],
         "figures": [{"caption": c, "png": p} for c, p in figures],
         "failed": None,
+        "sensitivity": sensitivity,
     }
     axes = len(report.design.axes)
     if report.design.is_sweep and not report.per_point.empty:
@@ -1498,5 +1566,7 @@ def build_report(root: str | Path, out: str | Path | None = None, *,
         note = f" (pooled over the {len(report.design.points)} design points)"
         figures = [(caption + note, png) for caption, png in figures]
     path = Path(out) if out is not None else store.root / "report.html"
-    path.write_text(render_html(report, figures, manifest), encoding="utf-8")
+    section = sensitivity_section(store.root) if "sensitivity" in report.sweep else None
+    path.write_text(render_html(report, figures, manifest, sensitivity=section),
+                    encoding="utf-8")
     return path

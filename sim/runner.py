@@ -577,6 +577,7 @@ def _execute(
             return
         futures[fut] = idx
 
+    flush_interval = flush_every_s
     try:
         last_flush = time.perf_counter()
         while queue or futures:
@@ -585,11 +586,17 @@ def _execute(
             if not futures:
                 continue
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            interrupted: BaseException | None = None
             for fut in done:
                 idx = futures.pop(fut)
                 row = manifest.loc[idx]
                 try:
                     ref = fut.result()
+                except (KeyboardInterrupt, SystemExit) as exc:
+                    # Ctrl-C inside a task run in this thread: record the other finished
+                    # runs first, then stop (this run stays PENDING for resume).
+                    interrupted = interrupted or exc
+                    continue
                 except (BrokenExecutor, CancelledError) as exc:
                     ref = RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
                                  int(row["seed"]), 0.0, "",
@@ -600,9 +607,15 @@ def _execute(
                                  error=f"{type(exc).__name__}: {exc}",
                                  traceback=traceback.format_exc())
                 record(idx, ref)
-            if time.perf_counter() - last_flush >= flush_every_s:
+            if interrupted is not None:
+                raise interrupted
+            if time.perf_counter() - last_flush >= flush_interval:
+                flush_start = time.perf_counter()
                 store.write_manifest(manifest)
                 last_flush = time.perf_counter()
+                # A large manifest costs tens of ms to write: keep its rewrites under ~5 % of
+                # the driver's time, which on a small machine is the workers' time too.
+                flush_interval = max(flush_every_s, 20.0 * (last_flush - flush_start))
     finally:
         bar.close()
         store.write_manifest(manifest)
@@ -636,7 +649,9 @@ def run_sweep(
     progress
         Show a tqdm progress bar.
     flush_every_s
-        Minimum seconds between manifest rewrites while runs complete (always at the end).
+        Minimum seconds between manifest rewrites while runs complete (always at the end);
+        a manifest that takes long to write is rewritten less often (at most ~5 % of the
+        time goes to rewriting it).
     max_in_flight
         Runs submitted but not finished at any time; default twice the executor's workers
         (everything at once when the executor does not say how many it has).

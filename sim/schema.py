@@ -1,6 +1,6 @@
 """Scenario files: TOML -> one validation -> an immutable :class:`Scenario`.
 
-A scenario file is a :class:`sim.config.SimConfig` body plus five study keys::
+A scenario file is a :class:`sim.config.SimConfig` body plus six study keys::
 
     extends  = "baseline.toml"          # optional: inherit another file (path relative to this one)
     policies = ["sudo", "v2_24h"]       # or "all" (every registered governance policy)
@@ -17,6 +17,8 @@ A scenario file is a :class:`sim.config.SimConfig` body plus five study keys::
     design = "grid"
     [sweep.axes]
     "validators.mix.cabal" = [0.1, 0.3, 0.6]
+    [sensitivity]                       # optional: ranges for `govsim sensitivity` (see below)
+    params = {"market.contagion_beta" = [2.3, 3.6]}
 
 **One pass.** The file (and its ``extends`` chain) is read and merged as raw data; ``--set``
 overrides and a sweep point are applied to that raw data; the result is validated once by
@@ -44,6 +46,11 @@ then this file is merged over it: tables merge key by key, everything else (arra
 ``[low, high]``; integer bounds give integers), or ``"list"`` with ``records = [{...}, ...]``.
 Paths address the SimConfig body (``"shocks.1.day"`` indexes arrays); values may carry units.
 A design's size is checked before any point is built (at most :data:`MAX_SWEEP_POINTS`).
+
+**sensitivity.** ``params`` (dotted path -> ``[low, high]``, values may carry units, at least
+one) and optionally ``method`` (``"oat"``, ``"morris"`` or ``"both"``), ``trajectories`` and
+``levels`` (an even number >= 2): the default ranges and design of ``govsim sensitivity``
+(:mod:`sim.sensitivity`). Both ends of every range are validated with the file.
 
 **Limits.** Files of at most :data:`MAX_FILE_BYTES`, nesting at most :data:`MAX_DEPTH` deep,
 ``extends`` chains of at most :data:`MAX_EXTENDS` files, at most :data:`MAX_SEEDS` seeds.
@@ -92,6 +99,7 @@ __all__ = [
     "STUDY_KEYS",
     "Scenario",
     "ScenarioError",
+    "SensitivitySpec",
     "SweepSpec",
     "check_study_size",
     "config_from_dict",
@@ -105,7 +113,8 @@ __all__ = [
 ]
 
 #: Top-level keys that belong to the study, not to the SimConfig body.
-STUDY_KEYS: tuple[str, ...] = ("extends", "policies", "seeds", "sweep", "market_uncertainty")
+STUDY_KEYS: tuple[str, ...] = ("extends", "policies", "seeds", "sweep", "market_uncertainty",
+                               "sensitivity")
 #: Values of the ``market_uncertainty`` study key (``sim.runner.RunConfig.market_uncertainty``).
 MARKET_UNCERTAINTY: tuple[str, ...] = ("prior", "off")
 _SWEEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -878,6 +887,77 @@ def _parse_sweep(raw: Any, file: str, body: Mapping[str, Any]) -> SweepSpec | No
     return SweepSpec(design, bounds=tuple(parsed.items()), n=n, seed=seed)
 
 
+#: Keys of the ``[sensitivity]`` table.
+_SENSITIVITY_KEYS: tuple[str, ...] = ("params", "method", "trajectories", "levels")
+#: Most parameters in a ``[sensitivity]`` table.
+MAX_SENSITIVITY_PARAMS: int = 64
+
+
+@dataclass(frozen=True)
+class SensitivitySpec:
+    """A validated ``[sensitivity]`` table: default ranges and design of ``govsim sensitivity``.
+
+    Attributes
+    ----------
+    params
+        ``(dotted path, (low, high))`` pairs as written (quantities unconverted).
+    method
+        ``"oat"``, ``"morris"`` or ``"both"``.
+    trajectories, levels
+        The Morris design.
+    """
+
+    params: tuple[tuple[str, tuple[Any, Any]], ...]
+    method: str = "both"
+    trajectories: int = 4
+    levels: int = 4
+
+    def ranges(self) -> dict[str, list[Any]]:
+        """``params`` as dotted path -> ``[low, high]``."""
+        return {path: list(pair) for path, pair in self.params}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (as in the file)."""
+        return {"params": self.ranges(), "method": self.method,
+                "trajectories": self.trajectories, "levels": self.levels}
+
+
+def _parse_sensitivity(raw: Any, file: str, body: Mapping[str, Any]) -> SensitivitySpec | None:
+    """Validate a ``[sensitivity]`` table (its shape and ranges; values are checked later)."""
+    if raw is None:
+        return None
+
+    def err(path: str, value: Any, expected: str) -> ScenarioError:
+        return ScenarioError(file, f"sensitivity{path}", value, expected)
+
+    if not isinstance(raw, Mapping):
+        raise err("", raw, "a table with params = {path = [low, high], ...}")
+    unknown = [k for k in raw if k not in _SENSITIVITY_KEYS]
+    if unknown:
+        raise err(f".{unknown[0]}", raw[unknown[0]],
+                  f"a key of the sensitivity table ({', '.join(_SENSITIVITY_KEYS)}); unknown key")
+    params = raw.get("params")
+    if not isinstance(params, Mapping) or not params:
+        raise err(".params", params, "a table of parameter path -> [low, high]")
+    if len(params) > MAX_SENSITIVITY_PARAMS:
+        raise err(".params", f"{len(params)} parameters",
+                  f"at most {MAX_SENSITIVITY_PARAMS} parameters")
+    parse_bounds(params, body, file, where="sensitivity.params")
+    method = raw.get("method", "both")
+    if method not in ("oat", "morris", "both"):
+        raise err(".method", method, '"oat", "morris" or "both"')
+    trajectories = raw.get("trajectories", 4)
+    if isinstance(trajectories, bool) or not isinstance(trajectories, int) or \
+            not 1 <= trajectories <= 10_000:
+        raise err(".trajectories", trajectories, "an integer from 1 to 10000")
+    levels = raw.get("levels", 4)
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2 or levels % 2 \
+            or levels > 1000:
+        raise err(".levels", levels, "an even integer from 2 to 1000")
+    return SensitivitySpec(tuple((str(k), (v[0], v[1])) for k, v in params.items()),
+                           str(method), trajectories, levels)
+
+
 def parse_bounds(bounds: Mapping[str, Any], body: Mapping[str, Any], file: str | None, *,
                  where: str) -> dict[str, tuple[Any, Any]]:
     """Parameter path -> ``[low, high]`` as two numbers in each field's unit.
@@ -991,6 +1071,8 @@ class Scenario:
     market_uncertainty
         ``"prior"``: studies draw the fitted market constants per replication (the outer
         Monte Carlo); ``"off"``: every run keeps the body's constants.
+    sensitivity
+        The ``[sensitivity]`` table (default ranges of ``govsim sensitivity``), or None.
     source
         The file it came from (for error messages), or None.
     raw
@@ -1004,6 +1086,7 @@ class Scenario:
     sweep: SweepSpec | None = None
     source: str | None = None
     market_uncertainty: str = "prior"
+    sensitivity: SensitivitySpec | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _origin: _Origins | None = field(default=None, repr=False, compare=False)
 
@@ -1043,6 +1126,8 @@ class Scenario:
             out["sweep"] = self.sweep.to_dict()
         if self.market_uncertainty != "prior":  # the default is left out: hashes stay stable
             out["market_uncertainty"] = self.market_uncertainty
+        if self.sensitivity is not None:  # left out when absent: hashes stay stable
+            out["sensitivity"] = self.sensitivity.to_dict()
         return out
 
     @classmethod
@@ -1107,6 +1192,25 @@ class Scenario:
         return [(p, self.to_config(overrides=p, label=f"sweep point {i}: ") if p else self.config)
                 for i, p in enumerate(self.points())]
 
+    def check_sensitivity_values(self) -> None:
+        """Validate both ends of every ``[sensitivity]`` range once (as overrides).
+
+        Raises
+        ------
+        ScenarioError
+            Naming ``sensitivity.params.<path>`` (its low or high end) and the field.
+        """
+        if self.sensitivity is None:
+            return
+        where = self._origin.file_of(["sensitivity"]) if self._origin else self.source
+        for path, (low, high) in self.sensitivity.params:
+            for end, value in (("low", low), ("high", high)):
+                try:
+                    self.to_config(overrides={path: value})
+                except ScenarioError as exc:
+                    raise ScenarioError(where, f"sensitivity.params.{path} ({end} end)", value,
+                                        f"a valid {exc.path}: {exc.expected}") from None
+
     def check_sweep_values(self) -> None:
         """Validate every value of the sweep once (:meth:`SweepSpec.probes`), not every point.
 
@@ -1131,6 +1235,7 @@ def _build(raw: dict[str, Any], origin: _Origins, file: str, *,
         expected = f"a positive integer (at most {MAX_SEEDS})"
         raise ScenarioError(origin.file_of(["seeds"]), "seeds", seeds, expected)
     sweep_raw = raw.pop("sweep", None)
+    sensitivity_raw = raw.pop("sensitivity", None)
     uncertainty = raw.pop("market_uncertainty", "prior")
     if uncertainty not in MARKET_UNCERTAINTY:
         raise ScenarioError(origin.file_of(["market_uncertainty"]), "market_uncertainty",
@@ -1138,13 +1243,16 @@ def _build(raw: dict[str, Any], origin: _Origins, file: str, *,
     if overrides:
         _apply_overrides(raw, overrides, origin, f"{file} (--set)", "")
     sweep = _parse_sweep(sweep_raw, origin.file_of(["sweep"]), raw)
+    sensitivity = _parse_sensitivity(sensitivity_raw, origin.file_of(["sensitivity"]), raw)
     config = _validate(raw, origin)
     if policies:
         resolve_policies(policies, origin.file_of(["policies"]))
     scenario = Scenario(config=config, policies=policies, seeds=seeds, sweep=sweep, source=file,
-                        raw=raw, _origin=origin, market_uncertainty=uncertainty)
+                        raw=raw, _origin=origin, market_uncertainty=uncertainty,
+                        sensitivity=sensitivity)
     if check_sweep:
         scenario.check_sweep_values()
+        scenario.check_sensitivity_values()
     return scenario
 
 

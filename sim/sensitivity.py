@@ -144,7 +144,11 @@ def sensitivity_parameters(
             base is None and isinstance(lo, int) and isinstance(hi, int))
         param = Parameter(path, float(lo), float(hi), base, integer)
         for end, value in (("low", param.value(0.0)), ("high", param.value(1.0))):
-            scenario.to_config(overrides={path: value}, label=f"sensitivity {path} ({end} end): ")
+            try:
+                scenario.to_config(overrides={path: value})
+            except ScenarioError as exc:
+                raise ScenarioError(source, f"sensitivity.{path} ({end} end)", value,
+                                    f"a valid {exc.path}: {exc.expected}") from None
         out.append(param)
     return tuple(out)
 
@@ -325,8 +329,9 @@ class OATResult:
     ----------
     table
         One row per parameter: ``parameter, low, high, base, y_base, y_low, y_high,
-        effect_low, effect_high, swing, ranking_base, ranking_low, ranking_high,
-        changes_ranking`` (effects = output at the end minus output at the base).
+        effect_low, effect_high, swing, ranking_base, ranking_low, ranking_high, flips_low,
+        flips_high, changes_ranking`` (effects = output at the end minus output at the base;
+        ``flips_low``/``flips_high``: the ranking at that end differs from the base's).
     output
         What the output is (with its unit).
     """
@@ -483,6 +488,9 @@ def _oat(points: pd.DataFrame, design: SensitivityDesign, output: str) -> OATRes
         low = ends[ends["role"] == "low"].iloc[0]
         high = ends[ends["role"] == "high"].iloc[0]
         effect_low, effect_high = low["y"] - base["y"], high["y"] - base["y"]
+        known = bool(base["ranking"])
+        flips_low = known and bool(low["ranking"]) and low["ranking"] != base["ranking"]
+        flips_high = known and bool(high["ranking"]) and high["ranking"] != base["ranking"]
         rows.append({
             "parameter": p.path,
             "low": p.value(0.0),
@@ -497,6 +505,8 @@ def _oat(points: pd.DataFrame, design: SensitivityDesign, output: str) -> OATRes
             "ranking_base": base["ranking"],
             "ranking_low": low["ranking"],
             "ranking_high": high["ranking"],
+            "flips_low": flips_low,
+            "flips_high": flips_high,
             "changes_ranking": bool(low["ranking"] and high["ranking"] and base["ranking"]
                                     and {low["ranking"], high["ranking"]} != {base["ranking"]}),
         })

@@ -10,10 +10,12 @@ import pytest
 MODULES: tuple[str, ...] = (
     "protocol.levers",
     "sim.build",
+    "sim.cli.sensitivity",
     "sim.desks.staking",
     "sim.desks.work",
     "sim.metrics",
     "sim.seeds",
+    "sim.sensitivity",
 )
 
 

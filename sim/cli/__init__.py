@@ -15,6 +15,7 @@ from sim.cli import (  # noqa: F401  (registration)
     policies_check,
     run,
     scenarios,
+    sensitivity,
     study,
     yuma,
 )

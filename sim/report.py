@@ -385,7 +385,7 @@ def _tied_text(best: str, least: Sequence[str], counts: dict[str, tuple[int, int
     if all(v is not None for v in seeds.values()) and len(set(seeds.values())) > 1:
         parts = [f"{p}: a harmful action executed in {seeds[p][0]} of {seeds[p][1]} seeds"
                  for p in least]
-        return (f"{best} (within the interval of {', '.join(others)}, not tied: "
+        return (f"{best} (within the paired interval of {', '.join(others)}, yet "
                 + "; ".join(parts) + ")")
     return f"{best} (tied: {', '.join(others)})"
 

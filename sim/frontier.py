@@ -65,6 +65,7 @@ __all__ = [
     "format_frontier",
     "frontier",
     "frontier_verdict",
+    "judge_from_runs",
     "pareto_mask",
     "study_frontier",
 ]
@@ -123,18 +124,37 @@ def pareto_mask(harm: Sequence[float], days: Sequence[float],
 
 
 # -- can act --------------------------------------------------------------------------------------
-def can_act_from_runs(kpis: pd.DataFrame, *, group: str = "policy") -> dict[str, bool]:
-    """Whether each policy executed at least one warranted proposal in its runs.
+def judge_from_runs(kpis: pd.DataFrame, *, group: str = "policy") -> dict[str, str]:
+    """Whether each policy can act, judged from its runs (when the conformance check is not
+    run, as in the explorer).
 
-    The fallback when the conformance check is not run (the explorer): a design with no
-    warranted matter in any of its runs is judged able to act only if it executed one, so it
-    reads False there too. Prefer :func:`conformance_checks`.
+    ``"never acts by design"`` when no coalition could pass anything in any run
+    (``governance.capture_cost_tao`` infinite: the policy has no path to pass a proposal);
+    ``"cannot act"`` when it had warranted proposals and executed none; ``"acted"`` when it
+    executed at least one; ``"no warranted matter"`` when its runs gave it none to act on (then
+    it counts as able to act: nothing shows it cannot). Prefer :func:`conformance_checks`.
     """
-    column = "governance.warranted_executed"
-    if column not in kpis.columns:
-        return {str(p): False for p in dict.fromkeys(kpis[group])}
-    executed = kpis.groupby(group, sort=False)[column].sum()
-    return {str(p): bool(v > 0) for p, v in executed.items()}
+    out: dict[str, str] = {}
+    for policy, sub in kpis.groupby(group, sort=False):
+        capture = (sub["governance.capture_cost_tao"].astype(float)
+                   if "governance.capture_cost_tao" in sub.columns else pd.Series(dtype=float))
+        filed, executed = _pooled(sub, "governance.warranted_proposals",
+                                  "governance.warranted_executed")
+        if len(capture) and np.isposinf(capture.to_numpy()).all():
+            out[str(policy)] = "never acts by design"
+        elif executed > 0:
+            out[str(policy)] = "acted"
+        elif filed > 0:
+            out[str(policy)] = "cannot act"
+        else:
+            out[str(policy)] = "no warranted matter"
+    return out
+
+
+def can_act_from_runs(kpis: pd.DataFrame, *, group: str = "policy") -> dict[str, bool]:
+    """:func:`judge_from_runs` as booleans (True unless it cannot act or never acts by
+    design)."""
+    return {p: v not in _CANNOT for p, v in judge_from_runs(kpis, group=group).items()}
 
 
 def _policy_configs(root: Path) -> dict[str, dict[str, Any]]:
@@ -246,8 +266,8 @@ class FrontierResult:
     @property
     def by_design(self) -> tuple[str, ...]:
         """The designs that never act by design (no way to pass a proposal: market_only)."""
-        return tuple(str(p) for p in
-                     self.table.loc[self.table["check"] == "never acts by design", "policy"])
+        by_design = self.table["check"].astype(str).str.startswith("never acts by design")
+        return tuple(str(p) for p in self.table.loc[by_design, "policy"])
 
     def row(self, policy: str) -> pd.Series:
         """The frontier row of ``policy``."""
@@ -300,6 +320,7 @@ def frontier(kpis: pd.DataFrame, *, can_act: Mapping[str, bool] | None = None,
                        "vector; rerun it)")
     source = "conformance" if can_act is not None else "runs"
     acting = dict(can_act) if can_act is not None else can_act_from_runs(kpis, group=group)
+    judged = judge_from_runs(kpis, group=group) if can_act is None else {}
     order = list(dict.fromkeys(policies if policies is not None else kpis[group]))
     rows = []
     for policy in order:
@@ -318,13 +339,14 @@ def frontier(kpis: pd.DataFrame, *, can_act: Mapping[str, bool] | None = None,
         if checks is not None and policy in checks:
             check = str(checks[policy])
         elif source == "runs":
-            check = "judged from the runs"
+            check = f"{judged.get(policy, 'no runs')} (judged from the runs)"
         else:
             check = "passes" if acting.get(policy, False) else "cannot act"
         rows.append({
             "policy": policy, "harm": harm.mean, "harm_lo": harm.low, "harm_hi": harm.high,
             "days_to_act": days.mean, "days_lo": days.low, "days_hi": days.high,
-            "can_act": bool(acting.get(policy, False)) and check not in _CANNOT,
+            "can_act": bool(acting.get(policy, False)) and check not in _CANNOT
+            and judged.get(policy) not in _CANNOT,
             "pareto": False, "check": check, "runs": len(sub),
             "harmful_proposals": harmful, "harmful_executed": harmful_executed,
             "p_harmful_executed": p_harm.mean, "p_harmful_lo": p_harm.low,
@@ -531,7 +553,8 @@ def format_frontier(result: FrontierResult, *, width: int = 100) -> str:
     rows = []
     for r in result.table.itertuples(index=False):
         mark = ("*" if r.pareto else
-                "-" if r.check == "never acts by design" else "x" if not r.can_act else "")
+                "-" if str(r.check).startswith("never acts by design") else
+                "x" if not r.can_act else "")
         rows.append([str(r.policy), mark, _interval(r.harm, r.harm_lo, r.harm_hi, money),
                      _interval(r.days_to_act, r.days_lo, r.days_hi, days),
                      _share(int(r.harmful_executed), int(r.harmful_proposals)),

@@ -1136,8 +1136,8 @@ def frontier_figure(result: FrontierResult) -> str:
         ax.errorbar([x], [row.harm], xerr=xerr, yerr=yerr, ls="none", capsize=3,
                     elinewidth=1, ecolor=style["color"], **style)
         label = str(row.policy) + ("" if row.can_act else
-                                   " (never acts by design)" if row.check ==
-                                   "never acts by design" else " (cannot act)")
+                                   " (never acts by design)" if str(row.check).startswith(
+                                       "never acts by design") else " (cannot act)")
         ax.annotate(label, (x, row.harm), textcoords="offset points", xytext=(6, 4),
                     fontsize=7, color="#333333" if row.can_act else "#777777")
     front = table[table["pareto"]].sort_values("days_to_act")

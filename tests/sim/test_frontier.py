@@ -22,6 +22,7 @@ from sim.frontier import (
     format_frontier,
     frontier,
     frontier_verdict,
+    judge_from_runs,
     pareto_mask,
 )
 from sim.report import verdict
@@ -104,9 +105,21 @@ def test_frontier_table_on_a_hand_made_frame(hand_made: pd.DataFrame) -> None:
 def test_can_act_judged_from_the_runs_without_the_check(hand_made: pd.DataFrame) -> None:
     result = frontier(hand_made)
     assert result.can_act_source == "runs"
-    assert result.cannot_act == ("never",)  # it executed no warranted proposal
-    assert set(result.table["check"]) == {"judged from the runs"}
+    assert result.cannot_act == ("never",)  # warranted proposals filed, none executed
+    assert result.row("never")["check"] == "cannot act (judged from the runs)"
+    assert result.row("fast")["check"] == "acted (judged from the runs)"
     assert "judged from the runs" in frontier_verdict(result).text()
+    # No coalition could pass anything in any run: never acts by design. No warranted
+    # matter at all: nothing shows the design cannot act.
+    runs = hand_made.assign(**{"governance.capture_cost_tao": 1e4})
+    runs.loc[runs["policy"] == "never", "governance.capture_cost_tao"] = np.inf
+    runs.loc[runs["policy"] == "slow", "governance.warranted_proposals"] = 0
+    runs.loc[runs["policy"] == "slow", "governance.warranted_executed"] = 0
+    judged = judge_from_runs(runs)
+    assert judged["never"] == "never acts by design"
+    assert judged["slow"] == "no warranted matter"
+    result = frontier(runs)
+    assert result.by_design == ("never",) and result.row("slow")["can_act"]
     with pytest.raises(KeyError, match=r"harm\.total"):
         frontier(hand_made.drop(columns=["harm.total"]))
 

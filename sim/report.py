@@ -75,9 +75,11 @@ HARM_KPIS: tuple[tuple[str, float], ...] = (
     ("exploits.stolen_tao", 1.0),
 )
 #: KPIs read as "reaction time" (larger = slower), in order of preference; the first with a
-#: finite value is used (time to stop exploits when the study has exploits, else the delay the
-#: policy enforces on an emission lever).
+#: finite value is used (the measured days from detection to execution over the warranted
+#: cases, then the time to stop exploits, else the delay the policy enforces on an emission
+#: lever).
 SPEED_KPIS: tuple[str, ...] = (
+    "reaction.days_to_act_mean",
     "exploits.mean_days_to_stop",
     "decentralisation.enforced_delay_days",
 )
@@ -377,16 +379,19 @@ def _harmful_counts(kpis: pd.DataFrame, group: str) -> dict[str, tuple[int, int]
 
 def _tied_text(best: str, least: Sequence[str], counts: dict[str, tuple[int, int]]) -> str:
     """``best`` and the designs within its interval: "tied" only when they executed harmful
-    actions in as many seeds; otherwise each one's count of seeds is stated."""
+    actions in as many seeds; otherwise the seeds in which each did are stated."""
     others = [p for p in least if p != best]
     if not others:
         return best
     seeds = {p: counts.get(p) for p in least}
     if all(v is not None for v in seeds.values()) and len(set(seeds.values())) > 1:
-        parts = [f"{p}: a harmful action executed in {seeds[p][0]} of {seeds[p][1]} seeds"
-                 for p in least]
-        return (f"{best} (within the paired interval of {', '.join(others)}, yet "
-                + "; ".join(parts) + ")")
+        groups: dict[tuple[int, int], list[str]] = {}
+        for p in least:
+            groups.setdefault(seeds[p], []).append(p)  # type: ignore[arg-type]
+        parts = [f"{k} of {n} seeds: {', '.join(names)}"
+                 for (k, n), names in sorted(groups.items())]
+        return (f"{best} (within the paired interval: {', '.join(others)}; a harmful action "
+                f"executed in {'; '.join(parts)})")
     return f"{best} (tied: {', '.join(others)})"
 
 

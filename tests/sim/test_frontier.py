@@ -179,8 +179,8 @@ def test_report_verdict_never_ranks_a_cannot_act_design() -> None:
     # sudo and multisig are within each other's interval but executed the harmful action in
     # different numbers of seeds: the counts are stated, never "tied".
     assert "tied" not in judged.line
-    assert "a harmful action executed in 4 of 4 seeds" in judged.line
-    assert "a harmful action executed in 1 of 4 seeds" in judged.line
+    assert "a harmful action executed in 1 of 4 seeds: multisig; 4 of 4 seeds: sudo" \
+        in judged.line
     assert verdict(kpis, cannot_act=["sudo", "multisig", "market_only"]).line.startswith(
         "verdict: no policy can act")
 

@@ -418,8 +418,9 @@ class FrontierVerdict:
     by_design
         Those that never act by design.
     flips
-        With market uncertainty: pairs of Pareto designs whose harm ranking flips inside the
-        range (``"a vs b"``); None when the study drew no market constants.
+        With market uncertainty: pairs of a Pareto design and another design that can act whose
+        harm ranking flips inside the range (``"a vs b"``); None when the study drew no market
+        constants.
     lines
         The verdict, one statement a line.
     """
@@ -469,8 +470,9 @@ def frontier_verdict(result: FrontierResult, *, stability: Any = None) -> Fronti
         The frontier.
     stability
         :func:`sim.uncertainty.ranking_stability` of ``harm.total`` over the study (with
-        market uncertainty): the verdict says which pairs of Pareto designs flip inside the
-        range. None: the study kept the market constants fixed (said so).
+        market uncertainty): the verdict says which rankings of a Pareto design against another
+        design that can act flip inside the range. None: the study kept the market constants
+        fixed (said so).
     """
     table = result.table.set_index("policy")
     lines: list[str] = []
@@ -508,20 +510,33 @@ def frontier_verdict(result: FrontierResult, *, stability: Any = None) -> Fronti
         lines.append("market constants fixed in this study (no outer Monte Carlo): intervals "
                      "hold seed noise only")
     else:
-        chosen = set(pareto)
-        pairs = [pr for pr in stability.pairs if pr.a in chosen and pr.b in chosen]
-        flips = tuple(f"{pr.a} vs {pr.b}" for pr in pairs if pr.flips)
-        n = max((pr.n for pr in stability.pairs), default=0)
-        if not pairs:
-            lines.append("market constants drawn per replication (outer Monte Carlo): one "
-                         "Pareto design, no ranking inside the frontier to flip")
-        elif flips:
-            lines.append(f"market uncertainty ({n} paired replications): the harm ranking "
-                         f"flips inside the range for {', '.join(flips)}")
-        else:
-            lines.append(f"market uncertainty ({n} paired replications): the harm ranking of "
-                         "the Pareto designs holds inside the range")
+        flips, line = _stability_line(result, stability)
+        lines.append(line)
     return FrontierVerdict(pareto, cannot, result.by_design, flips, tuple(lines))
+
+
+def _stability_line(result: FrontierResult, stability: Any) -> tuple[tuple[str, ...], str]:
+    """Which harm rankings that involve a Pareto design (against every other design that can
+    act) flip inside the market constants' range."""
+    chosen = set(result.pareto)
+    acting = set(result.policies) - set(result.cannot_act)
+    pairs = [pr for pr in stability.pairs
+             if (pr.a in chosen or pr.b in chosen) and pr.a in acting and pr.b in acting]
+    n = max((pr.n for pr in pairs), default=0)
+    head = f"market constants drawn per replication (outer Monte Carlo, {n} paired replications)"
+    if not pairs:
+        return (), f"{head}: no pair of designs that can act to rank"
+    flips = tuple(f"{pr.a} vs {pr.b}" for pr in pairs if pr.flips)
+    held = [f"{pr.a} vs {pr.b}" for pr in pairs if not pr.flips]
+    if not flips:
+        return flips, f"{head}: every harm ranking of a Pareto design holds inside the range"
+    text = f"{head}: the harm ranking flips inside the range for {', '.join(flips)}"
+    if held:
+        text += f"; it holds for {', '.join(held)}"
+    if n < 4:
+        text += (f" (with {n} replications no ranking can be settled: the share's Wilson "
+                 "interval always spans 50 %)")
+    return flips, text
 
 
 # -- the terminal table ---------------------------------------------------------------------------

@@ -1081,18 +1081,14 @@ def _study_frontier(store: StudyStore, kpis: pd.DataFrame, sweep: dict[str, Any]
     result = study_frontier(store.root, conformance=conformance, level=level)
     stability = None
     uncertainty = sweep.get("market_uncertainty") or {}
-    if isinstance(uncertainty, dict) and uncertainty.get("mode") == "prior" \
-            and len(result.pareto) > 1:
+    if isinstance(uncertainty, dict) and uncertainty.get("mode") == "prior":
         from sim.runner import market_draws
         from sim.uncertainty import ranking_stability
 
-        paired = complete_pairs(kpis, policies=list(result.pareto))
-        stability = ranking_stability(paired, metric=HARM_KPI, policies=result.pareto,
+        acting = [p for p in result.policies if p not in set(result.cannot_act)]
+        paired = complete_pairs(kpis, policies=acting) if acting else kpis.iloc[0:0]
+        stability = ranking_stability(paired, metric=HARM_KPI, policies=acting,
                                       draws=market_draws(store), level=level)
-    elif isinstance(uncertainty, dict) and uncertainty.get("mode") == "prior":
-        from sim.uncertainty import RankingStability
-
-        stability = RankingStability(HARM_KPI, ())
     return result, frontier_verdict(result, stability=stability)
 
 
@@ -1143,7 +1139,8 @@ def frontier_figure(result: FrontierResult) -> str:
         label = str(row.policy) + ("" if row.can_act else
                                    " (never acts by design)" if str(row.check).startswith(
                                        "never acts by design") else " (cannot act)")
-        ax.annotate(label, (x, row.harm), textcoords="offset points", xytext=(6, 4),
+        ax.annotate(label, (x, row.harm), textcoords="offset points",
+                    xytext=(6, -9 + 6 * (len(ax.texts) % 4)),  # staggered: close points
                     fontsize=7, color="#333333" if row.can_act else "#777777")
     front = table[table["pareto"]].sort_values("days_to_act")
     if len(front) > 1:

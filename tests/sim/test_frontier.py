@@ -163,6 +163,9 @@ def test_verdict_says_when_the_ranking_flips_inside_the_range(hand_made: pd.Data
         swapped, metric="harm.total", policies=result.pareto))
     assert flipping.flips and any("slow" in pair for pair in flipping.flips)
     assert "flips inside the range" in flipping.text()
+    # The design that cannot act is in no pair; with 4 replications a ranking can settle.
+    assert not any("never" in pair for pair in flipping.flips)
+    assert "it holds for" in flipping.text() and "can be settled" not in flipping.text()
 
 
 def test_report_verdict_never_ranks_a_cannot_act_design() -> None:

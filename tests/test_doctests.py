@@ -12,6 +12,8 @@ MODULES: tuple[str, ...] = (
     "sim.build",
     "sim.desks.staking",
     "sim.desks.work",
+    "sim.explorer.compare",
+    "sim.frontier",
     "sim.metrics",
     "sim.seeds",
 )

@@ -418,6 +418,7 @@ def comparison_frontier(kpis: pd.DataFrame, *, level: float = 0.95) -> FrontierV
     --------
     >>> kpis = pd.DataFrame({"policy": ["a", "a", "b", "b"], "harm.total": [1.0, 2.0, 0.5, 0.7],
     ...                      "reaction.days_to_act_mean": [1.0, 1.0, 9.0, 9.0],
+    ...                      "governance.warranted_proposals": [1, 1, 1, 1],
     ...                      "governance.warranted_executed": [1, 1, 0, 0]})
     >>> view = comparison_frontier(kpis)
     >>> view.result.pareto, view.result.cannot_act

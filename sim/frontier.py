@@ -240,6 +240,9 @@ class FrontierResult:
         Confidence level of every interval.
     harm_kpi, speed_kpi
         The KPIs read as harm and as reaction time.
+    note
+        Why ``can_act`` was judged from the runs although the check was asked for ("" when
+        it was not).
     """
 
     table: pd.DataFrame
@@ -247,6 +250,7 @@ class FrontierResult:
     level: float = 0.95
     harm_kpi: str = HARM_KPI
     speed_kpi: str = SPEED_KPI
+    note: str = ""
 
     @property
     def policies(self) -> tuple[str, ...]:
@@ -394,11 +398,19 @@ def study_frontier(root: str | Path, *, conformance: bool = True, write: bool = 
     present = [p for p in policies if not kpis.empty and p in set(kpis["policy"])]
     can_act: dict[str, bool] | None = None
     checks: dict[str, str] | None = None
+    note = ""
     if conformance:
-        found = conformance_checks(store.root, present)
-        can_act = {p: bool(c.get("can_act")) for p, c in found.items()}
-        checks = {p: str(c.get("verdict")) for p, c in found.items()}
+        try:
+            found = conformance_checks(store.root, present)
+        except Exception as exc:  # a check that cannot run never costs the study its summary
+            note = (f"the conformance check failed ({type(exc).__name__}: {exc}); can act is "
+                    "judged from the runs")
+        else:
+            can_act = {p: bool(c.get("can_act")) for p, c in found.items()}
+            checks = {p: str(c.get("verdict")) for p, c in found.items()}
     result = frontier(kpis, can_act=can_act, checks=checks, policies=present, level=level)
+    if note:
+        result = FrontierResult(result.table, result.can_act_source, result.level, note=note)
     if write:
         result.to_csv(store.root / FRONTIER_FILE)
     return result
@@ -475,7 +487,7 @@ def frontier_verdict(result: FrontierResult, *, stability: Any = None) -> Fronti
         fixed (said so).
     """
     table = result.table.set_index("policy")
-    lines: list[str] = []
+    lines: list[str] = [f"note: {result.note}"] if result.note else []
     pareto = result.pareto
     how = ("by the conformance check" if result.can_act_source == "conformance"
            else "judged from the runs (no conformance check)")

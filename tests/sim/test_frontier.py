@@ -24,6 +24,7 @@ from sim.frontier import (
     frontier_verdict,
     judge_from_runs,
     pareto_mask,
+    study_frontier,
 )
 from sim.report import verdict
 from sim.schema import ScenarioError, load_scenario
@@ -245,7 +246,8 @@ def test_flagship_scenario_validates(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_compare_writes_frontier_csv_end_to_end(tmp_path: Path) -> None:
+def test_compare_writes_frontier_csv_end_to_end(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from sim.cli import main
 
     out = tmp_path / "frontier"
@@ -279,3 +281,15 @@ def test_compare_writes_frontier_csv_end_to_end(tmp_path: Path) -> None:
     data = json.loads(report.output)
     assert data["frontier_verdict"]["pareto"] == ["sudo"]
     assert data["frontier_verdict"]["never_acts_by_design"] == ["market_only"]
+    # A conformance check that cannot run never costs the study its summary.
+    import sim.conformance
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("no check today")
+
+    (out / CONFORMANCE_FILE).unlink()
+    monkeypatch.setattr(sim.conformance, "check_policy", broken)
+    fallback = study_frontier(out)
+    assert fallback.can_act_source == "runs" and "no check today" in fallback.note
+    assert fallback.by_design == ("market_only",)  # no coalition could pass anything
+    assert frontier_verdict(fallback).lines[0].startswith("note: the conformance check failed")

@@ -1252,6 +1252,8 @@ def _frontier_lines(report: StudySummary) -> list[str]:
     from sim.frontier import format_frontier
 
     lines = ["", format_frontier(report.frontier, width=100)]
+    if report.design.is_sweep:
+        lines.append(f"(pooled over the {len(report.design.points)} design points)")
     if report.frontier_verdict is not None:
         lines += ["", *report.frontier_verdict.lines]
     return lines

@@ -293,3 +293,23 @@ def test_compare_writes_frontier_csv_end_to_end(tmp_path: Path,
     assert fallback.can_act_source == "runs" and "no check today" in fallback.note
     assert fallback.by_design == ("market_only",)  # no coalition could pass anything
     assert frontier_verdict(fallback).lines[0].startswith("note: the conformance check failed")
+
+
+def test_market_uncertainty_flag_sets_the_run_config(tmp_path: Path) -> None:
+    from sim.cli import main
+    from sim.store import StudyStore
+
+    out = tmp_path / "off"
+    args = ["compare", str(FLAGSHIP), "--policies", "sudo", "--seeds", "1", "--entropy", "3",
+            "--executor", "sequential", "--quiet", "--no-report", "--no-conformance",
+            "--market-uncertainty", "off", "--out", str(out),
+            *tiny_set_args(load_scenario(FLAGSHIP, check_sweep=False), 0.5)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "market constants fixed" in result.output
+    sweep = StudyStore(out).sweep()
+    assert sweep["run_config"]["market_uncertainty"] == "off"
+    assert sweep["market_uncertainty"] == {"mode": "off"}
+    assert not (out / CONFORMANCE_FILE).exists()  # --no-conformance: judged from the runs
+    assert pd.read_csv(out / "frontier.csv")["check"].str.endswith(
+        "(judged from the runs)").all()

@@ -781,6 +781,10 @@ def study_design(scenarios: pd.DataFrame) -> Design:
 # -- choosing the response KPI ----------------------------------------------------------------------
 #: What some KPIs mean, for the lines that introduce them.
 KPI_MEANINGS: dict[str, str] = {
+    "harm.total": "the harm vector's weighted sum in USD (holders' loss, TAO lost to unstopped "
+                  "exploits and scams, targeted participants' loss, halt days; larger = worse)",
+    "reaction.days_to_act_mean": "days from detection to execution over the warranted cases "
+                                 "(never acted on: days to the horizon)",
     "cabal.gain": "the cabal's miners' and validators' pay over what honest weighting pays them, "
                   "minus 1 (0 = fair)",
     "cabal.excess_tao": "TAO the cabal earned over what honest weighting pays it",

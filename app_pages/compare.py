@@ -124,17 +124,54 @@ if job is not None:
     )
 
 
-def show_answer(results: explorer.StackedRuns) -> None:
-    """The comparison's answer: the verdict and the harm by policy it rests on.
+def show_frontier(view: explorer.FrontierView) -> None:
+    """Harm against measured days to act, one point per policy with both intervals; the
+    Pareto set and the designs that cannot act marked, and the frontier's verdict."""
+    st.subheader("Frontier: harm against reaction speed")
+    with st.container(key="cmp_frontier_verdict", border=True):
+        st.markdown("\n".join(f"- {line}" for line in view.lines))
+    st.caption(
+        "Can act is judged from these runs here (a design can act when it executed a warranted "
+        "proposal); `govsim compare` judges it by each policy's conformance check instead. "
+        "Designs that cannot act are never ranked."
+    )
+    data = view.chart
+    shapes = alt.Scale(
+        domain=["Pareto-efficient", "dominated", "cannot act (judged from the runs)"],
+        range=["diamond", "circle", "cross"],
+    )
+    base = alt.Chart(data).encode(color=policy_color(data["policy"]))
+    x_title = "days to act (detection to execution, mean and 95 % CI; lower is faster)"
+    y_title = "harm.total (USD, mean and 95 % CI; lower is better)"
+    chart = (
+        base.mark_rule().encode(x=alt.X("days_lo:Q", title=x_title), x2="days_hi:Q",
+                                y=alt.Y("harm:Q", title=y_title))
+        + base.mark_rule().encode(x="days_to_act:Q", y="harm_lo:Q", y2="harm_hi:Q")
+        + base.mark_point(size=140, filled=True).encode(
+            x="days_to_act:Q", y="harm:Q",
+            shape=alt.Shape("status:N", scale=shapes, title="design"),
+            tooltip=["policy", "status", alt.Tooltip("harm:Q", format=".4g"),
+                     alt.Tooltip("days_to_act:Q", format=".3g")],
+        )
+    )
+    st.altair_chart(chart.properties(height=360), width="stretch")
 
-    The only place the page draws its conclusion, so a harm-versus-speed frontier chart
-    joins the verdict here.
+
+def show_answer(results: explorer.StackedRuns) -> None:
+    """The comparison's answer: the frontier, the verdict and the harm by policy it rests on.
+
+    The only place the page draws its conclusion.
     """
-    verdict = explorer.comparison_verdict(results.kpis)
+    view = explorer.comparison_frontier(results.kpis)
+    st.session_state["cmp_frontier"] = view
+    cannot = view.result.cannot_act if view is not None else ()
+    verdict = explorer.comparison_verdict(results.kpis, cannot_act=cannot)
     st.session_state["cmp_verdict"] = verdict
     st.subheader("Verdict")
     with st.container(key="cmp_verdict", border=True):
         st.markdown("\n".join(f"- {clause}" for clause in explorer.verdict_lines(verdict.line)))
+    if view is not None:
+        show_frontier(view)
     harm = explorer.harm_by_policy(results.kpis, verdict.harm_kpi)
     if harm.empty:
         return

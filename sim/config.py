@@ -988,6 +988,35 @@ class EventsConfig(_Section):
     quality_shock_sigma: NonNegFloat = Field(
         0.5, description="Lognormal sigma of a random quality jump's factor (dimensionless)."
     )
+    intervention_rate_per_year: NonNegFloat = Field(
+        0.0,
+        description="Arrival rate of contested interventions: someone asks governance to pull "
+        "intervention_lever against a random subnet (events/year).",
+    )
+    intervention_warranted_share: Fraction = Field(
+        0.5,
+        description="Share of random interventions that are warranted (fraction): a warranted "
+        "one is reported by a benevolent person against a subnet that has just turned scam; "
+        "an unwarranted one is filed by the first self-interested person against a healthy "
+        "subnet.",
+    )
+    intervention_lever: Str = Field(
+        "set_emission_enabled",
+        description="Lever kind a random intervention asks for against its subnet "
+        "(protocol.levers kind taking a netuid).",
+    )
+    intervention_duration_days: Days | None = Field(
+        None,
+        gt=0,
+        description="Days until a random intervention's proposer reverses it (days; None = "
+        "never).",
+    )
+
+    @field_validator("intervention_lever")
+    @classmethod
+    def _intervention_lever(cls, v: str) -> str:
+        check_lever({"kind": v, "netuid": 0}, "intervention_lever")
+        return v
 
 
 class OutputConfig(_Section):

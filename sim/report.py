@@ -27,13 +27,16 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from sim.stats import grouped_mean_ci, mean_ci, paired_diff_ci
 from sim.store import StudyStore
+
+if TYPE_CHECKING:
+    from sim.frontier import FrontierResult, FrontierVerdict
 
 __all__ = [
     "HARM_KPIS",
@@ -51,6 +54,8 @@ __all__ = [
     "complete_pairs",
     "format_compare_table",
     "format_study",
+    "frontier_figure",
+    "frontier_table",
     "point_summary",
     "render_html",
     "response_figures",
@@ -64,19 +69,24 @@ __all__ = [
 ]
 
 #: KPIs read as "harm", with the sign that turns each into "larger = worse", in order of
-#: preference; the first present is used. TAO holders' loss (minus their relative PnL, i.e. the
-#: TAO price's fall over the run) comes first: its paired difference between policies is
-#: precise, while the maximum drawdown also carries the path's exogenous noise.
+#: preference; the first present is used. The aggregate of the harm vector (``harm.total``,
+#: USD; docs/studies.md) comes first; studies written before it fall back on TAO holders' loss
+#: (minus their relative PnL, i.e. the TAO price's fall over the run): its paired difference
+#: between policies is precise, while the maximum drawdown also carries the path's exogenous
+#: noise.
 HARM_KPIS: tuple[tuple[str, float], ...] = (
+    ("harm.total", 1.0),
     ("pnl.tao_holders.mean", -1.0),
     ("tao.max_drawdown", 1.0),
     ("fp.emission_share_hit", 1.0),
     ("exploits.stolen_tao", 1.0),
 )
 #: KPIs read as "reaction time" (larger = slower), in order of preference; the first with a
-#: finite value is used (time to stop exploits when the study has exploits, else the delay the
-#: policy enforces on an emission lever).
+#: finite value is used (the measured days from detection to execution over the warranted
+#: cases, then the time to stop exploits, else the delay the policy enforces on an emission
+#: lever).
 SPEED_KPIS: tuple[str, ...] = (
+    "reaction.days_to_act_mean",
     "exploits.mean_days_to_stop",
     "decentralisation.enforced_delay_days",
 )
@@ -314,7 +324,8 @@ def _harm_column(kpis: pd.DataFrame) -> tuple[str | None, pd.DataFrame]:
 
 
 def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo",
-            policies: Sequence[str] | None = None) -> Verdict:
+            policies: Sequence[str] | None = None,
+            cannot_act: Sequence[str] = ()) -> Verdict:
     """One line on harm versus reaction speed, from paired comparisons over the same seeds.
 
     Harm is the first KPI of :data:`HARM_KPIS` in the study (signed so larger = worse), reaction time the
@@ -336,6 +347,10 @@ def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo
         The study's policies (default: those in ``kpis``). Only (point, replication) pairs
         where every one of them has a row are used, so every policy rests on the same seeds;
         the line says how many pairs were left out.
+    cannot_act
+        Designs that cannot act (:mod:`sim.frontier`, the conformance check): named, never
+        ranked as least harm nor as doing less harm than the reference (they only look
+        harmless because the matters cannot reach them).
     """
     wanted = list(dict.fromkeys(policies if policies is not None else kpis[group]))
     if len(wanted) < 2:
@@ -354,12 +369,41 @@ def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo
                        f"verdict: none: {why} (policies are compared on the same seeds only)")
     note = (f" [on the {n_complete} of {n_pairs} seeds every policy finished]"
             if n_complete < n_pairs else "")
-    verdict_ = _verdict(complete, group=group, reference=reference)
+    verdict_ = _verdict(complete, group=group, reference=reference, cannot_act=cannot_act)
     return Verdict(verdict_.harm_kpi, verdict_.speed_kpi, verdict_.reference,
                    verdict_.least_harm, verdict_.fewer_harm, verdict_.line + note)
 
 
-def _verdict(kpis: pd.DataFrame, *, group: str, reference: str) -> Verdict:
+def _harmful_counts(kpis: pd.DataFrame, group: str) -> dict[str, tuple[int, int]]:
+    """Per policy: (seeds in which a harmful proposal executed, seeds)."""
+    column = "governance.harmful_executed"
+    if column not in kpis.columns:
+        return {}
+    executed = kpis[column].astype(float).fillna(0.0) > 0
+    by = executed.groupby(kpis[group], sort=False)
+    return {str(p): (int(v.sum()), int(v.size)) for p, v in by}
+
+
+def _tied_text(best: str, least: Sequence[str], counts: dict[str, tuple[int, int]]) -> str:
+    """``best`` and the designs within its interval: "tied" only when they executed harmful
+    actions in as many seeds; otherwise the seeds in which each did are stated."""
+    others = [p for p in least if p != best]
+    if not others:
+        return best
+    seeds = {p: counts.get(p) for p in least}
+    if all(v is not None for v in seeds.values()) and len(set(seeds.values())) > 1:
+        groups: dict[tuple[int, int], list[str]] = {}
+        for p in least:
+            groups.setdefault(seeds[p], []).append(p)  # type: ignore[arg-type]
+        parts = [f"{k} of {n} seeds: {', '.join(names)}"
+                 for (k, n), names in sorted(groups.items())]
+        return (f"{best} (within the paired interval: {', '.join(others)}; a harmful action "
+                f"executed in {'; '.join(parts)})")
+    return f"{best} (tied: {', '.join(others)})"
+
+
+def _verdict(kpis: pd.DataFrame, *, group: str, reference: str,
+             cannot_act: Sequence[str] = ()) -> Verdict:
     """The verdict on rows that all rest on the same (point, replication) pairs."""
     harm_label, kpis = _harm_column(kpis)
     harm = "harm" if harm_label is not None else None
@@ -372,26 +416,37 @@ def _verdict(kpis: pd.DataFrame, *, group: str, reference: str) -> Verdict:
     harm_mean = kpis.groupby(group, sort=False)[harm].mean()
     speed_mean = (kpis.groupby(group, sort=False)[speed].mean().astype(float)
                   .replace(np.nan, np.inf) if speed else None)
-    if reference not in policies:
-        reference = str(speed_mean.idxmin()) if speed_mean is not None else policies[0]
-    best = str(harm_mean.idxmin())
+    # Designs that cannot act are named, never ranked: they look harmless only because the
+    # matters cannot reach them.
+    excluded = [p for p in policies if p in set(cannot_act)]
+    ranked = [p for p in policies if p not in excluded]
+    if not ranked:
+        return Verdict(harm_label, speed, None, (), (),
+                       f"verdict: no policy can act ({', '.join(excluded)}); nothing to rank")
+    if reference not in ranked:
+        reference = (str(speed_mean[ranked].idxmin()) if speed_mean is not None
+                     else ranked[0])
+    best = str(harm_mean[ranked].idxmin())
     least = tuple(
-        p for p in policies
+        p for p in ranked
         if p == best or harm_mean[p] == harm_mean[best]
         or (lambda ci: np.isfinite(ci.low) and ci.low <= 0.0 <= ci.high)(
             _paired(kpis, harm, p, best, group))
     )
-    diffs = {p: _paired(kpis, harm, p, reference, group) for p in policies if p != reference}
+    diffs = {p: _paired(kpis, harm, p, reference, group) for p in ranked if p != reference}
     fewer = tuple(p for p, ci in diffs.items() if np.isfinite(ci.high) and ci.high < 0.0)
-    parts = [f"{len(fewer)} of {len(policies) - 1} policies do significantly less harm than "
+    parts = [f"{len(fewer)} of {len(ranked) - 1} policies do significantly less harm than "
              f"{reference} (harm: {harm_label}; {reference} {harm_mean[reference]:.3g})"]
+    counts = _harmful_counts(kpis, group)
     if best != reference:
         ci = diffs[best]
-        named = best if len(least) == 1 else f"{best} (tied: {', '.join(p for p in least if p != best)})"
+        named = _tied_text(best, least, counts)
         parts.append(f"least harm: {named} {harm_mean[best]:.3g}, {ci.mean:+.3g} "
                      f"[{ci.low:+.3g}, {ci.high:+.3g}] vs {reference} (paired, n={ci.n})")
     else:
-        parts.append(f"least harm: {reference} itself")
+        named = _tied_text(reference, least, counts)
+        parts.append(f"least harm: {reference} itself" + (
+            "" if named == reference else named.removeprefix(reference)))
     if speed_mean is not None:
         # The fastest of the policies that cut harm significantly (the least-harm ones first).
         pool = [p for p in least if p in fewer] or list(fewer)
@@ -407,6 +462,8 @@ def _verdict(kpis: pd.DataFrame, *, group: str, reference: str) -> Verdict:
             else:
                 parts.append(f"{quick} cuts harm but reacts "
                              f"{_days(speed_mean[quick] - speed_mean[reference])} slower")
+    if excluded:
+        parts.append(f"cannot act, not ranked: {', '.join(excluded)}")
     return Verdict(harm_label, speed, reference, least, fewer, "verdict: " + "; ".join(parts))
 
 
@@ -759,6 +816,10 @@ def study_design(scenarios: pd.DataFrame) -> Design:
 # -- choosing the response KPI ----------------------------------------------------------------------
 #: What some KPIs mean, for the lines that introduce them.
 KPI_MEANINGS: dict[str, str] = {
+    "harm.total": "the harm vector's weighted sum in USD (holders' loss, TAO lost to unstopped "
+                  "exploits and scams, targeted participants' loss, halt days; larger = worse)",
+    "reaction.days_to_act_mean": "days from detection to execution over the warranted cases "
+                                 "(never acted on: days to the horizon)",
     "cabal.gain": "the cabal's miners' and validators' pay over what honest weighting pays them, "
                   "minus 1 (0 = fair)",
     "cabal.excess_tao": "TAO the cabal earned over what honest weighting pays it",
@@ -852,6 +913,9 @@ class StudySummary:
         than two policies.
     point_verdicts
         One per design point of a sweep with at least two policies.
+    frontier, frontier_verdict
+        Harm against measured reaction speed per policy and what it says
+        (:mod:`sim.frontier`); None when the study has no ``harm.total``.
     """
 
     root: Path
@@ -868,6 +932,8 @@ class StudySummary:
     per_point: pd.DataFrame
     verdict: Verdict | None
     point_verdicts: tuple[PointVerdict, ...]
+    frontier: FrontierResult | None = None
+    frontier_verdict: FrontierVerdict | None = None
 
     @property
     def replications(self) -> int:
@@ -954,6 +1020,7 @@ class StudySummary:
                                                      pv.values.items()},
                                 **(verdict_dict(pv.verdict, "point") or {})}
                                for pv in self.point_verdicts],
+            **_frontier_dict(self),
         }
 
 
@@ -981,8 +1048,8 @@ def point_summary(kpis: pd.DataFrame, design: Design, *, level: float = 0.95,
     return long[["point", *axes, "policy", "kpi", "mean", "low", "high", "n"]]
 
 
-def summarize_study(root: str | Path, *, kpi: str | None = None, level: float = 0.95) \
-        -> StudySummary:
+def summarize_study(root: str | Path, *, kpi: str | None = None, level: float = 0.95,
+                    conformance: bool = True) -> StudySummary:
     """Read a study directory and summarise it (per policy, per design point, verdicts).
 
     Parameters
@@ -993,6 +1060,10 @@ def summarize_study(root: str | Path, *, kpi: str | None = None, level: float = 
         The response KPI (``--kpi``); default: the scenario's (see :func:`choose_kpi`).
     level
         Confidence level of the intervals.
+    conformance
+        Decide which designs can act by the conformance check (run once per policy and cached
+        in the study directory, :func:`sim.frontier.study_frontier`); False judges it from
+        the runs.
 
     Raises
     ------
@@ -1033,10 +1104,127 @@ def summarize_study(root: str | Path, *, kpi: str | None = None, level: float = 
                     continue
                 point_verdicts.append(PointVerdict(int(point), design.values(point),
                                                    verdict(at, policies=list(policies))))
-    overall = verdict(kpis, policies=list(policies)) if len(policies) > 1 else None
+    front, front_verdict = _study_frontier(store, kpis, sweep, conformance=conformance,
+                                           level=level)
+    cannot = front.cannot_act if front is not None else ()
+    overall = (verdict(kpis, policies=list(policies), cannot_act=cannot)
+               if len(policies) > 1 else None)
+    if cannot and point_verdicts:
+        point_verdicts = [PointVerdict(pv.point, pv.values,
+                                       verdict(kpis[kpis["point"] == pv.point],
+                                               policies=list(policies), cannot_act=cannot))
+                          for pv in point_verdicts]
     return StudySummary(store.root, scenario, str(sweep.get("description") or ""), sweep,
                         status, policies, design, chosen, reason, summary, constant, per_point,
-                        overall, tuple(point_verdicts))
+                        overall, tuple(point_verdicts), front, front_verdict)
+
+
+# -- the frontier: harm against measured reaction speed ------------------------------------------
+def _study_frontier(store: StudyStore, kpis: pd.DataFrame, sweep: dict[str, Any], *,
+                    conformance: bool, level: float
+                    ) -> tuple[FrontierResult | None, FrontierVerdict | None]:
+    """The study's frontier (written to ``frontier.csv``) and its verdict; with market
+    uncertainty, whether the Pareto designs' harm ranking flips inside the range."""
+    from sim.frontier import HARM_KPI, frontier_verdict, study_frontier
+
+    if kpis.empty or HARM_KPI not in kpis.columns:
+        return None, None
+    result = study_frontier(store.root, conformance=conformance, level=level)
+    stability = None
+    uncertainty = sweep.get("market_uncertainty") or {}
+    if isinstance(uncertainty, dict) and uncertainty.get("mode") == "prior":
+        from sim.runner import market_draws
+        from sim.uncertainty import ranking_stability
+
+        acting = [p for p in result.policies if p not in set(result.cannot_act)]
+        paired = complete_pairs(kpis, policies=acting) if acting else kpis.iloc[0:0]
+        stability = ranking_stability(paired, metric=HARM_KPI, policies=acting,
+                                      draws=market_draws(store), level=level)
+    return result, frontier_verdict(result, stability=stability)
+
+
+def _frontier_dict(report: StudySummary) -> dict[str, Any]:
+    """The frontier's rows and verdict lines for ``--json``."""
+    if report.frontier is None:
+        return {"frontier": None, "frontier_verdict": None}
+    rows = [{k: _jsonable(v) for k, v in row.items()}
+            for row in report.frontier.table.to_dict("records")]
+    fv = report.frontier_verdict
+    return {"frontier": {"can_act_source": report.frontier.can_act_source, "rows": rows},
+            "frontier_verdict": None if fv is None else {
+                "pareto": list(fv.pareto), "cannot_act": list(fv.cannot_act),
+                "never_acts_by_design": list(fv.by_design),
+                "flips": None if fv.flips is None else list(fv.flips),
+                "lines": list(fv.lines)}}
+
+
+def frontier_figure(result: FrontierResult) -> str:
+    """Harm against days to act, one point per policy with both intervals as error bars; the
+    Pareto set joined and filled, designs that cannot act drawn hollow in grey at the right
+    edge (they never act, so they have no days to act to plot). Base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    table = result.table
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    finite_days = table["days_to_act"].to_numpy(dtype=float)
+    finite_days = finite_days[np.isfinite(finite_days)]
+    edge = float(finite_days.max()) * 1.15 + 0.5 if finite_days.size else 1.0
+    colors = _colors(len(table))
+    for color, row in zip(colors, table.itertuples(index=False), strict=True):
+        x = row.days_to_act if np.isfinite(row.days_to_act) else edge
+        xerr = ([[x - row.days_lo], [row.days_hi - x]]
+                if np.isfinite(row.days_lo) and np.isfinite(row.days_to_act) else None)
+        yerr = ([[row.harm - row.harm_lo], [row.harm_hi - row.harm]]
+                if np.isfinite(row.harm_lo) else None)
+        if row.can_act:
+            style = {"marker": "D" if row.pareto else "o", "ms": 9 if row.pareto else 6,
+                     "color": color, "mec": "black" if row.pareto else color}
+        else:
+            style = {"marker": "X", "ms": 8, "color": "#999999", "mfc": "none",
+                     "mec": "#666666"}
+        ax.errorbar([x], [row.harm], xerr=xerr, yerr=yerr, ls="none", capsize=3,
+                    elinewidth=1, ecolor=style["color"], **style)
+        label = str(row.policy) + ("" if row.can_act else
+                                   " (never acts by design)" if str(row.check).startswith(
+                                       "never acts by design") else " (cannot act)")
+        ax.annotate(label, (x, row.harm), textcoords="offset points",
+                    xytext=(6, -9 + 6 * (len(ax.texts) % 4)),  # staggered: close points
+                    fontsize=7, color="#333333" if row.can_act else "#777777")
+    front = table[table["pareto"]].sort_values("days_to_act")
+    if len(front) > 1:
+        ax.plot(front["days_to_act"].fillna(edge), front["harm"], color="black", lw=1,
+                ls="--", zorder=0, label="Pareto frontier")
+    ax.plot([], [], "D", color="#4c78a8", mec="black", label="Pareto-efficient")
+    ax.plot([], [], "X", color="#999999", mfc="none", mec="#666666",
+            label="cannot act (not ranked)")
+    ax.set_xlabel("days to act (detection to execution, mean over runs; lower is faster)")
+    ax.set_ylabel("harm.total (USD, mean over runs; lower is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    level = f"{result.level:.0%}"
+    ax.set_title(f"Harm against reaction speed: mean and {level} t intervals, one point per "
+                 "policy", fontsize=9)
+    return _png(fig)
+
+
+def frontier_table(result: FrontierResult) -> pd.DataFrame:
+    """The frontier as a table for the report (formatted cells)."""
+    rows = []
+    for r in result.table.itertuples(index=False):
+        rows.append({
+            "policy": r.policy,
+            "harm (USD)": _cell(r.harm, r.harm_lo, r.harm_hi),
+            "days to act": _cell(r.days_to_act, r.days_lo, r.days_hi),
+            "can act": ("yes" if r.can_act else r.check),
+            "Pareto": "yes" if r.pareto else "",
+            "harmful executed": f"{int(r.harmful_executed)}/{int(r.harmful_proposals)}",
+            "warranted blocked": f"{int(r.warranted_blocked)}/{int(r.warranted_proposals)}",
+            "runs": int(r.runs),
+        })
+    return pd.DataFrame(rows)
 
 
 # -- the summary in long form (``--csv``) ---------------------------------------------------------
@@ -1169,11 +1357,26 @@ def format_study(report: StudySummary, *, width: int | None = None) -> str:
         if constants:
             lines.append(constants)
     lines += ["", report.verdict_line()]
+    lines += _frontier_lines(report)
     if report.point_verdicts:
         table = _point_verdict_table(report)
         lines += ["", "verdict per design point (paired over that point's seeds only):",
                   _text_table(table, left=len(table.columns))]
     return "\n".join(lines)
+
+
+def _frontier_lines(report: StudySummary) -> list[str]:
+    """The frontier table (at most 100 columns) and its verdict, for the terminal."""
+    if report.frontier is None:
+        return []
+    from sim.frontier import format_frontier
+
+    lines = ["", format_frontier(report.frontier, width=100)]
+    if report.design.is_sweep:
+        lines.append(f"(pooled over the {len(report.design.points)} design points)")
+    if report.frontier_verdict is not None:
+        lines += ["", *report.frontier_verdict.lines]
+    return lines
 
 
 # -- response plots --------------------------------------------------------------------------------
@@ -1523,6 +1726,7 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
         "figures": [{"caption": c, "png": p} for c, p in figures],
         "failed": None,
         "sensitivity": sensitivity,
+        **_frontier_context(report),
     }
     axes = len(report.design.axes)
     if report.design.is_sweep and not report.per_point.empty:
@@ -1535,6 +1739,22 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
         context["failed"] = _html_table(
             failed[["run_id", "policy", "status", "attempt", "error"]].fillna(""), left=5)
     return template.render(**context)
+
+
+def _frontier_context(report: StudySummary) -> dict[str, Any]:
+    """The frontier section of the HTML report: the plot, the table and the verdict lines."""
+    if report.frontier is None or report.frontier.table.empty:
+        return {"frontier": None}
+    fv = report.frontier_verdict
+    source = ("the conformance check (sim.conformance)"
+              if report.frontier.can_act_source == "conformance"
+              else "the runs (no conformance check)")
+    return {"frontier": {
+        "png": frontier_figure(report.frontier),
+        "table": _html_table(frontier_table(report.frontier)),
+        "lines": list(fv.lines) if fv is not None else [],
+        "source": source,
+    }}
 
 
 def build_report(root: str | Path, out: str | Path | None = None, *,

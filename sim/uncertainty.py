@@ -20,29 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from sim.stats import CI, paired_diff_ci
+from sim.stats import CI, paired_diff_ci, wilson_interval
 
-__all__ = ["PairRanking", "RankingStability", "ranking_stability", "wilson_interval"]
-
-
-def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a binomial share.
-
-    Examples
-    --------
-    >>> lo, hi = wilson_interval(8, 10)
-    >>> round(lo, 3), round(hi, 3)
-    (0.49, 0.943)
-    """
-    if n <= 0:
-        return math.nan, math.nan
-    z = float(stats.norm.ppf(0.5 + level / 2.0))
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+__all__ = ["PairRanking", "RankingStability", "ranking_stability"]
 
 
 @dataclass(frozen=True)
@@ -198,7 +179,8 @@ def ranking_stability(
         less = values_a < values_b
         n = int(less.size)
         share = float(less.mean()) if n else math.nan
-        lo, hi = wilson_interval(int(less.sum()), n, level)
+        share_ci = wilson_interval(int(less.sum()), n, level=level)
+        lo, hi = share_ci.low, share_ci.high
         split = {}
         if constants is not None and n:
             split = _by_constant(constants.reindex(paired.index), less)

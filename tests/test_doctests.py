@@ -13,6 +13,8 @@ MODULES: tuple[str, ...] = (
     "sim.cli.sensitivity",
     "sim.desks.staking",
     "sim.desks.work",
+    "sim.explorer.compare",
+    "sim.frontier",
     "sim.metrics",
     "sim.seeds",
     "sim.sensitivity",

@@ -41,7 +41,13 @@ if TYPE_CHECKING:
     from sim.desks.registration import RegistrationDesk
     from sim.desks.shocks import ShockDesk
 
-__all__ = ["EVENT_HANDLERS", "EventHost", "draw_random_shocks", "shock_to_event"]
+__all__ = [
+    "EVENT_HANDLERS",
+    "EventHost",
+    "draw_random_shocks",
+    "random_interventions",
+    "shock_to_event",
+]
 
 Handler = Callable[..., None]
 EVENT_HANDLERS: Registry[Handler] = Registry("event handler")
@@ -121,7 +127,45 @@ def draw_random_shocks(
     for day in times(cfg.quality_shock_rate_per_year):
         factor = float(np.exp(cfg.quality_shock_sigma * rng.standard_normal()))
         out.append(QualityShock(day=float(day), netuid=int(rng.integers(n_subnets)), factor=factor))
+    # Drawn last, and only when the rate is positive, so studies without random interventions
+    # keep the event lists they had.
+    if cfg.intervention_rate_per_year > 0:
+        out += random_interventions(cfg, times(cfg.intervention_rate_per_year),
+                                    n_subnets=n_subnets, rng=rng)
     return sorted(out, key=lambda s: s.day)
+
+
+def random_interventions(
+    cfg: EventsConfig, days: np.ndarray, *, n_subnets: int, rng: np.random.Generator
+) -> list[Shock]:
+    """Contested interventions on the given days, each warranted with probability
+    ``cfg.intervention_warranted_share``.
+
+    A warranted one is a scam caught early: its subnet turns scam that day and a benevolent,
+    competent person asks for ``cfg.intervention_lever`` against it at once (the ordinary scam
+    detection follows ``governance.scam_detection_days`` later, if the scam still runs). An
+    unwarranted one is filed by the first self-interested person of the roster (or by whoever
+    the policy lets propose) against a healthy subnet, as in April 2026.
+
+    Returns
+    -------
+    list of Shock
+        For each day: the scam (warranted only), then the intervention.
+    """
+    out: list[Shock] = []
+    for day in days:
+        warranted = bool(rng.random() < cfg.intervention_warranted_share)
+        netuid = int(rng.integers(n_subnets))
+        if warranted:
+            out.append(ScamSubnetShock(day=float(day), netuid=netuid))
+        out.append(InterventionShock(
+            day=float(day),
+            lever={"kind": cfg.intervention_lever, "netuid": netuid},
+            intent="benevolent_competent" if warranted else "self_interested",
+            justified=warranted,
+            duration_days=cfg.intervention_duration_days,
+        ))
+    return out
 
 
 @EVENT_HANDLERS.register("quality_jump")

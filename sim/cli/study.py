@@ -10,6 +10,13 @@
 - ``govsim report DIR [--kpi NAME]``: (re)write the HTML report of a study and print its
   summary.
 
+Every summary ends with the frontier (:mod:`sim.frontier`): harm against measured days to act
+per policy, the Pareto-efficient designs and those that cannot act (by each policy's
+conformance check, run once and cached in the study's ``conformance.json``; ``--no-conformance``
+judges it from the runs), written to ``frontier.csv``. ``--market-uncertainty prior|off``
+overrides the scenario's ``market_uncertainty`` key (the outer Monte Carlo over the market
+constants).
+
 SCENARIO is a TOML file or a library scenario's name (``govsim scenarios list``). ``--json`` on
 ``compare``, ``sweep`` and ``report`` prints the summary as one JSON document on stdout;
 ``--csv PATH`` writes it in long form (one row per policy [and design point] and KPI, with the
@@ -53,6 +60,12 @@ def _executor_options(func: Any) -> Any:
                              "docs/studies.md.")(func)
 
 
+_CONFORMANCE_OPTION = click.option(
+    "--no-conformance", "no_conformance", is_flag=True,
+    help="Judge which designs can act from the runs instead of running each policy's "
+         "conformance check once (cached in the study's conformance.json).")
+
+
 def _study_options(func: Any) -> Any:
     options = [
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -83,6 +96,12 @@ def _study_options(func: Any) -> Any:
                           "stop (nothing is run or written)."),
         click.option("--model", default="sim:run", show_default=True,
                      help="Model entry point 'module:function' (advanced: a custom model)."),
+        click.option("--market-uncertainty", "market_uncertainty",
+                     type=click.Choice(["prior", "off"]), default=None,
+                     help="Draw the market constants fitted to the documented events per "
+                          "replication (prior: the outer Monte Carlo, docs/studies.md) or keep "
+                          "the file's (off); default: the scenario's market_uncertainty key."),
+        _CONFORMANCE_OPTION,
     ]
     for option in reversed(options):
         func = option(func)
@@ -227,9 +246,11 @@ def _prepare_out(out: Path, plan: Any, resume_study: bool, force: bool,
 def _run_study(scenario: Any, policies: list[str], seeds: int, out: Path, *, sweep: bool,
                executor_kind: str, workers: int | None, entropy: int | None, mode: str,
                resume_study: bool, force: bool, quiet: bool, label: str, model: str,
-               check: bool = False, err: bool = False) -> Any:
+               check: bool = False, err: bool = False,
+               market_uncertainty: str | None = None) -> Any:
     """Plan the study, prepare ``out`` and run it; ``err`` sends the progress lines to stderr
-    (``--json``). Returns the :class:`sim.runner.SweepSummary` (None with ``check``)."""
+    (``--json``). ``market_uncertainty`` (``--market-uncertainty``) overrides the scenario's
+    key. Returns the :class:`sim.runner.SweepSummary` (None with ``check``)."""
     from sim.runner import RunConfig, plan_study, resume, run_sweep
     from sim.schema import ScenarioError, check_study_size
 
@@ -245,11 +266,15 @@ def _run_study(scenario: Any, policies: list[str], seeds: int, out: Path, *, swe
     points = [point for point, _ in pairs]
     meta = {"scenario": scenario.name, "description": scenario.description,
             "scenario_file": scenario.source, "scenario_hash": scenario.hash, "command": label}
+    uncertainty = market_uncertainty or getattr(scenario, "market_uncertainty", "off")
+    run_config = RunConfig(model=model, mode=mode, market_uncertainty=uncertainty)
     plan = plan_study([config for _, config in pairs], points, policies, seeds, entropy=entropy,
-                      run_config=RunConfig(model=model, mode=mode), meta=meta)
+                      run_config=run_config, meta=meta)
     n_runs = len(plan.manifest)
     line = (f"{scenario.name}: {len(points)} point(s) x {len(policies)} policies x {seeds} "
-            f"seeds = {n_runs} runs on {executor_kind} ({workers or 'all'} workers) -> {out}")
+            f"seeds = {n_runs} runs on {executor_kind} ({workers or 'all'} workers; market "
+            f"constants {'drawn per replication' if uncertainty == 'prior' else 'fixed'}) "
+            f"-> {out}")
     if check:
         _check_out(out)
         click.echo(f"ok: {line}")
@@ -279,12 +304,12 @@ def _print_failures(root: Path) -> None:
                    "(tracebacks are in manifest.parquet)", err=True)
 
 
-def _summarize(root: Path, kpi: str | None) -> Any:
+def _summarize(root: Path, kpi: str | None, conformance: bool = True) -> Any:
     from sim.report import ReportError, summarize_study
     from sim.store import StoreError
 
     try:
-        return summarize_study(root, kpi=kpi)
+        return summarize_study(root, kpi=kpi, conformance=conformance)
     except (StoreError, ReportError) as exc:
         raise UserError(str(exc)) from None
 
@@ -304,12 +329,12 @@ def _write_csv(summary: Any, csv_path: Path | None, err: bool) -> Path | None:
 
 
 def _finish(root: Path, *, kpi: str | None, write_report: bool, as_json: bool,
-            runs: Any = None, csv_path: Path | None = None) -> None:
+            runs: Any = None, csv_path: Path | None = None, conformance: bool = True) -> None:
     """Print the study's summary (text or JSON), write its report and, with ``--csv``, the
     summary in long form."""
     from sim.report import build_report, format_study
 
-    summary = _summarize(root, kpi)
+    summary = _summarize(root, kpi, conformance)
     path = build_report(root, summary=summary) if write_report else None
     if as_json:
         data = summary.to_dict()
@@ -363,6 +388,7 @@ _KPI_OPTION = click.option(
 def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: str | None,
             entropy: int | None, sets: tuple[str, ...], mode: str, resume_study: bool,
             force: bool, force_alias: bool, quiet: bool, check: bool, model: str,
+            market_uncertainty: str | None, no_conformance: bool,
             executor_kind: str, workers: int | None, no_report: bool,
             allow_failures: bool, as_json: bool, csv_path: Path | None) -> None:
     """Compare governance policies on SCENARIO: KPIs with 95 % CIs and a verdict.
@@ -377,11 +403,12 @@ def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: 
     summary = _run_study(scenario, names, seeds or scenario.seeds, out, sweep=False,
                          executor_kind=executor_kind, workers=workers, entropy=entropy,
                          mode=mode, resume_study=resume_study, force=force or force_alias,
-                         quiet=quiet, label="compare", model=model, check=check, err=as_json)
+                         quiet=quiet, label="compare", model=model, check=check, err=as_json,
+                         market_uncertainty=market_uncertainty)
     if summary is None:
         return
     _finish(out, kpi=None, write_report=not no_report, as_json=as_json, runs=summary,
-            csv_path=csv_path)
+            csv_path=csv_path, conformance=not no_conformance)
     if not summary.ok:
         _print_failures(out)
         if not allow_failures:
@@ -398,7 +425,8 @@ def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: 
 @csv_option
 def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: str | None,
           entropy: int | None, sets: tuple[str, ...], mode: str, resume_study: bool, force: bool,
-          force_alias: bool, quiet: bool, check: bool, model: str, executor_kind: str,
+          force_alias: bool, quiet: bool, check: bool, model: str,
+          market_uncertainty: str | None, no_conformance: bool, executor_kind: str,
           workers: int | None, kpi: str | None, no_report: bool, as_json: bool,
           csv_path: Path | None) -> None:
     """Run SCENARIO's [sweep] design x policies x seeds into a study directory.
@@ -414,12 +442,13 @@ def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: st
     summary = _run_study(scenario, names, seeds or scenario.seeds, out, sweep=True,
                          executor_kind=executor_kind, workers=workers, entropy=entropy,
                          mode=mode, resume_study=resume_study, force=force or force_alias,
-                         quiet=quiet, label="sweep", model=model, check=check, err=as_json)
+                         quiet=quiet, label="sweep", model=model, check=check, err=as_json,
+                         market_uncertainty=market_uncertainty)
     if summary is None:
         return
     if not no_report or as_json or csv_path is not None:
         _finish(out, kpi=kpi, write_report=not no_report, as_json=as_json, runs=summary,
-                csv_path=csv_path)
+                csv_path=csv_path, conformance=not no_conformance)
     if not summary.ok:
         _print_failures(out)
         raise SystemExit(1)
@@ -430,10 +459,11 @@ def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: st
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output HTML file (default: STUDY/report.html).")
 @_KPI_OPTION
+@_CONFORMANCE_OPTION
 @json_option
 @csv_option
-def report_cmd(study: Path, out_file: Path | None, kpi: str | None, as_json: bool,
-               csv_path: Path | None) -> None:
+def report_cmd(study: Path, out_file: Path | None, kpi: str | None, no_conformance: bool,
+               as_json: bool, csv_path: Path | None) -> None:
     """Summarise a study directory and write its self-contained HTML report.
 
     A compare study: each KPI per policy with 95 % intervals, and the verdict. A sweep: the
@@ -443,7 +473,7 @@ def report_cmd(study: Path, out_file: Path | None, kpi: str | None, as_json: boo
     """
     from sim.report import build_report, format_study
 
-    summary = _summarize(study, kpi)
+    summary = _summarize(study, kpi, not no_conformance)
     path = build_report(study, out_file, summary=summary)
     if as_json:
         written = _write_csv(summary, csv_path, err=True)

@@ -29,7 +29,9 @@ __all__ = [
     "DEFAULT_COMPARE_SEEDS",
     "Comparison",
     "ComparisonProgress",
+    "FrontierView",
     "StackedRuns",
+    "comparison_frontier",
     "comparison_verdict",
     "default_policies",
     "harm_by_policy",
@@ -364,7 +366,8 @@ class Comparison:
             threading.Thread(target=remove, name="govsim-compare-cleanup", daemon=True).start()
 
 
-def comparison_verdict(kpis: pd.DataFrame, *, reference: str = "sudo") -> Any:
+def comparison_verdict(kpis: pd.DataFrame, *, reference: str = "sudo",
+                       cannot_act: Sequence[str] = ()) -> Any:
     """The verdict on harm versus reaction speed of a comparison (``sim.report.verdict``).
 
     Parameters
@@ -373,6 +376,8 @@ def comparison_verdict(kpis: pd.DataFrame, *, reference: str = "sudo") -> Any:
         One row per run with ``policy``, ``point`` and ``replication`` (:class:`StackedRuns`).
     reference
         The policy the others are compared with.
+    cannot_act
+        Designs that cannot act (:func:`comparison_frontier`): named, never ranked.
 
     Returns
     -------
@@ -380,7 +385,61 @@ def comparison_verdict(kpis: pd.DataFrame, *, reference: str = "sudo") -> Any:
     """
     from sim.report import verdict
 
-    return verdict(kpis, group="policy", reference=reference)
+    return verdict(kpis, group="policy", reference=reference, cannot_act=cannot_act)
+
+
+@dataclass(frozen=True)
+class FrontierView:
+    """The frontier of a comparison for the Compare page.
+
+    Attributes
+    ----------
+    result
+        The :class:`sim.frontier.FrontierResult`; ``can_act`` is judged from the runs (a
+        design can act when it executed a warranted proposal), not by the conformance check.
+    lines
+        The frontier verdict's lines.
+    chart
+        One row per policy for the chart: ``policy, harm, harm_lo, harm_hi, days_to_act,
+        days_lo, days_hi, status`` (``Pareto-efficient``, ``dominated`` or ``cannot act
+        (judged from the runs)``), intervals collapsed to the mean where undefined.
+    """
+
+    result: Any
+    lines: tuple[str, ...]
+    chart: pd.DataFrame
+
+
+def comparison_frontier(kpis: pd.DataFrame, *, level: float = 0.95) -> FrontierView | None:
+    """Harm against measured days to act per policy of a comparison (:mod:`sim.frontier`),
+    with ``can_act`` judged from the runs; None when the runs have no ``harm.total``.
+
+    Examples
+    --------
+    >>> kpis = pd.DataFrame({"policy": ["a", "a", "b", "b"], "harm.total": [1.0, 2.0, 0.5, 0.7],
+    ...                      "reaction.days_to_act_mean": [1.0, 1.0, 9.0, 9.0],
+    ...                      "governance.warranted_proposals": [1, 1, 1, 1],
+    ...                      "governance.warranted_executed": [1, 1, 0, 0]})
+    >>> view = comparison_frontier(kpis)
+    >>> view.result.pareto, view.result.cannot_act
+    (('a',), ('b',))
+    """
+    from sim.frontier import HARM_KPI, frontier, frontier_verdict
+
+    if kpis.empty or HARM_KPI not in kpis.columns:
+        return None
+    result = frontier(kpis, level=level)
+    chart = result.table[["policy", "harm", "harm_lo", "harm_hi", "days_to_act", "days_lo",
+                          "days_hi"]].copy()
+    for mean, low, high in (("harm", "harm_lo", "harm_hi"),
+                            ("days_to_act", "days_lo", "days_hi")):
+        chart[low] = chart[low].fillna(chart[mean])
+        chart[high] = chart[high].fillna(chart[mean])
+    chart["status"] = [
+        "Pareto-efficient" if row.pareto else
+        "dominated" if row.can_act else "cannot act (judged from the runs)"
+        for row in result.table.itertuples(index=False)]
+    return FrontierView(result, frontier_verdict(result).lines, chart)
 
 
 def verdict_lines(line: str) -> list[str]:

@@ -352,6 +352,14 @@ def test_compare_runs_policies_on_common_seeds() -> None:
     assert "policies do significantly less harm than sudo" in verdict.line
     shown = " ".join(m.value for m in at.markdown)
     assert "significantly less harm than sudo" in shown
+    # The frontier: harm against measured days to act, can-act judged from the runs (labelled).
+    view = at.session_state["cmp_frontier"]
+    assert view.result.can_act_source == "runs"
+    assert list(view.chart["policy"]) == ["sudo", "v2_two_stage"]
+    assert set(view.chart["status"]) <= {"Pareto-efficient", "dominated",
+                                         "cannot act (judged from the runs)"}
+    assert "frontier: " in shown
+    assert any("judged from these runs" in c.value for c in at.caption)
     # Governance marks carry the policy that acted; the shock is marked once for all.
     marks = at.session_state["cmp_marks"]
     assert set(marks.loc[marks["category"] == "governance", "policy"]) >= {"sudo"}

@@ -49,8 +49,8 @@ def test_compare_prints_table_with_intervals_and_verdict(study: tuple[Path, str]
     assert max(len(line) for t in tables[1:] for line in t.splitlines()) <= 100
     assert "tao.max_drawdown" not in output.split("verdict:", 1)[0]
     verdict = next(line for line in output.splitlines() if line.startswith("verdict:"))
-    assert "policies do significantly less harm than sudo (harm: loss = -pnl.tao_holders.mean" \
-        in verdict
+    # Harm is the harm vector's aggregate (harm.total, USD), the verdict's first harm KPI.
+    assert "policies do significantly less harm than sudo (harm: harm.total" in verdict
     assert "least harm:" in verdict and "reaction (" in verdict
     assert (out / "report.html").is_file()
 

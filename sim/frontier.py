@@ -8,7 +8,7 @@ From a study's KPI frame (one row per run) :func:`frontier` gives, per policy:
 ``days_to_act``, ``days_lo``, ``days_hi``
     The mean of ``reaction.days_to_act_mean`` (days from detection to execution over the
     run's warranted cases; a case never acted on counts with the days to the horizon) with its
-    t interval; NaN when no run had a warranted case.
+    t interval cut at 0 days; NaN when no run had a warranted case.
 ``can_act``
     Whether the design can act at all: its conformance check (:mod:`sim.conformance`, run once
     per policy and cached in the study directory as ``conformance.json``) executed the
@@ -348,7 +348,9 @@ def frontier(kpis: pd.DataFrame, *, can_act: Mapping[str, bool] | None = None,
             check = "passes" if acting.get(policy, False) else "cannot act"
         rows.append({
             "policy": policy, "harm": harm.mean, "harm_lo": harm.low, "harm_hi": harm.high,
-            "days_to_act": days.mean, "days_lo": days.low, "days_hi": days.high,
+            # days cannot be negative: a t interval on few runs is cut at 0
+            "days_to_act": days.mean, "days_lo": max(0.0, days.low) if np.isfinite(days.low)
+            else days.low, "days_hi": days.high,
             "can_act": bool(acting.get(policy, False)) and check not in _CANNOT
             and judged.get(policy) not in _CANNOT,
             "pareto": False, "check": check, "runs": len(sub),

@@ -245,10 +245,12 @@ def outcome_table(kpis: pd.DataFrame, by: Sequence[str] = ("policy",)) -> pd.Dat
     DataFrame
         Per group: ``runs``; ``harmful`` (proposals), ``harmful_executed``,
         ``p_harmful`` with ``p_harmful_lo``/``_hi``; the same for ``warranted``;
-        ``days_to_act`` (mean of the runs' means), ``days_to_act_max`` and ``censored``
-        (cases never acted on by the horizon).
+        ``days_to_act`` (mean of the runs' means) with its Student t 95 % interval across
+        runs ``days_to_act_lo``/``_hi``, ``days_to_act_max`` and ``censored`` (cases never
+        acted on by the horizon); ``stolen_tao``, the mean of ``exploits.stolen_tao`` when the
+        runs report it.
     """
-    from sim.stats import wilson_interval
+    from sim.stats import mean_ci, wilson_interval
 
     rows = []
     for key, group in kpis.groupby(list(by), sort=False):
@@ -261,9 +263,13 @@ def outcome_table(kpis: pd.DataFrame, by: Sequence[str] = ("policy",)) -> pd.Dat
             ci = wilson_interval(hits, trials)
             row.update({kind: trials, f"{kind}_executed": hits, f"p_{kind}": ci.mean,
                         f"p_{kind}_lo": ci.low, f"p_{kind}_hi": ci.high})
-        row["days_to_act"] = float(group["reaction.days_to_act_mean"].mean())
+        days = mean_ci(group["reaction.days_to_act_mean"].to_numpy(dtype=float))
+        row.update({"days_to_act": days.mean, "days_to_act_lo": days.low,
+                    "days_to_act_hi": days.high})
         row["days_to_act_max"] = float(group["reaction.days_to_act_max"].max())
         row["censored"] = int(group["reaction.censored"].sum())
+        if "exploits.stolen_tao" in group:
+            row["stolen_tao"] = float(group["exploits.stolen_tao"].mean())
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -1,4 +1,5 @@
-"""Property tests over random action sequences (governance.md §7.3 invariants), every policy:
+"""Property tests over random action sequences, every policy (the invariants of docs/governance.md,
+"The interface"):
 
 * nothing executes before its enforced delay, nor below its threshold or quorum;
 * a killed or cancelled proposal never executes;
@@ -38,7 +39,7 @@ BODIES = {
     "jury_pool": ("a", "b", "c", "e0", "e1"),
     "emergency": ("a", "b", "g"),
 }
-# Shorter clocks so random sequences reach every path; thresholds stay the spec's.
+# Shorter clocks so random sequences reach every path; thresholds stay the policies' defaults.
 CONFIGS = {
     "sudo": {},
     "multisig": {"k": 2, "n": 3, "expiry_blocks": 400},

@@ -246,7 +246,7 @@ def outcome_table(kpis: pd.DataFrame, by: Sequence[str] = ("policy",)) -> pd.Dat
         Per group: ``runs``; ``harmful`` (proposals), ``harmful_executed``,
         ``p_harmful`` with ``p_harmful_lo``/``_hi``; the same for ``warranted``;
         ``days_to_act`` (mean of the runs' means) with its Student t 95 % interval across
-        runs ``days_to_act_lo``/``_hi``, ``days_to_act_max`` and ``censored`` (cases never
+        runs ``days_to_act_lo``/``_hi`` (cut at 0), ``days_to_act_max`` and ``censored`` (cases never
         acted on by the horizon); ``stolen_tao``, the mean of ``exploits.stolen_tao`` when the
         runs report it.
     """
@@ -264,7 +264,8 @@ def outcome_table(kpis: pd.DataFrame, by: Sequence[str] = ("policy",)) -> pd.Dat
             row.update({kind: trials, f"{kind}_executed": hits, f"p_{kind}": ci.mean,
                         f"p_{kind}_lo": ci.low, f"p_{kind}_hi": ci.high})
         days = mean_ci(group["reaction.days_to_act_mean"].to_numpy(dtype=float))
-        row.update({"days_to_act": days.mean, "days_to_act_lo": days.low,
+        # days are never negative: a t interval around a mean near 0 is cut at 0
+        row.update({"days_to_act": days.mean, "days_to_act_lo": max(0.0, days.low),
                     "days_to_act_hi": days.high})
         row["days_to_act_max"] = float(group["reaction.days_to_act_max"].max())
         row["censored"] = int(group["reaction.censored"].sum())

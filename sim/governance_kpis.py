@@ -297,6 +297,11 @@ def study_outcomes(root: str | FilePath, by: Sequence[str] = ()) -> pd.DataFrame
     return outcome_table(kpis, (*by, "policy"))
 
 
+def _number(x: float) -> str:
+    """Four significant digits (a one-block reaction shows as 0.0001389 days), whole TAO."""
+    return f"{x:.0f}" if math.isfinite(x) and abs(x) >= 1_000 else f"{x:.4g}"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m sim.governance_kpis STUDY [--by FIELD ...]``: print the outcome table."""
     import argparse
@@ -305,10 +310,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("study", help="a study directory (govsim compare / sweep --out)")
     parser.add_argument("--by", action="append", default=[],
                         help="config field to group by, e.g. governance.signal_accuracy")
+    parser.add_argument("--columns", default="",
+                        help="comma-separated columns to show after the grouping ones, e.g. "
+                             "days_to_act,days_to_act_lo,days_to_act_hi (default: all)")
+    parser.add_argument("--sort", default="",
+                        help="column to sort the rows by within each group, e.g. days_to_act")
     args = parser.parse_args(argv)
     table = study_outcomes(args.study, args.by)
+    if args.columns:
+        wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in table.columns]
+        if unknown:
+            parser.error(f"--columns: unknown {', '.join(unknown)}; known: "
+                         f"{', '.join(table.columns)}")
+        table = table[[*args.by, "policy", *(c for c in wanted if c not in (*args.by, "policy"))]]
+    if args.sort:
+        if args.sort not in table.columns:
+            parser.error(f"--sort: unknown column {args.sort!r}")
+        table = table.sort_values([*args.by, args.sort], kind="stable")
     with pd.option_context("display.width", 160, "display.max_rows", 500,
-                           "display.float_format", "{:.3f}".format):
+                           "display.float_format", _number):
         print(table.to_string(index=False))
 
 

@@ -260,7 +260,27 @@ def test_the_outcome_table_pools_counts_with_wilson_and_days_with_a_t_interval()
     share = wilson_interval(1, 4)
     assert (a.p_harmful_lo, a.p_harmful_hi) == pytest.approx((share.low, share.high))
     days = mean_ci([0.5, 1.5, 2.0])
+    assert days.low < 0  # three runs: the t interval reaches below 0, and is cut there
     assert (a.days_to_act, a.days_to_act_lo, a.days_to_act_hi) == pytest.approx(
-        (days.mean, days.low, days.high))
+        (days.mean, 0.0, days.high))
     assert a.days_to_act_max == 2.0 and a.stolen_tao == pytest.approx(30.0)
     assert b.p_harmful == 1.0 and math.isnan(b.p_warranted) and math.isnan(b.days_to_act)
+
+
+def test_the_outcome_command_picks_and_sorts_columns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    from sim import governance_kpis
+
+    table = pd.DataFrame({"policy": ["slow", "fast"], "runs": [2, 2],
+                          "days_to_act": [3.0, 1 / 7_200], "stolen_tao": [124_740.0, 29_160.0]})
+    monkeypatch.setattr(governance_kpis, "study_outcomes", lambda study, by: table)
+    governance_kpis.main(["study", "--columns", "days_to_act", "--sort", "days_to_act"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["policy", "days_to_act"]
+    assert lines[1].split() == ["fast", "0.0001389"] and lines[2].split() == ["slow", "3"]
+    with pytest.raises(SystemExit):
+        governance_kpis.main(["study", "--columns", "nope"])
+    assert "known: policy, runs" in capsys.readouterr().err

@@ -298,7 +298,10 @@ def study_outcomes(root: str | FilePath, by: Sequence[str] = ()) -> pd.DataFrame
 
 
 def _number(x: float) -> str:
-    """Four significant digits (a one-block reaction shows as 0.0001389 days), whole TAO."""
+    """Four significant digits (a one-block reaction shows as 0.0001389 days), whole TAO, and
+    0 for rounding residue (a Wilson bound of 0 computed as 1e-17)."""
+    if math.isfinite(x) and abs(x) < 1e-9:
+        return "0"
     return f"{x:.0f}" if math.isfinite(x) and abs(x) >= 1_000 else f"{x:.4g}"
 
 

@@ -245,10 +245,12 @@ def outcome_table(kpis: pd.DataFrame, by: Sequence[str] = ("policy",)) -> pd.Dat
     DataFrame
         Per group: ``runs``; ``harmful`` (proposals), ``harmful_executed``,
         ``p_harmful`` with ``p_harmful_lo``/``_hi``; the same for ``warranted``;
-        ``days_to_act`` (mean of the runs' means), ``days_to_act_max`` and ``censored``
-        (cases never acted on by the horizon).
+        ``days_to_act`` (mean of the runs' means) with its Student t 95 % interval across
+        runs ``days_to_act_lo``/``_hi`` (cut at 0), ``days_to_act_max`` and ``censored`` (cases never
+        acted on by the horizon); ``stolen_tao``, the mean of ``exploits.stolen_tao`` when the
+        runs report it.
     """
-    from sim.stats import wilson_interval
+    from sim.stats import mean_ci, wilson_interval
 
     rows = []
     for key, group in kpis.groupby(list(by), sort=False):
@@ -261,9 +263,14 @@ def outcome_table(kpis: pd.DataFrame, by: Sequence[str] = ("policy",)) -> pd.Dat
             ci = wilson_interval(hits, trials)
             row.update({kind: trials, f"{kind}_executed": hits, f"p_{kind}": ci.mean,
                         f"p_{kind}_lo": ci.low, f"p_{kind}_hi": ci.high})
-        row["days_to_act"] = float(group["reaction.days_to_act_mean"].mean())
+        days = mean_ci(group["reaction.days_to_act_mean"].to_numpy(dtype=float))
+        # days are never negative: a t interval around a mean near 0 is cut at 0
+        row.update({"days_to_act": days.mean, "days_to_act_lo": max(0.0, days.low),
+                    "days_to_act_hi": days.high})
         row["days_to_act_max"] = float(group["reaction.days_to_act_max"].max())
         row["censored"] = int(group["reaction.censored"].sum())
+        if "exploits.stolen_tao" in group:
+            row["stolen_tao"] = float(group["exploits.stolen_tao"].mean())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -290,6 +297,14 @@ def study_outcomes(root: str | FilePath, by: Sequence[str] = ()) -> pd.DataFrame
     return outcome_table(kpis, (*by, "policy"))
 
 
+def _number(x: float) -> str:
+    """Four significant digits (a one-block reaction shows as 0.0001389 days), whole TAO, and
+    0 for rounding residue (a Wilson bound of 0 computed as 1e-17)."""
+    if math.isfinite(x) and abs(x) < 1e-9:
+        return "0"
+    return f"{x:.0f}" if math.isfinite(x) and abs(x) >= 1_000 else f"{x:.4g}"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m sim.governance_kpis STUDY [--by FIELD ...]``: print the outcome table."""
     import argparse
@@ -298,10 +313,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("study", help="a study directory (govsim compare / sweep --out)")
     parser.add_argument("--by", action="append", default=[],
                         help="config field to group by, e.g. governance.signal_accuracy")
+    parser.add_argument("--columns", default="",
+                        help="comma-separated columns to show after the grouping ones, e.g. "
+                             "days_to_act,days_to_act_lo,days_to_act_hi (default: all)")
+    parser.add_argument("--sort", default="",
+                        help="column to sort the rows by within each group, e.g. days_to_act")
     args = parser.parse_args(argv)
     table = study_outcomes(args.study, args.by)
+    if args.columns:
+        wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in table.columns]
+        if unknown:
+            parser.error(f"--columns: unknown {', '.join(unknown)}; known: "
+                         f"{', '.join(table.columns)}")
+        table = table[[*args.by, "policy", *(c for c in wanted if c not in (*args.by, "policy"))]]
+    if args.sort:
+        if args.sort not in table.columns:
+            parser.error(f"--sort: unknown column {args.sort!r}")
+        table = table.sort_values([*args.by, args.sort], kind="stable")
     with pd.option_context("display.width", 160, "display.max_rows", 500,
-                           "display.float_format", "{:.3f}".format):
+                           "display.float_format", _number):
         print(table.to_string(index=False))
 
 

@@ -234,3 +234,53 @@ def test_capture_and_veto_cost_use_bribe_prices_seat_prices_and_stake() -> None:
         assert 0.334 * stake <= costs["governance.capture_cost_tao"] <= 0.75 * stake
     finally:
         engine.release(cosmos)
+
+
+def test_the_outcome_table_pools_counts_with_wilson_and_days_with_a_t_interval() -> None:
+    import pandas as pd
+
+    from sim.governance_kpis import outcome_table
+    from sim.stats import mean_ci, wilson_interval
+
+    kpis = pd.DataFrame({
+        "policy": ["a", "a", "a", "b"],
+        "governance.harmful_proposals": [2, 2, 0, 3],
+        "governance.harmful_executed": [1, 0, 0, 3],
+        "governance.warranted_proposals": [1, 1, 1, 0],
+        "governance.warranted_executed": [1, 1, 0, 0],
+        "reaction.days_to_act_mean": [0.5, 1.5, 2.0, float("nan")],
+        "reaction.days_to_act_max": [0.5, 1.5, 2.0, float("nan")],
+        "reaction.censored": [0, 0, 1, 0],
+        "exploits.stolen_tao": [10.0, 20.0, 60.0, 0.0],
+    })  # fmt: skip
+    table = outcome_table(kpis).set_index("policy")
+    a, b = table.loc["a"], table.loc["b"]
+    assert (a.runs, a.harmful, a.harmful_executed, a.censored) == (3, 4, 1, 1)
+    assert a.p_harmful == 0.25
+    share = wilson_interval(1, 4)
+    assert (a.p_harmful_lo, a.p_harmful_hi) == pytest.approx((share.low, share.high))
+    days = mean_ci([0.5, 1.5, 2.0])
+    assert days.low < 0  # three runs: the t interval reaches below 0, and is cut there
+    assert (a.days_to_act, a.days_to_act_lo, a.days_to_act_hi) == pytest.approx(
+        (days.mean, 0.0, days.high))
+    assert a.days_to_act_max == 2.0 and a.stolen_tao == pytest.approx(30.0)
+    assert b.p_harmful == 1.0 and math.isnan(b.p_warranted) and math.isnan(b.days_to_act)
+
+
+def test_the_outcome_command_picks_and_sorts_columns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    from sim import governance_kpis
+
+    table = pd.DataFrame({"policy": ["slow", "fast"], "runs": [2, 2],
+                          "days_to_act": [3.0, 1 / 7_200], "stolen_tao": [124_740.0, 29_160.0]})
+    monkeypatch.setattr(governance_kpis, "study_outcomes", lambda study, by: table)
+    governance_kpis.main(["study", "--columns", "days_to_act", "--sort", "days_to_act"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["policy", "days_to_act"]
+    assert lines[1].split() == ["fast", "0.0001389"] and lines[2].split() == ["slow", "3"]
+    with pytest.raises(SystemExit):
+        governance_kpis.main(["study", "--columns", "nope"])
+    assert "known: policy, runs" in capsys.readouterr().err

@@ -34,14 +34,9 @@ from sim.cli import main
 REPO = Path(__file__).resolve().parents[1]
 DOCS: tuple[Path, ...] = (REPO / "README.md", *sorted((REPO / "docs").glob("*.md")))
 
-#: Known wrong command lines in docs being rewritten elsewhere, by (file, command): expected to
-#: fail until that file is fixed (not strict, so the fix itself does not fail the suite).
-KNOWN_BROKEN: dict[tuple[str, str], str] = {
-    (
-        "docs/governance.md",
-        "govsim run --set governance.policy=mypkg.council:CouncilPolicy",
-    ): "`govsim run` has no --set (compare and sweep have it); docs/governance.md is being rewritten",
-}
+#: Known wrong command lines in docs, by (file, command), with the reason: expected to fail
+#: until that file is fixed (not strict, so the fix itself does not fail the suite). Empty now.
+KNOWN_BROKEN: dict[tuple[str, str], str] = {}
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _SHELL_OPERATOR = re.compile(r"\s(\||\|\||&&|;|>|>>|2>|2>&1|&)\s")

@@ -1727,6 +1727,7 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
         "failed": None,
         "sensitivity": sensitivity,
         **_frontier_context(report),
+        **_market_context(report),
     }
     axes = len(report.design.axes)
     if report.design.is_sweep and not report.per_point.empty:
@@ -1754,6 +1755,31 @@ def _frontier_context(report: StudySummary) -> dict[str, Any]:
         "table": _html_table(frontier_table(report.frontier)),
         "lines": list(fv.lines) if fv is not None else [],
         "source": source,
+    }}
+
+
+def _market_context(report: StudySummary) -> dict[str, Any]:
+    """The report's market section when the study drew its market constants from the fitted
+    prior (the outer Monte Carlo): the constants' ranges and how the fit reproduces each
+    documented event (the event-fit table), so a reader sees what the intervals rest on."""
+    uncertainty = report.sweep.get("market_uncertainty") or {}
+    if not (isinstance(uncertainty, dict) and uncertainty.get("mode") == "prior"):
+        return {"market": None}
+    from sim.calibration.prior import PriorFileError, format_event_fits, load_market_prior
+
+    try:
+        prior = load_market_prior()
+    except PriorFileError as exc:  # a broken install: say so instead of failing the report
+        return {"market": {"note": str(exc), "ranges": None, "events": None, "created": "",
+                           "command": ""}}
+    ranges = pd.DataFrame([
+        {"constant": f"market.{b.name}", "meaning": b.label, "5 %": f"{b.lo:.3g}",
+         "median": f"{b.median:.3g}", "95 %": f"{b.hi:.3g}"} for b in prior.bands.values()])
+    fits = format_event_fits(prior)
+    return {"market": {
+        "note": None, "created": prior.created, "command": prior.command,
+        "ranges": _html_table(ranges, left=2),
+        "events": _html_table(pd.DataFrame(fits), left=2) if fits else None,
     }}
 
 

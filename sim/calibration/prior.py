@@ -29,10 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sim.config import MarketConfig, SimConfig
 
 __all__ = [
+    "EventFitRecord",
     "MarketPrior",
     "ParameterBand",
     "PriorFileError",
     "default_prior_path",
+    "format_event_fits",
     "format_prior_range",
     "load_market_prior",
     "market_prior_range",
@@ -60,6 +62,42 @@ class ParameterBand:
 
 
 @dataclass(frozen=True)
+class EventFitRecord:
+    """One documented event as the shipped fit sees it (``[fits.<id>]`` of the prior file).
+
+    Falls are fractions of TAO's price (0.19 = a 19 % fall), abnormal (TAO's move minus the
+    market index's where it is reported).
+
+    Attributes
+    ----------
+    id, date, title
+        The event of ``scenarios/data/events.toml``.
+    in_fit
+        Whether the event's observed move entered the likelihood.
+    observed
+        The reported span ``(low, high)`` of the abnormal fall, or None (not observed).
+    fitted
+        The replayed fall at the posterior medians.
+    predicted
+        ``(5 %, median, 95 %)`` of the replayed fall over the posterior.
+    left_out
+        The same from the posterior fitted without this event (leave-one-out), or None.
+    verdict
+        ``inside the reported span``, ``within 2 sigma``, ``missed`` or ``not observed``.
+    """
+
+    id: str
+    date: str
+    title: str
+    in_fit: bool
+    observed: tuple[float, float] | None
+    fitted: float
+    predicted: tuple[float, float, float]
+    left_out: tuple[float, float, float] | None
+    verdict: str
+
+
+@dataclass(frozen=True)
 class MarketPrior:
     """The fitted market constants: their ranges and joint posterior draws.
 
@@ -71,12 +109,16 @@ class MarketPrior:
         Each fitted constant's range, by ``MarketConfig`` field name.
     samples
         Joint posterior draws, one array per constant (equal lengths).
+    event_fits
+        How the fit reproduces each documented event (empty for a file written before the
+        fit recorded them).
     """
 
     created: str
     command: str
     bands: dict[str, ParameterBand]
     samples: dict[str, np.ndarray]
+    event_fits: tuple[EventFitRecord, ...] = ()
 
     @property
     def n_samples(self) -> int:
@@ -107,6 +149,18 @@ class _Band(BaseModel):
         return self
 
 
+class _Fit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: str
+    title: str
+    in_fit: bool
+    observed: tuple[float, float] | None = None
+    fitted: float
+    predicted: tuple[float, float, float]
+    left_out: tuple[float, float, float] | None = None
+    verdict: str
+
+
 class _PriorFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     schema_version: int = Field(ge=1, le=1)
@@ -117,6 +171,7 @@ class _PriorFile(BaseModel):
     source_fingerprint: str = ""
     parameters: dict[str, _Band] = Field(min_length=1)
     samples: dict[str, tuple[float, ...]]
+    fits: dict[str, _Fit] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> _PriorFile:
@@ -175,7 +230,12 @@ def load_market_prior(path: str | Path | None = None) -> MarketPrior:
         for name, b in parsed.parameters.items()
     }
     samples = {name: np.asarray(v, dtype=float) for name, v in parsed.samples.items()}
-    return MarketPrior(parsed.created, parsed.command, bands, samples)
+    fits = tuple(
+        EventFitRecord(key, f.date, f.title, f.in_fit, f.observed, f.fitted, f.predicted,
+                       f.left_out, f.verdict)
+        for key, f in parsed.fits.items()
+    )
+    return MarketPrior(parsed.created, parsed.command, bands, samples, fits)
 
 
 def sample_market_constants(
@@ -299,8 +359,54 @@ def prior_toml(result: Any) -> str:
             f"mean = {p.mean:.4f}",
             "",
         ]
+    for e in result.events:
+        # how the fit reproduces each event: the report's event-fit table reads these
+        out += [
+            f"[fits.{e.id}]",
+            f'date = "{e.date}"',
+            "title = " + _toml_string(e.title),
+            f"in_fit = {'true' if e.in_fit else 'false'}",
+        ]
+        if e.abnormal_fall is not None:
+            out.append(f"observed = [{e.abnormal_fall[0]:.4f}, {e.abnormal_fall[1]:.4f}]")
+        out += [
+            f"fitted = {e.central_fall:.4f}",
+            "predicted = [" + ", ".join(f"{v:.4f}" for v in e.predicted) + "]",
+        ]
+        if e.left_out is not None:
+            out.append("left_out = [" + ", ".join(f"{v:.4f}" for v in e.left_out) + "]")
+        out += [f'verdict = "{e.verdict}"', ""]
     out.append("[samples]")
     for name, values in result.samples.items():
         body = ", ".join(f"{v:.5g}" for v in values)
         out.append(f"{name} = [{body}]")
     return "\n".join(out) + "\n"
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string (quotes and backslashes escaped)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_event_fits(prior: MarketPrior | None = None) -> list[dict[str, str]]:
+    """The event-fit table's rows (event, date, observed, fitted, predicted, left out, verdict)
+    as percentages of TAO's price, for reports."""
+    prior = prior if prior is not None else load_market_prior()
+
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f} %"
+
+    def band(b: tuple[float, float, float] | None) -> str:
+        return "-" if b is None else f"{pct(b[1])} [{100 * b[0]:.1f}, {100 * b[2]:.1f}]"
+
+    return [
+        {"event": f.title, "date": f.date,
+         "observed fall": "not observed" if f.observed is None
+         else f"{100 * f.observed[0]:.1f}–{100 * f.observed[1]:.1f} %",
+         "fitted (medians)": pct(f.fitted),
+         "posterior [5 %, 95 %]": band(f.predicted),
+         "left out of the fit": band(f.left_out),
+         "in the fit": "yes" if f.in_fit else "no",
+         "verdict": f.verdict}
+        for f in prior.event_fits
+    ]

@@ -299,6 +299,28 @@ def test_prior_file_errors_name_the_field(tmp_path: Path) -> None:
         load_market_prior(tmp_path / "none.toml")
 
 
+@pytest.mark.slow
+def test_prior_file_records_each_event_fit(quick_fit, tmp_path: Path) -> None:
+    from sim.calibration.prior import format_event_fits
+
+    result = quick_fit[0]
+    path = tmp_path / "prior.toml"
+    path.write_text(prior_toml(result), encoding="utf-8")
+    prior = load_market_prior(path)
+    assert [f.id for f in prior.event_fits] == [e.id for e in result.events]
+    for record, event in zip(prior.event_fits, result.events, strict=True):
+        assert record.verdict == event.verdict
+        assert record.in_fit == event.in_fit
+        assert record.fitted == pytest.approx(event.central_fall, abs=1e-4)
+        assert record.predicted == pytest.approx(event.predicted, abs=1e-4)
+        assert (record.observed is None) == (event.abnormal_fall is None)
+    rows = format_event_fits(prior)
+    assert len(rows) == len(result.events)
+    april = next(r for r, e in zip(rows, result.events, strict=True)
+                 if e.id == "apr_2026_covenant_exit")
+    assert april["observed fall"] == "16.0–23.0 %"
+
+
 def test_prior_toml_round_trips(quick_fit_light) -> None:
     path, result = quick_fit_light
     prior = load_market_prior(path)

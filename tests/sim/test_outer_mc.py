@@ -134,6 +134,12 @@ def test_draws_identical_on_every_executor_and_applied_to_the_runs(tmp_path: Pat
     assert result.kpis["harm.total"] == kpis.loc[run_id, "harm.total"]
     # Different replications (different constants, different seeds) give different runs.
     assert kpis["harm.total"].nunique() > 1
+    # The report says what the intervals rest on: the fitted range the runs drew from.
+    from sim.report import build_report, summarize_study
+
+    html = build_report(root, summary=summarize_study(root, conformance=False)).read_text()
+    assert "Market constants: the fitted range the runs drew from" in html
+    assert "market.contagion_beta" in html
 
 
 def test_old_manifest_without_draws_reads(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/govsim compare scenarios/governance_frontier.toml --policies all --seeds 3 --entropy 2026 --force --out out/governance_frontier
+	$(VENV)/bin/govsim compare scenarios/governance_frontier.toml --policies all --seeds 5 --entropy 2026 --force --out out/governance_frontier
 
 # Debian's chromium for the Playwright tests (never a downloaded browser).
 browser:

@@ -233,13 +233,12 @@ def sensitivity(scenario_path: Path, policies: str | None, params: tuple[str, ..
         _check_executor,
         _check_out,
         _default_out,
+        _execute_plan,
         _load,
-        _make_executor,
         _policies,
-        _prepare_out,
         _print_failures,
     )
-    from sim.runner import RunConfig, resume, run_sweep
+    from sim.runner import RunConfig
     from sim.schema import ScenarioError, check_study_size
     from sim.sensitivity import design_sensitivity, plan_sensitivity, sensitivity_parameters
 
@@ -286,15 +285,9 @@ def sensitivity(scenario_path: Path, policies: str | None, params: tuple[str, ..
         _check_out(out)
         click.echo(f"ok: {line}")
         return
-    action = _prepare_out(out, plan, resume_study, force, entropy is not None, err=as_json)
-    click.echo(line, err=as_json)
-    with _make_executor(executor_kind, workers) as executor:
-        if action == "resume":
-            click.echo(f"{out}: continuing the same study (--resume)", err=as_json)
-            summary = resume(out, executor, progress=not quiet)
-        else:
-            summary = run_sweep(plan, out, executor, progress=not quiet)
-    click.echo(summary.line(), err=as_json)
+    summary = _execute_plan(plan, out, line, executor_kind=executor_kind, workers=workers,
+                            resume_study=resume_study, force=force,
+                            entropy_given=entropy is not None, quiet=quiet, err=as_json)
     _finish(out, metric=metric, runs=summary, write_report=not no_report, as_json=as_json)
     if not summary.ok:
         _print_failures(out)

@@ -251,7 +251,7 @@ def _run_study(scenario: Any, policies: list[str], seeds: int, out: Path, *, swe
     """Plan the study, prepare ``out`` and run it; ``err`` sends the progress lines to stderr
     (``--json``). ``market_uncertainty`` (``--market-uncertainty``) overrides the scenario's
     key. Returns the :class:`sim.runner.SweepSummary` (None with ``check``)."""
-    from sim.runner import RunConfig, plan_study, resume, run_sweep
+    from sim.runner import RunConfig, plan_study
     from sim.schema import ScenarioError, check_study_size
 
     _check_executor(executor_kind)
@@ -279,7 +279,20 @@ def _run_study(scenario: Any, policies: list[str], seeds: int, out: Path, *, swe
         _check_out(out)
         click.echo(f"ok: {line}")
         return None
-    action = _prepare_out(out, plan, resume_study, force, entropy is not None, err=err)
+    return _execute_plan(plan, out, line, executor_kind=executor_kind, workers=workers,
+                         resume_study=resume_study, force=force,
+                         entropy_given=entropy is not None, quiet=quiet, err=err)
+
+
+def _execute_plan(plan: Any, out: Path, line: str, *, executor_kind: str, workers: int | None,
+                  resume_study: bool, force: bool, entropy_given: bool, quiet: bool,
+                  err: bool) -> Any:
+    """Prepare ``out`` for ``plan`` (new, ``--resume`` or ``--force``), say ``line``, run or
+    continue the study on the chosen executor and say how it ended; the
+    :class:`sim.runner.SweepSummary`. Shared by every command that runs a study."""
+    from sim.runner import resume, run_sweep
+
+    action = _prepare_out(out, plan, resume_study, force, entropy_given, err=err)
     click.echo(line, err=err)
     with _make_executor(executor_kind, workers) as executor:
         if action == "resume":

@@ -2,7 +2,7 @@
 
 The tour checks the navigation and opens every page in one browser session (so the Compare page uses the Scenario page's
 scenario and the Studies page finds the comparison), runs the Compare page's default (4 policies
-x 4 seeds on the study runner) and finds its verdict. Screenshots go to ``test-artifacts/``; with
+x 4 seeds on the study runner) and finds its verdict and its frontier chart. Screenshots go to ``test-artifacts/``; with
 ``GOVSIM_SCREENSHOTS=1`` the tour runs the flagship scenario (``covenant_2026``, several minutes)
 and writes the screenshots of ``docs/app.md`` to ``docs/img/``. Skipped when
 ``/usr/bin/chromium`` is missing (``make browser`` installs it with apt).
@@ -146,7 +146,12 @@ def test_tour_of_every_page(page: Any, streamlit_url: str, shots: Path, tmp_path
     verdict.wait_for(state="visible", timeout=run_timeout_ms)
     wait_for_app_run(page)
     assert "significantly less harm than sudo" in verdict.inner_text()
-    wait_for_charts(page, 2)
+    # The frontier: harm against measured days to act, its verdict naming the Pareto set.
+    frontier = page.locator(".st-key-cmp_frontier_verdict")
+    expect(frontier).to_be_visible()
+    assert "Pareto-efficient" in frontier.inner_text()
+    expect(page.get_by_text("Frontier: harm against reaction speed")).to_be_visible()
+    wait_for_charts(page, 3)  # the frontier, the harm by policy and the timeline
     assert_no_exception(page)
     shoot(page, shots, "compare")
 

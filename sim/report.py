@@ -24,7 +24,7 @@ import io
 import json
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1120,6 +1120,13 @@ def summarize_study(root: str | Path, *, kpi: str | None = None, level: float = 
 
 
 # -- the frontier: harm against measured reaction speed ------------------------------------------
+def _drew_market_constants(sweep: Mapping[str, Any]) -> bool:
+    """Whether the study (its ``sweep.json``) drew the market constants per replication from
+    the fitted prior (the outer Monte Carlo)."""
+    uncertainty = sweep.get("market_uncertainty") or {}
+    return isinstance(uncertainty, dict) and uncertainty.get("mode") == "prior"
+
+
 def _study_frontier(store: StudyStore, kpis: pd.DataFrame, sweep: dict[str, Any], *,
                     conformance: bool, level: float
                     ) -> tuple[FrontierResult | None, FrontierVerdict | None]:
@@ -1131,8 +1138,7 @@ def _study_frontier(store: StudyStore, kpis: pd.DataFrame, sweep: dict[str, Any]
         return None, None
     result = study_frontier(store.root, conformance=conformance, level=level)
     stability = None
-    uncertainty = sweep.get("market_uncertainty") or {}
-    if isinstance(uncertainty, dict) and uncertainty.get("mode") == "prior":
+    if _drew_market_constants(sweep):
         from sim.runner import market_draws
         from sim.uncertainty import ranking_stability
 
@@ -1762,8 +1768,7 @@ def _market_context(report: StudySummary) -> dict[str, Any]:
     """The report's market section when the study drew its market constants from the fitted
     prior (the outer Monte Carlo): the constants' ranges and how the fit reproduces each
     documented event (the event-fit table), so a reader sees what the intervals rest on."""
-    uncertainty = report.sweep.get("market_uncertainty") or {}
-    if not (isinstance(uncertainty, dict) and uncertainty.get("mode") == "prior"):
+    if not _drew_market_constants(report.sweep):
         return {"market": None}
     from sim.calibration.prior import PriorFileError, format_event_fits, load_market_prior
 

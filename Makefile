@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,dask,live]'
 	touch $(STAMP)
 
+# Which assumptions could flip sudo against constitutional (the scenario's [sensitivity] ranges,
+# 36 runs), then the frontier of all 12 designs (60 runs), whose report shows both.
 demo: $(STAMP)
-	$(VENV)/bin/govsim compare scenarios/governance_frontier.toml --policies all --seeds 5 --entropy 2026 --force --out out/governance_frontier
+	$(VENV)/bin/govsim sensitivity scenarios/governance_frontier.toml --policies sudo,constitutional --seeds 2 --entropy 2026 --force --no-report --out out/governance_frontier-sensitivity
+	$(VENV)/bin/govsim compare scenarios/governance_frontier.toml --policies all --seeds 5 --entropy 2026 --force --sensitivity out/governance_frontier-sensitivity --out out/governance_frontier
 
 # Debian's chromium for the Playwright tests (never a downloaded browser).
 browser:

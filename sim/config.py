@@ -565,8 +565,8 @@ class MarketConfig(_Section):
         2.91,
         description="Governance-risk discount per unit of intervention severity: the premium "
         "jumps by beta*severity and the TAO price is scaled by exp(-premium). The posterior "
-        "median of the joint fit to the documented events (90 % range 1.7-4.2; "
-        "docs/calibration.md).",
+        "median of the 2026-12-06 joint fit to the documented events; the current fit's 90 % "
+        "range is 1.7-4.0, median 2.77 (docs/calibration.md).",
     )
     premium_half_life_days: Days = Field(
         45.0, gt=0, description="Half-life of the governance-risk premium (days)."
@@ -592,8 +592,8 @@ class MarketConfig(_Section):
         le=5,
         description="Severity scales with (known duration / expected_suspension_days) to this "
         "power (dimensionless; 0.5 = square root of time, 1 = linear). The posterior median of "
-        "the joint fit (90 % range 0.79-1.48, its upper end set by the prior; "
-        "docs/calibration.md).",
+        "the 2026-12-06 joint fit; the current fit's 90 % range is 0.78-1.48, its upper end "
+        "set by the prior (docs/calibration.md).",
     )
     delay_relief_days: Days = Field(
         7.0,
@@ -614,8 +614,9 @@ class MarketConfig(_Section):
         description="Security-risk discount per unit of TAO lost to unstopped exploits and "
         "scams: the security premium jumps by security_beta * lost / circulating_tao (TAO "
         "stolen, or emitted to a scam subnet still emitting) and decays like the governance "
-        "premium (dimensionless). The posterior median of the joint fit with contagion_beta "
-        "and duration_exponent (90 % range 1.4-25; docs/calibration.md).",
+        "premium (dimensionless). The posterior median of the 2026-12-06 joint fit with "
+        "contagion_beta and duration_exponent; the current fit's 90 % range is 1.4-25 "
+        "(docs/calibration.md).",
     )
 
 

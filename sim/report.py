@@ -56,6 +56,7 @@ __all__ = [
     "format_study",
     "frontier_figure",
     "frontier_table",
+    "linked_sensitivity_section",
     "point_summary",
     "render_html",
     "response_figures",
@@ -1652,7 +1653,7 @@ def sensitivity_section(root: str | Path, *, metric: str = "harm.total") -> dict
     except (KeyError, ValueError) as exc:
         return {"note": f"no sensitivity analysis: {exc.args[0] if exc.args else exc}",
                 "output": "", "base": None, "tornado": None, "oat": None, "morris": None,
-                "changers": ""}
+                "changers": "", "source": None}
     base = result.points[result.points["role"] == "base"]
     section: dict[str, Any] = {
         "note": None,
@@ -1663,6 +1664,7 @@ def sensitivity_section(root: str | Path, *, metric: str = "harm.total") -> dict
         "oat": None,
         "morris": None,
         "changers": ", ".join(result.ranking_changers()) or "none",
+        "source": None,
     }
     if result.oat is not None and not result.oat.table.empty:
         section["tornado"] = {"caption": f"Tornado: change of {result.output} from the base "
@@ -1683,6 +1685,40 @@ def sensitivity_section(root: str | Path, *, metric: str = "harm.total") -> dict
             "ranking changes (share of steps)": [
                 "n/a" if not np.isfinite(v) else f"{v:.0%}" for v in morris["ranking_changes"]]})
         section["morris"] = _html_table(shown)
+    return section
+
+
+def linked_sensitivity_section(sensitivity_root: str | Path, *, scenario: str,
+                               metric: str = "harm.total") -> dict[str, Any]:
+    """The sensitivity section of *another* study, for a compare study's report.
+
+    A compare study answers "which design does less harm"; a ``govsim sensitivity`` study of
+    the same scenario says which assumptions could change that answer. This reads the second
+    so the first's report can show its tornado chart and tables, and says where they came
+    from (``source``).
+
+    Raises
+    ------
+    ValueError
+        ``sensitivity_root`` is not a study written by ``govsim sensitivity``.
+    """
+    store = StudyStore(sensitivity_root)
+    sweep = store.sweep()
+    if "sensitivity" not in sweep:
+        raise ValueError(f"--sensitivity {sensitivity_root}: not a study written by "
+                         "`govsim sensitivity` (its sweep.json has no sensitivity design)")
+    section = sensitivity_section(store.root, metric=metric)
+    assert section is not None  # the study is a sensitivity study, checked above
+    manifest = store.manifest()
+    done = int((manifest["status"] == "SUCCEEDED").sum()) if not manifest.empty else 0
+    other = str(sweep.get("scenario", ""))
+    section["source"] = (
+        f"From the sensitivity study in {store.root} ({done} runs, policies "
+        f"{', '.join(sweep.get('policies', []))}, {sweep.get('replications')} replications "
+        f"per point, entropy {sweep.get('entropy')}).")
+    if other and other != scenario:
+        section["source"] += (f" Note: it studied the scenario {other!r}, not {scenario!r}; "
+                              "its ranges and contrast may not carry over.")
     return section
 
 
@@ -1789,7 +1825,8 @@ def _market_context(report: StudySummary) -> dict[str, Any]:
 
 
 def build_report(root: str | Path, out: str | Path | None = None, *,
-                 kpi: str | None = None, summary: StudySummary | None = None) -> Path:
+                 kpi: str | None = None, summary: StudySummary | None = None,
+                 sensitivity: str | Path | None = None) -> Path:
     """Write ``report.html`` (self-contained: CSS and PNGs embedded) for a study directory.
 
     Parameters
@@ -1802,6 +1839,9 @@ def build_report(root: str | Path, out: str | Path | None = None, *,
         The response KPI of a sweep (default: the scenario's; see :func:`choose_kpi`).
     summary
         The study's :class:`StudySummary`, when the caller has it already.
+    sensitivity
+        A ``govsim sensitivity`` study of the same scenario whose tornado chart and tables
+        the report shows (see :func:`linked_sensitivity_section`).
 
     Returns
     -------
@@ -1817,7 +1857,10 @@ def build_report(root: str | Path, out: str | Path | None = None, *,
         note = f" (pooled over the {len(report.design.points)} design points)"
         figures = [(caption + note, png) for caption, png in figures]
     path = Path(out) if out is not None else store.root / "report.html"
-    section = sensitivity_section(store.root) if "sensitivity" in report.sweep else None
+    if sensitivity is not None:
+        section = linked_sensitivity_section(sensitivity, scenario=report.scenario)
+    else:
+        section = sensitivity_section(store.root) if "sensitivity" in report.sweep else None
     path.write_text(render_html(report, figures, manifest, sensitivity=section),
                     encoding="utf-8")
     return path

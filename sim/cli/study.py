@@ -342,16 +342,22 @@ def _write_csv(summary: Any, csv_path: Path | None, err: bool) -> Path | None:
 
 
 def _finish(root: Path, *, kpi: str | None, write_report: bool, as_json: bool,
-            runs: Any = None, csv_path: Path | None = None, conformance: bool = True) -> None:
+            runs: Any = None, csv_path: Path | None = None, conformance: bool = True,
+            sensitivity: Path | None = None) -> None:
     """Print the study's summary (text or JSON), write its report and, with ``--csv``, the
-    summary in long form."""
+    summary in long form. ``sensitivity``: a sensitivity study whose tornado the report shows
+    and whose ranking changers the summary names."""
     from sim.report import build_report, format_study
 
     summary = _summarize(root, kpi, conformance)
-    path = build_report(root, summary=summary) if write_report else None
+    path = (build_report(root, summary=summary, sensitivity=sensitivity)
+            if write_report else None)
+    changers = _sensitivity_changers(sensitivity) if sensitivity is not None else None
     if as_json:
         data = summary.to_dict()
         data["report"] = str(path) if path is not None else None
+        if changers is not None:
+            data["sensitivity"] = {"study": str(sensitivity), "ranking_changers": changers}
         written = _write_csv(summary, csv_path, err=True)
         data["csv"] = str(written) if written is not None else None
         if runs is not None:
@@ -360,9 +366,23 @@ def _finish(root: Path, *, kpi: str | None, write_report: bool, as_json: bool,
         return
     click.echo("")
     click.echo(format_study(summary))
+    if changers is not None:
+        click.echo(_changers_line(sensitivity, changers))
     if path is not None:
         click.echo(f"report: {path}")
     _write_csv(summary, csv_path, err=False)
+
+
+def _changers_line(study: Path, changers: list[str]) -> str:
+    return (f"sensitivity ({study}): parameters that change the ranking: "
+            f"{', '.join(changers) or 'none'}")
+
+
+def _sensitivity_changers(study: Path) -> list[str]:
+    """The parameters whose range changes the ranking in a sensitivity study."""
+    from sim.sensitivity import analyse_sensitivity
+
+    return list(analyse_sensitivity(study).ranking_changers())
 
 
 def _complete_kpi(ctx: click.Context, param: click.Parameter,
@@ -389,11 +409,34 @@ _KPI_OPTION = click.option(
          "scenario's, e.g. cabal.gain for validator_cabal, else the verdict's harm KPI).")
 
 
+def _check_sensitivity_study(ctx: click.Context, param: click.Parameter,
+                             value: Path | None) -> Path | None:
+    """Refuse, before any run starts, a --sensitivity that is not a sensitivity study."""
+    if value is None:
+        return None
+    from sim.store import StudyStore
+
+    store = StudyStore(value)
+    if not store.exists() or "sensitivity" not in store.sweep():
+        raise click.BadParameter(
+            f"{value} is not a study written by `govsim sensitivity` (run one first, e.g. "
+            "`govsim sensitivity SCENARIO --out DIR`)", ctx=ctx, param=param)
+    return value
+
+
+_SENSITIVITY_OPTION = click.option(
+    "--sensitivity", "sensitivity_study", default=None, callback=_check_sensitivity_study,
+    type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+    help="A `govsim sensitivity` study of the same scenario: the report shows its tornado "
+         "chart and tables, and the summary names the parameters that change the ranking.")
+
+
 @main.command("compare")
 @click.argument("scenario_path", metavar="SCENARIO", type=SCENARIO)
 @_study_options
 @_executor_options
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+@_SENSITIVITY_OPTION
 @click.option("--allow-failures", is_flag=True,
               help="Exit 0 even if some runs failed (they are listed and stay resumable).")
 @json_option
@@ -403,7 +446,8 @@ def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: 
             force: bool, force_alias: bool, quiet: bool, check: bool, model: str,
             market_uncertainty: str | None, no_conformance: bool,
             executor_kind: str, workers: int | None, no_report: bool,
-            allow_failures: bool, as_json: bool, csv_path: Path | None) -> None:
+            sensitivity_study: Path | None, allow_failures: bool, as_json: bool,
+            csv_path: Path | None) -> None:
     """Compare governance policies on SCENARIO: KPIs with 95 % CIs and a verdict.
 
     SCENARIO is a TOML file or a library scenario's name. Only its base point runs (see
@@ -421,7 +465,7 @@ def compare(scenario_path: Path, out: Path | None, seeds: int | None, policies: 
     if summary is None:
         return
     _finish(out, kpi=None, write_report=not no_report, as_json=as_json, runs=summary,
-            csv_path=csv_path, conformance=not no_conformance)
+            csv_path=csv_path, conformance=not no_conformance, sensitivity=sensitivity_study)
     if not summary.ok:
         _print_failures(out)
         if not allow_failures:
@@ -473,10 +517,11 @@ def sweep(scenario_path: Path, out: Path | None, seeds: int | None, policies: st
               help="Output HTML file (default: STUDY/report.html).")
 @_KPI_OPTION
 @_CONFORMANCE_OPTION
+@_SENSITIVITY_OPTION
 @json_option
 @csv_option
 def report_cmd(study: Path, out_file: Path | None, kpi: str | None, no_conformance: bool,
-               as_json: bool, csv_path: Path | None) -> None:
+               sensitivity_study: Path | None, as_json: bool, csv_path: Path | None) -> None:
     """Summarise a study directory and write its self-contained HTML report.
 
     A compare study: each KPI per policy with 95 % intervals, and the verdict. A sweep: the
@@ -487,13 +532,20 @@ def report_cmd(study: Path, out_file: Path | None, kpi: str | None, no_conforman
     from sim.report import build_report, format_study
 
     summary = _summarize(study, kpi, not no_conformance)
-    path = build_report(study, out_file, summary=summary)
+    path = build_report(study, out_file, summary=summary, sensitivity=sensitivity_study)
+    changers = (_sensitivity_changers(sensitivity_study)
+                if sensitivity_study is not None else None)
     if as_json:
         written = _write_csv(summary, csv_path, err=True)
+        extra = ({"sensitivity": {"study": str(sensitivity_study),
+                                  "ranking_changers": changers}}
+                 if changers is not None else {})
         echo_json({**summary.to_dict(), "report": str(path),
-                   "csv": str(written) if written is not None else None})
+                   "csv": str(written) if written is not None else None, **extra})
         return
     click.echo(format_study(summary))
+    if changers is not None:
+        click.echo(_changers_line(sensitivity_study, changers))
     click.echo(f"report: {path}")
     _write_csv(summary, csv_path, err=False)
 

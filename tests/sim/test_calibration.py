@@ -256,6 +256,14 @@ def test_shipped_prior_matches_the_defaults_and_the_events() -> None:
     assert set(data["events"]) == {e.id for e in load_events().events if e.observed}
     text = format_prior_range(prior)
     assert "market.contagion_beta" in text and prior.command in text
+    # The shipped fit records every documented event's fit, so reports can show it; the two
+    # events that set the constants are reproduced inside their reported spans.
+    fits = {f.id: f for f in prior.event_fits}
+    assert set(fits) == {e.id for e in load_events().events}
+    for event in ("jul_2024_exploit_safe_mode", "apr_2026_covenant_exit"):
+        assert fits[event].in_fit and fits[event].verdict == "inside the reported span"
+        low, high = fits[event].observed
+        assert low <= fits[event].fitted <= high
 
 
 def test_sample_market_constants_is_seeded_and_draws_whole_rows() -> None:

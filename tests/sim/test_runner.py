@@ -243,7 +243,9 @@ def test_ray_backend_when_installed(tmp_path: Path) -> None:
 def test_process_pool_replaces_workers_past_their_task_quota() -> None:
     # The stdlib's max_tasks_per_child hangs on Python 3.11 once the quota is used up with work
     # still queued; the recycling pool must keep going and use fresh worker processes.
-    with make_executor("process", workers=2, max_tasks_per_child=2) as executor:
+    # No preload: six workers start here, and the recycling, not the simulator's imports, is
+    # under test (the preload is test_executors.py's).
+    with make_executor("process", workers=2, max_tasks_per_child=2, preload=()) as executor:
         assert executor.max_workers == 2
         batches = []
         for _ in range(3):

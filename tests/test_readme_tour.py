@@ -4,7 +4,8 @@ The commands are read from README.md ("## A tour"), so the test follows the READ
 changes. They run in a temporary directory holding a copy of ``scenarios/`` (the tour's
 relative paths, ``scenarios/data/sn15_block4769998.json`` and the Python block's
 ``scenarios/*.toml``, are the checkout's), with a few flags appended to keep them cheap where
-the command takes them (fewer seeds, a one-day horizon, fewer training rounds, one process).
+the command takes them (fewer seeds, a one-day horizon, fewer training rounds, one process, no
+report where the tour's next line writes it).
 ``govsim run`` and the Python block have no such flags: while they run, ``sim.api.run`` shrinks
 the config it is given the same way (one day on a small network; ``tests/scenarios/tiny.py``)
 and then runs it for real. The full-size ``govsim run covenant_2026`` runs, as a user types it,
@@ -69,12 +70,13 @@ def _checkout_state() -> list[str]:
 def _cheap(args: list[str]) -> list[str]:
     """Flags appended to a tour command so that it runs in seconds (the last value wins)."""
     command = args[0]
+    # --no-report: the tour's next line, `govsim report`, writes the report (and is checked).
     if command == "compare":
         covenant = load_scenario(REPO / "scenarios" / "covenant_2026.toml")
-        return ["--seeds", "2", "--executor", "sequential", "--quiet",
+        return ["--seeds", "2", "--executor", "sequential", "--quiet", "--no-report",
                 *tiny_set_args(covenant, 1.0)]
     if command == "sweep":
-        return ["--seeds", "1", "--executor", "sequential", "--quiet",
+        return ["--seeds", "1", "--executor", "sequential", "--quiet", "--no-report",
                 "--set", "horizon_days=1"]
     if command == "ground-truth":
         return ["--rounds", "2"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sim.config import SimConfig
 from sim.schema import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,6 +34,19 @@ def tiny_overrides(scenario: Scenario, horizon_days: float = 1.0) -> dict[str, A
     for i, shock in enumerate(scenario.config.shocks):
         out[f"shocks.{i}.day"] = round(shock.day * scale, 6)
     return out
+
+
+def tiny_config(config: SimConfig, horizon_days: float = 1.0) -> SimConfig:
+    """``config`` (already validated) shrunk as :func:`tiny_overrides` shrinks a scenario."""
+    body = config.model_dump(mode="json")
+    scale = horizon_days / config.horizon_days
+    body["horizon_days"] = horizon_days
+    for path, value in TINY_NETWORK.items():
+        section, field = path.split(".")
+        body[section][field] = value
+    for shock in body["shocks"]:
+        shock["day"] = round(shock["day"] * scale, 6)
+    return SimConfig.model_validate(body)
 
 
 def tiny_set_args(scenario: Scenario, horizon_days: float = 1.0) -> list[str]:

@@ -5,6 +5,7 @@ executor, on resume and on replay; the ranking read over the draws."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import Executor
 from pathlib import Path
 
 import numpy as np
@@ -102,16 +103,20 @@ def _store_frames(root: Path) -> dict[str, pd.DataFrame]:
 
 
 @pytest.mark.slow
-def test_draws_identical_on_every_executor_and_applied_to_the_runs(tmp_path: Path) -> None:
+def test_draws_identical_on_every_executor_and_applied_to_the_runs(
+        tmp_path: Path, process_pool: Executor) -> None:
     configs, points = _configs(1, horizon=0.25)
     plan = plan_study(configs, points, POLICIES, 2, entropy=2026, run_config=PRIOR)
     roots = {}
     # The draws are made when the study is planned; one worker in the driver and two pool
-    # workers must store the same runs with them.
+    # workers (the shared two-worker pool of conftest.py) must store the same runs with them.
     for kind, workers in (("sequential", 1), ("process", 2)):
         root = tmp_path / f"{kind}{workers}"
-        with make_executor(kind, workers=workers) as executor:
-            summary = run_sweep(plan, root, executor, progress=False)
+        if kind == "process":
+            summary = run_sweep(plan, root, process_pool, progress=False)
+        else:
+            with make_executor(kind, workers=workers) as executor:
+                summary = run_sweep(plan, root, executor, progress=False)
         assert summary.counts == {"SUCCEEDED": 4}
         roots[(kind, workers)] = root
     first = _store_frames(roots[("sequential", 1)])

@@ -62,6 +62,20 @@ def sweep_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, result.output
 
 
+@pytest.fixture(scope="module")
+def sweep_report(sweep_study: tuple[Path, str],
+                 tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, Path]:
+    """``govsim report STUDY --json --csv CSV --out HTML`` once, for the three tests that read
+    its JSON, its CSV and its HTML (each report draws ~9 figures: the costly part)."""
+    out, _ = sweep_study
+    root = tmp_path_factory.mktemp("sweep-report")
+    csv, html = root / "sweep.csv", root / "again.html"
+    result = CliRunner().invoke(main, ["report", str(out), "--json", "--csv", str(csv),
+                                       "--out", str(html)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), csv, html
+
+
 def _table_rows(output: str, first_header: str) -> list[list[str]]:
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(first_header))
@@ -93,11 +107,8 @@ def test_sweep_prints_the_kpi_per_design_point_with_the_axes_as_columns(
 
 
 def test_report_json_has_the_design_per_point_kpis_and_verdicts(
-        sweep_study: tuple[Path, str]) -> None:
-    out, _ = sweep_study
-    result = CliRunner().invoke(main, ["report", str(out), "--json"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+        sweep_report: tuple[dict[str, Any], Path, Path]) -> None:
+    data, _, html = sweep_report
     assert data["design"]["axes"] == AXES
     assert [(p["validators.mix.cabal"], p["network.kappa"]) for p in data["design"]["points"]] \
         == [(0.25, 0.5), (0.5, 0.5), (0.25, 0.6), (0.5, 0.6)]
@@ -109,15 +120,13 @@ def test_report_json_has_the_design_per_point_kpis_and_verdicts(
     assert [v["point"] for v in data["point_verdicts"]] == [0, 1, 2, 3]
     assert all(v["scope"] == "point" and v["line"].startswith("verdict:")
                for v in data["point_verdicts"])
-    assert data["report"].endswith("report.html")
+    assert data["report"] == str(html)
 
 
 def test_report_html_holds_the_point_table_and_response_plots(
-        sweep_study: tuple[Path, str]) -> None:
-    out, _ = sweep_study
-    result = CliRunner().invoke(main, ["report", str(out), "--out", str(out / "again.html")])
-    assert result.exit_code == 0, result.output
-    text = (out / "again.html").read_text()
+        sweep_report: tuple[dict[str, Any], Path, Path]) -> None:
+    _, _, html = sweep_report
+    text = html.read_text()
     assert "<h2>cabal.gain per design point</h2>" in text
     table = text.split("<h2>cabal.gain per design point</h2>", 1)[1].split("</table>", 1)[0]
     headers = re.findall(r"<th[^>]*>([^<]*)</th>", table)
@@ -246,13 +255,10 @@ def test_grouped_intervals_match_mean_ci() -> None:
                                    [row["mean"], row["low"], row["high"]], equal_nan=True)
 
 
-def test_report_csv_of_a_sweep_is_per_design_point(sweep_study: tuple[Path, str],
-                                                    tmp_path: Path) -> None:
-    out, _ = sweep_study
-    csv = tmp_path / "sweep.csv"
-    result = CliRunner().invoke(main, ["report", str(out), "--csv", str(csv),
-                                       "--out", str(tmp_path / "r.html")])
-    assert result.exit_code == 0, result.output
+def test_report_csv_of_a_sweep_is_per_design_point(
+        sweep_report: tuple[dict[str, Any], Path, Path]) -> None:
+    data, csv, _ = sweep_report
+    assert data["csv"] == str(csv)
     frame = pd.read_csv(csv)
     assert list(frame.columns) == ["point", *AXES, "policy", "kpi", "name", "unit", "group",
                                    "direction", "mean", "low", "high", "n"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Executor
 from pathlib import Path
 
 import numpy as np
@@ -72,12 +74,15 @@ def test_seeds_follow_the_spawn_key_rule() -> None:
     assert manifest["run_id"].is_unique
 
 
-def test_identical_stores_on_sequential_process_and_dask(tmp_path: Path) -> None:
+def test_identical_stores_on_sequential_process_and_dask(tmp_path: Path,
+                                                         process_pool: Executor) -> None:
     plan = _plan(2, 1, horizon=0.25)
     roots = {}
     for kind in ("sequential", "process", "dask-local"):
         roots[kind] = tmp_path / kind
-        with make_executor(kind, workers=2) as executor:
+        with contextlib.ExitStack() as stack:
+            executor = (process_pool if kind == "process"  # two workers, shared (conftest)
+                        else stack.enter_context(make_executor(kind, workers=2)))
             summary = run_sweep(plan, roots[kind], executor, progress=False)
         assert summary.counts == {"SUCCEEDED": 4}, kind
     _assert_same_store(roots["sequential"], roots["process"])
@@ -243,7 +248,9 @@ def test_ray_backend_when_installed(tmp_path: Path) -> None:
 def test_process_pool_replaces_workers_past_their_task_quota() -> None:
     # The stdlib's max_tasks_per_child hangs on Python 3.11 once the quota is used up with work
     # still queued; the recycling pool must keep going and use fresh worker processes.
-    with make_executor("process", workers=2, max_tasks_per_child=2) as executor:
+    # No preload: six workers start here, and the recycling, not the simulator's imports, is
+    # under test (the preload is test_executors.py's).
+    with make_executor("process", workers=2, max_tasks_per_child=2, preload=()) as executor:
         assert executor.max_workers == 2
         batches = []
         for _ in range(3):

@@ -30,6 +30,20 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, result.output
 
 
+@pytest.fixture(scope="module")
+def report_again(study: tuple[Path, str],
+                 tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """``govsim report STUDY --csv CSV --json --out HTML`` once, for the two tests that read
+    its HTML and its CSV and JSON (drawing the report's figures is the costly part)."""
+    out, _ = study
+    root = tmp_path_factory.mktemp("report-again")
+    html, csv = root / "again.html", root / "deep" / "again.csv"
+    result = CliRunner().invoke(main, ["report", str(out), "--csv", str(csv), "--json",
+                                       "--out", str(html)])
+    assert result.exit_code == 0, result.output
+    return html, csv, result.stdout
+
+
 def test_compare_prints_table_with_intervals_and_verdict(study: tuple[Path, str]) -> None:
     out, output = study
     assert "6 runs: 6 SUCCEEDED" in output
@@ -55,11 +69,9 @@ def test_compare_prints_table_with_intervals_and_verdict(study: tuple[Path, str]
     assert (out / "report.html").is_file()
 
 
-def test_report_is_self_contained_with_plots(study: tuple[Path, str]) -> None:
-    out, _ = study
-    result = CliRunner().invoke(main, ["report", str(out), "--out", str(out / "again.html")])
-    assert result.exit_code == 0, result.output
-    text = (out / "again.html").read_text()
+def test_report_is_self_contained_with_plots(report_again: tuple[Path, Path, str]) -> None:
+    html, _, _ = report_again
+    text = html.read_text()
     assert "verdict:" in text and "<table" in text
     images = re.findall(r"<img [^>]*src='([^']*)'", text)
     assert len(images) >= 3
@@ -91,13 +103,12 @@ def test_compare_csv_is_the_summary_in_long_form(study: tuple[Path, str]) -> Non
     assert drawdown["n"] == 2 and drawdown["low"] <= drawdown["mean"] <= drawdown["high"]
 
 
-def test_report_csv_and_json_name_the_file(study: tuple[Path, str], tmp_path: Path) -> None:
+def test_report_csv_and_json_name_the_file(study: tuple[Path, str],
+                                          report_again: tuple[Path, Path, str]) -> None:
     out, _ = study
-    csv = tmp_path / "deep" / "again.csv"
-    result = CliRunner().invoke(main, ["report", str(out), "--csv", str(csv), "--json",
-                                       "--out", str(tmp_path / "r.html")])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["csv"] == str(csv)
+    html, csv, stdout = report_again
+    data = json.loads(stdout)
+    assert data["csv"] == str(csv) and data["report"] == str(html)
     assert pd.read_csv(csv).equals(pd.read_csv(out.parent / "summary.csv"))
 
 

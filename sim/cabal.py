@@ -92,12 +92,26 @@ class CabalLedger:
         return cls(model, subnets) if subnets.size else None
 
     def _validator_stake(self) -> np.ndarray:
-        """The validators' stake weight in Yuma (alpha + TAO weight x root stake) ``[k, V]``."""
-        from protocol.economy.drain import epoch_stake
+        """The validators' stake weight in Yuma (alpha + TAO weight x root stake) ``[k, V]``.
 
+        ``protocol.economy.drain.epoch_stake`` at the cabal subnets' validator uids only, in
+        numpy: a uid's root stake is its coldkey's, shared by the coldkey's uids on the subnet
+        (the same division, product and sum per cell, so bit-identical to the tensor version).
+        """
         m = self.model
-        stake = epoch_stake(m.state, m.params).numpy()
-        return stake[np.ix_(self.subnets, m.validator_uids)]
+        st = m.state
+        uids = m.validator_uids
+        coldkeys = st.uid_coldkey.numpy()[self.subnets]  # [k, n]
+        k, n_accounts = coldkeys.shape[0], st.n_accounts
+        registered = coldkeys >= 0
+        # uids per (subnet, coldkey): one bincount over the flattened cells
+        cell = np.arange(k)[:, None] * n_accounts + coldkeys.clip(min=0)
+        counts = np.bincount(cell[registered], minlength=k * n_accounts).reshape(k, n_accounts)
+        ck = coldkeys[:, uids].clip(min=0)
+        per_uid_count = np.maximum(np.take_along_axis(counts, ck, axis=1), 1).astype(np.float64)
+        root = np.where(registered[:, uids], st.root_stake.numpy()[ck] / per_uid_count, 0.0)
+        hotkey = st.hotkey_alpha.numpy()[np.ix_(self.subnets, uids)]
+        return hotkey + m.params.tao_weight * root
 
     def fair_miner_share(self, stake: np.ndarray) -> np.ndarray:
         """The honest validators' stake-weighted weight share on the cabal's miners ``[k]``

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "max_tao_in_at_price",
     "max_tao_in_at_price_scalar",
     "spot_price",
+    "spot_price_array",
     "spot_price_scalar",
     "swap_alpha_for_tao",
     "swap_alpha_for_tao_scalar",
@@ -151,6 +153,14 @@ def inject(
     denom = new_tao + price * new_alpha
     new_w1 = torch.where((denom > 0) & (price > 0), price * new_alpha / denom.clamp(min=1e-300), w1)
     return new_tao, new_alpha, new_w1
+
+
+def spot_price_array(pool_tao: np.ndarray, pool_alpha: np.ndarray, w1: np.ndarray) -> np.ndarray:
+    """:func:`spot_price` on numpy float64 arrays (bit-identical: the same subtraction,
+    products, division and select, each correctly rounded), without a tensor dispatch per
+    operation; for readers of the state that want numpy anyway."""
+    denom = (1.0 - w1) * pool_alpha
+    return np.where(denom > 0, w1 * pool_tao / np.maximum(denom, 1e-300), 0.0)
 
 
 # ---------------------------------------------------------------------- one pool, Python floats

@@ -27,6 +27,14 @@ def _batched_int(
         return (
             None if fill is None else torch.full((batch,), fill, dtype=torch.int64, device=device)
         )
+    if (
+        isinstance(value, torch.Tensor)
+        and value.dtype == torch.int64
+        and value.device == device
+        and value.shape == (batch,)
+        and batch > 1
+    ):
+        return value  # what the conversions below return for it (the same tensor, no copy)
     tensor = torch.as_tensor(value, device=device).to(torch.int64).reshape(-1)
     if tensor.numel() == 1:
         return tensor.expand(batch).clone()

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from protocol.registry import Registry
@@ -57,6 +58,16 @@ def _root_proportion(
     denom = root_weighted + alpha_issuance
     # ``scalar / tensor`` is ``reciprocal(tensor) * scalar`` in torch (Tensor.__rtruediv__)
     return torch.where(denom > 0, denom.clamp_min(1e-300).reciprocal() * root_weighted, 0.0)
+
+
+def _root_proportion_array(
+    state: NetworkState, params: EconomyParams, alpha_issuance: np.ndarray
+) -> np.ndarray:
+    """:func:`_root_proportion` on a numpy ``alpha_issuance`` (bit-identical: the root stake is
+    still summed in torch, and ``reciprocal`` is the correctly rounded ``1 / x``)."""
+    root_weighted = float(state.root_stake.sum()) * params.tao_weight
+    denom = alpha_issuance + root_weighted
+    return np.where(denom > 0, (1.0 / np.maximum(denom, 1e-300)) * root_weighted, 0.0)
 
 
 def emitting_mask(state: NetworkState, block: int) -> torch.Tensor:

@@ -105,6 +105,26 @@ def moving_price_factor(
     return torch.exp(torch.log1p(-alpha).sum(dim=1))
 
 
+def _moving_price_factor_array(
+    start_block: np.ndarray, first_block: int, n_blocks: int, params: EconomyParams
+) -> np.ndarray:
+    """:func:`moving_price_factor` with the arithmetic in numpy (the same operations in the
+    same order, bit-identical) and the digamma, polygamma and exp in torch."""
+    m, h = params.subnet_moving_alpha, float(params.ema_price_halving_blocks)
+    since0 = first_block - start_block.astype(np.float64)
+    if not (n_blocks > 8 and m <= 1e-3 and h > 0 and bool((since0 >= 0).all())):
+        start = torch.from_numpy(start_block)
+        return moving_price_factor(start, first_block, n_blocks, params).numpy()
+    lo = since0 + h
+    hi = lo + n_blocks
+    lo_t, hi_t = torch.from_numpy(lo), torch.from_numpy(hi)
+    inv_sum = (torch.digamma(hi_t) - torch.digamma(lo_t)).numpy()
+    inv_sq_sum = (torch.polygamma(1, lo_t) - torch.polygamma(1, hi_t)).numpy()
+    sum_alpha = m * (n_blocks - h * inv_sum)
+    sum_alpha_sq = (m * m) * ((n_blocks - (2.0 * h) * inv_sum) + (h * h) * inv_sq_sum)
+    return torch.exp(torch.from_numpy(-sum_alpha - 0.5 * sum_alpha_sq)).numpy()
+
+
 def update_moving_price(
     moving_price: torch.Tensor,
     price: torch.Tensor,
@@ -210,7 +230,7 @@ def run_coinbase(
     # its EMAs and accumulates its flows (SubnetTaoFlow is reset only when its EMA is updated).
     new_price = spot_price_array(pool_tao, pool_alpha, w1)
     # update_moving_price's arithmetic on the factor
-    factor = moving_price_factor(state.start_block, block, n_blocks, params).numpy()
+    factor = _moving_price_factor_array(state.start_block.numpy(), block, n_blocks, params)
     moving_price0 = state.moving_price.numpy()
     moved = factor * moving_price0 + (1.0 - factor) * np.minimum(new_price, 1.0)
     moving_price = np.where(emit, moved, moving_price0)

@@ -351,7 +351,7 @@ def payouts_fused(inputs: PayoutInputs) -> Payouts:
     payout_rows(
         rows, PayoutBuffers(sums=sums.numpy(), **{k: v.numpy() for k, v in per_uid.items()})
     )
-    totals = dict(zip(PAYOUT_SUMS, sums.T.contiguous(), strict=True))
+    totals = dict(zip(PAYOUT_SUMS, sums.T.contiguous().unbind(0), strict=True))
     return Payouts(**per_uid, **totals)
 
 

@@ -266,10 +266,9 @@ def _slice_rows(
             torch.ones(B, n, dtype=torch.bool, device=device),
             torch.zeros_like(rows, dtype=torch.bool),
         )
-    permitted = vp.clone()
-    has_owner = inputs.owner_uid >= 0
-    if bool(has_owner.any()):
-        permitted[has_owner, inputs.owner_uid[has_owner]] = True
+    # the owner always holds a permit: OR its one-hot row (no uid matches -1, no owner) into a
+    # fresh copy, rather than an indexed write
+    permitted = vp | (uids == inputs.owner_uid.unsqueeze(-1))
     counts = permitted.sum(-1)
     k = max(int(counts.max()), 1)
     if k == n:

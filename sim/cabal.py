@@ -127,11 +127,13 @@ class CabalLedger:
         return np.divide(on_cabal, on_miners, out=np.full_like(on_cabal, np.nan),
                          where=on_miners > 0)
 
-    def fair_validator_share(self, stake: np.ndarray) -> np.ndarray:
-        """The cabal validators' share of the validators' stake ``[k]`` (``stake``: ``[k, V]``)."""
-        m = self.model
-        s = self.subnets
-        cabal = m.validator_strategy[s] == "cabal"
+    def fair_validator_share(
+        self, stake: np.ndarray, cabal: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The cabal validators' share of the validators' stake ``[k]`` (``stake``: ``[k, V]``;
+        ``cabal``: the ``[k, V]`` cabal slots, when the caller has them)."""
+        if cabal is None:
+            cabal = self.model.validator_strategy[self.subnets] == "cabal"
         total = stake.sum(axis=1)
         return np.divide(np.where(cabal, stake, 0.0).sum(axis=1), total,
                          out=np.zeros_like(total), where=total > 0)
@@ -155,7 +157,7 @@ class CabalLedger:
         price = m.alpha_prices()[s]  # TAO per alpha
         stake = self._validator_stake()
         fair_m = self.fair_miner_share(stake)
-        fair_v = self.fair_validator_share(stake)
+        fair_v = self.fair_validator_share(stake, cabal_v)
         has_reference = np.isfinite(fair_m)
         for result in results:
             drain = result.drain
@@ -170,7 +172,8 @@ class CabalLedger:
                                 where=paid_m)
             self.miner_pay += np.where(paid_m, miner_tao, 0.0)
             self.cabal_miner_pay += share_m * np.where(paid_m, miner_tao, 0.0)
-            self.fair_miner_pay += np.where(paid_m, np.nan_to_num(fair_m) * miner_tao, 0.0)
+            # paid_m implies a finite fair_m (has_reference), so no NaN reaches the sum
+            self.fair_miner_pay += np.where(paid_m, fair_m * miner_tao, 0.0)
             div_total = dividends.sum(axis=1)
             paid_v = div_total > 0
             share_v = np.divide(np.where(cabal_v, dividends, 0.0).sum(axis=1), div_total,

@@ -24,10 +24,11 @@ import numpy as np
 import torch
 
 from protocol.economy.amm import inject_array, spot_price_array, swap_tao_for_alpha_array
-from protocol.economy.emission import block_emission, block_emission_tensor
+from protocol.economy.emission import block_emission, block_emission_array
 from protocol.economy.shares import (
     SHARE_ERAS,
     ShareEra,
+    _emitting_array,
     _root_proportion_array,
     emitting_mask,
     normalise_shares,
@@ -66,7 +67,8 @@ class CoinbaseResult:
 
 def subnet_shares(state: NetworkState, params: EconomyParams, block: int) -> torch.Tensor:
     """TAO shares of this block under ``params.era`` (sum 1 over emitting, enabled subnets)."""
-    return _shares(state, params, SHARE_ERAS.get(params.era), emitting_mask(state, block))
+    emitting = torch.from_numpy(_emitting_array(state, block))  # emitting_mask, in numpy
+    return _shares(state, params, SHARE_ERAS.get(params.era), emitting)
 
 
 def _shares(
@@ -171,20 +173,20 @@ def run_coinbase(
     era = SHARE_ERAS.get(params.era)
     e_b = float(block_emission(state.total_issuance))
     # emit_to_subnets runs over get_subnets_to_emit_to only: a closed subnet mints no alpha.
-    emitting = emitting_mask(state, block)
+    emit = _emitting_array(state, block)
+    emitting = torch.from_numpy(emit)
     shares = _shares(state, params, era, emitting)
     tao_emission = e_b * shares
     # The [S] arithmetic below runs in numpy on views of the state's tensors: the same float64
     # operations in the same order as in torch (bit-identical), at a fraction of a tensor
     # dispatch each. Sums and transcendental functions stay in torch (numpy's differ).
-    emit = emitting.numpy()
     pool_tao0 = state.pool_tao.numpy()
     pool_alpha0 = state.pool_alpha.numpy()
     w0 = state.pool_weight_alpha.numpy()
     price = spot_price_array(pool_tao0, pool_alpha0, w0)
     alpha_recycled = state.alpha_recycled.numpy()
     alpha_issuance = state.alpha_minted.numpy() - state.alpha_burned.numpy() - alpha_recycled
-    alpha_block = block_emission_tensor(torch.from_numpy(alpha_issuance)).numpy()
+    alpha_block = block_emission_array(alpha_issuance)
     alpha_emission = np.where(emit, alpha_block, 0.0)
     root_prop = _root_proportion_array(state, params, alpha_issuance)
     injection = era.injection(
@@ -219,7 +221,8 @@ def run_coinbase(
     owner_cut = alpha_out * cut_frac
     remainder = alpha_out - owner_cut
     root_alpha = root_prop * remainder * 0.5
-    root_sell = float(torch.where(emitting, state.moving_price, 0.0).sum()) > 1.0
+    moving_price0 = state.moving_price.numpy()
+    root_sell = float(torch.from_numpy(np.where(emit, moving_price0, 0.0)).sum()) > 1.0
     pending_root = state.pending_root.numpy() + (root_alpha if root_sell else 0.0)
     recycled = alpha_recycled + (0.0 if root_sell else root_alpha)
     if params.recycle_chain_bought_alpha:
@@ -231,7 +234,6 @@ def run_coinbase(
     new_price = spot_price_array(pool_tao, pool_alpha, w1)
     # update_moving_price's arithmetic on the factor
     factor = _moving_price_factor_array(state.start_block.numpy(), block, n_blocks, params)
-    moving_price0 = state.moving_price.numpy()
     moved = factor * moving_price0 + (1.0 - factor) * np.minimum(new_price, 1.0)
     moving_price = np.where(emit, moved, moving_price0)
     flow_ema0, cost_ema0 = state.flow_ema.numpy(), state.cost_ema.numpy()

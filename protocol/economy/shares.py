@@ -154,7 +154,11 @@ def normalise_shares(
     falls back to the price shares), or every share is 0 without one (nothing is emitted);
     subnets with ``SubnetEmissionEnabled = false`` get 0 and the rest are renormalised.
     """
-    if raw.dtype != torch.float64 or (fallback is not None and fallback.dtype != torch.float64):
+    tensors = (raw, emit_mask, enabled) if fallback is None else (raw, emit_mask, enabled, fallback)
+    if raw.dtype != torch.float64 or any(
+        t.device.type != "cpu" or (t.is_floating_point() and t.dtype != torch.float64)
+        for t in tensors
+    ):
         return _normalise_shares_torch(raw, emit_mask, enabled, fallback)
     # The selects and clamps in numpy (bit-identical, see _clamp_min_array); the sums in torch.
     emit = emit_mask.numpy()
@@ -174,7 +178,7 @@ def _normalise_shares_torch(
     enabled: torch.Tensor,
     fallback: torch.Tensor | None,
 ) -> torch.Tensor:
-    """:func:`normalise_shares` in torch, for raw weights that are not float64."""
+    """:func:`normalise_shares` in torch (raw weights that are not float64, or not on the CPU)."""
     raw = torch.where(emit_mask, raw.clamp_min(0.0), 0.0)
     if fallback is not None and float(raw.sum()) <= 0.0:
         raw = torch.where(emit_mask, fallback.clamp_min(0.0), 0.0)

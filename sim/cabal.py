@@ -92,12 +92,26 @@ class CabalLedger:
         return cls(model, subnets) if subnets.size else None
 
     def _validator_stake(self) -> np.ndarray:
-        """The validators' stake weight in Yuma (alpha + TAO weight x root stake) ``[k, V]``."""
-        from protocol.economy.drain import epoch_stake
+        """The validators' stake weight in Yuma (alpha + TAO weight x root stake) ``[k, V]``.
 
+        ``protocol.economy.drain.epoch_stake`` at the cabal subnets' validator uids only, in
+        numpy: a uid's root stake is its coldkey's, shared by the coldkey's uids on the subnet
+        (the same division, product and sum per cell, so bit-identical to the tensor version).
+        """
         m = self.model
-        stake = epoch_stake(m.state, m.params).numpy()
-        return stake[np.ix_(self.subnets, m.validator_uids)]
+        st = m.state
+        uids = m.validator_uids
+        coldkeys = st.uid_coldkey.numpy()[self.subnets]  # [k, n]
+        k, n_accounts = coldkeys.shape[0], st.n_accounts
+        registered = coldkeys >= 0
+        # uids per (subnet, coldkey): one bincount over the flattened cells
+        cell = np.arange(k)[:, None] * n_accounts + coldkeys.clip(min=0)
+        counts = np.bincount(cell[registered], minlength=k * n_accounts).reshape(k, n_accounts)
+        ck = coldkeys[:, uids].clip(min=0)
+        per_uid_count = np.maximum(np.take_along_axis(counts, ck, axis=1), 1).astype(np.float64)
+        root = np.where(registered[:, uids], st.root_stake.numpy()[ck] / per_uid_count, 0.0)
+        hotkey = st.hotkey_alpha.numpy()[np.ix_(self.subnets, uids)]
+        return hotkey + m.params.tao_weight * root
 
     def fair_miner_share(self, stake: np.ndarray) -> np.ndarray:
         """The honest validators' stake-weighted weight share on the cabal's miners ``[k]``
@@ -113,11 +127,13 @@ class CabalLedger:
         return np.divide(on_cabal, on_miners, out=np.full_like(on_cabal, np.nan),
                          where=on_miners > 0)
 
-    def fair_validator_share(self, stake: np.ndarray) -> np.ndarray:
-        """The cabal validators' share of the validators' stake ``[k]`` (``stake``: ``[k, V]``)."""
-        m = self.model
-        s = self.subnets
-        cabal = m.validator_strategy[s] == "cabal"
+    def fair_validator_share(
+        self, stake: np.ndarray, cabal: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The cabal validators' share of the validators' stake ``[k]`` (``stake``: ``[k, V]``;
+        ``cabal``: the ``[k, V]`` cabal slots, when the caller has them)."""
+        if cabal is None:
+            cabal = self.model.validator_strategy[self.subnets] == "cabal"
         total = stake.sum(axis=1)
         return np.divide(np.where(cabal, stake, 0.0).sum(axis=1), total,
                          out=np.zeros_like(total), where=total > 0)
@@ -141,7 +157,7 @@ class CabalLedger:
         price = m.alpha_prices()[s]  # TAO per alpha
         stake = self._validator_stake()
         fair_m = self.fair_miner_share(stake)
-        fair_v = self.fair_validator_share(stake)
+        fair_v = self.fair_validator_share(stake, cabal_v)
         has_reference = np.isfinite(fair_m)
         for result in results:
             drain = result.drain
@@ -156,7 +172,8 @@ class CabalLedger:
                                 where=paid_m)
             self.miner_pay += np.where(paid_m, miner_tao, 0.0)
             self.cabal_miner_pay += share_m * np.where(paid_m, miner_tao, 0.0)
-            self.fair_miner_pay += np.where(paid_m, np.nan_to_num(fair_m) * miner_tao, 0.0)
+            # paid_m implies a finite fair_m (has_reference), so no NaN reaches the sum
+            self.fair_miner_pay += np.where(paid_m, fair_m * miner_tao, 0.0)
             div_total = dividends.sum(axis=1)
             paid_v = div_total > 0
             share_v = np.divide(np.where(cabal_v, dividends, 0.0).sum(axis=1), div_total,

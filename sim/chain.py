@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from protocol import economy
+from protocol.economy.amm import spot_price_array
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
 
 __all__ = [
@@ -32,8 +33,13 @@ def emission_shares(state: NetworkState, params: EconomyParams) -> np.ndarray:
 
 
 def alpha_prices(state: NetworkState) -> np.ndarray:
-    """Spot alpha price per subnet (TAO per alpha) ``[S]``."""
-    return state.spot_price.numpy().astype(float)
+    """Spot alpha price per subnet (TAO per alpha) ``[S]``.
+
+    In numpy on views of the pool tensors (the state's ``spot_price`` operations, bit-identical).
+    """
+    return spot_price_array(
+        state.pool_tao.numpy(), state.pool_alpha.numpy(), state.pool_weight_alpha.numpy()
+    )
 
 
 def _alpha_per_share(state: NetworkState) -> np.ndarray:

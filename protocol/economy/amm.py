@@ -14,20 +14,24 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 __all__ = [
     "alpha_needed_for_tao",
     "inject",
+    "inject_array",
     "max_alpha_in_at_price",
     "max_alpha_in_at_price_scalar",
     "max_tao_in_at_price",
     "max_tao_in_at_price_scalar",
     "spot_price",
+    "spot_price_array",
     "spot_price_scalar",
     "swap_alpha_for_tao",
     "swap_alpha_for_tao_scalar",
     "swap_tao_for_alpha",
+    "swap_tao_for_alpha_array",
     "swap_tao_for_alpha_scalar",
 ]
 
@@ -151,6 +155,53 @@ def inject(
     denom = new_tao + price * new_alpha
     new_w1 = torch.where((denom > 0) & (price > 0), price * new_alpha / denom.clamp(min=1e-300), w1)
     return new_tao, new_alpha, new_w1
+
+
+def spot_price_array(pool_tao: np.ndarray, pool_alpha: np.ndarray, w1: np.ndarray) -> np.ndarray:
+    """:func:`spot_price` on numpy float64 arrays (bit-identical: the same subtraction,
+    products, division and select, each correctly rounded), without a tensor dispatch per
+    operation; for readers of the state that want numpy anyway."""
+    denom = (1.0 - w1) * pool_alpha
+    return np.where(denom > 0, w1 * pool_tao / np.maximum(denom, 1e-300), 0.0)
+
+
+def inject_array(
+    pool_tao: np.ndarray,
+    pool_alpha: np.ndarray,
+    w1: np.ndarray,
+    tao_in: np.ndarray,
+    alpha_in: np.ndarray,
+    *,
+    resolve_weights: bool,
+    price: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`inject` on numpy float64 arrays (bit-identical: the same operations in the same
+    order); ``w1`` itself is returned when the weights are not re-solved."""
+    new_tao = pool_tao + tao_in
+    new_alpha = pool_alpha + alpha_in
+    if not resolve_weights:
+        return new_tao, new_alpha, w1
+    denom = new_tao + price * new_alpha
+    new_w1 = np.where((denom > 0) & (price > 0), price * new_alpha / np.maximum(denom, 1e-300), w1)
+    return new_tao, new_alpha, new_w1
+
+
+def swap_tao_for_alpha_array(
+    pool_tao: np.ndarray,
+    pool_alpha: np.ndarray,
+    w1: np.ndarray,
+    tao_in: np.ndarray,
+    fee_rate: float,
+) -> np.ndarray:
+    """:func:`swap_tao_for_alpha` on numpy float64 arrays, bit-identical: the arithmetic in
+    numpy (correctly rounded either way), the power still in torch (its vectorised ``pow`` is
+    not numpy's)."""
+    net_in = tao_in * (1.0 - fee_rate)
+    w2 = 1.0 - w1
+    ratio = pool_tao / np.maximum(pool_tao + net_in, 1e-300)
+    power = torch.pow(torch.from_numpy(ratio), torch.from_numpy(w2 / np.maximum(w1, 1e-300)))
+    out = pool_alpha * (1.0 - power.numpy())
+    return np.where((tao_in > 0) & (pool_tao > 0), out, 0.0)
 
 
 # ---------------------------------------------------------------------- one pool, Python floats

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from protocol.economy.amm import inject, spot_price, swap_tao_for_alpha
-from protocol.economy.emission import block_emission, block_emission_tensor
+from protocol.economy.amm import inject_array, spot_price_array, swap_tao_for_alpha_array
+from protocol.economy.emission import block_emission, block_emission_array
 from protocol.economy.shares import (
     SHARE_ERAS,
     ShareEra,
-    _root_proportion,
+    _emitting_array,
+    _root_proportion_array,
     emitting_mask,
     normalise_shares,
     root_proportion,
@@ -65,7 +67,8 @@ class CoinbaseResult:
 
 def subnet_shares(state: NetworkState, params: EconomyParams, block: int) -> torch.Tensor:
     """TAO shares of this block under ``params.era`` (sum 1 over emitting, enabled subnets)."""
-    return _shares(state, params, SHARE_ERAS.get(params.era), emitting_mask(state, block))
+    emitting = torch.from_numpy(_emitting_array(state, block))  # emitting_mask, in numpy
+    return _shares(state, params, SHARE_ERAS.get(params.era), emitting)
 
 
 def _shares(
@@ -104,6 +107,26 @@ def moving_price_factor(
     return torch.exp(torch.log1p(-alpha).sum(dim=1))
 
 
+def _moving_price_factor_array(
+    start_block: np.ndarray, first_block: int, n_blocks: int, params: EconomyParams
+) -> np.ndarray:
+    """:func:`moving_price_factor` with the arithmetic in numpy (the same operations in the
+    same order, bit-identical) and the digamma, polygamma and exp in torch."""
+    m, h = params.subnet_moving_alpha, float(params.ema_price_halving_blocks)
+    since0 = first_block - start_block.astype(np.float64)
+    if not (n_blocks > 8 and m <= 1e-3 and h > 0 and bool((since0 >= 0).all())):
+        start = torch.from_numpy(start_block)
+        return moving_price_factor(start, first_block, n_blocks, params).numpy()
+    lo = since0 + h
+    hi = lo + n_blocks
+    lo_t, hi_t = torch.from_numpy(lo), torch.from_numpy(hi)
+    inv_sum = (torch.digamma(hi_t) - torch.digamma(lo_t)).numpy()
+    inv_sq_sum = (torch.polygamma(1, lo_t) - torch.polygamma(1, hi_t)).numpy()
+    sum_alpha = m * (n_blocks - h * inv_sum)
+    sum_alpha_sq = (m * m) * ((n_blocks - (2.0 * h) * inv_sum) + (h * h) * inv_sq_sum)
+    return torch.exp(torch.from_numpy(-sum_alpha - 0.5 * sum_alpha_sq)).numpy()
+
+
 def update_moving_price(
     moving_price: torch.Tensor,
     price: torch.Tensor,
@@ -117,10 +140,8 @@ def update_moving_price(
     return factor * moving_price + torch.rsub(factor, 1.0) * price.clamp_max(1.0)
 
 
-def _ema(
-    ema: torch.Tensor, per_block: torch.Tensor, smoothing: float, n_blocks: int
-) -> torch.Tensor:
-    """``n`` EMA steps toward a constant per-block value, in closed form."""
+def _ema(ema: np.ndarray, per_block: np.ndarray, smoothing: float, n_blocks: int) -> np.ndarray:
+    """``n`` EMA steps toward a constant per-block value, in closed form (numpy or torch)."""
     keep = (1.0 - smoothing) ** n_blocks
     return keep * ema + (1.0 - keep) * per_block
 
@@ -152,95 +173,114 @@ def run_coinbase(
     era = SHARE_ERAS.get(params.era)
     e_b = float(block_emission(state.total_issuance))
     # emit_to_subnets runs over get_subnets_to_emit_to only: a closed subnet mints no alpha.
-    emitting = emitting_mask(state, block)
+    emit = _emitting_array(state, block)
+    emitting = torch.from_numpy(emit)
     shares = _shares(state, params, era, emitting)
     tao_emission = e_b * shares
-    price = spot_price(state.pool_tao, state.pool_alpha, state.pool_weight_alpha)
-    alpha_issuance = state.alpha_issuance
-    alpha_emission = torch.where(emitting, block_emission_tensor(alpha_issuance), 0.0)
-    root_prop = _root_proportion(state, params, alpha_issuance)
-    injection = era.injection(tao_emission, price, alpha_emission, root_prop, e_b)
+    # The [S] arithmetic below runs in numpy on views of the state's tensors: the same float64
+    # operations in the same order as in torch (bit-identical), at a fraction of a tensor
+    # dispatch each. Sums and transcendental functions stay in torch (numpy's differ).
+    pool_tao0 = state.pool_tao.numpy()
+    pool_alpha0 = state.pool_alpha.numpy()
+    w0 = state.pool_weight_alpha.numpy()
+    price = spot_price_array(pool_tao0, pool_alpha0, w0)
+    alpha_recycled = state.alpha_recycled.numpy()
+    alpha_issuance = state.alpha_minted.numpy() - state.alpha_burned.numpy() - alpha_recycled
+    alpha_block = block_emission_array(alpha_issuance)
+    alpha_emission = np.where(emit, alpha_block, 0.0)
+    root_prop = _root_proportion_array(state, params, alpha_issuance)
+    injection = era.injection(
+        tao_emission,
+        torch.from_numpy(price),
+        torch.from_numpy(alpha_emission),
+        torch.from_numpy(root_prop),
+        e_b,
+    )
 
     # Pool side: injection (price kept by the weight re-solve), then the chain buy of the excess.
-    tao_in = injection.tao_in * n_blocks
-    alpha_in = injection.alpha_in * n_blocks
-    excess = injection.excess_tao * n_blocks
-    pool_tao, pool_alpha, w1 = inject(
-        state.pool_tao,
-        state.pool_alpha,
-        state.pool_weight_alpha,
+    tao_in = injection.tao_in.numpy() * n_blocks
+    alpha_in = injection.alpha_in.numpy() * n_blocks
+    excess = injection.excess_tao.numpy() * n_blocks
+    pool_tao, pool_alpha, w1 = inject_array(
+        pool_tao0,
+        pool_alpha0,
+        w0,
         tao_in,
         alpha_in,
         resolve_weights=era.resolve_weights,
         price=price,
     )
-    bought = swap_tao_for_alpha(pool_tao, pool_alpha, w1, excess, 0.0)
+    bought = swap_tao_for_alpha_array(pool_tao, pool_alpha, w1, excess, 0.0)
     pool_tao = pool_tao + excess
     pool_alpha = pool_alpha - bought
 
     # Participant side: alpha_out, owner cut, 50/50 miners/validators, root share.
     alpha_out = alpha_emission * n_blocks
-    # float64 explicitly (torch.where of two Python floats is float32, ~5 rao per alpha off):
     # the cut where enabled, else 0 (the cut is a validated fraction in [0, 1])
-    cut_frac = state.owner_cut_enabled.to(torch.float64) * params.subnet_owner_cut
+    cut_frac = state.owner_cut_enabled.numpy().astype(np.float64) * params.subnet_owner_cut
     owner_cut = alpha_out * cut_frac
     remainder = alpha_out - owner_cut
     root_alpha = root_prop * remainder * 0.5
-    root_sell = float(torch.where(emitting, state.moving_price, 0.0).sum()) > 1.0
-    pending_root = state.pending_root + (root_alpha if root_sell else 0.0)
-    recycled = state.alpha_recycled + (0.0 if root_sell else root_alpha)
+    moving_price0 = state.moving_price.numpy()
+    root_sell = float(torch.from_numpy(np.where(emit, moving_price0, 0.0)).sum()) > 1.0
+    pending_root = state.pending_root.numpy() + (root_alpha if root_sell else 0.0)
+    recycled = alpha_recycled + (0.0 if root_sell else root_alpha)
     if params.recycle_chain_bought_alpha:
         recycled = recycled + bought
 
     # EMAs: flows spread evenly over the window; protocol cost = tao_in + chain buy − root sell.
     # Only listed subnets advance (update_moving_prices, get_shares_flow); an unlisted one keeps
     # its EMAs and accumulates its flows (SubnetTaoFlow is reset only when its EMA is updated).
-    new_price = spot_price(pool_tao, pool_alpha, w1)
-    moving_price = torch.where(
-        emitting,
-        update_moving_price(
-            state.moving_price, new_price, state.start_block, block, params, n_blocks
-        ),
-        state.moving_price,
-    )
-    cost = (tao_in + excess - state.root_sell_acc) / n_blocks
-    flow_ema = _ema(state.flow_ema, state.flow_acc / n_blocks, params.flow_smoothing, n_blocks)
-    cost_ema = _ema(state.cost_ema, cost, params.flow_smoothing, n_blocks)
-    flow_ema = torch.where(emitting, flow_ema, state.flow_ema)
-    cost_ema = torch.where(emitting, cost_ema, state.cost_ema)
-    active = state.active
-    reset = emitting | ~active
+    new_price = spot_price_array(pool_tao, pool_alpha, w1)
+    # update_moving_price's arithmetic on the factor
+    factor = _moving_price_factor_array(state.start_block.numpy(), block, n_blocks, params)
+    moved = factor * moving_price0 + (1.0 - factor) * np.minimum(new_price, 1.0)
+    moving_price = np.where(emit, moved, moving_price0)
+    flow_ema0, cost_ema0 = state.flow_ema.numpy(), state.cost_ema.numpy()
+    flow_acc0, root_sell_acc0 = state.flow_acc.numpy(), state.root_sell_acc.numpy()
+    cost = (tao_in + excess - root_sell_acc0) / n_blocks
+    flow_ema = _ema(flow_ema0, flow_acc0 / n_blocks, params.flow_smoothing, n_blocks)
+    cost_ema = _ema(cost_ema0, cost, params.flow_smoothing, n_blocks)
+    flow_ema = np.where(emit, flow_ema, flow_ema0)
+    cost_ema = np.where(emit, cost_ema, cost_ema0)
+    active = state.active.numpy()
+    reset = emit | ~active
 
+    as_tensor = torch.from_numpy
     new_state = state.replace(
-        tao_minted=state.tao_minted + float((tao_in + excess).sum()),
-        pool_tao=pool_tao,
-        pool_alpha=pool_alpha,
-        pool_weight_alpha=w1,
-        alpha_minted=state.alpha_minted + alpha_in + alpha_out,
-        alpha_recycled=recycled,
-        protocol_alpha=state.protocol_alpha
-        + (0.0 if params.recycle_chain_bought_alpha else bought),
-        pending_owner=state.pending_owner + owner_cut,
-        pending_server=state.pending_server + remainder * 0.5,
-        pending_validator=state.pending_validator + remainder * 0.5 - root_alpha,
-        pending_root=pending_root,
-        moving_price=moving_price,
-        flow_ema=torch.where(active, flow_ema, 0.0),
-        cost_ema=torch.where(active, cost_ema, 0.0),
-        flow_acc=torch.where(reset, 0.0, state.flow_acc),
-        root_sell_acc=torch.where(reset, 0.0, state.root_sell_acc),
+        tao_minted=state.tao_minted + float(as_tensor(tao_in + excess).sum()),
+        pool_tao=as_tensor(pool_tao),
+        pool_alpha=as_tensor(pool_alpha),
+        # the state's own tensor when the weights stay (as the tensor version returned it)
+        pool_weight_alpha=state.pool_weight_alpha if w1 is w0 else as_tensor(w1),
+        alpha_minted=as_tensor(state.alpha_minted.numpy() + alpha_in + alpha_out),
+        alpha_recycled=as_tensor(recycled),
+        protocol_alpha=as_tensor(
+            state.protocol_alpha.numpy() + (0.0 if params.recycle_chain_bought_alpha else bought)
+        ),
+        pending_owner=as_tensor(state.pending_owner.numpy() + owner_cut),
+        pending_server=as_tensor(state.pending_server.numpy() + remainder * 0.5),
+        pending_validator=as_tensor(
+            state.pending_validator.numpy() + remainder * 0.5 - root_alpha
+        ),
+        pending_root=as_tensor(pending_root),
+        moving_price=as_tensor(moving_price),
+        flow_ema=as_tensor(np.where(active, flow_ema, 0.0)),
+        cost_ema=as_tensor(np.where(active, cost_ema, 0.0)),
+        flow_acc=as_tensor(np.where(reset, 0.0, flow_acc0)),
+        root_sell_acc=as_tensor(np.where(reset, 0.0, root_sell_acc0)),
     )
     result = CoinbaseResult(
         block_emission=e_b,
         shares=shares,
         tao_emission=tao_emission * n_blocks,
-        tao_in=tao_in,
-        alpha_in=alpha_in,
-        excess_tao=excess,
-        protocol_alpha_bought=bought,
-        alpha_out=alpha_out,
-        owner_cut=owner_cut,
-        root_alpha=root_alpha,
+        tao_in=as_tensor(tao_in),
+        alpha_in=as_tensor(alpha_in),
+        excess_tao=as_tensor(excess),
+        protocol_alpha_bought=as_tensor(bought),
+        alpha_out=as_tensor(alpha_out),
+        owner_cut=as_tensor(owner_cut),
+        root_alpha=as_tensor(root_alpha),
         root_sell=root_sell,
         n_blocks=n_blocks,
     )

@@ -61,6 +61,10 @@ __all__ = [
 ]
 
 
+#: The epoch parameters of an economy that sets none (one instance: ``with_`` copies are shared).
+_DEFAULT_EPOCH_PARAMS = EpochParams()
+
+
 @dataclass(frozen=True)
 class DrainResult:
     """What the drains of one step paid, per subnet ``[S]`` (rao; zero for subnets not due)."""
@@ -144,18 +148,18 @@ def _epoch_groups(
     state: NetworkState, params: EconomyParams, due: torch.Tensor
 ) -> list[tuple[torch.Tensor, Any]]:
     """Group due subnets by their epoch parameters (tempo and per-subnet overrides)."""
-    base = params.epoch_params or EpochParams()
+    base = params.epoch_params or _DEFAULT_EPOCH_PARAMS
     overrides: dict[int, dict[str, Any]] = {}
     for netuid, name, value in state.epoch_overrides:
         overrides.setdefault(netuid, {})[name] = value
     groups: dict[tuple, list[int]] = {}
     tempos = state.tempo.tolist()  # one conversion, not a tensor index per subnet
-    for s in torch.nonzero(due).flatten().tolist():
+    for s in np.flatnonzero(due.numpy()).tolist():
         key = (int(tempos[s]), tuple(sorted(overrides[s].items())) if s in overrides else ())
         groups.setdefault(key, []).append(s)
     out = []
     for (tempo, items), members in groups.items():
-        epoch_params = base.with_(tempo=tempo, **dict(items))
+        epoch_params = base.with_(tempo=tempo, **dict(items))  # shared copies (with_ caches)
         out.append((torch.tensor(members, dtype=torch.int64), epoch_params))
     return out
 
@@ -347,7 +351,7 @@ def payouts_fused(inputs: PayoutInputs) -> Payouts:
     payout_rows(
         rows, PayoutBuffers(sums=sums.numpy(), **{k: v.numpy() for k, v in per_uid.items()})
     )
-    totals = dict(zip(PAYOUT_SUMS, sums.T.contiguous(), strict=True))
+    totals = dict(zip(PAYOUT_SUMS, sums.T.contiguous().unbind(0), strict=True))
     return Payouts(**per_uid, **totals)
 
 
@@ -454,15 +458,15 @@ def drain(
     bonds = state.bonds if (whole or bonds_owned) else state.bonds.clone()
     pending = state.pending_server + state.pending_validator + state.pending_root
     drained = torch.where(due, pending, 0.0)
-    position = torch.full((S,), -1, dtype=torch.int64)
-    position[idx] = torch.arange(B)
     if not whole:  # filled group by group below
+        position = torch.full((S,), -1, dtype=torch.int64)
+        position[idx] = torch.arange(B)
         validator_permit = state.validator_permit.clone()
         emission = state.emission.clone()
         incentive_due = torch.zeros(B, n, dtype=f64)
         dividends_due = torch.zeros(B, n, dtype=f64)
     for index, epoch_params in groups:
-        rows = position[index]
+        rows = None if whole else position[index]
 
         def group_of(values: torch.Tensor, index: torch.Tensor = index) -> torch.Tensor:
             """The group's rows of ``values`` (the tensor itself when it covers every slot)."""
@@ -507,12 +511,13 @@ def drain(
             root_weighted=root_weighted,
             owner_shares=rows_of(state.owner_shares),
             total_shares=rows_of(state.total_shares),
-            server=state.pending_server[idx],
-            validator=state.pending_validator[idx],
-            root_pot=state.pending_root[idx],
-            owner_account=state.owner_account[idx],
-            owner_uid=state.owner_uid[idx],
-            owner_cut=state.pending_owner[idx],
+            # read only by the payouts: the state's own tensors when every subnet is due
+            server=rows_of(state.pending_server),
+            validator=rows_of(state.pending_validator),
+            root_pot=rows_of(state.pending_root),
+            owner_account=rows_of(state.owner_account),
+            owner_uid=rows_of(state.owner_uid),
+            owner_cut=rows_of(state.pending_owner),
             delegate_take=params.delegate_take,
         ),
         backend=backend,
@@ -521,9 +526,9 @@ def drain(
     # Root dividends: one swap per subnet, TAO to the validators' coldkeys pro rata.
     root_alpha = pay.root_alpha
     tao_out = swap_alpha_for_tao(
-        state.pool_tao[idx],
-        state.pool_alpha[idx],
-        state.pool_weight_alpha[idx],
+        rows_of(state.pool_tao),
+        rows_of(state.pool_alpha),
+        rows_of(state.pool_weight_alpha),
         root_alpha,
         params.fee_rate,
     )
@@ -547,7 +552,19 @@ def drain(
 
     tao_out_s = per_subnet(tao_out)
     root_alpha_s = per_subnet(root_alpha)
-    due_i = due.to(torch.int64)
+    if all_due:  # the same values as the selects below, without a dispatch per select
+        cleared = {
+            name: torch.zeros_like(getattr(state, name))
+            for name in ("pending_server", "pending_validator", "pending_root", "pending_owner")
+        }
+        last_epoch_block = torch.full_like(state.last_epoch_block, block)
+    else:
+        cleared = {
+            name: torch.where(due, 0.0, getattr(state, name))
+            for name in ("pending_server", "pending_validator", "pending_root", "pending_owner")
+        }
+        due_i = due.to(torch.int64)
+        last_epoch_block = due_i * block + (1 - due_i) * state.last_epoch_block
     new_state = state.replace(
         pool_tao=state.pool_tao - tao_out_s,
         pool_alpha=state.pool_alpha + root_alpha_s,
@@ -559,14 +576,11 @@ def drain(
         alpha_burned=state.alpha_burned + per_subnet(burned + pay.owner_cut_burned),
         alpha_recycled=state.alpha_recycled + per_subnet(recycled + owner_recycled),
         miner_burned=per_due(state.miner_burned, pay.burned_frac),
-        pending_server=torch.where(due, 0.0, state.pending_server),
-        pending_validator=torch.where(due, 0.0, state.pending_validator),
-        pending_root=torch.where(due, 0.0, state.pending_root),
-        pending_owner=torch.where(due, 0.0, state.pending_owner),
+        **cleared,
         bonds=bonds,
         validator_permit=validator_permit,
         emission=emission,
-        last_epoch_block=due_i * block + (1 - due_i) * state.last_epoch_block,
+        last_epoch_block=last_epoch_block,
     )
     result = DrainResult(
         drained=drained,

@@ -6,12 +6,14 @@ emission from its own alpha issuance (``SubnetAlphaIn + SubnetAlphaOut``).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = [
     "DEFAULT_BLOCK_EMISSION",
     "TOTAL_SUPPLY",
     "block_emission",
+    "block_emission_array",
     "block_emission_tensor",
     "halving_threshold",
 ]
@@ -73,6 +75,20 @@ def block_emission_tensor(issuance_rao: torch.Tensor) -> torch.Tensor:
     # DEFAULT_BLOCK_EMISSION / 2**k, as torch evaluates ``scalar / tensor`` (Tensor.__rtruediv__)
     emission = torch.floor(torch.pow(2.0, k).reciprocal() * DEFAULT_BLOCK_EMISSION)
     return torch.where(issuance >= TOTAL_SUPPLY, 0.0, emission)
+
+
+def block_emission_array(issuance_rao: np.ndarray) -> np.ndarray:
+    """:func:`block_emission_tensor` on a float64 numpy array, bit-identical: the arithmetic
+    in numpy (the clamps at 0 as ``torch.clamp_min`` treats -0.0), ``log2`` and ``pow`` in
+    torch (their vectorised versions are not numpy's)."""
+    issuance = np.where(issuance_rao < 0.0, 0.0, issuance_rao)
+    frac = 1.0 - issuance / TOTAL_SUPPLY
+    frac = np.where(frac < 0.0, 0.0, frac)
+    log2 = torch.log2(torch.from_numpy(np.maximum(frac, 2.0**-60))).numpy()
+    k = np.floor(-log2 + 1e-12)
+    power = torch.pow(2.0, torch.from_numpy(k)).numpy()
+    emission = np.floor((1.0 / power) * DEFAULT_BLOCK_EMISSION)
+    return np.where(issuance >= TOTAL_SUPPLY, 0.0, emission)
 
 
 def halving_threshold(k: int) -> int:

@@ -115,9 +115,10 @@ def _neuron_to_prune(state: NetworkState, netuid: int, *, min_non_immune: int) -
     if not bool(pool.any()):
         return -1
     uids = torch.nonzero(pool).flatten().tolist()
-    emission = state.emission[netuid]
-    reg = state.registration_block[netuid]
-    return min(uids, key=lambda j: (float(emission[j]), int(reg[j]), j))
+    # Python lists: the same float and int keys without a tensor index per candidate
+    emission = state.emission[netuid].tolist()
+    reg = state.registration_block[netuid].tolist()
+    return min(uids, key=lambda j: (emission[j], reg[j], j))
 
 
 def _liquidate_uid(

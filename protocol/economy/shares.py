@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from protocol.registry import Registry
@@ -57,6 +58,37 @@ def _root_proportion(
     denom = root_weighted + alpha_issuance
     # ``scalar / tensor`` is ``reciprocal(tensor) * scalar`` in torch (Tensor.__rtruediv__)
     return torch.where(denom > 0, denom.clamp_min(1e-300).reciprocal() * root_weighted, 0.0)
+
+
+def _root_proportion_array(
+    state: NetworkState, params: EconomyParams, alpha_issuance: np.ndarray
+) -> np.ndarray:
+    """:func:`_root_proportion` on a numpy ``alpha_issuance`` (bit-identical: the root stake is
+    still summed in torch, and ``reciprocal`` is the correctly rounded ``1 / x``)."""
+    root_weighted = float(state.root_stake.sum()) * params.tao_weight
+    denom = alpha_issuance + root_weighted
+    return np.where(denom > 0, (1.0 / np.maximum(denom, 1e-300)) * root_weighted, 0.0)
+
+
+def _clamp_min_array(x: np.ndarray, low: float) -> np.ndarray:
+    """``torch.clamp_min`` in numpy: ``x`` unless ``x < low`` (keeps -0.0 and NaN as torch
+    does; ``np.maximum(-0.0, 0.0)`` is +0.0)."""
+    return np.where(x < low, low, x)
+
+
+def _clamp_max_array(x: np.ndarray, high: float) -> np.ndarray:
+    """``torch.clamp_max`` in numpy: ``x`` unless ``x > high`` (signed zeros and NaN as torch)."""
+    return np.where(x > high, high, x)
+
+
+def _emitting_array(state: NetworkState, block: int) -> np.ndarray:
+    """:func:`emitting_mask` as a numpy bool array (the same four conditions)."""
+    return (
+        state.active.numpy()
+        & state.subtoken_enabled.numpy()
+        & state.registration_allowed.numpy()
+        & (state.start_block.numpy() <= block)
+    )
 
 
 def emitting_mask(state: NetworkState, block: int) -> torch.Tensor:
@@ -122,6 +154,31 @@ def normalise_shares(
     falls back to the price shares), or every share is 0 without one (nothing is emitted);
     subnets with ``SubnetEmissionEnabled = false`` get 0 and the rest are renormalised.
     """
+    tensors = (raw, emit_mask, enabled) if fallback is None else (raw, emit_mask, enabled, fallback)
+    if raw.dtype != torch.float64 or any(
+        t.device.type != "cpu" or (t.is_floating_point() and t.dtype != torch.float64)
+        for t in tensors
+    ):
+        return _normalise_shares_torch(raw, emit_mask, enabled, fallback)
+    # The selects and clamps in numpy (bit-identical, see _clamp_min_array); the sums in torch.
+    emit = emit_mask.numpy()
+    masked = np.where(emit, _clamp_min_array(raw.numpy(), 0.0), 0.0)
+    if fallback is not None and float(torch.from_numpy(masked).sum()) <= 0.0:
+        masked = np.where(emit, _clamp_min_array(fallback.numpy(), 0.0), 0.0)
+    kept = torch.from_numpy(np.where(enabled.numpy(), masked, 0.0))
+    total = kept.sum()
+    if float(total) <= 0.0:
+        return torch.zeros_like(kept)
+    return kept / total
+
+
+def _normalise_shares_torch(
+    raw: torch.Tensor,
+    emit_mask: torch.Tensor,
+    enabled: torch.Tensor,
+    fallback: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`normalise_shares` in torch (raw weights that are not float64, or not on the CPU)."""
     raw = torch.where(emit_mask, raw.clamp_min(0.0), 0.0)
     if fallback is not None and float(raw.sum()) <= 0.0:
         raw = torch.where(emit_mask, fallback.clamp_min(0.0), 0.0)
@@ -180,14 +237,28 @@ def _net_flow_ema(state: NetworkState, listed: torch.Tensor) -> torch.Tensor:
     return state.flow_ema - scale * state.cost_ema
 
 
+def _net_flow_ema_array(state: NetworkState, listed: np.ndarray) -> np.ndarray:
+    """:func:`_net_flow_ema` with the selects in numpy and the sums in torch (bit-identical)."""
+    flow, cost = state.flow_ema.numpy(), state.cost_ema.numpy()
+    user_pos = torch.from_numpy(np.where(listed, _clamp_min_array(flow, 0.0), 0.0)).sum()
+    cost_pos = torch.from_numpy(np.where(listed, _clamp_min_array(cost, 0.0), 0.0)).sum()
+    scale = 1.0 if float(cost_pos) <= 0 else min(1.0, float(user_pos / cost_pos))
+    return flow - scale * cost
+
+
 def _flow_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
     # The lower limit L is taken over the subnets emitted to only (get_lower_limit).
-    listed = emitting_mask(state, state.block + 1)
-    ema = _net_flow_ema(state, listed) if params.net_tao_flow_enabled else state.flow_ema
-    ema_listed = torch.where(listed, ema, 0.0)
-    lowest = float(ema_listed.clamp_max(0.0).min()) if ema.numel() else 0.0
+    # Element-wise work in numpy on views of the state (bit-identical); the min in torch.
+    listed = _emitting_array(state, state.block + 1)
+    if params.net_tao_flow_enabled:
+        ema = _net_flow_ema_array(state, listed)
+    else:
+        ema = state.flow_ema.numpy()
+    ema_listed = np.where(listed, ema, 0.0)
+    below = torch.from_numpy(_clamp_max_array(ema_listed, 0.0))
+    lowest = float(below.min()) if ema.size else 0.0
     floor_level = max(params.flow_cutoff, lowest)
-    z = (ema - floor_level).clamp_min(0.0)
+    z = torch.from_numpy(_clamp_min_array(ema - floor_level, 0.0))
     # x ** 1 is x exactly: the common exponent skips the pass
     return z if params.flow_exponent == 1.0 else z.pow(params.flow_exponent)
 

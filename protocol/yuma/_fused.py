@@ -701,36 +701,40 @@ def _liquid_mode(params: EpochParams) -> int:
     return LIQUID_V1 if params.liquid_alpha_version == "v1" else LIQUID_NONE
 
 
-def _drop_from(inputs: EpochInputs, rows: torch.Tensor, row_valid: torch.Tensor) -> torch.Tensor:
+def _drop_from(inputs: EpochInputs, rows: np.ndarray, row_valid: np.ndarray) -> np.ndarray:
     """``[B, k]`` registration block from which a slice row's weight entries are masked.
 
     Outdated weights (``last_update <= registration``) and uncommitted ones
     (``commit_block < registration``) are both "registration at or above a per-row block";
     padding rows (no permit) mask everything, and so does every row when the chain's permit
-    vector is empty (HEAD ``mask_rows_sparse``).
+    vector is empty (HEAD ``mask_rows_sparse``). Integer work in numpy (CPU inputs).
     """
     if inputs.empty_permit_vector:
-        return torch.full(rows.shape, _INT64_MIN, dtype=torch.int64)
-    drop_from = torch.full(rows.shape, _INT64_MAX, dtype=torch.int64)
+        return np.full(rows.shape, _INT64_MIN, dtype=np.int64)
+    drop_from = np.full(rows.shape, _INT64_MAX, dtype=np.int64)
     if inputs.registration is not None:
+        at = (np.arange(rows.shape[0])[:, None], rows)  # [b, rows[b, r]] (a row gather)
         if inputs.last_update is not None:
-            drop_from = torch.minimum(drop_from, inputs.last_update.gather(1, rows))
+            drop_from = np.minimum(drop_from, inputs.last_update.numpy()[at])
         if inputs.commit_block is not None:
-            committed = inputs.commit_block.gather(1, rows).clamp(max=_INT64_MAX - 1) + 1
-            drop_from = torch.minimum(drop_from, committed)
-    return drop_from.masked_fill(~row_valid, _INT64_MIN)
+            commit = inputs.commit_block.numpy()[at]
+            drop_from = np.minimum(drop_from, np.minimum(commit, _INT64_MAX - 1) + 1)
+    return np.where(row_valid, drop_from, _INT64_MIN)
 
 
-def _recent(inputs: EpochInputs, params: EpochParams) -> torch.Tensor:
-    """``[B, n]`` miners registered since the last tempo (their previous bonds count as 0)."""
+def _recent(inputs: EpochInputs, params: EpochParams) -> np.ndarray:
+    """``[B, n]`` miners registered since the last tempo (their previous bonds count as 0);
+    integer work in numpy (CPU inputs)."""
     B, n = inputs.stake.shape
     if inputs.block is None or inputs.registration is None:
-        return torch.zeros(B, n, dtype=torch.bool)
+        return np.zeros((B, n), dtype=np.bool_)
+    block = inputs.block.numpy()
     if params.scheduling == "head":
-        last_tempo = torch.where(inputs.lms == 0, inputs.block - params.tempo, inputs.lms + 1)
+        lms = inputs.lms.numpy()
+        last_tempo = np.where(lms == 0, block - params.tempo, lms + 1)
     else:
-        last_tempo = inputs.block - params.tempo
-    return last_tempo.unsqueeze(-1) <= inputs.registration
+        last_tempo = block - params.tempo
+    return last_tempo[:, None] <= inputs.registration.numpy()
 
 
 def run_fused_slice(
@@ -775,7 +779,10 @@ def run_fused_slice(
         dividends=torch.empty(B, k, dtype=torch.float64),
         bonds=bonds_out,
     )
-    with torch.profiler.record_function("yuma::fused_slice_epoch"):  # names it in profiles
+    if torch.autograd.profiler._is_profiler_enabled:
+        with torch.profiler.record_function("yuma::fused_slice_epoch"):  # names it in profiles
+            _call_kernel(inputs, params, validators, outputs)
+    else:  # the range costs more than a small network's kernel call when nobody records
         _call_kernel(inputs, params, validators, outputs)
     if inplace_bonds and bonds_out is not inputs.bonds:
         inputs.bonds.copy_(bonds_out)
@@ -789,19 +796,22 @@ def _call_kernel(
     """:func:`fused_slice_epoch` on numpy views of the tensors (zero-copy where contiguous),
     writing into ``outputs`` (whose ``bonds`` hold the old bonds on entry)."""
     B, n = inputs.stake.shape
-    rows, row_valid = validators.rows, validators.row_valid
+    # The slice's masks are bool/int gathers and compares: in numpy on views (CPU inputs).
+    rows = np.ascontiguousarray(validators.rows.numpy())
+    row_valid = np.ascontiguousarray(validators.row_valid.numpy())
     present = inputs.weights_present
     present_np = (
         present.contiguous().numpy() if present is not None else np.zeros((1, 1, 1), np.bool_)
     )
     registration = (
-        inputs.registration
+        inputs.registration.contiguous().numpy()
         if inputs.registration is not None
-        else torch.zeros(B, n, dtype=torch.int64)
+        else np.zeros((B, n), dtype=np.int64)
     )
-    keep_new = validators.permit.gather(1, rows)
-    lost = validators.permit_prev.gather(1, rows) & ~keep_new
-    keep_self = rows == inputs.owner_uid.unsqueeze(-1)
+    at = (np.arange(B)[:, None], rows)  # [b, rows[b, r]] (a row gather)
+    keep_new = validators.permit.numpy()[at]
+    lost = validators.permit_prev.numpy()[at] & ~keep_new
+    keep_self = rows == inputs.owner_uid.numpy()[:, None]
     # LA1 logits from alpha bounds clamped away from 0/1 (as liquid_alpha_v1)
     low_c = min(max(params.alpha_low, 1e-9), 1 - 1e-9)
     high_c = min(max(params.alpha_high, 1e-9), 1 - 1e-9)
@@ -812,15 +822,15 @@ def _call_kernel(
         present is not None,
         bonds,
         bonds,
-        rows.contiguous().numpy(),
-        row_valid.contiguous().numpy(),
-        keep_self.contiguous().numpy(),
-        _drop_from(inputs, rows, row_valid).contiguous().numpy(),
-        registration.contiguous().numpy(),
-        _recent(inputs, params).contiguous().numpy(),
+        rows,
+        row_valid,
+        keep_self,
+        _drop_from(inputs, rows, row_valid),
+        registration,
+        _recent(inputs, params),
         validators.slice_stake.to(torch.float64).contiguous().numpy(),
-        keep_new.contiguous().numpy(),
-        lost.contiguous().numpy(),
+        keep_new,
+        lost,
         float(params.kappa),
         float(params.bonds_penalty),
         float(params.bonds_moving_average),

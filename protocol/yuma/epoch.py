@@ -27,12 +27,33 @@ def _batched_int(
         return (
             None if fill is None else torch.full((batch,), fill, dtype=torch.int64, device=device)
         )
+    if (
+        isinstance(value, torch.Tensor)
+        and value.dtype == torch.int64
+        and value.device == device
+        and value.shape == (batch,)
+        and batch > 1
+    ):
+        return value  # what the conversions below return for it (the same tensor, no copy)
     tensor = torch.as_tensor(value, device=device).to(torch.int64).reshape(-1)
     if tensor.numel() == 1:
         return tensor.expand(batch).clone()
     if tensor.numel() != batch:
         raise ValueError(f"{name}: expected a scalar or {batch} values, got {tensor.numel()}")
     return tensor
+
+
+def _is_ready(value: object, device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether ``value`` is a tensor of ``dtype`` on ``device``: ``torch.as_tensor`` and
+    ``.to`` would return it as it is, so the callers skip their dispatch."""
+    return isinstance(value, torch.Tensor) and value.dtype == dtype and value.device == device
+
+
+def _as(value: object, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``torch.as_tensor(value, device=device, dtype=dtype)`` (``value`` itself when ready)."""
+    if _is_ready(value, device, dtype):
+        return value  # type: ignore[return-value]
+    return torch.as_tensor(value, device=device, dtype=dtype)
 
 
 def _batched_vector(
@@ -45,7 +66,10 @@ def _batched_vector(
     """A ``[B, n]`` tensor of ``dtype`` (an unbatched ``[n]`` is broadcast over the batch)."""
     if value is None:
         return None
-    tensor = torch.as_tensor(value, device=device).to(dtype)
+    if _is_ready(value, device, dtype):
+        tensor = value
+    else:
+        tensor = torch.as_tensor(value, device=device).to(dtype)
     if tensor.dim() == 1:
         tensor = tensor.unsqueeze(0).expand(shape[0], -1)
     if tuple(tensor.shape) != shape:
@@ -150,9 +174,9 @@ def yuma_epoch(
     mech = get_mechanism(mechanism)
     dev = torch.device(device) if device is not None else weights.device
     unbatched = weights.dim() == 2
-    w = torch.as_tensor(weights, device=dev, dtype=torch.float64)
-    s = torch.as_tensor(stake, device=dev, dtype=torch.float64)
-    b = torch.as_tensor(bonds, device=dev, dtype=torch.float64)
+    w = _as(weights, dev, torch.float64)
+    s = _as(stake, dev, torch.float64)
+    b = _as(bonds, dev, torch.float64)
     if unbatched:
         w, s, b = w.unsqueeze(0), s.unsqueeze(0), b.unsqueeze(0)
     if w.dim() != 3 or w.shape[-1] != w.shape[-2]:
@@ -162,7 +186,7 @@ def yuma_epoch(
         raise ValueError(f"stake: expected shape {[B, n]}, got {list(stake.shape)}")
     if tuple(b.shape) != (B, n, n):
         raise ValueError(f"bonds: expected shape {[B, n, n]}, got {list(bonds.shape)}")
-    emission = torch.as_tensor(rao_emission, device=dev, dtype=torch.float64).reshape(-1)
+    emission = _as(rao_emission, dev, torch.float64).reshape(-1)
     if emission.numel() == 1:
         emission = emission.expand(B)
     owner = _batched_int(owner_uid, B, dev, "owner_uid", fill=-1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from protocol._numba import Backend, choose_backend
@@ -65,6 +66,10 @@ def topk_nonzero(stake: torch.Tensor, k: int) -> torch.Tensor:
     ``[128, 256]``).
     """
     n = stake.shape[-1]
+    if stake.device.type == "cpu" and not stake.requires_grad:  # common exits, in numpy
+        candidates = stake.numpy() != 0
+        if n < k or bool((candidates.sum(-1) <= k).all()):
+            return torch.from_numpy(candidates)
     nonzero = stake != 0
     if n < k:
         return nonzero
@@ -266,10 +271,9 @@ def _slice_rows(
             torch.ones(B, n, dtype=torch.bool, device=device),
             torch.zeros_like(rows, dtype=torch.bool),
         )
-    permitted = vp.clone()
-    has_owner = inputs.owner_uid >= 0
-    if bool(has_owner.any()):
-        permitted[has_owner, inputs.owner_uid[has_owner]] = True
+    # the owner always holds a permit: OR its one-hot row (no uid matches -1, no owner) into a
+    # fresh copy, rather than an indexed write
+    permitted = vp | (uids == inputs.owner_uid.unsqueeze(-1))
     counts = permitted.sum(-1)
     k = max(int(counts.max()), 1)
     if k == n:
@@ -325,11 +329,18 @@ def run_float_epoch(
     params = mechanism.resolve_params(params)
     B, n = inputs.stake.shape
     device = inputs.stake.device
-    uids = torch.arange(n, device=device)
-    owner_mask = uids == inputs.owner_uid.unsqueeze(-1)  # [B, n]
+    cpu = device.type == "cpu"
+    # On the CPU the integer compares run in numpy on views (the same bools, no dispatch each).
+    if cpu:
+        owner_mask = torch.from_numpy(np.arange(n) == inputs.owner_uid.numpy()[:, None])
+    else:
+        owner_mask = torch.arange(n, device=device) == inputs.owner_uid.unsqueeze(-1)  # [B, n]
 
     # 1 activity
-    if inputs.last_update is not None and inputs.block is not None:
+    if inputs.last_update is not None and inputs.block is not None and cpu:
+        cutoff = inputs.last_update.numpy() + params.cutoff_blocks
+        active = torch.from_numpy(cutoff >= inputs.block.numpy()[:, None])
+    elif inputs.last_update is not None and inputs.block is not None:
         active = (inputs.last_update + params.cutoff_blocks) >= inputs.block.unsqueeze(-1)
     else:
         active = torch.ones(B, n, dtype=torch.bool, device=device)

@@ -26,6 +26,12 @@ LEGACY_ACTIVITY_CUTOFF = 5_000
 MAX_VALIDATORS_DEFAULT = 64
 
 
+#: Copies made by :meth:`EpochParams.with_`: (id of the original, typed changes) to
+#: (original, copy); cleared when full.
+_WITH_CACHE: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+_WITH_CACHE_SIZE = 256
+
+
 class ParamsError(ValueError):
     """An epoch parameter is outside the range the chain accepts."""
 
@@ -126,8 +132,25 @@ class EpochParams:
         return self.tempo + (1 if self.scheduling == "legacy" else 0)
 
     def with_(self, **changes: Any) -> EpochParams:
-        """Return a copy with ``changes`` applied (validated again)."""
-        return replace(self, **changes)
+        """Return a copy with ``changes`` applied (validated again).
+
+        The parameters are immutable, so equal requests share one copy: the drain asks for
+        the same tempo's parameters at every epoch (a ``replace`` re-runs the validation).
+        """
+        # Keyed by identity and by typed values (1 and 1.0 are equal keys but not equal
+        # parameters); the entry holds ``self``, so its id is not reused while cached.
+        try:
+            key = (id(self), tuple(sorted((k, type(v), v) for k, v in changes.items())))
+            hit = _WITH_CACHE.get(key)
+        except TypeError:  # an unhashable value: no sharing
+            return replace(self, **changes)
+        if hit is not None and hit[0] is self:
+            return hit[1]
+        copy = replace(self, **changes)
+        if len(_WITH_CACHE) >= _WITH_CACHE_SIZE:
+            _WITH_CACHE.clear()
+        _WITH_CACHE[key] = (self, copy)
+        return copy
 
     @classmethod
     def from_chain(

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from protocol.yuma.params import EpochParams
 
 __all__ = [
+    "LA1_QUARTILE_TIE_RTOL",
     "LIQUID_NONE",
     "LIQUID_V1",
     "LIQUID_V2",
@@ -45,6 +46,13 @@ _INT64_MIN = torch.iinfo(torch.int64).min
 
 #: Liquid-alpha modes of the kernel: off, LA1 (classic path), LA2 (Yuma 3 path).
 LIQUID_NONE, LIQUID_V1, LIQUID_V2 = 0, 1, 2
+
+#: LA1 treats consensus quartiles closer than this (relative to the upper one) as tied. On chain
+#: (I32F32) tied consensus values are bit-equal, but in float the row sums behind them round in
+#: a backend's own summation order, so a tie can come out an ulp apart and flip LA1 between its
+#: fallback rate and a near-vertical logistic. Float noise is ~1e-14 relative at most; distinct
+#: chain values differ by at least 2^-32 (~2e-10), well above this.
+LA1_QUARTILE_TIE_RTOL = 1e-12
 
 
 #: Every kernel here lets LLVM reassociate its sums so that they vectorise (within rounding, as
@@ -116,7 +124,7 @@ def _liquid_alpha_v1(
         frac = position - low_i
         quantiles[q_index] = ordered[low_i] + frac * (ordered[high_i] - ordered[low_i])
     c_low, c_high = quantiles[0], quantiles[1]
-    if not (c_high > c_low and c_low > 0):
+    if not (c_high - c_low > LA1_QUARTILE_TIE_RTOL * c_high and c_low > 0):
         out[:] = fallback
         return
     slope = (logit_high - logit_low) / (c_low - c_high)

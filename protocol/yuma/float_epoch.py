@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from protocol._numba import Backend, choose_backend
-from protocol.yuma._fused import finish_rows, fresh_copy, run_fused_slice
+from protocol.yuma._fused import LA1_QUARTILE_TIE_RTOL, finish_rows, fresh_copy, run_fused_slice
 from protocol.yuma.params import EpochParams
 from protocol.yuma.result import EpochResult
 from protocol.yuma.stages import EpochInputs, SliceOutputs, ValidatorSlice
@@ -210,8 +210,9 @@ def _quantile(values: torch.Tensor, q: float) -> torch.Tensor:
 def liquid_alpha_v1(consensus: torch.Tensor, params: EpochParams) -> torch.Tensor | None:
     """LA1 per-miner EMA rate ``[B, 1, n]`` from a logistic through the consensus quartiles.
 
-    Returns ``None`` for batches where the logistic is undefined (upper quartile not above the
-    lower one, or a zero quartile): those fall back to ``1 - bonds_moving_average``.
+    Batches where the logistic is undefined (upper quartile not above the lower one, within
+    rounding: :data:`~protocol.yuma._fused.LA1_QUARTILE_TIE_RTOL`; or a zero quartile) fall back
+    to ``1 - bonds_moving_average``.
     """
     c_low = _quantile(consensus, 0.25).unsqueeze(-1)
     c_high = _quantile(consensus, 0.75).unsqueeze(-1)
@@ -219,7 +220,7 @@ def liquid_alpha_v1(consensus: torch.Tensor, params: EpochParams) -> torch.Tenso
     # clamp away from 0/1 so the logits are finite for extreme alpha settings
     lo_c, hi_c = min(max(lo, 1e-9), 1 - 1e-9), min(max(hi, 1e-9), 1 - 1e-9)
     logit_hi, logit_lo = math.log(1 / hi_c - 1), math.log(1 / lo_c - 1)
-    valid = (c_high > c_low) & (c_low > 0)
+    valid = (c_high - c_low > LA1_QUARTILE_TIE_RTOL * c_high) & (c_low > 0)
     span = torch.where(valid, c_low - c_high, torch.ones_like(c_low))
     a = (logit_hi - logit_lo) / span
     b = logit_lo + a * c_low

@@ -4,6 +4,7 @@ vectors on both backends."""
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -14,8 +15,8 @@ from hypothesis import strategies as st
 
 import protocol.yuma.replay as replay
 from protocol.yuma import EpochParams, yuma_epoch
-from protocol.yuma._fused import fused_available
-from protocol.yuma.float_epoch import resolve_backend
+from protocol.yuma._fused import _liquid_alpha_v1, fused_available
+from protocol.yuma.float_epoch import liquid_alpha_v1, resolve_backend
 from protocol.yuma.mechanisms import Mechanism, get_mechanism
 from tests.protocol import test_yuma_golden as golden
 
@@ -328,3 +329,68 @@ def test_fused_finish_matches_torch_finish() -> None:
         torch.testing.assert_close(got.tensors()[name], expected, atol=0, rtol=1e-15, msg=name)
     torch.testing.assert_close(got.validator_emission[2], stake[2] * 3e9, atol=0, rtol=1e-15)
     torch.testing.assert_close(got.emission[1], active_stake[1] * 2e9, atol=0, rtol=1e-15)
+
+
+def test_la1_tied_quartiles_split_by_rounding_agree() -> None:
+    """A case the property test found: LA1 on the classic path, some uids outside the validator
+    slice, and the stake threshold zeroing slice rows. The consensus quartiles tie (0.2) in the
+    torch path, but the fused kernel's row sums round in another order, leaving them an ulp
+    apart; LA1 then took a near-vertical logistic there instead of the tie's fallback rate
+    (bonds off by 0.97, dividends by 0.37). The chain-exact mode ties them (fixed point)."""
+    levels = [
+        [1, 0, 3, 3, 1, 2, 1, 2, 0],
+        [2, 2, 0, 0, 3, 3, 1, 1, 3],
+        [0, 3, 0, 1, 3, 3, 1, 3, 1],
+        [2, 3, 0, 2, 3, 2, 3, 0, 0],
+        [0, 1, 0, 0, 2, 2, 3, 0, 3],
+        [1, 3, 0, 3, 2, 0, 0, 3, 2],
+        [1, 0, 2, 0, 0, 0, 1, 2, 2],
+        [2, 3, 3, 2, 0, 3, 0, 0, 2],
+        [3, 3, 3, 1, 3, 3, 1, 2, 3],
+    ]
+    bonds_pct = [
+        [37, 57, 12, 42, 65, 41, 95, 36, 87],
+        [0] * 9,
+        [79, 11, 91, 35, 14, 27, 80, 26, 12],
+        [60, 91, 31, 51, 39, 94, 86, 49, 98],
+        [22, 42, 56, 77, 70, 42, 94, 98, 85],
+        [0] * 9,
+        [26, 77, 17, 52, 79, 97, 67, 69, 41],
+        [17, 81, 8, 75, 31, 5, 15, 53, 32],
+        [13, 32, 80, 73, 46, 37, 99, 51, 67],
+    ]
+    case: dict[str, Any] = {
+        "weights": torch.tensor(levels, dtype=torch.float64) / 3,
+        "stake": torch.tensor([133.0, 270, 810, 476, 35, 198, 0, 61, 0], dtype=torch.float64),
+        "bonds": torch.tensor(bonds_pct, dtype=torch.float64) / 100,
+        "rao_emission": 1e9,
+        "owner_uid": 3,
+        "validator_permit_prev": torch.tensor([1, 0, 1, 1, 1, 0, 1, 1, 1], dtype=torch.bool),
+        "mechanism": "yuma_liquid_v1",
+        "params": EpochParams(kappa=0.0, bonds_penalty=0.5, max_validators=9, stake_threshold=100),
+    }
+    want = _run(case, "torch")
+    got = _run(case, "fused")
+    for name in ("consensus", "dividends", "bonds", "emission"):
+        torch.testing.assert_close(
+            getattr(got, name), getattr(want, name), atol=1e-9, rtol=1e-9, msg=name
+        )
+
+
+@pytest.mark.parametrize("gap", [0.0, 2**-52, 1e-9])
+def test_la1_quartile_tie_rule_on_both_backends(gap: float) -> None:
+    """Quartiles within rounding of each other are a tie (the fallback rate) on both backends;
+    a real gap, however small on the chain's scale, keeps the logistic."""
+    consensus = torch.tensor([[0.05, 0.2, 0.2, 0.2 * (1 + gap), 0.3]], dtype=torch.float64)
+    params = EpochParams(liquid_alpha=True, liquid_alpha_version="v1", alpha_low=0.7)
+    torch_alpha = liquid_alpha_v1(consensus, params).flatten()
+    fused_alpha = np.empty(5)
+    logit = lambda x: math.log(1 / x - 1)  # noqa: E731
+    _liquid_alpha_v1(
+        consensus[0].numpy(), params.alpha_low, params.alpha_high, logit(params.alpha_low),
+        logit(params.alpha_high), 1 - params.bonds_moving_average, fused_alpha,
+    )  # fmt: skip
+    fallback = 1 - params.bonds_moving_average
+    tied = gap < 1e-12
+    assert bool((torch_alpha == fallback).all()) == tied
+    np.testing.assert_allclose(fused_alpha, torch_alpha.numpy(), rtol=1e-12)

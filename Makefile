@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 
 # Which assumptions could flip sudo against constitutional (the scenario's [sensitivity] ranges,
 # 36 runs), then the frontier of all 12 designs (60 runs), whose report shows both.
+# Each run replaces the demo's previous output (no "*.replaced-*" copies pile up).
 demo: $(STAMP)
-	$(VENV)/bin/govsim sensitivity scenarios/governance_frontier.toml --policies sudo,constitutional --seeds 2 --entropy 2026 --force --no-report --out out/governance_frontier-sensitivity
-	$(VENV)/bin/govsim compare scenarios/governance_frontier.toml --policies all --seeds 5 --entropy 2026 --force --sensitivity out/governance_frontier-sensitivity --out out/governance_frontier
+	rm -rf out/governance_frontier out/governance_frontier-sensitivity
+	$(VENV)/bin/govsim sensitivity scenarios/governance_frontier.toml --policies sudo,constitutional --seeds 2 --entropy 2026 --no-report --out out/governance_frontier-sensitivity
+	$(VENV)/bin/govsim compare scenarios/governance_frontier.toml --policies all --seeds 5 --entropy 2026 --sensitivity out/governance_frontier-sensitivity --out out/governance_frontier
 
 # Debian's chromium for the Playwright tests (never a downloaded browser).
 browser:

@@ -27,8 +27,9 @@ __all__ = ["format_morris_table", "format_tornado_table", "parse_param_ranges", 
 
 #: Widest line of the printed tables.
 TABLE_WIDTH: int = 100
-#: Widest parameter name shown in the printed tables (longer names are shortened).
-NAME_WIDTH: int = 34
+#: Widest parameter name shown in the printed tables (longer names are shortened); 40 keeps
+#: the tornado and Morris tables at 97 columns.
+NAME_WIDTH: int = 40
 
 
 def _number_or_text(text: str) -> int | float | str:

@@ -38,6 +38,7 @@ __all__ = [
     "fresh_copy",
     "fused_available",
     "fused_slice_epoch",
+    "la1_logit",
     "run_fused_slice",
 ]
 
@@ -50,9 +51,21 @@ LIQUID_NONE, LIQUID_V1, LIQUID_V2 = 0, 1, 2
 #: LA1 treats consensus quartiles closer than this (relative to the upper one) as tied. On chain
 #: (I32F32) tied consensus values are bit-equal, but in float the row sums behind them round in
 #: a backend's own summation order, so a tie can come out an ulp apart and flip LA1 between its
-#: fallback rate and a near-vertical logistic. Float noise is ~1e-14 relative at most; distinct
+#: tied rate (``clamp(0.5, alpha_low, alpha_high)``) and a near-vertical logistic. Float noise is ~1e-14 relative at most; distinct
 #: chain values differ by at least 2^-32 (~2e-10), well above this.
 LA1_QUARTILE_TIE_RTOL = 1e-12
+
+
+def la1_logit(alpha: float) -> float:
+    """LA1's ``safe_ln(1 / alpha - 1)`` of an alpha bound: 0 where the log is undefined.
+
+    subtensor ``calculate_logistic_params`` (PR #568) takes ``safe_ln`` of ``1 / alpha - 1``,
+    which is 0 when ``ln`` fails (``alpha = 1``); a zero bound never reaches it (``a = b = 0``).
+    """
+    if alpha <= 0.0:
+        return 0.0
+    odds = 1.0 / alpha - 1.0
+    return math.log(odds) if odds > 0.0 else 0.0
 
 
 #: Every kernel here lets LLVM reassociate its sums so that they vectorise (within rounding, as
@@ -124,11 +137,17 @@ def _liquid_alpha_v1(
         frac = position - low_i
         quantiles[q_index] = ordered[low_i] + frac * (ordered[high_i] - ordered[low_i])
     c_low, c_high = quantiles[0], quantiles[1]
-    if not (c_high - c_low > LA1_QUARTILE_TIE_RTOL * c_high and c_low > 0):
+    # subtensor compute_ema_bonds[_sparse] / calculate_logistic_params (PR #568): an upper
+    # quartile of 0 falls back; tied quartiles or a zero bound give a = b = 0 (alpha 0.5, clamped)
+    if c_high == 0.0:
         out[:] = fallback
         return
-    slope = (logit_high - logit_low) / (c_low - c_high)
-    offset = logit_low + slope * c_low
+    if c_high - c_low <= LA1_QUARTILE_TIE_RTOL * c_high or alpha_low == 0.0 or alpha_high == 0.0:
+        slope = 0.0
+        offset = 0.0
+    else:
+        slope = (logit_high - logit_low) / (c_low - c_high)
+        offset = logit_low + slope * c_low
     for j in range(n):
         alpha = 1.0 / (1.0 + np.exp(offset - slope * consensus[j]))
         out[j] = min(max(alpha, alpha_low), alpha_high)
@@ -313,7 +332,7 @@ def fused_slice_epoch(
     kappa, bonds_penalty, bonds_moving_average, yuma3, liquid, alpha_low, alpha_high, steepness,
     logit_low, logit_high, sparse_bond_drop
         Resolved epoch parameters (``liquid`` is ``LIQUID_NONE``/``LIQUID_V1``/``LIQUID_V2``;
-        the logits are LA1's, from the clamped alpha bounds).
+        the logits are LA1's, :func:`la1_logit` of the alpha bounds).
     consensus_out, incentive_out
         ``[B, n]`` outputs.
     trust_out, dividends_out
@@ -820,9 +839,6 @@ def _call_kernel(
     keep_new = validators.permit.numpy()[at]
     lost = validators.permit_prev.numpy()[at] & ~keep_new
     keep_self = rows == inputs.owner_uid.numpy()[:, None]
-    # LA1 logits from alpha bounds clamped away from 0/1 (as liquid_alpha_v1)
-    low_c = min(max(params.alpha_low, 1e-9), 1 - 1e-9)
-    high_c = min(max(params.alpha_high, 1e-9), 1 - 1e-9)
     bonds = outputs.bonds.numpy()
     fused_slice_epoch(
         inputs.weights.contiguous().numpy(),
@@ -847,8 +863,8 @@ def _call_kernel(
         float(params.alpha_low),
         float(params.alpha_high),
         float(params.steepness),
-        math.log(1 / low_c - 1),
-        math.log(1 / high_c - 1),
+        la1_logit(params.alpha_low),
+        la1_logit(params.alpha_high),
         bool(params.sparse_bond_drop),
         outputs.consensus.numpy(),
         outputs.incentive.numpy(),

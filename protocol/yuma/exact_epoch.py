@@ -8,8 +8,8 @@ that carry active stake, weights or bonds are computed; the other rows are empty
 
 Vectors over uids use numpy int64 as well; stake normalisation (I64F64) and the emission
 multiplication (I96F32) use Python integers. The liquid-alpha sigmoid uses substrate-fixed's
-Taylor-series ``exp`` (:func:`~protocol.yuma.fixedpoint.fx_exp`); only LA1 (2024 era) evaluates
-its logistic in float64.
+Taylor-series ``exp`` (:func:`~protocol.yuma.fixedpoint.fx_exp`); only LA1 (2024-25 era) evaluates
+its logistic in float64 (its quartiles and branch rule are fixed point).
 """
 
 from __future__ import annotations
@@ -150,18 +150,66 @@ def _liquid_alpha_v2(
     return np.clip(alpha, lo, hi)
 
 
+def _chain_quantile(values: np.ndarray, q: float) -> int:
+    """The chain's ``quantile`` on I32F32 bits: linear interpolation, product floored.
+
+    ``pallets/subtensor/src/epoch/math.rs`` ``quantile`` (LA1 era, e.g. subtensor 5073ade60):
+    ``low + (high - low) * weight`` with ``weight = pos - floor(pos)`` as I32F32, 0 if empty.
+    """
+    ordered = np.sort(values)
+    if len(ordered) == 0:
+        return 0
+    position = q * (len(ordered) - 1)
+    low_i, high_i = math.floor(position), math.ceil(position)
+    low, high = int(ordered[low_i]), int(ordered[high_i])
+    if low_i == high_i:
+        return low
+    weight = round(Fraction(position - low_i) * ONE)  # from_num rounds to nearest
+    return low + int(fx_mul(high - low, weight))
+
+
+def _la1_logit_bits(alpha: int) -> float:
+    """``safe_ln(1 / alpha - 1)`` of an I32F32 alpha bound (``safe_ln`` is 0 where ``ln`` fails)."""
+    odds = int(fx_div(ONE, alpha)) - ONE
+    return math.log(odds / ONE) if odds > 0 else 0.0
+
+
 def _liquid_alpha_v1(consensus: np.ndarray, state: SubnetState, fallback: int) -> np.ndarray:
-    """LA1 per-miner alpha (logistic through the consensus quartiles), I32F32 bits ``[n]``."""
-    c = consensus.astype(np.float64) / ONE
-    c_low, c_high = (float(np.quantile(c, q)) for q in (0.25, 0.75))
-    if not (c_high > c_low > 0):
-        return np.full(len(c), fallback, dtype=np.int64)
-    lo = min(max(state.alpha_low_u16 / U16_MAX, 1e-9), 1 - 1e-9)
-    hi = min(max(state.alpha_high_u16 / U16_MAX, 1e-9), 1 - 1e-9)
-    a = (math.log(1 / hi - 1) - math.log(1 / lo - 1)) / (c_low - c_high)
-    b = math.log(1 / lo - 1) + a * c_low
-    alpha = np.clip(1.0 / (1.0 + np.exp(b - a * c)), lo, hi)
-    return np.rint(alpha * ONE).astype(np.int64)
+    """LA1 per-miner alpha (logistic through the consensus quartiles), I32F32 bits ``[n]``.
+
+    The branch rule is the chain's, in its fixed point (subtensor ``pallets/subtensor/src/
+    epoch/run_epoch.rs``, earlier ``epoch.rs``, ``compute_ema_bonds[_sparse]`` and
+    ``calculate_logistic_params`` as merged in PR #568, 5c66560a2, and on main from PR #552,
+    2024-07-02, until liquid alpha v2 replaced them, 1b0c63a71, 2025-05-28):
+
+    * no consensus, all of it zero, or an upper quartile ``c_high`` of 0: ``fallback``
+      (``1 - bonds_moving_average``; the guard is ``c_high > c_low || c_high != 0 || c_low < 0``);
+    * ``c_high <= c_low`` (tied quartiles) or a zero alpha bound: ``calculate_logistic_params``
+      returns ``a = b = 0``, so every alpha is ``clamp(1 / (1 + e^0), alpha_low, alpha_high)``,
+      i.e. ``clamp(0.5, ...)``;
+    * otherwise (a zero lower quartile included) the logistic.
+
+    The quartiles and the clamp bounds are the chain's bits; the logistic itself is evaluated
+    in float64 (the chain's ``safe_ln``/``safe_exp`` are not reproduced bit for bit).
+    """
+    if len(consensus) == 0 or not bool((consensus != 0).any()):
+        return np.full(len(consensus), fallback, dtype=np.int64)
+    c_high = _chain_quantile(consensus, 0.75)
+    c_low = _chain_quantile(consensus, 0.25)
+    if not (c_high > c_low or c_high != 0 or c_low < 0):
+        return np.full(len(consensus), fallback, dtype=np.int64)
+    lo = int(u16_proportion(state.alpha_low_u16))
+    hi = int(u16_proportion(state.alpha_high_u16))
+    if c_high <= c_low or lo == 0 or hi == 0:
+        flat = max(min(ONE >> 1, hi), lo)  # alpha.min(alpha_high).max(alpha_low)
+        return np.full(len(consensus), flat, dtype=np.int64)
+    logit_lo, logit_hi = _la1_logit_bits(lo), _la1_logit_bits(hi)
+    low_f, high_f = c_low / ONE, c_high / ONE
+    a = (logit_hi - logit_lo) / (low_f - high_f)
+    b = logit_lo + a * low_f
+    with np.errstate(over="ignore"):  # a steep logistic: exp overflows to inf, alpha to 0
+        alpha = 1.0 / (1.0 + np.exp(b - a * (consensus.astype(np.float64) / ONE)))
+    return np.clip(np.rint(alpha * ONE).astype(np.int64), lo, hi)
 
 
 def exact_epoch(state: SubnetState) -> ExactResult:

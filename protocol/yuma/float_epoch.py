@@ -25,7 +25,13 @@ import numpy as np
 import torch
 
 from protocol._numba import Backend, choose_backend
-from protocol.yuma._fused import LA1_QUARTILE_TIE_RTOL, finish_rows, fresh_copy, run_fused_slice
+from protocol.yuma._fused import (
+    LA1_QUARTILE_TIE_RTOL,
+    finish_rows,
+    fresh_copy,
+    la1_logit,
+    run_fused_slice,
+)
 from protocol.yuma.params import EpochParams
 from protocol.yuma.result import EpochResult
 from protocol.yuma.stages import EpochInputs, SliceOutputs, ValidatorSlice
@@ -210,23 +216,28 @@ def _quantile(values: torch.Tensor, q: float) -> torch.Tensor:
 def liquid_alpha_v1(consensus: torch.Tensor, params: EpochParams) -> torch.Tensor | None:
     """LA1 per-miner EMA rate ``[B, 1, n]`` from a logistic through the consensus quartiles.
 
-    Batches where the logistic is undefined (upper quartile not above the lower one, within
-    rounding: :data:`~protocol.yuma._fused.LA1_QUARTILE_TIE_RTOL`; or a zero quartile) fall back
-    to ``1 - bonds_moving_average``.
+    The chain's rule (subtensor ``pallets/subtensor/src/epoch/run_epoch.rs``, earlier
+    ``epoch.rs``: ``compute_ema_bonds[_sparse]`` and ``calculate_logistic_params`` as merged in
+    PR #568, 5c66560a2, on main 2024-07-02 until liquid alpha v2, 1b0c63a71, 2025-05-28), per batch:
+
+    * upper quartile ``c_high`` zero (all-zero consensus included): ``1 - bonds_moving_average``;
+    * quartiles tied (``c_high <= c_low`` within rounding:
+      :data:`~protocol.yuma._fused.LA1_QUARTILE_TIE_RTOL`) or a zero alpha bound: the logistic
+      parameters are ``a = b = 0``, so every rate is ``clamp(0.5, alpha_low, alpha_high)``;
+    * otherwise the logistic, also when the lower quartile is zero.
     """
     c_low = _quantile(consensus, 0.25).unsqueeze(-1)
     c_high = _quantile(consensus, 0.75).unsqueeze(-1)
     lo, hi = params.alpha_low, params.alpha_high
-    # clamp away from 0/1 so the logits are finite for extreme alpha settings
-    lo_c, hi_c = min(max(lo, 1e-9), 1 - 1e-9), min(max(hi, 1e-9), 1 - 1e-9)
-    logit_hi, logit_lo = math.log(1 / hi_c - 1), math.log(1 / lo_c - 1)
-    valid = (c_high - c_low > LA1_QUARTILE_TIE_RTOL * c_high) & (c_low > 0)
-    span = torch.where(valid, c_low - c_high, torch.ones_like(c_low))
-    a = (logit_hi - logit_lo) / span
-    b = logit_lo + a * c_low
+    logit_lo, logit_hi = la1_logit(lo), la1_logit(hi)
+    used = c_high != 0
+    flat = (c_high - c_low <= LA1_QUARTILE_TIE_RTOL * c_high) | (lo == 0.0) | (hi == 0.0)
+    span = torch.where(flat | ~used, torch.ones_like(c_low), c_low - c_high)
+    a = torch.where(flat, torch.zeros_like(span), (logit_hi - logit_lo) / span)
+    b = torch.where(flat, torch.zeros_like(span), logit_lo + a * c_low)
     alpha = (1.0 / (1.0 + torch.exp(b - a * consensus))).clamp(lo, hi)
     fallback = torch.full_like(alpha, 1.0 - params.bonds_moving_average)
-    return torch.where(valid, alpha, fallback).unsqueeze(1)
+    return torch.where(used, alpha, fallback).unsqueeze(1)
 
 
 def _flat_rows(rows: torch.Tensor, n: int) -> torch.Tensor:

@@ -335,8 +335,8 @@ def test_la1_tied_quartiles_split_by_rounding_agree() -> None:
     """A case the property test found: LA1 on the classic path, some uids outside the validator
     slice, and the stake threshold zeroing slice rows. The consensus quartiles tie (0.2) in the
     torch path, but the fused kernel's row sums round in another order, leaving them an ulp
-    apart; LA1 then took a near-vertical logistic there instead of the tie's fallback rate
-    (bonds off by 0.97, dividends by 0.37). The chain-exact mode ties them (fixed point)."""
+    apart; LA1 then took a near-vertical logistic there instead of the tie's flat rate (bonds
+    off by 0.97, dividends by 0.37). The chain-exact mode ties them (fixed point)."""
     levels = [
         [1, 0, 3, 3, 1, 2, 1, 2, 0],
         [2, 2, 0, 0, 3, 3, 1, 1, 3],
@@ -379,7 +379,9 @@ def test_la1_tied_quartiles_split_by_rounding_agree() -> None:
 
 @pytest.mark.parametrize("gap", [0.0, 2**-52, 1e-9])
 def test_la1_quartile_tie_rule_on_both_backends(gap: float) -> None:
-    """Quartiles within rounding of each other are a tie (the fallback rate) on both backends;
+    """Quartiles within rounding of each other are a tie on both backends: the chain's
+    ``calculate_logistic_params`` gives a = b = 0, so every rate is clamp(0.5, 0.7, 0.9) = 0.7
+    (this test first expected the 0.1 fallback, a rule subtensor only had before PR #568);
     a real gap, however small on the chain's scale, keeps the logistic."""
     consensus = torch.tensor([[0.05, 0.2, 0.2, 0.2 * (1 + gap), 0.3]], dtype=torch.float64)
     params = EpochParams(liquid_alpha=True, liquid_alpha_version="v1", alpha_low=0.7)
@@ -390,7 +392,7 @@ def test_la1_quartile_tie_rule_on_both_backends(gap: float) -> None:
         consensus[0].numpy(), params.alpha_low, params.alpha_high, logit(params.alpha_low),
         logit(params.alpha_high), 1 - params.bonds_moving_average, fused_alpha,
     )  # fmt: skip
-    fallback = 1 - params.bonds_moving_average
     tied = gap < 1e-12
-    assert bool((torch_alpha == fallback).all()) == tied
+    assert bool((torch_alpha == params.alpha_low).all()) == tied
+    assert not bool((torch_alpha == 1 - params.bonds_moving_average).any())
     np.testing.assert_allclose(fused_alpha, torch_alpha.numpy(), rtol=1e-12)

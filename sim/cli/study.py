@@ -343,14 +343,15 @@ def _write_csv(summary: Any, csv_path: Path | None, err: bool) -> Path | None:
 
 def _finish(root: Path, *, kpi: str | None, write_report: bool, as_json: bool,
             runs: Any = None, csv_path: Path | None = None, conformance: bool = True,
-            sensitivity: Path | None = None) -> None:
-    """Print the study's summary (text or JSON), write its report and, with ``--csv``, the
-    summary in long form. ``sensitivity``: a sensitivity study whose tornado the report shows
-    and whose ranking changers the summary names."""
+            sensitivity: Path | None = None, report_file: Path | None = None) -> None:
+    """Print the study's summary (text or JSON), write its report (to ``report_file``, default
+    ``root/report.html``) and, with ``--csv``, the summary in long form. ``runs``: how the
+    runs just executed ended (compare and sweep). ``sensitivity``: a sensitivity study whose
+    tornado the report shows and whose ranking changers the summary names."""
     from sim.report import build_report, format_study
 
     summary = _summarize(root, kpi, conformance)
-    path = (build_report(root, summary=summary, sensitivity=sensitivity)
+    path = (build_report(root, report_file, summary=summary, sensitivity=sensitivity)
             if write_report else None)
     changers = _sensitivity_changers(sensitivity) if sensitivity is not None else None
     if as_json:
@@ -364,7 +365,8 @@ def _finish(root: Path, *, kpi: str | None, write_report: bool, as_json: bool,
             data["runs"] = {"line": runs.line(), "ok": runs.ok}
         echo_json(data)
         return
-    click.echo("")
+    if runs is not None:
+        click.echo("")  # below the progress bar
     click.echo(format_study(summary))
     if changers is not None:
         click.echo(_changers_line(sensitivity, changers))
@@ -529,25 +531,9 @@ def report_cmd(study: Path, out_file: Path | None, kpi: str | None, no_conforman
     plots over one or two of them (lines or heatmaps, per policy), and the verdict over the
     whole design and at each point.
     """
-    from sim.report import build_report, format_study
-
-    summary = _summarize(study, kpi, not no_conformance)
-    path = build_report(study, out_file, summary=summary, sensitivity=sensitivity_study)
-    changers = (_sensitivity_changers(sensitivity_study)
-                if sensitivity_study is not None else None)
-    if as_json:
-        written = _write_csv(summary, csv_path, err=True)
-        extra = ({"sensitivity": {"study": str(sensitivity_study),
-                                  "ranking_changers": changers}}
-                 if changers is not None else {})
-        echo_json({**summary.to_dict(), "report": str(path),
-                   "csv": str(written) if written is not None else None, **extra})
-        return
-    click.echo(format_study(summary))
-    if changers is not None:
-        click.echo(_changers_line(sensitivity_study, changers))
-    click.echo(f"report: {path}")
-    _write_csv(summary, csv_path, err=False)
+    _finish(study, kpi=kpi, write_report=True, as_json=as_json, csv_path=csv_path,
+            conformance=not no_conformance, sensitivity=sensitivity_study,
+            report_file=out_file)
 
 
 @main.command("resume")

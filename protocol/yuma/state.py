@@ -223,7 +223,10 @@ def _parse(obj: Any, previous: SubnetState | None) -> SubnetState:
         raise StateError(f"state: expected a JSON object, got {type(obj).__name__}")
     unknown = sorted(set(obj) - set(STATE_KEYS) - METADATA_KEYS)
     if unknown:
-        raise StateError(f"{str(unknown[0])[:60]}: unknown key (known keys: {', '.join(STATE_KEYS)})")
+        key = str(unknown[0])
+        # a key with a line break or control character is shown escaped: one error line
+        shown = key[:60] if key.isprintable() else _shown(key)
+        raise StateError(f"{shown}: unknown key (known keys: {', '.join(STATE_KEYS)})")
     prev = asdict(previous) if previous is not None else {}
 
     def get(key: str) -> Any:

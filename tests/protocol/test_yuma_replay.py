@@ -97,6 +97,7 @@ def test_float_mode_batched_sn15_matches_replay(sn15: dict[str, Any]) -> None:
         ({"validator_permit_prev": [True, 1, False]}, "validator_permit_prev[1]"),
         ({"alpha_low_u16": 60000, "alpha_high_u16": 50000}, "alpha_low_u16"),
         ({"kapa_u16": 1}, "kapa_u16"),
+        ({"ka\npa": 1}, "'ka\\npa': unknown key"),  # a line break is shown escaped
         ({"commit_reveal": [1, None]}, "commit_reveal"),
     ],
 )
@@ -105,6 +106,7 @@ def test_bad_state_names_the_key(patch: dict[str, Any], key: str) -> None:
     with pytest.raises(StateError) as info:
         replay_states(state)
     assert str(info.value).startswith(key), str(info.value)
+    assert "\n" not in str(info.value)  # one line on the command line
 
 
 def test_missing_stake_and_empty_list() -> None:

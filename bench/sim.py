@@ -230,7 +230,10 @@ def _bench_slice(args: argparse.Namespace, config: Any) -> None:
     first_blocks = model.block
     with ChainTimer() as timer:
         c0, t0 = time.process_time(), time.perf_counter()
-        model.run()
+        if args.profile:  # the profiler's overhead is in this slice's figures: a guide only
+            _profile(args.profile, model.run)
+        else:
+            model.run()
         cpu_run, wall_run = time.process_time() - c0, time.perf_counter() - t0
     steps = model.steps_done
     timed_days = (model.block - first_blocks) / BLOCKS_PER_DAY

@@ -168,6 +168,13 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _key(name: object) -> str:
+    """A table key for an error message: as written when printable, else escaped (a quoted TOML
+    key may hold a line break, which would split the one-line error)."""
+    text = str(name)
+    return text[:60] if text.isprintable() else _show(text)
+
+
 def _number(
     where: str, name: str, value: object, *, low: float, high: float, strict: bool = True
 ) -> float:
@@ -213,7 +220,7 @@ def live_config_from_dict(table: dict[str, Any], where: str = "<dict>") -> LiveC
     unknown = sorted(set(table) - _KEYS)
     if unknown:
         raise LiveConfigError(
-            f"{where}: live.{unknown[0]}: unknown key; known: {', '.join(sorted(_KEYS))}"
+            f"{where}: live.{_key(unknown[0])}: unknown key; known: {', '.join(sorted(_KEYS))}"
         )
     base = LiveConfig()
     window = _number(
@@ -240,7 +247,7 @@ def live_config_from_dict(table: dict[str, Any], where: str = "<dict>") -> LiveC
     unknown = sorted(set(network) - _NETWORK_KEYS)
     if unknown:
         raise LiveConfigError(
-            f"{where}: live.network.{unknown[0]}: unknown key; known: {', '.join(sorted(_NETWORK_KEYS))}"
+            f"{where}: live.network.{_key(unknown[0])}: unknown key; known: {', '.join(sorted(_NETWORK_KEYS))}"
         )
     name = table.get("training_config", base.training_config)
     overrides = table.get("training", {})
@@ -321,7 +328,7 @@ def _registration_rule(where: str, table: object) -> RegistrationRule:
     unknown = sorted(set(table) - _REGISTRATION_KEYS)
     if unknown:
         raise LiveConfigError(
-            f"{where}: live.registration.{unknown[0]}: unknown key; known: "
+            f"{where}: live.registration.{_key(unknown[0])}: unknown key; known: "
             f"{', '.join(sorted(_REGISTRATION_KEYS))}"
         )
     base = RegistrationRule()
@@ -372,7 +379,7 @@ def check_training(cfg: LiveConfig, where: str) -> None:
     for key in cfg.training_overrides:
         if key not in known or key in ("roles", "name", "n_validators", "validator_stake"):
             raise LiveConfigError(
-                f"{where}: live.training.{key}: not an overridable TrainingConfig field"
+                f"{where}: live.training.{_key(key)}: not an overridable TrainingConfig field"
             )
     from sim.live.engine import live_training_config
 

@@ -371,12 +371,18 @@ def test_status_and_info_are_json_for_the_explorer(net):
         # override values are checked too (0 crashed the first round; a string, the start-up)
         ({"training": {"windows_per_weights": 0}}, "windows_per_weights=0"),
         ({"training": {"topk": "many"}}, "topk='many'"),
+        # a quoted TOML key may hold a line break: shown escaped, the error stays one line
+        ({"win\ndow": 3}, "live.'win\\ndow': unknown key"),
+        ({"network": {"net\nuid": 1}}, "live.network.'net\\nuid': unknown key"),
+        ({"registration": {"b\turn": 1}}, "live.registration.'b\\turn': unknown key"),
+        ({"training": {"to\npk": 1}}, "live.training.'to\\npk': not an overridable"),
     ],
 )
 def test_bad_live_tables_name_the_field(table, fragment):
     with pytest.raises(LiveConfigError) as err:
         live_config_from_dict(table, where="s.toml")
     assert fragment in str(err.value) and "s.toml" in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_scenario_files(tmp_path):

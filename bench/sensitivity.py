@@ -9,9 +9,11 @@ the exit's quality factor and the governance-risk premium's half-life), one-at-a
 
 Without ``--full`` the script measures the two parts of the study's wall time separately:
 
-1. **The runs.** A slice of ``--slice`` runs spread over the design goes through the real
-   runner on a process pool of ``--workers`` workers; ``run_cpu_s`` is the workers' CPU per
-   run (their start-up CPU taken out; a worker's first run, with its lazy imports, is in).
+1. **The runs.** A slice of ``--slice`` runs spread over the design (whole design points and
+   seeds, every policy of each: the runner runs them together, simulating their common
+   prefix once) goes through the real runner on a process pool of ``--workers`` workers;
+   ``run_cpu_s`` is the workers' CPU per run (their start-up CPU taken out; a worker's first
+   run, with its lazy imports, is in).
 2. **Everything else.** The whole study (every run of the plan) goes through the same
    runner, store, analysis and report with a stand-in model that returns a real run's KPI row
    at once: ``overhead_wall_s`` is that study's wall time (worker start-up and recycling,
@@ -112,13 +114,21 @@ class Slice:
 
 
 def measure_slice(full_plan: Any, n: int, workers: int, root: Path) -> Slice:
-    """Run ``n`` runs spread over the design on a process pool; the workers' CPU per run."""
+    """Run about ``n`` runs spread over the design on a process pool; the workers' CPU per run.
+
+    The slice takes whole (point, replication) groups, every policy of each, as the study
+    runs them: the policies of a group share their prefix (``sim.fork``).
+    """
     from sim.executors import make_executor
     from sim.runner import run_sweep
     from sim.store import StudyStore
 
-    step = max(1, len(full_plan.manifest) // n)
-    manifest = full_plan.manifest.iloc[::step].head(n).reset_index(drop=True)
+    full = full_plan.manifest
+    groups = list(full.groupby(["point", "replication"], sort=False).groups.values())
+    wanted = max(1, round(n / len(POLICIES)))
+    step = max(1, len(groups) // wanted)
+    rows = [i for group in groups[::step][:wanted] for i in group]
+    manifest = full.loc[rows].reset_index(drop=True)
     sliced = dataclasses.replace(full_plan, manifest=manifest)
     before = _children_cpu()
     start = time.perf_counter()

@@ -58,6 +58,7 @@ __all__ = [
     "plan_study",
     "replay",
     "resume",
+    "run_bundle",
     "run_cost",
     "run_one",
     "run_sweep",
@@ -252,6 +253,75 @@ def run_one(
             str(_TOKEN["token"]), error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
         )
+
+
+#: The model whose runs of one design point and seed share their prefix (``sim.fork``).
+_SHARING_MODEL = "sim:run"
+
+
+def run_bundle(
+    items: Sequence[tuple[str, int, SimConfig, str]],
+    seed: int,
+    run_config: RunConfig,
+    writer: PartWriter,
+) -> list[RunRef]:
+    """Run one design point and seed under several policies, sharing the runs' common prefix
+    (:func:`sim.fork.run_configs`), and write each run's tables; never raises.
+
+    Parameters
+    ----------
+    items
+        ``(run_id, attempt, config, policy)`` of each run.
+    seed, run_config, writer
+        As for :func:`run_one` (one seed for every item).
+
+    Returns
+    -------
+    list of RunRef
+        One per item, in order: each run succeeds or fails on its own, and each equals what
+        :func:`run_one` would store for it.
+    """
+    pin_threads()
+    from sim.store import _TOKEN, _worker_token
+
+    if _TOKEN["token"] is None:
+        _TOKEN["token"] = _worker_token()
+    worker = str(_TOKEN["token"])
+    start = time.perf_counter()
+    results: list[Any] = []
+    try:
+        from sim.api import load_config
+        from sim.fork import run_configs
+
+        pin_threads()
+        for _, _, config, policy in items:
+            try:
+                results.append(load_config(config, policy=policy, seed=int(seed)))
+            except Exception as exc:  # this run's config: the others still run
+                results.append(exc)
+        ready = [k for k, r in enumerate(results) if isinstance(r, SimConfig)]
+        outcomes = run_configs([results[k] for k in ready], return_exceptions=True)
+        for k, outcome in zip(ready, outcomes, strict=True):
+            results[k] = outcome
+    except Exception as exc:  # not one run's failure: every run of the bundle reports it
+        results = [exc] * len(items)
+    refs = []
+    for (run_id, attempt, _, _), result in zip(items, results, strict=True):
+        try:
+            if isinstance(result, BaseException):
+                raise result
+            tables = result_tables(result, run_config.mode)
+            part = writer.write(run_id, attempt, tables)
+            n_rows = len(tables.get("timeseries", tables["kpis"]))
+            refs.append(RunRef(run_id, attempt, "SUCCEEDED", part, n_rows, int(seed),
+                               float(result.wall_s), worker))
+        except Exception as exc:
+            refs.append(RunRef(
+                run_id, attempt, "FAILED", None, 0, int(seed), time.perf_counter() - start,
+                worker, error=f"{type(exc).__name__}: {exc}",
+                traceback="".join(traceback.format_exception(exc)),
+            ))
+    return refs
 
 
 # -- planning -------------------------------------------------------------------------------
@@ -505,6 +575,24 @@ def _longest_first(todo: Iterable[int], manifest: pd.DataFrame,
     return sorted(order, key=lambda idx: -costs[int(manifest.at[idx, "scenario_id"])])
 
 
+def _bundles(order: Sequence[int], manifest: pd.DataFrame, run_config: RunConfig,
+             capacity: int, share_prefix: bool) -> list[list[int]]:
+    """Manifest rows grouped into tasks, in ``order``: the runs of one design point, seed and
+    market draw go together (their policies share a prefix, :func:`run_bundle`), at most
+    ``len(order) / capacity`` runs a task so that every worker gets work; one run a task
+    when ``share_prefix`` is off or the study runs its own model."""
+    if not share_prefix or run_config.model != _SHARING_MODEL:
+        return [[idx] for idx in order]
+    groups: dict[tuple[int, int, str], list[int]] = {}
+    for idx in order:
+        draw = manifest.at[idx, "market_draw"]
+        key = (int(manifest.at[idx, "point"]), int(manifest.at[idx, "seed"]),
+               draw if isinstance(draw, str) else "")
+        groups.setdefault(key, []).append(idx)
+    size = max(1, math.ceil(len(order) / capacity)) if capacity else max(1, len(order))
+    return [rows[k:k + size] for rows in groups.values() for k in range(0, len(rows), size)]
+
+
 def _progress(total: int, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
@@ -527,6 +615,7 @@ def _execute(
     progress: bool,
     flush_every_s: float,
     max_in_flight: int | None = None,
+    share_prefix: bool = True,
 ) -> SweepSummary:
     """Submit the manifest rows ``todo``; record each outcome; flush the manifest atomically.
 
@@ -540,12 +629,13 @@ def _execute(
                                 "traceback": object})
     futures: dict[Future, int] = {}
     costs = {sid: _safe_cost(cfg) for sid, cfg in configs.items()}
-    queue = deque(_longest_first(todo, manifest, costs))
+    order = _longest_first(todo, manifest, costs)
     capacity = int(getattr(executor, "max_workers", 0) or 0)
-    # Keep a bounded number of runs in flight: the driver records results as they come, a
+    queue = deque(_bundles(order, manifest, run_config, capacity, share_prefix))
+    # Keep a bounded number of tasks in flight: the driver records results as they come, a
     # recycling pool never waits on a long queue, and Ctrl-C leaves the rest PENDING.
     limit = max_in_flight or (2 * capacity if capacity else len(queue)) or 1
-    bar = _progress(len(queue), store.root.name, progress)
+    bar = _progress(len(order), store.root.name, progress)
 
     def record(idx: int, ref: RunRef) -> None:
         _apply(manifest, idx, ref)
@@ -553,29 +643,44 @@ def _execute(
         if ref.status != "SUCCEEDED":
             bar.write(f"{ref.run_id}: {ref.status}: {ref.error}")
 
+    def aborted(row: pd.Series, exc: BaseException, trace: str | None = None) -> RunRef:
+        return RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0, int(row["seed"]),
+                      0.0, "", error=f"{type(exc).__name__}: {exc}", traceback=trace)
+
     def submit_next() -> None:
-        idx = queue.popleft()
-        row = manifest.loc[idx]
-        config = configs.get(int(row["scenario_id"]))
-        if not isinstance(config, SimConfig):
-            error = config.error if isinstance(config, _Invalid) else "no config stored"
-            record(idx, RunRef(row["run_id"], int(row["attempt"]), "FAILED", None, 0,
-                               int(row["seed"]), 0.0, "", error=f"ScenarioError: {error}"))
+        ready: list[tuple[int, pd.Series, SimConfig]] = []
+        for idx in queue.popleft():
+            row = manifest.loc[idx]
+            config = configs.get(int(row["scenario_id"]))
+            if not isinstance(config, SimConfig):
+                error = config.error if isinstance(config, _Invalid) else "no config stored"
+                record(idx, RunRef(row["run_id"], int(row["attempt"]), "FAILED", None, 0,
+                                   int(row["seed"]), 0.0, "", error=f"ScenarioError: {error}"))
+                continue
+            try:
+                config = _with_draw(config, row.get("market_draw"))
+            except ValueError as exc:
+                record(idx, RunRef(row["run_id"], int(row["attempt"]), "FAILED", None, 0,
+                                   int(row["seed"]), 0.0, "", error=f"market_draw: {exc}"))
+                continue
+            ready.append((idx, row, config))
+        if not ready:
             return
         try:
-            config = _with_draw(config, row.get("market_draw"))
-        except ValueError as exc:
-            record(idx, RunRef(row["run_id"], int(row["attempt"]), "FAILED", None, 0,
-                               int(row["seed"]), 0.0, "", error=f"market_draw: {exc}"))
-            return
-        try:
-            fut = executor.submit(run_one, row["run_id"], int(row["attempt"]), config,
-                                  str(row["policy"]), int(row["seed"]), run_config, writer)
+            if len(ready) == 1:
+                _, row, config = ready[0]
+                fut = executor.submit(run_one, row["run_id"], int(row["attempt"]), config,
+                                      str(row["policy"]), int(row["seed"]), run_config, writer)
+            else:
+                items = [(row["run_id"], int(row["attempt"]), config, str(row["policy"]))
+                         for _, row, config in ready]
+                fut = executor.submit(run_bundle, items, int(ready[0][1]["seed"]), run_config,
+                                      writer)
         except BrokenExecutor as exc:
-            record(idx, RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
-                               int(row["seed"]), 0.0, "", error=f"{type(exc).__name__}: {exc}"))
+            for idx, row, _ in ready:
+                record(idx, aborted(row, exc))
             return
-        futures[fut] = idx
+        futures[fut] = [idx for idx, _, _ in ready]
 
     flush_interval = flush_every_s
     try:
@@ -588,25 +693,23 @@ def _execute(
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             interrupted: BaseException | None = None
             for fut in done:
-                idx = futures.pop(fut)
-                row = manifest.loc[idx]
+                indices = futures.pop(fut)
+                rows = [manifest.loc[idx] for idx in indices]
                 try:
-                    ref = fut.result()
+                    result = fut.result()
+                    refs = [result] if isinstance(result, RunRef) else list(result)
                 except (KeyboardInterrupt, SystemExit) as exc:
                     # Ctrl-C inside a task run in this thread: record the other finished
-                    # runs first, then stop (this run stays PENDING for resume).
+                    # runs first, then stop (these runs stay PENDING for resume).
                     interrupted = interrupted or exc
                     continue
                 except (BrokenExecutor, CancelledError) as exc:
-                    ref = RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
-                                 int(row["seed"]), 0.0, "",
-                                 error=f"{type(exc).__name__}: {exc}")
+                    refs = [aborted(row, exc) for row in rows]
                 except Exception as exc:  # e.g. a Dask worker that died
-                    ref = RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0,
-                                 int(row["seed"]), 0.0, "",
-                                 error=f"{type(exc).__name__}: {exc}",
-                                 traceback=traceback.format_exc())
-                record(idx, ref)
+                    trace = traceback.format_exc()
+                    refs = [aborted(row, exc, trace) for row in rows]
+                for idx, ref in zip(indices, refs, strict=True):
+                    record(idx, ref)
             if interrupted is not None:
                 raise interrupted
             if time.perf_counter() - last_flush >= flush_interval:
@@ -633,6 +736,7 @@ def run_sweep(
     progress: bool = True,
     flush_every_s: float = 0.5,
     max_in_flight: int | None = None,
+    share_prefix: bool = True,
 ) -> SweepSummary:
     """Write the study directory, then run every run of ``plan`` on ``executor``.
 
@@ -653,8 +757,12 @@ def run_sweep(
         a manifest that takes long to write is rewritten less often (at most ~5 % of the
         time goes to rewriting it).
     max_in_flight
-        Runs submitted but not finished at any time; default twice the executor's workers
+        Tasks submitted but not finished at any time; default twice the executor's workers
         (everything at once when the executor does not say how many it has).
+    share_prefix
+        Run the policies of one design point and seed together, simulating the part of the
+        run before governance is first reached once (``sim.fork``; every run's results are
+        those of running it alone). Off: one run per task.
 
     Returns
     -------
@@ -666,7 +774,8 @@ def run_sweep(
     configs = (dict(enumerate(plan.configs)) if len(plan.configs) == len(plan.scenarios)
                else stored_configs(store))
     return _execute(store, manifest, range(len(manifest)), executor, configs=configs,
-                    progress=progress, flush_every_s=flush_every_s, max_in_flight=max_in_flight)
+                    progress=progress, flush_every_s=flush_every_s, max_in_flight=max_in_flight,
+                    share_prefix=share_prefix)
 
 
 def resume(
@@ -676,6 +785,7 @@ def resume(
     progress: bool = True,
     flush_every_s: float = 0.5,
     max_in_flight: int | None = None,
+    share_prefix: bool = True,
 ) -> SweepSummary:
     """Re-run every ``PENDING``, ``FAILED`` or ``ABORTED`` run with ``attempt + 1``.
 
@@ -689,7 +799,8 @@ def resume(
     manifest.loc[todo, "status"] = "PENDING"
     store.write_manifest(manifest)
     return _execute(store, manifest, todo, executor, configs=stored_configs(store),
-                    progress=progress, flush_every_s=flush_every_s, max_in_flight=max_in_flight)
+                    progress=progress, flush_every_s=flush_every_s, max_in_flight=max_in_flight,
+                    share_prefix=share_prefix)
 
 
 def replay(root: str | Path, run_id: str) -> Any:

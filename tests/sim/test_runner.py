@@ -330,3 +330,48 @@ def test_a_study_validates_its_scenario_once(tmp_path: Path,
     assert result.exit_code == 0, result.output
     assert "4 runs: 4 SUCCEEDED" in result.output
     assert counter.calls == 1
+
+
+def test_shared_prefix_stores_what_one_run_per_task_stores(tmp_path: Path) -> None:
+    """Runs of one point and seed go in one task (sim.fork) and store exactly what they store
+    when each runs alone; off, every run is its own task."""
+    plan = _plan(1, 2, horizon=0.5)
+    submitted: dict[bool, list[str]] = {}
+    for share in (True, False):
+        executor = SequentialExecutor()
+        calls = submitted.setdefault(share, [])
+        original = executor.submit
+
+        def submit(fn, *args, _calls=calls, _original=original, **kw):
+            _calls.append(fn.__name__)
+            return _original(fn, *args, **kw)
+
+        executor.submit = submit  # type: ignore[method-assign]
+        summary = run_sweep(plan, tmp_path / str(share), executor, progress=False,
+                            share_prefix=share)
+        assert summary.counts == {"SUCCEEDED": 4}
+    assert submitted[True] == ["run_bundle", "run_bundle"]  # 2 seeds x (sudo, v2_two_stage)
+    assert submitted[False] == ["run_one"] * 4
+    _assert_same_store(tmp_path / "True", tmp_path / "False")
+
+
+def test_a_failing_run_in_a_bundle_keeps_the_others(tmp_path: Path) -> None:
+    from sim.runner import run_bundle
+
+    plan = _plan(1, 1, horizon=0.25)
+    store = StudyStore(tmp_path / "s")
+    store.create(plan.sweep, plan.scenarios, plan.manifest)
+    config = plan.configs[0]
+    items = [("a", 0, config, "sudo"), ("b", 0, config, "no_such_policy"),
+             ("c", 0, config, "multisig")]
+    refs = run_bundle(items, 7, RunConfig(), store.writer())
+    assert [r.status for r in refs] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+    assert "governance.policy" in refs[1].error and "ValueError" in refs[1].traceback
+    # what the bundle stored for "c" is what run_one stores for it
+    alone = run_one("c", 1, config, "multisig", 7, RunConfig(), store.writer())
+    assert alone.status == "SUCCEEDED" and alone.n_rows == refs[2].n_rows
+    for table in ("kpis", "timeseries"):
+        shared = pd.read_parquet(tmp_path / "s" / table / refs[2].part_path)
+        own = pd.read_parquet(tmp_path / "s" / table / alone.part_path)
+        pd.testing.assert_frame_equal(shared.drop(columns="attempt"),
+                                      own.drop(columns="attempt"), check_exact=True)

@@ -12,10 +12,10 @@ gives for that policy and seed (tested against independent runs: time series, KP
 In ``covenant_2026`` the first matter is the cut on day 30 of 40, so 12 policies cost about
 ``0.75 + 12 x 0.25 = 3.75`` runs instead of 12.
 
-Whatever cannot be shared safely is not: policies whose configs differ beyond
+Whatever cannot be shared exactly is not: policies whose configs differ beyond
 ``governance.policy`` and ``governance.policy_config``, desks that would schedule different
-events when built (false alarms), or a matter found in the first step run one by one through
-:func:`sim.api.run`.
+events when built (false alarms), or a desk that acts before any matter run one by one
+through :func:`sim.api.run`.
 """
 
 from __future__ import annotations
@@ -117,9 +117,11 @@ def _governance_due(model: GovSimModel) -> bool:
     )
 
 
-def _extra_desk(model: GovSimModel, config: SimConfig, rng: Any) -> GovernanceDesk | None:
-    """``config``'s governance desk on ``model`` as its own run would build it, or None when
-    building it would schedule events other than the first desk's."""
+def _built_desk(
+    model: GovSimModel, config: SimConfig, rng: Any
+) -> tuple[GovernanceDesk, list[tuple[int, int, str, str]]]:
+    """``config``'s governance desk on ``model`` as its own run would build it, and the events
+    building it scheduled (taken back out of the model's queue)."""
     from sim.desks import GovernanceDesk
 
     queue, seq = list(model._queue), model._seq
@@ -131,9 +133,13 @@ def _extra_desk(model: GovSimModel, config: SimConfig, rng: Any) -> GovernanceDe
         desk = GovernanceDesk(model, policy, seats, rng)
     finally:
         model.config = running
-    scheduled = len(model._queue) > len(queue)
+    added = sorted(
+        (block, priority, handler, repr(args))
+        for block, priority, n, handler, args in model._queue
+        if n >= seq
+    )
     model._queue, model._seq = queue, seq
-    return None if scheduled else desk
+    return desk, added
 
 
 def run_policies(
@@ -239,12 +245,17 @@ def _shared_prefix(
     governance_rng = copy.deepcopy(streams.governance)
     model = GovSimModel(configs[0], streams=streams)
     desks = [model.governance]
+    # What the first desk scheduled when the model built it (false alarms), from a twin built
+    # the same way: every other desk must schedule exactly that, which the queue already holds.
+    twin, scheduled = _built_desk(model, configs[0], copy.deepcopy(governance_rng))
+    for governor in twin.governors:
+        governor.remove()
     for config in configs[1:]:
-        desk = _extra_desk(model, config, copy.deepcopy(governance_rng))
-        if desk is None:
+        desk, added = _built_desk(model, config, copy.deepcopy(governance_rng))
+        desks.append(desk)
+        if added != scheduled:
             engine.release(model)
             return None, []
-        desks.append(desk)
     first = model.governance
     model.governance = _Fanout(model, desks)
     try:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import sim.fork as fork
-from sim import api
+from sim import api, engine
 from sim.agents.events import EVENT_HANDLERS
 from sim.config import SimConfig
 from sim.model import GovSimModel
@@ -81,20 +81,45 @@ def _never(*_: Any) -> Any:
     raise AssertionError("the prefix must not be shared")
 
 
-def test_desks_that_schedule_their_own_events_run_one_by_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # a benevolent-erring person's false alarms are scheduled when the desk is built
+def test_false_alarms_scheduled_alike_are_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a benevolent-erring person's false alarms are scheduled when the desk is built, keyed by
+    # the person (the same under every policy): the queue holds them once, for every policy
     config = _tiny(
         COVENANT,
         actors=[{"count": 1, "intent": "self_interested"},
                 {"count": 1, "intent": "benevolent_erring"}],
-        error_rate_per_year=1000.0,
+        error_rate_per_year=3000.0,
     )
+    policies = ["sudo", "multisig", "cosmos"]
+    built = GovSimModel(api.load_config(config, seed=2))
+    alarms = [entry for entry in built._queue if entry[3] == "false_alarm"]
+    engine.release(built)
+    assert len(alarms) >= 2 and min(entry[0] for entry in alarms) > 2 * config.network.tempo
+    alone = [api.run(config, policy, seed=2) for policy in policies]
+    counter = StepCounter(monkeypatch)
+    shared = fork.run_policies(config, policies, seed=2)
+    for a, b in zip(shared, alone, strict=True):
+        _assert_same(a, b)
+    assert counter.steps < 3 * round(1.0 * 7200 / config.network.tempo)
+
+
+def test_desks_that_schedule_different_events_run_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sim.desks import GovernanceDesk
+
+    original = GovernanceDesk._schedule_false_alarms
+
+    def schedule(desk: GovernanceDesk) -> None:
+        original(desk)
+        if desk.policy.name == "multisig":  # a policy-dependent event, in its own run too
+            desk.host.schedule(7200 * 2, "quality_jump", netuid=0, factor=1.5)
+
+    monkeypatch.setattr(GovernanceDesk, "_schedule_false_alarms", schedule)
+    config = _tiny(COVENANT)
     counter = StepCounter(monkeypatch)
     shared = fork.run_policies(config, ["sudo", "multisig"], seed=2)
-    per_run = round(1.0 * 7200 / config.network.tempo)
-    assert counter.steps == 2 * per_run  # nothing shared
+    assert counter.steps == 2 * round(1.0 * 7200 / config.network.tempo)  # nothing shared
     for policy, result in zip(["sudo", "multisig"], shared, strict=True):
         _assert_same(result, api.run(config, policy, seed=2))
 

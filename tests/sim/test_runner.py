@@ -375,3 +375,21 @@ def test_a_failing_run_in_a_bundle_keeps_the_others(tmp_path: Path) -> None:
         own = pd.read_parquet(tmp_path / "s" / table / alone.part_path)
         pd.testing.assert_frame_equal(shared.drop(columns="attempt"),
                                       own.drop(columns="attempt"), check_exact=True)
+
+
+def test_bundles_group_point_seed_and_draw_and_leave_every_worker_work() -> None:
+    from sim.runner import _bundles
+
+    manifest = pd.DataFrame({
+        "point": [0, 0, 0, 0, 1, 1, 0, 0],
+        "seed": [5, 5, 6, 6, 5, 5, 5, 5],
+        "market_draw": [None, None, None, None, None, None, '{"a": 1}', '{"a": 1}'],
+    })
+    order = list(range(8))
+    assert _bundles(order, manifest, RunConfig(), 0, True) == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert _bundles(order, manifest, RunConfig(), 8, True) == [[k] for k in order]
+    assert _bundles(order, manifest, RunConfig(), 1, False) == [[k] for k in order]
+    own_model = RunConfig(model="tests.scenarios.tiny:run_or_fail")
+    assert _bundles(order, manifest, own_model, 1, True) == [[k] for k in order]
+    # the order of the groups is the order of their first runs (costly runs first)
+    assert _bundles([4, 0, 5, 1], manifest, RunConfig(), 2, True) == [[4, 5], [0, 1]]

@@ -257,6 +257,8 @@ def run_one(
 
 #: The model whose runs of one design point and seed share their prefix (``sim.fork``).
 _SHARING_MODEL = "sim:run"
+#: Tasks per worker a study's bundles are cut into at least (when there are runs enough).
+_TASKS_PER_WORKER = 4
 
 
 def run_bundle(
@@ -578,9 +580,10 @@ def _longest_first(todo: Iterable[int], manifest: pd.DataFrame,
 def _bundles(order: Sequence[int], manifest: pd.DataFrame, run_config: RunConfig,
              capacity: int, share_prefix: bool) -> list[list[int]]:
     """Manifest rows grouped into tasks, in ``order``: the runs of one design point, seed and
-    market draw go together (their policies share a prefix, :func:`run_bundle`), at most
-    ``len(order) / capacity`` runs a task so that every worker gets work; one run a task
-    when ``share_prefix`` is off or the study runs its own model."""
+    market draw go together (their policies share a prefix, :func:`run_bundle`); a group is
+    split into near-equal tasks of at most ``len(order) / (4 capacity)`` runs, so that the
+    workers get about four tasks each and finish together; one run a task when
+    ``share_prefix`` is off or the study runs its own model."""
     if not share_prefix or run_config.model != _SHARING_MODEL:
         return [[idx] for idx in order]
     groups: dict[tuple[int, int, str], list[int]] = {}
@@ -589,8 +592,12 @@ def _bundles(order: Sequence[int], manifest: pd.DataFrame, run_config: RunConfig
         key = (int(manifest.at[idx, "point"]), int(manifest.at[idx, "seed"]),
                draw if isinstance(draw, str) else "")
         groups.setdefault(key, []).append(idx)
-    size = max(1, math.ceil(len(order) / capacity)) if capacity else max(1, len(order))
-    return [rows[k:k + size] for rows in groups.values() for k in range(0, len(rows), size)]
+    size = math.ceil(len(order) / (_TASKS_PER_WORKER * capacity)) if capacity else len(order)
+    tasks = []
+    for rows in groups.values():
+        parts = math.ceil(len(rows) / max(size, 1))
+        tasks += [part.tolist() for part in np.array_split(np.array(rows, dtype=int), parts)]
+    return tasks
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:

@@ -335,7 +335,7 @@ def test_a_study_validates_its_scenario_once(tmp_path: Path,
 def test_shared_prefix_stores_what_one_run_per_task_stores(tmp_path: Path) -> None:
     """Runs of one point and seed go in one task (sim.fork) and store exactly what they store
     when each runs alone; off, every run is its own task."""
-    plan = _plan(1, 2, horizon=0.5)
+    plan = _plan(1, 4, horizon=0.5)  # 8 runs: two a task, four tasks for the one worker
     submitted: dict[bool, list[str]] = {}
     for share in (True, False):
         executor = SequentialExecutor()
@@ -349,9 +349,9 @@ def test_shared_prefix_stores_what_one_run_per_task_stores(tmp_path: Path) -> No
         executor.submit = submit  # type: ignore[method-assign]
         summary = run_sweep(plan, tmp_path / str(share), executor, progress=False,
                             share_prefix=share)
-        assert summary.counts == {"SUCCEEDED": 4}
-    assert submitted[True] == ["run_bundle", "run_bundle"]  # 2 seeds x (sudo, v2_two_stage)
-    assert submitted[False] == ["run_one"] * 4
+        assert summary.counts == {"SUCCEEDED": 8}
+    assert submitted[True] == ["run_bundle"] * 4  # 4 seeds x (sudo, v2_two_stage)
+    assert submitted[False] == ["run_one"] * 8
     _assert_same_store(tmp_path / "True", tmp_path / "False")
 
 
@@ -386,10 +386,16 @@ def test_bundles_group_point_seed_and_draw_and_leave_every_worker_work() -> None
         "market_draw": [None, None, None, None, None, None, '{"a": 1}', '{"a": 1}'],
     })
     order = list(range(8))
-    assert _bundles(order, manifest, RunConfig(), 0, True) == [[0, 1], [2, 3], [4, 5], [6, 7]]
-    assert _bundles(order, manifest, RunConfig(), 8, True) == [[k] for k in order]
+    pairs = [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert _bundles(order, manifest, RunConfig(), 0, True) == pairs  # workers unknown
+    assert _bundles(order, manifest, RunConfig(), 1, True) == pairs  # 4 tasks for 1 worker
+    assert _bundles(order, manifest, RunConfig(), 2, True) == [[k] for k in order]
     assert _bundles(order, manifest, RunConfig(), 1, False) == [[k] for k in order]
     own_model = RunConfig(model="tests.scenarios.tiny:run_or_fail")
     assert _bundles(order, manifest, own_model, 1, True) == [[k] for k in order]
     # the order of the groups is the order of their first runs (costly runs first)
-    assert _bundles([4, 0, 5, 1], manifest, RunConfig(), 2, True) == [[4, 5], [0, 1]]
+    assert _bundles([4, 0, 5, 1], manifest, RunConfig(), 0, True) == [[4, 5], [0, 1]]
+    # a large group is cut into near-equal tasks: 12 policies of one seed, 2 workers
+    one_seed = pd.DataFrame({"point": [0] * 12, "seed": [1] * 12, "market_draw": [None] * 12})
+    assert [len(t) for t in _bundles(range(12), one_seed, RunConfig(), 2, True)] == [2] * 6
+    assert [len(t) for t in _bundles(range(12), one_seed, RunConfig(), 1, True)] == [3] * 4

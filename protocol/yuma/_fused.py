@@ -804,11 +804,11 @@ def run_fused_slice(
         # the kernel reads each row's old bonds before it writes that row, so the copy serves
         # as both input and output
         bonds_out = fresh_copy(inputs.bonds)
-    outputs = SliceOutputs(
-        consensus=torch.empty(B, n, dtype=torch.float64),
-        incentive=torch.empty(B, n, dtype=torch.float64),
-        trust=torch.empty(B, k, dtype=torch.float64),
-        dividends=torch.empty(B, k, dtype=torch.float64),
+    outputs = SliceOutputs(  # numpy-allocated buffers: no tensor dispatch each
+        consensus=torch.from_numpy(np.empty((B, n))),
+        incentive=torch.from_numpy(np.empty((B, n))),
+        trust=torch.from_numpy(np.empty((B, k))),
+        dividends=torch.from_numpy(np.empty((B, k))),
         bonds=bonds_out,
     )
     if torch.autograd.profiler._is_profiler_enabled:

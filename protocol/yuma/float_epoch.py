@@ -717,8 +717,7 @@ def _finish_fused(
 ) -> EpochResult:
     """:func:`_finish` in one numba pass per subnet (CPU, float64; the fused backend)."""
     B, n = inputs.stake.shape
-    buffers = [torch.empty(B, n, dtype=torch.float64) for _ in range(5)]
-    validator_trust, dividends, server, validator, emission = buffers
+    buffers = [np.empty((B, n)) for _ in range(5)]  # numpy-allocated: no dispatch each
     finish_rows(
         validators.rows.contiguous().numpy(),
         outputs.trust.contiguous().numpy(),
@@ -727,8 +726,9 @@ def _finish_fused(
         validators.active_stake.contiguous().numpy(),
         validators.stake.contiguous().numpy(),
         inputs.rao_emission.to(torch.float64).contiguous().numpy(),
-        *(buffer.numpy() for buffer in buffers),
+        *buffers,
     )
+    validator_trust, dividends, server, validator, emission = map(torch.from_numpy, buffers)
     return EpochResult(
         consensus=outputs.consensus,
         incentive=outputs.incentive,

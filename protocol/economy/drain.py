@@ -97,7 +97,9 @@ class DrainResult:
 
 def due_subnets(state: NetworkState, block: int) -> torch.Tensor:
     """Subnets whose epoch runs at ``block``: ``block − LastEpochBlock >= tempo`` (HEAD) ``[S]``."""
-    return state.active & (block - state.last_epoch_block >= state.tempo)
+    # in numpy on views of the state (the same integer compares, no tensor dispatch each)
+    since = block - state.last_epoch_block.numpy()
+    return torch.from_numpy(state.active.numpy() & (since >= state.tempo.numpy()))
 
 
 def _uid_root_stake(state: NetworkState, index: torch.Tensor | None = None) -> torch.Tensor:
@@ -125,17 +127,17 @@ def _due_epoch_stake(
     if choose_backend(backend) == "torch":
         root_weighted = params.tao_weight * _uid_root_stake(state, index)
         return root_weighted, hotkey + root_weighted
-    root_weighted = torch.empty(coldkeys.shape, dtype=torch.float64)
-    stake = torch.empty(coldkeys.shape, dtype=torch.float64)
+    root_weighted = np.empty(tuple(coldkeys.shape))  # numpy-allocated: no dispatch each
+    stake = np.empty(tuple(coldkeys.shape))
     epoch_stake_rows(
         coldkeys.contiguous().numpy(),
         state.root_stake.contiguous().numpy(),
         hotkey.contiguous().numpy(),
         float(params.tao_weight),
-        root_weighted.numpy(),
-        stake.numpy(),
+        root_weighted,
+        stake,
     )
-    return root_weighted, stake
+    return torch.from_numpy(root_weighted), torch.from_numpy(stake)
 
 
 def epoch_stake(state: NetworkState, params: EconomyParams) -> torch.Tensor:
@@ -149,6 +151,12 @@ def _epoch_groups(
 ) -> list[tuple[torch.Tensor, Any]]:
     """Group due subnets by their epoch parameters (tempo and per-subnet overrides)."""
     base = params.epoch_params or _DEFAULT_EPOCH_PARAMS
+    if not state.epoch_overrides:
+        # no per-subnet overrides: one group per tempo, usually one for every due subnet
+        members_np = np.flatnonzero(due.numpy())
+        due_tempos = state.tempo.numpy()[members_np]
+        if members_np.size and bool((due_tempos == due_tempos[0]).all()):
+            return [(torch.from_numpy(members_np), base.with_(tempo=int(due_tempos[0])))]
     overrides: dict[int, dict[str, Any]] = {}
     for netuid, name, value in state.epoch_overrides:
         overrides.setdefault(netuid, {})[name] = value
@@ -484,9 +492,10 @@ def drain(
             rao_emission=group_of(drained),
             last_update=group_of(state.last_update),
             registration=group_of(state.registration_block),
-            block=block,
             validator_permit_prev=group_of(state.validator_permit),
             owner_uid=group_of(state.owner_uid),
+            # a [B] tensor: taken as it is (an int is converted per call)
+            block=torch.from_numpy(np.full(int(index.numel()), block, dtype=np.int64)),
             lms=group_of(state.last_epoch_block),
             mechanism=params.mechanism,
             # the gathered rows are a fresh copy, and a whole-network call may write into

@@ -29,6 +29,7 @@ __all__ = [
     "spot_price_array",
     "spot_price_scalar",
     "swap_alpha_for_tao",
+    "swap_alpha_for_tao_array",
     "swap_alpha_for_tao_scalar",
     "swap_tao_for_alpha",
     "swap_tao_for_alpha_array",
@@ -202,6 +203,24 @@ def swap_tao_for_alpha_array(
     power = torch.pow(torch.from_numpy(ratio), torch.from_numpy(w2 / np.maximum(w1, 1e-300)))
     out = pool_alpha * (1.0 - power.numpy())
     return np.where((tao_in > 0) & (pool_tao > 0), out, 0.0)
+
+
+def swap_alpha_for_tao_array(
+    pool_tao: np.ndarray,
+    pool_alpha: np.ndarray,
+    w1: np.ndarray,
+    alpha_in: np.ndarray,
+    fee_rate: float,
+) -> np.ndarray:
+    """:func:`swap_alpha_for_tao` on numpy float64 arrays, bit-identical: the arithmetic in
+    numpy (correctly rounded either way), the power still in torch (its vectorised ``pow`` is
+    not numpy's)."""
+    net_in = alpha_in * (1.0 - fee_rate)
+    w2 = 1.0 - w1
+    ratio = pool_alpha / np.maximum(pool_alpha + net_in, 1e-300)
+    power = torch.pow(torch.from_numpy(ratio), torch.from_numpy(w1 / np.maximum(w2, 1e-300)))
+    out = pool_tao * (1.0 - power.numpy())
+    return np.where((alpha_in > 0) & (pool_alpha > 0), out, 0.0)
 
 
 # ---------------------------------------------------------------------- one pool, Python floats

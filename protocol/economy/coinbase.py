@@ -176,7 +176,7 @@ def run_coinbase(
     emit = _emitting_array(state, block)
     emitting = torch.from_numpy(emit)
     shares = _shares(state, params, era, emitting)
-    tao_emission = e_b * shares
+    tao_emission_np = e_b * shares.numpy()  # the same product as ``e_b * shares`` in torch
     # The [S] arithmetic below runs in numpy on views of the state's tensors: the same float64
     # operations in the same order as in torch (bit-identical), at a fraction of a tensor
     # dispatch each. Sums and transcendental functions stay in torch (numpy's differ).
@@ -189,18 +189,26 @@ def run_coinbase(
     alpha_block = block_emission_array(alpha_issuance)
     alpha_emission = np.where(emit, alpha_block, 0.0)
     root_prop = _root_proportion_array(state, params, alpha_issuance)
-    injection = era.injection(
-        tao_emission,
-        torch.from_numpy(price),
-        torch.from_numpy(alpha_emission),
-        torch.from_numpy(root_prop),
-        e_b,
-    )
+    if era.injection_array is not None:
+        tao_in1, alpha_in1, excess1 = era.injection_array(
+            tao_emission_np, price, alpha_emission, root_prop, e_b
+        )
+    else:
+        injection = era.injection(
+            torch.from_numpy(tao_emission_np),
+            torch.from_numpy(price),
+            torch.from_numpy(alpha_emission),
+            torch.from_numpy(root_prop),
+            e_b,
+        )
+        tao_in1 = injection.tao_in.numpy()
+        alpha_in1 = injection.alpha_in.numpy()
+        excess1 = injection.excess_tao.numpy()
 
     # Pool side: injection (price kept by the weight re-solve), then the chain buy of the excess.
-    tao_in = injection.tao_in.numpy() * n_blocks
-    alpha_in = injection.alpha_in.numpy() * n_blocks
-    excess = injection.excess_tao.numpy() * n_blocks
+    tao_in = tao_in1 * n_blocks
+    alpha_in = alpha_in1 * n_blocks
+    excess = excess1 * n_blocks
     pool_tao, pool_alpha, w1 = inject_array(
         pool_tao0,
         pool_alpha0,
@@ -273,7 +281,7 @@ def run_coinbase(
     result = CoinbaseResult(
         block_emission=e_b,
         shares=shares,
-        tao_emission=tao_emission * n_blocks,
+        tao_emission=as_tensor(tao_emission_np * n_blocks),
         tao_in=as_tensor(tao_in),
         alpha_in=as_tensor(alpha_in),
         excess_tao=as_tensor(excess),

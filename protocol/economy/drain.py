@@ -40,7 +40,7 @@ from protocol.economy._fused_drain import (
     payout_rows,
 )
 from protocol.economy._fused_drain import credit_root_tao as _credit_root_tao_kernel
-from protocol.economy.amm import swap_alpha_for_tao
+from protocol.economy.amm import swap_alpha_for_tao_array
 from protocol.economy.staking import credit_owner_stake
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.yuma import EpochParams, yuma_epoch
@@ -97,7 +97,9 @@ class DrainResult:
 
 def due_subnets(state: NetworkState, block: int) -> torch.Tensor:
     """Subnets whose epoch runs at ``block``: ``block − LastEpochBlock >= tempo`` (HEAD) ``[S]``."""
-    return state.active & (block - state.last_epoch_block >= state.tempo)
+    # in numpy on views of the state (the same integer compares, no tensor dispatch each)
+    since = block - state.last_epoch_block.numpy()
+    return torch.from_numpy(state.active.numpy() & (since >= state.tempo.numpy()))
 
 
 def _uid_root_stake(state: NetworkState, index: torch.Tensor | None = None) -> torch.Tensor:
@@ -125,17 +127,17 @@ def _due_epoch_stake(
     if choose_backend(backend) == "torch":
         root_weighted = params.tao_weight * _uid_root_stake(state, index)
         return root_weighted, hotkey + root_weighted
-    root_weighted = torch.empty(coldkeys.shape, dtype=torch.float64)
-    stake = torch.empty(coldkeys.shape, dtype=torch.float64)
+    root_weighted = np.empty(tuple(coldkeys.shape))  # numpy-allocated: no dispatch each
+    stake = np.empty(tuple(coldkeys.shape))
     epoch_stake_rows(
         coldkeys.contiguous().numpy(),
         state.root_stake.contiguous().numpy(),
         hotkey.contiguous().numpy(),
         float(params.tao_weight),
-        root_weighted.numpy(),
-        stake.numpy(),
+        root_weighted,
+        stake,
     )
-    return root_weighted, stake
+    return torch.from_numpy(root_weighted), torch.from_numpy(stake)
 
 
 def epoch_stake(state: NetworkState, params: EconomyParams) -> torch.Tensor:
@@ -149,6 +151,12 @@ def _epoch_groups(
 ) -> list[tuple[torch.Tensor, Any]]:
     """Group due subnets by their epoch parameters (tempo and per-subnet overrides)."""
     base = params.epoch_params or _DEFAULT_EPOCH_PARAMS
+    if not state.epoch_overrides:
+        # no per-subnet overrides: one group per tempo, usually one for every due subnet
+        members_np = np.flatnonzero(due.numpy())
+        due_tempos = state.tempo.numpy()[members_np]
+        if members_np.size and bool((due_tempos == due_tempos[0]).all()):
+            return [(torch.from_numpy(members_np), base.with_(tempo=int(due_tempos[0])))]
     overrides: dict[int, dict[str, Any]] = {}
     for netuid, name, value in state.epoch_overrides:
         overrides.setdefault(netuid, {})[name] = value
@@ -325,7 +333,6 @@ def payouts_fused(inputs: PayoutInputs) -> Payouts:
     The same element-wise arithmetic; row sums agree to rounding (sequential here).
     """
     B, n = inputs.incentive.shape
-    f64 = torch.float64
 
     def arr(values: torch.Tensor) -> np.ndarray:
         return values.contiguous().numpy()
@@ -346,13 +353,12 @@ def payouts_fused(inputs: PayoutInputs) -> Payouts:
         owner_cut=arr(inputs.owner_cut),
         delegate_take=float(inputs.delegate_take),
     )
-    sums = torch.empty(B, len(PAYOUT_SUMS), dtype=f64)
-    per_uid = {name: torch.empty(B, n, dtype=f64) for name in PayoutBuffers._fields[1:]}
-    payout_rows(
-        rows, PayoutBuffers(sums=sums.numpy(), **{k: v.numpy() for k, v in per_uid.items()})
-    )
-    totals = dict(zip(PAYOUT_SUMS, sums.T.contiguous().unbind(0), strict=True))
-    return Payouts(**per_uid, **totals)
+    # numpy-allocated outputs (a tensor view each afterwards: no dispatch per buffer)
+    sums = np.empty((len(PAYOUT_SUMS), B))
+    per_uid = {name: np.empty((B, n)) for name in PayoutBuffers._fields[1:]}
+    payout_rows(rows, PayoutBuffers(sums=sums.T, **per_uid))
+    totals = {name: torch.from_numpy(sums[i]) for i, name in enumerate(PAYOUT_SUMS)}
+    return Payouts(**{k: torch.from_numpy(v) for k, v in per_uid.items()}, **totals)
 
 
 def credit_root_tao_torch(
@@ -438,12 +444,16 @@ def drain(
     choose_backend(backend)  # a bad name fails here, not at the first block with a subnet due
     S, n = state.n_subnets, state.n_uids
     f64 = torch.float64
-    if not bool(due.any()):
+    # The [S] bookkeeping runs in numpy on views of the state's tensors: the same float64
+    # operations as in torch (bit-identical), without a tensor dispatch each.
+    due_np = due.numpy()
+    if not due_np.any():
         return state, DrainResult.nothing(S, n)
 
     # Everything below works on the B due subnets only ([B, n]); results are scattered back.
-    idx = torch.nonzero(due).flatten()
-    B = int(idx.numel())
+    idx_np = np.flatnonzero(due_np)
+    idx = torch.from_numpy(idx_np)
+    B = int(idx_np.size)
     # Every subnet due (tempo mode): idx is 0..S-1, so [S, n] gathers and scatters are skipped.
     all_due = B == S
 
@@ -456,8 +466,10 @@ def drain(
     # One group covering every slot (the usual tempo-mode case): no gathers or copies.
     whole = len(groups) == 1 and B == S
     bonds = state.bonds if (whole or bonds_owned) else state.bonds.clone()
-    pending = state.pending_server + state.pending_validator + state.pending_root
-    drained = torch.where(due, pending, 0.0)
+    pending = (
+        state.pending_server.numpy() + state.pending_validator.numpy()
+    ) + state.pending_root.numpy()
+    drained = torch.from_numpy(np.where(due_np, pending, 0.0))
     if not whole:  # filled group by group below
         position = torch.full((S,), -1, dtype=torch.int64)
         position[idx] = torch.arange(B)
@@ -480,9 +492,10 @@ def drain(
             rao_emission=group_of(drained),
             last_update=group_of(state.last_update),
             registration=group_of(state.registration_block),
-            block=block,
             validator_permit_prev=group_of(state.validator_permit),
             owner_uid=group_of(state.owner_uid),
+            # a [B] tensor: taken as it is (an int is converted per call)
+            block=torch.from_numpy(np.full(int(index.numel()), block, dtype=np.int64)),
             lms=group_of(state.last_epoch_block),
             mechanism=params.mechanism,
             # the gathered rows are a fresh copy, and a whole-network call may write into
@@ -525,73 +538,91 @@ def drain(
     withheld, recycled = pay.withheld, pay.recycled
     # Root dividends: one swap per subnet, TAO to the validators' coldkeys pro rata.
     root_alpha = pay.root_alpha
-    tao_out = swap_alpha_for_tao(
-        rows_of(state.pool_tao),
-        rows_of(state.pool_alpha),
-        rows_of(state.pool_weight_alpha),
-        root_alpha,
+    tao_out_np = swap_alpha_for_tao_array(
+        rows_of(state.pool_tao).numpy(),
+        rows_of(state.pool_alpha).numpy(),
+        rows_of(state.pool_weight_alpha).numpy(),
+        root_alpha.numpy(),
         params.fee_rate,
     )
+    tao_out = torch.from_numpy(tao_out_np)
     balances = state.balances.clone()
     credit_root_tao(balances, coldkey, pay.root_payout, root_alpha, tao_out, backend=backend)
 
-    burned = withheld if params.burn_owner_incentive else torch.zeros_like(withheld)
-    owner_recycled = withheld - burned
+    withheld_np = withheld.numpy()
+    burned = withheld_np if params.burn_owner_incentive else np.zeros_like(withheld_np)
+    owner_recycled = withheld_np - burned
+    recycled_all = recycled.numpy() + owner_recycled
 
-    def per_subnet(values: torch.Tensor) -> torch.Tensor:
+    def per_subnet(values: np.ndarray) -> np.ndarray:
         """``[B]`` fresh values of the due subnets as ``[S]`` (zero elsewhere)."""
-        return values if all_due else torch.zeros(S, dtype=f64).index_copy_(0, idx, values)
+        if all_due:
+            return values
+        out = np.zeros(S)
+        out[idx_np] = values
+        return out
 
     def per_uid(values: torch.Tensor) -> torch.Tensor:
         """``[B, n]`` fresh values of the due subnets as ``[S, n]`` (zero elsewhere)."""
-        return values if all_due else torch.zeros(S, n, dtype=f64).index_copy_(0, idx, values)
+        if all_due:
+            return values
+        out = np.zeros((S, n))
+        out[idx_np] = values.numpy()
+        return torch.from_numpy(out)
 
     def per_due(old: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """``old`` with the due subnets' rows replaced by the fresh ``values``."""
-        return values if all_due else old.index_copy(0, idx, values)
+        if all_due:
+            return values
+        out = old.numpy().copy()
+        out[idx_np] = values.numpy()
+        return torch.from_numpy(out)
 
-    tao_out_s = per_subnet(tao_out)
-    root_alpha_s = per_subnet(root_alpha)
-    if all_due:  # the same values as the selects below, without a dispatch per select
-        cleared = {
-            name: torch.zeros_like(getattr(state, name))
-            for name in ("pending_server", "pending_validator", "pending_root", "pending_owner")
-        }
-        last_epoch_block = torch.full_like(state.last_epoch_block, block)
+    def added(old: torch.Tensor, values: np.ndarray) -> torch.Tensor:
+        """``old + values`` (``[S]``) as a fresh tensor."""
+        return torch.from_numpy(old.numpy() + values)
+
+    tao_out_s = per_subnet(tao_out_np)
+    root_alpha_s = per_subnet(root_alpha.numpy())
+    pots = ("pending_server", "pending_validator", "pending_root", "pending_owner")
+    if all_due:  # the same values as the selects below, without a select each
+        cleared = {name: torch.from_numpy(np.zeros(S)) for name in pots}
+        last_epoch_block = np.full(S, block, dtype=np.int64)
     else:
         cleared = {
-            name: torch.where(due, 0.0, getattr(state, name))
-            for name in ("pending_server", "pending_validator", "pending_root", "pending_owner")
+            name: torch.from_numpy(np.where(due_np, 0.0, getattr(state, name).numpy()))
+            for name in pots
         }
-        due_i = due.to(torch.int64)
-        last_epoch_block = due_i * block + (1 - due_i) * state.last_epoch_block
+        due_i = due_np.astype(np.int64)
+        last_epoch_block = due_i * block + (1 - due_i) * state.last_epoch_block.numpy()
     new_state = state.replace(
-        pool_tao=state.pool_tao - tao_out_s,
-        pool_alpha=state.pool_alpha + root_alpha_s,
-        root_sell_acc=state.root_sell_acc + tao_out_s,
+        pool_tao=torch.from_numpy(state.pool_tao.numpy() - tao_out_s),
+        pool_alpha=added(state.pool_alpha, root_alpha_s),
+        root_sell_acc=added(state.root_sell_acc, tao_out_s),
         balances=balances,
         hotkey_alpha=per_due(state.hotkey_alpha, pay.hotkey_alpha),
         owner_shares=per_due(state.owner_shares, pay.owner_shares),
         total_shares=per_due(state.total_shares, pay.total_shares),
-        alpha_burned=state.alpha_burned + per_subnet(burned + pay.owner_cut_burned),
-        alpha_recycled=state.alpha_recycled + per_subnet(recycled + owner_recycled),
+        alpha_burned=added(state.alpha_burned, per_subnet(burned + pay.owner_cut_burned.numpy())),
+        alpha_recycled=added(state.alpha_recycled, per_subnet(recycled_all)),
         miner_burned=per_due(state.miner_burned, pay.burned_frac),
         **cleared,
         bonds=bonds,
         validator_permit=validator_permit,
         emission=emission,
-        last_epoch_block=last_epoch_block,
+        last_epoch_block=torch.from_numpy(last_epoch_block),
     )
+    as_tensor = torch.from_numpy
     result = DrainResult(
         drained=drained,
-        miner_alpha=per_subnet(pay.miner_alpha),
-        owner_incentive_burned=per_subnet(withheld),
-        validator_alpha=per_subnet(pay.validator_alpha),
-        delegate_take=per_subnet(pay.delegate_take),
-        root_alpha_sold=root_alpha_s,
-        root_tao_paid=tao_out_s,
-        owner_cut_alpha=per_subnet(state.pending_owner[idx]),
-        recycled_alpha=per_subnet(recycled + owner_recycled),
+        miner_alpha=as_tensor(per_subnet(pay.miner_alpha.numpy())),
+        owner_incentive_burned=as_tensor(per_subnet(withheld_np)),
+        validator_alpha=as_tensor(per_subnet(pay.validator_alpha.numpy())),
+        delegate_take=as_tensor(per_subnet(pay.delegate_take.numpy())),
+        root_alpha_sold=as_tensor(root_alpha_s),
+        root_tao_paid=as_tensor(tao_out_s),
+        owner_cut_alpha=as_tensor(per_subnet(state.pending_owner.numpy()[idx_np])),
+        recycled_alpha=as_tensor(per_subnet(recycled_all)),
         incentive=per_uid(pay.incentive),
         dividends=per_uid(pay.dividends),
     )

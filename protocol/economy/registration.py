@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from protocol.economy.amm import swap_alpha_for_tao
@@ -78,7 +79,13 @@ def decay_registration_burn(
 ) -> torch.Tensor:
     """The burn after ``n_blocks`` of decay (half-life ``burn_half_life``), floored at ``burn_min``."""
     factor = 0.5 ** (n_blocks / params.burn_half_life)
-    return (reg_burn * factor).clamp(min=params.burn_min, max=params.burn_max)
+    if reg_burn.dtype != torch.float64 or reg_burn.device.type != "cpu":
+        return (reg_burn * factor).clamp(min=params.burn_min, max=params.burn_max)
+    # torch's clamp in numpy, on a view (no tensor dispatch): max then min, NaN kept; a burn is
+    # never -0.0, so the sign of a zero cannot tell the two apart
+    decayed = reg_burn.numpy() * factor
+    floored = np.where(decayed < params.burn_min, params.burn_min, decayed)
+    return torch.from_numpy(np.where(floored > params.burn_max, params.burn_max, floored))
 
 
 def lock_cost(state: NetworkState, params: EconomyParams, block: int | None = None) -> float:

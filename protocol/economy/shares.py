@@ -136,6 +136,16 @@ class ShareEra:
     #: falls back to the price shares); ``None``: the shares stay 0 and no TAO is emitted, as
     #: ``get_shares_flow`` and the price-share eras do.
     fallback_raw: Callable[[NetworkState, EconomyParams], torch.Tensor] | None = None
+    #: :attr:`injection` on numpy float64 arrays with bit-identical results (the coinbase's
+    #: fast path), returning ``(tao_in, alpha_in, excess_tao)``; ``None``: the coinbase calls
+    #: :attr:`injection` on tensors.
+    injection_array: (
+        Callable[
+            [np.ndarray, np.ndarray, np.ndarray, np.ndarray, float],
+            tuple[np.ndarray, np.ndarray, np.ndarray],
+        ]
+        | None
+    ) = None
 
 
 SHARE_ERAS: Registry[ShareEra] = Registry("coinbase era", entry_point_group="govsim.coinbase_eras")
@@ -201,6 +211,21 @@ def _capped_injection(
     tao_in = torch.where(capped, cap * price, tao_emission)
     tao_in = torch.where(priced, tao_in, 0.0)
     return Injection(tao_in=tao_in, alpha_in=alpha_in, excess_tao=tao_emission - tao_in)
+
+
+def _capped_injection_array(
+    tao_emission: np.ndarray, price: np.ndarray, cap: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_capped_injection` on numpy float64 arrays (the same selects and arithmetic,
+    bit-identical); returns ``(tao_in, alpha_in, excess_tao)``."""
+    safe_price = _clamp_min_array(price, 1e-300)
+    priced = price > 0
+    alpha_in = np.where(priced, tao_emission / safe_price, 0.0)
+    capped = alpha_in > cap
+    alpha_in = np.where(capped, cap, alpha_in)
+    tao_in = np.where(capped, cap * price, tao_emission)
+    tao_in = np.where(priced, tao_in, 0.0)
+    return tao_in, alpha_in, tao_emission - tao_in
 
 
 def _price_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
@@ -305,6 +330,29 @@ def _tao_flow_injection(
     return _capped_injection(tao_emission, price, cap)
 
 
+def _tao_flow_injection_array(
+    tao_emission: np.ndarray,
+    price: np.ndarray,
+    alpha_emission: np.ndarray,
+    root_prop: np.ndarray,
+    e_b: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # torch.minimum and np.minimum agree here: both propagate NaN, and neither value can be
+    # -0.0 (the alpha emission is a select of floored non-negative values, e_b an integer)
+    cap = np.minimum(alpha_emission, np.full_like(alpha_emission, float(e_b)))
+    return _capped_injection_array(tao_emission, price, cap)
+
+
+def _head_injection_array(
+    tao_emission: np.ndarray,
+    price: np.ndarray,
+    alpha_emission: np.ndarray,
+    root_prop: np.ndarray,
+    e_b: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _capped_injection_array(tao_emission, price, root_prop * alpha_emission)
+
+
 def _head_injection(
     tao_emission: torch.Tensor,
     price: torch.Tensor,
@@ -320,9 +368,30 @@ SHARE_ERAS.add(
     "price_ema_subsidy",
     ShareEra("price_ema_subsidy", _price_raw, _price_ema_subsidy_injection, False),
 )
-SHARE_ERAS.add("tao_flow", ShareEra("tao_flow", _flow_raw, _tao_flow_injection, True))
-SHARE_ERAS.add("head", ShareEra("head", _head_raw, _head_injection, True, _price_raw))
+SHARE_ERAS.add(
+    "tao_flow",
+    ShareEra(
+        "tao_flow",
+        _flow_raw,
+        _tao_flow_injection,
+        True,
+        injection_array=_tao_flow_injection_array,
+    ),
+)
+SHARE_ERAS.add(
+    "head",
+    ShareEra(
+        "head", _head_raw, _head_injection, True, _price_raw, injection_array=_head_injection_array
+    ),
+)
 SHARE_ERAS.add(
     "price_root_prop",
-    ShareEra("price_root_prop", _price_root_prop_raw, _head_injection, True, _price_raw),
+    ShareEra(
+        "price_root_prop",
+        _price_root_prop_raw,
+        _head_injection,
+        True,
+        _price_raw,
+        injection_array=_head_injection_array,
+    ),
 )

@@ -55,6 +55,11 @@ def _check_uid(state: NetworkState, netuid: int, uid: int) -> None:
         raise ValueError(f"hotkey_uid: no registered hotkey at uid {uid!r} on subnet {netuid}")
 
 
+def _copy(values: torch.Tensor) -> torch.Tensor:
+    """A fresh copy of a CPU tensor (numpy's copy: the same values, without a tensor dispatch)."""
+    return torch.from_numpy(values.numpy().copy())
+
+
 def credit_owner_stake(
     hotkey_alpha: torch.Tensor,
     owner_shares: torch.Tensor,
@@ -83,10 +88,10 @@ def _pool_trade(
     Returns fresh copies of the four tensors for :meth:`NetworkState.replace` (the single
     entries are updated through numpy views of the copies: the same float64 additions).
     """
-    pool_tao = state.pool_tao.clone()
-    pool_alpha = state.pool_alpha.clone()
-    balances = state.balances.clone()
-    flow_acc = state.flow_acc.clone()
+    pool_tao = _copy(state.pool_tao)
+    pool_alpha = _copy(state.pool_alpha)
+    balances = _copy(state.balances)
+    flow_acc = _copy(state.flow_acc)
     pool_tao.numpy()[netuid] += tao_in
     pool_alpha.numpy()[netuid] += alpha_in
     balances.numpy()[account] -= tao_in
@@ -158,8 +163,8 @@ def stake(
     alpha_out = swap_tao_for_alpha_scalar(pool_tao, pool_alpha, w1, amount, params.fee_rate)
     trade = _pool_trade(state, account, netuid, tao_in=amount, alpha_in=-alpha_out)
 
-    hotkey_alpha = state.hotkey_alpha.clone()
-    total_shares = state.total_shares.clone()
+    hotkey_alpha = _copy(state.hotkey_alpha)
+    total_shares = _copy(state.total_shares)
     h = float(hotkey_alpha.numpy()[netuid, hotkey_uid])
     t = float(total_shares.numpy()[netuid, hotkey_uid])
     rate = t / h if (h > 0 and t > 0) else 1.0
@@ -168,12 +173,12 @@ def stake(
     total_shares.numpy()[netuid, hotkey_uid] += new_shares
     changes: dict[str, torch.Tensor] = {}
     if is_owner:
-        owner_shares = state.owner_shares.clone()
+        owner_shares = _copy(state.owner_shares)
         owner_shares.numpy()[netuid, hotkey_uid] += new_shares
         changes["owner_shares"] = owner_shares
     else:
-        nom_uid = state.nom_uid.clone()
-        nom_shares = state.nom_shares.clone()
+        nom_uid = _copy(state.nom_uid)
+        nom_shares = _copy(state.nom_shares)
         nom_uid.numpy()[account, netuid] = hotkey_uid
         nom_shares.numpy()[account, netuid] += new_shares
         changes.update(nom_uid=nom_uid, nom_shares=nom_shares)
@@ -229,18 +234,18 @@ def unstake(
     tao_out = swap_alpha_for_tao_scalar(*_pool(state, netuid), amount, params.fee_rate)
     trade = _pool_trade(state, account, netuid, tao_in=-tao_out, alpha_in=amount)
     burn_shares = held_shares * amount / held if held > 0 else 0.0
-    hotkey_alpha = state.hotkey_alpha.clone()
-    total_shares = state.total_shares.clone()
+    hotkey_alpha = _copy(state.hotkey_alpha)
+    total_shares = _copy(state.total_shares)
     hotkey_alpha.numpy()[netuid, hotkey_uid] = max(h - amount, 0.0)
     total_shares.numpy()[netuid, hotkey_uid] = max(t - burn_shares, 0.0)
     changes: dict[str, torch.Tensor] = {}
     if is_owner:
-        owner_shares = state.owner_shares.clone()
+        owner_shares = _copy(state.owner_shares)
         owner_shares.numpy()[netuid, hotkey_uid] = max(held_shares - burn_shares, 0.0)
         changes["owner_shares"] = owner_shares
     else:
-        nom_shares = state.nom_shares.clone()
-        nom_uid = state.nom_uid.clone()
+        nom_shares = _copy(state.nom_shares)
+        nom_uid = _copy(state.nom_uid)
         remaining = max(held_shares - burn_shares, 0.0)
         nom_shares.numpy()[account, netuid] = remaining
         if remaining <= 0.0:

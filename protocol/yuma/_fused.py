@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from protocol._numba import HAVE_NUMBA, jit
+from protocol.yuma._fused_prep import KernelRows
 from protocol.yuma.stages import EpochInputs, SliceOutputs, ValidatorSlice
 
 if TYPE_CHECKING:
@@ -770,6 +771,7 @@ def run_fused_slice(
     validators: ValidatorSlice,
     *,
     inplace_bonds: bool = False,
+    kernel_rows: KernelRows | None = None,
 ) -> SliceOutputs:
     """Steps 5-10 and bond storage of the float epoch with :func:`fused_slice_epoch` (CPU).
 
@@ -786,6 +788,9 @@ def run_fused_slice(
         mechanism's ``consensus_stake``).
     inplace_bonds
         Write the new bond rows into ``inputs.bonds``; otherwise into a copy.
+    kernel_rows
+        The kernel's row inputs when the caller already has them (the numba steps 1-4 of
+        :mod:`protocol.yuma._fused_prep`); otherwise they are derived from ``validators``.
 
     Returns
     -------
@@ -799,37 +804,32 @@ def run_fused_slice(
         # the kernel reads each row's old bonds before it writes that row, so the copy serves
         # as both input and output
         bonds_out = fresh_copy(inputs.bonds)
-    outputs = SliceOutputs(
-        consensus=torch.empty(B, n, dtype=torch.float64),
-        incentive=torch.empty(B, n, dtype=torch.float64),
-        trust=torch.empty(B, k, dtype=torch.float64),
-        dividends=torch.empty(B, k, dtype=torch.float64),
+    outputs = SliceOutputs(  # numpy-allocated buffers: no tensor dispatch each
+        consensus=torch.from_numpy(np.empty((B, n))),
+        incentive=torch.from_numpy(np.empty((B, n))),
+        trust=torch.from_numpy(np.empty((B, k))),
+        dividends=torch.from_numpy(np.empty((B, k))),
         bonds=bonds_out,
     )
     if torch.autograd.profiler._is_profiler_enabled:
         with torch.profiler.record_function("yuma::fused_slice_epoch"):  # names it in profiles
-            _call_kernel(inputs, params, validators, outputs)
+            _call_kernel(inputs, params, validators, outputs, kernel_rows)
     else:  # the range costs more than a small network's kernel call when nobody records
-        _call_kernel(inputs, params, validators, outputs)
+        _call_kernel(inputs, params, validators, outputs, kernel_rows)
     if inplace_bonds and bonds_out is not inputs.bonds:
         inputs.bonds.copy_(bonds_out)
         return dataclasses.replace(outputs, bonds=inputs.bonds)
     return outputs
 
 
-def _call_kernel(
-    inputs: EpochInputs, params: EpochParams, validators: ValidatorSlice, outputs: SliceOutputs
-) -> None:
-    """:func:`fused_slice_epoch` on numpy views of the tensors (zero-copy where contiguous),
-    writing into ``outputs`` (whose ``bonds`` hold the old bonds on entry)."""
+def _kernel_rows(
+    inputs: EpochInputs, params: EpochParams, validators: ValidatorSlice
+) -> KernelRows:
+    """The kernel's row inputs derived from the stages (bool/int gathers and compares, in
+    numpy on views of the CPU tensors)."""
     B, n = inputs.stake.shape
-    # The slice's masks are bool/int gathers and compares: in numpy on views (CPU inputs).
     rows = np.ascontiguousarray(validators.rows.numpy())
     row_valid = np.ascontiguousarray(validators.row_valid.numpy())
-    present = inputs.weights_present
-    present_np = (
-        present.contiguous().numpy() if present is not None else np.zeros((1, 1, 1), np.bool_)
-    )
     registration = (
         inputs.registration.contiguous().numpy()
         if inputs.registration is not None
@@ -837,8 +837,33 @@ def _call_kernel(
     )
     at = (np.arange(B)[:, None], rows)  # [b, rows[b, r]] (a row gather)
     keep_new = validators.permit.numpy()[at]
-    lost = validators.permit_prev.numpy()[at] & ~keep_new
-    keep_self = rows == inputs.owner_uid.numpy()[:, None]
+    return KernelRows(
+        rows=rows,
+        row_valid=row_valid,
+        keep_self=rows == inputs.owner_uid.numpy()[:, None],
+        drop_from=_drop_from(inputs, rows, row_valid),
+        registration=registration,
+        recent=_recent(inputs, params),
+        slice_stake=validators.slice_stake.to(torch.float64).contiguous().numpy(),
+        keep_new=keep_new,
+        lost=validators.permit_prev.numpy()[at] & ~keep_new,
+    )
+
+
+def _call_kernel(
+    inputs: EpochInputs,
+    params: EpochParams,
+    validators: ValidatorSlice,
+    outputs: SliceOutputs,
+    kernel_rows: KernelRows | None = None,
+) -> None:
+    """:func:`fused_slice_epoch` on numpy views of the tensors (zero-copy where contiguous),
+    writing into ``outputs`` (whose ``bonds`` hold the old bonds on entry)."""
+    rows = kernel_rows if kernel_rows is not None else _kernel_rows(inputs, params, validators)
+    present = inputs.weights_present
+    present_np = (
+        present.contiguous().numpy() if present is not None else np.zeros((1, 1, 1), np.bool_)
+    )
     bonds = outputs.bonds.numpy()
     fused_slice_epoch(
         inputs.weights.contiguous().numpy(),
@@ -846,15 +871,15 @@ def _call_kernel(
         present is not None,
         bonds,
         bonds,
-        rows,
-        row_valid,
-        keep_self,
-        _drop_from(inputs, rows, row_valid),
-        registration,
-        _recent(inputs, params),
-        validators.slice_stake.to(torch.float64).contiguous().numpy(),
-        keep_new,
-        lost,
+        rows.rows,
+        rows.row_valid,
+        rows.keep_self,
+        rows.drop_from,
+        rows.registration,
+        rows.recent,
+        rows.slice_stake,
+        rows.keep_new,
+        rows.lost,
         float(params.kappa),
         float(params.bonds_penalty),
         float(params.bonds_moving_average),

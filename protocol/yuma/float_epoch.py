@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from protocol._numba import Backend, choose_backend
+from protocol._numba import HAVE_NUMBA, Backend, choose_backend
 from protocol.yuma._fused import (
     LA1_QUARTILE_TIE_RTOL,
     finish_rows,
@@ -32,6 +32,7 @@ from protocol.yuma._fused import (
     la1_logit,
     run_fused_slice,
 )
+from protocol.yuma._fused_prep import KernelRows, permit_rows, slice_masks, stake_rows
 from protocol.yuma.params import EpochParams
 from protocol.yuma.result import EpochResult
 from protocol.yuma.stages import EpochInputs, SliceOutputs, ValidatorSlice
@@ -341,6 +342,10 @@ def run_float_epoch(
     params = mechanism.resolve_params(params)
     B, n = inputs.stake.shape
     device = inputs.stake.device
+    if _numba_steps_apply(inputs, params) and (
+        resolve_backend(backend, mechanism, device, inputs.weights.dtype) == "fused"
+    ):
+        return _run_numba_epoch(inputs, params, mechanism, inplace_bonds=inplace_bonds)
     cpu = device.type == "cpu"
     # On the CPU the integer compares run in numpy on views (the same bools, no dispatch each).
     if cpu:
@@ -390,6 +395,168 @@ def run_float_epoch(
         return _finish_fused(inputs, mechanism, validators, outputs)
     outputs = _torch_slice(inputs, params, mechanism, validators, inplace_bonds=inplace_bonds)
     return _finish(inputs, mechanism, validators, outputs)
+
+
+def _numba_steps_apply(inputs: EpochInputs, params: EpochParams) -> bool:
+    """Whether steps 1-4 can run in numba (:mod:`protocol.yuma._fused_prep`) with results
+    bit-identical to the torch steps: CPU float64 contiguous stake (so that the torch row sums
+    see the same layout), a non-empty batch and integer parameters that fit an int64."""
+    stake = inputs.stake
+    return (
+        HAVE_NUMBA
+        and stake.device.type == "cpu"
+        and stake.dtype == torch.float64
+        and not stake.requires_grad
+        and stake.is_contiguous()
+        and stake.shape[0] > 0
+        and stake.shape[1] > 0
+        and abs(params.cutoff_blocks) < 1 << 62
+        and params.max_validators < 1 << 62
+        and abs(params.tempo) < 1 << 62
+    )
+
+
+def _row_sums(values: np.ndarray) -> np.ndarray:
+    """Row sums of a contiguous ``[B, n]`` float64 array by torch, as ``normalize`` takes them
+    (numpy's pairwise sums round differently)."""
+    return torch.from_numpy(values).sum(-1).numpy()
+
+
+def _int_rows(value: torch.Tensor | None, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
+    """A CPU int64 tensor as a contiguous numpy array and ``True``; a dummy and ``False`` for
+    ``None``."""
+    if value is None:
+        return np.zeros(shape, dtype=np.int64), False
+    return np.ascontiguousarray(value.numpy()), True
+
+
+def _run_numba_epoch(
+    inputs: EpochInputs, params: EpochParams, mechanism: Mechanism, *, inplace_bonds: bool
+) -> EpochResult:
+    """:func:`run_float_epoch` on the fused backend with steps 1-4 in numba (bit-identical to
+    the torch steps; see :mod:`protocol.yuma._fused_prep`)."""
+    B, n = inputs.stake.shape
+    f64 = np.float64
+    stake_in = inputs.stake.numpy()
+    owner = np.ascontiguousarray(inputs.owner_uid.numpy())
+    last_update, has_last_update = _int_rows(inputs.last_update, (B, n))
+    block, has_block = _int_rows(inputs.block, (B,))
+    registration, has_registration = _int_rows(inputs.registration, (B, n))
+    commit, has_commit = _int_rows(inputs.commit_block, (B, n))
+    lms = np.ascontiguousarray(inputs.lms.numpy())
+
+    # 1 activity, 2 stake threshold
+    owner_mask = np.empty((B, n), dtype=np.bool_)
+    active = np.empty((B, n), dtype=np.bool_)
+    masked = np.empty((B, n), dtype=f64)
+    stake_rows(
+        stake_in,
+        owner,
+        last_update,
+        block,
+        has_last_update and has_block,
+        int(params.cutoff_blocks),
+        params.stake_threshold > 0,
+        float(params.stake_threshold),
+        owner_mask,
+        active,
+        masked,
+    )
+    # 2 normalisation, 3 permits, 4 active stake (before its normalisation)
+    vp = inputs.validator_permit_prev
+    has_permits = vp is not None
+    stake = np.empty((B, n), dtype=f64)
+    permit = np.empty((B, n), dtype=np.bool_)
+    permit_prev = np.empty((B, n), dtype=np.bool_)
+    rows_all = np.empty((B, n), dtype=np.int64)
+    active_raw = np.empty((B, n), dtype=f64)
+    k, needs_topk = permit_rows(
+        masked,
+        _row_sums(masked),
+        owner_mask,
+        active,
+        np.ascontiguousarray(vp.numpy()) if vp is not None else owner_mask,
+        has_permits,
+        int(params.max_validators),
+        stake,
+        permit,
+        permit_prev,
+        rows_all,
+        active_raw,
+    )
+    stake_t = torch.from_numpy(stake)
+    if needs_topk:  # more candidates than permits somewhere: the torch selection
+        permit = (
+            topk_nonzero(stake_t, params.max_validators) | torch.from_numpy(owner_mask)
+        ).numpy()
+    rows = np.ascontiguousarray(rows_all[:, :k])
+    # 4 active stake, the slice, and the kernel's row masks
+    active_stake = np.empty((B, n), dtype=f64)
+    slice_stake = np.empty((B, k), dtype=f64)
+    row_valid = np.empty((B, k), dtype=np.bool_)
+    keep_new = np.empty((B, k), dtype=np.bool_)
+    lost = np.empty((B, k), dtype=np.bool_)
+    keep_self = np.empty((B, k), dtype=np.bool_)
+    drop_from = np.empty((B, k), dtype=np.int64)
+    recent = np.empty((B, n), dtype=np.bool_)
+    slice_masks(
+        active_raw,
+        _row_sums(active_raw),
+        rows,
+        has_permits,
+        permit,
+        permit_prev,
+        owner,
+        last_update,
+        has_last_update,
+        commit,
+        has_commit,
+        registration,
+        has_registration,
+        inputs.empty_permit_vector,
+        block,
+        lms,
+        has_block and has_registration,
+        params.scheduling == "head",
+        int(params.tempo),
+        active_stake,
+        slice_stake,
+        row_valid,
+        keep_new,
+        lost,
+        keep_self,
+        drop_from,
+        recent,
+    )
+    a = torch.from_numpy(slice_stake)
+    consensus_stake = mechanism.consensus_stake(a, params)
+    validators = ValidatorSlice(
+        stake=stake_t,
+        active=torch.from_numpy(active),
+        active_stake=torch.from_numpy(active_stake),
+        permit=torch.from_numpy(permit),
+        permit_prev=torch.from_numpy(permit_prev),
+        rows=torch.from_numpy(rows),
+        row_valid=torch.from_numpy(row_valid),
+        slice_stake=consensus_stake,
+    )
+    kernel_rows = KernelRows(
+        rows=rows,
+        row_valid=row_valid,
+        keep_self=keep_self,
+        drop_from=drop_from,
+        registration=registration,
+        recent=recent,
+        slice_stake=slice_stake
+        if consensus_stake is a
+        else consensus_stake.to(torch.float64).contiguous().numpy(),
+        keep_new=keep_new,
+        lost=lost,
+    )
+    outputs = run_fused_slice(
+        inputs, params, validators, inplace_bonds=inplace_bonds, kernel_rows=kernel_rows
+    )
+    return _finish_fused(inputs, mechanism, validators, outputs)
 
 
 def _torch_slice(
@@ -550,8 +717,7 @@ def _finish_fused(
 ) -> EpochResult:
     """:func:`_finish` in one numba pass per subnet (CPU, float64; the fused backend)."""
     B, n = inputs.stake.shape
-    buffers = [torch.empty(B, n, dtype=torch.float64) for _ in range(5)]
-    validator_trust, dividends, server, validator, emission = buffers
+    buffers = [np.empty((B, n)) for _ in range(5)]  # numpy-allocated: no dispatch each
     finish_rows(
         validators.rows.contiguous().numpy(),
         outputs.trust.contiguous().numpy(),
@@ -560,8 +726,9 @@ def _finish_fused(
         validators.active_stake.contiguous().numpy(),
         validators.stake.contiguous().numpy(),
         inputs.rao_emission.to(torch.float64).contiguous().numpy(),
-        *(buffer.numpy() for buffer in buffers),
+        *buffers,
     )
+    validator_trust, dividends, server, validator, emission = map(torch.from_numpy, buffers)
     return EpochResult(
         consensus=outputs.consensus,
         incentive=outputs.incentive,

@@ -174,6 +174,27 @@ BISECTION_ROUNDS = 11
 
 
 @_jit
+def _next_up32(values: np.ndarray) -> None:
+    """``np.nextafter(values, inf)`` in place for a float32 array, on the bit patterns.
+
+    Bit for bit what ``np.nextafter`` gives (NaN and +inf stay, ±0 becomes the smallest
+    subnormal, finite values step one unit in the last place up), without its per-element
+    library call.
+    """
+    bits = values.view(np.int32)
+    for j in range(values.shape[0]):
+        x = values[j]
+        b = bits[j]
+        if x == 0.0:
+            b = 1
+        elif x > 0.0:
+            b = b + 1 if x < np.inf else b
+        elif x < 0.0:
+            b -= 1
+        bits[j] = b
+
+
+@_jit
 def _bracketed_median(
     w_buf: np.ndarray,
     w32: np.ndarray,
@@ -181,8 +202,9 @@ def _bracketed_median(
     staked: np.ndarray,
     n_staked: int,
     kappa: float,
-    scratch_a: np.ndarray,
-    scratch_b: np.ndarray,
+    stake32: np.ndarray,
+    scratch32: np.ndarray,
+    scratch64: np.ndarray,
     column_values: np.ndarray,
     column_stakes: np.ndarray,
     out: np.ndarray,
@@ -191,35 +213,40 @@ def _bracketed_median(
 
     The stake at or above ``t``, ``S(t)``, does not increase with ``t``, and the consensus
     ``c`` is the largest value with ``S(c) >= κ`` (the total stake must reach κ). Keeping
-    ``S(low) >= κ > S(high)`` (from the column's staked minimum to just above its maximum;
-    ``scratch_a``/``scratch_b`` are ``[n]`` work arrays), bisection narrows ``[low, high)``
-    around ``c`` for all columns at once with vectorisable row-by-row passes (no per-column
-    sort). The search runs on float32 copies ``w32`` (twice the SIMD width); rounding to
-    float32 is monotone, so a float32 bracket is a float64 interval, and the bracket is then
-    checked in float64 (stake above it < κ <= stake in and above it). A checked bracket with a
-    single distinct value gives ``c``; one with several values is resolved by
-    :func:`_kappa_median` on those values (κ less the stake above); a bracket that fails the
-    check (float32 stake sums within rounding of κ) by :func:`_kappa_median` on the column.
+    ``S(low) >= κ > S(high)`` (from the column's staked minimum to just above its maximum),
+    bisection narrows ``[low, high)`` around ``c`` for all columns at once with vectorisable
+    row-by-row passes (no per-column sort). The search runs on float32 copies ``w32`` (twice
+    the SIMD width); rounding to float32 is monotone, so a float32 bracket is a float64
+    interval, and the bracket is then checked in float64 (stake above it < κ <= stake in and
+    above it). A checked bracket with a single distinct value gives ``c``; one with several
+    values is resolved by :func:`_kappa_median` on those values (κ less the stake above); a
+    bracket that fails the check (float32 stake sums within rounding of κ) by
+    :func:`_kappa_median` on the column.
+
+    ``stake32`` (``[k]`` float32), ``scratch32`` (``[6, n]`` float32) and ``scratch64``
+    (``[6, n]``) are work arrays. Running minima and maxima alternate between two arrays (read one,
+    write the other): an in-place ``a[j] = min(a[j], x)`` compiles to masked stores, which
+    are slow on some x86 cores (AMD Zen), where two buffers take plain stores.
     """
     n = w_buf.shape[1]
-    low = np.empty(n, dtype=np.float32)
-    high = np.empty(n, dtype=np.float32)
-    mid = np.empty(n, dtype=np.float32)
-    above32 = np.empty(n, dtype=np.float32)
-    stake32 = np.empty(n_staked, dtype=np.float32)
+    mid = scratch32[0]
+    above32 = scratch32[1]
     kappa32 = np.float32(kappa)
     for m in range(n_staked):
         stake32[m] = np.float32(stake[staked[m]])
     # the column's staked range brackets c (float32 rounding keeps the order)
+    low, low_next = scratch32[2], scratch32[3]
+    high, high_next = scratch32[4], scratch32[5]
     low[:] = np.inf
     high[:] = -np.inf
     for m in range(n_staked):
         row = w32[staked[m]]
         for j in range(n):
-            low[j] = min(low[j], row[j])
-            high[j] = max(high[j], row[j])
-    for j in range(n):
-        high[j] = np.nextafter(high[j], np.float32(np.inf))
+            low_next[j] = min(low[j], row[j])
+            high_next[j] = max(high[j], row[j])
+        low, low_next = low_next, low
+        high, high_next = high_next, high
+    _next_up32(high)
     for _ in range(BISECTION_ROUNDS):
         for j in range(n):
             mid[j] = np.float32(0.5) * (low[j] + high[j])
@@ -235,12 +262,14 @@ def _bracketed_median(
             else:
                 high[j] = mid[j]
     # float64 check of each bracket: stake above it, stake in it, its smallest/largest value
-    stake_above = scratch_a
-    stake_inside = scratch_b
+    stake_above = scratch64[0]
+    stake_inside = scratch64[1]
     stake_above[:] = 0.0
     stake_inside[:] = 0.0
-    inside_low = np.full(n, np.inf)
-    inside_high = np.full(n, -np.inf)
+    inside_low, inside_low_next = scratch64[2], scratch64[3]
+    inside_high, inside_high_next = scratch64[4], scratch64[5]
+    inside_low[:] = np.inf
+    inside_high[:] = -np.inf
     for m in range(n_staked):
         r = staked[m]
         a = stake[r]
@@ -252,8 +281,10 @@ def _bracketed_median(
             inside = (row32[j] >= low[j]) & ~is_above
             stake_above[j] += a if is_above else 0.0
             stake_inside[j] += a if inside else 0.0
-            inside_low[j] = min(inside_low[j], v if inside else np.inf)
-            inside_high[j] = max(inside_high[j], v if inside else -np.inf)
+            inside_low_next[j] = min(inside_low[j], v if inside else np.inf)
+            inside_high_next[j] = max(inside_high[j], v if inside else -np.inf)
+        inside_low, inside_low_next = inside_low_next, inside_low
+        inside_high, inside_high_next = inside_high_next, inside_high
     for j in range(n):
         checked = stake_above[j] < kappa and stake_above[j] + stake_inside[j] >= kappa
         if checked and inside_low[j] == inside_high[j]:
@@ -352,8 +383,9 @@ def fused_slice_epoch(
     col_a = np.empty(n)
     col_b = np.empty(n)
     col_alpha = np.empty(n)
-    scratch_a = np.empty(n)
-    scratch_b = np.empty(n)
+    stake32 = np.empty(k, dtype=np.float32)
+    scratch32 = np.empty((6, n), dtype=np.float32)
+    scratch64 = np.empty((6, n))
     wb_row = np.empty(n)
     clip_row = np.empty(n)
     old_row = np.empty(n)
@@ -452,7 +484,7 @@ def fused_slice_epoch(
                         consensus_out[b, j] = min(consensus_out[b, j], row[j])
         else:
             _bracketed_median(
-                w_buf, w32_buf, median_stake, staked, n_staked, kappa, scratch_a, scratch_b,
+                w_buf, w32_buf, median_stake, staked, n_staked, kappa, stake32, scratch32, scratch64,
                 column_values, column_stakes, consensus_out[b],
             )  # fmt: skip
         any_consensus = False

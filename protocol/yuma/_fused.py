@@ -120,6 +120,17 @@ def _prefetch_row(row: np.ndarray) -> None:
 
 
 @_jit
+def _copy_row(destination: np.ndarray, source: np.ndarray) -> None:
+    """``destination[:] = source`` for two rows of the same length, as a plain loop.
+
+    numba compiles a slice assignment from an array as a broadcasting copy with a bounds
+    clamp per element (scalar); this one vectorises.
+    """
+    for j in range(destination.shape[0]):
+        destination[j] = source[j]
+
+
+@_jit
 def _kappa_median(values: np.ndarray, stakes: np.ndarray, count: int, kappa: float) -> float:
     """Stake-weighted κ-median of ``values[:count]`` (all with stake > 0), by quickselect.
 
@@ -596,7 +607,7 @@ def fused_slice_epoch(
                 if keep_new[b, r]:
                     # the new row goes straight to its storage (no second copy at step 12);
                     # the old row is copied first, as bonds_out may be bonds_in
-                    old_row[:] = old_source
+                    _copy_row(old_row, old_source)
                     old_source = old_row
                     new_row = bonds_out[b, rows[b, r]]
                     stored[r] = True
@@ -621,15 +632,15 @@ def fused_slice_epoch(
                 ranks[j] += a * clipped
             trust_out[b, r] = trust
             if bonds_penalty == 0.0:
-                wb_row[:] = w_row
+                _copy_row(wb_row, w_row)
             elif bonds_penalty == 1.0:
-                wb_row[:] = clip_row
+                _copy_row(wb_row, clip_row)
             else:
                 for j in range(n):
                     w = w_row[j]
                     wb_row[j] = max(w + bonds_penalty * (clip_row[j] - w), 0.0)
             if row_valid[b, r]:
-                old_row[:] = bonds_in[b, rows[b, r]]
+                _copy_row(old_row, bonds_in[b, rows[b, r]])
                 if any_recent:
                     for j in range(n):
                         if recent[b, j]:
@@ -732,7 +743,7 @@ def fused_slice_epoch(
             dst = rows[b, r]
             if keep_new[b, r]:
                 if not unchanged[r] and not stored[r]:
-                    bonds_out[b, dst] = new_buf[r]
+                    _copy_row(bonds_out[b, dst], new_buf[r])
             elif lost[b, r]:
                 bonds_out[b, dst] = 0.0
 

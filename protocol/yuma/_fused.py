@@ -83,7 +83,7 @@ if HAVE_NUMBA:
     def _prefetch(typingctx, array, index):  # type: ignore[no-untyped-def]
         """Ask the CPU to bring ``array[index]``'s cache line in (LLVM ``llvm.prefetch``).
 
-        A hint only: no value changes, and an address outside the array is never touched.
+        A hint only: it changes no value, and the CPU may ignore it (it never faults).
         """
         signature = types.void(array, index)
 
@@ -461,7 +461,7 @@ def fused_slice_epoch(
         for r in range(k):
             if r + ROWS_AHEAD < k:
                 _prefetch_row(weights[b, rows[b, r + ROWS_AHEAD]])
-            elif b + 1 < n_batch:
+            elif b + 1 < n_batch and r + ROWS_AHEAD - k < k:
                 _prefetch_row(weights[b + 1, rows[b + 1, r + ROWS_AHEAD - k]])
             src = rows[b, r]
             threshold = drop_from[b, r]

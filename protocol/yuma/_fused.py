@@ -4,8 +4,11 @@ The torch path (:mod:`protocol.yuma.float_epoch`) makes a dozen passes over the 
 validator slice (gather, masks, normalisation, sort-based κ-median, clipping, matmuls, bond EMA,
 scatter). Here each subnet is processed in one go: its ``k`` weight rows and bond rows are read
 from memory once into per-subnet scratch buffers (``k x n`` float64, ~130 KB at 64 x 256, which
-stays in the L2 cache) and the new bond rows are written once. The κ-median is a stake-weighted
-quickselect on the (at most ``k``) staked values of each column instead of a sort.
+stays in the L2 cache) and the new bond rows are written once; the rows a little ahead are
+prefetched, as a subnet's slice rows are scattered 2 KB stretches that the hardware prefetcher
+picks up late (at the simulator's scale the kernel is bound by reading those rows). The
+κ-median is a bisection over all columns at once, finished by a stake-weighted quickselect on
+the few columns it leaves open, instead of a sort.
 
 Float semantics are those of the torch path; results agree to rounding (summation order, and
 near-ties of the κ threshold). The cheap ``[B, n]`` steps (activity, stake, permits, emission

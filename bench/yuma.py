@@ -8,6 +8,11 @@
   slice of the epochs is timed and extrapolated unless ``--full-year``; a torch profile of one
   network epoch says where the time goes; ``first_call_s`` is the first fused call in the
   process (numba compilation, or loading its on-disk cache).
+* ``--kernel-only``: the fused numba kernel (steps 5-10 and bond storage) alone, on the
+  arguments of one network epoch shaped like the simulator's full-year network (128 subnets x
+  256 uids, 64 permit holders at scattered uids of which ``--setters`` 16 set weights and hold
+  bonds): ``kernel_us_per_subnet`` (process CPU time per subnet, median and best of
+  ``--repeats`` calls, each on a fresh copy of the bonds).
 
 The last line is ``key=value`` pairs.
 
@@ -17,6 +22,7 @@ Usage::
     .venv/bin/python bench/yuma.py --epochs 100 --threads 2   # 1 thread is the default
     .venv/bin/python bench/yuma.py --full-year
     .venv/bin/python bench/yuma.py --backend torch
+    .venv/bin/python bench/yuma.py --kernel-only      # the fused kernel alone
 """
 
 from __future__ import annotations
@@ -107,6 +113,75 @@ def network(subnets: int, uids: int, validators: int, seed: int) -> dict[str, to
     }
 
 
+def sparse_network(
+    subnets: int, uids: int, permits: int, setters: int, seed: int
+) -> dict[str, torch.Tensor]:
+    """The full-year network's shape: ``permits`` staked uids at random positions (the slice
+    rows are scattered, as in the simulator), of which the first ``setters`` set dense weights
+    and hold bonds from a prior run; the other permit holders have neither."""
+    gen = torch.Generator().manual_seed(seed)
+    holders = torch.stack([torch.randperm(uids, generator=gen)[:permits] for _ in range(subnets)])
+    at = torch.arange(subnets)[:, None]
+    setting = holders[:, :setters]
+    weights = torch.zeros(subnets, uids, uids, dtype=torch.float64)
+    weights[at, setting] = torch.rand(subnets, setters, uids, generator=gen, dtype=torch.float64)
+    bonds = torch.zeros(subnets, uids, uids, dtype=torch.float64)
+    bonds[at, setting] = torch.rand(subnets, setters, uids, generator=gen, dtype=torch.float64)
+    stake = torch.zeros(subnets, uids, dtype=torch.float64)
+    stake[at, holders] = torch.rand(subnets, permits, generator=gen, dtype=torch.float64) * 1e15
+    permit = torch.zeros(subnets, uids, dtype=torch.bool)
+    permit[at, holders] = True
+    return {
+        "weights": weights,
+        "stake": stake,
+        "bonds": bonds,
+        "validator_permit_prev": permit,
+        "last_update": torch.full((subnets, uids), 9_999, dtype=torch.int64),
+        "registration": torch.zeros(subnets, uids, dtype=torch.int64),
+    }
+
+
+def kernel_only(args: argparse.Namespace) -> dict[str, float]:
+    """Process CPU time of the fused kernel alone per subnet (median and best of ``repeats``).
+
+    One network epoch runs through :func:`yuma_epoch` with the kernel wrapped, which records
+    the kernel's arguments; the kernel is then called on them ``repeats`` times, each time on
+    a fresh copy of the old bonds (it updates them in place).
+    """
+    from protocol.yuma import _fused
+
+    inputs = sparse_network(args.subnets, args.uids, args.validators, args.setters, seed=4)
+    params = EpochParams(max_validators=args.validators)
+    kernel = _fused.fused_slice_epoch
+    recorded: list[tuple] = []
+
+    def record(*kernel_args: object) -> None:
+        recorded.append(kernel_args)
+        kernel(*kernel_args)
+
+    _fused.fused_slice_epoch = record
+    try:
+        yuma_epoch(**inputs, params=params, rao_emission=1e9, block=10_000, backend="fused")
+    finally:
+        _fused.fused_slice_epoch = kernel
+    if not recorded:
+        raise SystemExit("--kernel-only: the epoch did not call the fused kernel")
+    kernel_args = list(recorded[0])
+    old_bonds = np.array(kernel_args[3])
+    seconds = []
+    for _ in range(args.repeats + 1):  # the first call is a warm-up
+        bonds = old_bonds.copy()
+        kernel_args[3] = kernel_args[4] = bonds  # read and written in place, as the glue does
+        cpu_start = time.process_time()
+        kernel(*kernel_args)
+        seconds.append(time.process_time() - cpu_start)
+    per_subnet = [1e6 * s / args.subnets for s in seconds[1:]]
+    return {
+        "kernel_us_per_subnet": statistics.median(per_subnet),
+        "kernel_best_us_per_subnet": min(per_subnet),
+    }
+
+
 def _time_epochs(
     inputs: dict[str, torch.Tensor], params: EpochParams, epochs: int, backend: str
 ) -> tuple[float, float]:
@@ -169,8 +244,24 @@ def main() -> None:
     parser.add_argument(
         "--torch-epochs", type=int, default=10, help="network epochs timed on torch (0: skip)"
     )
+    parser.add_argument(
+        "--kernel-only", action="store_true", help="time the fused kernel alone (see above)"
+    )
+    parser.add_argument(
+        "--setters", type=int, default=16, help="--kernel-only: permit holders that set weights"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.kernel_only:
+        figures = kernel_only(args)
+        print(
+            f"fused kernel alone, {args.subnets} subnets x {args.uids} uids, {args.validators} "
+            f"permits ({args.setters} setting weights), process CPU time per subnet: "
+            f"median {figures['kernel_us_per_subnet']:.1f} us, "
+            f"best {figures['kernel_best_us_per_subnet']:.1f} us"
+        )
+        print(" ".join(f"{key}={value:.3f}" for key, value in figures.items()))
+        return
 
     start = time.perf_counter()
     yuma_epoch(**network(2, 8, 4, seed=3), params=EpochParams(max_validators=4), backend="auto")

@@ -4,8 +4,11 @@ The torch path (:mod:`protocol.yuma.float_epoch`) makes a dozen passes over the 
 validator slice (gather, masks, normalisation, sort-based κ-median, clipping, matmuls, bond EMA,
 scatter). Here each subnet is processed in one go: its ``k`` weight rows and bond rows are read
 from memory once into per-subnet scratch buffers (``k x n`` float64, ~130 KB at 64 x 256, which
-stays in the L2 cache) and the new bond rows are written once. The κ-median is a stake-weighted
-quickselect on the (at most ``k``) staked values of each column instead of a sort.
+stays in the L2 cache) and the new bond rows are written once; the rows a little ahead are
+prefetched, as a subnet's slice rows are scattered 2 KB stretches that the hardware prefetcher
+picks up late (at the simulator's scale the kernel is bound by reading those rows). The
+κ-median is a bisection over all columns at once, finished by a stake-weighted quickselect on
+the few columns it leaves open, instead of a sort.
 
 Float semantics are those of the torch path; results agree to rounding (summation order, and
 near-ties of the κ threshold). The cheap ``[B, n]`` steps (activity, stake, permits, emission
@@ -72,6 +75,63 @@ def la1_logit(alpha: float) -> float:
 #: Every kernel here lets LLVM reassociate its sums so that they vectorise (within rounding, as
 #: torch's own sums are); no other fast-math flag.
 _jit = jit(reassoc=True)
+
+
+if HAVE_NUMBA:
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def _prefetch(typingctx, array, index):  # type: ignore[no-untyped-def]
+        """Ask the CPU to bring ``array[index]``'s cache line in (LLVM ``llvm.prefetch``).
+
+        A hint only: it changes no value, and the CPU may ignore it (it never faults).
+        """
+        signature = types.void(array, index)
+
+        def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+            data = context.make_array(sig.args[0])(context, builder, args[0]).data
+            address = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(8).as_pointer())
+            i32 = ir.IntType(32)
+            fn_type = ir.FunctionType(ir.VoidType(), [address.type, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fn_type, "llvm.prefetch.p0")
+            # read, keep in all cache levels, data cache
+            builder.call(fn, [address, i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return signature, codegen
+
+else:  # pragma: no cover - exercised only where numba is missing
+
+    def _prefetch(array: np.ndarray, index: int) -> None:
+        """A no-op without numba (the hint matters only to compiled code)."""
+
+
+#: Slice rows read ahead of the one being processed. Each row is a separate 2 KB stretch of
+#: a large array (the rows of a subnet are scattered uids), which the hardware prefetcher
+#: picks up only after its first lines; asking for the rows ahead overlaps their memory
+#: latency with the current row's work.
+ROWS_AHEAD = 2
+
+
+@_jit
+def _prefetch_row(row: np.ndarray) -> None:
+    """Prefetch every cache line (8 float64) of a contiguous row."""
+    for offset in range(0, row.shape[0], 8):
+        _prefetch(row, offset)
+
+
+@_jit
+def _copy_row(destination: np.ndarray, source: np.ndarray) -> None:
+    """``destination[:] = source`` for two rows of the same length, as a plain loop.
+
+    numba compiles a slice assignment from an array as a broadcasting copy with a bounds
+    clamp per element (scalar); this one vectorises.
+    """
+    for j in range(destination.shape[0]):
+        destination[j] = source[j]
 
 
 @_jit
@@ -175,6 +235,27 @@ BISECTION_ROUNDS = 11
 
 
 @_jit
+def _next_up32(values: np.ndarray) -> None:
+    """``np.nextafter(values, inf)`` in place for a float32 array, on the bit patterns.
+
+    Bit for bit what ``np.nextafter`` gives (NaN and +inf stay, ±0 becomes the smallest
+    subnormal, finite values step one unit in the last place up), without its per-element
+    library call.
+    """
+    bits = values.view(np.int32)
+    for j in range(values.shape[0]):
+        x = values[j]
+        b = bits[j]
+        if x == 0.0:
+            b = 1
+        elif x > 0.0:
+            b = b + 1 if x < np.inf else b
+        elif x < 0.0:
+            b -= 1
+        bits[j] = b
+
+
+@_jit
 def _bracketed_median(
     w_buf: np.ndarray,
     w32: np.ndarray,
@@ -182,8 +263,9 @@ def _bracketed_median(
     staked: np.ndarray,
     n_staked: int,
     kappa: float,
-    scratch_a: np.ndarray,
-    scratch_b: np.ndarray,
+    stake32: np.ndarray,
+    scratch32: np.ndarray,
+    scratch64: np.ndarray,
     column_values: np.ndarray,
     column_stakes: np.ndarray,
     out: np.ndarray,
@@ -192,35 +274,40 @@ def _bracketed_median(
 
     The stake at or above ``t``, ``S(t)``, does not increase with ``t``, and the consensus
     ``c`` is the largest value with ``S(c) >= κ`` (the total stake must reach κ). Keeping
-    ``S(low) >= κ > S(high)`` (from the column's staked minimum to just above its maximum;
-    ``scratch_a``/``scratch_b`` are ``[n]`` work arrays), bisection narrows ``[low, high)``
-    around ``c`` for all columns at once with vectorisable row-by-row passes (no per-column
-    sort). The search runs on float32 copies ``w32`` (twice the SIMD width); rounding to
-    float32 is monotone, so a float32 bracket is a float64 interval, and the bracket is then
-    checked in float64 (stake above it < κ <= stake in and above it). A checked bracket with a
-    single distinct value gives ``c``; one with several values is resolved by
-    :func:`_kappa_median` on those values (κ less the stake above); a bracket that fails the
-    check (float32 stake sums within rounding of κ) by :func:`_kappa_median` on the column.
+    ``S(low) >= κ > S(high)`` (from the column's staked minimum to just above its maximum),
+    bisection narrows ``[low, high)`` around ``c`` for all columns at once with vectorisable
+    row-by-row passes (no per-column sort). The search runs on float32 copies ``w32`` (twice
+    the SIMD width); rounding to float32 is monotone, so a float32 bracket is a float64
+    interval, and the bracket is then checked in float64 (stake above it < κ <= stake in and
+    above it). A checked bracket with a single distinct value gives ``c``; one with several
+    values is resolved by :func:`_kappa_median` on those values (κ less the stake above); a
+    bracket that fails the check (float32 stake sums within rounding of κ) by
+    :func:`_kappa_median` on the column.
+
+    ``stake32`` (``[k]`` float32), ``scratch32`` (``[6, n]`` float32) and ``scratch64``
+    (``[6, n]``) are work arrays. Running minima and maxima alternate between two arrays (read one,
+    write the other): an in-place ``a[j] = min(a[j], x)`` compiles to masked stores, which
+    are slow on some x86 cores (AMD Zen), where two buffers take plain stores.
     """
     n = w_buf.shape[1]
-    low = np.empty(n, dtype=np.float32)
-    high = np.empty(n, dtype=np.float32)
-    mid = np.empty(n, dtype=np.float32)
-    above32 = np.empty(n, dtype=np.float32)
-    stake32 = np.empty(n_staked, dtype=np.float32)
+    mid = scratch32[0]
+    above32 = scratch32[1]
     kappa32 = np.float32(kappa)
     for m in range(n_staked):
         stake32[m] = np.float32(stake[staked[m]])
     # the column's staked range brackets c (float32 rounding keeps the order)
+    low, low_next = scratch32[2], scratch32[3]
+    high, high_next = scratch32[4], scratch32[5]
     low[:] = np.inf
     high[:] = -np.inf
     for m in range(n_staked):
         row = w32[staked[m]]
         for j in range(n):
-            low[j] = min(low[j], row[j])
-            high[j] = max(high[j], row[j])
-    for j in range(n):
-        high[j] = np.nextafter(high[j], np.float32(np.inf))
+            low_next[j] = min(low[j], row[j])
+            high_next[j] = max(high[j], row[j])
+        low, low_next = low_next, low
+        high, high_next = high_next, high
+    _next_up32(high)
     for _ in range(BISECTION_ROUNDS):
         for j in range(n):
             mid[j] = np.float32(0.5) * (low[j] + high[j])
@@ -236,12 +323,14 @@ def _bracketed_median(
             else:
                 high[j] = mid[j]
     # float64 check of each bracket: stake above it, stake in it, its smallest/largest value
-    stake_above = scratch_a
-    stake_inside = scratch_b
+    stake_above = scratch64[0]
+    stake_inside = scratch64[1]
     stake_above[:] = 0.0
     stake_inside[:] = 0.0
-    inside_low = np.full(n, np.inf)
-    inside_high = np.full(n, -np.inf)
+    inside_low, inside_low_next = scratch64[2], scratch64[3]
+    inside_high, inside_high_next = scratch64[4], scratch64[5]
+    inside_low[:] = np.inf
+    inside_high[:] = -np.inf
     for m in range(n_staked):
         r = staked[m]
         a = stake[r]
@@ -253,8 +342,10 @@ def _bracketed_median(
             inside = (row32[j] >= low[j]) & ~is_above
             stake_above[j] += a if is_above else 0.0
             stake_inside[j] += a if inside else 0.0
-            inside_low[j] = min(inside_low[j], v if inside else np.inf)
-            inside_high[j] = max(inside_high[j], v if inside else -np.inf)
+            inside_low_next[j] = min(inside_low[j], v if inside else np.inf)
+            inside_high_next[j] = max(inside_high[j], v if inside else -np.inf)
+        inside_low, inside_low_next = inside_low_next, inside_low
+        inside_high, inside_high_next = inside_high_next, inside_high
     for j in range(n):
         checked = stake_above[j] < kappa and stake_above[j] + stake_inside[j] >= kappa
         if checked and inside_low[j] == inside_high[j]:
@@ -353,8 +444,9 @@ def fused_slice_epoch(
     col_a = np.empty(n)
     col_b = np.empty(n)
     col_alpha = np.empty(n)
-    scratch_a = np.empty(n)
-    scratch_b = np.empty(n)
+    stake32 = np.empty(k, dtype=np.float32)
+    scratch32 = np.empty((6, n), dtype=np.float32)
+    scratch64 = np.empty((6, n))
     wb_row = np.empty(n)
     clip_row = np.empty(n)
     old_row = np.empty(n)
@@ -371,6 +463,10 @@ def fused_slice_epoch(
         # (staked rows also in float32 for the κ-median's search)
         zero_seen = False
         for r in range(k):
+            if r + ROWS_AHEAD < k:
+                _prefetch_row(weights[b, rows[b, r + ROWS_AHEAD]])
+            elif b + 1 < n_batch and r + ROWS_AHEAD - k < k:
+                _prefetch_row(weights[b + 1, rows[b + 1, r + ROWS_AHEAD - k]])
             src = rows[b, r]
             threshold = drop_from[b, r]
             self_column = -1 if keep_self[b, r] else src
@@ -415,6 +511,8 @@ def fused_slice_epoch(
                 for j in range(n):
                     w_buf[r, j] *= inverse
 
+        for r in range(min(ROWS_AHEAD, k)):
+            _prefetch_row(bonds_in[b, rows[b, r]])
         # 6 κ-median consensus over the staked rows
         # Staked rows with no weight (permit holders that set none) are all zeros: they enter
         # the median as one zero row carrying their summed stake, so its passes read each
@@ -453,7 +551,7 @@ def fused_slice_epoch(
                         consensus_out[b, j] = min(consensus_out[b, j], row[j])
         else:
             _bracketed_median(
-                w_buf, w32_buf, median_stake, staked, n_staked, kappa, scratch_a, scratch_b,
+                w_buf, w32_buf, median_stake, staked, n_staked, kappa, stake32, scratch32, scratch64,
                 column_values, column_stakes, consensus_out[b],
             )  # fmt: skip
         any_consensus = False
@@ -480,6 +578,8 @@ def fused_slice_epoch(
         consensus_nonneg = negative == 0
         ranks[:] = 0.0
         for r in range(k):
+            if r + ROWS_AHEAD < k:
+                _prefetch_row(bonds_in[b, rows[b, r + ROWS_AHEAD]])
             # loop-invariant branches outside the column loops, so that these vectorise
             unchanged[r] = False
             stored[r] = False
@@ -511,7 +611,7 @@ def fused_slice_epoch(
                 if keep_new[b, r]:
                     # the new row goes straight to its storage (no second copy at step 12);
                     # the old row is copied first, as bonds_out may be bonds_in
-                    old_row[:] = old_source
+                    _copy_row(old_row, old_source)
                     old_source = old_row
                     new_row = bonds_out[b, rows[b, r]]
                     stored[r] = True
@@ -536,15 +636,15 @@ def fused_slice_epoch(
                 ranks[j] += a * clipped
             trust_out[b, r] = trust
             if bonds_penalty == 0.0:
-                wb_row[:] = w_row
+                _copy_row(wb_row, w_row)
             elif bonds_penalty == 1.0:
-                wb_row[:] = clip_row
+                _copy_row(wb_row, clip_row)
             else:
                 for j in range(n):
                     w = w_row[j]
                     wb_row[j] = max(w + bonds_penalty * (clip_row[j] - w), 0.0)
             if row_valid[b, r]:
-                old_row[:] = bonds_in[b, rows[b, r]]
+                _copy_row(old_row, bonds_in[b, rows[b, r]])
                 if any_recent:
                     for j in range(n):
                         if recent[b, j]:
@@ -647,7 +747,7 @@ def fused_slice_epoch(
             dst = rows[b, r]
             if keep_new[b, r]:
                 if not unchanged[r] and not stored[r]:
-                    bonds_out[b, dst] = new_buf[r]
+                    _copy_row(bonds_out[b, dst], new_buf[r])
             elif lost[b, r]:
                 bonds_out[b, dst] = 0.0
 

@@ -147,15 +147,21 @@ class Recorder:
         self.cabal = CabalLedger.for_model(model)
 
     # -------------------------------------------------------------- accumulation
-    def add_step_income(self, income_tao: np.ndarray, income_alpha: np.ndarray) -> None:
-        """Add one step's income per uid (TAO at spot, and alpha)."""
+    def add_step_income(
+        self,
+        income_tao: np.ndarray,
+        income_alpha: np.ndarray,
+        prices: np.ndarray | None = None,
+    ) -> None:
+        """Add one step's income per uid (TAO at spot, and alpha); ``prices``: the alpha
+        prices now ``[S]``, when the caller has them (else read off the state)."""
         self._income_since += income_tao
         m = self.model
         V = len(m.validator_uids)
         self._yield_income += income_alpha[:, 1 : 1 + V].sum(axis=1)
         self._yield_days += m.blocks_per_step / BLOCKS_PER_DAY
         if self.cabal is not None:
-            self.cabal.add(getattr(m, "last_results", ()))
+            self.cabal.add(getattr(m, "last_results", ()), prices)
 
     def add_balance_income(self, delta_rao: np.ndarray) -> None:
         """Add TAO paid to balances during the chain step (root dividends), per account (rao)."""

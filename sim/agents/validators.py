@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import mesa
 import numpy as np
 
+from protocol._numba import HAVE_NUMBA, jit
 from protocol.registry import Registry
 from sim.agents.host import AgentHost
 
@@ -134,12 +135,41 @@ def observed_quality(
     factor = rng.standard_normal((s, n_validators, u), dtype=np.float32)
     factor *= noise
     np.exp(factor, out=factor)
-    obs = base * factor
     if detection > 0 and duplicate.any():
-        spotted = rng.random((s, n_validators, u), dtype=np.float32) < detection
+        draws = rng.random((s, n_validators, u), dtype=np.float32)
+        if HAVE_NUMBA and base.dtype == np.float64:
+            # One pass instead of product, compare, mask and copy (the same products; the
+            # draw is compared with ``detection`` in float32, as numpy does).
+            obs = np.empty((s, n_validators, u))
+            _spot_duplicates(base[:, 0, :], factor, draws, duplicate, np.float32(detection), obs)
+            return obs
+        obs = base * factor
+        spotted = draws < detection
         spotted &= duplicate[:, None, :]
         np.copyto(obs, 0.0, where=spotted)
-    return obs.astype(np.float64, copy=False)
+        return obs.astype(np.float64, copy=False)
+    return (base * factor).astype(np.float64, copy=False)
+
+
+@jit
+def _spot_duplicates(
+    base: np.ndarray,
+    factor: np.ndarray,
+    draws: np.ndarray,
+    duplicate: np.ndarray,
+    detection: np.float32,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba
+    """``out[i, v, j] = base[i, j] * factor[i, v, j]``, or 0 where the submission is a duplicate
+    and ``draws[i, v, j] < detection`` (validator ``v`` spotted it)."""
+    s, v, u = factor.shape
+    for i in range(s):
+        for k in range(v):
+            for j in range(u):
+                if duplicate[i, j] and draws[i, k, j] < detection:
+                    out[i, k, j] = 0.0
+                else:
+                    out[i, k, j] = base[i, j] * np.float64(factor[i, k, j])
 
 
 class ValidatorCohort(mesa.Agent):

@@ -78,6 +78,10 @@ class ValidatorObservation:
 def normalise_rows(w: np.ndarray) -> np.ndarray:
     """Scale the last axis to sum to 1; all-zero rows stay zero."""
     total = w.sum(axis=-1, keepdims=True)
+    if _can_divide_rows(w):
+        out = np.empty(w.shape)
+        _divide_rows(w.reshape(-1, w.shape[-1]), total.reshape(-1), out.reshape(-1, w.shape[-1]))
+        return out
     positive = total > 0
     # The same divisions as np.divide(..., where=positive) into zeros, without its slow path.
     return np.where(positive, w / np.where(positive, total, 1.0), 0.0)
@@ -86,10 +90,36 @@ def normalise_rows(w: np.ndarray) -> np.ndarray:
 def _normalise_rows_inplace(w: np.ndarray) -> None:
     """:func:`normalise_rows` written into ``w`` (one array less at the network's size)."""
     total = w.sum(axis=-1, keepdims=True)
+    if _can_divide_rows(w):
+        flat = w.reshape(-1, w.shape[-1])
+        _divide_rows(flat, total.reshape(-1), flat)
+        return
     positive = total > 0
     np.divide(w, np.where(positive, total, 1.0), out=w)
     if not positive.all():
         np.copyto(w, 0.0, where=~positive)
+
+
+def _can_divide_rows(w: np.ndarray) -> bool:
+    """Whether :func:`_divide_rows` takes ``w`` (numba, float64, C-contiguous, non-empty)."""
+    return HAVE_NUMBA and w.dtype == np.float64 and w.flags.c_contiguous and w.size > 0
+
+
+@jit
+def _divide_rows(
+    w: np.ndarray, total: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """``out[i] = w[i] / total[i]`` where ``total[i] > 0``, else 0 (``out`` may be ``w``): the
+    divisions and zeros of the numpy path in one pass; the sums stay numpy's."""
+    rows, n = w.shape
+    for i in range(rows):
+        t = total[i]
+        if t > 0:
+            for j in range(n):
+                out[i, j] = w[i, j] / t
+        else:
+            for j in range(n):
+                out[i, j] = 0.0
 
 
 def observed_quality(

@@ -75,12 +75,18 @@ class CabalLedger:
         self.model = model
         self.subnets = subnets
         k = subnets.size
-        self.miner_pay = np.zeros(k)
-        self.cabal_miner_pay = np.zeros(k)
-        self.fair_miner_pay = np.zeros(k)
-        self.validator_pay = np.zeros(k)
-        self.cabal_validator_pay = np.zeros(k)
-        self.fair_validator_pay = np.zeros(k)
+        # One [3, 2, k] block of running totals (pay, cabal pay, fair pay) x (miners,
+        # validators), so a step adds its epochs with one addition; the named totals are views.
+        self._totals = np.zeros((3, 2, k))
+        self.miner_pay = self._totals[0, 0]
+        self.cabal_miner_pay = self._totals[1, 0]
+        self.fair_miner_pay = self._totals[2, 0]
+        self.validator_pay = self._totals[0, 1]
+        self.cabal_validator_pay = self._totals[1, 1]
+        self.fair_validator_pay = self._totals[2, 1]
+        # The coldkey layout of the cabal subnets' uids changes only on registrations: what
+        # the stake weight derives from it is kept until the layout changes.
+        self._layout: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def for_model(cls, model: CabalHost) -> CabalLedger | None:
@@ -102,30 +108,49 @@ class CabalLedger:
         st = m.state
         uids = m.validator_uids
         coldkeys = st.uid_coldkey.numpy()[self.subnets]  # [k, n]
-        k, n_accounts = coldkeys.shape[0], st.n_accounts
-        registered = coldkeys >= 0
-        # uids per (subnet, coldkey): one bincount over the flattened cells
-        cell = np.arange(k)[:, None] * n_accounts + coldkeys.clip(min=0)
-        counts = np.bincount(cell[registered], minlength=k * n_accounts).reshape(k, n_accounts)
-        ck = coldkeys[:, uids].clip(min=0)
-        per_uid_count = np.maximum(np.take_along_axis(counts, ck, axis=1), 1).astype(np.float64)
-        root = np.where(registered[:, uids], st.root_stake.numpy()[ck] / per_uid_count, 0.0)
+        layout = self._layout
+        if layout is None or not np.array_equal(layout[0], coldkeys):
+            k, n_accounts = coldkeys.shape[0], st.n_accounts
+            registered = coldkeys >= 0
+            # uids per (subnet, coldkey): one bincount over the flattened cells
+            cell = np.arange(k)[:, None] * n_accounts + coldkeys.clip(min=0)
+            counts = np.bincount(cell[registered], minlength=k * n_accounts).reshape(
+                k, n_accounts
+            )
+            ck = coldkeys[:, uids].clip(min=0)
+            per_uid_count = np.maximum(np.take_along_axis(counts, ck, axis=1), 1).astype(
+                np.float64
+            )
+            layout = self._layout = (coldkeys, ck, per_uid_count, registered[:, uids])
+        _, ck, per_uid_count, registered_v = layout
+        root = np.where(registered_v, st.root_stake.numpy()[ck] / per_uid_count, 0.0)
         hotkey = st.hotkey_alpha.numpy()[np.ix_(self.subnets, uids)]
         return hotkey + m.params.tao_weight * root
 
-    def fair_miner_share(self, stake: np.ndarray) -> np.ndarray:
+    def fair_miner_share(
+        self, stake: np.ndarray, miner_masks: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
         """The honest validators' stake-weighted weight share on the cabal's miners ``[k]``
-        (NaN where no honest validator sets weights); ``stake`` is ``[k, V]``."""
+        (NaN where no honest validator sets weights); ``stake`` is ``[k, V]``;
+        ``miner_masks``: the ``[k, n]`` miner and cabal-miner uids, when the caller has them."""
         m = self.model
         s = self.subnets
+        if miner_masks is None:
+            miner_masks = self._miner_masks()
         honest = m.validator_strategy[s] == "honest"
         weights = m.work.weights[s]  # [k, V, n], rows normalised
         setting = honest & (weights.sum(axis=2) > 0)
         reference = np.einsum("kv,kvn->kn", np.where(setting, stake, 0.0), weights)
-        on_miners = np.where(m.work.miners.is_miner[s], reference, 0.0).sum(axis=1)
-        on_cabal = np.where(m.work.validators.cabal_miners[s], reference, 0.0).sum(axis=1)
+        on_miners = np.where(miner_masks[0], reference, 0.0).sum(axis=1)
+        on_cabal = np.where(miner_masks[1], reference, 0.0).sum(axis=1)
         return np.divide(on_cabal, on_miners, out=np.full_like(on_cabal, np.nan),
                          where=on_miners > 0)
+
+    def _miner_masks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The cabal subnets' miner uids and the cabal's miner uids (``[k, n]`` each)."""
+        m = self.model
+        s = self.subnets
+        return m.work.miners.is_miner[s], m.work.validators.cabal_miners[s]
 
     def fair_validator_share(
         self, stake: np.ndarray, cabal: np.ndarray | None = None
@@ -138,7 +163,7 @@ class CabalLedger:
         return np.divide(np.where(cabal, stake, 0.0).sum(axis=1), total,
                          out=np.zeros_like(total), where=total > 0)
 
-    def add(self, results: Sequence[Any]) -> None:
+    def add(self, results: Sequence[Any], prices: np.ndarray | None = None) -> None:
         """Add the epochs of one economy step.
 
         Parameters
@@ -147,40 +172,42 @@ class CabalLedger:
             The step's economy results (``protocol.economy`` block or tempo results): each
             ``drain`` holds the epoch's incentive and dividend proportions ``[S, n]`` and the
             alpha paid to miners and validators ``[S]`` (zero where no epoch ran).
+        prices
+            The alpha prices ``[S]`` after the step, when the caller has them (else read).
         """
+        if not results:
+            return  # nothing paid: the totals stay as they are
         m = self.model
         s = self.subnets
         vuids = m.validator_uids
-        miners = m.work.miners.is_miner[s]
-        cabal_m = m.work.validators.cabal_miners[s]
+        miner_masks = self._miner_masks()
         cabal_v = m.validator_strategy[s] == "cabal"
-        price = m.alpha_prices()[s]  # TAO per alpha
+        price = (m.alpha_prices() if prices is None else prices)[s]  # TAO per alpha
         stake = self._validator_stake()
-        fair_m = self.fair_miner_share(stake)
-        fair_v = self.fair_validator_share(stake, cabal_v)
-        has_reference = np.isfinite(fair_m)
+        # fair [2, k]: miners' (NaN without an honest reference) and validators' fair shares
+        fair = np.array((self.fair_miner_share(stake, miner_masks),
+                         self.fair_validator_share(stake, cabal_v)))
+        has_reference = np.isfinite(fair[0])
         for result in results:
             drain = result.drain
             incentive = drain.incentive.numpy()[s]
+            # (this gather's [k, V] layout sets the order of the sums over V below: keep it)
             dividends = drain.dividends.numpy()[s][:, vuids]
-            miner_tao = drain.miner_alpha.numpy()[s] / RAO_PER_TAO * price
-            validator_tao = drain.validator_alpha.numpy()[s] / RAO_PER_TAO * price
-            inc_total = np.where(miners, incentive, 0.0).sum(axis=1)
-            paid_m = (inc_total > 0) & has_reference
-            inc_cabal = np.where(cabal_m, incentive, 0.0).sum(axis=1)
-            share_m = np.divide(inc_cabal, inc_total, out=np.zeros_like(inc_total),
-                                where=paid_m)
-            self.miner_pay += np.where(paid_m, miner_tao, 0.0)
-            self.cabal_miner_pay += share_m * np.where(paid_m, miner_tao, 0.0)
-            # paid_m implies a finite fair_m (has_reference), so no NaN reaches the sum
-            self.fair_miner_pay += np.where(paid_m, fair_m * miner_tao, 0.0)
+            # [2, k] rows: miners, validators (the same operations per row as one at a time)
+            tao = np.array((drain.miner_alpha.numpy()[s], drain.validator_alpha.numpy()[s]))
+            tao = tao / RAO_PER_TAO * price
+            inc_total = np.where(miner_masks[0], incentive, 0.0).sum(axis=1)
+            inc_cabal = np.where(miner_masks[1], incentive, 0.0).sum(axis=1)
             div_total = dividends.sum(axis=1)
-            paid_v = div_total > 0
-            share_v = np.divide(np.where(cabal_v, dividends, 0.0).sum(axis=1), div_total,
-                                out=np.zeros_like(div_total), where=paid_v)
-            self.validator_pay += np.where(paid_v, validator_tao, 0.0)
-            self.cabal_validator_pay += share_v * np.where(paid_v, validator_tao, 0.0)
-            self.fair_validator_pay += np.where(paid_v, fair_v * validator_tao, 0.0)
+            div_cabal = np.where(cabal_v, dividends, 0.0).sum(axis=1)
+            total = np.array((inc_total, div_total))
+            paid = total > 0
+            # paid miners imply a finite fair share (has_reference), so no NaN reaches the sum
+            paid[0] &= has_reference
+            share = np.divide(np.array((inc_cabal, div_cabal)), total,
+                              out=np.zeros_like(total), where=paid)
+            pay = np.where(paid, tao, 0.0)
+            self._totals += np.array((pay, share * pay, np.where(paid, fair * tao, 0.0)))
 
     def kpis(self) -> dict[str, Any]:
         """The ``cabal.*`` KPIs of the run so far (shares and gain are fractions, TAO in TAO)."""

@@ -70,7 +70,11 @@ def account_alpha(state: NetworkState) -> np.ndarray:
         cell.ravel(), weights=own.ravel(), minlength=n_accounts * n_subnets
     ).reshape(n_accounts, n_subnets)
     nom_uid = state.nom_uid.numpy()
-    per_share = value[np.arange(n_subnets), nom_uid.clip(min=0)]  # value[s, nom_uid[a, s]]
+    # value[s, nom_uid[a, s]], gathered through flat indices (the same elements; a take is
+    # several times faster than indexing with two broadcast index arrays)
+    n_uids = value.shape[1]
+    flat_index = nom_uid.clip(min=0) + np.arange(n_subnets) * n_uids
+    per_share = np.take(value.reshape(-1), flat_index)
     nominated = np.where(nom_uid >= 0, state.nom_shares.numpy() * per_share, 0.0)
     out = owned + nominated
     out[MARKET_ACCOUNT] += state.market_alpha.numpy()

@@ -147,15 +147,21 @@ class Recorder:
         self.cabal = CabalLedger.for_model(model)
 
     # -------------------------------------------------------------- accumulation
-    def add_step_income(self, income_tao: np.ndarray, income_alpha: np.ndarray) -> None:
-        """Add one step's income per uid (TAO at spot, and alpha)."""
+    def add_step_income(
+        self,
+        income_tao: np.ndarray,
+        income_alpha: np.ndarray,
+        prices: np.ndarray | None = None,
+    ) -> None:
+        """Add one step's income per uid (TAO at spot, and alpha); ``prices``: the alpha
+        prices now ``[S]``, when the caller has them (else read off the state)."""
         self._income_since += income_tao
         m = self.model
         V = len(m.validator_uids)
         self._yield_income += income_alpha[:, 1 : 1 + V].sum(axis=1)
         self._yield_days += m.blocks_per_step / BLOCKS_PER_DAY
         if self.cabal is not None:
-            self.cabal.add(getattr(m, "last_results", ()))
+            self.cabal.add(getattr(m, "last_results", ()), prices)
 
     def add_balance_income(self, delta_rao: np.ndarray) -> None:
         """Add TAO paid to balances during the chain step (root dividends), per account (rao)."""
@@ -231,30 +237,39 @@ class Recorder:
             "nominator_wealth_tao": float(self.account_wealth_tao()[m.staker_accounts].sum()),
         }
         if m.config.output.per_subnet:
-            # Whole-array reads once (per-element tensor indexing costs ~µs each, x S x fields).
-            pool_tao = st.pool_tao.numpy() / RAO_PER_TAO
-            emission_enabled = st.emission_enabled.numpy()
-            income_miners = [float(inc[s, 1 + V :].sum()) for s in range(st.n_subnets)]
-            income_validators = [float(inc[s, 1 : 1 + V].sum()) for s in range(st.n_subnets)]
+            # Whole-array reads once, as Python numbers (the same values float() and bool()
+            # give per element; per-element tensor or array indexing costs ~µs each).
             price_usd = m.market.price_usd
+            prices_tao = prices.tolist()
+            shares_list = shares.tolist()
+            pool_tao = (st.pool_tao.numpy() / RAO_PER_TAO).tolist()
+            stake_list = stake_alpha.tolist()
+            stake_tao = (stake_alpha * prices).tolist()
+            # each row's sum over its own contiguous slice, as one sum per subnet would
+            income_miners = inc[:, 1 + V :].sum(axis=1).tolist()
+            income_validators = inc[:, 1 : 1 + V].sum(axis=1).tolist()
+            income_owner = inc[:, 0].tolist()
+            flagged = m.staking.flagged.astype(bool).tolist()
+            emission_enabled = st.emission_enabled.numpy().astype(bool).tolist()
             for s in range(st.n_subnets):
-                row = dict(network)
-                row.update(
-                    netuid=s,
-                    alpha_price_tao=float(prices[s]),
-                    alpha_price_usd=float(prices[s]) * price_usd,
-                    emission_share=float(shares[s]),
-                    pool_tao=float(pool_tao[s]),
-                    stake_alpha=float(stake_alpha[s]),
-                    stake_tao=float(stake_alpha[s] * prices[s]),
-                    income_miners_tao=income_miners[s],
-                    income_validators_tao=income_validators[s],
-                    income_owner_tao=float(inc[s, 0]),
-                    utility=float(m.owners[s].utility),
-                    flagged=bool(m.staking.flagged[s]),
-                    emission_enabled=bool(emission_enabled[s]),
+                self.rows.append(
+                    {
+                        **network,
+                        "netuid": s,
+                        "alpha_price_tao": prices_tao[s],
+                        "alpha_price_usd": prices_tao[s] * price_usd,
+                        "emission_share": shares_list[s],
+                        "pool_tao": pool_tao[s],
+                        "stake_alpha": stake_list[s],
+                        "stake_tao": stake_tao[s],
+                        "income_miners_tao": income_miners[s],
+                        "income_validators_tao": income_validators[s],
+                        "income_owner_tao": income_owner[s],
+                        "utility": float(m.owners[s].utility),
+                        "flagged": flagged[s],
+                        "emission_enabled": emission_enabled[s],
+                    }
                 )
-                self.rows.append(row)
         else:
             row = dict(network)
             row.update(

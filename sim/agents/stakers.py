@@ -13,8 +13,8 @@ before it executes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import mesa
 import numpy as np
@@ -55,6 +55,10 @@ class StakerObservation:
         This staker's position per subnet at spot price (TAO).
     liquid_tao
         This staker's free TAO balance (TAO).
+    shared
+        What a strategy derives from the round's common arrays (``yields`` to ``tradable``),
+        kept for the other stakers of the round: the desk passes one dict to every observation
+        of a round; leave it out for an observation of its own.
     """
 
     yields: np.ndarray
@@ -63,6 +67,7 @@ class StakerObservation:
     tradable: np.ndarray
     holdings_tao: np.ndarray
     liquid_tao: float
+    shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def softmax(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -154,19 +159,18 @@ class YieldRiskStaker(Staker):
 
     def act(self, obs: StakerObservation) -> tuple[np.ndarray, float]:
         cfg: StakersConfig = self.model.config.stakers
-        wealth = obs.liquid_tao + float(obs.holdings_tao.sum())
-        hazard = self.belief + cfg.target_subnet_hazard_per_year * obs.flagged
-        scores = (
-            cfg.yield_sensitivity * obs.yields
-            + np.log(np.maximum(obs.utility, 1e-9))
-            - self.risk_aversion * hazard
-        )
-        # Nobody buys into a subnet that a pending or executed intervention threatens.
-        weights = softmax(scores, obs.tradable & ~obs.flagged)
+        common = obs.shared.get(self.name)
+        if common is None:
+            common = obs.shared[self.name] = _yield_risk_common(obs, cfg)
+        base, flag_hazard, open_to_buy, speed = common
+        total_before = float(obs.holdings_tao.sum())
+        wealth = obs.liquid_tao + total_before
+        hazard = self.belief + flag_hazard
+        scores = base - self.risk_aversion * hazard
+        weights = softmax(scores, open_to_buy)
         staked_target = wealth * staked_fraction_target(self.belief, self.risk_aversion, cfg)
         target = staked_target * weights
         gap = target - obs.holdings_tao
-        speed = np.where(obs.flagged, 1.0, cfg.rebalance_fraction)  # leave a threatened subnet now
         delta = np.where(obs.tradable, speed * gap, 0.0)
         # Cannot stake more than the free TAO after this round's sales.
         freed = -delta[delta < 0].sum()
@@ -176,7 +180,6 @@ class YieldRiskStaker(Staker):
             delta = np.where(delta > 0, delta * budget / buys, delta)
         elif buys > 0 and budget <= 0:
             delta = np.minimum(delta, 0.0)
-        total_before = float(obs.holdings_tao.sum())
         shrink = max(total_before - staked_target, 0.0)
         sell = (
             cfg.sell_fraction * min(shrink, freed)
@@ -184,6 +187,20 @@ class YieldRiskStaker(Staker):
             else 0.0
         )
         return delta, sell
+
+
+def _yield_risk_common(
+    obs: StakerObservation, cfg: StakersConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What every yield-risk staker of a round computes alike: the scores before the staker's
+    own hazard term, the flagged subnets' extra hazard, where it may buy, the adjustment speed
+    (the same array operations as one staker at a time)."""
+    base = cfg.yield_sensitivity * obs.yields + np.log(np.maximum(obs.utility, 1e-9))
+    flag_hazard = cfg.target_subnet_hazard_per_year * obs.flagged
+    # Nobody buys into a subnet that a pending or executed intervention threatens.
+    open_to_buy = obs.tradable & ~obs.flagged
+    speed = np.where(obs.flagged, 1.0, cfg.rebalance_fraction)  # leave a threatened subnet now
+    return base, flag_hazard, open_to_buy, speed
 
 
 @STAKER_STRATEGIES.register("passive")

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import mesa
 import numpy as np
 
+from protocol._numba import HAVE_NUMBA, jit
 from protocol.registry import Registry
 from sim.agents.host import AgentHost
 
@@ -77,6 +78,10 @@ class ValidatorObservation:
 def normalise_rows(w: np.ndarray) -> np.ndarray:
     """Scale the last axis to sum to 1; all-zero rows stay zero."""
     total = w.sum(axis=-1, keepdims=True)
+    if _can_divide_rows(w):
+        out = np.empty(w.shape)
+        _divide_rows(w.reshape(-1, w.shape[-1]), total.reshape(-1), out.reshape(-1, w.shape[-1]))
+        return out
     positive = total > 0
     # The same divisions as np.divide(..., where=positive) into zeros, without its slow path.
     return np.where(positive, w / np.where(positive, total, 1.0), 0.0)
@@ -85,10 +90,36 @@ def normalise_rows(w: np.ndarray) -> np.ndarray:
 def _normalise_rows_inplace(w: np.ndarray) -> None:
     """:func:`normalise_rows` written into ``w`` (one array less at the network's size)."""
     total = w.sum(axis=-1, keepdims=True)
+    if _can_divide_rows(w):
+        flat = w.reshape(-1, w.shape[-1])
+        _divide_rows(flat, total.reshape(-1), flat)
+        return
     positive = total > 0
     np.divide(w, np.where(positive, total, 1.0), out=w)
     if not positive.all():
         np.copyto(w, 0.0, where=~positive)
+
+
+def _can_divide_rows(w: np.ndarray) -> bool:
+    """Whether :func:`_divide_rows` takes ``w`` (numba, float64, C-contiguous, non-empty)."""
+    return HAVE_NUMBA and w.dtype == np.float64 and w.flags.c_contiguous and w.size > 0
+
+
+@jit
+def _divide_rows(
+    w: np.ndarray, total: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """``out[i] = w[i] / total[i]`` where ``total[i] > 0``, else 0 (``out`` may be ``w``): the
+    divisions and zeros of the numpy path in one pass; the sums stay numpy's."""
+    rows, n = w.shape
+    for i in range(rows):
+        t = total[i]
+        if t > 0:
+            for j in range(n):
+                out[i, j] = w[i, j] / t
+        else:
+            for j in range(n):
+                out[i, j] = 0.0
 
 
 def observed_quality(
@@ -134,12 +165,41 @@ def observed_quality(
     factor = rng.standard_normal((s, n_validators, u), dtype=np.float32)
     factor *= noise
     np.exp(factor, out=factor)
-    obs = base * factor
     if detection > 0 and duplicate.any():
-        spotted = rng.random((s, n_validators, u), dtype=np.float32) < detection
+        draws = rng.random((s, n_validators, u), dtype=np.float32)
+        if HAVE_NUMBA and base.dtype == np.float64:
+            # One pass instead of product, compare, mask and copy (the same products; the
+            # draw is compared with ``detection`` in float32, as numpy does).
+            obs = np.empty((s, n_validators, u))
+            _spot_duplicates(base[:, 0, :], factor, draws, duplicate, np.float32(detection), obs)
+            return obs
+        obs = base * factor
+        spotted = draws < detection
         spotted &= duplicate[:, None, :]
         np.copyto(obs, 0.0, where=spotted)
-    return obs.astype(np.float64, copy=False)
+        return obs.astype(np.float64, copy=False)
+    return (base * factor).astype(np.float64, copy=False)
+
+
+@jit
+def _spot_duplicates(
+    base: np.ndarray,
+    factor: np.ndarray,
+    draws: np.ndarray,
+    duplicate: np.ndarray,
+    detection: np.float32,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba
+    """``out[i, v, j] = base[i, j] * factor[i, v, j]``, or 0 where the submission is a duplicate
+    and ``draws[i, v, j] < detection`` (validator ``v`` spotted it)."""
+    s, v, u = factor.shape
+    for i in range(s):
+        for k in range(v):
+            for j in range(u):
+                if duplicate[i, j] and draws[i, k, j] < detection:
+                    out[i, k, j] = 0.0
+                else:
+                    out[i, k, j] = base[i, j] * np.float64(factor[i, k, j])
 
 
 class ValidatorCohort(mesa.Agent):

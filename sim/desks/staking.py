@@ -185,22 +185,27 @@ class StakingDesk:
         """
         host = self.host
         cfg = host.config.stakers
+        today = host.day + 1e-9
+        due = [staker for staker in host.stakers if not today < staker.next_action_day]
+        if not due:
+            return  # nobody rebalances today (the reads below change nothing)
         prices = chain.alpha_prices(host.state)
         alpha = chain.account_alpha(host.state)
         utility = np.array([o.utility for o in host.owners]) * work_factor
         st = host.state
         tradable = (st.active & st.subtoken_enabled).numpy() & (prices > 0)
         min_trade = cfg.min_trade_tao
+        # The due stakers' holdings at the round's prices (row i: the same divisions and
+        # products as for its account alone).
+        holdings_tao = alpha[[staker.account for staker in due]] / RAO_PER_TAO * prices
+        shared: dict[str, Any] = {}  # what the strategies derive from the round's arrays
         # Limit orders at the price each staker decided on (the round's observed prices):
         # without them every staker acts on the same day-old yields at once and the round
         # moves a thin pool many times over, a two-day price oscillation (docs/economy.md).
         tolerance = cfg.limit_tolerance
-        for staker in host.stakers:
-            if host.day + 1e-9 < staker.next_action_day:
-                continue
+        for staker, holdings in zip(due, holdings_tao, strict=True):
             staker.next_action_day += cfg.cadence_days
             a = staker.account
-            holdings = alpha[a] / RAO_PER_TAO * prices
             obs = StakerObservation(
                 yields=yields,
                 utility=utility,
@@ -208,13 +213,17 @@ class StakingDesk:
                 tradable=tradable,
                 holdings_tao=holdings,
                 liquid_tao=float(host.state.balances.numpy()[a]) / RAO_PER_TAO,
+                shared=shared,
             )
             delta, sell = staker.act(obs)
             wealth = obs.liquid_tao + float(holdings.sum())
             threshold = max(min_trade, cfg.min_trade_fraction * wealth)
             delta = limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, threshold)
+            # The account's hotkey per subnet before its trades: a trade changes only its own
+            # subnet's entry, and each subnet is traded at most once below.
+            nom_uid = host.state.nom_uid.numpy()[a].copy()
             for s in np.nonzero(delta < 0)[0]:
-                uid = int(host.state.nom_uid.numpy()[a, s])
+                uid = int(nom_uid[s])
                 if uid < 0 or prices[s] <= 0:
                     continue
                 amount = min(-delta[s] / prices[s], alpha[a, s] / RAO_PER_TAO) * RAO_PER_TAO
@@ -238,7 +247,7 @@ class StakingDesk:
                     )
                 if amount <= min_trade * RAO_PER_TAO:
                     continue
-                uid = int(host.state.nom_uid.numpy()[a, s])
+                uid = int(nom_uid[s])
                 if uid < 0:
                     uid = self.pick_validator(int(s))
                 host.state = economy.stake(host.state, a, int(s), uid, amount, params=host.params)

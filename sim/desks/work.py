@@ -263,13 +263,14 @@ class WorkDesk:
         before_balance = host.state.balances.numpy().copy()
         host.state, results = chain.advance_chain(host.state, host.params, n_blocks)
         gained = np.maximum(chain.uid_owned_alpha(host.state) - before_alpha, 0.0) / RAO_PER_TAO
-        income = gained * chain.alpha_prices(host.state)[:, None]  # TAO
+        prices = chain.alpha_prices(host.state)
+        income = gained * prices[:, None]  # TAO
         self.uid_income_tao += income
         dt = n_blocks / BLOCKS_PER_DAY
         decay = 0.5 ** (dt / 1.0)
         self.recent_income = decay * self.recent_income + (1 - decay) * income / max(dt, 1e-12)
         host.recorder.add_balance_income(host.state.balances.numpy() - before_balance)
-        host.recorder.add_step_income(income, gained)
+        host.recorder.add_step_income(income, gained, prices)
         return results
 
     # ------------------------------------------------------------------ reads

@@ -21,6 +21,7 @@ KPIs are plain data (numbers and strings), never the model itself.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -151,17 +152,20 @@ class Recorder:
         self,
         income_tao: np.ndarray,
         income_alpha: np.ndarray,
+        results: Sequence[Any] = (),
         prices: np.ndarray | None = None,
     ) -> None:
-        """Add one step's income per uid (TAO at spot, and alpha); ``prices``: the alpha
-        prices now ``[S]``, when the caller has them (else read off the state)."""
+        """Add one step's income per uid (TAO at spot, and alpha) and the step's economy
+        ``results`` (the epochs the cabal ledger books); ``prices``: the alpha prices now
+        ``[S]``, when the caller has them (else read off the state)."""
         self._income_since += income_tao
         m = self.model
         V = len(m.validator_uids)
         self._yield_income += income_alpha[:, 1 : 1 + V].sum(axis=1)
         self._yield_days += m.blocks_per_step / BLOCKS_PER_DAY
         if self.cabal is not None:
-            self.cabal.add(getattr(m, "last_results", ()), prices)
+            # this step's epochs, at this step's prices, stake and weights
+            self.cabal.add(results, prices)
 
     def add_balance_income(self, delta_rao: np.ndarray) -> None:
         """Add TAO paid to balances during the chain step (root dividends), per account (rao)."""

@@ -270,7 +270,7 @@ class WorkDesk:
         decay = 0.5 ** (dt / 1.0)
         self.recent_income = decay * self.recent_income + (1 - decay) * income / max(dt, 1e-12)
         host.recorder.add_balance_income(host.state.balances.numpy() - before_balance)
-        host.recorder.add_step_income(income, gained, prices)
+        host.recorder.add_step_income(income, gained, results, prices)
         return results
 
     # ------------------------------------------------------------------ reads

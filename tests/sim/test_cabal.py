@@ -47,3 +47,28 @@ def test_an_honest_cabal_earns_its_fair_share_a_boosting_one_gains(seed: int) ->
     # cabal's own weights do not move it.
     assert boosted["cabal.miner_fair_share"] == pytest.approx(honest["cabal.miner_fair_share"],
                                                               rel=0.2)
+
+
+def test_every_step_is_booked_in_its_own_step() -> None:
+    """The ledger books each step's epochs when they are paid: after the first step it holds
+    that step's pay, and after the last step, the last step's (it once read the model's
+    previous results, one step late, and never booked the run's last epochs)."""
+    from sim import engine
+    from sim.model import GovSimModel
+
+    model = GovSimModel(_config(10.0, 0.7).model_copy(update={"seed": 3}))
+    try:
+        ledger = model.recorder.cabal
+        assert ledger is not None
+        model.step()
+        first = ledger.validator_pay.sum() + ledger.miner_pay.sum()
+        paid = sum(float(r.drain.validator_alpha.sum() + r.drain.miner_alpha.sum())
+                   for r in model.last_results)
+        assert paid > 0 and first > 0
+        while not model.finished:
+            before = ledger.validator_pay.sum() + ledger.miner_pay.sum()
+            model.step()
+        last = ledger.validator_pay.sum() + ledger.miner_pay.sum() - before
+        assert last > 0  # the final step's epochs are in the totals
+    finally:
+        engine.release(model)

@@ -4,6 +4,10 @@ The fingerprints (time series, KPIs and event log) were recorded before the mode
 desks and must not move under a refactor. A change that means to alter behaviour updates them
 and says why in its commit; ``bench/golden_runs.py`` compares every shipped scenario the same way.
 Fingerprints hold for one platform's float arithmetic (this repo's pinned CPU torch).
+
+Re-pinned when the cabal ledger began booking each step's epochs in their own step (it read
+the model's previous results, one step late): only the ``cabal.*`` KPIs moved; the time
+series and the event log are unchanged.
 """
 
 from __future__ import annotations
@@ -60,14 +64,14 @@ GOLDEN: dict[str, Any] = {
 
 EXPECTED: dict[str, dict[str, Any]] = {
     "sudo": {
-        "fingerprint": "ffe770ccd9b3ffe3b267678e2705ae3e840a40618d84fd11cfedf3983eae5c79",
+        "fingerprint": "4d9901cd5a01fb9ddd8eef48622018b700009fa47a77943896d8e59cbd017269",
         "pnl.miners.mean": -50442.71655683088,
         "tao.price_end_usd": 319.7355436948516,
         "fp.count": 1,
         "kinds": {"executed": 3, "miner_move": 8, "scam_subnet": 1, "exploit_start": 1},
     },
     "multisig": {
-        "fingerprint": "ae40190893504d4aaef2261cc86444064794242574d6d3e9cecc17ec240dbf30",
+        "fingerprint": "507a6887a644dd8aad6a9f15b687cb42d780d9b95c48551881babc1d5b66cdd0",
         "pnl.miners.mean": -25351.531786538533,
         "tao.price_end_usd": 322.26665836913,
         "fp.count": 0,

@@ -76,17 +76,43 @@ class CabalLedger:
         self.subnets = subnets
         k = subnets.size
         # One [3, 2, k] block of running totals (pay, cabal pay, fair pay) x (miners,
-        # validators), so a step adds its epochs with one addition; the named totals are views.
+        # validators), so a step adds its epochs with one addition; the named totals are
+        # properties (stored views would come apart from it when the model is copied or
+        # pickled: numpy copies a view as an array of its own).
         self._totals = np.zeros((3, 2, k))
-        self.miner_pay = self._totals[0, 0]
-        self.cabal_miner_pay = self._totals[1, 0]
-        self.fair_miner_pay = self._totals[2, 0]
-        self.validator_pay = self._totals[0, 1]
-        self.cabal_validator_pay = self._totals[1, 1]
-        self.fair_validator_pay = self._totals[2, 1]
         # The coldkey layout of the cabal subnets' uids changes only on registrations: what
         # the stake weight derives from it is kept until the layout changes.
         self._layout: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def miner_pay(self) -> np.ndarray:
+        """Alpha paid to miners on each cabal subnet, in TAO at spot ``[k]``."""
+        return self._totals[0, 0]
+
+    @property
+    def cabal_miner_pay(self) -> np.ndarray:
+        """The cabal's miners' part of it ``[k]``."""
+        return self._totals[1, 0]
+
+    @property
+    def fair_miner_pay(self) -> np.ndarray:
+        """What honest weighting would have paid the cabal's miners ``[k]``."""
+        return self._totals[2, 0]
+
+    @property
+    def validator_pay(self) -> np.ndarray:
+        """Alpha paid to validators on each cabal subnet, in TAO at spot ``[k]``."""
+        return self._totals[0, 1]
+
+    @property
+    def cabal_validator_pay(self) -> np.ndarray:
+        """The cabal validators' part of it ``[k]``."""
+        return self._totals[1, 1]
+
+    @property
+    def fair_validator_pay(self) -> np.ndarray:
+        """Dividends in proportion to stake would have paid the cabal validators ``[k]``."""
+        return self._totals[2, 1]
 
     @classmethod
     def for_model(cls, model: CabalHost) -> CabalLedger | None:

@@ -72,3 +72,30 @@ def test_every_step_is_booked_in_its_own_step() -> None:
         assert last > 0  # the final step's epochs are in the totals
     finally:
         engine.release(model)
+
+
+def test_a_copied_model_keeps_booking_into_its_own_totals() -> None:
+    """A copy of the model (``sim.fork`` copies one per policy) books into its own ledger:
+    the named totals read the one block of running totals, in the copy too."""
+    import copy
+
+    from sim import engine
+    from sim.metrics import compute_kpis
+    from sim.model import GovSimModel
+
+    model = GovSimModel(_config(10.0, 0.7).model_copy(update={"seed": 4}))
+    try:
+        for _ in range(5):
+            model.step()
+        clone = copy.deepcopy(model)
+        try:
+            model.run()
+            clone.run()
+            ours, theirs = compute_kpis(model), compute_kpis(clone)
+        finally:
+            engine.release(clone)
+        assert ours["cabal.miner_income_share"] > 0
+        for key in [k for k in ours if k.startswith("cabal.")]:
+            assert theirs[key] == ours[key], key
+    finally:
+        engine.release(model)

@@ -202,7 +202,10 @@ def main() -> None:
     parser.add_argument("--trajectories", type=int, default=12)
     parser.add_argument("--replications", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--slice", type=int, default=8, help="Runs in the measured slice.")
+    parser.add_argument("--slice", type=int, default=16,
+                        help="Runs in the measured slice (at least 4 x workers x policies, so "
+                             "that the runner keeps each point's policies in one task, as it "
+                             "does in the whole study).")
     parser.add_argument("--entropy", type=int, default=2026)
     parser.add_argument("--full", action="store_true", help="Run the whole study.")
     parser.add_argument("--out", type=Path, default=None, help="Keep the study here.")
@@ -210,6 +213,10 @@ def main() -> None:
                         help="With --slice 0: a KPI row (JSON) for the stand-in model; the "
                              "overhead alone is measured (no projection).")
     args = parser.parse_args()
+    if 0 < args.slice < 4 * args.workers * len(POLICIES):
+        print(f"warning: a slice under {4 * args.workers * len(POLICIES)} runs is cut into one "
+              "run a task (the runner's bundles leave every worker about four tasks): it "
+              "measures runs without their shared prefix", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     full_plan = plan(args.trajectories, args.replications, args.entropy)
     runs = len(full_plan.manifest)

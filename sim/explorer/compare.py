@@ -148,7 +148,8 @@ class ComparisonProgress:
 
 
 class _CancellableExecutor(Executor):
-    """Counts finished runs and refuses new ones once cancelled.
+    """Counts finished runs (a task may hold several, ``sim.runner.run_bundle``) and refuses new
+    ones once cancelled.
 
     After :meth:`cancel` the runner's next ``submit`` gets ``BrokenExecutor``, which it records
     as an ``ABORTED`` run, and queued runs are cancelled in the pool; runs already started finish.
@@ -162,22 +163,30 @@ class _CancellableExecutor(Executor):
         self.done = 0
         self.failed = 0
 
-    def _count(self, future: Future) -> None:
+    def _count(self, future: Future, runs: int) -> None:
         if future.cancelled():  # dropped from the queue by cancel(): it never ran
             return
-        ok = future.exception() is None
-        ok = ok and getattr(future.result(), "status", "") == "SUCCEEDED"
+        if future.exception() is not None:
+            done, failed = runs, runs
+        else:
+            # a task is one run (a RunRef) or a bundle of runs sharing a prefix (a list)
+            result = future.result()
+            refs = result if isinstance(result, list) else [result]
+            done = len(refs)
+            failed = sum(getattr(ref, "status", "") != "SUCCEEDED" for ref in refs)
         with self._lock:
-            self.done += 1
-            self.failed += 0 if ok else 1
+            self.done += done
+            self.failed += failed
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """Submit to the pool, unless cancelled."""
+        # sim.runner.run_bundle's first argument lists its runs; any other task is one run
+        runs = len(args[0]) if getattr(fn, "__name__", "") == "run_bundle" and args else 1
         with self._lock:
             if self.cancelled:
                 raise BrokenExecutor("cancelled in the explorer")
             future = self._inner.submit(fn, *args, **kwargs)
-        future.add_done_callback(self._count)
+        future.add_done_callback(lambda done, runs=runs: self._count(done, runs))
         return future
 
     def cancel(self) -> None:

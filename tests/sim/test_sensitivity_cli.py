@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import sim
+import sim.api
 from sim.cli import main
 from sim.cli._root import UserError
 from sim.cli.sensitivity import parse_param_ranges
@@ -111,10 +111,11 @@ def test_report_renders_the_tornado_and_morris_tables(
 def test_resume_after_an_interrupt_gives_the_uninterrupted_result(
         study: tuple[Path, dict[str, Any]], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C after 9 runs, then --resume: the same tables as the uninterrupted study."""
+    """Ctrl-C in the 10th run, then --resume: the same tables as the uninterrupted study."""
     _, full = study
     out = tmp_path / "interrupted"
-    real_run = sim.run
+    # every run ends in sim.api._run_model, alone or as one policy of a shared prefix
+    real_run = sim.api._run_model
     calls = {"n": 0}
 
     def interrupted_run(*args: Any, **kwargs: Any) -> Any:
@@ -123,12 +124,14 @@ def test_resume_after_an_interrupt_gives_the_uninterrupted_result(
             raise KeyboardInterrupt
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr(sim, "run", interrupted_run)
+    monkeypatch.setattr(sim.api, "_run_model", interrupted_run)
     result = CliRunner().invoke(main, _args(out, "--json"))
     assert result.exit_code == 1 and "Aborted!" in result.output  # click's Ctrl-C
     manifest = StudyStore(out).manifest()
-    assert (manifest["status"] == "SUCCEEDED").sum() == 9  # what finished is kept
-    monkeypatch.setattr(sim, "run", real_run)
+    # what finished is kept: a task is a point's two policies (they share their prefix); the
+    # 10th run is in the 5th task, and the 6th, in flight with it, finished: 4 + 1 tasks
+    assert (manifest["status"] == "SUCCEEDED").sum() == 10
+    monkeypatch.setattr(sim.api, "_run_model", real_run)
     again = CliRunner().invoke(main, _args(out, "--json"))  # without --resume: refused
     assert again.exit_code == 2 and "--resume" in again.output
     # --no-report: the tables and the store are compared; the report is another test's.

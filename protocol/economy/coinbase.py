@@ -23,13 +23,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from protocol._numba import Backend, choose_backend, jit
 from protocol.economy.amm import inject_array, spot_price_array, swap_tao_for_alpha_array
-from protocol.economy.emission import block_emission, block_emission_array
+from protocol.economy.emission import (
+    DEFAULT_BLOCK_EMISSION,
+    TOTAL_SUPPLY,
+    block_emission,
+    block_emission_array,
+)
 from protocol.economy.shares import (
     SHARE_ERAS,
     ShareEra,
     _emitting_array,
+    _head_injection_array,
     _root_proportion_array,
+    _tao_flow_injection_array,
     emitting_mask,
     normalise_shares,
     root_proportion,
@@ -147,7 +155,7 @@ def _ema(ema: np.ndarray, per_block: np.ndarray, smoothing: float, n_blocks: int
 
 
 def run_coinbase(
-    state: NetworkState, params: EconomyParams, *, n_blocks: int = 1
+    state: NetworkState, params: EconomyParams, *, n_blocks: int = 1, backend: Backend = "auto"
 ) -> tuple[NetworkState, CoinbaseResult]:
     """Mint and inject ``n_blocks`` blocks of emission, fill the pending pots, update the EMAs.
 
@@ -161,6 +169,11 @@ def run_coinbase(
         The network and the economy's parameters.
     n_blocks
         Blocks to run with the first block's inputs held constant (1 = exact per-block).
+    backend
+        ``"auto"``, ``"torch"`` or ``"fused"`` (:mod:`protocol._numba`): the ``[S]`` arithmetic
+        in three numba kernels (the capped-injection eras on float64 CPU tensors), or the
+        reference (numpy on the tensors' views, the transcendental functions and sums in
+        torch); the same state and result either way, bit for bit.
 
     Returns
     -------
@@ -169,8 +182,19 @@ def run_coinbase(
     """
     if n_blocks < 1:
         raise ValueError(f"n_blocks: expected >= 1, got {n_blocks}")
-    block = state.block + 1
     era = SHARE_ERAS.get(params.era)
+    if choose_backend(backend, _fused_obstacles(state, era)) == "fused":
+        fused = _run_coinbase_fused(state, params, era, n_blocks)
+        if fused is not None:
+            return fused
+    return _run_coinbase_arrays(state, params, era, n_blocks)
+
+
+def _run_coinbase_arrays(
+    state: NetworkState, params: EconomyParams, era: ShareEra, n_blocks: int
+) -> tuple[NetworkState, CoinbaseResult]:
+    """:func:`run_coinbase`'s reference: numpy on views of the state's tensors."""
+    block = state.block + 1
     e_b = float(block_emission(state.total_issuance))
     # emit_to_subnets runs over get_subnets_to_emit_to only: a closed subnet mints no alpha.
     emit = _emitting_array(state, block)
@@ -268,9 +292,7 @@ def run_coinbase(
         ),
         pending_owner=as_tensor(state.pending_owner.numpy() + owner_cut),
         pending_server=as_tensor(state.pending_server.numpy() + remainder * 0.5),
-        pending_validator=as_tensor(
-            state.pending_validator.numpy() + remainder * 0.5 - root_alpha
-        ),
+        pending_validator=as_tensor(state.pending_validator.numpy() + remainder * 0.5 - root_alpha),
         pending_root=as_tensor(pending_root),
         moving_price=as_tensor(moving_price),
         flow_ema=as_tensor(np.where(active, flow_ema, 0.0)),
@@ -289,6 +311,429 @@ def run_coinbase(
         alpha_out=as_tensor(alpha_out),
         owner_cut=as_tensor(owner_cut),
         root_alpha=as_tensor(root_alpha),
+        root_sell=root_sell,
+        n_blocks=n_blocks,
+    )
+    return new_state, result
+
+
+# ---------------------------------------------------------------------- the fused path
+
+#: The eras whose injection the fused kernels know: the capped injection with the cap of
+#: ``tao_flow`` (``min(alpha_emission, E_b)``) or of ``head`` (``root_prop · alpha_emission``).
+_CAP_MODES = {_tao_flow_injection_array: 0, _head_injection_array: 1}
+#: ``2**k`` for the halvings ``k`` (exact: equal to ``torch.pow(2.0, k)`` there, checked by
+#: the tests), so the block emission needs no power in torch.
+_POW2 = np.ldexp(1.0, np.arange(64))
+#: The block emission's constants as the reference's numpy arithmetic sees them (float64).
+_SUPPLY = float(TOTAL_SUPPLY)
+_FULL_EMISSION = float(DEFAULT_BLOCK_EMISSION)
+#: The float fields the kernels read; float64 each (other dtypes take the reference path).
+_FLOAT_FIELDS = (
+    "pool_tao",
+    "pool_alpha",
+    "pool_weight_alpha",
+    "alpha_minted",
+    "alpha_burned",
+    "alpha_recycled",
+    "protocol_alpha",
+    "moving_price",
+    "flow_ema",
+    "cost_ema",
+    "flow_acc",
+    "root_sell_acc",
+    "pending_server",
+    "pending_validator",
+    "pending_root",
+    "pending_owner",
+)
+#: Rows of the block the last kernel writes (one allocation for the step's new arrays).
+_OUT_ROWS = (
+    "bought",
+    "pool_tao",
+    "pool_alpha",
+    "alpha_out",
+    "owner_cut",
+    "root_alpha",
+    "alpha_minted",
+    "alpha_recycled",
+    "protocol_alpha",
+    "pending_owner",
+    "pending_server",
+    "pending_validator",
+    "pending_root",
+    "moving_price",
+    "flow_ema",
+    "cost_ema",
+    "flow_acc",
+    "root_sell_acc",
+    "tao_emission",
+)
+_ROW = {name: i for i, name in enumerate(_OUT_ROWS)}
+
+
+def _fused_obstacles(state: NetworkState, era: ShareEra) -> list[str]:
+    """Why the fused coinbase cannot run on ``state`` under ``era`` (empty: it can)."""
+    if era.injection_array not in _CAP_MODES:
+        return [f"era {era.name!r} has no fused injection"]
+    for name in _FLOAT_FIELDS:
+        tensor = getattr(state, name)
+        if tensor.dtype != torch.float64 or tensor.device.type != "cpu":
+            return [f"{name} is not a float64 CPU tensor"]
+    return []
+
+
+@jit
+def _nan_max(x: float, low: float) -> float:  # pragma: no cover - compiled by numba
+    """``np.maximum(x, low)`` of one element (NaN stays NaN)."""
+    return x if (x != x or x > low) else low
+
+
+@jit
+def _nan_min(x: float, high: float) -> float:  # pragma: no cover - compiled by numba
+    """``np.minimum(x, high)`` of one element (NaN stays NaN)."""
+    return x if (x != x or x < high) else high
+
+
+@jit
+def _coinbase_pre(
+    pool_tao: np.ndarray,
+    pool_alpha: np.ndarray,
+    w0: np.ndarray,
+    alpha_minted: np.ndarray,
+    alpha_burned: np.ndarray,
+    alpha_recycled: np.ndarray,
+    start_block: np.ndarray,
+    first_block: float,
+    halving: float,
+    n_blocks: float,
+    moving_price: np.ndarray,
+    emit: np.ndarray,
+    out: np.ndarray,
+) -> bool:  # pragma: no cover - compiled by numba
+    """Rows of ``out``: spot price, alpha issuance, the clamped ``frac`` of the block
+    emission, the moving price's ``lo`` and ``hi``, the emitting subnets' moving price.
+    Returns whether every subnet has started (the moving price's closed form applies)."""
+    started = True
+    for i in range(pool_tao.shape[0]):
+        denom = (1.0 - w0[i]) * pool_alpha[i]
+        out[0, i] = w0[i] * pool_tao[i] / _nan_max(denom, 1e-300) if denom > 0 else 0.0
+        issuance = alpha_minted[i] - alpha_burned[i] - alpha_recycled[i]
+        out[1, i] = issuance
+        clamped = 0.0 if issuance < 0.0 else issuance
+        frac = 1.0 - clamped / _SUPPLY
+        frac = 0.0 if frac < 0.0 else frac
+        out[2, i] = _nan_max(frac, 2.0**-60)
+        since0 = first_block - np.float64(start_block[i])
+        if not since0 >= 0:
+            started = False
+        lo = since0 + halving
+        out[3, i] = lo
+        out[4, i] = lo + n_blocks
+        out[5, i] = moving_price[i] if emit[i] else 0.0
+    return started
+
+
+@jit
+def _coinbase_mid(
+    pre: np.ndarray,
+    log2: np.ndarray,
+    emit: np.ndarray,
+    shares: np.ndarray,
+    e_b: float,
+    root_weighted: float,
+    cap_mode: int,
+    n_blocks: float,
+    pool_tao: np.ndarray,
+    pool_alpha: np.ndarray,
+    w0: np.ndarray,
+    resolve_weights: bool,
+    pow2: np.ndarray,
+    closed_form: bool,
+    gamma: np.ndarray,
+    alpha: float,
+    halving: float,
+    out: np.ndarray,
+) -> bool:  # pragma: no cover - compiled by numba
+    """The block emission, root proportion, capped injection, pool injection and the swap's
+    base and exponent; with ``closed_form`` the moving price factor's exponent (``gamma``:
+    digamma of ``hi`` and ``lo``, trigamma of ``lo`` and ``hi``). Rows of ``out``: tao
+    emission (one block), alpha emission, root proportion, tao_in, alpha_in, excess, pool
+    TAO and alpha after the injection, weights, swap base, swap exponent, factor exponent,
+    ``tao_in + excess``. Returns False where a halving count is out of the table (the
+    caller takes the reference path)."""
+    for i in range(pre.shape[1]):
+        price = pre[0, i]
+        issuance_raw = pre[1, i]
+        issuance = 0.0 if issuance_raw < 0.0 else issuance_raw
+        k = np.floor(-log2[i] + 1e-12)
+        if k != k:
+            power = k
+        elif 0.0 <= k < pow2.shape[0]:
+            power = pow2[int(k)]
+        else:
+            return False
+        emission = np.floor((1.0 / power) * _FULL_EMISSION)
+        alpha_block = 0.0 if issuance >= _SUPPLY else emission
+        alpha_emission = alpha_block if emit[i] else 0.0
+        denom = issuance_raw + root_weighted
+        root_prop = (1.0 / _nan_max(denom, 1e-300)) * root_weighted if denom > 0 else 0.0
+        tao_emission = e_b * shares[i]
+        # tao_flow: min(alpha_emission, E_b); head: root_prop · alpha_emission
+        cap = _nan_min(alpha_emission, e_b) if cap_mode == 0 else root_prop * alpha_emission
+        safe_price = 1e-300 if price < 1e-300 else price
+        priced = price > 0
+        alpha_in = tao_emission / safe_price if priced else 0.0
+        capped = alpha_in > cap
+        if capped:
+            alpha_in = cap
+        tao_in = cap * price if capped else tao_emission
+        if not priced:
+            tao_in = 0.0
+        excess = tao_emission - tao_in
+        tao_in = tao_in * n_blocks
+        alpha_in = alpha_in * n_blocks
+        excess = excess * n_blocks
+        new_tao = pool_tao[i] + tao_in
+        new_alpha = pool_alpha[i] + alpha_in
+        w1 = w0[i]
+        if resolve_weights:
+            denom_w = new_tao + price * new_alpha
+            if denom_w > 0 and price > 0:
+                w1 = price * new_alpha / _nan_max(denom_w, 1e-300)
+        out[0, i] = tao_emission
+        out[1, i] = alpha_emission
+        out[2, i] = root_prop
+        out[3, i] = tao_in
+        out[4, i] = alpha_in
+        out[5, i] = excess
+        out[6, i] = new_tao
+        out[7, i] = new_alpha
+        out[8, i] = w1
+        out[9, i] = new_tao / _nan_max(new_tao + excess * 1.0, 1e-300)
+        out[10, i] = (1.0 - w1) / _nan_max(w1, 1e-300)
+        if closed_form:
+            inv_sum = gamma[0, i] - gamma[1, i]
+            inv_sq_sum = gamma[2, i] - gamma[3, i]
+            sum_alpha = alpha * (n_blocks - halving * inv_sum)
+            sum_alpha_sq = (alpha * alpha) * (
+                (n_blocks - (2.0 * halving) * inv_sum) + (halving * halving) * inv_sq_sum
+            )
+            out[11, i] = -sum_alpha - 0.5 * sum_alpha_sq
+        out[12, i] = tao_in + excess
+    return True
+
+
+@jit
+def _coinbase_post(
+    mid: np.ndarray,
+    power: np.ndarray,
+    factor: np.ndarray,
+    n_blocks: float,
+    cut_enabled: np.ndarray,
+    owner_cut_fraction: float,
+    root_sell: bool,
+    recycle_bought: bool,
+    keep: float,
+    emit: np.ndarray,
+    active: np.ndarray,
+    alpha_minted: np.ndarray,
+    alpha_recycled: np.ndarray,
+    protocol_alpha: np.ndarray,
+    pending_owner: np.ndarray,
+    pending_server: np.ndarray,
+    pending_validator: np.ndarray,
+    pending_root: np.ndarray,
+    moving_price: np.ndarray,
+    flow_ema: np.ndarray,
+    cost_ema: np.ndarray,
+    flow_acc: np.ndarray,
+    root_sell_acc: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba
+    """The chain buy, the participants' side, the moving price and the flow EMAs: the rows
+    of ``out`` are named by ``_OUT_ROWS`` (their order here)."""
+    for i in range(mid.shape[1]):
+        excess = mid[5, i]
+        pool_tao = mid[6, i]
+        pool_alpha = mid[7, i]
+        w1 = mid[8, i]
+        bought = pool_alpha * (1.0 - power[i]) if (excess > 0 and pool_tao > 0) else 0.0
+        pool_tao = pool_tao + excess
+        pool_alpha = pool_alpha - bought
+        alpha_out = mid[1, i] * n_blocks
+        cut_frac = (1.0 if cut_enabled[i] else 0.0) * owner_cut_fraction
+        owner_cut = alpha_out * cut_frac
+        remainder = alpha_out - owner_cut
+        root_alpha = mid[2, i] * remainder * 0.5
+        recycled = alpha_recycled[i] + (0.0 if root_sell else root_alpha)
+        if recycle_bought:
+            recycled = recycled + bought
+        denom = (1.0 - w1) * pool_alpha
+        new_price = w1 * pool_tao / _nan_max(denom, 1e-300) if denom > 0 else 0.0
+        f = factor[i]
+        moved = f * moving_price[i] + (1.0 - f) * _nan_min(new_price, 1.0)
+        flowed = mid[12, i]
+        cost = (flowed - root_sell_acc[i]) / n_blocks
+        flow = keep * flow_ema[i] + (1.0 - keep) * (flow_acc[i] / n_blocks)
+        cost_next = keep * cost_ema[i] + (1.0 - keep) * cost
+        if not emit[i]:
+            moved = moving_price[i]
+            flow = flow_ema[i]
+            cost_next = cost_ema[i]
+        reset = emit[i] or not active[i]
+        out[0, i] = bought
+        out[1, i] = pool_tao
+        out[2, i] = pool_alpha
+        out[3, i] = alpha_out
+        out[4, i] = owner_cut
+        out[5, i] = root_alpha
+        out[6, i] = alpha_minted[i] + mid[4, i] + alpha_out
+        out[7, i] = recycled
+        out[8, i] = protocol_alpha[i] + (0.0 if recycle_bought else bought)
+        out[9, i] = pending_owner[i] + owner_cut
+        out[10, i] = pending_server[i] + remainder * 0.5
+        out[11, i] = pending_validator[i] + remainder * 0.5 - root_alpha
+        out[12, i] = pending_root[i] + (root_alpha if root_sell else 0.0)
+        out[13, i] = moved
+        out[14, i] = flow if active[i] else 0.0
+        out[15, i] = cost_next if active[i] else 0.0
+        out[16, i] = 0.0 if reset else flow_acc[i]
+        out[17, i] = 0.0 if reset else root_sell_acc[i]
+        out[18, i] = mid[0, i] * n_blocks
+
+
+def _run_coinbase_fused(
+    state: NetworkState, params: EconomyParams, era: ShareEra, n_blocks: int
+) -> tuple[NetworkState, CoinbaseResult] | None:
+    """:func:`_run_coinbase_arrays` with the ``[S]`` arithmetic in three numba kernels (the
+    same float64 operations in the same order, bit-identical); the sums, logarithm, powers,
+    digamma and exponential stay in torch between them. None where a halving count falls
+    outside the kernels' table (the caller takes the reference path)."""
+    block = state.block + 1
+    e_b = float(block_emission(state.total_issuance))
+    emit = _emitting_array(state, block)
+    shares = _shares(state, params, era, torch.from_numpy(emit))
+    n = float(n_blocks)
+    m, h = params.subnet_moving_alpha, float(params.ema_price_halving_blocks)
+    w0 = state.pool_weight_alpha.numpy()
+    moving_price0 = state.moving_price.numpy()
+    size = emit.shape[0]
+    pre = np.empty((6, size))
+    started = _coinbase_pre(
+        state.pool_tao.numpy(),
+        state.pool_alpha.numpy(),
+        w0,
+        state.alpha_minted.numpy(),
+        state.alpha_burned.numpy(),
+        state.alpha_recycled.numpy(),
+        state.start_block.numpy(),
+        float(block),
+        h,
+        n,
+        moving_price0,
+        emit,
+        pre,
+    )
+    closed_form = n_blocks > 8 and m <= 1e-3 and h > 0 and started
+    as_tensor = torch.from_numpy
+    log2 = torch.log2(as_tensor(pre[2])).numpy()
+    gamma = np.empty((4, size))
+    if closed_form:
+        lo, hi = as_tensor(pre[3]), as_tensor(pre[4])
+        gamma[0] = torch.digamma(hi).numpy()
+        gamma[1] = torch.digamma(lo).numpy()
+        gamma[2] = torch.polygamma(1, lo).numpy()
+        gamma[3] = torch.polygamma(1, hi).numpy()
+    root_weighted = float(state.root_stake.sum()) * params.tao_weight
+    root_sell = float(as_tensor(pre[5]).sum()) > 1.0
+    mid = np.empty((13, size))
+    if not _coinbase_mid(
+        pre,
+        log2,
+        emit,
+        shares.numpy(),
+        e_b,
+        root_weighted,
+        _CAP_MODES[era.injection_array],
+        n,
+        state.pool_tao.numpy(),
+        state.pool_alpha.numpy(),
+        w0,
+        era.resolve_weights,
+        _POW2,
+        closed_form,
+        gamma,
+        m,
+        h,
+        mid,
+    ):
+        return None
+    power = torch.pow(as_tensor(mid[9]), as_tensor(mid[10])).numpy()
+    if closed_form:
+        factor = torch.exp(as_tensor(mid[11])).numpy()
+    else:
+        start = state.start_block
+        factor = moving_price_factor(start, block, n_blocks, params).numpy()
+    minted = float(as_tensor(mid[12]).sum())
+    out = np.empty((len(_OUT_ROWS), size))
+    _coinbase_post(
+        mid,
+        power,
+        factor,
+        n,
+        state.owner_cut_enabled.numpy(),
+        params.subnet_owner_cut,
+        root_sell,
+        params.recycle_chain_bought_alpha,
+        (1.0 - params.flow_smoothing) ** n_blocks,
+        emit,
+        state.active.numpy(),
+        state.alpha_minted.numpy(),
+        state.alpha_recycled.numpy(),
+        state.protocol_alpha.numpy(),
+        state.pending_owner.numpy(),
+        state.pending_server.numpy(),
+        state.pending_validator.numpy(),
+        state.pending_root.numpy(),
+        moving_price0,
+        state.flow_ema.numpy(),
+        state.cost_ema.numpy(),
+        state.flow_acc.numpy(),
+        state.root_sell_acc.numpy(),
+        out,
+    )
+    rows = {name: as_tensor(out[i]) for name, i in _ROW.items()}
+    new_state = state.replace(
+        tao_minted=state.tao_minted + minted,
+        pool_tao=rows["pool_tao"],
+        pool_alpha=rows["pool_alpha"],
+        # the state's own tensor when the weights stay (as the reference path returns it)
+        pool_weight_alpha=as_tensor(mid[8]) if era.resolve_weights else state.pool_weight_alpha,
+        alpha_minted=rows["alpha_minted"],
+        alpha_recycled=rows["alpha_recycled"],
+        protocol_alpha=rows["protocol_alpha"],
+        pending_owner=rows["pending_owner"],
+        pending_server=rows["pending_server"],
+        pending_validator=rows["pending_validator"],
+        pending_root=rows["pending_root"],
+        moving_price=rows["moving_price"],
+        flow_ema=rows["flow_ema"],
+        cost_ema=rows["cost_ema"],
+        flow_acc=rows["flow_acc"],
+        root_sell_acc=rows["root_sell_acc"],
+    )
+    result = CoinbaseResult(
+        block_emission=e_b,
+        shares=shares,
+        tao_emission=rows["tao_emission"],
+        tao_in=as_tensor(mid[3]),
+        alpha_in=as_tensor(mid[4]),
+        excess_tao=as_tensor(mid[5]),
+        protocol_alpha_bought=rows["bought"],
+        alpha_out=rows["alpha_out"],
+        owner_cut=rows["owner_cut"],
+        root_alpha=rows["root_alpha"],
         root_sell=root_sell,
         n_blocks=n_blocks,
     )

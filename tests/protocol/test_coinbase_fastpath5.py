@@ -1,0 +1,119 @@
+"""The fused coinbase (numba kernels) equals the reference coinbase byte for byte.
+
+``run_coinbase(backend="fused")`` runs the ``[S]`` arithmetic of the capped-injection eras in
+three numba kernels, with the sums and transcendental functions still in torch; the reference
+(``backend="torch"``) runs it in numpy on the tensors' views. Every field of the new state and
+of the result must carry the same bits: market flows, closed, disabled and not-yet-started
+subnets, the owner cut off, empty pools, negative flows, and windows of 1, 7 and 360 blocks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from protocol._numba import HAVE_NUMBA
+from protocol.economy import EconomyParams, new_network
+from protocol.economy.coinbase import _POW2, _run_coinbase_fused, run_coinbase
+from protocol.economy.shares import SHARE_ERAS
+from protocol.economy.staking import apply_market_flows
+
+pytestmark = [
+    pytest.mark.usefixtures("one_torch_thread"),
+    pytest.mark.skipif(not HAVE_NUMBA, reason="the fused coinbase needs numba"),
+]
+
+FUSED_ERAS = ("head", "price_root_prop", "tao_flow")
+
+
+def _bits(value: object) -> bytes:
+    if isinstance(value, torch.Tensor):
+        return str(value.dtype).encode() + value.contiguous().numpy().tobytes()
+    return repr(value).encode()
+
+
+def _assert_same(a: object, b: object) -> None:
+    for field in dataclasses.fields(a):
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        assert _bits(x) == _bits(y), field.name
+
+
+def _states(era: str, seed: int, net_flow: bool):
+    params = EconomyParams(
+        era=era,
+        tempo=360,
+        net_tao_flow_enabled=net_flow,
+        recycle_chain_bought_alpha=bool(seed % 2),
+    )
+    state = new_network(6, 16, params=params, seed=seed, n_validators=3)
+    rng = np.random.default_rng(seed)
+    if seed >= 1:
+        state = state.replace(
+            registration_allowed=torch.tensor([True, False, True, True, True, True]),
+            emission_enabled=torch.tensor([True, True, False, True, True, True]),
+            start_block=torch.tensor([0, 0, 0, 10**7, 0, 0]),
+            owner_cut_enabled=torch.tensor([True, False, True, True, True, True]),
+        )
+    if seed == 3:  # an empty pool and a subnet past its alpha halvings
+        state = state.replace(
+            pool_tao=torch.where(torch.arange(6) == 4, 0.0, state.pool_tao),
+            alpha_minted=state.alpha_minted + torch.tensor([0.0, 1.6e16, 0, 0, 0, 0]),
+        )
+    for _ in range(4):
+        flows = torch.tensor(rng.normal(0, 5e11, 6), dtype=torch.float64)
+        state, _ = apply_market_flows(state, flows, params)
+        yield params, state
+        state, _ = run_coinbase(state, params, n_blocks=360, backend="torch")
+        state = state.replace(block=state.block + 360)
+
+
+@pytest.mark.parametrize("era", FUSED_ERAS)
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("net_flow", [True, False])
+def test_fused_coinbase_equals_the_reference(era: str, seed: int, net_flow: bool) -> None:
+    for params, state in _states(era, seed, net_flow):
+        for n_blocks in (1, 7, 360):
+            want_state, want = run_coinbase(state, params, n_blocks=n_blocks, backend="torch")
+            got_state, got = run_coinbase(state, params, n_blocks=n_blocks, backend="fused")
+            _assert_same(got_state, want_state)
+            _assert_same(got, want)
+            # the kernels ran (no fall-back to the reference inside the fused call)
+            assert _run_coinbase_fused(state, params, SHARE_ERAS.get(era), n_blocks) is not None
+
+
+def test_fused_coinbase_keeps_nan_and_signed_zeros() -> None:
+    params = EconomyParams(era="tao_flow", tempo=360)
+    state = new_network(6, 16, params=params, seed=0, n_validators=3)
+    state = state.replace(
+        flow_ema=torch.tensor([-0.0, 0.0, float("nan"), 1e12, -1e12, 0.0], dtype=torch.float64),
+        pending_root=torch.tensor([-0.0] * 6, dtype=torch.float64),
+        moving_price=torch.tensor([-0.0, 0.5, 2.0, 0.0, 1.0, 0.3], dtype=torch.float64),
+    )
+    for n_blocks in (1, 360):
+        want_state, want = run_coinbase(state, params, n_blocks=n_blocks, backend="torch")
+        got_state, got = run_coinbase(state, params, n_blocks=n_blocks, backend="fused")
+        _assert_same(got_state, want_state)
+        _assert_same(got, want)
+
+
+def test_the_halving_table_is_torch_pow() -> None:
+    """The kernels' ``2**k`` equals ``torch.pow(2.0, k)`` at every halving and lane."""
+    for length in (1, 5, 16, 33):
+        for k in range(_POW2.size):
+            exponents = np.full(length, float(k))
+            got = torch.pow(2.0, torch.from_numpy(exponents)).numpy()
+            assert (got == _POW2[k]).all() and got.tobytes() == np.full(length, _POW2[k]).tobytes()
+
+
+def test_other_eras_take_the_reference() -> None:
+    params = EconomyParams(era="price_ema", tempo=360)
+    state = new_network(4, 8, params=params, seed=0, n_validators=2)
+    with pytest.raises(ValueError, match="price_ema"):
+        run_coinbase(state, params, n_blocks=360, backend="fused")
+    want_state, want = run_coinbase(state, params, n_blocks=360, backend="torch")
+    got_state, got = run_coinbase(state, params, n_blocks=360)
+    _assert_same(got_state, want_state)
+    _assert_same(got, want)

@@ -36,6 +36,7 @@ from protocol.economy.shares import (
     ShareEra,
     _emitting_array,
     _head_injection_array,
+    _normalise_shares_array,
     _root_proportion_array,
     _tao_flow_injection_array,
     emitting_mask,
@@ -75,8 +76,10 @@ class CoinbaseResult:
 
 def subnet_shares(state: NetworkState, params: EconomyParams, block: int) -> torch.Tensor:
     """TAO shares of this block under ``params.era`` (sum 1 over emitting, enabled subnets)."""
-    emitting = torch.from_numpy(_emitting_array(state, block))  # emitting_mask, in numpy
-    return _shares(state, params, SHARE_ERAS.get(params.era), emitting)
+    # emitting_mask, in numpy
+    return _shares_fast(
+        state, params, SHARE_ERAS.get(params.era), _emitting_array(state, block), block
+    )
 
 
 def _shares(
@@ -86,6 +89,31 @@ def _shares(
     raw = era.raw_shares(state, params)
     fallback = era.fallback_raw(state, params) if era.fallback_raw is not None else None
     return normalise_shares(raw, emitting, state.emission_enabled, fallback)
+
+
+def _shares_fast(
+    state: NetworkState, params: EconomyParams, era: ShareEra, emit: np.ndarray, block: int
+) -> torch.Tensor:
+    """:func:`_shares` at ``block`` with its mask in numpy, through the era's numpy raw shares
+    where it has them (bit-identical: the same operations, the sums still in torch)."""
+    if era.raw_shares_array is None:
+        return _shares(state, params, era, torch.from_numpy(emit))
+    # the raw shares list the subnets of the next block (the mask itself when that is ``block``)
+    listed = emit if block == state.block + 1 else _emitting_array(state, state.block + 1)
+    raw = era.raw_shares_array(state, params, listed)
+    fallback = era.fallback_raw(state, params) if era.fallback_raw is not None else None
+    if raw.dtype != np.float64 or (
+        fallback is not None and (fallback.dtype != torch.float64 or fallback.device.type != "cpu")
+    ):
+        return normalise_shares(
+            torch.from_numpy(raw), torch.from_numpy(emit), state.emission_enabled, fallback
+        )
+    return _normalise_shares_array(
+        raw,
+        emit,
+        state.emission_enabled.numpy(),
+        None if fallback is None else fallback.numpy(),
+    )
 
 
 def moving_price_factor(
@@ -613,7 +641,7 @@ def _run_coinbase_fused(
     block = state.block + 1
     e_b = float(block_emission(state.total_issuance))
     emit = _emitting_array(state, block)
-    shares = _shares(state, params, era, torch.from_numpy(emit))
+    shares = _shares_fast(state, params, era, emit, block)
     n = float(n_blocks)
     m, h = params.subnet_moving_alpha, float(params.ema_price_halving_blocks)
     w0 = state.pool_weight_alpha.numpy()

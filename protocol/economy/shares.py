@@ -146,6 +146,10 @@ class ShareEra:
         ]
         | None
     ) = None
+    #: :attr:`raw_shares` as a numpy float64 array with bit-identical values, given the
+    #: subnets listed at ``state.block + 1`` (:func:`emitting_mask` in numpy): the share
+    #: computation's fast path; ``None``: :attr:`raw_shares` on tensors.
+    raw_shares_array: Callable[[NetworkState, EconomyParams, np.ndarray], np.ndarray] | None = None
 
 
 SHARE_ERAS: Registry[ShareEra] = Registry("coinbase era", entry_point_group="govsim.coinbase_eras")
@@ -170,12 +174,24 @@ def normalise_shares(
         for t in tensors
     ):
         return _normalise_shares_torch(raw, emit_mask, enabled, fallback)
-    # The selects and clamps in numpy (bit-identical, see _clamp_min_array); the sums in torch.
-    emit = emit_mask.numpy()
-    masked = np.where(emit, _clamp_min_array(raw.numpy(), 0.0), 0.0)
+    return _normalise_shares_array(
+        raw.numpy(),
+        emit_mask.numpy(),
+        enabled.numpy(),
+        None if fallback is None else fallback.numpy(),
+    )
+
+
+def _normalise_shares_array(
+    raw: np.ndarray, emit: np.ndarray, enabled: np.ndarray, fallback: np.ndarray | None
+) -> torch.Tensor:
+    """:func:`normalise_shares` on float64 numpy arrays (and bool masks): the selects and
+    clamps in numpy (bit-identical, see :func:`_clamp_min_array`); the sums and the division
+    in torch."""
+    masked = np.where(emit, _clamp_min_array(raw, 0.0), 0.0)
     if fallback is not None and float(torch.from_numpy(masked).sum()) <= 0.0:
-        masked = np.where(emit, _clamp_min_array(fallback.numpy(), 0.0), 0.0)
-    kept = torch.from_numpy(np.where(enabled.numpy(), masked, 0.0))
+        masked = np.where(emit, _clamp_min_array(fallback, 0.0), 0.0)
+    kept = torch.from_numpy(np.where(enabled, masked, 0.0))
     total = kept.sum()
     if float(total) <= 0.0:
         return torch.zeros_like(kept)
@@ -238,9 +254,7 @@ def _head_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
 
 def _price_root_prop_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
     # main 2026-06-22 .. 06-29 (PR #2781): the HEAD weight times the root proportion.
-    return (
-        state.moving_price * root_proportion(state, params) * torch.rsub(state.miner_burned, 1.0)
-    )
+    return state.moving_price * root_proportion(state, params) * torch.rsub(state.miner_burned, 1.0)
 
 
 def net_flow_ema(state: NetworkState, params: EconomyParams) -> torch.Tensor:
@@ -273,8 +287,12 @@ def _net_flow_ema_array(state: NetworkState, listed: np.ndarray) -> np.ndarray:
 
 def _flow_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
     # The lower limit L is taken over the subnets emitted to only (get_lower_limit).
-    # Element-wise work in numpy on views of the state (bit-identical); the min in torch.
-    listed = _emitting_array(state, state.block + 1)
+    return torch.from_numpy(_flow_raw_array(state, params, _emitting_array(state, state.block + 1)))
+
+
+def _flow_raw_array(state: NetworkState, params: EconomyParams, listed: np.ndarray) -> np.ndarray:
+    """:func:`_flow_raw` with the listed subnets given, in numpy on views of the state
+    (bit-identical); the min and a power other than 1 in torch."""
     if params.net_tao_flow_enabled:
         ema = _net_flow_ema_array(state, listed)
     else:
@@ -283,9 +301,17 @@ def _flow_raw(state: NetworkState, params: EconomyParams) -> torch.Tensor:
     below = torch.from_numpy(_clamp_max_array(ema_listed, 0.0))
     lowest = float(below.min()) if ema.size else 0.0
     floor_level = max(params.flow_cutoff, lowest)
-    z = torch.from_numpy(_clamp_min_array(ema - floor_level, 0.0))
+    z = _clamp_min_array(ema - floor_level, 0.0)
     # x ** 1 is x exactly: the common exponent skips the pass
-    return z if params.flow_exponent == 1.0 else z.pow(params.flow_exponent)
+    return (
+        z if params.flow_exponent == 1.0 else torch.from_numpy(z).pow(params.flow_exponent).numpy()
+    )
+
+
+def _head_raw_array(state: NetworkState, params: EconomyParams, listed: np.ndarray) -> np.ndarray:
+    """:func:`_head_raw` in numpy (``rsub(x, 1)`` is ``1 - x``: the same product and
+    difference, bit-identical)."""
+    return state.moving_price.numpy() * (1.0 - state.miner_burned.numpy())
 
 
 def _price_ema_injection(
@@ -376,12 +402,19 @@ SHARE_ERAS.add(
         _tao_flow_injection,
         True,
         injection_array=_tao_flow_injection_array,
+        raw_shares_array=_flow_raw_array,
     ),
 )
 SHARE_ERAS.add(
     "head",
     ShareEra(
-        "head", _head_raw, _head_injection, True, _price_raw, injection_array=_head_injection_array
+        "head",
+        _head_raw,
+        _head_injection,
+        True,
+        _price_raw,
+        injection_array=_head_injection_array,
+        raw_shares_array=_head_raw_array,
     ),
 )
 SHARE_ERAS.add(

@@ -1,4 +1,4 @@
-"""The fused coinbase (numba kernels) equals the reference coinbase byte for byte.
+"""The fused coinbase (numba kernels) and the numpy shares equal their references byte for byte.
 
 ``run_coinbase(backend="fused")`` runs the ``[S]`` arithmetic of the capped-injection eras in
 three numba kernels, with the sums and transcendental functions still in torch; the reference
@@ -17,8 +17,14 @@ import torch
 
 from protocol._numba import HAVE_NUMBA
 from protocol.economy import EconomyParams, new_network
-from protocol.economy.coinbase import _POW2, _run_coinbase_fused, run_coinbase
-from protocol.economy.shares import SHARE_ERAS
+from protocol.economy.coinbase import (
+    _POW2,
+    _run_coinbase_fused,
+    _shares,
+    run_coinbase,
+    subnet_shares,
+)
+from protocol.economy.shares import SHARE_ERAS, emitting_mask
 from protocol.economy.staking import apply_market_flows
 
 pytestmark = [
@@ -117,3 +123,37 @@ def test_other_eras_take_the_reference() -> None:
     got_state, got = run_coinbase(state, params, n_blocks=360)
     _assert_same(got_state, want_state)
     _assert_same(got, want)
+
+
+@pytest.mark.parametrize("era", sorted(SHARE_ERAS.names()))
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("net_flow", [True, False])
+@pytest.mark.parametrize("exponent", [1.0, 0.7])
+def test_numpy_shares_equal_the_tensor_shares(
+    era: str, seed: int, net_flow: bool, exponent: float
+) -> None:
+    """``subnet_shares`` (the era's numpy raw shares) equals the raw shares on tensors."""
+    for params, state in _states(era, seed, net_flow):
+        params = dataclasses.replace(params, flow_exponent=exponent)
+        for block in (state.block + 1, state.block + 1 + 10**7):
+            listed = emitting_mask(state, block)
+            want = _shares(state, params, SHARE_ERAS.get(era), listed)
+            assert _bits(subnet_shares(state, params, block)) == _bits(want)
+
+
+def test_numpy_shares_keep_nan_and_signed_zeros() -> None:
+    for era in ("tao_flow", "head"):
+        params = EconomyParams(era=era, tempo=360, flow_cutoff=-1.0)
+        state = new_network(6, 16, params=params, seed=0, n_validators=3)
+        for flows in (
+            [-0.0, 0.0, -0.0, 0.0, 0.0, 0.0],
+            [-0.0] * 6,
+            [1.0, float("nan")] + [0.0] * 4,
+        ):
+            state = state.replace(
+                flow_ema=torch.tensor(flows, dtype=torch.float64),
+                miner_burned=torch.tensor([0.0, 1.0, 0.5, -0.0, 1.0, 0.0], dtype=torch.float64),
+            )
+            listed = emitting_mask(state, state.block + 1)
+            want = _shares(state, params, SHARE_ERAS.get(era), listed)
+            assert _bits(subnet_shares(state, params, state.block + 1)) == _bits(want)

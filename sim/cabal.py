@@ -82,7 +82,7 @@ class CabalLedger:
         self._totals = np.zeros((3, 2, k))
         # The coldkey layout of the cabal subnets' uids changes only on registrations: what
         # the stake weight derives from it is kept until the layout changes.
-        self._layout: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._layout: tuple[np.ndarray, ...] | None = None
 
     @property
     def miner_pay(self) -> np.ndarray:
@@ -135,7 +135,11 @@ class CabalLedger:
         uids = m.validator_uids
         coldkeys = st.uid_coldkey.numpy()[self.subnets]  # [k, n]
         layout = self._layout
-        if layout is None or not np.array_equal(layout[0], coldkeys):
+        if (
+            layout is None
+            or layout[0].shape != coldkeys.shape
+            or not (layout[0] == coldkeys).all()
+        ):
             k, n_accounts = coldkeys.shape[0], st.n_accounts
             registered = coldkeys >= 0
             # uids per (subnet, coldkey): one bincount over the flattened cells
@@ -147,10 +151,12 @@ class CabalLedger:
             per_uid_count = np.maximum(np.take_along_axis(counts, ck, axis=1), 1).astype(
                 np.float64
             )
-            layout = self._layout = (coldkeys, ck, per_uid_count, registered[:, uids])
-        _, ck, per_uid_count, registered_v = layout
+            # flat indices of the (cabal subnet, validator uid) cells: one take per call
+            cells = self.subnets[:, None] * coldkeys.shape[1] + np.asarray(uids)[None, :]
+            layout = self._layout = (coldkeys, ck, per_uid_count, registered[:, uids], cells)
+        _, ck, per_uid_count, registered_v, cells = layout
         root = np.where(registered_v, st.root_stake.numpy()[ck] / per_uid_count, 0.0)
-        hotkey = st.hotkey_alpha.numpy()[np.ix_(self.subnets, uids)]
+        hotkey = np.take(st.hotkey_alpha.numpy(), cells)  # hotkey_alpha[np.ix_(subnets, uids)]
         return hotkey + m.params.tao_weight * root
 
     def fair_miner_share(

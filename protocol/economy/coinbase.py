@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from protocol._numba import Backend, choose_backend, jit
+from protocol._numba import HAVE_NUMBA, Backend, choose_backend, jit
 from protocol.economy.amm import inject_array, spot_price_array, swap_tao_for_alpha_array
 from protocol.economy.emission import (
     DEFAULT_BLOCK_EMISSION,
@@ -35,6 +35,8 @@ from protocol.economy.shares import (
     SHARE_ERAS,
     ShareEra,
     _emitting_array,
+    _flow_raw_array,
+    _flow_shares_fused,
     _head_injection_array,
     _normalise_shares_array,
     _root_proportion_array,
@@ -76,10 +78,29 @@ class CoinbaseResult:
 
 def subnet_shares(state: NetworkState, params: EconomyParams, block: int) -> torch.Tensor:
     """TAO shares of this block under ``params.era`` (sum 1 over emitting, enabled subnets)."""
-    # emitting_mask, in numpy
-    return _shares_fast(
-        state, params, SHARE_ERAS.get(params.era), _emitting_array(state, block), block
-    )
+    return _emit_and_shares(state, params, SHARE_ERAS.get(params.era), block)[1]
+
+
+def _emit_and_shares(
+    state: NetworkState, params: EconomyParams, era: ShareEra, block: int
+) -> tuple[np.ndarray, torch.Tensor]:
+    """``(emitting_mask in numpy, shares)`` at ``block``: the ``tao_flow`` shares of the next
+    block (no net flow, exponent 1) in one numba pass where it can run, else
+    :func:`_shares_fast` (bit-identical either way)."""
+    if (
+        HAVE_NUMBA
+        and era.raw_shares_array is _flow_raw_array
+        and era.fallback_raw is None
+        and block == state.block + 1
+        and not params.net_tao_flow_enabled
+        and params.flow_exponent == 1.0
+        and state.flow_ema.dtype == torch.float64
+    ):
+        fused = _flow_shares_fused(state, params, block)
+        if fused is not None:
+            return fused
+    emit = _emitting_array(state, block)  # emitting_mask, in numpy
+    return emit, _shares_fast(state, params, era, emit, block)
 
 
 def _shares(
@@ -640,21 +661,22 @@ def _run_coinbase_fused(
     outside the kernels' table (the caller takes the reference path)."""
     block = state.block + 1
     e_b = float(block_emission(state.total_issuance))
-    emit = _emitting_array(state, block)
-    shares = _shares_fast(state, params, era, emit, block)
+    emit, shares = _emit_and_shares(state, params, era, block)
     n = float(n_blocks)
     m, h = params.subnet_moving_alpha, float(params.ema_price_halving_blocks)
+    pool_tao0, pool_alpha0 = state.pool_tao.numpy(), state.pool_alpha.numpy()
     w0 = state.pool_weight_alpha.numpy()
+    alpha_minted0, alpha_recycled0 = state.alpha_minted.numpy(), state.alpha_recycled.numpy()
     moving_price0 = state.moving_price.numpy()
     size = emit.shape[0]
     pre = np.empty((6, size))
     started = _coinbase_pre(
-        state.pool_tao.numpy(),
-        state.pool_alpha.numpy(),
+        pool_tao0,
+        pool_alpha0,
         w0,
-        state.alpha_minted.numpy(),
+        alpha_minted0,
         state.alpha_burned.numpy(),
-        state.alpha_recycled.numpy(),
+        alpha_recycled0,
         state.start_block.numpy(),
         float(block),
         h,
@@ -685,8 +707,8 @@ def _run_coinbase_fused(
         root_weighted,
         _CAP_MODES[era.injection_array],
         n,
-        state.pool_tao.numpy(),
-        state.pool_alpha.numpy(),
+        pool_tao0,
+        pool_alpha0,
         w0,
         era.resolve_weights,
         _POW2,
@@ -717,8 +739,8 @@ def _run_coinbase_fused(
         (1.0 - params.flow_smoothing) ** n_blocks,
         emit,
         state.active.numpy(),
-        state.alpha_minted.numpy(),
-        state.alpha_recycled.numpy(),
+        alpha_minted0,
+        alpha_recycled0,
         state.protocol_alpha.numpy(),
         state.pending_owner.numpy(),
         state.pending_server.numpy(),

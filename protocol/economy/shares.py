@@ -23,6 +23,7 @@ Which era (and which defaults) the chain ran on a date: :mod:`protocol.economy.h
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from protocol._numba import jit
 from protocol.registry import Registry
 
 if TYPE_CHECKING:  # types only: state.py looks eras up here to check EconomyParams.era
@@ -306,6 +308,86 @@ def _flow_raw_array(state: NetworkState, params: EconomyParams, listed: np.ndarr
     return (
         z if params.flow_exponent == 1.0 else torch.from_numpy(z).pow(params.flow_exponent).numpy()
     )
+
+
+@jit
+def _flow_kept_kernel(
+    active: np.ndarray,
+    subtoken: np.ndarray,
+    allowed: np.ndarray,
+    start_block: np.ndarray,
+    block: int,
+    flow_ema: np.ndarray,
+    enabled: np.ndarray,
+    cutoff: float,
+    emit: np.ndarray,
+    kept: np.ndarray,
+) -> bool:  # pragma: no cover - compiled by numba
+    """:func:`emitting_mask` at ``block`` into ``emit`` and the ``tao_flow`` weights (flow EMA
+    above the floor, exponent 1) of the listed, enabled subnets into ``kept``: the selects,
+    the difference and the clamps of :func:`_flow_raw_array` and
+    :func:`_normalise_shares_array` in one pass. Returns False where the minimum is a zero
+    whose sign torch's ``min`` picks (a listed ``-0.0`` flow): the caller takes numpy."""
+    size = flow_ema.shape[0]
+    lowest = np.inf
+    has_nan = False
+    negative_zero = False
+    for i in range(size):
+        listed = active[i] and subtoken[i] and allowed[i] and start_block[i] <= block
+        emit[i] = listed
+        below = flow_ema[i] if listed else 0.0
+        if below > 0.0:
+            below = 0.0
+        if below != below:
+            has_nan = True
+        elif below < lowest:
+            lowest = below
+        if below == 0.0 and math.copysign(1.0, below) < 0.0:
+            negative_zero = True
+    if size == 0:
+        lowest = 0.0
+    elif has_nan:
+        lowest = np.nan
+    elif lowest == 0.0 and negative_zero:
+        return False
+    # Python's max(cutoff, lowest): the cutoff unless the lowest is greater
+    floor_level = lowest if lowest > cutoff else cutoff
+    for i in range(size):
+        z = flow_ema[i] - floor_level
+        if z < 0.0:
+            z = 0.0
+        kept[i] = z if (emit[i] and enabled[i]) else 0.0
+    return True
+
+
+def _flow_shares_fused(
+    state: NetworkState, params: EconomyParams, block: int
+) -> tuple[np.ndarray, torch.Tensor] | None:
+    """``(emitting_mask, shares)`` at ``block = state.block + 1`` for the ``tao_flow`` raw
+    shares without net flow and with exponent 1, by :func:`_flow_kept_kernel` and the torch
+    sum and division of :func:`_normalise_shares_array` (bit-identical); None where the
+    kernel cannot decide (the caller takes the numpy path)."""
+    size = state.flow_ema.shape[0]
+    emit = np.empty(size, dtype=np.bool_)
+    kept = np.empty(size)
+    if not _flow_kept_kernel(
+        state.active.numpy(),
+        state.subtoken_enabled.numpy(),
+        state.registration_allowed.numpy(),
+        state.start_block.numpy(),
+        block,
+        state.flow_ema.numpy(),
+        state.emission_enabled.numpy(),
+        float(params.flow_cutoff),
+        emit,
+        kept,
+    ):
+        return None
+    kept_t = torch.from_numpy(kept)
+    total = kept_t.sum()
+    if float(total) <= 0.0:
+        return emit, torch.zeros_like(kept_t)
+    return emit, kept_t / total
 
 
 def _head_raw_array(state: NetworkState, params: EconomyParams, listed: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from protocol.economy.coinbase import (
     run_coinbase,
     subnet_shares,
 )
-from protocol.economy.shares import SHARE_ERAS, emitting_mask
+from protocol.economy.shares import SHARE_ERAS, _flow_shares_fused, emitting_mask
 from protocol.economy.staking import apply_market_flows
 
 pytestmark = [
@@ -141,9 +141,10 @@ def test_numpy_shares_equal_the_tensor_shares(
             assert _bits(subnet_shares(state, params, block)) == _bits(want)
 
 
-def test_numpy_shares_keep_nan_and_signed_zeros() -> None:
+@pytest.mark.parametrize("cutoff", [-1.0, 0.0, 5e11])
+def test_numpy_shares_keep_nan_and_signed_zeros(cutoff: float) -> None:
     for era in ("tao_flow", "head"):
-        params = EconomyParams(era=era, tempo=360, flow_cutoff=-1.0)
+        params = EconomyParams(era=era, tempo=360, flow_cutoff=cutoff)
         state = new_network(6, 16, params=params, seed=0, n_validators=3)
         for flows in (
             [-0.0, 0.0, -0.0, 0.0, 0.0, 0.0],
@@ -157,3 +158,25 @@ def test_numpy_shares_keep_nan_and_signed_zeros() -> None:
             listed = emitting_mask(state, state.block + 1)
             want = _shares(state, params, SHARE_ERAS.get(era), listed)
             assert _bits(subnet_shares(state, params, state.block + 1)) == _bits(want)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_flow_kernel_runs_and_lists_the_emitting_subnets(seed: int) -> None:
+    """The one-pass ``tao_flow`` shares run (no fall-back) and give ``emitting_mask``."""
+    for params, state in _states("tao_flow", seed, False):
+        block = state.block + 1
+        fused = _flow_shares_fused(state, params, block)
+        assert fused is not None
+        emit, shares = fused
+        assert emit.tobytes() == emitting_mask(state, block).numpy().tobytes()
+        listed = emitting_mask(state, block)
+        assert _bits(shares) == _bits(_shares(state, params, SHARE_ERAS.get("tao_flow"), listed))
+
+
+def test_the_flow_kernel_leaves_an_ambiguous_zero_to_numpy() -> None:
+    params = EconomyParams(era="tao_flow", tempo=360, flow_cutoff=-1.0)
+    state = new_network(6, 16, params=params, seed=0, n_validators=3)
+    state = state.replace(
+        flow_ema=torch.tensor([-0.0, 0.0, 1.0, 2.0, 0.0, 3.0], dtype=torch.float64)
+    )
+    assert _flow_shares_fused(state, params, state.block + 1) is None

@@ -57,6 +57,14 @@ def _share(part: float, whole: float) -> float:
     return part / whole if whole > 0 else float("nan")
 
 
+def _divide_where(
+    numerator: np.ndarray, denominator: np.ndarray, mask: np.ndarray, fill: float
+) -> np.ndarray:
+    """``np.divide(numerator, denominator, where=mask)`` into an array of ``fill``: the same
+    divisions where ``mask`` holds, without ``np.divide``'s slow ``where=`` path."""
+    return np.where(mask, numerator / np.where(mask, denominator, 1.0), fill)
+
+
 class CabalLedger:
     """Running totals of the cabal's income and its fair income, per subnet.
 
@@ -175,8 +183,7 @@ class CabalLedger:
         reference = np.einsum("kv,kvn->kn", np.where(setting, stake, 0.0), weights)
         on_miners = np.where(miner_masks[0], reference, 0.0).sum(axis=1)
         on_cabal = np.where(miner_masks[1], reference, 0.0).sum(axis=1)
-        return np.divide(on_cabal, on_miners, out=np.full_like(on_cabal, np.nan),
-                         where=on_miners > 0)
+        return _divide_where(on_cabal, on_miners, on_miners > 0, np.nan)
 
     def _miner_masks(self) -> tuple[np.ndarray, np.ndarray]:
         """The cabal subnets' miner uids and the cabal's miner uids (``[k, n]`` each)."""
@@ -192,8 +199,7 @@ class CabalLedger:
         if cabal is None:
             cabal = self.model.validator_strategy[self.subnets] == "cabal"
         total = stake.sum(axis=1)
-        return np.divide(np.where(cabal, stake, 0.0).sum(axis=1), total,
-                         out=np.zeros_like(total), where=total > 0)
+        return _divide_where(np.where(cabal, stake, 0.0).sum(axis=1), total, total > 0, 0.0)
 
     def add(self, results: Sequence[Any], prices: np.ndarray | None = None) -> None:
         """Add the epochs of one economy step.
@@ -236,8 +242,7 @@ class CabalLedger:
             paid = total > 0
             # paid miners imply a finite fair share (has_reference), so no NaN reaches the sum
             paid[0] &= has_reference
-            share = np.divide(np.array((inc_cabal, div_cabal)), total,
-                              out=np.zeros_like(total), where=paid)
+            share = _divide_where(np.array((inc_cabal, div_cabal)), total, paid, 0.0)
             pay = np.where(paid, tao, 0.0)
             self._totals += np.array((pay, share * pay, np.where(paid, fair * tao, 0.0)))
 

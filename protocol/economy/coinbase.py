@@ -425,9 +425,11 @@ def _fused_obstacles(state: NetworkState, era: ShareEra) -> list[str]:
     """Why the fused coinbase cannot run on ``state`` under ``era`` (empty: it can)."""
     if era.injection_array not in _CAP_MODES:
         return [f"era {era.name!r} has no fused injection"]
+    float64 = torch.float64
     for name in _FLOAT_FIELDS:
         tensor = getattr(state, name)
-        if tensor.dtype != torch.float64 or tensor.device.type != "cpu":
+        # (is_cpu: a device object per field would cost more than the rest of the check)
+        if tensor.dtype is not float64 or not tensor.is_cpu:
             return [f"{name} is not a float64 CPU tensor"]
     return []
 

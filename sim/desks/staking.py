@@ -72,9 +72,11 @@ def limit_trades(delta: np.ndarray, urgent: np.ndarray, k: int, min_trade: float
     array([ 5. ,  0. ,  0. , -0.5])
     """
     size = np.abs(delta)
-    keep = np.zeros(delta.shape, dtype=bool)
-    keep[np.argsort(-size, kind="stable")[:k]] = True
-    keep &= size > min_trade
+    keep = size > min_trade
+    # The k largest of all trades that pass the size test are the k largest of all trades (a
+    # passing size is larger than any failing one): sort only when more than k pass.
+    if np.count_nonzero(keep) > k:
+        keep[np.argsort(-size, kind="stable")[k:]] = False
     keep |= urgent & (delta < 0)  # leaving a threatened subnet is never too small to do
     return np.where(keep, delta, 0.0)
 
@@ -231,6 +233,9 @@ class StakingDesk:
         # without them every staker acts on the same day-old yields at once and the round
         # moves a thin pool many times over, a two-day price oscillation (docs/economy.md).
         tolerance = cfg.limit_tolerance
+        # The trades' scalar arithmetic in Python floats and ints (the same float64 operations
+        # as on numpy scalars, without their overhead).
+        price_of = prices.tolist()
         with self._trading() as book:
             for staker, holdings in zip(due, holdings_tao, strict=True):
                 staker.next_action_day += cfg.cadence_days
@@ -250,36 +255,36 @@ class StakingDesk:
                 delta = limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, threshold)
                 # The account's hotkey per subnet before its trades: a trade changes only its
                 # own subnet's entry, and each subnet is traded at most once below.
-                nom_uid = book.values("nom_uid")[a].copy()
-                for s in np.nonzero(delta < 0)[0]:
-                    uid = int(nom_uid[s])
-                    if uid < 0 or prices[s] <= 0:
+                nom_uid = book.values("nom_uid")[a].tolist()
+                trade_of = delta.tolist()
+                for s in np.flatnonzero(delta < 0).tolist():
+                    uid = nom_uid[s]
+                    price = price_of[s]
+                    if uid < 0 or price <= 0:
                         continue
-                    amount = min(-delta[s] / prices[s], alpha[a, s] / RAO_PER_TAO) * RAO_PER_TAO
+                    amount = (
+                        min(-trade_of[s] / price, float(alpha[a, s]) / RAO_PER_TAO) * RAO_PER_TAO
+                    )
                     if tolerance is not None and not self.flagged[s]:
-                        amount = min(
-                            amount,
-                            self.limit_room(int(s), prices[s] * (1 - tolerance), buy=False),
-                        )
+                        amount = min(amount, self.limit_room(s, price * (1 - tolerance), buy=False))
                     if amount > 0:
-                        book.unstake(a, int(s), uid, amount)
+                        book.unstake(a, s, uid, amount)
                 if sell > 0:
                     self.sell_tao(a, sell * RAO_PER_TAO)
-                for s in np.nonzero(delta > 0)[0]:
+                for s in np.flatnonzero(delta > 0).tolist():
                     budget = book.balance(a)
-                    pool_tao = book.pool(int(s))[0]
-                    amount = min(delta[s] * RAO_PER_TAO, budget, 0.5 * pool_tao)
+                    pool_tao = book.pool(s)[0]
+                    amount = min(trade_of[s] * RAO_PER_TAO, budget, 0.5 * pool_tao)
                     if tolerance is not None:
                         amount = min(
-                            amount,
-                            self.limit_room(int(s), prices[s] * (1 + tolerance), buy=True),
+                            amount, self.limit_room(s, price_of[s] * (1 + tolerance), buy=True)
                         )
                     if amount <= min_trade * RAO_PER_TAO:
                         continue
-                    uid = int(nom_uid[s])
+                    uid = nom_uid[s]
                     if uid < 0:
-                        uid = self.pick_validator(int(s))
-                    book.stake(a, int(s), uid, amount)
+                        uid = self.pick_validator(s)
+                    book.stake(a, s, uid, amount)
 
     def limit_room(self, netuid: int, limit_price: float, *, buy: bool) -> float:
         """Rao a limit order on ``netuid`` can fill: TAO to buy up to ``limit_price`` (``buy``),

@@ -77,7 +77,8 @@ def limit_trades(delta: np.ndarray, urgent: np.ndarray, k: int, min_trade: float
     # passing size is larger than any failing one): sort only when more than k pass.
     if np.count_nonzero(keep) > k:
         keep[np.argsort(-size, kind="stable")[k:]] = False
-    keep |= urgent & (delta < 0)  # leaving a threatened subnet is never too small to do
+    if urgent.any():
+        keep |= urgent & (delta < 0)  # leaving a threatened subnet is never too small to do
     return np.where(keep, delta, 0.0)
 
 
@@ -253,11 +254,15 @@ class StakingDesk:
                 wealth = obs.liquid_tao + float(holdings.sum())
                 threshold = max(min_trade, cfg.min_trade_fraction * wealth)
                 delta = limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, threshold)
+                sales = np.nonzero(delta < 0)[0].tolist()
+                purchases = np.nonzero(delta > 0)[0].tolist()
+                if not (sales or purchases or sell > 0):
+                    continue  # nothing to trade
                 # The account's hotkey per subnet before its trades: a trade changes only its
                 # own subnet's entry, and each subnet is traded at most once below.
                 nom_uid = book.values("nom_uid")[a].tolist()
                 trade_of = delta.tolist()
-                for s in np.flatnonzero(delta < 0).tolist():
+                for s in sales:
                     uid = nom_uid[s]
                     price = price_of[s]
                     if uid < 0 or price <= 0:
@@ -271,7 +276,7 @@ class StakingDesk:
                         book.unstake(a, s, uid, amount)
                 if sell > 0:
                     self.sell_tao(a, sell * RAO_PER_TAO)
-                for s in np.flatnonzero(delta > 0).tolist():
+                for s in purchases:
                     budget = book.balance(a)
                     pool_tao = book.pool(s)[0]
                     amount = min(trade_of[s] * RAO_PER_TAO, budget, 0.5 * pool_tao)

@@ -313,3 +313,30 @@ def test_a_yield_risk_staker_decides_as_the_softmax_over_all_scores(
             want_delta, want_sell = _act_as_written(staker, obs)
             assert delta.tobytes() == want_delta.tobytes()
             assert np.float64(sell).tobytes() == np.float64(want_sell).tobytes()
+
+
+def _limit_trades_sorting_all(
+    delta: np.ndarray, urgent: np.ndarray, k: int, min_trade: float
+) -> np.ndarray:
+    """``limit_trades`` as it was written: the k largest by a full sort, then the size test."""
+    size = np.abs(delta)
+    keep = np.zeros(delta.shape, dtype=bool)
+    keep[np.argsort(-size, kind="stable")[:k]] = True
+    keep &= size > min_trade
+    keep |= urgent & (delta < 0)
+    return np.where(keep, delta, 0.0)
+
+
+def test_limit_trades_equals_the_full_sort() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(5_000):
+        n = int(rng.integers(1, 20))
+        delta = rng.normal(size=n) * rng.choice([0.1, 1.0, 10.0])
+        if rng.random() < 0.3:
+            delta = np.round(delta)  # ties, and trades of exactly the threshold
+        if rng.random() < 0.05:
+            delta[rng.integers(n)] = np.nan
+        urgent = rng.random(n) < rng.choice([0.0, 0.2])
+        k, min_trade = int(rng.integers(1, 6)), float(rng.choice([0.0, 0.5, 1.0]))
+        want = _limit_trades_sorting_all(delta, urgent, k, min_trade)
+        assert limit_trades(delta, urgent, k, min_trade).tobytes() == want.tobytes()

@@ -146,7 +146,9 @@ class Staker(mesa.Agent):
     def act(self, obs: StakerObservation) -> tuple[np.ndarray, float]:
         """Desired change of TAO staked per subnet ``[S]`` and TAO to sell on the market.
 
-        Positive entries stake more, negative ones unstake (in TAO at spot price).
+        Positive entries stake more, negative ones unstake (in TAO at spot price). Decide from
+        ``obs``: during the desk's round the model's ``state`` is the state before the round's
+        trades (they wait in the desk's trading book).
         """
         raise NotImplementedError
 

@@ -2,13 +2,16 @@
 
 Once a day the desk gives each staker and owner what it can see (:class:`StakerObservation`,
 :class:`OwnerObservation`), lets it decide (``sim.agents.stakers`` / ``sim.agents.owners``)
-and applies the trades through ``protocol.economy`` (``stake``, ``unstake``). TAO anyone sells
-to the outside world leaves through :meth:`StakingDesk.sell_tao`: to the market account, onto
-the market's step sales and into the seller's cash-out (its PnL).
+and applies the trades through ``protocol.economy`` (a :class:`~protocol.economy.TradeBook`'s
+``stake``, ``unstake``, ``transfer``). TAO anyone sells to the outside world leaves through
+:meth:`StakingDesk.sell_tao`: to the market account, onto the market's step sales and into the
+seller's cash-out (its PnL).
 
-A round of trades (the owners', then the stakers') runs on one
-:class:`~protocol.economy.TradeBook`: the host's ``state`` is set once, when the round ends, so
-the desk reads balances, pools and delegations from the book meanwhile.
+A round of trades (the owners', then the stakers') runs on one book: the host's ``state`` is
+set once, when the round ends (also when a decision or a trade fails), so the desk reads
+balances, pools and delegations from the book meanwhile, and what the round calls besides (the
+event log, the market's sales, the recorder's cash-out, scheduled sales, the agents' decisions)
+reads no traded field of the state.
 
 Stakers see a subnet as *flagged* while a public proposal against its emission is pending or
 once it stopped emitting, trading or registering (:meth:`StakingDesk.update_flags`); an

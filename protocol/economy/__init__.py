@@ -16,6 +16,8 @@ tempo_step(state, params, *, flows=None, bonds_owned=False, backend="auto") -> (
     everywhere in ``protocol`` (``protocol/_numba.py``).
 stake / unstake(state, account, netuid, hotkey_uid, amount, *, params=None) -> state
     Swaps through the subnet pool; ``ValueError`` naming the field on bad input.
+TradeBook(state, params) -> .stake / .unstake / .transfer ..., .state() -> state
+    Many trades on one state with the same arithmetic, one new state at the end.
 register_uid(state, params, account, netuid, *, matrices_owned=False) -> (state, RegistrationResult)
 register_uids(state, params, accounts, netuids) -> (state, results)   # one matrix copy
 run_blocks(state, params, n_blocks, *, flows=None, backend="auto") -> (state, results)
@@ -58,7 +60,7 @@ from protocol.economy.registration import (
     register_uids,
 )
 from protocol.economy.shares import SHARE_ERAS, ShareEra
-from protocol.economy.staking import apply_market_flows, stake, unstake
+from protocol.economy.staking import TradeBook, apply_market_flows, stake, unstake
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
 from protocol.economy.step import BlockResult, TempoResult, block_step, run_blocks, tempo_step
 
@@ -78,6 +80,7 @@ __all__ = [
     "ShareEra",
     "SubnetRegistrationResult",
     "TempoResult",
+    "TradeBook",
     "apply_lever",
     "apply_market_flows",
     "block_emission",

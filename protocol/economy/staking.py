@@ -6,11 +6,13 @@ and subnet, a simplification of the chain's per-(coldkey, hotkey) share pools). 
 hotkey *without* new shares (nominator dividends) is shared pro rata by every holder, as on chain.
 
 Every function is pure: bad input raises ``ValueError`` naming the field, and the input state is
-never modified.
+never modified. A :class:`TradeBook` applies many trades to one state and returns one new state
+(the functions :func:`stake` and :func:`unstake` are single trades on a book of their own).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from protocol.economy.amm import (
@@ -22,42 +24,14 @@ from protocol.economy.amm import (
 )
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
 
-__all__ = ["apply_market_flows", "credit_owner_stake", "stake", "unstake"]
-
-
-def _check_subnet(state: NetworkState, netuid: int) -> None:
-    if (
-        not isinstance(netuid, int)
-        or not 0 <= netuid < state.n_subnets
-        or not state.active.numpy()[netuid]
-    ):
-        raise ValueError(f"netuid: unknown subnet {netuid!r}")
-
-
-def _check_account(state: NetworkState, account: int) -> None:
-    if not isinstance(account, int) or not 0 <= account < state.n_accounts:
-        raise ValueError(f"account: unknown account {account!r} (have {state.n_accounts})")
-
-
-def _check_trading(state: NetworkState, netuid: int) -> None:
-    if state.halted:
-        raise ValueError(f"block: chain halted (safe mode) until block {state.halted_until}")
-    if not state.subtoken_enabled.numpy()[netuid]:
-        raise ValueError(f"netuid: subtoken trading disabled on subnet {netuid}")
-
-
-def _check_uid(state: NetworkState, netuid: int, uid: int) -> None:
-    if (
-        not isinstance(uid, int)
-        or not 0 <= uid < state.n_uids
-        or state.uid_coldkey.numpy()[netuid, uid] < 0
-    ):
-        raise ValueError(f"hotkey_uid: no registered hotkey at uid {uid!r} on subnet {netuid}")
-
-
-def _copy(values: torch.Tensor) -> torch.Tensor:
-    """A fresh copy of a CPU tensor (numpy's copy: the same values, without a tensor dispatch)."""
-    return torch.from_numpy(values.numpy().copy())
+__all__ = [
+    "TRADED_FIELDS",
+    "TradeBook",
+    "apply_market_flows",
+    "credit_owner_stake",
+    "stake",
+    "unstake",
+]
 
 
 def credit_owner_stake(
@@ -79,38 +53,272 @@ def credit_owner_stake(
     return hotkey_alpha + amount, owner_shares + new_shares, total_shares + new_shares
 
 
-def _pool_trade(
-    state: NetworkState, account: int, netuid: int, *, tao_in: float, alpha_in: float
-) -> dict[str, torch.Tensor]:
-    """The pool, balance and TAO-flow side of a swap: ``tao_in`` TAO from ``account`` into the
-    pool (negative: paid out to it) and ``alpha_in`` alpha into the pool (negative: taken out).
+#: The state fields a trade changes (the arrays a :class:`TradeBook` holds).
+TRADED_FIELDS: tuple[str, ...] = (
+    "pool_tao",
+    "pool_alpha",
+    "balances",
+    "flow_acc",
+    "hotkey_alpha",
+    "total_shares",
+    "owner_shares",
+    "nom_uid",
+    "nom_shares",
+)
 
-    Returns fresh copies of the four tensors for :meth:`NetworkState.replace` (the single
-    entries are updated through numpy views of the copies: the same float64 additions).
+
+class TradeBook:
+    """A trading session on a state: many stakes, unstakes and TAO transfers, one new state.
+
+    The book reads the traded arrays (:data:`TRADED_FIELDS`) through numpy views of the state's
+    tensors and copies an array the first time a trade writes it, so neither the input state
+    nor any state :meth:`state` returned is ever modified. Each trade is the scalar arithmetic
+    of the pure :func:`stake` / :func:`unstake` (which run on a book of their own), so a round
+    of trades on one book gives the same bits as the same trades chained through the pure
+    functions, without copying the arrays and building a state per trade.
+
+    Fields no trade changes (``active``, ``subtoken_enabled``, ``uid_coldkey``, the block and
+    the halt) are read from the state the book was opened on.
+
+    Parameters
+    ----------
+    state
+        The state to trade on.
+    params
+        The economy's parameters (the swap fee); defaults if None.
+
+    Examples
+    --------
+    >>> from protocol.economy.network import new_network
+    >>> state = new_network(2, 8, seed=0, n_validators=2)
+    >>> book = TradeBook(state)
+    >>> book.transfer(1, 0, 5e9)
+    >>> after = book.state()
+    >>> float(after.balances[1]) == float(state.balances[1]) - 5e9
+    True
     """
-    pool_tao = _copy(state.pool_tao)
-    pool_alpha = _copy(state.pool_alpha)
-    balances = _copy(state.balances)
-    flow_acc = _copy(state.flow_acc)
-    pool_tao.numpy()[netuid] += tao_in
-    pool_alpha.numpy()[netuid] += alpha_in
-    balances.numpy()[account] -= tao_in
-    flow_acc.numpy()[netuid] += tao_in
-    return {
-        "pool_tao": pool_tao,
-        "pool_alpha": pool_alpha,
-        "balances": balances,
-        "flow_acc": flow_acc,
-    }
 
+    def __init__(self, state: NetworkState, params: EconomyParams | None = None) -> None:
+        self.params = params or EconomyParams()
+        self._state = state
+        self._active = state.active.numpy()
+        self._subtoken_enabled = state.subtoken_enabled.numpy()
+        self._uid_coldkey = state.uid_coldkey.numpy()
+        self._pool_weight_alpha = state.pool_weight_alpha.numpy()
+        self._arrays: dict[str, np.ndarray] = {
+            name: getattr(state, name).numpy() for name in TRADED_FIELDS
+        }
+        #: The arrays this book owns (copied since the last :meth:`state`), by field name.
+        self._owned: dict[str, np.ndarray] = {}
 
-def _pool(state: NetworkState, netuid: int) -> tuple[float, float, float]:
-    """``(pool_tao, pool_alpha, pool_weight_alpha)`` of subnet ``netuid`` as Python floats."""
-    return (
-        float(state.pool_tao.numpy()[netuid]),
-        float(state.pool_alpha.numpy()[netuid]),
-        float(state.pool_weight_alpha.numpy()[netuid]),
-    )
+    # -------------------------------------------------------------- reads
+    def values(self, name: str) -> np.ndarray:
+        """The current values of traded field ``name`` (a read-only view, valid until the next
+        trade)."""
+        view = self._arrays[name].view()
+        view.flags.writeable = False
+        return view
+
+    def balance(self, account: int) -> float:
+        """TAO balance of ``account`` now (rao)."""
+        return float(self._arrays["balances"][account])
+
+    def pool(self, netuid: int) -> tuple[float, float, float]:
+        """``(pool_tao, pool_alpha, pool_weight_alpha)`` of subnet ``netuid`` now, as floats."""
+        return (
+            float(self._arrays["pool_tao"][netuid]),
+            float(self._arrays["pool_alpha"][netuid]),
+            float(self._pool_weight_alpha[netuid]),
+        )
+
+    def state(self) -> NetworkState:
+        """The state after every trade so far (the input state if nothing was traded).
+
+        The returned state owns its arrays: later trades on this book copy them again.
+        """
+        if self._owned:
+            self._state = self._state.replace(
+                **{name: torch.from_numpy(values) for name, values in self._owned.items()}
+            )
+            self._owned = {}
+        return self._state
+
+    # -------------------------------------------------------------- trades
+    def stake(self, account: int, netuid: int, hotkey_uid: int, tao_amount: float) -> float:
+        """Buy alpha with ``tao_amount`` rao of ``account``'s TAO and stake it to ``hotkey_uid``.
+
+        The book's version of :func:`stake` (same checks, same arithmetic). Returns the alpha
+        bought (rao).
+
+        Raises
+        ------
+        ValueError
+            As :func:`stake`; the book is unchanged then.
+        """
+        self._check_account(account)
+        self._check_subnet(netuid)
+        self._check_uid(netuid, hotkey_uid)
+        self._check_trading(netuid)
+        amount = float(tao_amount)
+        if not amount > 0 or amount != amount or amount == float("inf"):
+            raise ValueError(f"tao_amount: expected a positive finite amount, got {tao_amount!r}")
+        arrays = self._arrays
+        balance = float(arrays["balances"][account])
+        if amount > balance:
+            raise ValueError(
+                f"tao_amount: {amount:.0f} rao exceeds account {account}'s balance {balance:.0f}"
+            )
+        pool_tao, pool_alpha, w1 = self.pool(netuid)
+        if amount > pool_tao:
+            raise ValueError(
+                f"tao_amount: swap of {amount:.0f} rao is larger than subnet {netuid}'s TAO "
+                f"reserve {pool_tao:.0f}"
+            )
+        is_owner = int(self._uid_coldkey[netuid, hotkey_uid]) == account
+        held_uid = int(arrays["nom_uid"][account, netuid])
+        if not is_owner and held_uid >= 0 and held_uid != hotkey_uid:
+            raise ValueError(
+                f"hotkey_uid: account {account} already delegates to uid {held_uid} on subnet "
+                f"{netuid}"
+            )
+        # Scalar arithmetic in Python floats: the same float64 operations as on 0-dim tensors.
+        alpha_out = swap_tao_for_alpha_scalar(
+            pool_tao, pool_alpha, w1, amount, self.params.fee_rate
+        )
+        self._pool_trade(account, netuid, tao_in=amount, alpha_in=-alpha_out)
+        hotkey_alpha = self._writable("hotkey_alpha")
+        total_shares = self._writable("total_shares")
+        h = float(hotkey_alpha[netuid, hotkey_uid])
+        t = float(total_shares[netuid, hotkey_uid])
+        rate = t / h if (h > 0 and t > 0) else 1.0
+        new_shares = alpha_out * rate
+        hotkey_alpha[netuid, hotkey_uid] += alpha_out
+        total_shares[netuid, hotkey_uid] += new_shares
+        if is_owner:
+            self._writable("owner_shares")[netuid, hotkey_uid] += new_shares
+        else:
+            self._writable("nom_uid")[account, netuid] = hotkey_uid
+            self._writable("nom_shares")[account, netuid] += new_shares
+        return alpha_out
+
+    def unstake(self, account: int, netuid: int, hotkey_uid: int, alpha_amount: float) -> float:
+        """Sell ``alpha_amount`` of ``account``'s alpha staked to ``hotkey_uid`` for TAO.
+
+        The book's version of :func:`unstake` (same checks, same arithmetic). Returns the TAO
+        paid out (rao).
+
+        Raises
+        ------
+        ValueError
+            As :func:`unstake`; the book is unchanged then.
+        """
+        self._check_account(account)
+        self._check_subnet(netuid)
+        self._check_uid(netuid, hotkey_uid)
+        self._check_trading(netuid)
+        amount = float(alpha_amount)
+        if not amount > 0 or amount != amount or amount == float("inf"):
+            raise ValueError(
+                f"alpha_amount: expected a positive finite amount, got {alpha_amount!r}"
+            )
+        arrays = self._arrays
+        h = float(arrays["hotkey_alpha"][netuid, hotkey_uid])
+        t = float(arrays["total_shares"][netuid, hotkey_uid])
+        is_owner = int(self._uid_coldkey[netuid, hotkey_uid]) == account
+        if is_owner:
+            held_shares = float(arrays["owner_shares"][netuid, hotkey_uid])
+        elif int(arrays["nom_uid"][account, netuid]) == hotkey_uid:
+            held_shares = float(arrays["nom_shares"][account, netuid])
+        else:
+            held_shares = 0.0
+        held = held_shares * h / t if t > 0 else 0.0
+        if amount > held * (1 + 1e-12):
+            raise ValueError(
+                f"alpha_amount: {amount:.0f} exceeds the {held:.0f} alpha account {account} "
+                f"holds on uid {hotkey_uid} of subnet {netuid}"
+            )
+        amount = min(amount, held)
+        tao_out = swap_alpha_for_tao_scalar(*self.pool(netuid), amount, self.params.fee_rate)
+        self._pool_trade(account, netuid, tao_in=-tao_out, alpha_in=amount)
+        burn_shares = held_shares * amount / held if held > 0 else 0.0
+        self._writable("hotkey_alpha")[netuid, hotkey_uid] = max(h - amount, 0.0)
+        self._writable("total_shares")[netuid, hotkey_uid] = max(t - burn_shares, 0.0)
+        remaining = max(held_shares - burn_shares, 0.0)
+        if is_owner:
+            self._writable("owner_shares")[netuid, hotkey_uid] = remaining
+        else:
+            self._writable("nom_shares")[account, netuid] = remaining
+            if remaining <= 0.0:
+                self._writable("nom_uid")[account, netuid] = -1
+        return tao_out
+
+    def transfer(self, source: int, target: int, amount_rao: float) -> None:
+        """Move ``amount_rao`` of TAO from account ``source`` to account ``target``.
+
+        Raises
+        ------
+        ValueError
+            Unknown account, a negative or non-finite amount, or more than ``source`` holds.
+        """
+        self._check_account(source)
+        self._check_account(target)
+        amount = float(amount_rao)
+        if not amount >= 0 or amount == float("inf"):
+            raise ValueError(f"amount_rao: expected a finite amount >= 0, got {amount_rao!r}")
+        balances = self._arrays["balances"]
+        if amount > balances[source]:
+            raise ValueError(
+                f"amount_rao: {amount:.0f} rao exceeds account {source}'s balance "
+                f"{float(balances[source]):.0f}"
+            )
+        balances = self._writable("balances")
+        balances[source] -= amount
+        balances[target] += amount
+
+    # -------------------------------------------------------------- internals
+    def _writable(self, name: str) -> np.ndarray:
+        """Field ``name``'s array, copied the first time it is written (copy on write)."""
+        values = self._owned.get(name)
+        if values is None:
+            values = self._owned[name] = self._arrays[name] = self._arrays[name].copy()
+        return values
+
+    def _pool_trade(self, account: int, netuid: int, *, tao_in: float, alpha_in: float) -> None:
+        """The pool, balance and TAO-flow side of a swap: ``tao_in`` TAO from ``account`` into
+        the pool (negative: paid out to it) and ``alpha_in`` alpha into the pool (negative:
+        taken out)."""
+        self._writable("pool_tao")[netuid] += tao_in
+        self._writable("pool_alpha")[netuid] += alpha_in
+        self._writable("balances")[account] -= tao_in
+        self._writable("flow_acc")[netuid] += tao_in
+
+    def _check_subnet(self, netuid: int) -> None:
+        if (
+            not isinstance(netuid, int)
+            or not 0 <= netuid < self._active.shape[0]
+            or not self._active[netuid]
+        ):
+            raise ValueError(f"netuid: unknown subnet {netuid!r}")
+
+    def _check_account(self, account: int) -> None:
+        n_accounts = self._arrays["balances"].shape[0]
+        if not isinstance(account, int) or not 0 <= account < n_accounts:
+            raise ValueError(f"account: unknown account {account!r} (have {n_accounts})")
+
+    def _check_trading(self, netuid: int) -> None:
+        state = self._state
+        if state.halted:
+            raise ValueError(f"block: chain halted (safe mode) until block {state.halted_until}")
+        if not self._subtoken_enabled[netuid]:
+            raise ValueError(f"netuid: subtoken trading disabled on subnet {netuid}")
+
+    def _check_uid(self, netuid: int, uid: int) -> None:
+        if (
+            not isinstance(uid, int)
+            or not 0 <= uid < self._uid_coldkey.shape[1]
+            or self._uid_coldkey[netuid, uid] < 0
+        ):
+            raise ValueError(f"hotkey_uid: no registered hotkey at uid {uid!r} on subnet {netuid}")
 
 
 def stake(
@@ -126,7 +334,7 @@ def stake(
 
     The swap pays the pool fee; the TAO counts as user in-flow for the flow EMA. A coldkey
     staking to its own uid gets owner shares; any other account a nominator position (one
-    hotkey per account and subnet).
+    hotkey per account and subnet). Many trades in a row: :class:`TradeBook`.
 
     Raises
     ------
@@ -134,60 +342,9 @@ def stake(
         Negative or non-finite amount, unknown account/subnet/uid, trading off or chain halted,
         insufficient balance, a swap larger than the pool's TAO reserve, or a second delegation.
     """
-    params = params or EconomyParams()
-    _check_account(state, account)
-    _check_subnet(state, netuid)
-    _check_uid(state, netuid, hotkey_uid)
-    _check_trading(state, netuid)
-    amount = float(tao_amount)
-    if not amount > 0 or amount != amount or amount == float("inf"):
-        raise ValueError(f"tao_amount: expected a positive finite amount, got {tao_amount!r}")
-    balance = float(state.balances.numpy()[account])
-    if amount > balance:
-        raise ValueError(
-            f"tao_amount: {amount:.0f} rao exceeds account {account}'s balance {balance:.0f}"
-        )
-    pool_tao, pool_alpha, w1 = _pool(state, netuid)
-    if amount > pool_tao:
-        raise ValueError(
-            f"tao_amount: swap of {amount:.0f} rao is larger than subnet {netuid}'s TAO reserve "
-            f"{pool_tao:.0f}"
-        )
-    is_owner = int(state.uid_coldkey.numpy()[netuid, hotkey_uid]) == account
-    held_uid = int(state.nom_uid.numpy()[account, netuid])
-    if not is_owner and held_uid >= 0 and held_uid != hotkey_uid:
-        raise ValueError(
-            f"hotkey_uid: account {account} already delegates to uid {held_uid} on subnet {netuid}"
-        )
-    # Scalar arithmetic in Python floats: the same float64 operations as on 0-dim tensors.
-    alpha_out = swap_tao_for_alpha_scalar(pool_tao, pool_alpha, w1, amount, params.fee_rate)
-    trade = _pool_trade(state, account, netuid, tao_in=amount, alpha_in=-alpha_out)
-
-    hotkey_alpha = _copy(state.hotkey_alpha)
-    total_shares = _copy(state.total_shares)
-    h = float(hotkey_alpha.numpy()[netuid, hotkey_uid])
-    t = float(total_shares.numpy()[netuid, hotkey_uid])
-    rate = t / h if (h > 0 and t > 0) else 1.0
-    new_shares = alpha_out * rate
-    hotkey_alpha.numpy()[netuid, hotkey_uid] += alpha_out
-    total_shares.numpy()[netuid, hotkey_uid] += new_shares
-    changes: dict[str, torch.Tensor] = {}
-    if is_owner:
-        owner_shares = _copy(state.owner_shares)
-        owner_shares.numpy()[netuid, hotkey_uid] += new_shares
-        changes["owner_shares"] = owner_shares
-    else:
-        nom_uid = _copy(state.nom_uid)
-        nom_shares = _copy(state.nom_shares)
-        nom_uid.numpy()[account, netuid] = hotkey_uid
-        nom_shares.numpy()[account, netuid] += new_shares
-        changes.update(nom_uid=nom_uid, nom_shares=nom_shares)
-    return state.replace(
-        **trade,
-        hotkey_alpha=hotkey_alpha,
-        total_shares=total_shares,
-        **changes,
-    )
+    book = TradeBook(state, params)
+    book.stake(account, netuid, hotkey_uid, tao_amount)
+    return book.state()
 
 
 def unstake(
@@ -201,62 +358,17 @@ def unstake(
 ) -> NetworkState:
     """Sell ``alpha_amount`` of ``account``'s alpha staked to ``hotkey_uid`` for TAO (fee paid).
 
+    Many trades in a row: :class:`TradeBook`.
+
     Raises
     ------
     ValueError
         Negative or non-finite amount, unknown account/subnet/uid, trading off or chain halted,
         or more alpha than the account holds on that hotkey.
     """
-    params = params or EconomyParams()
-    _check_account(state, account)
-    _check_subnet(state, netuid)
-    _check_uid(state, netuid, hotkey_uid)
-    _check_trading(state, netuid)
-    amount = float(alpha_amount)
-    if not amount > 0 or amount != amount or amount == float("inf"):
-        raise ValueError(f"alpha_amount: expected a positive finite amount, got {alpha_amount!r}")
-    h = float(state.hotkey_alpha.numpy()[netuid, hotkey_uid])
-    t = float(state.total_shares.numpy()[netuid, hotkey_uid])
-    is_owner = int(state.uid_coldkey.numpy()[netuid, hotkey_uid]) == account
-    if is_owner:
-        held_shares = float(state.owner_shares.numpy()[netuid, hotkey_uid])
-    elif int(state.nom_uid.numpy()[account, netuid]) == hotkey_uid:
-        held_shares = float(state.nom_shares.numpy()[account, netuid])
-    else:
-        held_shares = 0.0
-    held = held_shares * h / t if t > 0 else 0.0
-    if amount > held * (1 + 1e-12):
-        raise ValueError(
-            f"alpha_amount: {amount:.0f} exceeds the {held:.0f} alpha account {account} holds on "
-            f"uid {hotkey_uid} of subnet {netuid}"
-        )
-    amount = min(amount, held)
-    tao_out = swap_alpha_for_tao_scalar(*_pool(state, netuid), amount, params.fee_rate)
-    trade = _pool_trade(state, account, netuid, tao_in=-tao_out, alpha_in=amount)
-    burn_shares = held_shares * amount / held if held > 0 else 0.0
-    hotkey_alpha = _copy(state.hotkey_alpha)
-    total_shares = _copy(state.total_shares)
-    hotkey_alpha.numpy()[netuid, hotkey_uid] = max(h - amount, 0.0)
-    total_shares.numpy()[netuid, hotkey_uid] = max(t - burn_shares, 0.0)
-    changes: dict[str, torch.Tensor] = {}
-    if is_owner:
-        owner_shares = _copy(state.owner_shares)
-        owner_shares.numpy()[netuid, hotkey_uid] = max(held_shares - burn_shares, 0.0)
-        changes["owner_shares"] = owner_shares
-    else:
-        nom_shares = _copy(state.nom_shares)
-        nom_uid = _copy(state.nom_uid)
-        remaining = max(held_shares - burn_shares, 0.0)
-        nom_shares.numpy()[account, netuid] = remaining
-        if remaining <= 0.0:
-            nom_uid.numpy()[account, netuid] = -1
-        changes.update(nom_shares=nom_shares, nom_uid=nom_uid)
-    return state.replace(
-        **trade,
-        hotkey_alpha=hotkey_alpha,
-        total_shares=total_shares,
-        **changes,
-    )
+    book = TradeBook(state, params)
+    book.unstake(account, netuid, hotkey_uid, alpha_amount)
+    return book.state()
 
 
 def apply_market_flows(

@@ -97,7 +97,11 @@ class Owner(mesa.Agent):
         return self.model.config.owners.honest_sell_fraction
 
     def act(self, obs: OwnerObservation) -> OwnerAction:
-        """The agent policy: sell part of the cut; exit if this type does."""
+        """The agent policy: sell part of the cut; exit if this type does.
+
+        Decide from ``obs``: during the desk's round the model's ``state`` is the state before
+        the round's trades (they wait in the desk's trading book).
+        """
         if self.exited:
             return OwnerAction(sell_alpha=obs.alpha_held / max(self._days_left(), 1.0))
         return OwnerAction(sell_alpha=self.sell_fraction() * obs.alpha_held)

@@ -146,7 +146,9 @@ class Staker(mesa.Agent):
     def act(self, obs: StakerObservation) -> tuple[np.ndarray, float]:
         """Desired change of TAO staked per subnet ``[S]`` and TAO to sell on the market.
 
-        Positive entries stake more, negative ones unstake (in TAO at spot price).
+        Positive entries stake more, negative ones unstake (in TAO at spot price). Decide from
+        ``obs``: during the desk's round the model's ``state`` is the state before the round's
+        trades (they wait in the desk's trading book).
         """
         raise NotImplementedError
 
@@ -162,22 +164,27 @@ class YieldRiskStaker(Staker):
         common = obs.shared.get(self.name)
         if common is None:
             common = obs.shared[self.name] = _yield_risk_common(obs, cfg)
-        base, flag_hazard, open_to_buy, speed = common
+        open_base, open_flag_hazard, open_index, speed = common
         total_before = float(obs.holdings_tao.sum())
         wealth = obs.liquid_tao + total_before
-        hazard = self.belief + flag_hazard
-        scores = base - self.risk_aversion * hazard
-        weights = softmax(scores, open_to_buy)
+        # softmax(base - risk_aversion * (belief + flag_hazard), open_to_buy), with the scores
+        # computed on the open subnets only (elementwise: the same values there).
+        weights = np.zeros(speed.shape)
+        if open_index.size:
+            scores = open_base - self.risk_aversion * (self.belief + open_flag_hazard)
+            e = np.exp(scores - scores.max())
+            weights[open_index] = e / e.sum()
         staked_target = wealth * staked_fraction_target(self.belief, self.risk_aversion, cfg)
         target = staked_target * weights
         gap = target - obs.holdings_tao
         delta = np.where(obs.tradable, speed * gap, 0.0)
         # Cannot stake more than the free TAO after this round's sales.
         freed = -delta[delta < 0].sum()
-        buys = delta[delta > 0].sum()
+        is_buy = delta > 0
+        buys = delta[is_buy].sum()
         budget = obs.liquid_tao + freed
         if buys > budget > 0:
-            delta = np.where(delta > 0, delta * budget / buys, delta)
+            delta = np.where(is_buy, delta * budget / buys, delta)
         elif buys > 0 and budget <= 0:
             delta = np.minimum(delta, 0.0)
         shrink = max(total_before - staked_target, 0.0)
@@ -193,14 +200,15 @@ def _yield_risk_common(
     obs: StakerObservation, cfg: StakersConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What every yield-risk staker of a round computes alike: the scores before the staker's
-    own hazard term, the flagged subnets' extra hazard, where it may buy, the adjustment speed
-    (the same array operations as one staker at a time)."""
+    own hazard term and the flagged subnets' extra hazard, both on the subnets open to buy;
+    those subnets' indices; the adjustment speed (the same array operations as one staker at a
+    time)."""
     base = cfg.yield_sensitivity * obs.yields + np.log(np.maximum(obs.utility, 1e-9))
     flag_hazard = cfg.target_subnet_hazard_per_year * obs.flagged
     # Nobody buys into a subnet that a pending or executed intervention threatens.
-    open_to_buy = obs.tradable & ~obs.flagged
+    open_index = np.flatnonzero(obs.tradable & ~obs.flagged)
     speed = np.where(obs.flagged, 1.0, cfg.rebalance_fraction)  # leave a threatened subnet now
-    return base, flag_hazard, open_to_buy, speed
+    return base[open_index], flag_hazard[open_index], open_index, speed
 
 
 @STAKER_STRATEGIES.register("passive")

@@ -2,9 +2,16 @@
 
 Once a day the desk gives each staker and owner what it can see (:class:`StakerObservation`,
 :class:`OwnerObservation`), lets it decide (``sim.agents.stakers`` / ``sim.agents.owners``)
-and applies the trades through ``protocol.economy`` (``stake``, ``unstake``). TAO anyone sells
-to the outside world leaves through :meth:`StakingDesk.sell_tao`: to the market account, onto
-the market's step sales and into the seller's cash-out (its PnL).
+and applies the trades through ``protocol.economy`` (a :class:`~protocol.economy.TradeBook`'s
+``stake``, ``unstake``, ``transfer``). TAO anyone sells to the outside world leaves through
+:meth:`StakingDesk.sell_tao`: to the market account, onto the market's step sales and into the
+seller's cash-out (its PnL).
+
+A round of trades (the owners', then the stakers') runs on one book: the host's ``state`` is
+set once, when the round ends (also when a decision or a trade fails), so the desk reads
+balances, pools and delegations from the book meanwhile, and what the round calls besides (the
+event log, the market's sales, the recorder's cash-out, scheduled sales, the agents' decisions)
+reads no traded field of the state.
 
 Stakers see a subnet as *flagged* while a public proposal against its emission is pending or
 once it stopped emitting, trading or registering (:meth:`StakingDesk.update_flags`); an
@@ -14,12 +21,13 @@ subnets' owners (:meth:`StakingDesk.observe_intervention`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from protocol import economy
+from protocol.economy import TradeBook
 from protocol.economy.amm import max_alpha_in_at_price_scalar, max_tao_in_at_price_scalar
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
 from protocol.units import RAO_PER_TAO
@@ -67,10 +75,13 @@ def limit_trades(delta: np.ndarray, urgent: np.ndarray, k: int, min_trade: float
     array([ 5. ,  0. ,  0. , -0.5])
     """
     size = np.abs(delta)
-    keep = np.zeros(delta.shape, dtype=bool)
-    keep[np.argsort(-size, kind="stable")[:k]] = True
-    keep &= size > min_trade
-    keep |= urgent & (delta < 0)  # leaving a threatened subnet is never too small to do
+    keep = size > min_trade
+    # The k largest of all trades that pass the size test are the k largest of all trades (a
+    # passing size is larger than any failing one): sort only when more than k pass.
+    if np.count_nonzero(keep) > k:
+        keep[np.argsort(-size, kind="stable")[k:]] = False
+    if urgent.any():
+        keep |= urgent & (delta < 0)  # leaving a threatened subnet is never too small to do
     return np.where(keep, delta, 0.0)
 
 
@@ -88,6 +99,8 @@ class StakingDesk:
         n_subnets = host.config.network.n_subnets
         self.flagged = np.zeros(n_subnets, dtype=bool)
         self.targeted_since_owner_acted = np.zeros(n_subnets, dtype=bool)
+        #: The round's trading session while owners or stakers trade (None between rounds).
+        self._book: TradeBook | None = None
 
     # ------------------------------------------------------------------ what holders see
     def update_flags(self, open_proposals: Iterable[ProposalMeta]) -> None:
@@ -120,18 +133,37 @@ class StakingDesk:
         for staker in self.host.stakers:
             staker.decay(dt_days)
 
+    # ------------------------------------------------------------------ trading sessions
+    @contextmanager
+    def _trading(self) -> Iterator[TradeBook]:
+        """The round's trading session: a new one whose trades become the host's state when it
+        ends (also when a trade fails), or the round's own if one is open."""
+        if self._book is not None:
+            yield self._book
+            return
+        book = self._book = TradeBook(self.host.state, self.host.params)
+        try:
+            yield book
+        finally:
+            self._book = None
+            self.host.state = book.state()
+
+    def _reads(self) -> TradeBook:
+        """What trades read: the round's book, or a book on the host's state between rounds."""
+        if self._book is not None:
+            return self._book
+        return TradeBook(self.host.state, self.host.params)
+
     # ------------------------------------------------------------------ selling TAO
     def sell_tao(self, account: int, amount_rao: float) -> None:
         """``account`` sells TAO to the outside world (it moves to the market account)."""
         if amount_rao <= 0:
             return
         host = self.host
-        balances = host.state.balances.clone()
-        values = balances.numpy()  # element updates through a numpy view of the copy
-        amount_rao = min(amount_rao, float(values[account]))
-        values[account] -= amount_rao
-        values[MARKET_ACCOUNT] += amount_rao
-        host.state = host.state.replace(balances=balances)
+        with self._trading() as book:
+            amount_rao = min(amount_rao, book.balance(account))
+            book.transfer(account, MARKET_ACCOUNT, amount_rao)
+        # Neither the market's sales nor the recorder's cash-out read the state.
         host.market.add_sold(amount_rao / RAO_PER_TAO)
         host.recorder.add_cash_out(account, amount_rao / RAO_PER_TAO * host.market.price_usd)
 
@@ -140,37 +172,39 @@ class StakingDesk:
         """Each owner sells part of its cut (or all of it over its exit); an exit sells a treasury."""
         host = self.host
         ocfg = host.config.owners
-        owned = chain.uid_owned_alpha(host.state)
-        owner_uids = host.state.owner_uid.numpy()
-        owner_accounts = host.state.owner_account.numpy()
-        for owner in host.owners:
-            s = owner.netuid
-            uid = int(owner_uids[s])
-            held = float(owned[s, uid])
-            action = owner.act(
-                OwnerObservation(bool(self.targeted_since_owner_acted[s]), held / RAO_PER_TAO)
-            )
-            self.targeted_since_owner_acted[s] = False
-            if action.exit:
-                host.log_event("owner_exit", netuid=s, owner_type=owner.name)
-                if ocfg.exit_treasury_tao > 0:
-                    # The team's off-chain treasury goes to market over the exit schedule.
-                    host.shocks.add_sale(
-                        ocfg.exit_treasury_tao,
-                        netuid=None,
-                        over_days=ocfg.exit_sell_days,
-                        seller=f"team{s}",
-                    )
-            amount = min(action.sell_alpha * RAO_PER_TAO, held)
-            account = int(owner_accounts[s])
-            if amount > RAO_PER_TAO * 1e-3 and bool(host.state.subtoken_enabled.numpy()[s]):
-                before = float(host.state.balances.numpy()[account])
-                host.state = economy.unstake(
-                    host.state, account, s, uid, amount, params=host.params
+        st = host.state  # the state before the round (its trades go to the book)
+        owned = chain.uid_owned_alpha(st)
+        owner_uids = st.owner_uid.numpy()
+        owner_accounts = st.owner_account.numpy()
+        subtoken_enabled = st.subtoken_enabled.numpy()
+        with self._trading() as book:
+            for owner in host.owners:
+                s = owner.netuid
+                uid = int(owner_uids[s])
+                held = float(owned[s, uid])
+                action = owner.act(
+                    OwnerObservation(bool(self.targeted_since_owner_acted[s]), held / RAO_PER_TAO)
                 )
-                got = float(host.state.balances.numpy()[account]) - before
-                dumps = owner.name == "extractive" or owner.exited
-                self.sell_tao(account, got * ocfg.extractive_sell_fraction if dumps else 0.0)
+                self.targeted_since_owner_acted[s] = False
+                if action.exit:
+                    # The event log and the scheduled sales read the block, not the state.
+                    host.log_event("owner_exit", netuid=s, owner_type=owner.name)
+                    if ocfg.exit_treasury_tao > 0:
+                        # The team's off-chain treasury goes to market over the exit schedule.
+                        host.shocks.add_sale(
+                            ocfg.exit_treasury_tao,
+                            netuid=None,
+                            over_days=ocfg.exit_sell_days,
+                            seller=f"team{s}",
+                        )
+                amount = min(action.sell_alpha * RAO_PER_TAO, held)
+                account = int(owner_accounts[s])
+                if amount > RAO_PER_TAO * 1e-3 and bool(subtoken_enabled[s]):
+                    before = book.balance(account)
+                    book.unstake(account, s, uid, amount)
+                    got = book.balance(account) - before
+                    dumps = owner.name == "extractive" or owner.exited
+                    self.sell_tao(account, got * ocfg.extractive_sell_fraction if dumps else 0.0)
 
     # ------------------------------------------------------------------ stakers
     def stakers_act(self, yields: np.ndarray, work_factor: np.ndarray) -> None:
@@ -189,10 +223,10 @@ class StakingDesk:
         due = [staker for staker in host.stakers if not today < staker.next_action_day]
         if not due:
             return  # nobody rebalances today (the reads below change nothing)
-        prices = chain.alpha_prices(host.state)
-        alpha = chain.account_alpha(host.state)
+        st = host.state  # the state before the round (its trades go to the book)
+        prices = chain.alpha_prices(st)
+        alpha = chain.account_alpha(st)
         utility = np.array([o.utility for o in host.owners]) * work_factor
-        st = host.state
         tradable = (st.active & st.subtoken_enabled).numpy() & (prices > 0)
         min_trade = cfg.min_trade_tao
         # The due stakers' holdings at the round's prices (row i: the same divisions and
@@ -203,69 +237,71 @@ class StakingDesk:
         # without them every staker acts on the same day-old yields at once and the round
         # moves a thin pool many times over, a two-day price oscillation (docs/economy.md).
         tolerance = cfg.limit_tolerance
-        for staker, holdings in zip(due, holdings_tao, strict=True):
-            staker.next_action_day += cfg.cadence_days
-            a = staker.account
-            obs = StakerObservation(
-                yields=yields,
-                utility=utility,
-                flagged=self.flagged,
-                tradable=tradable,
-                holdings_tao=holdings,
-                liquid_tao=float(host.state.balances.numpy()[a]) / RAO_PER_TAO,
-                shared=shared,
-            )
-            delta, sell = staker.act(obs)
-            wealth = obs.liquid_tao + float(holdings.sum())
-            threshold = max(min_trade, cfg.min_trade_fraction * wealth)
-            delta = limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, threshold)
-            # The account's hotkey per subnet before its trades: a trade changes only its own
-            # subnet's entry, and each subnet is traded at most once below.
-            nom_uid = host.state.nom_uid.numpy()[a].copy()
-            for s in np.nonzero(delta < 0)[0]:
-                uid = int(nom_uid[s])
-                if uid < 0 or prices[s] <= 0:
-                    continue
-                amount = min(-delta[s] / prices[s], alpha[a, s] / RAO_PER_TAO) * RAO_PER_TAO
-                if tolerance is not None and not self.flagged[s]:
-                    amount = min(
-                        amount, self.limit_room(int(s), prices[s] * (1 - tolerance), buy=False)
+        # The trades' scalar arithmetic in Python floats and ints (the same float64 operations
+        # as on numpy scalars, without their overhead).
+        price_of = prices.tolist()
+        with self._trading() as book:
+            for staker, holdings in zip(due, holdings_tao, strict=True):
+                staker.next_action_day += cfg.cadence_days
+                a = staker.account
+                obs = StakerObservation(
+                    yields=yields,
+                    utility=utility,
+                    flagged=self.flagged,
+                    tradable=tradable,
+                    holdings_tao=holdings,
+                    liquid_tao=book.balance(a) / RAO_PER_TAO,
+                    shared=shared,
+                )
+                delta, sell = staker.act(obs)
+                wealth = obs.liquid_tao + float(holdings.sum())
+                threshold = max(min_trade, cfg.min_trade_fraction * wealth)
+                delta = limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, threshold)
+                sales = np.nonzero(delta < 0)[0].tolist()
+                purchases = np.nonzero(delta > 0)[0].tolist()
+                if not (sales or purchases or sell > 0):
+                    continue  # nothing to trade
+                # The account's hotkey per subnet before its trades: a trade changes only its
+                # own subnet's entry, and each subnet is traded at most once below.
+                nom_uid = book.values("nom_uid")[a].tolist()
+                trade_of = delta.tolist()
+                for s in sales:
+                    uid = nom_uid[s]
+                    price = price_of[s]
+                    if uid < 0 or price <= 0:
+                        continue
+                    amount = (
+                        min(-trade_of[s] / price, float(alpha[a, s]) / RAO_PER_TAO) * RAO_PER_TAO
                     )
-                if amount > 0:
-                    host.state = economy.unstake(
-                        host.state, a, int(s), uid, amount, params=host.params
-                    )
-            if sell > 0:
-                self.sell_tao(a, sell * RAO_PER_TAO)
-            for s in np.nonzero(delta > 0)[0]:
-                budget = float(host.state.balances.numpy()[a])
-                pool_tao = float(host.state.pool_tao.numpy()[s])
-                amount = min(delta[s] * RAO_PER_TAO, budget, 0.5 * pool_tao)
-                if tolerance is not None:
-                    amount = min(
-                        amount, self.limit_room(int(s), prices[s] * (1 + tolerance), buy=True)
-                    )
-                if amount <= min_trade * RAO_PER_TAO:
-                    continue
-                uid = int(nom_uid[s])
-                if uid < 0:
-                    uid = self.pick_validator(int(s))
-                host.state = economy.stake(host.state, a, int(s), uid, amount, params=host.params)
+                    if tolerance is not None and not self.flagged[s]:
+                        amount = min(amount, self.limit_room(s, price * (1 - tolerance), buy=False))
+                    if amount > 0:
+                        book.unstake(a, s, uid, amount)
+                if sell > 0:
+                    self.sell_tao(a, sell * RAO_PER_TAO)
+                for s in purchases:
+                    budget = book.balance(a)
+                    pool_tao = book.pool(s)[0]
+                    amount = min(trade_of[s] * RAO_PER_TAO, budget, 0.5 * pool_tao)
+                    if tolerance is not None:
+                        amount = min(
+                            amount, self.limit_room(s, price_of[s] * (1 + tolerance), buy=True)
+                        )
+                    if amount <= min_trade * RAO_PER_TAO:
+                        continue
+                    uid = nom_uid[s]
+                    if uid < 0:
+                        uid = self.pick_validator(s)
+                    book.stake(a, s, uid, amount)
 
     def limit_room(self, netuid: int, limit_price: float, *, buy: bool) -> float:
         """Rao a limit order on ``netuid`` can fill: TAO to buy up to ``limit_price`` (``buy``),
         or alpha to sell down to it; 0 once the price is past the limit."""
-        st = self.host.state
-        pool = (
-            float(st.pool_tao.numpy()[netuid]),
-            float(st.pool_alpha.numpy()[netuid]),
-            float(st.pool_weight_alpha.numpy()[netuid]),
-        )
         room = max_tao_in_at_price_scalar if buy else max_alpha_in_at_price_scalar
-        return room(*pool, float(limit_price))
+        return room(*self._reads().pool(netuid), float(limit_price))
 
     def pick_validator(self, netuid: int) -> int:
         """A nominator's choice of hotkey on a subnet: the validator with the most stake."""
         uids = self.host.validator_uids
-        stake = self.host.state.hotkey_alpha.numpy()[netuid, uids]
+        stake = self._reads().values("hotkey_alpha")[netuid, uids]
         return int(uids[int(np.argmax(stake))])

@@ -434,7 +434,7 @@ def _int_rows(value: np.ndarray | None, shape: tuple[int, ...]) -> tuple[np.ndar
 class FusedEpoch(NamedTuple):
     """What :func:`fused_epoch_arrays` returns: the stages' values as numpy arrays.
 
-    ``[B, n]``: ``stake``, ``active``, ``active_stake``, ``permit``, ``permit_prev`` (as in
+    ``[B, n]``: ``stake``, ``active``, ``active_stake``, ``permit`` (as in
     :class:`~protocol.yuma.stages.ValidatorSlice`), ``consensus``, ``incentive``, and the
     step 11 outputs of :class:`~protocol.yuma.result.EpochResult` (``dividends``,
     ``validator_trust``, ``server_emission``, ``validator_emission``, ``emission``).
@@ -444,7 +444,6 @@ class FusedEpoch(NamedTuple):
     active: np.ndarray
     active_stake: np.ndarray
     permit: np.ndarray
-    permit_prev: np.ndarray
     consensus: np.ndarray
     incentive: np.ndarray
     dividends: np.ndarray
@@ -641,7 +640,6 @@ def fused_epoch_arrays(
         active=active,
         active_stake=active_stake,
         permit=permit,
-        permit_prev=permit_prev,
         consensus=consensus,
         incentive=incentive,
         dividends=dividends,

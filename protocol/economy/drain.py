@@ -698,38 +698,39 @@ def _drain_all_fused(
     epoch_params = mechanism.resolve_params(base.with_(tempo=int(tempos.pop())))
     if not fused_epoch_applies(epoch_params, mechanism, backend):
         return None
-    a = {name: getattr(state, name).numpy() for name in _FUSED_DRAIN_DTYPES}
+    # numpy views of the state's tensors (one conversion each)
+    view = {name: getattr(state, name).numpy() for name in _FUSED_DRAIN_DTYPES}
     for name, dtype in _FUSED_DRAIN_DTYPES.items():
-        if a[name].dtype != dtype or not a[name].flags.c_contiguous:
+        if view[name].dtype != dtype or not view[name].flags.c_contiguous:
             return None
 
     # the epoch stake ([S, n]) and the pots to split
     root_weighted = np.empty((S, n))
     stake = np.empty((S, n))
     epoch_stake_rows(
-        a["uid_coldkey"],
-        a["root_stake"],
-        a["hotkey_alpha"],
+        view["uid_coldkey"],
+        view["root_stake"],
+        view["hotkey_alpha"],
         float(params.tao_weight),
         root_weighted,
         stake,
     )
-    drained = (a["pending_server"] + a["pending_validator"]) + a["pending_root"]
+    drained = (view["pending_server"] + view["pending_validator"]) + view["pending_root"]
     # the epochs write their bond rows into the caller's bonds, or into a copy of them
     bonds = state.bonds if bonds_owned else fresh_copy(state.bonds)
     epoch = fused_epoch_arrays(
-        a["weights"],
+        view["weights"],
         stake,
         bonds.numpy(),
         drained,
-        a["owner_uid"],
-        a["last_epoch_block"],
+        view["owner_uid"],
+        view["last_epoch_block"],
         epoch_params,
         mechanism,
-        last_update=a["last_update"],
-        registration=a["registration_block"],
+        last_update=view["last_update"],
+        registration=view["registration_block"],
         block=np.full(S, block, dtype=np.int64),
-        permit_prev_in=a["validator_permit"],
+        permit_prev_in=view["validator_permit"],
     )
 
     # payouts (payouts_fused on the state's arrays)
@@ -739,17 +740,17 @@ def _drain_all_fused(
         PayoutArrays(
             incentive=epoch.incentive,
             dividends=epoch.validator_emission,
-            coldkey=a["uid_coldkey"],
-            hotkey_alpha=a["hotkey_alpha"],
+            coldkey=view["uid_coldkey"],
+            hotkey_alpha=view["hotkey_alpha"],
             root_weighted=root_weighted,
-            owner_shares=a["owner_shares"],
-            total_shares=a["total_shares"],
-            server=a["pending_server"],
-            validator=a["pending_validator"],
-            root_pot=a["pending_root"],
-            owner_account=a["owner_account"],
-            owner_uid=a["owner_uid"],
-            owner_cut=a["pending_owner"],
+            owner_shares=view["owner_shares"],
+            total_shares=view["total_shares"],
+            server=view["pending_server"],
+            validator=view["pending_validator"],
+            root_pot=view["pending_root"],
+            owner_account=view["owner_account"],
+            owner_uid=view["owner_uid"],
+            owner_cut=view["pending_owner"],
             delegate_take=float(params.delegate_take),
         ),
         PayoutBuffers(sums=sums.T, **per_uid),
@@ -759,25 +760,27 @@ def _drain_all_fused(
     # root dividends: one swap per subnet, TAO to the validators' coldkeys pro rata
     root_alpha = paid["root_alpha"]
     tao_out = swap_alpha_for_tao_array(
-        a["pool_tao"], a["pool_alpha"], a["pool_weight_alpha"], root_alpha, params.fee_rate
+        view["pool_tao"], view["pool_alpha"], view["pool_weight_alpha"], root_alpha, params.fee_rate
     )
-    balances = a["balances"].copy()
-    _credit_root_tao_kernel(balances, a["uid_coldkey"], per_uid["root_payout"], root_alpha, tao_out)
+    balances = view["balances"].copy()
+    _credit_root_tao_kernel(
+        balances, view["uid_coldkey"], per_uid["root_payout"], root_alpha, tao_out
+    )
 
     withheld = paid["withheld"]
     burned = withheld if params.burn_owner_incentive else np.zeros_like(withheld)
     recycled = paid["recycled"] + (withheld - burned)
     as_tensor = torch.from_numpy
     new_state = state.replace(
-        pool_tao=as_tensor(a["pool_tao"] - tao_out),
-        pool_alpha=as_tensor(a["pool_alpha"] + root_alpha),
-        root_sell_acc=as_tensor(a["root_sell_acc"] + tao_out),
+        pool_tao=as_tensor(view["pool_tao"] - tao_out),
+        pool_alpha=as_tensor(view["pool_alpha"] + root_alpha),
+        root_sell_acc=as_tensor(view["root_sell_acc"] + tao_out),
         balances=as_tensor(balances),
         hotkey_alpha=as_tensor(per_uid["hotkey_alpha"]),
         owner_shares=as_tensor(per_uid["owner_shares"]),
         total_shares=as_tensor(per_uid["total_shares"]),
-        alpha_burned=as_tensor(a["alpha_burned"] + (burned + paid["owner_cut_burned"])),
-        alpha_recycled=as_tensor(a["alpha_recycled"] + recycled),
+        alpha_burned=as_tensor(view["alpha_burned"] + (burned + paid["owner_cut_burned"])),
+        alpha_recycled=as_tensor(view["alpha_recycled"] + recycled),
         miner_burned=as_tensor(paid["burned_frac"]),
         pending_server=as_tensor(np.zeros(S)),
         pending_validator=as_tensor(np.zeros(S)),
@@ -796,7 +799,7 @@ def _drain_all_fused(
         delegate_take=as_tensor(paid["delegate_take"]),
         root_alpha_sold=as_tensor(root_alpha),
         root_tao_paid=as_tensor(tao_out),
-        owner_cut_alpha=as_tensor(a["pending_owner"].copy()),
+        owner_cut_alpha=as_tensor(view["pending_owner"].copy()),
         recycled_alpha=as_tensor(recycled),
         incentive=as_tensor(per_uid["incentive"]),
         dividends=as_tensor(per_uid["dividends"]),

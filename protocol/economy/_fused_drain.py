@@ -8,8 +8,9 @@ what is divided by them agree to rounding (~1e-16 relative). The root-dividend T
 (:func:`credit_root_tao`) adds in the same order as torch's ``index_add_`` (identical results).
 No fast-math flag (:func:`protocol._numba.jit`): the element-wise results must be torch's.
 
-:func:`payout_rows` takes its arrays as two named tuples (numba passes them as structs), the
-numpy views of :class:`protocol.economy.drain.PayoutInputs` and of the outputs.
+:func:`payout_rows` takes its arrays as two named tuples, the numpy views of
+:class:`protocol.economy.drain.PayoutInputs` and of the outputs, and hands their fields to the
+kernel one by one (numba types an array argument in C, a tuple of arrays in Python).
 """
 
 from __future__ import annotations
@@ -84,7 +85,6 @@ class PayoutBuffers(NamedTuple):
     root_payout: np.ndarray
 
 
-@jit
 def payout_rows(rows: PayoutArrays, out: PayoutBuffers) -> None:
     """Miner, validator, take, owner-cut and root payouts of ``B`` due subnets.
 
@@ -95,19 +95,35 @@ def payout_rows(rows: PayoutArrays, out: PayoutBuffers) -> None:
     out
         The payouts (:class:`PayoutBuffers`), written here.
     """
-    incentive, dividends, coldkey = rows.incentive, rows.dividends, rows.coldkey
-    hotkey, root_weighted = rows.hotkey_alpha, rows.root_weighted
-    owner_shares, total_shares = rows.owner_shares, rows.total_shares
-    server, validator, root_pot = rows.server, rows.validator, rows.root_pot
-    owner_account, owner_uid, owner_cut = rows.owner_account, rows.owner_uid, rows.owner_cut
-    delegate_take = rows.delegate_take
-    sums_out, incentive_out, dividends_out = out.sums, out.incentive, out.dividends
-    hotkey_out, owner_shares_out, total_shares_out = (
-        out.hotkey_alpha,
-        out.owner_shares,
-        out.total_shares,
-    )
-    root_payout_out = out.root_payout
+    _payout_rows(*rows, *out)
+
+
+@jit
+def _payout_rows(
+    incentive: np.ndarray,
+    dividends: np.ndarray,
+    coldkey: np.ndarray,
+    hotkey: np.ndarray,
+    root_weighted: np.ndarray,
+    owner_shares: np.ndarray,
+    total_shares: np.ndarray,
+    server: np.ndarray,
+    validator: np.ndarray,
+    root_pot: np.ndarray,
+    owner_account: np.ndarray,
+    owner_uid: np.ndarray,
+    owner_cut: np.ndarray,
+    delegate_take: float,
+    sums_out: np.ndarray,
+    incentive_out: np.ndarray,
+    dividends_out: np.ndarray,
+    hotkey_out: np.ndarray,
+    owner_shares_out: np.ndarray,
+    total_shares_out: np.ndarray,
+    root_payout_out: np.ndarray,
+) -> None:
+    """:func:`payout_rows` on the fields of :class:`PayoutArrays` and :class:`PayoutBuffers`,
+    in their order."""
     n_batch, n = incentive.shape
     miner_pay = np.empty(n)
     alpha_divs = np.empty(n)

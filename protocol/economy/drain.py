@@ -9,7 +9,10 @@ epoch overrides form their own group).
 
 The payouts, the root-TAO credit and the epoch stake each have a torch path (the reference)
 and a numba twin (:mod:`protocol.economy._fused_drain`); ``backend`` picks one as everywhere
-in :mod:`protocol` (:mod:`protocol._numba`).
+in :mod:`protocol` (:mod:`protocol._numba`). When every subnet is due in one epoch group on
+the fused backend (tempo mode), the drain runs the same numba kernels on numpy views of the
+state without the general path's gathers and ``yuma_epoch``'s checks (``_drain_all_fused``,
+bit-identical).
 
 Documented simplifications (docs/economy.md, "Documented simplifications"):
 
@@ -44,6 +47,9 @@ from protocol.economy.amm import swap_alpha_for_tao_array
 from protocol.economy.staking import credit_owner_stake
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.yuma import EpochParams, yuma_epoch
+from protocol.yuma._fused import fresh_copy
+from protocol.yuma.float_epoch import fused_epoch_applies, fused_epoch_arrays
+from protocol.yuma.mechanisms import get_mechanism
 
 __all__ = [
     "DrainResult",
@@ -450,6 +456,11 @@ def drain(
     if not due_np.any():
         return state, DrainResult.nothing(S, n)
 
+    if due_np.all() and choose_backend(backend) == "fused":
+        fast = _drain_all_fused(state, params, block, bonds_owned=bonds_owned, backend=backend)
+        if fast is not None:
+            return fast
+
     # Everything below works on the B due subnets only ([B, n]); results are scattered back.
     idx_np = np.flatnonzero(due_np)
     idx = torch.from_numpy(idx_np)
@@ -625,5 +636,172 @@ def drain(
         recycled_alpha=as_tensor(per_subnet(recycled_all)),
         incentive=per_uid(pay.incentive),
         dividends=per_uid(pay.dividends),
+    )
+    return new_state, result
+
+
+#: The state's arrays the fused whole-network drain reads, with the dtype each must have.
+_FUSED_DRAIN_DTYPES: dict[str, type] = {
+    "weights": np.float64,
+    "bonds": np.float64,
+    "uid_coldkey": np.int64,
+    "root_stake": np.float64,
+    "hotkey_alpha": np.float64,
+    "owner_shares": np.float64,
+    "total_shares": np.float64,
+    "last_update": np.int64,
+    "registration_block": np.int64,
+    "validator_permit": np.bool_,
+    "owner_uid": np.int64,
+    "owner_account": np.int64,
+    "last_epoch_block": np.int64,
+    "pending_server": np.float64,
+    "pending_validator": np.float64,
+    "pending_root": np.float64,
+    "pending_owner": np.float64,
+    "pool_tao": np.float64,
+    "pool_alpha": np.float64,
+    "pool_weight_alpha": np.float64,
+    "balances": np.float64,
+    "root_sell_acc": np.float64,
+    "alpha_burned": np.float64,
+    "alpha_recycled": np.float64,
+}
+
+
+def _drain_all_fused(
+    state: NetworkState,
+    params: EconomyParams,
+    block: int,
+    *,
+    bonds_owned: bool,
+    backend: Backend,
+) -> tuple[NetworkState, DrainResult] | None:
+    """:func:`drain` of a step where every subnet is due in one epoch group (tempo mode),
+    on the fused backend: the same kernels in the same order on numpy views of the state,
+    without the per-group gathers, the tensor round trips and ``yuma_epoch``'s argument
+    checks (the state's shapes are the network's). Bit-identical to the general path.
+
+    ``None`` where the general path must run: per-subnet epoch overrides, several tempos,
+    an empty network, a mechanism or parameters the fused epoch does not take
+    (:func:`protocol.yuma.float_epoch.fused_epoch_applies`), or state arrays of another
+    dtype or layout.
+    """
+    S, n = state.n_subnets, state.n_uids
+    if state.epoch_overrides or S == 0 or n == 0:
+        return None
+    tempos = set(state.tempo.tolist())  # a set of 16 ints: cheaper than a numpy compare
+    if len(tempos) != 1:
+        return None
+    mechanism = get_mechanism(params.mechanism)
+    base = params.epoch_params or _DEFAULT_EPOCH_PARAMS
+    epoch_params = mechanism.resolve_params(base.with_(tempo=int(tempos.pop())))
+    if not fused_epoch_applies(epoch_params, mechanism, backend):
+        return None
+    # numpy views of the state's tensors (one conversion each)
+    view = {name: getattr(state, name).numpy() for name in _FUSED_DRAIN_DTYPES}
+    for name, dtype in _FUSED_DRAIN_DTYPES.items():
+        if view[name].dtype != dtype or not view[name].flags.c_contiguous:
+            return None
+
+    # the epoch stake ([S, n]) and the pots to split
+    root_weighted = np.empty((S, n))
+    stake = np.empty((S, n))
+    epoch_stake_rows(
+        view["uid_coldkey"],
+        view["root_stake"],
+        view["hotkey_alpha"],
+        float(params.tao_weight),
+        root_weighted,
+        stake,
+    )
+    drained = (view["pending_server"] + view["pending_validator"]) + view["pending_root"]
+    # the epochs write their bond rows into the caller's bonds, or into a copy of them
+    bonds = state.bonds if bonds_owned else fresh_copy(state.bonds)
+    epoch = fused_epoch_arrays(
+        view["weights"],
+        stake,
+        bonds.numpy(),
+        drained,
+        view["owner_uid"],
+        view["last_epoch_block"],
+        epoch_params,
+        mechanism,
+        last_update=view["last_update"],
+        registration=view["registration_block"],
+        block=np.full(S, block, dtype=np.int64),
+        permit_prev_in=view["validator_permit"],
+    )
+
+    # payouts (payouts_fused on the state's arrays)
+    sums = np.empty((len(PAYOUT_SUMS), S))
+    per_uid = {name: np.empty((S, n)) for name in PayoutBuffers._fields[1:]}
+    payout_rows(
+        PayoutArrays(
+            incentive=epoch.incentive,
+            dividends=epoch.validator_emission,
+            coldkey=view["uid_coldkey"],
+            hotkey_alpha=view["hotkey_alpha"],
+            root_weighted=root_weighted,
+            owner_shares=view["owner_shares"],
+            total_shares=view["total_shares"],
+            server=view["pending_server"],
+            validator=view["pending_validator"],
+            root_pot=view["pending_root"],
+            owner_account=view["owner_account"],
+            owner_uid=view["owner_uid"],
+            owner_cut=view["pending_owner"],
+            delegate_take=float(params.delegate_take),
+        ),
+        PayoutBuffers(sums=sums.T, **per_uid),
+    )
+    paid = dict(zip(PAYOUT_SUMS, sums, strict=True))
+
+    # root dividends: one swap per subnet, TAO to the validators' coldkeys pro rata
+    root_alpha = paid["root_alpha"]
+    tao_out = swap_alpha_for_tao_array(
+        view["pool_tao"], view["pool_alpha"], view["pool_weight_alpha"], root_alpha, params.fee_rate
+    )
+    balances = view["balances"].copy()
+    _credit_root_tao_kernel(
+        balances, view["uid_coldkey"], per_uid["root_payout"], root_alpha, tao_out
+    )
+
+    withheld = paid["withheld"]
+    burned = withheld if params.burn_owner_incentive else np.zeros_like(withheld)
+    recycled = paid["recycled"] + (withheld - burned)
+    as_tensor = torch.from_numpy
+    new_state = state.replace(
+        pool_tao=as_tensor(view["pool_tao"] - tao_out),
+        pool_alpha=as_tensor(view["pool_alpha"] + root_alpha),
+        root_sell_acc=as_tensor(view["root_sell_acc"] + tao_out),
+        balances=as_tensor(balances),
+        hotkey_alpha=as_tensor(per_uid["hotkey_alpha"]),
+        owner_shares=as_tensor(per_uid["owner_shares"]),
+        total_shares=as_tensor(per_uid["total_shares"]),
+        alpha_burned=as_tensor(view["alpha_burned"] + (burned + paid["owner_cut_burned"])),
+        alpha_recycled=as_tensor(view["alpha_recycled"] + recycled),
+        miner_burned=as_tensor(paid["burned_frac"]),
+        pending_server=as_tensor(np.zeros(S)),
+        pending_validator=as_tensor(np.zeros(S)),
+        pending_root=as_tensor(np.zeros(S)),
+        pending_owner=as_tensor(np.zeros(S)),
+        bonds=bonds,
+        validator_permit=as_tensor(epoch.permit),
+        emission=as_tensor(epoch.emission),
+        last_epoch_block=as_tensor(np.full(S, block, dtype=np.int64)),
+    )
+    result = DrainResult(
+        drained=as_tensor(drained),
+        miner_alpha=as_tensor(paid["miner_alpha"]),
+        owner_incentive_burned=as_tensor(withheld),
+        validator_alpha=as_tensor(paid["validator_alpha"]),
+        delegate_take=as_tensor(paid["delegate_take"]),
+        root_alpha_sold=as_tensor(root_alpha),
+        root_tao_paid=as_tensor(tao_out),
+        owner_cut_alpha=as_tensor(view["pending_owner"].copy()),
+        recycled_alpha=as_tensor(recycled),
+        incentive=as_tensor(per_uid["incentive"]),
+        dividends=as_tensor(per_uid["dividends"]),
     )
     return new_state, result

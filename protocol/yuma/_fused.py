@@ -44,6 +44,7 @@ __all__ = [
     "fused_slice_epoch",
     "la1_logit",
     "run_fused_slice",
+    "slice_kernel",
 ]
 
 _INT64_MAX = torch.iinfo(torch.int64).max
@@ -871,7 +872,6 @@ def run_fused_slice(
     validators: ValidatorSlice,
     *,
     inplace_bonds: bool = False,
-    kernel_rows: KernelRows | None = None,
 ) -> SliceOutputs:
     """Steps 5-10 and bond storage of the float epoch with :func:`fused_slice_epoch` (CPU).
 
@@ -888,9 +888,6 @@ def run_fused_slice(
         mechanism's ``consensus_stake``).
     inplace_bonds
         Write the new bond rows into ``inputs.bonds``; otherwise into a copy.
-    kernel_rows
-        The kernel's row inputs when the caller already has them (the numba steps 1-4 of
-        :mod:`protocol.yuma._fused_prep`); otherwise they are derived from ``validators``.
 
     Returns
     -------
@@ -911,11 +908,18 @@ def run_fused_slice(
         dividends=torch.from_numpy(np.empty((B, k))),
         bonds=bonds_out,
     )
-    if torch.autograd.profiler._is_profiler_enabled:
-        with torch.profiler.record_function("yuma::fused_slice_epoch"):  # names it in profiles
-            _call_kernel(inputs, params, validators, outputs, kernel_rows)
-    else:  # the range costs more than a small network's kernel call when nobody records
-        _call_kernel(inputs, params, validators, outputs, kernel_rows)
+    present = inputs.weights_present
+    slice_kernel(
+        inputs.weights.contiguous().numpy(),
+        present.contiguous().numpy() if present is not None else None,
+        outputs.bonds.numpy(),
+        _kernel_rows(inputs, params, validators),
+        params,
+        outputs.consensus.numpy(),
+        outputs.incentive.numpy(),
+        outputs.trust.numpy(),
+        outputs.dividends.numpy(),
+    )
     if inplace_bonds and bonds_out is not inputs.bonds:
         inputs.bonds.copy_(bonds_out)
         return dataclasses.replace(outputs, bonds=inputs.bonds)
@@ -950,24 +954,31 @@ def _kernel_rows(
     )
 
 
-def _call_kernel(
-    inputs: EpochInputs,
+#: The kernel's placeholder for "no explicit weight entries" (never read).
+_NO_PRESENT = np.zeros((1, 1, 1), np.bool_)
+
+
+def slice_kernel(
+    weights: np.ndarray,
+    present: np.ndarray | None,
+    bonds: np.ndarray,
+    rows: KernelRows,
     params: EpochParams,
-    validators: ValidatorSlice,
-    outputs: SliceOutputs,
-    kernel_rows: KernelRows | None = None,
+    consensus_out: np.ndarray,
+    incentive_out: np.ndarray,
+    trust_out: np.ndarray,
+    dividends_out: np.ndarray,
 ) -> None:
-    """:func:`fused_slice_epoch` on numpy views of the tensors (zero-copy where contiguous),
-    writing into ``outputs`` (whose ``bonds`` hold the old bonds on entry)."""
-    rows = kernel_rows if kernel_rows is not None else _kernel_rows(inputs, params, validators)
-    present = inputs.weights_present
-    present_np = (
-        present.contiguous().numpy() if present is not None else np.zeros((1, 1, 1), np.bool_)
-    )
-    bonds = outputs.bonds.numpy()
-    fused_slice_epoch(
-        inputs.weights.contiguous().numpy(),
-        present_np,
+    """:func:`fused_slice_epoch` on numpy arrays, with the resolved ``params`` unpacked.
+
+    ``weights`` ``[B, n, n]`` float64 and ``present`` (bool, or ``None``) as the kernel takes
+    them; ``bonds`` holds the old bonds on entry and the stored ones on return (in place);
+    ``rows`` are the kernel's row inputs. Outputs: ``consensus_out``, ``incentive_out``
+    ``[B, n]``, ``trust_out``, ``dividends_out`` ``[B, k]``.
+    """
+    arguments = (
+        weights,
+        present if present is not None else _NO_PRESENT,
         present is not None,
         bonds,
         bonds,
@@ -991,8 +1002,13 @@ def _call_kernel(
         la1_logit(params.alpha_low),
         la1_logit(params.alpha_high),
         bool(params.sparse_bond_drop),
-        outputs.consensus.numpy(),
-        outputs.incentive.numpy(),
-        outputs.trust.numpy(),
-        outputs.dividends.numpy(),
+        consensus_out,
+        incentive_out,
+        trust_out,
+        dividends_out,
     )
+    if torch.autograd.profiler._is_profiler_enabled:
+        with torch.profiler.record_function("yuma::fused_slice_epoch"):  # names it in profiles
+            fused_slice_epoch(*arguments)
+    else:  # the range costs more than a small network's kernel call when nobody records
+        fused_slice_epoch(*arguments)

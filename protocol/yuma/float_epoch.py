@@ -19,7 +19,7 @@ stages of :mod:`protocol.yuma.stages`.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from protocol.yuma._fused import (
     fresh_copy,
     la1_logit,
     run_fused_slice,
+    slice_kernel,
 )
 from protocol.yuma._fused_prep import KernelRows, permit_rows, slice_masks, stake_rows
 from protocol.yuma.params import EpochParams
@@ -41,8 +42,11 @@ if TYPE_CHECKING:
     from protocol.yuma.mechanisms import Mechanism
 
 __all__ = [
+    "FusedEpoch",
     "col_normalize",
     "consensus_torch_sort",
+    "fused_epoch_applies",
+    "fused_epoch_arrays",
     "liquid_alpha_v1",
     "liquid_alpha_v2",
     "normalize",
@@ -410,9 +414,7 @@ def _numba_steps_apply(inputs: EpochInputs, params: EpochParams) -> bool:
         and stake.is_contiguous()
         and stake.shape[0] > 0
         and stake.shape[1] > 0
-        and abs(params.cutoff_blocks) < 1 << 62
-        and params.max_validators < 1 << 62
-        and abs(params.tempo) < 1 << 62
+        and _params_fit(params)
     )
 
 
@@ -422,28 +424,98 @@ def _row_sums(values: np.ndarray) -> np.ndarray:
     return torch.from_numpy(values).sum(-1).numpy()
 
 
-def _int_rows(value: torch.Tensor | None, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
-    """A CPU int64 tensor as a contiguous numpy array and ``True``; a dummy and ``False`` for
-    ``None``."""
+def _int_rows(value: np.ndarray | None, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
+    """An int64 array and ``True``; a dummy of ``shape`` and ``False`` for ``None``."""
     if value is None:
         return np.zeros(shape, dtype=np.int64), False
-    return np.ascontiguousarray(value.numpy()), True
+    return value, True
 
 
-def _run_numba_epoch(
-    inputs: EpochInputs, params: EpochParams, mechanism: Mechanism, *, inplace_bonds: bool
-) -> EpochResult:
-    """:func:`run_float_epoch` on the fused backend with steps 1-4 in numba (bit-identical to
-    the torch steps; see :mod:`protocol.yuma._fused_prep`)."""
-    B, n = inputs.stake.shape
+class FusedEpoch(NamedTuple):
+    """What :func:`fused_epoch_arrays` returns: the stages' values as numpy arrays.
+
+    ``[B, n]``: ``stake``, ``active``, ``active_stake``, ``permit`` (as in
+    :class:`~protocol.yuma.stages.ValidatorSlice`), ``consensus``, ``incentive``, and the
+    step 11 outputs of :class:`~protocol.yuma.result.EpochResult` (``dividends``,
+    ``validator_trust``, ``server_emission``, ``validator_emission``, ``emission``).
+    """
+
+    stake: np.ndarray
+    active: np.ndarray
+    active_stake: np.ndarray
+    permit: np.ndarray
+    consensus: np.ndarray
+    incentive: np.ndarray
+    dividends: np.ndarray
+    validator_trust: np.ndarray
+    server_emission: np.ndarray
+    validator_emission: np.ndarray
+    emission: np.ndarray
+
+
+def fused_epoch_applies(params: EpochParams, mechanism: Mechanism, backend: Backend) -> bool:
+    """Whether :func:`run_float_epoch` runs a CPU float64 epoch with contiguous inputs and
+    these (resolved) ``params`` through :func:`fused_epoch_arrays` (numba steps 1-4, the fused
+    kernel and the numba step 11): a caller holding numpy arrays may then call it directly.
+
+    ``False`` where the torch path would run; for ``backend="fused"`` where the kernel cannot
+    run, too (:func:`run_float_epoch` raises the error there).
+    """
+    return (
+        HAVE_NUMBA
+        and backend in ("auto", "fused")
+        and _params_fit(params)
+        and not mechanism.overrides("consensus", "bonds_and_dividends")
+    )
+
+
+def _params_fit(params: EpochParams) -> bool:
+    """Whether the integer parameters of the numba steps fit an int64."""
+    return (
+        abs(params.cutoff_blocks) < 1 << 62
+        and params.max_validators < 1 << 62
+        and abs(params.tempo) < 1 << 62
+    )
+
+
+def fused_epoch_arrays(
+    weights: np.ndarray,
+    stake_in: np.ndarray,
+    bonds: np.ndarray,
+    rao_emission: np.ndarray,
+    owner: np.ndarray,
+    lms: np.ndarray,
+    params: EpochParams,
+    mechanism: Mechanism,
+    *,
+    last_update: np.ndarray | None = None,
+    registration: np.ndarray | None = None,
+    block: np.ndarray | None = None,
+    permit_prev_in: np.ndarray | None = None,
+    commit_block: np.ndarray | None = None,
+    weights_present: np.ndarray | None = None,
+    empty_permit_vector: bool = False,
+) -> FusedEpoch:
+    """The fused float epoch on numpy arrays (CPU): numba steps 1-4, the fused kernel for
+    steps 5-10 and bond storage, numba step 11; bit-identical to :func:`run_float_epoch` on
+    the fused backend, which calls it (with the checks of :func:`protocol.yuma.yuma_epoch`).
+
+    The arrays are :class:`~protocol.yuma.stages.EpochInputs`'s, C-contiguous, unchecked:
+    ``weights`` and ``bonds`` ``[B, n, n]`` and ``stake_in`` ``[B, n]`` float64,
+    ``rao_emission`` ``[B]`` float64, ``owner`` and ``lms`` ``[B]`` int64; optional ``[B, n]``
+    int64 ``last_update``, ``registration``, ``commit_block``, ``[B]`` int64 ``block``,
+    ``[B, n]`` bool ``permit_prev_in`` and ``[B, n, n]`` bool ``weights_present``. ``params``
+    are resolved (:meth:`Mechanism.resolve_params`) and :func:`fused_epoch_applies` holds.
+    The new bond rows are written into ``bonds`` in place (the caller copies if it must).
+    The two stake row sums run in torch, as the torch path takes them
+    (:mod:`protocol.yuma._fused_prep`).
+    """
+    B, n = stake_in.shape
     f64 = np.float64
-    stake_in = inputs.stake.numpy()
-    owner = np.ascontiguousarray(inputs.owner_uid.numpy())
-    last_update, has_last_update = _int_rows(inputs.last_update, (B, n))
-    block, has_block = _int_rows(inputs.block, (B,))
-    registration, has_registration = _int_rows(inputs.registration, (B, n))
-    commit, has_commit = _int_rows(inputs.commit_block, (B, n))
-    lms = np.ascontiguousarray(inputs.lms.numpy())
+    last_update_rows, has_last_update = _int_rows(last_update, (B, n))
+    block_rows, has_block = _int_rows(block, (B,))
+    registration_rows, has_registration = _int_rows(registration, (B, n))
+    commit, has_commit = _int_rows(commit_block, (B, n))
 
     # 1 activity, 2 stake threshold
     owner_mask = np.empty((B, n), dtype=np.bool_)
@@ -452,8 +524,8 @@ def _run_numba_epoch(
     stake_rows(
         stake_in,
         owner,
-        last_update,
-        block,
+        last_update_rows,
+        block_rows,
         has_last_update and has_block,
         int(params.cutoff_blocks),
         params.stake_threshold > 0,
@@ -463,8 +535,7 @@ def _run_numba_epoch(
         masked,
     )
     # 2 normalisation, 3 permits, 4 active stake (before its normalisation)
-    vp = inputs.validator_permit_prev
-    has_permits = vp is not None
+    has_permits = permit_prev_in is not None
     stake = np.empty((B, n), dtype=f64)
     permit = np.empty((B, n), dtype=np.bool_)
     permit_prev = np.empty((B, n), dtype=np.bool_)
@@ -475,7 +546,7 @@ def _run_numba_epoch(
         _row_sums(masked),
         owner_mask,
         active,
-        np.ascontiguousarray(vp.numpy()) if vp is not None else owner_mask,
+        permit_prev_in if permit_prev_in is not None else owner_mask,
         has_permits,
         int(params.max_validators),
         stake,
@@ -484,10 +555,10 @@ def _run_numba_epoch(
         rows_all,
         active_raw,
     )
-    stake_t = torch.from_numpy(stake)
     if needs_topk:  # more candidates than permits somewhere: the torch selection
         permit = (
-            topk_nonzero(stake_t, params.max_validators) | torch.from_numpy(owner_mask)
+            topk_nonzero(torch.from_numpy(stake), params.max_validators)
+            | torch.from_numpy(owner_mask)
         ).numpy()
     rows = np.ascontiguousarray(rows_all[:, :k])
     # 4 active stake, the slice, and the kernel's row masks
@@ -507,14 +578,14 @@ def _run_numba_epoch(
         permit,
         permit_prev,
         owner,
-        last_update,
+        last_update_rows,
         has_last_update,
         commit,
         has_commit,
-        registration,
+        registration_rows,
         has_registration,
-        inputs.empty_permit_vector,
-        block,
+        empty_permit_vector,
+        block_rows,
         lms,
         has_block and has_registration,
         params.scheduling == "head",
@@ -528,35 +599,111 @@ def _run_numba_epoch(
         drop_from,
         recent,
     )
-    a = torch.from_numpy(slice_stake)
-    consensus_stake = mechanism.consensus_stake(a, params)
-    validators = ValidatorSlice(
-        stake=stake_t,
-        active=torch.from_numpy(active),
-        active_stake=torch.from_numpy(active_stake),
-        permit=torch.from_numpy(permit),
-        permit_prev=torch.from_numpy(permit_prev),
-        rows=torch.from_numpy(rows),
-        row_valid=torch.from_numpy(row_valid),
-        slice_stake=consensus_stake,
+    if mechanism.overrides("consensus_stake"):
+        consensus_stake = torch.from_numpy(slice_stake)
+        consensus_stake = mechanism.consensus_stake(consensus_stake, params)
+        slice_stake = consensus_stake.to(torch.float64).contiguous().numpy()
+    # 5-10 and bond storage
+    consensus = np.empty((B, n))
+    incentive = np.empty((B, n))
+    trust_slice = np.empty((B, k))
+    dividends_slice = np.empty((B, k))
+    slice_kernel(
+        weights,
+        weights_present,
+        bonds,
+        KernelRows(
+            rows=rows,
+            row_valid=row_valid,
+            keep_self=keep_self,
+            drop_from=drop_from,
+            registration=registration_rows,
+            recent=recent,
+            slice_stake=slice_stake,
+            keep_new=keep_new,
+            lost=lost,
+        ),
+        params,
+        consensus,
+        incentive,
+        trust_slice,
+        dividends_slice,
     )
-    kernel_rows = KernelRows(
-        rows=rows,
-        row_valid=row_valid,
-        keep_self=keep_self,
-        drop_from=drop_from,
-        registration=registration,
-        recent=recent,
-        slice_stake=slice_stake
-        if consensus_stake is a
-        else consensus_stake.to(torch.float64).contiguous().numpy(),
-        keep_new=keep_new,
-        lost=lost,
+    # 11 scatter back to uids, emission split
+    finished = [np.empty((B, n)) for _ in range(5)]
+    finish_rows(
+        rows, trust_slice, dividends_slice, incentive, active_stake, stake, rao_emission, *finished
     )
-    outputs = run_fused_slice(
-        inputs, params, validators, inplace_bonds=inplace_bonds, kernel_rows=kernel_rows
+    validator_trust, dividends, server, validator, emission = finished
+    return FusedEpoch(
+        stake=stake,
+        active=active,
+        active_stake=active_stake,
+        permit=permit,
+        consensus=consensus,
+        incentive=incentive,
+        dividends=dividends,
+        validator_trust=validator_trust,
+        server_emission=server,
+        validator_emission=validator,
+        emission=emission,
     )
-    return _finish_fused(inputs, mechanism, validators, outputs)
+
+
+def _optional_rows(value: torch.Tensor | None) -> np.ndarray | None:
+    """A CPU tensor as a C-contiguous numpy array (``None`` stays ``None``)."""
+    return None if value is None else np.ascontiguousarray(value.numpy())
+
+
+def _run_numba_epoch(
+    inputs: EpochInputs, params: EpochParams, mechanism: Mechanism, *, inplace_bonds: bool
+) -> EpochResult:
+    """:func:`run_float_epoch` on the fused backend with steps 1-4 in numba (bit-identical to
+    the torch steps; see :mod:`protocol.yuma._fused_prep`): :func:`fused_epoch_arrays` on
+    views of the inputs."""
+    if inplace_bonds and inputs.bonds.is_contiguous():
+        bonds = inputs.bonds
+    else:
+        # the kernel reads each row's old bonds before it writes that row, so the copy serves
+        # as both input and output
+        bonds = fresh_copy(inputs.bonds)
+    present = inputs.weights_present
+    epoch = fused_epoch_arrays(
+        inputs.weights.contiguous().numpy(),
+        inputs.stake.numpy(),
+        bonds.numpy(),
+        inputs.rao_emission.to(torch.float64).contiguous().numpy(),
+        np.ascontiguousarray(inputs.owner_uid.numpy()),
+        np.ascontiguousarray(inputs.lms.numpy()),
+        params,
+        mechanism,
+        last_update=_optional_rows(inputs.last_update),
+        registration=_optional_rows(inputs.registration),
+        block=_optional_rows(inputs.block),
+        permit_prev_in=_optional_rows(inputs.validator_permit_prev),
+        commit_block=_optional_rows(inputs.commit_block),
+        weights_present=None if present is None else present.contiguous().numpy(),
+        empty_permit_vector=inputs.empty_permit_vector,
+    )
+    if inplace_bonds and bonds is not inputs.bonds:
+        inputs.bonds.copy_(bonds)
+        bonds = inputs.bonds
+    tensor = torch.from_numpy  # views of the fresh arrays
+    return EpochResult(
+        consensus=tensor(epoch.consensus),
+        incentive=tensor(epoch.incentive),
+        dividends=tensor(epoch.dividends),
+        validator_trust=tensor(epoch.validator_trust),
+        server_emission=tensor(epoch.server_emission),
+        validator_emission=tensor(epoch.validator_emission),
+        emission=tensor(epoch.emission),
+        validator_permit=tensor(epoch.permit),
+        active=tensor(epoch.active),
+        stake=tensor(epoch.stake),
+        active_stake=tensor(epoch.active_stake),
+        bonds=bonds,
+        mechanism=mechanism.name,
+    )
 
 
 def _torch_slice(

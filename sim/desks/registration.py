@@ -88,10 +88,11 @@ class RegistrationDesk:
         state = host.state
         if work.miners.vacant[src, uid] or state.halted:
             return
-        account = int(state.uid_coldkey[src, uid])
-        if account < 0 or not bool(state.registration_allowed[dst]):
+        # numpy views: a scalar read each, no tensor indexing
+        account = int(state.uid_coldkey.numpy()[src, uid])
+        if account < 0 or not state.registration_allowed.numpy()[dst]:
             return
-        if float(state.balances[account]) < float(state.reg_burn[dst]):
+        if float(state.balances.numpy()[account]) < float(state.reg_burn.numpy()[dst]):
             return
         try:
             host.state, reg = economy.register_uid(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from protocol._numba import Backend, choose_backend
+from protocol._numba import Backend, choose_backend, jit
 from protocol.economy._fused_rows import copy_weight_rows, weight_row_sums
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.units import RAO_PER_TAO
@@ -285,6 +285,42 @@ def _row_sums_checked(rows: torch.Tensor, backend: Backend) -> tuple[np.ndarray,
     return rows.sum(2).numpy(), not rows.numel() or bool(rows.min() >= 0)
 
 
+# ``reassoc`` lets the sums vectorise: only their sign and finiteness are used
+@jit(reassoc=True)
+def _write_validator_rows(
+    weights: np.ndarray, last_update: np.ndarray, uids: np.ndarray, rows: np.ndarray, block: int
+) -> bool:
+    """Check, then write, validator rows ``rows`` ``[S, k, n]`` in two numba passes.
+
+    Returns ``False``, with nothing written, where an entry is negative or NaN or a row's sum
+    is not finite; else sets ``weights[s, uids[r]] = rows[s, r]`` and, for every row with a
+    positive sum, ``last_update[s, uids[r]] = block``, and returns ``True``.
+    """
+    n_subnets, k, n = rows.shape
+    positive = np.zeros((n_subnets, k), dtype=np.bool_)
+    bad = 0
+    for s in range(n_subnets):
+        for r in range(k):
+            total = 0.0
+            for j in range(n):
+                v = rows[s, r, j]
+                total += v
+                bad += not v >= 0.0  # counted, not branched on, so that the loop vectorises
+            bad += not total < np.inf  # +inf entries and overflowing rows
+            positive[s, r] = total > 0.0
+    if bad:
+        return False
+    for s in range(n_subnets):
+        for r in range(k):
+            destination = weights[s, uids[r]]
+            source = rows[s, r]
+            for j in range(n):
+                destination[j] = source[j]
+            if positive[s, r]:
+                last_update[s, uids[r]] = block
+    return True
+
+
 def with_validator_weights(
     state: NetworkState,
     weights: torch.Tensor | np.ndarray,
@@ -331,14 +367,31 @@ def with_validator_weights(
     # The uids and the row sums are small: checked and used as numpy arrays (no tensor
     # dispatch per check); the rows themselves go through the numba kernels.
     index = np.asarray(uids, dtype=np.int64).reshape(-1)
-    k = int(index.size)
-    if k and (int(index.min()) < 0 or int(index.max()) >= n):
+    listed = index.tolist()  # a few uids: Python's min, max and set beat numpy's reductions
+    k = len(listed)
+    if k and (min(listed) < 0 or max(listed) >= n):
         raise ValueError(f"uids: out of range [0, {n})")
-    if len(set(index.tolist())) != k:
+    if len(set(listed)) != k:
         raise ValueError("uids: expected distinct uids")
     rows = torch.as_tensor(weights, dtype=torch.float64)
     if tuple(rows.shape) != (S, k, n):
         raise ValueError(f"weights: expected shape {(S, k, n)}, got {tuple(rows.shape)}")
+    if (
+        backend in ("auto", "fused")
+        and state.weights.is_contiguous()
+        and state.last_update.is_contiguous()
+        and choose_backend(backend) == "fused"
+    ):
+        # one numba call: the check and the writes (the same state as the steps below)
+        new_weights = state.weights if in_place else state.weights.clone()
+        last_update = state.last_update if in_place else state.last_update.clone()
+        if not _write_validator_rows(
+            new_weights.numpy(), last_update.numpy(), index, rows.contiguous().numpy(), state.block
+        ):
+            raise ValueError("weights: expected finite non-negative values")
+        if in_place:
+            return state
+        return state.replace(weights=new_weights, last_update=last_update)
     row_sums, non_negative = _row_sums_checked(rows, backend)
     # A row holding NaN or -inf fails the sign check, and a row holding +inf sums to +inf (a
     # finite row overflowing float64 is refused too).
@@ -352,8 +405,9 @@ def with_validator_weights(
     else:
         # a plain row copy (index_put is slower)
         new_weights.index_copy_(1, torch.from_numpy(index), rows)
-    stamps = last_update.numpy()
-    stamps[:, index] = np.where(row_sums > 0, state.block, stamps[:, index])
+    # stamp only the (subnet, uid) cells with a positive row (the uids are distinct)
+    subnets_at, rows_at = np.nonzero(row_sums > 0)
+    last_update.numpy()[subnets_at, index[rows_at]] = state.block
     if in_place:
         return state
     return state.replace(weights=new_weights, last_update=last_update)

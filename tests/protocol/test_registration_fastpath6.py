@@ -22,6 +22,7 @@ from protocol.economy.registration import (
     _neuron_to_prune,
     _neuron_to_prune_torch,
     _register_uid_torch,
+    decay_registration_burn,
 )
 from protocol.units import RAO_PER_TAO
 from tests.protocol.test_economy_ledger import assert_unchanged, small_network, snapshot
@@ -160,3 +161,17 @@ def test_register_uids_equals_the_reference_chain() -> None:
             want_result = None
         assert result == want_result
     _assert_bytes_equal(got, want)
+
+
+def test_decay_registration_burn_equals_torch_clamp() -> None:
+    params = _params(burn_min=5e8, burn_max=5e10)
+    burns = torch.tensor(
+        [float("nan"), 0.0, 1e7, 5e8, 1e9, 5e10, 1e11, float("inf")], dtype=torch.float64
+    )
+    for n_blocks in (0, 1, 360, 7_200):
+        got = decay_registration_burn(burns, n_blocks, params)
+        factor = 0.5 ** (n_blocks / params.burn_half_life)
+        want = (burns * factor).clamp(min=params.burn_min, max=params.burn_max)
+        assert got.dtype == torch.float64
+        assert got.numpy().tobytes() == want.numpy().tobytes()
+        assert torch.isnan(burns[0])  # the input is not written

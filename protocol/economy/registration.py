@@ -156,7 +156,7 @@ def _neuron_to_prune_torch(state: NetworkState, netuid: int, *, min_non_immune: 
 def _liquidate_uid_torch(
     state: NetworkState, netuid: int, uid: int, params: EconomyParams
 ) -> tuple[NetworkState, float]:
-    """The torch reference of :meth:`_UidRegistrar.liquidate`: unstake everything staked to
+    """The torch reference of :func:`_liquidate_uid`: unstake everything staked to
     ``uid`` (one swap) and pay the holders pro rata by shares."""
     alpha = float(state.hotkey_alpha[netuid, uid])
     total = float(state.total_shares[netuid, uid])

@@ -349,8 +349,9 @@ def with_validator_weights(
         reference shares them, e.g. a simulation stepping its own state): anything else holding
         them sees the change. The default copies, like :func:`with_weights`.
     backend
-        ``"auto"``, ``"torch"`` or ``"fused"`` (:mod:`protocol._numba`): the check and the row
-        copy in numba (one pass each) or in torch; the same state either way.
+        ``"auto"``, ``"torch"`` or ``"fused"`` (:mod:`protocol._numba`): the check, the row
+        copy and the stamps in one numba call (a check pass, then a write pass; contiguous
+        tensors) or in torch; the same state either way.
 
     Returns
     -------

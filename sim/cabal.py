@@ -222,29 +222,19 @@ class CabalLedger:
         hotkey = np.take(st.hotkey_alpha.numpy(), cells)  # hotkey_alpha[np.ix_(subnets, uids)]
         return hotkey + m.params.tao_weight * root, layout
 
-    def fair_miner_share(
-        self, stake: np.ndarray, miner_masks: np.ndarray | None = None
-    ) -> np.ndarray:
+    def fair_miner_share(self, stake: np.ndarray) -> np.ndarray:
         """The honest validators' stake-weighted weight share on the cabal's miners ``[k]``
-        (NaN where no honest validator sets weights); ``stake`` is ``[k, V]``;
-        ``miner_masks``: the ``[2, k, n]`` miner and cabal-miner uids, when the caller has
-        them."""
-        m = self.model
-        masks = self._ledger_masks()
-        if miner_masks is None:
-            miner_masks = masks.miners
-        weights = m.work.weights[self.subnets]  # [k, V, n], rows normalised
+        (NaN where no honest validator sets weights); ``stake`` is ``[k, V]``."""
+        return self._fair_miner_share(stake, self._ledger_masks())
+
+    def _fair_miner_share(self, stake: np.ndarray, masks: _LedgerMasks) -> np.ndarray:
+        weights = self.model.work.weights[self.subnets]  # [k, V, n], rows normalised
         setting = masks.honest & (weights.sum(axis=2) > 0)
         reference = np.einsum("kv,kvn->kn", np.where(setting, stake, 0.0), weights)
         # [2, k]: on the miners, on the cabal's miners (each row's own contiguous sum, as
         # one sum per mask would)
-        on = np.where(miner_masks, reference, 0.0).sum(axis=2)
+        on = np.where(masks.miners, reference, 0.0).sum(axis=2)
         return _divide_where(on[1], on[0], on[0] > 0, np.nan)
-
-    def _miner_masks(self) -> tuple[np.ndarray, np.ndarray]:
-        """The cabal subnets' miner uids and the cabal's miner uids (``[k, n]`` each)."""
-        miners = self._ledger_masks().miners
-        return miners[0], miners[1]
 
     def fair_validator_share(
         self, stake: np.ndarray, validator_masks: np.ndarray | None = None
@@ -281,7 +271,7 @@ class CabalLedger:
         # fair [2, k]: miners' (NaN without an honest reference) and validators' fair shares
         fair = np.array(
             (
-                self.fair_miner_share(stake, masks.miners),
+                self._fair_miner_share(stake, masks),
                 self.fair_validator_share(stake, masks.validators),
             )
         )
@@ -304,8 +294,8 @@ class CabalLedger:
             # paid miners imply a finite fair share (has_reference), so no NaN reaches the sum
             paid[0] &= has_reference
             share = _divide_where(np.array((inc[1], div_cabal)), total, paid, 0.0)
-            pay = np.where(paid, tao, 0.0)
-            self._totals += np.array((pay, share * pay, np.where(paid, fair * tao, 0.0)))
+            # (pay, share x pay, fair x pay) with pay = tao where paid: share is 0 elsewhere
+            self._totals += np.where(paid, np.array((tao, share * tao, fair * tao)), 0.0)
 
     def kpis(self) -> dict[str, Any]:
         """The ``cabal.*`` KPIs of the run so far (shares and gain are fractions, TAO in TAO)."""

@@ -240,6 +240,7 @@ class StakingDesk:
         # The trades' scalar arithmetic in Python floats and ints (the same float64 operations
         # as on numpy scalars, without their overhead).
         price_of = prices.tolist()
+        flagged = self.flagged.tolist()
         with self._trading() as book:
             for staker, holdings in zip(due, holdings_tao, strict=True):
                 staker.next_action_day += cfg.cadence_days
@@ -257,14 +258,14 @@ class StakingDesk:
                 wealth = obs.liquid_tao + float(holdings.sum())
                 threshold = max(min_trade, cfg.min_trade_fraction * wealth)
                 delta = limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, threshold)
-                sales = np.nonzero(delta < 0)[0].tolist()
-                purchases = np.nonzero(delta > 0)[0].tolist()
+                trade_of = delta.tolist()
+                sales = [s for s, trade in enumerate(trade_of) if trade < 0]
+                purchases = [s for s, trade in enumerate(trade_of) if trade > 0]
                 if not (sales or purchases or sell > 0):
                     continue  # nothing to trade
                 # The account's hotkey per subnet before its trades: a trade changes only its
                 # own subnet's entry, and each subnet is traded at most once below.
                 nom_uid = book.values("nom_uid")[a].tolist()
-                trade_of = delta.tolist()
                 for s in sales:
                     uid = nom_uid[s]
                     price = price_of[s]
@@ -273,7 +274,7 @@ class StakingDesk:
                     amount = (
                         min(-trade_of[s] / price, float(alpha[a, s]) / RAO_PER_TAO) * RAO_PER_TAO
                     )
-                    if tolerance is not None and not self.flagged[s]:
+                    if tolerance is not None and not flagged[s]:
                         amount = min(amount, self.limit_room(s, price * (1 - tolerance), buy=False))
                     if amount > 0:
                         book.unstake(a, s, uid, amount)

@@ -207,3 +207,50 @@ def test_end_of_emission_when_every_subnet_emits_is_all_nan() -> None:
     general = np.where(np.isnan(before) & (emitting == 0), 2.0, before)
     general = np.where(emitting, np.nan, general)
     assert np.full(emitting.shape, np.nan).tobytes() == general.tobytes()
+
+
+def test_limit_trade_list_keeps_what_limit_trades_keeps() -> None:
+    """The desk's list version of ``limit_trades``: the same trades kept, bit for bit, also
+    with ties, signed zeros and NaN."""
+    from sim.desks.staking import _limit_trade_list, limit_trades
+
+    rng = np.random.default_rng(5)
+    for trial in range(3000):
+        n = int(rng.integers(1, 20))
+        delta = rng.standard_normal(n) * 10.0 ** rng.integers(-3, 3)
+        if trial % 3 == 0:  # ties and signed zeros
+            delta = rng.choice([-2.0, -1.0, -0.0, 0.0, 1.0, 2.0], n)
+        if trial % 50 == 0:
+            delta[rng.integers(n)] = np.nan
+        urgent = rng.random(n) < 0.2
+        k = int(rng.integers(0, 6))
+        min_trade = float(rng.choice([0.0, 0.1, 1.0]))
+        expected = limit_trades(delta, urgent, k, min_trade)
+        got = np.array(_limit_trade_list(delta.tolist(), urgent.tolist(), k, min_trade))
+        assert got.tobytes() == expected.tobytes(), (delta, urgent, k, min_trade)
+
+
+@pytest.mark.parametrize("reversion", [0.0, 0.05, 1.0])
+def test_evolve_log_skill_draws_and_steps_as_before(reversion: float) -> None:
+    """The cached step coefficients give the same new log-skill (and the same draws)."""
+    from sim.agents.miners import evolve_log_skill
+
+    log_skill = np.random.default_rng(1).standard_normal((4, 9))
+    mean_log = np.full((4, 9), 0.3)
+    for dt in (0.05, 0.05, 1.0):
+        if reversion > 0:
+            decay = np.exp(-reversion * dt)
+            sd = 0.02 * np.sqrt((1 - decay**2) / (2 * reversion))
+        else:
+            decay, sd = 1.0, 0.02 * np.sqrt(dt)
+        noise = np.random.default_rng(9).standard_normal(log_skill.shape)
+        expected = mean_log + (log_skill - mean_log) * decay + sd * noise
+        got = evolve_log_skill(
+            log_skill,
+            mean_log,
+            dt_days=dt,
+            volatility_per_day=0.02,
+            reversion_per_day=reversion,
+            rng=np.random.default_rng(9),
+        )
+        assert got.tobytes() == expected.tobytes()

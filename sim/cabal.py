@@ -26,7 +26,7 @@ cabal validator.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -65,6 +65,15 @@ def _divide_where(
     return np.where(mask, numerator / np.where(mask, denominator, 1.0), fill)
 
 
+class _LedgerMasks(NamedTuple):
+    """The masks the ledger reads at every step (see :meth:`CabalLedger._ledger_masks`)."""
+
+    honest: np.ndarray  # [k, V] honest validator slots
+    cabal: np.ndarray  # [k, V] cabal validator slots
+    miners: np.ndarray  # [2, k, n] miner uids, the cabal's miner uids
+    validators: np.ndarray  # [2, k, V] every validator slot, the cabal's slots
+
+
 class CabalLedger:
     """Running totals of the cabal's income and its fair income, per subnet.
 
@@ -91,6 +100,10 @@ class CabalLedger:
         # The coldkey layout of the cabal subnets' uids changes only on registrations: what
         # the stake weight derives from it is kept until the layout changes.
         self._layout: tuple[np.ndarray, ...] | None = None
+        # The masks the ledger reads of the strategies and miner grids change only when those
+        # do: kept with the bytes they came from (a comparison is cheaper than the masks).
+        self._masks_key: tuple[Any, ...] | None = None
+        self._masks: _LedgerMasks | None = None
 
     @property
     def miner_pay(self) -> np.ndarray:
@@ -131,6 +144,34 @@ class CabalLedger:
         subnets = np.nonzero((strategy == "cabal").any(axis=1))[0]
         return cls(model, subnets) if subnets.size else None
 
+    def _ledger_masks(self) -> _LedgerMasks:
+        """The cabal subnets' strategy and miner masks, rebuilt only when the validator
+        strategies, the miner uids or the cabal's miners change."""
+        m = self.model
+        strategy = m.validator_strategy
+        is_miner = m.work.miners.is_miner
+        cabal_miners = m.work.validators.cabal_miners
+        key = (
+            strategy.shape,
+            strategy.dtype.str,
+            strategy.tobytes(),
+            is_miner.shape,
+            is_miner.tobytes(),
+            cabal_miners.shape,
+            cabal_miners.tobytes(),
+        )
+        if self._masks is None or key != self._masks_key:
+            s = self.subnets
+            cabal = strategy[s] == "cabal"
+            self._masks = _LedgerMasks(
+                honest=strategy[s] == "honest",
+                cabal=cabal,
+                miners=np.array((is_miner[s], cabal_miners[s]), dtype=bool),
+                validators=np.array((np.ones_like(cabal), cabal)),
+            )
+            self._masks_key = key
+        return self._masks
+
     def _validator_stake(self) -> np.ndarray:
         """The validators' stake weight in Yuma (alpha + TAO weight x root stake) ``[k, V]``.
 
@@ -138,16 +179,23 @@ class CabalLedger:
         numpy: a uid's root stake is its coldkey's, shared by the coldkey's uids on the subnet
         (the same division, product and sum per cell, so bit-identical to the tensor version).
         """
+        return self._stake_with_layout()[0]
+
+    def _stake_with_layout(self) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """:meth:`_validator_stake` and the coldkey layout it used (``layout[4]``: the flat
+        indices of the ``[k, V]`` (cabal subnet, validator uid) cells of an ``[S, n]`` array,
+        ``layout[5]``: the same ``[V, k]``, C-ordered)."""
         m = self.model
         st = m.state
-        uids = m.validator_uids
-        coldkeys = st.uid_coldkey.numpy()[self.subnets]  # [k, n]
+        all_coldkeys = st.uid_coldkey.numpy()  # [S, n]
         layout = self._layout
         if (
             layout is None
-            or layout[0].shape != coldkeys.shape
-            or not (layout[0] == coldkeys).all()
+            or layout[0].shape != all_coldkeys.shape
+            or not (layout[0] == all_coldkeys).all()
         ):
+            uids = m.validator_uids
+            coldkeys = all_coldkeys[self.subnets]  # [k, n]
             k, n_accounts = coldkeys.shape[0], st.n_accounts
             registered = coldkeys >= 0
             # uids per (subnet, coldkey): one bincount over the flattened cells
@@ -161,45 +209,44 @@ class CabalLedger:
             )
             # flat indices of the (cabal subnet, validator uid) cells: one take per call
             cells = self.subnets[:, None] * coldkeys.shape[1] + np.asarray(uids)[None, :]
-            layout = self._layout = (coldkeys, ck, per_uid_count, registered[:, uids], cells)
-        _, ck, per_uid_count, registered_v, cells = layout
+            layout = self._layout = (
+                all_coldkeys.copy(),
+                ck,
+                per_uid_count,
+                registered[:, uids],
+                cells,
+                np.ascontiguousarray(cells.T),
+            )
+        _, ck, per_uid_count, registered_v, cells, _ = layout
         root = np.where(registered_v, st.root_stake.numpy()[ck] / per_uid_count, 0.0)
         hotkey = np.take(st.hotkey_alpha.numpy(), cells)  # hotkey_alpha[np.ix_(subnets, uids)]
-        return hotkey + m.params.tao_weight * root
+        return hotkey + m.params.tao_weight * root, layout
 
-    def fair_miner_share(
-        self, stake: np.ndarray, miner_masks: tuple[np.ndarray, np.ndarray] | None = None
-    ) -> np.ndarray:
+    def fair_miner_share(self, stake: np.ndarray) -> np.ndarray:
         """The honest validators' stake-weighted weight share on the cabal's miners ``[k]``
-        (NaN where no honest validator sets weights); ``stake`` is ``[k, V]``;
-        ``miner_masks``: the ``[k, n]`` miner and cabal-miner uids, when the caller has them."""
-        m = self.model
-        s = self.subnets
-        if miner_masks is None:
-            miner_masks = self._miner_masks()
-        honest = m.validator_strategy[s] == "honest"
-        weights = m.work.weights[s]  # [k, V, n], rows normalised
-        setting = honest & (weights.sum(axis=2) > 0)
-        reference = np.einsum("kv,kvn->kn", np.where(setting, stake, 0.0), weights)
-        on_miners = np.where(miner_masks[0], reference, 0.0).sum(axis=1)
-        on_cabal = np.where(miner_masks[1], reference, 0.0).sum(axis=1)
-        return _divide_where(on_cabal, on_miners, on_miners > 0, np.nan)
+        (NaN where no honest validator sets weights); ``stake`` is ``[k, V]``."""
+        return self._fair_miner_share(stake, self._ledger_masks())
 
-    def _miner_masks(self) -> tuple[np.ndarray, np.ndarray]:
-        """The cabal subnets' miner uids and the cabal's miner uids (``[k, n]`` each)."""
-        m = self.model
-        s = self.subnets
-        return m.work.miners.is_miner[s], m.work.validators.cabal_miners[s]
+    def _fair_miner_share(self, stake: np.ndarray, masks: _LedgerMasks) -> np.ndarray:
+        weights = self.model.work.weights[self.subnets]  # [k, V, n], rows normalised
+        setting = masks.honest & (weights.sum(axis=2) > 0)
+        reference = np.einsum("kv,kvn->kn", np.where(setting, stake, 0.0), weights)
+        # [2, k]: on the miners, on the cabal's miners (each row's own contiguous sum, as
+        # one sum per mask would)
+        on = np.where(masks.miners, reference, 0.0).sum(axis=2)
+        return _divide_where(on[1], on[0], on[0] > 0, np.nan)
 
     def fair_validator_share(
-        self, stake: np.ndarray, cabal: np.ndarray | None = None
+        self, stake: np.ndarray, validator_masks: np.ndarray | None = None
     ) -> np.ndarray:
         """The cabal validators' share of the validators' stake ``[k]`` (``stake``: ``[k, V]``;
-        ``cabal``: the ``[k, V]`` cabal slots, when the caller has them)."""
-        if cabal is None:
-            cabal = self.model.validator_strategy[self.subnets] == "cabal"
-        total = stake.sum(axis=1)
-        return _divide_where(np.where(cabal, stake, 0.0).sum(axis=1), total, total > 0, 0.0)
+        ``validator_masks``: ``[2, k, V]`` every slot and the cabal slots, when the caller has
+        them)."""
+        if validator_masks is None:
+            validator_masks = self._ledger_masks().validators
+        # [2, k]: the total and the cabal's (a True mask copies the row: the same sums)
+        part = np.where(validator_masks, stake, 0.0).sum(axis=2)
+        return _divide_where(part[1], part[0], part[0] > 0, 0.0)
 
     def add(self, results: Sequence[Any], prices: np.ndarray | None = None) -> None:
         """Add the epochs of one economy step.
@@ -217,34 +264,38 @@ class CabalLedger:
             return  # nothing paid: the totals stay as they are
         m = self.model
         s = self.subnets
-        vuids = m.validator_uids
-        miner_masks = self._miner_masks()
-        cabal_v = m.validator_strategy[s] == "cabal"
+        masks = self._ledger_masks()
         price = (m.alpha_prices() if prices is None else prices)[s]  # TAO per alpha
-        stake = self._validator_stake()
+        stake, layout = self._stake_with_layout()
+        cells_by_uid = layout[5]
         # fair [2, k]: miners' (NaN without an honest reference) and validators' fair shares
-        fair = np.array((self.fair_miner_share(stake, miner_masks),
-                         self.fair_validator_share(stake, cabal_v)))
+        fair = np.array(
+            (
+                self._fair_miner_share(stake, masks),
+                self.fair_validator_share(stake, masks.validators),
+            )
+        )
         has_reference = np.isfinite(fair[0])
         for result in results:
             drain = result.drain
             incentive = drain.incentive.numpy()[s]
-            # (this gather's [k, V] layout sets the order of the sums over V below: keep it)
-            dividends = drain.dividends.numpy()[s][:, vuids]
+            # dividends[s][:, vuids] in that gather's layout ([k, V] Fortran-ordered), which
+            # sets the order of the sums over V below: keep it
+            dividends = np.take(drain.dividends.numpy(), cells_by_uid).T
             # [2, k] rows: miners, validators (the same operations per row as one at a time)
-            tao = np.array((drain.miner_alpha.numpy()[s], drain.validator_alpha.numpy()[s]))
+            tao = np.array((drain.miner_alpha.numpy(), drain.validator_alpha.numpy()))[:, s]
             tao = tao / RAO_PER_TAO * price
-            inc_total = np.where(miner_masks[0], incentive, 0.0).sum(axis=1)
-            inc_cabal = np.where(miner_masks[1], incentive, 0.0).sum(axis=1)
+            # [2, k]: (total, the cabal's) of the incentive (each row's own contiguous sum)
+            inc = np.where(masks.miners, incentive, 0.0).sum(axis=2)
             div_total = dividends.sum(axis=1)
-            div_cabal = np.where(cabal_v, dividends, 0.0).sum(axis=1)
-            total = np.array((inc_total, div_total))
+            div_cabal = np.where(masks.cabal, dividends, 0.0).sum(axis=1)
+            total = np.array((inc[0], div_total))
             paid = total > 0
             # paid miners imply a finite fair share (has_reference), so no NaN reaches the sum
             paid[0] &= has_reference
-            share = _divide_where(np.array((inc_cabal, div_cabal)), total, paid, 0.0)
-            pay = np.where(paid, tao, 0.0)
-            self._totals += np.array((pay, share * pay, np.where(paid, fair * tao, 0.0)))
+            share = _divide_where(np.array((inc[1], div_cabal)), total, paid, 0.0)
+            # (pay, share x pay, fair x pay) with pay = tao where paid: share is 0 elsewhere
+            self._totals += np.where(paid, np.array((tao, share * tao, fair * tao)), 0.0)
 
     def kpis(self) -> dict[str, Any]:
         """The ``cabal.*`` KPIs of the run so far (shares and gain are fractions, TAO in TAO)."""

@@ -317,15 +317,38 @@ def price_security_losses(
 
 
 def _price(state: MarketState, cfg: MarketConfig) -> float:
+    return _price_of(
+        cfg,
+        state.news,
+        state.premium_transient,
+        state.premium_permanent,
+        state.security_transient,
+        state.security_permanent,
+        state.impact_transient,
+        state.impact_permanent,
+    )
+
+
+def _price_of(
+    cfg: MarketConfig,
+    news: float,
+    premium_transient: float,
+    premium_permanent: float,
+    security_transient: float,
+    security_permanent: float,
+    impact_transient: float,
+    impact_permanent: float,
+) -> float:
+    """The TAO price (USD) of these log-price parts (:func:`_price` of a state holding them)."""
     log_p = (
         math.log(cfg.tao_price_usd)
-        + state.news
-        - state.premium_transient
-        - state.premium_permanent
-        - state.security_transient
-        - state.security_permanent
-        - state.impact_transient
-        - state.impact_permanent
+        + news
+        - premium_transient
+        - premium_permanent
+        - security_transient
+        - security_permanent
+        - impact_transient
+        - impact_permanent
     )
     return math.exp(log_p)
 
@@ -378,14 +401,28 @@ def market_step(
     if increase * flow_usd > 0.0:
         impact_permanent += cfg.permanent_impact_fraction * increase
     impact_transient = (1.0 - cfg.permanent_impact_fraction) * level
-    new = replace(
-        state,
+    # The security discount fades like the governance premium (same half-life and floor).
+    security_transient = state.security_transient * premium_decay
+    # One new state with its price (not a replace and a second one for the price).
+    return MarketState(
         news=news,
         premium_transient=premium_transient,
+        premium_permanent=state.premium_permanent,
         flow_accumulator_usd=accumulator,
         impact_transient=impact_transient,
         impact_permanent=impact_permanent,
-        # The security discount fades like the governance premium (same half-life and floor).
-        security_transient=state.security_transient * premium_decay,
+        price_usd=_price_of(
+            cfg,
+            news,
+            premium_transient,
+            state.premium_permanent,
+            security_transient,
+            state.security_permanent,
+            impact_transient,
+            impact_permanent,
+        ),
+        security_transient=security_transient,
+        security_permanent=state.security_permanent,
+        stolen_tao_priced=state.stolen_tao_priced,
+        scam_tao_lost=state.scam_tao_lost,
     )
-    return replace(new, price_usd=_price(new, cfg))

@@ -215,11 +215,15 @@ class Recorder:
             self._last_price_day = day
         shares = chain.emission_shares(m.state, m.params)
         emitting = shares > 0
-        newly_off = emitting == 0
-        self.end_of_emission = np.where(
-            np.isnan(self.end_of_emission) & newly_off, m.day, self.end_of_emission
-        )
-        self.end_of_emission = np.where(emitting, np.nan, self.end_of_emission)
+        if emitting.all():
+            # every subnet emits: what the general case below gives, NaN everywhere
+            self.end_of_emission = np.full(emitting.shape, np.nan)
+        else:
+            newly_off = emitting == 0
+            self.end_of_emission = np.where(
+                np.isnan(self.end_of_emission) & newly_off, m.day, self.end_of_emission
+            )
+            self.end_of_emission = np.where(emitting, np.nan, self.end_of_emission)
         if not force and m.block < self._next and not m.finished:
             return
         self._next = m.block + self.every

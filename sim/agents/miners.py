@@ -11,6 +11,7 @@ Add a strategy by subclassing :class:`MinerCohort` and registering it in
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -121,6 +122,20 @@ def apply_measured_quality(
     work.duplicate[active] = False
 
 
+@functools.lru_cache(maxsize=64, typed=True)
+def _ou_coefficients(
+    dt_days: float, volatility_per_day: float, reversion_per_day: float
+) -> tuple[Any, Any]:
+    """The Ornstein-Uhlenbeck step's ``(decay, sd)`` for these constants (a run's steps share
+    them: computed once, the same numbers)."""
+    if reversion_per_day > 0:
+        decay = np.exp(-reversion_per_day * dt_days)
+        sd = volatility_per_day * np.sqrt((1 - decay**2) / (2 * reversion_per_day))
+    else:
+        decay, sd = 1.0, volatility_per_day * np.sqrt(dt_days)
+    return decay, sd
+
+
 def evolve_log_skill(
     log_skill: np.ndarray,
     mean_log: np.ndarray,
@@ -148,11 +163,7 @@ def evolve_log_skill(
     numpy.ndarray
         The new log-skill.
     """
-    if reversion_per_day > 0:
-        decay = np.exp(-reversion_per_day * dt_days)
-        sd = volatility_per_day * np.sqrt((1 - decay**2) / (2 * reversion_per_day))
-    else:
-        decay, sd = 1.0, volatility_per_day * np.sqrt(dt_days)
+    decay, sd = _ou_coefficients(dt_days, volatility_per_day, reversion_per_day)
     noise = rng.standard_normal(log_skill.shape)
     return mean_log + (log_skill - mean_log) * decay + sd * noise
 

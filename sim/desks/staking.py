@@ -85,6 +85,30 @@ def limit_trades(delta: np.ndarray, urgent: np.ndarray, k: int, min_trade: float
     return np.where(keep, delta, 0.0)
 
 
+def _limit_trade_list(
+    delta: list[float], urgent: list[bool], k: int, min_trade: float
+) -> list[float]:
+    """:func:`limit_trades` on Python lists (a staker's handful of subnets costs less in
+    Python than in numpy calls): the same kept trades, the others 0.0.
+
+    The ``k`` largest are ranked by a stable sort on ``-|delta|``, as ``limit_trades``'s
+    stable argsort does; with a NaN (which numpy sorts last) it defers to ``limit_trades``.
+    """
+    size = [abs(trade) for trade in delta]
+    keep = [magnitude > min_trade for magnitude in size]
+    if sum(keep) > k:
+        if any(magnitude != magnitude for magnitude in size):
+            return limit_trades(
+                np.array(delta), np.array(urgent, dtype=bool), k, min_trade
+            ).tolist()
+        for i in sorted(range(len(size)), key=lambda j: -size[j])[k:]:
+            keep[i] = False
+    return [
+        trade if kept or (flag and trade < 0) else 0.0
+        for trade, kept, flag in zip(delta, keep, urgent, strict=True)
+    ]
+
+
 class StakingDesk:
     """Stakers' and owners' daily decisions, applied to the economy.
 
@@ -240,6 +264,7 @@ class StakingDesk:
         # The trades' scalar arithmetic in Python floats and ints (the same float64 operations
         # as on numpy scalars, without their overhead).
         price_of = prices.tolist()
+        flagged = self.flagged.tolist()
         with self._trading() as book:
             for staker, holdings in zip(due, holdings_tao, strict=True):
                 staker.next_action_day += cfg.cadence_days
@@ -256,15 +281,21 @@ class StakingDesk:
                 delta, sell = staker.act(obs)
                 wealth = obs.liquid_tao + float(holdings.sum())
                 threshold = max(min_trade, cfg.min_trade_fraction * wealth)
-                delta = limit_trades(delta, self.flagged, cfg.max_trades_per_rebalance, threshold)
-                sales = np.nonzero(delta < 0)[0].tolist()
-                purchases = np.nonzero(delta > 0)[0].tolist()
+                if delta.dtype == np.float64:
+                    trade_of = _limit_trade_list(
+                        delta.tolist(), flagged, cfg.max_trades_per_rebalance, threshold
+                    )
+                else:  # (numpy compares other dtypes with the threshold in their own precision)
+                    trade_of = limit_trades(
+                        delta, self.flagged, cfg.max_trades_per_rebalance, threshold
+                    ).tolist()
+                sales = [s for s, trade in enumerate(trade_of) if trade < 0]
+                purchases = [s for s, trade in enumerate(trade_of) if trade > 0]
                 if not (sales or purchases or sell > 0):
                     continue  # nothing to trade
                 # The account's hotkey per subnet before its trades: a trade changes only its
                 # own subnet's entry, and each subnet is traded at most once below.
                 nom_uid = book.values("nom_uid")[a].tolist()
-                trade_of = delta.tolist()
                 for s in sales:
                     uid = nom_uid[s]
                     price = price_of[s]
@@ -273,7 +304,7 @@ class StakingDesk:
                     amount = (
                         min(-trade_of[s] / price, float(alpha[a, s]) / RAO_PER_TAO) * RAO_PER_TAO
                     )
-                    if tolerance is not None and not self.flagged[s]:
+                    if tolerance is not None and not flagged[s]:
                         amount = min(amount, self.limit_room(s, price * (1 - tolerance), buy=False))
                     if amount > 0:
                         book.unstake(a, s, uid, amount)

@@ -62,6 +62,7 @@ __all__ = [
     "credit_root_tao_fused",
     "credit_root_tao_torch",
     "drain",
+    "drain_with_views",
     "due_subnets",
     "epoch_stake",
     "payouts",
@@ -450,6 +451,25 @@ def drain(
     tuple
         ``(state, DrainResult)``; the pots of due subnets are empty afterwards.
     """
+    return drain_with_views(state, params, due, block, {}, bonds_owned=bonds_owned, backend=backend)
+
+
+def drain_with_views(
+    state: NetworkState,
+    params: EconomyParams,
+    due: torch.Tensor,
+    block: int,
+    views: dict[str, np.ndarray],
+    *,
+    bonds_owned: bool = False,
+    backend: Backend = "auto",
+) -> tuple[NetworkState, DrainResult]:
+    """:func:`drain`, given numpy views of some of the state's fields.
+
+    ``views[name]`` must share its memory with ``state.<name>`` (as ``.numpy()`` of it, e.g.
+    :func:`protocol.economy.coinbase.run_coinbase_with_views`'s): the whole-network fused
+    path reads them instead of converting those tensors again. Same results as :func:`drain`.
+    """
     choose_backend(backend)  # a bad name fails here, not at the first block with a subnet due
     S, n = state.n_subnets, state.n_uids
     f64 = torch.float64
@@ -460,7 +480,9 @@ def drain(
         return state, DrainResult.nothing(S, n)
 
     if due_np.all() and choose_backend(backend) == "fused":
-        fast = _drain_all_fused(state, params, block, bonds_owned=bonds_owned, backend=backend)
+        fast = _drain_all_fused(
+            state, params, block, views, bonds_owned=bonds_owned, backend=backend
+        )
         if fast is not None:
             return fast
 
@@ -676,12 +698,13 @@ def _drain_all_fused(
     state: NetworkState,
     params: EconomyParams,
     block: int,
+    views: dict[str, np.ndarray],
     *,
     bonds_owned: bool,
     backend: Backend,
 ) -> tuple[NetworkState, DrainResult] | None:
     """:func:`drain` of a step where every subnet is due in one epoch group (tempo mode),
-    on the fused backend: the same kernels in the same order on numpy views of the state,
+    on the fused backend (``views`` as in :func:`drain_with_views`): the same kernels in the same order on numpy views of the state,
     without the per-group gathers, the tensor round trips and ``yuma_epoch``'s argument
     checks (the state's shapes are the network's). Bit-identical to the general path.
 
@@ -701,8 +724,11 @@ def _drain_all_fused(
     epoch_params = mechanism.resolve_params(base.with_(tempo=int(tempos.pop())))
     if not fused_epoch_applies(epoch_params, mechanism, backend):
         return None
-    # numpy views of the state's tensors (one conversion each)
-    view = {name: getattr(state, name).numpy() for name in _FUSED_DRAIN_DTYPES}
+    # numpy views of the state's tensors (one conversion each, none for those given)
+    view = {
+        name: views[name] if name in views else getattr(state, name).numpy()
+        for name in _FUSED_DRAIN_DTYPES
+    }
     for name, dtype in _FUSED_DRAIN_DTYPES.items():
         if view[name].dtype != dtype or not view[name].flags.c_contiguous:
             return None

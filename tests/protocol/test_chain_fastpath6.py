@@ -7,15 +7,22 @@ burn and recycle updates and the TAO credit in two numba passes; these tests com
 for byte with the numpy path over random values and the edge cases (empty pools and sales,
 extreme weights, non-finite inputs). The whole drain is compared with the general path in
 ``tests/protocol/test_drain_fastpath5.py``.
+
+:func:`protocol.economy.step.tempo_step` hands the drain the coinbase's numpy views of the
+fields it wrote (:func:`protocol.economy.coinbase.run_coinbase_with_views`): they must be the
+new state's own memory, and the step must equal the coinbase and drain run apart.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
 from protocol._numba import HAVE_NUMBA
+from protocol.economy import EconomyParams, new_network, tempo_step
 from protocol.economy._fused_drain import (
     PAYOUT_SUMS,
     SETTLE_ROWS,
@@ -24,6 +31,10 @@ from protocol.economy._fused_drain import (
     settle_root_sale,
 )
 from protocol.economy.amm import swap_alpha_for_tao_array
+from protocol.economy.coinbase import run_coinbase, run_coinbase_with_views
+from protocol.economy.drain import drain as drain_subnets
+from protocol.economy.drain import due_subnets
+from protocol.economy.registration import decay_registration_burn
 
 pytestmark = [
     pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed"),
@@ -148,3 +159,70 @@ def test_settle_root_sale_equals_the_numpy_drain_tail(seed: int, burn: bool) -> 
     for row, name in enumerate(SETTLE_ROWS):
         assert _bytes(out[row]) == _bytes(want[name]), name
     assert _bytes(balances) == _bytes(want_balances)
+
+
+def _network(params: EconomyParams, seed: int):
+    """A network whose subnets all run their epochs at the end of every tempo step."""
+    state = new_network(5, 20, params=params, seed=seed, n_validators=4)
+    return state.replace(last_epoch_block=torch.zeros(5, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("era", ["head", "price_root_prop", "tao_flow"])
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_coinbase_views_are_the_new_state_memory(era: str, backend: str) -> None:
+    params = EconomyParams(era=era)
+    state = _network(params, seed=3)
+    for _ in range(3):
+        new_state, coinbase, views = run_coinbase_with_views(state, params, params.tempo, backend)
+        want_state, want = run_coinbase(state, params, n_blocks=params.tempo, backend=backend)
+        for field in dataclasses.fields(want):
+            value = getattr(want, field.name)
+            if isinstance(value, torch.Tensor):
+                assert _bytes(getattr(coinbase, field.name).numpy()) == _bytes(value.numpy())
+        for field in dataclasses.fields(want_state):
+            value = getattr(want_state, field.name)
+            if isinstance(value, torch.Tensor):
+                got = getattr(new_state, field.name).numpy()
+                assert _bytes(got) == _bytes(value.numpy()), field.name
+        if backend == "torch":
+            assert views == {}
+        else:
+            assert views
+        for name, view in views.items():
+            tensor_view = getattr(new_state, name).numpy()
+            assert view.dtype == tensor_view.dtype and view.shape == tensor_view.shape, name
+            assert np.shares_memory(view, tensor_view), name
+        state = new_state.replace(block=new_state.block + params.tempo)
+
+
+@pytest.mark.parametrize("era", ["head", "tao_flow"])
+@pytest.mark.parametrize("burn", [True, False])
+def test_tempo_step_equals_coinbase_and_drain_apart(era: str, burn: bool) -> None:
+    params = EconomyParams(era=era, burn_owner_incentive=burn)
+    state = want_state = _network(params, seed=1)
+    for _ in range(3):
+        state, result = tempo_step(state, params)
+        last = want_state.block + params.tempo
+        burn_left = decay_registration_burn(want_state.reg_burn, params.tempo, params)
+        want_state = want_state.replace(reg_burn=burn_left)
+        want_state, coinbase = run_coinbase(want_state, params, n_blocks=params.tempo)
+        due = due_subnets(want_state, last)
+        want_state, drained = drain_subnets(want_state, params, due, last)
+        want_state = want_state.replace(block=last)
+        for field in dataclasses.fields(want_state):
+            want = getattr(want_state, field.name)
+            got = getattr(state, field.name)
+            if isinstance(want, torch.Tensor):
+                assert _bytes(got.numpy()) == _bytes(want.numpy()), field.name
+            else:
+                assert got == want, field.name
+        for field in dataclasses.fields(drained):
+            want = getattr(drained, field.name).numpy()
+            assert _bytes(getattr(result.drain, field.name).numpy()) == _bytes(want), field.name
+        for field in dataclasses.fields(coinbase):
+            want = getattr(coinbase, field.name)
+            got = getattr(result.coinbase, field.name)
+            if isinstance(want, torch.Tensor):
+                assert _bytes(got.numpy()) == _bytes(want.numpy()), field.name
+            else:
+                assert got == want, field.name

@@ -704,9 +704,10 @@ def _drain_all_fused(
     backend: Backend,
 ) -> tuple[NetworkState, DrainResult] | None:
     """:func:`drain` of a step where every subnet is due in one epoch group (tempo mode),
-    on the fused backend (``views`` as in :func:`drain_with_views`): the same kernels in the same order on numpy views of the state,
-    without the per-group gathers, the tensor round trips and ``yuma_epoch``'s argument
-    checks (the state's shapes are the network's). Bit-identical to the general path.
+    on the fused backend (``views`` as in :func:`drain_with_views`): the same kernels in the
+    same order on numpy views of the state, without the per-group gathers, the tensor round
+    trips and ``yuma_epoch``'s argument checks (the state's shapes are the network's).
+    Bit-identical to the general path.
 
     ``None`` where the general path must run: per-subnet epoch overrides, several tempos,
     an empty network, a mechanism or parameters the fused epoch does not take
@@ -792,7 +793,7 @@ def _drain_all_fused(
     root_sale_power_args(
         view["pool_alpha"],
         view["pool_weight_alpha"],
-        sums[7],
+        sums[PAYOUT_SUMS.index("root_alpha")],
         float(params.fee_rate),
         ratio,
         exponent,

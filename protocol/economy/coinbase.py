@@ -437,7 +437,6 @@ _OUT_ROWS = (
     "root_sell_acc",
     "tao_emission",
 )
-_ROW = {name: i for i, name in enumerate(_OUT_ROWS)}
 #: The state fields the fused coinbase replaces by rows of that block (same names).
 _STATE_ROWS = (
     "pool_tao",
@@ -800,8 +799,9 @@ def _run_coinbase_fused_views(
         state.root_sell_acc.numpy(),
         out,
     )
-    rows = {name: as_tensor(out[i]) for name, i in _ROW.items()}
-    views = {name: out[_ROW[name]] for name in _STATE_ROWS}
+    arrays = dict(zip(_OUT_ROWS, out, strict=True))  # the block's rows, as numpy views
+    rows = {name: as_tensor(values) for name, values in arrays.items()}
+    views = {name: arrays[name] for name in _STATE_ROWS}
     # the state's own tensor when the weights stay (as the reference path returns it)
     views["pool_weight_alpha"] = mid[8] if era.resolve_weights else w0
     views["alpha_burned"] = alpha_burned0  # read, not replaced

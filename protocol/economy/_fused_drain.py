@@ -7,6 +7,9 @@ order (same float results); row sums are sequential here and pairwise in torch, 
 what is divided by them agree to rounding (~1e-16 relative). The root-dividend TAO credit
 (:func:`credit_root_tao`) adds in the same order as torch's ``index_add_`` (identical results).
 No fast-math flag (:func:`protocol._numba.jit`): the element-wise results must be torch's.
+The whole-network drain's root sale runs in two passes around torch's power
+(:func:`root_sale_power_args`, :func:`settle_root_sale`: the pools, burn and recycle totals and
+the TAO credit), the numpy path's operations in its order.
 
 :func:`payout_rows` takes its arrays as two named tuples, the numpy views of
 :class:`protocol.economy.drain.PayoutInputs` and of the outputs, and hands their fields to the
@@ -21,7 +24,16 @@ import numpy as np
 
 from protocol._numba import jit
 
-__all__ = ["PayoutArrays", "PayoutBuffers", "credit_root_tao", "epoch_stake_rows", "payout_rows"]
+__all__ = [
+    "SETTLE_ROWS",
+    "PayoutArrays",
+    "PayoutBuffers",
+    "credit_root_tao",
+    "epoch_stake_rows",
+    "payout_rows",
+    "root_sale_power_args",
+    "settle_root_sale",
+]
 
 #: Guard of the torch path's ``clamp(min=1e-300)`` before a division.
 _TINY = 1e-300
@@ -264,3 +276,91 @@ def epoch_stake_rows(
         for j in range(n):  # reset only the entries this subnet touched
             if coldkey[b, j] >= 0:
                 counts[coldkey[b, j]] = 0.0
+
+
+@jit
+def _at_least_tiny(value: float) -> float:
+    """``np.maximum(value, 1e-300)`` of one float (a NaN stays NaN, as numpy's)."""
+    return _TINY if value < _TINY else value
+
+
+@jit
+def root_sale_power_args(
+    pool_alpha: np.ndarray,
+    w1: np.ndarray,
+    alpha_in: np.ndarray,
+    fee_rate: float,
+    ratio_out: np.ndarray,
+    exponent_out: np.ndarray,
+) -> None:
+    """Base and exponent of the power in
+    :func:`protocol.economy.amm.swap_alpha_for_tao_array` ``[S]``: the same operations in the
+    same order (each correctly rounded, so the same values); the power itself stays in torch."""
+    for i in range(alpha_in.shape[0]):
+        net_in = alpha_in[i] * (1.0 - fee_rate)
+        w2 = 1.0 - w1[i]
+        ratio_out[i] = pool_alpha[i] / _at_least_tiny(pool_alpha[i] + net_in)
+        exponent_out[i] = w1[i] / _at_least_tiny(w2)
+
+
+#: Rows of :data:`PAYOUT_SUMS` that :func:`settle_root_sale` reads.
+_WITHHELD = PAYOUT_SUMS.index("withheld")
+_RECYCLED = PAYOUT_SUMS.index("recycled")
+_OWNER_CUT_BURNED = PAYOUT_SUMS.index("owner_cut_burned")
+_ROOT_ALPHA = PAYOUT_SUMS.index("root_alpha")
+
+#: Rows of :func:`settle_root_sale`'s output block, in order.
+SETTLE_ROWS: tuple[str, ...] = (
+    "tao_out",
+    "pool_tao",
+    "pool_alpha",
+    "root_sell_acc",
+    "alpha_burned",
+    "alpha_recycled",
+    "recycled",
+)
+
+
+@jit
+def settle_root_sale(
+    power: np.ndarray,
+    pool_tao: np.ndarray,
+    pool_alpha: np.ndarray,
+    root_sell_acc: np.ndarray,
+    alpha_burned: np.ndarray,
+    alpha_recycled: np.ndarray,
+    sums: np.ndarray,
+    burn_owner_incentive: bool,
+    balances: np.ndarray,
+    coldkey: np.ndarray,
+    root_payout: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """The whole-network drain after the root sale's power (``power`` ``[S]``, torch's).
+
+    Per subnet, the rows of ``out`` (:data:`SETTLE_ROWS`): the TAO the root alpha sells for
+    (:func:`protocol.economy.amm.swap_alpha_for_tao_array`'s last two operations), the pools
+    and root-sell accumulator after the sale, the burned and recycled alpha totals (withheld
+    owner incentive burned, or recycled with the empty pots) and the recycled amount.
+    ``sums`` ``[8, S]`` are :func:`payout_rows`'s, one row per :data:`PAYOUT_SUMS` entry. The
+    sale's TAO is credited to ``balances`` in place (:func:`credit_root_tao`). The same
+    operations in the same order as the numpy path of :func:`protocol.economy.drain.drain`:
+    the same values.
+    """
+    size = power.shape[0]
+    tao_out = out[0]
+    for i in range(size):
+        root_alpha = sums[_ROOT_ALPHA, i]
+        sale = pool_tao[i] * (1.0 - power[i])
+        tao = sale if (root_alpha > 0 and pool_alpha[i] > 0) else 0.0
+        tao_out[i] = tao
+        out[1, i] = pool_tao[i] - tao
+        out[2, i] = pool_alpha[i] + root_alpha
+        out[3, i] = root_sell_acc[i] + tao
+        withheld = sums[_WITHHELD, i]
+        burned = withheld if burn_owner_incentive else 0.0
+        recycled = sums[_RECYCLED, i] + (withheld - burned)
+        out[4, i] = alpha_burned[i] + (burned + sums[_OWNER_CUT_BURNED, i])
+        out[5, i] = alpha_recycled[i] + recycled
+        out[6, i] = recycled
+    credit_root_tao(balances, coldkey, root_payout, sums[_ROOT_ALPHA], tao_out)

@@ -53,6 +53,7 @@ __all__ = [
     "moving_price_factor",
     "root_proportion",
     "run_coinbase",
+    "run_coinbase_with_views",
     "subnet_shares",
     "update_moving_price",
 ]
@@ -229,14 +230,32 @@ def run_coinbase(
     tuple
         ``(state, CoinbaseResult)``.
     """
+    new_state, result, _ = run_coinbase_with_views(state, params, n_blocks, backend)
+    return new_state, result
+
+
+def run_coinbase_with_views(
+    state: NetworkState, params: EconomyParams, n_blocks: int, backend: Backend
+) -> tuple[NetworkState, CoinbaseResult, dict[str, np.ndarray]]:
+    """:func:`run_coinbase`, with numpy views of some of the new state's fields.
+
+    Returns
+    -------
+    tuple
+        ``(state, CoinbaseResult, views)``: ``views[name]`` shares its memory with
+        ``state.<name>`` (what ``.numpy()`` of it gives), for the fields the fused coinbase
+        already holds as numpy arrays; empty on the reference path. A caller that reads the
+        new state in numpy (:func:`protocol.economy.step.tempo_step`'s drain) skips those
+        conversions.
+    """
     if n_blocks < 1:
         raise ValueError(f"n_blocks: expected >= 1, got {n_blocks}")
     era = SHARE_ERAS.get(params.era)
     if choose_backend(backend, _fused_obstacles(state, era)) == "fused":
-        fused = _run_coinbase_fused(state, params, era, n_blocks)
+        fused = _run_coinbase_fused_views(state, params, era, n_blocks)
         if fused is not None:
             return fused
-    return _run_coinbase_arrays(state, params, era, n_blocks)
+    return (*_run_coinbase_arrays(state, params, era, n_blocks), {})
 
 
 def _run_coinbase_arrays(
@@ -418,7 +437,23 @@ _OUT_ROWS = (
     "root_sell_acc",
     "tao_emission",
 )
-_ROW = {name: i for i, name in enumerate(_OUT_ROWS)}
+#: The state fields the fused coinbase replaces by rows of that block (same names).
+_STATE_ROWS = (
+    "pool_tao",
+    "pool_alpha",
+    "alpha_minted",
+    "alpha_recycled",
+    "protocol_alpha",
+    "pending_owner",
+    "pending_server",
+    "pending_validator",
+    "pending_root",
+    "moving_price",
+    "flow_ema",
+    "cost_ema",
+    "flow_acc",
+    "root_sell_acc",
+)
 
 
 def _fused_obstacles(state: NetworkState, era: ShareEra) -> list[str]:
@@ -661,6 +696,14 @@ def _run_coinbase_fused(
     same float64 operations in the same order, bit-identical); the sums, logarithm, powers,
     digamma and exponential stay in torch between them. None where a halving count falls
     outside the kernels' table (the caller takes the reference path)."""
+    fused = _run_coinbase_fused_views(state, params, era, n_blocks)
+    return None if fused is None else fused[:2]
+
+
+def _run_coinbase_fused_views(
+    state: NetworkState, params: EconomyParams, era: ShareEra, n_blocks: int
+) -> tuple[NetworkState, CoinbaseResult, dict[str, np.ndarray]] | None:
+    """:func:`_run_coinbase_fused` with the views of :func:`run_coinbase_with_views`."""
     block = state.block + 1
     e_b = float(block_emission(state.total_issuance))
     emit, shares = _emit_and_shares(state, params, era, block)
@@ -670,6 +713,7 @@ def _run_coinbase_fused(
     w0 = state.pool_weight_alpha.numpy()
     alpha_minted0, alpha_recycled0 = state.alpha_minted.numpy(), state.alpha_recycled.numpy()
     moving_price0 = state.moving_price.numpy()
+    alpha_burned0 = state.alpha_burned.numpy()
     size = emit.shape[0]
     pre = np.empty((6, size))
     started = _coinbase_pre(
@@ -677,7 +721,7 @@ def _run_coinbase_fused(
         pool_alpha0,
         w0,
         alpha_minted0,
-        state.alpha_burned.numpy(),
+        alpha_burned0,
         alpha_recycled0,
         state.start_block.numpy(),
         float(block),
@@ -755,25 +799,16 @@ def _run_coinbase_fused(
         state.root_sell_acc.numpy(),
         out,
     )
-    rows = {name: as_tensor(out[i]) for name, i in _ROW.items()}
+    arrays = dict(zip(_OUT_ROWS, out, strict=True))  # the block's rows, as numpy views
+    rows = {name: as_tensor(values) for name, values in arrays.items()}
+    views = {name: arrays[name] for name in _STATE_ROWS}
+    # the state's own tensor when the weights stay (as the reference path returns it)
+    views["pool_weight_alpha"] = mid[8] if era.resolve_weights else w0
+    views["alpha_burned"] = alpha_burned0  # read, not replaced
     new_state = state.replace(
         tao_minted=state.tao_minted + minted,
-        pool_tao=rows["pool_tao"],
-        pool_alpha=rows["pool_alpha"],
-        # the state's own tensor when the weights stay (as the reference path returns it)
         pool_weight_alpha=as_tensor(mid[8]) if era.resolve_weights else state.pool_weight_alpha,
-        alpha_minted=rows["alpha_minted"],
-        alpha_recycled=rows["alpha_recycled"],
-        protocol_alpha=rows["protocol_alpha"],
-        pending_owner=rows["pending_owner"],
-        pending_server=rows["pending_server"],
-        pending_validator=rows["pending_validator"],
-        pending_root=rows["pending_root"],
-        moving_price=rows["moving_price"],
-        flow_ema=rows["flow_ema"],
-        cost_ema=rows["cost_ema"],
-        flow_acc=rows["flow_acc"],
-        root_sell_acc=rows["root_sell_acc"],
+        **{name: rows[name] for name in _STATE_ROWS},
     )
     result = CoinbaseResult(
         block_emission=e_b,
@@ -789,4 +824,4 @@ def _run_coinbase_fused(
         root_sell=root_sell,
         n_blocks=n_blocks,
     )
-    return new_state, result
+    return new_state, result, views

@@ -37,10 +37,13 @@ import torch
 from protocol._numba import Backend, choose_backend
 from protocol.economy._fused_drain import (
     PAYOUT_SUMS,
+    SETTLE_ROWS,
     PayoutArrays,
     PayoutBuffers,
     epoch_stake_rows,
     payout_rows,
+    root_sale_power_args,
+    settle_root_sale,
 )
 from protocol.economy._fused_drain import credit_root_tao as _credit_root_tao_kernel
 from protocol.economy.amm import swap_alpha_for_tao_array
@@ -59,6 +62,7 @@ __all__ = [
     "credit_root_tao_fused",
     "credit_root_tao_torch",
     "drain",
+    "drain_with_views",
     "due_subnets",
     "epoch_stake",
     "payouts",
@@ -447,6 +451,25 @@ def drain(
     tuple
         ``(state, DrainResult)``; the pots of due subnets are empty afterwards.
     """
+    return drain_with_views(state, params, due, block, {}, bonds_owned=bonds_owned, backend=backend)
+
+
+def drain_with_views(
+    state: NetworkState,
+    params: EconomyParams,
+    due: torch.Tensor,
+    block: int,
+    views: dict[str, np.ndarray],
+    *,
+    bonds_owned: bool = False,
+    backend: Backend = "auto",
+) -> tuple[NetworkState, DrainResult]:
+    """:func:`drain`, given numpy views of some of the state's fields.
+
+    ``views[name]`` must share its memory with ``state.<name>`` (as ``.numpy()`` of it, e.g.
+    :func:`protocol.economy.coinbase.run_coinbase_with_views`'s): the whole-network fused
+    path reads them instead of converting those tensors again. Same results as :func:`drain`.
+    """
     choose_backend(backend)  # a bad name fails here, not at the first block with a subnet due
     S, n = state.n_subnets, state.n_uids
     f64 = torch.float64
@@ -457,7 +480,9 @@ def drain(
         return state, DrainResult.nothing(S, n)
 
     if due_np.all() and choose_backend(backend) == "fused":
-        fast = _drain_all_fused(state, params, block, bonds_owned=bonds_owned, backend=backend)
+        fast = _drain_all_fused(
+            state, params, block, views, bonds_owned=bonds_owned, backend=backend
+        )
         if fast is not None:
             return fast
 
@@ -673,14 +698,16 @@ def _drain_all_fused(
     state: NetworkState,
     params: EconomyParams,
     block: int,
+    views: dict[str, np.ndarray],
     *,
     bonds_owned: bool,
     backend: Backend,
 ) -> tuple[NetworkState, DrainResult] | None:
     """:func:`drain` of a step where every subnet is due in one epoch group (tempo mode),
-    on the fused backend: the same kernels in the same order on numpy views of the state,
-    without the per-group gathers, the tensor round trips and ``yuma_epoch``'s argument
-    checks (the state's shapes are the network's). Bit-identical to the general path.
+    on the fused backend (``views`` as in :func:`drain_with_views`): the same kernels in the
+    same order on numpy views of the state, without the per-group gathers, the tensor round
+    trips and ``yuma_epoch``'s argument checks (the state's shapes are the network's).
+    Bit-identical to the general path.
 
     ``None`` where the general path must run: per-subnet epoch overrides, several tempos,
     an empty network, a mechanism or parameters the fused epoch does not take
@@ -698,8 +725,11 @@ def _drain_all_fused(
     epoch_params = mechanism.resolve_params(base.with_(tempo=int(tempos.pop())))
     if not fused_epoch_applies(epoch_params, mechanism, backend):
         return None
-    # numpy views of the state's tensors (one conversion each)
-    view = {name: getattr(state, name).numpy() for name in _FUSED_DRAIN_DTYPES}
+    # numpy views of the state's tensors (one conversion each, none for those given)
+    view = {
+        name: views[name] if name in views else getattr(state, name).numpy()
+        for name in _FUSED_DRAIN_DTYPES
+    }
     for name, dtype in _FUSED_DRAIN_DTYPES.items():
         if view[name].dtype != dtype or not view[name].flags.c_contiguous:
             return None
@@ -735,7 +765,8 @@ def _drain_all_fused(
 
     # payouts (payouts_fused on the state's arrays)
     sums = np.empty((len(PAYOUT_SUMS), S))
-    per_uid = {name: np.empty((S, n)) for name in PayoutBuffers._fields[1:]}
+    uid_fields = PayoutBuffers._fields[1:]
+    per_uid = dict(zip(uid_fields, np.empty((len(uid_fields), S, n)), strict=True))  # one block
     payout_rows(
         PayoutArrays(
             incentive=epoch.incentive,
@@ -755,37 +786,56 @@ def _drain_all_fused(
         ),
         PayoutBuffers(sums=sums.T, **per_uid),
     )
-    paid = dict(zip(PAYOUT_SUMS, sums, strict=True))
 
-    # root dividends: one swap per subnet, TAO to the validators' coldkeys pro rata
-    root_alpha = paid["root_alpha"]
-    tao_out = swap_alpha_for_tao_array(
-        view["pool_tao"], view["pool_alpha"], view["pool_weight_alpha"], root_alpha, params.fee_rate
+    # root dividends: one swap per subnet (the power in torch, as
+    # swap_alpha_for_tao_array takes it), TAO to the validators' coldkeys pro rata
+    ratio, exponent = np.empty((2, S))
+    root_sale_power_args(
+        view["pool_alpha"],
+        view["pool_weight_alpha"],
+        sums[PAYOUT_SUMS.index("root_alpha")],
+        float(params.fee_rate),
+        ratio,
+        exponent,
     )
-    balances = view["balances"].copy()
-    _credit_root_tao_kernel(
-        balances, view["uid_coldkey"], per_uid["root_payout"], root_alpha, tao_out
-    )
-
-    withheld = paid["withheld"]
-    burned = withheld if params.burn_owner_incentive else np.zeros_like(withheld)
-    recycled = paid["recycled"] + (withheld - burned)
     as_tensor = torch.from_numpy
+    power = torch.pow(as_tensor(ratio), as_tensor(exponent)).numpy()
+    balances = view["balances"].copy()
+    settled = np.empty((len(SETTLE_ROWS), S))
+    settle_root_sale(
+        power,
+        view["pool_tao"],
+        view["pool_alpha"],
+        view["root_sell_acc"],
+        view["alpha_burned"],
+        view["alpha_recycled"],
+        sums,
+        bool(params.burn_owner_incentive),
+        balances,
+        view["uid_coldkey"],
+        per_uid["root_payout"],
+        settled,
+    )
+    tao_out, pool_tao, pool_alpha, root_sell_acc, alpha_burned, alpha_recycled, recycled = (
+        as_tensor(row) for row in settled
+    )
+    paid = dict(zip(PAYOUT_SUMS, sums, strict=True))
+    cleared = np.zeros((4, S))  # the four pots, drained
     new_state = state.replace(
-        pool_tao=as_tensor(view["pool_tao"] - tao_out),
-        pool_alpha=as_tensor(view["pool_alpha"] + root_alpha),
-        root_sell_acc=as_tensor(view["root_sell_acc"] + tao_out),
+        pool_tao=pool_tao,
+        pool_alpha=pool_alpha,
+        root_sell_acc=root_sell_acc,
         balances=as_tensor(balances),
         hotkey_alpha=as_tensor(per_uid["hotkey_alpha"]),
         owner_shares=as_tensor(per_uid["owner_shares"]),
         total_shares=as_tensor(per_uid["total_shares"]),
-        alpha_burned=as_tensor(view["alpha_burned"] + (burned + paid["owner_cut_burned"])),
-        alpha_recycled=as_tensor(view["alpha_recycled"] + recycled),
+        alpha_burned=alpha_burned,
+        alpha_recycled=alpha_recycled,
         miner_burned=as_tensor(paid["burned_frac"]),
-        pending_server=as_tensor(np.zeros(S)),
-        pending_validator=as_tensor(np.zeros(S)),
-        pending_root=as_tensor(np.zeros(S)),
-        pending_owner=as_tensor(np.zeros(S)),
+        pending_server=as_tensor(cleared[0]),
+        pending_validator=as_tensor(cleared[1]),
+        pending_root=as_tensor(cleared[2]),
+        pending_owner=as_tensor(cleared[3]),
         bonds=bonds,
         validator_permit=as_tensor(epoch.permit),
         emission=as_tensor(epoch.emission),
@@ -794,13 +844,13 @@ def _drain_all_fused(
     result = DrainResult(
         drained=as_tensor(drained),
         miner_alpha=as_tensor(paid["miner_alpha"]),
-        owner_incentive_burned=as_tensor(withheld),
+        owner_incentive_burned=as_tensor(paid["withheld"]),
         validator_alpha=as_tensor(paid["validator_alpha"]),
         delegate_take=as_tensor(paid["delegate_take"]),
-        root_alpha_sold=as_tensor(root_alpha),
-        root_tao_paid=as_tensor(tao_out),
+        root_alpha_sold=as_tensor(paid["root_alpha"]),
+        root_tao_paid=tao_out,
         owner_cut_alpha=as_tensor(view["pending_owner"].copy()),
-        recycled_alpha=as_tensor(recycled),
+        recycled_alpha=recycled,
         incentive=as_tensor(per_uid["incentive"]),
         dividends=as_tensor(per_uid["dividends"]),
     )

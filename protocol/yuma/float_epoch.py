@@ -517,10 +517,18 @@ def fused_epoch_arrays(
     registration_rows, has_registration = _int_rows(registration, (B, n))
     commit, has_commit = _int_rows(commit_block, (B, n))
 
+    # the stages' outputs, allocated in blocks of one dtype and shape (one allocation each)
+    (
+        masked,
+        stake,
+        active_raw,
+        active_stake,
+        consensus,
+        incentive,
+        *finished,
+    ) = np.empty((11, B, n), dtype=f64)
+    owner_mask, active, permit, permit_prev, recent = np.empty((5, B, n), dtype=np.bool_)
     # 1 activity, 2 stake threshold
-    owner_mask = np.empty((B, n), dtype=np.bool_)
-    active = np.empty((B, n), dtype=np.bool_)
-    masked = np.empty((B, n), dtype=f64)
     stake_rows(
         stake_in,
         owner,
@@ -536,11 +544,7 @@ def fused_epoch_arrays(
     )
     # 2 normalisation, 3 permits, 4 active stake (before its normalisation)
     has_permits = permit_prev_in is not None
-    stake = np.empty((B, n), dtype=f64)
-    permit = np.empty((B, n), dtype=np.bool_)
-    permit_prev = np.empty((B, n), dtype=np.bool_)
     rows_all = np.empty((B, n), dtype=np.int64)
-    active_raw = np.empty((B, n), dtype=f64)
     k, needs_topk = permit_rows(
         masked,
         _row_sums(masked),
@@ -562,14 +566,9 @@ def fused_epoch_arrays(
         ).numpy()
     rows = np.ascontiguousarray(rows_all[:, :k])
     # 4 active stake, the slice, and the kernel's row masks
-    active_stake = np.empty((B, n), dtype=f64)
-    slice_stake = np.empty((B, k), dtype=f64)
-    row_valid = np.empty((B, k), dtype=np.bool_)
-    keep_new = np.empty((B, k), dtype=np.bool_)
-    lost = np.empty((B, k), dtype=np.bool_)
-    keep_self = np.empty((B, k), dtype=np.bool_)
+    slice_stake, trust_slice, dividends_slice = np.empty((3, B, k), dtype=f64)
+    row_valid, keep_new, lost, keep_self = np.empty((4, B, k), dtype=np.bool_)
     drop_from = np.empty((B, k), dtype=np.int64)
-    recent = np.empty((B, n), dtype=np.bool_)
     slice_masks(
         active_raw,
         _row_sums(active_raw),
@@ -604,10 +603,6 @@ def fused_epoch_arrays(
         consensus_stake = mechanism.consensus_stake(consensus_stake, params)
         slice_stake = consensus_stake.to(torch.float64).contiguous().numpy()
     # 5-10 and bond storage
-    consensus = np.empty((B, n))
-    incentive = np.empty((B, n))
-    trust_slice = np.empty((B, k))
-    dividends_slice = np.empty((B, k))
     slice_kernel(
         weights,
         weights_present,
@@ -630,7 +625,6 @@ def fused_epoch_arrays(
         dividends_slice,
     )
     # 11 scatter back to uids, emission split
-    finished = [np.empty((B, n)) for _ in range(5)]
     finish_rows(
         rows, trust_slice, dividends_slice, incentive, active_stake, stake, rao_emission, *finished
     )

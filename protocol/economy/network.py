@@ -297,26 +297,20 @@ def _write_validator_rows(
     positive sum, ``last_update[s, uids[r]] = block``, and returns ``True``.
     """
     n_subnets, k, n = rows.shape
-    positive = np.zeros((n_subnets, k), dtype=np.bool_)
-    bad = 0
+    sums = np.empty((n_subnets, k))
+    if not weight_row_sums(rows, sums):
+        return False
     for s in range(n_subnets):
         for r in range(k):
-            total = 0.0
-            for j in range(n):
-                v = rows[s, r, j]
-                total += v
-                bad += not v >= 0.0  # counted, not branched on, so that the loop vectorises
-            bad += not total < np.inf  # +inf entries and overflowing rows
-            positive[s, r] = total > 0.0
-    if bad:
-        return False
+            if not sums[s, r] < np.inf:  # +inf entries and overflowing rows
+                return False
     for s in range(n_subnets):
         for r in range(k):
             destination = weights[s, uids[r]]
             source = rows[s, r]
             for j in range(n):
                 destination[j] = source[j]
-            if positive[s, r]:
+            if sums[s, r] > 0.0:
                 last_update[s, uids[r]] = block
     return True
 

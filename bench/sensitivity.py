@@ -116,16 +116,21 @@ class Slice:
 def measure_slice(full_plan: Any, n: int, workers: int, root: Path) -> Slice:
     """Run about ``n`` runs spread over the design on a process pool; the workers' CPU per run.
 
-    The slice takes whole (point, replication) groups, every policy of each, as the study
-    runs them: the policies of a group share their prefix (``sim.fork``).
+    The slice takes whole prefix groups, as the study runs them: under one replication,
+    every policy of the design points that differ only in fields read after the fork
+    (``sim.runner.prefix_group``) shares one prefix (``sim.fork``). Groups are taken evenly
+    over the design until about ``n`` runs.
     """
     from sim.executors import make_executor
-    from sim.runner import run_sweep
+    from sim.runner import prefix_group, run_sweep
     from sim.store import StudyStore
 
     full = full_plan.manifest
-    groups = list(full.groupby(["point", "replication"], sort=False).groups.values())
-    wanted = max(1, round(n / len(POLICIES)))
+    keys = {sid: prefix_group(cfg) for sid, cfg in enumerate(full_plan.configs)}
+    by_group = full.assign(prefix=full["scenario_id"].map(keys))
+    groups = list(by_group.groupby(["prefix", "replication"], sort=False).groups.values())
+    per_group = len(full) / len(groups)
+    wanted = max(1, round(n / per_group))
     step = max(1, len(groups) // wanted)
     rows = [i for group in groups[::step][:wanted] for i in group]
     manifest = full.loc[rows].reset_index(drop=True)

@@ -12,16 +12,25 @@ gives for that policy and seed (tested against independent runs: time series, KP
 In ``covenant_2026`` the first matter is the cut on day 30 of 40, so 12 policies cost about
 ``0.75 + 12 x 0.25 = 3.75`` runs instead of 12.
 
-Whatever cannot be shared exactly is not: policies whose configs differ beyond
-``governance.policy`` and ``governance.policy_config``, desks that would schedule different
-events when built (false alarms), or a desk that acts before any matter run one by one
-through :func:`sim.api.run`.
+Runs that differ in more than their policy (a study's design points) share a prefix too
+when the fields they differ in are not read before the fork: the model is built and run on a
+guarded view of the first config (:class:`_GuardedConfig`) that refuses to give those fields
+out, and each copy gets its own config at the fork. A read of such a field (or anything the
+guard cannot vouch for: a method of the config, a comparison, a copy) ends the attempt, and
+the runs share by design point only. :data:`LATE_FIELDS` lists the fields a study's runner
+puts together on that bet.
+
+Whatever cannot be shared exactly is not: desks that would schedule different events when
+built (false alarms), or a desk that acts before any matter run one by one through
+:func:`sim.api.run`.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import time
+import types
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -34,7 +43,7 @@ if TYPE_CHECKING:
     from sim.desks.governance import GovernanceDesk
     from sim.model import GovSimModel
 
-__all__ = ["GOVERNANCE_FREE_EVENTS", "run_configs", "run_policies"]
+__all__ = ["GOVERNANCE_FREE_EVENTS", "LATE_FIELDS", "run_configs", "run_policies"]
 
 #: Event handlers that never reach governance (neither directly nor through an event they
 #: schedule for the same step). Any other due event ends the shared prefix: a handler added
@@ -42,6 +51,158 @@ __all__ = ["GOVERNANCE_FREE_EVENTS", "run_configs", "run_policies"]
 GOVERNANCE_FREE_EVENTS: frozenset[str] = frozenset(
     {"quality_jump", "team_exit", "token_sale", "miner_move"}
 )
+
+
+#: Scenario fields the library's scenarios read only once governance has acted: the market's
+#: contagion β prices an intervention, the exit's quality factor applies when a team leaves
+#: (a ``team_exit`` shock before the first matter reads it early), the signers' correlation is
+#: read by the governance desk alone. A study's runs that differ only in these and in their
+#: policy are run together (:func:`sim.runner.prefix_group`); the guard checks every read, so a
+#: field read earlier costs the prefix simulated so far, never a wrong result.
+LATE_FIELDS: tuple[str, ...] = (
+    "market.contagion_beta",
+    "owners.exit_quality_factor",
+    "governance.correlation",
+)
+#: Fields in which runs sharing a prefix may differ without a guard (each desk reads its own).
+_POLICY_FIELDS = frozenset({"governance.policy", "governance.policy_config"})
+
+
+class _Tripwire:
+    """Where a guard notes the first read it refused (an ``except`` in the model may swallow
+    the error; the prefix loop checks this after every step)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def trip(self, reason: str) -> _PrefixOverrunError:
+        if self.reason is None:
+            self.reason = reason
+        return _PrefixOverrunError(reason)
+
+
+class _GuardedConfig:
+    """A config section seen during a shared prefix: its fields, except the ``late`` ones.
+
+    ``late`` maps a field name to None (the field may not be read at all) or to the late
+    fields below it (a section, itself guarded). Other fields are the section's own values
+    (equal in every run of the group). Properties and methods of the section run with the
+    guard as ``self``; anything else (pydantic's methods, comparison, hashing, copying) is
+    refused: the guard cannot tell what it would read.
+    """
+
+    __slots__ = ("_children", "_late", "_path", "_section", "_trip")
+
+    def __init__(self, section: Any, late: dict[str, Any], path: str, trip: _Tripwire) -> None:
+        object.__setattr__(self, "_section", section)
+        object.__setattr__(self, "_late", late)
+        object.__setattr__(self, "_path", path)
+        object.__setattr__(self, "_trip", trip)
+        object.__setattr__(self, "_children", {})
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance() sees the section's class
+        return type(self._section)
+
+    def __getattr__(self, name: str) -> Any:
+        section, late = self._section, self._late
+        where = f"{self._path}{name}"
+        if name in late:
+            if late[name] is None:
+                raise self._trip.trip(f"{where} was read during the shared prefix")
+            child = self._children.get(name)
+            if child is None:
+                child = _GuardedConfig(getattr(section, name), late[name], f"{where}.",
+                                       self._trip)
+                self._children[name] = child
+            return child
+        cls = type(section)
+        if name in cls.model_fields:
+            return getattr(section, name)
+        member = getattr(cls, name, None)
+        if isinstance(member, property) and member.fget is not None:
+            return member.fget(self)
+        if inspect.isfunction(member) and not name.startswith(("model_", "_")):
+            return types.MethodType(member, self)
+        raise self._trip.trip(f"{where} was used during the shared prefix")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise self._trip.trip(f"{self._path}{name} was set during the shared prefix")
+
+    def __eq__(self, other: object) -> bool:
+        raise self._trip.trip(f"{self._path or 'config'} was compared during the shared prefix")
+
+    def __hash__(self) -> int:
+        raise self._trip.trip(f"{self._path or 'config'} was hashed during the shared prefix")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        raise self._trip.trip(f"{self._path or 'config'} was copied during the shared prefix")
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise self._trip.trip(f"{self._path or 'config'} was pickled during the shared prefix")
+
+    def __iter__(self) -> Any:
+        raise self._trip.trip(f"{self._path or 'config'} was iterated during the shared prefix")
+
+    def __repr__(self) -> str:
+        raise self._trip.trip(f"{self._path or 'config'} was printed during the shared prefix")
+
+    __str__ = __repr__
+
+    def own_sections(self, config: Any) -> dict[int, Any]:
+        """``{id(guard): section}`` for this guard and every guard below it: ``config``'s own
+        sections in their place (a deep-copy memo)."""
+        out = {id(self): config}
+        for name, child in self._children.items():
+            out.update(child.own_sections(getattr(config, name)))
+        return out
+
+
+def _late_tree(paths: Sequence[tuple[str, ...]], config: Any) -> dict[str, Any]:
+    """The ``late`` argument of :class:`_GuardedConfig` for dotted ``paths`` into ``config``:
+    a path stops at the first value that is not a config section (a list of shocks, a table,
+    a number), which is then late as a whole."""
+    from pydantic import BaseModel
+
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node, section = tree, config
+        for depth, name in enumerate(path):
+            if name in node and node[name] is None:
+                break  # late as a whole already
+            value = getattr(section, name)
+            if depth == len(path) - 1 or not isinstance(value, BaseModel):
+                node[name] = None
+                break
+            node = node.setdefault(name, {})
+            section = value
+    return tree
+
+
+def _leaves(data: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    if isinstance(data, dict) and data:
+        out: dict[tuple[str, ...], Any] = {}
+        for key, value in data.items():
+            out.update(_leaves(value, (*prefix, str(key))))
+        return out
+    return {prefix: data}
+
+
+def differing_fields(configs: Sequence[SimConfig]) -> list[tuple[str, ...]]:
+    """Paths (as tuples) of the config fields whose values differ between ``configs``,
+    besides the policy; ``seed`` included."""
+    dumps = [_leaves(c.model_dump(mode="python")) for c in configs]
+    paths = set().union(*dumps)
+    out = []
+    for path in sorted(paths):
+        values = [d.get(path, _MISSING) for d in dumps]
+        differs = any(v != values[0] or type(v) is not type(values[0]) for v in values[1:])
+        if differs and ".".join(path[:2]) not in _POLICY_FIELDS:
+            out.append(path)
+    return out
+
+
+_MISSING = object()
 
 
 class _Fanout:
@@ -90,24 +251,6 @@ class _PrefixOverrunError(RuntimeError):
 def _quiet(desk: GovernanceDesk) -> bool:
     """True while ``desk`` has nothing of its own: no proposal, case or pending event."""
     return not (desk.meta or desk.cases or desk._pending_events or desk._matters)
-
-
-def _same_but_policy(configs: Sequence[SimConfig]) -> bool:
-    base = configs[0]
-    for config in configs[1:]:
-        aligned = config.model_copy(
-            update={
-                "governance": config.governance.model_copy(
-                    update={
-                        "policy": base.governance.policy,
-                        "policy_config": base.governance.policy_config,
-                    }
-                )
-            }
-        )
-        if aligned != base:
-            return False
-    return True
 
 
 def _governance_due(model: GovSimModel) -> bool:
@@ -186,9 +329,13 @@ def run_configs(
     threads: int | None = 1,
     return_exceptions: bool = False,
 ) -> list[Any]:
-    """:func:`run_policies` on validated configs that differ only in their governance policy
-    (``governance.policy`` and ``governance.policy_config``) and share one seed; configs that
-    differ in anything else run one by one.
+    """:func:`run_policies` on validated configs that share one seed.
+
+    Configs that differ only in their governance policy (``governance.policy`` and
+    ``governance.policy_config``) share the prefix up to the first matter. Configs that differ
+    in other fields too share it when none of those fields is read before the fork (checked
+    as the prefix runs, see :class:`_GuardedConfig`); otherwise they share it by groups that
+    differ only in their policy. Configs with different seeds run one by one.
 
     Returns
     -------
@@ -200,23 +347,67 @@ def run_configs(
     def one_by_one() -> list[Any]:
         return [_guarded(api.run, return_exceptions, c, threads=threads) for c in configs]
 
-    if len(configs) < 2 or not _same_but_policy(configs):
+    if len(configs) < 2:
         return one_by_one()
+    late = differing_fields(configs)
+    if any(path == ("seed",) for path in late):
+        return one_by_one()
+    if late:
+        results = _run_shared(configs, late, threads, return_exceptions)
+        return results if results is not None else _by_policy_groups(
+            configs, threads=threads, return_exceptions=return_exceptions
+        )
+    results = _run_shared(configs, [], threads, return_exceptions)
+    return results if results is not None else one_by_one()
+
+
+def _by_policy_groups(
+    configs: Sequence[SimConfig], *, threads: int | None, return_exceptions: bool
+) -> list[Any]:
+    """:func:`run_configs` on each group of ``configs`` that differ only in their policy."""
+    groups: list[list[int]] = []
+    for k, config in enumerate(configs):
+        for group in groups:
+            if not differing_fields([configs[group[0]], config]):
+                group.append(k)
+                break
+        else:
+            groups.append([k])
+    results: list[Any] = [None] * len(configs)
+    for group in groups:
+        outcomes = run_configs([configs[k] for k in group], threads=threads,
+                               return_exceptions=return_exceptions)
+        for k, outcome in zip(group, outcomes, strict=True):
+            results[k] = outcome
+    return results
+
+
+def _run_shared(
+    configs: Sequence[SimConfig],
+    late: Sequence[tuple[str, ...]],
+    threads: int | None,
+    return_exceptions: bool,
+) -> list[Any] | None:
+    """Every config's run from one prefix that never reads the ``late`` fields; None when
+    that cannot be done (the caller then runs them another way)."""
     start = time.perf_counter()
     with engine.torch_threads(threads):
         try:
-            model, desks = _shared_prefix(configs)
-        except _PrefixOverrunError as exc:  # a bug in the prefix rule: correct, only slower
-            warnings.warn(f"run_policies: {exc}; running the policies one by one", stacklevel=2)
-            return one_by_one()
+            model, desks, guard = _shared_prefix(configs, late)
+        except _PrefixOverrunError as exc:
+            if not late:  # a bug in the prefix rule: correct, only slower
+                warnings.warn(f"run_policies: {exc}; running the policies one by one",
+                              stacklevel=3)
+            return None
         except Exception:
-            return one_by_one()  # each run meets (and reports) the failure itself
+            return None  # each run meets (and reports) the failure itself
         if model is None:
-            return one_by_one()
+            return None
         prefix_s = time.perf_counter() - start
         try:
             return [
-                _guarded(_finish, return_exceptions, model, config, desk, desks, prefix_s)
+                _guarded(_finish, return_exceptions, model, config, desk, desks, prefix_s,
+                         guard)
                 for config, desk in zip(configs, desks, strict=True)
             ]
         finally:
@@ -233,42 +424,54 @@ def _guarded(work: Callable[..., Any], return_exceptions: bool, *args: Any, **kw
 
 
 def _shared_prefix(
-    configs: Sequence[SimConfig],
-) -> tuple[GovSimModel | None, list[GovernanceDesk]]:
+    configs: Sequence[SimConfig], late: Sequence[tuple[str, ...]] = ()
+) -> tuple[GovSimModel | None, list[GovernanceDesk], _GuardedConfig | None]:
     """The model run up to the first step where governance is reached, with every config's
-    desk on it; ``(None, [])`` when the desks cannot share it."""
+    desk on it, built and run on a view of ``configs[0]`` that refuses the ``late`` fields
+    (the returned guard; None when there are none); ``(None, [], None)`` when the desks
+    cannot share it."""
     from sim.model import GovSimModel
     from sim.seeds import RunStreams
 
     streams = RunStreams.from_seed(configs[0].seed)
     # every desk starts from the governance stream as its own run's desk would
     governance_rng = copy.deepcopy(streams.governance)
-    model = GovSimModel(configs[0], streams=streams)
+    trip = _Tripwire()
+    guard = _GuardedConfig(configs[0], _late_tree(late, configs[0]), "", trip) if late else None
+    host_config: Any = configs[0] if guard is None else guard
+    model = GovSimModel(host_config, streams=streams, governance_config=configs[0])
     desks = [model.governance]
     # What the first desk scheduled when the model built it (false alarms), from a twin built
     # the same way: every other desk must schedule exactly that, which the queue already holds.
-    twin, scheduled = _built_desk(model, configs[0], copy.deepcopy(governance_rng))
-    for governor in twin.governors:
-        governor.remove()
-    for config in configs[1:]:
-        desk, added = _built_desk(model, config, copy.deepcopy(governance_rng))
-        desks.append(desk)
-        if added != scheduled:
-            engine.release(model)
-            return None, []
-    first = model.governance
-    model.governance = _Fanout(model, desks)
     try:
-        while not model.finished and not _governance_due(model):
-            model.step()
-            if not all(_quiet(d) for d in desks):
-                raise _PrefixOverrunError("a desk has a matter after a step of the shared prefix")
+        twin, scheduled = _built_desk(model, configs[0], copy.deepcopy(governance_rng))
+        for governor in twin.governors:
+            governor.remove()
+        for config in configs[1:]:
+            desk, added = _built_desk(model, config, copy.deepcopy(governance_rng))
+            desks.append(desk)
+            if added != scheduled:
+                engine.release(model)
+                return None, [], None
+        first = model.governance
+        model.governance = _Fanout(model, desks)
+        try:
+            while not model.finished and not _governance_due(model):
+                model.step()
+                if trip.reason is not None:
+                    raise _PrefixOverrunError(trip.reason)
+                if not all(_quiet(d) for d in desks):
+                    raise _PrefixOverrunError(
+                        "a desk has a matter after a step of the shared prefix"
+                    )
+        finally:
+            model.governance = first
+        if trip.reason is not None:
+            raise _PrefixOverrunError(trip.reason)
     except BaseException:
         engine.release(model)
         raise
-    finally:
-        model.governance = first
-    return model, desks
+    return model, desks, guard
 
 
 def _finish(
@@ -277,15 +480,17 @@ def _finish(
     desk: GovernanceDesk,
     desks: Sequence[GovernanceDesk],
     prefix_s: float,
+    guard: _GuardedConfig | None = None,
 ) -> RunResult:
-    """Copy the prefix model with ``desk`` as its governance and run it to the end."""
+    """Copy the prefix model with ``desk`` as its governance and ``config`` in place of the
+    guarded view (and of each section of it the model kept), and run it to the end."""
     from sim import api
 
     start = time.perf_counter()
     shared_governance, shared_config = model.governance, model.config
     model.governance, model.config = desk, config
     try:
-        memo: dict[int, Any] = {}
+        memo: dict[int, Any] = {} if guard is None else guard.own_sections(config)
         own = copy.deepcopy(model, memo)
     finally:
         model.governance, model.config = shared_governance, shared_config

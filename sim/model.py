@@ -62,6 +62,11 @@ class GovSimModel(mesa.Model):
     streams
         The run's random generators, spawned from ``config.seed`` (``sim.run`` spawns them);
         None spawns them here.
+    governance_config
+        The config the governance desk is built from (``config`` when None). Runs that share a
+        prefix (``sim.fork``) build the model from a guarded view of ``config`` and give the
+        first run's own config here: the desk reads its run's governance settings, nothing
+        else may read the fields in which the runs differ.
 
     Raises
     ------
@@ -77,7 +82,13 @@ class GovSimModel(mesa.Model):
     those tensors (or the state's fields) to keep a snapshot across steps.
     """
 
-    def __init__(self, config: SimConfig, *, streams: RunStreams | None = None) -> None:
+    def __init__(
+        self,
+        config: SimConfig,
+        *,
+        streams: RunStreams | None = None,
+        governance_config: SimConfig | None = None,
+    ) -> None:
         build.check_strategy_names(config)
         if streams is None:
             streams = RunStreams.from_seed(config.seed)
@@ -124,9 +135,12 @@ class GovSimModel(mesa.Model):
         self.staking = StakingDesk(self)
         self.shocks = ShockDesk(self)
         self.registration = RegistrationDesk(self, streams.miners)
-        policy = build.governance_policy(config)
-        seats = build.governors(self, policy, config.governance)
+        desk_config = config if governance_config is None else governance_config
+        self.config = desk_config  # the desk reads its settings from the host's config too
+        policy = build.governance_policy(desk_config)
+        seats = build.governors(self, policy, desk_config.governance)
         self.governance = GovernanceDesk(self, policy, seats, streams.governance)
+        self.config = config
         self.recorder = Recorder(self)
         for block, handler, args in build.shock_events(config, streams.events):
             self.schedule(block, handler, **args)

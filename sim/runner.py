@@ -56,6 +56,7 @@ __all__ = [
     "SweepSummary",
     "market_draws",
     "plan_study",
+    "prefix_group",
     "replay",
     "resume",
     "run_bundle",
@@ -267,8 +268,9 @@ def run_bundle(
     run_config: RunConfig,
     writer: PartWriter,
 ) -> list[RunRef]:
-    """Run one design point and seed under several policies, sharing the runs' common prefix
-    (:func:`sim.fork.run_configs`), and write each run's tables; never raises.
+    """Run design points that differ only in late fields (:func:`prefix_group`) under one seed
+    and several policies, sharing the runs' common prefix (:func:`sim.fork.run_configs`), and
+    write each run's tables; never raises.
 
     Parameters
     ----------
@@ -577,20 +579,45 @@ def _longest_first(todo: Iterable[int], manifest: pd.DataFrame,
     return sorted(order, key=lambda idx: -costs[int(manifest.at[idx, "scenario_id"])])
 
 
+def prefix_group(config: SimConfig | _Invalid) -> str | None:
+    """The key under which design points may share their runs' prefix: ``config`` without
+    its policy and without the fields the model reads only once governance has acted
+    (:data:`sim.fork.LATE_FIELDS`); None for a config that could not be read."""
+    from sim.fork import LATE_FIELDS
+
+    if not isinstance(config, SimConfig):
+        return None
+    body = config.model_dump(mode="json")
+    for path in (*LATE_FIELDS, "governance.policy", "governance.policy_config"):
+        *sections, name = path.split(".")
+        node = body
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(name, None)
+    return json.dumps(body, sort_keys=True, default=str)
+
+
 def _bundles(order: Sequence[int], manifest: pd.DataFrame, run_config: RunConfig,
-             capacity: int, share_prefix: bool) -> list[list[int]]:
-    """Manifest rows grouped into tasks, in ``order``: the runs of one design point, seed and
-    market draw go together (their policies share a prefix, :func:`run_bundle`); a group is
-    split into near-equal tasks of at most ``len(order) / (4 capacity)`` runs, so that the
-    workers get about four tasks each and finish together; one run a task when
-    ``share_prefix`` is off or the study runs its own model."""
+             capacity: int, share_prefix: bool,
+             groups_of: Mapping[int, str | None] | None = None) -> list[list[int]]:
+    """Manifest rows grouped into tasks, in ``order``: the runs of one seed and market draw
+    go together when their design points have the same ``groups_of[scenario_id]`` (their
+    runs share a prefix, :func:`run_bundle`; without ``groups_of``, or where it is None, the
+    runs of one design point); a group is split into near-equal tasks of at most
+    ``len(order) / (4 capacity)`` runs, so that the workers get about four tasks each and
+    finish together; one run a task when ``share_prefix`` is off or the study runs its own
+    model."""
     if not share_prefix or run_config.model != _SHARING_MODEL:
         return [[idx] for idx in order]
-    groups: dict[tuple[int, int, str], list[int]] = {}
+    groups: dict[tuple[Any, int, str], list[int]] = {}
     for idx in order:
         draw = manifest.at[idx, "market_draw"]
-        key = (int(manifest.at[idx, "point"]), int(manifest.at[idx, "seed"]),
-               draw if isinstance(draw, str) else "")
+        group = None
+        if groups_of is not None:
+            group = groups_of.get(int(manifest.at[idx, "scenario_id"]))
+        point = ("point", int(manifest.at[idx, "point"])) if group is None else group
+        key = (point, int(manifest.at[idx, "seed"]), draw if isinstance(draw, str) else "")
         groups.setdefault(key, []).append(idx)
     size = math.ceil(len(order) / (_TASKS_PER_WORKER * capacity)) if capacity else len(order)
     tasks = []
@@ -638,7 +665,8 @@ def _execute(
     costs = {sid: _safe_cost(cfg) for sid, cfg in configs.items()}
     order = _longest_first(todo, manifest, costs)
     capacity = int(getattr(executor, "max_workers", 0) or 0)
-    queue = deque(_bundles(order, manifest, run_config, capacity, share_prefix))
+    groups_of = {sid: prefix_group(cfg) for sid, cfg in configs.items()}
+    queue = deque(_bundles(order, manifest, run_config, capacity, share_prefix, groups_of))
     # Keep a bounded number of tasks in flight: the driver records results as they come, a
     # recycling pool never waits on a long queue, and Ctrl-C leaves the rest PENDING.
     limit = max_in_flight or (2 * capacity if capacity else len(queue)) or 1
@@ -767,9 +795,11 @@ def run_sweep(
         Tasks submitted but not finished at any time; default twice the executor's workers
         (everything at once when the executor does not say how many it has).
     share_prefix
-        Run the policies of one design point and seed together, simulating the part of the
-        run before governance is first reached once (``sim.fork``; every run's results are
-        those of running it alone). Off: one run per task.
+        Run the policies of one seed together, simulating the part of the run before
+        governance is first reached once (``sim.fork``; every run's results are those of
+        running it alone): those of one design point, and those of design points that
+        differ only in fields read after that part (:func:`prefix_group`). Off: one run per
+        task.
 
     Returns
     -------

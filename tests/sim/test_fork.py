@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import warnings
 from typing import Any
 
 import pandas as pd
@@ -65,16 +68,149 @@ def test_each_policy_equals_its_own_run(path: Any, monkeypatch: pytest.MonkeyPat
         assert counter.steps <= steps_alone // 2
 
 
-def test_configs_that_differ_beyond_the_policy_run_one_by_one(
+def _point(config: SimConfig, **fields: Any) -> SimConfig:
+    """``config`` with ``section__field=value`` replaced (a design point of a study)."""
+    body = config.model_dump(mode="json")
+    for key, value in fields.items():
+        section, name = key.split("__")
+        body[section][name] = value
+    return SimConfig.model_validate(body)
+
+
+def _runs(points: list[SimConfig], policies: list[str], seed: int) -> list[SimConfig]:
+    return [api.load_config(p, policy=policy, seed=seed) for p in points for policy in policies]
+
+
+def test_points_that_differ_only_in_late_fields_share_one_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a study's design points: the market's contagion β, the exit's quality factor and the
+    # signers' correlation are read only once the cut reaches governance (day 30 of 40)
+    base = _tiny(COVENANT)
+    points = [base, _point(base, market__contagion_beta=25.0),
+              _point(base, owners__exit_quality_factor=0.0),
+              _point(base, governance__correlation=1.0)]
+    configs = _runs(points, ["sudo", "multisig"], seed=3)
+    assert {".".join(p) for p in fork.differing_fields(configs)} == set(fork.LATE_FIELDS)
+    alone = [api.run(c) for c in configs]
+    counter = StepCounter(monkeypatch)
+    shared = fork.run_configs(configs)
+    for a, b in zip(shared, alone, strict=True):
+        _assert_same(a, b)
+    steps = round(1.0 * 7200 / base.network.tempo)
+    assert counter.steps < steps + len(configs) * steps // 2  # one prefix for all eight
+    # the points are different runs: each late field moves something after the fork
+    prints = [r.fingerprint() for r in shared]
+    assert prints[2] != prints[0] and prints[3] != prints[1] and prints[4] != prints[0]
+
+
+def test_a_late_field_read_before_the_fork_falls_back_to_sharing_by_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the premium's half-life is read at every market step: the guarded prefix stops at the
+    # first read, and each point's policies then share their own prefix
+    base = _tiny(COVENANT)
+    points = [base, _point(base, market__premium_half_life_days=3.0)]
+    configs = _runs(points, ["sudo", "multisig"], seed=1)
+    alone = [api.run(c) for c in configs]
+    attempts: list[tuple[int, str]] = []
+    original = fork._shared_prefix
+
+    def spy(cfgs: Any, late: Any = ()) -> Any:
+        try:
+            return original(cfgs, late)
+        except fork._PrefixOverrunError as exc:
+            attempts.append((len(cfgs), str(exc)))
+            raise
+
+    monkeypatch.setattr(fork, "_shared_prefix", spy)
+    counter = StepCounter(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an expected fallback, not a bug in the prefix rule
+        shared = fork.run_configs(configs)
+    for a, b in zip(shared, alone, strict=True):
+        _assert_same(a, b)
+    assert attempts == [(4, "market.premium_half_life_days was read during the shared prefix")]
+    steps, counter.steps = counter.steps, 0
+    for k in (0, 2):
+        fork.run_configs(configs[k:k + 2])
+    assert steps == counter.steps + 1  # the failed attempt stopped at its first step
+
+
+def test_a_swallowed_refusal_still_ends_the_shared_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # model code that catches the guard's error would run on without the value: the tripwire
+    # still ends the attempt after that step
+    base = _tiny(COVENANT, days=0.5)
+    configs = _runs([base, _point(base, market__contagion_beta=9.0)], ["sudo"], seed=2)
+    original = GovSimModel.step
+
+    def step(model: GovSimModel) -> None:
+        with contextlib.suppress(RuntimeError):
+            model.config.market.contagion_beta  # the read (refused) is the point
+        original(model)
+
+    monkeypatch.setattr(GovSimModel, "step", step)
+    seen: list[Any] = []
+    original_prefix = fork._shared_prefix
+
+    def spy(cfgs: Any, late: Any = ()) -> Any:
+        try:
+            return original_prefix(cfgs, late)
+        except fork._PrefixOverrunError as exc:
+            seen.append(exc)
+            raise
+
+    monkeypatch.setattr(fork, "_shared_prefix", spy)
+    shared = fork.run_configs(configs)
+    assert len(seen) == 1 and "contagion_beta" in str(seen[0])
+    for a, b in zip(shared, (api.run(c) for c in configs), strict=True):
+        _assert_same(a, b)
+
+
+def test_the_guard_gives_out_only_what_every_run_shares() -> None:
+    config = _tiny(COVENANT)
+    trip = fork._Tripwire()
+    late = fork._late_tree([("market", "contagion_beta"), ("shocks", "0", "day"),
+                            ("governance", "correlation")], config)
+    assert late == {"market": {"contagion_beta": None}, "shocks": None,
+                    "governance": {"correlation": None}}
+    guard = fork._GuardedConfig(config, late, "", trip)
+    assert isinstance(guard, SimConfig) and isinstance(guard.market, type(config.market))
+    assert guard.horizon_days == config.horizon_days
+    assert guard.market.premium_half_life_days == config.market.premium_half_life_days
+    assert guard.market is guard.market  # one guard per section (the fork's copy memo)
+    # a method runs with the guard as ``self``
+    assert guard.governance.roster() == config.governance.roster()
+    assert trip.reason is None
+    refused = [lambda: guard.market.contagion_beta, lambda: guard.shocks,
+               lambda: guard.model_dump(), lambda: guard == config, lambda: hash(guard),
+               lambda: copy.deepcopy(guard), lambda: list(guard.market),
+               lambda: guard.market.model_copy()]
+    for use in refused:
+        with pytest.raises(fork._PrefixOverrunError):
+            use()
+    assert trip.reason == "market.contagion_beta was read during the shared prefix"
+    other = _point(config, market__contagion_beta=7.0)
+    memo = guard.own_sections(other)
+    assert memo == {id(guard): other, id(guard.market): other.market,
+                    id(guard.governance): other.governance}
+
+
+def test_configs_that_differ_in_a_field_read_early_run_by_point(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     a = api.load_config(_tiny(COVENANT), policy="sudo", seed=1)
-    b = api.load_config(_tiny(COVENANT).model_copy(update={"name": "other"}), policy="multisig",
-                        seed=1)
-    monkeypatch.setattr(fork, "_shared_prefix", _never)
+    b = api.load_config(_tiny(COVENANT).model_copy(update={"horizon_days": 0.5}),
+                        policy="multisig", seed=1)
     out = fork.run_configs([a, b])
     _assert_same(out[0], api.run(a))
     _assert_same(out[1], api.run(b))
+    monkeypatch.setattr(fork, "_shared_prefix", _never)
+    other_seed = api.load_config(a, seed=2)
+    out = fork.run_configs([a, other_seed])  # different seeds: nothing to share
+    _assert_same(out[1], api.run(other_seed))
 
 
 def _never(*_: Any) -> Any:

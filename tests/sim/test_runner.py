@@ -12,6 +12,7 @@ import sys
 import time
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -399,3 +400,25 @@ def test_bundles_group_point_seed_and_draw_and_leave_every_worker_work() -> None
     one_seed = pd.DataFrame({"point": [0] * 12, "seed": [1] * 12, "market_draw": [None] * 12})
     assert [len(t) for t in _bundles(range(12), one_seed, RunConfig(), 2, True)] == [2] * 6
     assert [len(t) for t in _bundles(range(12), one_seed, RunConfig(), 1, True)] == [3] * 4
+
+
+def test_points_that_differ_only_in_late_fields_go_together() -> None:
+    from sim.runner import _bundles, prefix_group
+
+    config = load_scenario(COVENANT).to_config()
+
+    def point(section: str, name: str, value: Any) -> SimConfig:
+        body = config.model_dump(mode="json")
+        body[section][name] = value
+        return SimConfig.model_validate(body)
+
+    late = [point("market", "contagion_beta", 9.0), point("owners", "exit_quality_factor", 0.0),
+            point("governance", "correlation", 1.0), config.with_policy("multisig")]
+    early = point("market", "premium_half_life_days", 3.0)
+    assert {prefix_group(c) for c in (config, *late)} == {prefix_group(config)}
+    assert prefix_group(early) != prefix_group(config)
+    groups_of = {0: prefix_group(config), 1: prefix_group(late[0]), 2: prefix_group(early)}
+    manifest = pd.DataFrame({"scenario_id": [0, 1, 2, 0, 1, 2], "point": [0, 1, 2, 0, 1, 2],
+                             "seed": [5, 5, 5, 6, 6, 6], "market_draw": [None] * 6})
+    assert _bundles(range(6), manifest, RunConfig(), 0, True, groups_of) == [
+        [0, 1], [2], [3, 4], [5]]

@@ -190,3 +190,41 @@ def test_sensitivity_on_a_tiny_real_scenario(tmp_path: Path) -> None:
     assert result.morris.table["n_effects"].sum() == 2
     fig = result.figure()
     assert len(fig.axes[0].patches) == 4
+
+
+def test_points_differing_after_the_fork_share_a_prefix_and_store_the_same(
+    tmp_path: Path,
+) -> None:
+    """covenant_2026 shrunk to a day: the OAT points of β and the exit factor differ only in
+    fields read after the cut, so under one seed all their runs are one task (one prefix),
+    and the study stores exactly what it stores with one run a task."""
+    from sim.runner import run_sweep
+    from sim.sensitivity import plan_sensitivity
+    from tests.scenarios.tiny import tiny_overrides
+    from tests.sim.test_runner import _assert_same_store
+
+    covenant = REPO / "scenarios" / "covenant_2026.toml"
+    scenario = load_scenario(covenant, check_sweep=False)
+    scenario = load_scenario(covenant, check_sweep=False, overrides=tiny_overrides(scenario))
+    ranges = {"market.contagion_beta": [1.0, 25.0], "owners.exit_quality_factor": [0.0, 0.5]}
+    design = design_sensitivity(sensitivity_parameters(scenario, ranges), method="oat")
+    plan = plan_sensitivity(scenario, ["sudo", "multisig"], design, replications=2, entropy=9)
+    tasks: dict[bool, list[int]] = {}
+    for share in (True, False):
+        executor = SequentialExecutor()
+        sizes = tasks.setdefault(share, [])
+        original = executor.submit
+
+        def submit(fn: Any, *args: Any, _sizes: list[int] = sizes, _original: Any = original,
+                   **kw: Any) -> Any:
+            _sizes.append(len(args[0]) if fn.__name__ == "run_bundle" else 1)
+            return _original(fn, *args, **kw)
+
+        executor.submit = submit  # type: ignore[method-assign]
+        summary = run_sweep(plan, tmp_path / str(share), executor, progress=False,
+                            share_prefix=share)
+        assert summary.counts == {"SUCCEEDED": 20}
+    # 5 points x 2 policies a seed, cut in two tasks so that the one worker has four
+    assert tasks[True] == [5, 5, 5, 5]
+    assert tasks[False] == [1] * 20
+    _assert_same_store(tmp_path / "True", tmp_path / "False")

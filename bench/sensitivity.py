@@ -230,6 +230,7 @@ def main() -> None:
           f"replications = {runs} runs of covenant_2026 on {args.workers} workers", flush=True)
     with tempfile.TemporaryDirectory(prefix="govsim-bench-sens-") as tmp:
         root = args.out or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         if args.full:
             wall = run_full(args.trajectories, args.replications, args.entropy, args.workers,
                             root / "full")

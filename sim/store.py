@@ -174,7 +174,7 @@ def _worker_token() -> str:
 # worker process gets a new one, even where it reuses a pid.
 _TOKEN: dict[str, Any] = {"token": None}
 
-# The last result table read in this process: (StudyStore._version, frame).
+# The last read of each result table in this process: table -> (StudyStore._version, frame).
 _TABLE_CACHE: dict[str, tuple[tuple[Any, ...], pd.DataFrame]] = {}
 
 # Characters a run id may hold: it names part files.
@@ -423,14 +423,15 @@ class StudyStore:
     def table(self, table: str) -> pd.DataFrame:
         """All rows of ``table`` for succeeded runs, sorted by run and row order.
 
-        The last table read in this process is kept while the study on disk is unchanged
-        (:meth:`_version`): a summary, its analysis and its report read a study of a thousand
-        part files once, not once each. Callers get their own copy.
+        The last read of each table in this process is kept while the study on disk is
+        unchanged (:meth:`_version`): a summary, its analysis and its report read a study of a
+        thousand part files once, not once each (reading the time series in between does
+        not drop the KPIs). Callers get their own copy.
         """
         if table not in RESULT_TABLES:
             raise StoreError(f"table {table!r}: expected one of {', '.join(RESULT_TABLES)}")
         version = self._version(table)
-        cached = _TABLE_CACHE.get("entry")
+        cached = _TABLE_CACHE.get(table)
         if version is not None and cached is not None and cached[0] == version:
             return cached[1].copy()
         frame = self.query(f"SELECT * FROM {table}")
@@ -438,5 +439,5 @@ class StudyStore:
             # Row order inside one part file is the run's order; keep it, sort runs by id.
             frame = frame.sort_values("run_id", kind="stable").reset_index(drop=True)
         if version is not None and version == self._version(table):  # unchanged while read
-            _TABLE_CACHE["entry"] = (version, frame.copy())
+            _TABLE_CACHE[table] = (version, frame.copy())
         return frame

@@ -96,3 +96,33 @@ def test_query_runs_duckdb_over_the_directory(tmp_path: Path) -> None:
 def test_not_a_study_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a study directory"):
         StudyStore(tmp_path).manifest()
+
+
+def test_each_table_is_read_once_while_the_study_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(tmp_path)
+    writer = store.writer()
+    part = writer.write("s0000-r0000", 0, {"kpis": pd.DataFrame([{"x": 1.0}]),
+                                           "timeseries": pd.DataFrame([{"day": 0.0}])})
+    manifest = store.manifest()
+    manifest.loc[0, ["status", "part_path"]] = ["SUCCEEDED", part]
+    store.write_manifest(manifest)
+    reads: list[str] = []
+    query = StudyStore.query
+
+    def counted(self: StudyStore, sql: str) -> pd.DataFrame:
+        reads.append(sql)
+        return query(self, sql)
+
+    monkeypatch.setattr(StudyStore, "query", counted)
+    first = store.table("kpis")
+    store.table("timeseries")  # a summary's figures, between its table and its analysis
+    again = store.table("kpis")
+    assert reads == ["SELECT * FROM kpis", "SELECT * FROM timeseries"]
+    pd.testing.assert_frame_equal(first, again)
+    again.loc[0, "x"] = 5.0  # callers get their own copy
+    assert store.table("kpis").loc[0, "x"] == 1.0
+    store.write_manifest(store.manifest())  # the study changed on disk: read again
+    store.table("kpis")
+    assert reads[-1] == "SELECT * FROM kpis" and len(reads) == 3

@@ -53,16 +53,24 @@ GOVERNANCE_FREE_EVENTS: frozenset[str] = frozenset(
 )
 
 
-#: Scenario fields the library's scenarios read only once governance has acted: the market's
-#: contagion β prices an intervention, the exit's quality factor applies when a team leaves
-#: (a ``team_exit`` shock before the first matter reads it early), the signers' correlation is
-#: read by the governance desk alone. A study's runs that differ only in these and in their
-#: policy are run together (:func:`sim.runner.prefix_group`); the guard checks every read, so a
-#: field read earlier costs the prefix simulated so far, never a wrong result.
+#: Scenario fields the library's scenarios read only once governance has acted (probed on
+#: covenant_2026, exploit_2024 and governance_frontier): the market's constants of an
+#: intervention's price (contagion β, the duration exponent) and of an unstopped loss (the
+#: security β), the exit's quality factor (a ``team_exit`` shock before the first matter reads
+#: it early), the warranted share of random interventions (read when one arrives), and what
+#: only the governance desk reads (the signers' correlation, the voters' signal accuracy, the
+#: detection delay). A study's runs that differ only in these and in their policy are run
+#: together (:func:`sim.runner.prefix_group`); the guard checks every read, so a field read
+#: earlier costs the prefix simulated so far, never a wrong result.
 LATE_FIELDS: tuple[str, ...] = (
     "market.contagion_beta",
+    "market.duration_exponent",
+    "market.security_beta",
     "owners.exit_quality_factor",
+    "events.intervention_warranted_share",
     "governance.correlation",
+    "governance.signal_accuracy",
+    "governance.detection_delay_blocks",
 )
 #: Fields in which runs sharing a prefix may differ without a guard (each desk reads its own).
 _POLICY_FIELDS = frozenset({"governance.policy", "governance.policy_config"})

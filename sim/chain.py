@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from protocol import economy
+from protocol._numba import HAVE_NUMBA, jit
 from protocol.economy.amm import spot_price_array
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
 
@@ -49,7 +50,25 @@ def _alpha_per_share(state: NetworkState) -> np.ndarray:
     operations as in torch (bit-identical) without a tensor dispatch per operation.
     """
     total = state.total_shares.numpy()
-    return np.where(total > 0, state.hotkey_alpha.numpy() / np.maximum(total, 1e-300), 0.0)
+    alpha = state.hotkey_alpha.numpy()
+    if HAVE_NUMBA:
+        value = np.empty(alpha.shape)
+        _alpha_per_share_rows(alpha, total, value)
+        return value
+    return np.where(total > 0, alpha / np.maximum(total, 1e-300), 0.0)
+
+
+@jit
+def _alpha_per_share_rows(
+    alpha: np.ndarray, total: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """``out = alpha / max(total, 1e-300)`` where ``total > 0``, else 0 (the numpy select's
+    divisions in one pass; where ``total > 0`` the maximum is ``total`` or 1e-300 as numpy's)."""
+    rows, n = alpha.shape
+    for i in range(rows):
+        for j in range(n):
+            t = total[i, j]
+            out[i, j] = alpha[i, j] / (t if t >= 1e-300 else 1e-300) if t > 0 else 0.0
 
 
 def uid_owned_alpha(state: NetworkState) -> np.ndarray:
@@ -62,6 +81,28 @@ def account_alpha(state: NetworkState) -> np.ndarray:
     value = _alpha_per_share(state)
     coldkey = state.uid_coldkey.numpy()
     n_accounts, n_subnets = state.n_accounts, state.n_subnets
+    nom_uid = state.nom_uid.numpy()
+    n_uids = value.shape[1]
+    if (
+        HAVE_NUMBA
+        and coldkey.size
+        and nom_uid.size
+        and int(coldkey.max()) < n_accounts
+        and int(nom_uid.max()) < n_uids
+    ):
+        # (an index out of range takes the numpy path, which raises or reads as it did)
+        out = np.zeros((n_accounts, n_subnets))
+        _account_alpha_cells(
+            value,
+            coldkey,
+            state.owner_shares.numpy(),
+            nom_uid,
+            state.nom_shares.numpy(),
+            state.market_alpha.numpy(),
+            MARKET_ACCOUNT,
+            out,
+        )
+        return out
     own = np.where(coldkey >= 0, state.owner_shares.numpy() * value, 0.0)
     # Each (account, subnet) cell adds its uids' alpha in uid order, starting from 0 (as the
     # accumulating index_put of the tensor version did).
@@ -69,16 +110,46 @@ def account_alpha(state: NetworkState) -> np.ndarray:
     owned = np.bincount(
         cell.ravel(), weights=own.ravel(), minlength=n_accounts * n_subnets
     ).reshape(n_accounts, n_subnets)
-    nom_uid = state.nom_uid.numpy()
     # value[s, nom_uid[a, s]], gathered through flat indices (the same elements; a take is
     # several times faster than indexing with two broadcast index arrays)
-    n_uids = value.shape[1]
     flat_index = nom_uid.clip(min=0) + np.arange(n_subnets) * n_uids
     per_share = np.take(value.reshape(-1), flat_index)
     nominated = np.where(nom_uid >= 0, state.nom_shares.numpy() * per_share, 0.0)
     out = owned + nominated
     out[MARKET_ACCOUNT] += state.market_alpha.numpy()
     return out
+
+
+@jit
+def _account_alpha_cells(
+    value: np.ndarray,
+    coldkey: np.ndarray,
+    owner_shares: np.ndarray,
+    nom_uid: np.ndarray,
+    nom_shares: np.ndarray,
+    market_alpha: np.ndarray,
+    market_account: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba
+    """:func:`account_alpha`'s numpy path into ``out`` (zeros ``[A, S]``), the same operations
+    in the same order: each uid's own alpha added to its coldkey's cell in (subnet, uid) order
+    as ``np.bincount`` adds (a uid without a coldkey adds its 0 to account 0's cell), then each
+    cell's nominated alpha, then the market's alpha."""
+    n_subnets, n_uids = value.shape
+    for s in range(n_subnets):
+        for u in range(n_uids):
+            owner = coldkey[s, u]
+            if owner >= 0:
+                out[owner, s] += owner_shares[s, u] * value[s, u]
+            else:
+                out[0, s] += 0.0
+    for a in range(out.shape[0]):
+        for s in range(n_subnets):
+            uid = nom_uid[a, s]
+            nominated = nom_shares[a, s] * value[s, uid] if uid >= 0 else 0.0
+            out[a, s] = out[a, s] + nominated
+    for s in range(n_subnets):
+        out[market_account, s] += market_alpha[s]
 
 
 def advance_chain(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import torch
 
-from protocol._numba import HAVE_NUMBA, Backend, choose_backend
+from protocol._numba import HAVE_NUMBA, Backend, choose_backend, jit
 from protocol.yuma._fused import (
     LA1_QUARTILE_TIE_RTOL,
     finish_rows,
@@ -53,6 +53,7 @@ __all__ = [
     "resolve_backend",
     "run_float_epoch",
     "topk_nonzero",
+    "topk_nonzero_array",
     "weighted_median_consensus",
 ]
 
@@ -96,6 +97,50 @@ def topk_nonzero(stake: torch.Tensor, k: int) -> torch.Tensor:
         return nonzero & (above | tied)  # every tie fits (the usual case): no ranking needed
     rank_from_highest_uid = tied.flip(-1).cumsum(-1).flip(-1)  # 1 for the highest tied uid
     return nonzero & (above | (tied & (rank_from_highest_uid <= places_left)))
+
+
+def topk_nonzero_array(stake: np.ndarray, k: int) -> np.ndarray:
+    """:func:`topk_nonzero` of a ``[B, n]`` float64 array, as a numpy bool array.
+
+    With numba and no NaN stake, a per-row selection (:func:`_topk_nonzero_rows`: the k-th
+    largest stake, the stakes above it, and of those equal to it the highest uids); the set is
+    the same (it is defined by the order of the stakes alone). Otherwise the torch function.
+    """
+    n = stake.shape[-1]
+    nonzero = stake != 0
+    if n < k or bool((nonzero.sum(-1) <= k).all()):
+        return nonzero
+    if HAVE_NUMBA and stake.ndim == 2 and k > 0 and not bool(np.isnan(stake).any()):
+        out = np.empty(stake.shape, dtype=np.bool_)
+        _topk_nonzero_rows(stake, k, out)
+        return out
+    return topk_nonzero(torch.from_numpy(stake), k).numpy()
+
+
+@jit
+def _topk_nonzero_rows(
+    stake: np.ndarray, k: int, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """:func:`topk_nonzero` per row of a NaN-free ``stake`` ``[B, n]``, ``0 < k <= n``:
+    the stakes above the k-th largest, then of those equal to it the highest uids while
+    places are left; only non-zero stakes."""
+    n_batch, n = stake.shape
+    for b in range(n_batch):
+        row = stake[b]
+        threshold = np.partition(row, n - k)[n - k]  # torch.kthvalue(n - k + 1) (a copy)
+        places_left = k
+        for j in range(n):
+            above = row[j] > threshold
+            out[b, j] = above
+            places_left -= 1 if above else 0
+        for j in range(n - 1, -1, -1):
+            if places_left <= 0:
+                break
+            if row[j] == threshold:
+                out[b, j] = True
+                places_left -= 1
+        for j in range(n):
+            out[b, j] = out[b, j] and row[j] != 0
 
 
 def weighted_median_consensus(
@@ -560,10 +605,7 @@ def fused_epoch_arrays(
         active_raw,
     )
     if needs_topk:  # more candidates than permits somewhere: the torch selection
-        permit = (
-            topk_nonzero(torch.from_numpy(stake), params.max_validators)
-            | torch.from_numpy(owner_mask)
-        ).numpy()
+        permit = topk_nonzero_array(stake, params.max_validators) | owner_mask
     rows = np.ascontiguousarray(rows_all[:, :k])
     # 4 active stake, the slice, and the kernel's row masks
     slice_stake, trust_slice, dividends_slice = np.empty((3, B, k), dtype=f64)

@@ -69,8 +69,17 @@ class ValidatorObservation:
         shared by the cohorts that evaluate honestly; do not modify)."""
         rows = self._honest.get(exponent)
         if rows is None:
-            rows = self.observed**exponent
-            _normalise_rows_inplace(rows)
+            if exponent == 2.0 and _can_divide_rows(self.observed):
+                # One pass instead of a power, a sum and a division over [S, V, U] (the same
+                # squares, numpy's sums and the same divisions)
+                rows = np.empty(self.observed.shape)
+                n = self.observed.shape[-1]
+                _squared_normalised_rows(
+                    self.observed.reshape(-1, n), _pairwise_plan(n), rows.reshape(-1, n)
+                )
+            else:
+                rows = self.observed**exponent
+                _normalise_rows_inplace(rows)
             self._honest[exponent] = rows
         return rows
 
@@ -120,6 +129,93 @@ def _divide_rows(
         else:
             for j in range(n):
                 out[i, j] = 0.0
+
+
+#: numpy's pairwise summation: runs of at most this many elements are summed by 8
+#: accumulators, longer ones split in two (``PW_BLOCKSIZE`` in numpy's ``loops_utils.h``).
+_PAIRWISE_BLOCK = 128
+
+
+def _pairwise_plan(count: int) -> np.ndarray:
+    """numpy's pairwise summation of ``count`` elements as a postfix program ``[m, 2]``:
+    a row ``(start, length)`` sums a run (:func:`_block_sum`), ``(-1, -1)`` adds the last two
+    partial sums (the split of numpy's ``pairwise_sum``, computed here once per row length;
+    a recursive numba function cannot be cached)."""
+    plan: list[tuple[int, int]] = []
+
+    def split(start: int, length: int) -> None:
+        if length <= _PAIRWISE_BLOCK:
+            plan.append((start, length))
+            return
+        half = length // 2
+        half -= half % 8
+        split(start, half)
+        split(start + half, length - half)
+        plan.append((-1, -1))
+
+    split(0, count)
+    return np.array(plan, dtype=np.int64).reshape(-1, 2)
+
+
+@jit
+def _block_sum(values: np.ndarray, start: int, count: int) -> float:  # pragma: no cover
+    """numpy's ``pairwise_sum`` of a run of at most ``_PAIRWISE_BLOCK`` float64 values."""
+    if count < 8:
+        total = 0.0
+        for i in range(start, start + count):
+            total += values[i]
+        return total
+    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
+    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
+    end8 = start + count - count % 8
+    i = start + 8
+    while i < end8:
+        r0 += values[i]
+        r1 += values[i + 1]
+        r2 += values[i + 2]
+        r3 += values[i + 3]
+        r4 += values[i + 4]
+        r5 += values[i + 5]
+        r6 += values[i + 6]
+        r7 += values[i + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < start + count:
+        total += values[i]
+        i += 1
+    return total
+
+
+@jit
+def _squared_normalised_rows(
+    observed: np.ndarray, plan: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """``out = observed**2`` with rows scaled to sum to 1 (all-zero and NaN-sum rows 0): the
+    squares numpy's ``**2.0`` takes (``x * x``), numpy's row sums (``plan``, from
+    :func:`_pairwise_plan`, after the identity 0 that ``np.add.reduce`` starts from) and the
+    divisions of :func:`_divide_rows`, in one pass per row."""
+    rows, n = observed.shape
+    partial = np.empty(plan.shape[0] + 1)
+    for i in range(rows):
+        row = out[i]
+        for j in range(n):
+            x = observed[i, j]
+            row[j] = x * x
+        top = 0
+        for step in range(plan.shape[0]):
+            if plan[step, 0] >= 0:
+                partial[top] = _block_sum(row, plan[step, 0], plan[step, 1])
+                top += 1
+            else:
+                top -= 1
+                partial[top - 1] = partial[top - 1] + partial[top]
+        total = 0.0 + partial[0]
+        if total > 0:
+            for j in range(n):
+                row[j] = row[j] / total
+        else:
+            for j in range(n):
+                row[j] = 0.0
 
 
 def observed_quality(
@@ -195,11 +291,25 @@ def _spot_duplicates(
     s, v, u = factor.shape
     for i in range(s):
         for k in range(v):
+            # branch-free, so that the loop vectorises
             for j in range(u):
-                if duplicate[i, j] and draws[i, k, j] < detection:
-                    out[i, k, j] = 0.0
-                else:
-                    out[i, k, j] = base[i, j] * np.float64(factor[i, k, j])
+                spotted = duplicate[i, j] & (draws[i, k, j] < detection)
+                product = base[i, j] * np.float64(factor[i, k, j])
+                out[i, k, j] = 0.0 if spotted else product
+
+
+@jit
+def _copy_masked_rows(
+    rows: np.ndarray, mask: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """``out[s, v] = rows[s, v]`` where ``mask[s, v]`` (``np.copyto(..., where=mask)`` row by
+    row: a plain copy per masked row instead of a masked copy of every element)."""
+    s, v, n = out.shape
+    for i in range(s):
+        for k in range(v):
+            if mask[i, k]:
+                for j in range(n):
+                    out[i, k, j] = rows[i, k, j]
 
 
 class ValidatorCohort(mesa.Agent):
@@ -254,7 +364,10 @@ class HonestValidators(ValidatorCohort):
         elif self.mask.any():
             # The rows straight from the shared honest weights (no [k, U] gather and scatter).
             rows = obs.honest_weights(float(self.params["weight_exponent"]))
-            np.copyto(out, rows, where=self.mask[..., None])
+            if HAVE_NUMBA and rows.shape == out.shape and out.flags.c_contiguous:
+                _copy_masked_rows(rows, self.mask, out)
+            else:
+                np.copyto(out, rows, where=self.mask[..., None])
 
 
 @VALIDATOR_STRATEGIES.register("weight_copier")

@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from protocol import economy
 from protocol._numba import HAVE_NUMBA, jit
 from protocol.economy.amm import spot_price_array
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
+from protocol.yuma.mechanisms import get_mechanism
 
 __all__ = [
     "account_alpha",
@@ -23,6 +25,7 @@ __all__ = [
     "alpha_prices",
     "emission_shares",
     "uid_owned_alpha",
+    "with_live_rows",
 ]
 
 
@@ -152,6 +155,28 @@ def _account_alpha_cells(
         out[market_account, s] += market_alpha[s]
 
 
+def with_live_rows(state: NetworkState, params: EconomyParams) -> NetworkState:
+    """``state`` with ``live_rows`` (the uids whose weight or bond row may be non-zero) kept.
+
+    Unknown rows are found once by reading the weights and bonds (a row is live unless every
+    entry is ``+0.0`` in both); from then on the weight writers and registration keep the
+    marks, and the epochs keep them true: a new bond row depends on that row's weights and old
+    bonds only, and is zero from zeros. A mechanism with its own bond rule gives no such
+    promise: under one the marks are dropped (unknown).
+    """
+    if get_mechanism(params.mechanism).overrides("bonds_and_dividends"):
+        return state if state.live_rows is None else state.replace(live_rows=None)
+    if state.live_rows is not None:
+        return state
+    S, n = state.n_subnets, state.n_uids
+    live = np.zeros((S, n), dtype=np.bool_)
+    for matrix in (state.weights, state.bonds):
+        # the bit patterns: a -0.0 entry keeps a row live (the kernel would copy its sign)
+        bits = matrix.numpy().reshape(S, n, -1).view(np.int64)
+        live |= (bits != 0).any(axis=2)
+    return state.replace(live_rows=torch.from_numpy(live))
+
+
 def advance_chain(
     state: NetworkState, params: EconomyParams, n_blocks: int
 ) -> tuple[NetworkState, list[Any]]:
@@ -159,7 +184,9 @@ def advance_chain(
 
     Returns the new state and the economy's step results in order. The state's bonds must be
     the caller's own (see :class:`sim.model.GovSimModel`): the epochs write their rows in place.
+    The state carries ``live_rows`` from the first call on (see :func:`with_live_rows`).
     """
+    state = with_live_rows(state, params)
     results: list[Any] = []
     left = n_blocks
     while left >= params.tempo:

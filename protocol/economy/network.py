@@ -92,9 +92,7 @@ def new_network(
     A = miner_base + n_miner_accounts
 
     if not flow_ema_rao_per_block >= 0:
-        raise ValueError(
-            f"flow_ema_rao_per_block: expected >= 0, got {flow_ema_rao_per_block}"
-        )
+        raise ValueError(f"flow_ema_rao_per_block: expected >= 0, got {flow_ema_rao_per_block}")
     if pool_spread < 0 or price_spread < 0:
         raise ValueError(
             f"pool_spread, price_spread: expected non-negative log-normal sigmas, "
@@ -261,6 +259,7 @@ def with_weights(
         _check_weight_values(weights)
         new_weights = state.weights.clone()
         new_weights[index] = weights
+        state = _with_live_rows(state, index.numpy(), None)
     if netuids is None:
         # Every slot: no gather (a copy of the whole [S, n, n] tensor).
         setters = new_weights.sum(2) > 0
@@ -272,6 +271,30 @@ def with_weights(
         setters, torch.full_like(last_update[index], state.block), last_update[index]
     )
     return state.replace(weights=new_weights, last_update=last_update)
+
+
+def _with_live_rows(
+    state: NetworkState,
+    netuids: np.ndarray | None,
+    uids: np.ndarray | None,
+    *,
+    in_place: bool = False,
+) -> NetworkState:
+    """``state`` with the rows about to be written marked live (``state.live_rows``, if kept):
+    every uid of ``netuids`` (``None``: every subnet) or ``uids`` of every subnet.
+
+    A written row is live whatever its values: a zero row may still hold bonds. Marking more
+    rows live is always safe, so ``in_place`` may write into a tensor other states share.
+    """
+    if state.live_rows is None:
+        return state
+    live = state.live_rows if in_place else state.live_rows.clone()
+    view = live.numpy()
+    if uids is None:
+        view[netuids if netuids is not None else slice(None)] = True
+    else:
+        view[:, uids] = True
+    return state if in_place else state.replace(live_rows=live)
 
 
 def _row_sums_checked(rows: torch.Tensor, backend: Backend) -> tuple[np.ndarray, bool]:
@@ -378,6 +401,7 @@ def with_validator_weights(
         and choose_backend(backend) == "fused"
     ):
         # one numba call: the check and the writes (the same state as the steps below)
+        state = _with_live_rows(state, None, index, in_place=in_place)
         new_weights = state.weights if in_place else state.weights.clone()
         last_update = state.last_update if in_place else state.last_update.clone()
         if not _write_validator_rows(
@@ -392,6 +416,7 @@ def with_validator_weights(
     # finite row overflowing float64 is refused too).
     if rows.numel() and (not non_negative or not bool(np.isfinite(row_sums).all())):
         raise ValueError("weights: expected finite non-negative values")
+    state = _with_live_rows(state, None, index, in_place=in_place)
     new_weights = state.weights if in_place else state.weights.clone()
     last_update = state.last_update if in_place else state.last_update.clone()
     scattered = [] if new_weights.is_contiguous() else ["the weights tensor is not contiguous"]

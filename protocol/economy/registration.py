@@ -361,7 +361,11 @@ def _register_uid(
         matrix[netuid, uid, :] = 0.0
         matrix[netuid, :, uid] = 0.0
     new_state = state.replace(
-        tao_recycled=state.tao_recycled + burn, weights=weights, bonds=bonds, **copies.changes()
+        tao_recycled=state.tao_recycled + burn,
+        weights=weights,
+        bonds=bonds,
+        live_rows=_cleared_live_row(state.live_rows, netuid, uid),
+        **copies.changes(),
     )
     return new_state, RegistrationResult(netuid, uid, burn, pruned, liquidated)
 
@@ -452,8 +456,22 @@ def _register_uid_torch(
         validator_permit=permit,
         weights=weights,
         bonds=bonds,
+        live_rows=_cleared_live_row(state.live_rows, netuid, uid),
     )
     return new_state, RegistrationResult(netuid, uid, burn, pruned, liquidated)
+
+
+def _cleared_live_row(live_rows: torch.Tensor | None, netuid: int, uid: int) -> torch.Tensor | None:
+    """``live_rows`` (``None`` stays ``None``) with the new uid's rows, just zeroed, not live.
+
+    Always a copy (``[S, n]`` bool, small): a tensor shared with another state, whose rows are
+    not zeroed, must not lose a mark.
+    """
+    if live_rows is None:
+        return None
+    cleared = live_rows.clone()
+    cleared[netuid, uid] = False
+    return cleared
 
 
 def subnet_to_prune(state: NetworkState, params: EconomyParams) -> int:

@@ -165,6 +165,10 @@ class NetworkState:
     account_names: tuple[str, ...]
     #: Per-subnet epoch hyperparameters set by ``SetHyperparameter``: ``(netuid, name, value)``.
     epoch_overrides: tuple[tuple[int, str, Any], ...] = ()
+    #: ``[S, n]`` bool: uids whose weight or bond row may be non-zero; ``False`` promises an
+    #: all-``+0.0`` row in both, which the fused epoch then does not read. ``None``: unknown.
+    #: Kept by the weight writers (:mod:`protocol.economy.network`) and registration.
+    live_rows: torch.Tensor | None = None
 
     @property
     def n_subnets(self) -> int:

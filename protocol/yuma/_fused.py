@@ -38,6 +38,7 @@ __all__ = [
     "LIQUID_NONE",
     "LIQUID_V1",
     "LIQUID_V2",
+    "check_live_rows",
     "finish_rows",
     "fresh_copy",
     "fused_available",
@@ -379,6 +380,8 @@ def fused_slice_epoch(
     stake: np.ndarray,
     keep_new: np.ndarray,
     lost: np.ndarray,
+    live_rows: np.ndarray,
+    has_live_rows: bool,
     kappa: float,
     bonds_penalty: float,
     bonds_moving_average: float,
@@ -422,6 +425,11 @@ def fused_slice_epoch(
         ``[B, k]`` consensus stake of the slice rows.
     keep_new, lost
         ``[B, k]`` bond storage rule: store the new row / clear the row / keep the old row.
+    live_rows
+        ``[B, n]`` bool, used only when ``has_live_rows``: ``False`` where the caller knows that
+        uid's weight row and bond row are all ``+0.0`` (and, with ``has_present``, its row of
+        explicit entries all ``False``); such slice rows are not read. Rows wrongly marked
+        ``False`` give wrong results (see :func:`check_live_rows`).
     kappa, bonds_penalty, bonds_moving_average, yuma3, liquid, alpha_low, alpha_high, steepness,
     logit_low, logit_high, sparse_bond_drop
         Resolved epoch parameters (``liquid`` is ``LIQUID_NONE``/``LIQUID_V1``/``LIQUID_V2``;
@@ -454,6 +462,7 @@ def fused_slice_epoch(
     per_row = np.empty(k)
     row_total = np.empty(k)
     row_zero = np.zeros(k, dtype=np.bool_)
+    known_zero = np.zeros(k, dtype=np.bool_)
     unchanged = np.zeros(k, dtype=np.bool_)
     stored = np.zeros(k, dtype=np.bool_)
     median_stake = np.empty(k)
@@ -464,11 +473,29 @@ def fused_slice_epoch(
         # (staked rows also in float32 for the κ-median's search)
         zero_seen = False
         for r in range(k):
+            known_zero[r] = has_live_rows and not live_rows[b, rows[b, r]]
+        for r in range(k):
             if r + ROWS_AHEAD < k:
-                _prefetch_row(weights[b, rows[b, r + ROWS_AHEAD]])
+                ahead = rows[b, r + ROWS_AHEAD]
+                if not (has_live_rows and not live_rows[b, ahead]):
+                    _prefetch_row(weights[b, ahead])
             elif b + 1 < n_batch and r + ROWS_AHEAD - k < k:
-                _prefetch_row(weights[b + 1, rows[b + 1, r + ROWS_AHEAD - k]])
+                ahead = rows[b + 1, r + ROWS_AHEAD - k]
+                if not (has_live_rows and not live_rows[b + 1, ahead]):
+                    _prefetch_row(weights[b + 1, ahead])
             src = rows[b, r]
+            if known_zero[r]:
+                # all +0.0 (the caller's word): what the masked copy below would give, and
+                # the sum, the zero test and the explicit entries of an all-zero row
+                w_buf[r, :] = 0.0
+                if has_present:
+                    exists_buf[r, :] = False
+                row_total[r] = 0.0
+                row_zero[r] = True
+                if stake[b, r] > 0 and not zero_seen:
+                    w32_buf[r, :] = np.float32(0.0)
+                    zero_seen = True
+                continue
             threshold = drop_from[b, r]
             self_column = -1 if keep_self[b, r] else src
             source = weights[b, src]
@@ -513,7 +540,8 @@ def fused_slice_epoch(
                     w_buf[r, j] *= inverse
 
         for r in range(min(ROWS_AHEAD, k)):
-            _prefetch_row(bonds_in[b, rows[b, r]])
+            if not known_zero[r]:
+                _prefetch_row(bonds_in[b, rows[b, r]])
         # 6 κ-median consensus over the staked rows
         # Staked rows with no weight (permit holders that set none) are all zeros: they enter
         # the median as one zero row carrying their summed stake, so its passes read each
@@ -579,7 +607,7 @@ def fused_slice_epoch(
         consensus_nonneg = negative == 0
         ranks[:] = 0.0
         for r in range(k):
-            if r + ROWS_AHEAD < k:
+            if r + ROWS_AHEAD < k and not known_zero[r + ROWS_AHEAD]:
                 _prefetch_row(bonds_in[b, rows[b, r + ROWS_AHEAD]])
             # loop-invariant branches outside the column loops, so that these vectorise
             unchanged[r] = False
@@ -603,8 +631,9 @@ def fused_slice_epoch(
                     # ranks, column sums or dividends and its stored bonds stay as they are.
                     # Scanning the old row is cheaper than the pass and the write-back.
                     nonzero = 0
-                    for j in range(n):
-                        nonzero += old_source[j] != 0.0
+                    if not known_zero[r]:
+                        for j in range(n):
+                            nonzero += old_source[j] != 0.0
                     if nonzero == 0:
                         trust_out[b, r] = 0.0
                         unchanged[r] = True
@@ -644,7 +673,7 @@ def fused_slice_epoch(
                 for j in range(n):
                     w = w_row[j]
                     wb_row[j] = max(w + bonds_penalty * (clip_row[j] - w), 0.0)
-            if row_valid[b, r]:
+            if row_valid[b, r] and not known_zero[r]:
                 _copy_row(old_row, bonds_in[b, rows[b, r]])
                 if any_recent:
                     for j in range(n):
@@ -956,6 +985,45 @@ def _kernel_rows(
 
 #: The kernel's placeholder for "no explicit weight entries" (never read).
 _NO_PRESENT = np.zeros((1, 1, 1), np.bool_)
+#: The kernel's placeholder for "no row hint" (never read).
+_NO_LIVE_ROWS = np.zeros((1, 1), np.bool_)
+
+
+def check_live_rows(
+    live_rows: np.ndarray,
+    weights: np.ndarray,
+    bonds: np.ndarray,
+    present: np.ndarray | None = None,
+) -> None:
+    """Raise unless every row that ``live_rows`` marks ``False`` is all ``+0.0`` in
+    ``weights`` and ``bonds`` (``[B, n, n]``) and has no explicit entry in ``present``.
+
+    The kernel trusts ``live_rows`` (checking it would read the rows it lets the kernel skip):
+    a debugging aid for callers and tests.
+
+    Raises
+    ------
+    ValueError
+        Naming the first wrongly marked row.
+    """
+    dead = ~np.asarray(live_rows, dtype=np.bool_)
+    # +0.0 exactly: -0.0 compares equal to 0 but the kernel's copy would keep its sign
+    checks = [("weights", weights), ("bonds", bonds)]
+    for name, matrix in checks:
+        bits = np.asarray(matrix, dtype=np.float64).view(np.int64)
+        wrong = dead & (bits != 0).any(axis=2)
+        if wrong.any():
+            b, uid = (int(i) for i in np.argwhere(wrong)[0])
+            raise ValueError(
+                f"live_rows: row {uid} of batch {b} is marked zero but its {name} are not"
+            )
+    if present is not None:
+        wrong = dead & np.asarray(present, dtype=np.bool_).any(axis=2)
+        if wrong.any():
+            b, uid = (int(i) for i in np.argwhere(wrong)[0])
+            raise ValueError(
+                f"live_rows: row {uid} of batch {b} is marked zero but has explicit entries"
+            )
 
 
 def slice_kernel(
@@ -991,6 +1059,8 @@ def slice_kernel(
         rows.slice_stake,
         rows.keep_new,
         rows.lost,
+        rows.live_rows if rows.live_rows is not None else _NO_LIVE_ROWS,
+        rows.live_rows is not None,
         float(params.kappa),
         float(params.bonds_penalty),
         float(params.bonds_moving_average),

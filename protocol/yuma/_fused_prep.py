@@ -43,6 +43,10 @@ class KernelRows(NamedTuple):
     slice_stake: np.ndarray
     keep_new: np.ndarray
     lost: np.ndarray
+    #: ``[B, n]`` bool, or ``None`` (unknown: every slice row is read): ``False`` where the
+    #: uid's weight and bond rows are known to be all zero (``fused_slice_epoch``'s
+    #: ``live_rows``).
+    live_rows: np.ndarray | None = None
 
 
 _INT64_MAX = np.iinfo(np.int64).max

@@ -540,6 +540,7 @@ def fused_epoch_arrays(
     commit_block: np.ndarray | None = None,
     weights_present: np.ndarray | None = None,
     empty_permit_vector: bool = False,
+    live_rows: np.ndarray | None = None,
 ) -> FusedEpoch:
     """The fused float epoch on numpy arrays (CPU): numba steps 1-4, the fused kernel for
     steps 5-10 and bond storage, numba step 11; bit-identical to :func:`run_float_epoch` on
@@ -552,6 +553,9 @@ def fused_epoch_arrays(
     ``[B, n]`` bool ``permit_prev_in`` and ``[B, n, n]`` bool ``weights_present``. ``params``
     are resolved (:meth:`Mechanism.resolve_params`) and :func:`fused_epoch_applies` holds.
     The new bond rows are written into ``bonds`` in place (the caller copies if it must).
+    ``live_rows`` (``[B, n]`` bool, optional): ``False`` where the caller knows the uid's weight
+    row and bond row to be all ``+0.0`` (and its ``weights_present`` row all ``False``); the
+    kernel then does not read those rows (same results). ``None``: every permit row is read.
     The two stake row sums run in torch, as the torch path takes them
     (:mod:`protocol.yuma._fused_prep`).
     """
@@ -659,6 +663,7 @@ def fused_epoch_arrays(
             slice_stake=slice_stake,
             keep_new=keep_new,
             lost=lost,
+            live_rows=live_rows,
         ),
         params,
         consensus,

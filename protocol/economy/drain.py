@@ -761,6 +761,8 @@ def _drain_all_fused(
         registration=view["registration_block"],
         block=np.full(S, block, dtype=np.int64),
         permit_prev_in=view["validator_permit"],
+        # rows the weight writers and registration know to be all zero are not read
+        live_rows=None if state.live_rows is None else state.live_rows.numpy(),
     )
 
     # payouts (payouts_fused on the state's arrays)

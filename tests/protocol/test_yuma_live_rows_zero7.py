@@ -58,7 +58,7 @@ def _run(case: dict[str, Any], arrays: dict[str, Any], live_rows: np.ndarray | N
     return result, bonds
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(case=batched_epochs(), data=st.data())
 def test_live_rows_give_the_same_bytes(case: dict[str, Any], data: st.DataObject) -> None:
     weights = case["weights"].numpy().copy()

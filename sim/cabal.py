@@ -187,7 +187,7 @@ class CabalLedger:
         ``layout[5]``: the same ``[V, k]``, C-ordered)."""
         m = self.model
         st = m.state
-        all_coldkeys = st.uid_coldkey.numpy()  # [S, n]
+        all_coldkeys = st.view("uid_coldkey")  # [S, n]
         layout = self._layout
         if (
             layout is None
@@ -218,8 +218,8 @@ class CabalLedger:
                 np.ascontiguousarray(cells.T),
             )
         _, ck, per_uid_count, registered_v, cells, _ = layout
-        root = np.where(registered_v, st.root_stake.numpy()[ck] / per_uid_count, 0.0)
-        hotkey = np.take(st.hotkey_alpha.numpy(), cells)  # hotkey_alpha[np.ix_(subnets, uids)]
+        root = np.where(registered_v, st.view("root_stake")[ck] / per_uid_count, 0.0)
+        hotkey = np.take(st.view("hotkey_alpha"), cells)  # hotkey_alpha[np.ix_(subnets, uids)]
         return hotkey + m.params.tao_weight * root, layout
 
     def fair_miner_share(self, stake: np.ndarray) -> np.ndarray:

@@ -11,9 +11,11 @@ exogenous stake flows and whose alpha (``market_alpha``) is staked to hotkeys ou
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
 import torch
 
 from protocol.economy.amm import spot_price as pool_spot_price
@@ -227,19 +229,60 @@ class NetworkState:
             nominated = nominated + self.market_alpha
         return own + nominated
 
+    def view(self, name: str) -> np.ndarray:
+        """``getattr(self, name).numpy()``, converted once per state: the numpy view of tensor
+        field ``name`` (sharing its memory, so in-place writes to the tensor show through).
+
+        The views are kept in the instance dict (a memo, not a field: the state stays frozen
+        data) and carried over by :meth:`replace` for the fields it keeps; a step reads the
+        same ``[S]`` and ``[S, n]`` fields in several places, each once converted.
+        """
+        views = self.__dict__.get(_VIEWS)
+        if views is None:
+            views = self.__dict__[_VIEWS] = {}
+        array = views.get(name)
+        if array is None:
+            array = views[name] = getattr(self, name).numpy()
+        return array
+
     def replace(self, **changes: Any) -> NetworkState:
         """``dataclasses.replace`` with a check that every name is a field.
 
         A shallow copy of the instance dict (no ``__init__`` run: the state has no
-        ``__post_init__``), which the per-block step calls several times per block.
+        ``__post_init__``), which the per-block step calls several times per block. The
+        numpy views of the kept fields (:meth:`view`) come along.
         """
         unknown = changes.keys() - _STATE_FIELDS
         if unknown:
             raise ValueError(f"NetworkState: unknown field {sorted(unknown)[0]!r}")
         new = object.__new__(NetworkState)
-        new.__dict__.update(self.__dict__)
-        new.__dict__.update(changes)
+        new_dict = new.__dict__
+        new_dict.update(self.__dict__)
+        new_dict.update(changes)
+        views = new_dict.get(_VIEWS)
+        if views is not None:  # the new state's own memo: the kept fields' views
+            new_dict[_VIEWS] = {name: array for name, array in views.items() if name not in changes}
         return new
 
+    def replace_arrays(self, arrays: Mapping[str, np.ndarray], **changes: Any) -> NetworkState:
+        """:meth:`replace` with the fields of ``arrays`` set to tensors on those numpy arrays
+        (``torch.from_numpy``: shared memory), which become the new state's :meth:`view` of
+        them; ``changes`` as in :meth:`replace`."""
+        new = self.replace(
+            **changes, **{name: torch.from_numpy(array) for name, array in arrays.items()}
+        )
+        views = new.__dict__.get(_VIEWS)
+        new.__dict__[_VIEWS] = dict(arrays) if views is None else {**views, **arrays}
+        return new
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields only: a copy or a pickle converts its own views (a pickled view would
+        no longer share its tensor's memory)."""
+        state = dict(self.__dict__)
+        state.pop(_VIEWS, None)
+        return state
+
+
+#: The instance-dict key of a state's numpy views (:meth:`NetworkState.view`).
+_VIEWS = "_numpy_views"
 _STATE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(NetworkState))

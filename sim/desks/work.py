@@ -241,7 +241,7 @@ class WorkDesk:
         if len(self.weight_history) < self.reveal_lag_steps:
             return np.zeros((S, n))
         past = self.weight_history[-self.reveal_lag_steps]
-        stake = self.host.state.hotkey_alpha.numpy()[:, self.validators.uids]
+        stake = self.host.state.view("hotkey_alpha")[:, self.validators.uids]
         setters = past.sum(axis=2) > 0
         w = np.where(setters, stake, 0.0)
         mean = np.einsum("sv,svn->sn", w, past)
@@ -260,7 +260,7 @@ class WorkDesk:
                 host.state, torch.from_numpy(self.weights), self.validators.uids, in_place=True
             )
         before_alpha = chain.uid_owned_alpha(host.state)
-        before_balance = host.state.balances.numpy().copy()
+        before_balance = host.state.view("balances").copy()
         host.state, results = chain.advance_chain(host.state, host.params, n_blocks)
         gained = np.maximum(chain.uid_owned_alpha(host.state) - before_alpha, 0.0) / RAO_PER_TAO
         prices = chain.alpha_prices(host.state)
@@ -269,7 +269,7 @@ class WorkDesk:
         dt = n_blocks / BLOCKS_PER_DAY
         decay = 0.5 ** (dt / 1.0)
         self.recent_income = decay * self.recent_income + (1 - decay) * income / max(dt, 1e-12)
-        host.recorder.add_balance_income(host.state.balances.numpy() - before_balance)
+        host.recorder.add_balance_income(host.state.view("balances") - before_balance)
         host.recorder.add_step_income(income, gained, results, prices)
         return results
 

@@ -77,6 +77,19 @@ class CoinbaseResult:
     n_blocks: int
 
 
+#: The state fields :func:`_flow_shares_fused` reads.
+_FLOW_SHARE_INPUTS = frozenset(
+    (
+        "active",
+        "subtoken_enabled",
+        "registration_allowed",
+        "start_block",
+        "flow_ema",
+        "emission_enabled",
+    )
+)
+
+
 def subnet_shares(state: NetworkState, params: EconomyParams, block: int) -> torch.Tensor:
     """TAO shares of this block under ``params.era`` (sum 1 over emitting, enabled subnets)."""
     return _emit_and_shares(state, params, SHARE_ERAS.get(params.era), block)[1]
@@ -97,7 +110,12 @@ def _emit_and_shares(
         and params.flow_exponent == 1.0
         and state.flow_ema.dtype == torch.float64
     ):
-        fused = _flow_shares_fused(state, params, block)
+        # the recorder reads the next block's shares, then that block's coinbase: one pass
+        fused = state.derived(
+            ("tao_flow_shares", block, float(params.flow_cutoff)),
+            _FLOW_SHARE_INPUTS,
+            lambda: _flow_shares_fused(state, params, block),
+        )
         if fused is not None:
             return fused
     emit = _emitting_array(state, block)  # emitting_mask, in numpy

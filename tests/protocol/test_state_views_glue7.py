@@ -85,3 +85,38 @@ def test_tempo_steps_with_and_without_views_are_byte_identical() -> None:
         assert (
             getattr(with_views, name).numpy().tobytes() == getattr(without, name).numpy().tobytes()
         )
+
+
+def test_a_derived_value_is_kept_until_one_of_its_inputs_is_replaced() -> None:
+    state = _state()
+    calls: list[int] = []
+
+    def compute() -> float:
+        calls.append(1)
+        return float(state.flow_ema.sum())
+
+    inputs = frozenset(("flow_ema", "active"))
+    assert state.derived("total", inputs, compute) == state.derived("total", inputs, compute)
+    assert len(calls) == 1
+    kept = state.replace(pool_tao=state.pool_tao + 1.0, block=state.block + 1)
+    kept.derived("total", inputs, compute)
+    assert len(calls) == 1
+    changed = kept.replace(flow_ema=kept.flow_ema + 1.0)
+    changed.derived("total", inputs, compute)
+    assert len(calls) == 2
+    assert "_derived_values" not in pickle.loads(pickle.dumps(changed)).__dict__
+
+
+def test_the_shares_the_recorder_reads_are_the_next_coinbases() -> None:
+    from protocol.economy.coinbase import _flow_shares_fused, subnet_shares
+
+    params = EconomyParams(era="tao_flow", net_tao_flow_enabled=False)
+    state, _ = tempo_step(_state(), params)
+    block = state.block + 1
+    first = subnet_shares(state, params, block)
+    assert subnet_shares(state.replace(reg_burn=state.reg_burn * 0.5), params, block) is first
+    fresh = _flow_shares_fused(pickle.loads(pickle.dumps(state)), params, block)
+    assert fresh is not None
+    assert first.numpy().tobytes() == fresh[1].numpy().tobytes()
+    moved = state.replace(flow_ema=state.flow_ema * 2.0)
+    assert subnet_shares(moved, params, block) is not first

@@ -109,6 +109,18 @@ class ValidatorGrid:
     cabal_miners: np.ndarray
 
 
+#: The state fields :func:`sim.chain.uid_owned_alpha` reads.
+_OWNED_ALPHA_INPUTS = frozenset(("owner_shares", "total_shares", "hotkey_alpha"))
+
+
+def _uid_owned_alpha(state: NetworkState) -> np.ndarray:
+    """:func:`sim.chain.uid_owned_alpha` of ``state``, kept with it: a step's holdings after
+    the chain are the next step's before it, unless a trade or registration came between."""
+    return state.derived(
+        "uid_owned_alpha", _OWNED_ALPHA_INPUTS, lambda: chain.uid_owned_alpha(state)
+    )
+
+
 def reveal_lag_steps(config: SimConfig, blocks_per_step: int) -> int:
     """Steps before set weights become public: one tempo, ``1 + reveal_tempos`` with commit-reveal.
 
@@ -259,10 +271,10 @@ class WorkDesk:
             host.state = economy.with_validator_weights(
                 host.state, torch.from_numpy(self.weights), self.validators.uids, in_place=True
             )
-        before_alpha = chain.uid_owned_alpha(host.state)
+        before_alpha = _uid_owned_alpha(host.state)
         before_balance = host.state.view("balances").copy()
         host.state, results = chain.advance_chain(host.state, host.params, n_blocks)
-        gained = np.maximum(chain.uid_owned_alpha(host.state) - before_alpha, 0.0) / RAO_PER_TAO
+        gained = np.maximum(_uid_owned_alpha(host.state) - before_alpha, 0.0) / RAO_PER_TAO
         prices = chain.alpha_prices(host.state)
         income = gained * prices[:, None]  # TAO
         self.uid_income_tao += income

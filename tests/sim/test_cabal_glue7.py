@@ -1,0 +1,94 @@
+"""The cabal ledger's epoch kernel: numpy's sums and the array version's operations, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from protocol.units import RAO_PER_TAO
+from sim.cabal import _book_epoch, _divide_where, _pairwise_sum
+
+
+def _wide(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values over many magnitudes (sums in another order round differently), some -0.0."""
+    values = rng.standard_normal(shape) * 10.0 ** rng.integers(-6, 17, shape)
+    values[rng.random(shape) < 0.05] = -0.0
+    return values
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_pairwise_sum_is_numpys(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for count in [*range(0, 40), *rng.integers(40, 700, 60).tolist()]:
+        values = _wide(rng, (count,))
+        assert np.float64(0.0 + _pairwise_sum(values, 0, count)).tobytes() == (
+            values.sum().tobytes()
+        )
+
+
+def _book_epoch_arrays(
+    incentive_all: np.ndarray,
+    dividends_all: np.ndarray,
+    miner_alpha: np.ndarray,
+    validator_alpha: np.ndarray,
+    s: np.ndarray,
+    uids: np.ndarray,
+    miner_masks: np.ndarray,
+    cabal_slots: np.ndarray,
+    price: np.ndarray,
+    fair: np.ndarray,
+    has_reference: np.ndarray,
+    totals: np.ndarray,
+) -> None:
+    """The array version the kernel replaced (``CabalLedger.add``'s loop body)."""
+    incentive = incentive_all[s]
+    cells = s[:, None] * incentive_all.shape[1] + uids[None, :]
+    dividends = np.take(dividends_all, np.ascontiguousarray(cells.T)).T
+    tao = np.array((miner_alpha, validator_alpha))[:, s]
+    tao = tao / RAO_PER_TAO * price
+    inc = np.where(miner_masks, incentive, 0.0).sum(axis=2)
+    div_total = dividends.sum(axis=1)
+    div_cabal = np.where(cabal_slots, dividends, 0.0).sum(axis=1)
+    total = np.array((inc[0], div_total))
+    paid = total > 0
+    paid[0] &= has_reference
+    share = _divide_where(np.array((inc[1], div_cabal)), total, paid, 0.0)
+    totals += np.where(paid, np.array((tao, share * tao, fair * tao)), 0.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_epoch_kernel_books_as_the_arrays_did(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        S = int(rng.integers(1, 40))
+        n = int(rng.integers(2, 300))
+        k = int(rng.integers(1, S + 1))
+        V = int(rng.integers(1, min(n, 24) + 1))
+        s = np.sort(rng.choice(S, k, replace=False)).astype(np.int64)
+        uids = rng.choice(n, V, replace=False).astype(np.int64)
+        incentive = np.abs(_wide(rng, (S, n)))
+        dividends = _wide(rng, (S, n))
+        incentive[rng.random(S) < 0.2] = 0.0  # subnets that paid nothing
+        miner_alpha, validator_alpha = _wide(rng, (S,)), _wide(rng, (S,))
+        miner_masks = rng.random((2, k, n)) < 0.5
+        cabal_slots = rng.random((k, V)) < 0.5
+        price = np.abs(_wide(rng, (k,)))
+        fair = rng.random((2, k))
+        fair[0, rng.random(k) < 0.3] = np.nan
+        has_reference = np.isfinite(fair[0])
+        start = _wide(rng, (3, 2, k))
+        want, got = start.copy(), start.copy()
+        args = (miner_masks, cabal_slots, price, fair, has_reference)
+        _book_epoch_arrays(incentive, dividends, miner_alpha, validator_alpha, s, uids, *args, want)
+        _book_epoch(
+            incentive,
+            dividends,
+            miner_alpha,
+            validator_alpha,
+            s,
+            uids,
+            *args,
+            float(RAO_PER_TAO),
+            got,
+        )
+        assert got.tobytes() == want.tobytes()

@@ -58,14 +58,6 @@ def _share(part: float, whole: float) -> float:
     return part / whole if whole > 0 else float("nan")
 
 
-def _divide_where(
-    numerator: np.ndarray, denominator: np.ndarray, mask: np.ndarray, fill: float
-) -> np.ndarray:
-    """``np.divide(numerator, denominator, where=mask)`` into an array of ``fill``: the same
-    divisions where ``mask`` holds, without ``np.divide``'s slow ``where=`` path."""
-    return np.where(mask, numerator / np.where(mask, denominator, 1.0), fill)
-
-
 @jit
 def _block_sum(values: np.ndarray, start: int, count: int) -> float:  # pragma: no cover
     """numpy's pairwise sum of a block of up to 128 values: eight running sums (one value
@@ -142,6 +134,52 @@ def _pairwise_sum(values: np.ndarray, start: int, count: int) -> float:  # pragm
 
 
 @jit
+def _fair_shares(
+    weights: np.ndarray,
+    subnets: np.ndarray,
+    stake: np.ndarray,
+    honest: np.ndarray,
+    miner_masks: np.ndarray,
+    validator_masks: np.ndarray,
+    fair: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba
+    """The fair shares ``[2, k]`` into ``fair``: the honest validators' stake-weighted weight
+    share on the cabal's miners (NaN without an honest validator setting weights) and the
+    cabal validators' share of the validators' stake. The array version's operations (kept
+    in the tests), its sums in numpy's order: each weight row and each masked row pairwise,
+    the stake-weighted reference slot by slot from 0.0 (as ``einsum`` adds it)."""
+    k = subnets.shape[0]
+    n_slots = stake.shape[1]
+    n = weights.shape[2]
+    row = np.empty(max(n, n_slots))
+    reference = np.zeros(n)
+    for j in range(k):
+        s = subnets[j]
+        reference[:] = 0.0
+        for v in range(n_slots):
+            for u in range(n):
+                row[u] = weights[s, v, u]
+            setting = honest[j, v] and (0.0 + _pairwise_sum(row, 0, n)) > 0
+            weight = stake[j, v] if setting else 0.0
+            for u in range(n):
+                reference[u] += weight * weights[s, v, u]
+        for u in range(n):
+            row[u] = reference[u] if miner_masks[0, j, u] else 0.0
+        on_miners = 0.0 + _pairwise_sum(row, 0, n)
+        for u in range(n):
+            row[u] = reference[u] if miner_masks[1, j, u] else 0.0
+        on_cabal = 0.0 + _pairwise_sum(row, 0, n)
+        fair[0, j] = on_cabal / on_miners if on_miners > 0 else np.nan
+        for v in range(n_slots):
+            row[v] = stake[j, v] if validator_masks[0, j, v] else 0.0
+        every = 0.0 + _pairwise_sum(row, 0, n_slots)
+        for v in range(n_slots):
+            row[v] = stake[j, v] if validator_masks[1, j, v] else 0.0
+        cabal = 0.0 + _pairwise_sum(row, 0, n_slots)
+        fair[1, j] = cabal / every if every > 0 else 0.0
+
+
+@jit
 def _book_epoch(
     incentive: np.ndarray,
     dividends: np.ndarray,
@@ -153,7 +191,6 @@ def _book_epoch(
     cabal_slots: np.ndarray,
     price: np.ndarray,
     fair: np.ndarray,
-    has_reference: np.ndarray,
     rao_per_tao: float,
     totals: np.ndarray,
 ) -> None:  # pragma: no cover - compiled by numba
@@ -189,7 +226,7 @@ def _book_epoch(
             if side == 0:
                 tao = miner_alpha[s] / rao_per_tao * price[j]
                 whole, part = miners_paid, cabal_miners_paid
-                paid = whole > 0 and has_reference[j]
+                paid = whole > 0 and np.isfinite(fair[0, j])  # an honest reference
             else:
                 tao = validator_alpha[s] / rao_per_tao * price[j]
                 whole, part = dividend_total, dividend_cabal
@@ -356,28 +393,25 @@ class CabalLedger:
     def fair_miner_share(self, stake: np.ndarray) -> np.ndarray:
         """The honest validators' stake-weighted weight share on the cabal's miners ``[k]``
         (NaN where no honest validator sets weights); ``stake`` is ``[k, V]``."""
-        return self._fair_miner_share(stake, self._ledger_masks())
+        return self._fair_shares(stake, self._ledger_masks())[0]
 
-    def _fair_miner_share(self, stake: np.ndarray, masks: _LedgerMasks) -> np.ndarray:
-        weights = self.model.work.weights[self.subnets]  # [k, V, n], rows normalised
-        setting = masks.honest & (weights.sum(axis=2) > 0)
-        reference = np.einsum("kv,kvn->kn", np.where(setting, stake, 0.0), weights)
-        # [2, k]: on the miners, on the cabal's miners (each row's own contiguous sum, as
-        # one sum per mask would)
-        on = np.where(masks.miners, reference, 0.0).sum(axis=2)
-        return _divide_where(on[1], on[0], on[0] > 0, np.nan)
+    def fair_validator_share(self, stake: np.ndarray) -> np.ndarray:
+        """The cabal validators' share of the validators' stake ``[k]`` (``stake``: ``[k, V]``)."""
+        return self._fair_shares(stake, self._ledger_masks())[1]
 
-    def fair_validator_share(
-        self, stake: np.ndarray, validator_masks: np.ndarray | None = None
-    ) -> np.ndarray:
-        """The cabal validators' share of the validators' stake ``[k]`` (``stake``: ``[k, V]``;
-        ``validator_masks``: ``[2, k, V]`` every slot and the cabal slots, when the caller has
-        them)."""
-        if validator_masks is None:
-            validator_masks = self._ledger_masks().validators
-        # [2, k]: the total and the cabal's (a True mask copies the row: the same sums)
-        part = np.where(validator_masks, stake, 0.0).sum(axis=2)
-        return _divide_where(part[1], part[0], part[0] > 0, 0.0)
+    def _fair_shares(self, stake: np.ndarray, masks: _LedgerMasks) -> np.ndarray:
+        """``[2, k]``: :meth:`fair_miner_share` and :meth:`fair_validator_share`."""
+        fair = np.empty((2, self.subnets.size))
+        _fair_shares(
+            self.model.work.weights,  # [S, V, n], rows normalised
+            self.subnets,
+            stake,
+            masks.honest,
+            masks.miners,
+            masks.validators,
+            fair,
+        )
+        return fair
 
     def add(self, results: Sequence[Any], prices: np.ndarray | None = None) -> None:
         """Add the epochs of one economy step.
@@ -397,15 +431,8 @@ class CabalLedger:
         s = self.subnets
         masks = self._ledger_masks()
         price = (m.alpha_prices() if prices is None else prices)[s]  # TAO per alpha
-        stake = self._validator_stake()
         # fair [2, k]: miners' (NaN without an honest reference) and validators' fair shares
-        fair = np.array(
-            (
-                self._fair_miner_share(stake, masks),
-                self.fair_validator_share(stake, masks.validators),
-            )
-        )
-        has_reference = np.isfinite(fair[0])
+        fair = self._fair_shares(self._validator_stake(), masks)
         uids = np.asarray(m.validator_uids)
         for result in results:
             drain = result.drain
@@ -421,7 +448,6 @@ class CabalLedger:
                 masks.cabal,
                 price,
                 fair,
-                has_reference,
                 float(RAO_PER_TAO),
                 self._totals,
             )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from protocol.units import RAO_PER_TAO
-from sim.cabal import _book_epoch, _divide_where, _pairwise_sum
+from sim.cabal import _book_epoch, _fair_shares, _pairwise_sum
 
 
 def _wide(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -26,6 +26,58 @@ def test_the_pairwise_sum_is_numpys(seed: int) -> None:
         )
 
 
+def _divide_where(
+    numerator: np.ndarray, denominator: np.ndarray, mask: np.ndarray, fill: float
+) -> np.ndarray:
+    """``np.divide(numerator, denominator, where=mask)`` into an array of ``fill``."""
+    return np.where(mask, numerator / np.where(mask, denominator, 1.0), fill)
+
+
+def _fair_shares_arrays(
+    weights_all: np.ndarray,
+    s: np.ndarray,
+    stake: np.ndarray,
+    honest: np.ndarray,
+    miner_masks: np.ndarray,
+    validator_masks: np.ndarray,
+) -> np.ndarray:
+    """The array version the kernel replaced (``CabalLedger``'s fair miner and validator
+    shares)."""
+    weights = weights_all[s]
+    setting = honest & (weights.sum(axis=2) > 0)
+    reference = np.einsum("kv,kvn->kn", np.where(setting, stake, 0.0), weights)
+    on = np.where(miner_masks, reference, 0.0).sum(axis=2)
+    part = np.where(validator_masks, stake, 0.0).sum(axis=2)
+    return np.array(
+        (
+            _divide_where(on[1], on[0], on[0] > 0, np.nan),
+            _divide_where(part[1], part[0], part[0] > 0, 0.0),
+        )
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_fair_shares_kernel_is_the_arrays(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(40):
+        S = int(rng.integers(1, 30))
+        n = int(rng.integers(2, 300))
+        k = int(rng.integers(1, S + 1))
+        V = int(rng.integers(1, 24))
+        s = np.sort(rng.choice(S, k, replace=False)).astype(np.int64)
+        weights = np.abs(_wide(rng, (S, V, n)))
+        weights[rng.random((S, V)) < 0.3] = 0.0  # slots that set no weights
+        stake = np.abs(_wide(rng, (k, V)))
+        stake[rng.random((k, V)) < 0.1] = 0.0
+        honest = rng.random((k, V)) < 0.6
+        miner_masks = rng.random((2, k, n)) < 0.5
+        validator_masks = np.array((np.ones((k, V), bool), rng.random((k, V)) < 0.4))
+        want = _fair_shares_arrays(weights, s, stake, honest, miner_masks, validator_masks)
+        got = np.empty((2, k))
+        _fair_shares(weights, s, stake, honest, miner_masks, validator_masks, got)
+        assert got.tobytes() == want.tobytes()
+
+
 def _book_epoch_arrays(
     incentive_all: np.ndarray,
     dividends_all: np.ndarray,
@@ -37,10 +89,10 @@ def _book_epoch_arrays(
     cabal_slots: np.ndarray,
     price: np.ndarray,
     fair: np.ndarray,
-    has_reference: np.ndarray,
     totals: np.ndarray,
 ) -> None:
     """The array version the kernel replaced (``CabalLedger.add``'s loop body)."""
+    has_reference = np.isfinite(fair[0])
     incentive = incentive_all[s]
     cells = s[:, None] * incentive_all.shape[1] + uids[None, :]
     dividends = np.take(dividends_all, np.ascontiguousarray(cells.T)).T
@@ -75,10 +127,9 @@ def test_the_epoch_kernel_books_as_the_arrays_did(seed: int) -> None:
         price = np.abs(_wide(rng, (k,)))
         fair = rng.random((2, k))
         fair[0, rng.random(k) < 0.3] = np.nan
-        has_reference = np.isfinite(fair[0])
         start = _wide(rng, (3, 2, k))
         want, got = start.copy(), start.copy()
-        args = (miner_masks, cabal_slots, price, fair, has_reference)
+        args = (miner_masks, cabal_slots, price, fair)
         _book_epoch_arrays(incentive, dividends, miner_alpha, validator_alpha, s, uids, *args, want)
         _book_epoch(
             incentive,

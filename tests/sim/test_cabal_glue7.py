@@ -143,3 +143,43 @@ def test_the_epoch_kernel_books_as_the_arrays_did(seed: int) -> None:
             got,
         )
         assert got.tobytes() == want.tobytes()
+
+
+def test_the_kernels_python_twins_book_alike() -> None:
+    """Without numba the kernels run as Python (``protocol._numba.jit``): the same numbers."""
+    pairwise = getattr(_pairwise_sum, "py_func", _pairwise_sum)
+    book = getattr(_book_epoch, "py_func", _book_epoch)
+    rng = np.random.default_rng(7)
+    for count in (0, 5, 64, 129, 300):
+        values = _wide(rng, (count,))
+        assert np.float64(0.0 + pairwise(values, 0, count)).tobytes() == values.sum().tobytes()
+    S, n, k, V = 6, 40, 3, 5
+    s, uids = np.array([0, 2, 5]), np.array([1, 3, 7, 9, 11])
+    incentive, dividends = np.abs(_wide(rng, (S, n))), np.abs(_wide(rng, (S, n)))
+    alphas = (_wide(rng, (S,)), _wide(rng, (S,)))
+    args = (
+        rng.random((2, k, n)) < 0.5,
+        rng.random((k, V)) < 0.5,
+        rng.random(k),
+        rng.random((2, k)),
+    )
+    want, got = np.zeros((3, 2, k)), np.zeros((3, 2, k))
+    _book_epoch_arrays(incentive, dividends, *alphas, s, uids, *args, want)
+    book(incentive, dividends, *alphas, s, uids, *args, float(RAO_PER_TAO), got)
+    assert got.tobytes() == want.tobytes()
+
+
+def test_the_fair_shares_python_twin_is_the_arrays() -> None:
+    """Without numba the kernel runs as Python (``protocol._numba.jit``): the same shares."""
+    fair_shares = getattr(_fair_shares, "py_func", _fair_shares)
+    rng = np.random.default_rng(5)
+    S, V, n, s = 5, 4, 30, np.array([1, 3])
+    weights = np.abs(_wide(rng, (S, V, n)))
+    weights[3, 1] = 0.0
+    stake, honest = np.abs(_wide(rng, (2, V))), rng.random((2, V)) < 0.7
+    miner_masks = rng.random((2, 2, n)) < 0.5
+    validator_masks = np.array((np.ones((2, V), bool), rng.random((2, V)) < 0.5))
+    want = _fair_shares_arrays(weights, s, stake, honest, miner_masks, validator_masks)
+    got = np.empty((2, 2))
+    fair_shares(weights, s, stake, honest, miner_masks, validator_masks, got)
+    assert got.tobytes() == want.tobytes()

@@ -60,3 +60,19 @@ def test_the_rebalance_kernel_trades_as_the_arrays_did(seed: int) -> None:
         freed = _rebalance(e, open_index, staked_target, holdings, tradable, speed, liquid, delta)
         assert delta.tobytes() == want_delta.tobytes()
         assert np.float64(freed).tobytes() == np.float64(want_freed).tobytes()
+
+
+def test_the_python_twin_trades_alike() -> None:
+    """Without numba the kernel runs as Python (``protocol._numba.jit``): the same trades."""
+    rebalance = getattr(_rebalance, "py_func", _rebalance)
+    rng = np.random.default_rng(11)
+    for liquid in (1e9, 0.5, -1.0):
+        open_index = np.array([0, 2, 3, 5])
+        e = np.exp(rng.standard_normal(4))
+        holdings, speed = rng.random(6) * 10.0, np.full(6, 0.25)
+        tradable = np.array([True, True, False, True, True, True])
+        want = _rebalance_arrays(e, open_index, 20.0, holdings, tradable, speed, liquid)
+        delta = np.empty(6)
+        freed = rebalance(e, open_index, 20.0, holdings, tradable, speed, liquid, delta)
+        assert delta.tobytes() == want[0].tobytes()
+        assert np.float64(freed).tobytes() == np.float64(want[1]).tobytes()

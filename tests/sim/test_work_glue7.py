@@ -32,3 +32,15 @@ def test_the_stake_weighted_rows_are_the_arrays(seed: int) -> None:
         got = np.empty((S, n))
         _stake_weighted_rows(hotkey_alpha, uids, past, got)
         assert got.tobytes() == want.tobytes()
+
+
+def test_the_python_twin_weighs_alike() -> None:
+    """Without numba the kernel runs as Python (``protocol._numba.jit``): the same rows."""
+    rows = getattr(_stake_weighted_rows, "py_func", _stake_weighted_rows)
+    rng = np.random.default_rng(3)
+    hotkey_alpha, past = rng.random((4, 20)) * 1e12, rng.random((4, 3, 20))
+    past[1, 2] = 0.0
+    uids = np.array([0, 4, 9])
+    got = np.empty((4, 20))
+    rows(hotkey_alpha, uids, past, got)
+    assert got.tobytes() == _stake_weighted_rows_arrays(hotkey_alpha, uids, past).tobytes()

@@ -284,7 +284,7 @@ class NetworkState:
             for name in changes:
                 views.pop(name, None)
         memo = new_dict.get(_DERIVED)
-        if memo:  # the values none of whose inputs changed
+        if memo is not None:  # the new state's own memo: the values none of whose inputs changed
             new_dict[_DERIVED] = {
                 key: found for key, found in memo.items() if found[0].isdisjoint(changes)
             }

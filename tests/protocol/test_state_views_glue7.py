@@ -120,3 +120,14 @@ def test_the_shares_the_recorder_reads_are_the_next_coinbases() -> None:
     assert first.numpy().tobytes() == fresh[1].numpy().tobytes()
     moved = state.replace(flow_ema=state.flow_ema * 2.0)
     assert subnet_shares(moved, params, block) is not first
+
+
+def test_a_successor_derives_into_a_memo_of_its_own() -> None:
+    state = _state()
+    inputs = frozenset(("flow_ema",))
+    state.derived("other", frozenset(("pool_tao",)), lambda: 0.0)  # a memo to carry
+    changed = state.replace(pool_tao=state.pool_tao + 1.0)  # its only value dropped
+    successor = changed.replace(block=changed.block + 1)  # from an empty memo
+    assert successor.derived("sum", inputs, lambda: 1.0) == 1.0
+    assert changed.derived("sum", inputs, lambda: 2.0) == 2.0  # the parent's memo untouched
+    assert state.derived("sum", inputs, lambda: 3.0) == 3.0

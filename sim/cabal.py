@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
+from protocol._numba import jit
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.units import RAO_PER_TAO
 
@@ -57,12 +58,187 @@ def _share(part: float, whole: float) -> float:
     return part / whole if whole > 0 else float("nan")
 
 
-def _divide_where(
-    numerator: np.ndarray, denominator: np.ndarray, mask: np.ndarray, fill: float
-) -> np.ndarray:
-    """``np.divide(numerator, denominator, where=mask)`` into an array of ``fill``: the same
-    divisions where ``mask`` holds, without ``np.divide``'s slow ``where=`` path."""
-    return np.where(mask, numerator / np.where(mask, denominator, 1.0), fill)
+@jit
+def _block_sum(values: np.ndarray, start: int, count: int) -> float:  # pragma: no cover
+    """numpy's pairwise sum of a block of up to 128 values: eight running sums (one value
+    at a time below eight)."""
+    if count < 8:
+        total = -0.0
+        for i in range(start, start + count):
+            total += values[i]
+        return total
+    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
+    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
+    i = 8
+    while i < count - count % 8:
+        at = start + i
+        r0 += values[at]
+        r1 += values[at + 1]
+        r2 += values[at + 2]
+        r3 += values[at + 3]
+        r4 += values[at + 4]
+        r5 += values[at + 5]
+        r6 += values[at + 6]
+        r7 += values[at + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < count:
+        total += values[start + i]
+        i += 1
+    return total
+
+
+@jit
+def _pairwise_sum(values: np.ndarray, start: int, count: int) -> float:  # pragma: no cover
+    """numpy's sum of ``values[start:start + count]`` before its initial ``0.0`` is added:
+    blocks of up to 128 (:func:`_block_sum`), above that the sum of the two halves (a
+    multiple of eight first), so ``0.0 + _pairwise_sum(...)`` equals the slice's ``sum()``
+    bit for bit. The halving runs on a stack of its own (a cached numba kernel must not
+    call itself)."""
+    if count <= 128:
+        return _block_sum(values, start, count)
+    # frames: (start, count, stage: 0 new, 1 left half pending, 2 right half pending)
+    starts = np.empty(64, np.int64)
+    counts = np.empty(64, np.int64)
+    stages = np.zeros(64, np.int64)
+    lefts = np.empty(64)
+    top = 0
+    starts[0], counts[0] = start, count
+    while True:
+        at, size = starts[top], counts[top]
+        if size <= 128:
+            total = _block_sum(values, at, size)
+            top -= 1
+            while top >= 0 and stages[top] == 2:  # both halves done: the frame's sum
+                total = lefts[top] + total
+                top -= 1
+            if top < 0:
+                return total
+            # the left half of frame ``top`` is done: its right half next
+            lefts[top] = total
+            stages[top] = 2
+            half = counts[top] // 2
+            half -= half % 8
+            starts[top + 1], counts[top + 1], stages[top + 1] = (
+                starts[top] + half,
+                counts[top] - half,
+                0,
+            )
+            top += 1
+            continue
+        half = size // 2
+        half -= half % 8
+        stages[top] = 1
+        starts[top + 1], counts[top + 1], stages[top + 1] = at, half, 0
+        top += 1
+
+
+@jit
+def _fair_shares(
+    weights: np.ndarray,
+    subnets: np.ndarray,
+    stake: np.ndarray,
+    honest: np.ndarray,
+    miner_masks: np.ndarray,
+    validator_masks: np.ndarray,
+    fair: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba
+    """The fair shares ``[2, k]`` into ``fair``: the honest validators' stake-weighted weight
+    share on the cabal's miners (NaN without an honest validator setting weights) and the
+    cabal validators' share of the validators' stake. The array version's operations (kept
+    in the tests), its sums in numpy's order: each weight row and each masked row pairwise,
+    the stake-weighted reference slot by slot from 0.0 (as ``einsum`` adds it)."""
+    k = subnets.shape[0]
+    n_slots = stake.shape[1]
+    n = weights.shape[2]
+    row = np.empty(max(n, n_slots))
+    reference = np.zeros(n)
+    for j in range(k):
+        s = subnets[j]
+        reference[:] = 0.0
+        for v in range(n_slots):
+            for u in range(n):
+                row[u] = weights[s, v, u]
+            setting = honest[j, v] and (0.0 + _pairwise_sum(row, 0, n)) > 0
+            weight = stake[j, v] if setting else 0.0
+            for u in range(n):
+                reference[u] += weight * weights[s, v, u]
+        for u in range(n):
+            row[u] = reference[u] if miner_masks[0, j, u] else 0.0
+        on_miners = 0.0 + _pairwise_sum(row, 0, n)
+        for u in range(n):
+            row[u] = reference[u] if miner_masks[1, j, u] else 0.0
+        on_cabal = 0.0 + _pairwise_sum(row, 0, n)
+        fair[0, j] = on_cabal / on_miners if on_miners > 0 else np.nan
+        for v in range(n_slots):
+            row[v] = stake[j, v] if validator_masks[0, j, v] else 0.0
+        every = 0.0 + _pairwise_sum(row, 0, n_slots)
+        for v in range(n_slots):
+            row[v] = stake[j, v] if validator_masks[1, j, v] else 0.0
+        cabal = 0.0 + _pairwise_sum(row, 0, n_slots)
+        fair[1, j] = cabal / every if every > 0 else 0.0
+
+
+@jit
+def _book_epoch(
+    incentive: np.ndarray,
+    dividends: np.ndarray,
+    miner_alpha: np.ndarray,
+    validator_alpha: np.ndarray,
+    subnets: np.ndarray,
+    validator_uids: np.ndarray,
+    miner_masks: np.ndarray,
+    cabal_slots: np.ndarray,
+    price: np.ndarray,
+    fair: np.ndarray,
+    rao_per_tao: float,
+    totals: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba
+    """Add one epoch's pay to ``totals`` (``[3, 2, k]``, in place): the operations of the
+    array version (:meth:`CabalLedger.add` before this kernel, kept in the tests) per cabal
+    subnet, with each sum in numpy's order: the masked incentive rows and the masked
+    dividend slots pairwise (contiguous rows), the dividend total slot by slot (numpy reduces
+    the ``[k, V]`` Fortran-ordered gather along its outer axis) unless ``k == 1``."""
+    k = subnets.shape[0]
+    n = incentive.shape[1]
+    n_slots = validator_uids.shape[0]
+    row = np.empty(max(n, n_slots))
+    for j in range(k):
+        s = subnets[j]
+        for u in range(n):
+            row[u] = incentive[s, u] if miner_masks[0, j, u] else 0.0
+        miners_paid = 0.0 + _pairwise_sum(row, 0, n)
+        for u in range(n):
+            row[u] = incentive[s, u] if miner_masks[1, j, u] else 0.0
+        cabal_miners_paid = 0.0 + _pairwise_sum(row, 0, n)
+        if k == 1:
+            for v in range(n_slots):
+                row[v] = dividends[s, validator_uids[v]]
+            dividend_total = 0.0 + _pairwise_sum(row, 0, n_slots)
+        else:
+            dividend_total = 0.0
+            for v in range(n_slots):
+                dividend_total += dividends[s, validator_uids[v]]
+        for v in range(n_slots):
+            row[v] = dividends[s, validator_uids[v]] if cabal_slots[j, v] else 0.0
+        dividend_cabal = 0.0 + _pairwise_sum(row, 0, n_slots)
+        for side in range(2):
+            if side == 0:
+                tao = miner_alpha[s] / rao_per_tao * price[j]
+                whole, part = miners_paid, cabal_miners_paid
+                paid = whole > 0 and np.isfinite(fair[0, j])  # an honest reference
+            else:
+                tao = validator_alpha[s] / rao_per_tao * price[j]
+                whole, part = dividend_total, dividend_cabal
+                paid = whole > 0
+            if paid:
+                totals[0, side, j] += tao
+                totals[1, side, j] += part / whole * tao
+                totals[2, side, j] += fair[side, j] * tao
+            else:  # the array version adds its zeros too
+                totals[0, side, j] += 0.0
+                totals[1, side, j] += 0.0
+                totals[2, side, j] += 0.0
 
 
 class _LedgerMasks(NamedTuple):
@@ -178,16 +354,13 @@ class CabalLedger:
         ``protocol.economy.drain.epoch_stake`` at the cabal subnets' validator uids only, in
         numpy: a uid's root stake is its coldkey's, shared by the coldkey's uids on the subnet
         (the same division, product and sum per cell, so bit-identical to the tensor version).
-        """
-        return self._stake_with_layout()[0]
 
-    def _stake_with_layout(self) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-        """:meth:`_validator_stake` and the coldkey layout it used (``layout[4]``: the flat
-        indices of the ``[k, V]`` (cabal subnet, validator uid) cells of an ``[S, n]`` array,
-        ``layout[5]``: the same ``[V, k]``, C-ordered)."""
+        The coldkey layout it reads (``layout[4]``: the flat indices of the ``[k, V]`` (cabal
+        subnet, validator uid) cells of an ``[S, n]`` array) is kept until the coldkeys change.
+        """
         m = self.model
         st = m.state
-        all_coldkeys = st.uid_coldkey.numpy()  # [S, n]
+        all_coldkeys = st.view("uid_coldkey")  # [S, n]
         layout = self._layout
         if (
             layout is None
@@ -200,13 +373,9 @@ class CabalLedger:
             registered = coldkeys >= 0
             # uids per (subnet, coldkey): one bincount over the flattened cells
             cell = np.arange(k)[:, None] * n_accounts + coldkeys.clip(min=0)
-            counts = np.bincount(cell[registered], minlength=k * n_accounts).reshape(
-                k, n_accounts
-            )
+            counts = np.bincount(cell[registered], minlength=k * n_accounts).reshape(k, n_accounts)
             ck = coldkeys[:, uids].clip(min=0)
-            per_uid_count = np.maximum(np.take_along_axis(counts, ck, axis=1), 1).astype(
-                np.float64
-            )
+            per_uid_count = np.maximum(np.take_along_axis(counts, ck, axis=1), 1).astype(np.float64)
             # flat indices of the (cabal subnet, validator uid) cells: one take per call
             cells = self.subnets[:, None] * coldkeys.shape[1] + np.asarray(uids)[None, :]
             layout = self._layout = (
@@ -215,38 +384,34 @@ class CabalLedger:
                 per_uid_count,
                 registered[:, uids],
                 cells,
-                np.ascontiguousarray(cells.T),
             )
-        _, ck, per_uid_count, registered_v, cells, _ = layout
-        root = np.where(registered_v, st.root_stake.numpy()[ck] / per_uid_count, 0.0)
-        hotkey = np.take(st.hotkey_alpha.numpy(), cells)  # hotkey_alpha[np.ix_(subnets, uids)]
-        return hotkey + m.params.tao_weight * root, layout
+        _, ck, per_uid_count, registered_v, cells = layout
+        root = np.where(registered_v, st.view("root_stake")[ck] / per_uid_count, 0.0)
+        hotkey = np.take(st.view("hotkey_alpha"), cells)  # hotkey_alpha[np.ix_(subnets, uids)]
+        return hotkey + m.params.tao_weight * root
 
     def fair_miner_share(self, stake: np.ndarray) -> np.ndarray:
         """The honest validators' stake-weighted weight share on the cabal's miners ``[k]``
         (NaN where no honest validator sets weights); ``stake`` is ``[k, V]``."""
-        return self._fair_miner_share(stake, self._ledger_masks())
+        return self._fair_shares(stake, self._ledger_masks())[0]
 
-    def _fair_miner_share(self, stake: np.ndarray, masks: _LedgerMasks) -> np.ndarray:
-        weights = self.model.work.weights[self.subnets]  # [k, V, n], rows normalised
-        setting = masks.honest & (weights.sum(axis=2) > 0)
-        reference = np.einsum("kv,kvn->kn", np.where(setting, stake, 0.0), weights)
-        # [2, k]: on the miners, on the cabal's miners (each row's own contiguous sum, as
-        # one sum per mask would)
-        on = np.where(masks.miners, reference, 0.0).sum(axis=2)
-        return _divide_where(on[1], on[0], on[0] > 0, np.nan)
+    def fair_validator_share(self, stake: np.ndarray) -> np.ndarray:
+        """The cabal validators' share of the validators' stake ``[k]`` (``stake``: ``[k, V]``)."""
+        return self._fair_shares(stake, self._ledger_masks())[1]
 
-    def fair_validator_share(
-        self, stake: np.ndarray, validator_masks: np.ndarray | None = None
-    ) -> np.ndarray:
-        """The cabal validators' share of the validators' stake ``[k]`` (``stake``: ``[k, V]``;
-        ``validator_masks``: ``[2, k, V]`` every slot and the cabal slots, when the caller has
-        them)."""
-        if validator_masks is None:
-            validator_masks = self._ledger_masks().validators
-        # [2, k]: the total and the cabal's (a True mask copies the row: the same sums)
-        part = np.where(validator_masks, stake, 0.0).sum(axis=2)
-        return _divide_where(part[1], part[0], part[0] > 0, 0.0)
+    def _fair_shares(self, stake: np.ndarray, masks: _LedgerMasks) -> np.ndarray:
+        """``[2, k]``: :meth:`fair_miner_share` and :meth:`fair_validator_share`."""
+        fair = np.empty((2, self.subnets.size))
+        _fair_shares(
+            self.model.work.weights,  # [S, V, n], rows normalised
+            self.subnets,
+            stake,
+            masks.honest,
+            masks.miners,
+            masks.validators,
+            fair,
+        )
+        return fair
 
     def add(self, results: Sequence[Any], prices: np.ndarray | None = None) -> None:
         """Add the epochs of one economy step.
@@ -266,36 +431,26 @@ class CabalLedger:
         s = self.subnets
         masks = self._ledger_masks()
         price = (m.alpha_prices() if prices is None else prices)[s]  # TAO per alpha
-        stake, layout = self._stake_with_layout()
-        cells_by_uid = layout[5]
         # fair [2, k]: miners' (NaN without an honest reference) and validators' fair shares
-        fair = np.array(
-            (
-                self._fair_miner_share(stake, masks),
-                self.fair_validator_share(stake, masks.validators),
-            )
-        )
-        has_reference = np.isfinite(fair[0])
+        fair = self._fair_shares(self._validator_stake(), masks)
+        uids = np.asarray(m.validator_uids)
         for result in results:
             drain = result.drain
-            incentive = drain.incentive.numpy()[s]
-            # dividends[s][:, vuids] in that gather's layout ([k, V] Fortran-ordered), which
-            # sets the order of the sums over V below: keep it
-            dividends = np.take(drain.dividends.numpy(), cells_by_uid).T
-            # [2, k] rows: miners, validators (the same operations per row as one at a time)
-            tao = np.array((drain.miner_alpha.numpy(), drain.validator_alpha.numpy()))[:, s]
-            tao = tao / RAO_PER_TAO * price
-            # [2, k]: (total, the cabal's) of the incentive (each row's own contiguous sum)
-            inc = np.where(masks.miners, incentive, 0.0).sum(axis=2)
-            div_total = dividends.sum(axis=1)
-            div_cabal = np.where(masks.cabal, dividends, 0.0).sum(axis=1)
-            total = np.array((inc[0], div_total))
-            paid = total > 0
-            # paid miners imply a finite fair share (has_reference), so no NaN reaches the sum
-            paid[0] &= has_reference
-            share = _divide_where(np.array((inc[1], div_cabal)), total, paid, 0.0)
-            # (pay, share x pay, fair x pay) with pay = tao where paid: share is 0 elsewhere
-            self._totals += np.where(paid, np.array((tao, share * tao, fair * tao)), 0.0)
+            # one kernel pass per epoch: the same operations and sums as the array version
+            _book_epoch(
+                drain.incentive.numpy(),
+                drain.dividends.numpy(),
+                drain.miner_alpha.numpy(),
+                drain.validator_alpha.numpy(),
+                s,
+                uids,
+                masks.miners,
+                masks.cabal,
+                price,
+                fair,
+                float(RAO_PER_TAO),
+                self._totals,
+            )
 
     def kpis(self) -> dict[str, Any]:
         """The ``cabal.*`` KPIs of the run so far (shares and gain are fractions, TAO in TAO)."""
@@ -303,14 +458,18 @@ class CabalLedger:
         fair = float(self.fair_miner_pay.sum() + self.fair_validator_pay.sum())
         return {
             "cabal.subnets": int(self.subnets.size),
-            "cabal.miner_income_share": _share(float(self.cabal_miner_pay.sum()),
-                                               float(self.miner_pay.sum())),
-            "cabal.miner_fair_share": _share(float(self.fair_miner_pay.sum()),
-                                             float(self.miner_pay.sum())),
-            "cabal.validator_income_share": _share(float(self.cabal_validator_pay.sum()),
-                                                   float(self.validator_pay.sum())),
-            "cabal.validator_fair_share": _share(float(self.fair_validator_pay.sum()),
-                                                 float(self.validator_pay.sum())),
+            "cabal.miner_income_share": _share(
+                float(self.cabal_miner_pay.sum()), float(self.miner_pay.sum())
+            ),
+            "cabal.miner_fair_share": _share(
+                float(self.fair_miner_pay.sum()), float(self.miner_pay.sum())
+            ),
+            "cabal.validator_income_share": _share(
+                float(self.cabal_validator_pay.sum()), float(self.validator_pay.sum())
+            ),
+            "cabal.validator_fair_share": _share(
+                float(self.fair_validator_pay.sum()), float(self.validator_pay.sum())
+            ),
             "cabal.gain": got / fair - 1.0 if fair > 0 else float("nan"),
             "cabal.excess_tao": got - fair,
         }

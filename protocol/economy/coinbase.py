@@ -77,6 +77,19 @@ class CoinbaseResult:
     n_blocks: int
 
 
+#: The state fields :func:`_flow_shares_fused` reads.
+_FLOW_SHARE_INPUTS = frozenset(
+    (
+        "active",
+        "subtoken_enabled",
+        "registration_allowed",
+        "start_block",
+        "flow_ema",
+        "emission_enabled",
+    )
+)
+
+
 def subnet_shares(state: NetworkState, params: EconomyParams, block: int) -> torch.Tensor:
     """TAO shares of this block under ``params.era`` (sum 1 over emitting, enabled subnets)."""
     return _emit_and_shares(state, params, SHARE_ERAS.get(params.era), block)[1]
@@ -97,7 +110,12 @@ def _emit_and_shares(
         and params.flow_exponent == 1.0
         and state.flow_ema.dtype == torch.float64
     ):
-        fused = _flow_shares_fused(state, params, block)
+        # the recorder reads the next block's shares, then that block's coinbase: one pass
+        fused = state.derived(
+            ("tao_flow_shares", block, float(params.flow_cutoff)),
+            _FLOW_SHARE_INPUTS,
+            lambda: _flow_shares_fused(state, params, block),
+        )
         if fused is not None:
             return fused
     emit = _emitting_array(state, block)  # emitting_mask, in numpy
@@ -456,6 +474,10 @@ _STATE_ROWS = (
 )
 
 
+#: The rows of that block the coinbase's result holds besides the state's.
+_RESULT_ROWS = ("tao_emission", "bought", "alpha_out", "owner_cut", "root_alpha")
+
+
 def _fused_obstacles(state: NetworkState, era: ShareEra) -> list[str]:
     """Why the fused coinbase cannot run on ``state`` under ``era`` (empty: it can)."""
     if era.injection_array not in _CAP_MODES:
@@ -705,15 +727,16 @@ def _run_coinbase_fused_views(
 ) -> tuple[NetworkState, CoinbaseResult, dict[str, np.ndarray]] | None:
     """:func:`_run_coinbase_fused` with the views of :func:`run_coinbase_with_views`."""
     block = state.block + 1
+    view = state.view  # the state's numpy views (each field converted once per state)
     e_b = float(block_emission(state.total_issuance))
     emit, shares = _emit_and_shares(state, params, era, block)
     n = float(n_blocks)
     m, h = params.subnet_moving_alpha, float(params.ema_price_halving_blocks)
-    pool_tao0, pool_alpha0 = state.pool_tao.numpy(), state.pool_alpha.numpy()
-    w0 = state.pool_weight_alpha.numpy()
-    alpha_minted0, alpha_recycled0 = state.alpha_minted.numpy(), state.alpha_recycled.numpy()
-    moving_price0 = state.moving_price.numpy()
-    alpha_burned0 = state.alpha_burned.numpy()
+    pool_tao0, pool_alpha0 = view("pool_tao"), view("pool_alpha")
+    w0 = view("pool_weight_alpha")
+    alpha_minted0, alpha_recycled0 = view("alpha_minted"), view("alpha_recycled")
+    moving_price0 = view("moving_price")
+    alpha_burned0 = view("alpha_burned")
     size = emit.shape[0]
     pre = np.empty((6, size))
     started = _coinbase_pre(
@@ -723,7 +746,7 @@ def _run_coinbase_fused_views(
         alpha_minted0,
         alpha_burned0,
         alpha_recycled0,
-        state.start_block.numpy(),
+        view("start_block"),
         float(block),
         h,
         n,
@@ -778,38 +801,36 @@ def _run_coinbase_fused_views(
         power,
         factor,
         n,
-        state.owner_cut_enabled.numpy(),
+        view("owner_cut_enabled"),
         params.subnet_owner_cut,
         root_sell,
         params.recycle_chain_bought_alpha,
         (1.0 - params.flow_smoothing) ** n_blocks,
         emit,
-        state.active.numpy(),
+        view("active"),
         alpha_minted0,
         alpha_recycled0,
-        state.protocol_alpha.numpy(),
-        state.pending_owner.numpy(),
-        state.pending_server.numpy(),
-        state.pending_validator.numpy(),
-        state.pending_root.numpy(),
+        view("protocol_alpha"),
+        view("pending_owner"),
+        view("pending_server"),
+        view("pending_validator"),
+        view("pending_root"),
         moving_price0,
-        state.flow_ema.numpy(),
-        state.cost_ema.numpy(),
-        state.flow_acc.numpy(),
-        state.root_sell_acc.numpy(),
+        view("flow_ema"),
+        view("cost_ema"),
+        view("flow_acc"),
+        view("root_sell_acc"),
         out,
     )
     arrays = dict(zip(_OUT_ROWS, out, strict=True))  # the block's rows, as numpy views
-    rows = {name: as_tensor(values) for name, values in arrays.items()}
-    views = {name: arrays[name] for name in _STATE_ROWS}
-    # the state's own tensor when the weights stay (as the reference path returns it)
-    views["pool_weight_alpha"] = mid[8] if era.resolve_weights else w0
+    rows = {name: as_tensor(arrays[name]) for name in _RESULT_ROWS}
+    new_arrays = {name: arrays[name] for name in _STATE_ROWS}
+    if era.resolve_weights:
+        new_arrays["pool_weight_alpha"] = mid[8]
+    new_state = state.replace_arrays(new_arrays, tao_minted=state.tao_minted + minted)
+    # the new state's views of the fields the block wrote, and of two it kept
+    views = {**new_arrays, "pool_weight_alpha": new_state.view("pool_weight_alpha")}
     views["alpha_burned"] = alpha_burned0  # read, not replaced
-    new_state = state.replace(
-        tao_minted=state.tao_minted + minted,
-        pool_weight_alpha=as_tensor(mid[8]) if era.resolve_weights else state.pool_weight_alpha,
-        **{name: rows[name] for name in _STATE_ROWS},
-    )
     result = CoinbaseResult(
         block_emission=e_b,
         shares=shares,

@@ -108,8 +108,8 @@ class DrainResult:
 def due_subnets(state: NetworkState, block: int) -> torch.Tensor:
     """Subnets whose epoch runs at ``block``: ``block − LastEpochBlock >= tempo`` (HEAD) ``[S]``."""
     # in numpy on views of the state (the same integer compares, no tensor dispatch each)
-    since = block - state.last_epoch_block.numpy()
-    return torch.from_numpy(state.active.numpy() & (since >= state.tempo.numpy()))
+    since = block - state.view("last_epoch_block")
+    return torch.from_numpy(state.view("active") & (since >= state.view("tempo")))
 
 
 def _uid_root_stake(state: NetworkState, index: torch.Tensor | None = None) -> torch.Tensor:
@@ -725,11 +725,11 @@ def _drain_all_fused(
     epoch_params = mechanism.resolve_params(base.with_(tempo=int(tempos.pop())))
     if not fused_epoch_applies(epoch_params, mechanism, backend):
         return None
-    # numpy views of the state's tensors (one conversion each, none for those given)
-    view = {
-        name: views[name] if name in views else getattr(state, name).numpy()
-        for name in _FUSED_DRAIN_DTYPES
-    }
+    # numpy views of the state's tensors (those given, else the state's own, converted once)
+    view = {name: views.get(name) for name in _FUSED_DRAIN_DTYPES}
+    for name, array in view.items():
+        if array is None:
+            view[name] = state.view(name)
     for name, dtype in _FUSED_DRAIN_DTYPES.items():
         if view[name].dtype != dtype or not view[name].flags.c_contiguous:
             return None
@@ -751,7 +751,7 @@ def _drain_all_fused(
     epoch = fused_epoch_arrays(
         view["weights"],
         stake,
-        bonds.numpy(),
+        view["bonds"] if bonds_owned else bonds.numpy(),
         drained,
         view["owner_uid"],
         view["last_epoch_block"],
@@ -818,30 +818,31 @@ def _drain_all_fused(
         per_uid["root_payout"],
         settled,
     )
-    tao_out, pool_tao, pool_alpha, root_sell_acc, alpha_burned, alpha_recycled, recycled = (
-        as_tensor(row) for row in settled
-    )
+    tao_out, pool_tao, pool_alpha, root_sell_acc, alpha_burned, alpha_recycled, recycled = settled
     paid = dict(zip(PAYOUT_SUMS, sums, strict=True))
     cleared = np.zeros((4, S))  # the four pots, drained
-    new_state = state.replace(
-        pool_tao=pool_tao,
-        pool_alpha=pool_alpha,
-        root_sell_acc=root_sell_acc,
-        balances=as_tensor(balances),
-        hotkey_alpha=as_tensor(per_uid["hotkey_alpha"]),
-        owner_shares=as_tensor(per_uid["owner_shares"]),
-        total_shares=as_tensor(per_uid["total_shares"]),
-        alpha_burned=alpha_burned,
-        alpha_recycled=alpha_recycled,
-        miner_burned=as_tensor(paid["burned_frac"]),
-        pending_server=as_tensor(cleared[0]),
-        pending_validator=as_tensor(cleared[1]),
-        pending_root=as_tensor(cleared[2]),
-        pending_owner=as_tensor(cleared[3]),
-        bonds=bonds,
-        validator_permit=as_tensor(epoch.permit),
-        emission=as_tensor(epoch.emission),
-        last_epoch_block=as_tensor(np.full(S, block, dtype=np.int64)),
+    new_state = state.replace_arrays(
+        {
+            "pool_tao": pool_tao,
+            "pool_alpha": pool_alpha,
+            "root_sell_acc": root_sell_acc,
+            "balances": balances,
+            "hotkey_alpha": per_uid["hotkey_alpha"],
+            "owner_shares": per_uid["owner_shares"],
+            "total_shares": per_uid["total_shares"],
+            "alpha_burned": alpha_burned,
+            "alpha_recycled": alpha_recycled,
+            "miner_burned": paid["burned_frac"],
+            "pending_server": cleared[0],
+            "pending_validator": cleared[1],
+            "pending_root": cleared[2],
+            "pending_owner": cleared[3],
+            "validator_permit": epoch.permit,
+            "emission": epoch.emission,
+            "last_epoch_block": np.full(S, block, dtype=np.int64),
+        },
+        # the caller's own bonds stay the state's (and keep their view)
+        **({} if bonds_owned else {"bonds": bonds}),
     )
     result = DrainResult(
         drained=as_tensor(drained),
@@ -850,9 +851,9 @@ def _drain_all_fused(
         validator_alpha=as_tensor(paid["validator_alpha"]),
         delegate_take=as_tensor(paid["delegate_take"]),
         root_alpha_sold=as_tensor(paid["root_alpha"]),
-        root_tao_paid=tao_out,
+        root_tao_paid=as_tensor(tao_out),
         owner_cut_alpha=as_tensor(view["pending_owner"].copy()),
-        recycled_alpha=recycled,
+        recycled_alpha=as_tensor(recycled),
         incentive=as_tensor(per_uid["incentive"]),
         dividends=as_tensor(per_uid["dividends"]),
     )

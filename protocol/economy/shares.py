@@ -370,14 +370,15 @@ def _flow_shares_fused(
     size = state.flow_ema.shape[0]
     emit = np.empty(size, dtype=np.bool_)
     kept = np.empty(size)
+    view = state.view
     if not _flow_kept_kernel(
-        state.active.numpy(),
-        state.subtoken_enabled.numpy(),
-        state.registration_allowed.numpy(),
-        state.start_block.numpy(),
+        view("active"),
+        view("subtoken_enabled"),
+        view("registration_allowed"),
+        view("start_block"),
         block,
-        state.flow_ema.numpy(),
-        state.emission_enabled.numpy(),
+        view("flow_ema"),
+        view("emission_enabled"),
         float(params.flow_cutoff),
         emit,
         kept,

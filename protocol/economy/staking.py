@@ -101,13 +101,11 @@ class TradeBook:
     def __init__(self, state: NetworkState, params: EconomyParams | None = None) -> None:
         self.params = params or EconomyParams()
         self._state = state
-        self._active = state.active.numpy()
-        self._subtoken_enabled = state.subtoken_enabled.numpy()
-        self._uid_coldkey = state.uid_coldkey.numpy()
-        self._pool_weight_alpha = state.pool_weight_alpha.numpy()
-        self._arrays: dict[str, np.ndarray] = {
-            name: getattr(state, name).numpy() for name in TRADED_FIELDS
-        }
+        self._active = state.view("active")
+        self._subtoken_enabled = state.view("subtoken_enabled")
+        self._uid_coldkey = state.view("uid_coldkey")
+        self._pool_weight_alpha = state.view("pool_weight_alpha")
+        self._arrays: dict[str, np.ndarray] = {name: state.view(name) for name in TRADED_FIELDS}
         #: The arrays this book owns (copied since the last :meth:`state`), by field name.
         self._owned: dict[str, np.ndarray] = {}
 
@@ -137,9 +135,7 @@ class TradeBook:
         The returned state owns its arrays: later trades on this book copy them again.
         """
         if self._owned:
-            self._state = self._state.replace(
-                **{name: torch.from_numpy(values) for name, values in self._owned.items()}
-            )
+            self._state = self._state.replace_arrays(self._owned)
             self._owned = {}
         return self._state
 

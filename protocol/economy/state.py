@@ -11,9 +11,11 @@ exogenous stake flows and whose alpha (``market_alpha``) is staked to hotkeys ou
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import torch
 
 from protocol.economy.amm import spot_price as pool_spot_price
@@ -21,6 +23,8 @@ from protocol.economy.shares import SHARE_ERAS
 from protocol.units import DEFAULT_TEMPO, U16_MAX
 
 __all__ = ["MARKET_ACCOUNT", "EconomyParams", "NetworkState"]
+
+_T = TypeVar("_T")
 
 #: Index of the market account (outside world) in ``NetworkState.balances``.
 MARKET_ACCOUNT: int = 0
@@ -231,19 +235,89 @@ class NetworkState:
             nominated = nominated + self.market_alpha
         return own + nominated
 
+    def view(self, name: str) -> np.ndarray:
+        """``getattr(self, name).numpy()``, converted once per state: the numpy view of tensor
+        field ``name`` (sharing its memory, so in-place writes to the tensor show through).
+
+        The views are kept in the instance dict (a memo, not a field: the state stays frozen
+        data) and carried over by :meth:`replace` for the fields it keeps; a step reads the
+        same ``[S]`` and ``[S, n]`` fields in several places, each once converted.
+        """
+        views = self.__dict__.get(_VIEWS)
+        if views is None:
+            views = self.__dict__[_VIEWS] = {}
+        array = views.get(name)
+        if array is None:
+            array = views[name] = getattr(self, name).numpy()
+        return array
+
+    def derived(self, key: Hashable, inputs: frozenset[str], compute: Callable[[], _T]) -> _T:
+        """``compute()``, a value derived from the fields named in ``inputs`` (and from what
+        ``key`` spells out), computed once per state and kept by :meth:`replace` until it
+        changes one of those fields.
+
+        The state's tensors are replaced, not written (the model's weights, bonds and
+        ``last_update`` excepted: derive nothing from those), so a kept value is what
+        ``compute`` would give again. ``key`` must name everything else ``compute`` reads.
+        """
+        memo = self.__dict__.get(_DERIVED)
+        if memo is None:
+            memo = self.__dict__[_DERIVED] = {}
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = (inputs, compute())
+        return found[1]
+
     def replace(self, **changes: Any) -> NetworkState:
         """``dataclasses.replace`` with a check that every name is a field.
 
         A shallow copy of the instance dict (no ``__init__`` run: the state has no
-        ``__post_init__``), which the per-block step calls several times per block.
+        ``__post_init__``), which the per-block step calls several times per block. The
+        numpy views of the kept fields (:meth:`view`) come along.
         """
         unknown = changes.keys() - _STATE_FIELDS
         if unknown:
             raise ValueError(f"NetworkState: unknown field {sorted(unknown)[0]!r}")
         new = object.__new__(NetworkState)
-        new.__dict__.update(self.__dict__)
-        new.__dict__.update(changes)
+        new_dict = new.__dict__
+        new_dict.update(self.__dict__)
+        new_dict.update(changes)
+        views = new_dict.get(_VIEWS)
+        if views is not None:  # the new state's own memo: the kept fields' views
+            views = new_dict[_VIEWS] = views.copy()
+            for name in changes:
+                views.pop(name, None)
+        memo = new_dict.get(_DERIVED)
+        if memo is not None:  # the new state's own memo: the values none of whose inputs changed
+            new_dict[_DERIVED] = {
+                key: found for key, found in memo.items() if found[0].isdisjoint(changes)
+            }
         return new
 
+    def replace_arrays(self, arrays: Mapping[str, np.ndarray], **changes: Any) -> NetworkState:
+        """:meth:`replace` with the fields of ``arrays`` set to tensors on those numpy arrays
+        (``torch.from_numpy``: shared memory), which become the new state's :meth:`view` of
+        them; ``changes`` as in :meth:`replace`."""
+        as_tensor = torch.from_numpy
+        new = self.replace(**changes, **{name: as_tensor(array) for name, array in arrays.items()})
+        views = new.__dict__.get(_VIEWS)
+        if views is None:
+            new.__dict__[_VIEWS] = dict(arrays)
+        else:
+            views.update(arrays)
+        return new
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields only: a copy or a pickle converts its own views (a pickled view would
+        no longer share its tensor's memory) and derives its own values."""
+        state = dict(self.__dict__)
+        state.pop(_VIEWS, None)
+        state.pop(_DERIVED, None)
+        return state
+
+
+#: The instance-dict keys of a state's numpy views (:meth:`NetworkState.view`) and derived
+#: values (:meth:`NetworkState.derived`).
+_VIEWS = "_numpy_views"
+_DERIVED = "_derived_values"
 _STATE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(NetworkState))

@@ -19,8 +19,10 @@ from typing import Any, ClassVar
 import mesa
 import numpy as np
 
+from protocol._numba import jit
 from protocol.registry import Registry
 from sim.agents.host import AgentHost
+from sim.cabal import _pairwise_sum
 from sim.config import StakersConfig
 
 __all__ = [
@@ -168,25 +170,24 @@ class YieldRiskStaker(Staker):
         total_before = float(obs.holdings_tao.sum())
         wealth = obs.liquid_tao + total_before
         # softmax(base - risk_aversion * (belief + flag_hazard), open_to_buy), with the scores
-        # computed on the open subnets only (elementwise: the same values there).
-        weights = np.zeros(speed.shape)
+        # computed on the open subnets only (elementwise: the same values there); the
+        # exponential in numpy, the rest in one kernel pass (:func:`_rebalance`).
+        e = np.empty(0)
         if open_index.size:
             scores = open_base - self.risk_aversion * (self.belief + open_flag_hazard)
             e = np.exp(scores - scores.max())
-            weights[open_index] = e / e.sum()
         staked_target = wealth * staked_fraction_target(self.belief, self.risk_aversion, cfg)
-        target = staked_target * weights
-        gap = target - obs.holdings_tao
-        delta = np.where(obs.tradable, speed * gap, 0.0)
-        # Cannot stake more than the free TAO after this round's sales.
-        freed = -delta[delta < 0].sum()
-        is_buy = delta > 0
-        buys = delta[is_buy].sum()
-        budget = obs.liquid_tao + freed
-        if buys > budget > 0:
-            delta = np.where(is_buy, delta * budget / buys, delta)
-        elif buys > 0 and budget <= 0:
-            delta = np.minimum(delta, 0.0)
+        delta = np.empty(speed.shape)
+        freed = _rebalance(
+            e,
+            open_index,
+            staked_target,
+            obs.holdings_tao,
+            obs.tradable,
+            speed,
+            obs.liquid_tao,
+            delta,
+        )
         shrink = max(total_before - staked_target, 0.0)
         sell = (
             cfg.sell_fraction * min(shrink, freed)
@@ -194,6 +195,55 @@ class YieldRiskStaker(Staker):
             else 0.0
         )
         return delta, sell
+
+
+@jit
+def _rebalance(
+    e: np.ndarray,
+    open_index: np.ndarray,
+    staked_target: float,
+    holdings: np.ndarray,
+    tradable: np.ndarray,
+    speed: np.ndarray,
+    liquid: float,
+    delta: np.ndarray,
+) -> float:  # pragma: no cover - compiled by numba
+    """A yield-risk staker's trades into ``delta`` (the softmax weights ``e / sum(e)`` on the
+    open subnets, the partial move toward the target, the purchases scaled to the free TAO);
+    returns the TAO its sales free. The array version's operations (kept in the tests), its
+    sums in numpy's order (pairwise, over the selected entries)."""
+    size = delta.shape[0]
+    total_e = 0.0 + _pairwise_sum(e, 0, e.shape[0])
+    weights = np.zeros(size)
+    for i in range(open_index.shape[0]):
+        weights[open_index[i]] = e[i] / total_e
+    sales = np.empty(size)
+    purchases = np.empty(size)
+    n_sales = 0
+    n_purchases = 0
+    for i in range(size):
+        gap = staked_target * weights[i] - holdings[i]
+        d = speed[i] * gap if tradable[i] else 0.0
+        delta[i] = d
+        if d < 0:
+            sales[n_sales] = d
+            n_sales += 1
+        if d > 0:
+            purchases[n_purchases] = d
+            n_purchases += 1
+    # Cannot stake more than the free TAO after this round's sales.
+    freed = -(0.0 + _pairwise_sum(sales, 0, n_sales))
+    buys = 0.0 + _pairwise_sum(purchases, 0, n_purchases)
+    budget = liquid + freed
+    if buys > budget > 0:
+        for i in range(size):
+            if delta[i] > 0:
+                delta[i] = delta[i] * budget / buys
+    elif buys > 0 and budget <= 0:
+        for i in range(size):  # np.minimum(delta, 0.0): NaN stays, -0.0 becomes 0.0
+            d = delta[i]
+            delta[i] = d if (d < 0.0 or d != d) else 0.0
+    return freed
 
 
 def _yield_risk_common(

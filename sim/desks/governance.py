@@ -276,7 +276,7 @@ class GovernanceDesk:
         prices = chain.alpha_prices(st)
         alpha = chain.account_alpha(st) / RAO_PER_TAO
         value = (
-            st.balances.numpy() / RAO_PER_TAO + st.root_stake.numpy() / RAO_PER_TAO + alpha @ prices
+            st.view("balances") / RAO_PER_TAO + st.view("root_stake") / RAO_PER_TAO + alpha @ prices
         )
         return {
             name: float(value[i])

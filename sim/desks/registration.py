@@ -89,10 +89,10 @@ class RegistrationDesk:
         if work.miners.vacant[src, uid] or state.halted:
             return
         # numpy views: a scalar read each, no tensor indexing
-        account = int(state.uid_coldkey.numpy()[src, uid])
-        if account < 0 or not state.registration_allowed.numpy()[dst]:
+        account = int(state.view("uid_coldkey")[src, uid])
+        if account < 0 or not state.view("registration_allowed")[dst]:
             return
-        if float(state.balances.numpy()[account]) < float(state.reg_burn.numpy()[dst]):
+        if float(state.view("balances")[account]) < float(state.view("reg_burn")[dst]):
             return
         try:
             host.state, reg = economy.register_uid(

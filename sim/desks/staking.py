@@ -198,9 +198,9 @@ class StakingDesk:
         ocfg = host.config.owners
         st = host.state  # the state before the round (its trades go to the book)
         owned = chain.uid_owned_alpha(st)
-        owner_uids = st.owner_uid.numpy()
-        owner_accounts = st.owner_account.numpy()
-        subtoken_enabled = st.subtoken_enabled.numpy()
+        owner_uids = st.view("owner_uid")
+        owner_accounts = st.view("owner_account")
+        subtoken_enabled = st.view("subtoken_enabled")
         with self._trading() as book:
             for owner in host.owners:
                 s = owner.netuid

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from protocol import economy
+from protocol._numba import jit
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
 from sim import chain
@@ -38,6 +39,7 @@ from sim.agents.validators import (
     normalise_rows,
     observed_quality,
 )
+from sim.cabal import _pairwise_sum
 from sim.config import SimConfig
 
 if TYPE_CHECKING:
@@ -107,6 +109,37 @@ class ValidatorGrid:
     strategy: np.ndarray
     cohorts: dict[str, ValidatorCohort]
     cabal_miners: np.ndarray
+
+
+@jit
+def _stake_weighted_rows(
+    hotkey_alpha: np.ndarray, uids: np.ndarray, past: np.ndarray, mean: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """``mean[s] = sum_v stake[s, v] * past[s, v]`` over the validator slots that set weights
+    (a row with a positive sum), ``stake[s, v] = hotkey_alpha[s, uids[v]]``: the array
+    version's operations (kept in the tests), the rows summed pairwise as numpy does and the
+    slots added one by one from 0.0 as ``einsum`` adds them."""
+    n_subnets, n_slots, n = past.shape
+    for s in range(n_subnets):
+        for u in range(n):
+            mean[s, u] = 0.0
+        for v in range(n_slots):
+            sets = (0.0 + _pairwise_sum(past[s, v], 0, n)) > 0
+            weight = hotkey_alpha[s, uids[v]] if sets else 0.0
+            for u in range(n):
+                mean[s, u] += weight * past[s, v, u]
+
+
+#: The state fields :func:`sim.chain.uid_owned_alpha` reads.
+_OWNED_ALPHA_INPUTS = frozenset(("owner_shares", "total_shares", "hotkey_alpha"))
+
+
+def _uid_owned_alpha(state: NetworkState) -> np.ndarray:
+    """:func:`sim.chain.uid_owned_alpha` of ``state``, kept with it: a step's holdings after
+    the chain are the next step's before it, unless a trade or registration came between."""
+    return state.derived(
+        "uid_owned_alpha", _OWNED_ALPHA_INPUTS, lambda: chain.uid_owned_alpha(state)
+    )
 
 
 def reveal_lag_steps(config: SimConfig, blocks_per_step: int) -> int:
@@ -241,10 +274,10 @@ class WorkDesk:
         if len(self.weight_history) < self.reveal_lag_steps:
             return np.zeros((S, n))
         past = self.weight_history[-self.reveal_lag_steps]
-        stake = self.host.state.hotkey_alpha.numpy()[:, self.validators.uids]
-        setters = past.sum(axis=2) > 0
-        w = np.where(setters, stake, 0.0)
-        mean = np.einsum("sv,svn->sn", w, past)
+        mean = np.empty((S, n))
+        _stake_weighted_rows(
+            self.host.state.view("hotkey_alpha"), np.asarray(self.validators.uids), past, mean
+        )
         return normalise_rows(mean)
 
     # ------------------------------------------------------------------ apply
@@ -259,17 +292,17 @@ class WorkDesk:
             host.state = economy.with_validator_weights(
                 host.state, torch.from_numpy(self.weights), self.validators.uids, in_place=True
             )
-        before_alpha = chain.uid_owned_alpha(host.state)
-        before_balance = host.state.balances.numpy().copy()
+        before_alpha = _uid_owned_alpha(host.state)
+        before_balance = host.state.view("balances").copy()
         host.state, results = chain.advance_chain(host.state, host.params, n_blocks)
-        gained = np.maximum(chain.uid_owned_alpha(host.state) - before_alpha, 0.0) / RAO_PER_TAO
+        gained = np.maximum(_uid_owned_alpha(host.state) - before_alpha, 0.0) / RAO_PER_TAO
         prices = chain.alpha_prices(host.state)
         income = gained * prices[:, None]  # TAO
         self.uid_income_tao += income
         dt = n_blocks / BLOCKS_PER_DAY
         decay = 0.5 ** (dt / 1.0)
         self.recent_income = decay * self.recent_income + (1 - decay) * income / max(dt, 1e-12)
-        host.recorder.add_balance_income(host.state.balances.numpy() - before_balance)
+        host.recorder.add_balance_income(host.state.view("balances") - before_balance)
         host.recorder.add_step_income(income, gained, results, prices)
         return results
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
+import numpy as np
+
 try:  # numba is an optional speed-up: without it the torch paths run
     import numba
 
@@ -26,7 +28,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
     HAVE_NUMBA = False
 
-__all__ = ["BACKENDS", "HAVE_NUMBA", "Backend", "choose_backend", "jit"]
+__all__ = ["BACKENDS", "HAVE_NUMBA", "Backend", "block_sum", "choose_backend", "jit", "pairwise_sum"]
 
 #: What a caller may ask for (see the module docstring).
 Backend = Literal["auto", "torch", "fused"]
@@ -106,3 +108,81 @@ def choose_backend(backend: str, obstacles: Iterable[str] = ()) -> Literal["torc
     if backend == "fused":
         raise ValueError(f"backend 'fused' cannot run: {'; '.join(reasons)}")
     return "torch"
+
+
+# numpy's float64 sum, for kernels whose results must equal numpy's bit for bit: numpy sums a
+# contiguous run pairwise (``pairwise_sum`` in its ``loops_utils.h``): blocks of at most 128
+# values by eight accumulators, longer runs as the sum of two halves.
+@jit
+def block_sum(values: np.ndarray, start: int, count: int) -> float:  # pragma: no cover
+    """numpy's pairwise sum of a block of up to 128 values: eight running sums (one value
+    at a time below eight)."""
+    if count < 8:
+        total = -0.0
+        for i in range(start, start + count):
+            total += values[i]
+        return total
+    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
+    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
+    i = 8
+    while i < count - count % 8:
+        at = start + i
+        r0 += values[at]
+        r1 += values[at + 1]
+        r2 += values[at + 2]
+        r3 += values[at + 3]
+        r4 += values[at + 4]
+        r5 += values[at + 5]
+        r6 += values[at + 6]
+        r7 += values[at + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < count:
+        total += values[start + i]
+        i += 1
+    return total
+
+
+@jit
+def pairwise_sum(values: np.ndarray, start: int, count: int) -> float:  # pragma: no cover
+    """numpy's sum of ``values[start:start + count]`` before its initial ``0.0`` is added:
+    blocks of up to 128 (:func:`block_sum`), above that the sum of the two halves (a
+    multiple of eight first), so ``0.0 + pairwise_sum(...)`` equals the slice's ``sum()``
+    bit for bit. The halving runs on a stack of its own (a cached numba kernel must not
+    call itself)."""
+    if count <= 128:
+        return block_sum(values, start, count)
+    # frames: (start, count, stage: 0 new, 1 left half pending, 2 right half pending)
+    starts = np.empty(64, np.int64)
+    counts = np.empty(64, np.int64)
+    stages = np.zeros(64, np.int64)
+    lefts = np.empty(64)
+    top = 0
+    starts[0], counts[0] = start, count
+    while True:
+        at, size = starts[top], counts[top]
+        if size <= 128:
+            total = block_sum(values, at, size)
+            top -= 1
+            while top >= 0 and stages[top] == 2:  # both halves done: the frame's sum
+                total = lefts[top] + total
+                top -= 1
+            if top < 0:
+                return total
+            # the left half of frame ``top`` is done: its right half next
+            lefts[top] = total
+            stages[top] = 2
+            half = counts[top] // 2
+            half -= half % 8
+            starts[top + 1], counts[top + 1], stages[top + 1] = (
+                starts[top] + half,
+                counts[top] - half,
+                0,
+            )
+            top += 1
+            continue
+        half = size // 2
+        half -= half % 8
+        stages[top] = 1
+        starts[top + 1], counts[top + 1], stages[top + 1] = at, half, 0
+        top += 1

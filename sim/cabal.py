@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
-from protocol._numba import jit
+from protocol._numba import jit, pairwise_sum
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.units import RAO_PER_TAO
 
@@ -59,81 +59,6 @@ def _share(part: float, whole: float) -> float:
 
 
 @jit
-def _block_sum(values: np.ndarray, start: int, count: int) -> float:  # pragma: no cover
-    """numpy's pairwise sum of a block of up to 128 values: eight running sums (one value
-    at a time below eight)."""
-    if count < 8:
-        total = -0.0
-        for i in range(start, start + count):
-            total += values[i]
-        return total
-    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
-    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
-    i = 8
-    while i < count - count % 8:
-        at = start + i
-        r0 += values[at]
-        r1 += values[at + 1]
-        r2 += values[at + 2]
-        r3 += values[at + 3]
-        r4 += values[at + 4]
-        r5 += values[at + 5]
-        r6 += values[at + 6]
-        r7 += values[at + 7]
-        i += 8
-    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < count:
-        total += values[start + i]
-        i += 1
-    return total
-
-
-@jit
-def _pairwise_sum(values: np.ndarray, start: int, count: int) -> float:  # pragma: no cover
-    """numpy's sum of ``values[start:start + count]`` before its initial ``0.0`` is added:
-    blocks of up to 128 (:func:`_block_sum`), above that the sum of the two halves (a
-    multiple of eight first), so ``0.0 + _pairwise_sum(...)`` equals the slice's ``sum()``
-    bit for bit. The halving runs on a stack of its own (a cached numba kernel must not
-    call itself)."""
-    if count <= 128:
-        return _block_sum(values, start, count)
-    # frames: (start, count, stage: 0 new, 1 left half pending, 2 right half pending)
-    starts = np.empty(64, np.int64)
-    counts = np.empty(64, np.int64)
-    stages = np.zeros(64, np.int64)
-    lefts = np.empty(64)
-    top = 0
-    starts[0], counts[0] = start, count
-    while True:
-        at, size = starts[top], counts[top]
-        if size <= 128:
-            total = _block_sum(values, at, size)
-            top -= 1
-            while top >= 0 and stages[top] == 2:  # both halves done: the frame's sum
-                total = lefts[top] + total
-                top -= 1
-            if top < 0:
-                return total
-            # the left half of frame ``top`` is done: its right half next
-            lefts[top] = total
-            stages[top] = 2
-            half = counts[top] // 2
-            half -= half % 8
-            starts[top + 1], counts[top + 1], stages[top + 1] = (
-                starts[top] + half,
-                counts[top] - half,
-                0,
-            )
-            top += 1
-            continue
-        half = size // 2
-        half -= half % 8
-        stages[top] = 1
-        starts[top + 1], counts[top + 1], stages[top + 1] = at, half, 0
-        top += 1
-
-
-@jit
 def _fair_shares(
     weights: np.ndarray,
     subnets: np.ndarray,
@@ -159,23 +84,23 @@ def _fair_shares(
         for v in range(n_slots):
             for u in range(n):
                 row[u] = weights[s, v, u]
-            setting = honest[j, v] and (0.0 + _pairwise_sum(row, 0, n)) > 0
+            setting = honest[j, v] and (0.0 + pairwise_sum(row, 0, n)) > 0
             weight = stake[j, v] if setting else 0.0
             for u in range(n):
                 reference[u] += weight * weights[s, v, u]
         for u in range(n):
             row[u] = reference[u] if miner_masks[0, j, u] else 0.0
-        on_miners = 0.0 + _pairwise_sum(row, 0, n)
+        on_miners = 0.0 + pairwise_sum(row, 0, n)
         for u in range(n):
             row[u] = reference[u] if miner_masks[1, j, u] else 0.0
-        on_cabal = 0.0 + _pairwise_sum(row, 0, n)
+        on_cabal = 0.0 + pairwise_sum(row, 0, n)
         fair[0, j] = on_cabal / on_miners if on_miners > 0 else np.nan
         for v in range(n_slots):
             row[v] = stake[j, v] if validator_masks[0, j, v] else 0.0
-        every = 0.0 + _pairwise_sum(row, 0, n_slots)
+        every = 0.0 + pairwise_sum(row, 0, n_slots)
         for v in range(n_slots):
             row[v] = stake[j, v] if validator_masks[1, j, v] else 0.0
-        cabal = 0.0 + _pairwise_sum(row, 0, n_slots)
+        cabal = 0.0 + pairwise_sum(row, 0, n_slots)
         fair[1, j] = cabal / every if every > 0 else 0.0
 
 
@@ -207,21 +132,21 @@ def _book_epoch(
         s = subnets[j]
         for u in range(n):
             row[u] = incentive[s, u] if miner_masks[0, j, u] else 0.0
-        miners_paid = 0.0 + _pairwise_sum(row, 0, n)
+        miners_paid = 0.0 + pairwise_sum(row, 0, n)
         for u in range(n):
             row[u] = incentive[s, u] if miner_masks[1, j, u] else 0.0
-        cabal_miners_paid = 0.0 + _pairwise_sum(row, 0, n)
+        cabal_miners_paid = 0.0 + pairwise_sum(row, 0, n)
         if k == 1:
             for v in range(n_slots):
                 row[v] = dividends[s, validator_uids[v]]
-            dividend_total = 0.0 + _pairwise_sum(row, 0, n_slots)
+            dividend_total = 0.0 + pairwise_sum(row, 0, n_slots)
         else:
             dividend_total = 0.0
             for v in range(n_slots):
                 dividend_total += dividends[s, validator_uids[v]]
         for v in range(n_slots):
             row[v] = dividends[s, validator_uids[v]] if cabal_slots[j, v] else 0.0
-        dividend_cabal = 0.0 + _pairwise_sum(row, 0, n_slots)
+        dividend_cabal = 0.0 + pairwise_sum(row, 0, n_slots)
         for side in range(2):
             if side == 0:
                 tao = miner_alpha[s] / rao_per_tao * price[j]

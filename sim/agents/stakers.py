@@ -19,10 +19,9 @@ from typing import Any, ClassVar
 import mesa
 import numpy as np
 
-from protocol._numba import jit
+from protocol._numba import jit, pairwise_sum
 from protocol.registry import Registry
 from sim.agents.host import AgentHost
-from sim.cabal import _pairwise_sum
 from sim.config import StakersConfig
 
 __all__ = [
@@ -213,7 +212,7 @@ def _rebalance(
     returns the TAO its sales free. The array version's operations (kept in the tests), its
     sums in numpy's order (pairwise, over the selected entries)."""
     size = delta.shape[0]
-    total_e = 0.0 + _pairwise_sum(e, 0, e.shape[0])
+    total_e = 0.0 + pairwise_sum(e, 0, e.shape[0])
     weights = np.zeros(size)
     for i in range(open_index.shape[0]):
         weights[open_index[i]] = e[i] / total_e
@@ -232,8 +231,8 @@ def _rebalance(
             purchases[n_purchases] = d
             n_purchases += 1
     # Cannot stake more than the free TAO after this round's sales.
-    freed = -(0.0 + _pairwise_sum(sales, 0, n_sales))
-    buys = 0.0 + _pairwise_sum(purchases, 0, n_purchases)
+    freed = -(0.0 + pairwise_sum(sales, 0, n_sales))
+    buys = 0.0 + pairwise_sum(purchases, 0, n_purchases)
     budget = liquid + freed
     if buys > budget > 0:
         for i in range(size):

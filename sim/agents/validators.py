@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import mesa
 import numpy as np
 
-from protocol._numba import HAVE_NUMBA, jit
+from protocol._numba import HAVE_NUMBA, jit, pairwise_sum
 from protocol.registry import Registry
 from sim.agents.host import AgentHost
 
@@ -74,9 +74,7 @@ class ValidatorObservation:
                 # squares, numpy's sums and the same divisions)
                 rows = np.empty(self.observed.shape)
                 n = self.observed.shape[-1]
-                _squared_normalised_rows(
-                    self.observed.reshape(-1, n), _pairwise_plan(n), rows.reshape(-1, n)
-                )
+                _squared_normalised_rows(self.observed.reshape(-1, n), rows.reshape(-1, n))
             else:
                 rows = self.observed**exponent
                 _normalise_rows_inplace(rows)
@@ -131,85 +129,21 @@ def _divide_rows(
                 out[i, j] = 0.0
 
 
-#: numpy's pairwise summation: runs of at most this many elements are summed by 8
-#: accumulators, longer ones split in two (``PW_BLOCKSIZE`` in numpy's ``loops_utils.h``).
-_PAIRWISE_BLOCK = 128
-
-
-def _pairwise_plan(count: int) -> np.ndarray:
-    """numpy's pairwise summation of ``count`` elements as a postfix program ``[m, 2]``:
-    a row ``(start, length)`` sums a run (:func:`_block_sum`), ``(-1, -1)`` adds the last two
-    partial sums (the split of numpy's ``pairwise_sum``, computed here once per row length;
-    a recursive numba function cannot be cached)."""
-    plan: list[tuple[int, int]] = []
-
-    def split(start: int, length: int) -> None:
-        if length <= _PAIRWISE_BLOCK:
-            plan.append((start, length))
-            return
-        half = length // 2
-        half -= half % 8
-        split(start, half)
-        split(start + half, length - half)
-        plan.append((-1, -1))
-
-    split(0, count)
-    return np.array(plan, dtype=np.int64).reshape(-1, 2)
-
-
-@jit
-def _block_sum(values: np.ndarray, start: int, count: int) -> float:  # pragma: no cover
-    """numpy's ``pairwise_sum`` of a run of at most ``_PAIRWISE_BLOCK`` float64 values."""
-    if count < 8:
-        total = 0.0
-        for i in range(start, start + count):
-            total += values[i]
-        return total
-    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
-    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
-    end8 = start + count - count % 8
-    i = start + 8
-    while i < end8:
-        r0 += values[i]
-        r1 += values[i + 1]
-        r2 += values[i + 2]
-        r3 += values[i + 3]
-        r4 += values[i + 4]
-        r5 += values[i + 5]
-        r6 += values[i + 6]
-        r7 += values[i + 7]
-        i += 8
-    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < start + count:
-        total += values[i]
-        i += 1
-    return total
-
-
 @jit
 def _squared_normalised_rows(
-    observed: np.ndarray, plan: np.ndarray, out: np.ndarray
+    observed: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled by numba
     """``out = observed**2`` with rows scaled to sum to 1 (all-zero and NaN-sum rows 0): the
-    squares numpy's ``**2.0`` takes (``x * x``), numpy's row sums (``plan``, from
-    :func:`_pairwise_plan`, after the identity 0 that ``np.add.reduce`` starts from) and the
-    divisions of :func:`_divide_rows`, in one pass per row."""
+    squares numpy's ``**2.0`` takes (``x * x``), numpy's row sums (:func:`pairwise_sum`, after
+    the identity 0 that ``np.add.reduce`` starts from) and the divisions of
+    :func:`_divide_rows`, in one pass per row."""
     rows, n = observed.shape
-    partial = np.empty(plan.shape[0] + 1)
     for i in range(rows):
         row = out[i]
         for j in range(n):
             x = observed[i, j]
             row[j] = x * x
-        top = 0
-        for step in range(plan.shape[0]):
-            if plan[step, 0] >= 0:
-                partial[top] = _block_sum(row, plan[step, 0], plan[step, 1])
-                top += 1
-            else:
-                top -= 1
-                partial[top - 1] = partial[top - 1] + partial[top]
-        total = 0.0 + partial[0]
+        total = 0.0 + pairwise_sum(row, 0, n)
         if total > 0:
             for j in range(n):
                 row[j] = row[j] / total

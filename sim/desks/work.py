@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from protocol import economy
-from protocol._numba import jit
+from protocol._numba import jit, pairwise_sum
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
 from sim import chain
@@ -39,7 +39,6 @@ from sim.agents.validators import (
     normalise_rows,
     observed_quality,
 )
-from sim.cabal import _pairwise_sum
 from sim.config import SimConfig
 
 if TYPE_CHECKING:
@@ -124,7 +123,7 @@ def _stake_weighted_rows(
         for u in range(n):
             mean[s, u] = 0.0
         for v in range(n_slots):
-            sets = (0.0 + _pairwise_sum(past[s, v], 0, n)) > 0
+            sets = (0.0 + pairwise_sum(past[s, v], 0, n)) > 0
             weight = hotkey_alpha[s, uids[v]] if sets else 0.0
             for u in range(n):
                 mean[s, u] += weight * past[s, v, u]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from protocol._numba import pairwise_sum
 from protocol.units import RAO_PER_TAO
-from sim.cabal import _book_epoch, _fair_shares, _pairwise_sum
+from sim.cabal import _book_epoch, _fair_shares
 
 
 def _wide(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -17,11 +18,11 @@ def _wide(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_the_pairwise_sum_is_numpys(seed: int) -> None:
+def test_thepairwise_sum_is_numpys(seed: int) -> None:
     rng = np.random.default_rng(seed)
     for count in [*range(0, 40), *rng.integers(40, 700, 60).tolist()]:
         values = _wide(rng, (count,))
-        assert np.float64(0.0 + _pairwise_sum(values, 0, count)).tobytes() == (
+        assert np.float64(0.0 + pairwise_sum(values, 0, count)).tobytes() == (
             values.sum().tobytes()
         )
 
@@ -147,7 +148,7 @@ def test_the_epoch_kernel_books_as_the_arrays_did(seed: int) -> None:
 
 def test_the_kernels_python_twins_book_alike() -> None:
     """Without numba the kernels run as Python (``protocol._numba.jit``): the same numbers."""
-    pairwise = getattr(_pairwise_sum, "py_func", _pairwise_sum)
+    pairwise = getattr(pairwise_sum, "py_func", pairwise_sum)
     book = getattr(_book_epoch, "py_func", _book_epoch)
     rng = np.random.default_rng(7)
     for count in (0, 5, 64, 129, 300):

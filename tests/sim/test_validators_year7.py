@@ -37,15 +37,6 @@ def test_squared_rows_equal_numpy_bytes(shape: tuple[int, int, int]) -> None:
     assert got.tobytes() == _numpy_honest(observed, 2.0).tobytes()
 
 
-def test_pairwise_plan_covers_the_row_once() -> None:
-    for count in (1, 7, 128, 129, 256, 1000):
-        plan = validators._pairwise_plan(count)
-        runs = plan[plan[:, 0] >= 0]
-        assert runs[:, 1].sum() == count
-        assert (runs[1:, 0] == np.cumsum(runs[:, 1])[:-1]).all()
-        assert (runs[:, 1] <= validators._PAIRWISE_BLOCK).all()
-
-
 def test_other_exponents_keep_numpy() -> None:
     observed = np.random.default_rng(3).lognormal(0.0, 1.0, (3, 2, 50))
     got = ValidatorObservation(

@@ -128,9 +128,10 @@ def test_resume_after_an_interrupt_gives_the_uninterrupted_result(
     result = CliRunner().invoke(main, _args(out, "--json"))
     assert result.exit_code == 1 and "Aborted!" in result.output  # click's Ctrl-C
     manifest = StudyStore(out).manifest()
-    # what finished is kept: a task is a point's two policies (they share their prefix); the
-    # 10th run is in the 5th task, and the 6th, in flight with it, finished: 4 + 1 tasks
-    assert (manifest["status"] == "SUCCEEDED").sum() == 10
+    # what finished is kept: both parameters are read only after the fork (sim.fork
+    # LATE_FIELDS), so the 22 runs of the seed are one prefix group, cut into tasks of 6, 6,
+    # 5 and 5 runs for the one worker; the 10th run is in the 2nd task: the 1st task's 6 runs
+    assert (manifest["status"] == "SUCCEEDED").sum() == 6
     monkeypatch.setattr(sim.api, "_run_model", real_run)
     again = CliRunner().invoke(main, _args(out, "--json"))  # without --resume: refused
     assert again.exit_code == 2 and "--resume" in again.output

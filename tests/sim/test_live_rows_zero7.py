@@ -16,24 +16,10 @@ import protocol.economy as economy
 import sim.chain
 from protocol.yuma._fused import check_live_rows
 from sim.api import load_config, run
+from tests.sim.test_model_fastpath import CONFIG
 
 #: Registrations on the model's own matrices (miners move at once and often), a lever.
-SMALL: dict[str, Any] = {
-    "horizon_days": 2,
-    "network": {"n_subnets": 3, "n_uids": 12, "n_validators": 3},
-    "stakers": {"n_stakers": 3},
-    "miners": {"relocation_lag_days": 0.0, "relocation_probability": 1.0, "max_moves_per_day": 8},
-    "validators": {"weights_every_tempos": 2},
-    "governance": {"actors": [{"count": 1, "intent": "self_interested"}]},
-    "shocks": [
-        {
-            "kind": "intervention",
-            "day": 1.0,
-            "lever": {"kind": "set_emission_enabled", "netuid": 1},
-            "intent": "self_interested",
-        }
-    ],
-}
+SMALL: dict[str, Any] = CONFIG
 
 #: A wide network (the full-year bench's shape, fewer subnets): most permit rows set nothing.
 WIDE: dict[str, Any] = {

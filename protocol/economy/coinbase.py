@@ -455,27 +455,10 @@ _OUT_ROWS = (
     "root_sell_acc",
     "tao_emission",
 )
-#: The state fields the fused coinbase replaces by rows of that block (same names).
-_STATE_ROWS = (
-    "pool_tao",
-    "pool_alpha",
-    "alpha_minted",
-    "alpha_recycled",
-    "protocol_alpha",
-    "pending_owner",
-    "pending_server",
-    "pending_validator",
-    "pending_root",
-    "moving_price",
-    "flow_ema",
-    "cost_ema",
-    "flow_acc",
-    "root_sell_acc",
-)
-
-
 #: The rows of that block the coinbase's result holds besides the state's.
 _RESULT_ROWS = ("tao_emission", "bought", "alpha_out", "owner_cut", "root_alpha")
+#: The state fields the fused coinbase replaces by rows of that block (same names).
+_STATE_ROWS = tuple(name for name in _OUT_ROWS if name not in _RESULT_ROWS)
 
 
 def _fused_obstacles(state: NetworkState, era: ShareEra) -> list[str]:

@@ -319,7 +319,7 @@ def _write_validator_rows(
     is not finite; else sets ``weights[s, uids[r]] = rows[s, r]`` and, for every row with a
     positive sum, ``last_update[s, uids[r]] = block``, and returns ``True``.
     """
-    n_subnets, k, n = rows.shape
+    n_subnets, k, _ = rows.shape
     sums = np.empty((n_subnets, k))
     if not weight_row_sums(rows, sums):
         return False
@@ -327,12 +327,9 @@ def _write_validator_rows(
         for r in range(k):
             if not sums[s, r] < np.inf:  # +inf entries and overflowing rows
                 return False
+    copy_weight_rows(weights, uids, rows)
     for s in range(n_subnets):
         for r in range(k):
-            destination = weights[s, uids[r]]
-            source = rows[s, r]
-            for j in range(n):
-                destination[j] = source[j]
             if sums[s, r] > 0.0:
                 last_update[s, uids[r]] = block
     return True

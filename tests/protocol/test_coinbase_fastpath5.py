@@ -105,6 +105,8 @@ def test_fused_coinbase_keeps_nan_and_signed_zeros() -> None:
         got_state, got = run_coinbase(state, params, n_blocks=n_blocks, backend="fused")
         _assert_same(got_state, want_state)
         _assert_same(got, want)
+        # the kernels took these inputs (no fall-back to the reference inside the call)
+        assert _run_coinbase_fused(state, params, SHARE_ERAS.get("tao_flow"), n_blocks) is not None
 
 
 def test_the_halving_table_is_torch_pow() -> None:

@@ -206,11 +206,13 @@ def test_configs_that_differ_in_a_field_read_early_run_by_point(
     a = api.load_config(_tiny(COVENANT), policy="sudo", seed=1)
     b = api.load_config(_tiny(COVENANT).model_copy(update={"horizon_days": 0.5}),
                         policy="multisig", seed=1)
+    assert fork.differing_fields([a, b]) == [("horizon_days",)]  # read when the model is built
     out = fork.run_configs([a, b])
     _assert_same(out[0], api.run(a))
     _assert_same(out[1], api.run(b))
     monkeypatch.setattr(fork, "_shared_prefix", _never)
     other_seed = api.load_config(a, seed=2)
+    assert fork.differing_fields([a, other_seed]) == [("seed",)]
     out = fork.run_configs([a, other_seed])  # different seeds: nothing to share
     _assert_same(out[1], api.run(other_seed))
 

@@ -21,6 +21,7 @@ subnets' owners (:meth:`StakingDesk.observe_intervention`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,7 +34,7 @@ from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
 from protocol.units import RAO_PER_TAO
 from sim import chain
 from sim.agents.owners import OwnerObservation
-from sim.agents.stakers import StakerObservation
+from sim.agents.stakers import StakerObservation, decide_round
 from sim.config import SimConfig
 
 if TYPE_CHECKING:
@@ -107,6 +108,11 @@ def _limit_trade_list(
         trade if kept or (flag and trade < 0) else 0.0
         for trade, kept, flag in zip(delta, keep, urgent, strict=True)
     ]
+
+
+def _same_float(a: float, b: float) -> bool:
+    """``a`` and ``b`` are the same float (signed zeros told apart; NaN never the same)."""
+    return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
 
 
 class StakingDesk:
@@ -265,30 +271,41 @@ class StakingDesk:
         # as on numpy scalars, without their overhead).
         price_of = prices.tolist()
         flagged = self.flagged.tolist()
+        max_trades = cfg.max_trades_per_rebalance
         with self._trading() as book:
-            for staker, holdings in zip(due, holdings_tao, strict=True):
+            # The yield-risk stakers decide at once on their balances before the round's
+            # trades; a staker whose balance the trades before it changed (none, while each
+            # staker trades its own account) is asked at its turn, as the others are.
+            liquid = [book.balance(staker.account) / RAO_PER_TAO for staker in due]
+            decisions = decide_round(
+                due, yields, utility, self.flagged, tradable, holdings_tao, liquid, shared
+            )
+            decided_delta = decisions.delta.tolist()
+            for i, (staker, holdings) in enumerate(zip(due, holdings_tao, strict=True)):
                 staker.next_action_day += cfg.cadence_days
                 a = staker.account
-                obs = StakerObservation(
-                    yields=yields,
-                    utility=utility,
-                    flagged=self.flagged,
-                    tradable=tradable,
-                    holdings_tao=holdings,
-                    liquid_tao=book.balance(a) / RAO_PER_TAO,
-                    shared=shared,
-                )
-                delta, sell = staker.act(obs)
-                wealth = obs.liquid_tao + float(holdings.sum())
-                threshold = max(min_trade, cfg.min_trade_fraction * wealth)
-                if delta.dtype == np.float64:
-                    trade_of = _limit_trade_list(
-                        delta.tolist(), flagged, cfg.max_trades_per_rebalance, threshold
+                liquid_tao = book.balance(a) / RAO_PER_TAO
+                if decisions.decided[i] and _same_float(liquid_tao, liquid[i]):
+                    sell = decisions.sell[i]
+                    threshold = max(min_trade, cfg.min_trade_fraction * decisions.wealth[i])
+                    trade_of = _limit_trade_list(decided_delta[i], flagged, max_trades, threshold)
+                else:
+                    obs = StakerObservation(
+                        yields=yields,
+                        utility=utility,
+                        flagged=self.flagged,
+                        tradable=tradable,
+                        holdings_tao=holdings,
+                        liquid_tao=liquid_tao,
+                        shared=shared,
                     )
-                else:  # (numpy compares other dtypes with the threshold in their own precision)
-                    trade_of = limit_trades(
-                        delta, self.flagged, cfg.max_trades_per_rebalance, threshold
-                    ).tolist()
+                    delta, sell = staker.act(obs)
+                    wealth = obs.liquid_tao + float(holdings.sum())
+                    threshold = max(min_trade, cfg.min_trade_fraction * wealth)
+                    if delta.dtype == np.float64:
+                        trade_of = _limit_trade_list(delta.tolist(), flagged, max_trades, threshold)
+                    else:  # (numpy compares other dtypes with the threshold in their own precision)
+                        trade_of = limit_trades(delta, self.flagged, max_trades, threshold).tolist()
                 sales = [s for s, trade in enumerate(trade_of) if trade < 0]
                 purchases = [s for s, trade in enumerate(trade_of) if trade > 0]
                 if not (sales or purchases or sell > 0):

@@ -201,6 +201,11 @@ class CabalLedger:
         # The coldkey layout of the cabal subnets' uids changes only on registrations: what
         # the stake weight derives from it is kept until the layout changes.
         self._layout: tuple[np.ndarray, ...] | None = None
+        # The state views the layout and the root-stake weight were last derived from: the
+        # state's tensors are replaced, not written, so the same view holds the same values
+        # (a copied or unpickled ledger holds arrays of its own, and compares the values).
+        self._layout_view: np.ndarray | None = None
+        self._root_of: tuple[np.ndarray, np.ndarray] | None = None
         # The masks the ledger reads of the strategies and miner grids change only when those
         # do: kept with the bytes they came from (a comparison is cheaper than the masks).
         self._masks_key: tuple[Any, ...] | None = None
@@ -287,10 +292,9 @@ class CabalLedger:
         st = m.state
         all_coldkeys = st.view("uid_coldkey")  # [S, n]
         layout = self._layout
-        if (
-            layout is None
-            or layout[0].shape != all_coldkeys.shape
-            or not (layout[0] == all_coldkeys).all()
+        if layout is None or (
+            all_coldkeys is not self._layout_view
+            and (layout[0].shape != all_coldkeys.shape or not (layout[0] == all_coldkeys).all())
         ):
             uids = m.validator_uids
             coldkeys = all_coldkeys[self.subnets]  # [k, n]
@@ -310,8 +314,14 @@ class CabalLedger:
                 registered[:, uids],
                 cells,
             )
+            self._root_of = None
+        self._layout_view = all_coldkeys
         _, ck, per_uid_count, registered_v, cells = layout
-        root = np.where(registered_v, st.view("root_stake")[ck] / per_uid_count, 0.0)
+        root_stake = st.view("root_stake")
+        if self._root_of is None or self._root_of[0] is not root_stake:
+            root = np.where(registered_v, root_stake[ck] / per_uid_count, 0.0)
+            self._root_of = (root_stake, root)
+        root = self._root_of[1]
         hotkey = np.take(st.view("hotkey_alpha"), cells)  # hotkey_alpha[np.ix_(subnets, uids)]
         return hotkey + m.params.tao_weight * root
 

@@ -145,6 +145,8 @@ class Recorder:
         self._yield_days = 0.0
         self.yields = np.zeros(S)
         self.end_of_emission = np.full(S, np.nan)
+        #: The all-NaN ``end_of_emission`` of steps when every subnet emits.
+        self._all_emitting = self.end_of_emission
         self.cabal = CabalLedger.for_model(model)
 
     # -------------------------------------------------------------- accumulation
@@ -216,8 +218,11 @@ class Recorder:
         shares = chain.emission_shares(m.state, m.params)
         emitting = shares > 0
         if emitting.all():
-            # every subnet emits: what the general case below gives, NaN everywhere
-            self.end_of_emission = np.full(emitting.shape, np.nan)
+            # every subnet emits: what the general case below gives, NaN everywhere (the same
+            # all-NaN array while every subnet keeps emitting; nothing writes into it)
+            if self.end_of_emission is not self._all_emitting:
+                self._all_emitting = np.full(emitting.shape, np.nan)
+                self.end_of_emission = self._all_emitting
         else:
             newly_off = emitting == 0
             self.end_of_emission = np.where(

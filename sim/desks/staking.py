@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from protocol._numba import jit
 from protocol.economy import TradeBook
 from protocol.economy.amm import max_alpha_in_at_price_scalar, max_tao_in_at_price_scalar
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
@@ -108,6 +109,52 @@ def _limit_trade_list(
         trade if kept or (flag and trade < 0) else 0.0
         for trade, kept, flag in zip(delta, keep, urgent, strict=True)
     ]
+
+
+@jit
+def _limit_trade_rows(
+    delta: np.ndarray,
+    urgent: np.ndarray,
+    k: int,
+    min_trade: np.ndarray,
+    out: np.ndarray,
+    done: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba
+    """:func:`_limit_trade_list` of each row ``i`` of ``delta`` with threshold ``min_trade[i]``
+    into ``out[i]`` (``done[i]`` True), a round's stakers at once; a row with a NaN, or a ``k``
+    below 1, is left to ``_limit_trade_list`` (``done[i]`` False).
+
+    The ``k`` largest of the trades that pass the size test are those whose rank in a stable
+    sort on ``-|delta|`` (the larger first, ties in index order) is below ``k``: counted
+    directly (a staker has a handful of subnets), the same trades as the sort keeps."""
+    n_rows, size = delta.shape
+    for i in range(n_rows):
+        row = delta[i]
+        threshold = min_trade[i]
+        has_nan = False
+        passing = 0
+        for j in range(size):
+            trade = row[j]
+            if trade != trade:
+                has_nan = True
+            if abs(trade) > threshold:
+                passing += 1
+        if has_nan or k < 1:
+            done[i] = False
+            continue
+        done[i] = True
+        for j in range(size):
+            trade = row[j]
+            magnitude = abs(trade)
+            kept = magnitude > threshold
+            if kept and passing > k:
+                rank = 0
+                for m in range(size):
+                    other = abs(row[m])
+                    if other > magnitude or (other == magnitude and m < j):
+                        rank += 1
+                kept = rank < k
+            out[i, j] = trade if (kept or (urgent[j] and trade < 0)) else 0.0
 
 
 def _same_float(a: float, b: float) -> bool:
@@ -280,15 +327,26 @@ class StakingDesk:
             decisions = decide_round(
                 due, yields, utility, self.flagged, tradable, holdings_tao, liquid, shared
             )
-            decided_delta = decisions.delta.tolist()
+            # the decided stakers' trades, limited as _limit_trade_list limits each one's
+            thresholds = np.array(
+                [max(min_trade, cfg.min_trade_fraction * wealth) for wealth in decisions.wealth]
+            )
+            limited = np.zeros(decisions.delta.shape)
+            done = np.zeros(len(due), dtype=bool)
+            _limit_trade_rows(decisions.delta, self.flagged, max_trades, thresholds, limited, done)
+            limited_of = limited.tolist()
             for i, (staker, holdings) in enumerate(zip(due, holdings_tao, strict=True)):
                 staker.next_action_day += cfg.cadence_days
                 a = staker.account
                 liquid_tao = book.balance(a) / RAO_PER_TAO
                 if decisions.decided[i] and _same_float(liquid_tao, liquid[i]):
                     sell = decisions.sell[i]
-                    threshold = max(min_trade, cfg.min_trade_fraction * decisions.wealth[i])
-                    trade_of = _limit_trade_list(decided_delta[i], flagged, max_trades, threshold)
+                    if done[i]:
+                        trade_of = limited_of[i]
+                    else:
+                        trade_of = _limit_trade_list(
+                            decisions.delta[i].tolist(), flagged, max_trades, float(thresholds[i])
+                        )
                 else:
                     obs = StakerObservation(
                         yields=yields,

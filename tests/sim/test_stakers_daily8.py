@@ -26,6 +26,7 @@ from sim.agents.stakers import (
 from sim.api import load_config
 from sim.desks import staking as staking_desk
 from sim.desks.governance import ProposalMeta
+from sim.desks.staking import _limit_trade_list, _limit_trade_rows
 from sim.model import GovSimModel
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -210,3 +211,33 @@ def test_a_desk_round_trades_as_its_stakers_asked_one_at_a_time(
             engine.release(model)
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][1] != np.zeros_like(model.recorder.cash_out_usd).tobytes()  # sales ran
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_the_row_limits_keep_what_the_list_version_keeps(compiled: bool) -> None:
+    """``_limit_trade_rows`` against ``_limit_trade_list`` row by row, bit for bit: ties, signed
+    zeros, thresholds at a trade's size; rows with a NaN (or k < 1) are left to the list."""
+    rows_kernel = (
+        _limit_trade_rows if compiled else getattr(_limit_trade_rows, "py_func", _limit_trade_rows)
+    )
+    rng = np.random.default_rng(21)
+    for trial in range(300 if compiled else 60):
+        n_rows, size = int(rng.integers(1, 12)), int(rng.integers(1, 20))
+        delta = rng.standard_normal((n_rows, size)) * 10.0 ** rng.integers(-3, 3)
+        if trial % 3 == 0:
+            delta = rng.choice([-2.0, -1.0, -0.0, 0.0, 1.0, 2.0], (n_rows, size))
+        if trial % 10 == 0:
+            delta[rng.integers(n_rows), rng.integers(size)] = np.nan
+        urgent = rng.random(size) < 0.2
+        k = int(rng.integers(0 if trial % 25 == 0 else 1, 6))
+        thresholds = rng.choice([0.0, 0.1, 1.0, 2.0], n_rows)
+        out = np.full((n_rows, size), 7.0)
+        done = np.zeros(n_rows, dtype=bool)
+        rows_kernel(delta, urgent, k, thresholds, out, done)
+        for i in range(n_rows):
+            if np.isnan(delta[i]).any() or k < 1:
+                assert not done[i]
+                continue
+            assert done[i]
+            want = _limit_trade_list(delta[i].tolist(), urgent.tolist(), k, float(thresholds[i]))
+            assert out[i].tobytes() == np.array(want).tobytes(), (trial, i)

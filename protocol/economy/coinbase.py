@@ -108,7 +108,7 @@ def _emit_and_shares(
         and block == state.block + 1
         and not params.net_tao_flow_enabled
         and params.flow_exponent == 1.0
-        and state.flow_ema.dtype == torch.float64
+        and state.is_float64("flow_ema")
     ):
         # the recorder reads the next block's shares, then that block's coinbase: one pass
         fused = state.derived(
@@ -465,11 +465,10 @@ def _fused_obstacles(state: NetworkState, era: ShareEra) -> list[str]:
     """Why the fused coinbase cannot run on ``state`` under ``era`` (empty: it can)."""
     if era.injection_array not in _CAP_MODES:
         return [f"era {era.name!r} has no fused injection"]
-    float64 = torch.float64
     for name in _FLOAT_FIELDS:
-        tensor = getattr(state, name)
-        # (is_cpu: a device object per field would cost more than the rest of the check)
-        if tensor.dtype is not float64 or not tensor.is_cpu:
+        # (is_cpu: a device object per field would cost more than the rest of the check; a
+        # field whose tensor is still to be made is answered from its view)
+        if not state.is_float64(name, cpu=True):
             return [f"{name} is not a float64 CPU tensor"]
     return []
 

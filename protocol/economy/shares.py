@@ -367,10 +367,10 @@ def _flow_shares_fused(
     shares without net flow and with exponent 1, by :func:`_flow_kept_kernel` and the torch
     sum and division of :func:`_normalise_shares_array` (bit-identical); None where the
     kernel cannot decide (the caller takes the numpy path)."""
-    size = state.flow_ema.shape[0]
+    view = state.view
+    size = view("flow_ema").shape[0]
     emit = np.empty(size, dtype=np.bool_)
     kept = np.empty(size)
-    view = state.view
     if not _flow_kept_kernel(
         view("active"),
         view("subtoken_enabled"),

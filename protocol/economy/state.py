@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -251,6 +251,21 @@ class NetworkState:
             array = views[name] = getattr(self, name).numpy()
         return array
 
+    def is_float64(self, name: str, *, cpu: bool = False) -> bool:
+        """Whether tensor field ``name`` is float64 (and, with ``cpu``, on the CPU).
+
+        Answered from the numpy view of a field :meth:`replace_arrays` set whose tensor is
+        still to be made (a CPU array; its tensor would have the array's dtype), so a check of
+        the dtypes makes no tensor.
+        """
+        value = self.__dict__.get(name)
+        if value is None:
+            views = self.__dict__.get(_VIEWS)
+            if views is not None and name in views and name in _STATE_FIELDS:
+                return bool(views[name].dtype == np.float64)
+            value = getattr(self, name)
+        return value.dtype is torch.float64 and (not cpu or value.is_cpu)
+
     def derived(self, key: Hashable, inputs: frozenset[str], compute: Callable[[], _T]) -> _T:
         """``compute()``, a value derived from the fields named in ``inputs`` (and from what
         ``key`` spells out), computed once per state and kept by :meth:`replace` until it
@@ -275,7 +290,23 @@ class NetworkState:
         ``__post_init__``), which the per-block step calls several times per block. The
         numpy views of the kept fields (:meth:`view`) come along.
         """
-        unknown = changes.keys() - _STATE_FIELDS
+        return self._replaced(changes, {})
+
+    def replace_arrays(self, arrays: Mapping[str, np.ndarray], **changes: Any) -> NetworkState:
+        """:meth:`replace` with the fields of ``arrays`` set to tensors on those numpy arrays
+        (``torch.from_numpy``: shared memory), which become the new state's :meth:`view` of
+        them; ``changes`` as in :meth:`replace`.
+
+        The tensors are made when a field is first read (:meth:`__getattr__`): a step hands
+        its next step most of its arrays as views, which read no tensor.
+        """
+        return self._replaced(changes, arrays)
+
+    def _replaced(
+        self, changes: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> NetworkState:
+        """The new state of :meth:`replace` and :meth:`replace_arrays`."""
+        unknown = (changes.keys() | arrays.keys()) - _STATE_FIELDS
         if unknown:
             raise ValueError(f"NetworkState: unknown field {sorted(unknown)[0]!r}")
         new = object.__new__(NetworkState)
@@ -287,32 +318,47 @@ class NetworkState:
             views = new_dict[_VIEWS] = views.copy()
             for name in changes:
                 views.pop(name, None)
+        if arrays:
+            if views is None:
+                views = new_dict[_VIEWS] = {}
+            views.update(arrays)
+            for name in arrays:  # made from its view when first read
+                new_dict.pop(name, None)
         memo = new_dict.get(_DERIVED)
         if memo is not None:  # the new state's own memo: the values none of whose inputs changed
             new_dict[_DERIVED] = {
-                key: found for key, found in memo.items() if found[0].isdisjoint(changes)
+                key: found
+                for key, found in memo.items()
+                if found[0].isdisjoint(changes) and found[0].isdisjoint(arrays)
             }
         return new
 
-    def replace_arrays(self, arrays: Mapping[str, np.ndarray], **changes: Any) -> NetworkState:
-        """:meth:`replace` with the fields of ``arrays`` set to tensors on those numpy arrays
-        (``torch.from_numpy``: shared memory), which become the new state's :meth:`view` of
-        them; ``changes`` as in :meth:`replace`."""
-        as_tensor = torch.from_numpy
-        new = self.replace(**changes, **{name: as_tensor(array) for name, array in arrays.items()})
-        views = new.__dict__.get(_VIEWS)
-        if views is None:
-            new.__dict__[_VIEWS] = dict(arrays)
-        else:
-            views.update(arrays)
-        return new
+    if not TYPE_CHECKING:  # (for type checkers the fields are the dataclass's, no others)
+
+        def __getattr__(self, name: str) -> Any:
+            """A field :meth:`replace_arrays` set, read for the first time: the tensor on its numpy
+            view (``torch.from_numpy``), kept in the instance dict from then on.
+
+            Python calls this only for names the instance dict lacks; a state and the states
+            :meth:`replace` made of it each make their own tensor on the one array (the same
+            memory, so the same values).
+            """
+            views = self.__dict__.get(_VIEWS)
+            array = views.get(name) if views is not None and name in _STATE_FIELDS else None
+            if array is None:
+                raise AttributeError(f"'NetworkState' object has no attribute {name!r}")
+            tensor = self.__dict__[name] = torch.from_numpy(array)
+            return tensor
 
     def __getstate__(self) -> dict[str, Any]:
         """The fields only: a copy or a pickle converts its own views (a pickled view would
         no longer share its tensor's memory) and derives its own values."""
         state = dict(self.__dict__)
-        state.pop(_VIEWS, None)
+        views = state.pop(_VIEWS, None)
         state.pop(_DERIVED, None)
+        if views is not None:  # the fields whose tensors are still to be made
+            for name in _STATE_FIELDS.difference(state):
+                state[name] = torch.from_numpy(views[name])
         return state
 
 

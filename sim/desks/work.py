@@ -23,6 +23,7 @@ import torch
 
 from protocol import economy
 from protocol._numba import jit, pairwise_sum
+from protocol.economy.amm import spot_price_array
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
 from sim import chain
@@ -295,7 +296,9 @@ class WorkDesk:
         before_balance = host.state.view("balances").copy()
         host.state, results = chain.advance_chain(host.state, host.params, n_blocks)
         gained = np.maximum(_uid_owned_alpha(host.state) - before_alpha, 0.0) / RAO_PER_TAO
-        prices = chain.alpha_prices(host.state)
+        # chain.alpha_prices on the new state's views (its pool tensors are not made)
+        view = host.state.view
+        prices = spot_price_array(view("pool_tao"), view("pool_alpha"), view("pool_weight_alpha"))
         income = gained * prices[:, None]  # TAO
         self.uid_income_tao += income
         dt = n_blocks / BLOCKS_PER_DAY

@@ -693,6 +693,18 @@ def _coinbase_post(
         out[18, i] = mid[0, i] * n_blocks
 
 
+#: The state fields :func:`_root_stake_total` reads.
+_ROOT_STAKE_INPUTS = frozenset(("root_stake",))
+
+
+def _root_stake_total(state: NetworkState) -> float:
+    """``float(state.root_stake.sum())`` (the torch sum), kept with the state until its root
+    stake is replaced (it changes far less often than once per step)."""
+    return state.derived(
+        "root_stake_total", _ROOT_STAKE_INPUTS, lambda: float(state.root_stake.sum())
+    )
+
+
 def _run_coinbase_fused(
     state: NetworkState, params: EconomyParams, era: ShareEra, n_blocks: int
 ) -> tuple[NetworkState, CoinbaseResult] | None:
@@ -746,7 +758,7 @@ def _run_coinbase_fused_views(
         gamma[1] = torch.digamma(lo).numpy()
         gamma[2] = torch.polygamma(1, lo).numpy()
         gamma[3] = torch.polygamma(1, hi).numpy()
-    root_weighted = float(state.root_stake.sum()) * params.tao_weight
+    root_weighted = _root_stake_total(state) * params.tao_weight
     root_sell = float(as_tensor(pre[5]).sum()) > 1.0
     mid = np.empty((13, size))
     if not _coinbase_mid(

@@ -694,6 +694,12 @@ _FUSED_DRAIN_DTYPES: dict[str, type] = {
 }
 
 
+#: :data:`_FUSED_DRAIN_DTYPES` as dtype objects.
+_FUSED_DRAIN_DTYPE_OBJECTS: dict[str, np.dtype] = {
+    name: np.dtype(dtype) for name, dtype in _FUSED_DRAIN_DTYPES.items()
+}
+
+
 def _drain_all_fused(
     state: NetworkState,
     params: EconomyParams,
@@ -725,14 +731,16 @@ def _drain_all_fused(
     epoch_params = mechanism.resolve_params(base.with_(tempo=int(tempos.pop())))
     if not fused_epoch_applies(epoch_params, mechanism, backend):
         return None
-    # numpy views of the state's tensors (those given, else the state's own, converted once)
-    view = {name: views.get(name) for name in _FUSED_DRAIN_DTYPES}
-    for name, array in view.items():
+    # numpy views of the state's tensors (those given, else the state's own, converted once),
+    # each of its dtype (the builtin dtypes are singletons: `is` first) and C-contiguous
+    view: dict[str, np.ndarray] = {}
+    for name, dtype in _FUSED_DRAIN_DTYPE_OBJECTS.items():
+        array = views.get(name)
         if array is None:
-            view[name] = state.view(name)
-    for name, dtype in _FUSED_DRAIN_DTYPES.items():
-        if view[name].dtype != dtype or not view[name].flags.c_contiguous:
+            array = state.view(name)
+        if (array.dtype is not dtype and array.dtype != dtype) or not array.flags.c_contiguous:
             return None
+        view[name] = array
 
     # the epoch stake ([S, n]) and the pots to split
     root_weighted = np.empty((S, n))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from protocol._numba import Backend
@@ -64,7 +65,8 @@ def _flows(
     state: NetworkState, params: EconomyParams, flows: torch.Tensor | None
 ) -> tuple[NetworkState, torch.Tensor]:
     if flows is None:
-        return state, torch.zeros(state.n_subnets, dtype=torch.float64)
+        # (a tensor on a numpy array of zeros: the same values, without a torch dispatch)
+        return state, torch.from_numpy(np.zeros(state.n_subnets))
     return apply_market_flows(state, flows, params)
 
 

@@ -373,10 +373,10 @@ class CabalLedger:
             drain = result.drain
             # one kernel pass per epoch: the same operations and sums as the array version
             _book_epoch(
-                drain.incentive.numpy(),
-                drain.dividends.numpy(),
-                drain.miner_alpha.numpy(),
-                drain.validator_alpha.numpy(),
+                drain.array("incentive"),  # (its numpy arrays: no tensor made to read them)
+                drain.array("dividends"),
+                drain.array("miner_alpha"),
+                drain.array("validator_alpha"),
                 s,
                 uids,
                 masks.miners,

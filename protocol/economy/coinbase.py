@@ -45,7 +45,7 @@ from protocol.economy.shares import (
     normalise_shares,
     root_proportion,
 )
-from protocol.economy.state import EconomyParams, NetworkState
+from protocol.economy.state import ArrayBacked, EconomyParams, NetworkState
 
 __all__ = [
     "CoinbaseResult",
@@ -60,8 +60,12 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class CoinbaseResult:
-    """What one coinbase call did (rao, per subnet ``[S]`` unless noted)."""
+class CoinbaseResult(ArrayBacked):
+    """What one coinbase call did (rao, per subnet ``[S]`` unless noted).
+
+    The fused coinbase's result holds its ``[S]`` rows as numpy arrays: each tensor is made
+    when first read (:class:`~protocol.economy.state.ArrayBacked`).
+    """
 
     block_emission: float
     shares: torch.Tensor
@@ -817,7 +821,6 @@ def _run_coinbase_fused_views(
         out,
     )
     arrays = dict(zip(_OUT_ROWS, out, strict=True))  # the block's rows, as numpy views
-    rows = {name: as_tensor(arrays[name]) for name in _RESULT_ROWS}
     new_arrays = {name: arrays[name] for name in _STATE_ROWS}
     if era.resolve_weights:
         new_arrays["pool_weight_alpha"] = mid[8]
@@ -825,17 +828,20 @@ def _run_coinbase_fused_views(
     # the new state's views of the fields the block wrote, and of two it kept
     views = {**new_arrays, "pool_weight_alpha": new_state.view("pool_weight_alpha")}
     views["alpha_burned"] = alpha_burned0  # read, not replaced
-    result = CoinbaseResult(
+    # the result's tensors are made when read (few callers read a step's coinbase)
+    result = CoinbaseResult.of_arrays(
+        {
+            "tao_emission": arrays["tao_emission"],
+            "tao_in": mid[3],
+            "alpha_in": mid[4],
+            "excess_tao": mid[5],
+            "protocol_alpha_bought": arrays["bought"],
+            "alpha_out": arrays["alpha_out"],
+            "owner_cut": arrays["owner_cut"],
+            "root_alpha": arrays["root_alpha"],
+        },
         block_emission=e_b,
         shares=shares,
-        tao_emission=rows["tao_emission"],
-        tao_in=as_tensor(mid[3]),
-        alpha_in=as_tensor(mid[4]),
-        excess_tao=as_tensor(mid[5]),
-        protocol_alpha_bought=rows["bought"],
-        alpha_out=rows["alpha_out"],
-        owner_cut=rows["owner_cut"],
-        root_alpha=rows["root_alpha"],
         root_sell=root_sell,
         n_blocks=n_blocks,
     )

@@ -48,7 +48,7 @@ from protocol.economy._fused_drain import (
 from protocol.economy._fused_drain import credit_root_tao as _credit_root_tao_kernel
 from protocol.economy.amm import swap_alpha_for_tao_array
 from protocol.economy.staking import credit_owner_stake
-from protocol.economy.state import EconomyParams, NetworkState
+from protocol.economy.state import ArrayBacked, EconomyParams, NetworkState
 from protocol.yuma import EpochParams, yuma_epoch
 from protocol.yuma._fused import fresh_copy
 from protocol.yuma.float_epoch import fused_epoch_applies, fused_epoch_arrays
@@ -76,8 +76,12 @@ _DEFAULT_EPOCH_PARAMS = EpochParams()
 
 
 @dataclass(frozen=True)
-class DrainResult:
-    """What the drains of one step paid, per subnet ``[S]`` (rao; zero for subnets not due)."""
+class DrainResult(ArrayBacked):
+    """What the drains of one step paid, per subnet ``[S]`` (rao; zero for subnets not due).
+
+    The fused drain's result holds numpy arrays: each tensor is made when first read
+    (:class:`~protocol.economy.state.ArrayBacked`).
+    """
 
     drained: torch.Tensor
     miner_alpha: torch.Tensor
@@ -852,17 +856,20 @@ def _drain_all_fused(
         # the caller's own bonds stay the state's (and keep their view)
         **({} if bonds_owned else {"bonds": bonds}),
     )
-    result = DrainResult(
-        drained=as_tensor(drained),
-        miner_alpha=as_tensor(paid["miner_alpha"]),
-        owner_incentive_burned=as_tensor(paid["withheld"]),
-        validator_alpha=as_tensor(paid["validator_alpha"]),
-        delegate_take=as_tensor(paid["delegate_take"]),
-        root_alpha_sold=as_tensor(paid["root_alpha"]),
-        root_tao_paid=as_tensor(tao_out),
-        owner_cut_alpha=as_tensor(view["pending_owner"].copy()),
-        recycled_alpha=as_tensor(recycled),
-        incentive=as_tensor(per_uid["incentive"]),
-        dividends=as_tensor(per_uid["dividends"]),
+    # the result's tensors are made when read (few callers read a step's drain)
+    result = DrainResult.of_arrays(
+        {
+            "drained": drained,
+            "miner_alpha": paid["miner_alpha"],
+            "owner_incentive_burned": paid["withheld"],
+            "validator_alpha": paid["validator_alpha"],
+            "delegate_take": paid["delegate_take"],
+            "root_alpha_sold": paid["root_alpha"],
+            "root_tao_paid": tao_out,
+            "owner_cut_alpha": view["pending_owner"].copy(),
+            "recycled_alpha": recycled,
+            "incentive": per_uid["incentive"],
+            "dividends": per_uid["dividends"],
+        }
     )
     return new_state, result

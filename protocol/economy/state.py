@@ -22,12 +22,73 @@ from protocol.economy.amm import spot_price as pool_spot_price
 from protocol.economy.shares import SHARE_ERAS
 from protocol.units import DEFAULT_TEMPO, U16_MAX
 
-__all__ = ["MARKET_ACCOUNT", "EconomyParams", "NetworkState"]
+__all__ = ["MARKET_ACCOUNT", "ArrayBacked", "EconomyParams", "NetworkState"]
 
 _T = TypeVar("_T")
 
 #: Index of the market account (outside world) in ``NetworkState.balances``.
 MARKET_ACCOUNT: int = 0
+
+
+_A = TypeVar("_A", bound="ArrayBacked")
+
+
+class ArrayBacked:
+    """A frozen dataclass of tensors whose instance may hold numpy arrays for its tensor
+    fields (:meth:`of_arrays`): each field's tensor (``torch.from_numpy``, the same memory) is
+    made when it is first read, and :meth:`array` reads the arrays without making them.
+
+    A step's results are read by few callers, in numpy where at all: a tensor per field and
+    step would cost more than what reads them.
+    """
+
+    @classmethod
+    def of_arrays(cls: type[_A], arrays: Mapping[str, np.ndarray], **values: Any) -> _A:
+        """An instance with the tensor fields of ``arrays`` on those arrays and the other
+        fields ``values`` (every field exactly once, as the constructor takes them)."""
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        given = arrays.keys() | values.keys()
+        if given != names or arrays.keys() & values.keys():
+            raise TypeError(
+                f"{cls.__name__}.of_arrays: expected the fields {sorted(names)}, got "
+                f"{sorted(arrays)} and {sorted(values)}"
+            )
+        new = object.__new__(cls)
+        new.__dict__.update(values)
+        new.__dict__[_ARRAYS] = dict(arrays)
+        return new
+
+    def array(self, name: str) -> np.ndarray:
+        """Tensor field ``name`` in numpy: the array it is made of, or the tensor's ``numpy()``
+        (the same memory either way)."""
+        arrays = self.__dict__.get(_ARRAYS)
+        if arrays is not None:
+            array = arrays.get(name)
+            if array is not None:
+                return array
+        value: torch.Tensor = getattr(self, name)
+        return value.numpy()
+
+    if not TYPE_CHECKING:  # (for type checkers the fields are the dataclass's, no others)
+
+        def __getattr__(self, name: str) -> Any:
+            """A field :meth:`of_arrays` set, read for the first time: its tensor."""
+            arrays = self.__dict__.get(_ARRAYS)
+            array = arrays.get(name) if arrays is not None else None
+            if array is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            tensor = self.__dict__[name] = torch.from_numpy(array)
+            return tensor
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields, each a tensor (a copy or a pickle makes the tensors still to be made)."""
+        state = dict(self.__dict__)
+        arrays = state.pop(_ARRAYS, None)
+        if arrays is not None:
+            for name, array in arrays.items():
+                if name not in state:
+                    state[name] = torch.from_numpy(array)
+        return state
 
 
 @dataclass(frozen=True)
@@ -365,5 +426,7 @@ class NetworkState:
 #: The instance-dict keys of a state's numpy views (:meth:`NetworkState.view`) and derived
 #: values (:meth:`NetworkState.derived`).
 _VIEWS = "_numpy_views"
+#: The instance-dict key of an :class:`ArrayBacked` instance's arrays.
+_ARRAYS = "_arrays"
 _DERIVED = "_derived_values"
 _STATE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(NetworkState))

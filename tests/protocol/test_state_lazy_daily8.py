@@ -112,3 +112,60 @@ def test_a_derived_value_goes_when_replace_arrays_changes_an_input() -> None:
     changed = state.replace_arrays({"pool_tao": np.zeros(4)})
     assert changed.derived("total", frozenset({"pool_tao"}), lambda: -1.0) == -1.0
     assert len(calls) == 1
+
+
+def test_an_array_backed_result_makes_its_tensors_when_read() -> None:
+    from protocol.economy.coinbase import CoinbaseResult
+
+    arrays = {
+        name: np.full(3, float(i))
+        for i, name in enumerate(
+            (
+                "tao_emission",
+                "tao_in",
+                "alpha_in",
+                "excess_tao",
+                "protocol_alpha_bought",
+                "alpha_out",
+                "owner_cut",
+                "root_alpha",
+            )
+        )
+    }
+    shares = torch.ones(3, dtype=torch.float64)
+    result = CoinbaseResult.of_arrays(
+        arrays, block_emission=1.0, shares=shares, root_sell=False, n_blocks=360
+    )
+    assert "alpha_in" not in result.__dict__
+    assert result.array("alpha_in") is arrays["alpha_in"]  # no tensor made
+    assert "alpha_in" not in result.__dict__
+    tensor = result.alpha_in
+    assert tensor.data_ptr() == arrays["alpha_in"].ctypes.data and result.alpha_in is tensor
+    assert result.array("shares").ctypes.data == shares.data_ptr()
+    want = CoinbaseResult(
+        block_emission=1.0,
+        shares=shares,
+        root_sell=False,
+        n_blocks=360,
+        **{name: torch.from_numpy(array) for name, array in arrays.items()},
+    )
+    for clone in (
+        result,
+        pickle.loads(pickle.dumps(result)),
+        copy.deepcopy(result),
+        copy.copy(result),
+        dataclasses.replace(result, n_blocks=360),
+    ):
+        for f in dataclasses.fields(CoinbaseResult):
+            got, expected = getattr(clone, f.name), getattr(want, f.name)
+            if isinstance(expected, torch.Tensor):
+                assert got.numpy().tobytes() == expected.numpy().tobytes(), f.name
+            else:
+                assert got == expected, f.name
+    assert not hasattr(result, "nope")
+    with pytest.raises(TypeError, match="expected the fields"):
+        CoinbaseResult.of_arrays(arrays, block_emission=1.0, shares=shares, root_sell=False)
+    with pytest.raises(TypeError, match="expected the fields"):
+        CoinbaseResult.of_arrays(
+            arrays, block_emission=1.0, shares=shares, root_sell=False, n_blocks=1, tao_in=shares
+        )

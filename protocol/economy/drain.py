@@ -480,10 +480,11 @@ def drain_with_views(
     # The [S] bookkeeping runs in numpy on views of the state's tensors: the same float64
     # operations as in torch (bit-identical), without a tensor dispatch each.
     due_np = due.numpy()
-    if not due_np.any():
+    n_due = np.count_nonzero(due_np)  # (one C call: cheaper than .any() and .all())
+    if n_due == 0:
         return state, DrainResult.nothing(S, n)
 
-    if due_np.all() and choose_backend(backend) == "fused":
+    if n_due == due_np.size and choose_backend(backend) == "fused":
         fast = _drain_all_fused(
             state, params, block, views, bonds_owned=bonds_owned, backend=backend
         )

@@ -130,6 +130,26 @@ def _stake_weighted_rows(
                 mean[s, u] += weight * past[s, v, u]
 
 
+@jit
+def _income_per_miner_rows(
+    is_miner: np.ndarray, vacant: np.ndarray, income: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """``np.where(active, income, 0.0).sum(axis=1) / np.maximum(active.sum(axis=1), 1)`` with
+    ``active = is_miner & ~vacant``: each row's masked copy summed in numpy's order, divided
+    by its count of active uids (at least 1) in one pass."""
+    n_subnets, n = income.shape
+    row = np.empty(n)
+    for s in range(n_subnets):
+        count = 0
+        for u in range(n):
+            if is_miner[s, u] and not vacant[s, u]:
+                row[u] = income[s, u]
+                count += 1
+            else:
+                row[u] = 0.0
+        out[s] = (0.0 + pairwise_sum(row, 0, n)) / max(count, 1)
+
+
 #: The state fields :func:`sim.chain.uid_owned_alpha` reads.
 _OWNED_ALPHA_INPUTS = frozenset(("owner_shares", "total_shares", "hotkey_alpha"))
 
@@ -311,8 +331,18 @@ class WorkDesk:
     # ------------------------------------------------------------------ reads
     def subnet_income_per_miner(self) -> np.ndarray:
         """Mean recent income per active miner uid on each subnet ``[S]`` (TAO/day)."""
-        active = self.miners.is_miner & ~self.miners.vacant
-        total = np.where(active, self.recent_income, 0.0).sum(axis=1)
+        grid = self.miners
+        income = self.recent_income
+        if (
+            income.dtype == np.float64
+            and grid.is_miner.dtype == grid.vacant.dtype == np.bool_
+            and grid.is_miner.shape == grid.vacant.shape == income.shape
+        ):
+            out = np.empty(income.shape[0])
+            _income_per_miner_rows(grid.is_miner, grid.vacant, income, out)
+            return out
+        active = grid.is_miner & ~grid.vacant
+        total = np.where(active, income, 0.0).sum(axis=1)
         return total / np.maximum(active.sum(axis=1), 1)
 
     def subnet_work_factor(self) -> np.ndarray:

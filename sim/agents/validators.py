@@ -24,6 +24,7 @@ import numpy as np
 
 from protocol._numba import HAVE_NUMBA, jit, pairwise_sum
 from protocol.registry import Registry
+from sim import noise_stream
 from sim.agents.host import AgentHost
 
 __all__ = [
@@ -192,10 +193,20 @@ def observed_quality(
     s, u = apparent.shape
     base = np.where(is_miner, apparent, 0.0)[:, None, :]
     # In place on the float32 draws (same values as ``base * exp(noise * z)``, fewer copies).
-    factor = rng.standard_normal((s, n_validators, u), dtype=np.float32)
+    # numpy's draws, from a compiled twin of its PCG64 stream where it can run (same bits).
+    factor = noise_stream.standard_normal_float32(rng, (s, n_validators, u))
     factor *= noise
     np.exp(factor, out=factor)
     if detection > 0 and duplicate.any():
+        if HAVE_NUMBA and base.dtype == np.float64:
+            obs = np.empty((s, n_validators, u))
+            with noise_stream.pcg64_words(rng) as words:
+                if words is not None:
+                    # the uniform draws made inside the pass, in numpy's order (no array)
+                    detect = np.float32(detection)
+                    _spot_duplicates_drawing(base[:, 0, :], factor, duplicate, detect, words, obs)
+            if words is not None:
+                return obs
         draws = rng.random((s, n_validators, u), dtype=np.float32)
         if HAVE_NUMBA and base.dtype == np.float64:
             # One pass instead of product, compare, mask and copy (the same products; the
@@ -230,6 +241,34 @@ def _spot_duplicates(
                 spotted = duplicate[i, j] & (draws[i, k, j] < detection)
                 product = base[i, j] * np.float64(factor[i, k, j])
                 out[i, k, j] = 0.0 if spotted else product
+
+
+@jit
+def _spot_duplicates_drawing(
+    base: np.ndarray,
+    factor: np.ndarray,
+    duplicate: np.ndarray,
+    detection: np.float32,
+    words: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba
+    """:func:`_spot_duplicates` with its draws taken from the stream ``words``
+    (:func:`sim.noise_stream.pcg64_words`) as it goes: the same values, in the same order, as
+    ``rng.random(factor.shape, dtype=np.float32)``, and one array less."""
+    s, v, u = factor.shape
+    high, low, inc_high, inc_low, has, buffered = noise_stream.load_words(words)
+    for i in range(s):
+        for k in range(v):
+            for j in range(u):
+                r, high, low, has, buffered = noise_stream.next_uint32(
+                    high, low, inc_high, inc_low, has, buffered
+                )
+                # branches, not a select: the draw's float and compare only for duplicates
+                if duplicate[i, j] and noise_stream.uniform_float32(r) < detection:
+                    out[i, k, j] = 0.0
+                else:
+                    out[i, k, j] = base[i, j] * np.float64(factor[i, k, j])
+    noise_stream.store_words(words, high, low, has, buffered)
 
 
 @jit

@@ -34,10 +34,13 @@ from protocol._numba import HAVE_NUMBA, jit
 
 __all__ = [
     "HAVE_TWIN",
+    "jump_table",
     "load_words",
     "next_uint32",
+    "next_uint32_after",
     "pcg64_words",
     "random_float32",
+    "skip_uint32",
     "standard_normal",
     "standard_normal_float32",
     "store_words",
@@ -143,20 +146,104 @@ def _mul_high(a: np.uint64, b: np.uint64) -> np.uint64:  # pragma: no cover - nu
 
 
 @jit
+def _affine(
+    high: np.uint64,
+    low: np.uint64,
+    mult_high: np.uint64,
+    mult_low: np.uint64,
+    add_high: np.uint64,
+    add_low: np.uint64,
+) -> tuple[np.uint64, np.uint64]:  # pragma: no cover - numba
+    """``state * mult + add`` (mod 2**128) on high and low 64-bit words."""
+    new_low = low * mult_low
+    new_high = _mul_high(low, mult_low) + low * mult_high + high * mult_low
+    summed_low = new_low + add_low
+    carry = np.uint64(1) if summed_low < new_low else np.uint64(0)
+    return new_high + add_high + carry, summed_low
+
+
+@jit
+def _output(high: np.uint64, low: np.uint64) -> np.uint64:  # pragma: no cover - numba
+    """PCG64's XSL-RR output of a state: ``rotr(high ^ low, state >> 122)``."""
+    xored = high ^ low
+    rot = high >> _U58
+    return (xored >> rot) | (xored << ((_U64 - rot) & _U63))
+
+
+@jit
 def _step(
     high: np.uint64, low: np.uint64, inc_high: np.uint64, inc_low: np.uint64
 ) -> tuple[np.uint64, np.uint64, np.uint64]:  # pragma: no cover - numba
     """One PCG64 step: ``state * multiplier + inc`` (mod 2**128); returns the new state's
     high and low words and the XSL-RR output of the new state."""
-    new_low = low * _MULT_LOW
-    new_high = _mul_high(low, _MULT_LOW) + low * _MULT_HIGH + high * _MULT_LOW
-    summed_low = new_low + inc_low
-    carry = np.uint64(1) if summed_low < new_low else np.uint64(0)
-    new_high = new_high + inc_high + carry
-    xored = new_high ^ summed_low
-    rot = new_high >> _U58
-    out = (xored >> rot) | (xored << ((_U64 - rot) & _U63))
-    return new_high, summed_low, out
+    new_high, new_low = _affine(high, low, _MULT_HIGH, _MULT_LOW, inc_high, inc_low)
+    return new_high, new_low, _output(new_high, new_low)
+
+
+@jit
+def jump_table(words: np.ndarray, longest: int) -> np.ndarray:  # pragma: no cover - numba
+    """The LCG's ``d``-step maps for ``d = 0 .. longest``: row ``d`` holds ``(mult_high,
+    mult_low, add_high, add_low)`` with ``state_after_d = state * mult + add`` (mod 2**128),
+    so that :func:`skip_uint32` jumps over unused draws in one multiply.
+
+    Parameters
+    ----------
+    words
+        The stream (:func:`pcg64_words`); its increment enters the additive part.
+    longest
+        The most steps one jump takes (longer skips chain jumps); >= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[longest + 1, 4]`` uint64.
+    """
+    inc_high, inc_low = words[_INC_HIGH], words[_INC_LOW]
+    table = np.empty((longest + 1, 4), dtype=np.uint64)
+    mult_high, mult_low = np.uint64(0), np.uint64(1)
+    add_high, add_low = np.uint64(0), np.uint64(0)
+    for d in range(longest + 1):
+        table[d, 0], table[d, 1], table[d, 2], table[d, 3] = mult_high, mult_low, add_high, add_low
+        # one step more: (state * m + a) * M + inc
+        mult_high, mult_low = _affine(
+            mult_high, mult_low, _MULT_HIGH, _MULT_LOW, np.uint64(0), np.uint64(0)
+        )
+        add_high, add_low = _affine(add_high, add_low, _MULT_HIGH, _MULT_LOW, inc_high, inc_low)
+    return table
+
+
+@jit
+def skip_uint32(
+    high: np.uint64,
+    low: np.uint64,
+    inc_high: np.uint64,
+    inc_low: np.uint64,
+    has_uint32: np.uint64,
+    uinteger: np.uint64,
+    count: int,
+    table: np.ndarray,
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:  # pragma: no cover - numba
+    """Advance the stream past ``count`` 32-bit draws without making them: the state
+    :func:`next_uint32` would leave after ``count`` calls, by jumps of :func:`jump_table`
+    (a multiply for up to ``len(table) - 1`` steps). Returns ``high, low, has_uint32,
+    uinteger``."""
+    if count <= 0:
+        return high, low, has_uint32, uinteger
+    if has_uint32:
+        count -= 1
+        has_uint32 = np.uint64(0)
+    steps = count // 2
+    longest = table.shape[0] - 1
+    while steps > 0:
+        d = min(steps, longest)
+        high, low = _affine(high, low, table[d, 0], table[d, 1], table[d, 2], table[d, 3])
+        steps -= d
+    if count % 2:  # the last draw is the low half of a new 64-bit one: its high half waits
+        high, low, full = _step(high, low, inc_high, inc_low)
+        has_uint32, uinteger = np.uint64(1), full >> _U32
+    elif count > 0:  # numpy leaves the last high half it handed out in ``uinteger``
+        uinteger = _output(high, low) >> _U32
+    return high, low, has_uint32, uinteger
 
 
 @jit
@@ -175,6 +262,42 @@ def next_uint32(
         return np.int64(uinteger), high, low, np.uint64(0), uinteger
     high, low, full = _step(high, low, inc_high, inc_low)
     return np.int64(full & _MASK32), high, low, np.uint64(1), full >> _U32
+
+
+@jit
+def next_uint32_after(
+    high: np.uint64,
+    low: np.uint64,
+    has_uint32: np.uint64,
+    uinteger: np.uint64,
+    count: int,
+    table: np.ndarray,
+) -> tuple[np.int64, np.uint64, np.uint64, np.uint64, np.uint64]:  # pragma: no cover - numba
+    """:func:`next_uint32` after ``count`` draws skipped: one jump (:func:`jump_table`) to the
+    64-bit draw that holds it instead of a step per skipped pair. Returns the draw and the new
+    ``high, low, has_uint32, uinteger``.
+
+    Written with selects rather than branches: which half a draw is depends on random data
+    (where the previous one fell), and a mispredicted branch costs more than the jump.
+    """
+    buffered_next = (has_uint32 != 0) & (count == 0)  # the buffered half is the draw
+    fresh = count - np.int64(has_uint32)  # draws to skip after the buffered one
+    steps = 0 if buffered_next else fresh // 2 + 1
+    longest = table.shape[0] - 1
+    while steps > longest:  # only a gap longer than the table's
+        high, low = _affine(
+            high, low, table[longest, 0], table[longest, 1], table[longest, 2], table[longest, 3]
+        )
+        steps -= longest
+    high, low = _affine(
+        high, low, table[steps, 0], table[steps, 1], table[steps, 2], table[steps, 3]
+    )
+    full = _output(high, low)
+    upper = full >> _U32
+    high_half = (fresh % 2) != 0  # the high half: consumed, and numpy leaves it in uinteger
+    draw = uinteger if buffered_next else (upper if high_half else full & _MASK32)
+    has_next = np.uint64(0) if (buffered_next | high_half) else np.uint64(1)
+    return np.int64(draw), high, low, has_next, uinteger if buffered_next else upper
 
 
 @jit

@@ -253,21 +253,36 @@ def _spot_duplicates_drawing(
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled by numba
     """:func:`_spot_duplicates` with its draws taken from the stream ``words``
-    (:func:`sim.noise_stream.pcg64_words`) as it goes: the same values, in the same order, as
-    ``rng.random(factor.shape, dtype=np.float32)``, and one array less."""
+    (:func:`sim.noise_stream.pcg64_words`): the same values as ``rng.random(factor.shape,
+    dtype=np.float32)`` in C order, but only those of duplicate submissions are made; the
+    stream jumps over the others (and the generator ends where numpy's would)."""
     s, v, u = factor.shape
     high, low, inc_high, inc_low, has, buffered = noise_stream.load_words(words)
+    table = noise_stream.jump_table(words, u + 2)  # a jump per draw within a subnet
+    columns = np.empty(u, dtype=np.int64)
+    position = 0  # draws of the stream made or skipped so far
     for i in range(s):
+        n_duplicates = 0
+        for j in range(u):
+            if duplicate[i, j]:
+                columns[n_duplicates] = j
+                n_duplicates += 1
         for k in range(v):
-            for j in range(u):
-                r, high, low, has, buffered = noise_stream.next_uint32(
-                    high, low, inc_high, inc_low, has, buffered
+            for j in range(u):  # vectorises
+                out[i, k, j] = base[i, j] * np.float64(factor[i, k, j])
+            # the row's draws while it is in the cache
+            row = (i * v + k) * u
+            for c in range(n_duplicates):
+                j = columns[c]
+                r, high, low, has, buffered = noise_stream.next_uint32_after(
+                    high, low, has, buffered, row + j - position, table
                 )
-                # branches, not a select: the draw's float and compare only for duplicates
-                if duplicate[i, j] and noise_stream.uniform_float32(r) < detection:
-                    out[i, k, j] = 0.0
-                else:
-                    out[i, k, j] = base[i, j] * np.float64(factor[i, k, j])
+                position = row + j + 1
+                spotted = noise_stream.uniform_float32(r) < detection
+                out[i, k, j] = 0.0 if spotted else out[i, k, j]  # a select, not a branch
+    high, low, has, buffered = noise_stream.skip_uint32(
+        high, low, inc_high, inc_low, has, buffered, s * v * u - position, table
+    )
     noise_stream.store_words(words, high, low, has, buffered)
 
 

@@ -225,3 +225,40 @@ def test_evolve_log_skill_equals_numpy(reversion: float) -> None:
     want = mean_log + (log_skill - mean_log) * decay + sd * theirs.standard_normal((6, 37))
     assert got.tobytes() == want.tobytes()
     assert _same_state(mine, theirs)
+
+
+@pytest.mark.parametrize("earlier", [0, 1])
+@pytest.mark.parametrize(
+    "pattern", ["first_subnet", "last_subnet", "edges", "adjacent", "one", "all", "sparse"]
+)
+def test_observed_quality_jumps_over_gaps(earlier: int, pattern: str) -> None:
+    """Duplicates placed so that the spotting pass jumps over whole subnets (gaps longer
+    than its jump table), takes neighbouring draws (the buffered half), and skips to the end."""
+    s, v, u = 6, 7, 41
+    duplicate = np.zeros((s, u), dtype=bool)
+    if pattern == "first_subnet":
+        duplicate[0, [0, 5, 6]] = True
+    elif pattern == "last_subnet":
+        duplicate[-1, [1, 2, 3, 40]] = True
+    elif pattern == "edges":
+        duplicate[[0, 3], 0] = True
+        duplicate[[2, 5], u - 1] = True
+    elif pattern == "adjacent":
+        duplicate[1:4, 10:16] = True
+    elif pattern == "one":
+        duplicate[2, 20] = True
+    elif pattern == "all":
+        duplicate[:] = True
+    else:
+        duplicate = np.random.default_rng(5).random((s, u)) < 0.03
+    inputs = np.random.default_rng(9)
+    apparent = inputs.lognormal(0.0, 1.0, (s, u))
+    is_miner = np.ones((s, u), dtype=bool)
+    mine, theirs = np.random.default_rng(21), np.random.default_rng(21)
+    mine.random(earlier, dtype=np.float32)
+    theirs.random(earlier, dtype=np.float32)
+    kwargs = {"n_validators": v, "noise": 0.3, "detection": 0.6}
+    got = observed_quality(apparent, duplicate, is_miner, rng=mine, **kwargs)  # type: ignore[arg-type]
+    want = _numpy_observed_quality(apparent, duplicate, is_miner, rng=theirs, **kwargs)  # type: ignore[arg-type]
+    assert got.tobytes() == want.tobytes()
+    assert _same_state(mine, theirs)

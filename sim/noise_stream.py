@@ -14,12 +14,20 @@ What is reproduced (numpy's ``distributions.c`` and ``pcg64.h``):
 * ``next_uint64``: one LCG step, then ``rotr(high ^ low, state >> 122)``.
 * ``next_uint32``: the low half of a 64-bit draw, the high half buffered for the next call
   (``has_uint32`` / ``uinteger`` in ``bit_generator.state``).
-* ``random(dtype=float32)``: ``(next_uint32 >> 8) * 2**-24``; ``random()``: ``(next_uint64
-  >> 11) * 2**-53``.
+* ``random(dtype=float32)``: ``(next_uint32 >> 8) * 2**-24`` (``next_float``).
 * ``standard_normal``: the 256-layer ziggurat in float32 (from ``next_uint32``) and float64
-  (from ``next_uint64``), with its rare paths: the tail beyond ``r`` (``log1p``) and the wedge
-  test against ``exp(-x * x / 2)`` in double precision. The C library's ``log1pf``, ``log1p``
-  and ``exp`` are called there, the functions numpy's C code calls.
+  (from ``next_uint64``; its uniforms ``(next_uint64 >> 11) * 2**-53``), with its rare paths:
+  the tail beyond ``r`` (``log1p``) and the wedge test against ``exp(-x * x / 2)`` in double
+  precision. The C library's ``log1pf``, ``log1p`` and ``exp`` are called there, the
+  functions numpy's C code calls. The tables are numba's copy of numpy's
+  (``numba.np.random._constants``); the tests compare millions of draws, every layer's.
+
+Kernels that consume draws as they go (rather than filling an array) take the stream from
+:func:`pcg64_words` and advance it with :func:`next_uint32`, or jump over draws they do not
+need with :func:`jump_table` and :func:`next_uint32_after` / :func:`skip_uint32`.
+
+numba caches a kernel with the functions it calls compiled in; after a change to this module,
+clear the caches of kernels elsewhere that call it (``__pycache__/*.nbi``, ``*.nbc``).
 """
 
 from __future__ import annotations

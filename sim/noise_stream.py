@@ -42,6 +42,7 @@ from protocol._numba import HAVE_NUMBA, jit
 
 __all__ = [
     "HAVE_TWIN",
+    "MIN_TWIN_SIZE",
     "jump_table",
     "load_words",
     "next_uint32",
@@ -74,6 +75,10 @@ except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover
 
 #: Whether the compiled twin can run at all (numba and the ziggurat tables are there).
 HAVE_TWIN: bool = HAVE_NUMBA and _TABLES
+
+#: Arrays of fewer draws come from numpy itself: reading and writing the generator's state
+#: costs ~15 us a call, what numpy takes for a few thousand draws.
+MIN_TWIN_SIZE = 4096
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 _MULT_HIGH = np.uint64(2549297995355413924)  # PCG's default 128-bit multiplier
@@ -478,6 +483,7 @@ def _fill_standard_normal_float64(
 
 
 def _shape(size: int | tuple[int, ...]) -> tuple[int, ...]:
+    """numpy's ``size`` argument as a shape tuple."""
     return (int(size),) if np.ndim(size) == 0 else tuple(int(n) for n in size)
 
 
@@ -487,7 +493,8 @@ def standard_normal_float32(rng: np.random.Generator, size: int | tuple[int, ...
     Parameters
     ----------
     rng
-        The generator to draw from (the twin runs for ``PCG64``; others draw through numpy).
+        The generator to draw from (the twin runs for ``PCG64`` and at least
+        :data:`MIN_TWIN_SIZE` draws; otherwise numpy draws).
     size
         Output shape.
 
@@ -496,10 +503,13 @@ def standard_normal_float32(rng: np.random.Generator, size: int | tuple[int, ...
     numpy.ndarray
         float32 standard normal draws in C order.
     """
+    shape = _shape(size)
+    if math.prod(shape) < MIN_TWIN_SIZE:
+        return rng.standard_normal(size, dtype=np.float32)
     with pcg64_words(rng) as words:
         if words is None:
             return rng.standard_normal(size, dtype=np.float32)
-        out = np.empty(_shape(size), dtype=np.float32)
+        out = np.empty(shape, dtype=np.float32)
         _fill_standard_normal_float32(
             words, out.reshape(-1), _KI_F, _WI_F, _FI_F, _NOR_R_F, _NOR_INV_R_F
         )
@@ -512,7 +522,8 @@ def standard_normal(rng: np.random.Generator, size: int | tuple[int, ...]) -> np
     Parameters
     ----------
     rng
-        The generator to draw from (the twin runs for ``PCG64``; others draw through numpy).
+        The generator to draw from (the twin runs for ``PCG64`` and at least
+        :data:`MIN_TWIN_SIZE` draws; otherwise numpy draws).
     size
         Output shape.
 
@@ -521,10 +532,13 @@ def standard_normal(rng: np.random.Generator, size: int | tuple[int, ...]) -> np
     numpy.ndarray
         float64 standard normal draws in C order.
     """
+    shape = _shape(size)
+    if math.prod(shape) < MIN_TWIN_SIZE:
+        return rng.standard_normal(size)
     with pcg64_words(rng) as words:
         if words is None:
             return rng.standard_normal(size)
-        out = np.empty(_shape(size), dtype=np.float64)
+        out = np.empty(shape, dtype=np.float64)
         _fill_standard_normal_float64(
             words, out.reshape(-1), _KI_D, _WI_D, _FI_D, _NOR_R_D, _NOR_INV_R_D
         )
@@ -537,7 +551,8 @@ def random_float32(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.
     Parameters
     ----------
     rng
-        The generator to draw from (the twin runs for ``PCG64``; others draw through numpy).
+        The generator to draw from (the twin runs for ``PCG64`` and at least
+        :data:`MIN_TWIN_SIZE` draws; otherwise numpy draws).
     size
         Output shape.
 
@@ -546,9 +561,12 @@ def random_float32(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.
     numpy.ndarray
         float32 uniform draws in ``[0, 1)``, C order.
     """
+    shape = _shape(size)
+    if math.prod(shape) < MIN_TWIN_SIZE:
+        return rng.random(size, dtype=np.float32)
     with pcg64_words(rng) as words:
         if words is None:
             return rng.random(size, dtype=np.float32)
-        out = np.empty(_shape(size), dtype=np.float32)
+        out = np.empty(shape, dtype=np.float32)
         _fill_random_float32(words, out.reshape(-1))
     return out

@@ -4,6 +4,7 @@ generator where numpy would; observed_quality and evolve_log_skill draw as befor
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import numpy as np
 import pytest
@@ -14,6 +15,13 @@ from sim.agents.miners import evolve_log_skill
 from sim.agents.validators import observed_quality
 
 pytestmark = pytest.mark.skipif(not noise_stream.HAVE_TWIN, reason="the twin needs numba")
+
+
+@pytest.fixture(autouse=True)
+def _twin_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The twin for the small arrays of these tests too (numpy draws below the threshold)."""
+    monkeypatch.setattr(noise_stream, "MIN_TWIN_SIZE", 0)
+
 
 SHAPES: list[tuple[int, ...]] = [(0,), (1,), (2,), (7,), (3, 0, 5), (3, 5, 7), (4, 3, 129)]
 
@@ -119,6 +127,25 @@ def test_without_the_twin_numpy_draws(monkeypatch: pytest.MonkeyPatch) -> None:
     for twin, reference in PAIRS.values():
         mine, theirs = np.random.default_rng(4), np.random.default_rng(4)
         assert twin(mine, (9,)).tobytes() == reference(theirs, (9,)).tobytes()
+        assert _same_state(mine, theirs)
+
+
+def test_small_arrays_draw_through_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(noise_stream, "MIN_TWIN_SIZE", 100)
+    entered = []
+    words_of = noise_stream.pcg64_words
+
+    def counted(rng: np.random.Generator) -> AbstractContextManager[np.ndarray | None]:
+        entered.append(1)
+        return words_of(rng)
+
+    monkeypatch.setattr(noise_stream, "pcg64_words", counted)
+    for calls, (twin, reference) in enumerate(PAIRS.values()):
+        mine, theirs = np.random.default_rng(6), np.random.default_rng(6)
+        assert twin(mine, (9, 11)).tobytes() == reference(theirs, (9, 11)).tobytes()
+        assert len(entered) == calls  # 99 draws: numpy's
+        assert twin(mine, (10, 10)).tobytes() == reference(theirs, (10, 10)).tobytes()
+        assert len(entered) == calls + 1  # 100: the twin's
         assert _same_state(mine, theirs)
 
 

@@ -108,7 +108,7 @@ def _read_state(rng: np.random.Generator) -> np.ndarray:
 
 def _write_state(rng: np.random.Generator, words: np.ndarray) -> None:
     """Put the words a kernel advanced back into the generator."""
-    high, low, inc_high, inc_low, has_uint32, uinteger = (int(w) for w in words)
+    high, low, inc_high, inc_low, has_uint32, uinteger = words.tolist()
     rng.bit_generator.state = {
         "bit_generator": "PCG64",
         "state": {"state": (high << 64) | low, "inc": (inc_high << 64) | inc_low},
@@ -482,9 +482,9 @@ def _fill_standard_normal_float64(
     words[_STATE_HIGH], words[_STATE_LOW] = high, low
 
 
-def _shape(size: int | tuple[int, ...]) -> tuple[int, ...]:
-    """numpy's ``size`` argument as a shape tuple."""
-    return (int(size),) if np.ndim(size) == 0 else tuple(int(n) for n in size)
+def _count(size: int | tuple[int, ...]) -> int:
+    """How many draws numpy's ``size`` argument asks for."""
+    return math.prod(size) if isinstance(size, (tuple, list)) else int(size)
 
 
 def standard_normal_float32(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
@@ -503,13 +503,12 @@ def standard_normal_float32(rng: np.random.Generator, size: int | tuple[int, ...
     numpy.ndarray
         float32 standard normal draws in C order.
     """
-    shape = _shape(size)
-    if math.prod(shape) < MIN_TWIN_SIZE:
+    if _count(size) < MIN_TWIN_SIZE:
         return rng.standard_normal(size, dtype=np.float32)
     with pcg64_words(rng) as words:
         if words is None:
             return rng.standard_normal(size, dtype=np.float32)
-        out = np.empty(shape, dtype=np.float32)
+        out = np.empty(size, dtype=np.float32)
         _fill_standard_normal_float32(
             words, out.reshape(-1), _KI_F, _WI_F, _FI_F, _NOR_R_F, _NOR_INV_R_F
         )
@@ -532,13 +531,12 @@ def standard_normal(rng: np.random.Generator, size: int | tuple[int, ...]) -> np
     numpy.ndarray
         float64 standard normal draws in C order.
     """
-    shape = _shape(size)
-    if math.prod(shape) < MIN_TWIN_SIZE:
+    if _count(size) < MIN_TWIN_SIZE:
         return rng.standard_normal(size)
     with pcg64_words(rng) as words:
         if words is None:
             return rng.standard_normal(size)
-        out = np.empty(shape, dtype=np.float64)
+        out = np.empty(size, dtype=np.float64)
         _fill_standard_normal_float64(
             words, out.reshape(-1), _KI_D, _WI_D, _FI_D, _NOR_R_D, _NOR_INV_R_D
         )
@@ -561,12 +559,11 @@ def random_float32(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.
     numpy.ndarray
         float32 uniform draws in ``[0, 1)``, C order.
     """
-    shape = _shape(size)
-    if math.prod(shape) < MIN_TWIN_SIZE:
+    if _count(size) < MIN_TWIN_SIZE:
         return rng.random(size, dtype=np.float32)
     with pcg64_words(rng) as words:
         if words is None:
             return rng.random(size, dtype=np.float32)
-        out = np.empty(shape, dtype=np.float32)
+        out = np.empty(size, dtype=np.float32)
         _fill_random_float32(words, out.reshape(-1))
     return out

@@ -19,6 +19,7 @@ import mesa
 import numpy as np
 
 from protocol.registry import Registry
+from sim import noise_stream
 from sim.agents.host import AgentHost
 
 __all__ = [
@@ -164,7 +165,8 @@ def evolve_log_skill(
         The new log-skill.
     """
     decay, sd = _ou_coefficients(dt_days, volatility_per_day, reversion_per_day)
-    noise = rng.standard_normal(log_skill.shape)
+    # numpy's draws, from a compiled twin of its PCG64 stream where it can run (same bits)
+    noise = noise_stream.standard_normal(rng, log_skill.shape)
     return mean_log + (log_skill - mean_log) * decay + sd * noise
 
 

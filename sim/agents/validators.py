@@ -24,6 +24,7 @@ import numpy as np
 
 from protocol._numba import HAVE_NUMBA, jit, pairwise_sum
 from protocol.registry import Registry
+from sim import noise_stream
 from sim.agents.host import AgentHost
 
 __all__ = [
@@ -192,10 +193,20 @@ def observed_quality(
     s, u = apparent.shape
     base = np.where(is_miner, apparent, 0.0)[:, None, :]
     # In place on the float32 draws (same values as ``base * exp(noise * z)``, fewer copies).
-    factor = rng.standard_normal((s, n_validators, u), dtype=np.float32)
+    # numpy's draws, from a compiled twin of its PCG64 stream where it can run (same bits).
+    factor = noise_stream.standard_normal_float32(rng, (s, n_validators, u))
     factor *= noise
     np.exp(factor, out=factor)
     if detection > 0 and duplicate.any():
+        if HAVE_NUMBA and base.dtype == np.float64:
+            obs = np.empty((s, n_validators, u))
+            with noise_stream.pcg64_words(rng) as words:
+                if words is not None:
+                    # the uniform draws made inside the pass, in numpy's order (no array)
+                    detect = np.float32(detection)
+                    _spot_duplicates_drawing(base[:, 0, :], factor, duplicate, detect, words, obs)
+            if words is not None:
+                return obs
         draws = rng.random((s, n_validators, u), dtype=np.float32)
         if HAVE_NUMBA and base.dtype == np.float64:
             # One pass instead of product, compare, mask and copy (the same products; the
@@ -230,6 +241,49 @@ def _spot_duplicates(
                 spotted = duplicate[i, j] & (draws[i, k, j] < detection)
                 product = base[i, j] * np.float64(factor[i, k, j])
                 out[i, k, j] = 0.0 if spotted else product
+
+
+@jit
+def _spot_duplicates_drawing(
+    base: np.ndarray,
+    factor: np.ndarray,
+    duplicate: np.ndarray,
+    detection: np.float32,
+    words: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba
+    """:func:`_spot_duplicates` with its draws taken from the stream ``words``
+    (:func:`sim.noise_stream.pcg64_words`): the same values as ``rng.random(factor.shape,
+    dtype=np.float32)`` in C order, but only those of duplicate submissions are made; the
+    stream jumps over the others (and the generator ends where numpy's would)."""
+    s, v, u = factor.shape
+    high, low, inc_high, inc_low, has, buffered = noise_stream.load_words(words)
+    table = noise_stream.jump_table(words, u + 2)  # a jump per draw within a subnet
+    columns = np.empty(u, dtype=np.int64)
+    position = 0  # draws of the stream made or skipped so far
+    for i in range(s):
+        n_duplicates = 0
+        for j in range(u):
+            if duplicate[i, j]:
+                columns[n_duplicates] = j
+                n_duplicates += 1
+        for k in range(v):
+            for j in range(u):  # vectorises
+                out[i, k, j] = base[i, j] * np.float64(factor[i, k, j])
+            # the row's draws while it is in the cache
+            row = (i * v + k) * u
+            for c in range(n_duplicates):
+                j = columns[c]
+                r, high, low, has, buffered = noise_stream.next_uint32_after(
+                    high, low, has, buffered, row + j - position, table
+                )
+                position = row + j + 1
+                spotted = noise_stream.uniform_float32(r) < detection
+                out[i, k, j] = 0.0 if spotted else out[i, k, j]  # a select, not a branch
+    high, low, has, buffered = noise_stream.skip_uint32(
+        high, low, inc_high, inc_low, has, buffered, s * v * u - position, table
+    )
+    noise_stream.store_words(words, high, low, has, buffered)
 
 
 @jit

@@ -28,12 +28,13 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: chromium not installed; e2e tests will be skipped"; }
 
+# One pytest worker per core (pytest-xdist; PYTEST_XDIST_AUTO_NUM_WORKERS=N overrides the count).
 test: $(STAMP) browser
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m 'not e2e and not slow' -x -q
+	$(PY) -m pytest -n auto -m 'not e2e and not slow' -x -q
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

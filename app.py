@@ -18,7 +18,5 @@ PAGES = [
     ),
 ]
 
-st.set_page_config(
-    page_title="govsim explorer", page_icon="⚖️", layout="wide"
-)
+st.set_page_config(page_title="govsim explorer", page_icon="⚖️", layout="wide")
 st.navigation(PAGES).run()

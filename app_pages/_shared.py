@@ -224,9 +224,7 @@ def mark_rules(marks: Any, time: str) -> Any:
             strokeDash=alt.StrokeDash(
                 "category:N",
                 legend=None,
-                scale=alt.Scale(
-                    domain=list(MARK_COLORS), range=[[1, 0], [6, 3], [2, 3]]
-                ),
+                scale=alt.Scale(domain=list(MARK_COLORS), range=[[1, 0], [6, 3], [2, 3]]),
             ),
             tooltip=tooltip,
         )

@@ -144,14 +144,20 @@ def show_frontier(view: explorer.FrontierView) -> None:
     x_title = "days to act (detection to execution, mean and 95 % CI; lower is faster)"
     y_title = "harm.total (USD, mean and 95 % CI; lower is better)"
     chart = (
-        base.mark_rule().encode(x=alt.X("days_lo:Q", title=x_title), x2="days_hi:Q",
-                                y=alt.Y("harm:Q", title=y_title))
+        base.mark_rule().encode(
+            x=alt.X("days_lo:Q", title=x_title), x2="days_hi:Q", y=alt.Y("harm:Q", title=y_title)
+        )
         + base.mark_rule().encode(x="days_to_act:Q", y="harm_lo:Q", y2="harm_hi:Q")
         + base.mark_point(size=140, filled=True).encode(
-            x="days_to_act:Q", y="harm:Q",
+            x="days_to_act:Q",
+            y="harm:Q",
             shape=alt.Shape("status:N", scale=shapes, title="design"),
-            tooltip=["policy", "status", alt.Tooltip("harm:Q", format=".4g"),
-                     alt.Tooltip("days_to_act:Q", format=".3g")],
+            tooltip=[
+                "policy",
+                "status",
+                alt.Tooltip("harm:Q", format=".4g"),
+                alt.Tooltip("days_to_act:Q", format=".3g"),
+            ],
         )
     )
     st.altair_chart(chart.properties(height=360), width="stretch")
@@ -201,15 +207,15 @@ st.caption(
     "cell resting on fewer)."
 )
 st.dataframe(
-    explorer.readable_kpi_table(kpi_summary), width="stretch", hide_index=True,
+    explorer.readable_kpi_table(kpi_summary),
+    width="stretch",
+    hide_index=True,
     key="cmp_kpi_table",
 )
 if constant:
     st.caption(explorer.readable_constants(constant).capitalize())
 
-network = explorer.network_frame_by_run(
-    results.timeseries.drop(columns=["point"], errors="ignore")
-)
+network = explorer.network_frame_by_run(results.timeseries.drop(columns=["point"], errors="ignore"))
 time = explorer.time_column(network)
 columns = explorer.numeric_columns(network, exclude=("policy",))
 if columns:

@@ -99,9 +99,7 @@ show_other = st.toggle(
     value=False,
     key="scn_other_events",
 )
-marks = explorer.timeline_marks(
-    result.events, time=time, shocks=config.shocks, other=show_other
-)
+marks = explorer.timeline_marks(result.events, time=time, shocks=config.shocks, other=show_other)
 st.session_state["scn_marks"] = marks
 
 
@@ -215,7 +213,9 @@ with st.expander("All KPIs"):
         "shares × 100."
     )
     st.dataframe(
-        explorer.readable_run_kpis(result.kpis), width="stretch", hide_index=True,
+        explorer.readable_run_kpis(result.kpis),
+        width="stretch",
+        hide_index=True,
         key="scn_kpi_table",
     )
 

@@ -23,7 +23,9 @@ found = explorer.find_studies([Path.cwd() / r for r in SEARCH_ROOTS])
 comparison = st.session_state.get("cmp_job")  # the Compare page's latest study, once finished
 if comparison is not None and comparison.finished:
     found += explorer.find_studies([comparison.root])
-options = [str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p) for p in found]
+options = [
+    str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p) for p in found
+]
 
 with st.sidebar:
     st.subheader("Study")
@@ -99,7 +101,9 @@ with kpi_tab:
         summary = explorer.kpi_summary(kpis, group="policy")
         st.session_state["studies_kpi_summary"] = summary
         st.dataframe(
-            explorer.readable_kpi_table(summary), width="stretch", hide_index=True,
+            explorer.readable_kpi_table(summary),
+            width="stretch",
+            hide_index=True,
             key="studies_kpi_table",
         )
         st.download_button(

@@ -166,9 +166,7 @@ def record(config: SimConfig) -> dict[str, Any]:
         ts = model.recorder.timeseries()
         events = list(model.event_log)
         state = model.state
-        state_hash = _digest(
-            *(getattr(state, f).detach().numpy().tobytes() for f in STATE_FIELDS)
-        )
+        state_hash = _digest(*(getattr(state, f).detach().numpy().tobytes() for f in STATE_FIELDS))
     finally:
         engine.release(model)
     return {

@@ -130,9 +130,7 @@ def _measure_against(
 
     def send(i: int) -> int:
         client = clients[i % concurrency]
-        return client.put(
-            f"/v1/gradient/{window}", content=body, headers=headers[i]
-        ).status_code
+        return client.put(f"/v1/gradient/{window}", content=body, headers=headers[i]).status_code
 
     server_cpu = _cpu_seconds(server.pid)
     client_cpu = time.process_time()

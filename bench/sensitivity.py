@@ -78,8 +78,12 @@ def stand_in_model(config: Any, policy: str | None = None, seed: int | None = No
     from types import SimpleNamespace
 
     kpis = json.loads(Path(os.environ[_KPI_ENV]).read_text())
-    shift = (config.market.contagion_beta * 1e6 + config.governance.correlation * 3e6
-             + (2e6 if policy == "sudo" else 0.0) + (seed or 0) % 97 * 1e3)
+    shift = (
+        config.market.contagion_beta * 1e6
+        + config.governance.correlation * 3e6
+        + (2e6 if policy == "sudo" else 0.0)
+        + (seed or 0) % 97 * 1e3
+    )
     kpis["harm.total"] = float(kpis.get("harm.total") or 0.0) + shift
     return SimpleNamespace(kpis=kpis, timeseries=None, events=[])
 
@@ -92,10 +96,17 @@ def plan(trajectories: int, replications: int, entropy: int, model: str = "sim:r
 
     scenario = load_scenario(SCENARIO, check_sweep=False)
     params = sensitivity_parameters(scenario, RANGES)
-    design = design_sensitivity(params, method="both", trajectories=trajectories, levels=4,
-                                seed=entropy)
-    return plan_sensitivity(scenario, list(POLICIES), design, replications=replications,
-                            entropy=entropy, run_config=RunConfig(model=model, mode="kpi"))
+    design = design_sensitivity(
+        params, method="both", trajectories=trajectories, levels=4, seed=entropy
+    )
+    return plan_sensitivity(
+        scenario,
+        list(POLICIES),
+        design,
+        replications=replications,
+        entropy=entropy,
+        run_config=RunConfig(model=model, mode="kpi"),
+    )
 
 
 def _children_cpu() -> float:
@@ -145,14 +156,24 @@ def measure_slice(full_plan: Any, n: int, workers: int, root: Path) -> Slice:
     if not summary.ok:
         raise SystemExit(f"the slice failed: {summary.line()}")
     kpis = StudyStore(root).table("kpis").iloc[0]
-    row = {k: (None if v != v else v) for k, v in kpis.items()  # NaN -> None (JSON)
-           if k not in ("run_id", "attempt", "scenario_id", "policy", "point", "replication")}
-    return Slice(len(manifest), wall, cpu / len(manifest), json.loads(json.dumps(row,
-                                                                                  default=float)))
+    row = {
+        k: (None if v != v else v)
+        for k, v in kpis.items()  # NaN -> None (JSON)
+        if k not in ("run_id", "attempt", "scenario_id", "policy", "point", "replication")
+    }
+    return Slice(
+        len(manifest), wall, cpu / len(manifest), json.loads(json.dumps(row, default=float))
+    )
 
 
-def measure_overhead(trajectories: int, replications: int, entropy: int, workers: int,
-                     kpi_row: dict[str, Any], root: Path) -> dict[str, float]:
+def measure_overhead(
+    trajectories: int,
+    replications: int,
+    entropy: int,
+    workers: int,
+    kpi_row: dict[str, Any],
+    root: Path,
+) -> dict[str, float]:
     """The whole study with the stand-in model: plan, runs, analysis, CSVs and the report."""
     from sim.cli.sensitivity import _write_tables
     from sim.executors import make_executor
@@ -186,13 +207,29 @@ def measure_overhead(trajectories: int, replications: int, entropy: int, workers
     return times
 
 
-def run_full(trajectories: int, replications: int, entropy: int, workers: int,
-             root: Path) -> float:
+def run_full(trajectories: int, replications: int, entropy: int, workers: int, root: Path) -> float:
     """The real study through ``govsim sensitivity``; its wall time."""
-    args = [sys.executable, "-m", "sim", "sensitivity", str(SCENARIO),
-            "--policies", ",".join(POLICIES), "--method", "both",
-            "--trajectories", str(trajectories), "--replications", str(replications),
-            "--entropy", str(entropy), "--workers", str(workers), "--out", str(root)]
+    args = [
+        sys.executable,
+        "-m",
+        "sim",
+        "sensitivity",
+        str(SCENARIO),
+        "--policies",
+        ",".join(POLICIES),
+        "--method",
+        "both",
+        "--trajectories",
+        str(trajectories),
+        "--replications",
+        str(replications),
+        "--entropy",
+        str(entropy),
+        "--workers",
+        str(workers),
+        "--out",
+        str(root),
+    ]
     for path, (low, high) in RANGES.items():
         args += ["--params", f"{path}={low}:{high}"]
     print(" ".join(args[1:]), flush=True)
@@ -207,62 +244,91 @@ def main() -> None:
     parser.add_argument("--trajectories", type=int, default=12)
     parser.add_argument("--replications", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--slice", type=int, default=16,
-                        help="Runs in the measured slice (at least 4 x workers x policies, so "
-                             "that the runner keeps each point's policies in one task, as it "
-                             "does in the whole study).")
+    parser.add_argument(
+        "--slice",
+        type=int,
+        default=16,
+        help="Runs in the measured slice (at least 4 x workers x policies, so "
+        "that the runner keeps each point's policies in one task, as it "
+        "does in the whole study).",
+    )
     parser.add_argument("--entropy", type=int, default=2026)
     parser.add_argument("--full", action="store_true", help="Run the whole study.")
     parser.add_argument("--out", type=Path, default=None, help="Keep the study here.")
-    parser.add_argument("--kpi-row", type=Path, default=None,
-                        help="With --slice 0: a KPI row (JSON) for the stand-in model; the "
-                             "overhead alone is measured (no projection).")
+    parser.add_argument(
+        "--kpi-row",
+        type=Path,
+        default=None,
+        help="With --slice 0: a KPI row (JSON) for the stand-in model; the "
+        "overhead alone is measured (no projection).",
+    )
     args = parser.parse_args()
     if 0 < args.slice < 4 * args.workers * len(POLICIES):
-        print(f"warning: a slice under {4 * args.workers * len(POLICIES)} runs is cut into one "
-              "run a task (the runner's bundles leave every worker about four tasks): it "
-              "measures runs without their shared prefix", flush=True)
+        print(
+            f"warning: a slice under {4 * args.workers * len(POLICIES)} runs is cut into one "
+            "run a task (the runner's bundles leave every worker about four tasks): it "
+            "measures runs without their shared prefix",
+            flush=True,
+        )
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     full_plan = plan(args.trajectories, args.replications, args.entropy)
     runs = len(full_plan.manifest)
     points = int(full_plan.sweep["n_points"])
-    print(f"study: {points} points x {len(POLICIES)} policies x {args.replications} "
-          f"replications = {runs} runs of covenant_2026 on {args.workers} workers", flush=True)
+    print(
+        f"study: {points} points x {len(POLICIES)} policies x {args.replications} "
+        f"replications = {runs} runs of covenant_2026 on {args.workers} workers",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="govsim-bench-sens-") as tmp:
         root = args.out or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         if args.full:
-            wall = run_full(args.trajectories, args.replications, args.entropy, args.workers,
-                            root / "full")
+            wall = run_full(
+                args.trajectories, args.replications, args.entropy, args.workers, root / "full"
+            )
             print(f"runs={runs} workers={args.workers} wall_s={wall:.1f} goal_s={GOAL_S:.0f}")
             return
         if args.slice > 0:
             measured = measure_slice(full_plan, args.slice, args.workers, root / "slice")
             (root / "kpi_row.json").write_text(json.dumps(measured.kpi_row))
-            print(f"slice: {measured.runs} runs in {measured.wall_s:.1f} s wall, "
-                  f"{measured.run_cpu_s:.2f} s worker CPU per run (KPI row kept in "
-                  f"{root / 'kpi_row.json'})", flush=True)
+            print(
+                f"slice: {measured.runs} runs in {measured.wall_s:.1f} s wall, "
+                f"{measured.run_cpu_s:.2f} s worker CPU per run (KPI row kept in "
+                f"{root / 'kpi_row.json'})",
+                flush=True,
+            )
         elif args.kpi_row is None:
             raise SystemExit("--slice 0 needs --kpi-row FILE (written by an earlier run)")
         else:
             measured = Slice(0, 0.0, float("nan"), json.loads(args.kpi_row.read_text()))
-        overhead = measure_overhead(args.trajectories, args.replications, args.entropy,
-                                    args.workers, measured.kpi_row, root / "stand_in")
-        print("stand-in study (no simulation): " + ", ".join(
-            f"{k} {v:.1f}" for k, v in overhead.items()), flush=True)
+        overhead = measure_overhead(
+            args.trajectories,
+            args.replications,
+            args.entropy,
+            args.workers,
+            measured.kpi_row,
+            root / "stand_in",
+        )
+        print(
+            "stand-in study (no simulation): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in overhead.items()),
+            flush=True,
+        )
         print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
     projected = runs * measured.run_cpu_s / args.workers + overhead["wall_s"]
     run_s = measured.wall_s / measured.runs if measured.runs else float("nan")
     # The CPU a run may cost for the study to meet the goal with this overhead.
     budget = (GOAL_S - overhead["wall_s"]) * args.workers / runs
-    print(f"runs={runs} workers={args.workers} measured_runs={measured.runs} "
-          f"run_cpu_s={measured.run_cpu_s:.3f} run_s={run_s:.3f} "
-          f"overhead_wall_s={overhead['wall_s']:.1f} "
-          f"overhead_ms_per_run={1000 * overhead['wall_s'] / runs:.1f} "
-          f"overhead_cpu_s={overhead['cpu_s']:.1f} "
-          f"analysis_s={overhead['analysis_s']:.1f} report_s={overhead['report_s']:.1f} "
-          f"projected_wall_s={projected:.0f} goal_s={GOAL_S:.0f} "
-          f"goal_run_cpu_s={budget:.2f}")
+    print(
+        f"runs={runs} workers={args.workers} measured_runs={measured.runs} "
+        f"run_cpu_s={measured.run_cpu_s:.3f} run_s={run_s:.3f} "
+        f"overhead_wall_s={overhead['wall_s']:.1f} "
+        f"overhead_ms_per_run={1000 * overhead['wall_s'] / runs:.1f} "
+        f"overhead_cpu_s={overhead['cpu_s']:.1f} "
+        f"analysis_s={overhead['analysis_s']:.1f} report_s={overhead['report_s']:.1f} "
+        f"projected_wall_s={projected:.0f} goal_s={GOAL_S:.0f} "
+        f"goal_run_cpu_s={budget:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,12 @@ def main() -> None:
     parser.add_argument("--scenario", default=str(REPO / "scenarios" / "covenant_2026.toml"))
     parser.add_argument("--policies", default="all", help="comma-separated, or all")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
-    parser.add_argument("--vary", action="append", default=[],
-                        help="PATH=V1,V2,...: a design point per value (repeatable)")
+    parser.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        help="PATH=V1,V2,...: a design point per value (repeatable)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     policies = sorted(POLICIES) if args.policies == "all" else args.policies.split(",")
@@ -70,8 +74,11 @@ def main() -> None:
     points = design_points(api.load_config(args.scenario), args.vary)
     runs = 0
     for seed in seeds:
-        configs = [api.load_config(point, policy=policy, seed=seed)
-                   for point in points for policy in policies]
+        configs = [
+            api.load_config(point, policy=policy, seed=seed)
+            for point in points
+            for policy in policies
+        ]
         runs += len(configs)
         start = time.process_time()
         shared = run_configs(configs)

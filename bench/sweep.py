@@ -60,14 +60,20 @@ from sim.store import StudyStore  # noqa: E402
 def _plan(runs: int, horizon_days: float, policies: list[str]):
     scenario = load_scenario(REPO / "scenarios" / "covenant_2026.toml")
     scale = horizon_days / scenario.config.horizon_days
-    overrides = {"horizon_days": horizon_days, "network.n_subnets": 6, "network.n_uids": 16,
-                 "network.n_validators": 4, "stakers.n_stakers": 8}
+    overrides = {
+        "horizon_days": horizon_days,
+        "network.n_subnets": 6,
+        "network.n_uids": 16,
+        "network.n_validators": 4,
+        "stakers.n_stakers": 8,
+    }
     for i, shock in enumerate(scenario.config.shocks):
         overrides[f"shocks.{i}.day"] = round(shock.day * scale, 6)
     config = scenario.to_config(overrides=overrides).model_dump(mode="json")
     replications = max(1, runs // len(policies))
-    return plan_study([config], [{}], policies, replications, entropy=2026,
-                      run_config=RunConfig(mode="kpi"))
+    return plan_study(
+        [config], [{}], policies, replications, entropy=2026, run_config=RunConfig(mode="kpi")
+    )
 
 
 @dataclass
@@ -121,8 +127,16 @@ def _time(kind: str, workers: int, plan, root: Path) -> Timing:
         raise SystemExit(f"{kind}: {summary.line()}")
     store = StudyStore(root)
     kpis = store.table("kpis").drop(columns=["attempt"]).reset_index(drop=True)
-    return Timing(wall, started - start, shutdown, driver_cpu, children_cpu, kpis,
-                  store.manifest(), worker_start)
+    return Timing(
+        wall,
+        started - start,
+        shutdown,
+        driver_cpu,
+        children_cpu,
+        kpis,
+        store.manifest(),
+        worker_start,
+    )
 
 
 def _label(kind: str) -> str:
@@ -143,8 +157,12 @@ def _pool_pieces(pool: Timing, sequential: Timing | None, runs: int, workers: in
     start_cpu = sum(c for _, c in starts.values()) / len(starts) if starts else 0.0
     busy = pool.manifest.groupby("worker")["wall_s"].sum()
     # A worker's idle time: the pool's wall less its own start-up and its runs.
-    idle = [pool.wall - starts.get(_token_pid(token, list(starts)), (start_wall, 0.0))[0] - float(seconds)
-            for token, seconds in busy.items()]
+    idle = [
+        pool.wall
+        - starts.get(_token_pid(token, list(starts)), (start_wall, 0.0))[0]
+        - float(seconds)
+        for token, seconds in busy.items()
+    ]
     run_cpu_pool = (pool.children_cpu - start_cpu * len(starts)) / runs
     pieces = {
         "worker_start_s": round(start_wall, 2),
@@ -158,7 +176,8 @@ def _pool_pieces(pool: Timing, sequential: Timing | None, runs: int, workers: in
         run_cpu_seq = sequential.driver_cpu / runs
         pieces["run_cpu_seq_s"] = round(run_cpu_seq, 3)
         pieces["speedup_cpu_model"] = round(
-            sequential.driver_cpu / (start_cpu + run_cpu_pool * runs / workers), 2)
+            sequential.driver_cpu / (start_cpu + run_cpu_pool * runs / workers), 2
+        )
     return pieces
 
 
@@ -174,8 +193,10 @@ def main() -> None:
     plan = _plan(args.runs, args.horizon_days, policies)
     kinds = args.executors.split(",")
     load_before = os.getloadavg()[0]
-    print(f"{len(plan.manifest)} runs of covenant_2026 ({args.horizon_days} days, 6x16 network), "
-          f"{args.workers} workers, cpu_count={os.cpu_count()}, load={os.getloadavg()[0]:.1f}")
+    print(
+        f"{len(plan.manifest)} runs of covenant_2026 ({args.horizon_days} days, 6x16 network), "
+        f"{args.workers} workers, cpu_count={os.cpu_count()}, load={os.getloadavg()[0]:.1f}"
+    )
     timings: dict[str, Timing] = {}
     reference: pd.DataFrame | None = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,9 +204,11 @@ def main() -> None:
             timing = _time(kind, args.workers, plan, Path(tmp) / _label(kind))
             timings[_label(kind)] = timing
             per_run = timing.wall / len(plan.manifest)
-            print(f"{_label(kind):>12}: {timing.wall:7.1f} s  (start {timing.start:4.1f} s, shutdown "
-                  f"{timing.shutdown:4.1f} s, {per_run:.2f} s/run, driver CPU "
-                  f"{timing.driver_cpu:5.1f} s, workers' CPU {timing.children_cpu:5.1f} s)")
+            print(
+                f"{_label(kind):>12}: {timing.wall:7.1f} s  (start {timing.start:4.1f} s, shutdown "
+                f"{timing.shutdown:4.1f} s, {per_run:.2f} s/run, driver CPU "
+                f"{timing.driver_cpu:5.1f} s, workers' CPU {timing.children_cpu:5.1f} s)"
+            )
             if reference is None:
                 reference = timing.kpis
             else:
@@ -194,11 +217,15 @@ def main() -> None:
     walls = {kind: t.wall for kind, t in timings.items()}
     pieces = {}
     if "process" in timings:
-        pieces = _pool_pieces(timings["process"], timings.get("sequential"),
-                              len(plan.manifest), args.workers)
+        pieces = _pool_pieces(
+            timings["process"], timings.get("sequential"), len(plan.manifest), args.workers
+        )
         print("process pool pieces: " + ", ".join(f"{k} {v}" for k, v in pieces.items()))
-    figures: dict[str, float] = {"runs": len(plan.manifest), "workers": args.workers,
-                                 "load_before": round(load_before, 1)}
+    figures: dict[str, float] = {
+        "runs": len(plan.manifest),
+        "workers": args.workers,
+        "load_before": round(load_before, 1),
+    }
     figures.update({f"wall_{k}_s": round(v, 2) for k, v in walls.items()})
     if "sequential" in walls and "process" in walls:
         figures["speedup_process"] = round(walls["sequential"] / walls["process"], 2)

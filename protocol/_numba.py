@@ -28,7 +28,15 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
     HAVE_NUMBA = False
 
-__all__ = ["BACKENDS", "HAVE_NUMBA", "Backend", "block_sum", "choose_backend", "jit", "pairwise_sum"]
+__all__ = [
+    "BACKENDS",
+    "HAVE_NUMBA",
+    "Backend",
+    "block_sum",
+    "choose_backend",
+    "jit",
+    "pairwise_sum",
+]
 
 #: What a caller may ask for (see the module docstring).
 Backend = Literal["auto", "torch", "fused"]

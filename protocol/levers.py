@@ -221,7 +221,9 @@ def lever_from_dict(data: dict[str, Any]) -> Lever:
     kind = data["kind"]
     cls = _BY_KIND.get(kind)
     if cls is None:
-        raise ValueError(f"lever.kind: unknown lever {kind!r}; known: {', '.join(sorted(_BY_KIND))}")
+        raise ValueError(
+            f"lever.kind: unknown lever {kind!r}; known: {', '.join(sorted(_BY_KIND))}"
+        )
     values = {k: v for k, v in data.items() if k != "kind"}
     allowed = {f.name for f in fields(cls)}
     unknown = set(values) - allowed

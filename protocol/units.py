@@ -170,8 +170,9 @@ def convert(number: float, unit: Unit, target: Unit) -> float:
     """
     if unit.dimension != target.dimension:
         article = "an" if unit.dimension == "amount" else "a"
-        raise ValueError(f"{unit.name} is {article} {unit.dimension}, not convertible to "
-                         f"{target.name}")
+        raise ValueError(
+            f"{unit.name} is {article} {unit.dimension}, not convertible to {target.name}"
+        )
     out = number * (unit.size / target.size)
     if not math.isfinite(out):
         raise ValueError(f"{number:g} {unit.name} is too large in {target.name}")

@@ -180,9 +180,7 @@ def _config_and_streams(
     return config, RunStreams.from_seed(config.seed)
 
 
-def _run_model(
-    model: GovSimModel, config: SimConfig, start: float, keep_model: bool
-) -> RunResult:
+def _run_model(model: GovSimModel, config: SimConfig, start: float, keep_model: bool) -> RunResult:
     from sim.metrics import compute_kpis
 
     try:
@@ -288,9 +286,7 @@ def check_conservation(
         return _check_model_ledger(model, strict, check_ledger)
 
 
-def _check_model_ledger(
-    model: GovSimModel, strict: bool, check_ledger: Any
-) -> ConservationReport:
+def _check_model_ledger(model: GovSimModel, strict: bool, check_ledger: Any) -> ConservationReport:
     worst_tao = worst_alpha = 0.0
     steps = 0
     failure = ""

@@ -166,9 +166,7 @@ def network(config: SimConfig, streams: RunStreams) -> Network:
         n_validators=net.n_validators,
         n_validator_accounts=max(4, net.n_validators * 2),
         # Coldkeys behind miner uids (shared across subnets; each starts with 500 TAO).
-        n_miner_accounts=max(
-            8, min(512, net.n_subnets * (net.n_uids - net.n_validators - 1) // 4)
-        ),
+        n_miner_accounts=max(8, min(512, net.n_subnets * (net.n_uids - net.n_validators - 1) // 4)),
         total_issuance_tao=net.total_issuance_tao,
         root_stake_tao=net.root_stake_tao,
         median_pool_tao=net.pool_tao_per_subnet,
@@ -313,9 +311,7 @@ def _measured_miners(
     honest_params = config.validators.strategy_params.get("honest", {})
     default_exponent = VALIDATOR_STRATEGIES.get("honest").defaults["weight_exponent"]
     exponent = float(honest_params.get("weight_exponent", default_exponent))
-    factors = measured_quality_factors(
-        calibration, strategy, weight_exponent=exponent, rng=rng
-    )
+    factors = measured_quality_factors(calibration, strategy, weight_exponent=exponent, rng=rng)
     # One ground-truth round is one weight-setting round of the model.
     round_blocks = config.validators.weights_every_tempos * config.network.tempo
     lag_blocks = np.zeros(strategy.shape)

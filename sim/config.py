@@ -125,8 +125,11 @@ class NetworkConfig(_Section):
         description="Validator UIDs per subnet (count; must be < n_uids; mainnet max 64 permits).",
     )
     tempo: Blocks = Field(
-        360, ge=1, le=65_535, description="Blocks between epochs of a subnet (blocks; the chain "
-        "stores it as a u16, so at most 65 535)."
+        360,
+        ge=1,
+        le=65_535,
+        description="Blocks between epochs of a subnet (blocks; the chain "
+        "stores it as a u16, so at most 65 535).",
     )
     coinbase_era: Literal["head", "tao_flow", "price_ema"] | None = Field(
         None,
@@ -174,7 +177,10 @@ class NetworkConfig(_Section):
         True, description="Whether weights are committed and revealed later (docs/yuma.md)."
     )
     reveal_tempos: Int = Field(
-        1, ge=1, le=10_000, description="Tempos between commit and reveal when commit_reveal is on (tempos)."
+        1,
+        ge=1,
+        le=10_000,
+        description="Tempos between commit and reveal when commit_reveal is on (tempos).",
     )
     uid_immunity_blocks: Blocks = Field(
         5_000, ge=0, description="Blocks a new UID is immune from pruning (blocks)."
@@ -259,7 +265,9 @@ class MinersConfig(_Section):
         0.2, description="Chance per decision that an under-earning miner actually moves."
     )
     max_moves_per_day: Int = Field(
-        4, ge=0, le=1_000_000,
+        4,
+        ge=0,
+        le=1_000_000,
         description="Most miner re-registrations network-wide per day (count, <= 1 000 000).",
     )
     strategy_params: StrategyParams = Field(
@@ -304,8 +312,10 @@ def _check_calibration_file(path: str) -> None:
     except (OSError, ValueError) as exc:
         raise ValueError(f"miners.calibration_file: cannot read {path!r} ({exc})") from None
     if size > MAX_CALIBRATION_BYTES:
-        raise ValueError(f"miners.calibration_file: {path!r} has {size} bytes; expected at most "
-                         f"{MAX_CALIBRATION_BYTES}")
+        raise ValueError(
+            f"miners.calibration_file: {path!r} has {size} bytes; expected at most "
+            f"{MAX_CALIBRATION_BYTES}"
+        )
     try:
         load_miner_calibration(path)
     except RecursionError:
@@ -833,13 +843,16 @@ class GovernanceConfig(_Section):
         seen: set[str] = set()
         for name in names:
             if name in seen:
-                raise ValueError(f"actors: two persons are called {name!r}; give the groups "
-                                 "distinct labels")
+                raise ValueError(
+                    f"actors: two persons are called {name!r}; give the groups distinct labels"
+                )
             seen.add(name)
         for i, group in enumerate(self.actors):
             if group.leader and self.resolve_person(group.leader) is None:
-                raise ValueError(f"actors.{i}.leader: {group.leader!r} names no person of the "
-                                 f"roster ({', '.join(names)})")
+                raise ValueError(
+                    f"actors.{i}.leader: {group.leader!r} names no person of the "
+                    f"roster ({', '.join(names)})"
+                )
         return self
 
     def roster(self) -> tuple[tuple[str, ActorConfig | None], ...]:
@@ -1009,8 +1022,7 @@ class EventsConfig(_Section):
     intervention_duration_days: Days | None = Field(
         None,
         gt=0,
-        description="Days until a random intervention's proposer reverses it (days; None = "
-        "never).",
+        description="Days until a random intervention's proposer reverses it (days; None = never).",
     )
 
     @field_validator("intervention_lever")
@@ -1170,8 +1182,9 @@ class SimConfig(_Section):
                 )
         for netuid in self.owners.assign:
             if not 0 <= netuid <= last:
-                raise ValueError(f"owners.assign.{netuid}: {netuid} is not a subnet; "
-                                 f"expected 0..{last}")
+                raise ValueError(
+                    f"owners.assign.{netuid}: {netuid} is not a subnet; expected 0..{last}"
+                )
         return self
 
     def with_policy(self, policy: str) -> SimConfig:

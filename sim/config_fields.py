@@ -111,8 +111,9 @@ Bool = Annotated[bool, Strict()]
 Str = Annotated[str, Strict()]
 NonNegFloat = Annotated[float, Strict(), Field(ge=0.0)]
 Fraction = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
-Blocks = Annotated[int, units.BLOCKS, quantity_in(units.BLOCKS), Strict(),
-                   Field(ge=0, le=MAX_BLOCKS)]
+Blocks = Annotated[
+    int, units.BLOCKS, quantity_in(units.BLOCKS), Strict(), Field(ge=0, le=MAX_BLOCKS)
+]
 Days = Annotated[float, units.DAYS, quantity_in(units.DAYS), Strict(), Field(le=MAX_DAYS)]
 Tao = Annotated[float, units.TAO, quantity_in(units.TAO), Strict(), Field(le=MAX_TAO)]
 
@@ -148,14 +149,14 @@ def _strict(value: Any, hint: Any, path: str, *, non_negative: bool = True) -> A
         try:
             parsed = parse_quantity(value)
         except ValueError as exc:
-            raise FieldError(path, value,
-                               f"a finite quantity with a known unit ({exc})") from None
+            raise FieldError(path, value, f"a finite quantity with a known unit ({exc})") from None
         if parsed is not None:
             try:
                 value = convert(parsed[0], parsed[1], unit)
             except ValueError as exc:
-                raise FieldError(path, value,
-                               f"a quantity in {_dimension_words(unit)} ({exc})") from None
+                raise FieldError(
+                    path, value, f"a quantity in {_dimension_words(unit)} ({exc})"
+                ) from None
             if unit is units.BLOCKS:
                 if not math.isclose(value, round(value), rel_tol=0, abs_tol=1e-6):
                     raise FieldError(path, value, f"a whole number of blocks (got {value:g})")
@@ -163,8 +164,11 @@ def _strict(value: Any, hint: Any, path: str, *, non_negative: bool = True) -> A
     base = hint
     if typing.get_origin(base) is Annotated:
         base = typing.get_args(base)[0]
-    members = (list(typing.get_args(base))
-               if typing.get_origin(base) in (typing.Union, types.UnionType) else [base])
+    members = (
+        list(typing.get_args(base))
+        if typing.get_origin(base) in (typing.Union, types.UnionType)
+        else [base]
+    )
     plain = [typing.get_args(m)[0] if typing.get_origin(m) is Annotated else m for m in members]
     if value is None:
         if type(None) in plain:
@@ -201,9 +205,6 @@ def _strict(value: Any, hint: Any, path: str, *, non_negative: bool = True) -> A
     raise FieldError(path, value, _expected_words(plain))
 
 
-
-
-
 def parse_quantity_safe(value: Any) -> Any:
     """:func:`protocol.units.parse_quantity`, or None when it refuses ``value``."""
     try:
@@ -213,8 +214,13 @@ def parse_quantity_safe(value: Any) -> Any:
 
 
 def _expected_words(plain: list[Any]) -> str:
-    words = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-             type(None): "nothing"}
+    words = {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        type(None): "nothing",
+    }
     named = [words.get(p, getattr(p, "__name__", str(p))) for p in plain]
     return " or ".join(dict.fromkeys(named))
 
@@ -225,8 +231,12 @@ def _lever_classes() -> dict[str, type]:
 
     out: dict[str, type] = {}
     for obj in vars(levers).values():
-        if (isinstance(obj, type) and issubclass(obj, levers.Lever) and obj is not levers.Lever
-                and dataclasses.is_dataclass(obj)):
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, levers.Lever)
+            and obj is not levers.Lever
+            and dataclasses.is_dataclass(obj)
+        ):
             out[obj.kind] = obj
     return out
 
@@ -259,23 +269,29 @@ def check_lever(data: Any, path: str = "lever", depth: int = 0) -> dict[str, Any
         if key == "kind":
             continue
         if key not in names:
-            raise FieldError(f"{path}.{key}", value,
-                           f"a field of a {kind} lever ({', '.join(names) or 'none'})")
+            raise FieldError(
+                f"{path}.{key}", value, f"a field of a {kind} lever ({', '.join(names) or 'none'})"
+            )
         hint = hints[key]
         if key == "effects":
             if not isinstance(value, list | tuple):
                 raise FieldError(f"{path}.{key}", value, "an array of lever tables")
-            out[key] = [check_lever(item, f"{path}.{key}[{i}]", depth + 1)
-                        for i, item in enumerate(value)]
+            out[key] = [
+                check_lever(item, f"{path}.{key}[{i}]", depth + 1) for i, item in enumerate(value)
+            ]
             continue
-        out[key] = _strict(value, hint, f"{path}.{key}",
-                           non_negative=key != "value")
-    missing = [f.name for f in dataclasses.fields(cls)
-               if f.name not in out and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
+        out[key] = _strict(value, hint, f"{path}.{key}", non_negative=key != "value")
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in out
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
-        raise FieldError(f"{path}.{missing[0]}", None,
-                       f"a value (a {kind} lever needs {', '.join(missing)})")
+        raise FieldError(
+            f"{path}.{missing[0]}", None, f"a value (a {kind} lever needs {', '.join(missing)})"
+        )
     return out
 
 
@@ -292,14 +308,18 @@ def _check_fields(cls: type, table: Mapping[str, Any], path: str, what: str) -> 
             raise FieldError(f"{path}.{key}", value, f"a field of {what} ({', '.join(names)})")
         hint = hints[key]
         base = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
-        members = (typing.get_args(base) if typing.get_origin(base) in (typing.Union, types.UnionType)
-                   else (base,))
+        members = (
+            typing.get_args(base)
+            if typing.get_origin(base) in (typing.Union, types.UnionType)
+            else (base,)
+        )
         if any(m is Any for m in members):
             # An object built in code (e.g. protocol.yuma.EpochParams); plain data from a file
             # can never be one.
             if value is not None and _is_plain(value):
-                raise FieldError(f"{path}.{key}", value,
-                                 "an object built in code (scenario files cannot set it)")
+                raise FieldError(
+                    f"{path}.{key}", value, "an object built in code (scenario files cannot set it)"
+                )
             out[key] = value
             continue
         if any(typing.get_origin(m) in (tuple, list, dict) for m in members):
@@ -332,8 +352,9 @@ def _plain_data(value: Any, path: str, depth: int = 0) -> Any:
     return value
 
 
-def check_economy_overrides(table: Mapping[str, Any],
-                            path: str = "economy_overrides") -> dict[str, Any]:
+def check_economy_overrides(
+    table: Mapping[str, Any], path: str = "economy_overrides"
+) -> dict[str, Any]:
     """Check ``network.economy_overrides`` against ``protocol.economy.EconomyParams``.
 
     Raises
@@ -348,8 +369,9 @@ def check_economy_overrides(table: Mapping[str, Any],
     return _check_fields(EconomyParams, table, path, "EconomyParams")
 
 
-def check_policy_config(policy: str, table: Mapping[str, Any],
-                        path: str = "policy_config") -> dict[str, Any]:
+def check_policy_config(
+    policy: str, table: Mapping[str, Any], path: str = "policy_config"
+) -> dict[str, Any]:
     """Check ``table`` against the configuration dataclass of governance policy ``policy``.
 
     Quantities convert into the units the dataclass annotates; the policy's own bounds and
@@ -431,9 +453,11 @@ def check_strategy_params(section: str, table: Mapping[str, Any]) -> dict[str, d
             at = f"{where}.{name}"
             if known is not None and name not in known:
                 listed = ", ".join(known)
-                raise FieldError(at, value,
-                               f"a parameter of the {strategy} strategy ({listed}); "
-                               f"{name!r} is unknown")
+                raise FieldError(
+                    at,
+                    value,
+                    f"a parameter of the {strategy} strategy ({listed}); {name!r} is unknown",
+                )
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise FieldError(at, value, "a number")
             if not math.isfinite(value) or abs(value) > 1e300:

@@ -67,8 +67,11 @@ _BASE: dict[str, Any] = {
     "network": {"n_subnets": 3, "n_uids": 8, "n_validators": 2},
     "stakers": {"n_stakers": 4},
     "miners": {"relocation_probability": 0.0},
-    "events": {"exploit_rate_per_year": 0.0, "scam_rate_per_year": 0.0,
-               "quality_shock_rate_per_year": 0.0},
+    "events": {
+        "exploit_rate_per_year": 0.0,
+        "scam_rate_per_year": 0.0,
+        "quality_shock_rate_per_year": 0.0,
+    },
     "governance": {
         "actors": [
             {"count": 2, "intent": "benevolent_competent", "accuracy": 1.0, "label": "seat"},
@@ -80,11 +83,20 @@ _BASE: dict[str, Any] = {
         "detection_delay_blocks": 300,
     },
 }
-_WARRANTED = {"kind": "exploit", "day": MATTER_DAY, "damage_tao_per_block": 0.5,
-              "max_damage_tao": 1_000_000.0, "sold_fraction": 0.0}
-_UNWARRANTED = {"kind": "intervention", "day": MATTER_DAY,
-                "lever": {"kind": "set_emission_enabled", "netuid": TARGET, "enabled": False},
-                "intent": "self_interested", "justified": False}
+_WARRANTED = {
+    "kind": "exploit",
+    "day": MATTER_DAY,
+    "damage_tao_per_block": 0.5,
+    "max_damage_tao": 1_000_000.0,
+    "sold_fraction": 0.0,
+}
+_UNWARRANTED = {
+    "kind": "intervention",
+    "day": MATTER_DAY,
+    "lever": {"kind": "set_emission_enabled", "netuid": TARGET, "enabled": False},
+    "intent": "self_interested",
+    "justified": False,
+}
 
 
 @dataclass(frozen=True)
@@ -181,19 +193,30 @@ class PolicyCheck:
         return out
 
 
-def check_config(policy: str, shock: Mapping[str, Any], horizon_days: float, seed: int,
-                 policy_config: Mapping[str, Any] | None = None) -> Any:
+def check_config(
+    policy: str,
+    shock: Mapping[str, Any],
+    horizon_days: float,
+    seed: int,
+    policy_config: Mapping[str, Any] | None = None,
+) -> Any:
     """The ``SimConfig`` of one check run: the small network, the roster, one matter."""
     body = {**_BASE, "horizon_days": horizon_days, "seed": seed, "shocks": [dict(shock)]}
-    body["governance"] = {**_BASE["governance"], "policy": policy,
-                          "policy_config": dict(policy_config or {})}
+    body["governance"] = {
+        **_BASE["governance"],
+        "policy": policy,
+        "policy_config": dict(policy_config or {}),
+    }
     return load_config(body)
 
 
 def _outcome(model: GovSimModel, warranted: bool, *, project_days: float) -> CaseOutcome:
     desk = model.governance
-    metas = [m for pid, m in sorted(desk.meta.items())
-             if not m.reversal and desk.gs.ref(pid).parent is None]
+    metas = [
+        m
+        for pid, m in sorted(desk.meta.items())
+        if not m.reversal and desk.gs.ref(pid).parent is None
+    ]
     executed_block = next((m.executed_block for m in metas if m.executed_block is not None), None)
     gs = desk.gs
     if executed_block is None and project_days > 0 and metas:
@@ -201,8 +224,9 @@ def _outcome(model: GovSimModel, warranted: bool, *, project_days: float) -> Cas
         gs, events = desk.policy.advance(gs, gs.block + round(project_days * BLOCKS_PER_DAY))
         pids = {m.pid for m in metas}
         pids |= {r.pid for r in gs.referenda if r.parent is not None and r.parent in pids}
-        executed_block = next((e.block for e in events if e.kind == "executed" and e.pid in pids),
-                              None)
+        executed_block = next(
+            (e.block for e in events if e.kind == "executed" and e.pid in pids), None
+        )
     first = metas[0] if metas else None
     acted = next((m for m in metas if m.executed_block is not None), first)
     state = gs.ref(first.pid).state.value if first is not None else "not proposed"
@@ -231,7 +255,11 @@ def _run_case(config: Any, warranted: bool) -> tuple[CaseOutcome, bool]:
             metas = [m for m in desk.meta.values() if not m.reversal]
             if warranted and any(m.executed_block is not None for m in metas):
                 break
-            if not warranted and metas and not any(r.state in ACTIVE_STATES for r in desk.gs.referenda):
+            if (
+                not warranted
+                and metas
+                and not any(r.state in ACTIVE_STATES for r in desk.gs.referenda)
+            ):
                 break
         outcome = _outcome(model, warranted, project_days=0.0 if warranted else PROJECTION_DAYS)
         can_pass = bool(desk.policy.pass_paths(desk.gs))
@@ -265,10 +293,12 @@ def check_policy(
     PolicyCheck
         The verdict and both cases' measured blocks.
     """
-    warranted, can_pass = _run_case(check_config(policy, _WARRANTED, horizon_days, seed,
-                                                 policy_config), True)
-    unwarranted, _ = _run_case(check_config(policy, _UNWARRANTED, horizon_days, seed,
-                                            policy_config), False)
+    warranted, can_pass = _run_case(
+        check_config(policy, _WARRANTED, horizon_days, seed, policy_config), True
+    )
+    unwarranted, _ = _run_case(
+        check_config(policy, _UNWARRANTED, horizon_days, seed, policy_config), False
+    )
     if unwarranted.executed:
         verdict = "acts on harm"
     elif warranted.executed:

@@ -70,8 +70,16 @@ DEFAULT_PRELOAD: tuple[str, ...] = ("sim.runner", "sim.schema", "sim.model", "py
 DEFAULT_TASKS_PER_CHILD: int = 256
 
 #: Packages whose versions decide a run's numbers: a remote Dask worker must have the same.
-WORKER_PACKAGES: tuple[str, ...] = ("govsim", "numpy", "scipy", "torch", "mesa", "pandas",
-                                    "pyarrow", "pydantic")
+WORKER_PACKAGES: tuple[str, ...] = (
+    "govsim",
+    "numpy",
+    "scipy",
+    "torch",
+    "mesa",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+)
 #: Seconds :func:`make_executor` waits for a Dask scheduler to answer.
 DASK_CONNECT_TIMEOUT_S = 30.0
 
@@ -185,8 +193,9 @@ class SequentialExecutor(Executor):
 class _OwningExecutor(Executor):
     """Delegates to an inner executor and closes the resources it depends on at shutdown."""
 
-    def __init__(self, inner: Executor, closers: list[Callable[[], Any]],
-                 max_workers: int = 0) -> None:
+    def __init__(
+        self, inner: Executor, closers: list[Callable[[], Any]], max_workers: int = 0
+    ) -> None:
         self._inner = inner
         self._closers = closers
         self.max_workers = max_workers  # 0: unknown (a remote cluster), submit everything
@@ -257,8 +266,9 @@ class RecyclingProcessPool(Executor):
         Modules each worker imports before its first task.
     """
 
-    def __init__(self, workers: int, tasks_per_child: int,
-                 preload: Sequence[str] = DEFAULT_PRELOAD) -> None:
+    def __init__(
+        self, workers: int, tasks_per_child: int, preload: Sequence[str] = DEFAULT_PRELOAD
+    ) -> None:
         self.max_workers = workers
         self._quota = workers * tasks_per_child
         self._preload = tuple(preload)
@@ -344,7 +354,8 @@ def _require_distributed(kind: str) -> None:
         import distributed  # noqa: F401
     except ImportError as exc:
         raise ExecutorError(
-            f"executor {kind!r}: Dask is not installed (pip install 'govsim[dask]')") from exc
+            f"executor {kind!r}: Dask is not installed (pip install 'govsim[dask]')"
+        ) from exc
 
 
 def _dask_local(workers: int) -> Executor:
@@ -396,13 +407,16 @@ def worker_mismatches(answers: Mapping[str, Any], local: Mapping[str, str | None
     problems: list[str] = []
     for address, answer in sorted(answers.items()):
         if isinstance(answer, BaseException):
-            problems.append(f"{address}: cannot run govsim tasks "
-                            f"({type(answer).__name__}: {answer})")
+            problems.append(
+                f"{address}: cannot run govsim tasks ({type(answer).__name__}: {answer})"
+            )
             continue
         for name, expected in local.items():
             got = answer.get(name) if isinstance(answer, Mapping) else None
             if got != expected:
-                problems.append(f"{address}: {name} {got or 'missing'} (here {expected or 'missing'})")
+                problems.append(
+                    f"{address}: {name} {got or 'missing'} (here {expected or 'missing'})"
+                )
     return problems
 
 
@@ -417,11 +431,14 @@ def dask_address(kind: str) -> str:
     scheme, _, rest = kind.partition("://")
     host, colon, port = rest.rpartition(":")
     if scheme not in ("dask", "tcp") or not colon or not host or host.endswith(":"):
-        raise ExecutorError(f"executor {kind!r}: expected dask://HOST:PORT, e.g. dask://10.0.0.5:8786")
+        raise ExecutorError(
+            f"executor {kind!r}: expected dask://HOST:PORT, e.g. dask://10.0.0.5:8786"
+        )
     if not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ExecutorError(
             f"executor {kind!r}: port {port!r}: expected a number from 1 to 65535 "
-            "(dask scheduler prints its address, e.g. tcp://10.0.0.5:8786)")
+            "(dask scheduler prints its address, e.g. tcp://10.0.0.5:8786)"
+        )
     return f"tcp://{host}:{int(port)}"
 
 
@@ -437,10 +454,12 @@ def _dask_remote(kind: str, connect_timeout_s: float) -> Executor:
             f"executor {kind!r}: no Dask scheduler answered at {address} within "
             f"{connect_timeout_s:g} s ({type(exc).__name__}: {exc}); start one with "
             "`dask scheduler` and its workers with `dask worker` (docs/studies.md, "
-            "Scaling out)") from exc
+            "Scaling out)"
+        ) from exc
     try:
-        problems = worker_mismatches(client.run(worker_identity, on_error="return"),
-                                     worker_identity())
+        problems = worker_mismatches(
+            client.run(worker_identity, on_error="return"), worker_identity()
+        )
     except BaseException:
         client.close()
         raise
@@ -449,7 +468,8 @@ def _dask_remote(kind: str, connect_timeout_s: float) -> Executor:
         raise ExecutorError(
             f"executor {kind!r}: {len(problems)} problem(s) with the Dask workers; install the "
             "same govsim and packages on every worker (docs/studies.md, Scaling out):\n  "
-            + "\n  ".join(problems))
+            + "\n  ".join(problems)
+        )
     return _OwningExecutor(client.get_executor(), [client.close])
 
 
@@ -457,7 +477,9 @@ def _ray(workers: int | None) -> Executor:
     try:
         import ray
     except ImportError as exc:
-        raise ExecutorError("executor 'ray': Ray is not installed (pip install 'govsim[ray]')") from exc
+        raise ExecutorError(
+            "executor 'ray': Ray is not installed (pip install 'govsim[ray]')"
+        ) from exc
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     started = False
     if not ray.is_initialized():
@@ -479,7 +501,8 @@ def check_executor_kind(kind: str) -> None:
         dask_address(kind)
         return
     raise ExecutorError(
-        f"executor {kind!r}: expected one of {', '.join(EXECUTOR_KINDS)}{_kind_hint(kind)}")
+        f"executor {kind!r}: expected one of {', '.join(EXECUTOR_KINDS)}{_kind_hint(kind)}"
+    )
 
 
 def _kind_hint(kind: str) -> str:

@@ -120,8 +120,7 @@ class _GuardedConfig:
                 raise self._trip.trip(f"{where} was read during the shared prefix")
             child = self._children.get(name)
             if child is None:
-                child = _GuardedConfig(getattr(section, name), late[name], f"{where}.",
-                                       self._trip)
+                child = _GuardedConfig(getattr(section, name), late[name], f"{where}.", self._trip)
                 self._children[name] = child
             return child
         cls = type(section)
@@ -362,8 +361,10 @@ def run_configs(
         return one_by_one()
     if late:
         results = _run_shared(configs, late, threads, return_exceptions)
-        return results if results is not None else _by_policy_groups(
-            configs, threads=threads, return_exceptions=return_exceptions
+        return (
+            results
+            if results is not None
+            else _by_policy_groups(configs, threads=threads, return_exceptions=return_exceptions)
         )
     results = _run_shared(configs, [], threads, return_exceptions)
     return results if results is not None else one_by_one()
@@ -383,8 +384,9 @@ def _by_policy_groups(
             groups.append([k])
     results: list[Any] = [None] * len(configs)
     for group in groups:
-        outcomes = run_configs([configs[k] for k in group], threads=threads,
-                               return_exceptions=return_exceptions)
+        outcomes = run_configs(
+            [configs[k] for k in group], threads=threads, return_exceptions=return_exceptions
+        )
         for k, outcome in zip(group, outcomes, strict=True):
             results[k] = outcome
     return results
@@ -404,8 +406,7 @@ def _run_shared(
             model, desks, guard = _shared_prefix(configs, late)
         except _PrefixOverrunError as exc:
             if not late:  # a bug in the prefix rule: correct, only slower
-                warnings.warn(f"run_policies: {exc}; running the policies one by one",
-                              stacklevel=3)
+                warnings.warn(f"run_policies: {exc}; running the policies one by one", stacklevel=3)
             return None
         except Exception:
             return None  # each run meets (and reports) the failure itself
@@ -414,8 +415,7 @@ def _run_shared(
         prefix_s = time.perf_counter() - start
         try:
             return [
-                _guarded(_finish, return_exceptions, model, config, desk, desks, prefix_s,
-                         guard)
+                _guarded(_finish, return_exceptions, model, config, desk, desks, prefix_s, guard)
                 for config, desk in zip(configs, desks, strict=True)
             ]
         finally:

@@ -75,8 +75,17 @@ HARM_KPI = "harm.total"
 #: The KPI read as reaction time (days; larger = slower).
 SPEED_KPI = "reaction.days_to_act_mean"
 #: The leading columns of ``frontier.csv``, in order.
-FRONTIER_COLUMNS: tuple[str, ...] = ("policy", "harm", "harm_lo", "harm_hi", "days_to_act",
-                                     "days_lo", "days_hi", "can_act", "pareto")
+FRONTIER_COLUMNS: tuple[str, ...] = (
+    "policy",
+    "harm",
+    "harm_lo",
+    "harm_hi",
+    "days_to_act",
+    "days_lo",
+    "days_hi",
+    "can_act",
+    "pareto",
+)
 FRONTIER_FILE = "frontier.csv"
 CONFORMANCE_FILE = "conformance.json"
 #: Conformance verdicts of designs that cannot act (sim.conformance.PolicyCheck.verdict).
@@ -84,8 +93,9 @@ _CANNOT = ("cannot act", "never acts by design")
 
 
 # -- Pareto -------------------------------------------------------------------------------------
-def pareto_mask(harm: Sequence[float], days: Sequence[float],
-                eligible: Sequence[bool] | None = None) -> np.ndarray:
+def pareto_mask(
+    harm: Sequence[float], days: Sequence[float], eligible: Sequence[bool] | None = None
+) -> np.ndarray:
     """Which points are non-dominated on (harm, days), both lower is better.
 
     Parameters
@@ -112,8 +122,9 @@ def pareto_mask(harm: Sequence[float], days: Sequence[float],
     """
     h = np.asarray(harm, dtype=float)
     d = np.where(np.isnan(np.asarray(days, dtype=float)), np.inf, np.asarray(days, dtype=float))
-    ok = np.isfinite(h) & (np.ones(h.size, bool) if eligible is None
-                           else np.asarray(eligible, dtype=bool))
+    ok = np.isfinite(h) & (
+        np.ones(h.size, bool) if eligible is None else np.asarray(eligible, dtype=bool)
+    )
     out = np.zeros(h.size, dtype=bool)
     for i in np.flatnonzero(ok):
         others = ok.copy()
@@ -136,10 +147,14 @@ def judge_from_runs(kpis: pd.DataFrame, *, group: str = "policy") -> dict[str, s
     """
     out: dict[str, str] = {}
     for policy, sub in kpis.groupby(group, sort=False):
-        capture = (sub["governance.capture_cost_tao"].astype(float)
-                   if "governance.capture_cost_tao" in sub.columns else pd.Series(dtype=float))
-        filed, executed = _pooled(sub, "governance.warranted_proposals",
-                                  "governance.warranted_executed")
+        capture = (
+            sub["governance.capture_cost_tao"].astype(float)
+            if "governance.capture_cost_tao" in sub.columns
+            else pd.Series(dtype=float)
+        )
+        filed, executed = _pooled(
+            sub, "governance.warranted_proposals", "governance.warranted_executed"
+        )
         if len(capture) and np.isposinf(capture.to_numpy()).all():
             out[str(policy)] = "never acts by design"
         elif executed > 0:
@@ -174,9 +189,12 @@ def _policy_configs(root: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def conformance_checks(root: str | Path, policies: Sequence[str], *,
-                       configs: Mapping[str, Mapping[str, Any]] | None = None
-                       ) -> dict[str, dict[str, Any]]:
+def conformance_checks(
+    root: str | Path,
+    policies: Sequence[str],
+    *,
+    configs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
     """The conformance check of every policy of a study, run once and cached in the study
     directory as ``conformance.json``.
 
@@ -291,9 +309,15 @@ def _pooled(group: pd.DataFrame, trials: str, hits: str) -> tuple[int, int]:
     return int(values[trials].sum()), int(values[hits].sum())
 
 
-def frontier(kpis: pd.DataFrame, *, can_act: Mapping[str, bool] | None = None,
-             checks: Mapping[str, str] | None = None, group: str = "policy",
-             policies: Sequence[str] | None = None, level: float = 0.95) -> FrontierResult:
+def frontier(
+    kpis: pd.DataFrame,
+    *,
+    can_act: Mapping[str, bool] | None = None,
+    checks: Mapping[str, str] | None = None,
+    group: str = "policy",
+    policies: Sequence[str] | None = None,
+    level: float = 0.95,
+) -> FrontierResult:
     """The frontier of a study's runs (pure: reads only ``kpis`` and the verdicts given).
 
     Parameters
@@ -320,8 +344,10 @@ def frontier(kpis: pd.DataFrame, *, can_act: Mapping[str, bool] | None = None,
         When ``kpis`` has no ``harm.total`` column.
     """
     if HARM_KPI not in kpis.columns:
-        raise KeyError(f"{HARM_KPI}: not a KPI of this study (a study written before the harm "
-                       "vector; rerun it)")
+        raise KeyError(
+            f"{HARM_KPI}: not a KPI of this study (a study written before the harm "
+            "vector; rerun it)"
+        )
     source = "conformance" if can_act is not None else "runs"
     acting = dict(can_act) if can_act is not None else can_act_from_runs(kpis, group=group)
     judged = judge_from_runs(kpis, group=group) if can_act is None else {}
@@ -330,13 +356,18 @@ def frontier(kpis: pd.DataFrame, *, can_act: Mapping[str, bool] | None = None,
     for policy in order:
         sub = kpis[kpis[group] == policy]
         harm = mean_ci(sub[HARM_KPI].to_numpy(dtype=float), level=level)
-        days_values = (sub[SPEED_KPI].to_numpy(dtype=float) if SPEED_KPI in sub.columns
-                       else np.full(len(sub), np.nan))
+        days_values = (
+            sub[SPEED_KPI].to_numpy(dtype=float)
+            if SPEED_KPI in sub.columns
+            else np.full(len(sub), np.nan)
+        )
         days = mean_ci(days_values, level=level)
-        harmful, harmful_executed = _pooled(sub, "governance.harmful_proposals",
-                                            "governance.harmful_executed")
-        warranted, warranted_executed = _pooled(sub, "governance.warranted_proposals",
-                                                "governance.warranted_executed")
+        harmful, harmful_executed = _pooled(
+            sub, "governance.harmful_proposals", "governance.harmful_executed"
+        )
+        warranted, warranted_executed = _pooled(
+            sub, "governance.warranted_proposals", "governance.warranted_executed"
+        )
         blocked = warranted - warranted_executed
         p_harm = wilson_interval(harmful_executed, harmful, level=level)
         p_block = wilson_interval(blocked, warranted, level=level)
@@ -346,38 +377,69 @@ def frontier(kpis: pd.DataFrame, *, can_act: Mapping[str, bool] | None = None,
             check = f"{judged.get(policy, 'no runs')} (judged from the runs)"
         else:
             check = "passes" if acting.get(policy, False) else "cannot act"
-        rows.append({
-            "policy": policy, "harm": harm.mean, "harm_lo": harm.low, "harm_hi": harm.high,
-            # days cannot be negative: a t interval on few runs is cut at 0
-            "days_to_act": days.mean, "days_lo": max(0.0, days.low) if np.isfinite(days.low)
-            else days.low, "days_hi": days.high,
-            "can_act": bool(acting.get(policy, False)) and check not in _CANNOT
-            and judged.get(policy) not in _CANNOT,
-            "pareto": False, "check": check, "runs": len(sub),
-            "harmful_proposals": harmful, "harmful_executed": harmful_executed,
-            "p_harmful_executed": p_harm.mean, "p_harmful_lo": p_harm.low,
-            "p_harmful_hi": p_harm.high,
-            "warranted_proposals": warranted, "warranted_blocked": blocked,
-            "p_warranted_blocked": p_block.mean, "p_blocked_lo": p_block.low,
-            "p_blocked_hi": p_block.high,
-            "cases": int(sub["reaction.cases"].fillna(0).sum())
-            if "reaction.cases" in sub.columns else 0,
-            "censored": int(sub["reaction.censored"].fillna(0).sum())
-            if "reaction.censored" in sub.columns else 0,
-        })
-    table = pd.DataFrame(rows, columns=[*FRONTIER_COLUMNS, "check", "runs", "harmful_proposals",
-                                        "harmful_executed", "p_harmful_executed",
-                                        "p_harmful_lo", "p_harmful_hi", "warranted_proposals",
-                                        "warranted_blocked", "p_warranted_blocked",
-                                        "p_blocked_lo", "p_blocked_hi", "cases", "censored"])
+        rows.append(
+            {
+                "policy": policy,
+                "harm": harm.mean,
+                "harm_lo": harm.low,
+                "harm_hi": harm.high,
+                # days cannot be negative: a t interval on few runs is cut at 0
+                "days_to_act": days.mean,
+                "days_lo": max(0.0, days.low) if np.isfinite(days.low) else days.low,
+                "days_hi": days.high,
+                "can_act": bool(acting.get(policy, False))
+                and check not in _CANNOT
+                and judged.get(policy) not in _CANNOT,
+                "pareto": False,
+                "check": check,
+                "runs": len(sub),
+                "harmful_proposals": harmful,
+                "harmful_executed": harmful_executed,
+                "p_harmful_executed": p_harm.mean,
+                "p_harmful_lo": p_harm.low,
+                "p_harmful_hi": p_harm.high,
+                "warranted_proposals": warranted,
+                "warranted_blocked": blocked,
+                "p_warranted_blocked": p_block.mean,
+                "p_blocked_lo": p_block.low,
+                "p_blocked_hi": p_block.high,
+                "cases": int(sub["reaction.cases"].fillna(0).sum())
+                if "reaction.cases" in sub.columns
+                else 0,
+                "censored": int(sub["reaction.censored"].fillna(0).sum())
+                if "reaction.censored" in sub.columns
+                else 0,
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            *FRONTIER_COLUMNS,
+            "check",
+            "runs",
+            "harmful_proposals",
+            "harmful_executed",
+            "p_harmful_executed",
+            "p_harmful_lo",
+            "p_harmful_hi",
+            "warranted_proposals",
+            "warranted_blocked",
+            "p_warranted_blocked",
+            "p_blocked_lo",
+            "p_blocked_hi",
+            "cases",
+            "censored",
+        ],
+    )
     if not table.empty:
         table["pareto"] = pareto_mask(table["harm"], table["days_to_act"], table["can_act"])
         table["can_act"] = table["can_act"].astype(bool)
     return FrontierResult(table, source, level)
 
 
-def study_frontier(root: str | Path, *, conformance: bool = True, write: bool = True,
-                   level: float = 0.95) -> FrontierResult:
+def study_frontier(
+    root: str | Path, *, conformance: bool = True, write: bool = True, level: float = 0.95
+) -> FrontierResult:
     """The frontier of a study directory; writes ``frontier.csv`` there.
 
     Parameters
@@ -405,8 +467,10 @@ def study_frontier(root: str | Path, *, conformance: bool = True, write: bool = 
         try:
             found = conformance_checks(store.root, present)
         except Exception as exc:  # a check that cannot run never costs the study its summary
-            note = (f"the conformance check failed ({type(exc).__name__}: {exc}); can act is "
-                    "judged from the runs")
+            note = (
+                f"the conformance check failed ({type(exc).__name__}: {exc}); can act is "
+                "judged from the runs"
+            )
         else:
             can_act = {p: bool(c.get("can_act")) for p, c in found.items()}
             checks = {p: str(c.get("verdict")) for p, c in found.items()}
@@ -465,9 +529,11 @@ def _d(value: float) -> str:
 
 def _counts(row: pd.Series) -> str:
     """``harmful executed 5/8, warranted blocked 0/8`` (proposal counts over the runs)."""
-    return (f"harmful executed {int(row['harmful_executed'])}/{int(row['harmful_proposals'])}, "
-            f"warranted blocked {int(row['warranted_blocked'])}/"
-            f"{int(row['warranted_proposals'])}")
+    return (
+        f"harmful executed {int(row['harmful_executed'])}/{int(row['harmful_proposals'])}, "
+        f"warranted blocked {int(row['warranted_blocked'])}/"
+        f"{int(row['warranted_proposals'])}"
+    )
 
 
 def frontier_verdict(result: FrontierResult, *, stability: Any = None) -> FrontierVerdict:
@@ -491,38 +557,67 @@ def frontier_verdict(result: FrontierResult, *, stability: Any = None) -> Fronti
     table = result.table.set_index("policy")
     lines: list[str] = [f"note: {result.note}"] if result.note else []
     pareto = result.pareto
-    how = ("by the conformance check" if result.can_act_source == "conformance"
-           else "judged from the runs (no conformance check)")
+    how = (
+        "by the conformance check"
+        if result.can_act_source == "conformance"
+        else "judged from the runs (no conformance check)"
+    )
     if pareto:
-        parts = [f"{p} (harm {_usd(table.at[p, 'harm'])}, {_d(table.at[p, 'days_to_act'])} to "
-                 f"act; {_counts(table.loc[p])})" for p in pareto]
-        lines.append("frontier: Pareto-efficient on harm.total vs days to act, among designs "
-                     f"that can act: {'; '.join(parts)}")
+        parts = [
+            f"{p} (harm {_usd(table.at[p, 'harm'])}, {_d(table.at[p, 'days_to_act'])} to "
+            f"act; {_counts(table.loc[p])})"
+            for p in pareto
+        ]
+        lines.append(
+            "frontier: Pareto-efficient on harm.total vs days to act, among designs "
+            f"that can act: {'; '.join(parts)}"
+        )
         by_harm = sorted(pareto, key=lambda p: table.at[p, "harm"])
         if len(by_harm) > 1:
-            low, fast = by_harm[0], min(pareto, key=lambda p: (
-                np.nan_to_num(table.at[p, "days_to_act"], nan=np.inf), table.at[p, "harm"]))
+            low, fast = (
+                by_harm[0],
+                min(
+                    pareto,
+                    key=lambda p: (
+                        np.nan_to_num(table.at[p, "days_to_act"], nan=np.inf),
+                        table.at[p, "harm"],
+                    ),
+                ),
+            )
             if low != fast:
-                lines.append(f"trade-off: {low} does least harm, {fast} acts fastest; between "
-                             "them each design buys speed with harm")
+                lines.append(
+                    f"trade-off: {low} does least harm, {fast} acts fastest; between "
+                    "them each design buys speed with harm"
+                )
     else:
         lines.append("frontier: no design that can act has a harm value; nothing to rank")
     cannot = result.cannot_act
     if cannot:
-        named = [f"{p} (never acts by design)" if p in result.by_design else
-                 f"{p} ({table.at[p, 'check']})" for p in cannot]
+        named = [
+            f"{p} (never acts by design)"
+            if p in result.by_design
+            else f"{p} ({table.at[p, 'check']})"
+            for p in cannot
+        ]
         lines.append(f"cannot act ({how}), not ranked: {', '.join(named)}")
     counted = [p for p in result.policies if int(table.at[p, "harmful_proposals"]) > 0]
     executed = [p for p in counted if int(table.at[p, "harmful_executed"]) > 0]
     if counted:
-        lines.append("harmful proposals executed: " + ", ".join(
-            f"{p} {int(table.at[p, 'harmful_executed'])} of "
-            f"{int(table.at[p, 'harmful_proposals'])}" for p in counted)
-            + ("" if executed else " (none executed)"))
+        lines.append(
+            "harmful proposals executed: "
+            + ", ".join(
+                f"{p} {int(table.at[p, 'harmful_executed'])} of "
+                f"{int(table.at[p, 'harmful_proposals'])}"
+                for p in counted
+            )
+            + ("" if executed else " (none executed)")
+        )
     flips: tuple[str, ...] | None = None
     if stability is None:
-        lines.append("market constants fixed in this study (no outer Monte Carlo): intervals "
-                     "hold seed noise only")
+        lines.append(
+            "market constants fixed in this study (no outer Monte Carlo): intervals "
+            "hold seed noise only"
+        )
     else:
         flips, line = _stability_line(result, stability)
         lines.append(line)
@@ -534,8 +629,11 @@ def _stability_line(result: FrontierResult, stability: Any) -> tuple[tuple[str, 
     act) flip inside the market constants' range."""
     chosen = set(result.pareto)
     acting = set(result.policies) - set(result.cannot_act)
-    pairs = [pr for pr in stability.pairs
-             if (pr.a in chosen or pr.b in chosen) and pr.a in acting and pr.b in acting]
+    pairs = [
+        pr
+        for pr in stability.pairs
+        if (pr.a in chosen or pr.b in chosen) and pr.a in acting and pr.b in acting
+    ]
     n = max((pr.n for pr in pairs), default=0)
     head = f"market constants drawn per replication (outer Monte Carlo, {n} paired replications)"
     if not pairs:
@@ -548,8 +646,10 @@ def _stability_line(result: FrontierResult, stability: Any) -> tuple[tuple[str, 
     if held:
         text += f"; it holds for {', '.join(held)}"
     if n < 4:
-        text += (f" (with {n} replications no ranking can be settled: the share's Wilson "
-                 "interval always spans 50 %)")
+        text += (
+            f" (with {n} replications no ranking can be settled: the share's Wilson "
+            "interval always spans 50 %)"
+        )
     return flips, text
 
 
@@ -573,6 +673,7 @@ def format_frontier(result: FrontierResult, *, width: int = 100) -> str:
     proposals executed and warranted ones blocked (counts over the runs), runs, and a mark:
     ``*`` Pareto-efficient, ``x`` cannot act, ``-`` never acts by design.
     """
+
     def money(v: float) -> str:
         return _usd(v).removeprefix("$")
 
@@ -581,33 +682,57 @@ def format_frontier(result: FrontierResult, *, width: int = 100) -> str:
 
     rows = []
     for r in result.table.itertuples(index=False):
-        mark = ("*" if r.pareto else
-                "-" if str(r.check).startswith("never acts by design") else
-                "x" if not r.can_act else "")
-        rows.append([str(r.policy), mark, _interval(r.harm, r.harm_lo, r.harm_hi, money),
-                     _interval(r.days_to_act, r.days_lo, r.days_hi, days),
-                     _share(int(r.harmful_executed), int(r.harmful_proposals)),
-                     _share(int(r.warranted_blocked), int(r.warranted_proposals)),
-                     str(int(r.runs))])
-    header = ["policy", "", "harm USD [CI]", "days to act [CI]", "harm exec", "warr block",
-              "runs"]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
-              for i, h in enumerate(header)]
+        mark = (
+            "*"
+            if r.pareto
+            else "-"
+            if str(r.check).startswith("never acts by design")
+            else "x"
+            if not r.can_act
+            else ""
+        )
+        rows.append(
+            [
+                str(r.policy),
+                mark,
+                _interval(r.harm, r.harm_lo, r.harm_hi, money),
+                _interval(r.days_to_act, r.days_lo, r.days_hi, days),
+                _share(int(r.harmful_executed), int(r.harmful_proposals)),
+                _share(int(r.warranted_blocked), int(r.warranted_proposals)),
+                str(int(r.runs)),
+            ]
+        )
+    header = ["policy", "", "harm USD [CI]", "days to act [CI]", "harm exec", "warr block", "runs"]
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+        for i, h in enumerate(header)
+    ]
     widths[0] = min(widths[0], 18)
 
     def line(cells: Sequence[str]) -> str:
-        out = [cells[0][:widths[0]].ljust(widths[0]), cells[1].ljust(widths[1])]
+        out = [cells[0][: widths[0]].ljust(widths[0]), cells[1].ljust(widths[1])]
         out += [c.rjust(w) for c, w in zip(cells[2:], widths[2:], strict=True)]
         return " ".join(out).rstrip()[:width]
 
     level = f"{result.level:.0%}"
-    lines = [f"frontier: harm.total (USD) against days to act, mean [{level} t interval] over "
-             "runs"[:width], line(header), "-" * min(width, len(line(header)))]
+    lines = [
+        f"frontier: harm.total (USD) against days to act, mean [{level} t interval] over runs"[
+            :width
+        ],
+        line(header),
+        "-" * min(width, len(line(header))),
+    ]
     lines += [line(r) for r in rows]
-    source = ("the conformance check" if result.can_act_source == "conformance"
-              else "the runs (no conformance check)")
-    lines.append(f"* Pareto-efficient  x cannot act  - never acts by design (can act: by "
-                 f"{source})"[:width])
-    lines.append("harm exec: harmful proposals executed / filed; warr block: warranted "
-                 "proposals blocked / filed"[:width])
+    source = (
+        "the conformance check"
+        if result.can_act_source == "conformance"
+        else "the runs (no conformance check)"
+    )
+    lines.append(
+        f"* Pareto-efficient  x cannot act  - never acts by design (can act: by {source})"[:width]
+    )
+    lines.append(
+        "harm exec: harmful proposals executed / filed; warr block: warranted "
+        "proposals blocked / filed"[:width]
+    )
     return "\n".join(lines)

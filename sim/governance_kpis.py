@@ -144,7 +144,9 @@ def cheapest_coalition(
     best: Coalition | None = None
     for path in paths:
         found = _path_coalition(path, cost)
-        if found is not None and (best is None or (found.cost_tao, found.seats) < (best.cost_tao, best.seats)):
+        if found is not None and (
+            best is None or (found.cost_tao, found.seats) < (best.cost_tao, best.seats)
+        ):
             best = found
     return best
 
@@ -174,10 +176,7 @@ def governance_kpis(model: RecordedModel) -> dict[str, Any]:
     desk = model.governance
     cfg = model.config.governance
     out: dict[str, Any] = {}
-    top = [
-        m for pid, m in desk.meta.items()
-        if not m.reversal and desk.gs.ref(pid).parent is None
-    ]
+    top = [m for pid, m in desk.meta.items() if not m.reversal and desk.gs.ref(pid).parent is None]
     harmful = [m for m in top if not m.justified]
     warranted = [m for m in top if m.justified]
     out["governance.proposals"] = len(top)
@@ -185,10 +184,10 @@ def governance_kpis(model: RecordedModel) -> dict[str, Any]:
     out["governance.harmful_executed"] = sum(m.executed_block is not None for m in harmful)
     out["governance.warranted_proposals"] = len(warranted)
     out["governance.warranted_executed"] = sum(m.executed_block is not None for m in warranted)
-    out["governance.p_harmful_executed"] = _share(
-        out["governance.harmful_executed"], len(harmful))
+    out["governance.p_harmful_executed"] = _share(out["governance.harmful_executed"], len(harmful))
     out["governance.p_warranted_executed"] = _share(
-        out["governance.warranted_executed"], len(warranted))
+        out["governance.warranted_executed"], len(warranted)
+    )
 
     # Reaction: detection -> execution over warranted cases, censored at the horizon.
     days: list[float] = []
@@ -214,7 +213,9 @@ def governance_kpis(model: RecordedModel) -> dict[str, Any]:
 
 
 def capture_costs(
-    policy: GovernancePolicy, gs: GovState, bribe_prices: Mapping[str, float | None],
+    policy: GovernancePolicy,
+    gs: GovState,
+    bribe_prices: Mapping[str, float | None],
     seat_price: float,
 ) -> dict[str, float]:
     """``governance.capture_cost_*`` and ``governance.veto_cost_*`` of ``policy`` at ``gs``."""
@@ -261,12 +262,24 @@ def outcome_table(kpis: pd.DataFrame, by: Sequence[str] = ("policy",)) -> pd.Dat
             trials = int(group[f"governance.{kind}_proposals"].sum())
             hits = int(group[f"governance.{kind}_executed"].sum())
             ci = wilson_interval(hits, trials)
-            row.update({kind: trials, f"{kind}_executed": hits, f"p_{kind}": ci.mean,
-                        f"p_{kind}_lo": ci.low, f"p_{kind}_hi": ci.high})
+            row.update(
+                {
+                    kind: trials,
+                    f"{kind}_executed": hits,
+                    f"p_{kind}": ci.mean,
+                    f"p_{kind}_lo": ci.low,
+                    f"p_{kind}_hi": ci.high,
+                }
+            )
         days = mean_ci(group["reaction.days_to_act_mean"].to_numpy(dtype=float))
         # days are never negative: a t interval around a mean near 0 is cut at 0
-        row.update({"days_to_act": days.mean, "days_to_act_lo": max(0.0, days.low),
-                    "days_to_act_hi": days.high})
+        row.update(
+            {
+                "days_to_act": days.mean,
+                "days_to_act_lo": max(0.0, days.low),
+                "days_to_act_hi": days.high,
+            }
+        )
         row["days_to_act_max"] = float(group["reaction.days_to_act_max"].max())
         row["censored"] = int(group["reaction.censored"].sum())
         if "exploits.stolen_tao" in group:
@@ -311,28 +324,38 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m sim.governance_kpis", description=main.__doc__)
     parser.add_argument("study", help="a study directory (govsim compare / sweep --out)")
-    parser.add_argument("--by", action="append", default=[],
-                        help="config field to group by, e.g. governance.signal_accuracy")
-    parser.add_argument("--columns", default="",
-                        help="comma-separated columns to show after the grouping ones, e.g. "
-                             "days_to_act,days_to_act_lo,days_to_act_hi (default: all)")
-    parser.add_argument("--sort", default="",
-                        help="column to sort the rows by within each group, e.g. days_to_act")
+    parser.add_argument(
+        "--by",
+        action="append",
+        default=[],
+        help="config field to group by, e.g. governance.signal_accuracy",
+    )
+    parser.add_argument(
+        "--columns",
+        default="",
+        help="comma-separated columns to show after the grouping ones, e.g. "
+        "days_to_act,days_to_act_lo,days_to_act_hi (default: all)",
+    )
+    parser.add_argument(
+        "--sort", default="", help="column to sort the rows by within each group, e.g. days_to_act"
+    )
     args = parser.parse_args(argv)
     table = study_outcomes(args.study, args.by)
     if args.columns:
         wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
         unknown = [c for c in wanted if c not in table.columns]
         if unknown:
-            parser.error(f"--columns: unknown {', '.join(unknown)}; known: "
-                         f"{', '.join(table.columns)}")
+            parser.error(
+                f"--columns: unknown {', '.join(unknown)}; known: {', '.join(table.columns)}"
+            )
         table = table[[*args.by, "policy", *(c for c in wanted if c not in (*args.by, "policy"))]]
     if args.sort:
         if args.sort not in table.columns:
             parser.error(f"--sort: unknown column {args.sort!r}")
         table = table.sort_values([*args.by, args.sort], kind="stable")
-    with pd.option_context("display.width", 160, "display.max_rows", 500,
-                           "display.float_format", _number):
+    with pd.option_context(
+        "display.width", 160, "display.max_rows", 500, "display.float_format", _number
+    ):
         print(table.to_string(index=False))
 
 

@@ -209,8 +209,9 @@ def halted_days(events: Iterable[Mapping[str, Any]], end_block: int) -> float:
     halted = 0
     until = 0
     last = 0
-    for event in sorted((e for e in events if e.get("kind") == "executed"),
-                        key=lambda e: int(e.get("block", 0))):
+    for event in sorted(
+        (e for e in events if e.get("kind") == "executed"), key=lambda e: int(e.get("block", 0))
+    ):
         block = min(int(event.get("block", 0)), end_block)
         if until > last:
             halted += max(min(until, block) - last, 0)
@@ -260,8 +261,9 @@ _INCOME = {
 }
 
 
-def _first_hits(hits: Iterable[Hit], skip: Iterable[int], *, unjustified_only: bool
-                ) -> dict[int, float]:
+def _first_hits(
+    hits: Iterable[Hit], skip: Iterable[int], *, unjustified_only: bool
+) -> dict[int, float]:
     """The day of the first counted hit per subnet."""
     excluded = set(skip)
     first: dict[int, float] = {}
@@ -520,8 +522,9 @@ def harm_vector(
     fall = 1.0 - price_end_usd / price_start_usd
     prices = HarmPrices(
         tao_usd=price_start_usd,
-        halt_day_usd=(emission_tao_per_day * price_start_usd
-                      if halt_day_usd is None else float(halt_day_usd)),
+        halt_day_usd=(
+            emission_tao_per_day * price_start_usd if halt_day_usd is None else float(halt_day_usd)
+        ),
     )
     return HarmVector(
         holders_return=fall,

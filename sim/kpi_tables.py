@@ -45,8 +45,17 @@ __all__ = [
 #: The widest a terminal table gets by default (columns).
 DEFAULT_WIDTH = 100
 #: The columns of the long form, after the identifiers (policy [, point, axes]).
-LONG_COLUMNS: tuple[str, ...] = ("kpi", "name", "unit", "group", "direction", "mean", "low",
-                                 "high", "n")
+LONG_COLUMNS: tuple[str, ...] = (
+    "kpi",
+    "name",
+    "unit",
+    "group",
+    "direction",
+    "mean",
+    "low",
+    "high",
+    "n",
+)
 _ARROWS = {"lower": "↓", "higher": "↑", "neither": ""}
 _NAME_MAX = 40
 _SUFFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
@@ -151,20 +160,20 @@ def kpi_tables(summary: pd.DataFrame, *, group: str = "policy") -> list[KpiTable
                     cells.append("n/a")
                     continue
                 row = indexed.loc[(policy, key)]
-                cell = kpi_cell(float(row["mean"]), float(row["low"]), float(row["high"]),
-                                scale=info.scale)
+                cell = kpi_cell(
+                    float(row["mean"]), float(row["low"]), float(row["high"]), scale=info.scale
+                )
                 if int(row["n"]) != runs[policy]:
                     cell += f" n={int(row['n'])}"
                 cells.append(cell)
             unit = " ".join(x for x in (info.unit, _ARROWS[info.direction]) if x)
             rows.append((info.name, unit, tuple(cells)))
-        tables.append(KpiTable(name, GROUP_TITLES[name], policies, tuple(rows), tuple(keys),
-                               runs))
+        tables.append(KpiTable(name, GROUP_TITLES[name], policies, tuple(rows), tuple(keys), runs))
     return tables
 
 
 def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:max(1, width - 1)] + "…"
+    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
 def _blocks(widths: Sequence[int], room: int) -> list[list[int]]:
@@ -185,10 +194,10 @@ def _format_table(table: KpiTable, width: int) -> list[str]:
     gap = 2
     unit_w = max(len("unit"), *(len(u) for _, u, _ in table.rows))
     runs_label = "runs (n)"
-    cols = [[str(table.n[p]), *(r[2][i] for r in table.rows)] for i, p in
-            enumerate(table.policies)]
-    col_w = [max(len(p), *(len(c) for c in col)) for p, col in zip(table.policies, cols,
-                                                                    strict=True)]
+    cols = [[str(table.n[p]), *(r[2][i] for r in table.rows)] for i, p in enumerate(table.policies)]
+    col_w = [
+        max(len(p), *(len(c) for c in col)) for p, col in zip(table.policies, cols, strict=True)
+    ]
     name_w = min(_NAME_MAX, max(len(runs_label), *(len(n) for n, _, _ in table.rows)))
     # The names give way before a single policy column would not fit.
     name_w = max(12, min(name_w, width - unit_w - 2 * gap - max(col_w)))
@@ -198,23 +207,36 @@ def _format_table(table: KpiTable, width: int) -> list[str]:
     for b, block in enumerate(blocks):
         suffix = f" (policies {b + 1}/{len(blocks)})" if len(blocks) > 1 else ""
         lines = [f"{table.title}{suffix}"]
-        header = "KPI".ljust(name_w) + " " * gap + "unit".ljust(unit_w) + "".join(
-            " " * gap + _fit(table.policies[i], col_w[i]).rjust(col_w[i]) for i in block)
+        header = (
+            "KPI".ljust(name_w)
+            + " " * gap
+            + "unit".ljust(unit_w)
+            + "".join(" " * gap + _fit(table.policies[i], col_w[i]).rjust(col_w[i]) for i in block)
+        )
         lines += [header.rstrip()[:width], "-" * min(width, len(header.rstrip()))]
         body = [(runs_label, "", [cols[i][0] for i in block])]
-        body += [(name, unit, [cols[i][r + 1] for i in block])
-                 for r, (name, unit, _) in enumerate(table.rows)]
+        body += [
+            (name, unit, [cols[i][r + 1] for i in block])
+            for r, (name, unit, _) in enumerate(table.rows)
+        ]
         for name, unit, cells in body:
-            line = _fit(name, name_w).ljust(name_w) + " " * gap + unit.ljust(unit_w) + "".join(
-                " " * gap + _fit(c, col_w[i]).rjust(col_w[i])
-                for c, i in zip(cells, block, strict=True))
+            line = (
+                _fit(name, name_w).ljust(name_w)
+                + " " * gap
+                + unit.ljust(unit_w)
+                + "".join(
+                    " " * gap + _fit(c, col_w[i]).rjust(col_w[i])
+                    for c, i in zip(cells, block, strict=True)
+                )
+            )
             lines.append(line.rstrip()[:width])
         out.append("\n".join(lines))
     return out
 
 
-def format_kpi_tables(summary: pd.DataFrame, *, width: int | None = None, level: float = 0.95,
-                      group: str = "policy") -> str:
+def format_kpi_tables(
+    summary: pd.DataFrame, *, width: int | None = None, level: float = 0.95, group: str = "policy"
+) -> str:
     """The summary as grouped text tables, none wider than ``width``.
 
     Parameters
@@ -233,9 +255,11 @@ def format_kpi_tables(summary: pd.DataFrame, *, width: int | None = None, level:
     if not tables:
         return "(no KPIs)"
     blocks = [text for table in tables for text in _format_table(table, width)]
-    legend = (f"cells: mean [{level:.0%} t interval over seeds]; one number: every run agrees "
-              "(or one run); runs (n): runs per policy, n=k: a cell resting on fewer (runs "
-              "without a value); ↓/↑: lower/higher is better; % values are shares x 100")
+    legend = (
+        f"cells: mean [{level:.0%} t interval over seeds]; one number: every run agrees "
+        "(or one run); runs (n): runs per policy, n=k: a cell resting on fewer (runs "
+        "without a value); ↓/↑: lower/higher is better; % values are shares x 100"
+    )
     return "\n\n".join(blocks) + "\n\n" + _wrap(legend, width)
 
 
@@ -300,7 +324,13 @@ def html_kpi_tables(summary: pd.DataFrame, *, group: str = "policy") -> list[dic
     for table in kpi_tables(summary, group=group):
         rows = [["runs (n)", "", *(str(table.n[p]) for p in table.policies)]]
         rows += [[name, unit, *cells] for name, unit, cells in table.rows]
-        out.append({"title": table.title, "columns": ["KPI", "unit", *table.policies],
-                    "rows": rows, "left": 2,
-                    "keys": ["", *table.keys]})
+        out.append(
+            {
+                "title": table.title,
+                "columns": ["KPI", "unit", *table.policies],
+                "rows": rows,
+                "left": 2,
+                "keys": ["", *table.keys],
+            }
+        )
     return out

@@ -96,7 +96,7 @@ def _summary(name: str, header: list[str]) -> str:
     first = header[0]
     for sep in (" — ", " - ", ": "):
         if first.startswith(name + sep):
-            first = first[len(name) + len(sep):]
+            first = first[len(name) + len(sep) :]
             break
     text = [first]
     for line in header[1:]:
@@ -112,7 +112,9 @@ def library() -> dict[str, LibraryScenario]:
     the live-mode scenarios under ``scenarios/live`` are for ``govsim live serve``)."""
     out = {}
     for path in sorted(_scenario_dir().glob("*.toml")):
-        out[path.stem] = LibraryScenario(path.stem, path, _summary(path.stem, scenario_header(path)))
+        out[path.stem] = LibraryScenario(
+            path.stem, path, _summary(path.stem, scenario_header(path))
+        )
     return out
 
 
@@ -143,7 +145,8 @@ def resolve_scenario(arg: str | os.PathLike[str]) -> Path:
         return shipped[stem].path
     raise ScenarioNotFoundError(
         f"{text[:200]}: no such scenario file, and no library scenario of that name (library: "
-        f"{', '.join(shipped)}; `govsim scenarios list` describes them)")
+        f"{', '.join(shipped)}; `govsim scenarios list` describes them)"
+    )
 
 
 # -- the policy catalogue ----------------------------------------------------------------------
@@ -211,8 +214,13 @@ class PolicyInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
-        return {"name": self.name, "summary": self.summary, "aliases": list(self.aliases),
-                "source": self.source, "params": [p.to_dict() for p in self.params]}
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "aliases": list(self.aliases),
+            "source": self.source,
+            "params": [p.to_dict() for p in self.params],
+        }
 
 
 def _type_name(hint: Any) -> tuple[str, str | None]:
@@ -230,8 +238,9 @@ def _type_name(hint: Any) -> tuple[str, str | None]:
         unit = next((e.name for e in extras if isinstance(e, Unit)), None)
         hint = base
     origin = typing.get_origin(hint) or hint
-    name = {int: "int", float: "float", bool: "bool", str: "str", tuple: "list",
-            list: "list"}.get(origin, getattr(origin, "__name__", str(origin)))
+    name = {int: "int", float: "float", bool: "bool", str: "str", tuple: "list", list: "list"}.get(
+        origin, getattr(origin, "__name__", str(origin))
+    )
     return (f"{name} | None" if optional else name), unit
 
 
@@ -250,9 +259,18 @@ def _params(config_cls: type) -> tuple[PolicyParam, ...]:
         type_name, unit = _type_name(hints.get(field.name, Any))
         meta: Mapping[str, Any] = field.metadata
         choices = meta.get("choices")
-        out.append(PolicyParam(field.name, default, str(meta.get("doc") or ""), type_name, unit,
-                               meta.get("lo"), meta.get("hi"),
-                               tuple(choices) if choices is not None else None))
+        out.append(
+            PolicyParam(
+                field.name,
+                default,
+                str(meta.get("doc") or ""),
+                type_name,
+                unit,
+                meta.get("lo"),
+                meta.get("hi"),
+                tuple(choices) if choices is not None else None,
+            )
+        )
     return tuple(out)
 
 
@@ -277,7 +295,13 @@ def policy_catalog() -> list[PolicyInfo]:
     out = []
     for name in POLICIES.names():
         cls = policy_class(name)
-        out.append(PolicyInfo(name, _first_line(cls.__doc__), _params(cls.Config),
-                              tuple(sorted(aliases.get(name, []))),
-                              f"{cls.__module__}:{cls.__qualname__}"))
+        out.append(
+            PolicyInfo(
+                name,
+                _first_line(cls.__doc__),
+                _params(cls.Config),
+                tuple(sorted(aliases.get(name, []))),
+                f"{cls.__module__}:{cls.__qualname__}",
+            )
+        )
     return out

@@ -99,7 +99,8 @@ _TIME_COLUMNS = ("day", "days", "time_days", "block", "epoch", "step")
 def kpi_columns(kpis: pd.DataFrame) -> list[str]:
     """Numeric KPI columns (identifiers and booleans excluded), in table order."""
     return [
-        c for c in kpis.columns
+        c
+        for c in kpis.columns
         if c not in _ID_COLUMNS
         and pd.api.types.is_numeric_dtype(kpis[c])
         and not pd.api.types.is_bool_dtype(kpis[c])
@@ -117,8 +118,13 @@ def constant_kpis(kpis: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def compare_summary(kpis: pd.DataFrame, *, group: str = "policy", level: float = 0.95,
-                    policies: Sequence[str] | None = None) -> pd.DataFrame:
+def compare_summary(
+    kpis: pd.DataFrame,
+    *,
+    group: str = "policy",
+    level: float = 0.95,
+    policies: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Mean and Student-t confidence interval of every KPI per group.
 
     Parameters
@@ -143,8 +149,16 @@ def compare_summary(kpis: pd.DataFrame, *, group: str = "policy", level: float =
         sub = kpis[kpis[group] == name]
         for kpi in kpi_columns(kpis):
             ci = mean_ci(sub[kpi].to_numpy(dtype=float), level=level)
-            rows.append({group: name, "kpi": kpi, "mean": ci.mean, "low": ci.low,
-                         "high": ci.high, "n": ci.n})
+            rows.append(
+                {
+                    group: name,
+                    "kpi": kpi,
+                    "mean": ci.mean,
+                    "low": ci.low,
+                    "high": ci.high,
+                    "n": ci.n,
+                }
+            )
     return pd.DataFrame(rows, columns=[group, "kpi", "mean", "low", "high", "n"])
 
 
@@ -158,12 +172,16 @@ def _cell(mean: float, low: float, high: float) -> str:
 
 def wide_table(summary: pd.DataFrame, *, group: str = "policy") -> pd.DataFrame:
     """One row per KPI, one column per policy, cells ``mean ± half-width``."""
-    cells = summary.assign(cell=[_cell(m, lo, hi) for m, lo, hi in
-                                 zip(summary["mean"], summary["low"], summary["high"],
-                                     strict=True)])
+    cells = summary.assign(
+        cell=[
+            _cell(m, lo, hi)
+            for m, lo, hi in zip(summary["mean"], summary["low"], summary["high"], strict=True)
+        ]
+    )
     table = cells.pivot(index="kpi", columns=group, values="cell")
-    return table.reindex(index=list(dict.fromkeys(summary["kpi"])),
-                         columns=list(dict.fromkeys(summary[group])))
+    return table.reindex(
+        index=list(dict.fromkeys(summary["kpi"])), columns=list(dict.fromkeys(summary[group]))
+    )
 
 
 def format_compare_table(summary: pd.DataFrame, *, width: int = 140, level: float = 0.95) -> str:
@@ -172,13 +190,19 @@ def format_compare_table(summary: pd.DataFrame, *, width: int = 140, level: floa
     if table.empty:
         return "(no KPIs)"
     label = max(len("KPI"), *(len(str(k)) for k in table.index))
-    col = max(12, *(len(str(v)) for v in table.to_numpy().ravel()),
-              *(len(str(c)) for c in table.columns)) + 2
+    col = (
+        max(
+            12,
+            *(len(str(v)) for v in table.to_numpy().ravel()),
+            *(len(str(c)) for c in table.columns),
+        )
+        + 2
+    )
     per_block = max(1, (width - label) // col)
     blocks = []
     columns = list(table.columns)
     for start in range(0, len(columns), per_block):
-        cols = columns[start:start + per_block]
+        cols = columns[start : start + per_block]
         lines = ["KPI".ljust(label) + "".join(str(c).rjust(col) for c in cols)]
         lines.append("-" * len(lines[0]))
         for kpi, row in table[cols].iterrows():
@@ -220,13 +244,16 @@ class StudyStatus:
         """The warning printed above every summary of an unfinished study (None if finished)."""
         if self.finished:
             return None
-        parts = ", ".join(f"{self.counts[s]} {s}" for s in ("PENDING", "FAILED", "ABORTED")
-                          if self.counts.get(s))
-        return (f"unfinished study: {self.total - self.counts.get('SUCCEEDED', 0)} of "
-                f"{self.total} runs not done ({parts}); the tables use the "
-                f"{self.counts.get('SUCCEEDED', 0)} succeeded runs, the verdict only the "
-                f"{self.complete} of {self.pairs} seeds (point x replication) every policy "
-                "finished; `govsim resume` runs the rest")
+        parts = ", ".join(
+            f"{self.counts[s]} {s}" for s in ("PENDING", "FAILED", "ABORTED") if self.counts.get(s)
+        )
+        return (
+            f"unfinished study: {self.total - self.counts.get('SUCCEEDED', 0)} of "
+            f"{self.total} runs not done ({parts}); the tables use the "
+            f"{self.counts.get('SUCCEEDED', 0)} succeeded runs, the verdict only the "
+            f"{self.complete} of {self.pairs} seeds (point x replication) every policy "
+            "finished; `govsim resume` runs the rest"
+        )
 
 
 def study_status(manifest: pd.DataFrame) -> StudyStatus:
@@ -240,8 +267,9 @@ def study_status(manifest: pd.DataFrame) -> StudyStatus:
     return StudyStatus(counts, pairs, int((per_pair == policies).sum()))
 
 
-def complete_pairs(kpis: pd.DataFrame, *, group: str = "policy",
-                   policies: Sequence[str] | None = None) -> pd.DataFrame:
+def complete_pairs(
+    kpis: pd.DataFrame, *, group: str = "policy", policies: Sequence[str] | None = None
+) -> pd.DataFrame:
     """The rows of ``kpis`` whose (point, replication) has a row of every policy.
 
     Parameters
@@ -324,9 +352,14 @@ def _harm_column(kpis: pd.DataFrame) -> tuple[str | None, pd.DataFrame]:
     return None, kpis
 
 
-def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo",
-            policies: Sequence[str] | None = None,
-            cannot_act: Sequence[str] = ()) -> Verdict:
+def verdict(
+    kpis: pd.DataFrame,
+    *,
+    group: str = "policy",
+    reference: str = "sudo",
+    policies: Sequence[str] | None = None,
+    cannot_act: Sequence[str] = (),
+) -> Verdict:
     """One line on harm versus reaction speed, from paired comparisons over the same seeds.
 
     Harm is the first KPI of :data:`HARM_KPIS` in the study (signed so larger = worse), reaction time the
@@ -356,23 +389,47 @@ def verdict(kpis: pd.DataFrame, *, group: str = "policy", reference: str = "sudo
     wanted = list(dict.fromkeys(policies if policies is not None else kpis[group]))
     if len(wanted) < 2:
         only = wanted[0] if wanted else "none"
-        return Verdict(None, None, None, (), (),
-                       f"verdict: one policy ({only}) in this study, nothing to compare it with")
+        return Verdict(
+            None,
+            None,
+            None,
+            (),
+            (),
+            f"verdict: one policy ({only}) in this study, nothing to compare it with",
+        )
     complete = complete_pairs(kpis, group=group, policies=wanted)
     keys = [k for k in ("point", "replication") if k in kpis.columns]
     n_pairs = len(kpis.drop_duplicates(keys)) if keys else 0
     n_complete = len(complete.drop_duplicates(keys)) if keys else 0
     if complete.empty and not kpis.empty:
         missing = [p for p in wanted if p not in set(kpis[group])]
-        why = (f"{', '.join(missing)} has no succeeded run" if missing
-               else "no seed has a succeeded run of every policy")
-        return Verdict(None, None, None, (), (),
-                       f"verdict: none: {why} (policies are compared on the same seeds only)")
-    note = (f" [on the {n_complete} of {n_pairs} seeds every policy finished]"
-            if n_complete < n_pairs else "")
+        why = (
+            f"{', '.join(missing)} has no succeeded run"
+            if missing
+            else "no seed has a succeeded run of every policy"
+        )
+        return Verdict(
+            None,
+            None,
+            None,
+            (),
+            (),
+            f"verdict: none: {why} (policies are compared on the same seeds only)",
+        )
+    note = (
+        f" [on the {n_complete} of {n_pairs} seeds every policy finished]"
+        if n_complete < n_pairs
+        else ""
+    )
     verdict_ = _verdict(complete, group=group, reference=reference, cannot_act=cannot_act)
-    return Verdict(verdict_.harm_kpi, verdict_.speed_kpi, verdict_.reference,
-                   verdict_.least_harm, verdict_.fewer_harm, verdict_.line + note)
+    return Verdict(
+        verdict_.harm_kpi,
+        verdict_.speed_kpi,
+        verdict_.reference,
+        verdict_.least_harm,
+        verdict_.fewer_harm,
+        verdict_.line + note,
+    )
 
 
 def _harmful_counts(kpis: pd.DataFrame, group: str) -> dict[str, tuple[int, int]]:
@@ -396,15 +453,19 @@ def _tied_text(best: str, least: Sequence[str], counts: dict[str, tuple[int, int
         groups: dict[tuple[int, int], list[str]] = {}
         for p in least:
             groups.setdefault(seeds[p], []).append(p)  # type: ignore[arg-type]
-        parts = [f"{k} of {n} seeds: {', '.join(names)}"
-                 for (k, n), names in sorted(groups.items())]
-        return (f"{best} (within the paired interval: {', '.join(others)}; a harmful action "
-                f"executed in {'; '.join(parts)})")
+        parts = [
+            f"{k} of {n} seeds: {', '.join(names)}" for (k, n), names in sorted(groups.items())
+        ]
+        return (
+            f"{best} (within the paired interval: {', '.join(others)}; a harmful action "
+            f"executed in {'; '.join(parts)})"
+        )
     return f"{best} (tied: {', '.join(others)})"
 
 
-def _verdict(kpis: pd.DataFrame, *, group: str, reference: str,
-             cannot_act: Sequence[str] = ()) -> Verdict:
+def _verdict(
+    kpis: pd.DataFrame, *, group: str, reference: str, cannot_act: Sequence[str] = ()
+) -> Verdict:
     """The verdict on rows that all rest on the same (point, replication) pairs."""
     harm_label, kpis = _harm_column(kpis)
     harm = "harm" if harm_label is not None else None
@@ -412,57 +473,81 @@ def _verdict(kpis: pd.DataFrame, *, group: str, reference: str,
     policies = list(dict.fromkeys(kpis[group]))
     if harm is None or not policies:
         looked = ", ".join(name for name, _ in HARM_KPIS)
-        return Verdict(None, speed, None, (), (),
-                       f"verdict: no harm KPI in this study (looked for {looked})")
+        return Verdict(
+            None, speed, None, (), (), f"verdict: no harm KPI in this study (looked for {looked})"
+        )
     harm_mean = kpis.groupby(group, sort=False)[harm].mean()
-    speed_mean = (kpis.groupby(group, sort=False)[speed].mean().astype(float)
-                  .replace(np.nan, np.inf) if speed else None)
+    speed_mean = (
+        kpis.groupby(group, sort=False)[speed].mean().astype(float).replace(np.nan, np.inf)
+        if speed
+        else None
+    )
     # Designs that cannot act are named, never ranked: they look harmless only because the
     # matters cannot reach them.
     excluded = [p for p in policies if p in set(cannot_act)]
     ranked = [p for p in policies if p not in excluded]
     if not ranked:
-        return Verdict(harm_label, speed, None, (), (),
-                       f"verdict: no policy can act ({', '.join(excluded)}); nothing to rank")
+        return Verdict(
+            harm_label,
+            speed,
+            None,
+            (),
+            (),
+            f"verdict: no policy can act ({', '.join(excluded)}); nothing to rank",
+        )
     if reference not in ranked:
-        reference = (str(speed_mean[ranked].idxmin()) if speed_mean is not None
-                     else ranked[0])
+        reference = str(speed_mean[ranked].idxmin()) if speed_mean is not None else ranked[0]
     best = str(harm_mean[ranked].idxmin())
     least = tuple(
-        p for p in ranked
-        if p == best or harm_mean[p] == harm_mean[best]
+        p
+        for p in ranked
+        if p == best
+        or harm_mean[p] == harm_mean[best]
         or (lambda ci: np.isfinite(ci.low) and ci.low <= 0.0 <= ci.high)(
-            _paired(kpis, harm, p, best, group))
+            _paired(kpis, harm, p, best, group)
+        )
     )
     diffs = {p: _paired(kpis, harm, p, reference, group) for p in ranked if p != reference}
     fewer = tuple(p for p, ci in diffs.items() if np.isfinite(ci.high) and ci.high < 0.0)
-    parts = [f"{len(fewer)} of {len(ranked) - 1} policies do significantly less harm than "
-             f"{reference} (harm: {harm_label}; {reference} {harm_mean[reference]:.3g})"]
+    parts = [
+        f"{len(fewer)} of {len(ranked) - 1} policies do significantly less harm than "
+        f"{reference} (harm: {harm_label}; {reference} {harm_mean[reference]:.3g})"
+    ]
     counts = _harmful_counts(kpis, group)
     if best != reference:
         ci = diffs[best]
         named = _tied_text(best, least, counts)
-        parts.append(f"least harm: {named} {harm_mean[best]:.3g}, {ci.mean:+.3g} "
-                     f"[{ci.low:+.3g}, {ci.high:+.3g}] vs {reference} (paired, n={ci.n})")
+        parts.append(
+            f"least harm: {named} {harm_mean[best]:.3g}, {ci.mean:+.3g} "
+            f"[{ci.low:+.3g}, {ci.high:+.3g}] vs {reference} (paired, n={ci.n})"
+        )
     else:
         named = _tied_text(reference, least, counts)
-        parts.append(f"least harm: {reference} itself" + (
-            "" if named == reference else named.removeprefix(reference)))
+        parts.append(
+            f"least harm: {reference} itself"
+            + ("" if named == reference else named.removeprefix(reference))
+        )
     if speed_mean is not None:
         # The fastest of the policies that cut harm significantly (the least-harm ones first).
         pool = [p for p in least if p in fewer] or list(fewer)
         if not pool:
-            parts.append(f"reaction ({speed}): {reference} {_days(speed_mean[reference])}; "
-                         "no policy cuts harm significantly")
+            parts.append(
+                f"reaction ({speed}): {reference} {_days(speed_mean[reference])}; "
+                "no policy cuts harm significantly"
+            )
         else:
             quick = min(pool, key=lambda p: speed_mean[p])
-            parts.append(f"reaction ({speed}): {reference} {_days(speed_mean[reference])}, "
-                         f"{quick} {_days(speed_mean[quick])}")
+            parts.append(
+                f"reaction ({speed}): {reference} {_days(speed_mean[reference])}, "
+                f"{quick} {_days(speed_mean[quick])}"
+            )
             if speed_mean[quick] <= speed_mean[reference]:
                 parts.append(f"{quick} cuts harm at no cost in reaction speed")
             else:
-                parts.append(f"{quick} cuts harm but reacts "
-                             f"{_days(speed_mean[quick] - speed_mean[reference])} slower")
+                parts.append(
+                    f"{quick} cuts harm but reacts "
+                    f"{_days(speed_mean[quick] - speed_mean[reference])} slower"
+                )
     if excluded:
         parts.append(f"cannot act, not ranked: {', '.join(excluded)}")
     return Verdict(harm_label, speed, reference, least, fewer, "verdict: " + "; ".join(parts))
@@ -506,8 +591,9 @@ def _most_affected_subnet(series: pd.DataFrame, value: str, time: str) -> int:
     return int(spans.idxmax())
 
 
-def _band_plot(series: pd.DataFrame, value: str, time: str, title: str,
-               marks: pd.DataFrame | None = None) -> str:
+def _band_plot(
+    series: pd.DataFrame, value: str, time: str, title: str, marks: pd.DataFrame | None = None
+) -> str:
     import matplotlib.pyplot as plt
 
     from sim.timeline_marks import draw_marks
@@ -523,8 +609,7 @@ def _band_plot(series: pd.DataFrame, value: str, time: str, title: str,
         color = colors(i % colors.N)
         by_policy[str(policy)] = color
         ax.plot(mean.index, mean.to_numpy(), label=str(policy), lw=1.4, color=color)
-        ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), alpha=alpha, color=color,
-                        lw=0)
+        ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), alpha=alpha, color=color, lw=0)
     if marks is not None:
         draw_marks(ax, marks, time=time, colors=by_policy)
     ax.set_xlabel(time)
@@ -542,8 +627,7 @@ def _box_plot(kpis: pd.DataFrame, columns: Sequence[str], title: str) -> str:
     n = len(columns)
     ncols = min(n, 2)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 2.6 * nrows + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 2.6 * nrows + 0.4), squeeze=False)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     for ax, col in zip(axes.ravel(), columns, strict=False):
@@ -579,9 +663,11 @@ def _ci_bars(summary: pd.DataFrame, columns: Sequence[str], title: str) -> str:
     return _png(fig)
 
 
-_MARKS_NOTE = ("; dashed rules: the scenario's timed shocks; dotted rules: governance actions "
-               "that executed (per policy, at the median day, with the seeds that executed "
-               "them)")
+_MARKS_NOTE = (
+    "; dashed rules: the scenario's timed shocks; dotted rules: governance actions "
+    "that executed (per policy, at the median day, with the seeds that executed "
+    "them)"
+)
 
 
 def _study_marks(store: StudyStore) -> pd.DataFrame:
@@ -596,8 +682,7 @@ def _study_marks(store: StudyStore) -> pd.DataFrame:
     return report_marks(store.table("events"), configs)
 
 
-def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
-        -> list[tuple[str, str]]:
+def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) -> list[tuple[str, str]]:
     """(caption, base64 PNG) for every plot the study's data supports."""
     import matplotlib
 
@@ -610,33 +695,51 @@ def _figures(store: StudyStore, kpis: pd.DataFrame, summary: pd.DataFrame) \
         note = _MARKS_NOTE if not marks.empty else ""
         network = _network_series(series)
         if "tao_price_usd" in network.columns:
-            figures.append(("TAO price (USD): mean and 5–95 % band across seeds, per policy"
-                            + note,
-                            _band_plot(network, "tao_price_usd", time, "TAO price (USD)",
-                                       marks)))
+            figures.append(
+                (
+                    "TAO price (USD): mean and 5–95 % band across seeds, per policy" + note,
+                    _band_plot(network, "tao_price_usd", time, "TAO price (USD)", marks),
+                )
+            )
         if "netuid" in series.columns and series["netuid"].nunique() > 1:
             for col in ("emission_share", "alpha_price_usd"):
                 if col not in series.columns:
                     continue
                 subnet = _most_affected_subnet(series, col, time)
                 sub = series[series["netuid"] == subnet]
-                figures.append((f"{col} of subnet {subnet} (where policies differ most), mean and "
-                                "5–95 % band across seeds, per policy" + note,
-                                _band_plot(sub, col, time, f"{col}, subnet {subnet}", marks)))
+                figures.append(
+                    (
+                        f"{col} of subnet {subnet} (where policies differ most), mean and "
+                        "5–95 % band across seeds, per policy" + note,
+                        _band_plot(sub, col, time, f"{col}, subnet {subnet}", marks),
+                    )
+                )
     columns = list(dict.fromkeys(summary["kpi"])) if not summary.empty else []
     pnl = [c for c in _matching(columns, r"^pnl\.") if c.endswith(".mean")]
     if pnl:
-        figures.append(("PnL per role (mean PnL of the role's accounts in a run, USD; TAO "
-                        "holders: relative price change): distribution over seeds, per policy",
-                        _box_plot(kpis, pnl[:6], "PnL per role")))
+        figures.append(
+            (
+                "PnL per role (mean PnL of the role's accounts in a run, USD; TAO "
+                "holders: relative price change): distribution over seeds, per policy",
+                _box_plot(kpis, pnl[:6], "PnL per role"),
+            )
+        )
     decentral = _matching(columns, r"nakamoto|_nc_|hhi|gini|decentral")
     if decentral:
-        figures.append(("Decentralisation metrics: mean and 95 % CI per policy",
-                        _ci_bars(summary, decentral[:6], "Decentralisation")))
+        figures.append(
+            (
+                "Decentralisation metrics: mean and 95 % CI per policy",
+                _ci_bars(summary, decentral[:6], "Decentralisation"),
+            )
+        )
     share_kpis = _matching(columns, r"share")
     if share_kpis:
-        figures.append(("Emission-share KPIs: mean and 95 % CI per policy",
-                        _ci_bars(summary, share_kpis[:4], "Emission shares")))
+        figures.append(
+            (
+                "Emission-share KPIs: mean and 95 % CI per policy",
+                _ci_bars(summary, share_kpis[:4], "Emission shares"),
+            )
+        )
     return figures
 
 
@@ -674,8 +777,9 @@ class Design:
 
     def label(self, point: int) -> str:
         """``validators.mix.cabal=0.1, network.kappa=0.5``."""
-        return ", ".join(f"{axis}={format_value(value)}"
-                         for axis, value in self.values(point).items())
+        return ", ".join(
+            f"{axis}={format_value(value)}" for axis, value in self.values(point).items()
+        )
 
     def describe(self) -> str:
         """``12 design points over validators.mix.cabal x network.kappa``."""
@@ -745,6 +849,7 @@ def _independent(frame: pd.DataFrame, columns: list[str]) -> list[str]:
     Finer leaves first; between equally fine numeric leaves the one with the smaller mean (in
     a mix, the minority strategy the design varies), then file order.
     """
+
     def rank(col: str) -> tuple[float, float, int]:
         values = pd.to_numeric(frame[col], errors="coerce")
         numeric = values.notna().all() and not frame[col].map(lambda v: isinstance(v, bool)).any()
@@ -818,11 +923,11 @@ def study_design(scenarios: pd.DataFrame) -> Design:
 #: What some KPIs mean, for the lines that introduce them.
 KPI_MEANINGS: dict[str, str] = {
     "harm.total": "the harm vector's weighted sum in USD (holders' loss, TAO lost to unstopped "
-                  "exploits and scams, targeted participants' loss, halt days; larger = worse)",
+    "exploits and scams, targeted participants' loss, halt days; larger = worse)",
     "reaction.days_to_act_mean": "days from detection to execution over the warranted cases "
-                                 "(never acted on: days to the horizon)",
+    "(never acted on: days to the horizon)",
     "cabal.gain": "the cabal's miners' and validators' pay over what honest weighting pays them, "
-                  "minus 1 (0 = fair)",
+    "minus 1 (0 = fair)",
     "cabal.excess_tao": "TAO the cabal earned over what honest weighting pays it",
     "pnl.tao_holders.mean": "TAO holders' return over the run (the TAO price's relative change)",
     "tao.max_drawdown": "the TAO price's largest fall from a running peak",
@@ -834,12 +939,12 @@ KPI_MEANINGS: dict[str, str] = {
 
 def available_kpis(kpis: pd.DataFrame) -> list[str]:
     """KPI columns with at least one finite value."""
-    return [c for c in kpi_columns(kpis)
-            if np.isfinite(kpis[c].to_numpy(dtype=float)).any()]
+    return [c for c in kpi_columns(kpis) if np.isfinite(kpis[c].to_numpy(dtype=float)).any()]
 
 
-def choose_kpi(kpis: pd.DataFrame, scenario: str | None, requested: str | None = None) \
-        -> tuple[str | None, str]:
+def choose_kpi(
+    kpis: pd.DataFrame, scenario: str | None, requested: str | None = None
+) -> tuple[str | None, str]:
     """The KPI a report plots over the design, and why that one.
 
     ``requested`` (``--kpi``) must be a KPI of the study; otherwise the scenario's default
@@ -859,8 +964,10 @@ def choose_kpi(kpis: pd.DataFrame, scenario: str | None, requested: str | None =
             return requested, "chosen with --kpi"
         close = difflib.get_close_matches(requested, names, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ReportError(f"--kpi {requested!r}: not a KPI with a value in this study; {hint}"
-                          f"the study's KPIs: {', '.join(names) or 'none'}")
+        raise ReportError(
+            f"--kpi {requested!r}: not a KPI with a value in this study; {hint}"
+            f"the study's KPIs: {', '.join(names) or 'none'}"
+        )
     default = DEFAULT_REPORT_KPIS.get(scenario or "")
     if default in names:
         return default, f"the default for {scenario}; --kpi NAME for another"
@@ -945,14 +1052,18 @@ class StudySummary:
         """The overall verdict, said for what it covers."""
         if len(self.policies) < 2:
             only = self.policies[0] if self.policies else "none"
-            return (f"verdict: one policy ({only}) in this study, nothing to compare it with; "
-                    "run it with --policies a,b,... to compare designs")
+            return (
+                f"verdict: one policy ({only}) in this study, nothing to compare it with; "
+                "run it with --policies a,b,... to compare designs"
+            )
         if self.verdict is None:
             return "verdict: none (no successful runs)"
         line = self.verdict.line
         if self.design.is_sweep:
-            scope = (f"verdict over the whole design ({len(self.design.points)} points x "
-                     f"{self.replications} seeds, paired on point and seed): ")
+            scope = (
+                f"verdict over the whole design ({len(self.design.points)} points x "
+                f"{self.replications} seeds, paired on point and seed): "
+            )
             line = scope + line.removeprefix("verdict: ")
         return line
 
@@ -967,12 +1078,16 @@ class StudySummary:
         sub = self.per_point[self.per_point["kpi"] == kpi]
         most = int(sub["n"].max()) if len(sub) else 0
         # A cell resting on fewer runs than the others (runs without a value) says so.
-        cells = sub.assign(cell=[_cell(m, lo, hi) + (f" n={int(n)}" if int(n) < most else "")
-                                 for m, lo, hi, n in zip(sub["mean"], sub["low"], sub["high"],
-                                                         sub["n"], strict=True)])
+        cells = sub.assign(
+            cell=[
+                _cell(m, lo, hi) + (f" n={int(n)}" if int(n) < most else "")
+                for m, lo, hi, n in zip(sub["mean"], sub["low"], sub["high"], sub["n"], strict=True)
+            ]
+        )
         table = cells.pivot(index="point", columns="policy", values="cell")
-        table = table.reindex(index=self.design.points.index,
-                              columns=[p for p in self.policies if p in table.columns])
+        table = table.reindex(
+            index=self.design.points.index, columns=[p for p in self.policies if p in table.columns]
+        )
         values = self.design.points[axes].map(format_value)
         return pd.concat([values, table.fillna("n/a")], axis=1)
 
@@ -986,26 +1101,40 @@ class StudySummary:
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data (non-finite numbers as None or ``"inf"``)."""
+
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-            return [{k: _jsonable(v) for k, v in row.items()}
-                    for row in frame.to_dict("records")]
+            return [{k: _jsonable(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
         def verdict_dict(v: Verdict | None, scope: str) -> dict[str, Any] | None:
             if v is None:
                 return None
-            return {"scope": scope, "line": v.line, "harm_kpi": v.harm_kpi,
-                    "speed_kpi": v.speed_kpi, "reference": v.reference,
-                    "least_harm": list(v.least_harm), "fewer_harm": list(v.fewer_harm)}
+            return {
+                "scope": scope,
+                "line": v.line,
+                "harm_kpi": v.harm_kpi,
+                "speed_kpi": v.speed_kpi,
+                "reference": v.reference,
+                "least_harm": list(v.least_harm),
+                "fewer_harm": list(v.fewer_harm),
+            }
 
-        points = (self.design.points.reset_index(drop=True) if "point" in self.design.axes
-                  else self.design.points.reset_index())
+        points = (
+            self.design.points.reset_index(drop=True)
+            if "point" in self.design.axes
+            else self.design.points.reset_index()
+        )
         return {
             "study": str(self.root),
             "scenario": self.scenario,
             "description": self.description,
-            "status": {"counts": self.status.counts, "total": self.status.total,
-                       "finished": self.status.finished, "seeds": self.status.pairs,
-                       "complete_seeds": self.status.complete, "header": self.status.header()},
+            "status": {
+                "counts": self.status.counts,
+                "total": self.status.total,
+                "finished": self.status.finished,
+                "seeds": self.status.pairs,
+                "complete_seeds": self.status.complete,
+                "header": self.status.header(),
+            },
             "policies": list(self.policies),
             "replications": self.replications,
             "entropy": self.sweep.get("entropy"),
@@ -1017,10 +1146,14 @@ class StudySummary:
             "per_point": records(self.per_point),
             "verdict": verdict_dict(self.verdict, "design" if self.design.is_sweep else "study"),
             "verdict_line": self.verdict_line(),
-            "point_verdicts": [{"point": pv.point, **{k: _jsonable(v) for k, v in
-                                                     pv.values.items()},
-                                **(verdict_dict(pv.verdict, "point") or {})}
-                               for pv in self.point_verdicts],
+            "point_verdicts": [
+                {
+                    "point": pv.point,
+                    **{k: _jsonable(v) for k, v in pv.values.items()},
+                    **(verdict_dict(pv.verdict, "point") or {}),
+                }
+                for pv in self.point_verdicts
+            ],
             **_frontier_dict(self),
         }
 
@@ -1032,8 +1165,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def point_summary(kpis: pd.DataFrame, design: Design, *, level: float = 0.95,
-                  columns: Sequence[str] | None = None) -> pd.DataFrame:
+def point_summary(
+    kpis: pd.DataFrame, design: Design, *, level: float = 0.95, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Mean and t interval of every KPI per design point and policy.
 
     Returns
@@ -1049,8 +1183,9 @@ def point_summary(kpis: pd.DataFrame, design: Design, *, level: float = 0.95,
     return long[["point", *axes, "policy", "kpi", "mean", "low", "high", "n"]]
 
 
-def summarize_study(root: str | Path, *, kpi: str | None = None, level: float = 0.95,
-                    conformance: bool = True) -> StudySummary:
+def summarize_study(
+    root: str | Path, *, kpi: str | None = None, level: float = 0.95, conformance: bool = True
+) -> StudySummary:
     """Read a study directory and summarise it (per policy, per design point, verdicts).
 
     Parameters
@@ -1085,9 +1220,22 @@ def summarize_study(root: str | Path, *, kpi: str | None = None, level: float = 
     chosen, reason = choose_kpi(kpis, scenario, kpi)
     empty = pd.DataFrame(columns=["policy", "kpi", "mean", "low", "high", "n"])
     if kpis.empty:
-        return StudySummary(store.root, scenario, str(sweep.get("description") or ""), sweep,
-                            status, policies, design, chosen, reason, empty, constant,
-                            pd.DataFrame(), None, ())
+        return StudySummary(
+            store.root,
+            scenario,
+            str(sweep.get("description") or ""),
+            sweep,
+            status,
+            policies,
+            design,
+            chosen,
+            reason,
+            empty,
+            constant,
+            pd.DataFrame(),
+            None,
+            (),
+        )
     present = [p for p in policies if p in set(kpis["policy"])]
     varying = kpis.drop(columns=list(constant))
     summary = compare_summary(varying, policies=present, level=level)
@@ -1103,21 +1251,45 @@ def summarize_study(root: str | Path, *, kpi: str | None = None, level: float = 
                 at = kpis[kpis["point"] == point]
                 if at.empty:
                     continue
-                point_verdicts.append(PointVerdict(int(point), design.values(point),
-                                                   verdict(at, policies=list(policies))))
-    front, front_verdict = _study_frontier(store, kpis, sweep, conformance=conformance,
-                                           level=level)
+                point_verdicts.append(
+                    PointVerdict(
+                        int(point), design.values(point), verdict(at, policies=list(policies))
+                    )
+                )
+    front, front_verdict = _study_frontier(store, kpis, sweep, conformance=conformance, level=level)
     cannot = front.cannot_act if front is not None else ()
-    overall = (verdict(kpis, policies=list(policies), cannot_act=cannot)
-               if len(policies) > 1 else None)
+    overall = (
+        verdict(kpis, policies=list(policies), cannot_act=cannot) if len(policies) > 1 else None
+    )
     if cannot and point_verdicts:
-        point_verdicts = [PointVerdict(pv.point, pv.values,
-                                       verdict(kpis[kpis["point"] == pv.point],
-                                               policies=list(policies), cannot_act=cannot))
-                          for pv in point_verdicts]
-    return StudySummary(store.root, scenario, str(sweep.get("description") or ""), sweep,
-                        status, policies, design, chosen, reason, summary, constant, per_point,
-                        overall, tuple(point_verdicts), front, front_verdict)
+        point_verdicts = [
+            PointVerdict(
+                pv.point,
+                pv.values,
+                verdict(
+                    kpis[kpis["point"] == pv.point], policies=list(policies), cannot_act=cannot
+                ),
+            )
+            for pv in point_verdicts
+        ]
+    return StudySummary(
+        store.root,
+        scenario,
+        str(sweep.get("description") or ""),
+        sweep,
+        status,
+        policies,
+        design,
+        chosen,
+        reason,
+        summary,
+        constant,
+        per_point,
+        overall,
+        tuple(point_verdicts),
+        front,
+        front_verdict,
+    )
 
 
 # -- the frontier: harm against measured reaction speed ------------------------------------------
@@ -1128,9 +1300,9 @@ def _drew_market_constants(sweep: Mapping[str, Any]) -> bool:
     return isinstance(uncertainty, dict) and uncertainty.get("mode") == "prior"
 
 
-def _study_frontier(store: StudyStore, kpis: pd.DataFrame, sweep: dict[str, Any], *,
-                    conformance: bool, level: float
-                    ) -> tuple[FrontierResult | None, FrontierVerdict | None]:
+def _study_frontier(
+    store: StudyStore, kpis: pd.DataFrame, sweep: dict[str, Any], *, conformance: bool, level: float
+) -> tuple[FrontierResult | None, FrontierVerdict | None]:
     """The study's frontier (written to ``frontier.csv``) and its verdict; with market
     uncertainty, whether the Pareto designs' harm ranking flips inside the range."""
     from sim.frontier import HARM_KPI, frontier_verdict, study_frontier
@@ -1145,8 +1317,9 @@ def _study_frontier(store: StudyStore, kpis: pd.DataFrame, sweep: dict[str, Any]
 
         acting = [p for p in result.policies if p not in set(result.cannot_act)]
         paired = complete_pairs(kpis, policies=acting) if acting else kpis.iloc[0:0]
-        stability = ranking_stability(paired, metric=HARM_KPI, policies=acting,
-                                      draws=market_draws(store), level=level)
+        stability = ranking_stability(
+            paired, metric=HARM_KPI, policies=acting, draws=market_draws(store), level=level
+        )
     return result, frontier_verdict(result, stability=stability)
 
 
@@ -1154,15 +1327,23 @@ def _frontier_dict(report: StudySummary) -> dict[str, Any]:
     """The frontier's rows and verdict lines for ``--json``."""
     if report.frontier is None:
         return {"frontier": None, "frontier_verdict": None}
-    rows = [{k: _jsonable(v) for k, v in row.items()}
-            for row in report.frontier.table.to_dict("records")]
+    rows = [
+        {k: _jsonable(v) for k, v in row.items()}
+        for row in report.frontier.table.to_dict("records")
+    ]
     fv = report.frontier_verdict
-    return {"frontier": {"can_act_source": report.frontier.can_act_source, "rows": rows},
-            "frontier_verdict": None if fv is None else {
-                "pareto": list(fv.pareto), "cannot_act": list(fv.cannot_act),
-                "never_acts_by_design": list(fv.by_design),
-                "flips": None if fv.flips is None else list(fv.flips),
-                "lines": list(fv.lines)}}
+    return {
+        "frontier": {"can_act_source": report.frontier.can_act_source, "rows": rows},
+        "frontier_verdict": None
+        if fv is None
+        else {
+            "pareto": list(fv.pareto),
+            "cannot_act": list(fv.cannot_act),
+            "never_acts_by_design": list(fv.by_design),
+            "flips": None if fv.flips is None else list(fv.flips),
+            "lines": list(fv.lines),
+        },
+    }
 
 
 def frontier_figure(result: FrontierResult) -> str:
@@ -1182,38 +1363,75 @@ def frontier_figure(result: FrontierResult) -> str:
     colors = _colors(len(table))
     for color, row in zip(colors, table.itertuples(index=False), strict=True):
         x = row.days_to_act if np.isfinite(row.days_to_act) else edge
-        xerr = ([[x - row.days_lo], [row.days_hi - x]]
-                if np.isfinite(row.days_lo) and np.isfinite(row.days_to_act) else None)
-        yerr = ([[row.harm - row.harm_lo], [row.harm_hi - row.harm]]
-                if np.isfinite(row.harm_lo) else None)
+        xerr = (
+            [[x - row.days_lo], [row.days_hi - x]]
+            if np.isfinite(row.days_lo) and np.isfinite(row.days_to_act)
+            else None
+        )
+        yerr = (
+            [[row.harm - row.harm_lo], [row.harm_hi - row.harm]]
+            if np.isfinite(row.harm_lo)
+            else None
+        )
         if row.can_act:
-            style = {"marker": "D" if row.pareto else "o", "ms": 9 if row.pareto else 6,
-                     "color": color, "mec": "black" if row.pareto else color}
+            style = {
+                "marker": "D" if row.pareto else "o",
+                "ms": 9 if row.pareto else 6,
+                "color": color,
+                "mec": "black" if row.pareto else color,
+            }
         else:
-            style = {"marker": "X", "ms": 8, "color": "#999999", "mfc": "none",
-                     "mec": "#666666"}
-        ax.errorbar([x], [row.harm], xerr=xerr, yerr=yerr, ls="none", capsize=3,
-                    elinewidth=1, ecolor=style["color"], **style)
-        label = str(row.policy) + ("" if row.can_act else
-                                   " (never acts by design)" if str(row.check).startswith(
-                                       "never acts by design") else " (cannot act)")
-        ax.annotate(label, (x, row.harm), textcoords="offset points",
-                    xytext=(6, -9 + 6 * (len(ax.texts) % 4)),  # staggered: close points
-                    fontsize=7, color="#333333" if row.can_act else "#777777")
+            style = {"marker": "X", "ms": 8, "color": "#999999", "mfc": "none", "mec": "#666666"}
+        ax.errorbar(
+            [x],
+            [row.harm],
+            xerr=xerr,
+            yerr=yerr,
+            ls="none",
+            capsize=3,
+            elinewidth=1,
+            ecolor=style["color"],
+            **style,
+        )
+        label = str(row.policy) + (
+            ""
+            if row.can_act
+            else " (never acts by design)"
+            if str(row.check).startswith("never acts by design")
+            else " (cannot act)"
+        )
+        ax.annotate(
+            label,
+            (x, row.harm),
+            textcoords="offset points",
+            xytext=(6, -9 + 6 * (len(ax.texts) % 4)),  # staggered: close points
+            fontsize=7,
+            color="#333333" if row.can_act else "#777777",
+        )
     front = table[table["pareto"]].sort_values("days_to_act")
     if len(front) > 1:
-        ax.plot(front["days_to_act"].fillna(edge), front["harm"], color="black", lw=1,
-                ls="--", zorder=0, label="Pareto frontier")
+        ax.plot(
+            front["days_to_act"].fillna(edge),
+            front["harm"],
+            color="black",
+            lw=1,
+            ls="--",
+            zorder=0,
+            label="Pareto frontier",
+        )
     ax.plot([], [], "D", color="#4c78a8", mec="black", label="Pareto-efficient")
-    ax.plot([], [], "X", color="#999999", mfc="none", mec="#666666",
-            label="cannot act (not ranked)")
+    ax.plot(
+        [], [], "X", color="#999999", mfc="none", mec="#666666", label="cannot act (not ranked)"
+    )
     ax.set_xlabel("days to act (detection to execution, mean over runs; lower is faster)")
     ax.set_ylabel("harm.total (USD, mean over runs; lower is better)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     level = f"{result.level:.0%}"
-    ax.set_title(f"Harm against reaction speed: mean and {level} t intervals, one point per "
-                 "policy", fontsize=9)
+    ax.set_title(
+        f"Harm against reaction speed: mean and {level} t intervals, one point per policy",
+        fontsize=9,
+    )
     return _png(fig)
 
 
@@ -1221,16 +1439,18 @@ def frontier_table(result: FrontierResult) -> pd.DataFrame:
     """The frontier as a table for the report (formatted cells)."""
     rows = []
     for r in result.table.itertuples(index=False):
-        rows.append({
-            "policy": r.policy,
-            "harm (USD)": _cell(r.harm, r.harm_lo, r.harm_hi),
-            "days to act": _cell(r.days_to_act, r.days_lo, r.days_hi),
-            "can act": ("yes" if r.can_act else r.check),
-            "Pareto": "yes" if r.pareto else "",
-            "harmful executed": f"{int(r.harmful_executed)}/{int(r.harmful_proposals)}",
-            "warranted blocked": f"{int(r.warranted_blocked)}/{int(r.warranted_proposals)}",
-            "runs": int(r.runs),
-        })
+        rows.append(
+            {
+                "policy": r.policy,
+                "harm (USD)": _cell(r.harm, r.harm_lo, r.harm_hi),
+                "days to act": _cell(r.days_to_act, r.days_lo, r.days_hi),
+                "can act": ("yes" if r.can_act else r.check),
+                "Pareto": "yes" if r.pareto else "",
+                "harmful executed": f"{int(r.harmful_executed)}/{int(r.harmful_proposals)}",
+                "warranted blocked": f"{int(r.warranted_blocked)}/{int(r.warranted_proposals)}",
+                "runs": int(r.runs),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -1251,9 +1471,18 @@ def summary_table(report: StudySummary) -> pd.DataFrame:
     summary = report.summary
     if report.constant and not summary.empty:
         runs = summary.groupby("policy", sort=False)["n"].max()
-        rows = [{"policy": policy, "kpi": key, "mean": value, "low": value, "high": value,
-                 "n": int(n) if np.isfinite(value) else 0}
-                for policy, n in runs.items() for key, value in report.constant.items()]
+        rows = [
+            {
+                "policy": policy,
+                "kpi": key,
+                "mean": value,
+                "low": value,
+                "high": value,
+                "n": int(n) if np.isfinite(value) else 0,
+            }
+            for policy, n in runs.items()
+            for key, value in report.constant.items()
+        ]
         summary = pd.concat([summary, pd.DataFrame(rows)], ignore_index=True)
         order = {p: i for i, p in enumerate(report.policies)}
         summary = summary.sort_values("policy", key=lambda c: c.map(order), kind="stable")
@@ -1273,12 +1502,15 @@ def _text_table(frame: pd.DataFrame, *, left: int = 0) -> str:
     """A plain table: the first ``left`` columns left-aligned, the rest right-aligned."""
     columns = [str(c) for c in frame.columns]
     cells = [[str(v) for v in row] for row in frame.itertuples(index=False)]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c)
-              for i, c in enumerate(columns)]
+    widths = [
+        max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)
+    ]
 
     def line(values: Sequence[str]) -> str:
-        return "  ".join(v.ljust(w) if i < left else v.rjust(w)
-                         for i, (v, w) in enumerate(zip(values, widths, strict=True))).rstrip()
+        return "  ".join(
+            v.ljust(w) if i < left else v.rjust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
 
     out = [line(columns), "-" * len(line(columns))]
     out += [line(r) for r in cells]
@@ -1293,8 +1525,11 @@ def _fitted_text_table(frame: pd.DataFrame, *, left: int, width: int) -> str:
         return _text_table(frame, left=left)
 
     def col_width(column: Any) -> int:
-        return max(len(str(column)), *(len(str(v)) for v in frame[column])) if len(frame) \
+        return (
+            max(len(str(column)), *(len(str(v)) for v in frame[column]))
+            if len(frame)
             else len(str(column))
+        )
 
     room = width - sum(col_width(c) + 2 for c in labels)
     blocks: list[list[Any]] = [[]]
@@ -1317,12 +1552,21 @@ def _point_verdict_table(report: StudySummary) -> pd.DataFrame:
         v = pv.verdict
         row = {axis: format_value(value) for axis, value in pv.values.items()}
         if v.harm_kpi is None:
-            row.update({"reference": "-", "least harm": "-",
-                        "significantly less harm": v.line.removeprefix("verdict: ")[:70]})
+            row.update(
+                {
+                    "reference": "-",
+                    "least harm": "-",
+                    "significantly less harm": v.line.removeprefix("verdict: ")[:70],
+                }
+            )
         else:
-            row.update({"reference": v.reference or "-",
-                        "least harm": ", ".join(v.least_harm) or "-",
-                        "significantly less harm": ", ".join(v.fewer_harm) or "none"})
+            row.update(
+                {
+                    "reference": v.reference or "-",
+                    "least harm": ", ".join(v.least_harm) or "-",
+                    "significantly less harm": ", ".join(v.fewer_harm) or "none",
+                }
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -1340,24 +1584,32 @@ def format_study(report: StudySummary, *, width: int | None = None) -> str:
     if header:
         lines += [header, ""]
     n_runs = report.status.total
-    lines += textwrap.wrap(f"{report.scenario}: {report.design.describe()}; policies "
-                           f"{', '.join(report.policies)}; {report.replications} seeds each "
-                           f"({n_runs} runs)", width, break_long_words=False,
-                           break_on_hyphens=False)
+    lines += textwrap.wrap(
+        f"{report.scenario}: {report.design.describe()}; policies "
+        f"{', '.join(report.policies)}; {report.replications} seeds each "
+        f"({n_runs} runs)",
+        width,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
     if report.summary.empty:
         lines.append("no successful runs: nothing to compare")
         return "\n".join(lines)
     if report.design.is_sweep and report.kpi is not None:
         meaning = KPI_MEANINGS.get(report.kpi)
         named = _kpi_name(report.kpi, raw=True)
-        head = (f"{report.kpi} per design point{f' ({named})' if named else ''}: mean ± "
-                "half-width of the 95 % t interval over seeds"
-                + (f"; {meaning}" if meaning else ""))
-        reason = (f"({report.kpi_reason}; each cell rests on {report.point_runs()} runs unless "
-                  "it says n=k)")
+        head = (
+            f"{report.kpi} per design point{f' ({named})' if named else ''}: mean ± "
+            "half-width of the 95 % t interval over seeds" + (f"; {meaning}" if meaning else "")
+        )
+        reason = (
+            f"({report.kpi_reason}; each cell rests on {report.point_runs()} runs unless "
+            "it says n=k)"
+        )
         lines += ["", *textwrap.wrap(head, width), *textwrap.wrap(reason, width)]
-        lines.append(_fitted_text_table(report.point_table(), left=len(report.design.axes),
-                                        width=width))
+        lines.append(
+            _fitted_text_table(report.point_table(), left=len(report.design.axes), width=width)
+        )
     else:
         lines += ["", format_kpi_tables(report.summary, width=width)]
         constants = format_constants(report.constant, width=width)
@@ -1367,8 +1619,11 @@ def format_study(report: StudySummary, *, width: int | None = None) -> str:
     lines += _frontier_lines(report)
     if report.point_verdicts:
         table = _point_verdict_table(report)
-        lines += ["", "verdict per design point (paired over that point's seeds only):",
-                  _text_table(table, left=len(table.columns))]
+        lines += [
+            "",
+            "verdict per design point (paired over that point's seeds only):",
+            _text_table(table, left=len(table.columns)),
+        ]
     return "\n".join(lines)
 
 
@@ -1388,8 +1643,11 @@ def _frontier_lines(report: StudySummary) -> list[str]:
 
 # -- response plots --------------------------------------------------------------------------------
 def _is_numeric(values: pd.Series) -> bool:
-    return (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-            and values.notna().all())
+    return (
+        pd.api.types.is_numeric_dtype(values)
+        and not pd.api.types.is_bool_dtype(values)
+        and values.notna().all()
+    )
 
 
 def _positions(values: pd.Series) -> tuple[np.ndarray, list[Any], list[str]]:
@@ -1400,8 +1658,7 @@ def _positions(values: pd.Series) -> tuple[np.ndarray, list[Any], list[str]]:
         return values.to_numpy(dtype=float), distinct, [format_value(v) for v in distinct]
     order = list(dict.fromkeys(values.map(format_value)))
     index = {label: i for i, label in enumerate(order)}
-    return (np.array([index[format_value(v)] for v in values], dtype=float),
-            order, order)
+    return (np.array([index[format_value(v)] for v in values], dtype=float), order, order)
 
 
 def _colors(n: int) -> list[Any]:
@@ -1411,14 +1668,16 @@ def _colors(n: int) -> list[Any]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _lines_plot(data: pd.DataFrame, axis: str, kpi: str, policies: Sequence[str], *,
-                by: str | None = None) -> str:
+def _lines_plot(
+    data: pd.DataFrame, axis: str, kpi: str, policies: Sequence[str], *, by: str | None = None
+) -> str:
     """The KPI over one axis with 95 % bands: a line per policy (and per value of ``by``)."""
     import matplotlib.pyplot as plt
 
     panels = list(dict.fromkeys(data[by].map(format_value))) if by else [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(min(4.2 * len(panels), 13), 3.6),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(min(4.2 * len(panels), 13), 3.6), squeeze=False, sharey=True
+    )
     colors = _colors(len(policies))
     for ax, panel in zip(axes.ravel(), panels, strict=True):
         sub = data if panel is None else data[data[by].map(format_value) == panel]
@@ -1440,19 +1699,27 @@ def _lines_plot(data: pd.DataFrame, axis: str, kpi: str, policies: Sequence[str]
         ax.set_xlabel(axis)
         ax.set_title(f"{by} = {panel}" if panel is not None else "", fontsize=9)
         ax.grid(alpha=0.3)
-        if np.nanmin(data["mean"].to_numpy(dtype=float)) < 0 < np.nanmax(
-                data["mean"].to_numpy(dtype=float)):
+        if (
+            np.nanmin(data["mean"].to_numpy(dtype=float))
+            < 0
+            < np.nanmax(data["mean"].to_numpy(dtype=float))
+        ):
             ax.axhline(0.0, color="#888", lw=0.8)
     axes.ravel()[0].set_ylabel(kpi)
     axes.ravel()[-1].legend(fontsize=7)
-    fig.suptitle(f"{kpi} over {axis}" + (f", by {by}" if by else "")
-                 + ": mean and 95 % interval over seeds, per policy", fontsize=10)
+    fig.suptitle(
+        f"{kpi} over {axis}"
+        + (f", by {by}" if by else "")
+        + ": mean and 95 % interval over seeds, per policy",
+        fontsize=10,
+    )
     fig.tight_layout()
     return _png(fig)
 
 
-def _heatmaps(data: pd.DataFrame, x_axis: str, y_axis: str, kpi: str,
-              policies: Sequence[str]) -> str:
+def _heatmaps(
+    data: pd.DataFrame, x_axis: str, y_axis: str, kpi: str, policies: Sequence[str]
+) -> str:
     """One heatmap of the KPI's mean over two axes per policy, on one colour scale."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import TwoSlopeNorm
@@ -1471,9 +1738,16 @@ def _heatmaps(data: pd.DataFrame, x_axis: str, y_axis: str, kpi: str,
     n = len(policies)
     ncols = min(n, 3)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(0.75 * len(x_labels) * ncols + 2.6 * ncols,
-                                                    0.5 * len(y_labels) * nrows + 1.9 * nrows),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(
+            0.75 * len(x_labels) * ncols + 2.6 * ncols,
+            0.5 * len(y_labels) * nrows + 1.9 * nrows,
+        ),
+        squeeze=False,
+        layout="constrained",
+    )
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     image = None
@@ -1483,18 +1757,32 @@ def _heatmaps(data: pd.DataFrame, x_axis: str, y_axis: str, kpi: str,
         for x, y, m in zip(rows[x_axis], rows[y_axis], rows["mean"], strict=True):
             grid[y_index[format_value(y)], x_index[format_value(x)]] = m
         if norm is None:
-            image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=low, vmax=high,
-                              aspect="auto", origin="lower")
+            image = ax.imshow(
+                np.ma.masked_invalid(grid),
+                cmap=cmap,
+                vmin=low,
+                vmax=high,
+                aspect="auto",
+                origin="lower",
+            )
         else:
-            image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto",
-                              origin="lower")
+            image = ax.imshow(
+                np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto", origin="lower"
+            )
         for (i, j), value in np.ndenumerate(grid):
             if np.isfinite(value):
                 # White on the dark ends of the colour scale, black elsewhere.
                 shade = float(image.norm(value))
                 dark = shade < 0.2 or shade > 0.8 if norm is not None else shade < 0.35
-                ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=7,
-                        color="white" if dark else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.3g}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if dark else "black",
+                )
         ax.set_xticks(range(len(x_labels)), x_labels, fontsize=7)
         ax.set_yticks(range(len(y_labels)), y_labels, fontsize=7)
         ax.set_xlabel(x_axis, fontsize=8)
@@ -1507,15 +1795,17 @@ def _heatmaps(data: pd.DataFrame, x_axis: str, y_axis: str, kpi: str,
     return _png(fig)
 
 
-def _main_effects(data: pd.DataFrame, axes_names: Sequence[str], kpi: str,
-                  policies: Sequence[str]) -> str:
+def _main_effects(
+    data: pd.DataFrame, axes_names: Sequence[str], kpi: str, policies: Sequence[str]
+) -> str:
     """The KPI against each axis (the mean over the design points at each value; every
     point when each value occurs once), per policy."""
     import matplotlib.pyplot as plt
 
     shown = list(axes_names)[:4]
-    fig, axes = plt.subplots(1, len(shown), figsize=(3.8 * len(shown), 3.4), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(
+        1, len(shown), figsize=(3.8 * len(shown), 3.4), squeeze=False, sharey=True
+    )
     colors = _colors(len(policies))
     for ax, axis in zip(axes.ravel(), shown, strict=True):
         scatter = data[axis].nunique() == data["point"].nunique()
@@ -1529,8 +1819,9 @@ def _main_effects(data: pd.DataFrame, axes_names: Sequence[str], kpi: str,
             x, _distinct, labels = _positions(firsts.reindex(grouped.index).reset_index(drop=True))
             order = np.argsort(x, kind="stable")
             style = {"ls": "none"} if scatter else {"lw": 1.4}
-            ax.plot(x[order], grouped.to_numpy()[order], marker="o", color=color,
-                    label=policy, **style)
+            ax.plot(
+                x[order], grouped.to_numpy()[order], marker="o", color=color, label=policy, **style
+            )
             if not _is_numeric(rows[axis]):
                 ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
         ax.set_xlabel(axis, fontsize=8)
@@ -1563,8 +1854,13 @@ def response_figures(report: StudySummary) -> list[tuple[str, str]]:
     meaning = KPI_MEANINGS.get(kpi)
     what = f"{kpi}" + (f" ({meaning})" if meaning else "")
     if len(axes) == 1:
-        return [(f"Response of {what} over {axes[0]}: mean and 95 % t interval over seeds, "
-                 "a line per policy", _lines_plot(data, axes[0], kpi, policies))]
+        return [
+            (
+                f"Response of {what} over {axes[0]}: mean and 95 % t interval over seeds, "
+                "a line per policy",
+                _lines_plot(data, axes[0], kpi, policies),
+            )
+        ]
     counts = [data[a].map(format_value).nunique() for a in axes]
     n_points = data["point"].nunique()
     # A heatmap needs a grid: few values per axis, and at least half of the cells filled
@@ -1572,13 +1868,23 @@ def response_figures(report: StudySummary) -> list[tuple[str, str]]:
     if len(axes) == 2 and max(counts) <= 12 and counts[0] * counts[1] <= 2 * n_points:
         x_axis, y_axis = (axes[0], axes[1]) if counts[0] >= counts[1] else (axes[1], axes[0])
         return [
-            (f"Response of {what} over {x_axis} x {y_axis}: mean over seeds, a heatmap per "
-             "policy", _heatmaps(data, x_axis, y_axis, kpi, policies)),
-            (f"{kpi} over {x_axis}, a panel per {y_axis}: mean and 95 % t interval over seeds, "
-             "a line per policy", _lines_plot(data, x_axis, kpi, policies, by=y_axis)),
+            (
+                f"Response of {what} over {x_axis} x {y_axis}: mean over seeds, a heatmap per "
+                "policy",
+                _heatmaps(data, x_axis, y_axis, kpi, policies),
+            ),
+            (
+                f"{kpi} over {x_axis}, a panel per {y_axis}: mean and 95 % t interval over seeds, "
+                "a line per policy",
+                _lines_plot(data, x_axis, kpi, policies, by=y_axis),
+            ),
         ]
-    return [(f"{what} against each axis of the design (mean over the other axes), per policy",
-             _main_effects(data, axes, kpi, policies))]
+    return [
+        (
+            f"{what} against each axis of the design (mean over the other axes), per policy",
+            _main_effects(data, axes, kpi, policies),
+        )
+    ]
 
 
 # -- the HTML report ------------------------------------------------------------------------------
@@ -1586,11 +1892,19 @@ def _html_table(frame: pd.DataFrame, *, left: int = 1, index: bool = False) -> d
     """A table for the template: header cells, rows of strings, how many columns are labels."""
     if index:
         frame = frame.reset_index()
-    return {"columns": [str(c) for c in frame.columns],
-            "rows": [["n/a" if v is None or (isinstance(v, float) and np.isnan(v))
-                      else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row]
-                     for row in frame.itertuples(index=False)],
-            "left": left}
+    return {
+        "columns": [str(c) for c in frame.columns],
+        "rows": [
+            [
+                "n/a"
+                if v is None or (isinstance(v, float) and np.isnan(v))
+                else (f"{v:.4g}" if isinstance(v, float) else str(v))
+                for v in row
+            ]
+            for row in frame.itertuples(index=False)
+        ],
+        "left": left,
+    }
 
 
 def _all_kpis_per_point(report: StudySummary) -> pd.DataFrame:
@@ -1598,18 +1912,24 @@ def _all_kpis_per_point(report: StudySummary) -> pd.DataFrame:
     ``n=k`` appended where a cell rests on fewer runs than the study's seeds)."""
     data = report.per_point
     most = int(data["n"].max()) if len(data) else 0
-    cells = data.assign(cell=[_cell(m, lo, hi) + (f" n={int(n)}" if int(n) < most else "")
-                              for m, lo, hi, n in zip(data["mean"], data["low"], data["high"],
-                                                      data["n"], strict=True)])
+    cells = data.assign(
+        cell=[
+            _cell(m, lo, hi) + (f" n={int(n)}" if int(n) < most else "")
+            for m, lo, hi, n in zip(data["mean"], data["low"], data["high"], data["n"], strict=True)
+        ]
+    )
     wide = cells.pivot(index=["point", "policy"], columns="kpi", values="cell")
     wide = wide.reindex(columns=list(dict.fromkeys(data["kpi"])))
     wide = wide.reset_index()
     values = report.design.points[list(report.design.axes)].map(format_value)
-    wide = wide.merge(values, left_on="point", right_index=True, how="left",
-                      suffixes=("", " (axis)"))
+    wide = wide.merge(
+        values, left_on="point", right_index=True, how="left", suffixes=("", " (axis)")
+    )
     order = [*report.design.axes, "policy"]
-    return wide[[c for c in order if c in wide.columns]
-                + [c for c in wide.columns if c not in order and c != "point"]]
+    return wide[
+        [c for c in order if c in wide.columns]
+        + [c for c in wide.columns if c not in order and c != "point"]
+    ]
 
 
 def _kpi_name(kpi: str | None, *, raw: bool = True) -> str | None:
@@ -1651,15 +1971,23 @@ def sensitivity_section(root: str | Path, *, metric: str = "harm.total") -> dict
     try:
         result = analyse_sensitivity(store.root, metric=metric)
     except (KeyError, ValueError) as exc:
-        return {"note": f"no sensitivity analysis: {exc.args[0] if exc.args else exc}",
-                "output": "", "base": None, "tornado": None, "oat": None, "morris": None,
-                "changers": "", "source": None}
+        return {
+            "note": f"no sensitivity analysis: {exc.args[0] if exc.args else exc}",
+            "output": "",
+            "base": None,
+            "tornado": None,
+            "oat": None,
+            "morris": None,
+            "changers": "",
+            "source": None,
+        }
     base = result.points[result.points["role"] == "base"]
     section: dict[str, Any] = {
         "note": None,
         "output": result.output,
-        "base": (f"{base['y'].iloc[0]:.4g}; ranking (least harm first): "
-                 f"{base['ranking'].iloc[0]}") if len(base) else None,
+        "base": (f"{base['y'].iloc[0]:.4g}; ranking (least harm first): {base['ranking'].iloc[0]}")
+        if len(base)
+        else None,
         "tornado": None,
         "oat": None,
         "morris": None,
@@ -1667,29 +1995,46 @@ def sensitivity_section(root: str | Path, *, metric: str = "harm.total") -> dict
         "source": None,
     }
     if result.oat is not None and not result.oat.table.empty:
-        section["tornado"] = {"caption": f"Tornado: change of {result.output} from the base "
-                                         "with each parameter at its low and high end",
-                              "png": _png(tornado_figure(result))}
+        section["tornado"] = {
+            "caption": f"Tornado: change of {result.output} from the base "
+            "with each parameter at its low and high end",
+            "png": _png(tornado_figure(result)),
+        }
         oat = result.oat.table.sort_values("swing", ascending=False, kind="stable")
-        shown = pd.DataFrame({
-            "parameter": oat["parameter"], "low": oat["low"], "high": oat["high"],
-            "effect at low": oat["effect_low"], "effect at high": oat["effect_high"],
-            "ranking at low": oat["ranking_low"], "ranking at high": oat["ranking_high"],
-            "ranking flips": _flip_ends(oat)})
+        shown = pd.DataFrame(
+            {
+                "parameter": oat["parameter"],
+                "low": oat["low"],
+                "high": oat["high"],
+                "effect at low": oat["effect_low"],
+                "effect at high": oat["effect_high"],
+                "ranking at low": oat["ranking_low"],
+                "ranking at high": oat["ranking_high"],
+                "ranking flips": _flip_ends(oat),
+            }
+        )
         section["oat"] = _html_table(shown)
     if result.morris is not None:
         morris = result.morris.table
-        shown = pd.DataFrame({
-            "parameter": morris["parameter"], "μ*": morris["mu_star"], "μ": morris["mu"],
-            "σ": morris["sigma"], "steps": morris["n_effects"],
-            "ranking changes (share of steps)": [
-                "n/a" if not np.isfinite(v) else f"{v:.0%}" for v in morris["ranking_changes"]]})
+        shown = pd.DataFrame(
+            {
+                "parameter": morris["parameter"],
+                "μ*": morris["mu_star"],
+                "μ": morris["mu"],
+                "σ": morris["sigma"],
+                "steps": morris["n_effects"],
+                "ranking changes (share of steps)": [
+                    "n/a" if not np.isfinite(v) else f"{v:.0%}" for v in morris["ranking_changes"]
+                ],
+            }
+        )
         section["morris"] = _html_table(shown)
     return section
 
 
-def linked_sensitivity_section(sensitivity_root: str | Path, *, scenario: str,
-                               metric: str = "harm.total") -> dict[str, Any]:
+def linked_sensitivity_section(
+    sensitivity_root: str | Path, *, scenario: str, metric: str = "harm.total"
+) -> dict[str, Any]:
     """The sensitivity section of *another* study, for a compare study's report.
 
     A compare study answers "which design does less harm"; a ``govsim sensitivity`` study of
@@ -1705,8 +2050,10 @@ def linked_sensitivity_section(sensitivity_root: str | Path, *, scenario: str,
     store = StudyStore(sensitivity_root)
     sweep = store.sweep()
     if "sensitivity" not in sweep:
-        raise ValueError(f"--sensitivity {sensitivity_root}: not a study written by "
-                         "`govsim sensitivity` (its sweep.json has no sensitivity design)")
+        raise ValueError(
+            f"--sensitivity {sensitivity_root}: not a study written by "
+            "`govsim sensitivity` (its sweep.json has no sensitivity design)"
+        )
     section = sensitivity_section(store.root, metric=metric)
     assert section is not None  # the study is a sensitivity study, checked above
     manifest = store.manifest()
@@ -1715,16 +2062,23 @@ def linked_sensitivity_section(sensitivity_root: str | Path, *, scenario: str,
     section["source"] = (
         f"From the sensitivity study in {store.root} ({done} runs, policies "
         f"{', '.join(sweep.get('policies', []))}, {sweep.get('replications')} replications "
-        f"per point, entropy {sweep.get('entropy')}).")
+        f"per point, entropy {sweep.get('entropy')})."
+    )
     if other and other != scenario:
-        section["source"] += (f" Note: it studied the scenario {other!r}, not {scenario!r}; "
-                              "its ranges and contrast may not carry over.")
+        section["source"] += (
+            f" Note: it studied the scenario {other!r}, not {scenario!r}; "
+            "its ranges and contrast may not carry over."
+        )
     return section
 
 
-def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
-                manifest: pd.DataFrame, *,
-                sensitivity: dict[str, Any] | None = None) -> str:
+def render_html(
+    report: StudySummary,
+    figures: Sequence[tuple[str, str]],
+    manifest: pd.DataFrame,
+    *,
+    sensitivity: dict[str, Any] | None = None,
+) -> str:
     """The report as one self-contained HTML page (jinja2 template, autoescaped).
 
     ``sensitivity`` is :func:`sensitivity_section`'s context (a sensitivity study), or None.
@@ -1733,9 +2087,13 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
 
     from sim.kpi_tables import format_constants, html_kpi_tables
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("sim", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("sim", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     template = env.get_template("report.html.j2")
     sweep = report.sweep
     counts = manifest["status"].value_counts().to_dict()
@@ -1763,7 +2121,8 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
         "all_points": None,
         "kpi_tables": html_kpi_tables(report.summary) if not report.summary.empty else [],
         "constant": format_constants(report.constant, width=10**6).removeprefix(
-            "the same in every run: "),
+            "the same in every run: "
+        ),
         "response": [],
         "figures": [{"caption": c, "png": p} for c, p in figures],
         "failed": None,
@@ -1780,7 +2139,8 @@ def render_html(report: StudySummary, figures: Sequence[tuple[str, str]],
         context["all_points"] = _html_table(_all_kpis_per_point(report), left=axes + 1)
     if not failed.empty:
         context["failed"] = _html_table(
-            failed[["run_id", "policy", "status", "attempt", "error"]].fillna(""), left=5)
+            failed[["run_id", "policy", "status", "attempt", "error"]].fillna(""), left=5
+        )
     return template.render(**context)
 
 
@@ -1789,15 +2149,19 @@ def _frontier_context(report: StudySummary) -> dict[str, Any]:
     if report.frontier is None or report.frontier.table.empty:
         return {"frontier": None}
     fv = report.frontier_verdict
-    source = ("the conformance check (sim.conformance)"
-              if report.frontier.can_act_source == "conformance"
-              else "the runs (no conformance check)")
-    return {"frontier": {
-        "png": frontier_figure(report.frontier),
-        "table": _html_table(frontier_table(report.frontier)),
-        "lines": list(fv.lines) if fv is not None else [],
-        "source": source,
-    }}
+    source = (
+        "the conformance check (sim.conformance)"
+        if report.frontier.can_act_source == "conformance"
+        else "the runs (no conformance check)"
+    )
+    return {
+        "frontier": {
+            "png": frontier_figure(report.frontier),
+            "table": _html_table(frontier_table(report.frontier)),
+            "lines": list(fv.lines) if fv is not None else [],
+            "source": source,
+        }
+    }
 
 
 def _market_context(report: StudySummary) -> dict[str, Any]:
@@ -1811,22 +2175,47 @@ def _market_context(report: StudySummary) -> dict[str, Any]:
     try:
         prior = load_market_prior()
     except PriorFileError as exc:  # a broken install: say so instead of failing the report
-        return {"market": {"note": str(exc), "ranges": None, "events": None, "created": "",
-                           "command": ""}}
-    ranges = pd.DataFrame([
-        {"constant": f"market.{b.name}", "meaning": b.label, "5 %": f"{b.lo:.3g}",
-         "median": f"{b.median:.3g}", "95 %": f"{b.hi:.3g}"} for b in prior.bands.values()])
+        return {
+            "market": {
+                "note": str(exc),
+                "ranges": None,
+                "events": None,
+                "created": "",
+                "command": "",
+            }
+        }
+    ranges = pd.DataFrame(
+        [
+            {
+                "constant": f"market.{b.name}",
+                "meaning": b.label,
+                "5 %": f"{b.lo:.3g}",
+                "median": f"{b.median:.3g}",
+                "95 %": f"{b.hi:.3g}",
+            }
+            for b in prior.bands.values()
+        ]
+    )
     fits = format_event_fits(prior)
-    return {"market": {
-        "note": None, "created": prior.created, "command": prior.command,
-        "ranges": _html_table(ranges, left=2),
-        "events": _html_table(pd.DataFrame(fits), left=2) if fits else None,
-    }}
+    return {
+        "market": {
+            "note": None,
+            "created": prior.created,
+            "command": prior.command,
+            "ranges": _html_table(ranges, left=2),
+            "events": _html_table(pd.DataFrame(fits), left=2) if fits else None,
+        }
+    }
 
 
-def build_report(root: str | Path, out: str | Path | None = None, *,
-                 kpi: str | None = None, summary: StudySummary | None = None,
-                 sensitivity: str | Path | None = None) -> Path:
+def build_report(
+    root: str | Path,
+    out: str | Path | None = None,
+    *,
+    kpi: str | None = None,
+    summary: StudySummary | None = None,
+    sensitivity: str | Path | None = None,
+) -> Path:
     """Write ``report.html`` (self-contained: CSS and PNGs embedded) for a study directory.
 
     Parameters
@@ -1861,6 +2250,5 @@ def build_report(root: str | Path, out: str | Path | None = None, *,
         section = linked_sensitivity_section(sensitivity, scenario=report.scenario)
     else:
         section = sensitivity_section(store.root) if "sensitivity" in report.sweep else None
-    path.write_text(render_html(report, figures, manifest, sensitivity=section),
-                    encoding="utf-8")
+    path.write_text(render_html(report, figures, manifest, sensitivity=section), encoding="utf-8")
     return path

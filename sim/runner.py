@@ -98,8 +98,10 @@ class RunConfig:
         if self.mode not in ("trajectory", "kpi"):
             raise ValueError(f"RunConfig.mode: expected 'trajectory' or 'kpi', got {self.mode!r}")
         if self.market_uncertainty not in ("off", "prior"):
-            raise ValueError("RunConfig.market_uncertainty: expected 'off' or 'prior', got "
-                             f"{self.market_uncertainty!r}")
+            raise ValueError(
+                "RunConfig.market_uncertainty: expected 'off' or 'prior', got "
+                f"{self.market_uncertainty!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -181,8 +183,11 @@ _MANIFEST_OWNED = ("policy", "scenario_id", "point", "replication", "run_id", "a
 
 def result_tables(result: Any, mode: str) -> dict[str, pd.DataFrame]:
     """Turn a model result into the store's tables (``kpis`` always; the rest in trajectories)."""
-    kpis = {k: v for k, v in _flat_scalars(dict(result.kpis)).items()
-            if k not in _MANIFEST_OWNED and not k.startswith("_")}
+    kpis = {
+        k: v
+        for k, v in _flat_scalars(dict(result.kpis)).items()
+        if k not in _MANIFEST_OWNED and not k.startswith("_")
+    }
     tables = {"kpis": pd.DataFrame([kpis])}
     if mode == "trajectory":
         series = getattr(result, "timeseries", None)
@@ -245,13 +250,26 @@ def run_one(
         part = writer.write(run_id, attempt, tables)
         n_rows = len(tables.get("timeseries", tables["kpis"]))
         return RunRef(
-            run_id, attempt, "SUCCEEDED", part, n_rows, int(seed),
-            time.perf_counter() - start, _TOKEN["token"],
+            run_id,
+            attempt,
+            "SUCCEEDED",
+            part,
+            n_rows,
+            int(seed),
+            time.perf_counter() - start,
+            _TOKEN["token"],
         )
     except Exception as exc:
         return RunRef(
-            run_id, attempt, "FAILED", None, 0, int(seed), time.perf_counter() - start,
-            str(_TOKEN["token"]), error=f"{type(exc).__name__}: {exc}",
+            run_id,
+            attempt,
+            "FAILED",
+            None,
+            0,
+            int(seed),
+            time.perf_counter() - start,
+            str(_TOKEN["token"]),
+            error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
         )
 
@@ -317,14 +335,33 @@ def run_bundle(
             tables = result_tables(result, run_config.mode)
             part = writer.write(run_id, attempt, tables)
             n_rows = len(tables.get("timeseries", tables["kpis"]))
-            refs.append(RunRef(run_id, attempt, "SUCCEEDED", part, n_rows, int(seed),
-                               float(result.wall_s), worker))
+            refs.append(
+                RunRef(
+                    run_id,
+                    attempt,
+                    "SUCCEEDED",
+                    part,
+                    n_rows,
+                    int(seed),
+                    float(result.wall_s),
+                    worker,
+                )
+            )
         except Exception as exc:
-            refs.append(RunRef(
-                run_id, attempt, "FAILED", None, 0, int(seed), time.perf_counter() - start,
-                worker, error=f"{type(exc).__name__}: {exc}",
-                traceback="".join(traceback.format_exception(exc)),
-            ))
+            refs.append(
+                RunRef(
+                    run_id,
+                    attempt,
+                    "FAILED",
+                    None,
+                    0,
+                    int(seed),
+                    time.perf_counter() - start,
+                    worker,
+                    error=f"{type(exc).__name__}: {exc}",
+                    traceback="".join(traceback.format_exception(exc)),
+                )
+            )
     return refs
 
 
@@ -417,24 +454,26 @@ def plan_study(
             )
             scenario_configs.append(cfg)
             for r in range(replications):
-                runs.append({
-                    "run_id": f"s{sid:04d}-r{r:04d}",
-                    "scenario_id": sid,
-                    "point": p,
-                    "policy": policy,
-                    "replication": r,
-                    "spawn_key": f"{0 if common_seeds else p},{r}",
-                    "seed": run_seed(entropy, 0 if common_seeds else p, r),
-                    "status": "PENDING",
-                    "attempt": 0,
-                    "part_path": None,
-                    "n_rows": 0,
-                    "wall_s": math.nan,
-                    "worker": None,
-                    "error": None,
-                    "traceback": None,
-                    "market_draw": _draw_text(draws.get(r), point),
-                })
+                runs.append(
+                    {
+                        "run_id": f"s{sid:04d}-r{r:04d}",
+                        "scenario_id": sid,
+                        "point": p,
+                        "policy": policy,
+                        "replication": r,
+                        "spawn_key": f"{0 if common_seeds else p},{r}",
+                        "seed": run_seed(entropy, 0 if common_seeds else p, r),
+                        "status": "PENDING",
+                        "attempt": 0,
+                        "part_path": None,
+                        "n_rows": 0,
+                        "wall_s": math.nan,
+                        "worker": None,
+                        "error": None,
+                        "traceback": None,
+                        "market_draw": _draw_text(draws.get(r), point),
+                    }
+                )
     sweep = {
         "entropy": str(entropy),
         "spawn_key": "(0, replication)" if common_seeds else "(point, replication)",
@@ -452,8 +491,9 @@ def plan_study(
     return StudyPlan(sweep, pd.DataFrame(scenario_rows), manifest, tuple(scenario_configs))
 
 
-def _replication_draws(run_config: RunConfig, entropy: int, replications: int
-                       ) -> tuple[dict[int, dict[str, float]], dict[str, Any]]:
+def _replication_draws(
+    run_config: RunConfig, entropy: int, replications: int
+) -> tuple[dict[int, dict[str, float]], dict[str, Any]]:
     """The market constants of every replication, and their provenance for ``sweep.json``."""
     if run_config.market_uncertainty == "off":
         return {}, {"mode": "off"}
@@ -525,8 +565,9 @@ def stored_configs(store: StudyStore) -> dict[int, SimConfig]:
     scenarios = store.scenarios()
     for sid, text in zip(scenarios["scenario_id"], scenarios["config"], strict=True):
         try:
-            out[int(sid)] = validate_config(json.loads(str(text)),
-                                            source=f"{store.scenarios_path} scenario {sid}")
+            out[int(sid)] = validate_config(
+                json.loads(str(text)), source=f"{store.scenarios_path} scenario {sid}"
+            )
         except (ScenarioError, ValueError) as exc:
             out[int(sid)] = _Invalid(str(exc))  # type: ignore[assignment]
     return out
@@ -556,9 +597,11 @@ def run_cost(config: SimConfig | Mapping[str, Any]) -> float:
     network = config.get("network") or {}
     tempo = max(1, int(network.get("tempo", 360)))
     steps_per_day = {"block": _BLOCKS_PER_DAY, "day": 1}.get(
-        str(config.get("step", "tempo")), _BLOCKS_PER_DAY / tempo)
-    agents = (int(network.get("n_subnets", 1)) * int(network.get("n_uids", 1))
-              + int((config.get("stakers") or {}).get("n_stakers", 0)))
+        str(config.get("step", "tempo")), _BLOCKS_PER_DAY / tempo
+    )
+    agents = int(network.get("n_subnets", 1)) * int(network.get("n_uids", 1)) + int(
+        (config.get("stakers") or {}).get("n_stakers", 0)
+    )
     return float(config.get("horizon_days", 90.0)) * steps_per_day * max(1, agents)
 
 
@@ -572,8 +615,9 @@ def _safe_cost(config: Any) -> float:
         return 0.0
 
 
-def _longest_first(todo: Iterable[int], manifest: pd.DataFrame,
-                   costs: Mapping[int, float]) -> list[int]:
+def _longest_first(
+    todo: Iterable[int], manifest: pd.DataFrame, costs: Mapping[int, float]
+) -> list[int]:
     """``todo`` ordered by estimated run cost, largest first (stable: ties keep their order)."""
     order = list(todo)
     return sorted(order, key=lambda idx: -costs[int(manifest.at[idx, "scenario_id"])])
@@ -598,9 +642,14 @@ def prefix_group(config: SimConfig | _Invalid) -> str | None:
     return json.dumps(body, sort_keys=True, default=str)
 
 
-def _bundles(order: Sequence[int], manifest: pd.DataFrame, run_config: RunConfig,
-             capacity: int, share_prefix: bool,
-             groups_of: Mapping[int, str | None] | None = None) -> list[list[int]]:
+def _bundles(
+    order: Sequence[int],
+    manifest: pd.DataFrame,
+    run_config: RunConfig,
+    capacity: int,
+    share_prefix: bool,
+    groups_of: Mapping[int, str | None] | None = None,
+) -> list[list[int]]:
     """Manifest rows grouped into tasks, in ``order``: the runs of one seed and market draw
     go together when their design points have the same ``groups_of[scenario_id]`` (their
     runs share a prefix, :func:`run_bundle`; without ``groups_of``, or where it is None, the
@@ -634,8 +683,16 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
 
 
 def _apply(manifest: pd.DataFrame, index: int, ref: RunRef) -> None:
-    for key in ("status", "attempt", "part_path", "n_rows", "wall_s", "worker", "error",
-                "traceback"):
+    for key in (
+        "status",
+        "attempt",
+        "part_path",
+        "n_rows",
+        "wall_s",
+        "worker",
+        "error",
+        "traceback",
+    ):
         manifest.at[index, key] = getattr(ref, key)
 
 
@@ -659,8 +716,9 @@ def _execute(
     sweep = store.sweep()
     run_config = RunConfig(**sweep["run_config"])
     writer = store.writer()
-    manifest = manifest.astype({"part_path": object, "worker": object, "error": object,
-                                "traceback": object})
+    manifest = manifest.astype(
+        {"part_path": object, "worker": object, "error": object, "traceback": object}
+    )
     futures: dict[Future, int] = {}
     costs = {sid: _safe_cost(cfg) for sid, cfg in configs.items()}
     order = _longest_first(todo, manifest, costs)
@@ -679,8 +737,18 @@ def _execute(
             bar.write(f"{ref.run_id}: {ref.status}: {ref.error}")
 
     def aborted(row: pd.Series, exc: BaseException, trace: str | None = None) -> RunRef:
-        return RunRef(row["run_id"], int(row["attempt"]), "ABORTED", None, 0, int(row["seed"]),
-                      0.0, "", error=f"{type(exc).__name__}: {exc}", traceback=trace)
+        return RunRef(
+            row["run_id"],
+            int(row["attempt"]),
+            "ABORTED",
+            None,
+            0,
+            int(row["seed"]),
+            0.0,
+            "",
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=trace,
+        )
 
     def submit_next() -> None:
         ready: list[tuple[int, pd.Series, SimConfig]] = []
@@ -689,14 +757,38 @@ def _execute(
             config = configs.get(int(row["scenario_id"]))
             if not isinstance(config, SimConfig):
                 error = config.error if isinstance(config, _Invalid) else "no config stored"
-                record(idx, RunRef(row["run_id"], int(row["attempt"]), "FAILED", None, 0,
-                                   int(row["seed"]), 0.0, "", error=f"ScenarioError: {error}"))
+                record(
+                    idx,
+                    RunRef(
+                        row["run_id"],
+                        int(row["attempt"]),
+                        "FAILED",
+                        None,
+                        0,
+                        int(row["seed"]),
+                        0.0,
+                        "",
+                        error=f"ScenarioError: {error}",
+                    ),
+                )
                 continue
             try:
                 config = _with_draw(config, row.get("market_draw"))
             except ValueError as exc:
-                record(idx, RunRef(row["run_id"], int(row["attempt"]), "FAILED", None, 0,
-                                   int(row["seed"]), 0.0, "", error=f"market_draw: {exc}"))
+                record(
+                    idx,
+                    RunRef(
+                        row["run_id"],
+                        int(row["attempt"]),
+                        "FAILED",
+                        None,
+                        0,
+                        int(row["seed"]),
+                        0.0,
+                        "",
+                        error=f"market_draw: {exc}",
+                    ),
+                )
                 continue
             ready.append((idx, row, config))
         if not ready:
@@ -704,13 +796,24 @@ def _execute(
         try:
             if len(ready) == 1:
                 _, row, config = ready[0]
-                fut = executor.submit(run_one, row["run_id"], int(row["attempt"]), config,
-                                      str(row["policy"]), int(row["seed"]), run_config, writer)
+                fut = executor.submit(
+                    run_one,
+                    row["run_id"],
+                    int(row["attempt"]),
+                    config,
+                    str(row["policy"]),
+                    int(row["seed"]),
+                    run_config,
+                    writer,
+                )
             else:
-                items = [(row["run_id"], int(row["attempt"]), config, str(row["policy"]))
-                         for _, row, config in ready]
-                fut = executor.submit(run_bundle, items, int(ready[0][1]["seed"]), run_config,
-                                      writer)
+                items = [
+                    (row["run_id"], int(row["attempt"]), config, str(row["policy"]))
+                    for _, row, config in ready
+                ]
+                fut = executor.submit(
+                    run_bundle, items, int(ready[0][1]["seed"]), run_config, writer
+                )
         except BrokenExecutor as exc:
             for idx, row, _ in ready:
                 record(idx, aborted(row, exc))
@@ -758,8 +861,9 @@ def _execute(
         bar.close()
         store.write_manifest(manifest)
     counts = manifest["status"].value_counts().to_dict()
-    return SweepSummary(store.root, {str(k): int(v) for k, v in counts.items()},
-                        time.perf_counter() - start)
+    return SweepSummary(
+        store.root, {str(k): int(v) for k, v in counts.items()}, time.perf_counter() - start
+    )
 
 
 def run_sweep(
@@ -808,11 +912,22 @@ def run_sweep(
     store = StudyStore(root)
     store.create(plan.sweep, plan.scenarios, plan.manifest, overwrite=overwrite)
     manifest = store.manifest()
-    configs = (dict(enumerate(plan.configs)) if len(plan.configs) == len(plan.scenarios)
-               else stored_configs(store))
-    return _execute(store, manifest, range(len(manifest)), executor, configs=configs,
-                    progress=progress, flush_every_s=flush_every_s, max_in_flight=max_in_flight,
-                    share_prefix=share_prefix)
+    configs = (
+        dict(enumerate(plan.configs))
+        if len(plan.configs) == len(plan.scenarios)
+        else stored_configs(store)
+    )
+    return _execute(
+        store,
+        manifest,
+        range(len(manifest)),
+        executor,
+        configs=configs,
+        progress=progress,
+        flush_every_s=flush_every_s,
+        max_in_flight=max_in_flight,
+        share_prefix=share_prefix,
+    )
 
 
 def resume(
@@ -835,9 +950,17 @@ def resume(
     manifest.loc[todo, "attempt"] = manifest.loc[todo, "attempt"] + 1
     manifest.loc[todo, "status"] = "PENDING"
     store.write_manifest(manifest)
-    return _execute(store, manifest, todo, executor, configs=stored_configs(store),
-                    progress=progress, flush_every_s=flush_every_s, max_in_flight=max_in_flight,
-                    share_prefix=share_prefix)
+    return _execute(
+        store,
+        manifest,
+        todo,
+        executor,
+        configs=stored_configs(store),
+        progress=progress,
+        flush_every_s=flush_every_s,
+        max_in_flight=max_in_flight,
+        share_prefix=share_prefix,
+    )
 
 
 def replay(root: str | Path, run_id: str) -> Any:
@@ -855,8 +978,10 @@ def replay(root: str | Path, run_id: str) -> Any:
     run_config = RunConfig(**store.sweep()["run_config"])
     from sim.schema import validate_config
 
-    config = validate_config(json.loads(scenario["config"]),
-                             source=f"{store.scenarios_path} scenario {row['scenario_id']}")
+    config = validate_config(
+        json.loads(scenario["config"]),
+        source=f"{store.scenarios_path} scenario {row['scenario_id']}",
+    )
     config = _with_draw(config, row.get("market_draw"))
     model = _resolve(run_config.model)
     return model(config, policy=row["policy"], seed=int(row["seed"]))

@@ -113,8 +113,14 @@ __all__ = [
 ]
 
 #: Top-level keys that belong to the study, not to the SimConfig body.
-STUDY_KEYS: tuple[str, ...] = ("extends", "policies", "seeds", "sweep", "market_uncertainty",
-                               "sensitivity")
+STUDY_KEYS: tuple[str, ...] = (
+    "extends",
+    "policies",
+    "seeds",
+    "sweep",
+    "market_uncertainty",
+    "sensitivity",
+)
 #: Values of the ``market_uncertainty`` study key (``sim.runner.RunConfig.market_uncertainty``).
 MARKET_UNCERTAINTY: tuple[str, ...] = ("prior", "off")
 _SWEEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -254,7 +260,9 @@ class _Origins:
         self.default = default
         self.by_path: dict[tuple[str | int, ...], str] = {}
 
-    def record(self, data: Mapping[str, Any], file: str, prefix: tuple[str | int, ...] = ()) -> None:
+    def record(
+        self, data: Mapping[str, Any], file: str, prefix: tuple[str | int, ...] = ()
+    ) -> None:
         for key, value in data.items():
             path = (*prefix, key)
             self.by_path[path] = file
@@ -287,8 +295,12 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """Tables merge key by key; anything else in ``over`` replaces."""
     out = copy.deepcopy(base)
     for key, value in over.items():
-        if (isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
-                and key != "sweep" and not _is_quantity_table(value)):
+        if (
+            isinstance(value, Mapping)
+            and isinstance(out.get(key), Mapping)
+            and key != "sweep"
+            and not _is_quantity_table(value)
+        ):
             out[key] = _merge(dict(out[key]), value)
         else:
             out[key] = copy.deepcopy(value)
@@ -335,24 +347,32 @@ def _set_path(body: dict[str, Any], dotted: str, value: Any) -> list[str | int]:
     return parts
 
 
-def _apply_overrides(body: dict[str, Any], overrides: Mapping[str, Any], origin: _Origins,
-                     where: str, label: str) -> None:
+def _apply_overrides(
+    body: dict[str, Any], overrides: Mapping[str, Any], origin: _Origins, where: str, label: str
+) -> None:
     """Apply dotted-path ``overrides`` to the raw ``body`` (in place), recording their origin."""
     for dotted, value in overrides.items():
         deep = _too_deep(value, MAX_DEPTH - 2)
         if deep is not None:
-            raise ScenarioError(where, f"{label}{dotted}", "...",
-                                f"a value nested at most {MAX_DEPTH - 2} deep")
+            raise ScenarioError(
+                where, f"{label}{dotted}", "...", f"a value nested at most {MAX_DEPTH - 2} deep"
+            )
         if str(dotted).split(".")[0] in STUDY_KEYS:
-            raise ScenarioError(where, f"{label}{dotted}", value,
-                                "a path into the scenario body (study keys are set with "
-                                "--seeds and --policies)")
+            raise ScenarioError(
+                where,
+                f"{label}{dotted}",
+                value,
+                "a path into the scenario body (study keys are set with --seeds and --policies)",
+            )
         try:
             parts = _set_path(body, dotted, value)
         except (KeyError, TypeError):
-            raise ScenarioError(where, f"{label}{dotted}", value,
-                                "a path into the scenario body (arrays indexed in range)") \
-                from None
+            raise ScenarioError(
+                where,
+                f"{label}{dotted}",
+                value,
+                "a path into the scenario body (arrays indexed in range)",
+            ) from None
         origin.set(parts, where)
 
 
@@ -376,8 +396,9 @@ def parse_overrides(items: Sequence[str], where: str = "--set") -> dict[str, Any
         except tomllib.TOMLDecodeError:
             value = text
         except RecursionError:
-            raise ScenarioError(where, path, text[:40] + "...",
-                                f"a value nested at most {MAX_DEPTH - 2} deep") from None
+            raise ScenarioError(
+                where, path, text[:40] + "...", f"a value nested at most {MAX_DEPTH - 2} deep"
+            ) from None
         out[path] = value
     return out
 
@@ -399,11 +420,13 @@ def _resolve_file(path: Path, where: str, key: str) -> Path:
         resolved = path.resolve(strict=True)
         is_file = resolved.is_file()
     except RuntimeError:  # a symlink loop (Python 3.11)
-        raise ScenarioError(where, key, text, "an existing scenario file (a symlink loop)") \
-            from None
+        raise ScenarioError(
+            where, key, text, "an existing scenario file (a symlink loop)"
+        ) from None
     except FileNotFoundError:
-        raise ScenarioError(where, key, text, "an existing scenario file (no such scenario "
-                            "file)") from None
+        raise ScenarioError(
+            where, key, text, "an existing scenario file (no such scenario file)"
+        ) from None
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ScenarioError(where, key, text, f"an existing scenario file ({reason})") from None
@@ -416,15 +439,20 @@ def _read_toml(path: Path, shown: str) -> dict[str, Any]:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise ScenarioError(shown, "<file>", f"{size} bytes",
-                                f"a file of at most {MAX_FILE_BYTES} bytes")
+            raise ScenarioError(
+                shown, "<file>", f"{size} bytes", f"a file of at most {MAX_FILE_BYTES} bytes"
+            )
         with path.open("rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ScenarioError(shown, "<file>", None, f"a readable file ({exc.strerror})") from None
     if len(data) > MAX_FILE_BYTES:
-        raise ScenarioError(shown, "<file>", f"over {MAX_FILE_BYTES} bytes",
-                            f"a file of at most {MAX_FILE_BYTES} bytes")
+        raise ScenarioError(
+            shown,
+            "<file>",
+            f"over {MAX_FILE_BYTES} bytes",
+            f"a file of at most {MAX_FILE_BYTES} bytes",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -434,12 +462,17 @@ def _read_toml(path: Path, shown: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(shown, "<file>", None, f"valid TOML ({exc})") from None
     except RecursionError:
-        raise ScenarioError(shown, "<file>", "deeply nested arrays or tables",
-                            f"nesting at most {MAX_DEPTH} deep") from None
+        raise ScenarioError(
+            shown, "<file>", "deeply nested arrays or tables", f"nesting at most {MAX_DEPTH} deep"
+        ) from None
     deep = _too_deep(raw)
     if deep is not None:
-        raise ScenarioError(shown, _join(deep[:6]) + "...", "deeply nested arrays or tables",
-                            f"nesting at most {MAX_DEPTH} deep")
+        raise ScenarioError(
+            shown,
+            _join(deep[:6]) + "...",
+            "deeply nested arrays or tables",
+            f"nesting at most {MAX_DEPTH} deep",
+        )
     return raw
 
 
@@ -451,11 +484,16 @@ def _resolve_extends(path: Path, origin: _Origins) -> dict[str, Any]:
     while True:
         if current in seen:
             names = " -> ".join(_display(p) for p in (*seen, current))
-            raise ScenarioError(_display(seen[-1]), "extends", _display(current),
-                                f"no cycle of extends ({names})")
+            raise ScenarioError(
+                _display(seen[-1]), "extends", _display(current), f"no cycle of extends ({names})"
+            )
         if len(seen) >= MAX_EXTENDS:
-            raise ScenarioError(_display(seen[-1]), "extends", _display(current),
-                                f"a chain of at most {MAX_EXTENDS} files")
+            raise ScenarioError(
+                _display(seen[-1]),
+                "extends",
+                _display(current),
+                f"a chain of at most {MAX_EXTENDS} files",
+            )
         seen.append(current)
         shown = _display(current)
         raw = _read_toml(current, shown)
@@ -532,8 +570,13 @@ def _walk(path: Sequence[str | int], data: Any) -> tuple[type[BaseModel] | None,
         model = _pick(models, node) if models else None
         for m in members:
             if typing.get_origin(m) in (tuple, list):
-                pending = [t for a in typing.get_args(m) if a is not Ellipsis
-                           for t in _members(a) if _is_model(t)]
+                pending = [
+                    t
+                    for a in typing.get_args(m)
+                    if a is not Ellipsis
+                    for t in _members(a)
+                    if _is_model(t)
+                ]
     return model, info, True
 
 
@@ -578,8 +621,12 @@ _EXPECTED: dict[str, str] = {
 def _expected(err: Mapping[str, Any]) -> str:
     kind = err.get("type", "")
     ctx = err.get("ctx") or {}
-    bounds = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
-              "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
+    bounds = {
+        "greater_than": (">", "gt"),
+        "greater_than_equal": (">=", "ge"),
+        "less_than": ("<", "lt"),
+        "less_than_equal": ("<=", "le"),
+    }
     if kind in bounds:
         sign, key = bounds[kind]
         return f"a value {sign} {ctx.get(key)}"
@@ -645,13 +692,15 @@ def _split_message(msg: str) -> tuple[list[str | int], str] | None:
     head, sep, rest = msg.partition(": ")
     if not sep or not re.fullmatch(r"[A-Za-z_][\w.\[\]]*", head):
         return None
-    parts: list[str | int] = [int(p) if p.isdigit() else p
-                              for p in re.split(r"[.\[\]]+", head) if p]
+    parts: list[str | int] = [
+        int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", head) if p
+    ]
     return parts, rest
 
 
-def _validation_error(exc: ValidationError, data: Mapping[str, Any], origin: _Origins,
-                      label: str = "") -> ScenarioError:
+def _validation_error(
+    exc: ValidationError, data: Mapping[str, Any], origin: _Origins, label: str = ""
+) -> ScenarioError:
     """The first error of ``exc`` as a ScenarioError naming file, path, value and expected."""
     errors = exc.errors(include_url=False)
     # An unknown key usually explains the rest (a misspelt key is also a missing one).
@@ -688,8 +737,11 @@ def _validation_error(exc: ValidationError, data: Mapping[str, Any], origin: _Or
             for candidate in (named, [*path, *named]):
                 value = _lookup(data, candidate)
                 if value is not _MISSING:
-                    expected = (rest.split("; expected ", 1)[-1] if "; expected " in rest
-                                else f"a valid value ({rest})")
+                    expected = (
+                        rest.split("; expected ", 1)[-1]
+                        if "; expected " in rest
+                        else f"a valid value ({rest})"
+                    )
                     return make(candidate, value, expected)
         return make(path, _lookup(data, path), msg)
     value = _lookup(data, path) if path else err.get("input")
@@ -710,15 +762,23 @@ def _validate(body: Mapping[str, Any], origin: _Origins, label: str = "") -> Sim
     """The one validation of a raw body into a SimConfig."""
     deep = _too_deep(body)
     if deep is not None:
-        raise ScenarioError(origin.file_of(deep), label + _join(deep[:6]) + "...",
-                            "deeply nested data", f"nesting at most {MAX_DEPTH} deep")
+        raise ScenarioError(
+            origin.file_of(deep),
+            label + _join(deep[:6]) + "...",
+            "deeply nested data",
+            f"nesting at most {MAX_DEPTH} deep",
+        )
     try:
         return SimConfig.model_validate(body)
     except ValidationError as exc:
         raise _validation_error(exc, body, origin, label) from None
     except RecursionError:
-        raise ScenarioError(origin.default, label or "<top level>", "deeply nested data",
-                            f"nesting at most {MAX_DEPTH} deep") from None
+        raise ScenarioError(
+            origin.default,
+            label or "<top level>",
+            "deeply nested data",
+            f"nesting at most {MAX_DEPTH} deep",
+        ) from None
 
 
 def validate_config(data: Mapping[str, Any], *, source: str | None = None) -> SimConfig:
@@ -792,7 +852,7 @@ class SweepSpec:
             lengths = [len(v) for _, v in self.axes]
             first = {k: v[0] for k, v in self.axes}
             for a, (name, values) in enumerate(self.axes):
-                stride = math.prod(lengths[a + 1:])
+                stride = math.prod(lengths[a + 1 :])
                 for i, value in enumerate(values):
                     if i == 0 and a > 0:
                         continue  # the same point as axis 0's first value
@@ -802,8 +862,10 @@ class SweepSpec:
                 yield f"sweep point {i}: ", dict(record)
         else:
             for end, label in ((0, "low"), (1, "high")):
-                yield (f"sweep.bounds ({label} ends): ",
-                       {name: pair[end] for name, pair in self.bounds})
+                yield (
+                    f"sweep.bounds ({label} ends): ",
+                    {name: pair[end] for name, pair in self.bounds},
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """The ``[sweep]`` table as plain data."""
@@ -845,8 +907,11 @@ def _parse_sweep(raw: Any, file: str, body: Mapping[str, Any]) -> SweepSpec | No
         raise err(".design", design, f"one of {', '.join(_SWEEP_KEYS)}")
     for key in raw:
         if key not in _SWEEP_KEYS[design]:
-            raise err(f".{key}", raw[key],
-                      f"a key of a {design} sweep ({', '.join(_SWEEP_KEYS[design])}); unknown key")
+            raise err(
+                f".{key}",
+                raw[key],
+                f"a key of a {design} sweep ({', '.join(_SWEEP_KEYS[design])}); unknown key",
+            )
     if design == "grid":
         axes = raw.get("axes")
         if not isinstance(axes, Mapping) or not axes:
@@ -857,17 +922,24 @@ def _parse_sweep(raw: Any, file: str, body: Mapping[str, Any]) -> SweepSpec | No
                 raise err(f".axes.{name}", values, "a non-empty array of values")
             size *= len(values)
             if size > MAX_SWEEP_POINTS:
-                raise err(".axes", f"{size}+ points",
-                          f"a design of at most {MAX_SWEEP_POINTS} points")
+                raise err(
+                    ".axes", f"{size}+ points", f"a design of at most {MAX_SWEEP_POINTS} points"
+                )
         return SweepSpec("grid", axes=tuple((k, tuple(v)) for k, v in axes.items()))
     if design == "list":
         records = raw.get("records")
-        if not isinstance(records, list) or not records or not all(
-                isinstance(r, Mapping) for r in records):
+        if (
+            not isinstance(records, list)
+            or not records
+            or not all(isinstance(r, Mapping) for r in records)
+        ):
             raise err(".records", records, "a non-empty array of tables")
         if len(records) > MAX_SWEEP_POINTS:
-            raise err(".records", f"{len(records)} records",
-                      f"a design of at most {MAX_SWEEP_POINTS} points")
+            raise err(
+                ".records",
+                f"{len(records)} records",
+                f"a design of at most {MAX_SWEEP_POINTS} points",
+            )
         return SweepSpec("list", records=tuple(tuple(r.items()) for r in records))
     n = raw.get("n")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -875,8 +947,9 @@ def _parse_sweep(raw: Any, file: str, body: Mapping[str, Any]) -> SweepSpec | No
     if n > MAX_SWEEP_POINTS:
         raise err(".n", n, f"at most {MAX_SWEEP_POINTS} points")
     seed = raw.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                             or not 0 <= seed <= 2**63 - 1):
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**63 - 1
+    ):
         raise err(".seed", seed, "an integer in [0, 2^63 - 1]")
     bounds = raw.get("bounds")
     if not isinstance(bounds, Mapping) or not bounds:
@@ -918,8 +991,12 @@ class SensitivitySpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (as in the file)."""
-        return {"params": self.ranges(), "method": self.method,
-                "trajectories": self.trajectories, "levels": self.levels}
+        return {
+            "params": self.ranges(),
+            "method": self.method,
+            "trajectories": self.trajectories,
+            "levels": self.levels,
+        }
 
 
 def _parse_sensitivity(raw: Any, file: str, body: Mapping[str, Any]) -> SensitivitySpec | None:
@@ -934,32 +1011,46 @@ def _parse_sensitivity(raw: Any, file: str, body: Mapping[str, Any]) -> Sensitiv
         raise err("", raw, "a table with params = {path = [low, high], ...}")
     unknown = [k for k in raw if k not in _SENSITIVITY_KEYS]
     if unknown:
-        raise err(f".{unknown[0]}", raw[unknown[0]],
-                  f"a key of the sensitivity table ({', '.join(_SENSITIVITY_KEYS)}); unknown key")
+        raise err(
+            f".{unknown[0]}",
+            raw[unknown[0]],
+            f"a key of the sensitivity table ({', '.join(_SENSITIVITY_KEYS)}); unknown key",
+        )
     params = raw.get("params")
     if not isinstance(params, Mapping) or not params:
         raise err(".params", params, "a table of parameter path -> [low, high]")
     if len(params) > MAX_SENSITIVITY_PARAMS:
-        raise err(".params", f"{len(params)} parameters",
-                  f"at most {MAX_SENSITIVITY_PARAMS} parameters")
+        raise err(
+            ".params", f"{len(params)} parameters", f"at most {MAX_SENSITIVITY_PARAMS} parameters"
+        )
     parse_bounds(params, body, file, where="sensitivity.params")
     method = raw.get("method", "both")
     if method not in ("oat", "morris", "both"):
         raise err(".method", method, '"oat", "morris" or "both"')
     trajectories = raw.get("trajectories", 4)
-    if isinstance(trajectories, bool) or not isinstance(trajectories, int) or \
-            not 1 <= trajectories <= 10_000:
+    if (
+        isinstance(trajectories, bool)
+        or not isinstance(trajectories, int)
+        or not 1 <= trajectories <= 10_000
+    ):
         raise err(".trajectories", trajectories, "an integer from 1 to 10000")
     levels = raw.get("levels", 4)
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2 or levels % 2 \
-            or levels > 1000:
+    if (
+        isinstance(levels, bool)
+        or not isinstance(levels, int)
+        or levels < 2
+        or levels % 2
+        or levels > 1000
+    ):
         raise err(".levels", levels, "an even integer from 2 to 1000")
-    return SensitivitySpec(tuple((str(k), (v[0], v[1])) for k, v in params.items()),
-                           str(method), trajectories, levels)
+    return SensitivitySpec(
+        tuple((str(k), (v[0], v[1])) for k, v in params.items()), str(method), trajectories, levels
+    )
 
 
-def parse_bounds(bounds: Mapping[str, Any], body: Mapping[str, Any], file: str | None, *,
-                 where: str) -> dict[str, tuple[Any, Any]]:
+def parse_bounds(
+    bounds: Mapping[str, Any], body: Mapping[str, Any], file: str | None, *, where: str
+) -> dict[str, tuple[Any, Any]]:
     """Parameter path -> ``[low, high]`` as two numbers in each field's unit.
 
     Quantities (``"1 hour"``) convert into the unit of the field the path names (blocks round
@@ -987,8 +1078,7 @@ def parse_bounds(bounds: Mapping[str, Any], body: Mapping[str, Any], file: str |
         try:
             lo, hi = (_bound_number(v, _unit_at(str(name), body)) for v in pair)
         except ValueError as exc:
-            raise ScenarioError(file, at, pair,
-                                f"quantities in the field's unit ({exc})") from None
+            raise ScenarioError(file, at, pair, f"quantities in the field's unit ({exc})") from None
         if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (lo, hi)):
             raise ScenarioError(file, at, pair, "two numbers (or quantities)")
         if not all(math.isfinite(v) and abs(v) < 1e300 for v in (lo, hi)):
@@ -1009,9 +1099,12 @@ def check_study_size(points: int, policies: int, seeds: int, where: str = "study
     """
     runs = points * policies * seeds
     if runs > MAX_RUNS:
-        raise ScenarioError(where, "points x policies x seeds",
-                            f"{points} x {policies} x {seeds} = {runs} runs",
-                            f"a study of at most {MAX_RUNS} runs")
+        raise ScenarioError(
+            where,
+            "points x policies x seeds",
+            f"{points} x {policies} x {seeds} = {runs} runs",
+            f"a study of at most {MAX_RUNS} runs",
+        )
 
 
 # -- policies -------------------------------------------------------------------------------------
@@ -1027,8 +1120,12 @@ def _parse_policies(raw: Any, file: str) -> tuple[str, ...]:
         return ()
     if raw == "all":
         return ("all",)
-    if (not isinstance(raw, list) or not raw or len(raw) > 256
-            or not all(isinstance(p, str) and 0 < len(p) <= 200 for p in raw)):
+    if (
+        not isinstance(raw, list)
+        or not raw
+        or len(raw) > 256
+        or not all(isinstance(p, str) and 0 < len(p) <= 200 for p in raw)
+    ):
         raise ScenarioError(file, "policies", raw, '"all" or a non-empty array of policy names')
     return tuple(raw)
 
@@ -1136,13 +1233,18 @@ class Scenario:
         where = source or "<scenario>"
         deep = _too_deep(data)
         if deep is not None:
-            raise ScenarioError(where, _join(deep[:6]) + "...", "deeply nested data",
-                                f"nesting at most {MAX_DEPTH} deep")
+            raise ScenarioError(
+                where,
+                _join(deep[:6]) + "...",
+                "deeply nested data",
+                f"nesting at most {MAX_DEPTH} deep",
+            )
         origin = _Origins(where)
         return _build(copy.deepcopy(dict(data)), origin, where)
 
-    def _raw_with(self, policy: str | None,
-                  overrides: Mapping[str, Any] | None, label: str) -> tuple[dict, _Origins]:
+    def _raw_with(
+        self, policy: str | None, overrides: Mapping[str, Any] | None, label: str
+    ) -> tuple[dict, _Origins]:
         body = copy.deepcopy(dict(self.raw)) if self.raw else self.body
         origin = (self._origin or _Origins(self.source or "<scenario>")).copy()
         if overrides:
@@ -1152,14 +1254,20 @@ class Scenario:
             governance = body.get("governance")
             governance = dict(governance) if isinstance(governance, Mapping) else {}
             if governance.get("policy", "sudo") != policy and not any(
-                    str(k).startswith("governance.policy_config") for k in (overrides or {})):
+                str(k).startswith("governance.policy_config") for k in (overrides or {})
+            ):
                 governance.pop("policy_config", None)  # another policy's fields would not fit
             governance["policy"] = policy
             body["governance"] = governance
         return body, origin
 
-    def to_config(self, policy: str | None = None,
-                  overrides: Mapping[str, Any] | None = None, *, label: str = "") -> SimConfig:
+    def to_config(
+        self,
+        policy: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        label: str = "",
+    ) -> SimConfig:
         """The SimConfig of this scenario, with ``policy`` and dotted-path ``overrides`` applied.
 
         Overrides go into the raw body before its one validation, so their values may carry
@@ -1189,8 +1297,10 @@ class Scenario:
             Naming ``sweep point <i>`` and the field, for the first point that does not
             validate.
         """
-        return [(p, self.to_config(overrides=p, label=f"sweep point {i}: ") if p else self.config)
-                for i, p in enumerate(self.points())]
+        return [
+            (p, self.to_config(overrides=p, label=f"sweep point {i}: ") if p else self.config)
+            for i, p in enumerate(self.points())
+        ]
 
     def check_sensitivity_values(self) -> None:
         """Validate both ends of every ``[sensitivity]`` range once (as overrides).
@@ -1208,8 +1318,12 @@ class Scenario:
                 try:
                     self.to_config(overrides={path: value})
                 except ScenarioError as exc:
-                    raise ScenarioError(where, f"sensitivity.params.{path} ({end} end)", value,
-                                        f"a valid {exc.path}: {exc.expected}") from None
+                    raise ScenarioError(
+                        where,
+                        f"sensitivity.params.{path} ({end} end)",
+                        value,
+                        f"a valid {exc.path}: {exc.expected}",
+                    ) from None
 
     def check_sweep_values(self) -> None:
         """Validate every value of the sweep once (:meth:`SweepSpec.probes`), not every point.
@@ -1225,8 +1339,14 @@ class Scenario:
             self.to_config(overrides=point, label=label)
 
 
-def _build(raw: dict[str, Any], origin: _Origins, file: str, *,
-           overrides: Mapping[str, Any] | None = None, check_sweep: bool = True) -> Scenario:
+def _build(
+    raw: dict[str, Any],
+    origin: _Origins,
+    file: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    check_sweep: bool = True,
+) -> Scenario:
     raw = dict(raw)
     raw.pop("extends", None)
     policies = _parse_policies(raw.pop("policies", None), origin.file_of(["policies"]))
@@ -1238,8 +1358,12 @@ def _build(raw: dict[str, Any], origin: _Origins, file: str, *,
     sensitivity_raw = raw.pop("sensitivity", None)
     uncertainty = raw.pop("market_uncertainty", "prior")
     if uncertainty not in MARKET_UNCERTAINTY:
-        raise ScenarioError(origin.file_of(["market_uncertainty"]), "market_uncertainty",
-                            uncertainty, " or ".join(f'"{v}"' for v in MARKET_UNCERTAINTY))
+        raise ScenarioError(
+            origin.file_of(["market_uncertainty"]),
+            "market_uncertainty",
+            uncertainty,
+            " or ".join(f'"{v}"' for v in MARKET_UNCERTAINTY),
+        )
     if overrides:
         _apply_overrides(raw, overrides, origin, f"{file} (--set)", "")
     sweep = _parse_sweep(sweep_raw, origin.file_of(["sweep"]), raw)
@@ -1247,18 +1371,30 @@ def _build(raw: dict[str, Any], origin: _Origins, file: str, *,
     config = _validate(raw, origin)
     if policies:
         resolve_policies(policies, origin.file_of(["policies"]))
-    scenario = Scenario(config=config, policies=policies, seeds=seeds, sweep=sweep, source=file,
-                        raw=raw, _origin=origin, market_uncertainty=uncertainty,
-                        sensitivity=sensitivity)
+    scenario = Scenario(
+        config=config,
+        policies=policies,
+        seeds=seeds,
+        sweep=sweep,
+        source=file,
+        raw=raw,
+        _origin=origin,
+        market_uncertainty=uncertainty,
+        sensitivity=sensitivity,
+    )
     if check_sweep:
         scenario.check_sweep_values()
         scenario.check_sensitivity_values()
     return scenario
 
 
-def load_scenario(path: str | os.PathLike[str], *, exclude: Collection[str] = (),
-                  overrides: Mapping[str, Any] | None = None,
-                  check_sweep: bool = True) -> Scenario:
+def load_scenario(
+    path: str | os.PathLike[str],
+    *,
+    exclude: Collection[str] = (),
+    overrides: Mapping[str, Any] | None = None,
+    check_sweep: bool = True,
+) -> Scenario:
     """Load, merge (``extends``) and validate a scenario file, once.
 
     Parameters

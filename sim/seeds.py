@@ -98,7 +98,8 @@ class RunStreams:
         """
         children = np.random.SeedSequence(seed).spawn(len(STREAMS))
         generators = {
-            name: np.random.default_rng(child) for name, child in zip(STREAMS, children, strict=True)
+            name: np.random.default_rng(child)
+            for name, child in zip(STREAMS, children, strict=True)
         }
         return cls(seed=seed, **generators)
 

@@ -132,8 +132,12 @@ def sensitivity_parameters(
     if not ranges:
         raise ScenarioError(source, "sensitivity", {}, "at least one parameter PATH=[low, high]")
     if len(ranges) > MAX_PARAMETERS:
-        raise ScenarioError(source, "sensitivity", f"{len(ranges)} parameters",
-                            f"at most {MAX_PARAMETERS} parameters")
+        raise ScenarioError(
+            source,
+            "sensitivity",
+            f"{len(ranges)} parameters",
+            f"at most {MAX_PARAMETERS} parameters",
+        )
     body = scenario.raw or scenario.body
     bounds = parse_bounds(dict(ranges), body, source, where="sensitivity")
     dumped = scenario.config.model_dump(mode="json")
@@ -141,21 +145,27 @@ def sensitivity_parameters(
     for path, (lo, hi) in bounds.items():
         base = _lookup(dumped, path)
         integer = (isinstance(base, int) and not isinstance(base, bool)) or (
-            base is None and isinstance(lo, int) and isinstance(hi, int))
+            base is None and isinstance(lo, int) and isinstance(hi, int)
+        )
         param = Parameter(path, float(lo), float(hi), base, integer)
         for end, value in (("low", param.value(0.0)), ("high", param.value(1.0))):
             try:
                 scenario.to_config(overrides={path: value})
             except ScenarioError as exc:
-                raise ScenarioError(source, f"sensitivity.{path} ({end} end)", value,
-                                    f"a valid {exc.path}: {exc.expected}") from None
+                raise ScenarioError(
+                    source,
+                    f"sensitivity.{path} ({end} end)",
+                    value,
+                    f"a valid {exc.path}: {exc.expected}",
+                ) from None
         out.append(param)
     return tuple(out)
 
 
 # -- designs ------------------------------------------------------------------------------------
-def morris_unit_trajectories(k: int, trajectories: int, levels: int,
-                             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def morris_unit_trajectories(
+    k: int, trajectories: int, levels: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Morris one-factor-at-a-time trajectories in the unit cube.
 
     Each trajectory starts at a random point of the ``levels``-level grid and moves each of
@@ -273,8 +283,7 @@ def design_sensitivity(
         for p in params:
             for end, unit in (("low", 0.0), ("high", 1.0)):
                 points.append({p.path: p.value(unit)})
-                roles.append({"role": end, "parameter": p.path, "trajectory": None,
-                              "step": None})
+                roles.append({"role": end, "parameter": p.path, "trajectory": None, "step": None})
     n_traj = trajectories if method in ("morris", "both") else 0
     if n_traj:
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(DESIGN_STREAM,)))
@@ -282,11 +291,15 @@ def design_sensitivity(
         for t in range(n_traj):
             for s in range(len(params) + 1):
                 points.append({p.path: p.value(unit[t, s, i]) for i, p in enumerate(params)})
-                roles.append({"role": "morris",
-                              "parameter": params[moved[t, s - 1]].path if s else None,
-                              "trajectory": t, "step": s})
-    return SensitivityDesign(params, method, n_traj, levels, int(seed), tuple(points),
-                             tuple(roles))
+                roles.append(
+                    {
+                        "role": "morris",
+                        "parameter": params[moved[t, s - 1]].path if s else None,
+                        "trajectory": t,
+                        "step": s,
+                    }
+                )
+    return SensitivityDesign(params, method, n_traj, levels, int(seed), tuple(points), tuple(roles))
 
 
 def plan_sensitivity(
@@ -304,7 +317,8 @@ def plan_sensitivity(
     common to every point and policy of a replication (``common_seeds=True``).
     """
     configs = [
-        scenario.to_config(overrides=point, label=f"sensitivity point {i}: ") if point
+        scenario.to_config(overrides=point, label=f"sensitivity point {i}: ")
+        if point
         else scenario.config
         for i, point in enumerate(design.points)
     ]
@@ -316,8 +330,16 @@ def plan_sensitivity(
         "command": "sensitivity",
         "sensitivity": design.to_dict(),
     }
-    return plan_study(configs, list(design.points), list(policies), replications,
-                      entropy=entropy, run_config=run_config, meta=meta, common_seeds=True)
+    return plan_study(
+        configs,
+        list(design.points),
+        list(policies),
+        replications,
+        entropy=entropy,
+        run_config=run_config,
+        meta=meta,
+        common_seeds=True,
+    )
 
 
 # -- analysis -----------------------------------------------------------------------------------
@@ -342,9 +364,11 @@ class OATResult:
     def tornado_table(self) -> pd.DataFrame:
         """``parameter, low_effect, high_effect``, the widest swing first (a tornado chart)."""
         frame = self.table.sort_values("swing", ascending=False, kind="stable")
-        return frame[["parameter", "effect_low", "effect_high"]].rename(
-            columns={"effect_low": "low_effect", "effect_high": "high_effect"}
-        ).reset_index(drop=True)
+        return (
+            frame[["parameter", "effect_low", "effect_high"]]
+            .rename(columns={"effect_low": "low_effect", "effect_high": "high_effect"})
+            .reset_index(drop=True)
+        )
 
 
 @dataclass(frozen=True)
@@ -413,8 +437,9 @@ class SensitivityResult:
         if self.oat is not None:
             names += self.oat.table.loc[self.oat.table["changes_ranking"], "parameter"].tolist()
         if self.morris is not None:
-            names += self.morris.table.loc[self.morris.table["ranking_changes"] > 0,
-                                           "parameter"].tolist()
+            names += self.morris.table.loc[
+                self.morris.table["ranking_changes"] > 0, "parameter"
+            ].tolist()
         return list(dict.fromkeys(names))
 
     def lines(self) -> list[str]:
@@ -426,13 +451,17 @@ class SensitivityResult:
         if self.oat is not None:
             for row in self.oat.table.sort_values("swing", ascending=False).itertuples():
                 flag = " (changes the ranking)" if row.changes_ranking else ""
-                out.append(f"  {row.parameter}: low {row.effect_low:+.4g}, high "
-                           f"{row.effect_high:+.4g}{flag}")
+                out.append(
+                    f"  {row.parameter}: low {row.effect_low:+.4g}, high "
+                    f"{row.effect_high:+.4g}{flag}"
+                )
         if self.morris is not None:
             for row in self.morris.table.itertuples():
-                out.append(f"  {row.parameter}: Morris mu* {row.mu_star:.4g}, sigma "
-                           f"{row.sigma:.4g}, ranking changed on {row.ranking_changes:.0%} of "
-                           "steps")
+                out.append(
+                    f"  {row.parameter}: Morris mu* {row.mu_star:.4g}, sigma "
+                    f"{row.sigma:.4g}, ranking changed on {row.ranking_changes:.0%} of "
+                    "steps"
+                )
         return out
 
     def figure(self, **kwargs: Any) -> Figure:
@@ -449,13 +478,19 @@ def _ranking(means: Mapping[str, float]) -> str:
     return text
 
 
-def _point_table(kpis: pd.DataFrame, design: SensitivityDesign, policies: Sequence[str],
-                 metric: str, contrast: tuple[str, str] | None) -> pd.DataFrame:
+def _point_table(
+    kpis: pd.DataFrame,
+    design: SensitivityDesign,
+    policies: Sequence[str],
+    metric: str,
+    contrast: tuple[str, str] | None,
+) -> pd.DataFrame:
     """One row per design point: each policy's mean metric, the output and the ranking."""
     if metric not in kpis.columns:
         raise KeyError(f"metric {metric!r} is not a KPI of this study")
-    wide = kpis.pivot_table(index=["point", "replication"], columns="policy", values=metric,
-                            aggfunc="first")
+    wide = kpis.pivot_table(
+        index=["point", "replication"], columns="policy", values=metric, aggfunc="first"
+    )
     wide = wide.reindex(columns=list(policies)).dropna()  # replications every policy finished
     rows = []
     for p, role in enumerate(design.roles):
@@ -491,25 +526,31 @@ def _oat(points: pd.DataFrame, design: SensitivityDesign, output: str) -> OATRes
         known = bool(base["ranking"])
         flips_low = known and bool(low["ranking"]) and low["ranking"] != base["ranking"]
         flips_high = known and bool(high["ranking"]) and high["ranking"] != base["ranking"]
-        rows.append({
-            "parameter": p.path,
-            "low": p.value(0.0),
-            "high": p.value(1.0),
-            "base": p.base,
-            "y_base": base["y"],
-            "y_low": low["y"],
-            "y_high": high["y"],
-            "effect_low": effect_low,
-            "effect_high": effect_high,
-            "swing": _swing(effect_low, effect_high),
-            "ranking_base": base["ranking"],
-            "ranking_low": low["ranking"],
-            "ranking_high": high["ranking"],
-            "flips_low": flips_low,
-            "flips_high": flips_high,
-            "changes_ranking": bool(low["ranking"] and high["ranking"] and base["ranking"]
-                                    and {low["ranking"], high["ranking"]} != {base["ranking"]}),
-        })
+        rows.append(
+            {
+                "parameter": p.path,
+                "low": p.value(0.0),
+                "high": p.value(1.0),
+                "base": p.base,
+                "y_base": base["y"],
+                "y_low": low["y"],
+                "y_high": high["y"],
+                "effect_low": effect_low,
+                "effect_high": effect_high,
+                "swing": _swing(effect_low, effect_high),
+                "ranking_base": base["ranking"],
+                "ranking_low": low["ranking"],
+                "ranking_high": high["ranking"],
+                "flips_low": flips_low,
+                "flips_high": flips_high,
+                "changes_ranking": bool(
+                    low["ranking"]
+                    and high["ranking"]
+                    and base["ranking"]
+                    and {low["ranking"], high["ranking"]} != {base["ranking"]}
+                ),
+            }
+        )
     return OATResult(pd.DataFrame(rows), output)
 
 
@@ -534,16 +575,19 @@ def _morris(points: pd.DataFrame, design: SensitivityDesign, output: str) -> Mor
     rows = []
     for path, ee in effects.items():
         values = np.asarray(ee, dtype=float)
-        rows.append({
-            "parameter": path,
-            "mu": float(values.mean()) if values.size else math.nan,
-            "mu_star": float(np.abs(values).mean()) if values.size else math.nan,
-            "sigma": float(values.std(ddof=1)) if values.size > 1 else math.nan,
-            "n_effects": int(values.size),
-            "ranking_changes": float(np.mean(changes[path])) if changes[path] else math.nan,
-        })
-    table = pd.DataFrame(rows).sort_values("mu_star", ascending=False, kind="stable",
-                                           na_position="last")
+        rows.append(
+            {
+                "parameter": path,
+                "mu": float(values.mean()) if values.size else math.nan,
+                "mu_star": float(np.abs(values).mean()) if values.size else math.nan,
+                "sigma": float(values.std(ddof=1)) if values.size > 1 else math.nan,
+                "n_effects": int(values.size),
+                "ranking_changes": float(np.mean(changes[path])) if changes[path] else math.nan,
+            }
+        )
+    table = pd.DataFrame(rows).sort_values(
+        "mu_star", ascending=False, kind="stable", na_position="last"
+    )
     return MorrisResult(table.reset_index(drop=True), output)
 
 
@@ -576,16 +620,18 @@ def analyse_sensitivity(
         contrast = (policies[0], policies[1])
     if contrast is not None and not set(contrast) <= set(policies):
         raise ValueError(f"contrast {contrast}: expected two of the study's policies {policies}")
-    output = (f"{metric}[{contrast[0]}] - {metric}[{contrast[1]}]" if contrast
-              else f"{metric}[{policies[0]}]")
+    output = (
+        f"{metric}[{contrast[0]}] - {metric}[{contrast[1]}]"
+        if contrast
+        else f"{metric}[{policies[0]}]"
+    )
     kpis = store.table("kpis")
     if kpis.empty:
         raise ValueError(f"{store.root}: no succeeded runs to analyse")
     points = _point_table(kpis, design, policies, metric, contrast)
     oat = _oat(points, design, output) if design.method in ("oat", "both") else None
     morris = _morris(points, design, output) if design.trajectories else None
-    return SensitivityResult(metric, policies, contrast, output, points, oat, morris,
-                             store.root)
+    return SensitivityResult(metric, policies, contrast, output, points, oat, morris, store.root)
 
 
 def run_sensitivity(
@@ -641,10 +687,17 @@ def run_sensitivity(
         return analyse_sensitivity(root, metric=metric, contrast=contrast)
     entropy = new_entropy() if entropy is None else int(entropy)
     params = sensitivity_parameters(scenario, ranges)
-    design = design_sensitivity(params, method=method, trajectories=trajectories,
-                                levels=levels, seed=entropy)
-    plan = plan_sensitivity(scenario, policies, design, replications=replications,
-                            entropy=entropy, run_config=run_config or RunConfig(mode="kpi"))
+    design = design_sensitivity(
+        params, method=method, trajectories=trajectories, levels=levels, seed=entropy
+    )
+    plan = plan_sensitivity(
+        scenario,
+        policies,
+        design,
+        replications=replications,
+        entropy=entropy,
+        run_config=run_config or RunConfig(mode="kpi"),
+    )
     run_sweep(plan, root, executor, progress=progress)
     return analyse_sensitivity(root, metric=metric, contrast=contrast)
 
@@ -689,8 +742,13 @@ def tornado_figure(
     ax.set_yticks(y, rows["parameter"].astype(str).tolist())
     ax.set_xlabel(xlabel or (f"change of {output} from the base" if output else "effect"))
     ax.set_title(title or "One-at-a-time sensitivity")
-    ax.legend(handles=[Patch(color="#4c78a8", label="parameter at its low end"),
-                       Patch(color="#f58518", label="parameter at its high end")],
-              loc="best", fontsize="small")
+    ax.legend(
+        handles=[
+            Patch(color="#4c78a8", label="parameter at its low end"),
+            Patch(color="#f58518", label="parameter at its high end"),
+        ],
+        loc="best",
+        fontsize="small",
+    )
     fig.tight_layout()
     return fig

@@ -101,11 +101,21 @@ def mean_ci(
         return CI(mean, mean - q * sem, mean + q * sem, n, level, "t")
     if method == "bootstrap":
         res = stats.bootstrap(
-            (x,), np.mean, confidence_level=level, n_resamples=n_resamples,
-            method="percentile", rng=np.random.default_rng(seed),
+            (x,),
+            np.mean,
+            confidence_level=level,
+            n_resamples=n_resamples,
+            method="percentile",
+            rng=np.random.default_rng(seed),
         )
-        return CI(mean, float(res.confidence_interval.low), float(res.confidence_interval.high),
-                  n, level, "bootstrap")
+        return CI(
+            mean,
+            float(res.confidence_interval.low),
+            float(res.confidence_interval.high),
+            n,
+            level,
+            "bootstrap",
+        )
     raise ValueError(f"method: expected 't' or 'bootstrap', got {method!r}")
 
 
@@ -156,10 +166,13 @@ def grouped_mean_ci(
     values = frame[list(columns)].astype(float)
     values = values.where(np.isfinite(values.to_numpy()))
     grouped = values.groupby([frame[k] for k in by], sort=False)
-    parts = {"mean": grouped.mean(), "std": grouped.std(ddof=1), "n": grouped.count(),
-             "distinct": grouped.nunique()}
-    long = pd.concat({name: part.stack(future_stack=True) for name, part in parts.items()},
-                     axis=1)
+    parts = {
+        "mean": grouped.mean(),
+        "std": grouped.std(ddof=1),
+        "n": grouped.count(),
+        "distinct": grouped.nunique(),
+    }
+    long = pd.concat({name: part.stack(future_stack=True) for name, part in parts.items()}, axis=1)
     long.index = long.index.set_names([*by, "kpi"])
     long = long.reset_index()
     n = long["n"].to_numpy(dtype=int)
@@ -172,6 +185,8 @@ def grouped_mean_ci(
     long["high"] = mean + half
     long["n"] = n
     return long[out_columns].reset_index(drop=True)
+
+
 def wilson_interval(successes: int, trials: int, *, level: float = 0.95) -> CI:
     """Wilson score interval of a proportion (e.g. harmful proposals executed, pooled over seeds).
 
@@ -187,8 +202,9 @@ def wilson_interval(successes: int, trials: int, *, level: float = 0.95) -> CI:
     0.0
     """
     if trials < 0 or not 0 <= successes <= trials:
-        raise ValueError(f"successes, trials: expected 0 <= successes <= trials, got "
-                         f"{successes}, {trials}")
+        raise ValueError(
+            f"successes, trials: expected 0 <= successes <= trials, got {successes}, {trials}"
+        )
     if trials == 0:
         return CI(float("nan"), float("nan"), float("nan"), 0, level, "wilson")
     p = successes / trials
@@ -196,5 +212,6 @@ def wilson_interval(successes: int, trials: int, *, level: float = 0.95) -> CI:
     denom = 1.0 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
     half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return CI(p, max(0.0, float(centre - half)), min(1.0, float(centre + half)), trials, level,
-              "wilson")
+    return CI(
+        p, max(0.0, float(centre - half)), min(1.0, float(centre + half)), trials, level, "wilson"
+    )

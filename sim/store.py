@@ -135,12 +135,20 @@ def _atomic_write_record(record: Mapping[str, Any], path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    fields = [pa.field(name, pa.large_string()) if isinstance(value, _LargeString)
-              else (name, None) for name, value in record.items()]
+    fields = [
+        pa.field(name, pa.large_string()) if isinstance(value, _LargeString) else (name, None)
+        for name, value in record.items()
+    ]
     table = pa.Table.from_pylist([dict(record)])
     if any(isinstance(f, pa.Field) for f in fields):
-        table = table.cast(pa.schema([f if isinstance(f, pa.Field) else table.schema.field(n)
-                                      for f, n in zip(fields, record, strict=True)]))
+        table = table.cast(
+            pa.schema(
+                [
+                    f if isinstance(f, pa.Field) else table.schema.field(n)
+                    for f, n in zip(fields, record, strict=True)
+                ]
+            )
+        )
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
@@ -160,8 +168,13 @@ def _jsonable_column(values: pd.Series) -> pd.Series:
         return values.astype("boolean")
     if present.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool)).all():
         return values.astype(float)
-    return values.map(lambda v: v if v is None or (isinstance(v, float) and v != v)
-                      else json.dumps(v, default=str, sort_keys=True))
+    return values.map(
+        lambda v: (
+            v
+            if v is None or (isinstance(v, float) and v != v)
+            else json.dumps(v, default=str, sort_keys=True)
+        )
+    )
 
 
 def _worker_token() -> str:
@@ -233,7 +246,8 @@ class PartWriter:
             # a private copy the driver never sees, and the run would look stored.
             raise StoreError(
                 f"{root}: no study here as seen from {socket.gethostname()}; the study "
-                "directory must be on a filesystem every worker mounts at the same path")
+                "directory must be on a filesystem every worker mounts at the same path"
+            )
         for table, frame in tables.items():
             if table not in RESULT_TABLES:
                 raise StoreError(f"table {table!r}: expected one of {', '.join(RESULT_TABLES)}")
@@ -243,8 +257,9 @@ class PartWriter:
             record = _plain_record(out)
             if record is not None:  # a KPI row: the fast path, same stored values and types
                 run_key = _LargeString(run_id) if _STR_DTYPE_IS_LARGE else run_id
-                _atomic_write_record({"run_id": run_key, "attempt": int(attempt), **record},
-                                     directory / name)
+                _atomic_write_record(
+                    {"run_id": run_key, "attempt": int(attempt), **record}, directory / name
+                )
                 continue
             out = out.reset_index(drop=True)
             for col in out.select_dtypes(include="object").columns:
@@ -333,7 +348,9 @@ class StudyStore:
     # -- reading -----------------------------------------------------------------------------
     def _require(self) -> None:
         if not self.exists():
-            raise StoreError(f"{self.root}: not a study directory (no sweep.json / manifest.parquet)")
+            raise StoreError(
+                f"{self.root}: not a study directory (no sweep.json / manifest.parquet)"
+            )
 
     def sweep(self) -> dict[str, Any]:
         """The contents of ``sweep.json``."""
@@ -371,19 +388,13 @@ class StudyStore:
 
         self._require()
         con = duckdb.connect()
-        con.execute(
-            f"CREATE VIEW manifest AS SELECT * FROM read_parquet('{self.manifest_path}')"
-        )
-        con.execute(
-            f"CREATE VIEW scenarios AS SELECT * FROM read_parquet('{self.scenarios_path}')"
-        )
+        con.execute(f"CREATE VIEW manifest AS SELECT * FROM read_parquet('{self.manifest_path}')")
+        con.execute(f"CREATE VIEW scenarios AS SELECT * FROM read_parquet('{self.scenarios_path}')")
         con.execute("CREATE VIEW runs AS SELECT * FROM manifest WHERE status = 'SUCCEEDED'")
         for table in RESULT_TABLES:
             pattern = self._parts_glob(table)
             if pattern is None:
-                con.execute(
-                    f"CREATE VIEW {table} AS SELECT run_id, attempt FROM runs WHERE false"
-                )
+                con.execute(f"CREATE VIEW {table} AS SELECT run_id, attempt FROM runs WHERE false")
                 continue
             con.execute(
                 f"CREATE VIEW {table} AS SELECT r.scenario_id, r.policy, r.point, r.replication, "
@@ -417,8 +428,14 @@ class StudyStore:
         except OSError:
             return None
         part_key = None if parts is None else (parts.st_ino, parts.st_mtime_ns)
-        return (str(self.root), table, manifest.st_ino, manifest.st_mtime_ns, manifest.st_size,
-                part_key)
+        return (
+            str(self.root),
+            table,
+            manifest.st_ino,
+            manifest.st_mtime_ns,
+            manifest.st_size,
+            part_key,
+        )
 
     def table(self, table: str) -> pd.DataFrame:
         """All rows of ``table`` for succeeded runs, sorted by run and row order.

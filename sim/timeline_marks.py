@@ -50,9 +50,14 @@ def shock_marks(configs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             lever = shock.get("lever") if isinstance(shock.get("lever"), Mapping) else {}
             target = _subnet(shock.get("netuid", lever.get("netuid")))
             words = [shock["kind"], lever.get("kind"), target]
-            rows.append({"day": float(shock["day"]),
-                         "label": " ".join(str(w) for w in words if w),
-                         "category": "shock", "policy": None})
+            rows.append(
+                {
+                    "day": float(shock["day"]),
+                    "label": " ".join(str(w) for w in words if w),
+                    "category": "shock",
+                    "policy": None,
+                }
+            )
     frame = pd.DataFrame(rows, columns=list(MARK_COLUMNS))
     return frame.drop_duplicates(subset=["day", "label"]).reset_index(drop=True)
 
@@ -85,8 +90,11 @@ def executed_marks(events: pd.DataFrame) -> pd.DataFrame:
     needed = {"kind", "day", "policy"}
     if events.empty or not needed <= set(events.columns):
         return pd.DataFrame(columns=list(MARK_COLUMNS))
-    runs_by_policy = (events.groupby("policy", sort=False)["run_id"].nunique()
-                      if "run_id" in events.columns else None)
+    runs_by_policy = (
+        events.groupby("policy", sort=False)["run_id"].nunique()
+        if "run_id" in events.columns
+        else None
+    )
     executed = events[events["kind"] == "executed"]
     if executed.empty:
         return pd.DataFrame(columns=list(MARK_COLUMNS))
@@ -95,14 +103,22 @@ def executed_marks(events: pd.DataFrame) -> pd.DataFrame:
     for (policy, action), group in executed.groupby(["policy", "action"], sort=False):
         runs = group["run_id"].nunique() if "run_id" in group.columns else len(group)
         total = int(runs_by_policy[policy]) if runs_by_policy is not None else runs
-        rows.append({"day": float(np.median(pd.to_numeric(group["day"], errors="coerce"))),
-                     "label": f"{policy}: {action} ({runs}/{total} seeds)",
-                     "category": "governance", "policy": str(policy)})
+        rows.append(
+            {
+                "day": float(np.median(pd.to_numeric(group["day"], errors="coerce"))),
+                "label": f"{policy}: {action} ({runs}/{total} seeds)",
+                "category": "governance",
+                "policy": str(policy),
+            }
+        )
     return pd.DataFrame(rows, columns=list(MARK_COLUMNS))
 
 
-def report_marks(events: pd.DataFrame, configs: Sequence[Mapping[str, Any]],
-                 policies: Sequence[str] | None = None) -> pd.DataFrame:
+def report_marks(
+    events: pd.DataFrame,
+    configs: Sequence[Mapping[str, Any]],
+    policies: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Shocks and executed governance actions, by day (``day, label, category, policy``).
 
     Parameters
@@ -124,8 +140,9 @@ def report_marks(events: pd.DataFrame, configs: Sequence[Mapping[str, Any]],
     return marks.sort_values("day", kind="stable").reset_index(drop=True)
 
 
-def draw_marks(ax: Any, marks: pd.DataFrame, *, time: str = "day",
-               colors: Mapping[str, Any] | None = None) -> None:
+def draw_marks(
+    ax: Any, marks: pd.DataFrame, *, time: str = "day", colors: Mapping[str, Any] | None = None
+) -> None:
     """Draw ``marks`` on ``ax`` as numbered vertical rules, with a key below the axis.
 
     Shocks are dark dashed rules; governance actions dotted rules in their policy's colour
@@ -150,14 +167,36 @@ def draw_marks(ax: Any, marks: pd.DataFrame, *, time: str = "day",
         # Numbers at the same time stack downwards instead of overprinting.
         slot = seen.get(round(x, 6), 0)
         seen[round(x, 6)] = slot + 1
-        ax.text(x, 0.99 - 0.07 * slot, f"{number}", transform=ax.get_xaxis_transform(),
-                ha="center", va="top", fontsize=6.5, color=color, clip_on=True,
-                bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 0.6})
+        ax.text(
+            x,
+            0.99 - 0.07 * slot,
+            f"{number}",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="top",
+            fontsize=6.5,
+            color=color,
+            clip_on=True,
+            bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 0.6},
+        )
         kind = "shock" if shock else "executed"
         key.append(f"{number}: {unit} {x:.4g}, {kind}: {row.label}")
     columns = 2 if len(key) > 4 else 1
     rows = -(-len(key) // columns)
-    text = "\n".join("    ".join(key[r + c * rows].ljust(60) for c in range(columns)
-                               if r + c * rows < len(key)).rstrip() for r in range(rows))
-    ax.text(0.0, -0.2, text, transform=ax.transAxes, ha="left", va="top", fontsize=6,
-            family="monospace", color="#333333")
+    text = "\n".join(
+        "    ".join(
+            key[r + c * rows].ljust(60) for c in range(columns) if r + c * rows < len(key)
+        ).rstrip()
+        for r in range(rows)
+    )
+    ax.text(
+        0.0,
+        -0.2,
+        text,
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize=6,
+        family="monospace",
+        color="#333333",
+    )

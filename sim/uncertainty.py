@@ -84,12 +84,16 @@ class PairRanking:
     def line(self) -> str:
         """One readable line."""
         verdict = "settled" if self.settled else "flips inside the range"
-        text = (f"{self.a} vs {self.b}: {self.a} does less harm in {self.share_a_less:.0%} "
-                f"[{self.share_low:.0%}, {self.share_high:.0%}] of {self.n} paired replications; "
-                f"mean {self.metric} difference {self.diff.format()}: {verdict}")
+        text = (
+            f"{self.a} vs {self.b}: {self.a} does less harm in {self.share_a_less:.0%} "
+            f"[{self.share_low:.0%}, {self.share_high:.0%}] of {self.n} paired replications; "
+            f"mean {self.metric} difference {self.diff.format()}: {verdict}"
+        )
         if self.by_constant and self.flips:
-            parts = [f"{name}: {lo:.0%} below median, {hi:.0%} above"
-                     for name, (lo, hi) in self.by_constant.items()]
+            parts = [
+                f"{name}: {lo:.0%} below median, {hi:.0%} above"
+                for name, (lo, hi) in self.by_constant.items()
+            ]
             text += " (" + "; ".join(parts) + ")"
         return text
 
@@ -109,11 +113,23 @@ class RankingStability:
     def table(self) -> pd.DataFrame:
         """One row per pair: ``a, b, n, share_a_less, share_low, share_high, diff_mean,
         diff_low, diff_high, settled``."""
-        return pd.DataFrame([{
-            "a": p.a, "b": p.b, "n": p.n, "share_a_less": p.share_a_less,
-            "share_low": p.share_low, "share_high": p.share_high, "diff_mean": p.diff.mean,
-            "diff_low": p.diff.low, "diff_high": p.diff.high, "settled": p.settled,
-        } for p in self.pairs])
+        return pd.DataFrame(
+            [
+                {
+                    "a": p.a,
+                    "b": p.b,
+                    "n": p.n,
+                    "share_a_less": p.share_a_less,
+                    "share_low": p.share_low,
+                    "share_high": p.share_high,
+                    "diff_mean": p.diff.mean,
+                    "diff_low": p.diff.low,
+                    "diff_high": p.diff.high,
+                    "settled": p.settled,
+                }
+                for p in self.pairs
+            ]
+        )
 
     def lines(self) -> list[str]:
         """One line per pair."""
@@ -131,8 +147,10 @@ def _by_constant(paired: pd.DataFrame, less: np.ndarray) -> dict[str, tuple[floa
             continue
         median = float(np.median(values[ok]))
         below, above = ok & (values < median), ok & (values >= median)
-        out[str(column)] = (float(less[below].mean()) if below.any() else math.nan,
-                            float(less[above].mean()) if above.any() else math.nan)
+        out[str(column)] = (
+            float(less[below].mean()) if below.any() else math.nan,
+            float(less[above].mean()) if above.any() else math.nan,
+        )
     return out
 
 
@@ -168,8 +186,11 @@ def ranking_stability(
     wide = kpis.pivot_table(index=keys, columns="policy", values=metric, aggfunc="first")
     constants = None
     if draws is not None and not draws.empty:
-        constants = (draws.drop(columns=["run_id", "policy"], errors="ignore")
-                     .drop_duplicates(keys).set_index(keys))
+        constants = (
+            draws.drop(columns=["run_id", "policy"], errors="ignore")
+            .drop_duplicates(keys)
+            .set_index(keys)
+        )
     pairs = []
     for a, b in itertools.combinations(names, 2):
         if a not in wide.columns or b not in wide.columns:
@@ -184,6 +205,17 @@ def ranking_stability(
         split = {}
         if constants is not None and n:
             split = _by_constant(constants.reindex(paired.index), less)
-        pairs.append(PairRanking(a, b, metric, n, share, lo, hi,
-                                 paired_diff_ci(values_a, values_b, level=level), split))
+        pairs.append(
+            PairRanking(
+                a,
+                b,
+                metric,
+                n,
+                share,
+                lo,
+                hi,
+                paired_diff_ci(values_a, values_b, level=level),
+                split,
+            )
+        )
     return RankingStability(metric, tuple(pairs))

@@ -35,8 +35,15 @@ from tests.scenarios.tiny import tiny_config, tiny_set_args
 
 REPO = Path(__file__).resolve().parents[1]
 #: Paths git may list as ignored that other activity (imports, other tests) creates.
-_NOISE = ("__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "test-artifacts",
-          ".venv", ".egg-info")
+_NOISE = (
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "test-artifacts",
+    ".venv",
+    ".egg-info",
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -61,10 +68,14 @@ def tour_commands() -> list[list[str]]:
 
 
 def _checkout_state() -> list[str]:
-    out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
-                         cwd=REPO, capture_output=True, text=True, check=True).stdout
-    return sorted(line for line in out.splitlines()
-                  if not any(part in line for part in _NOISE))
+    out = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sorted(line for line in out.splitlines() if not any(part in line for part in _NOISE))
 
 
 def _cheap(args: list[str]) -> list[str]:
@@ -73,11 +84,26 @@ def _cheap(args: list[str]) -> list[str]:
     # --no-report: the tour's next line, `govsim report`, writes the report (and is checked).
     if command == "compare":
         covenant = load_scenario(REPO / "scenarios" / "covenant_2026.toml")
-        return ["--seeds", "2", "--executor", "sequential", "--quiet", "--no-report",
-                *tiny_set_args(covenant, 1.0)]
+        return [
+            "--seeds",
+            "2",
+            "--executor",
+            "sequential",
+            "--quiet",
+            "--no-report",
+            *tiny_set_args(covenant, 1.0),
+        ]
     if command == "sweep":
-        return ["--seeds", "1", "--executor", "sequential", "--quiet", "--no-report",
-                "--set", "horizon_days=1"]
+        return [
+            "--seeds",
+            "1",
+            "--executor",
+            "sequential",
+            "--quiet",
+            "--no-report",
+            "--set",
+            "horizon_days=1",
+        ]
     if command == "ground-truth":
         return ["--rounds", "2"]
     return []
@@ -105,16 +131,29 @@ def test_the_tour_is_what_this_test_runs() -> None:
     commands = tour_commands()
     assert all(c[0] == "govsim" for c in commands)
     assert [c[1] for c in commands] == [
-        "scenarios", "policies", "run", "compare", "report", "sweep", "report", "yuma",
-        "ground-truth", "live", "live", "live"]
+        "scenarios",
+        "policies",
+        "run",
+        "compare",
+        "report",
+        "sweep",
+        "report",
+        "yuma",
+        "ground-truth",
+        "live",
+        "live",
+        "live",
+    ]
 
 
 @pytest.mark.slow
-def test_the_readme_tour_leaves_the_checkout_as_it_was(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_readme_tour_leaves_the_checkout_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = _checkout_state()
-    shutil.copytree(REPO / "scenarios", tmp_path / "scenarios",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "scenarios", tmp_path / "scenarios", ignore=shutil.ignore_patterns("__pycache__")
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "100")
     runner = CliRunner()
@@ -137,7 +176,10 @@ def test_the_readme_tour_leaves_the_checkout_as_it_was(tmp_path: Path,
     assert "covenant_2026" in outputs["scenarios list"]
     assert outputs["policies list"].startswith("12 governance policies")
     assert sorted(p.name for p in (tmp_path / "runs" / "one").iterdir()) == [
-        "events.json", "kpis.json", "timeseries.parquet"]
+        "events.json",
+        "kpis.json",
+        "timeseries.parquet",
+    ]
     assert (tmp_path / "studies" / "covenant" / "report.html").is_file()
     report = outputs["report studies/covenant"]
     assert "Harm" in report and "runs (n)" in report and "verdict:" in report

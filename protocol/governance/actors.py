@@ -76,7 +76,9 @@ class Actor:
         for name in ("error_rate", "turnout"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise GovernanceError(f"actor {self.id!r}.{name}: expected a probability, got {value}")
+                raise GovernanceError(
+                    f"actor {self.id!r}.{name}: expected a probability, got {value}"
+                )
         object.__setattr__(self, "intent", Intent(self.intent))
         object.__setattr__(self, "interests", frozenset(self.interests))
         object.__setattr__(self, "rivals", frozenset(self.rivals))
@@ -153,8 +155,11 @@ def decide_votes(
     """
     if not 0.0 <= correlation <= 1.0:
         raise GovernanceError(f"correlation: expected a value in [0, 1], got {correlation}")
-    eligible = [a for a in sorted(actors, key=lambda a: a.id)
-                if not proposal.voters or a.id in proposal.voters]
+    eligible = [
+        a
+        for a in sorted(actors, key=lambda a: a.id)
+        if not proposal.voters or a.id in proposal.voters
+    ]
     leaders: dict[str, bool] = {}
     ballots: list[Vote] = []
     for actor in eligible:
@@ -174,15 +179,24 @@ def cast_votes(policy: GovernancePolicy, gs: GovState, votes: Iterable[Vote]) ->
     """Feed ``votes`` to ``policy`` in order; ballots it refuses (closed poll) are skipped."""
     for v in votes:
         try:
-            gs = policy.vote(gs, v.voter, v.pid, v.aye, v.block, conviction=v.conviction,
-                             veto=v.veto, abstain=v.abstain)
+            gs = policy.vote(
+                gs,
+                v.voter,
+                v.pid,
+                v.aye,
+                v.block,
+                conviction=v.conviction,
+                veto=v.veto,
+                abstain=v.abstain,
+            )
         except GovernanceError:
             continue
     return gs
 
 
-def independence_groups(actors: Iterable[Actor], correlation: float,
-                        *, perfect: float = 1.0) -> Mapping[str, str]:
+def independence_groups(
+    actors: Iterable[Actor], correlation: float, *, perfect: float = 1.0
+) -> Mapping[str, str]:
     """Actor id → independent party for the metrics (docs/governance.md, "Metrics").
 
     Members of a group count as one party when ``correlation >= perfect`` ("signers whose

@@ -200,10 +200,14 @@ class Electorate:
             self, "bodies", {str(k): tuple(str(m) for m in v) for k, v in self.bodies.items()}
         )
         object.__setattr__(self, "subnets", tuple(self.subnets))
-        object.__setattr__(self, "delegations", {str(k): str(v) for k, v in self.delegations.items()})
+        object.__setattr__(
+            self, "delegations", {str(k): str(v) for k, v in self.delegations.items()}
+        )
         for who, stake in self.stakes.items():
             if stake < 0:
-                raise GovernanceError(f"electorate.stakes[{who!r}]: stake must be >= 0, got {stake}")
+                raise GovernanceError(
+                    f"electorate.stakes[{who!r}]: stake must be >= 0, got {stake}"
+                )
 
     def body(self, name: str) -> tuple[str, ...]:
         """Members of body ``name`` (empty when absent)."""
@@ -454,13 +458,20 @@ class GovernancePolicy:
     # ------------------------------------------------------------------ public interface
     def init(self, block: Blocks, electorate: Electorate) -> GovState:
         """A fresh state at ``block`` with seats chosen from ``electorate``."""
-        gs = GovState(block=block, electorate=electorate, seats=self._choose_seats(electorate, block, None))
+        gs = GovState(
+            block=block, electorate=electorate, seats=self._choose_seats(electorate, block, None)
+        )
         return self._init_extra(gs)
 
-    def can_propose(self, gs: GovState, proposer: str, lever: Lever, *, track: str | None = None) -> bool:
+    def can_propose(
+        self, gs: GovState, proposer: str, lever: Lever, *, track: str | None = None
+    ) -> bool:
         """Whether ``proposer`` may submit ``lever`` now on ``track`` (no exception)."""
         if track == "sudo":
-            return bool(getattr(self.config, "sudo_retained", False)) and proposer == gs.electorate.root
+            return (
+                bool(getattr(self.config, "sudo_retained", False))
+                and proposer == gs.electorate.root
+            )
         try:
             self._check_proposer(gs, proposer, lever, track)
         except GovernanceError:
@@ -515,7 +526,9 @@ class GovernancePolicy:
 
     def main_body(self) -> str | None:
         """The first ``"actors"`` body of :meth:`seat_bodies` (None when there is none)."""
-        return next((name for name, spec in self.seat_bodies().items() if spec.source == "actors"), None)
+        return next(
+            (name for name, spec in self.seat_bodies().items() if spec.source == "actors"), None
+        )
 
     def propose(
         self, gs: GovState, proposer: str, lever: Lever, block: Blocks, *, track: str | None = None
@@ -562,11 +575,15 @@ class GovernancePolicy:
         self._check_voter(gs, ref, voter)
         if not 0 <= conviction <= 6:
             raise GovernanceError(f"conviction must be in 0..6, got {conviction}")
-        ballot = Vote(voter, pid, bool(aye) and not veto and not abstain, block, conviction, veto, abstain)
+        ballot = Vote(
+            voter, pid, bool(aye) and not veto and not abstain, block, conviction, veto, abstain
+        )
         gs = self._put(gs, replace(ref, votes=(*ref.votes, ballot)))
         return self._settle(gs, block)
 
-    def _sudo_call(self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks) -> GovState:
+    def _sudo_call(
+        self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks
+    ) -> GovState:
         """Root's sudo key where the policy keeps it (``sudo_retained``): next block, no vote."""
         if not getattr(self.config, "sudo_retained", False):
             raise GovernanceError(f"{self.name} has no sudo key (sudo_retained is off)")
@@ -652,8 +669,12 @@ class GovernancePolicy:
         """Name, docstring summary and config of the policy (for reports)."""
         doc = (type(self).__doc__ or "").strip().splitlines()
         bodies = {name: dataclasses.asdict(spec) for name, spec in self.seat_bodies().items()}
-        return {"name": self.name, "summary": doc[0] if doc else "",
-                "config": dataclasses.asdict(self.config), "bodies": bodies}
+        return {
+            "name": self.name,
+            "summary": doc[0] if doc else "",
+            "config": dataclasses.asdict(self.config),
+            "bodies": bodies,
+        }
 
     # ------------------------------------------------------------------ hooks
     def _choose_seats(
@@ -696,9 +717,13 @@ class GovernancePolicy:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ helpers
-    def _sync(self, gs: GovState, block: Blocks, rng: np.random.Generator | None = None) -> GovState:
+    def _sync(
+        self, gs: GovState, block: Blocks, rng: np.random.Generator | None = None
+    ) -> GovState:
         if block < gs.block:
-            raise GovernanceError(f"time runs forward: block {block} is before state block {gs.block}")
+            raise GovernanceError(
+                f"time runs forward: block {block} is before state block {gs.block}"
+            )
         while gs.next_rotation is not None and gs.next_rotation <= block:
             due = gs.next_rotation
             gs = self._process(gs, due, rng)
@@ -720,13 +745,21 @@ class GovernancePolicy:
     def _emit(gs: GovState, *events: GovEvent) -> GovState:
         return replace(gs, pending=(*gs.pending, *events))
 
-    def _close(self, gs: GovState, ref: Referendum, state: RefState, at: Blocks, kind: str) -> GovState:
+    def _close(
+        self, gs: GovState, ref: Referendum, state: RefState, at: Blocks, kind: str
+    ) -> GovState:
         ref = replace(ref, state=state, decided=ref.decided if ref.decided is not None else at)
         gs = self._put(gs, ref)
         return self._emit(gs, GovEvent(kind, ref.pid, at, ref.lever, state))
 
-    def _schedule(self, gs: GovState, ref: Referendum, decided: Blocks, at: Blocks,
-                  state: RefState = RefState.APPROVED) -> GovState:
+    def _schedule(
+        self,
+        gs: GovState,
+        ref: Referendum,
+        decided: Blocks,
+        at: Blocks,
+        state: RefState = RefState.APPROVED,
+    ) -> GovState:
         """Approve ``ref`` at ``decided`` for execution at ``at``."""
         ref = replace(ref, state=state, decided=decided, scheduled=at)
         gs = self._put(gs, ref)
@@ -753,8 +786,11 @@ class GovernancePolicy:
     def _run_scheduled(self, gs: GovState, now: Blocks) -> GovState:
         """Enact every approved referendum whose scheduled block has come."""
         for ref in gs.active():
-            if ref.state in (RefState.APPROVED, RefState.FAST_TRACKED) and ref.scheduled is not None \
-                    and ref.scheduled <= now:
+            if (
+                ref.state in (RefState.APPROVED, RefState.FAST_TRACKED)
+                and ref.scheduled is not None
+                and ref.scheduled <= now
+            ):
                 gs = self._enact(gs, ref, ref.scheduled)
         return gs
 

@@ -65,7 +65,9 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
-            raise PolicyConfigError(f"{name}: expected an integer (blocks or a count), got {value!r}")
+            raise PolicyConfigError(
+                f"{name}: expected an integer (blocks or a count), got {value!r}"
+            )
         return value
     if "float" in text:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -128,7 +130,9 @@ def build_config(cls: type[C], raw: Mapping[str, Any] | None = None, **overrides
                 raise PolicyConfigError(f"{name}: {value!r} is above the maximum {hi}")
         choices = meta.get("choices")
         if choices is not None and value not in choices:
-            raise PolicyConfigError(f"{name}: {value!r} is not one of {', '.join(map(str, choices))}")
+            raise PolicyConfigError(
+                f"{name}: {value!r} is not one of {', '.join(map(str, choices))}"
+            )
         clean[name] = value
     config = cls(**clean)
     check = getattr(config, "check", None)

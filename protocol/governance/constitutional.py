@@ -59,12 +59,18 @@ class ConstitutionalConfig:
     stake_quorum: float = param(0.2, lo=0.0, hi=1.0, doc="stake chamber turnout needed")
     jury_size: int = param(12, lo=1, hi=1_000, doc="random jury size")
     jury_seed: int = param(0, lo=0, doc="seed of the deterministic jury draw")
-    suppression_duration: int = param(216_000, lo=1, hi=100_000_000, doc="a suppression lapses after 30 d unless re-voted")
+    suppression_duration: int = param(
+        216_000, lo=1, hi=100_000_000, doc="a suppression lapses after 30 d unless re-voted"
+    )
     appeal_window: int = param(50_400, lo=0, hi=100_000_000, doc="appeal within 7 d of execution")
     appeal_period: int = param(21_600, lo=1, hi=100_000_000, doc="jury appeal vote 3 d")
     emergency_k: int = param(2, lo=1, hi=100, doc="emergency pause signatures")
-    emergency_duration: int = param(7_200, lo=1, hi=100_000_000, doc="emergency pause lapses after 24 h (safe-mode length)")
-    emergency_size: int = param(3, lo=1, hi=100, doc="members of the emergency body (the roster's first persons)")
+    emergency_duration: int = param(
+        7_200, lo=1, hi=100_000_000, doc="emergency pause lapses after 24 h (safe-mode length)"
+    )
+    emergency_size: int = param(
+        3, lo=1, hi=100, doc="members of the emergency body (the roster's first persons)"
+    )
 
     def check(self) -> None:
         """Cross-field rule: the pause needs no more signatures than the body has."""
@@ -84,8 +90,9 @@ class ConstitutionalPolicy(GovernancePolicy):
     def seat_bodies(self) -> Mapping[str, BodySpec]:
         """The emergency body from the roster; the jury pool: every stake holder."""
         return {
-            "emergency": BodySpec(self.config.emergency_size, "actors",
-                                  "emergency_k of them pause at once (24 h)"),
+            "emergency": BodySpec(
+                self.config.emergency_size, "actors", "emergency_k of them pause at once (24 h)"
+            ),
             "jury_pool": BodySpec(0, "holders", "the random jury is drawn from it"),
         }
 
@@ -111,7 +118,9 @@ class ConstitutionalPolicy(GovernancePolicy):
             if inverse_lever(lever) is None:
                 raise GovernanceError(f"an emergency pause must be reversible; {lever.kind} is not")
         elif track not in (None, "normal"):
-            raise GovernanceError(f"constitutional tracks are 'normal' and 'emergency', not {track!r}")
+            raise GovernanceError(
+                f"constitutional tracks are 'normal' and 'emergency', not {track!r}"
+            )
         elif gs.electorate.stake(proposer) <= 0 and proposer not in gs.seat("emergency"):
             raise GovernanceError(f"{proposer!r} has no stake to propose")
 
@@ -130,14 +139,30 @@ class ConstitutionalPolicy(GovernancePolicy):
         if track == "emergency":
             body = gs.seat("emergency")
             # Proposing a pause is the proposer's own signature.
-            return Referendum(pid, proposer, lever, "emergency", RefState.ONGOING, block,
-                              block + self.config.emergency_duration, voters=body,
-                              weights=tuple(1.0 for _ in body),
-                              votes=(Vote(proposer, pid, True, block),))
+            return Referendum(
+                pid,
+                proposer,
+                lever,
+                "emergency",
+                RefState.ONGOING,
+                block,
+                block + self.config.emergency_duration,
+                voters=body,
+                weights=tuple(1.0 for _ in body),
+                votes=(Vote(proposer, pid, True, block),),
+            )
         jury = self.draw_jury(gs, pid)
-        return Referendum(pid, proposer, lever, "normal", RefState.ONGOING, block,
-                          block + self.config.voting_period, voters=jury,
-                          weights=tuple(1.0 for _ in jury))
+        return Referendum(
+            pid,
+            proposer,
+            lever,
+            "normal",
+            RefState.ONGOING,
+            block,
+            block + self.config.voting_period,
+            voters=jury,
+            weights=tuple(1.0 for _ in jury),
+        )
 
     def _check_voter(self, gs: GovState, ref: Referendum, voter: str) -> None:
         if ref.track == "normal" and voter not in ref.voters and gs.electorate.stake(voter) <= 0:
@@ -150,15 +175,31 @@ class ConstitutionalPolicy(GovernancePolicy):
         gs = self._sync(gs, block)
         ref = gs.ref(pid)
         undo = inverse_lever(ref.lever)
-        if ref.state != RefState.ENACTED or ref.executed is None or ref.get("lapsed") or undo is None:
+        if (
+            ref.state != RefState.ENACTED
+            or ref.executed is None
+            or ref.get("lapsed")
+            or undo is None
+        ):
             raise GovernanceError(f"referendum {pid} has no reversible action in force to appeal")
         if block > ref.executed + self.config.appeal_window:
-            raise GovernanceError(f"appeal window closed at {ref.executed + self.config.appeal_window}")
+            raise GovernanceError(
+                f"appeal window closed at {ref.executed + self.config.appeal_window}"
+            )
         new = len(gs.referenda)
         jury = self.draw_jury(gs, new)
-        appeal = Referendum(new, appellant, undo, "appeal", RefState.ONGOING, block,
-                            block + self.config.appeal_period, voters=jury,
-                            weights=tuple(1.0 for _ in jury), parent=None).with_info(appeal_of=float(pid))
+        appeal = Referendum(
+            new,
+            appellant,
+            undo,
+            "appeal",
+            RefState.ONGOING,
+            block,
+            block + self.config.appeal_period,
+            voters=jury,
+            weights=tuple(1.0 for _ in jury),
+            parent=None,
+        ).with_info(appeal_of=float(pid))
         gs = replace(gs, referenda=(*gs.referenda, appeal))
         return self._settle(gs, block), new
 
@@ -188,7 +229,9 @@ class ConstitutionalPolicy(GovernancePolicy):
                 t = self.tally(ref, gs.electorate, now)
                 if t.aye_count >= c.emergency_k:
                     when = last_vote_block(ref.votes, ref.submitted)
-                    gs = self._schedule(gs, ref.with_info(lasts=float(c.emergency_duration)), when, when + 1)
+                    gs = self._schedule(
+                        gs, ref.with_info(lasts=float(c.emergency_duration)), when, when + 1
+                    )
                 elif now >= ref.deadline:
                     gs = self._close(gs, ref, RefState.EXPIRED, ref.deadline, "expired")
                 continue
@@ -215,18 +258,29 @@ class ConstitutionalPolicy(GovernancePolicy):
             gs = self._put(gs, ref)
             # A re-vote of the same lever renews: the earlier grant no longer lapses on its own.
             for old in gs.referenda[: ref.pid]:
-                if old.state == RefState.ENACTED and old.lever == ref.lever and not old.get("lapsed"):
+                if (
+                    old.state == RefState.ENACTED
+                    and old.lever == ref.lever
+                    and not old.get("lapsed")
+                ):
                     gs = self._put(gs, old.with_info(lapsed=1.0, renewed_by=float(ref.pid)))
         return gs
 
     def _lapse(self, gs: GovState, now: Blocks) -> GovState:
         for ref in gs.referenda:
-            if ref.state != RefState.ENACTED or ref.get("lapsed") or "lapses_at" not in dict(ref.info):
+            if (
+                ref.state != RefState.ENACTED
+                or ref.get("lapsed")
+                or "lapses_at" not in dict(ref.info)
+            ):
                 continue
             at = int(ref.get("lapses_at"))
             if at <= now:
                 gs = self._put(gs, ref.with_info(lapsed=1.0))
-                gs = self._emit(gs, GovEvent("reverted", ref.pid, at, inverse_lever(ref.lever), RefState.ENACTED))
+                gs = self._emit(
+                    gs,
+                    GovEvent("reverted", ref.pid, at, inverse_lever(ref.lever), RefState.ENACTED),
+                )
         return gs
 
     # ----------------------------------------------------------------- analysis
@@ -242,15 +296,30 @@ class ConstitutionalPolicy(GovernancePolicy):
         stakes = {w: s for w, s in gs.electorate.stakes.items() if s > 0}
         pool = gs.seat("jury_pool")
         jury_need = min(c.jury_size, len(pool)) // 2 + 1
-        paths = [Path("chambers", (
-            stake_requirement("stake", stakes, c.stake_quorum, strict=False),
-            # Any jury drawn from the pool: capturing it needs a majority of the draw, i.e. at
-            # worst pool − jury + majority members of the pool.
-            count_requirement("jury_pool", pool, max(0, len(pool) - min(c.jury_size, len(pool))) + jury_need),
-        ), c.voting_period + c.timelock)]
+        paths = [
+            Path(
+                "chambers",
+                (
+                    stake_requirement("stake", stakes, c.stake_quorum, strict=False),
+                    # Any jury drawn from the pool: capturing it needs a majority of the draw, i.e. at
+                    # worst pool − jury + majority members of the pool.
+                    count_requirement(
+                        "jury_pool",
+                        pool,
+                        max(0, len(pool) - min(c.jury_size, len(pool))) + jury_need,
+                    ),
+                ),
+                c.voting_period + c.timelock,
+            )
+        ]
         if gs.seat("emergency"):
-            paths.append(Path("emergency_pause", (count_requirement("emergency", gs.seat("emergency"),
-                                                                     c.emergency_k),), 1))
+            paths.append(
+                Path(
+                    "emergency_pause",
+                    (count_requirement("emergency", gs.seat("emergency"), c.emergency_k),),
+                    1,
+                )
+            )
         return tuple(paths)
 
     def block_paths(self, gs: GovState) -> tuple[Path, ...]:
@@ -262,12 +331,12 @@ class ConstitutionalPolicy(GovernancePolicy):
         block_jury = k - (k // 2 + 1) + 1
         return (
             Path("stake_no", (stake_requirement("stake", stakes, 0.5, strict=False),)),
-            Path("jury_no", (count_requirement("jury_pool", pool,
-                                               max(0, len(pool) - k) + block_jury),)),
+            Path(
+                "jury_no",
+                (count_requirement("jury_pool", pool, max(0, len(pool) - k) + block_jury),),
+            ),
         )
 
     def voting_power(self, gs: GovState) -> dict[str, float]:
         """Stake per staker (the jury is random, one vote per juror)."""
         return {w: s for w, s in gs.electorate.stakes.items() if s > 0}
-
-

@@ -46,13 +46,23 @@ class CosmosConfig:
     quorum: float = param(0.334, lo=0.0, hi=1.0, doc="Quorum 33.4 %")
     threshold: float = param(0.5, lo=0.0, hi=1.0, doc="Threshold 50 % of non-abstain")
     veto_threshold: float = param(0.334, lo=0.0, hi=1.0, doc="VetoThreshold 33.4 %")
-    voting_period: int = param(14_400, lo=1, hi=100_000_000, doc="VotingPeriod 2 d (Hub: 14 d = 100 800)")
+    voting_period: int = param(
+        14_400, lo=1, hi=100_000_000, doc="VotingPeriod 2 d (Hub: 14 d = 100 800)"
+    )
     expedited_quorum: float = param(0.5, lo=0.0, hi=1.0, doc="expedited quorum 50 %")
     expedited_threshold: float = param(0.667, lo=0.0, hi=1.0, doc="ExpeditedThreshold 66.7 %")
-    expedited_voting_period: int = param(7_200, lo=1, hi=100_000_000, doc="ExpeditedVotingPeriod 1 d")
-    execution_delay: int = param(1, lo=0, hi=100_000_000, doc="blocks from the end of voting to the upgrade height")
-    min_deposit: float = param(0.0, lo=0.0, doc="deposit the proposer must hold (TAO); deposit period not modelled")
-    proposal_cancel_ratio: float = param(0.5, lo=0.0, hi=1.0, doc="share of the deposit burned on proposer cancel")
+    expedited_voting_period: int = param(
+        7_200, lo=1, hi=100_000_000, doc="ExpeditedVotingPeriod 1 d"
+    )
+    execution_delay: int = param(
+        1, lo=0, hi=100_000_000, doc="blocks from the end of voting to the upgrade height"
+    )
+    min_deposit: float = param(
+        0.0, lo=0.0, doc="deposit the proposer must hold (TAO); deposit period not modelled"
+    )
+    proposal_cancel_ratio: float = param(
+        0.5, lo=0.0, hi=1.0, doc="share of the deposit burned on proposer cancel"
+    )
 
     def check(self) -> None:
         """Expedited must be faster than regular voting."""
@@ -81,8 +91,13 @@ class CosmosPolicy(GovernancePolicy):
     def _check_proposer(self, gs: GovState, proposer: str, lever: Lever, track: str | None) -> None:
         if track not in (None, "regular", "expedited"):
             raise GovernanceError(f"cosmos has tracks 'regular' and 'expedited', not {track!r}")
-        if gs.electorate.stake(proposer) < self.config.min_deposit or gs.electorate.stake(proposer) <= 0:
-            raise GovernanceError(f"{proposer!r} cannot pay the deposit ({self.config.min_deposit})")
+        if (
+            gs.electorate.stake(proposer) < self.config.min_deposit
+            or gs.electorate.stake(proposer) <= 0
+        ):
+            raise GovernanceError(
+                f"{proposer!r} cannot pay the deposit ({self.config.min_deposit})"
+            )
 
     def _check_canceller(self, gs: GovState, ref: Referendum, actor: str) -> None:
         if actor != ref.proposer or ref.state != RefState.ONGOING:
@@ -93,7 +108,9 @@ class CosmosPolicy(GovernancePolicy):
     ) -> Referendum:
         expedited = track == "expedited"
         period = self.config.expedited_voting_period if expedited else self.config.voting_period
-        return Referendum(pid, proposer, lever, track or "regular", RefState.ONGOING, block, block + period)
+        return Referendum(
+            pid, proposer, lever, track or "regular", RefState.ONGOING, block, block + period
+        )
 
     @staticmethod
     def effective_votes(gs: GovState, ref: Referendum) -> dict[str, Vote]:
@@ -132,17 +149,26 @@ class CosmosPolicy(GovernancePolicy):
             expedited = ref.track == "expedited"
             result = self.outcome(gs, ref, expedited)
             if result == "pass":
-                gs = self._schedule(gs, ref, ref.deadline, ref.deadline + self.config.execution_delay)
+                gs = self._schedule(
+                    gs, ref, ref.deadline, ref.deadline + self.config.execution_delay
+                )
             elif expedited and result != "veto":
                 # A failed expedited proposal converts to a regular one (votes carry over).
-                longer = replace(ref, track="regular", deadline=ref.submitted + self.config.voting_period)
+                longer = replace(
+                    ref, track="regular", deadline=ref.submitted + self.config.voting_period
+                )
                 gs = self._put(gs, longer)
                 if longer.deadline is not None and longer.deadline <= now:
                     gs = self._process(gs, now, rng)
             else:
                 state = RefState.REJECTED
-                gs = self._close(gs, ref.with_info(deposit_burned=float(result == "veto")), state,
-                                 ref.deadline, "rejected")
+                gs = self._close(
+                    gs,
+                    ref.with_info(deposit_burned=float(result == "veto")),
+                    state,
+                    ref.deadline,
+                    "rejected",
+                )
         return self._run_scheduled(gs, now)
 
     def independent_parties(self, gs: GovState) -> dict[str, str]:
@@ -163,9 +189,16 @@ class CosmosPolicy(GovernancePolicy):
         """Unopposed: a quorum of Yes (33.4 %; expedited 50 %)."""
         d = self.config.execution_delay
         return (
-            Path("regular", (self._stake_req(gs, self.config.quorum, False),), self.config.voting_period + d),
-            Path("expedited", (self._stake_req(gs, self.config.expedited_quorum, False),),
-                 self.config.expedited_voting_period + d),
+            Path(
+                "regular",
+                (self._stake_req(gs, self.config.quorum, False),),
+                self.config.voting_period + d,
+            ),
+            Path(
+                "expedited",
+                (self._stake_req(gs, self.config.expedited_quorum, False),),
+                self.config.expedited_voting_period + d,
+            ),
         )
 
     def block_paths(self, gs: GovState) -> tuple[Path, ...]:

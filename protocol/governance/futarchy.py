@@ -42,12 +42,20 @@ class FutarchyConfig:
 
     duration: int = param(21_600, lo=1, hi=100_000_000, doc="proposal duration 3 d")
     pass_threshold: float = param(0.03, lo=0.0, hi=10.0, doc="DEFAULT_PASS_THRESHOLD_BPS 300 (3 %)")
-    finalize_window: int = param(0, lo=0, hi=100_000_000, doc="extra finalisation (1 d in one version)")
+    finalize_window: int = param(
+        0, lo=0, hi=100_000_000, doc="extra finalisation (1 d in one version)"
+    )
     liquidity: float = param(1_000.0, lo=1e-9, doc="quote (TAO) reserve of each conditional AMM")
     initial_price: float = param(1.0, lo=1e-12, doc="starting price of both conditional tokens")
-    trade_fraction: float = param(0.01, lo=0.0, hi=1.0, doc="share of a trader's stake its vote trades")
-    max_observation_change: float | None = param(None, lo=0.0, doc="cap on the relative change of one TWAP observation")
-    noise_sigma: float = param(0.0, lo=0.0, doc="noise-trade size per advance, as a fraction of liquidity")
+    trade_fraction: float = param(
+        0.01, lo=0.0, hi=1.0, doc="share of a trader's stake its vote trades"
+    )
+    max_observation_change: float | None = param(
+        None, lo=0.0, doc="cap on the relative change of one TWAP observation"
+    )
+    noise_sigma: float = param(
+        0.0, lo=0.0, doc="noise-trade size per advance, as a fraction of liquidity"
+    )
     min_proposer_stake: float = param(0.0, lo=0.0, doc="stake needed to propose (anyone: 0)")
 
 
@@ -84,11 +92,20 @@ class FutarchyPolicy(GovernancePolicy):
     ) -> Referendum:
         c = self.config
         base = c.liquidity / c.initial_price
-        ref = Referendum(pid, proposer, lever, "futarchy", RefState.ONGOING, block, block + c.duration)
+        ref = Referendum(
+            pid, proposer, lever, "futarchy", RefState.ONGOING, block, block + c.duration
+        )
         return ref.with_info(
-            pass_q=c.liquidity, pass_b=base, fail_q=c.liquidity, fail_b=base,
-            obs_pass=c.initial_price, obs_fail=c.initial_price, acc_pass=0.0, acc_fail=0.0,
-            last_obs=float(block), trades=0.0,
+            pass_q=c.liquidity,
+            pass_b=base,
+            fail_q=c.liquidity,
+            fail_b=base,
+            obs_pass=c.initial_price,
+            obs_fail=c.initial_price,
+            acc_pass=0.0,
+            acc_fail=0.0,
+            last_obs=float(block),
+            trades=0.0,
         )
 
     @staticmethod
@@ -116,9 +133,11 @@ class FutarchyPolicy(GovernancePolicy):
         """Accumulate the TWAP to ``upto`` at the last observation, then observe anew."""
         last = int(ref.get("last_obs"))
         dt = max(0, upto - last)
-        ref = ref.with_info(acc_pass=ref.get("acc_pass") + ref.get("obs_pass") * dt,
-                           acc_fail=ref.get("acc_fail") + ref.get("obs_fail") * dt,
-                           last_obs=float(max(last, upto)))
+        ref = ref.with_info(
+            acc_pass=ref.get("acc_pass") + ref.get("obs_pass") * dt,
+            acc_fail=ref.get("acc_fail") + ref.get("obs_fail") * dt,
+            last_obs=float(max(last, upto)),
+        )
         spot_pass, spot_fail = self.prices(ref)
         cap = self.config.max_observation_change
 
@@ -127,8 +146,10 @@ class FutarchyPolicy(GovernancePolicy):
                 return new
             return min(old * (1 + cap), max(old * (1 - cap), new))
 
-        return ref.with_info(obs_pass=capped(ref.get("obs_pass"), spot_pass),
-                             obs_fail=capped(ref.get("obs_fail"), spot_fail))
+        return ref.with_info(
+            obs_pass=capped(ref.get("obs_pass"), spot_pass),
+            obs_fail=capped(ref.get("obs_fail"), spot_fail),
+        )
 
     def twaps(self, ref: Referendum) -> tuple[float, float]:
         """Time-weighted average prices so far (pass, fail)."""
@@ -196,7 +217,9 @@ class FutarchyPolicy(GovernancePolicy):
     def _capital_req(self, gs: GovState) -> Requirement:
         stakes = {w: s for w, s in gs.electorate.stakes.items() if s > 0}
         ms = tuple(sorted(stakes))
-        return Requirement("traders", ms, tuple(stakes[m] for m in ms), self.capital_to_pass(), strict=True)
+        return Requirement(
+            "traders", ms, tuple(stakes[m] for m in ms), self.capital_to_pass(), strict=True
+        )
 
     def pass_paths(self, gs: GovState) -> tuple[Path, ...]:
         """Traders with enough capital to hold the pass premium for the whole duration."""

@@ -47,7 +47,9 @@ def _weights(values: Iterable[float] | Mapping[str, float]) -> np.ndarray:
     return arr
 
 
-def nakamoto_coefficient(values: Iterable[float] | Mapping[str, float], threshold: float = 0.5) -> int:
+def nakamoto_coefficient(
+    values: Iterable[float] | Mapping[str, float], threshold: float = 0.5
+) -> int:
     """Fewest parties, largest first, that together hold more than ``threshold`` of the total.
 
     The convention, used by every caller in govsim: a coalition controls a share θ when it
@@ -137,8 +139,12 @@ def concentration(values: Iterable[float] | Mapping[str, float]) -> Concentratio
     arr = _weights(values)
     h = hhi(arr)
     return Concentration(
-        nakamoto_coefficient(arr, 1 / 3), nakamoto_coefficient(arr, 1 / 2),
-        nakamoto_coefficient(arr, 2 / 3), gini(arr), h, (1 / h) if h > 0 else 0.0,
+        nakamoto_coefficient(arr, 1 / 3),
+        nakamoto_coefficient(arr, 1 / 2),
+        nakamoto_coefficient(arr, 2 / 3),
+        gini(arr),
+        h,
+        (1 / h) if h > 0 else 0.0,
     )
 
 
@@ -197,28 +203,35 @@ def path_coalition(path: Path, parties: Mapping[str, str] | None = None) -> Coal
     return CoalitionResult(path.name, tuple(chosen), path.delay)
 
 
-def _smallest(paths: Iterable[Path], parties: Mapping[str, str] | None,
-              max_delay: Blocks | None = None) -> CoalitionResult | None:
+def _smallest(
+    paths: Iterable[Path], parties: Mapping[str, str] | None, max_delay: Blocks | None = None
+) -> CoalitionResult | None:
     best: CoalitionResult | None = None
     for path in paths:
         if max_delay is not None and path.delay > max_delay:
             continue
         found = path_coalition(path, parties)
-        if found is not None and (best is None or (found.size, found.delay) < (best.size, best.delay)):
+        if found is not None and (
+            best is None or (found.size, found.delay) < (best.size, best.delay)
+        ):
             best = found
     return best
 
 
-def _parties(policy: GovernancePolicy, gs: GovState,
-             parties: Mapping[str, str] | None) -> dict[str, str]:
+def _parties(
+    policy: GovernancePolicy, gs: GovState, parties: Mapping[str, str] | None
+) -> dict[str, str]:
     merged = policy.independent_parties(gs)
     merged.update(parties or {})
     return merged
 
 
 def minimal_pass_coalition(
-    policy: GovernancePolicy, gs: GovState, parties: Mapping[str, str] | None = None,
-    *, max_delay: Blocks | None = None,
+    policy: GovernancePolicy,
+    gs: GovState,
+    parties: Mapping[str, str] | None = None,
+    *,
+    max_delay: Blocks | None = None,
 ) -> CoalitionResult | None:
     """The smallest coalition able to pass a proposal (unopposed), over the policy's paths.
 
@@ -236,7 +249,9 @@ def minimal_block_coalition(
 
 
 def fastest_delay(
-    policy: GovernancePolicy, gs: GovState, max_parties: int,
+    policy: GovernancePolicy,
+    gs: GovState,
+    max_parties: int,
     parties: Mapping[str, str] | None = None,
 ) -> Blocks | None:
     """Shortest delay a coalition of at most ``max_parties`` independent parties can force.
@@ -254,8 +269,11 @@ def fastest_delay(
 
 
 def key_control_nakamoto(
-    policy: GovernancePolicy, gs: GovState, parties: Mapping[str, str] | None = None,
-    *, max_delay: Blocks = 1,
+    policy: GovernancePolicy,
+    gs: GovState,
+    parties: Mapping[str, str] | None = None,
+    *,
+    max_delay: Blocks = 1,
 ) -> int | None:
     """Fewest independent parties able to execute a change within ``max_delay`` blocks.
 
@@ -265,7 +283,9 @@ def key_control_nakamoto(
     return None if found is None else found.size
 
 
-def effective_exit_window(policy: GovernancePolicy, lever: Lever, exit_blocks: Blocks) -> Blocks | None:
+def effective_exit_window(
+    policy: GovernancePolicy, lever: Lever, exit_blocks: Blocks
+) -> Blocks | None:
     """Enforced delay before ``lever`` can take effect minus the time users need to exit.
 
     ``None`` when the policy can never execute the lever (no exit needed). L2BEAT's Stage 1

@@ -41,10 +41,21 @@ class MultisigConfig:
     k: int = param(2, lo=1, hi=64, doc="signatures needed (not public for the sudo multisig)")
     n: int = param(3, lo=1, hi=64, doc="number of signers (3 per Covenant's statement)")
     body: str = param("signers", doc="electorate body holding the signers")
-    delay_blocks: Blocks = param(1, lo=0, hi=10_000_000, doc="blocks from the k-th signature to execution (pallet_sudo: next block)")
-    expiry_blocks: Blocks | None = param(None, lo=1, doc="blocks after which an unsigned proposal expires (None: never)")
-    signer_correlation: float = param(0.0, lo=0.0, hi=1.0, doc="correlation of signers' intents (1: one party)")
-    proposer_signs: bool = param(True, doc="the proposer's submission counts as its signature (Safe)")
+    delay_blocks: Blocks = param(
+        1,
+        lo=0,
+        hi=10_000_000,
+        doc="blocks from the k-th signature to execution (pallet_sudo: next block)",
+    )
+    expiry_blocks: Blocks | None = param(
+        None, lo=1, doc="blocks after which an unsigned proposal expires (None: never)"
+    )
+    signer_correlation: float = param(
+        0.0, lo=0.0, hi=1.0, doc="correlation of signers' intents (1: one party)"
+    )
+    proposer_signs: bool = param(
+        True, doc="the proposer's submission counts as its signature (Safe)"
+    )
 
     def check(self) -> None:
         """Cross-field rule: k <= n."""
@@ -60,7 +71,9 @@ class MultisigPolicy(GovernancePolicy):
 
     def seat_bodies(self) -> Mapping[str, BodySpec]:
         """The ``n`` signers, the first ``n`` persons of the roster."""
-        return {self.config.body: BodySpec(self.config.n, "actors", "signers: proposing is signing")}
+        return {
+            self.config.body: BodySpec(self.config.n, "actors", "signers: proposing is signing")
+        }
 
     def _choose_seats(
         self, electorate: Electorate, block: Blocks, gs: GovState | None
@@ -83,8 +96,15 @@ class MultisigPolicy(GovernancePolicy):
         signers = gs.seat(self.config.body)
         deadline = None if self.config.expiry_blocks is None else block + self.config.expiry_blocks
         ref = Referendum(
-            pid, proposer, lever, "multisig", RefState.ONGOING, block, deadline,
-            voters=signers, weights=tuple(1.0 for _ in signers),
+            pid,
+            proposer,
+            lever,
+            "multisig",
+            RefState.ONGOING,
+            block,
+            deadline,
+            voters=signers,
+            weights=tuple(1.0 for _ in signers),
         )
         if self.config.proposer_signs:
             from .base import Vote
@@ -99,8 +119,12 @@ class MultisigPolicy(GovernancePolicy):
                 continue
             t = self.tally(ref, gs.electorate, now)
             when = last_vote_block(ref.votes, ref.submitted)
-            if ref.deadline is not None and now > ref.deadline and when <= ref.deadline \
-                    and t.aye_count < cfg.k:
+            if (
+                ref.deadline is not None
+                and now > ref.deadline
+                and when <= ref.deadline
+                and t.aye_count < cfg.k
+            ):
                 gs = self._close(gs, ref, RefState.EXPIRED, ref.deadline, "expired")
             elif t.aye_count >= cfg.k:
                 gs = self._schedule(gs, ref, when, when + cfg.delay_blocks)
@@ -121,8 +145,13 @@ class MultisigPolicy(GovernancePolicy):
     def pass_paths(self, gs: GovState) -> tuple[Path, ...]:
         """k signers."""
         signers = gs.seat(self.config.body)
-        return (Path("signatures", (count_requirement(self.config.body, signers, self.config.k),),
-                     self.config.delay_blocks),)
+        return (
+            Path(
+                "signatures",
+                (count_requirement(self.config.body, signers, self.config.k),),
+                self.config.delay_blocks,
+            ),
+        )
 
     def block_paths(self, gs: GovState) -> tuple[Path, ...]:
         """n − k + 1 signers refusing to sign."""

@@ -45,7 +45,13 @@ from .base import (
 from .config import param
 from .registry import register_policy
 
-__all__ = ["CONVICTION_MULTIPLIER", "OpenGovConfig", "OpenGovPolicy", "linear_curve", "reciprocal_curve"]
+__all__ = [
+    "CONVICTION_MULTIPLIER",
+    "OpenGovConfig",
+    "OpenGovPolicy",
+    "linear_curve",
+    "reciprocal_curve",
+]
 
 #: ``pallet-conviction-voting``: 0.1x without lock, then 1x..6x.
 CONVICTION_MULTIPLIER: dict[int, float] = {0: 0.1, 1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0, 5: 5.0, 6: 6.0}
@@ -105,13 +111,22 @@ class OpenGovConfig:
     approval_ceil: float = param(1.0, lo=0.0, hi=1.0, doc="APP_ROOT ceil")
     support_floor: float = param(0.0, lo=0.0, hi=1.0, doc="SUP_ROOT linear 50 % → 0 %")
     support_ceil: float = param(0.5, lo=0.0, hi=1.0, doc="SUP_ROOT ceil")
-    whitelist_enabled: bool = param(True, doc="the Fellowship's whitelisted-caller fast path exists")
+    whitelist_enabled: bool = param(
+        True, doc="the Fellowship's whitelisted-caller fast path exists"
+    )
     wl_prepare_period: int = param(150, lo=0, hi=100_000_000, doc="whitelisted: 30 min")
     wl_confirm_period: int = param(50, lo=1, hi=100_000_000, doc="whitelisted: 10 min")
     wl_min_enactment: int = param(50, lo=0, hi=100_000_000, doc="whitelisted: 10 min")
     wl_max_deciding: int = param(100, lo=1, hi=10_000, doc="whitelisted: 100")
-    decision_deposit: float = param(0.0, lo=0.0, doc="stake the proposer must hold (100 000 DOT on Polkadot; 0: not modelled)")
-    fellowship_size: int = param(3, lo=1, hi=1_000, doc="Fellowship members who may whitelist a call (the roster's first persons)")
+    decision_deposit: float = param(
+        0.0, lo=0.0, doc="stake the proposer must hold (100 000 DOT on Polkadot; 0: not modelled)"
+    )
+    fellowship_size: int = param(
+        3,
+        lo=1,
+        hi=1_000,
+        doc="Fellowship members who may whitelist a call (the roster's first persons)",
+    )
 
 
 @register_policy("opengov")
@@ -125,8 +140,9 @@ class OpenGovPolicy(GovernancePolicy):
         """The Fellowship (whitelists urgent calls) from the roster; the canceller and killer
         tracks only where persons name them (in Polkadot they are public referenda)."""
         return {
-            "fellowship": BodySpec(self.config.fellowship_size, "actors",
-                                   "whitelists calls for the fast track"),
+            "fellowship": BodySpec(
+                self.config.fellowship_size, "actors", "whitelists calls for the fast track"
+            ),
             "cancellers": BodySpec(0, "actors", "referendum-canceller track"),
             "killers": BodySpec(0, "actors", "referendum-killer track"),
         }
@@ -138,7 +154,9 @@ class OpenGovPolicy(GovernancePolicy):
     def voting_deadline(self, gs: GovState, ref: Referendum) -> Blocks | None:
         """Votes count until the end of the track's decision period (prepare + decision)."""
         prepare, _, _, _ = self._periods(ref.track)
-        return ref.submitted + prepare + self.config.undeciding_timeout + self.config.decision_period
+        return (
+            ref.submitted + prepare + self.config.undeciding_timeout + self.config.decision_period
+        )
 
     def vetoers(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
         """The canceller and killer tracks, taken as decided by their members."""
@@ -150,7 +168,9 @@ class OpenGovPolicy(GovernancePolicy):
         c = self.config
         if track == "whitelisted":
             return reciprocal_curve(x, 16 / (28 * 24), 0.96, 0.5, 1.0)
-        return reciprocal_curve(x, c.approval_delay, c.approval_level, c.approval_floor, c.approval_ceil)
+        return reciprocal_curve(
+            x, c.approval_delay, c.approval_level, c.approval_floor, c.approval_ceil
+        )
 
     def support_needed(self, x: float, track: str) -> float:
         """Minimum support at fraction ``x`` of the decision period on ``track``."""
@@ -179,7 +199,9 @@ class OpenGovPolicy(GovernancePolicy):
 
     def _check_canceller(self, gs: GovState, ref: Referendum, actor: str) -> None:
         if actor not in gs.seat("cancellers"):
-            raise GovernanceError(f"{actor!r} may not cancel: not on the referendum-canceller track")
+            raise GovernanceError(
+                f"{actor!r} may not cancel: not on the referendum-canceller track"
+            )
 
     def _open(
         self, gs: GovState, pid: int, proposer: str, lever: Lever, block: Blocks, track: str | None
@@ -199,10 +221,14 @@ class OpenGovPolicy(GovernancePolicy):
         support = tally.aye_capital / issuance if issuance > 0 else 0.0
         since = ref.get("deciding_since")
         x = min(1.0, max(0.0, (t - since) / self.config.decision_period))
-        return approval >= self.approval_needed(x, ref.track) - 1e-12 and \
-            support >= self.support_needed(x, ref.track) - 1e-12
+        return (
+            approval >= self.approval_needed(x, ref.track) - 1e-12
+            and support >= self.support_needed(x, ref.track) - 1e-12
+        )
 
-    def _first_passing(self, gs: GovState, ref: Referendum, lo: Blocks, hi: Blocks) -> Blocks | None:
+    def _first_passing(
+        self, gs: GovState, ref: Referendum, lo: Blocks, hi: Blocks
+    ) -> Blocks | None:
         # Curves only fall with time, so with fixed votes "passing" is monotone: bisect.
         if lo > hi or not self.passing(gs, ref, hi):
             return None
@@ -217,7 +243,11 @@ class OpenGovPolicy(GovernancePolicy):
     def _deciding_start(self, gs: GovState, ref: Referendum) -> Blocks | None:
         prepare, _, _, slots = self._periods(ref.track)
         ready = ref.submitted + prepare
-        ahead = [r for r in gs.referenda[: ref.pid] if r.track == ref.track and "deciding_since" in dict(r.info)]
+        ahead = [
+            r
+            for r in gs.referenda[: ref.pid]
+            if r.track == ref.track and "deciding_since" in dict(r.info)
+        ]
         busy = [r for r in ahead if r.state == RefState.ONGOING]
         if len(busy) >= slots:
             return None
@@ -283,13 +313,26 @@ class OpenGovPolicy(GovernancePolicy):
         root_delay = c.prepare_period + c.confirm_period + c.min_enactment
         paths = [Path("root_majority_support", (half,), root_delay)]
         if c.whitelist_enabled and gs.seat("fellowship"):
-            paths.append(Path("whitelisted", (count_requirement("fellowship", gs.seat("fellowship"), 1), half),
-                              c.wl_prepare_period + c.wl_confirm_period + c.wl_min_enactment))
+            paths.append(
+                Path(
+                    "whitelisted",
+                    (count_requirement("fellowship", gs.seat("fellowship"), 1), half),
+                    c.wl_prepare_period + c.wl_confirm_period + c.wl_min_enactment,
+                )
+            )
         if stakes and issuance > 0:
             top = max(stakes, key=lambda w: (stakes[w], w))
             share = stakes[top] / issuance
-            x = next((i / 1000 for i in range(1001) if self.support_needed(i / 1000, "root") <= share), 1.0)
-            delay = c.prepare_period + math.ceil(x * c.decision_period) + c.confirm_period + c.min_enactment
+            x = next(
+                (i / 1000 for i in range(1001) if self.support_needed(i / 1000, "root") <= share),
+                1.0,
+            )
+            delay = (
+                c.prepare_period
+                + math.ceil(x * c.decision_period)
+                + c.confirm_period
+                + c.min_enactment
+            )
             alone = replace(stake_requirement("stake", stakes, 0.0, strict=False), need=stakes[top])
             paths.append(Path("largest_holder_unopposed", (alone,), delay))
         return tuple(paths)

@@ -57,11 +57,15 @@ def policy_class(name: str) -> type[GovernancePolicy]:
     if not (isinstance(cls, type) and issubclass(cls, GovernancePolicy)):
         from protocol.registry import RegistryError
 
-        raise RegistryError(f"governance policy {name!r} is not a GovernancePolicy subclass: {cls!r}")
+        raise RegistryError(
+            f"governance policy {name!r} is not a GovernancePolicy subclass: {cls!r}"
+        )
     return cls
 
 
-def make_policy(name: str, config: Mapping[str, Any] | None = None, **overrides: Any) -> GovernancePolicy:
+def make_policy(
+    name: str, config: Mapping[str, Any] | None = None, **overrides: Any
+) -> GovernancePolicy:
     """Look up policy ``name`` and build it from a validated configuration.
 
     Parameters

@@ -40,11 +40,17 @@ __all__ = ["StakeVoteConfig", "StakeVotePolicy"]
 class StakeVoteConfig:
     """Config of the root-stake suppression vote (PR #2420)."""
 
-    threshold: float = param(0.5, lo=0.0, hi=1.0, doc="support must exceed 50 % of registered root stake")
+    threshold: float = param(
+        0.5, lo=0.0, hi=1.0, doc="support must exceed 50 % of registered root stake"
+    )
     epoch: int = param(360, lo=1, hi=1_000_000, doc="recomputed every epoch (tempo 360)")
-    stake_threshold: float = param(0.0, lo=0.0, doc="StakeThreshold to join the electorate (value not in the PR; 0)")
+    stake_threshold: float = param(
+        0.0, lo=0.0, doc="StakeThreshold to join the electorate (value not in the PR; 0)"
+    )
     root_override: bool = param(True, doc="Root may override (cancel / lift)")
-    expiry_blocks: Blocks | None = param(None, lo=1, doc="a proposal that never gained a majority expires after this")
+    expiry_blocks: Blocks | None = param(
+        None, lo=1, doc="a proposal that never gained a majority expires after this"
+    )
 
 
 @register_policy("stake_vote")
@@ -76,7 +82,9 @@ class StakeVotePolicy(GovernancePolicy):
 
     def _check_proposer(self, gs: GovState, proposer: str, lever: Lever, track: str | None) -> None:
         if proposer not in self._registered(gs):
-            raise GovernanceError(f"{proposer!r} may not propose: not a root coldkey above StakeThreshold")
+            raise GovernanceError(
+                f"{proposer!r} may not propose: not a root coldkey above StakeThreshold"
+            )
 
     def _check_voter(self, gs: GovState, ref: Referendum, voter: str) -> None:
         if voter not in self._registered(gs):
@@ -110,7 +118,9 @@ class StakeVotePolicy(GovernancePolicy):
             raise GovernanceError(f"referendum {pid} cannot be overridden ({ref.state.value})")
         self._check_canceller(gs, ref, actor)
         if ref.state == RefState.ENACTED:
-            gs = self._emit(gs, GovEvent("reverted", pid, block, inverse_lever(ref.lever), RefState.CANCELLED))
+            gs = self._emit(
+                gs, GovEvent("reverted", pid, block, inverse_lever(ref.lever), RefState.CANCELLED)
+            )
         return self._close(gs, ref, RefState.CANCELLED, block, "cancelled")
 
     veto = cancel
@@ -122,8 +132,12 @@ class StakeVotePolicy(GovernancePolicy):
             if ref.state not in (RefState.ONGOING, RefState.ENACTED):
                 continue
             start = max(boundary, (ref.submitted // e + 1) * e)
-            if ref.state == RefState.ONGOING and ref.deadline is not None and ref.deadline <= now \
-                    and (start > ref.deadline or self.support(gs, ref) <= self.config.threshold):
+            if (
+                ref.state == RefState.ONGOING
+                and ref.deadline is not None
+                and ref.deadline <= now
+                and (start > ref.deadline or self.support(gs, ref) <= self.config.threshold)
+            ):
                 gs = self._close(gs, ref, RefState.EXPIRED, ref.deadline, "expired")
                 continue
             if start > now:
@@ -133,8 +147,12 @@ class StakeVotePolicy(GovernancePolicy):
                 gs = self._enact(gs, replace(ref, decided=start), start)
             elif ref.state == RefState.ENACTED and not majority:
                 gs = self._put(gs, replace(ref, state=RefState.ONGOING))
-                gs = self._emit(gs, GovEvent("reverted", ref.pid, start, inverse_lever(ref.lever),
-                                             RefState.ONGOING))
+                gs = self._emit(
+                    gs,
+                    GovEvent(
+                        "reverted", ref.pid, start, inverse_lever(ref.lever), RefState.ONGOING
+                    ),
+                )
         return gs
 
     def enforced_delay(self, lever: Lever) -> Blocks | None:
@@ -143,13 +161,26 @@ class StakeVotePolicy(GovernancePolicy):
 
     def pass_paths(self, gs: GovState) -> tuple[Path, ...]:
         """More than 50 % of registered root stake."""
-        return (Path("stake_majority", (stake_requirement("root_stake", self._registered(gs),
-                                                          self.config.threshold),), 1),)
+        return (
+            Path(
+                "stake_majority",
+                (stake_requirement("root_stake", self._registered(gs), self.config.threshold),),
+                1,
+            ),
+        )
 
     def block_paths(self, gs: GovState) -> tuple[Path, ...]:
         """At least 50 % of registered root stake withholding support, or Root's override."""
-        paths = [Path("stake_withhold", (stake_requirement(
-            "root_stake", self._registered(gs), 1 - self.config.threshold, strict=False),))]
+        paths = [
+            Path(
+                "stake_withhold",
+                (
+                    stake_requirement(
+                        "root_stake", self._registered(gs), 1 - self.config.threshold, strict=False
+                    ),
+                ),
+            )
+        ]
         if self.config.root_override:
             paths.append(Path("root_override", (count_requirement("root", gs.seat("root"), 1),)))
         return tuple(paths)

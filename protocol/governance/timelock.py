@@ -35,10 +35,14 @@ __all__ = ["TimelockConfig", "TimelockPolicy"]
 class TimelockConfig(MultisigConfig):
     """Config of multisig + timelock (Compound Timelock / Safe)."""
 
-    delay_blocks: Blocks = param(14_400, lo=14_400, hi=216_000, doc="timelock delay: 2 d (min) … 30 d (max)")
+    delay_blocks: Blocks = param(
+        14_400, lo=14_400, hi=216_000, doc="timelock delay: 2 d (min) … 30 d (max)"
+    )
     grace_blocks: Blocks = param(100_800, lo=1, hi=10_000_000, doc="GRACE_PERIOD 14 d")
     guardian_body: str = param("guardians", doc="body whose members may cancel a queued action")
-    auto_execute: bool = param(True, doc="execute at ETA; else a signer must call execute() within grace")
+    auto_execute: bool = param(
+        True, doc="execute at ETA; else a signer must call execute() within grace"
+    )
 
 
 @register_policy("timelock")
@@ -52,7 +56,9 @@ class TimelockPolicy(MultisigPolicy):
         design leaves the guardian optional)."""
         return {
             **super().seat_bodies(),
-            self.config.guardian_body: BodySpec(0, "actors", "guardians: may cancel a queued action"),
+            self.config.guardian_body: BodySpec(
+                0, "actors", "guardians: may cancel a queued action"
+            ),
         }
 
     def vetoers(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
@@ -70,18 +76,24 @@ class TimelockPolicy(MultisigPolicy):
         if actor not in gs.seat(self.config.body):
             raise GovernanceError(f"{actor!r} may not execute: not a signer")
         if ref.state != RefState.APPROVED or ref.scheduled is None or block < ref.scheduled:
-            raise GovernanceError(f"referendum {pid} is not executable at {block} ({ref.state.value})")
+            raise GovernanceError(
+                f"referendum {pid} is not executable at {block} ({ref.state.value})"
+            )
         return self._enact(gs, ref, block)
 
     def _run_scheduled(self, gs: GovState, now: Blocks) -> GovState:
         if self.config.auto_execute:
             return super()._run_scheduled(gs, now)
         for ref in gs.active():
-            if ref.state == RefState.APPROVED and ref.scheduled is not None \
-                    and ref.scheduled + self.config.grace_blocks < now:
+            if (
+                ref.state == RefState.APPROVED
+                and ref.scheduled is not None
+                and ref.scheduled + self.config.grace_blocks < now
+            ):
                 stale = replace(ref, decided=ref.decided)
-                gs = self._close(gs, stale, RefState.EXPIRED, ref.scheduled + self.config.grace_blocks,
-                                 "expired")
+                gs = self._close(
+                    gs, stale, RefState.EXPIRED, ref.scheduled + self.config.grace_blocks, "expired"
+                )
         return gs
 
     def block_paths(self, gs: GovState) -> tuple[Path, ...]:
@@ -89,7 +101,11 @@ class TimelockPolicy(MultisigPolicy):
         paths = list(super().block_paths(gs))
         guardians = gs.seat(self.config.guardian_body)
         if guardians:
-            paths.append(Path("guardian_cancel", (count_requirement(self.config.guardian_body, guardians, 1),)))
+            paths.append(
+                Path(
+                    "guardian_cancel", (count_requirement(self.config.guardian_body, guardians, 1),)
+                )
+            )
         return tuple(paths)
 
     def enforced_delay(self, lever: Lever) -> Blocks | None:

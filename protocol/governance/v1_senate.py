@@ -48,11 +48,20 @@ class V1SenateConfig:
 
     triumvirate_size: int = param(3, lo=1, hi=16, doc="CouncilMaxMembers = 3")
     senate_size: int = param(12, lo=1, hi=64, doc="SenateMaxMembers = 12")
-    required_stake_fraction: float = param(0.01, lo=0.0, hi=1.0, doc="SenateRequiredStakePercentage 1 % (docs: 2 %)")
-    motion_duration: int = param(3_600, lo=3_600, hi=10_000_000, doc="CouncilMotionDuration 12 h, the minimum")
-    close_mode: str = param("early", choices=("early", "at_end"), doc="Root closes once decided (code) or at the end")
+    required_stake_fraction: float = param(
+        0.01, lo=0.0, hi=1.0, doc="SenateRequiredStakePercentage 1 % (docs: 2 %)"
+    )
+    motion_duration: int = param(
+        3_600, lo=3_600, hi=10_000_000, doc="CouncilMotionDuration 12 h, the minimum"
+    )
+    close_mode: str = param(
+        "early", choices=("early", "at_end"), doc="Root closes once decided (code) or at the end"
+    )
     max_proposals: int = param(10, lo=1, hi=1_000, doc="CouncilMaxProposals = 10")
-    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; a switch for V2): propose(track=\"sudo\") by Root executes next block")
+    sudo_retained: bool = param(
+        False,
+        doc='the sudo key still exists alongside (V1 always had it; a switch for V2): propose(track="sudo") by Root executes next block',
+    )
 
 
 @register_policy("v1_senate")
@@ -65,8 +74,11 @@ class V1SenatePolicy(GovernancePolicy):
         """The Triumvirate from the roster; the Senate by the policy's own stake rule."""
         return {
             "triumvirate": BodySpec(self.config.triumvirate_size, "actors", "proposes motions"),
-            "senate": BodySpec(self.config.senate_size, "policy",
-                               "top root stakers with at least required_stake_fraction of it"),
+            "senate": BodySpec(
+                self.config.senate_size,
+                "policy",
+                "top root stakers with at least required_stake_fraction of it",
+            ),
         }
 
     def vetoers(self, gs: GovState, ref: Referendum) -> tuple[str, ...]:
@@ -112,8 +124,15 @@ class V1SenatePolicy(GovernancePolicy):
         if not senate:
             raise GovernanceError("the Senate is empty: nobody could vote")
         ref = Referendum(
-            pid, proposer, lever, "senate", RefState.ONGOING, block, block + self.config.motion_duration,
-            voters=senate, weights=tuple(1.0 for _ in senate),
+            pid,
+            proposer,
+            lever,
+            "senate",
+            RefState.ONGOING,
+            block,
+            block + self.config.motion_duration,
+            voters=senate,
+            weights=tuple(1.0 for _ in senate),
         )
         return ref.with_info(threshold=len(senate) // 2 + 1)
 
@@ -169,6 +188,12 @@ class V1SenatePolicy(GovernancePolicy):
         return (
             Path("root_disapprove", (count_requirement("root", gs.seat("root"), 1),)),
             Path("senate_nays", (count_requirement("senate", senate, n - (n // 2 + 1) + 1),)),
-            Path("no_proposal", (count_requirement("triumvirate", gs.seat("triumvirate"),
-                                                   len(gs.seat("triumvirate"))),)),
+            Path(
+                "no_proposal",
+                (
+                    count_requirement(
+                        "triumvirate", gs.seat("triumvirate"), len(gs.seat("triumvirate"))
+                    ),
+                ),
+            ),
         )

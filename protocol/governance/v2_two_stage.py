@@ -69,17 +69,30 @@ class V2Config:
     max_delay: int = param(14_400, lo=0, hi=1_000_000_000, doc="track 1 max delay 48 h")
     fast_track_threshold: float = param(0.75, lo=0.0, hi=1.0, doc="75 % approve → next block")
     cancel_threshold: float = param(0.51, lo=0.0, hi=1.0, doc="51 % reject → Cancelled")
-    curve: str = param("cubic", choices=("cubic", "linear", "exponential"), doc="how the net vote maps to the delay: cubic 1 − (1 − p)^3, linear p, or exponential")
+    curve: str = param(
+        "cubic",
+        choices=("cubic", "linear", "exponential"),
+        doc="how the net vote maps to the delay: cubic 1 − (1 − p)^3, linear p, or exponential",
+    )
     term: int = param(432_000, lo=1, hi=1_000_000_000, doc="collective term 60 d")
     min_subnet_age: int = param(1_296_000, lo=0, hi=1_000_000_000, doc="MIN_SUBNET_AGE 180 d")
     ema_alpha: float = param(0.02, lo=0.0, hi=1.0, doc="Economic stake EMA α = 0.02")
-    ema_min_samples: int = param(210, lo=0, hi=1_000_000, doc="≥ 210 samples (~30 d) before a newcomer ranks")
-    economic_eligible_max: int = param(64, lo=1, hi=1_000, doc="EconomicEligible: max 64 root coldkeys")
+    ema_min_samples: int = param(
+        210, lo=0, hi=1_000_000, doc="≥ 210 samples (~30 d) before a newcomer ranks"
+    )
+    economic_eligible_max: int = param(
+        64, lo=1, hi=1_000, doc="EconomicEligible: max 64 root coldkeys"
+    )
     max_queued: int = param(20, lo=1, hi=10_000, doc="MaxQueued = 20")
     max_active_per_proposer: int = param(5, lo=1, hi=10_000, doc="MaxActivePerProposer = 5")
-    snapshot_voters: bool = param(True, doc="voter set snapshotted at poll open (governance-wiring) or dynamic")
+    snapshot_voters: bool = param(
+        True, doc="voter set snapshotted at poll open (governance-wiring) or dynamic"
+    )
     root_kill: bool = param(True, doc="Root may kill")
-    sudo_retained: bool = param(False, doc="the sudo key still exists alongside (V1 always had it; a switch for V2): propose(track=\"sudo\") by Root executes next block")
+    sudo_retained: bool = param(
+        False,
+        doc='the sudo key still exists alongside (V1 always had it; a switch for V2): propose(track="sudo") by Root executes next block',
+    )
 
     def check(self) -> None:
         """Cross-field rule: initial delay ≤ max delay."""
@@ -89,9 +102,7 @@ class V2Config:
             )
 
 
-def review_delay(
-    aye: float, nay: float, voters: int, cfg: V2Config
-) -> int:
+def review_delay(aye: float, nay: float, voters: int, cfg: V2Config) -> int:
     """Track-1 delay in blocks for ``aye``/``nay`` seat counts out of ``voters`` (the delay shaping of ``pallets/referenda/README.md``).
 
     Examples
@@ -132,7 +143,9 @@ class V2TwoStagePolicy(GovernancePolicy):
         size = self.config.triumvirate_size
         return {
             "triumvirate": BodySpec(size, "actors", "track 0: approve or reject by 2/3"),
-            "proposers": BodySpec(min(size, self.config.max_proposers), "actors", "submit referenda"),
+            "proposers": BodySpec(
+                min(size, self.config.max_proposers), "actors", "submit referenda"
+            ),
             "economic": BodySpec(self.config.economic_size, "policy", "top stake by EMA"),
             "building": BodySpec(self.config.building_size, "policy", "mature subnets' owners"),
         }
@@ -216,7 +229,9 @@ class V2TwoStagePolicy(GovernancePolicy):
             raise GovernanceError(f"queue full: {len(live)} referenda (MaxQueued)")
         mine = sum(1 for r in live if r.proposer == proposer)
         if mine >= self.config.max_active_per_proposer:
-            raise GovernanceError(f"{proposer!r} has {mine} active referenda (MaxActivePerProposer)")
+            raise GovernanceError(
+                f"{proposer!r} has {mine} active referenda (MaxActivePerProposer)"
+            )
 
     def _check_voter(self, gs: GovState, ref: Referendum, voter: str) -> None:
         if ref.track == REVIEW_TRACK and not self.config.snapshot_voters:
@@ -232,21 +247,38 @@ class V2TwoStagePolicy(GovernancePolicy):
         if len(tri) == 0:
             raise GovernanceError("the Triumvirate is empty")
         return Referendum(
-            pid, proposer, lever, TRIUMVIRATE_TRACK, RefState.ONGOING, block,
-            block + self.config.decision_period, voters=tri, weights=tuple(1.0 for _ in tri),
+            pid,
+            proposer,
+            lever,
+            TRIUMVIRATE_TRACK,
+            RefState.ONGOING,
+            block,
+            block + self.config.decision_period,
+            voters=tri,
+            weights=tuple(1.0 for _ in tri),
         )
 
     def _open_review(self, gs: GovState, parent: Referendum, at: Blocks) -> GovState:
         reviewers = gs.seat("reviewers")
         pid = len(gs.referenda)
         child = Referendum(
-            pid, parent.proposer, parent.lever, REVIEW_TRACK, RefState.ONGOING, at, None,
-            voters=reviewers, weights=tuple(1.0 for _ in reviewers), parent=parent.pid,
+            pid,
+            parent.proposer,
+            parent.lever,
+            REVIEW_TRACK,
+            RefState.ONGOING,
+            at,
+            None,
+            voters=reviewers,
+            weights=tuple(1.0 for _ in reviewers),
+            parent=parent.pid,
             scheduled=at + review_delay(0, 0, len(reviewers), self.config),
         )
         parent = replace(parent, state=RefState.DELEGATED, decided=at, child=pid)
         gs = self._put(replace(gs, referenda=(*gs.referenda, child)), parent)
-        return self._emit(gs, GovEvent("delegated", parent.pid, at, parent.lever, RefState.DELEGATED))
+        return self._emit(
+            gs, GovEvent("delegated", parent.pid, at, parent.lever, RefState.DELEGATED)
+        )
 
     # ----------------------------------------------------------------- settlement
     def _review_tally(self, gs: GovState, ref: Referendum, now: Blocks) -> tuple[Tally, int]:
@@ -317,10 +349,13 @@ class V2TwoStagePolicy(GovernancePolicy):
         reviewers = gs.seat("reviewers")
         base = (
             count_requirement("proposers", gs.seat("proposers"), 1),
-            count_requirement("triumvirate", tri, at_least(self.config.approve_threshold, len(tri))),
+            count_requirement(
+                "triumvirate", tri, at_least(self.config.approve_threshold, len(tri))
+            ),
         )
-        fast = count_requirement("reviewers", reviewers,
-                                 at_least(self.config.fast_track_threshold, len(reviewers)))
+        fast = count_requirement(
+            "reviewers", reviewers, at_least(self.config.fast_track_threshold, len(reviewers))
+        )
         paths = [
             Path("triumvirate_then_delay", base, self.config.initial_delay),
             Path("fast_track", (*base, fast), 1),
@@ -334,12 +369,22 @@ class V2TwoStagePolicy(GovernancePolicy):
         tri = gs.seat("triumvirate")
         reviewers = gs.seat("reviewers")
         n = len(tri)
-        refuse = min(at_least(self.config.reject_threshold, n),
-                     n - at_least(self.config.approve_threshold, n) + 1)
+        refuse = min(
+            at_least(self.config.reject_threshold, n),
+            n - at_least(self.config.approve_threshold, n) + 1,
+        )
         paths = [
             Path("triumvirate", (count_requirement("triumvirate", tri, refuse),)),
-            Path("review_cancel", (count_requirement(
-                "reviewers", reviewers, at_least(self.config.cancel_threshold, len(reviewers))),)),
+            Path(
+                "review_cancel",
+                (
+                    count_requirement(
+                        "reviewers",
+                        reviewers,
+                        at_least(self.config.cancel_threshold, len(reviewers)),
+                    ),
+                ),
+            ),
         ]
         if self.config.root_kill:
             paths.append(Path("root_kill", (count_requirement("root", gs.seat("root"), 1),)))
@@ -357,10 +402,19 @@ class V2DraftConfig(V2Config):
     """The Nov–Dec 2025 draft: 1 h, exponential delay, cancel ≥ 17/32, 6-month terms."""
 
     initial_delay: int = param(300, lo=0, hi=100_000_000, doc="1 h")
-    max_delay: int = param(300 * 2**16, lo=0, hi=1_000_000_000, doc="cap of 1 h · 2^(nays−ayes) (cancel comes first at 17 nays)")
+    max_delay: int = param(
+        300 * 2**16,
+        lo=0,
+        hi=1_000_000_000,
+        doc="cap of 1 h · 2^(nays−ayes) (cancel comes first at 17 nays)",
+    )
     cancel_threshold: float = param(17 / 32, lo=0.0, hi=1.0, doc="cancel at ≥ 17/32 nays")
-    curve: str = param("exponential", choices=("cubic", "linear", "exponential"), doc="1 h · 2^(nays − ayes)")
-    term: int = param(1_296_000, lo=1, hi=1_000_000_000, doc="collectives re-chosen every 6 months (180 d)")
+    curve: str = param(
+        "exponential", choices=("cubic", "linear", "exponential"), doc="1 h · 2^(nays − ayes)"
+    )
+    term: int = param(
+        1_296_000, lo=1, hi=1_000_000_000, doc="collectives re-chosen every 6 months (180 d)"
+    )
 
 
 @register_policy("v2_1h_draft")

@@ -109,18 +109,25 @@ class Person:
         object.__setattr__(self, "intent", Intent(self.intent).value)
         object.__setattr__(self, "exposure", {int(k): float(v) for k, v in self.exposure.items()})
         if not 0.5 <= self.accuracy <= 1.0:
-            raise GovernanceError(f"person {self.id!r}.accuracy: expected a value in [0.5, 1], "
-                                  f"got {self.accuracy}")
+            raise GovernanceError(
+                f"person {self.id!r}.accuracy: expected a value in [0.5, 1], got {self.accuracy}"
+            )
         for name in ("turnout", "correlation"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise GovernanceError(f"person {self.id!r}.{name}: expected a probability, got {value}")
+                raise GovernanceError(
+                    f"person {self.id!r}.{name}: expected a probability, got {value}"
+                )
         for netuid, value in self.exposure.items():
             if not -1.0 <= value <= 1.0:
-                raise GovernanceError(f"person {self.id!r}.exposure[{netuid}]: expected a value in "
-                                      f"[-1, 1], got {value}")
+                raise GovernanceError(
+                    f"person {self.id!r}.exposure[{netuid}]: expected a value in "
+                    f"[-1, 1], got {value}"
+                )
         if self.bribe_price is not None and self.bribe_price < 0:
-            raise GovernanceError(f"person {self.id!r}.bribe_price: expected >= 0, got {self.bribe_price}")
+            raise GovernanceError(
+                f"person {self.id!r}.bribe_price: expected >= 0, got {self.bribe_price}"
+            )
         if self.reaction_mean_blocks < 0 or self.reaction_min_blocks < 0:
             raise GovernanceError(f"person {self.id!r}: reaction times must be >= 0")
 
@@ -185,7 +192,9 @@ class Draws:
 
     def reaction_blocks(self, person: Person) -> int:
         """Blocks ``person`` takes to act once a poll opens."""
-        return person.reaction_min_blocks + round(self.reaction_exponential * person.reaction_mean_blocks)
+        return person.reaction_min_blocks + round(
+            self.reaction_exponential * person.reaction_mean_blocks
+        )
 
 
 def matter_rng(seed: int, matter_key: tuple[int, int, int], person_key: int) -> np.random.Generator:
@@ -198,7 +207,9 @@ def matter_rng(seed: int, matter_key: tuple[int, int, int], person_key: int) -> 
     True
     """
     kind, a, b = matter_key
-    return np.random.default_rng([int(seed), MATTER_KEY, int(kind), int(a), int(b), int(person_key)])
+    return np.random.default_rng(
+        [int(seed), MATTER_KEY, int(kind), int(a), int(b), int(person_key)]
+    )
 
 
 def draw(seed: int, matter: Matter, person: Person) -> Draws:
@@ -227,8 +238,14 @@ def own_ballot(person: Person, matter: Matter, draws: Draws, *, proposer: bool =
     return matter.warranted if draws.signal_right(person) else not matter.warranted
 
 
-def ballot(person: Person, matter: Matter, draws: Draws, *, proposer: bool = False,
-           leader_ballot: bool | None = None) -> bool:
+def ballot(
+    person: Person,
+    matter: Matter,
+    draws: Draws,
+    *,
+    proposer: bool = False,
+    leader_ballot: bool | None = None,
+) -> bool:
     """``person``'s ballot: its leader's with probability ``correlation``, else its own.
 
     ``leader_ballot`` is the leader's ballot on the same matter (None when it has no leader).

@@ -136,15 +136,20 @@ def _check_replayable(state: SubnetState, mode: Mode) -> None:
         raise StateError(f"n: expected at most {MAX_REPLAY_UIDS} uids to replay, got {state.n}")
     checks: dict[str, tuple[int, ...]] = {"last_update": state.last_update, "reg": state.reg}
     if mode == "float":
-        checks.update(block=(state.block,), lms=(state.lms,),
-                      commit_reveal=tuple(c for c in state.commit_reveal or () if c is not None))
+        checks.update(
+            block=(state.block,),
+            lms=(state.lms,),
+            commit_reveal=tuple(c for c in state.commit_reveal or () if c is not None),
+        )
     for key, values in checks.items():
         for i, value in enumerate(values):
             if value > INT64_MAX:
                 where = key if key in ("block", "lms") else f"{key}[{i}]"
                 hint = "; use exact mode" if key in ("block", "lms", "commit_reveal") else ""
-                raise StateError(f"{where}: expected at most 2^63 - 1 in {mode} mode (the epoch "
-                                 f"stores it as int64), got {value}{hint}")
+                raise StateError(
+                    f"{where}: expected at most 2^63 - 1 in {mode} mode (the epoch "
+                    f"stores it as int64), got {value}{hint}"
+                )
 
 
 def replay_states(

@@ -130,8 +130,9 @@ def draw_random_shocks(
     # Drawn last, and only when the rate is positive, so studies without random interventions
     # keep the event lists they had.
     if cfg.intervention_rate_per_year > 0:
-        out += random_interventions(cfg, times(cfg.intervention_rate_per_year),
-                                    n_subnets=n_subnets, rng=rng)
+        out += random_interventions(
+            cfg, times(cfg.intervention_rate_per_year), n_subnets=n_subnets, rng=rng
+        )
     return sorted(out, key=lambda s: s.day)
 
 
@@ -158,13 +159,15 @@ def random_interventions(
         netuid = int(rng.integers(n_subnets))
         if warranted:
             out.append(ScamSubnetShock(day=float(day), netuid=netuid))
-        out.append(InterventionShock(
-            day=float(day),
-            lever={"kind": cfg.intervention_lever, "netuid": netuid},
-            intent="benevolent_competent" if warranted else "self_interested",
-            justified=warranted,
-            duration_days=cfg.intervention_duration_days,
-        ))
+        out.append(
+            InterventionShock(
+                day=float(day),
+                lever={"kind": cfg.intervention_lever, "netuid": netuid},
+                intent="benevolent_competent" if warranted else "self_interested",
+                justified=warranted,
+                duration_days=cfg.intervention_duration_days,
+            )
+        )
     return out
 
 
@@ -245,8 +248,9 @@ def on_exploit_detected(model: EventHost, *, exploit_id: int, look: int = 0) -> 
             detected_block=model.block,
         )
     every = round(model.config.governance.exploit_look_days * BLOCKS_PER_DAY)
-    model.schedule(model.block + every, "exploit_detected", priority=1,
-                   exploit_id=exploit_id, look=look + 1)
+    model.schedule(
+        model.block + every, "exploit_detected", priority=1, exploit_id=exploit_id, look=look + 1
+    )
 
 
 @EVENT_HANDLERS.register("team_exit")
@@ -308,8 +312,12 @@ def on_reverse(
     targets = lever_targets(action)
     model.governance.propose(
         action,
-        matter=Matter(key=(MATTER_KINDS["reversal"], parent[0], parent[1]), warranted=True,
-                      target=targets[0] if targets else None, hurts_target=False),
+        matter=Matter(
+            key=(MATTER_KINDS["reversal"], parent[0], parent[1]),
+            warranted=True,
+            target=targets[0] if targets else None,
+            hurts_target=False,
+        ),
         intent=intent,
         initiator=initiator,
         duration_days=None,

@@ -144,8 +144,9 @@ def seat_roster(
     people: list[Governor] = []
     for key, (name, group) in enumerate(entries):
         person = make_person(name, key, group, cfg, _leader_of(group, cfg, first))
-        people.append(Governor(model, person, group.weight if group else 1.0,
-                               group.body if group else ""))
+        people.append(
+            Governor(model, person, group.weight if group else 1.0, group.body if group else "")
+        )
     for body, spec in policy.seat_bodies().items():
         if spec.source != "actors":
             continue
@@ -157,8 +158,10 @@ def seat_roster(
                 key = len(people)
                 name = f"actor{key}"
                 if any(g.name == name for g in people):
-                    raise ValueError(f"governance.actors: the default person {name!r} clashes "
-                                     "with a label; rename the group")
+                    raise ValueError(
+                        f"governance.actors: the default person {name!r} clashes "
+                        "with a label; rename the group"
+                    )
                 extra = Governor(model, make_person(name, key, None, cfg, first), 1.0)
                 people.append(extra)
                 members.append(extra)

@@ -231,8 +231,9 @@ def load_market_prior(path: str | Path | None = None) -> MarketPrior:
     }
     samples = {name: np.asarray(v, dtype=float) for name, v in parsed.samples.items()}
     fits = tuple(
-        EventFitRecord(key, f.date, f.title, f.in_fit, f.observed, f.fitted, f.predicted,
-                       f.left_out, f.verdict)
+        EventFitRecord(
+            key, f.date, f.title, f.in_fit, f.observed, f.fitted, f.predicted, f.left_out, f.verdict
+        )
         for key, f in parsed.fits.items()
     )
     return MarketPrior(parsed.created, parsed.command, bands, samples, fits)
@@ -400,13 +401,17 @@ def format_event_fits(prior: MarketPrior | None = None) -> list[dict[str, str]]:
         return "-" if b is None else f"{pct(b[1])} [{100 * b[0]:.1f}, {100 * b[2]:.1f}]"
 
     return [
-        {"event": f.title, "date": f.date,
-         "observed fall": "not observed" if f.observed is None
-         else f"{100 * f.observed[0]:.1f}–{100 * f.observed[1]:.1f} %",
-         "fitted (medians)": pct(f.fitted),
-         "posterior [5 %, 95 %]": band(f.predicted),
-         "left out of the fit": band(f.left_out),
-         "in the fit": "yes" if f.in_fit else "no",
-         "verdict": f.verdict}
+        {
+            "event": f.title,
+            "date": f.date,
+            "observed fall": "not observed"
+            if f.observed is None
+            else f"{100 * f.observed[0]:.1f}–{100 * f.observed[1]:.1f} %",
+            "fitted (medians)": pct(f.fitted),
+            "posterior [5 %, 95 %]": band(f.predicted),
+            "left out of the fit": band(f.left_out),
+            "in the fit": "yes" if f.in_fit else "no",
+            "verdict": f.verdict,
+        }
         for f in prior.event_fits
     ]

@@ -20,8 +20,15 @@ from click.shell_completion import CompletionItem
 
 from sim.cli._root import UserError
 
-__all__ = ["EXECUTOR", "POLICY", "POLICY_LIST", "SCENARIO", "csv_option", "echo_json",
-           "json_option"]
+__all__ = [
+    "EXECUTOR",
+    "POLICY",
+    "POLICY_LIST",
+    "SCENARIO",
+    "csv_option",
+    "echo_json",
+    "json_option",
+]
 
 #: Executors that run on this machine; a running Dask scheduler is ``dask://HOST:PORT``.
 LOCAL_EXECUTORS: tuple[str, ...] = ("process", "sequential", "dask-local", "ray")
@@ -36,18 +43,21 @@ class ExecutorType(click.Choice):
     def __init__(self) -> None:
         super().__init__([*LOCAL_EXECUTORS, "dask://HOST:PORT"])
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> str:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value)
         if text in LOCAL_EXECUTORS or _REMOTE.fullmatch(text):
             return text
-        raise UserError(f"--executor {text[:80]!r}: expected one of {', '.join(LOCAL_EXECUTORS)}"
-                        ", or dask://HOST:PORT (a running Dask scheduler)")
+        raise UserError(
+            f"--executor {text[:80]!r}: expected one of {', '.join(LOCAL_EXECUTORS)}"
+            ", or dask://HOST:PORT (a running Dask scheduler)"
+        )
 
-    def shell_complete(self, ctx: click.Context, param: click.Parameter,
-                       incomplete: str) -> list[CompletionItem]:
-        return [CompletionItem(c) for c in (*LOCAL_EXECUTORS, "dask://")
-                if c.startswith(incomplete)]
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        return [
+            CompletionItem(c) for c in (*LOCAL_EXECUTORS, "dask://") if c.startswith(incomplete)
+        ]
 
 
 def _policy_names() -> list[str]:
@@ -63,12 +73,12 @@ class PolicyType(click.ParamType):
 
     name = "policy"
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> str:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         return str(value)
 
-    def shell_complete(self, ctx: click.Context, param: click.Parameter,
-                       incomplete: str) -> list[CompletionItem]:
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
         return [CompletionItem(n) for n in _policy_names() if n.startswith(incomplete)]
 
 
@@ -77,8 +87,9 @@ class PolicyListType(PolicyType):
 
     name = "policies"
 
-    def shell_complete(self, ctx: click.Context, param: click.Parameter,
-                       incomplete: str) -> list[CompletionItem]:
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
         done, _, last = incomplete.rpartition(",")
         prefix = f"{done}," if done else ""
         names = ["all", *_policy_names()] if not done else _policy_names()
@@ -90,8 +101,7 @@ class ScenarioType(click.ParamType):
 
     name = "scenario"
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> Path:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
         from sim.library import ScenarioNotFoundError, resolve_scenario
 
         if isinstance(value, Path):
@@ -101,8 +111,9 @@ class ScenarioType(click.ParamType):
         except ScenarioNotFoundError as exc:
             raise UserError(str(exc)) from None
 
-    def shell_complete(self, ctx: click.Context, param: click.Parameter,
-                       incomplete: str) -> list[CompletionItem]:
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
         from sim.library import library
 
         names = [CompletionItem(n) for n in library() if n.startswith(incomplete)]
@@ -117,18 +128,26 @@ SCENARIO = ScenarioType()
 
 def json_option(func: Any) -> Any:
     """``--json``: print one JSON document on stdout instead of the text summary."""
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print the result as one JSON document on stdout (progress and "
-                             "notes go to stderr).")(func)
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print the result as one JSON document on stdout (progress and notes go to stderr).",
+    )(func)
 
 
 def csv_option(func: Any) -> Any:
     """``--csv PATH``: also write the summary in long form as CSV."""
-    return click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-                        default=None, metavar="PATH",
-                        help="Also write the summary as CSV in long form: policy [, point, "
-                             "axes], kpi, name, unit, group, direction, mean, low, high, n "
-                             "(% values times 100).")(func)
+    return click.option(
+        "--csv",
+        "csv_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar="PATH",
+        help="Also write the summary as CSV in long form: policy [, point, "
+        "axes], kpi, name, unit, group, direction, mean, low, high, n "
+        "(% values times 100).",
+    )(func)
 
 
 def _json_safe(value: Any) -> Any:

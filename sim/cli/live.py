@@ -107,9 +107,7 @@ def startup_lines(
             "no miners registered"
         )
     rule = config.registration
-    reach = (
-        " (all interfaces: reachable from other machines)" if host in ("0.0.0.0", "::") else ""
-    )
+    reach = " (all interfaces: reachable from other machines)" if host in ("0.0.0.0", "::") else ""
     lines.append(
         f"serving http://{host}:{port}{reach}: {config.training_config}, window "
         f"{config.window_seconds:g} s, put window {config.put_window_seconds:g} s, "

@@ -89,5 +89,7 @@ def policies_list(brief: bool, as_json: bool) -> None:
         for param in info.params:
             bounds = _bounds(param)
             doc = param.doc + (f" [{bounds}]" if bounds else "")
-            click.echo(f"    {param.name.ljust(name_w)} = {_default(param).ljust(default_w)}  "
-                       f"{doc}".rstrip())
+            click.echo(
+                f"    {param.name.ljust(name_w)} = {_default(param).ljust(default_w)}  "
+                f"{doc}".rstrip()
+            )

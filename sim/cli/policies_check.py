@@ -42,13 +42,25 @@ def _days(value: float) -> str:
 
 
 @policies_group().command("check")
-@click.option("--policy", "policy_names", multiple=True,
-              help="Policy to check (repeatable, or comma-separated); default: every registered one.")
+@click.option(
+    "--policy",
+    "policy_names",
+    multiple=True,
+    help="Policy to check (repeatable, or comma-separated); default: every registered one.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="The runs' seed.")
-@click.option("--horizon-days", type=click.FloatRange(1.0, 365.0), default=None,
-              help="Days the warranted halt has to execute (default 10).")
-def check(policy_names: tuple[str, ...], as_json: bool, seed: int, horizon_days: float | None) -> None:
+@click.option(
+    "--seed", type=click.IntRange(0), default=0, show_default=True, help="The runs' seed."
+)
+@click.option(
+    "--horizon-days",
+    type=click.FloatRange(1.0, 365.0),
+    default=None,
+    help="Days the warranted halt has to execute (default 10).",
+)
+def check(
+    policy_names: tuple[str, ...], as_json: bool, seed: int, horizon_days: float | None
+) -> None:
     """Check that each policy halts an exploit in time and refuses an unwarranted suspension."""
     from protocol.governance import POLICIES
     from sim.conformance import CHECK_HORIZON_DAYS, check_policy
@@ -66,8 +78,10 @@ def check(policy_names: tuple[str, ...], as_json: bool, seed: int, horizon_days:
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        header = (f"{'policy':<16}{'verdict':<22}{'track':<12}{'detected':>9}{'proposed':>9}"
-                  f"{'decided':>9}{'executed':>9}{'blocks':>8}{'days':>8}  unwarranted")
+        header = (
+            f"{'policy':<16}{'verdict':<22}{'track':<12}{'detected':>9}{'proposed':>9}"
+            f"{'decided':>9}{'executed':>9}{'blocks':>8}{'days':>8}  unwarranted"
+        )
         click.echo(header)
         for r in results:
             w, u = r.warranted, r.unwarranted
@@ -78,7 +92,9 @@ def check(policy_names: tuple[str, ...], as_json: bool, seed: int, horizon_days:
                 f"{_blocks(w.decided_block):>9}{_blocks(w.executed_block):>9}"
                 f"{_blocks(w.blocks_to_execute):>8}{_days(w.days_to_act):>8}  {refused}"
             )
-        click.echo(f"blocks: proposal to execution; days: detection to execution "
-                   f"(7 200 blocks a day); horizon {horizon:g} days")
+        click.echo(
+            f"blocks: proposal to execution; days: detection to execution "
+            f"(7 200 blocks a day); horizon {horizon:g} days"
+        )
     if not all(r.ok for r in results):
         raise SystemExit(1)

@@ -54,10 +54,20 @@ def _json_safe(value: object) -> object:
 
 @main.command("run")
 @click.argument("scenario", type=SCENARIO)
-@click.option("--policy", "-p", type=POLICY, default=None,
-              help="Governance policy (default: the scenario's; `govsim policies list`).")
-@click.option("--seed", "-s", type=int, default=None,
-              help="Root seed, an integer in [0, 2^63 - 1] (default: the scenario's).")
+@click.option(
+    "--policy",
+    "-p",
+    type=POLICY,
+    default=None,
+    help="Governance policy (default: the scenario's; `govsim policies list`).",
+)
+@click.option(
+    "--seed",
+    "-s",
+    type=int,
+    default=None,
+    help="Root seed, an integer in [0, 2^63 - 1] (default: the scenario's).",
+)
 @click.option(
     "--out",
     "-o",
@@ -66,11 +76,20 @@ def _json_safe(value: object) -> object:
     default=None,
     help="Directory for timeseries.parquet, kpis.json and events.json.",
 )
-@click.option("--check", is_flag=True,
-              help="Only validate SCENARIO (and --policy/--seed) and print what would run.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only validate SCENARIO (and --policy/--seed) and print what would run.",
+)
 @json_option
-def run_cmd(scenario: Path, policy: str | None, seed: int | None, out_dir: Path | None,
-            check: bool, as_json: bool) -> None:
+def run_cmd(
+    scenario: Path,
+    policy: str | None,
+    seed: int | None,
+    out_dir: Path | None,
+    check: bool,
+    as_json: bool,
+) -> None:
     """Simulate SCENARIO once and print a summary.
 
     SCENARIO is a TOML file or the name of a library scenario (`govsim scenarios list`), e.g.
@@ -83,14 +102,24 @@ def run_cmd(scenario: Path, policy: str | None, seed: int | None, out_dir: Path 
     config = _load_config(scenario, policy, seed)
     if check:
         if as_json:
-            echo_json({"ok": True, "scenario": str(scenario), "name": config.name,
-                       "policy": config.governance.policy, "seed": config.seed,
-                       "n_subnets": config.network.n_subnets, "n_uids": config.network.n_uids,
-                       "horizon_days": config.horizon_days})
+            echo_json(
+                {
+                    "ok": True,
+                    "scenario": str(scenario),
+                    "name": config.name,
+                    "policy": config.governance.policy,
+                    "seed": config.seed,
+                    "n_subnets": config.network.n_subnets,
+                    "n_uids": config.network.n_uids,
+                    "horizon_days": config.horizon_days,
+                }
+            )
             return
-        click.echo(f"ok: {scenario}: {config.name}: policy={config.governance.policy} "
-                   f"seed={config.seed} {config.network.n_subnets} subnets x "
-                   f"{config.network.n_uids} uids, {config.horizon_days:g} days")
+        click.echo(
+            f"ok: {scenario}: {config.name}: policy={config.governance.policy} "
+            f"seed={config.seed} {config.network.n_subnets} subnets x "
+            f"{config.network.n_uids} uids, {config.horizon_days:g} days"
+        )
         return
     if out_dir is not None:
         # Before the run, so an unwritable --out fails in a second, not after the simulation.
@@ -115,14 +144,26 @@ def run_cmd(scenario: Path, policy: str | None, seed: int | None, out_dir: Path 
     cfg = result.config
     executed = [e for e in result.events if e["kind"] == "executed"]
     if as_json:
-        outputs = ([str(out_dir / name) for name in
-                    ("timeseries.parquet", "kpis.json", "events.json")] if out_dir else [])
-        echo_json({"scenario": str(scenario), "name": cfg.name,
-                   "policy": cfg.governance.policy, "seed": cfg.seed,
-                   "n_subnets": cfg.network.n_subnets, "n_uids": cfg.network.n_uids,
-                   "horizon_days": cfg.horizon_days, "wall_s": result.wall_s,
-                   "governance_actions_executed": len(executed), "kpis": kpis,
-                   "outputs": outputs})
+        outputs = (
+            [str(out_dir / name) for name in ("timeseries.parquet", "kpis.json", "events.json")]
+            if out_dir
+            else []
+        )
+        echo_json(
+            {
+                "scenario": str(scenario),
+                "name": cfg.name,
+                "policy": cfg.governance.policy,
+                "seed": cfg.seed,
+                "n_subnets": cfg.network.n_subnets,
+                "n_uids": cfg.network.n_uids,
+                "horizon_days": cfg.horizon_days,
+                "wall_s": result.wall_s,
+                "governance_actions_executed": len(executed),
+                "kpis": kpis,
+                "outputs": outputs,
+            }
+        )
         return
     click.echo(
         f"{cfg.name}: policy={cfg.governance.policy} seed={cfg.seed} "

@@ -28,8 +28,7 @@ def _facts(entry: Any) -> dict[str, Any]:
     """What a library scenario runs: its policies, seeds, horizon, network and design."""
     from sim.schema import ScenarioError, load_scenario
 
-    facts: dict[str, Any] = {"name": entry.name, "summary": entry.summary,
-                             "path": str(entry.path)}
+    facts: dict[str, Any] = {"name": entry.name, "summary": entry.summary, "path": str(entry.path)}
     try:
         scenario = load_scenario(entry.path, check_sweep=False)
     except ScenarioError as exc:  # a broken install: say so, list the rest
@@ -37,24 +36,33 @@ def _facts(entry: Any) -> dict[str, Any]:
         return facts
     config = scenario.config
     sweep = scenario.sweep
-    facts.update({
-        "description": scenario.description,
-        "policies": scenario.policy_names(),
-        "seeds": scenario.seeds,
-        "horizon_days": config.horizon_days,
-        "network": {"n_subnets": config.network.n_subnets, "n_uids": config.network.n_uids,
-                    "n_validators": config.network.n_validators},
-        "shocks": [shock.kind for shock in config.shocks],
-        "sweep": None if sweep is None else {
-            "design": sweep.design, "points": sweep.size,
-            "parameters": sorted({key for _, point in sweep.probes() for key in point}),
-        },
-    })
+    facts.update(
+        {
+            "description": scenario.description,
+            "policies": scenario.policy_names(),
+            "seeds": scenario.seeds,
+            "horizon_days": config.horizon_days,
+            "network": {
+                "n_subnets": config.network.n_subnets,
+                "n_uids": config.network.n_uids,
+                "n_validators": config.network.n_validators,
+            },
+            "shocks": [shock.kind for shock in config.shocks],
+            "sweep": None
+            if sweep is None
+            else {
+                "design": sweep.design,
+                "points": sweep.size,
+                "parameters": sorted({key for _, point in sweep.probes() for key in point}),
+            },
+        }
+    )
     return facts
 
 
-def _complete_name(ctx: click.Context, param: click.Parameter,
-                   incomplete: str) -> list[CompletionItem]:
+def _complete_name(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
     from sim.library import library
 
     return [CompletionItem(name) for name in library() if name.startswith(incomplete)]
@@ -74,8 +82,10 @@ def scenarios_list(as_json: bool) -> None:
     for name, entry in entries.items():
         click.echo(f"{name.ljust(width)}  {entry.summary}")
     click.echo("")
-    click.echo("Use a name wherever a SCENARIO goes (govsim run covenant_2026 ...); "
-               "`govsim scenarios show NAME` for details.")
+    click.echo(
+        "Use a name wherever a SCENARIO goes (govsim run covenant_2026 ...); "
+        "`govsim scenarios show NAME` for details."
+    )
 
 
 @scenarios.command("show")
@@ -89,8 +99,7 @@ def scenarios_show(name: str, path_only: bool, as_json: bool) -> None:
     entries = library()
     entry = entries.get(name.removesuffix(".toml"))
     if entry is None:
-        raise UserError(f"scenario {name[:80]!r}: not in the library; known: "
-                        f"{', '.join(entries)}")
+        raise UserError(f"scenario {name[:80]!r}: not in the library; known: {', '.join(entries)}")
     if path_only:
         click.echo(str(entry.path))
         return
@@ -107,12 +116,16 @@ def scenarios_show(name: str, path_only: bool, as_json: bool) -> None:
     click.echo(f"  seeds         {facts['seeds']}")
     click.echo(f"  horizon       {facts['horizon_days']:g} days")
     net = facts["network"]
-    click.echo(f"  network       {net['n_subnets']} subnets x {net['n_uids']} uids "
-               f"({net['n_validators']} validators)")
+    click.echo(
+        f"  network       {net['n_subnets']} subnets x {net['n_uids']} uids "
+        f"({net['n_validators']} validators)"
+    )
     click.echo(f"  shocks        {', '.join(facts['shocks']) or 'none'}")
     if sweep is not None:
-        click.echo(f"  sweep         {sweep['design']}, {sweep['points']} points over "
-                   f"{', '.join(sweep['parameters'])}")
+        click.echo(
+            f"  sweep         {sweep['design']}, {sweep['points']} points over "
+            f"{', '.join(sweep['parameters'])}"
+        )
     click.echo(f"  file          {entry.path}")
     click.echo("")
     click.echo(entry.path.read_text(encoding="utf-8").rstrip())

@@ -34,8 +34,9 @@ def _decode(text: str, where: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno} "
-                        f"({exc.msg})") from None
+        raise UserError(
+            f"{where}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})"
+        ) from None
     except RecursionError:
         raise UserError(f"{where}: invalid state (JSON nested too deeply)") from None
     except ValueError as exc:  # a 5 000-digit integer, NaN, Infinity
@@ -50,8 +51,10 @@ def _load(path: Path) -> tuple[list[Any], bool]:
     try:
         size = path.stat().st_size
         if size > MAX_STATE_FILE_BYTES:
-            raise UserError(f"{path}: {size} bytes; expected a state file of at most "
-                            f"{MAX_STATE_FILE_BYTES} bytes")
+            raise UserError(
+                f"{path}: {size} bytes; expected a state file of at most "
+                f"{MAX_STATE_FILE_BYTES} bytes"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"{path}: cannot read ({exc})") from None
@@ -65,11 +68,11 @@ def _load(path: Path) -> tuple[list[Any], bool]:
             except json.JSONDecodeError as exc:
                 raise UserError(f"{path} line {number}: invalid JSON ({exc.msg})") from None
             except RecursionError:
-                raise UserError(f"{path} line {number}: invalid state (JSON nested too "
-                                "deeply)") from None
+                raise UserError(
+                    f"{path} line {number}: invalid state (JSON nested too deeply)"
+                ) from None
             except ValueError as exc:
-                raise UserError(f"{path} line {number}: invalid state ({str(exc)[:120]})") \
-                    from None
+                raise UserError(f"{path} line {number}: invalid state ({str(exc)[:120]})") from None
         if not items:
             raise UserError(f"{path}: no states (the file is empty)")
         return items, True

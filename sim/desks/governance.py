@@ -63,7 +63,14 @@ from sim.market import intervention_severity
 if TYPE_CHECKING:
     from sim.agents.governors import Governor
 
-__all__ = ["HOLDER_KEY_OFFSET", "Case", "Executed", "GovernanceDesk", "GovernanceHost", "ProposalMeta"]
+__all__ = [
+    "HOLDER_KEY_OFFSET",
+    "Case",
+    "Executed",
+    "GovernanceDesk",
+    "GovernanceHost",
+    "ProposalMeta",
+]
 
 #: Stake holders' person keys start here (plus the account index), clear of roster positions.
 HOLDER_KEY_OFFSET = 1_000_000
@@ -251,8 +258,9 @@ class GovernanceDesk:
         accounts = set(host.state.account_names)
         clash = sorted(set(self._persons) & accounts)
         if clash:
-            raise ValueError(f"governance.actors.label: {clash[0]!r} is an account's name; "
-                             "choose another label")
+            raise ValueError(
+                f"governance.actors.label: {clash[0]!r} is an account's name; choose another label"
+            )
         self._matters: dict[tuple[int, int, int], Matter] = {}
         self._initiators: dict[tuple[int, int, int], str] = {}
         self._draws: dict[tuple[tuple[int, int, int], str], Draws] = {}
@@ -354,7 +362,9 @@ class GovernanceDesk:
         found = Person(
             id=who,
             key=HOLDER_KEY_OFFSET + index,
-            accuracy=cfg.holder_accuracy if cfg.holder_accuracy is not None else cfg.signal_accuracy,
+            accuracy=cfg.holder_accuracy
+            if cfg.holder_accuracy is not None
+            else cfg.signal_accuracy,
             bribe_price=cfg.holder_bribe_price_tao,
             turnout=cfg.holder_turnout,
             reaction_mean_blocks=float(cfg.holder_reaction_blocks),
@@ -511,8 +521,11 @@ class GovernanceDesk:
         if kind not in ("exploit", "scam", "intervention", "false_alarm"):
             return None
         # An exploit's looks are one case; other matters are one case each.
-        case_key = (matter.key[0], matter.key[1]) if kind == "exploit" else \
-            (matter.key[0], matter.key[1] * 1_000_003 + matter.key[2])
+        case_key = (
+            (matter.key[0], matter.key[1])
+            if kind == "exploit"
+            else (matter.key[0], matter.key[1] * 1_000_003 + matter.key[2])
+        )
         found = self.cases.get(case_key)
         if found is None:
             at = detected_block if detected_block is not None else self.host.block
@@ -523,10 +536,17 @@ class GovernanceDesk:
         """``person`` believes healthy subnet ``netuid`` is a scam and asks for ``lever``."""
         self.false_alarms += 1
         key = self.person(person).key
-        matter = Matter(key=(MATTER_KINDS["false_alarm"], key, index), warranted=False,
-                        target=netuid)
-        return self.propose(lever, matter=matter, intent="benevolent_erring", initiator=person,
-                            duration_days=None, detected_block=self.host.block)
+        matter = Matter(
+            key=(MATTER_KINDS["false_alarm"], key, index), warranted=False, target=netuid
+        )
+        return self.propose(
+            lever,
+            matter=matter,
+            intent="benevolent_erring",
+            initiator=person,
+            duration_days=None,
+            detected_block=self.host.block,
+        )
 
     def open_proposals(self) -> list[ProposalMeta]:
         """Metadata of proposals that can still execute (public: stakers can react)."""
@@ -556,8 +576,9 @@ class GovernanceDesk:
             ref = self.gs.referenda[self._seen]
             if ref.pid not in self.meta and ref.parent is not None and ref.parent in self.meta:
                 parent = self.meta[ref.parent]
-                self.meta[ref.pid] = replace(parent, pid=ref.pid, decided_block=None,
-                                             executed_block=None)
+                self.meta[ref.pid] = replace(
+                    parent, pid=ref.pid, decided_block=None, executed_block=None
+                )
             if ref.pid in self.meta:
                 self._schedule_votes(ref)
                 self._schedule_vetoes(ref)
@@ -595,8 +616,15 @@ class GovernanceDesk:
                 self.missed_votes += 1
                 continue
             self._vote_planned.add((ref.pid, voter))
-            self.host.schedule(max(at, self.host.block), "cast_vote", priority=2, pid=ref.pid,
-                               voter=voter, at=at, matter=matter.key)
+            self.host.schedule(
+                max(at, self.host.block),
+                "cast_vote",
+                priority=2,
+                pid=ref.pid,
+                voter=voter,
+                at=at,
+                matter=matter.key,
+            )
 
     def _schedule_vetoes(self, ref: Referendum) -> None:
         """Members who may stop ``ref`` alone do so, after their reaction time, when their
@@ -612,12 +640,15 @@ class GovernanceDesk:
             if self.decide(matter, actor, meta.proposer, matter.faction):
                 continue
             at = max(self.gs.block, ref.submitted) + self.draws(matter, actor).reaction_blocks(
-                self.person(actor))
-            self.host.schedule(max(at, self.host.block), "veto", priority=2, pid=ref.pid,
-                               actor=actor, at=at)
+                self.person(actor)
+            )
+            self.host.schedule(
+                max(at, self.host.block), "veto", priority=2, pid=ref.pid, actor=actor, at=at
+            )
 
-    def cast_vote(self, pid: int, voter: str, at: int,
-                  matter_key: tuple[int, int, int] | None = None) -> None:
+    def cast_vote(
+        self, pid: int, voter: str, at: int, matter_key: tuple[int, int, int] | None = None
+    ) -> None:
         """``voter`` decides on referendum ``pid`` (by its judgement of ``matter_key``, the
         proposal's matter by default) and casts its ballot at block ``at`` (or now, if the
         policy's state has moved past it)."""
@@ -746,8 +777,12 @@ class GovernanceDesk:
             if inverse is not None:
                 when = executed_block + round(meta.duration_days * BLOCKS_PER_DAY)
                 host.schedule(
-                    max(when, host.block), "reverse", lever=inverse.to_dict(), intent=meta.intent,
-                    initiator=meta.proposer, parent=meta.matter,
+                    max(when, host.block),
+                    "reverse",
+                    lever=inverse.to_dict(),
+                    intent=meta.intent,
+                    initiator=meta.proposer,
+                    parent=meta.matter,
                 )
 
     # ------------------------------------------------------------------ false alarms
@@ -768,5 +803,10 @@ class GovernanceDesk:
             days = np.sort(rng.uniform(0.0, cfg.horizon_days, n))
             netuids = rng.integers(cfg.network.n_subnets, size=n)
             for k, (day, netuid) in enumerate(zip(days, netuids, strict=True)):
-                self.host.schedule(round(day * BLOCKS_PER_DAY), "false_alarm", person=g.name,
-                                   index=k, netuid=int(netuid))
+                self.host.schedule(
+                    round(day * BLOCKS_PER_DAY),
+                    "false_alarm",
+                    person=g.name,
+                    index=k,
+                    netuid=int(netuid),
+                )

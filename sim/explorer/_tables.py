@@ -228,12 +228,26 @@ def readable_kpi_table(summary: pd.DataFrame, *, group: str = "policy") -> pd.Da
     if not tables:
         return pd.DataFrame(columns=["group", "KPI", "unit", "key"])
     policies = list(tables[0].policies)
-    rows = [{"group": "", "KPI": "runs (n)", "unit": "",
-             **{p: str(tables[0].n[p]) for p in policies}, "key": ""}]
+    rows = [
+        {
+            "group": "",
+            "KPI": "runs (n)",
+            "unit": "",
+            **{p: str(tables[0].n[p]) for p in policies},
+            "key": "",
+        }
+    ]
     for table in tables:
         for (name, unit, cells), key in zip(table.rows, table.keys, strict=True):
-            rows.append({"group": table.title, "KPI": name, "unit": unit,
-                         **dict(zip(policies, cells, strict=True)), "key": key})
+            rows.append(
+                {
+                    "group": table.title,
+                    "KPI": name,
+                    "unit": unit,
+                    **dict(zip(policies, cells, strict=True)),
+                    "key": key,
+                }
+            )
     return pd.DataFrame(rows, columns=["group", "KPI", "unit", *policies, "key"])
 
 
@@ -246,17 +260,24 @@ def readable_run_kpis(kpis: Mapping[str, Any]) -> pd.DataFrame:
     from sim.kpi_catalog import GROUP_TITLES, describe_kpi, group_kpis
     from sim.kpi_tables import compact_number
 
-    numeric = [k for k, v in kpis.items()
-               if isinstance(v, int | float | np.number) and not isinstance(v, bool)
-               and k != "seed"]
+    numeric = [
+        k
+        for k, v in kpis.items()
+        if isinstance(v, int | float | np.number) and not isinstance(v, bool) and k != "seed"
+    ]
     rows = []
     for group, keys in group_kpis(numeric):
         for key in keys:
             info = describe_kpi(key)
-            rows.append({"group": GROUP_TITLES[group], "KPI": info.name,
-                         "unit": info.unit + {"lower": " ↓", "higher": " ↑"}.get(
-                             info.direction, ""),
-                         "value": compact_number(float(kpis[key]) * info.scale), "key": key})
+            rows.append(
+                {
+                    "group": GROUP_TITLES[group],
+                    "KPI": info.name,
+                    "unit": info.unit + {"lower": " ↓", "higher": " ↑"}.get(info.direction, ""),
+                    "value": compact_number(float(kpis[key]) * info.scale),
+                    "key": key,
+                }
+            )
     return pd.DataFrame(rows, columns=["group", "KPI", "unit", "value", "key"])
 
 
@@ -395,9 +416,7 @@ def subnet_scale(labels: Iterable[str]) -> tuple[list[str], list[str]]:
     return domain, [PALETTE[_netuid_of(x) % len(PALETTE)] for x in domain]
 
 
-def policy_scale(
-    policies: Iterable[str], registered: Sequence[str]
-) -> tuple[list[str], list[str]]:
+def policy_scale(policies: Iterable[str], registered: Sequence[str]) -> tuple[list[str], list[str]]:
     """The colour scale of a chart by policy: each policy's colour follows its registry place.
 
     Parameters

@@ -264,8 +264,8 @@ class Comparison:
         self.total = len(self._plan.manifest)
         self.seeds = [int(s) for s in self._plan.manifest["seed"].unique()]
         self._owns_root = root is None
-        self.root = Path(root) if root is not None else Path(
-            tempfile.mkdtemp(prefix="govsim-compare-")
+        self.root = (
+            Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="govsim-compare-"))
         )
         if self._owns_root:
             _TEMPORARY_STUDIES.add(self.root)
@@ -295,7 +295,10 @@ class Comparison:
                 self._executor = _CancellableExecutor(pool)
                 self._ready.set()
                 self.summary = run_sweep(
-                    self._plan, self.root, self._executor, overwrite=self._owns_root,
+                    self._plan,
+                    self.root,
+                    self._executor,
+                    overwrite=self._owns_root,
                     progress=False,
                 )
         except BaseException as exc:  # reported on the page; the thread must not die silently
@@ -375,8 +378,9 @@ class Comparison:
             threading.Thread(target=remove, name="govsim-compare-cleanup", daemon=True).start()
 
 
-def comparison_verdict(kpis: pd.DataFrame, *, reference: str = "sudo",
-                       cannot_act: Sequence[str] = ()) -> Any:
+def comparison_verdict(
+    kpis: pd.DataFrame, *, reference: str = "sudo", cannot_act: Sequence[str] = ()
+) -> Any:
     """The verdict on harm versus reaction speed of a comparison (``sim.report.verdict``).
 
     Parameters
@@ -438,16 +442,20 @@ def comparison_frontier(kpis: pd.DataFrame, *, level: float = 0.95) -> FrontierV
     if kpis.empty or HARM_KPI not in kpis.columns:
         return None
     result = frontier(kpis, level=level)
-    chart = result.table[["policy", "harm", "harm_lo", "harm_hi", "days_to_act", "days_lo",
-                          "days_hi"]].copy()
-    for mean, low, high in (("harm", "harm_lo", "harm_hi"),
-                            ("days_to_act", "days_lo", "days_hi")):
+    chart = result.table[
+        ["policy", "harm", "harm_lo", "harm_hi", "days_to_act", "days_lo", "days_hi"]
+    ].copy()
+    for mean, low, high in (("harm", "harm_lo", "harm_hi"), ("days_to_act", "days_lo", "days_hi")):
         chart[low] = chart[low].fillna(chart[mean])
         chart[high] = chart[high].fillna(chart[mean])
     chart["status"] = [
-        "Pareto-efficient" if row.pareto else
-        "dominated" if row.can_act else "cannot act (judged from the runs)"
-        for row in result.table.itertuples(index=False)]
+        "Pareto-efficient"
+        if row.pareto
+        else "dominated"
+        if row.can_act
+        else "cannot act (judged from the runs)"
+        for row in result.table.itertuples(index=False)
+    ]
     return FrontierView(result, frontier_verdict(result).lines, chart)
 
 
@@ -470,7 +478,9 @@ def verdict_lines(line: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def harm_by_policy(kpis: pd.DataFrame, harm_kpi: str | None, *, level: float = 0.95) -> pd.DataFrame:
+def harm_by_policy(
+    kpis: pd.DataFrame, harm_kpi: str | None, *, level: float = 0.95
+) -> pd.DataFrame:
     """Mean and confidence interval of the verdict's harm KPI per policy, for a chart.
 
     Parameters

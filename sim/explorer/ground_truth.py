@@ -124,7 +124,6 @@ def honest_share(rows: pd.DataFrame) -> float:
 DEFAULT_STATUS_URL: str = f"{default_coordinator_url()}/v1/status"
 
 
-
 class StatusUnavailableError(ValueError):
     """A live coordinator's status could not be read; the message says why, for the page."""
 
@@ -167,9 +166,7 @@ def fetch_status(url: str, *, timeout_s: float = 3.0) -> dict[str, Any]:
         raise StatusUnavailableError(f"url: {url!r} is not a valid URL ({exc})") from exc
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise StatusUnavailableError(
-            f"cannot reach {url}: {type(exc).__name__}: {reason}"
-        ) from exc
+        raise StatusUnavailableError(f"cannot reach {url}: {type(exc).__name__}: {reason}") from exc
     try:
         payload = json.loads(body)
     except ValueError as exc:
@@ -288,8 +285,10 @@ def live_network(status: Mapping[str, Any]) -> LiveNetworkView | None:
         metrics=[(label, value) for label, value in metrics if value is not None],
         payments=pd.DataFrame(rows, columns=columns),
         events=pd.DataFrame(
-            [{k: v if isinstance(v, str | int | float | bool) else str(v) for k, v in e.items()}
-             for e in events]
+            [
+                {k: v if isinstance(v, str | int | float | bool) else str(v) for k, v in e.items()}
+                for e in events
+            ]
         ),
     )
 

@@ -52,7 +52,9 @@ class LiveClient:
         self.base_url = base_url.rstrip("/")
         self.key = key
         self.hotkey = hotkey_of(key)
-        self.http = http if http is not None else httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.http = (
+            http if http is not None else httpx.Client(base_url=self.base_url, timeout=timeout)
+        )
         self._nonce = 0
         self._nonce_lock = threading.Lock()
         self.clock_offset = 0.0  # server time − local time, from /v1/clock

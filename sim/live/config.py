@@ -442,7 +442,7 @@ def load_live_config(path: str | Path) -> tuple[LiveConfig, dict[str, Any]]:
     elif isinstance(table, dict) and "network" in table:
         raise LiveConfigError(
             f"{p}: live.network: the file has no simulated network (add scenario tables or "
-            "`extends = \"...\"`), so there is nothing to configure"
+            '`extends = "..."`), so there is nothing to configure'
         )
     return config, data
 

@@ -215,9 +215,9 @@ class SimulatedNetwork:
             "finished": bool(model.finished),
             "last_window": None if self.last is None else asdict(self.last),
             "emission_shares": [round(float(x), 6) for x in np.asarray(model.emission_shares())],
-            "events": [
-                _jsonable(e) for e in model.event_log if e.get("kind") not in EVENTS_HIDDEN
-            ][-EVENTS_SHOWN:],
+            "events": [_jsonable(e) for e in model.event_log if e.get("kind") not in EVENTS_HIDDEN][
+                -EVENTS_SHOWN:
+            ],
         }
 
 
@@ -248,13 +248,16 @@ def network_for(path: str | Path, live: LiveConfig) -> SimulatedNetwork | None:
         config = load_scenario(path, exclude=("live",)).to_config()
     except ScenarioError as exc:
         raise ValueError(str(exc)) from exc
-    blocks = live.network_blocks_per_window or live_training_config(
-        live.training_config,
-        live.training_overrides,
-        validators=live.validators,
-        validator_stake=live.validator_stake,
-        max_miners=live.max_miners,
-    ).blocks_per_window
+    blocks = (
+        live.network_blocks_per_window
+        or live_training_config(
+            live.training_config,
+            live.training_overrides,
+            validators=live.validators,
+            validator_stake=live.validator_stake,
+            max_miners=live.max_miners,
+        ).blocks_per_window
+    )
     try:
         return SimulatedNetwork(config, netuid=live.network_netuid, blocks_per_window=blocks)
     except ValueError as exc:

@@ -356,8 +356,11 @@ def test_compare_runs_policies_on_common_seeds() -> None:
     view = at.session_state["cmp_frontier"]
     assert view.result.can_act_source == "runs"
     assert list(view.chart["policy"]) == ["sudo", "v2_two_stage"]
-    assert set(view.chart["status"]) <= {"Pareto-efficient", "dominated",
-                                         "cannot act (judged from the runs)"}
+    assert set(view.chart["status"]) <= {
+        "Pareto-efficient",
+        "dominated",
+        "cannot act (judged from the runs)",
+    }
     assert "frontier: " in shown
     assert any("judged from these runs" in c.value for c in at.caption)
     # Governance marks carry the policy that acted; the shock is marked once for all.

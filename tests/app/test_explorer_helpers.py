@@ -183,12 +183,14 @@ def test_kpi_summary_interval_contains_mean_and_shrinks_to_point() -> None:
 
 
 def test_readable_kpi_table_groups_names_and_counts_runs() -> None:
-    kpis = pd.DataFrame({
-        "policy": ["sudo"] * 3 + ["timelock"] * 3,
-        "harm.total": [1e6, 2e6, 3e6, 1e5, 2e5, 3e5],
-        "reaction.days_to_act_mean": [0.5, 0.5, 0.5, 2.0, np.nan, 2.5],
-        "pnl.tao_holders.mean": [-0.1, -0.2, -0.15, 0.0, 0.01, 0.02],
-    })
+    kpis = pd.DataFrame(
+        {
+            "policy": ["sudo"] * 3 + ["timelock"] * 3,
+            "harm.total": [1e6, 2e6, 3e6, 1e5, 2e5, 3e5],
+            "reaction.days_to_act_mean": [0.5, 0.5, 0.5, 2.0, np.nan, 2.5],
+            "pnl.tao_holders.mean": [-0.1, -0.2, -0.15, 0.0, 0.01, 0.02],
+        }
+    )
     table = explorer.readable_kpi_table(explorer.kpi_summary(kpis))
     assert list(table.columns) == ["group", "KPI", "unit", "sudo", "timelock", "key"]
     assert table.iloc[0][["KPI", "sudo", "timelock"]].tolist() == ["runs (n)", "3", "3"]
@@ -276,13 +278,23 @@ def test_fetch_status_unreachable_and_malformed() -> None:
 def test_live_network_view_of_a_status() -> None:
     status = {
         "windows": [
-            {"window": 4, "network": {"window": 4, "day": 1.25, "emission_tao": 2.0,
-                                      "alpha_price": 0.01, "emission_share": 0.0,
-                                      "emission_enabled": False}},
+            {
+                "window": 4,
+                "network": {
+                    "window": 4,
+                    "day": 1.25,
+                    "emission_tao": 2.0,
+                    "alpha_price": 0.01,
+                    "emission_share": 0.0,
+                    "emission_enabled": False,
+                },
+            },
             {"window": 5},  # a window closed before the network existed: no row
         ],
         "simulated_network": {
-            "scenario": "s", "policy": "sudo", "netuid": 0,
+            "scenario": "s",
+            "policy": "sudo",
+            "netuid": 0,
             "last_window": {"day": 1.25, "alpha_price": 0.01, "emission_enabled": False},
             "events": [{"kind": "executed", "lever_detail": {"kind": "x"}}],
         },
@@ -291,8 +303,14 @@ def test_live_network_view_of_a_status() -> None:
     assert dict(view.metrics)["Emission enabled"] is False
     assert dict(view.metrics)["Simulated day"] == 1.25
     assert view.payments.to_dict("records") == [
-        {"window": 4, "day": 1.25, "emission_tao": 2.0, "alpha_price": 0.01,
-         "emission_share": 0.0, "emission_enabled": False}
+        {
+            "window": 4,
+            "day": 1.25,
+            "emission_tao": 2.0,
+            "alpha_price": 0.01,
+            "emission_share": 0.0,
+            "emission_enabled": False,
+        }
     ]
     assert view.events.loc[0, "lever_detail"] == "{'kind': 'x'}"
     assert explorer.live_network({"simulated_network": None}) is None
@@ -337,9 +355,7 @@ def test_network_frame_keeps_network_columns_and_sums_incomes() -> None:
     ("shares", "expected"), [([1.0], 1), ([0.5, 0.5], 2), ([0.25] * 4, 3), ([0.0, 0.0], 0)]
 )
 def test_nakamoto_coefficient(shares: list[float], expected: int) -> None:
-    series = pd.DataFrame(
-        {"day": 0.0, "netuid": range(len(shares)), "emission_share": shares}
-    )
+    series = pd.DataFrame({"day": 0.0, "netuid": range(len(shares)), "emission_share": shares})
     assert list(explorer.network_frame(series)["emission_nakamoto_50"]) == [expected]
 
 
@@ -367,9 +383,7 @@ def test_subnets_sort_by_netuid_and_keep_their_colours() -> None:
     assert dict(zip(*explorer.subnet_scale(["SN10", "SN3"]), strict=True))["SN10"] == colours[3]
     all_twenty = explorer.subnet_scale([explorer.subnet_label(i) for i in range(20)])[1]
     assert len(set(all_twenty)) == 20
-    series = pd.DataFrame(
-        {"day": 0.0, "netuid": [10, 2, 1], "alpha_price_tao": [0.1, 0.2, 0.3]}
-    )
+    series = pd.DataFrame({"day": 0.0, "netuid": [10, 2, 1], "alpha_price_tao": [0.1, 0.2, 0.3]})
     subnets = explorer.subnet_frame(series)
     assert list(subnets["netuid"]) == ["SN10", "SN2", "SN1"]
     assert list(subnets["subnet_order"]) == [10, 2, 1]
@@ -413,7 +427,8 @@ def test_timeline_marks_governance_and_shocks_others_on_demand() -> None:
     governance = marks[marks["category"] == "governance"]
     assert list(governance["day"]) == [2.0, 3.0]
     assert list(governance["label"]) == [
-        "executed set_emission_enabled", "proposal_refused set_emission_enabled"
+        "executed set_emission_enabled",
+        "proposal_refused set_emission_enabled",
     ]
     shocks = marks[marks["category"] == "shock"].set_index("day")["label"]
     assert shocks[1.0] == "shock: quality_jump SN0"
@@ -421,7 +436,9 @@ def test_timeline_marks_governance_and_shocks_others_on_demand() -> None:
     everything = explorer.timeline_marks(events, time="day", shocks=config.shocks, other=True)
     assert len(everything) == len(marks) + 3
     assert set(everything.loc[everything["category"] == "other", "label"]) == {
-        "proposed set_emission_enabled", "quality_jump 0", "miner_move 1"
+        "proposed set_emission_enabled",
+        "quality_jump 0",
+        "miner_move 1",
     }
     in_blocks = explorer.timeline_marks(events, time="block", shocks=config.shocks)
     assert sorted(in_blocks["block"]) == [7_200, 14_400, 14_400, 21_600]
@@ -485,15 +502,15 @@ def test_stacked_runs_from_a_study_and_constant_kpis(tmp_path) -> None:
 def test_verdict_lines_split_clauses_not_parentheses() -> None:
     line = "verdict: 1 of 2 do less harm than sudo (harm: x; sudo 3); least harm: a (b; c); fast"
     assert explorer.verdict_lines(line) == [
-        "1 of 2 do less harm than sudo (harm: x; sudo 3)", "least harm: a (b; c)", "fast"
+        "1 of 2 do less harm than sudo (harm: x; sudo 3)",
+        "least harm: a (b; c)",
+        "fast",
     ]
     assert explorer.verdict_lines("verdict: no harm KPI") == ["no harm KPI"]
 
 
 def test_harm_by_policy_signs_and_intervals() -> None:
-    kpis = pd.DataFrame(
-        {"policy": ["a"] * 3 + ["b"] * 3, "pnl": [-1.0, -2.0, -3.0, 0.0, 0.0, 0.0]}
-    )
+    kpis = pd.DataFrame({"policy": ["a"] * 3 + ["b"] * 3, "pnl": [-1.0, -2.0, -3.0, 0.0, 0.0, 0.0]})
     harm = explorer.harm_by_policy(kpis, "loss = -pnl").set_index("policy")
     assert harm.loc["a", "harm"] == pytest.approx(2.0)  # a loss of 2 on average: harm 2
     assert harm.loc["a", "ci_lo"] < 2.0 < harm.loc["a", "ci_hi"]
@@ -514,11 +531,16 @@ def test_default_policies_are_light_and_prefer_the_scenarios_selection() -> None
     assert explorer.default_policies(available, ["cosmos"]) == ["cosmos"]
     # No selection, or "all" (every policy): the four defaults, not everything.
     assert explorer.default_policies(available) == [
-        "sudo", "v2_two_stage", "timelock", "stake_vote"
+        "sudo",
+        "v2_two_stage",
+        "timelock",
+        "stake_vote",
     ]
     assert explorer.default_policies(available, available) == explorer.default_policies(available)
     assert explorer.default_policies(["cosmos", "sudo", "timelock", "v2_two_stage"]) == [
-        "sudo", "v2_two_stage", "timelock"
+        "sudo",
+        "v2_two_stage",
+        "timelock",
     ]
     assert explorer.default_policies(["a", "b", "c", "d", "e"]) == ["a", "b", "c", "d"]
     assert len(explorer.default_policies(available, [*available[::-1], "x"], limit=2)) == 2
@@ -658,14 +680,28 @@ def test_run_scenario_equals_sim_run_and_snapshots_the_network() -> None:
 
 
 def test_readable_run_kpis_and_constants() -> None:
-    kpis = {"policy": "sudo", "seed": 3, "days": 40.0, "harm.total": 1.25e6,
-            "governance.p_harmful_executed": 0.5, "made.up": 2}
+    kpis = {
+        "policy": "sudo",
+        "seed": 3,
+        "days": 40.0,
+        "harm.total": 1.25e6,
+        "governance.p_harmful_executed": 0.5,
+        "made.up": 2,
+    }
     table = explorer.readable_run_kpis(kpis)
     assert list(table.columns) == ["group", "KPI", "unit", "value", "key"]
-    assert table["key"].tolist() == ["harm.total", "governance.p_harmful_executed", "days",
-                                     "made.up"]
+    assert table["key"].tolist() == [
+        "harm.total",
+        "governance.p_harmful_executed",
+        "days",
+        "made.up",
+    ]
     assert table.iloc[0][["group", "KPI", "unit", "value"]].tolist() == [
-        "Harm", "Harm, weighted total", "USD ↓", "1.25M"]
+        "Harm",
+        "Harm, weighted total",
+        "USD ↓",
+        "1.25M",
+    ]
     assert table.iloc[1]["value"] == "50" and table.iloc[1]["unit"] == "% ↓"
     assert table.iloc[3]["KPI"] == "made.up" and table.iloc[3]["group"] == "Other"
     line = explorer.readable_constants({"days": 40.0, "pnl.miners.n": 220})

@@ -82,8 +82,11 @@ def fingerprints() -> dict[str, str]:
                         # pins predate the field
                         assert new.live_rows is state.live_rows
                         out[f"{era}/{seed}/{net_flow}/{step}/{n_blocks}"] = _digest(
-                            *(getattr(new, f.name) for f in dataclasses.fields(new)
-                              if f.name != "live_rows"),
+                            *(
+                                getattr(new, f.name)
+                                for f in dataclasses.fields(new)
+                                if f.name != "live_rows"
+                            ),
                             *(getattr(result, f.name) for f in dataclasses.fields(result)),
                             subnet_shares(state, params, state.block + 1),
                         )

@@ -82,8 +82,12 @@ def test_payouts_fused_match_torch(seed: int, B: int, n: int) -> None:
     tao_out = torch.tensor(np.random.default_rng(seed).random(B) * 1e9)
     balances_torch = torch.zeros(6, dtype=torch.float64)
     balances_fused = torch.zeros(6, dtype=torch.float64)
-    credit_root_tao_torch(balances_torch, inputs.coldkey, want.root_payout, want.root_alpha, tao_out)
-    credit_root_tao_fused(balances_fused, inputs.coldkey, want.root_payout, want.root_alpha, tao_out)
+    credit_root_tao_torch(
+        balances_torch, inputs.coldkey, want.root_payout, want.root_alpha, tao_out
+    )
+    credit_root_tao_fused(
+        balances_fused, inputs.coldkey, want.root_payout, want.root_alpha, tao_out
+    )
     assert torch.equal(balances_fused, balances_torch)
 
 

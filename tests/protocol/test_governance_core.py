@@ -69,7 +69,9 @@ def test_multisig_rejected_when_unreachable_and_expiry():
     gs, pid2 = p.propose(gs, "a", LEVER, 2)
     gs = p.sign(gs, "b", pid2, 50)
     gs, ev = p.advance(gs, 500)
-    assert gs.ref(pid2).state == RefState.EXPIRED and [e.block for e in ev if e.kind == "expired"] == [102]
+    assert gs.ref(pid2).state == RefState.EXPIRED and [
+        e.block for e in ev if e.kind == "expired"
+    ] == [102]
     with pytest.raises(GovernanceError):
         p.sign(gs, "c", pid2, 501)
 
@@ -268,14 +270,18 @@ def test_v2_rotation_every_60_days_and_snapshot():
     p = make_policy("v2_two_stage", ema_min_samples=0)
     stakes = {f"v{i}": 100.0 - i for i in range(20)}
     subnets = tuple(SubnetInfo(n, f"o{n}", -1_000_000, float(n)) for n in range(20))
-    e = Electorate(stakes=stakes, bodies={"proposers": ("p1",), "triumvirate": TRI}, subnets=subnets)
+    e = Electorate(
+        stakes=stakes, bodies={"proposers": ("p1",), "triumvirate": TRI}, subnets=subnets
+    )
     gs = p.init(0, e)
     assert gs.seat("economic") == tuple(f"v{i}" for i in range(16))
     assert gs.seat("building") == ()  # 1 000 000 blocks old: not yet 180 days
     gs, child = v2_to_review(p, gs, 431_000)
     before = gs.ref(child).voters
     whale = dict(stakes, whale=1e6)
-    gs = p.update_electorate(gs, Electorate(stakes=whale, bodies=e.bodies, subnets=subnets), 431_500)
+    gs = p.update_electorate(
+        gs, Electorate(stakes=whale, bodies=e.bodies, subnets=subnets), 431_500
+    )
     assert "whale" not in gs.seat("economic")  # seats change only at the term boundary
     gs, ev = p.advance(gs, 432_000)
     assert any(x.kind == "rotated" and x.block == 432_000 for x in ev)

@@ -40,8 +40,10 @@ BUILD = tuple(f"b{i}" for i in range(16))
 
 def v2_state(**cfg):
     p = make_policy("v2_two_stage", **cfg)
-    e = Electorate(stakes=dict.fromkeys(ECON, 1.0),
-                   bodies={"proposers": ("p1",), "triumvirate": TRI, "economic": ECON, "building": BUILD})
+    e = Electorate(
+        stakes=dict.fromkeys(ECON, 1.0),
+        bodies={"proposers": ("p1",), "triumvirate": TRI, "economic": ECON, "building": BUILD},
+    )
     return p, p.init(0, e)
 
 
@@ -116,7 +118,9 @@ def test_v2_block_coalitions():
 def test_v2_overlapping_seats_shrink_coalitions():
     # A proposer who is also a triumvir: one party fewer.
     p = make_policy("v2_two_stage")
-    e = Electorate(bodies={"proposers": ("t1",), "triumvirate": TRI, "economic": ECON, "building": BUILD})
+    e = Electorate(
+        bodies={"proposers": ("t1",), "triumvirate": TRI, "economic": ECON, "building": BUILD}
+    )
     gs = p.init(0, e)
     assert minimal_pass_coalition(p, gs).size == 2
     # One organisation holding all three Triumvirate seats: one party passes with the proposer.
@@ -207,8 +211,9 @@ def test_correlation_makes_a_group_vote_as_one_and_is_seeded():
     prop_voters = tuple(f"s{i}" for i in range(50))
     from protocol.governance import Referendum
 
-    prop = Referendum(0, "x", LEVER, "t", RefState.ONGOING, 0, None, voters=prop_voters,
-                      weights=(1.0,) * 50)
+    prop = Referendum(
+        0, "x", LEVER, "t", RefState.ONGOING, 0, None, voters=prop_voters, weights=(1.0,) * 50
+    )
     actors = [Actor(v, Intent.BENEVOLENT_ERRING, error_rate=0.5, group="org") for v in prop_voters]
     ctx = DecisionContext(harmful=False, block=1)
     one = decide_votes(actors, prop, ctx, np.random.default_rng(1), correlation=1.0)
@@ -226,7 +231,9 @@ def test_cast_votes_drives_a_policy():
     gs = p.init(0, Electorate(bodies={"signers": ("a", "b", "c")}))
     gs, pid = p.propose(gs, "a", LEVER, 0)
     actors = [Actor(s, Intent.CAPTURED) for s in ("a", "b", "c")]
-    votes = decide_votes(actors, gs.ref(pid), DecisionContext(harmful=True, block=3), np.random.default_rng(0))
+    votes = decide_votes(
+        actors, gs.ref(pid), DecisionContext(harmful=True, block=3), np.random.default_rng(0)
+    )
     gs = cast_votes(p, gs, votes)
     gs, ev = p.advance(gs, 4)
     assert [e.kind for e in ev if e.kind == "executed"] == ["executed"]
@@ -238,7 +245,9 @@ class AnyoneNextBlock(MultisigPolicy):
 
 
 def test_third_party_policy_by_dotted_path_and_entry_point(monkeypatch):
-    p = make_policy("tests.protocol.test_governance_metrics:AnyoneNextBlock", k=1, n=1, body="owner")
+    p = make_policy(
+        "tests.protocol.test_governance_metrics:AnyoneNextBlock", k=1, n=1, body="owner"
+    )
     gs = p.init(0, Electorate(bodies={"owner": ("me",)}))
     gs, _ = p.propose(gs, "me", LEVER, 0)
     gs, ev = p.advance(gs, 1)
@@ -246,8 +255,12 @@ def test_third_party_policy_by_dotted_path_and_entry_point(monkeypatch):
 
     import protocol.registry as reg
 
-    ep = EntryPoint("anyone", "tests.protocol.test_governance_metrics:AnyoneNextBlock", "govsim.policies")
-    monkeypatch.setattr(reg, "entry_points", lambda group: [ep] if group == "govsim.policies" else [])
+    ep = EntryPoint(
+        "anyone", "tests.protocol.test_governance_metrics:AnyoneNextBlock", "govsim.policies"
+    )
+    monkeypatch.setattr(
+        reg, "entry_points", lambda group: [ep] if group == "govsim.policies" else []
+    )
     assert type(make_policy("anyone", k=1, n=1)).__name__ == "AnyoneNextBlock"
 
 

@@ -167,7 +167,9 @@ def test_cosmos_abstain_and_tie_and_expedited_fallback():
 def opengov_setup():
     p = make_policy("opengov")
     stakes = {f"h{i}": 10.0 for i in range(10)}
-    e = Electorate(stakes=stakes, bodies={"fellowship": ("f",), "cancellers": ("c",), "killers": ("k",)})
+    e = Electorate(
+        stakes=stakes, bodies={"fellowship": ("f",), "cancellers": ("c",), "killers": ("k",)}
+    )
     return p, p.init(0, e)
 
 
@@ -385,7 +387,8 @@ def test_constitutional_appeal_reverts_and_emergency_pause_lapses():
     assert [e.block for e in kinds(ev, "executed")] == [400_003]
     gs, ev = p.advance(gs, 400_003 + 7_200)
     assert [(e.block, e.lever) for e in kinds(ev, "reverted")] == [
-        (407_203, SetRegistrationAllowed(5, allowed=True))]
+        (407_203, SetRegistrationAllowed(5, allowed=True))
+    ]
 
 
 def test_jury_draw_is_deterministic():

@@ -44,16 +44,32 @@ CONFIGS = {
     "multisig": {"k": 2, "n": 3, "expiry_blocks": 400},
     "timelock": {"k": 2, "n": 3, "delay_blocks": 14_400},
     "v1_senate": {"senate_size": 5},
-    "v2_two_stage": {"economic_size": 3, "building_size": 2, "decision_period": 3_000,
-                     "initial_delay": 300, "max_delay": 600, "term": 2_000},
+    "v2_two_stage": {
+        "economic_size": 3,
+        "building_size": 2,
+        "decision_period": 3_000,
+        "initial_delay": 300,
+        "max_delay": 600,
+        "term": 2_000,
+    },
     "v2_1h_draft": {"economic_size": 3, "building_size": 2, "decision_period": 3_000},
     "stake_vote": {"expiry_blocks": 2_000},
     "cosmos": {"voting_period": 400, "expedited_voting_period": 200},
-    "opengov": {"decision_period": 2_000, "confirm_period": 100, "min_enactment": 100,
-                "prepare_period": 50, "undeciding_timeout": 1_000},
+    "opengov": {
+        "decision_period": 2_000,
+        "confirm_period": 100,
+        "min_enactment": 100,
+        "prepare_period": 50,
+        "undeciding_timeout": 1_000,
+    },
     "futarchy": {"duration": 400, "liquidity": 100.0, "trade_fraction": 0.05},
-    "constitutional": {"voting_period": 1_500, "timelock": 100, "jury_size": 3,
-                       "suppression_duration": 500, "appeal_period": 200},
+    "constitutional": {
+        "voting_period": 1_500,
+        "timelock": 100,
+        "jury_size": 3,
+        "suppression_duration": 500,
+        "appeal_period": 200,
+    },
     "market_only": {},
 }
 
@@ -86,14 +102,16 @@ def random_actions(seed: int, length: int) -> list[tuple]:
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(length):
-        out.append((
-            KINDS[rng.choice(len(KINDS), p=KIND_P)],
-            int(rng.integers(0, 8)),  # who, within the policy's pool for that action
-            int(rng.integers(0, 4)),  # referendum id / lever index
-            bool(rng.random() < 0.75),  # aye
-            int(rng.choice(WAITS, p=(0.3, 0.2, 0.2, 0.1, 0.1, 0.07, 0.03))),
-            TRACKS[rng.choice(len(TRACKS), p=(0.7, 0.1, 0.1, 0.1))],
-        ))
+        out.append(
+            (
+                KINDS[rng.choice(len(KINDS), p=KIND_P)],
+                int(rng.integers(0, 8)),  # who, within the policy's pool for that action
+                int(rng.integers(0, 4)),  # referendum id / lever index
+                bool(rng.random() < 0.75),  # aye
+                int(rng.choice(WAITS, p=(0.3, 0.2, 0.2, 0.1, 0.1, 0.07, 0.03))),
+                TRACKS[rng.choice(len(TRACKS), p=(0.7, 0.1, 0.1, 0.1))],
+            )
+        )
     return out
 
 
@@ -105,15 +123,17 @@ def run(name: str, actions: list) -> tuple:
     for kind, who_i, idx, aye, wait, track in actions:
         block += wait
         proposers, voters, closers = POOLS[name]
-        who = {"propose": proposers, "vote": voters}.get(kind, closers)[who_i % len(
-            {"propose": proposers, "vote": voters}.get(kind, closers))]
+        who = {"propose": proposers, "vote": voters}.get(kind, closers)[
+            who_i % len({"propose": proposers, "vote": voters}.get(kind, closers))
+        ]
         pid = max(0, len(gs.referenda) - 1 - idx)  # mostly the latest referenda
         try:
             if kind == "propose":
                 gs, _ = policy.propose(gs, who, LEVERS[idx % len(LEVERS)], block, track=track)
             elif kind == "vote":
-                gs = policy.vote(gs, who, pid, aye, block, conviction=who_i % 7,
-                                 veto=not aye and who_i == 7)
+                gs = policy.vote(
+                    gs, who, pid, aye, block, conviction=who_i % 7, veto=not aye and who_i == 7
+                )
             elif kind == "cancel":
                 gs = policy.cancel(gs, who, pid, block)
             elif kind == "kill":
@@ -146,10 +166,14 @@ def check_thresholds(name: str, policy, gs) -> None:
             n = len(ref.voters)
             nays = sum(1 for v in ref.latest_votes().values() if not v.aye)
             ayes_n = len(ayes)
-            if ref.state == RefState.ENACTED and ayes_n < np.ceil(policy.config.fast_track_threshold * n - 1e-9):
+            if ref.state == RefState.ENACTED and ayes_n < np.ceil(
+                policy.config.fast_track_threshold * n - 1e-9
+            ):
                 # Not fast-tracked: the shaped delay was respected, unless a vote pulled it in.
                 last = max((v.block for v in ref.votes), default=ref.submitted)
-                assert rec.executed >= min(ref.submitted + review_delay(ayes_n, nays, n, policy.config), last + 1)
+                assert rec.executed >= min(
+                    ref.submitted + review_delay(ayes_n, nays, n, policy.config), last + 1
+                )
             assert nays < np.ceil(policy.config.cancel_threshold * n - 1e-9)
         elif name == "stake_vote":
             total = sum(STAKES.values())
@@ -166,18 +190,26 @@ def check_thresholds(name: str, policy, gs) -> None:
             assert yes / (voted - abstain) > (0.667 if ref.track == "expedited" else 0.5)
         elif name == "opengov":
             c = policy.config
-            floor = (c.wl_prepare_period + c.wl_confirm_period + c.wl_min_enactment
-                     if ref.track == "whitelisted" else c.prepare_period + c.confirm_period + c.min_enactment)
+            floor = (
+                c.wl_prepare_period + c.wl_confirm_period + c.wl_min_enactment
+                if ref.track == "whitelisted"
+                else c.prepare_period + c.confirm_period + c.min_enactment
+            )
             assert rec.executed - rec.submitted >= floor
-            confirm, enact = ((c.wl_confirm_period, c.wl_min_enactment) if ref.track == "whitelisted"
-                              else (c.confirm_period, c.min_enactment))
+            confirm, enact = (
+                (c.wl_confirm_period, c.wl_min_enactment)
+                if ref.track == "whitelisted"
+                else (c.confirm_period, c.min_enactment)
+            )
             assert rec.executed == ref.confirm_since + confirm + enact
             assert policy.passing(gs, ref, ref.confirm_since)  # the votes passed both curves
         elif name == "futarchy":
             twap_pass, twap_fail = policy.twaps(ref)
             assert twap_pass > twap_fail * 1.03 and rec.executed == ref.deadline
         elif name == "constitutional" and ref.track == "normal":
-            assert rec.executed - rec.submitted >= policy.config.voting_period + policy.config.timelock
+            assert (
+                rec.executed - rec.submitted >= policy.config.voting_period + policy.config.timelock
+            )
         elif name == "market_only":
             raise AssertionError("market_only executed something")
 
@@ -186,7 +218,8 @@ def check_invariants(name: str, policy, gs, events) -> None:
     executed = [e for e in events if e.kind == "executed"]
     assert len(executed) == len(gs.log)
     assert [(e.pid, e.block) for e in executed] == sorted(
-        ((r.pid, r.executed) for r in gs.log), key=lambda x: x[1])
+        ((r.pid, r.executed) for r in gs.log), key=lambda x: x[1]
+    )
     closed_at = {e.pid: e.block for e in events if e.kind in ("cancelled", "killed")}
     for rec in gs.log:
         ref = gs.ref(rec.pid)
@@ -195,8 +228,10 @@ def check_invariants(name: str, policy, gs, events) -> None:
         # lift a suppression already in force: it then emits the inverse lever at the cancel).
         if ref.state in (RefState.CANCELLED, RefState.KILLED):
             assert rec.executed <= closed_at[rec.pid]
-            assert any(e.kind == "reverted" and e.pid == rec.pid and e.block == closed_at[rec.pid]
-                       for e in events)
+            assert any(
+                e.kind == "reverted" and e.pid == rec.pid and e.block == closed_at[rec.pid]
+                for e in events
+            )
         # Logged with proposer and exactly the votes cast up to the execution.
         history = tuple(v for r in _lineage(gs, ref) for v in r.votes)
         assert rec.proposer == ref.proposer
@@ -207,7 +242,9 @@ def check_invariants(name: str, policy, gs, events) -> None:
     for ref in gs.referenda:
         if ref.state in (RefState.REJECTED, RefState.EXPIRED):
             assert ref.executed is None
-        if ref.state == RefState.KILLED or (ref.state == RefState.CANCELLED and name != "stake_vote"):
+        if ref.state == RefState.KILLED or (
+            ref.state == RefState.CANCELLED and name != "stake_vote"
+        ):
             assert ref.executed is None
     check_thresholds(name, policy, gs)
 

@@ -38,8 +38,7 @@ def test_accuracy_only_turns_wrong_signals_right() -> None:
     wrong = {}
     for accuracy in (0.6, 0.8, 1.0):
         p = Person("p", key=7, accuracy=accuracy)
-        wrong[accuracy] = {m.key for m in matters
-                           if own_ballot(p, m, draw(0, m, p)) != m.warranted}
+        wrong[accuracy] = {m.key for m in matters if own_ballot(p, m, draw(0, m, p)) != m.warranted}
     assert wrong[1.0] == set() and wrong[0.8] <= wrong[0.6]
     assert 0.3 < len(wrong[0.6]) / 400 < 0.5 and 0.1 < len(wrong[0.8]) / 400 < 0.3
 
@@ -70,12 +69,21 @@ def test_a_follower_copies_its_leader_with_its_correlation() -> None:
     lone = Person("f", key=3, accuracy=1.0)
     assert not any(ballot(lone, m, draw(0, m, lone), leader_ballot=True) for m in matters)
     # the proposer backs its own proposal whatever its leader does
-    assert ballot(follower, matters[0], draw(0, matters[0], follower), proposer=True,
-                  leader_ballot=False)
+    assert ballot(
+        follower, matters[0], draw(0, matters[0], follower), proposer=True, leader_ballot=False
+    )
 
 
-@pytest.mark.parametrize("field,value", [("accuracy", 0.4), ("turnout", 1.5), ("correlation", -0.1),
-                                         ("exposure", {1: 2.0}), ("bribe_price", -1.0)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("accuracy", 0.4),
+        ("turnout", 1.5),
+        ("correlation", -0.1),
+        ("exposure", {1: 2.0}),
+        ("bribe_price", -1.0),
+    ],
+)
 def test_a_person_refuses_values_out_of_range_naming_the_field(field: str, value: object) -> None:
     with pytest.raises(GovernanceError, match=field):
         Person("p", key=0, **{field: value})  # type: ignore[arg-type]
@@ -88,7 +96,9 @@ def test_each_policy_declares_its_bodies() -> None:
     assert bodies["constitutional"]["jury_pool"].source == "holders"
     assert bodies["constitutional"]["emergency"].size == 3
     assert {k: v.source for k, v in bodies["v1_senate"].items()} == {
-        "triumvirate": "actors", "senate": "policy"}
+        "triumvirate": "actors",
+        "senate": "policy",
+    }
     assert list(bodies["v2_two_stage"])[:2] == ["triumvirate", "proposers"]
     assert bodies["opengov"]["fellowship"].size == 3 and bodies["opengov"]["cancellers"].size == 0
     assert bodies["cosmos"] == bodies["stake_vote"] == bodies["futarchy"] == {}
@@ -108,4 +118,7 @@ def test_urgent_matters_take_the_fast_tracks() -> None:
         assert make_policy(name).paths(cut, urgent=False) == (None,)
     # the retained sudo key is a path for whoever holds it, urgent or not
     assert make_policy("v1_senate", sudo_retained=True).paths(cut, urgent=False) == ("sudo", None)
-    assert make_policy("v2_two_stage", sudo_retained=True).paths(halt, urgent=True) == ("sudo", None)
+    assert make_policy("v2_two_stage", sudo_retained=True).paths(halt, urgent=True) == (
+        "sudo",
+        None,
+    )

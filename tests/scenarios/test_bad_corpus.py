@@ -61,8 +61,15 @@ def test_value_is_named() -> None:
 
 @pytest.mark.parametrize("command", ["compare", "sweep"])
 @pytest.mark.parametrize(
-    "name", ["wrong_type_int", "unit_wrong_dimension", "extends_cycle_a", "unknown_key_nested",
-             "policy_unknown", "syntax_error"]
+    "name",
+    [
+        "wrong_type_int",
+        "unit_wrong_dimension",
+        "extends_cycle_a",
+        "unknown_key_nested",
+        "policy_unknown",
+        "syntax_error",
+    ],
 )
 def test_cli_exits_2_without_traceback(command: str, name: str) -> None:
     result = CliRunner().invoke(main, [command, str(BAD_DIR / f"{name}.toml"), "--seeds", "1"])
@@ -75,7 +82,9 @@ def test_cli_exits_2_without_traceback(command: str, name: str) -> None:
 def test_cli_process_exits_2_without_traceback() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "sim", "compare", str(BAD_DIR / "unit_fractional_blocks.toml")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -160,24 +169,35 @@ def test_levers_are_typed_and_quantities_convert_by_annotation() -> None:
     # HaltChain.duration_blocks is annotated Blocks: a quantity converts into blocks.
     assert lever(kind="halt_chain", duration_blocks="2 days")["duration_blocks"] == 14_400
     assert lever(kind="token_sale", amount_tao="5e9 rao")["amount_tao"] == 5.0
-    for bad, path in (({"netuid": True}, "netuid"), ({"netuid": -1}, "netuid"),
-                      ({"netuid": 1.0}, "netuid"), ({"netuid": 0, "enabled": 0}, "enabled")):
+    for bad, path in (
+        ({"netuid": True}, "netuid"),
+        ({"netuid": -1}, "netuid"),
+        ({"netuid": 1.0}, "netuid"),
+        ({"netuid": 0, "enabled": 0}, "enabled"),
+    ):
         with pytest.raises(ScenarioError) as info:
             lever(kind="set_emission_enabled", **bad)
         assert info.value.path == f"shocks[0].lever.{path}"
     # The same checks hold for configs built in code.
     with pytest.raises(ValueError, match=r"lever\.netuid"):
-        SimConfig.model_validate({"shocks": [{"kind": "intervention", "day": 1,
-                                              "lever": {"kind": "set_emission_enabled",
-                                                        "netuid": "2"}}]})
+        SimConfig.model_validate(
+            {
+                "shocks": [
+                    {
+                        "kind": "intervention",
+                        "day": 1,
+                        "lever": {"kind": "set_emission_enabled", "netuid": "2"},
+                    }
+                ]
+            }
+        )
 
 
 def test_policy_config_quantities_convert_into_the_annotated_unit() -> None:
     data = {"governance": {"policy": "multisig", "policy_config": {"delay_blocks": "2 hours"}}}
     assert Scenario.from_dict(data).config.governance.policy_config == {"delay_blocks": 600}
     with pytest.raises(ScenarioError) as info:
-        Scenario.from_dict({"governance": {"policy": "multisig",
-                                           "policy_config": {"k": True}}})
+        Scenario.from_dict({"governance": {"policy": "multisig", "policy_config": {"k": True}}})
     assert info.value.path == "governance.policy_config.k"
 
 
@@ -198,15 +218,21 @@ def test_sweep_size_is_checked_before_any_point_is_built(monkeypatch: pytest.Mon
 
 def test_a_million_point_design_is_refused_at_once() -> None:
     start = time.perf_counter()
-    data = {"sweep": {"design": "sobol", "n": 1_000_000,
-                      "bounds": {"market.contagion_beta": [1.0, 5.0]}}}
+    data = {
+        "sweep": {
+            "design": "sobol",
+            "n": 1_000_000,
+            "bounds": {"market.contagion_beta": [1.0, 5.0]},
+        }
+    }
     with pytest.raises(ScenarioError, match="at most 10000 points"):
         Scenario.from_dict(data)
     assert time.perf_counter() - start < 5.0
 
 
 def test_govsim_run_on_a_sweep_file_builds_only_the_base_point(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from sim.schema import SweepSpec
 
     def never(self: SweepSpec) -> None:
@@ -220,16 +246,19 @@ def test_govsim_run_on_a_sweep_file_builds_only_the_base_point(
     assert result.output.startswith("ok: ")
 
 
-@pytest.mark.parametrize(("setting", "path", "expected"), [
-    ('network.tempo="1e400 blocks"', "network.tempo", "a finite quantity"),
-    ("network.n_subnets=true", "network.n_subnets", "an integer"),
-    ("market.drift_per_year=nan", "market.drift_per_year", "a finite number"),
-    ('shocks.1.lever.allowed="false"', "shocks[1].lever.allowed", "true or false"),
-    ("network.n_subnetz=3", "network.n_subnetz", "did you mean 'n_subnets'"),
-    ("seeds=3", "seeds", "study keys are set with --seeds"),
-    ("shocks.9.day=1", "shocks.9.day", "arrays indexed in range"),
-    ("description=" + "[" * 3000 + "]" * 3000, "description", "nested at most"),
-])
+@pytest.mark.parametrize(
+    ("setting", "path", "expected"),
+    [
+        ('network.tempo="1e400 blocks"', "network.tempo", "a finite quantity"),
+        ("network.n_subnets=true", "network.n_subnets", "an integer"),
+        ("market.drift_per_year=nan", "market.drift_per_year", "a finite number"),
+        ('shocks.1.lever.allowed="false"', "shocks[1].lever.allowed", "true or false"),
+        ("network.n_subnetz=3", "network.n_subnetz", "did you mean 'n_subnets'"),
+        ("seeds=3", "seeds", "study keys are set with --seeds"),
+        ("shocks.9.day=1", "shocks.9.day", "arrays indexed in range"),
+        ("description=" + "[" * 3000 + "]" * 3000, "description", "nested at most"),
+    ],
+)
 def test_set_values_pass_the_same_boundary(setting: str, path: str, expected: str) -> None:
     covenant = REPO / "scenarios" / "covenant_2026.toml"
     result = CliRunner().invoke(main, ["compare", str(covenant), "--check", "--set", setting])
@@ -241,8 +270,12 @@ def test_set_values_pass_the_same_boundary(setting: str, path: str, expected: st
 
 
 def test_sweep_values_are_checked_with_the_point_named() -> None:
-    data = {"sweep": {"design": "list", "records": [{"network.tempo": 360},
-                                                    {"network.tempo": "1e400 blocks"}]}}
+    data = {
+        "sweep": {
+            "design": "list",
+            "records": [{"network.tempo": 360}, {"network.tempo": "1e400 blocks"}],
+        }
+    }
     with pytest.raises(ScenarioError) as info:
         Scenario.from_dict(data)
     assert info.value.path == "sweep point 1: network.tempo"

@@ -157,10 +157,13 @@ def test_the_multisig_executes_the_cut_in_the_share_the_scenario_states() -> Non
     assert ci.low <= STATED_SHARE <= ci.high, (executed, ci)
     assert ci.low > 0.4  # told apart from 0 (and from a coin)
     # without the leader the same signers mostly refuse
-    alone = scenario.to_config("multisig", {**tiny_overrides(scenario, 2.0),
-                                            "governance.correlation": 0.0})
-    refused = sum(run(alone, policy="multisig", seed=s).kpis["governance.harmful_executed"]
-                  for s in range(seeds))
+    alone = scenario.to_config(
+        "multisig", {**tiny_overrides(scenario, 2.0), "governance.correlation": 0.0}
+    )
+    refused = sum(
+        run(alone, policy="multisig", seed=s).kpis["governance.harmful_executed"]
+        for s in range(seeds)
+    )
     assert refused < executed / 2
 
 

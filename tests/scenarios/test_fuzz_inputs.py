@@ -33,8 +33,11 @@ pytestmark = pytest.mark.slow  # bounded (max_examples), still in the default ru
 
 #: Examples per test; raise it to hunt (``GOVSIM_FUZZ_EXAMPLES=2000 pytest tests/scenarios``).
 EXAMPLES = int(os.environ.get("GOVSIM_FUZZ_EXAMPLES", "120"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _assert_clean(result: Result, what: str) -> None:
@@ -42,10 +45,12 @@ def _assert_clean(result: Result, what: str) -> None:
     if result.exit_code == 0:
         return
     output = result.output.strip()
-    assert result.exit_code == 2, f"{what}\nexit {result.exit_code}: {result.exception!r}\n" \
-                                  f"{output[-2000:]}"
-    assert not isinstance(result.exception, Exception) or isinstance(result.exception,
-                                                                     SystemExit), what
+    assert result.exit_code == 2, (
+        f"{what}\nexit {result.exit_code}: {result.exception!r}\n{output[-2000:]}"
+    )
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), what
     assert output.startswith("error: ") and "\n" not in output, f"{what}\n{output[-2000:]}"
     assert "Traceback" not in output, what
 
@@ -64,15 +69,39 @@ HOSTILE: st.SearchStrategy[Any] = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([1e20, 1e308, -0.0, 0.5, 360.0]),
     st.booleans(),
-    st.sampled_from(["72 minutes", "1e400 blocks", "1e400 TAO", "3 TAO", "90 days", "-1 days",
-                     "1.1 minutes", "nan", "inf", "", "\x00", "2", "false", "all", "sudo",
-                     "set_emission_enabled", "quality_jump", "intervention", "1e-400 days",
-                     "99999999999999999999999 rao", "1_000 TAO", "1e4000 weeks"]),
+    st.sampled_from(
+        [
+            "72 minutes",
+            "1e400 blocks",
+            "1e400 TAO",
+            "3 TAO",
+            "90 days",
+            "-1 days",
+            "1.1 minutes",
+            "nan",
+            "inf",
+            "",
+            "\x00",
+            "2",
+            "false",
+            "all",
+            "sudo",
+            "set_emission_enabled",
+            "quality_jump",
+            "intervention",
+            "1e-400 days",
+            "99999999999999999999999 rao",
+            "1_000 TAO",
+            "1e4000 weeks",
+        ]
+    ),
     st.text(max_size=12),
     st.lists(st.integers(min_value=-5, max_value=5), max_size=3),
-    st.dictionaries(st.sampled_from(["kind", "netuid", "value", "unit", "x"]),
-                    st.one_of(st.integers(-3, 300), st.text(max_size=5), st.booleans()),
-                    max_size=3),
+    st.dictionaries(
+        st.sampled_from(["kind", "netuid", "value", "unit", "x"]),
+        st.one_of(st.integers(-3, 300), st.text(max_size=5), st.booleans()),
+        max_size=3,
+    ),
     st.integers(min_value=30, max_value=60).map(_nested),
 )
 
@@ -157,33 +186,53 @@ BASES = {path.name: tomllib.loads(path.read_text()) for path in LIBRARY}
 
 @SETTINGS
 @given(data=st.data())
-def test_mutated_scenario_files_exit_0_or_one_clean_line(data: st.DataObject,
-                                                         library_dir: Path) -> None:
+def test_mutated_scenario_files_exit_0_or_one_clean_line(
+    data: st.DataObject, library_dir: Path
+) -> None:
     name = data.draw(st.sampled_from(sorted(BASES)))
     mutated = _mutate(BASES[name], data.draw)
     text = _toml(mutated)
     if data.draw(st.booleans()):  # sometimes break the text itself
         cut = data.draw(st.integers(min_value=0, max_value=len(text)))
-        text = text[:cut] + data.draw(st.sampled_from(["", "[", "]]", "=", "\x00", '"', "\n[["]))\
+        text = (
+            text[:cut]
+            + data.draw(st.sampled_from(["", "[", "]]", "=", "\x00", '"', "\n[["]))
             + text[cut:]
+        )
     path = library_dir / f"fuzz_{name}"
     path.write_text(text, encoding="utf-8")
     result = CliRunner().invoke(main, ["run", str(path), "--check"])
     _assert_clean(result, text[:3000])
 
 
-@settings(max_examples=max(EXAMPLES // 3, 10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=max(EXAMPLES // 3, 10), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(data=st.data())
 def test_mutated_set_overrides_exit_0_or_one_clean_line(data: st.DataObject) -> None:
     covenant = next(p for p in LIBRARY if p.name == "covenant_2026.toml")
-    paths = ["horizon_days", "network.tempo", "network.n_subnets", "shocks.1.lever.netuid",
-             "shocks.1.lever.enabled", "shocks.0.day", "miners.strategy_params.honest.x",
-             "governance.policy", "governance.policy_config.k", "seed", "name", "x.y.z",
-             "shocks.99.day", "sweep.n", "network..tempo"]
+    paths = [
+        "horizon_days",
+        "network.tempo",
+        "network.n_subnets",
+        "shocks.1.lever.netuid",
+        "shocks.1.lever.enabled",
+        "shocks.0.day",
+        "miners.strategy_params.honest.x",
+        "governance.policy",
+        "governance.policy_config.k",
+        "seed",
+        "name",
+        "x.y.z",
+        "shocks.99.day",
+        "sweep.n",
+        "network..tempo",
+    ]
     path = data.draw(st.sampled_from(paths))
     value = data.draw(st.one_of(HOSTILE.map(_toml_value), st.text(max_size=15)))
-    result = CliRunner().invoke(main, ["compare", str(covenant), "--check", "--set",
-                                       f"{path}={value}"])
+    result = CliRunner().invoke(
+        main, ["compare", str(covenant), "--check", "--set", f"{path}={value}"]
+    )
     _assert_clean(result, f"--set {path}={value}")
 
 
@@ -208,13 +257,23 @@ STATE: dict[str, Any] = {
 @given(data=st.data())
 def test_mutated_replay_states_exit_0_or_one_clean_line(data: st.DataObject) -> None:
     base: Any = STATE if data.draw(st.booleans()) else [STATE, {"block": 1_100}]
-    mutated = _mutate({"root": base}, data.draw, min_depth=2)["root"] if isinstance(base, list) \
+    mutated = (
+        _mutate({"root": base}, data.draw, min_depth=2)["root"]
+        if isinstance(base, list)
         else _mutate(base, data.draw)
+    )
     text = json.dumps(mutated, allow_nan=True)
     if data.draw(st.integers(min_value=0, max_value=4)) == 0:  # raw text the encoder never writes
         cut = data.draw(st.integers(min_value=0, max_value=len(text)))
-        text = text[:cut] + data.draw(st.sampled_from(
-            ["9" * 5_000, "[" * 3_000, "-", "NaN", "1e999", "\x00", '"\\ud800"', "}"])) + text[cut:]
+        text = (
+            text[:cut]
+            + data.draw(
+                st.sampled_from(
+                    ["9" * 5_000, "[" * 3_000, "-", "NaN", "1e999", "\x00", '"\\ud800"', "}"]
+                )
+            )
+            + text[cut:]
+        )
     mode = data.draw(st.sampled_from(["--exact", "--float"]))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "state.json"

@@ -11,9 +11,17 @@ from sim import run
 from sim.schema import load_scenario
 from tests.scenarios.tiny import LIBRARY, tiny_overrides
 
-EXPECTED = {"baseline", "covenant_2026", "exploit_2024", "weight_copying", "validator_cabal",
-            "stake_concentration", "captured_governance", "voter_accuracy",
-            "governance_frontier"}
+EXPECTED = {
+    "baseline",
+    "covenant_2026",
+    "exploit_2024",
+    "weight_copying",
+    "validator_cabal",
+    "stake_concentration",
+    "captured_governance",
+    "voter_accuracy",
+    "governance_frontier",
+}
 
 
 def test_library_is_complete() -> None:

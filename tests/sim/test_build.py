@@ -48,10 +48,14 @@ def test_allocate_counts_fills_every_slot_within_one_of_the_exact_share(
     assert np.all(np.abs(np.array(list(counts.values())) - exact) < 1.0)
 
 
-def _seats(policy_name: str, actors: tuple[ActorConfig, ...],
-           **policy_config: Any) -> list[tuple[str, tuple[str, ...], str]]:
-    governance = {"actors": [a.model_dump() for a in actors], "policy": policy_name,
-                  "policy_config": policy_config}
+def _seats(
+    policy_name: str, actors: tuple[ActorConfig, ...], **policy_config: Any
+) -> list[tuple[str, tuple[str, ...], str]]:
+    governance = {
+        "actors": [a.model_dump() for a in actors],
+        "policy": policy_name,
+        "policy_config": policy_config,
+    }
     config = load_config({**TINY, "governance": governance})
     people = build.governors(HostModel(config), build.governance_policy(config), config.governance)
     return [(g.name, tuple(g.seats), g.intent) for g in people]
@@ -62,21 +66,28 @@ def test_every_policy_seats_the_same_roster_in_order() -> None:
     policy's roster bodies take its first persons, so the first person is every main body's
     first seat."""
     actors = (ActorConfig(count=2, intent="self_interested"),)
-    roster = [("actor0", "self_interested"), ("actor1", "self_interested"),
-              ("actor2", "benevolent_competent")]
+    roster = [
+        ("actor0", "self_interested"),
+        ("actor1", "self_interested"),
+        ("actor2", "benevolent_competent"),
+    ]
     assert _seats("sudo", actors) == [
         ("actor0", ("sudo",), "self_interested"),
         ("actor1", (), "self_interested"),
         ("actor2", (), "benevolent_competent"),
     ]
     assert _seats("multisig", actors) == [(n, ("signers",), i) for n, i in roster]
-    assert _seats("v2_two_stage", actors) == [(n, ("triumvirate", "proposers"), i) for n, i in roster]
+    assert _seats("v2_two_stage", actors) == [
+        (n, ("triumvirate", "proposers"), i) for n, i in roster
+    ]
     assert _seats("constitutional", actors) == [(n, ("emergency",), i) for n, i in roster]
     assert _seats("cosmos", actors) == [(n, (), i) for n, i in roster]
 
 
 def test_a_body_larger_than_the_roster_is_topped_up_after_it() -> None:
-    seats = _seats("multisig", (ActorConfig(count=1, intent="captured", label="attacker"),), n=5, k=3)
+    seats = _seats(
+        "multisig", (ActorConfig(count=1, intent="captured", label="attacker"),), n=5, k=3
+    )
     assert seats == [
         ("attacker", ("signers",), "captured"),
         ("actor1", ("signers",), "benevolent_competent"),

@@ -17,9 +17,18 @@ SMALL = {
 def _config(boost: float, stake_share: float, mix: dict[str, float] | None = None) -> SimConfig:
     from sim.schema import validate_config
 
-    return validate_config({**SMALL, "validators": {
-        "mix": mix or {"honest": 0.5, "cabal": 0.5}, "cabal_miners": 4,
-        "cabal_weight_boost": boost, "cabal_stake_share": stake_share}}, source="test")
+    return validate_config(
+        {
+            **SMALL,
+            "validators": {
+                "mix": mix or {"honest": 0.5, "cabal": 0.5},
+                "cabal_miners": 4,
+                "cabal_weight_boost": boost,
+                "cabal_stake_share": stake_share,
+            },
+        },
+        source="test",
+    )
 
 
 def test_no_cabal_no_cabal_kpis() -> None:
@@ -36,17 +45,20 @@ def test_an_honest_cabal_earns_its_fair_share_a_boosting_one_gains(seed: int) ->
     assert honest["cabal.subnets"] >= 1
     assert abs(honest["cabal.gain"]) < 0.1
     assert honest["cabal.miner_income_share"] == pytest.approx(
-        honest["cabal.miner_fair_share"], abs=0.05)
+        honest["cabal.miner_fair_share"], abs=0.05
+    )
     assert honest["cabal.validator_income_share"] == pytest.approx(
-        honest["cabal.validator_fair_share"], abs=0.05)
+        honest["cabal.validator_fair_share"], abs=0.05
+    )
     boosted = run(_config(10.0, 0.7), policy="sudo", seed=seed).kpis
     assert boosted["cabal.miner_income_share"] > 1.3 * boosted["cabal.miner_fair_share"]
     assert boosted["cabal.gain"] > honest["cabal.gain"] + 0.2
     assert boosted["cabal.excess_tao"] > 0
     # The fair share is what the honest validators' weights give the cabal's miners: the
     # cabal's own weights do not move it.
-    assert boosted["cabal.miner_fair_share"] == pytest.approx(honest["cabal.miner_fair_share"],
-                                                              rel=0.2)
+    assert boosted["cabal.miner_fair_share"] == pytest.approx(
+        honest["cabal.miner_fair_share"], rel=0.2
+    )
 
 
 def test_every_step_is_booked_in_its_own_step() -> None:
@@ -62,8 +74,10 @@ def test_every_step_is_booked_in_its_own_step() -> None:
         assert ledger is not None
         model.step()
         first = ledger.validator_pay.sum() + ledger.miner_pay.sum()
-        paid = sum(float(r.drain.validator_alpha.sum() + r.drain.miner_alpha.sum())
-                   for r in model.last_results)
+        paid = sum(
+            float(r.drain.validator_alpha.sum() + r.drain.miner_alpha.sum())
+            for r in model.last_results
+        )
         assert paid > 0 and first > 0
         while not model.finished:
             before = ledger.validator_pay.sum() + ledger.miner_pay.sum()

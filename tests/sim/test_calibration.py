@@ -324,8 +324,9 @@ def test_prior_file_records_each_event_fit(quick_fit, tmp_path: Path) -> None:
         assert (record.observed is None) == (event.abnormal_fall is None)
     rows = format_event_fits(prior)
     assert len(rows) == len(result.events)
-    april = next(r for r, e in zip(rows, result.events, strict=True)
-                 if e.id == "apr_2026_covenant_exit")
+    april = next(
+        r for r, e in zip(rows, result.events, strict=True) if e.id == "apr_2026_covenant_exit"
+    )
     assert april["observed fall"] == "16.0–23.0 %"
 
 

@@ -71,7 +71,7 @@ def test_policies_list_json() -> None:
 def test_scenarios_list_and_show() -> None:
     result = CliRunner().invoke(main, ["scenarios", "list"])
     assert result.exit_code == 0, result.output
-    names = [line.split()[0] for line in result.output.splitlines()[:len(library())]]
+    names = [line.split()[0] for line in result.output.splitlines()[: len(library())]]
     assert names == sorted(library()) and "covenant_2026" in names
     assert "\N{SECTION SIGN}" not in result.output
     show = CliRunner().invoke(main, ["scenarios", "show", "validator_cabal"])
@@ -80,15 +80,17 @@ def test_scenarios_list_and_show() -> None:
     assert "# validator_cabal — " in show.output  # the file itself
     path = CliRunner().invoke(main, ["scenarios", "show", "baseline", "--path"])
     assert Path(path.output.strip()) == library()["baseline"].path
-    data = json.loads(CliRunner().invoke(main, ["scenarios", "show", "exploit_2024",
-                                                "--json"]).stdout)
+    data = json.loads(
+        CliRunner().invoke(main, ["scenarios", "show", "exploit_2024", "--json"]).stdout
+    )
     assert data["sweep"]["points"] == 9 and data["policies"][0]
     unknown = CliRunner().invoke(main, ["scenarios", "show", "nope"])
     assert unknown.exit_code == 2 and unknown.output.startswith("error: scenario 'nope'")
 
 
-def test_a_library_name_resolves_but_a_file_wins(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_library_name_resolves_but_a_file_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert resolve_scenario("baseline") == library()["baseline"].path
     assert resolve_scenario("baseline.toml") == library()["baseline"].path
@@ -102,8 +104,10 @@ def test_a_library_name_resolves_but_a_file_wins(tmp_path: Path,
 
 # -- enumerated flags and completion ----------------------------------------------------------------
 def test_executor_choices_and_the_dask_form() -> None:
-    assert EXECUTOR.convert("dask://scheduler.example:8786", None, None) \
+    assert (
+        EXECUTOR.convert("dask://scheduler.example:8786", None, None)
         == "dask://scheduler.example:8786"
+    )
     assert EXECUTOR.convert("sequential", None, None) == "sequential"
     for bad in ("threads", "dask://nohost", "dask://h:port"):
         with pytest.raises(UserError, match="expected one of process, sequential"):
@@ -123,10 +127,13 @@ def test_shell_completion_offers_scenarios_policies_and_executors() -> None:
 
 
 def test_completion_script_is_what_the_readme_documents() -> None:
-    result = subprocess.run([sys.executable, "-c",
-                             "from sim.cli import main; main(prog_name='govsim')"],
-                            env={**os.environ, "_GOVSIM_COMPLETE": "bash_source"},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", "from sim.cli import main; main(prog_name='govsim')"],
+        env={**os.environ, "_GOVSIM_COMPLETE": "bash_source"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and "_GOVSIM_COMPLETE=bash_complete" in result.stdout
     readme = (REPO / "README.md").read_text()
     assert "_GOVSIM_COMPLETE=bash_source govsim" in readme
@@ -137,24 +144,55 @@ def test_completion_script_is_what_the_readme_documents() -> None:
 def test_run_json(tmp_path: Path) -> None:
     scenario = tmp_path / "small.toml"
     scenario.write_text(SMALL)
-    result = CliRunner().invoke(main, ["run", str(scenario), "--policy", "timelock", "--seed",
-                                       "3", "--json", "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(scenario),
+            "--policy",
+            "timelock",
+            "--seed",
+            "3",
+            "--json",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["policy"] == "timelock" and data["seed"] == 3
     assert data["kpis"]["days"] == pytest.approx(0.5)
     assert data["kpis"]["exploits.mean_days_to_stop"] is None  # NaN as null
-    assert {Path(p).name for p in data["outputs"]} == {"timeseries.parquet", "kpis.json",
-                                                       "events.json"}
+    assert {Path(p).name for p in data["outputs"]} == {
+        "timeseries.parquet",
+        "kpis.json",
+        "events.json",
+    }
 
 
 def test_compare_json_keeps_stdout_for_the_document(tmp_path: Path) -> None:
     scenario = tmp_path / "small.toml"
     scenario.write_text(SMALL)
-    result = CliRunner().invoke(main, [
-        "compare", str(scenario), "--policies", "sudo,timelock", "--seeds", "2",
-        "--executor", "sequential", "--quiet", "--entropy", "3", "--no-report", "--json",
-        "--out", str(tmp_path / "study")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            str(scenario),
+            "--policies",
+            "sudo,timelock",
+            "--seeds",
+            "2",
+            "--executor",
+            "sequential",
+            "--quiet",
+            "--entropy",
+            "3",
+            "--no-report",
+            "--json",
+            "--out",
+            str(tmp_path / "study"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)  # progress lines went to stderr
     assert data["policies"] == ["sudo", "timelock"] and data["design"]["axes"] == []
@@ -171,8 +209,13 @@ def _govsim() -> list[str]:
 
 
 def _git_status() -> str:
-    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO,
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 @pytest.mark.slow
@@ -182,8 +225,9 @@ def test_library_by_name_from_a_directory_outside_the_checkout(tmp_path: Path) -
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
     def govsim(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*_govsim(), *args], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=600)
+        return subprocess.run(
+            [*_govsim(), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
 
     policies = govsim("policies", "list", "--json")
     assert policies.returncode == 0, policies.stderr
@@ -194,7 +238,10 @@ def test_library_by_name_from_a_directory_outside_the_checkout(tmp_path: Path) -
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("covenant_2026: policy=sudo seed=0 16 subnets x 64 uids")
     assert sorted(p.name for p in (tmp_path / "one").iterdir()) == [
-        "events.json", "kpis.json", "timeseries.parquet"]
+        "events.json",
+        "kpis.json",
+        "timeseries.parquet",
+    ]
     assert json.loads((tmp_path / "one" / "kpis.json").read_text())["days"] == 40.0
     assert _git_status() == before
 
@@ -205,22 +252,54 @@ def test_the_wheel_ships_the_template_library_license_and_py_typed(tmp_path: Pat
     import zipfile
 
     pytest.importorskip("setuptools", minversion="77")
-    files = subprocess.run(["git", "ls-files", "pyproject.toml", "README.md", "LICENSE",
-                            "protocol", "sim", "scenarios"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
+    files = subprocess.run(
+        [
+            "git",
+            "ls-files",
+            "pyproject.toml",
+            "README.md",
+            "LICENSE",
+            "protocol",
+            "sim",
+            "scenarios",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     source = tmp_path / "src"
     for name in files:
         target = source / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((REPO / name).read_bytes())
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
-                            "--no-build-isolation", "-q", "-w", str(tmp_path / "dist")],
-                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("govsim-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"sim/templates/report.html.j2", "sim/py.typed", "protocol/py.typed",
-            "scenarios/py.typed"} <= names
+    assert {
+        "sim/templates/report.html.j2",
+        "sim/py.typed",
+        "protocol/py.typed",
+        "scenarios/py.typed",
+    } <= names
     assert {f"scenarios/{name}.toml" for name in library()} <= names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))

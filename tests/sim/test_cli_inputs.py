@@ -27,45 +27,96 @@ def _one_clean_error(result: object) -> str:
 U64 = 2**64 - 1
 REPLAY_CASES = [
     ("deep_list.json", "[" * 5_000 + "]" * 5_000, "--exact", "nested too deeply"),
-    ("deep_object.json",
-     '{"stake": [1, 2], "weights": ' + '{"0": ' * 5_000 + "1" + "}" * 5_000 + "}",
-     "--exact", "nested too deeply"),
-    ("digits.json", '{"stake": [1, 2], "block": ' + "9" * 5_000 + "}", "--exact",
-     "4300 digits"),
-    ("digits_short.json", '{"stake": [1, 2], "block": ' + "9" * 4_000 + "}", "--exact",
-     "block: expected an integer in [0, 18446744073709551615], got an integer of 4000 digits"),
-    ("block_u64.json", json.dumps({"stake": [1, 2], "block": U64 - 1, "last_update": [0, 0]}),
-     "--float", "block: expected at most 2^63 - 1 in float mode"),
-    ("lms_u64.json", json.dumps({"stake": [1, 2], "lms": U64 - 1}), "--float",
-     "lms: expected at most 2^63 - 1 in float mode"),
-    ("block_default_u64.json", json.dumps({"stake": [1, 2], "block": U64 - 1}), "--exact",
-     "last_update[0]: expected at most 2^63 - 1"),
-    ("chain_past_u64.json",
-     json.dumps([{"stake": [1, 2], "block": U64 - 10, "last_update": [0, 0]}, {}]), "--exact",
-     "state 1: block (previous block + tempo): expected an integer in [0, 18446744073709551615]"),
-    ("alpha_version_zero.json", json.dumps({"stake": [1, 2], "liquid_alpha_version": 0}),
-     "--exact", "liquid_alpha_version: expected 'v1' or 'v2', got 0"),
-    ("alpha_version_empty.json", json.dumps({"stake": [1, 2], "liquid_alpha_version": ""}),
-     "--float", "liquid_alpha_version: expected 'v1' or 'v2', got ''"),
+    (
+        "deep_object.json",
+        '{"stake": [1, 2], "weights": ' + '{"0": ' * 5_000 + "1" + "}" * 5_000 + "}",
+        "--exact",
+        "nested too deeply",
+    ),
+    ("digits.json", '{"stake": [1, 2], "block": ' + "9" * 5_000 + "}", "--exact", "4300 digits"),
+    (
+        "digits_short.json",
+        '{"stake": [1, 2], "block": ' + "9" * 4_000 + "}",
+        "--exact",
+        "block: expected an integer in [0, 18446744073709551615], got an integer of 4000 digits",
+    ),
+    (
+        "block_u64.json",
+        json.dumps({"stake": [1, 2], "block": U64 - 1, "last_update": [0, 0]}),
+        "--float",
+        "block: expected at most 2^63 - 1 in float mode",
+    ),
+    (
+        "lms_u64.json",
+        json.dumps({"stake": [1, 2], "lms": U64 - 1}),
+        "--float",
+        "lms: expected at most 2^63 - 1 in float mode",
+    ),
+    (
+        "block_default_u64.json",
+        json.dumps({"stake": [1, 2], "block": U64 - 1}),
+        "--exact",
+        "last_update[0]: expected at most 2^63 - 1",
+    ),
+    (
+        "chain_past_u64.json",
+        json.dumps([{"stake": [1, 2], "block": U64 - 10, "last_update": [0, 0]}, {}]),
+        "--exact",
+        "state 1: block (previous block + tempo): expected an integer in [0, 18446744073709551615]",
+    ),
+    (
+        "alpha_version_zero.json",
+        json.dumps({"stake": [1, 2], "liquid_alpha_version": 0}),
+        "--exact",
+        "liquid_alpha_version: expected 'v1' or 'v2', got 0",
+    ),
+    (
+        "alpha_version_empty.json",
+        json.dumps({"stake": [1, 2], "liquid_alpha_version": ""}),
+        "--float",
+        "liquid_alpha_version: expected 'v1' or 'v2', got ''",
+    ),
     ("nan.json", '{"stake": [NaN, 1]}', "--exact", "NaN is not a number JSON allows"),
-    ("infinity.json", '{"stake": [1, 2], "kappa_u16": Infinity}', "--float",
-     "Infinity is not a number JSON allows"),
+    (
+        "infinity.json",
+        '{"stake": [1, 2], "kappa_u16": Infinity}',
+        "--float",
+        "Infinity is not a number JSON allows",
+    ),
     ("stake_scalar.json", '{"stake": 5}', "--exact", "stake: expected a list"),
-    ("float_too_big.json", '{"stake": [1, 2], "tempo": 1e300}', "--exact",
-     "tempo: expected an integer"),
-    ("uid_key_digits.json", '{"stake": [1, 2], "weights": [{"' + "9" * 5_000 + '": 1}, {}]}',
-     "--exact", "weights[0] key"),
-    ("too_many_uids.json", json.dumps({"n": 5_000, "stake": [1] * 5_000}), "--float",
-     "n: expected at most 4096 uids"),
-    ("lines.jsonl", '{"stake": [1, 2]}\n' + "[" * 5_000 + "]" * 5_000 + "\n", "--exact",
-     "line 2: invalid state"),
+    (
+        "float_too_big.json",
+        '{"stake": [1, 2], "tempo": 1e300}',
+        "--exact",
+        "tempo: expected an integer",
+    ),
+    (
+        "uid_key_digits.json",
+        '{"stake": [1, 2], "weights": [{"' + "9" * 5_000 + '": 1}, {}]}',
+        "--exact",
+        "weights[0] key",
+    ),
+    (
+        "too_many_uids.json",
+        json.dumps({"n": 5_000, "stake": [1] * 5_000}),
+        "--float",
+        "n: expected at most 4096 uids",
+    ),
+    (
+        "lines.jsonl",
+        '{"stake": [1, 2]}\n' + "[" * 5_000 + "]" * 5_000 + "\n",
+        "--exact",
+        "line 2: invalid state",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "text", "mode", "message"), REPLAY_CASES,
-                         ids=[c[0] for c in REPLAY_CASES])
-def test_replay_refuses_hostile_json_cleanly(tmp_path: Path, name: str, text: str, mode: str,
-                                             message: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "mode", "message"), REPLAY_CASES, ids=[c[0] for c in REPLAY_CASES]
+)
+def test_replay_refuses_hostile_json_cleanly(
+    tmp_path: Path, name: str, text: str, mode: str, message: str
+) -> None:
     path = tmp_path / name
     path.write_text(text)
     line = _one_clean_error(CliRunner().invoke(main, ["yuma", "replay", str(path), mode]))
@@ -74,8 +125,9 @@ def test_replay_refuses_hostile_json_cleanly(tmp_path: Path, name: str, text: st
 
 def test_replay_still_accepts_u64_blocks_in_exact_mode(tmp_path: Path) -> None:
     path = tmp_path / "ok.json"
-    path.write_text(json.dumps({"stake": [1, 2], "block": U64 - 1, "last_update": [0, 0],
-                                "lms": U64 - 1}))
+    path.write_text(
+        json.dumps({"stake": [1, 2], "block": U64 - 1, "last_update": [0, 0], "lms": U64 - 1})
+    )
     result = CliRunner().invoke(main, ["yuma", "replay", str(path), "--exact"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["block"] == U64 - 1
@@ -97,9 +149,22 @@ n_stakers = 4
 
 
 def _compare(scenario: Path, out: Path, *extra: str) -> object:
-    return CliRunner().invoke(main, ["compare", str(scenario), "--out", str(out), "--executor",
-                                     "sequential", "--quiet", "--no-report", "--entropy", "5",
-                                     *extra])
+    return CliRunner().invoke(
+        main,
+        [
+            "compare",
+            str(scenario),
+            "--out",
+            str(out),
+            "--executor",
+            "sequential",
+            "--quiet",
+            "--no-report",
+            "--entropy",
+            "5",
+            *extra,
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -131,15 +196,21 @@ def test_resume_continues_only_the_same_design(tiny_study: tuple[Path, Path]) ->
     assert "continuing the same study (--resume)" in result.output
     assert "4 runs: 4 SUCCEEDED" in result.output
     assert StudyStore(out).manifest().equals(before)  # nothing re-ran
-    for extra in (["--seeds", "3"], ["--policies", "sudo"], ["--entropy", "6"],
-                  ["--set", "horizon_days=0.3"], ["--mode", "kpi"]):
+    for extra in (
+        ["--seeds", "3"],
+        ["--policies", "sudo"],
+        ["--entropy", "6"],
+        ["--set", "horizon_days=0.3"],
+        ["--mode", "kpi"],
+    ):
         line = _one_clean_error(_compare(scenario, out, "--resume", *extra))
         assert "a different design" in line, extra
     assert StudyStore(out).manifest().equals(before)
 
 
-def test_resume_runs_what_a_killed_study_left(tmp_path: Path,
-                                              tiny_study: tuple[Path, Path]) -> None:
+def test_resume_runs_what_a_killed_study_left(
+    tmp_path: Path, tiny_study: tuple[Path, Path]
+) -> None:
     scenario, study = tiny_study
     out = tmp_path / "killed"
     shutil.copytree(study, out)  # the same study as `_compare(scenario, out)` would write
@@ -168,8 +239,9 @@ def test_force_moves_the_old_study_aside(tmp_path: Path, tiny_study: tuple[Path,
     assert len(StudyStore(out).manifest()) == 2
 
 
-def test_a_non_study_directory_is_not_written_into(tmp_path: Path,
-                                                   tiny_study: tuple[Path, Path]) -> None:
+def test_a_non_study_directory_is_not_written_into(
+    tmp_path: Path, tiny_study: tuple[Path, Path]
+) -> None:
     scenario, _ = tiny_study
     out = tmp_path / "mine"
     out.mkdir()
@@ -195,8 +267,9 @@ def test_check_validates_without_writing(tmp_path: Path, tiny_study: tuple[Path,
     assert not out.exists()
 
 
-def test_report_on_a_half_finished_study_says_so(tmp_path: Path,
-                                                 tiny_study: tuple[Path, Path]) -> None:
+def test_report_on_a_half_finished_study_says_so(
+    tmp_path: Path, tiny_study: tuple[Path, Path]
+) -> None:
     _, study = tiny_study
     out = tmp_path / "half"
     shutil.copytree(study, out)  # the same study as `_compare(scenario, out)` would write

@@ -60,8 +60,9 @@ def test_the_command_prints_measured_blocks_and_json() -> None:
     assert as_json.exit_code == 0, as_json.output
     [row] = json.loads(as_json.output)
     assert row["verdict"] == "passes" and row["warranted"]["blocks_to_execute"] >= 1
-    failing = runner.invoke(main, ["policies", "check", "--policy", "timelock",
-                                   "--horizon-days", "1"])
+    failing = runner.invoke(
+        main, ["policies", "check", "--policy", "timelock", "--horizon-days", "1"]
+    )
     assert failing.exit_code == 1 and "cannot act" in failing.output
     unknown = runner.invoke(main, ["policies", "check", "--policy", "nope"])
     assert unknown.exit_code == 2 and "nope" in unknown.output

@@ -64,8 +64,9 @@ class LoopbackCluster:
         self.env = {
             **os.environ,
             **_DASK_WORKER_ENV,
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH"))
-                                          if p),
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p
+            ),
             "DASK_TEMPORARY_DIRECTORY": str(workdir / "scratch"),
         }
         self.address = ""
@@ -76,26 +77,46 @@ class LoopbackCluster:
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         with self.log(name).open("wb") as log:
-            proc = subprocess.Popen(args, cwd=REPO, env=self.env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                args,
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.processes[name] = proc
         return proc
 
     def logs(self) -> str:
         """The end of every process's log, for failure messages."""
-        return "\n".join(f"--- {name} (exit {proc.poll()}) ---\n{_tail(self.log(name))}"
-                         for name, proc in self.processes.items())
+        return "\n".join(
+            f"--- {name} (exit {proc.poll()}) ---\n{_tail(self.log(name))}"
+            for name, proc in self.processes.items()
+        )
 
     def start_scheduler(self) -> str:
         """Start ``dask scheduler`` on a free port; return its ``tcp://`` address."""
         dask = BIN / "dask"
         if not dask.exists():
             pytest.fail(f"{dask} is missing: install the dask extra (pip install -e '.[dask]')")
-        proc = self._spawn("scheduler", [
-            str(dask), "scheduler", "--host", "127.0.0.1", "--port", "0",
-            "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(self.scheduler_file),
-            "--idle-timeout", "900",  # a safety net should this test's clean-up never run
-        ])
+        proc = self._spawn(
+            "scheduler",
+            [
+                str(dask),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                str(self.scheduler_file),
+                "--idle-timeout",
+                "900",  # a safety net should this test's clean-up never run
+            ],
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -105,18 +126,40 @@ class LoopbackCluster:
                 return self.address
             except (OSError, ValueError, KeyError):
                 time.sleep(0.2)
-        pytest.fail(f"dask scheduler wrote no {self.scheduler_file.name} in "
-                    f"{START_TIMEOUT_S:.0f} s\n{self.logs()}")
+        pytest.fail(
+            f"dask scheduler wrote no {self.scheduler_file.name} in "
+            f"{START_TIMEOUT_S:.0f} s\n{self.logs()}"
+        )
 
     def start_worker(self, name: str) -> None:
         """Start one single-threaded ``dask worker`` (with its nanny) that preloads govsim."""
-        self._spawn(name, [
-            str(BIN / "dask"), "worker", "--scheduler-file", str(self.scheduler_file),
-            "--host", "127.0.0.1", "--name", name, "--nworkers", "1", "--nthreads", "1",
-            "--dashboard-address", "127.0.0.1:0", "--memory-limit", "0",
-            "--local-directory", str(self.workdir / name), "--preload", "sim.executors",
-            "--death-timeout", "120",  # leave if the scheduler is gone for good
-        ])
+        self._spawn(
+            name,
+            [
+                str(BIN / "dask"),
+                "worker",
+                "--scheduler-file",
+                str(self.scheduler_file),
+                "--host",
+                "127.0.0.1",
+                "--name",
+                name,
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "1",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--memory-limit",
+                "0",
+                "--local-directory",
+                str(self.workdir / name),
+                "--preload",
+                "sim.executors",
+                "--death-timeout",
+                "120",  # leave if the scheduler is gone for good
+            ],
+        )
 
     def kill(self, name: str) -> None:
         """SIGKILL process ``name`` and everything in its session."""
@@ -150,8 +193,9 @@ def cluster(tmp_path: Path) -> Iterator[tuple[LoopbackCluster, Any]]:
         try:
             client.wait_for_workers(2, timeout=START_TIMEOUT_S)
         except TimeoutError:
-            pytest.fail(f"2 dask workers did not join in {START_TIMEOUT_S:.0f} s\n"
-                        f"{loopback.logs()}")
+            pytest.fail(
+                f"2 dask workers did not join in {START_TIMEOUT_S:.0f} s\n{loopback.logs()}"
+            )
         yield loopback, client
     finally:
         if client is not None:
@@ -173,15 +217,27 @@ def _succeeded(manifest_path: Path) -> int:
 
 def _finished_after(story: list[tuple], key: str, when: float) -> bool:
     """Whether the scheduler's story of ``key`` has it finishing (``memory``) after ``when``."""
-    return any(len(event) >= 7 and event[1] == key and event[3] == "memory"
-               and float(event[-1]) > when for event in story)
+    return any(
+        len(event) >= 7 and event[1] == key and event[3] == "memory" and float(event[-1]) > when
+        for event in story
+    )
 
 
 def test_study_survives_a_killed_worker_and_equals_sequential(
-        cluster: tuple[LoopbackCluster, Any], tmp_path: Path) -> None:
+    cluster: tuple[LoopbackCluster, Any], tmp_path: Path
+) -> None:
     loopback, client = cluster
-    common = ["--policies", ",".join(POLICIES), "--seeds", str(SEEDS), "--entropy", "18",
-              "--no-report", "--quiet", *tiny_set_args(load_scenario(COVENANT), HORIZON_DAYS)]
+    common = [
+        "--policies",
+        ",".join(POLICIES),
+        "--seeds",
+        str(SEEDS),
+        "--entropy",
+        "18",
+        "--no-report",
+        "--quiet",
+        *tiny_set_args(load_scenario(COVENANT), HORIZON_DAYS),
+    ]
     n_runs = len(POLICIES) * SEEDS
     out = tmp_path / "dask"
     govsim = BIN / "govsim"
@@ -190,10 +246,22 @@ def test_study_survives_a_killed_worker_and_equals_sequential(
     driver_log = tmp_path / "driver.log"
     with driver_log.open("wb") as log:
         driver = subprocess.Popen(
-            [*command, "compare", str(COVENANT), "--out", str(out), "--executor", executor,
-             *common],
-            cwd=REPO, env=loopback.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                *command,
+                "compare",
+                str(COVENANT),
+                "--out",
+                str(out),
+                "--executor",
+                executor,
+                *common,
+            ],
+            cwd=REPO,
+            env=loopback.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def context() -> str:
         return f"--- driver (exit {driver.poll()}) ---\n{_tail(driver_log)}\n{loopback.logs()}"
@@ -217,8 +285,9 @@ def test_study_survives_a_killed_worker_and_equals_sequential(
         try:
             driver.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            pytest.fail(f"the study did not finish in {STUDY_TIMEOUT_S:.0f} s after the kill\n"
-                        f"{context()}")
+            pytest.fail(
+                f"the study did not finish in {STUDY_TIMEOUT_S:.0f} s after the kill\n{context()}"
+            )
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
@@ -233,7 +302,8 @@ def test_study_survives_a_killed_worker_and_equals_sequential(
     assert list(client.scheduler_info()["workers"]) == [_worker_address(client, "survivor")]
     story = client.story(*held)
     assert any(_finished_after(story, key, killed_at) for key in held), (
-        f"none of the killed worker's runs {held} was re-run after the kill\n{context()}")
+        f"none of the killed worker's runs {held} was re-run after the kill\n{context()}"
+    )
 
     # Each run stored once: one part file per run, one KPI row per run.
     assert len(list((out / "kpis").glob("part-*.parquet"))) == n_runs
@@ -248,7 +318,9 @@ def test_study_survives_a_killed_worker_and_equals_sequential(
     from sim.cli import main
 
     sequential = tmp_path / "sequential"
-    result = CliRunner().invoke(main, ["compare", str(COVENANT), "--out", str(sequential),
-                                       "--executor", "sequential", *common])
+    result = CliRunner().invoke(
+        main,
+        ["compare", str(COVENANT), "--out", str(sequential), "--executor", "sequential", *common],
+    )
     assert result.exit_code == 0, result.output
     _assert_same_store(out, sequential)

@@ -25,7 +25,13 @@ BASE: dict[str, Any] = {
 
 
 def _intervention(day: float, lever: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"kind": "intervention", "day": day, "lever": lever, "intent": "self_interested", **extra}
+    return {
+        "kind": "intervention",
+        "day": day,
+        "lever": lever,
+        "intent": "self_interested",
+        **extra,
+    }
 
 
 #: Every seat wants the intervention (each is a rival of the subnets it hits), so a

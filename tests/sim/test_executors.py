@@ -90,10 +90,12 @@ def test_pool_workers_exit_cleanly_without_teardown(tmp_path: Path) -> None:
 def test_importing_the_runner_leaves_scipy_stats_alone() -> None:
     # sim.sampling imports scipy.stats (~0.6-0.9 s of CPU) only when a design needs it; every
     # sweep worker imports sim.runner, and so sim.sampling.
-    code = ("import sys, sim.runner, sim.schema; "
-            "from sim.sampling import lhs; assert 'scipy.stats' not in sys.modules; "
-            "assert len(lhs(3, {'a': (0.0, 1.0)}, seed=1)) == 3; "
-            "assert 'scipy.stats' in sys.modules")
+    code = (
+        "import sys, sim.runner, sim.schema; "
+        "from sim.sampling import lhs; assert 'scipy.stats' not in sys.modules; "
+        "assert len(lhs(3, {'a': (0.0, 1.0)}, seed=1)) == 3; "
+        "assert 'scipy.stats' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
 
 
@@ -150,8 +152,15 @@ def test_a_worker_that_does_not_see_the_study_fails_the_run_clearly(tmp_path: Pa
     from sim.runner import RunConfig, run_one
 
     elsewhere = StudyStore(tmp_path / "not-mounted-here").writer()
-    ref = run_one("s0000-r0000", 0, {"horizon_days": 0.05}, "sudo", 1,
-                  RunConfig(model="tests.sim.test_executors:_tiny_result"), elsewhere)
+    ref = run_one(
+        "s0000-r0000",
+        0,
+        {"horizon_days": 0.05},
+        "sudo",
+        1,
+        RunConfig(model="tests.sim.test_executors:_tiny_result"),
+        elsewhere,
+    )
     assert ref.status == "FAILED", ref
     assert "every worker mounts at the same path" in ref.error
     assert not (tmp_path / "not-mounted-here").exists()
@@ -173,17 +182,20 @@ def test_part_names_are_keyed_by_run_and_attempt() -> None:
         part_name("s0000-r0000", -1)
 
 
-@pytest.mark.parametrize(("kind", "message"), [
-    ("threads", "expected one of sequential, process, dask-local, dask://HOST:PORT, ray$"),
-    ("dask", "did you mean 'dask-local'"),
-    ("proces", "did you mean 'process'"),
-    ("10.0.0.5:8786", "did you mean 'dask://10.0.0.5:8786'"),
-    ("dask://10.0.0.5", "expected dask://HOST:PORT"),
-    ("dask://:8786", "expected dask://HOST:PORT"),
-    ("http://10.0.0.5:8786", "expected dask://HOST:PORT"),
-    ("dask://10.0.0.5:http", "port 'http': expected a number from 1 to 65535"),
-    ("tcp://10.0.0.5:70000", "port '70000': expected a number from 1 to 65535"),
-])
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("threads", "expected one of sequential, process, dask-local, dask://HOST:PORT, ray$"),
+        ("dask", "did you mean 'dask-local'"),
+        ("proces", "did you mean 'process'"),
+        ("10.0.0.5:8786", "did you mean 'dask://10.0.0.5:8786'"),
+        ("dask://10.0.0.5", "expected dask://HOST:PORT"),
+        ("dask://:8786", "expected dask://HOST:PORT"),
+        ("http://10.0.0.5:8786", "expected dask://HOST:PORT"),
+        ("dask://10.0.0.5:http", "port 'http': expected a number from 1 to 65535"),
+        ("tcp://10.0.0.5:70000", "port '70000': expected a number from 1 to 65535"),
+    ],
+)
 def test_unknown_executor_kinds_and_addresses_are_clear_errors(kind: str, message: str) -> None:
     with pytest.raises(ExecutorError, match=message):
         check_executor_kind(kind)
@@ -203,7 +215,9 @@ def test_no_scheduler_at_the_address_is_a_clear_error() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     t0 = time.monotonic()
-    with pytest.raises(ExecutorError, match=rf"no Dask scheduler answered at tcp://127.0.0.1:{port}"):
+    with pytest.raises(
+        ExecutorError, match=rf"no Dask scheduler answered at tcp://127.0.0.1:{port}"
+    ):
         make_executor(f"dask://127.0.0.1:{port}", connect_timeout_s=2)
     assert time.monotonic() - t0 < 60
 
@@ -220,4 +234,5 @@ def test_worker_mismatches_name_each_worker_and_package() -> None:
         "tcp://b:2: cannot run govsim tasks (ModuleNotFoundError: No module named 'sim')",
     ]
     assert worker_mismatches({"tcp://c:3": {**local, "govsim": None}}, local) == [
-        f"tcp://c:3: govsim missing (here {local['govsim']})"]
+        f"tcp://c:3: govsim missing (here {local['govsim']})"
+    ]

@@ -87,13 +87,19 @@ def test_points_that_differ_only_in_late_fields_share_one_prefix(
     # a study's design points: the market's contagion β, the exit's quality factor and the
     # signers' correlation are read only once the cut reaches governance (day 30 of 40)
     base = _tiny(COVENANT)
-    points = [base, _point(base, market__contagion_beta=25.0),
-              _point(base, owners__exit_quality_factor=0.0),
-              _point(base, governance__correlation=1.0)]
+    points = [
+        base,
+        _point(base, market__contagion_beta=25.0),
+        _point(base, owners__exit_quality_factor=0.0),
+        _point(base, governance__correlation=1.0),
+    ]
     configs = _runs(points, ["sudo", "multisig"], seed=3)
     differ = {".".join(p) for p in fork.differing_fields(configs)}
-    assert differ == {"market.contagion_beta", "owners.exit_quality_factor",
-                      "governance.correlation"} and differ <= set(fork.LATE_FIELDS)
+    assert differ == {
+        "market.contagion_beta",
+        "owners.exit_quality_factor",
+        "governance.correlation",
+    } and differ <= set(fork.LATE_FIELDS)
     alone = [api.run(c) for c in configs]
     counter = StepCounter(monkeypatch)
     shared = fork.run_configs(configs)
@@ -135,7 +141,7 @@ def test_a_late_field_read_before_the_fork_falls_back_to_sharing_by_point(
     assert attempts == [(4, "market.premium_half_life_days was read during the shared prefix")]
     steps, counter.steps = counter.steps, 0
     for k in (0, 2):
-        fork.run_configs(configs[k:k + 2])
+        fork.run_configs(configs[k : k + 2])
     assert steps == counter.steps + 1  # the failed attempt stopped at its first step
 
 
@@ -174,10 +180,15 @@ def test_a_swallowed_refusal_still_ends_the_shared_prefix(
 def test_the_guard_gives_out_only_what_every_run_shares() -> None:
     config = _tiny(COVENANT)
     trip = fork._Tripwire()
-    late = fork._late_tree([("market", "contagion_beta"), ("shocks", "0", "day"),
-                            ("governance", "correlation")], config)
-    assert late == {"market": {"contagion_beta": None}, "shocks": None,
-                    "governance": {"correlation": None}}
+    late = fork._late_tree(
+        [("market", "contagion_beta"), ("shocks", "0", "day"), ("governance", "correlation")],
+        config,
+    )
+    assert late == {
+        "market": {"contagion_beta": None},
+        "shocks": None,
+        "governance": {"correlation": None},
+    }
     guard = fork._GuardedConfig(config, late, "", trip)
     assert isinstance(guard, SimConfig) and isinstance(guard.market, type(config.market))
     assert guard.horizon_days == config.horizon_days
@@ -186,26 +197,36 @@ def test_the_guard_gives_out_only_what_every_run_shares() -> None:
     # a method runs with the guard as ``self``
     assert guard.governance.roster() == config.governance.roster()
     assert trip.reason is None
-    refused = [lambda: guard.market.contagion_beta, lambda: guard.shocks,
-               lambda: guard.model_dump(), lambda: guard == config, lambda: hash(guard),
-               lambda: copy.deepcopy(guard), lambda: list(guard.market),
-               lambda: guard.market.model_copy()]
+    refused = [
+        lambda: guard.market.contagion_beta,
+        lambda: guard.shocks,
+        lambda: guard.model_dump(),
+        lambda: guard == config,
+        lambda: hash(guard),
+        lambda: copy.deepcopy(guard),
+        lambda: list(guard.market),
+        lambda: guard.market.model_copy(),
+    ]
     for use in refused:
         with pytest.raises(fork._PrefixOverrunError):
             use()
     assert trip.reason == "market.contagion_beta was read during the shared prefix"
     other = _point(config, market__contagion_beta=7.0)
     memo = guard.own_sections(other)
-    assert memo == {id(guard): other, id(guard.market): other.market,
-                    id(guard.governance): other.governance}
+    assert memo == {
+        id(guard): other,
+        id(guard.market): other.market,
+        id(guard.governance): other.governance,
+    }
 
 
 def test_configs_that_differ_in_a_field_read_early_run_by_point(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     a = api.load_config(_tiny(COVENANT), policy="sudo", seed=1)
-    b = api.load_config(_tiny(COVENANT).model_copy(update={"horizon_days": 0.5}),
-                        policy="multisig", seed=1)
+    b = api.load_config(
+        _tiny(COVENANT).model_copy(update={"horizon_days": 0.5}), policy="multisig", seed=1
+    )
     assert fork.differing_fields([a, b]) == [("horizon_days",)]  # read when the model is built
     out = fork.run_configs([a, b])
     _assert_same(out[0], api.run(a))
@@ -226,8 +247,10 @@ def test_false_alarms_scheduled_alike_are_shared(monkeypatch: pytest.MonkeyPatch
     # the person (the same under every policy): the queue holds them once, for every policy
     config = _tiny(
         COVENANT,
-        actors=[{"count": 1, "intent": "self_interested"},
-                {"count": 1, "intent": "benevolent_erring"}],
+        actors=[
+            {"count": 1, "intent": "self_interested"},
+            {"count": 1, "intent": "benevolent_erring"},
+        ],
         error_rate_per_year=3000.0,
     )
     policies = ["sudo", "multisig", "cosmos"]
@@ -274,8 +297,7 @@ def test_one_failing_policy_keeps_the_others(monkeypatch: pytest.MonkeyPatch) ->
         return original(model, cfg, *args)
 
     monkeypatch.setattr(fork, "_finish", finish)
-    out = fork.run_policies(config, ["sudo", "multisig", "cosmos"], seed=4,
-                            return_exceptions=True)
+    out = fork.run_policies(config, ["sudo", "multisig", "cosmos"], seed=4, return_exceptions=True)
     assert isinstance(out[1], RuntimeError)
     _assert_same(out[0], api.run(config, "sudo", seed=4))
     _assert_same(out[2], api.run(config, "cosmos", seed=4))
@@ -288,8 +310,15 @@ def test_governance_free_events_are_handlers() -> None:
         EVENT_HANDLERS.get(name)  # raises on a name that is not a handler
     # handlers that reach governance (or schedule one that does) are never listed
     assert not fork.GOVERNANCE_FREE_EVENTS & {
-        "intervention", "exploit", "exploit_detected", "scam_subnet", "scam_detected",
-        "reverse", "false_alarm", "cast_vote", "veto",
+        "intervention",
+        "exploit",
+        "exploit_detected",
+        "scam_subnet",
+        "scam_detected",
+        "reverse",
+        "false_alarm",
+        "cast_vote",
+        "veto",
     }
 
 

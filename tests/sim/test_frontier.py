@@ -41,32 +41,46 @@ def _runs(spec: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
     for policy, columns in spec.items():
         n = len(next(iter(columns.values())))
         for rep in range(n):
-            rows.append({"policy": policy, "point": 0, "replication": rep,
-                         **{k: v[rep] for k, v in columns.items()}})
+            rows.append(
+                {
+                    "policy": policy,
+                    "point": 0,
+                    "replication": rep,
+                    **{k: v[rep] for k, v in columns.items()},
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def _design(harm: list[float], days: list[float], harmful_exec: list[int],
-            warranted_exec: list[int]) -> dict[str, list[float]]:
+def _design(
+    harm: list[float], days: list[float], harmful_exec: list[int], warranted_exec: list[int]
+) -> dict[str, list[float]]:
     n = len(harm)
-    return {"harm.total": harm, "reaction.days_to_act_mean": days,
-            "governance.harmful_proposals": [1] * n, "governance.harmful_executed": harmful_exec,
-            "governance.warranted_proposals": [2] * n,
-            "governance.warranted_executed": warranted_exec,
-            "reaction.cases": [2] * n, "reaction.censored": [0] * n}
+    return {
+        "harm.total": harm,
+        "reaction.days_to_act_mean": days,
+        "governance.harmful_proposals": [1] * n,
+        "governance.harmful_executed": harmful_exec,
+        "governance.warranted_proposals": [2] * n,
+        "governance.warranted_executed": warranted_exec,
+        "reaction.cases": [2] * n,
+        "reaction.censored": [0] * n,
+    }
 
 
 @pytest.fixture()
 def hand_made() -> pd.DataFrame:
     # fast: quick but harmful; slow: least harm but slow; middle: dominated by neither;
     # worse: dominated by middle; never: lowest harm of all, yet it cannot act.
-    return _runs({
-        "fast": _design([10.0, 12.0, 11.0, 13.0], [0.1, 0.1, 0.2, 0.2], [1, 1, 1, 0], [2] * 4),
-        "middle": _design([6.0, 7.0, 6.0, 7.0], [1.0, 1.5, 1.0, 1.5], [0, 1, 0, 0], [2] * 4),
-        "worse": _design([8.0, 9.0, 8.0, 9.0], [2.0, 2.0, 2.0, 2.0], [0] * 4, [2, 1, 2, 1]),
-        "slow": _design([2.0, 3.0, 2.0, 3.0], [5.0, 6.0, 5.0, 6.0], [0] * 4, [2] * 4),
-        "never": _design([1.0, 1.0, 1.5, 1.5], [30.0] * 4, [0] * 4, [0] * 4),
-    })
+    return _runs(
+        {
+            "fast": _design([10.0, 12.0, 11.0, 13.0], [0.1, 0.1, 0.2, 0.2], [1, 1, 1, 0], [2] * 4),
+            "middle": _design([6.0, 7.0, 6.0, 7.0], [1.0, 1.5, 1.0, 1.5], [0, 1, 0, 0], [2] * 4),
+            "worse": _design([8.0, 9.0, 8.0, 9.0], [2.0, 2.0, 2.0, 2.0], [0] * 4, [2, 1, 2, 1]),
+            "slow": _design([2.0, 3.0, 2.0, 3.0], [5.0, 6.0, 5.0, 6.0], [0] * 4, [2] * 4),
+            "never": _design([1.0, 1.0, 1.5, 1.5], [30.0] * 4, [0] * 4, [0] * 4),
+        }
+    )
 
 
 def test_pareto_mask_lower_is_better_on_both_axes() -> None:
@@ -77,15 +91,18 @@ def test_pareto_mask_lower_is_better_on_both_axes() -> None:
     assert pareto_mask([1.0, 1.0], [np.nan, 2.0]).tolist() == [False, True]
     assert pareto_mask([np.nan, 5.0], [1.0, 2.0]).tolist() == [False, True]
     # Ineligible designs neither join the frontier nor dominate anyone.
-    assert pareto_mask([0.5, 1.0, 2.0], [0.5, 2.0, 1.0],
-                       eligible=[False, True, True]).tolist() == [False, True, True]
+    assert pareto_mask([0.5, 1.0, 2.0], [0.5, 2.0, 1.0], eligible=[False, True, True]).tolist() == [
+        False,
+        True,
+        True,
+    ]
 
 
 def test_frontier_table_on_a_hand_made_frame(hand_made: pd.DataFrame) -> None:
     can_act = {"fast": True, "middle": True, "worse": True, "slow": True, "never": False}
     checks = {**{p: "passes" for p in can_act if p != "never"}, "never": "never acts by design"}
     result = frontier(hand_made, can_act=can_act, checks=checks)
-    assert tuple(result.table.columns[:len(FRONTIER_COLUMNS)]) == FRONTIER_COLUMNS
+    assert tuple(result.table.columns[: len(FRONTIER_COLUMNS)]) == FRONTIER_COLUMNS
     assert result.pareto == ("fast", "middle", "slow")
     assert result.cannot_act == ("never",) and result.by_design == ("never",)
     row = result.row("fast")
@@ -135,8 +152,7 @@ def test_verdict_names_pareto_set_and_cannot_act_designs(hand_made: pd.DataFrame
     for name in ("fast", "middle", "slow"):
         assert name in first
     assert "worse" not in first and "never" not in first
-    assert "cannot act (by the conformance check), not ranked: never (never acts by design)" \
-        in text
+    assert "cannot act (by the conformance check), not ranked: never (never acts by design)" in text
     assert "harmful executed 3/4" in first  # counts stated, never "tied"
     assert "tied" not in text
     assert "market constants fixed" in text
@@ -144,15 +160,20 @@ def test_verdict_names_pareto_set_and_cannot_act_designs(hand_made: pd.DataFrame
     assert max(len(line) for line in table.splitlines()) <= 100
     marks = {line.split()[0]: line.split()[1] for line in table.splitlines()[3:8]}
     assert {p: marks[p] for p in ("fast", "middle", "slow", "never")} == {
-        "fast": "*", "middle": "*", "slow": "*", "never": "-"}
+        "fast": "*",
+        "middle": "*",
+        "slow": "*",
+        "never": "-",
+    }
     assert marks["worse"] not in ("*", "-", "x")
 
 
 def test_verdict_says_when_the_ranking_flips_inside_the_range(hand_made: pd.DataFrame) -> None:
     can_act = dict.fromkeys(["fast", "middle", "worse", "slow"], True) | {"never": False}
     result = frontier(hand_made, can_act=can_act)
-    stable = frontier_verdict(result, stability=ranking_stability(
-        hand_made, metric="harm.total", policies=result.pareto))
+    stable = frontier_verdict(
+        result, stability=ranking_stability(hand_made, metric="harm.total", policies=result.pareto)
+    )
     assert stable.flips == ()
     assert "holds inside the range" in stable.text()
     # Make "middle" and "slow" swap places from one replication to the next.
@@ -160,8 +181,9 @@ def test_verdict_says_when_the_ranking_flips_inside_the_range(hand_made: pd.Data
     slow = swapped["policy"] == "slow"
     swapped.loc[slow, "harm.total"] = [9.0, 3.0, 9.0, 3.0]
     result = frontier(swapped, can_act=can_act)
-    flipping = frontier_verdict(result, stability=ranking_stability(
-        swapped, metric="harm.total", policies=result.pareto))
+    flipping = frontier_verdict(
+        result, stability=ranking_stability(swapped, metric="harm.total", policies=result.pareto)
+    )
     assert flipping.flips and any("slow" in pair for pair in flipping.flips)
     assert "flips inside the range" in flipping.text()
     # The design that cannot act is in no pair; with 4 replications a ranking can settle.
@@ -170,11 +192,13 @@ def test_verdict_says_when_the_ranking_flips_inside_the_range(hand_made: pd.Data
 
 
 def test_report_verdict_never_ranks_a_cannot_act_design() -> None:
-    kpis = _runs({
-        "sudo": _design([5.0, 6.0, 5.5, 6.5], [0.1] * 4, [1, 1, 1, 1], [2] * 4),
-        "multisig": _design([5.0, 6.0, 5.5, 6.4], [0.2] * 4, [0, 1, 0, 0], [2] * 4),
-        "market_only": _design([1.0, 1.0, 1.0, 1.0], [30.0] * 4, [0] * 4, [0] * 4),
-    })
+    kpis = _runs(
+        {
+            "sudo": _design([5.0, 6.0, 5.5, 6.5], [0.1] * 4, [1, 1, 1, 1], [2] * 4),
+            "multisig": _design([5.0, 6.0, 5.5, 6.4], [0.2] * 4, [0, 1, 0, 0], [2] * 4),
+            "market_only": _design([1.0, 1.0, 1.0, 1.0], [30.0] * 4, [0] * 4, [0] * 4),
+        }
+    )
     plain = verdict(kpis)
     assert "market_only" in plain.least_harm  # what the check prevents
     judged = verdict(kpis, cannot_act=["market_only"])
@@ -183,10 +207,10 @@ def test_report_verdict_never_ranks_a_cannot_act_design() -> None:
     # sudo and multisig are within each other's interval but executed the harmful action in
     # different numbers of seeds: the counts are stated, never "tied".
     assert "tied" not in judged.line
-    assert "a harmful action executed in 1 of 4 seeds: multisig; 4 of 4 seeds: sudo" \
-        in judged.line
+    assert "a harmful action executed in 1 of 4 seeds: multisig; 4 of 4 seeds: sudo" in judged.line
     assert verdict(kpis, cannot_act=["sudo", "multisig", "market_only"]).line.startswith(
-        "verdict: no policy can act")
+        "verdict: no policy can act"
+    )
 
 
 def test_conformance_is_run_once_and_cached(tmp_path: Path) -> None:
@@ -201,10 +225,12 @@ def test_conformance_is_run_once_and_cached(tmp_path: Path) -> None:
 
 
 def test_random_interventions_arrive_with_their_warranted_share() -> None:
-    cfg = EventsConfig(intervention_rate_per_year=365.0 * 4, intervention_warranted_share=0.3,
-                       intervention_duration_days=2.0)
-    shocks = draw_random_shocks(cfg, n_subnets=5, horizon_days=100.0,
-                                rng=np.random.default_rng(7))
+    cfg = EventsConfig(
+        intervention_rate_per_year=365.0 * 4,
+        intervention_warranted_share=0.3,
+        intervention_duration_days=2.0,
+    )
+    shocks = draw_random_shocks(cfg, n_subnets=5, horizon_days=100.0, rng=np.random.default_rng(7))
     interventions = [s for s in shocks if isinstance(s, InterventionShock)]
     scams = [s for s in shocks if isinstance(s, ScamSubnetShock)]
     assert 300 < len(interventions) < 500
@@ -215,15 +241,18 @@ def test_random_interventions_arrive_with_their_warranted_share() -> None:
     assert all(s.intent == "benevolent_competent" for s in warranted)
     assert all(s.intent == "self_interested" for s in interventions if not s.justified)
     assert all(s.duration_days == 2.0 for s in interventions)
-    again = draw_random_shocks(cfg, n_subnets=5, horizon_days=100.0,
-                               rng=np.random.default_rng(7))
+    again = draw_random_shocks(cfg, n_subnets=5, horizon_days=100.0, rng=np.random.default_rng(7))
     assert again == shocks  # fixed by the seed
     # No rate, no draws: studies without random interventions keep their event lists.
     off = EventsConfig(exploit_rate_per_year=3.0)
-    assert draw_random_shocks(off, n_subnets=5, horizon_days=100.0,
-                              rng=np.random.default_rng(7)) == draw_random_shocks(
-        off.model_copy(update={"intervention_warranted_share": 0.9}), n_subnets=5,
-        horizon_days=100.0, rng=np.random.default_rng(7))
+    assert draw_random_shocks(
+        off, n_subnets=5, horizon_days=100.0, rng=np.random.default_rng(7)
+    ) == draw_random_shocks(
+        off.model_copy(update={"intervention_warranted_share": 0.9}),
+        n_subnets=5,
+        horizon_days=100.0,
+        rng=np.random.default_rng(7),
+    )
 
 
 def test_flagship_scenario_validates(tmp_path: Path) -> None:
@@ -246,19 +275,33 @@ def test_flagship_scenario_validates(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_compare_writes_frontier_csv_end_to_end(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compare_writes_frontier_csv_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sim.cli import main
 
     out = tmp_path / "frontier"
-    args = ["compare", str(FLAGSHIP), "--policies", "sudo,market_only", "--seeds", "2",
-            "--entropy", "5", "--executor", "sequential", "--quiet", "--out", str(out),
-            *tiny_set_args(load_scenario(FLAGSHIP, check_sweep=False), 3.0)]
+    args = [
+        "compare",
+        str(FLAGSHIP),
+        "--policies",
+        "sudo,market_only",
+        "--seeds",
+        "2",
+        "--entropy",
+        "5",
+        "--executor",
+        "sequential",
+        "--quiet",
+        "--out",
+        str(out),
+        *tiny_set_args(load_scenario(FLAGSHIP, check_sweep=False), 3.0),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     with (out / "frontier.csv").open() as handle:
         rows = list(csv.reader(handle))
-    assert tuple(rows[0][:len(FRONTIER_COLUMNS)]) == FRONTIER_COLUMNS
+    assert tuple(rows[0][: len(FRONTIER_COLUMNS)]) == FRONTIER_COLUMNS
     table = pd.read_csv(out / "frontier.csv")
     assert list(table["policy"]) == ["sudo", "market_only"]
     by = table.set_index("policy")
@@ -270,10 +313,12 @@ def test_compare_writes_frontier_csv_end_to_end(tmp_path: Path,
     assert set(checks) == {"sudo", "market_only"}
     lines = result.output.splitlines()
     start = lines.index(next(line for line in lines if line.startswith("frontier: harm.total")))
-    assert all(len(line) <= 100 for line in lines[start:start + 8])
+    assert all(len(line) <= 100 for line in lines[start : start + 8])
     assert "market_only (never acts by design)" in result.output
-    assert "frontier: Pareto-efficient on harm.total vs days to act, among designs that can " \
+    assert (
+        "frontier: Pareto-efficient on harm.total vs days to act, among designs that can "
         "act: sudo" in result.output
+    )
     html = (out / "report.html").read_text()
     assert "The frontier: harm against measured reaction speed" in html
     report = CliRunner().invoke(main, ["report", str(out), "--json"])
@@ -300,10 +345,26 @@ def test_market_uncertainty_flag_sets_the_run_config(tmp_path: Path) -> None:
     from sim.store import StudyStore
 
     out = tmp_path / "off"
-    args = ["compare", str(FLAGSHIP), "--policies", "sudo", "--seeds", "1", "--entropy", "3",
-            "--executor", "sequential", "--quiet", "--no-report", "--no-conformance",
-            "--market-uncertainty", "off", "--out", str(out),
-            *tiny_set_args(load_scenario(FLAGSHIP, check_sweep=False), 0.5)]
+    args = [
+        "compare",
+        str(FLAGSHIP),
+        "--policies",
+        "sudo",
+        "--seeds",
+        "1",
+        "--entropy",
+        "3",
+        "--executor",
+        "sequential",
+        "--quiet",
+        "--no-report",
+        "--no-conformance",
+        "--market-uncertainty",
+        "off",
+        "--out",
+        str(out),
+        *tiny_set_args(load_scenario(FLAGSHIP, check_sweep=False), 0.5),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "market constants fixed" in result.output
@@ -311,5 +372,4 @@ def test_market_uncertainty_flag_sets_the_run_config(tmp_path: Path) -> None:
     assert sweep["run_config"]["market_uncertainty"] == "off"
     assert sweep["market_uncertainty"] == {"mode": "off"}
     assert not (out / CONFORMANCE_FILE).exists()  # --no-conformance: judged from the runs
-    assert pd.read_csv(out / "frontier.csv")["check"].str.endswith(
-        "(judged from the runs)").all()
+    assert pd.read_csv(out / "frontier.csv")["check"].str.endswith("(judged from the runs)").all()

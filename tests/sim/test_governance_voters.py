@@ -35,17 +35,37 @@ TINY: dict[str, Any] = {
     "network": {"n_subnets": 3, "n_uids": 8, "n_validators": 2},
     "stakers": {"n_stakers": 3},
     "miners": {"relocation_probability": 0.0},
-    "events": {"exploit_rate_per_year": 0.0, "scam_rate_per_year": 0.0,
-               "quality_shock_rate_per_year": 0.0},
+    "events": {
+        "exploit_rate_per_year": 0.0,
+        "scam_rate_per_year": 0.0,
+        "quality_shock_rate_per_year": 0.0,
+    },
 }
-HARM = {"kind": "intervention", "day": 0.3, "intent": "self_interested", "justified": False,
-        "lever": {"kind": "set_emission_enabled", "netuid": 1, "enabled": False}}
+HARM = {
+    "kind": "intervention",
+    "day": 0.3,
+    "intent": "self_interested",
+    "justified": False,
+    "lever": {"kind": "set_emission_enabled", "netuid": 1, "enabled": False},
+}
 
 
-def _model(policy: str, horizon: float, shocks: list[dict[str, Any]],
-           governance: dict[str, Any], seed: int = 3) -> GovSimModel:
-    config = load_config({**TINY, "horizon_days": horizon, "shocks": shocks,
-                          "governance": {**governance, "policy": policy}}, seed=seed)
+def _model(
+    policy: str,
+    horizon: float,
+    shocks: list[dict[str, Any]],
+    governance: dict[str, Any],
+    seed: int = 3,
+) -> GovSimModel:
+    config = load_config(
+        {
+            **TINY,
+            "horizon_days": horizon,
+            "shocks": shocks,
+            "governance": {**governance, "policy": policy},
+        },
+        seed=seed,
+    )
     model = GovSimModel(config)
     model.run()
     return model
@@ -53,14 +73,19 @@ def _model(policy: str, horizon: float, shocks: list[dict[str, Any]],
 
 def test_the_same_person_has_the_same_signal_on_the_same_matter_under_every_policy() -> None:
     governance = {
-        "actors": [{"label": "const", "intent": "self_interested", "exposure": {1: -1.0}},
-                   {"count": 2, "intent": "benevolent_erring", "label": "err"}],
+        "actors": [
+            {"label": "const", "intent": "self_interested", "exposure": {1: -1.0}},
+            {"count": 2, "intent": "benevolent_erring", "label": "err"},
+        ],
         "error_rate_per_year": 300.0,  # several false alarms per erring person in two days
         "signal_accuracy": 0.7,
         "scam_detection_days": 0.2,
     }
-    shocks = [HARM, {"kind": "exploit", "day": 0.4, "damage_tao_per_block": 0.2},
-              {"kind": "scam_subnet", "day": 0.1, "netuid": 2}]
+    shocks = [
+        HARM,
+        {"kind": "exploit", "day": 0.4, "damage_tao_per_block": 0.2},
+        {"kind": "scam_subnet", "day": 0.1, "netuid": 2},
+    ]
     seen: dict[tuple[Any, str], Any] = {}
     alarm_counts: list[int] = []
     overlaps = 0
@@ -102,11 +127,21 @@ class CouncilPolicy(GovernancePolicy):
         if proposer not in gs.seat("council"):
             raise GovernanceError(f"{proposer!r} is not on the council")
 
-    def _open(self, gs: GovState, pid: int, proposer: str, lever: Lever, block: int,
-              track: str | None) -> Referendum:
+    def _open(
+        self, gs: GovState, pid: int, proposer: str, lever: Lever, block: int, track: str | None
+    ) -> Referendum:
         council = gs.seat("council")
-        return Referendum(pid, proposer, lever, "council", RefState.ONGOING, block, block + 7_200,
-                          voters=council, weights=tuple(1.0 for _ in council))
+        return Referendum(
+            pid,
+            proposer,
+            lever,
+            "council",
+            RefState.ONGOING,
+            block,
+            block + 7_200,
+            voters=council,
+            weights=tuple(1.0 for _ in council),
+        )
 
     def _need(self, gs: GovState) -> int:
         return len(gs.seat("council")) // 2 + 1
@@ -129,13 +164,22 @@ class CouncilPolicy(GovernancePolicy):
         return self.config.delay_blocks
 
     def pass_paths(self, gs: GovState) -> tuple[Path, ...]:
-        return (Path("majority", (count_requirement("council", gs.seat("council"), self._need(gs)),),
-                     self.config.delay_blocks),)
+        return (
+            Path(
+                "majority",
+                (count_requirement("council", gs.seat("council"), self._need(gs)),),
+                self.config.delay_blocks,
+            ),
+        )
 
     def block_paths(self, gs: GovState) -> tuple[Path, ...]:
         n = len(gs.seat("council"))
-        return (Path("minority", (count_requirement("council", gs.seat("council"),
-                                                    n - self._need(gs) + 1),)),)
+        return (
+            Path(
+                "minority",
+                (count_requirement("council", gs.seat("council"), n - self._need(gs) + 1),),
+            ),
+        )
 
 
 COUNCIL = f"{__name__}:CouncilPolicy"
@@ -161,8 +205,12 @@ def test_a_third_party_policy_is_seated_by_its_own_declaration_and_passes_the_ch
 def test_no_ballot_is_cast_after_its_poll_closes() -> None:
     """V1's holders used to vote exactly when the 12 h motion ended; now each voter comes at
     its own reaction time and only within the motion."""
-    model = _model("v1_senate", 1.5, [{"kind": "exploit", "day": 0.2, "damage_tao_per_block": 0.2}],
-                   {"holder_reaction_blocks": 2_400})
+    model = _model(
+        "v1_senate",
+        1.5,
+        [{"kind": "exploit", "day": 0.2, "damage_tao_per_block": 0.2}],
+        {"holder_reaction_blocks": 2_400},
+    )
     try:
         refs = model.governance.gs.referenda
         assert refs and all(v.block <= r.deadline for r in refs for v in r.votes)
@@ -175,8 +223,10 @@ def test_no_ballot_is_cast_after_its_poll_closes() -> None:
 
 def test_a_faction_buys_the_votes_it_lacks_from_its_budget() -> None:
     governance = {
-        "actors": [{"label": "const", "intent": "self_interested", "exposure": {1: -1.0}},
-                   {"count": 2, "label": "signer", "accuracy": 1.0, "bribe_price_tao": 400.0}],
+        "actors": [
+            {"label": "const", "intent": "self_interested", "exposure": {1: -1.0}},
+            {"count": 2, "label": "signer", "accuracy": 1.0, "bribe_price_tao": 400.0},
+        ],
         "bribe_budget_tao": 500.0,
     }
     model = _model("multisig", 1.0, [HARM], governance)
@@ -196,8 +246,11 @@ def test_a_faction_buys_the_votes_it_lacks_from_its_budget() -> None:
 
 def test_reaction_is_measured_and_a_case_never_acted_on_is_censored() -> None:
     shocks = [{"kind": "exploit", "day": 0.2, "damage_tao_per_block": 0.2}]
-    sudo = run({**TINY, "horizon_days": 1.0, "shocks": shocks,
-                "governance": {"signal_accuracy": 1.0}}, policy="sudo", seed=1)
+    sudo = run(
+        {**TINY, "horizon_days": 1.0, "shocks": shocks, "governance": {"signal_accuracy": 1.0}},
+        policy="sudo",
+        seed=1,
+    )
     market = run({**TINY, "horizon_days": 1.0, "shocks": shocks}, policy="market_only", seed=1)
     k = sudo.kpis
     assert k["reaction.cases"] == 1 and k["reaction.censored"] == 0
@@ -213,16 +266,28 @@ def test_reaction_is_measured_and_a_case_never_acted_on_is_censored() -> None:
 
 
 def test_capture_and_veto_cost_use_bribe_prices_seat_prices_and_stake() -> None:
-    model = _model("multisig", 0.1, [], {
-        "actors": [{"label": "a", "bribe_price_tao": 50.0}, {"label": "b"},
-                   {"label": "c", "bribe_price_tao": 10.0}],
-        "seat_price_tao": 1_000.0,
-    })
+    model = _model(
+        "multisig",
+        0.1,
+        [],
+        {
+            "actors": [
+                {"label": "a", "bribe_price_tao": 50.0},
+                {"label": "b"},
+                {"label": "c", "bribe_price_tao": 10.0},
+            ],
+            "seat_price_tao": 1_000.0,
+        },
+    )
     try:
         desk = model.governance
         costs = capture_costs(desk.policy, desk.gs, desk.bribe_prices(), 1_000.0)
-        assert costs == {"governance.capture_cost_tao": 60.0, "governance.capture_cost_seats": 2.0,
-                         "governance.veto_cost_tao": 60.0, "governance.veto_cost_seats": 2.0}
+        assert costs == {
+            "governance.capture_cost_tao": 60.0,
+            "governance.capture_cost_seats": 2.0,
+            "governance.veto_cost_tao": 60.0,
+            "governance.veto_cost_seats": 2.0,
+        }
     finally:
         engine.release(model)
     cosmos = _model("cosmos", 0.1, [], {})
@@ -262,7 +327,8 @@ def test_the_outcome_table_pools_counts_with_wilson_and_days_with_a_t_interval()
     days = mean_ci([0.5, 1.5, 2.0])
     assert days.low < 0  # three runs: the t interval reaches below 0, and is cut there
     assert (a.days_to_act, a.days_to_act_lo, a.days_to_act_hi) == pytest.approx(
-        (days.mean, 0.0, days.high))
+        (days.mean, 0.0, days.high)
+    )
     assert a.days_to_act_max == 2.0 and a.stolen_tao == pytest.approx(30.0)
     assert b.p_harmful == 1.0 and math.isnan(b.p_warranted) and math.isnan(b.days_to_act)
 
@@ -274,8 +340,14 @@ def test_the_outcome_command_picks_and_sorts_columns(
 
     from sim import governance_kpis
 
-    table = pd.DataFrame({"policy": ["slow", "fast"], "runs": [2, 2],
-                          "days_to_act": [3.0, 1 / 7_200], "stolen_tao": [124_740.0, 29_160.0]})
+    table = pd.DataFrame(
+        {
+            "policy": ["slow", "fast"],
+            "runs": [2, 2],
+            "days_to_act": [3.0, 1 / 7_200],
+            "stolen_tao": [124_740.0, 29_160.0],
+        }
+    )
     monkeypatch.setattr(governance_kpis, "study_outcomes", lambda study, by: table)
     governance_kpis.main(["study", "--columns", "days_to_act", "--sort", "days_to_act"])
     lines = capsys.readouterr().out.splitlines()

@@ -35,15 +35,30 @@ def _series() -> pd.DataFrame:
     rows = []
     for day in range(6):
         after = day >= 4
-        rows.append({"netuid": 0, "day": float(day),
-                     "income_miners_tao": 0.0 if day == 0 else (2.0 if after else 10.0),
-                     "income_validators_tao": 0.0 if day == 0 else (1.0 if after else 5.0),
-                     "income_owner_tao": 0.0 if day == 0 else (0.0 if after else 2.0),
-                     "alpha_price_tao": 0.5 if after else 1.0, "stake_alpha": 100.0,
-                     "emission_share": 0.0 if after else 0.1})
-        rows.append({"netuid": 1, "day": float(day), "income_miners_tao": 1.0,
-                     "income_validators_tao": 1.0, "income_owner_tao": 1.0,
-                     "alpha_price_tao": 1.0, "stake_alpha": 50.0, "emission_share": 0.9})
+        rows.append(
+            {
+                "netuid": 0,
+                "day": float(day),
+                "income_miners_tao": 0.0 if day == 0 else (2.0 if after else 10.0),
+                "income_validators_tao": 0.0 if day == 0 else (1.0 if after else 5.0),
+                "income_owner_tao": 0.0 if day == 0 else (0.0 if after else 2.0),
+                "alpha_price_tao": 0.5 if after else 1.0,
+                "stake_alpha": 100.0,
+                "emission_share": 0.0 if after else 0.1,
+            }
+        )
+        rows.append(
+            {
+                "netuid": 1,
+                "day": float(day),
+                "income_miners_tao": 1.0,
+                "income_validators_tao": 1.0,
+                "income_owner_tao": 1.0,
+                "alpha_price_tao": 1.0,
+                "stake_alpha": 50.0,
+                "emission_share": 0.9,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -69,47 +84,75 @@ def test_emission_removed_only_for_unwarranted_hits_on_healthy_subnets() -> None
     series = _series()
     per_day = 3600.0
     # Share 0.1 lost over records 4 and 5 (one day each): 0.2 days of the network's emission.
-    assert emission_removed_tao(series, [Hit(0, 3.0, False)], emission_tao_per_day=per_day) \
-        == pytest.approx(0.2 * per_day)
+    assert emission_removed_tao(
+        series, [Hit(0, 3.0, False)], emission_tao_per_day=per_day
+    ) == pytest.approx(0.2 * per_day)
     assert emission_removed_tao(series, [Hit(0, 3.0, True)], emission_tao_per_day=per_day) == 0
-    assert emission_removed_tao(series, [Hit(0, 3.0, False)], emission_tao_per_day=per_day,
-                                scams=[0]) == 0
+    assert (
+        emission_removed_tao(series, [Hit(0, 3.0, False)], emission_tao_per_day=per_day, scams=[0])
+        == 0
+    )
 
 
 def test_halted_days_union_of_halts_cut_by_resume() -> None:
     day = BLOCKS_PER_DAY
 
     def halt(block: int, blocks: int) -> dict:
-        return {"kind": "executed", "block": block, "lever": "halt_chain",
-                "lever_detail": {"kind": "halt_chain", "duration_blocks": blocks}}
+        return {
+            "kind": "executed",
+            "block": block,
+            "lever": "halt_chain",
+            "lever_detail": {"kind": "halt_chain", "duration_blocks": blocks},
+        }
 
     assert halted_days([halt(day, day)], 30 * day) == 1.0
     # Overlapping halts: [1, 2) and [1.5, 3) days -> 2 days.
     assert halted_days([halt(day, day), halt(day * 3 // 2, day * 3 // 2)], 30 * day) == 2.0
     # Resumed after half a day; clipped at the end of the run; a halt inside an upgrade.
-    resume = {"kind": "executed", "block": day * 3 // 2, "lever": "resume_chain",
-              "lever_detail": {"kind": "resume_chain"}}
+    resume = {
+        "kind": "executed",
+        "block": day * 3 // 2,
+        "lever": "resume_chain",
+        "lever_detail": {"kind": "resume_chain"},
+    }
     assert halted_days([halt(day, day), resume], 30 * day) == 0.5
     assert halted_days([halt(day, 10 * day)], 2 * day) == 1.0
-    upgrade = {"kind": "executed", "block": 0, "lever": "any_change",
-               "lever_detail": {"kind": "any_change", "effects": [
-                   {"kind": "halt_chain", "duration_blocks": day}]}}
+    upgrade = {
+        "kind": "executed",
+        "block": 0,
+        "lever": "any_change",
+        "lever_detail": {
+            "kind": "any_change",
+            "effects": [{"kind": "halt_chain", "duration_blocks": day}],
+        },
+    }
     assert halted_days([upgrade], 30 * day) == 1.0
     assert halted_days([], 30 * day) == 0.0
 
 
 def test_aggregation_worked_by_hand() -> None:
     vector = HarmVector(
-        holders_return=0.05, holders_usd=1000.0, lost_exploit_tao=8.0, lost_scam_tao=2.0,
-        targeted=TargetedLoss(16.0, 8.0, 4.0, 50.0, (0,)), emission_removed_tao=720.0,
-        halted_days=1.0, prices=HarmPrices(tao_usd=2.0, halt_day_usd=500.0),
+        holders_return=0.05,
+        holders_usd=1000.0,
+        lost_exploit_tao=8.0,
+        lost_scam_tao=2.0,
+        targeted=TargetedLoss(16.0, 8.0, 4.0, 50.0, (0,)),
+        emission_removed_tao=720.0,
+        halted_days=1.0,
+        prices=HarmPrices(tao_usd=2.0, halt_day_usd=500.0),
     )
-    assert vector.usd() == {"holders": 1000.0, "lost": 20.0, "targeted": 156.0,
-                            "emission_removed": 1440.0, "halted": 500.0}
+    assert vector.usd() == {
+        "holders": 1000.0,
+        "lost": 20.0,
+        "targeted": 156.0,
+        "emission_removed": 1440.0,
+        "halted": 500.0,
+    }
     # Defaults: 1 each, emission removed 0 (the targeted income already holds it).
     assert vector.total == 1000.0 + 20.0 + 156.0 + 500.0
-    other = HarmVector(**{**vector.__dict__, "weights": resolve_weights(
-        {"emission_removed": 1.0, "halted": 0.0})})
+    other = HarmVector(
+        **{**vector.__dict__, "weights": resolve_weights({"emission_removed": 1.0, "halted": 0.0})}
+    )
     assert other.total == 1000.0 + 20.0 + 156.0 + 1440.0
     kpis = vector.kpis()
     assert kpis["harm.total"] == 1676.0
@@ -125,18 +168,49 @@ def test_aggregation_worked_by_hand() -> None:
 
 def test_harm_vector_from_records() -> None:
     events = [
-        {"kind": "executed", "block": 3 * BLOCKS_PER_DAY, "day": 3.0, "lever": "x",
-         "targets": [0], "justified": False, "reversal": False, "lever_detail": {"kind": "x"}},
-        {"kind": "executed", "block": 4 * BLOCKS_PER_DAY, "day": 4.0, "lever": "x",
-         "targets": [0], "justified": True, "reversal": True, "lever_detail": {"kind": "x"}},
-        {"kind": "executed", "block": BLOCKS_PER_DAY, "day": 1.0, "lever": "halt_chain",
-         "targets": [], "justified": True, "reversal": False,
-         "lever_detail": {"kind": "halt_chain", "duration_blocks": BLOCKS_PER_DAY // 2}},
+        {
+            "kind": "executed",
+            "block": 3 * BLOCKS_PER_DAY,
+            "day": 3.0,
+            "lever": "x",
+            "targets": [0],
+            "justified": False,
+            "reversal": False,
+            "lever_detail": {"kind": "x"},
+        },
+        {
+            "kind": "executed",
+            "block": 4 * BLOCKS_PER_DAY,
+            "day": 4.0,
+            "lever": "x",
+            "targets": [0],
+            "justified": True,
+            "reversal": True,
+            "lever_detail": {"kind": "x"},
+        },
+        {
+            "kind": "executed",
+            "block": BLOCKS_PER_DAY,
+            "day": 1.0,
+            "lever": "halt_chain",
+            "targets": [],
+            "justified": True,
+            "reversal": False,
+            "lever_detail": {"kind": "halt_chain", "duration_blocks": BLOCKS_PER_DAY // 2},
+        },
     ]
     assert intervention_hits(events) == [Hit(0, 3.0, False)]
-    vector = harm_vector(price_start_usd=2.0, price_end_usd=1.9, circulating_tao=10_000.0,
-                         stolen_tao=8.0, scam_tao=2.0, events=events, timeseries=_series(),
-                         end_block=5 * BLOCKS_PER_DAY, emission_tao_per_day=3600.0)
+    vector = harm_vector(
+        price_start_usd=2.0,
+        price_end_usd=1.9,
+        circulating_tao=10_000.0,
+        stolen_tao=8.0,
+        scam_tao=2.0,
+        events=events,
+        timeseries=_series(),
+        end_block=5 * BLOCKS_PER_DAY,
+        emission_tao_per_day=3600.0,
+    )
     assert vector.holders_return == pytest.approx(0.05)
     assert vector.holders_usd == pytest.approx(1000.0)
     assert vector.targeted.total == pytest.approx(78.0)
@@ -183,8 +257,9 @@ def test_letting_an_exploit_run_is_more_harmful_than_halting_it() -> None:
     from sim import run
 
     scenario = load_scenario(REPO / "scenarios" / "exploit_2024.toml", check_sweep=False)
-    config = scenario.to_config(overrides={"horizon_days": 4.0, "shocks.0.day": 0.5,
-                                           **TINY_NETWORK})
+    config = scenario.to_config(
+        overrides={"horizon_days": 4.0, "shocks.0.day": 0.5, **TINY_NETWORK}
+    )
     halted = run(config, policy="sudo", seed=11).kpis
     open_ = run(config, policy="market_only", seed=11).kpis
     assert halted["harm.halted_days"] == pytest.approx(1.0, abs=0.1)

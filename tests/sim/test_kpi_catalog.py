@@ -86,8 +86,19 @@ def test_every_kpi_a_real_run_emits_is_catalogued(every_shock_kpis) -> None:
     for policy, kpis in every_shock_kpis.items():
         keys = [k for k in kpis if k not in ("policy", "seed")]
         # The run exercised every family a report groups by.
-        for prefix in ("harm.", "governance.", "reaction.", "exploits.", "interventions.",
-                       "decentralisation.", "cabal.", "pnl.", "tao.", "fp.", "fn."):
+        for prefix in (
+            "harm.",
+            "governance.",
+            "reaction.",
+            "exploits.",
+            "interventions.",
+            "decentralisation.",
+            "cabal.",
+            "pnl.",
+            "tao.",
+            "fp.",
+            "fn.",
+        ):
             assert any(k.startswith(prefix) for k in keys), (policy, prefix)
         assert uncatalogued(keys) == [], f"{policy}: KPIs without a catalogue entry"
 
@@ -113,8 +124,15 @@ def test_the_catalogue_is_well_formed() -> None:
 def test_harm_units_agree_with_the_harm_module() -> None:
     from sim.harm import HARM_KPI_UNITS
 
-    same = {"fraction": "%", "TAO": "TAO", "USD": "USD", "days": "days", "count": "count",
-            "USD/TAO": "USD/TAO", "USD/day": "USD/day"}
+    same = {
+        "fraction": "%",
+        "TAO": "TAO",
+        "USD": "USD",
+        "days": "days",
+        "count": "count",
+        "USD/TAO": "USD/TAO",
+        "USD/day": "USD/day",
+    }
     for key, unit in HARM_KPI_UNITS.items():
         assert key in CATALOG, key
         assert CATALOG[key].unit == same[unit], key
@@ -126,19 +144,39 @@ def test_patterns_and_unknown_keys() -> None:
     assert kpi_info("made.up") is None and uncatalogued(["made.up", "days"]) == ["made.up"]
     unknown = describe_kpi("made.up")
     assert unknown.name == "made.up" and unknown.group == "other"
-    grouped = group_kpis(["made.up", "days", "pnl.miners.mean", "harm.lost_tao", "harm.total",
-                          "reaction.days_to_act_mean"])
+    grouped = group_kpis(
+        [
+            "made.up",
+            "days",
+            "pnl.miners.mean",
+            "harm.lost_tao",
+            "harm.total",
+            "reaction.days_to_act_mean",
+        ]
+    )
     assert [g for g, _ in grouped] == ["harm", "speed", "economy", "other"]
     assert grouped[0][1] == ["harm.total", "harm.lost_tao"]  # catalogue order
     assert grouped[-1][1] == ["days", "made.up"]  # uncatalogued last
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (0.0, "0"), (0.02471, "0.0247"), (-3.456, "-3.46"), (14_400.0, "14.4k"),
-    (999_600.0, "1M"), (2_080_000_000.0, "2.08G"), (-73_500_000.0, "-73.5M"),
-    (0.000139, "1.4e-4"), (math.nan, "n/a"), (math.inf, "inf"), (-math.inf, "-inf"),
-    (336.0, "336"), (1.0, "1"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.0, "0"),
+        (0.02471, "0.0247"),
+        (-3.456, "-3.46"),
+        (14_400.0, "14.4k"),
+        (999_600.0, "1M"),
+        (2_080_000_000.0, "2.08G"),
+        (-73_500_000.0, "-73.5M"),
+        (0.000139, "1.4e-4"),
+        (math.nan, "n/a"),
+        (math.inf, "inf"),
+        (-math.inf, "-inf"),
+        (336.0, "336"),
+        (1.0, "1"),
+    ],
+)
 def test_compact_number(value: float, text: str) -> None:
     assert compact_number(value) == text
 
@@ -157,16 +195,42 @@ def _summary(policies: list[str], keys: list[str], n: int = 8) -> pd.DataFrame:
     for p in policies:
         for k in keys:
             mean = float(rng.normal(0, 1e5))
-            rows.append({"policy": p, "kpi": k, "mean": mean, "low": mean - 12_345.6,
-                         "high": mean + 12_345.6, "n": n})
+            rows.append(
+                {
+                    "policy": p,
+                    "kpi": k,
+                    "mean": mean,
+                    "low": mean - 12_345.6,
+                    "high": mean + 12_345.6,
+                    "n": n,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-_KEYS = ["harm.total", "harm.lost_tao", "reaction.days_to_act_mean",
-         "governance.p_harmful_executed", "decentralisation.stake_gini", "pnl.miners.mean",
-         "made.up"]
-_POLICIES = ["sudo", "multisig", "timelock", "v2_two_stage", "stake_vote", "market_only",
-             "futarchy", "quadratic", "conviction", "optimistic", "council", "delegated"]
+_KEYS = [
+    "harm.total",
+    "harm.lost_tao",
+    "reaction.days_to_act_mean",
+    "governance.p_harmful_executed",
+    "decentralisation.stake_gini",
+    "pnl.miners.mean",
+    "made.up",
+]
+_POLICIES = [
+    "sudo",
+    "multisig",
+    "timelock",
+    "v2_two_stage",
+    "stake_vote",
+    "market_only",
+    "futarchy",
+    "quadratic",
+    "conviction",
+    "optimistic",
+    "council",
+    "delegated",
+]
 
 
 @pytest.mark.parametrize("width", [60, 80, 100])
@@ -180,9 +244,14 @@ def test_tables_never_exceed_the_width_and_keep_every_policy(width: int) -> None
         title, header = block.splitlines()[:2]
         group = title.split(" (policies")[0]
         by_group.setdefault(group, []).extend(header.split()[2:])
-    assert list(by_group) == ["Harm", "Reaction speed", "Governance outcomes",
-                              "Decentralisation and capture", "Economy and participants",
-                              "Other"]
+    assert list(by_group) == [
+        "Harm",
+        "Reaction speed",
+        "Governance outcomes",
+        "Decentralisation and capture",
+        "Economy and participants",
+        "Other",
+    ]
     assert all(policies == _POLICIES for policies in by_group.values())
     assert "Harm (policies 1/" in text  # twelve policies do not fit side by side
     harm = [line for line in lines if line.startswith("KPI")]
@@ -205,8 +274,9 @@ def test_default_width_is_the_terminal_up_to_100(monkeypatch: pytest.MonkeyPatch
 
 def test_a_cell_resting_on_fewer_runs_says_so() -> None:
     summary = _summary(["sudo", "timelock"], ["harm.total", "exploits.mean_days_to_stop"])
-    summary.loc[(summary["policy"] == "timelock")
-                & (summary["kpi"] == "exploits.mean_days_to_stop"), "n"] = 3
+    summary.loc[
+        (summary["policy"] == "timelock") & (summary["kpi"] == "exploits.mean_days_to_stop"), "n"
+    ] = 3
     text = format_kpi_tables(summary, width=100)
     speed = text.split("Reaction speed", 1)[1]
     row = next(line for line in speed.splitlines() if line.startswith("Exploit start to stop"))
@@ -216,8 +286,18 @@ def test_a_cell_resting_on_fewer_runs_says_so() -> None:
 def test_long_form_and_html_tables() -> None:
     summary = _summary(["sudo", "timelock"], ["governance.p_harmful_executed", "harm.total"])
     long = long_kpi_table(summary)
-    assert list(long.columns) == ["policy", "kpi", "name", "unit", "group", "direction",
-                                  "mean", "low", "high", "n"]
+    assert list(long.columns) == [
+        "policy",
+        "kpi",
+        "name",
+        "unit",
+        "group",
+        "direction",
+        "mean",
+        "low",
+        "high",
+        "n",
+    ]
     share = long[long["kpi"] == "governance.p_harmful_executed"].iloc[0]
     raw = summary[summary["kpi"] == "governance.p_harmful_executed"].iloc[0]
     assert share["unit"] == "%" and share["mean"] == pytest.approx(raw["mean"] * 100)
@@ -227,35 +307,58 @@ def test_long_form_and_html_tables() -> None:
     assert tables[0]["columns"] == ["KPI", "unit", "sudo", "timelock"]
     assert tables[0]["rows"][0] == ["runs (n)", "", "8", "8"]
     assert tables[0]["keys"] == ["", "harm.total"]
-    assert format_constants({"days": 40.0, "subnets": 16.0}, width=100) == \
-        "the same in every run: Horizon 40 days; Subnets 16"
+    assert (
+        format_constants({"days": 40.0, "subnets": 16.0}, width=100)
+        == "the same in every run: Horizon 40 days; Subnets 16"
+    )
 
 
 # -- the timelines' marks -----------------------------------------------------------------------
 def test_marks_are_the_shocks_and_the_executed_actions_only() -> None:
-    configs = [{"shocks": [
-        {"day": 2.0, "kind": "quality_jump", "netuid": 0, "factor": 3.0},
-        {"day": 30.0, "kind": "intervention",
-         "lever": {"kind": "set_registration_allowed", "netuid": 0, "allowed": False}},
-    ]}] * 2  # two design points with the same shocks: marked once
-    events = pd.DataFrame([
-        {"policy": "sudo", "run_id": "a", "day": 30.0, "kind": "proposed", "lever": "x"},
-        {"policy": "sudo", "run_id": "a", "day": 30.0, "kind": "executed",
-         "lever": "set_registration_allowed",
-         "lever_detail": '{"kind": "set_registration_allowed", "netuid": 0}',
-         "reversal": False},
-        {"policy": "sudo", "run_id": "b", "day": 30.5, "kind": "executed",
-         "lever": "set_registration_allowed",
-         "lever_detail": '{"kind": "set_registration_allowed", "netuid": 0}',
-         "reversal": False},
-        {"policy": "sudo", "run_id": "c", "day": 1.0, "kind": "miner_move", "lever": None},
-        {"policy": "timelock", "run_id": "d", "day": 3.0, "kind": "gov_rejected", "lever": "y"},
-    ])
+    configs = [
+        {
+            "shocks": [
+                {"day": 2.0, "kind": "quality_jump", "netuid": 0, "factor": 3.0},
+                {
+                    "day": 30.0,
+                    "kind": "intervention",
+                    "lever": {"kind": "set_registration_allowed", "netuid": 0, "allowed": False},
+                },
+            ]
+        }
+    ] * 2  # two design points with the same shocks: marked once
+    events = pd.DataFrame(
+        [
+            {"policy": "sudo", "run_id": "a", "day": 30.0, "kind": "proposed", "lever": "x"},
+            {
+                "policy": "sudo",
+                "run_id": "a",
+                "day": 30.0,
+                "kind": "executed",
+                "lever": "set_registration_allowed",
+                "lever_detail": '{"kind": "set_registration_allowed", "netuid": 0}',
+                "reversal": False,
+            },
+            {
+                "policy": "sudo",
+                "run_id": "b",
+                "day": 30.5,
+                "kind": "executed",
+                "lever": "set_registration_allowed",
+                "lever_detail": '{"kind": "set_registration_allowed", "netuid": 0}',
+                "reversal": False,
+            },
+            {"policy": "sudo", "run_id": "c", "day": 1.0, "kind": "miner_move", "lever": None},
+            {"policy": "timelock", "run_id": "d", "day": 3.0, "kind": "gov_rejected", "lever": "y"},
+        ]
+    )
     marks = report_marks(events, configs)
     assert list(marks["category"]) == ["shock", "shock", "governance"]
     assert list(marks["label"]) == [
-        "quality_jump SN0", "intervention set_registration_allowed SN0",
-        "sudo: set_registration_allowed SN0 (2/3 seeds)"]
+        "quality_jump SN0",
+        "intervention set_registration_allowed SN0",
+        "sudo: set_registration_allowed SN0 (2/3 seeds)",
+    ]
     assert marks["day"].tolist() == [2.0, 30.0, 30.25]
     assert executed_marks(events[events["kind"] != "executed"]).empty
     assert shock_marks([{}]).empty
@@ -270,8 +373,17 @@ def test_draw_marks_puts_a_rule_per_mark() -> None:
 
     from sim.timeline_marks import draw_marks
 
-    marks = report_marks(pd.DataFrame(), [{"shocks": [
-        {"day": 1.0, "kind": "exploit"}, {"day": 2.0, "kind": "scam_subnet", "netuid": 3}]}])
+    marks = report_marks(
+        pd.DataFrame(),
+        [
+            {
+                "shocks": [
+                    {"day": 1.0, "kind": "exploit"},
+                    {"day": 2.0, "kind": "scam_subnet", "netuid": 3},
+                ]
+            }
+        ],
+    )
     fig, ax = plt.subplots()
     ax.plot([0, 1, 2, 3], [0, 1, 0, 1])
     draw_marks(ax, marks, time="block")
@@ -280,4 +392,3 @@ def test_draw_marks_puts_a_rule_per_mark() -> None:
     texts = " ".join(t.get_text() for t in ax.texts)
     assert "1: block 7200, shock: exploit" in texts and "scam_subnet SN3" in texts
     plt.close(fig)
-

@@ -52,8 +52,6 @@ windows_per_weights = 1  # weights on chain every window, so short runs show rew
 """
 
 
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

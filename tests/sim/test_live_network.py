@@ -157,7 +157,10 @@ def test_a_file_with_only_live_has_no_network(tmp_path):
         (LIVE.replace("netuid = 0", "netuid = 0\ncolour = 1"), "live.network.colour: unknown key"),
         (LIVE.replace("blocks_per_window = 1800", "blocks_per_window = 0"), "blocks_per_window"),
         (LIVE.replace("netuid = 0", "netuid = -1"), "live.network.netuid"),
-        (LIVE.replace("[live.network]", "emission_per_window = 2.0\n[live.network]"), "emission_per_window"),
+        (
+            LIVE.replace("[live.network]", "emission_per_window = 2.0\n[live.network]"),
+            "emission_per_window",
+        ),
     ],
 )
 def test_bad_network_tables_name_the_field(tmp_path, text, fragment):

@@ -246,7 +246,9 @@ def test_xdg_config_home_is_honoured(user_dirs, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "st"))
     assert config_dir() == tmp_path / "cfg" / "govsim"
     assert state_root() == tmp_path / "st" / "govsim" / "live"
-    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/path")  # ignored, as the XDG base directory spec says
+    monkeypatch.setenv(
+        "XDG_CONFIG_HOME", "relative/path"
+    )  # ignored, as the XDG base directory spec says
     assert config_dir() == user_dirs / ".config" / "govsim"
 
 

@@ -35,8 +35,9 @@ PRIOR = RunConfig(mode="kpi", market_uncertainty="prior")
 def _configs(n_points: int = 2, horizon: float = 0.25) -> tuple[list[SimConfig], list[dict]]:
     scenario = load_scenario(EXPLOIT, check_sweep=False)
     points = [{}, {"governance.detection_delay_blocks": 300}][:n_points]
-    configs = [scenario.to_config(overrides={**p, **tiny_overrides(scenario, horizon)})
-               for p in points]
+    configs = [
+        scenario.to_config(overrides={**p, **tiny_overrides(scenario, horizon)}) for p in points
+    ]
     return configs, points
 
 
@@ -76,13 +77,21 @@ def test_one_draw_per_replication_shared_by_policies_and_points() -> None:
 def test_a_point_that_sets_a_market_constant_keeps_it() -> None:
     configs, _ = _configs(1)
     beta = configs[0].with_updates(market__contagion_beta=1.0)
-    plan = plan_study([configs[0], beta], [{}, {"market.contagion_beta": 1.0}], ["sudo"], 2,
-                      entropy=7, run_config=PRIOR)
-    by_point = {p: [json.loads(d) for d in g["market_draw"]]
-                for p, g in plan.manifest.groupby("point")}
+    plan = plan_study(
+        [configs[0], beta],
+        [{}, {"market.contagion_beta": 1.0}],
+        ["sudo"],
+        2,
+        entropy=7,
+        run_config=PRIOR,
+    )
+    by_point = {
+        p: [json.loads(d) for d in g["market_draw"]] for p, g in plan.manifest.groupby("point")
+    }
     assert all("market.contagion_beta" in d for d in by_point[0])
-    assert all("market.contagion_beta" not in d and "market.security_beta" in d
-               for d in by_point[1])
+    assert all(
+        "market.contagion_beta" not in d and "market.security_beta" in d for d in by_point[1]
+    )
 
 
 def test_common_seeds_across_points() -> None:
@@ -98,13 +107,16 @@ def _store_frames(root: Path) -> dict[str, pd.DataFrame]:
     store = StudyStore(root)
     manifest = store.manifest().drop(columns=["part_path", "wall_s", "worker", "attempt"])
     kpis = store.table("kpis").drop(columns=["attempt"])
-    return {"manifest": manifest.sort_values("run_id").reset_index(drop=True),
-            "kpis": kpis.reset_index(drop=True)}
+    return {
+        "manifest": manifest.sort_values("run_id").reset_index(drop=True),
+        "kpis": kpis.reset_index(drop=True),
+    }
 
 
 @pytest.mark.slow
 def test_draws_identical_on_every_executor_and_applied_to_the_runs(
-        tmp_path: Path, process_pool: Executor) -> None:
+    tmp_path: Path, process_pool: Executor
+) -> None:
     configs, points = _configs(1, horizon=0.25)
     plan = plan_study(configs, points, POLICIES, 2, entropy=2026, run_config=PRIOR)
     roots = {}
@@ -123,13 +135,17 @@ def test_draws_identical_on_every_executor_and_applied_to_the_runs(
     for key, root in roots.items():
         frames = _store_frames(root)
         for name in first:
-            pd.testing.assert_frame_equal(first[name], frames[name], check_exact=True,
-                                          obj=f"{key} {name}")
+            pd.testing.assert_frame_equal(
+                first[name], frames[name], check_exact=True, obj=f"{key} {name}"
+            )
     # Each run ran with its replication's constants: replay rebuilds it bit for bit.
     root = roots[("process", 2)]
     draws = market_draws(root)
-    assert set(draws.columns) >= {"market.contagion_beta", "market.duration_exponent",
-                                  "market.security_beta"}
+    assert set(draws.columns) >= {
+        "market.contagion_beta",
+        "market.duration_exponent",
+        "market.security_beta",
+    }
     run_id = draws["run_id"].iloc[-1]
     result = replay(root, run_id)
     row = draws.set_index("run_id").loc[run_id]
@@ -185,8 +201,11 @@ def test_market_uncertainty_study_key(tmp_path: Path) -> None:
 
 
 def _kpis(a: list[float], b: list[float]) -> pd.DataFrame:
-    rows = [{"policy": p, "point": 0, "replication": r, "harm.total": v}
-            for p, values in (("a", a), ("b", b)) for r, v in enumerate(values)]
+    rows = [
+        {"policy": p, "point": 0, "replication": r, "harm.total": v}
+        for p, values in (("a", a), ("b", b))
+        for r, v in enumerate(values)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -206,8 +225,15 @@ def test_ranking_stability_settled_and_flipping() -> None:
     assert pair.flips and flipping.flipping == (pair,)
     assert "flips inside the range" in pair.line()
     # With the draws: where in the range the ranking turns.
-    draws = pd.DataFrame({"run_id": range(8), "point": 0, "policy": "a", "replication": range(8),
-                          "market.security_beta": [1, 2, 3, 4, 5, 20, 30, 40]})
+    draws = pd.DataFrame(
+        {
+            "run_id": range(8),
+            "point": 0,
+            "policy": "a",
+            "replication": range(8),
+            "market.security_beta": [1, 2, 3, 4, 5, 20, 30, 40],
+        }
+    )
     pair = ranking_stability(_kpis([1, 1, 1, 1, 1, 9, 9, 9], [2] * 8), draws=draws).pairs[0]
     assert pair.by_constant["market.security_beta"] == (1.0, 0.25)
     table = flipping.table()

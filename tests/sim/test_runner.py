@@ -32,21 +32,31 @@ POLICIES = ["sudo", "v2_two_stage"]
 VOLATILE = ["part_path", "wall_s", "worker"]
 
 
-def _plan(n_points: int = 2, replications: int = 2, *, entropy: int = 20260410,
-          model: str = "sim:run", horizon: float = 0.5):
+def _plan(
+    n_points: int = 2,
+    replications: int = 2,
+    *,
+    entropy: int = 20260410,
+    model: str = "sim:run",
+    horizon: float = 0.5,
+):
     scenario = load_scenario(COVENANT)
     points = scenario.points()[:n_points]
-    configs = [scenario.to_config(overrides={**p, **tiny_overrides(scenario, horizon)})
-               .model_dump(mode="json") for p in points]
-    return plan_study(configs, points, POLICIES, replications, entropy=entropy,
-                      run_config=RunConfig(model=model))
+    configs = [
+        scenario.to_config(overrides={**p, **tiny_overrides(scenario, horizon)}).model_dump(
+            mode="json"
+        )
+        for p in points
+    ]
+    return plan_study(
+        configs, points, POLICIES, replications, entropy=entropy, run_config=RunConfig(model=model)
+    )
 
 
 def _tables(root: Path) -> dict[str, pd.DataFrame]:
     store = StudyStore(root)
     manifest = store.manifest().drop(columns=[*VOLATILE, "attempt"]).sort_values("run_id")
-    out = {"manifest": manifest.reset_index(drop=True),
-           "scenarios": store.scenarios()}
+    out = {"manifest": manifest.reset_index(drop=True), "scenarios": store.scenarios()}
     for table in ("kpis", "timeseries", "events"):
         frame = store.table(table).drop(columns=["attempt"])
         out[table] = frame.reset_index(drop=True)
@@ -62,8 +72,10 @@ def _assert_same_store(a: Path, b: Path) -> None:
 def test_seeds_follow_the_spawn_key_rule() -> None:
     entropy = 1234567
     child = np.random.SeedSequence(entropy).spawn(3)[2].spawn(5)[4]
-    assert run_seed_sequence(entropy, 2, 4).generate_state(4).tolist() == \
-        child.generate_state(4).tolist()
+    assert (
+        run_seed_sequence(entropy, 2, 4).generate_state(4).tolist()
+        == child.generate_state(4).tolist()
+    )
     expected = int(child.generate_state(1, dtype=np.uint64)[0] >> 1)
     assert run_seed(entropy, 2, 4) == expected
     plan = _plan(1, 3, entropy=entropy)
@@ -75,15 +87,19 @@ def test_seeds_follow_the_spawn_key_rule() -> None:
     assert manifest["run_id"].is_unique
 
 
-def test_identical_stores_on_sequential_process_and_dask(tmp_path: Path,
-                                                         process_pool: Executor) -> None:
+def test_identical_stores_on_sequential_process_and_dask(
+    tmp_path: Path, process_pool: Executor
+) -> None:
     plan = _plan(2, 1, horizon=0.25)
     roots = {}
     for kind in ("sequential", "process", "dask-local"):
         roots[kind] = tmp_path / kind
         with contextlib.ExitStack() as stack:
-            executor = (process_pool if kind == "process"  # two workers, shared (conftest)
-                        else stack.enter_context(make_executor(kind, workers=2)))
+            executor = (
+                process_pool
+                if kind == "process"  # two workers, shared (conftest)
+                else stack.enter_context(make_executor(kind, workers=2))
+            )
             summary = run_sweep(plan, roots[kind], executor, progress=False)
         assert summary.counts == {"SUCCEEDED": 4}, kind
     _assert_same_store(roots["sequential"], roots["process"])
@@ -97,10 +113,15 @@ def test_one_failing_run_never_loses_the_others(tmp_path: Path) -> None:
     scenario = load_scenario(COVENANT)
     tiny = tiny_overrides(scenario, 0.25)
     points = [{}, {"name": "fail-me"}, {"horizon_days": 0.3}]
-    configs = [scenario.to_config(overrides={**tiny, **p}).model_dump(mode="json")
-               for p in points]
-    plan = plan_study(configs, points, ["sudo"], 2, entropy=5,
-                      run_config=RunConfig(model="tests.scenarios.tiny:run_or_fail"))
+    configs = [scenario.to_config(overrides={**tiny, **p}).model_dump(mode="json") for p in points]
+    plan = plan_study(
+        configs,
+        points,
+        ["sudo"],
+        2,
+        entropy=5,
+        run_config=RunConfig(model="tests.scenarios.tiny:run_or_fail"),
+    )
     summary = run_sweep(plan, tmp_path / "s", SequentialExecutor(), progress=False)
     assert summary.counts == {"SUCCEEDED": 4, "FAILED": 2}
     store = StudyStore(tmp_path / "s")
@@ -124,8 +145,9 @@ def test_one_failing_run_never_loses_the_others(tmp_path: Path) -> None:
 def test_run_one_returns_failures_as_data(tmp_path: Path) -> None:
     store = StudyStore(tmp_path)
     writer = pickle.loads(pickle.dumps(store.writer()))
-    ref = run_one("s0000-r0000", 0, SimConfig(horizon_days=0.1), "no_such_policy", 1,
-                  RunConfig(), writer)
+    ref = run_one(
+        "s0000-r0000", 0, SimConfig(horizon_days=0.1), "no_such_policy", 1, RunConfig(), writer
+    )
     assert ref.status == "FAILED" and "governance.policy" in ref.error
     assert ref.part_path is None and ref.traceback
 
@@ -141,12 +163,19 @@ def test_workers_receive_the_validated_config_objects(tmp_path: Path) -> None:
             seen.append(args[2])
             return super().submit(fn, *args, **kwargs)
 
-    config = SimConfig(horizon_days=0.25, network={"n_subnets": 2, "n_uids": 8,
-                                                   "n_validators": 2},
-                       stakers={"n_stakers": 4})
-    plan = plan_study([config], [{}], ["sudo"], 2, entropy=1,
-                      run_config=RunConfig(model="tests.scenarios.tiny:run_or_fail",
-                                           mode="kpi"))
+    config = SimConfig(
+        horizon_days=0.25,
+        network={"n_subnets": 2, "n_uids": 8, "n_validators": 2},
+        stakers={"n_stakers": 4},
+    )
+    plan = plan_study(
+        [config],
+        [{}],
+        ["sudo"],
+        2,
+        entropy=1,
+        run_config=RunConfig(model="tests.scenarios.tiny:run_or_fail", mode="kpi"),
+    )
     assert plan.configs == (config,)
     assert run_sweep(plan, tmp_path / "s", Capture(), progress=False).ok
     assert len(seen) == 2 and all(c is config for c in seen)
@@ -172,10 +201,14 @@ def test_replay_is_bit_identical(tmp_path: Path) -> None:
     target = "s0001-r0001"
     result = replay(tmp_path / "s", target)
     stored = series[series["run_id"] == target].drop(
-        columns=["run_id", "attempt", "scenario_id", "policy", "point", "replication"])
-    pd.testing.assert_frame_equal(result.timeseries.reset_index(drop=True),
-                                  stored.reset_index(drop=True), check_exact=True,
-                                  check_dtype=False)
+        columns=["run_id", "attempt", "scenario_id", "policy", "point", "replication"]
+    )
+    pd.testing.assert_frame_equal(
+        result.timeseries.reset_index(drop=True),
+        stored.reset_index(drop=True),
+        check_exact=True,
+        check_dtype=False,
+    )
     kpis = store.query(f"SELECT * FROM kpis WHERE run_id = '{target}'")
     assert kpis["tao.price_end_usd"].iloc[0] == result.kpis["tao.price_end_usd"]
     # A different replication is a different path.
@@ -185,13 +218,35 @@ def test_replay_is_bit_identical(tmp_path: Path) -> None:
 
 def test_kill_mid_way_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
     scenario = load_scenario(COVENANT)
-    common = ["--policies", ",".join(POLICIES), "--seeds", "3", "--entropy", "99", "--quiet",
-              *tiny_set_args(scenario, 0.75)]
+    common = [
+        "--policies",
+        ",".join(POLICIES),
+        "--seeds",
+        "3",
+        "--entropy",
+        "99",
+        "--quiet",
+        *tiny_set_args(scenario, 0.75),
+    ]
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "sim", "compare", str(COVENANT), "--out", str(killed),
-           "--executor", "process", "--workers", "1", "--no-report", *common]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim",
+        "compare",
+        str(COVENANT),
+        "--out",
+        str(killed),
+        "--executor",
+        "process",
+        "--workers",
+        "1",
+        "--no-report",
+        *common,
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     manifest_path = killed / "manifest.parquet"
     deadline = time.monotonic() + 90
     try:
@@ -219,8 +274,19 @@ def test_kill_mid_way_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
     from sim.cli import main
 
     whole = tmp_path / "whole"
-    result = CliRunner().invoke(main, ["compare", str(COVENANT), "--out", str(whole),
-                                       "--executor", "sequential", "--no-report", *common])
+    result = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            str(COVENANT),
+            "--out",
+            str(whole),
+            "--executor",
+            "sequential",
+            "--no-report",
+            *common,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "verdict:" in result.output
     _assert_same_store(killed, whole)
@@ -274,8 +340,12 @@ class _RecordingExecutor(SequentialExecutor):
 
 
 def test_run_cost_grows_with_horizon_network_and_step() -> None:
-    base = {"horizon_days": 10.0, "step": "tempo",
-            "network": {"n_subnets": 4, "n_uids": 16, "tempo": 360}, "stakers": {"n_stakers": 8}}
+    base = {
+        "horizon_days": 10.0,
+        "step": "tempo",
+        "network": {"n_subnets": 4, "n_uids": 16, "tempo": 360},
+        "stakers": {"n_stakers": 8},
+    }
     assert run_cost({**base, "horizon_days": 20.0}) == 2 * run_cost(base)
     assert run_cost({**base, "network": {**base["network"], "n_subnets": 8}}) > run_cost(base)
     assert run_cost({**base, "step": "block"}) == 360 * run_cost(base)
@@ -285,10 +355,20 @@ def test_run_cost_grows_with_horizon_network_and_step() -> None:
 def test_costly_runs_are_submitted_first(tmp_path: Path) -> None:
     scenario = load_scenario(COVENANT)
     points = [{"horizon_days": 0.25}, {"horizon_days": 0.5}]
-    configs = [scenario.to_config(overrides={**tiny_overrides(scenario, 0.25), **p})
-               .model_dump(mode="json") for p in points]
-    plan = plan_study(configs, points, ["sudo"], 2, entropy=3,
-                      run_config=RunConfig(model="tests.scenarios.tiny:run_or_fail", mode="kpi"))
+    configs = [
+        scenario.to_config(overrides={**tiny_overrides(scenario, 0.25), **p}).model_dump(
+            mode="json"
+        )
+        for p in points
+    ]
+    plan = plan_study(
+        configs,
+        points,
+        ["sudo"],
+        2,
+        entropy=3,
+        run_config=RunConfig(model="tests.scenarios.tiny:run_or_fail", mode="kpi"),
+    )
     executor = _RecordingExecutor()
     assert run_sweep(plan, tmp_path / "s", executor, progress=False).ok
     # Point 1 (twice the horizon) first; ties keep the manifest's order.
@@ -310,8 +390,9 @@ class _CountingValidator:
         return getattr(self.inner, name)
 
 
-def test_a_study_validates_its_scenario_once(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_study_validates_its_scenario_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The file is validated once at the boundary (with its --set values); planning, the
     # workers and `sim.run` (policy and seed overrides included) never validate it again.
     from click.testing import CliRunner
@@ -319,15 +400,36 @@ def test_a_study_validates_its_scenario_once(tmp_path: Path,
     from sim.cli import main
 
     scenario = tmp_path / "tiny.toml"
-    scenario.write_text('name = "tiny"\nhorizon_days = 0.25\n[network]\nn_subnets = 2\n'
-                        'n_uids = 8\nn_validators = 2\n[stakers]\nn_stakers = 4\n')
+    scenario.write_text(
+        'name = "tiny"\nhorizon_days = 0.25\n[network]\nn_subnets = 2\n'
+        "n_uids = 8\nn_validators = 2\n[stakers]\nn_stakers = 4\n"
+    )
     counter = _CountingValidator(SimConfig.__pydantic_validator__)
     monkeypatch.setattr(SimConfig, "__pydantic_validator__", counter)
-    result = CliRunner().invoke(main, [
-        "compare", str(scenario), "--policies", "sudo,v2_two_stage", "--seeds", "2",
-        "--executor", "sequential", "--quiet", "--no-report", "--out", str(tmp_path / "s"),
-        "--set", "network.tempo=\"1 hour\"", "--model", "tests.scenarios.tiny:run_or_fail",
-        "--mode", "kpi", "--no-conformance"])  # the check validates configs of its own
+    result = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            str(scenario),
+            "--policies",
+            "sudo,v2_two_stage",
+            "--seeds",
+            "2",
+            "--executor",
+            "sequential",
+            "--quiet",
+            "--no-report",
+            "--out",
+            str(tmp_path / "s"),
+            "--set",
+            'network.tempo="1 hour"',
+            "--model",
+            "tests.scenarios.tiny:run_or_fail",
+            "--mode",
+            "kpi",
+            "--no-conformance",
+        ],
+    )  # the check validates configs of its own
     assert result.exit_code == 0, result.output
     assert "4 runs: 4 SUCCEEDED" in result.output
     assert counter.calls == 1
@@ -348,8 +450,9 @@ def test_shared_prefix_stores_what_one_run_per_task_stores(tmp_path: Path) -> No
             return _original(fn, *args, **kw)
 
         executor.submit = submit  # type: ignore[method-assign]
-        summary = run_sweep(plan, tmp_path / str(share), executor, progress=False,
-                            share_prefix=share)
+        summary = run_sweep(
+            plan, tmp_path / str(share), executor, progress=False, share_prefix=share
+        )
         assert summary.counts == {"SUCCEEDED": 8}
     assert submitted[True] == ["run_bundle"] * 4  # 4 seeds x (sudo, v2_two_stage)
     assert submitted[False] == ["run_one"] * 8
@@ -363,8 +466,11 @@ def test_a_failing_run_in_a_bundle_keeps_the_others(tmp_path: Path) -> None:
     store = StudyStore(tmp_path / "s")
     store.create(plan.sweep, plan.scenarios, plan.manifest)
     config = plan.configs[0]
-    items = [("a", 0, config, "sudo"), ("b", 0, config, "no_such_policy"),
-             ("c", 0, config, "multisig")]
+    items = [
+        ("a", 0, config, "sudo"),
+        ("b", 0, config, "no_such_policy"),
+        ("c", 0, config, "multisig"),
+    ]
     refs = run_bundle(items, 7, RunConfig(), store.writer())
     assert [r.status for r in refs] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
     assert "governance.policy" in refs[1].error and "ValueError" in refs[1].traceback
@@ -374,18 +480,21 @@ def test_a_failing_run_in_a_bundle_keeps_the_others(tmp_path: Path) -> None:
     for table in ("kpis", "timeseries"):
         shared = pd.read_parquet(tmp_path / "s" / table / refs[2].part_path)
         own = pd.read_parquet(tmp_path / "s" / table / alone.part_path)
-        pd.testing.assert_frame_equal(shared.drop(columns="attempt"),
-                                      own.drop(columns="attempt"), check_exact=True)
+        pd.testing.assert_frame_equal(
+            shared.drop(columns="attempt"), own.drop(columns="attempt"), check_exact=True
+        )
 
 
 def test_bundles_group_point_seed_and_draw_and_leave_every_worker_work() -> None:
     from sim.runner import _bundles
 
-    manifest = pd.DataFrame({
-        "point": [0, 0, 0, 0, 1, 1, 0, 0],
-        "seed": [5, 5, 6, 6, 5, 5, 5, 5],
-        "market_draw": [None, None, None, None, None, None, '{"a": 1}', '{"a": 1}'],
-    })
+    manifest = pd.DataFrame(
+        {
+            "point": [0, 0, 0, 0, 1, 1, 0, 0],
+            "seed": [5, 5, 6, 6, 5, 5, 5, 5],
+            "market_draw": [None, None, None, None, None, None, '{"a": 1}', '{"a": 1}'],
+        }
+    )
     order = list(range(8))
     pairs = [[0, 1], [2, 3], [4, 5], [6, 7]]
     assert _bundles(order, manifest, RunConfig(), 0, True) == pairs  # workers unknown
@@ -412,13 +521,27 @@ def test_points_that_differ_only_in_late_fields_go_together() -> None:
         body[section][name] = value
         return SimConfig.model_validate(body)
 
-    late = [point("market", "contagion_beta", 9.0), point("owners", "exit_quality_factor", 0.0),
-            point("governance", "correlation", 1.0), config.with_policy("multisig")]
+    late = [
+        point("market", "contagion_beta", 9.0),
+        point("owners", "exit_quality_factor", 0.0),
+        point("governance", "correlation", 1.0),
+        config.with_policy("multisig"),
+    ]
     early = point("market", "premium_half_life_days", 3.0)
     assert {prefix_group(c) for c in (config, *late)} == {prefix_group(config)}
     assert prefix_group(early) != prefix_group(config)
     groups_of = {0: prefix_group(config), 1: prefix_group(late[0]), 2: prefix_group(early)}
-    manifest = pd.DataFrame({"scenario_id": [0, 1, 2, 0, 1, 2], "point": [0, 1, 2, 0, 1, 2],
-                             "seed": [5, 5, 5, 6, 6, 6], "market_draw": [None] * 6})
+    manifest = pd.DataFrame(
+        {
+            "scenario_id": [0, 1, 2, 0, 1, 2],
+            "point": [0, 1, 2, 0, 1, 2],
+            "seed": [5, 5, 5, 6, 6, 6],
+            "market_draw": [None] * 6,
+        }
+    )
     assert _bundles(range(6), manifest, RunConfig(), 0, True, groups_of) == [
-        [0, 1], [2], [3, 4], [5]]
+        [0, 1],
+        [2],
+        [3, 4],
+        [5],
+    ]

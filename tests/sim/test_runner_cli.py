@@ -21,25 +21,41 @@ COVENANT = REPO / "scenarios" / "covenant_2026.toml"
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("cli") / "covenant"
-    args = ["compare", str(COVENANT), "--policies", "sudo,v2_two_stage,market_only",
-            "--seeds", "2", "--entropy", "11", "--executor", "sequential", "--quiet",
-            "--out", str(out), "--csv", str(out.parent / "summary.csv"),
-            *tiny_set_args(load_scenario(COVENANT), 1.0)]
+    args = [
+        "compare",
+        str(COVENANT),
+        "--policies",
+        "sudo,v2_two_stage,market_only",
+        "--seeds",
+        "2",
+        "--entropy",
+        "11",
+        "--executor",
+        "sequential",
+        "--quiet",
+        "--out",
+        str(out),
+        "--csv",
+        str(out.parent / "summary.csv"),
+        *tiny_set_args(load_scenario(COVENANT), 1.0),
+    ]
     result = CliRunner(env={"COLUMNS": "100"}).invoke(main, args)
     assert result.exit_code == 0, result.output
     return out, result.output
 
 
 @pytest.fixture(scope="module")
-def report_again(study: tuple[Path, str],
-                 tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+def report_again(
+    study: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, str]:
     """``govsim report STUDY --csv CSV --json --out HTML`` once, for the two tests that read
     its HTML and its CSV and JSON (drawing the report's figures is the costly part)."""
     out, _ = study
     root = tmp_path_factory.mktemp("report-again")
     html, csv = root / "again.html", root / "deep" / "again.csv"
-    result = CliRunner().invoke(main, ["report", str(out), "--csv", str(csv), "--json",
-                                       "--out", str(html)])
+    result = CliRunner().invoke(
+        main, ["report", str(out), "--csv", str(csv), "--json", "--out", str(html)]
+    )
     assert result.exit_code == 0, result.output
     return html, csv, result.stdout
 
@@ -54,8 +70,12 @@ def test_compare_prints_table_with_intervals_and_verdict(study: tuple[Path, str]
     headers = [t.splitlines()[1] for t in harm]
     assert all(h.split()[:2] == ["KPI", "unit"] for h in headers)
     assert [p for h in headers for p in h.split()[2:]] == ["sudo", "v2_two_stage", "market_only"]
-    rows = [line for t in harm for line in t.splitlines()
-            if line.startswith("TAO price: largest fall from a peak")]
+    rows = [
+        line
+        for t in harm
+        for line in t.splitlines()
+        if line.startswith("TAO price: largest fall from a peak")
+    ]
     assert len(rows) == len(harm) and all("% ↓" in r for r in rows)
     assert sum(len(re.findall(r"\[[^\]]+\]", r)) for r in rows) == 3  # mean [low, high]
     runs = [line for t in harm for line in t.splitlines() if line.startswith("runs (n)")]
@@ -77,8 +97,12 @@ def test_report_is_self_contained_with_plots(report_again: tuple[Path, Path, str
     assert len(images) >= 3
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert "http://" not in text and "https://" not in text
-    for caption in ("TAO price (USD)", "emission_share of subnet", "PnL per role",
-                    "Decentralisation"):
+    for caption in (
+        "TAO price (USD)",
+        "emission_share of subnet",
+        "PnL per role",
+        "Decentralisation",
+    ):
         assert caption in text
 
 
@@ -87,12 +111,25 @@ def test_compare_csv_is_the_summary_in_long_form(study: tuple[Path, str]) -> Non
     path = out.parent / "summary.csv"
     assert f"csv: {path}" in output
     frame = pd.read_csv(path)
-    assert list(frame.columns) == ["policy", "kpi", "name", "unit", "group", "direction",
-                                   "mean", "low", "high", "n"]
+    assert list(frame.columns) == [
+        "policy",
+        "kpi",
+        "name",
+        "unit",
+        "group",
+        "direction",
+        "mean",
+        "low",
+        "high",
+        "n",
+    ]
     kpis = StudyStore(out).table("kpis")
-    numeric = [c for c in kpis.columns if c not in {"run_id", "attempt", "scenario_id", "point",
-                                                    "replication", "policy", "seed"}
-               and pd.api.types.is_numeric_dtype(kpis[c])]
+    numeric = [
+        c
+        for c in kpis.columns
+        if c not in {"run_id", "attempt", "scenario_id", "point", "replication", "policy", "seed"}
+        and pd.api.types.is_numeric_dtype(kpis[c])
+    ]
     assert list(dict.fromkeys(frame["policy"])) == ["sudo", "v2_two_stage", "market_only"]
     assert len(frame) == 3 * len(numeric)  # every KPI, the constant ones included
     assert frame["name"].notna().all() and not (frame["name"] == frame["kpi"]).any()
@@ -103,8 +140,9 @@ def test_compare_csv_is_the_summary_in_long_form(study: tuple[Path, str]) -> Non
     assert drawdown["n"] == 2 and drawdown["low"] <= drawdown["mean"] <= drawdown["high"]
 
 
-def test_report_csv_and_json_name_the_file(study: tuple[Path, str],
-                                          report_again: tuple[Path, Path, str]) -> None:
+def test_report_csv_and_json_name_the_file(
+    study: tuple[Path, str], report_again: tuple[Path, Path, str]
+) -> None:
     out, _ = study
     html, csv, stdout = report_again
     data = json.loads(stdout)
@@ -146,7 +184,8 @@ def test_commands_on_a_non_study_exit_2(tmp_path: Path, command: list[str]) -> N
 
 def test_unknown_policy_and_executor_exit_2(tmp_path: Path) -> None:
     for extra in (["--policies", "sudo,nope"], ["--executor", "threads"]):
-        result = CliRunner().invoke(main, ["compare", str(COVENANT), "--seeds", "1",
-                                           "--out", str(tmp_path / "x"), *extra])
+        result = CliRunner().invoke(
+            main, ["compare", str(COVENANT), "--seeds", "1", "--out", str(tmp_path / "x"), *extra]
+        )
         assert result.exit_code == 2, result.output
         assert result.output.startswith("error: ")

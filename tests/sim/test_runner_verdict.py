@@ -12,17 +12,29 @@ def _kpis(harm: dict[str, list[float]], delay: dict[str, float]) -> pd.DataFrame
     rows = []
     for policy, values in harm.items():
         for rep, value in enumerate(values):
-            rows.append({"policy": policy, "point": 0, "replication": rep,
-                         "tao.max_drawdown": value,
-                         "decentralisation.enforced_delay_days": delay[policy], "days": 40.0})
+            rows.append(
+                {
+                    "policy": policy,
+                    "point": 0,
+                    "replication": rep,
+                    "tao.max_drawdown": value,
+                    "decentralisation.enforced_delay_days": delay[policy],
+                    "days": 40.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_paired_difference_detects_a_consistent_cut_hidden_by_seed_noise() -> None:
     noise = np.array([0.1, 0.5, 0.2, 0.9, 0.3, 0.7])  # shared seeds: large level noise
-    kpis = _kpis({"sudo": list(noise + 0.2), "timelock": list(noise + 0.05),
-                  "market_only": list(noise + 0.2)},
-                 {"sudo": 0.0, "timelock": 2.0, "market_only": np.inf})
+    kpis = _kpis(
+        {
+            "sudo": list(noise + 0.2),
+            "timelock": list(noise + 0.05),
+            "market_only": list(noise + 0.2),
+        },
+        {"sudo": 0.0, "timelock": 2.0, "market_only": np.inf},
+    )
     # Unpaired intervals overlap heavily ...
     summary = compare_summary(kpis)
     by = summary[summary["kpi"] == "tao.max_drawdown"].set_index("policy")
@@ -37,8 +49,10 @@ def test_paired_difference_detects_a_consistent_cut_hidden_by_seed_noise() -> No
 
 
 def test_no_better_policy_and_missing_harm_kpi() -> None:
-    kpis = _kpis({"sudo": [0.1, 0.2, 0.3], "v2_two_stage": [0.3, 0.4, 0.5]},
-                 {"sudo": 0.0, "v2_two_stage": 1.0})
+    kpis = _kpis(
+        {"sudo": [0.1, 0.2, 0.3], "v2_two_stage": [0.3, 0.4, 0.5]},
+        {"sudo": 0.0, "v2_two_stage": 1.0},
+    )
     result = verdict(kpis)
     assert result.fewer_harm == () and "least harm: sudo itself" in result.line
     assert "no policy cuts harm significantly" in result.line

@@ -22,7 +22,10 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_quantities_convert_into_the_field_unit(tmp_path: Path) -> None:
-    path = _write(tmp_path, "s.toml", """
+    path = _write(
+        tmp_path,
+        "s.toml",
+        """
 horizon_days = "2 weeks"
 [network]
 tempo = "72 minutes"
@@ -33,7 +36,8 @@ detection_delay_blocks = { value = 1.5, unit = "hours" }
 kind = "token_sale"
 day = "7200 blocks"
 amount_tao = "37000 TAO"
-""")
+""",
+    )
     cfg = load_scenario(path).config
     assert cfg.horizon_days == 14.0
     assert cfg.network.tempo == 360
@@ -69,7 +73,10 @@ def test_parse_quantity_forms() -> None:
 
 
 def test_extends_merges_tables_and_replaces_arrays(tmp_path: Path) -> None:
-    _write(tmp_path, "base.toml", """
+    _write(
+        tmp_path,
+        "base.toml",
+        """
 policies = ["sudo", "multisig"]
 seeds = 5
 horizon_days = 20
@@ -84,8 +91,12 @@ netuid = 1
 kind = "quality_jump"
 day = 3
 netuid = 2
-""")
-    child = _write(tmp_path, "child.toml", """
+""",
+    )
+    child = _write(
+        tmp_path,
+        "child.toml",
+        """
 extends = "base.toml"
 name = "child"
 [network]
@@ -94,7 +105,8 @@ n_uids = 16
 kind = "scam_subnet"
 day = 4
 netuid = 3
-""")
+""",
+    )
     scenario = load_scenario(child)
     cfg = scenario.config
     assert cfg.name == "child"
@@ -114,13 +126,17 @@ def test_error_in_child_names_child_file(tmp_path: Path) -> None:
 
 
 def test_grid_sweep_points_and_configs(tmp_path: Path) -> None:
-    path = _write(tmp_path, "g.toml", """
+    path = _write(
+        tmp_path,
+        "g.toml",
+        """
 [sweep]
 design = "grid"
 [sweep.axes]
 "network.kappa" = [0.5, 0.6]
 "governance.detection_delay_blocks" = ["1 hour", "1 day"]
-""")
+""",
+    )
     scenario = load_scenario(path)
     pairs = scenario.point_configs()
     assert len(pairs) == 4
@@ -153,7 +169,11 @@ def test_list_sweep_sets_tables_and_array_items() -> None:
     scenario = load_scenario(REPO / "scenarios" / "covenant_2026.toml")
     configs = [c for _, c in scenario.point_configs()]
     assert [c.shocks[1].lever["kind"] for c in configs] == [
-        "set_registration_allowed", "set_subtoken_enabled", "any_change", "any_change"]
+        "set_registration_allowed",
+        "set_subtoken_enabled",
+        "any_change",
+        "any_change",
+    ]
     assert [e["netuid"] for e in configs[2].shocks[1].lever["effects"]] == [0, 1, 2]
     assert configs[3].owners.exit_treasury_tao == 12_333.0
     assert configs[0].owners.exit_treasury_tao == 37_000.0

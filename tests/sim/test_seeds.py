@@ -28,7 +28,9 @@ def test_integers_are_seeds(good: Any) -> None:
     "bad", [-1, 1.5, 2.0, "3", True, None, np.random.default_rng(0), np.random.SeedSequence(1)]
 )
 def test_anything_else_is_refused_naming_the_seed(bad: Any) -> None:
-    with pytest.raises(ValueError, match=r"^seed: expected a non-negative integer \(at most 2\^63 - 1\), got "):
+    with pytest.raises(
+        ValueError, match=r"^seed: expected a non-negative integer \(at most 2\^63 - 1\), got "
+    ):
         check_seed(bad)
 
 

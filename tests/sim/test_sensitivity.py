@@ -28,8 +28,10 @@ from sim.store import StudyStore
 from tests.scenarios.tiny import REPO, TINY_NETWORK
 
 EXPLOIT = REPO / "scenarios" / "exploit_2024.toml"
-RANGES = {"market.contagion_beta": [1.0, 5.0], "governance.detection_delay_blocks":
-          ["1 hour", "2 days"]}
+RANGES = {
+    "market.contagion_beta": [1.0, 5.0],
+    "governance.detection_delay_blocks": ["1 hour", "2 days"],
+}
 
 
 def linear_model(config: Any, policy: str | None = None, seed: int | None = None) -> Any:
@@ -41,8 +43,9 @@ def linear_model(config: Any, policy: str | None = None, seed: int | None = None
     beta = config.market.contagion_beta
     delay = config.governance.detection_delay_blocks / 7200
     harm = 10 * beta if policy == "sudo" else 5 * beta + 100 * delay
-    return SimpleNamespace(kpis={"harm.total": harm + (seed or 0) % 7 * 0.0}, timeseries=None,
-                           events=[])
+    return SimpleNamespace(
+        kpis={"harm.total": harm + (seed or 0) % 7 * 0.0}, timeseries=None, events=[]
+    )
 
 
 def test_morris_trajectories_move_one_factor_by_delta() -> None:
@@ -91,10 +94,19 @@ def test_design_points() -> None:
 def test_oat_and_morris_on_a_known_model(tmp_path: Path) -> None:
     scenario = load_scenario(EXPLOIT, check_sweep=False)
     result = run_sensitivity(
-        scenario, ["sudo", "market_only"], RANGES, tmp_path / "sens", SequentialExecutor(),
-        method="both", trajectories=4, levels=4, replications=2, entropy=11,
+        scenario,
+        ["sudo", "market_only"],
+        RANGES,
+        tmp_path / "sens",
+        SequentialExecutor(),
+        method="both",
+        trajectories=4,
+        levels=4,
+        replications=2,
+        entropy=11,
         run_config=RunConfig(model="tests.sim.test_sensitivity:linear_model", mode="kpi"),
-        progress=False)
+        progress=False,
+    )
     assert result.contrast == ("sudo", "market_only")
     assert result.output == "harm.total[sudo] - harm.total[market_only]"
     base_delay = 6000 / 7200
@@ -116,14 +128,17 @@ def test_oat_and_morris_on_a_known_model(tmp_path: Path) -> None:
     # Tornado: widest swing first.
     tornado = result.tornado_table()
     assert list(tornado.columns) == ["parameter", "low_effect", "high_effect"]
-    assert tornado["parameter"].tolist() == ["governance.detection_delay_blocks",
-                                             "market.contagion_beta"]
+    assert tornado["parameter"].tolist() == [
+        "governance.detection_delay_blocks",
+        "market.contagion_beta",
+    ]
     # Morris on a linear model: every elementary effect is the slope times the range.
     morris = result.morris.table.set_index("parameter")
     assert morris.loc["market.contagion_beta", "mu"] == pytest.approx(5 * 4.0)
     assert morris.loc["market.contagion_beta", "sigma"] == pytest.approx(0.0, abs=1e-9)
     assert morris.loc["governance.detection_delay_blocks", "mu_star"] == pytest.approx(
-        100 * (14400 - 300) / 7200, rel=1e-9)
+        100 * (14400 - 300) / 7200, rel=1e-9
+    )
     assert morris.loc["governance.detection_delay_blocks", "n_effects"] == 4
     assert result.points["n"].min() == 2
     assert any("changes the ranking" in line for line in result.lines())
@@ -134,32 +149,54 @@ def test_oat_and_morris_on_a_known_model(tmp_path: Path) -> None:
 
 def test_resume_finishes_an_interrupted_sensitivity_study(tmp_path: Path) -> None:
     scenario = load_scenario(EXPLOIT, check_sweep=False)
-    kwargs: dict[str, Any] = {"method": "oat", "replications": 1, "entropy": 3, "progress": False,
-                                  "run_config": RunConfig(
-                                      model="tests.sim.test_sensitivity:linear_model",
-                                      mode="kpi")}
+    kwargs: dict[str, Any] = {
+        "method": "oat",
+        "replications": 1,
+        "entropy": 3,
+        "progress": False,
+        "run_config": RunConfig(model="tests.sim.test_sensitivity:linear_model", mode="kpi"),
+    }
     root = tmp_path / "sens"
-    full = run_sensitivity(scenario, ["sudo", "market_only"], RANGES, root,
-                           SequentialExecutor(), **kwargs)
+    full = run_sensitivity(
+        scenario, ["sudo", "market_only"], RANGES, root, SequentialExecutor(), **kwargs
+    )
     store = StudyStore(root)
     manifest = store.manifest()
     manifest.loc[manifest.index[::2], "status"] = "PENDING"  # as if killed half way
     store.write_manifest(manifest)
     partial = analyse_sensitivity(root)
     assert partial.points["n"].min() == 0
-    resumed = run_sensitivity(scenario, ["sudo", "market_only"], RANGES, root,
-                              SequentialExecutor(), resume_study=True, **kwargs)
+    resumed = run_sensitivity(
+        scenario,
+        ["sudo", "market_only"],
+        RANGES,
+        root,
+        SequentialExecutor(),
+        resume_study=True,
+        **kwargs,
+    )
     pd.testing.assert_frame_equal(resumed.oat.table, full.oat.table)
     assert set(store.manifest()["status"]) == {"SUCCEEDED"}
     assert resume(root, SequentialExecutor(), progress=False).counts == {"SUCCEEDED": 10}
 
 
 def test_tornado_figure_draws_every_parameter() -> None:
-    table = pd.DataFrame({"parameter": ["b", "a"], "low_effect": [-3.0, 1.0],
-                          "high_effect": [4.0, 2.0]})
-    fig = tornado_figure(OATResult(pd.DataFrame({
-        "parameter": ["a", "b"], "effect_low": [1.0, -3.0], "effect_high": [2.0, 4.0],
-        "swing": [2.0, 4.0]}), "harm.total[x] - harm.total[y]"))
+    table = pd.DataFrame(
+        {"parameter": ["b", "a"], "low_effect": [-3.0, 1.0], "high_effect": [4.0, 2.0]}
+    )
+    fig = tornado_figure(
+        OATResult(
+            pd.DataFrame(
+                {
+                    "parameter": ["a", "b"],
+                    "effect_low": [1.0, -3.0],
+                    "effect_high": [2.0, 4.0],
+                    "swing": [2.0, 4.0],
+                }
+            ),
+            "harm.total[x] - harm.total[y]",
+        )
+    )
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]  # widest on top
     assert len(ax.patches) == 4
@@ -175,17 +212,31 @@ def test_sensitivity_on_a_tiny_real_scenario(tmp_path: Path) -> None:
     """exploit_2024 shrunk to 1.5 days on a small network, through the real model."""
     overrides = {"horizon_days": 1.5, "shocks.0.day": 0.2, **TINY_NETWORK}
     scenario = load_scenario(EXPLOIT, check_sweep=False, overrides=overrides)
-    ranges = {"governance.detection_delay_blocks": ["1 hour", "1 day"],
-              "market.security_beta": [1.4, 25.4]}
-    result = run_sensitivity(scenario, ["sudo", "market_only"], ranges, tmp_path / "s",
-                             SequentialExecutor(), method="both", trajectories=1,
-                             replications=1, entropy=5, progress=False)
+    ranges = {
+        "governance.detection_delay_blocks": ["1 hour", "1 day"],
+        "market.security_beta": [1.4, 25.4],
+    }
+    result = run_sensitivity(
+        scenario,
+        ["sudo", "market_only"],
+        ranges,
+        tmp_path / "s",
+        SequentialExecutor(),
+        method="both",
+        trajectories=1,
+        replications=1,
+        entropy=5,
+        progress=False,
+    )
     assert result.points["n"].min() == 1
     oat = result.oat.table.set_index("parameter")
     # market_only never halts, so sudo's advantage (a negative contrast) grows with gamma and
     # shrinks as sudo's detection is slower.
-    assert oat.loc["market.security_beta", "effect_high"] < 0 < oat.loc[
-        "market.security_beta", "effect_low"]
+    assert (
+        oat.loc["market.security_beta", "effect_high"]
+        < 0
+        < oat.loc["market.security_beta", "effect_low"]
+    )
     assert oat.loc["governance.detection_delay_blocks", "effect_high"] > 0
     assert result.morris.table["n_effects"].sum() == 2
     fig = result.figure()
@@ -205,8 +256,7 @@ def test_points_differing_after_the_fork_share_a_prefix_and_store_the_same(
 
     covenant = REPO / "scenarios" / "covenant_2026.toml"
     scenario = load_scenario(covenant, check_sweep=False)
-    scenario = load_scenario(covenant, check_sweep=False,
-                             overrides=tiny_overrides(scenario, 0.5))
+    scenario = load_scenario(covenant, check_sweep=False, overrides=tiny_overrides(scenario, 0.5))
     ranges = {"market.contagion_beta": [1.0, 25.0]}
     design = design_sensitivity(sensitivity_parameters(scenario, ranges), method="oat")
     plan = plan_sensitivity(scenario, ["sudo", "multisig"], design, replications=1, entropy=9)
@@ -217,14 +267,16 @@ def test_points_differing_after_the_fork_share_a_prefix_and_store_the_same(
         sizes = tasks.setdefault(share, [])
         original = executor.submit
 
-        def submit(fn: Any, *args: Any, _sizes: list[int] = sizes, _original: Any = original,
-                   **kw: Any) -> Any:
+        def submit(
+            fn: Any, *args: Any, _sizes: list[int] = sizes, _original: Any = original, **kw: Any
+        ) -> Any:
             _sizes.append(len(args[0]) if fn.__name__ == "run_bundle" else 1)
             return _original(fn, *args, **kw)
 
         executor.submit = submit  # type: ignore[method-assign]
-        summary = run_sweep(plan, tmp_path / str(share), executor, progress=False,
-                            share_prefix=share)
+        summary = run_sweep(
+            plan, tmp_path / str(share), executor, progress=False, share_prefix=share
+        )
         assert summary.counts == {"SUCCEEDED": 6}
     assert tasks[True] == [6]  # 3 points x 2 policies under the one seed
     assert tasks[False] == [1] * 6

@@ -56,7 +56,12 @@ def test_observed_quality_kernel_matches_numpy(
 
     def observe() -> np.ndarray:
         return validators.observed_quality(
-            apparent, duplicate, is_miner, n_validators=4, noise=0.2, detection=detection,
+            apparent,
+            duplicate,
+            is_miner,
+            n_validators=4,
+            noise=0.2,
+            detection=detection,
             rng=np.random.default_rng(7),
         )
 
@@ -66,8 +71,9 @@ def test_observed_quality_kernel_matches_numpy(
 
 
 def test_stakers_sharing_a_round_decide_as_alone() -> None:
-    config = load_config({"horizon_days": 1, "network": {"n_subnets": 4, "n_uids": 10,
-                                                         "n_validators": 2}})
+    config = load_config(
+        {"horizon_days": 1, "network": {"n_subnets": 4, "n_uids": 10, "n_validators": 2}}
+    )
     model = GovSimModel(config)
     rng = np.random.default_rng(1)
     common = {
@@ -81,8 +87,9 @@ def test_stakers_sharing_a_round_decide_as_alone() -> None:
         if not isinstance(staker, YieldRiskStaker):
             continue
         holdings, liquid = rng.random(4) * 10.0, float(rng.random() * 5.0)
-        together = staker.act(StakerObservation(**common, holdings_tao=holdings,
-                                                liquid_tao=liquid, shared=shared))
+        together = staker.act(
+            StakerObservation(**common, holdings_tao=holdings, liquid_tao=liquid, shared=shared)
+        )
         alone = staker.act(StakerObservation(**common, holdings_tao=holdings, liquid_tao=liquid))
         assert _same(together[0], alone[0]) and together[1] == alone[1]
     assert shared, "the round's common terms were shared"

@@ -56,8 +56,12 @@ def test_writer_is_picklable_and_parts_join_on_recorded_attempt(tmp_path: Path) 
 
 def test_event_columns_with_mixed_types_are_stored(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    events = pd.DataFrame([{"kind": "a", "info": 3, "lever": {"netuid": 1}},
-                           {"kind": "b", "info": "text", "lever": None}])
+    events = pd.DataFrame(
+        [
+            {"kind": "a", "info": 3, "lever": {"netuid": 1}},
+            {"kind": "b", "info": "text", "lever": None},
+        ]
+    )
     name = store.writer().write("s0000-r0000", 0, {"events": events})
     manifest = store.manifest()
     manifest.loc[0, ["status", "part_path"]] = ["SUCCEEDED", name]
@@ -88,8 +92,10 @@ def test_query_runs_duckdb_over_the_directory(tmp_path: Path) -> None:
     store.write_manifest(manifest)
     out = store.query("SELECT policy, count(*) AS n, avg(x) AS mean_x FROM kpis GROUP BY policy")
     assert out.to_dict("records") == [{"policy": "sudo", "n": 3, "mean_x": 1.0}]
-    joined = store.query("SELECT k.x, s.\"network.kappa\" AS kappa FROM kpis k "
-                         "JOIN scenarios s USING (scenario_id) ORDER BY k.x")
+    joined = store.query(
+        'SELECT k.x, s."network.kappa" AS kappa FROM kpis k '
+        "JOIN scenarios s USING (scenario_id) ORDER BY k.x"
+    )
     assert list(joined["kappa"]) == [0.5, 0.5, 0.5]
 
 
@@ -103,8 +109,11 @@ def test_each_table_is_read_once_while_the_study_is_unchanged(
 ) -> None:
     store = _store(tmp_path)
     writer = store.writer()
-    part = writer.write("s0000-r0000", 0, {"kpis": pd.DataFrame([{"x": 1.0}]),
-                                           "timeseries": pd.DataFrame([{"day": 0.0}])})
+    part = writer.write(
+        "s0000-r0000",
+        0,
+        {"kpis": pd.DataFrame([{"x": 1.0}]), "timeseries": pd.DataFrame([{"day": 0.0}])},
+    )
     manifest = store.manifest()
     manifest.loc[0, ["status", "part_path"]] = ["SUCCEEDED", part]
     store.write_manifest(manifest)

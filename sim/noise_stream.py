@@ -32,7 +32,9 @@ clear the caches of kernels elsewhere that call it (``__pycache__/*.nbi``, ``*.n
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -53,6 +55,7 @@ __all__ = [
     "standard_normal",
     "standard_normal_float32",
     "store_words",
+    "twin_agrees_with_numpy",
     "uniform_float32",
 ]
 
@@ -138,7 +141,11 @@ def pcg64_words(rng: np.random.Generator) -> Iterator[np.ndarray | None]:
     numpy.ndarray or None
         The state words, or ``None`` (draw with numpy).
     """
-    if not HAVE_TWIN or type(rng.bit_generator) is not np.random.PCG64:
+    if (
+        not HAVE_TWIN
+        or type(rng.bit_generator) is not np.random.PCG64
+        or not twin_agrees_with_numpy()
+    ):
         yield None
         return
     with rng.bit_generator.lock:
@@ -480,6 +487,52 @@ def _fill_standard_normal_float64(
                 break
         out[i] = x
     words[_STATE_HIGH], words[_STATE_LOW] = high, low
+
+
+@functools.cache
+def twin_agrees_with_numpy() -> bool:
+    """Whether the twin draws numpy's own bits in this process (checked once, then cached).
+
+    numpy does not promise its ``Generator`` streams across versions, and the ziggurat tables
+    come from numba's private module: a version of either that no longer matches would make
+    the twin draw other numbers than numpy. So before its first use the twin draws 65,536
+    float32 normals, as many float64 normals and float32 uniforms (after a buffered 32-bit
+    half) next to numpy from one seed; if any byte or the generator's final state differs, it
+    warns and every draw goes to numpy instead.
+
+    Returns
+    -------
+    bool
+        ``True`` where the twin may run.
+    """
+    if not HAVE_TWIN:
+        return False
+    n = 1 << 16
+    reference = np.random.Generator(np.random.PCG64(20261207))
+    twin = np.random.Generator(np.random.PCG64(20261207))
+    reference.random(1, dtype=np.float32)  # leaves numpy's buffered half
+    twin.random(1, dtype=np.float32)
+    expected = (
+        reference.standard_normal(n, dtype=np.float32),
+        reference.standard_normal(n),
+        reference.random(n, dtype=np.float32),
+    )
+    words = _read_state(twin)
+    drawn = (np.empty(n, dtype=np.float32), np.empty(n), np.empty(n, dtype=np.float32))
+    _fill_standard_normal_float32(words, drawn[0], _KI_F, _WI_F, _FI_F, _NOR_R_F, _NOR_INV_R_F)
+    _fill_standard_normal_float64(words, drawn[1], _KI_D, _WI_D, _FI_D, _NOR_R_D, _NOR_INV_R_D)
+    _fill_random_float32(words, drawn[2])
+    _write_state(twin, words)
+    agrees = all(a.tobytes() == b.tobytes() for a, b in zip(expected, drawn, strict=True))
+    agrees = agrees and twin.bit_generator.state == reference.bit_generator.state
+    if not agrees:
+        warnings.warn(
+            "sim.noise_stream: the compiled twin does not reproduce this numpy's draws "
+            f"(numpy {np.__version__}); drawing with numpy instead (same results, slower)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return agrees
 
 
 def _count(size: int | tuple[int, ...]) -> int:

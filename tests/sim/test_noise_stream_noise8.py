@@ -289,3 +289,24 @@ def test_observed_quality_jumps_over_gaps(earlier: int, pattern: str) -> None:
     want = _numpy_observed_quality(apparent, duplicate, is_miner, rng=theirs, **kwargs)  # type: ignore[arg-type]
     assert got.tobytes() == want.tobytes()
     assert _same_state(mine, theirs)
+
+
+def test_a_twin_that_no_longer_matches_numpy_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ziggurat table off by one ulp (as a changed numba or numpy would be): the self-check
+    finds it, warns, and every draw then comes from numpy, the same as numpy's."""
+    assert noise_stream.twin_agrees_with_numpy()
+    wrong = noise_stream._WI_F.copy()
+    wrong[7] = np.nextafter(wrong[7], np.float32(1.0))
+    monkeypatch.setattr(noise_stream, "_WI_F", wrong)
+    noise_stream.twin_agrees_with_numpy.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="does not reproduce"):
+            assert not noise_stream.twin_agrees_with_numpy()
+        with noise_stream.pcg64_words(np.random.default_rng(1)) as words:
+            assert words is None
+        mine, theirs = np.random.default_rng(5), np.random.default_rng(5)
+        got = noise_stream.standard_normal_float32(mine, (64, 129))
+        assert got.tobytes() == theirs.standard_normal((64, 129), dtype=np.float32).tobytes()
+        assert _same_state(mine, theirs)
+    finally:
+        noise_stream.twin_agrees_with_numpy.cache_clear()

@@ -39,10 +39,10 @@ def emission_shares(state: NetworkState, params: EconomyParams) -> np.ndarray:
 def alpha_prices(state: NetworkState) -> np.ndarray:
     """Spot alpha price per subnet (TAO per alpha) ``[S]``.
 
-    In numpy on views of the pool tensors (the state's ``spot_price`` operations, bit-identical).
+    In numpy on the state's views of the pool fields (the state's ``spot_price`` operations, bit-identical).
     """
     return spot_price_array(
-        state.pool_tao.numpy(), state.pool_alpha.numpy(), state.pool_weight_alpha.numpy()
+        state.view("pool_tao"), state.view("pool_alpha"), state.view("pool_weight_alpha")
     )
 
 
@@ -52,8 +52,8 @@ def _alpha_per_share(state: NetworkState) -> np.ndarray:
     In numpy on views of the state's tensors: one division and a select, the same float64
     operations as in torch (bit-identical) without a tensor dispatch per operation.
     """
-    total = state.total_shares.numpy()
-    alpha = state.hotkey_alpha.numpy()
+    total = state.view("total_shares")
+    alpha = state.view("hotkey_alpha")
     if HAVE_NUMBA:
         value = np.empty(alpha.shape)
         _alpha_per_share_rows(alpha, total, value)
@@ -76,15 +76,15 @@ def _alpha_per_share_rows(
 
 def uid_owned_alpha(state: NetworkState) -> np.ndarray:
     """Alpha each uid's own coldkey holds on it (rao) ``[S, n]``."""
-    return state.owner_shares.numpy() * _alpha_per_share(state)
+    return state.view("owner_shares") * _alpha_per_share(state)
 
 
 def account_alpha(state: NetworkState) -> np.ndarray:
     """Alpha per account and subnet (rao) ``[A, S]``: own uids plus nominations."""
     value = _alpha_per_share(state)
-    coldkey = state.uid_coldkey.numpy()
+    coldkey = state.view("uid_coldkey")
     n_accounts, n_subnets = state.n_accounts, state.n_subnets
-    nom_uid = state.nom_uid.numpy()
+    nom_uid = state.view("nom_uid")
     n_uids = value.shape[1]
     if (
         HAVE_NUMBA
@@ -98,15 +98,15 @@ def account_alpha(state: NetworkState) -> np.ndarray:
         _account_alpha_cells(
             value,
             coldkey,
-            state.owner_shares.numpy(),
+            state.view("owner_shares"),
             nom_uid,
-            state.nom_shares.numpy(),
-            state.market_alpha.numpy(),
+            state.view("nom_shares"),
+            state.view("market_alpha"),
             MARKET_ACCOUNT,
             out,
         )
         return out
-    own = np.where(coldkey >= 0, state.owner_shares.numpy() * value, 0.0)
+    own = np.where(coldkey >= 0, state.view("owner_shares") * value, 0.0)
     # Each (account, subnet) cell adds its uids' alpha in uid order, starting from 0 (as the
     # accumulating index_put of the tensor version did).
     cell = coldkey.clip(min=0) * n_subnets + np.arange(n_subnets)[:, None]
@@ -117,9 +117,9 @@ def account_alpha(state: NetworkState) -> np.ndarray:
     # several times faster than indexing with two broadcast index arrays)
     flat_index = nom_uid.clip(min=0) + np.arange(n_subnets) * n_uids
     per_share = np.take(value.reshape(-1), flat_index)
-    nominated = np.where(nom_uid >= 0, state.nom_shares.numpy() * per_share, 0.0)
+    nominated = np.where(nom_uid >= 0, state.view("nom_shares") * per_share, 0.0)
     out = owned + nominated
-    out[MARKET_ACCOUNT] += state.market_alpha.numpy()
+    out[MARKET_ACCOUNT] += state.view("market_alpha")
     return out
 
 

@@ -30,7 +30,7 @@ def _state(seed: int, n_subnets: int = 6, n_uids: int = 11, n_accounts: int = 9)
     nom_uid = rng.integers(-1, n_uids, (n_accounts, n_subnets))
     nom_shares = rng.lognormal(15.0, 2.0, (n_accounts, n_subnets))
     nom_shares[rng.random(nom_shares.shape) < 0.3] = 0.0
-    return SimpleNamespace(
+    state = SimpleNamespace(
         total_shares=torch.from_numpy(total),
         hotkey_alpha=torch.from_numpy(alpha),
         owner_shares=torch.from_numpy(owner_shares),
@@ -41,6 +41,8 @@ def _state(seed: int, n_subnets: int = 6, n_uids: int = 11, n_accounts: int = 9)
         n_accounts=n_accounts,
         n_subnets=n_subnets,
     )
+    state.view = lambda name: getattr(state, name).numpy()  # NetworkState.view's reads
+    return state
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -489,6 +489,39 @@ def _fill_standard_normal_float64(
     words[_STATE_HIGH], words[_STATE_LOW] = high, low
 
 
+def _normals_float32(words: np.ndarray, out: np.ndarray) -> None:
+    """Fill flat ``out`` with float32 normals from ``words`` (the tables bound in)."""
+    _fill_standard_normal_float32(words, out, _KI_F, _WI_F, _FI_F, _NOR_R_F, _NOR_INV_R_F)
+
+
+def _normals_float64(words: np.ndarray, out: np.ndarray) -> None:
+    """Fill flat ``out`` with float64 normals from ``words`` (the tables bound in)."""
+    _fill_standard_normal_float64(words, out, _KI_D, _WI_D, _FI_D, _NOR_R_D, _NOR_INV_R_D)
+
+
+#: The twin's fills in the order of the self-check's draws.
+_FILLS = (_normals_float32, _normals_float64, _fill_random_float32)
+
+
+def _draw(
+    rng: np.random.Generator,
+    size: int | tuple[int, ...],
+    dtype: type[np.floating],
+    fill: Callable[[np.ndarray, np.ndarray], None],
+    numpy_draw: Callable[[], np.ndarray],
+) -> np.ndarray:
+    """``numpy_draw()``'s values and generator state: through ``fill`` where the twin runs
+    (at least :data:`MIN_TWIN_SIZE` draws and :func:`pcg64_words` gives words), else numpy."""
+    if _count(size) < MIN_TWIN_SIZE:
+        return numpy_draw()
+    with pcg64_words(rng) as words:
+        if words is None:
+            return numpy_draw()
+        out = np.empty(size, dtype=dtype)
+        fill(words, out.reshape(-1))
+    return out
+
+
 @functools.cache
 def twin_agrees_with_numpy() -> bool:
     """Whether the twin draws numpy's own bits in this process (checked once, then cached).
@@ -519,9 +552,8 @@ def twin_agrees_with_numpy() -> bool:
     )
     words = _read_state(twin)
     drawn = (np.empty(n, dtype=np.float32), np.empty(n), np.empty(n, dtype=np.float32))
-    _fill_standard_normal_float32(words, drawn[0], _KI_F, _WI_F, _FI_F, _NOR_R_F, _NOR_INV_R_F)
-    _fill_standard_normal_float64(words, drawn[1], _KI_D, _WI_D, _FI_D, _NOR_R_D, _NOR_INV_R_D)
-    _fill_random_float32(words, drawn[2])
+    for fill, out in zip(_FILLS, drawn, strict=True):
+        fill(words, out)
     _write_state(twin, words)
     agrees = all(a.tobytes() == b.tobytes() for a, b in zip(expected, drawn, strict=True))
     agrees = agrees and twin.bit_generator.state == reference.bit_generator.state
@@ -556,16 +588,9 @@ def standard_normal_float32(rng: np.random.Generator, size: int | tuple[int, ...
     numpy.ndarray
         float32 standard normal draws in C order.
     """
-    if _count(size) < MIN_TWIN_SIZE:
-        return rng.standard_normal(size, dtype=np.float32)
-    with pcg64_words(rng) as words:
-        if words is None:
-            return rng.standard_normal(size, dtype=np.float32)
-        out = np.empty(size, dtype=np.float32)
-        _fill_standard_normal_float32(
-            words, out.reshape(-1), _KI_F, _WI_F, _FI_F, _NOR_R_F, _NOR_INV_R_F
-        )
-    return out
+    return _draw(
+        rng, size, np.float32, _normals_float32, lambda: rng.standard_normal(size, dtype=np.float32)
+    )
 
 
 def standard_normal(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
@@ -584,16 +609,7 @@ def standard_normal(rng: np.random.Generator, size: int | tuple[int, ...]) -> np
     numpy.ndarray
         float64 standard normal draws in C order.
     """
-    if _count(size) < MIN_TWIN_SIZE:
-        return rng.standard_normal(size)
-    with pcg64_words(rng) as words:
-        if words is None:
-            return rng.standard_normal(size)
-        out = np.empty(size, dtype=np.float64)
-        _fill_standard_normal_float64(
-            words, out.reshape(-1), _KI_D, _WI_D, _FI_D, _NOR_R_D, _NOR_INV_R_D
-        )
-    return out
+    return _draw(rng, size, np.float64, _normals_float64, lambda: rng.standard_normal(size))
 
 
 def random_float32(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
@@ -612,11 +628,6 @@ def random_float32(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.
     numpy.ndarray
         float32 uniform draws in ``[0, 1)``, C order.
     """
-    if _count(size) < MIN_TWIN_SIZE:
-        return rng.random(size, dtype=np.float32)
-    with pcg64_words(rng) as words:
-        if words is None:
-            return rng.random(size, dtype=np.float32)
-        out = np.empty(size, dtype=np.float32)
-        _fill_random_float32(words, out.reshape(-1))
-    return out
+    return _draw(
+        rng, size, np.float32, _fill_random_float32, lambda: rng.random(size, dtype=np.float32)
+    )

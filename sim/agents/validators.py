@@ -425,13 +425,16 @@ def _spot_duplicates_drawing(
     dtype=np.float32)`` in C order, but only those of duplicate submissions are made; the
     stream jumps over the others (and the generator ends where numpy's would).
 
+    Each draw of a row is one jump from the stream's state at the row's start, not from the
+    previous draw: the draws of a row do not wait for each other (the CPU overlaps them), and
+    one jump per row carries the state on.
+
     Unless ``rows`` is empty, each finished row also goes to :func:`_finish_row` (the squared
     rows of the slots of ``square``, zeros in the others)."""
     s, v, u = factor.shape
     high, low, inc_high, inc_low, has, buffered = noise_stream.load_words(words)
-    table = noise_stream.jump_table(words, u + 2)  # a jump per draw within a subnet
+    table = noise_stream.jump_table(words, u + 2)  # a jump per draw within a row
     columns = np.empty(u, dtype=np.int64)
-    position = 0  # draws of the stream made or skipped so far
     for i in range(s):
         n_duplicates = 0
         for j in range(u):
@@ -441,21 +444,22 @@ def _spot_duplicates_drawing(
         for k in range(v):
             for j in range(u):  # vectorises
                 out[i, k, j] = base[i, j] * np.float64(factor[i, k, j])
-            # the row's draws while it is in the cache
-            row = (i * v + k) * u
-            for c in range(n_duplicates):
-                j = columns[c]
-                r, high, low, has, buffered = noise_stream.next_uint32_after(
-                    high, low, has, buffered, row + j - position, table
+            if n_duplicates:
+                # the row's draws while it is in the cache, each from the row's first state
+                for c in range(n_duplicates):
+                    j = columns[c]
+                    r = noise_stream.next_uint32_after(high, low, has, buffered, j, table)[0]
+                    spotted = noise_stream.uniform_float32(r) < detection
+                    out[i, k, j] = 0.0 if spotted else out[i, k, j]  # a select, not a branch
+                high, low, has, buffered = noise_stream.skip_uint32(
+                    high, low, inc_high, inc_low, has, buffered, u, table
                 )
-                position = row + j + 1
-                spotted = noise_stream.uniform_float32(r) < detection
-                out[i, k, j] = 0.0 if spotted else out[i, k, j]  # a select, not a branch
             if rows.size:
                 _finish_row(out[i, k], square[i, k], rows[i, k])
-    high, low, has, buffered = noise_stream.skip_uint32(
-        high, low, inc_high, inc_low, has, buffered, s * v * u - position, table
-    )
+        if not n_duplicates:  # no draw on the subnet: one skip over its rows
+            high, low, has, buffered = noise_stream.skip_uint32(
+                high, low, inc_high, inc_low, has, buffered, v * u, table
+            )
     noise_stream.store_words(words, high, low, has, buffered)
 
 

@@ -257,3 +257,36 @@ def test_the_pass_kernels_write_every_row() -> None:
     want = np.zeros((s, v, u))
     np.copyto(want, _numpy_honest(obs, 2.0), where=square[..., None])
     assert rows.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("u", [40, 41, 256, 301])
+@pytest.mark.parametrize("earlier", [0, 1])
+@pytest.mark.parametrize("share", [0.02, 0.3])
+def test_the_spotting_draws_are_numpys(u: int, earlier: int, share: float) -> None:
+    """The draws of duplicates (each from its row's first state) and the generator's end
+    are numpy's, for even and odd rows, a buffered half or none, sparse and dense copies."""
+    inputs = np.random.default_rng(u + earlier)
+    s, v = 5, 6
+    apparent = inputs.lognormal(0.0, 1.0, (s, u))
+    duplicate = inputs.random((s, u)) < share
+    duplicate[1] = False  # a subnet without a draw
+    duplicate[2, [0, u - 1]] = True
+    is_miner = inputs.random((s, u)) < 0.95
+    mine, theirs = np.random.default_rng(21), np.random.default_rng(21)
+    mine.random(earlier, dtype=np.float32)
+    theirs.random(earlier, dtype=np.float32)
+    got = observed_quality(
+        apparent, duplicate, is_miner, n_validators=v, noise=0.3, detection=0.4, rng=mine
+    )
+    base = np.where(is_miner, apparent, 0.0)[:, None, :]
+    factor = theirs.standard_normal((s, v, u), dtype=np.float32)
+    factor *= 0.3
+    np.exp(factor, out=factor)
+    want = base * factor
+    spotted = (theirs.random((s, v, u), dtype=np.float32) < 0.4) & duplicate[:, None, :]
+    np.copyto(want, 0.0, where=spotted)
+    assert got.tobytes() == want.tobytes()
+    assert mine.random(3).tobytes() == theirs.random(3).tobytes()
+    assert (
+        mine.random(3, dtype=np.float32).tobytes() == theirs.random(3, dtype=np.float32).tobytes()
+    )

@@ -160,6 +160,11 @@ def pairwise_sum(values: np.ndarray, start: int, count: int) -> float:  # pragma
     call itself)."""
     if count <= 128:
         return block_sum(values, start, count)
+    half = count // 2
+    half -= half % 8
+    if count - half <= 128:
+        # one halving (a row of up to ~256: the sim's uids): no stack to allocate
+        return block_sum(values, start, half) + block_sum(values, start + half, count - half)
     # frames: (start, count, stage: 0 new, 1 left half pending, 2 right half pending)
     starts = np.empty(64, np.int64)
     counts = np.empty(64, np.int64)

@@ -82,12 +82,11 @@ def _fair_shares(
         s = subnets[j]
         reference[:] = 0.0
         for v in range(n_slots):
-            for u in range(n):
-                row[u] = weights[s, v, u]
-            setting = honest[j, v] and (0.0 + pairwise_sum(row, 0, n)) > 0
+            source = weights[s, v]  # summed and added where it lies (a 1-d view vectorises)
+            setting = honest[j, v] and (0.0 + pairwise_sum(source, 0, n)) > 0
             weight = stake[j, v] if setting else 0.0
             for u in range(n):
-                reference[u] += weight * weights[s, v, u]
+                reference[u] += weight * source[u]
         for u in range(n):
             row[u] = reference[u] if miner_masks[0, j, u] else 0.0
         on_miners = 0.0 + pairwise_sum(row, 0, n)

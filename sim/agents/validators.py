@@ -37,6 +37,7 @@ __all__ = [
     "WeightCopierValidators",
     "normalise_rows",
     "observed_quality",
+    "observed_quality_and_squared_rows",
 ]
 
 VALIDATOR_STRATEGIES: Registry[type[ValidatorCohort]] = Registry("validator strategy")
@@ -54,11 +55,17 @@ class ValidatorObservation:
         ``[S, U]`` the latest consensus weights the chain has made public.
     cabal_miners
         ``[S, U]`` True for miners controlled by the subnet's cabal.
+    squared_rows
+        Optional ``(weights, slots)``: a ``[S, V, U]`` weight array whose rows in the slots of
+        ``slots`` ``[S, V]`` already hold ``honest_weights(2.0)``
+        (:func:`observed_quality_and_squared_rows`); a cohort writing those rows into that
+        array leaves them as they are.
     """
 
     observed: np.ndarray
     revealed_consensus: np.ndarray
     cabal_miners: np.ndarray
+    squared_rows: tuple[np.ndarray, np.ndarray] | None = None
     #: Honest weight rows of every slot per exponent, computed once per observation.
     _honest: dict[float, np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -81,6 +88,53 @@ class ValidatorObservation:
                 _normalise_rows_inplace(rows)
             self._honest[exponent] = rows
         return rows
+
+    def honest_rows(self, exponent: float, mask: np.ndarray) -> np.ndarray:
+        """``honest_weights(exponent)[mask]``, ``[k, U]`` for the slots of ``mask`` ``[S, V]``.
+
+        With the square (numba, float64) and no shared array yet, only these rows are
+        computed (the same operations row by row) instead of every slot's.
+        """
+        rows = self._honest.get(exponent)
+        if rows is None and exponent == 2.0 and _can_divide_rows(self.observed):
+            picked = self.observed[mask]
+            out = np.empty(picked.shape)
+            if picked.size:
+                _squared_normalised_rows(picked, out)
+            return out
+        return self.honest_weights(exponent)[mask]
+
+    def write_honest_rows(self, exponent: float, mask: np.ndarray, out: np.ndarray) -> None:
+        """Write ``honest_weights(exponent)`` into the rows of ``out`` ``[S, V, U]`` where
+        ``mask`` ``[S, V]`` is True (``np.copyto(out, ..., where=mask[..., None])``).
+
+        With the square (numba, float64, C-contiguous ``out``) and no shared array yet, the
+        rows are computed straight into ``out``: no ``[S, V, U]`` array and no copy of it.
+        """
+        if exponent == 2.0 and self.squared_rows is not None:
+            written, slots = self.squared_rows
+            if out is written and not (mask & ~slots).any():
+                return  # already there
+        fits = (
+            HAVE_NUMBA
+            and out.shape == self.observed.shape
+            and out.dtype == np.float64
+            and out.flags.c_contiguous
+            and mask.shape == out.shape[:2]
+        )
+        if (
+            fits
+            and exponent == 2.0
+            and exponent not in self._honest
+            and _can_divide_rows(self.observed)
+        ):
+            _squared_normalised_masked_rows(self.observed, mask, out)
+            return
+        rows = self.honest_weights(exponent)
+        if fits:
+            _copy_masked_rows(rows, mask, out)
+        else:
+            np.copyto(out, rows, where=mask[..., None])
 
 
 def normalise_rows(w: np.ndarray) -> np.ndarray:
@@ -131,26 +185,68 @@ def _divide_rows(
 
 
 @jit
+def _squared_normalised_row(source: np.ndarray, row: np.ndarray) -> None:  # pragma: no cover
+    """``row = source**2`` scaled to sum to 1 (an all-zero or NaN-sum row 0): the squares
+    numpy's ``**2.0`` takes (``x * x``), numpy's row sum (:func:`pairwise_sum`, after the
+    identity 0 that ``np.add.reduce`` starts from) and the divisions of :func:`_divide_rows`."""
+    n = row.shape[0]
+    for j in range(n):
+        x = source[j]
+        row[j] = x * x
+    total = 0.0 + pairwise_sum(row, 0, n)
+    if total > 0:
+        for j in range(n):
+            row[j] = row[j] / total
+    else:
+        for j in range(n):
+            row[j] = 0.0
+
+
+@jit
 def _squared_normalised_rows(
     observed: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled by numba
-    """``out = observed**2`` with rows scaled to sum to 1 (all-zero and NaN-sum rows 0): the
-    squares numpy's ``**2.0`` takes (``x * x``), numpy's row sums (:func:`pairwise_sum`, after
-    the identity 0 that ``np.add.reduce`` starts from) and the divisions of
-    :func:`_divide_rows`, in one pass per row."""
-    rows, n = observed.shape
-    for i in range(rows):
-        row = out[i]
-        for j in range(n):
-            x = observed[i, j]
-            row[j] = x * x
-        total = 0.0 + pairwise_sum(row, 0, n)
-        if total > 0:
-            for j in range(n):
-                row[j] = row[j] / total
-        else:
-            for j in range(n):
-                row[j] = 0.0
+    """``out = observed**2`` with rows ``[rows, n]`` scaled to sum to 1, one pass per row
+    (:func:`_squared_normalised_row`)."""
+    for i in range(observed.shape[0]):
+        _squared_normalised_row(observed[i], out[i])
+
+
+@jit
+def _squared_normalised_masked_rows(
+    observed: np.ndarray, mask: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """:func:`_squared_normalised_rows` of ``observed`` ``[S, V, U]`` written into the rows
+    ``out[s, v]`` where ``mask[s, v]``; the other rows are left as they are."""
+    s, v, _ = out.shape
+    for i in range(s):
+        for k in range(v):
+            if mask[i, k]:
+                _squared_normalised_row(observed[i, k], out[i, k])
+
+
+@jit
+def _finish_row(observed: np.ndarray, squared: bool, row: np.ndarray) -> None:  # pragma: no cover
+    """``row`` = the squared normalised ``observed`` (:func:`_squared_normalised_row`) if
+    ``squared``, else zeros."""
+    if squared:
+        _squared_normalised_row(observed, row)
+    else:
+        row[:] = 0.0
+
+
+@jit
+def _products_and_squared_rows(
+    base: np.ndarray, factor: np.ndarray, out: np.ndarray, square: np.ndarray, rows: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """``out[i, v, j] = base[i, j] * factor[i, v, j]`` (in float64, as numpy's product of the
+    two) and :func:`_finish_row` of each row into ``rows``."""
+    s, v, u = factor.shape
+    for i in range(s):
+        for k in range(v):
+            for j in range(u):
+                out[i, k, j] = base[i, j] * np.float64(factor[i, k, j])
+            _finish_row(out[i, k], square[i, k], rows[i, k])
 
 
 def observed_quality(
@@ -190,6 +286,62 @@ def observed_quality(
     numpy.ndarray
         ``[S, V, U]`` float64, >= 0.
     """
+    return _observe(
+        apparent, duplicate, is_miner, None, n_validators=n_validators, noise=noise,
+        detection=detection, rng=rng,
+    )[0]  # fmt: skip
+
+
+def observed_quality_and_squared_rows(
+    apparent: np.ndarray,
+    duplicate: np.ndarray,
+    is_miner: np.ndarray,
+    slots: np.ndarray | None,
+    *,
+    n_validators: int,
+    noise: float,
+    detection: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`observed_quality` and, made in the same pass where it can, a weight array.
+
+    The weight array ``[S, V, U]`` holds, in the rows of ``slots``, the weights
+    :meth:`ValidatorObservation.honest_weights` gives for the exponent 2 (the same bits), and
+    zeros in the others: the honest rows are written while each observed row is in the cache,
+    and no separate array of them is made.
+
+    Parameters
+    ----------
+    apparent, duplicate, is_miner, n_validators, noise, detection, rng
+        As for :func:`observed_quality` (the same draws from ``rng``).
+    slots
+        ``[S, V]`` bool: the validator slots whose squared rows are written (``None``: no
+        weight array).
+
+    Returns
+    -------
+    tuple
+        The observed quality, and the weight array or ``None`` where the pass cannot make it
+        (no numba, another generator than PCG64, another dtype).
+    """
+    return _observe(
+        apparent, duplicate, is_miner, slots, n_validators=n_validators, noise=noise,
+        detection=detection, rng=rng,
+    )  # fmt: skip
+
+
+def _observe(
+    apparent: np.ndarray,
+    duplicate: np.ndarray,
+    is_miner: np.ndarray,
+    slots: np.ndarray | None,
+    *,
+    n_validators: int,
+    noise: float,
+    detection: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`observed_quality_and_squared_rows` (``slots=None``: no weight array)."""
     s, u = apparent.shape
     base = np.where(is_miner, apparent, 0.0)[:, None, :]
     # In place on the float32 draws (same values as ``base * exp(noise * z)``, fewer copies).
@@ -197,29 +349,43 @@ def observed_quality(
     factor = noise_stream.standard_normal_float32(rng, (s, n_validators, u))
     factor *= noise
     np.exp(factor, out=factor)
+    fused = HAVE_NUMBA and base.dtype == np.float64
+    if fused and slots is not None and slots.shape == (s, n_validators):
+        square = slots.astype(np.bool_, copy=False)
+        rows = np.empty((s, n_validators, u))
+    else:  # nothing to write: the kernels see empty arrays
+        square, rows = np.zeros((0, 0), dtype=np.bool_), np.empty((0, 0, 0))
+    made = rows if rows.size else None
     if detection > 0 and duplicate.any():
-        if HAVE_NUMBA and base.dtype == np.float64:
+        if fused:
             obs = np.empty((s, n_validators, u))
             with noise_stream.pcg64_words(rng) as words:
                 if words is not None:
                     # the uniform draws made inside the pass, in numpy's order (no array)
                     detect = np.float32(detection)
-                    _spot_duplicates_drawing(base[:, 0, :], factor, duplicate, detect, words, obs)
+                    _spot_duplicates_drawing(
+                        base[:, 0, :], factor, duplicate, detect, words, obs, square, rows
+                    )
             if words is not None:
-                return obs
+                return obs, made
         draws = rng.random((s, n_validators, u), dtype=np.float32)
-        if HAVE_NUMBA and base.dtype == np.float64:
+        if fused:
             # One pass instead of product, compare, mask and copy (the same products; the
             # draw is compared with ``detection`` in float32, as numpy does).
             obs = np.empty((s, n_validators, u))
             _spot_duplicates(base[:, 0, :], factor, draws, duplicate, np.float32(detection), obs)
-            return obs
+            return obs, None
         obs = base * factor
         spotted = draws < detection
         spotted &= duplicate[:, None, :]
         np.copyto(obs, 0.0, where=spotted)
-        return obs.astype(np.float64, copy=False)
-    return (base * factor).astype(np.float64, copy=False)
+        return obs.astype(np.float64, copy=False), None
+    if made is not None:
+        # numpy's float64 products (the float32 factor widened exactly), the rows alongside
+        obs = np.empty((s, n_validators, u))
+        _products_and_squared_rows(base[:, 0, :], factor, obs, square, rows)
+        return obs, made
+    return (base * factor).astype(np.float64, copy=False), None
 
 
 @jit
@@ -251,16 +417,24 @@ def _spot_duplicates_drawing(
     detection: np.float32,
     words: np.ndarray,
     out: np.ndarray,
+    square: np.ndarray,
+    rows: np.ndarray,
 ) -> None:  # pragma: no cover - compiled by numba
     """:func:`_spot_duplicates` with its draws taken from the stream ``words``
     (:func:`sim.noise_stream.pcg64_words`): the same values as ``rng.random(factor.shape,
     dtype=np.float32)`` in C order, but only those of duplicate submissions are made; the
-    stream jumps over the others (and the generator ends where numpy's would)."""
+    stream jumps over the others (and the generator ends where numpy's would).
+
+    Each draw of a row is one jump from the stream's state at the row's start, not from the
+    previous draw: the draws of a row do not wait for each other (the CPU overlaps them), and
+    one jump per row carries the state on.
+
+    Unless ``rows`` is empty, each finished row also goes to :func:`_finish_row` (the squared
+    rows of the slots of ``square``, zeros in the others)."""
     s, v, u = factor.shape
     high, low, inc_high, inc_low, has, buffered = noise_stream.load_words(words)
-    table = noise_stream.jump_table(words, u + 2)  # a jump per draw within a subnet
+    table = noise_stream.jump_table(words, u + 2)  # a jump per draw within a row
     columns = np.empty(u, dtype=np.int64)
-    position = 0  # draws of the stream made or skipped so far
     for i in range(s):
         n_duplicates = 0
         for j in range(u):
@@ -270,19 +444,22 @@ def _spot_duplicates_drawing(
         for k in range(v):
             for j in range(u):  # vectorises
                 out[i, k, j] = base[i, j] * np.float64(factor[i, k, j])
-            # the row's draws while it is in the cache
-            row = (i * v + k) * u
-            for c in range(n_duplicates):
-                j = columns[c]
-                r, high, low, has, buffered = noise_stream.next_uint32_after(
-                    high, low, has, buffered, row + j - position, table
+            if n_duplicates:
+                # the row's draws while it is in the cache, each from the row's first state
+                for c in range(n_duplicates):
+                    j = columns[c]
+                    r = noise_stream.next_uint32_after(high, low, has, buffered, j, table)[0]
+                    spotted = noise_stream.uniform_float32(r) < detection
+                    out[i, k, j] = 0.0 if spotted else out[i, k, j]  # a select, not a branch
+                high, low, has, buffered = noise_stream.skip_uint32(
+                    high, low, inc_high, inc_low, has, buffered, u, table
                 )
-                position = row + j + 1
-                spotted = noise_stream.uniform_float32(r) < detection
-                out[i, k, j] = 0.0 if spotted else out[i, k, j]  # a select, not a branch
-    high, low, has, buffered = noise_stream.skip_uint32(
-        high, low, inc_high, inc_low, has, buffered, s * v * u - position, table
-    )
+            if rows.size:
+                _finish_row(out[i, k], square[i, k], rows[i, k])
+        if not n_duplicates:  # no draw on the subnet: one skip over its rows
+            high, low, has, buffered = noise_stream.skip_uint32(
+                high, low, inc_high, inc_low, has, buffered, v * u, table
+            )
     noise_stream.store_words(words, high, low, has, buffered)
 
 
@@ -323,9 +500,16 @@ class ValidatorCohort(mesa.Agent):
         self.mask = mask
         self.params = {**self.defaults, **params}
 
+    def squared_slots(self) -> np.ndarray | None:
+        """The slots ``[S, V]`` whose rows :meth:`act` sets to
+        ``ValidatorObservation.honest_weights(2.0)`` unchanged, or ``None``: the work desk
+        has those rows made in the observation's pass (``ValidatorObservation.squared_rows``).
+        """
+        return None
+
     def honest_rows(self, obs: ValidatorObservation) -> np.ndarray:
         """Weights an honest validator in each of this cohort's slots would set ``[k, U]``."""
-        return obs.honest_weights(float(self.params["weight_exponent"]))[self.mask]
+        return obs.honest_rows(float(self.params["weight_exponent"]), self.mask)
 
     def weights(self, obs: ValidatorObservation) -> np.ndarray:
         """Rows for this cohort's slots, ``[k, U]`` (override in strategies)."""
@@ -343,6 +527,12 @@ class HonestValidators(ValidatorCohort):
 
     name = "honest"
 
+    def squared_slots(self) -> np.ndarray | None:
+        own = type(self).weights is HonestValidators.weights and (
+            type(self).act is HonestValidators.act
+        )
+        return self.mask if own and float(self.params["weight_exponent"]) == 2.0 else None
+
     def weights(self, obs: ValidatorObservation) -> np.ndarray:
         return self.honest_rows(obs)
 
@@ -350,12 +540,8 @@ class HonestValidators(ValidatorCohort):
         if type(self).weights is not HonestValidators.weights:
             super().act(obs, out)  # a subclass with its own weights
         elif self.mask.any():
-            # The rows straight from the shared honest weights (no [k, U] gather and scatter).
-            rows = obs.honest_weights(float(self.params["weight_exponent"]))
-            if HAVE_NUMBA and rows.shape == out.shape and out.flags.c_contiguous:
-                _copy_masked_rows(rows, self.mask, out)
-            else:
-                np.copyto(out, rows, where=self.mask[..., None])
+            # The rows written straight into ``out`` (no [k, U] gather and scatter).
+            obs.write_honest_rows(float(self.params["weight_exponent"]), self.mask, out)
 
 
 @VALIDATOR_STRATEGIES.register("weight_copier")

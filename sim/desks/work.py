@@ -38,7 +38,7 @@ from sim.agents.validators import (
     ValidatorCohort,
     ValidatorObservation,
     normalise_rows,
-    observed_quality,
+    observed_quality_and_squared_rows,
 )
 from sim.config import SimConfig
 
@@ -120,14 +120,18 @@ def _stake_weighted_rows(
     version's operations (kept in the tests), the rows summed pairwise as numpy does and the
     slots added one by one from 0.0 as ``einsum`` adds them."""
     n_subnets, n_slots, n = past.shape
+    # the sums in a row of the kernel's own: they vectorise (LLVM cannot rule out that
+    # ``mean`` overlaps ``past``, so sums kept in ``mean`` do not)
+    total = np.empty(n)
     for s in range(n_subnets):
-        for u in range(n):
-            mean[s, u] = 0.0
+        total[:] = 0.0
         for v in range(n_slots):
-            sets = (0.0 + pairwise_sum(past[s, v], 0, n)) > 0
+            row = past[s, v]
+            sets = (0.0 + pairwise_sum(row, 0, n)) > 0
             weight = hotkey_alpha[s, uids[v]] if sets else 0.0
             for u in range(n):
-                mean[s, u] += weight * past[s, v, u]
+                total[u] += weight * row[u]
+        mean[s] = total
 
 
 @jit
@@ -264,20 +268,27 @@ class WorkDesk:
         every = cfg.validators.weights_every_tempos * cfg.network.tempo
         self._next_weights_block = host.block + every
         self._weights_changed = True
-        observed = observed_quality(
+        cohorts = self.validators.cohorts.values()
+        # the rows the honest cohorts set, made in the observation's pass (zeros elsewhere)
+        squared = [m for m in (c.squared_slots() for c in cohorts) if m is not None]
+        slots = np.logical_or.reduce(squared) if squared else None
+        observed, weights = observed_quality_and_squared_rows(
             work.apparent,
             work.duplicate,
             obs.is_miner,
+            slots,
             n_validators=cfg.network.n_validators,
             noise=cfg.validators.observation_noise,
             detection=mcfg.copier_detection,
             rng=self.observe_rng,
         )
+        written = None if weights is None or slots is None else (weights, slots)
         vobs = ValidatorObservation(
-            observed, self.revealed_consensus(), self.validators.cabal_miners
+            observed, self.revealed_consensus(), self.validators.cabal_miners, written
         )
-        weights = np.zeros_like(observed)
-        for vcohort in self.validators.cohorts.values():
+        if weights is None:
+            weights = np.zeros(observed.shape, dtype=observed.dtype)  # (calloc: no fill pass)
+        for vcohort in cohorts:
             vcohort.act(vobs, weights)
         self.weights = weights
         self._remember(weights)

@@ -27,6 +27,18 @@ def test_thepairwise_sum_is_numpys(seed: int) -> None:
         )
 
 
+def test_the_pairwise_sum_of_one_halving_is_numpys() -> None:
+    """Counts around one halving (two blocks of at most 128, the fast path) and the first
+    that need a second one, compiled and as Python, at an offset into the array."""
+    rng = np.random.default_rng(11)
+    python = getattr(pairwise_sum, "py_func", pairwise_sum)
+    for count in (129, 135, 136, 137, 143, 144, 200, 248, 249, 255, 256, 257, 263, 264, 265, 272):
+        values = _wide(rng, (count + 3,))
+        want = values[3:].sum().tobytes()
+        assert np.float64(0.0 + pairwise_sum(values, 3, count)).tobytes() == want
+        assert np.float64(0.0 + python(values, 3, count)).tobytes() == want
+
+
 def _divide_where(
     numerator: np.ndarray, denominator: np.ndarray, mask: np.ndarray, fill: float
 ) -> np.ndarray:

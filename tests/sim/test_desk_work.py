@@ -95,3 +95,57 @@ def test_work_factor_is_one_before_any_work_and_tracks_real_contribution(
     active = grid.is_miner & ~grid.vacant
     mean = (work.submitted.contribution * active).sum(axis=1) / active.sum(axis=1)
     assert np.allclose(factor, mean / model.config.miners.skill_mean)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_weights_made_in_the_observation_pass_equal_the_cohorts_own(
+    monkeypatch: pytest.MonkeyPatch, fused: bool
+) -> None:
+    """The honest rows made while observing (and the zeros around them) are the weights the
+    cohorts write themselves into zeros, every strategy mixed in, step after step."""
+    from sim.agents import validators
+    from sim.desks import work as work_desk
+
+    config = load_config(
+        {
+            **TINY,
+            "network": {"n_subnets": 3, "n_uids": 40, "n_validators": 6},
+            "validators": {
+                "mix": {"honest": 0.5, "weight_copier": 0.2, "cabal": 0.2, "inactive": 0.1},
+            },
+            "miners": {"mix": {"honest": 0.6, "copier": 0.4}, "relocation_probability": 0.0},
+        }
+    )
+
+    made = []
+    observe = work_desk.observed_quality_and_squared_rows
+
+    def counted(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        observed, rows = observe(*args, **kwargs)
+        made.append(rows is not None)
+        return observed, rows
+
+    def run(split: bool) -> list[bytes]:
+        if split:  # the observation alone; the cohorts write every row
+            monkeypatch.setattr(
+                work_desk,
+                "observed_quality_and_squared_rows",
+                lambda *a, **k: (validators.observed_quality(*a[:3], **k), None),
+            )
+        else:
+            monkeypatch.setattr(work_desk, "observed_quality_and_squared_rows", counted)
+        if not fused:
+            monkeypatch.setattr(validators, "HAVE_NUMBA", False)
+        m = GovSimModel(config)
+        try:
+            out = []
+            for _ in range(3):
+                m.step()
+                out.append(m.work.weights.tobytes())
+            return out
+        finally:
+            monkeypatch.undo()
+            engine.release(m)
+
+    assert run(split=False) == run(split=True)
+    assert made and all(made) == fused  # the pass made the rows where numba runs

@@ -1,0 +1,187 @@
+"""The step's glue with fewer Python calls gives the same bits: the state's bulk views and
+dtype check, the drain's cached epoch parameters, the drain taking the step's other changes
+into its new state, and ``tempo_step`` against the sequence of public calls it stands for."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from protocol._numba import HAVE_NUMBA
+from protocol.economy import tempo_step
+from protocol.economy.coinbase import _FLOAT_FIELDS, run_coinbase_with_views
+from protocol.economy.drain import (
+    _FUSED_EPOCH_PARAMS,
+    _drain_with_views,
+    _fused_epoch_params,
+    drain_with_views,
+    due_subnets,
+)
+from protocol.economy.network import new_network
+from protocol.economy.registration import decay_registration_burn
+from protocol.economy.shares import _flow_shares_fused
+from protocol.economy.state import EconomyParams, NetworkState
+from protocol.yuma import EpochParams
+from protocol.yuma.mechanisms import get_mechanism
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FIELDS = [
+    name
+    for name, value in vars(new_network(2, 8, seed=0, n_validators=2)).items()
+    if torch.is_tensor(value)
+]
+
+
+def _state(seed: int = 1) -> NetworkState:
+    return new_network(4, 8, seed=seed, n_validators=2)
+
+
+def _bytes(state: NetworkState) -> dict[str, bytes]:
+    """Every field's bits (tensors with their dtype)."""
+    out = {}
+    for name in (*FIELDS, "block", "tao_minted", "tao_recycled", "tao_burned"):
+        value = getattr(state, name)
+        if torch.is_tensor(value):
+            out[name] = str(value.dtype).encode() + value.contiguous().numpy().tobytes()
+        else:
+            out[name] = repr(value).encode()
+    return out
+
+
+def test_views_are_the_views_one_by_one() -> None:
+    state = _state()
+    first = state.view("pool_alpha")  # one already converted, the rest not yet
+    got = state.views(FIELDS)
+    assert [id(a) for a in got] == [id(state.view(name)) for name in FIELDS]
+    assert got[FIELDS.index("pool_alpha")] is first
+    for name, array in zip(FIELDS, got, strict=True):
+        assert array.ctypes.data == getattr(state, name).data_ptr()
+
+
+def test_views_take_the_given_ones_first() -> None:
+    state = _state()
+    given = {"pool_tao": state.pool_tao.numpy()}
+    got = state.views(["pool_tao", "pool_alpha"], given=given)
+    assert got[0] is given["pool_tao"]
+    assert got[1] is state.view("pool_alpha")
+    assert state.views(["pool_tao"], given={})[0] is state.view("pool_tao")
+    with pytest.raises(AttributeError):
+        state.views(["nope"])
+
+
+@pytest.mark.parametrize("converted", [False, True])
+def test_all_float64_cpu_answers_as_is_float64(converted: bool) -> None:
+    state = _state()
+    for odd in (None, "flow_acc", "pending_root"):
+        s = state if odd is None else state.replace(**{odd: getattr(state, odd).float()})
+        if converted:
+            s.views(_FLOAT_FIELDS)
+        want = all(s.is_float64(name, cpu=True) for name in _FLOAT_FIELDS)
+        assert s.all_float64_cpu(_FLOAT_FIELDS) is want
+        assert want is (odd is None)
+    # a field whose tensor is still to be made is answered from its view
+    lazy = state.replace_arrays({"flow_acc": np.zeros(4, dtype=np.float32)})
+    assert "flow_acc" not in lazy.__dict__
+    assert not lazy.all_float64_cpu(_FLOAT_FIELDS)
+    assert "flow_acc" not in lazy.__dict__  # (no tensor made)
+    assert lazy.replace_arrays({"flow_acc": np.zeros(4)}).all_float64_cpu(_FLOAT_FIELDS)
+    # an int field is not float64
+    assert not state.all_float64_cpu(["pool_tao", "tempo"])
+
+
+def test_the_fused_epoch_parameters_are_worked_out_once_per_params() -> None:
+    params = EconomyParams(era="tao_flow")
+    mechanism = get_mechanism(params.mechanism)
+    _FUSED_EPOCH_PARAMS.clear()
+    first = _fused_epoch_params(params, mechanism, 360, "auto")
+    want = mechanism.resolve_params(EpochParams().with_(tempo=360))
+    assert first == want
+    assert _fused_epoch_params(params, mechanism, 360, "auto") is first
+    assert len(_FUSED_EPOCH_PARAMS) == 1
+    # another tempo, other params (equal or not), another backend: worked out for them
+    assert _fused_epoch_params(params, mechanism, 100, "auto").tempo == 100
+    other = EconomyParams(era="tao_flow", epoch_params=EpochParams(kappa=0.6))
+    assert _fused_epoch_params(other, mechanism, 360, "auto").kappa == 0.6
+    assert _fused_epoch_params(params, mechanism, 360, "torch") is None  # not the fused path
+    assert len(_FUSED_EPOCH_PARAMS) == 4
+
+
+def _stepped(seed: int, params: EconomyParams) -> NetworkState:
+    state = _state(seed)
+    state, _ = tempo_step(state, params)
+    return state
+
+
+@pytest.mark.parametrize("case", ["fused", "torch", "overrides", "none_due"])
+def test_a_drain_with_changes_is_the_drain_then_replace(case: str) -> None:
+    params = EconomyParams(era="tao_flow", net_tao_flow_enabled=False)
+    state = _stepped(2, params)
+    backend = "torch" if case == "torch" else "auto"
+    if case == "overrides":  # the general path (one epoch group per override)
+        state = state.replace(epoch_overrides=((1, "kappa", 0.6),))
+    block = state.block + params.tempo
+    due = due_subnets(state, block)
+    if case == "none_due":
+        due = torch.zeros_like(due)
+    changes = {"reg_burn": state.reg_burn * 0.5, "block": block}
+    copy = pickle.loads(pickle.dumps(state))
+    want_state, want = drain_with_views(copy, params, due, block, {}, backend=backend)
+    want_state = want_state.replace(**changes)
+    got_state, got = _drain_with_views(
+        state, params, due, block, {}, changes, bonds_owned=False, backend=backend
+    )
+    assert _bytes(got_state) == _bytes(want_state)
+    for name in ("drained", "miner_alpha", "root_tao_paid", "incentive", "dividends"):
+        assert getattr(got, name).numpy().tobytes() == getattr(want, name).numpy().tobytes()
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("flows", [False, True])
+def test_tempo_step_is_its_public_steps(seed: int, flows: bool) -> None:
+    """``tempo_step`` equals the burn's decay, the coinbase, the drain and the block's
+    replace, each a state of its own, byte for byte, over several tempos."""
+    params = EconomyParams(era="tao_flow", net_tao_flow_enabled=False)
+    state = _state(seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        flow = torch.from_numpy(rng.normal(0, 1e11, 4)) if flows else None
+        reference = pickle.loads(pickle.dumps(state))
+        last = reference.block + params.tempo
+        ref = reference.replace(
+            reg_burn=decay_registration_burn(reference.reg_burn, params.tempo, params)
+        )
+        if flow is not None:
+            from protocol.economy.staking import apply_market_flows
+
+            ref, _ = apply_market_flows(ref, flow, params)
+        ref, _, views = run_coinbase_with_views(ref, params, params.tempo, "auto")
+        ref, want = drain_with_views(ref, params, due_subnets(ref, last), last, views)
+        ref = ref.replace(block=last)
+        state, got = tempo_step(state, params, flows=flow)
+        assert _bytes(state) == _bytes(ref)
+        assert got.drain.incentive.numpy().tobytes() == want.incentive.numpy().tobytes()
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the one-pass shares need numba")
+def test_the_flow_shares_divide_as_torch_does() -> None:
+    """The in-place numpy division by the torch sum is torch's division, and no positive
+    weight gives zeros."""
+    params = EconomyParams(era="tao_flow", net_tao_flow_enabled=False)
+    state = _state()
+    rng = np.random.default_rng(5)
+    for scale in (1e-300, 1.0, 1e12, 1e300):
+        flow = torch.from_numpy(rng.random(4) * scale)
+        s = state.replace(flow_ema=flow)
+        fused = _flow_shares_fused(s, params, s.block + 1)
+        assert fused is not None
+        # positive flows: the floor is 0, the weights are the listed subnets' flows
+        kept = torch.where(torch.from_numpy(fused[0]), flow - 0.0, 0.0)
+        assert fused[1].numpy().tobytes() == (kept / kept.sum()).numpy().tobytes()
+    zero = state.replace(flow_ema=torch.zeros(4, dtype=torch.float64))
+    fused = _flow_shares_fused(zero, params, zero.block + 1)
+    assert fused is not None
+    assert fused[1].numpy().tobytes() == np.zeros(4).tobytes()

@@ -28,13 +28,15 @@ Documented simplifications (docs/economy.md, "Documented simplifications"):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import torch
 
-from protocol._numba import Backend, choose_backend
+from protocol._numba import HAVE_NUMBA, Backend, choose_backend, jit
 from protocol.economy._fused_drain import (
     PAYOUT_SUMS,
     SETTLE_ROWS,
@@ -111,9 +113,43 @@ class DrainResult(ArrayBacked):
 
 def due_subnets(state: NetworkState, block: int) -> torch.Tensor:
     """Subnets whose epoch runs at ``block``: ``block − LastEpochBlock >= tempo`` (HEAD) ``[S]``."""
+    return torch.from_numpy(_due_array(state, block))
+
+
+#: The state fields :func:`_due_array` reads, in its order.
+_DUE_READS = ("active", "last_epoch_block", "tempo")
+_BOOL = np.dtype(np.bool_)
+_INT64 = np.dtype(np.int64)
+
+
+def _due_array(state: NetworkState, block: int) -> np.ndarray:
+    """:func:`due_subnets` in numpy: one pass of :func:`_due_rows` over the state's views
+    where they have the state's dtypes (bool, int64, int64) and ``block`` is an int64, else
+    the same compares in numpy."""
+    active, last_epoch_block, tempo = state.views(_DUE_READS)
+    if (
+        HAVE_NUMBA
+        and active.dtype is _BOOL
+        and last_epoch_block.dtype is _INT64
+        and tempo.dtype is _INT64
+        and type(block) is int
+        and -(1 << 63) <= block < 1 << 63
+        and active.ndim == 1
+    ):
+        out = np.empty(active.shape[0], dtype=np.bool_)
+        _due_rows(active, last_epoch_block, tempo, block, out)
+        return out
     # in numpy on views of the state (the same integer compares, no tensor dispatch each)
-    since = block - state.view("last_epoch_block")
-    return torch.from_numpy(state.view("active") & (since >= state.view("tempo")))
+    return active & ((block - last_epoch_block) >= tempo)
+
+
+@jit
+def _due_rows(
+    active: np.ndarray, last_epoch_block: np.ndarray, tempo: np.ndarray, block: int, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """``out = active & (block - last_epoch_block >= tempo)`` (int64 arithmetic, as numpy's)."""
+    for i in range(active.shape[0]):
+        out[i] = active[i] and block - last_epoch_block[i] >= tempo[i]
 
 
 def _uid_root_stake(state: NetworkState, index: torch.Tensor | None = None) -> torch.Tensor:
@@ -475,14 +511,14 @@ def drain_with_views(
     path reads them instead of converting those tensors again. Same results as :func:`drain`.
     """
     return _drain_with_views(
-        state, params, due, block, views, {}, bonds_owned=bonds_owned, backend=backend
+        state, params, due.numpy(), block, views, {}, bonds_owned=bonds_owned, backend=backend
     )
 
 
 def _drain_with_views(
     state: NetworkState,
     params: EconomyParams,
-    due: torch.Tensor,
+    due_np: np.ndarray,
     block: int,
     views: dict[str, np.ndarray],
     changes: dict[str, Any],
@@ -490,26 +526,28 @@ def _drain_with_views(
     bonds_owned: bool,
     backend: Backend,
 ) -> tuple[NetworkState, DrainResult]:
-    """:func:`drain_with_views` with ``changes`` (fields the drain does not read or write, as
-    :meth:`NetworkState.replace` takes them) made in the same new state: the step's other
-    changes without a state of their own."""
+    """:func:`drain_with_views` with the due mask in numpy (``due_np``, ``[S]`` bool) and
+    ``changes`` (fields the drain does not read or write, as :meth:`NetworkState.replace`
+    takes them) made in the same new state: the step's other changes without a state of
+    their own."""
     choose_backend(backend)  # a bad name fails here, not at the first block with a subnet due
-    S, n = state.n_subnets, state.n_uids
-    f64 = torch.float64
     # The [S] bookkeeping runs in numpy on views of the state's tensors: the same float64
     # operations as in torch (bit-identical), without a tensor dispatch each.
-    due_np = due.numpy()
     n_due = np.count_nonzero(due_np)  # (one C call: cheaper than .any() and .all())
     if n_due == 0:
-        return (state.replace(**changes) if changes else state), DrainResult.nothing(S, n)
+        nothing = DrainResult.nothing(state.n_subnets, state.n_uids)
+        return (state.replace(**changes) if changes else state), nothing
 
     if n_due == due_np.size and choose_backend(backend) == "fused":
         fast = _drain_all_fused(
-            state, params, block, views, changes, bonds_owned=bonds_owned, backend=backend
+            state, params, block, views, bonds_owned=bonds_owned, backend=backend, changes=changes
         )
         if fast is not None:
             return fast
 
+    S, n = state.n_subnets, state.n_uids
+    f64 = torch.float64
+    due = torch.from_numpy(due_np)
     # Everything below works on the B due subnets only ([B, n]); results are scattered back.
     idx_np = np.flatnonzero(due_np)
     idx = torch.from_numpy(idx_np)
@@ -755,6 +793,10 @@ def _fused_epoch_params(
     return found
 
 
+#: No changes (:func:`_drain_all_fused`'s default).
+_NO_CHANGES: Mapping[str, Any] = MappingProxyType({})
+
+
 def _filled(size: int, value: int) -> np.ndarray:
     """``np.full(size, value, dtype=np.int64)``, without ``np.full``'s Python overhead."""
     out = np.empty(size, dtype=np.int64)
@@ -767,10 +809,10 @@ def _drain_all_fused(
     params: EconomyParams,
     block: int,
     views: dict[str, np.ndarray],
-    changes: dict[str, Any],
     *,
     bonds_owned: bool,
     backend: Backend,
+    changes: Mapping[str, Any] = _NO_CHANGES,
 ) -> tuple[NetworkState, DrainResult] | None:
     """:func:`drain` of a step where every subnet is due in one epoch group (tempo mode),
     on the fused backend (``views`` as in :func:`drain_with_views`, ``changes`` as in

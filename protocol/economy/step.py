@@ -32,7 +32,13 @@ import torch
 
 from protocol._numba import Backend
 from protocol.economy.coinbase import CoinbaseResult, run_coinbase, run_coinbase_with_views
-from protocol.economy.drain import DrainResult, _drain_with_views, drain, due_subnets
+from protocol.economy.drain import (
+    DrainResult,
+    _drain_with_views,
+    _due_array,
+    drain,
+    due_subnets,
+)
 from protocol.economy.registration import decay_registration_burn
 from protocol.economy.staking import apply_market_flows
 from protocol.economy.state import EconomyParams, NetworkState
@@ -178,11 +184,10 @@ def tempo_step(
     state, executed = _flows(state, params, flows)
     # the coinbase hands the drain numpy views of the fields it wrote (no second conversion)
     state, coinbase, views = run_coinbase_with_views(state, params, n_blocks, "auto")
-    due = due_subnets(state, last)
     state, drained = _drain_with_views(
         state,
         params,
-        due,
+        _due_array(state, last),
         last,
         views,
         {"reg_burn": reg_burn, "block": last},

@@ -132,7 +132,7 @@ def test_a_drain_with_changes_is_the_drain_then_replace(case: str) -> None:
     want_state, want = drain_with_views(copy, params, due, block, {}, backend=backend)
     want_state = want_state.replace(**changes)
     got_state, got = _drain_with_views(
-        state, params, due, block, {}, changes, bonds_owned=False, backend=backend
+        state, params, due.numpy(), block, {}, changes, bonds_owned=False, backend=backend
     )
     assert _bytes(got_state) == _bytes(want_state)
     for name in ("drained", "miner_alpha", "root_tao_paid", "incentive", "dividends"):
@@ -185,3 +185,54 @@ def test_the_flow_shares_divide_as_torch_does() -> None:
     fused = _flow_shares_fused(zero, params, zero.block + 1)
     assert fused is not None
     assert fused[1].numpy().tobytes() == np.zeros(4).tobytes()
+
+
+def _odd_floats(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Floats with zeros of both signs, NaN, infinities and values near the 1e-300 floor."""
+    values = rng.normal(0, 1, size) * 10.0 ** rng.integers(-310, 20, size)
+    specials = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-300, 5e-301, 2e-300])
+    pick = rng.random(size) < 0.3
+    values[pick] = rng.choice(specials, int(pick.sum()))
+    return values
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_spot_price_kernel_is_the_numpy_select(seed: int) -> None:
+    from protocol.economy import amm
+
+    rng = np.random.default_rng(seed)
+    for size in (0, 1, 5, 16, 33):
+        tao, alpha = _odd_floats(rng, size), _odd_floats(rng, size)
+        w1 = np.where(rng.random(size) < 0.8, rng.random(size), _odd_floats(rng, size))
+        with np.errstate(all="ignore"):
+            denom = (1.0 - w1) * alpha
+            want = np.where(denom > 0, w1 * tao / np.maximum(denom, 1e-300), 0.0)
+        got = amm.spot_price_array(tao, alpha, w1)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    # other dtypes and shapes keep numpy's own promotion and broadcasting
+    low = amm.spot_price_array(np.ones(3, np.float32), np.ones(3, np.float32), np.full(3, 0.5))
+    assert low.dtype == np.float64
+    grid = amm.spot_price_array(np.ones((2, 3)), np.ones((2, 3)), np.full((2, 3), 0.5))
+    assert grid.shape == (2, 3) and np.all(grid == 1.0)
+
+
+def test_the_due_kernel_is_the_numpy_compare() -> None:
+    from protocol.economy.drain import _due_array
+
+    state = _state()
+    S = state.n_subnets
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        last = torch.from_numpy(rng.integers(-(1 << 62), 1 << 62, S))
+        tempo = torch.from_numpy(rng.integers(-5, 400, S))
+        active = torch.from_numpy(rng.random(S) < 0.7)
+        s = state.replace(last_epoch_block=last, tempo=tempo, active=active)
+        for block in (0, 360, int(rng.integers(-(1 << 62), 1 << 62)), (1 << 63) - 1):
+            want = active.numpy() & ((block - last.numpy()) >= tempo.numpy())
+            got = _due_array(s, block)
+            assert got.dtype == np.bool_ and got.tobytes() == want.tobytes()
+            assert due_subnets(s, block).numpy().tobytes() == want.tobytes()
+    # an int32 tempo takes numpy's compare, as before
+    s = state.replace(tempo=state.tempo.to(torch.int32))
+    want = s.active.numpy() & ((720 - s.last_epoch_block.numpy()) >= s.tempo.numpy())
+    assert _due_array(s, 720).tobytes() == want.tobytes()

@@ -553,6 +553,52 @@ def _coinbase_pre(
 
 
 @jit
+def _sum_side(values: np.ndarray, level: float) -> int:  # pragma: no cover - compiled by numba
+    """Whether a float64 sum of ``values`` in any order (torch's among them) is ``> level``:
+    1 yes, 0 no, -1 where orders may disagree.
+
+    Every order of ``n`` additions is within ``(n - 1)·u·Σ|x|`` (``u = 2**-53``) of the exact
+    sum, so two orders differ by at most twice that; this sum decides where it lies further
+    from ``level`` than ``(n + 2)·1e-15·Σ|x|`` (over four times that bound). A NaN gives NaN
+    in every order; with the finite values far from overflow, infinities of both signs give
+    NaN and one sign of infinity gives it.
+    """
+    n = values.shape[0]
+    total = 0.0
+    magnitude = 0.0
+    nan = False
+    plus_inf = False
+    minus_inf = False
+    for i in range(n):
+        x = values[i]
+        if x != x:
+            nan = True
+        elif x == np.inf:
+            plus_inf = True
+        elif x == -np.inf:
+            minus_inf = True
+        else:
+            total += x
+            magnitude += abs(x)
+    if nan:
+        return 0  # NaN > level is False
+    if not magnitude < 1e300 or n >= 1 << 40:
+        return -1  # (an order may overflow where another does not)
+    if plus_inf and minus_inf:
+        return 0  # NaN
+    if plus_inf:
+        return 1
+    if minus_inf:
+        return 0
+    margin = (n + 2) * 1e-15 * magnitude
+    if total > level + margin:
+        return 1
+    if total < level - margin:
+        return 0
+    return -1
+
+
+@jit
 def _coinbase_mid(
     pre: np.ndarray,
     log2: np.ndarray,
@@ -806,7 +852,10 @@ def _run_coinbase_fused_views(
     else:
         digamma = trigamma = pre[3:5]  # (not read)
     root_weighted = _root_stake_total(state) * params.tao_weight
-    root_sell = float(as_tensor(pre[5]).sum()) > 1.0
+    # whether torch's sum of the listed moving prices exceeds 1, decided without it unless
+    # the sum is within its rounding of 1
+    side = _sum_side(pre[5], 1.0)
+    root_sell = side == 1 if side >= 0 else float(as_tensor(pre[5]).sum()) > 1.0
     mid = np.empty((13, size))
     if not _coinbase_mid(
         pre,

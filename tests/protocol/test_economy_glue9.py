@@ -236,3 +236,34 @@ def test_the_due_kernel_is_the_numpy_compare() -> None:
     s = state.replace(tempo=state.tempo.to(torch.int32))
     want = s.active.numpy() & ((720 - s.last_epoch_block.numpy()) >= s.tempo.numpy())
     assert _due_array(s, 720).tobytes() == want.tobytes()
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the kernel is numba's")
+def test_the_sum_side_agrees_with_torchs_sum_where_it_decides() -> None:
+    """``_sum_side`` answers as ``torch.sum(values) > level`` wherever it answers, and
+    leaves sums within rounding of the level (and overflowing ones) undecided."""
+    from protocol.economy.coinbase import _sum_side
+
+    rng = np.random.default_rng(11)
+    seen = {-1: 0, 0: 0, 1: 0}
+    specials = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e308, -1e308, 5e-324]
+    for trial in range(3000):
+        size = int(rng.integers(0, 40))
+        values = rng.random(size) * (2.0 / max(size, 1))
+        if trial % 3 == 0 and size:  # a sum a few ulps from 1
+            values *= 1.0 / values.sum() * (1.0 + float(rng.integers(-4, 5)) * 2.0**-52)
+        if trial % 5 == 0 and size:
+            values[rng.integers(0, size, 2)] = rng.choice(specials, 2)
+        side = _sum_side(values, 1.0)
+        seen[side] += 1
+        if side >= 0:
+            assert (side == 1) == (float(torch.from_numpy(values).sum()) > 1.0)
+    assert min(seen.values()) > 50  # every answer met
+    # one order overflows, the other not: undecided
+    assert _sum_side(np.array([np.inf, -1e308, -1e308]), 1.0) == -1
+    assert _sum_side(np.array([1e308, 1e308, -1e308]), 1.0) == -1
+    assert _sum_side(np.array([np.inf, 1.0]), 1.0) == 1
+    assert _sum_side(np.array([np.inf, -np.inf]), 1.0) == 0
+    assert _sum_side(np.array([0.5, np.nan]), 1.0) == 0
+    assert _sum_side(np.array([1.0]), 1.0) == -1
+    assert _sum_side(np.zeros(0), 1.0) == 0

@@ -599,9 +599,31 @@ def _sum_side(values: np.ndarray, level: float) -> int:  # pragma: no cover - co
 
 
 @jit
+def _halving_counts(frac: np.ndarray, out: np.ndarray) -> bool:  # pragma: no cover - numba
+    """``out = floor(-log2(frac) + 1e-12)``, the halving counts, with this platform's
+    ``log2`` where its value decides the floor for any ``log2`` within a few ulps of it (as
+    torch's is): False, ``out`` incomplete, where one lies within 1e-9 of an integer, or a
+    fraction is not a positive finite number (the caller takes torch's ``log2``). A NaN
+    fraction gives NaN, as with any ``log2``."""
+    for i in range(frac.shape[0]):
+        f = frac[i]
+        if f != f:
+            out[i] = f
+            continue
+        if not 0.0 < f < np.inf:
+            return False
+        t = -np.log2(f) + 1e-12
+        k = np.floor(t)
+        if t - k < 1e-9 or (k + 1.0) - t < 1e-9:
+            return False
+        out[i] = k
+    return True
+
+
+@jit
 def _coinbase_mid(
     pre: np.ndarray,
-    log2: np.ndarray,
+    halvings: np.ndarray,
     emit: np.ndarray,
     shares: np.ndarray,
     e_b: float,
@@ -625,13 +647,14 @@ def _coinbase_mid(
     and ``trigamma``: rows 0 and 1 of each at ``lo`` and ``hi``). Rows of ``out``: tao
     emission (one block), alpha emission, root proportion, tao_in, alpha_in, excess, pool
     TAO and alpha after the injection, weights, swap base, swap exponent, factor exponent,
-    ``tao_in + excess``. Returns False where a halving count is out of the table (the
+    ``tao_in + excess``. ``halvings``: the halving counts ``floor(-log2(frac) + 1e-12)``
+    (:func:`_halving_counts`). Returns False where a halving count is out of the table (the
     caller takes the reference path)."""
     for i in range(pre.shape[1]):
         price = pre[0, i]
         issuance_raw = pre[1, i]
         issuance = 0.0 if issuance_raw < 0.0 else issuance_raw
-        k = np.floor(-log2[i] + 1e-12)
+        k = halvings[i]
         if k != k:
             power = k
         elif 0.0 <= k < pow2.shape[0]:
@@ -841,7 +864,10 @@ def _run_coinbase_fused_views(
     )
     closed_form = n_blocks > 8 and m <= 1e-3 and h > 0 and started
     as_tensor = torch.from_numpy
-    log2 = torch.log2(as_tensor(pre[2])).numpy()
+    # the halving counts: torch's log2 only where the floor could depend on its last ulps
+    halvings = np.empty(size)
+    if not _halving_counts(pre[2], halvings):
+        halvings = np.floor(-torch.log2(as_tensor(pre[2])).numpy() + 1e-12)
     if closed_form:
         # lo and hi (rows 3 and 4) in one call each: both functions are elementwise scalar
         # functions in torch (its vectorised digamma maps the scalar one), so the values
@@ -859,7 +885,7 @@ def _run_coinbase_fused_views(
     mid = np.empty((13, size))
     if not _coinbase_mid(
         pre,
-        log2,
+        halvings,
         emit,
         shares.numpy(),
         e_b,

@@ -267,3 +267,35 @@ def test_the_sum_side_agrees_with_torchs_sum_where_it_decides() -> None:
     assert _sum_side(np.array([0.5, np.nan]), 1.0) == 0
     assert _sum_side(np.array([1.0]), 1.0) == -1
     assert _sum_side(np.zeros(0), 1.0) == 0
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the kernel is numba's")
+def test_the_halving_counts_are_torchs_where_decided() -> None:
+    """``_halving_counts`` gives ``floor(-torch.log2(frac) + 1e-12)`` wherever it answers,
+    and declines fractions at (or within rounding of) a power of two and non-positive or
+    infinite ones."""
+    from protocol.economy.coinbase import _halving_counts
+
+    rng = np.random.default_rng(7)
+    fracs = np.concatenate(
+        [
+            rng.random(5000),
+            2.0 ** -rng.uniform(0, 60, 5000),
+            np.nextafter(2.0 ** -np.arange(61.0), 0.0),
+            np.nextafter(2.0 ** -np.arange(61.0), 1.0),
+        ]
+    )
+    fracs = fracs[(fracs >= 2.0**-60) & (fracs <= 1.0)]
+    decided = 0
+    for chunk in np.array_split(fracs, 500):
+        out = np.empty(chunk.size)
+        if _halving_counts(chunk, out):
+            decided += 1
+            want = np.floor(-torch.log2(torch.from_numpy(chunk)).numpy() + 1e-12)
+            assert out.tobytes() == want.tobytes()
+    assert decided > 100
+    for odd in (1.0, 0.5, 2.0**-60, 0.0, -0.5, np.inf):
+        assert not _halving_counts(np.array([0.3, odd]), np.empty(2))
+    out = np.empty(2)
+    assert _halving_counts(np.array([np.nan, 0.3]), out)
+    assert np.isnan(out[0]) and out[1] == 1.0

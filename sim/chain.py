@@ -16,6 +16,7 @@ import torch
 from protocol import economy
 from protocol._numba import HAVE_NUMBA, jit
 from protocol.economy.amm import spot_price_array
+from protocol.economy.coinbase import subnet_shares
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
 from protocol.yuma.mechanisms import get_mechanism
 
@@ -31,8 +32,6 @@ __all__ = [
 
 def emission_shares(state: NetworkState, params: EconomyParams) -> np.ndarray:
     """TAO emission share per subnet at the next block ``[S]``."""
-    from protocol.economy.coinbase import subnet_shares
-
     return subnet_shares(state, params, state.block + 1).numpy().astype(float)
 
 

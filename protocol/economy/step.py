@@ -72,7 +72,8 @@ def _flows(
 ) -> tuple[NetworkState, torch.Tensor]:
     if flows is None:
         # (a tensor on a numpy array of zeros: the same values, without a torch dispatch)
-        return state, torch.from_numpy(np.zeros(state.n_subnets))
+        # (the size from the state's view: no tensor made for it)
+        return state, torch.from_numpy(np.zeros(state.view("active").shape[0]))
     return apply_market_flows(state, flows, params)
 
 

@@ -135,6 +135,7 @@ def _due_array(state: NetworkState, block: int) -> np.ndarray:
         and type(block) is int
         and -(1 << 63) <= block < 1 << 63
         and active.ndim == 1
+        and active.shape == last_epoch_block.shape == tempo.shape
     ):
         out = np.empty(active.shape[0], dtype=np.bool_)
         _due_rows(active, last_epoch_block, tempo, block, out)

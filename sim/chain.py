@@ -16,6 +16,7 @@ import torch
 from protocol import economy
 from protocol._numba import HAVE_NUMBA, jit
 from protocol.economy.amm import spot_price_array
+from protocol.economy.coinbase import subnet_shares
 from protocol.economy.state import MARKET_ACCOUNT, EconomyParams, NetworkState
 from protocol.yuma.mechanisms import get_mechanism
 
@@ -31,8 +32,6 @@ __all__ = [
 
 def emission_shares(state: NetworkState, params: EconomyParams) -> np.ndarray:
     """TAO emission share per subnet at the next block ``[S]``."""
-    from protocol.economy.coinbase import subnet_shares
-
     return subnet_shares(state, params, state.block + 1).numpy().astype(float)
 
 
@@ -76,7 +75,27 @@ def _alpha_per_share_rows(
 
 def uid_owned_alpha(state: NetworkState) -> np.ndarray:
     """Alpha each uid's own coldkey holds on it (rao) ``[S, n]``."""
+    if HAVE_NUMBA:
+        # the alpha per share and the product in one pass (the same two operations each)
+        alpha = state.view("hotkey_alpha")
+        out = np.empty(alpha.shape)
+        _uid_owned_alpha_rows(state.view("owner_shares"), alpha, state.view("total_shares"), out)
+        return out
     return state.view("owner_shares") * _alpha_per_share(state)
+
+
+@jit
+def _uid_owned_alpha_rows(
+    owner: np.ndarray, alpha: np.ndarray, total: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """``out = owner * value`` with ``value`` :func:`_alpha_per_share_rows`'s alpha per
+    share, element by element."""
+    rows, n = alpha.shape
+    for i in range(rows):
+        for j in range(n):
+            t = total[i, j]
+            value = alpha[i, j] / (t if t >= 1e-300 else 1e-300) if t > 0 else 0.0
+            out[i, j] = owner[i, j] * value
 
 
 def account_alpha(state: NetworkState) -> np.ndarray:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
+from protocol._numba import jit
 from protocol.economy.state import EconomyParams, NetworkState
 from protocol.governance import metrics as governance_metrics
 from protocol.units import BLOCKS_PER_DAY, RAO_PER_TAO
@@ -216,21 +217,19 @@ class Recorder:
             self.daily_prices.append(m.market.price_usd)
             self._last_price_day = day
         shares = chain.emission_shares(m.state, m.params)
-        emitting = shares > 0
-        if emitting.all():
-            # every subnet emits: what the general case below gives, NaN everywhere (the same
-            # all-NaN array while every subnet keeps emitting; nothing writes into it)
+        # a subnet that stops emitting records the day (kept until it emits again)
+        ended = np.empty(shares.shape[0])
+        if _end_of_emission(shares, self.end_of_emission, float(m.day), ended):
+            # every subnet emits: NaN everywhere, as ``ended`` (the same all-NaN array while
+            # every subnet keeps emitting; nothing writes into it)
             if self.end_of_emission is not self._all_emitting:
-                self._all_emitting = np.full(emitting.shape, np.nan)
+                self._all_emitting = np.full(shares.shape, np.nan)
                 self.end_of_emission = self._all_emitting
         else:
-            newly_off = emitting == 0
-            self.end_of_emission = np.where(
-                np.isnan(self.end_of_emission) & newly_off, m.day, self.end_of_emission
-            )
-            self.end_of_emission = np.where(emitting, np.nan, self.end_of_emission)
+            self.end_of_emission = ended
         if not force and m.block < self._next and not m.finished:
             return
+        emitting = shares > 0
         self._next = m.block + self.every
         st = m.state
         prices = chain.alpha_prices(st)
@@ -297,6 +296,24 @@ class Recorder:
     def timeseries(self) -> pd.DataFrame:
         """The recorded rows as a DataFrame (one row per subnet and time)."""
         return pd.DataFrame(self.rows)
+
+
+@jit
+def _end_of_emission(
+    shares: np.ndarray, previous: np.ndarray, day: float, out: np.ndarray
+) -> bool:  # pragma: no cover - compiled by numba
+    """``out`` = NaN where a subnet emits (``shares > 0``), else ``previous`` or, where that
+    is NaN (emitting until now), ``day``: the two selects of the recorder in one pass.
+    Returns whether every subnet emits."""
+    every = True
+    for i in range(shares.shape[0]):
+        if shares[i] > 0:
+            out[i] = np.nan
+        else:
+            every = False
+            before = previous[i]
+            out[i] = day if before != before else before
+    return every
 
 
 def _role_accounts(model: RecordedModel) -> dict[str, np.ndarray]:

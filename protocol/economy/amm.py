@@ -17,6 +17,8 @@ import math
 import numpy as np
 import torch
 
+from protocol._numba import HAVE_NUMBA, jit
+
 __all__ = [
     "alpha_needed_for_tao",
     "inject",
@@ -161,9 +163,41 @@ def inject(
 def spot_price_array(pool_tao: np.ndarray, pool_alpha: np.ndarray, w1: np.ndarray) -> np.ndarray:
     """:func:`spot_price` on numpy float64 arrays (bit-identical: the same subtraction,
     products, division and select, each correctly rounded), without a tensor dispatch per
-    operation; for readers of the state that want numpy anyway."""
+    operation; for readers of the state that want numpy anyway. Three ``[S]`` float64 arrays
+    (the state's pools) take one pass of a numba kernel, the same operations per element."""
+    if (
+        HAVE_NUMBA
+        and type(pool_tao) is np.ndarray
+        and type(pool_alpha) is np.ndarray
+        and type(w1) is np.ndarray
+        and pool_tao.dtype is _FLOAT64
+        and pool_alpha.dtype is _FLOAT64
+        and w1.dtype is _FLOAT64
+        and pool_tao.ndim == 1
+        and pool_tao.shape == pool_alpha.shape == w1.shape
+    ):
+        out = np.empty(pool_tao.shape[0])
+        _spot_price_rows(pool_tao, pool_alpha, w1, out)
+        return out
     denom = (1.0 - w1) * pool_alpha
     return np.where(denom > 0, w1 * pool_tao / np.maximum(denom, 1e-300), 0.0)
+
+
+_FLOAT64 = np.dtype(np.float64)
+
+
+@jit
+def _spot_price_rows(
+    pool_tao: np.ndarray, pool_alpha: np.ndarray, w1: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """:func:`spot_price_array`'s select per element: where ``denom > 0`` it is not NaN, so
+    numpy's ``maximum(denom, 1e-300)`` is ``denom`` unless below the floor."""
+    for i in range(pool_tao.shape[0]):
+        denom = (1.0 - w1[i]) * pool_alpha[i]
+        if denom > 0:
+            out[i] = w1[i] * pool_tao[i] / (denom if denom >= 1e-300 else 1e-300)
+        else:
+            out[i] = 0.0
 
 
 def inject_array(

@@ -459,6 +459,28 @@ _OUT_ROWS = (
     "root_sell_acc",
     "tao_emission",
 )
+#: The state fields the fused coinbase reads, in the order it unpacks them.
+_COINBASE_READS = (
+    "pool_tao",
+    "pool_alpha",
+    "pool_weight_alpha",
+    "alpha_minted",
+    "alpha_recycled",
+    "moving_price",
+    "alpha_burned",
+    "start_block",
+    "owner_cut_enabled",
+    "active",
+    "protocol_alpha",
+    "pending_owner",
+    "pending_server",
+    "pending_validator",
+    "pending_root",
+    "flow_ema",
+    "cost_ema",
+    "flow_acc",
+    "root_sell_acc",
+)
 #: The rows of that block the coinbase's result holds besides the state's.
 _RESULT_ROWS = ("tao_emission", "bought", "alpha_out", "owner_cut", "root_alpha")
 #: The state fields the fused coinbase replaces by rows of that block (same names).
@@ -469,12 +491,14 @@ def _fused_obstacles(state: NetworkState, era: ShareEra) -> list[str]:
     """Why the fused coinbase cannot run on ``state`` under ``era`` (empty: it can)."""
     if era.injection_array not in _CAP_MODES:
         return [f"era {era.name!r} has no fused injection"]
+    # (one call for the usual case, every field a float64 view; is_float64 names the first
+    # field that is not)
+    if state.all_float64_cpu(_FLOAT_FIELDS):
+        return []
     for name in _FLOAT_FIELDS:
-        # (is_cpu: a device object per field would cost more than the rest of the check; a
-        # field whose tensor is still to be made is answered from its view)
         if not state.is_float64(name, cpu=True):
             return [f"{name} is not a float64 CPU tensor"]
-    return []
+    return []  # pragma: no cover - all_float64_cpu answers as is_float64 does
 
 
 @jit
@@ -529,9 +553,77 @@ def _coinbase_pre(
 
 
 @jit
+def _sum_side(values: np.ndarray, level: float) -> int:  # pragma: no cover - compiled by numba
+    """Whether a float64 sum of ``values`` in any order (torch's among them) is ``> level``:
+    1 yes, 0 no, -1 where orders may disagree.
+
+    Every order of ``n`` additions is within ``(n - 1)·u·Σ|x|`` (``u = 2**-53``) of the exact
+    sum, so two orders differ by at most twice that; this sum decides where it lies further
+    from ``level`` than ``(n + 2)·1e-15·Σ|x|`` (over four times that bound). A NaN gives NaN
+    in every order; with the finite values far from overflow, infinities of both signs give
+    NaN and one sign of infinity gives it.
+    """
+    n = values.shape[0]
+    total = 0.0
+    magnitude = 0.0
+    nan = False
+    plus_inf = False
+    minus_inf = False
+    for i in range(n):
+        x = values[i]
+        if x != x:
+            nan = True
+        elif x == np.inf:
+            plus_inf = True
+        elif x == -np.inf:
+            minus_inf = True
+        else:
+            total += x
+            magnitude += abs(x)
+    if nan:
+        return 0  # NaN > level is False
+    if not magnitude < 1e300 or n >= 1 << 40:
+        return -1  # (an order may overflow where another does not)
+    if plus_inf and minus_inf:
+        return 0  # NaN
+    if plus_inf:
+        return 1
+    if minus_inf:
+        return 0
+    margin = (n + 2) * 1e-15 * magnitude
+    if total > level + margin:
+        return 1
+    if total < level - margin:
+        return 0
+    return -1
+
+
+@jit
+def _halving_counts(frac: np.ndarray, out: np.ndarray) -> bool:  # pragma: no cover - numba
+    """``out = floor(-log2(frac) + 1e-12)``, the halving counts, with this platform's
+    ``log2`` where its value decides the floor for any ``log2`` within a few ulps of it (as
+    torch's is): False, ``out`` incomplete, where one lies within 1e-9 of an integer, or a
+    fraction is not a positive finite number (the caller takes torch's ``log2``). A NaN
+    fraction gives NaN, as with any ``log2``."""
+    for i in range(frac.shape[0]):
+        f = frac[i]
+        if f != f:
+            out[i] = f
+            continue
+        if not 0.0 < f < np.inf:
+            return False
+        t = -np.log2(f) + 1e-12
+        k = np.floor(t)
+        if t - k < 1e-9 or (k + 1.0) - t < 1e-9:
+            return False
+        out[i] = k
+    return True
+
+
+@jit
 def _coinbase_mid(
     pre: np.ndarray,
-    log2: np.ndarray,
+    halvings: np.ndarray,
     emit: np.ndarray,
     shares: np.ndarray,
     e_b: float,
@@ -544,23 +636,25 @@ def _coinbase_mid(
     resolve_weights: bool,
     pow2: np.ndarray,
     closed_form: bool,
-    gamma: np.ndarray,
+    digamma: np.ndarray,
+    trigamma: np.ndarray,
     alpha: float,
     halving: float,
     out: np.ndarray,
 ) -> bool:  # pragma: no cover - compiled by numba
     """The block emission, root proportion, capped injection, pool injection and the swap's
-    base and exponent; with ``closed_form`` the moving price factor's exponent (``gamma``:
-    digamma of ``hi`` and ``lo``, trigamma of ``lo`` and ``hi``). Rows of ``out``: tao
+    base and exponent; with ``closed_form`` the moving price factor's exponent (``digamma``
+    and ``trigamma``: rows 0 and 1 of each at ``lo`` and ``hi``). Rows of ``out``: tao
     emission (one block), alpha emission, root proportion, tao_in, alpha_in, excess, pool
     TAO and alpha after the injection, weights, swap base, swap exponent, factor exponent,
-    ``tao_in + excess``. Returns False where a halving count is out of the table (the
+    ``tao_in + excess``. ``halvings``: the halving counts ``floor(-log2(frac) + 1e-12)``
+    (:func:`_halving_counts`). Returns False where a halving count is out of the table (the
     caller takes the reference path)."""
     for i in range(pre.shape[1]):
         price = pre[0, i]
         issuance_raw = pre[1, i]
         issuance = 0.0 if issuance_raw < 0.0 else issuance_raw
-        k = np.floor(-log2[i] + 1e-12)
+        k = halvings[i]
         if k != k:
             power = k
         elif 0.0 <= k < pow2.shape[0]:
@@ -607,8 +701,8 @@ def _coinbase_mid(
         out[9, i] = new_tao / _nan_max(new_tao + excess * 1.0, 1e-300)
         out[10, i] = (1.0 - w1) / _nan_max(w1, 1e-300)
         if closed_form:
-            inv_sum = gamma[0, i] - gamma[1, i]
-            inv_sq_sum = gamma[2, i] - gamma[3, i]
+            inv_sum = digamma[1, i] - digamma[0, i]
+            inv_sq_sum = trigamma[0, i] - trigamma[1, i]
             sum_alpha = alpha * (n_blocks - halving * inv_sum)
             sum_alpha_sq = (alpha * alpha) * (
                 (n_blocks - (2.0 * halving) * inv_sum) + (halving * halving) * inv_sq_sum
@@ -725,16 +819,32 @@ def _run_coinbase_fused_views(
 ) -> tuple[NetworkState, CoinbaseResult, dict[str, np.ndarray]] | None:
     """:func:`_run_coinbase_fused` with the views of :func:`run_coinbase_with_views`."""
     block = state.block + 1
-    view = state.view  # the state's numpy views (each field converted once per state)
     e_b = float(block_emission(state.total_issuance))
     emit, shares = _emit_and_shares(state, params, era, block)
     n = float(n_blocks)
     m, h = params.subnet_moving_alpha, float(params.ema_price_halving_blocks)
-    pool_tao0, pool_alpha0 = view("pool_tao"), view("pool_alpha")
-    w0 = view("pool_weight_alpha")
-    alpha_minted0, alpha_recycled0 = view("alpha_minted"), view("alpha_recycled")
-    moving_price0 = view("moving_price")
-    alpha_burned0 = view("alpha_burned")
+    # the state's numpy views (each field converted once per state), fetched in one call
+    (
+        pool_tao0,
+        pool_alpha0,
+        w0,
+        alpha_minted0,
+        alpha_recycled0,
+        moving_price0,
+        alpha_burned0,
+        start_block0,
+        cut_enabled0,
+        active0,
+        protocol_alpha0,
+        pending_owner0,
+        pending_server0,
+        pending_validator0,
+        pending_root0,
+        flow_ema0,
+        cost_ema0,
+        flow_acc0,
+        root_sell_acc0,
+    ) = state.views(_COINBASE_READS)
     size = emit.shape[0]
     pre = np.empty((6, size))
     started = _coinbase_pre(
@@ -744,7 +854,7 @@ def _run_coinbase_fused_views(
         alpha_minted0,
         alpha_burned0,
         alpha_recycled0,
-        view("start_block"),
+        start_block0,
         float(block),
         h,
         n,
@@ -754,20 +864,28 @@ def _run_coinbase_fused_views(
     )
     closed_form = n_blocks > 8 and m <= 1e-3 and h > 0 and started
     as_tensor = torch.from_numpy
-    log2 = torch.log2(as_tensor(pre[2])).numpy()
-    gamma = np.empty((4, size))
+    # the halving counts: torch's log2 only where the floor could depend on its last ulps
+    halvings = np.empty(size)
+    if not _halving_counts(pre[2], halvings):
+        halvings = np.floor(-torch.log2(as_tensor(pre[2])).numpy() + 1e-12)
     if closed_form:
-        lo, hi = as_tensor(pre[3]), as_tensor(pre[4])
-        gamma[0] = torch.digamma(hi).numpy()
-        gamma[1] = torch.digamma(lo).numpy()
-        gamma[2] = torch.polygamma(1, lo).numpy()
-        gamma[3] = torch.polygamma(1, hi).numpy()
+        # lo and hi (rows 3 and 4) in one call each: both functions are elementwise scalar
+        # functions in torch (its vectorised digamma maps the scalar one), so the values
+        # are those of a call per row
+        lo_hi = as_tensor(pre[3:5])
+        digamma = torch.digamma(lo_hi).numpy()
+        trigamma = torch.polygamma(1, lo_hi).numpy()
+    else:
+        digamma = trigamma = pre[3:5]  # (not read)
     root_weighted = _root_stake_total(state) * params.tao_weight
-    root_sell = float(as_tensor(pre[5]).sum()) > 1.0
+    # whether torch's sum of the listed moving prices exceeds 1, decided without it unless
+    # the sum is within its rounding of 1
+    side = _sum_side(pre[5], 1.0)
+    root_sell = side == 1 if side >= 0 else float(as_tensor(pre[5]).sum()) > 1.0
     mid = np.empty((13, size))
     if not _coinbase_mid(
         pre,
-        log2,
+        halvings,
         emit,
         shares.numpy(),
         e_b,
@@ -780,7 +898,8 @@ def _run_coinbase_fused_views(
         era.resolve_weights,
         _POW2,
         closed_form,
-        gamma,
+        digamma,
+        trigamma,
         m,
         h,
         mid,
@@ -799,25 +918,25 @@ def _run_coinbase_fused_views(
         power,
         factor,
         n,
-        view("owner_cut_enabled"),
+        cut_enabled0,
         params.subnet_owner_cut,
         root_sell,
         params.recycle_chain_bought_alpha,
         (1.0 - params.flow_smoothing) ** n_blocks,
         emit,
-        view("active"),
+        active0,
         alpha_minted0,
         alpha_recycled0,
-        view("protocol_alpha"),
-        view("pending_owner"),
-        view("pending_server"),
-        view("pending_validator"),
-        view("pending_root"),
+        protocol_alpha0,
+        pending_owner0,
+        pending_server0,
+        pending_validator0,
+        pending_root0,
         moving_price0,
-        view("flow_ema"),
-        view("cost_ema"),
-        view("flow_acc"),
-        view("root_sell_acc"),
+        flow_ema0,
+        cost_ema0,
+        flow_acc0,
+        root_sell_acc0,
         out,
     )
     arrays = dict(zip(_OUT_ROWS, out, strict=True))  # the block's rows, as numpy views

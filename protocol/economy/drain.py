@@ -28,13 +28,15 @@ Documented simplifications (docs/economy.md, "Documented simplifications"):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import torch
 
-from protocol._numba import Backend, choose_backend
+from protocol._numba import HAVE_NUMBA, Backend, choose_backend, jit
 from protocol.economy._fused_drain import (
     PAYOUT_SUMS,
     SETTLE_ROWS,
@@ -111,9 +113,44 @@ class DrainResult(ArrayBacked):
 
 def due_subnets(state: NetworkState, block: int) -> torch.Tensor:
     """Subnets whose epoch runs at ``block``: ``block − LastEpochBlock >= tempo`` (HEAD) ``[S]``."""
+    return torch.from_numpy(_due_array(state, block))
+
+
+#: The state fields :func:`_due_array` reads, in its order.
+_DUE_READS = ("active", "last_epoch_block", "tempo")
+_BOOL = np.dtype(np.bool_)
+_INT64 = np.dtype(np.int64)
+
+
+def _due_array(state: NetworkState, block: int) -> np.ndarray:
+    """:func:`due_subnets` in numpy: one pass of :func:`_due_rows` over the state's views
+    where they have the state's dtypes (bool, int64, int64) and ``block`` is an int64, else
+    the same compares in numpy."""
+    active, last_epoch_block, tempo = state.views(_DUE_READS)
+    if (
+        HAVE_NUMBA
+        and active.dtype is _BOOL
+        and last_epoch_block.dtype is _INT64
+        and tempo.dtype is _INT64
+        and type(block) is int
+        and -(1 << 63) <= block < 1 << 63
+        and active.ndim == 1
+        and active.shape == last_epoch_block.shape == tempo.shape
+    ):
+        out = np.empty(active.shape[0], dtype=np.bool_)
+        _due_rows(active, last_epoch_block, tempo, block, out)
+        return out
     # in numpy on views of the state (the same integer compares, no tensor dispatch each)
-    since = block - state.view("last_epoch_block")
-    return torch.from_numpy(state.view("active") & (since >= state.view("tempo")))
+    return active & ((block - last_epoch_block) >= tempo)
+
+
+@jit
+def _due_rows(
+    active: np.ndarray, last_epoch_block: np.ndarray, tempo: np.ndarray, block: int, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba
+    """``out = active & (block - last_epoch_block >= tempo)`` (int64 arithmetic, as numpy's)."""
+    for i in range(active.shape[0]):
+        out[i] = active[i] and block - last_epoch_block[i] >= tempo[i]
 
 
 def _uid_root_stake(state: NetworkState, index: torch.Tensor | None = None) -> torch.Tensor:
@@ -474,23 +511,44 @@ def drain_with_views(
     :func:`protocol.economy.coinbase.run_coinbase_with_views`'s): the whole-network fused
     path reads them instead of converting those tensors again. Same results as :func:`drain`.
     """
+    return _drain_with_views(
+        state, params, due.numpy(), block, views, {}, bonds_owned=bonds_owned, backend=backend
+    )
+
+
+def _drain_with_views(
+    state: NetworkState,
+    params: EconomyParams,
+    due_np: np.ndarray,
+    block: int,
+    views: dict[str, np.ndarray],
+    changes: dict[str, Any],
+    *,
+    bonds_owned: bool,
+    backend: Backend,
+) -> tuple[NetworkState, DrainResult]:
+    """:func:`drain_with_views` with the due mask in numpy (``due_np``, ``[S]`` bool) and
+    ``changes`` (fields the drain does not read or write, as :meth:`NetworkState.replace`
+    takes them) made in the same new state: the step's other changes without a state of
+    their own."""
     choose_backend(backend)  # a bad name fails here, not at the first block with a subnet due
-    S, n = state.n_subnets, state.n_uids
-    f64 = torch.float64
     # The [S] bookkeeping runs in numpy on views of the state's tensors: the same float64
     # operations as in torch (bit-identical), without a tensor dispatch each.
-    due_np = due.numpy()
     n_due = np.count_nonzero(due_np)  # (one C call: cheaper than .any() and .all())
     if n_due == 0:
-        return state, DrainResult.nothing(S, n)
+        nothing = DrainResult.nothing(state.n_subnets, state.n_uids)
+        return (state.replace(**changes) if changes else state), nothing
 
     if n_due == due_np.size and choose_backend(backend) == "fused":
         fast = _drain_all_fused(
-            state, params, block, views, bonds_owned=bonds_owned, backend=backend
+            state, params, block, views, bonds_owned=bonds_owned, backend=backend, changes=changes
         )
         if fast is not None:
             return fast
 
+    S, n = state.n_subnets, state.n_uids
+    f64 = torch.float64
+    due = torch.from_numpy(due_np)
     # Everything below works on the B due subnets only ([B, n]); results are scattered back.
     idx_np = np.flatnonzero(due_np)
     idx = torch.from_numpy(idx_np)
@@ -652,6 +710,7 @@ def drain_with_views(
         validator_permit=validator_permit,
         emission=emission,
         last_epoch_block=torch.from_numpy(last_epoch_block),
+        **changes,
     )
     as_tensor = torch.from_numpy
     result = DrainResult(
@@ -705,6 +764,47 @@ _FUSED_DRAIN_DTYPE_OBJECTS: dict[str, np.dtype] = {
 }
 
 
+#: The state fields of :data:`_FUSED_DRAIN_DTYPES` and their dtypes, in one order.
+_FUSED_DRAIN_NAMES: tuple[str, ...] = tuple(_FUSED_DRAIN_DTYPE_OBJECTS)
+_FUSED_DRAIN_DTYPE_LIST: tuple[np.dtype, ...] = tuple(_FUSED_DRAIN_DTYPE_OBJECTS.values())
+
+#: :func:`_fused_epoch_params`'s answers, by ``(id(params), tempo, backend)``; each entry
+#: holds its params and mechanism (so an id is not reused while cached, and a mechanism
+#: registered anew under the name is looked at again).
+_FUSED_EPOCH_PARAMS: dict[tuple[int, int, str], tuple[Any, Any, EpochParams | None]] = {}
+_FUSED_EPOCH_PARAMS_SIZE = 64
+
+
+def _fused_epoch_params(
+    params: EconomyParams, mechanism: Any, tempo: int, backend: Backend
+) -> EpochParams | None:
+    """The resolved epoch parameters of a whole-network drain at ``tempo``, or None where the
+    fused epoch does not take them (:func:`fused_epoch_applies`): what the drain would work
+    out at each step from the same immutable parameters, worked out once."""
+    key = (id(params), tempo, backend)
+    hit = _FUSED_EPOCH_PARAMS.get(key)
+    if hit is not None and hit[0] is params and hit[1] is mechanism:
+        return hit[2]
+    base = params.epoch_params or _DEFAULT_EPOCH_PARAMS
+    epoch_params = mechanism.resolve_params(base.with_(tempo=tempo))
+    found = epoch_params if fused_epoch_applies(epoch_params, mechanism, backend) else None
+    if len(_FUSED_EPOCH_PARAMS) >= _FUSED_EPOCH_PARAMS_SIZE:
+        _FUSED_EPOCH_PARAMS.clear()
+    _FUSED_EPOCH_PARAMS[key] = (params, mechanism, found)
+    return found
+
+
+#: No changes (:func:`_drain_all_fused`'s default).
+_NO_CHANGES: Mapping[str, Any] = MappingProxyType({})
+
+
+def _filled(size: int, value: int) -> np.ndarray:
+    """``np.full(size, value, dtype=np.int64)``, without ``np.full``'s Python overhead."""
+    out = np.empty(size, dtype=np.int64)
+    out.fill(value)
+    return out
+
+
 def _drain_all_fused(
     state: NetworkState,
     params: EconomyParams,
@@ -713,9 +813,11 @@ def _drain_all_fused(
     *,
     bonds_owned: bool,
     backend: Backend,
+    changes: Mapping[str, Any] = _NO_CHANGES,
 ) -> tuple[NetworkState, DrainResult] | None:
     """:func:`drain` of a step where every subnet is due in one epoch group (tempo mode),
-    on the fused backend (``views`` as in :func:`drain_with_views`): the same kernels in the
+    on the fused backend (``views`` as in :func:`drain_with_views`, ``changes`` as in
+    :func:`_drain_with_views`): the same kernels in the
     same order on numpy views of the state, without the per-group gathers, the tensor round
     trips and ``yuma_epoch``'s argument checks (the state's shapes are the network's).
     Bit-identical to the general path.
@@ -725,27 +827,25 @@ def _drain_all_fused(
     (:func:`protocol.yuma.float_epoch.fused_epoch_applies`), or state arrays of another
     dtype or layout.
     """
-    S, n = state.n_subnets, state.n_uids
-    if state.epoch_overrides or S == 0 or n == 0:
+    if state.epoch_overrides:
         return None
-    tempos = set(state.tempo.tolist())  # a set of 16 ints: cheaper than a numpy compare
-    if len(tempos) != 1:
+    tempos = set(state.view("tempo").tolist())  # 16 ints: cheaper than a numpy compare
+    if len(tempos) != 1:  # (none in an empty network)
         return None
     mechanism = get_mechanism(params.mechanism)
-    base = params.epoch_params or _DEFAULT_EPOCH_PARAMS
-    epoch_params = mechanism.resolve_params(base.with_(tempo=int(tempos.pop())))
-    if not fused_epoch_applies(epoch_params, mechanism, backend):
+    epoch_params = _fused_epoch_params(params, mechanism, int(tempos.pop()), backend)
+    if epoch_params is None:
         return None
     # numpy views of the state's tensors (those given, else the state's own, converted once),
     # each of its dtype (the builtin dtypes are singletons: `is` first) and C-contiguous
-    view: dict[str, np.ndarray] = {}
-    for name, dtype in _FUSED_DRAIN_DTYPE_OBJECTS.items():
-        array = views.get(name)
-        if array is None:
-            array = state.view(name)
+    arrays = state.views(_FUSED_DRAIN_NAMES, given=views)
+    for array, dtype in zip(arrays, _FUSED_DRAIN_DTYPE_LIST, strict=True):
         if (array.dtype is not dtype and array.dtype != dtype) or not array.flags.c_contiguous:
             return None
-        view[name] = array
+    view = dict(zip(_FUSED_DRAIN_NAMES, arrays, strict=True))
+    S, n = view["uid_coldkey"].shape
+    if n == 0:
+        return None
 
     # the epoch stake ([S, n]) and the pots to split
     root_weighted = np.empty((S, n))
@@ -772,7 +872,7 @@ def _drain_all_fused(
         mechanism,
         last_update=view["last_update"],
         registration=view["registration_block"],
-        block=np.full(S, block, dtype=np.int64),
+        block=_filled(S, block),
         permit_prev_in=view["validator_permit"],
         # rows the weight writers and registration know to be all zero are not read
         live_rows=None if state.live_rows is None else state.live_rows.numpy(),
@@ -852,10 +952,11 @@ def _drain_all_fused(
             "pending_owner": cleared[3],
             "validator_permit": epoch.permit,
             "emission": epoch.emission,
-            "last_epoch_block": np.full(S, block, dtype=np.int64),
+            "last_epoch_block": _filled(S, block),
         },
         # the caller's own bonds stay the state's (and keep their view)
         **({} if bonds_owned else {"bonds": bonds}),
+        **changes,
     )
     # the result's tensors are made when read (few callers read a step's drain)
     result = DrainResult.of_arrays(

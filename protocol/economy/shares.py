@@ -367,28 +367,42 @@ def _flow_shares_fused(
     shares without net flow and with exponent 1, by :func:`_flow_kept_kernel` and the torch
     sum and division of :func:`_normalise_shares_array` (bit-identical); None where the
     kernel cannot decide (the caller takes the numpy path)."""
-    view = state.view
-    size = view("flow_ema").shape[0]
+    active, subtoken, allowed, start_block, flow_ema, enabled = state.views(_FLOW_SHARE_READS)
+    size = flow_ema.shape[0]
     emit = np.empty(size, dtype=np.bool_)
     kept = np.empty(size)
     if not _flow_kept_kernel(
-        view("active"),
-        view("subtoken_enabled"),
-        view("registration_allowed"),
-        view("start_block"),
+        active,
+        subtoken,
+        allowed,
+        start_block,
         block,
-        view("flow_ema"),
-        view("emission_enabled"),
+        flow_ema,
+        enabled,
         float(params.flow_cutoff),
         emit,
         kept,
     ):
         return None
     kept_t = torch.from_numpy(kept)
-    total = kept_t.sum()
-    if float(total) <= 0.0:
+    total = float(kept_t.sum())  # (the sum in torch: numpy's pairwise order is not torch's)
+    if total <= 0.0:
         return emit, torch.zeros_like(kept_t)
-    return emit, kept_t / total
+    # in place, under the tensor: numpy's division by the float is torch's division by the
+    # 0-dim sum (both correctly rounded), without a tensor dispatch
+    kept /= total
+    return emit, kept_t
+
+
+#: The state fields :func:`_flow_shares_fused` reads, in the order it unpacks them.
+_FLOW_SHARE_READS = (
+    "active",
+    "subtoken_enabled",
+    "registration_allowed",
+    "start_block",
+    "flow_ema",
+    "emission_enabled",
+)
 
 
 def _head_raw_array(state: NetworkState, params: EconomyParams, listed: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ exogenous stake flows and whose alpha (``market_alpha``) is staked to hotkeys ou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,6 +32,18 @@ MARKET_ACCOUNT: int = 0
 
 _A = TypeVar("_A", bound="ArrayBacked")
 
+#: The field names of each :class:`ArrayBacked` class :meth:`ArrayBacked.of_arrays` built
+#: (``dataclasses.fields`` walks the class's fields at every call; a step makes two results).
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    """The names of dataclass ``cls``'s fields, found once per class."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in fields(cls))  # type: ignore[arg-type]
+    return names
+
 
 class ArrayBacked:
     """A frozen dataclass of tensors whose instance may hold numpy arrays for its tensor
@@ -46,7 +58,7 @@ class ArrayBacked:
     def of_arrays(cls: type[_A], arrays: Mapping[str, np.ndarray], **values: Any) -> _A:
         """An instance with the tensor fields of ``arrays`` on those arrays and the other
         fields ``values`` (every field exactly once, as the constructor takes them)."""
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        names = _field_names(cls)
         given = arrays.keys() | values.keys()
         if given != names or arrays.keys() & values.keys():
             raise TypeError(
@@ -312,6 +324,46 @@ class NetworkState:
             array = views[name] = getattr(self, name).numpy()
         return array
 
+    def views(
+        self, names: Iterable[str], given: Mapping[str, np.ndarray] | None = None
+    ) -> list[np.ndarray]:
+        """``[self.view(name) for name in names]`` in one call (a step's kernels read a dozen
+        fields each: one method call per field costs more than the lookup).
+
+        ``given``: views of some of the fields the caller holds (each sharing its memory with
+        the field's tensor, as :meth:`view`'s does), taken instead of the state's.
+        """
+        views = self.__dict__.get(_VIEWS)
+        if views is None:
+            views = self.__dict__[_VIEWS] = {}
+        out = []
+        for name in names:
+            array = given.get(name) if given else None
+            if array is None:
+                array = views.get(name)
+                if array is None:
+                    array = views[name] = getattr(self, name).numpy()
+            out.append(array)
+        return out
+
+    def all_float64_cpu(self, names: Iterable[str]) -> bool:
+        """Whether every tensor field of ``names`` is float64 on the CPU:
+        ``all(self.is_float64(name, cpu=True) for name in names)``.
+
+        A field with a numpy view (:meth:`view`, :meth:`replace_arrays`) is answered from it:
+        a view exists only for a CPU tensor, of the view's dtype.
+        """
+        views = self.__dict__.get(_VIEWS) or {}
+        for name in names:
+            array = views.get(name)
+            if array is not None and name in _STATE_FIELDS:
+                dtype = array.dtype
+                if dtype is not _FLOAT64 and dtype != _FLOAT64:
+                    return False
+            elif not self.is_float64(name, cpu=True):
+                return False
+        return True
+
     def is_float64(self, name: str, *, cpu: bool = False) -> bool:
         """Whether tensor field ``name`` is float64 (and, with ``cpu``, on the CPU).
 
@@ -429,4 +481,5 @@ _VIEWS = "_numpy_views"
 #: The instance-dict key of an :class:`ArrayBacked` instance's arrays.
 _ARRAYS = "_arrays"
 _DERIVED = "_derived_values"
+_FLOAT64 = np.dtype(np.float64)
 _STATE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(NetworkState))

@@ -32,7 +32,13 @@ import torch
 
 from protocol._numba import Backend
 from protocol.economy.coinbase import CoinbaseResult, run_coinbase, run_coinbase_with_views
-from protocol.economy.drain import DrainResult, drain, drain_with_views, due_subnets
+from protocol.economy.drain import (
+    DrainResult,
+    _drain_with_views,
+    _due_array,
+    drain,
+    due_subnets,
+)
 from protocol.economy.registration import decay_registration_burn
 from protocol.economy.staking import apply_market_flows
 from protocol.economy.state import EconomyParams, NetworkState
@@ -66,7 +72,8 @@ def _flows(
 ) -> tuple[NetworkState, torch.Tensor]:
     if flows is None:
         # (a tensor on a numpy array of zeros: the same values, without a torch dispatch)
-        return state, torch.from_numpy(np.zeros(state.n_subnets))
+        # (the size from the state's view: no tensor made for it)
+        return state, torch.from_numpy(np.zeros(state.view("active").shape[0]))
     return apply_market_flows(state, flows, params)
 
 
@@ -172,13 +179,20 @@ def tempo_step(
     n_blocks = params.tempo
     first = state.block + 1
     last = state.block + n_blocks
-    state = state.replace(reg_burn=decay_registration_burn(state.reg_burn, n_blocks, params))
+    # the decayed burn and the new block enter the drain's new state (neither the flows, the
+    # coinbase nor the drain reads them): one new state fewer each
+    reg_burn = decay_registration_burn(state.reg_burn, n_blocks, params)
     state, executed = _flows(state, params, flows)
     # the coinbase hands the drain numpy views of the fields it wrote (no second conversion)
     state, coinbase, views = run_coinbase_with_views(state, params, n_blocks, "auto")
-    due = due_subnets(state, last)
-    state, drained = drain_with_views(
-        state, params, due, last, views, bonds_owned=bonds_owned, backend=backend
+    state, drained = _drain_with_views(
+        state,
+        params,
+        _due_array(state, last),
+        last,
+        views,
+        {"reg_burn": reg_burn, "block": last},
+        bonds_owned=bonds_owned,
+        backend=backend,
     )
-    state = state.replace(block=last)
     return state, TempoResult(first, last, coinbase, drained, executed)

@@ -118,6 +118,39 @@ def topk_nonzero_array(stake: np.ndarray, k: int) -> np.ndarray:
 
 
 @jit
+def _kth_smallest(values: np.ndarray, t: int) -> float:  # pragma: no cover - numba
+    """The ``t``-th smallest (0-based) of the NaN-free ``values``, which it permutes.
+
+    Hoare's selection (FIND) with the value at place ``t`` as pivot: partition around it,
+    keep the side holding place ``t``. Any exact selection gives the same value (the
+    order statistic of the values; ``-0.0`` and ``0.0`` compare equal where it is used);
+    this one partitions in place in a buffer the caller reuses, where ``np.partition``
+    copies its input on every call and runs numba's generic NaN-aware select.
+    """
+    low = 0
+    high = values.shape[0] - 1
+    while low < high:
+        pivot = values[t]
+        i = low
+        j = high
+        while i <= j:
+            while values[i] < pivot:
+                i += 1
+            while pivot < values[j]:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        # [low, j] <= pivot <= [i, high], and every place between holds the pivot
+        if j < t:
+            low = i
+        if t < i:
+            high = j
+    return values[t]
+
+
+@jit
 def _topk_nonzero_rows(
     stake: np.ndarray, k: int, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled by numba
@@ -125,9 +158,12 @@ def _topk_nonzero_rows(
     the stakes above the k-th largest, then of those equal to it the highest uids while
     places are left; only non-zero stakes."""
     n_batch, n = stake.shape
+    scratch = np.empty(n)
     for b in range(n_batch):
         row = stake[b]
-        threshold = np.partition(row, n - k)[n - k]  # torch.kthvalue(n - k + 1) (a copy)
+        for j in range(n):
+            scratch[j] = row[j]
+        threshold = _kth_smallest(scratch, n - k)  # torch.kthvalue(n - k + 1)
         places_left = k
         for j in range(n):
             above = row[j] > threshold

@@ -257,6 +257,147 @@ def _next_up32(values: np.ndarray) -> None:
         bits[j] = b
 
 
+@jit
+def _bisect(
+    w32: np.ndarray,
+    staked: np.ndarray,
+    n_staked: int,
+    stake32: np.ndarray,
+    kappa32: np.float32,
+    low: np.ndarray,
+    high: np.ndarray,
+    mid: np.ndarray,
+    above32: np.ndarray,
+) -> None:
+    """:data:`BISECTION_ROUNDS` rounds of the κ-median's bisection of every column.
+
+    Per round, ``mid = 0.5 * (low + high)``, the float32 stake of the ``staked`` rows at or
+    above it, and ``low = mid`` where that reaches ``kappa32``, else ``high = mid``. Four rows
+    per pass over the columns, the running sum kept in a register between them: each
+    column's sum still adds its rows one at a time in row order (this kernel is compiled
+    without reassociation), as one row per pass does, with a quarter of the loads and stores.
+    The bracket update is a select into both arrays (a branch per column mispredicts, and a
+    store to one of two arrays compiles to a scatter).
+    """
+    n = w32.shape[1]
+    zero = np.float32(0.0)
+    for _ in range(BISECTION_ROUNDS):
+        for j in range(n):
+            mid[j] = np.float32(0.5) * (low[j] + high[j])
+            above32[j] = zero
+        m = 0
+        while m + 4 <= n_staked:
+            a0, a1, a2, a3 = stake32[m], stake32[m + 1], stake32[m + 2], stake32[m + 3]
+            row0, row1 = w32[staked[m]], w32[staked[m + 1]]
+            row2, row3 = w32[staked[m + 2]], w32[staked[m + 3]]
+            for j in range(n):
+                t = mid[j]
+                acc = above32[j]
+                acc += a0 if row0[j] >= t else zero
+                acc += a1 if row1[j] >= t else zero
+                acc += a2 if row2[j] >= t else zero
+                acc += a3 if row3[j] >= t else zero
+                above32[j] = acc
+            m += 4
+        while m < n_staked:
+            a = stake32[m]
+            row = w32[staked[m]]
+            for j in range(n):
+                above32[j] += a if row[j] >= mid[j] else zero
+            m += 1
+        for j in range(n):
+            up = above32[j] >= kappa32
+            t = mid[j]
+            lo = low[j]
+            hi = high[j]
+            low[j] = t if up else lo
+            high[j] = hi if up else t
+
+
+@jit
+def _check_brackets(
+    w_buf: np.ndarray,
+    w32: np.ndarray,
+    stake: np.ndarray,
+    staked: np.ndarray,
+    n_staked: int,
+    low: np.ndarray,
+    high: np.ndarray,
+    stake_above: np.ndarray,
+    stake_inside: np.ndarray,
+    inside_low: np.ndarray,
+    inside_high: np.ndarray,
+) -> None:
+    """Per column of ``w_buf``, over the ``staked`` rows: the float64 stake above its bracket
+    ``[low, high)`` (compared in float32, ``w32``), the stake inside it and the smallest and
+    largest value inside it (``±inf`` for none).
+
+    The sums add the rows in row order (compiled without reassociation), four rows per pass
+    over the columns with the running values in registers between them.
+    """
+    n = w_buf.shape[1]
+    for j in range(n):
+        stake_above[j] = 0.0
+        stake_inside[j] = 0.0
+        inside_low[j] = np.inf
+        inside_high[j] = -np.inf
+    m = 0
+    while m + 4 <= n_staked:
+        r0, r1, r2, r3 = staked[m], staked[m + 1], staked[m + 2], staked[m + 3]
+        a0, a1, a2, a3 = stake[r0], stake[r1], stake[r2], stake[r3]
+        row0, row1, row2, row3 = w_buf[r0], w_buf[r1], w_buf[r2], w_buf[r3]
+        f0, f1, f2, f3 = w32[r0], w32[r1], w32[r2], w32[r3]
+        for j in range(n):
+            lo32 = low[j]
+            hi32 = high[j]
+            above = stake_above[j]
+            inside = stake_inside[j]
+            smallest = inside_low[j]
+            largest = inside_high[j]
+            is_above = f0[j] >= hi32
+            is_inside = (f0[j] >= lo32) & ~is_above
+            above += a0 if is_above else 0.0
+            inside += a0 if is_inside else 0.0
+            smallest = min(smallest, row0[j] if is_inside else np.inf)
+            largest = max(largest, row0[j] if is_inside else -np.inf)
+            is_above = f1[j] >= hi32
+            is_inside = (f1[j] >= lo32) & ~is_above
+            above += a1 if is_above else 0.0
+            inside += a1 if is_inside else 0.0
+            smallest = min(smallest, row1[j] if is_inside else np.inf)
+            largest = max(largest, row1[j] if is_inside else -np.inf)
+            is_above = f2[j] >= hi32
+            is_inside = (f2[j] >= lo32) & ~is_above
+            above += a2 if is_above else 0.0
+            inside += a2 if is_inside else 0.0
+            smallest = min(smallest, row2[j] if is_inside else np.inf)
+            largest = max(largest, row2[j] if is_inside else -np.inf)
+            is_above = f3[j] >= hi32
+            is_inside = (f3[j] >= lo32) & ~is_above
+            above += a3 if is_above else 0.0
+            inside += a3 if is_inside else 0.0
+            smallest = min(smallest, row3[j] if is_inside else np.inf)
+            largest = max(largest, row3[j] if is_inside else -np.inf)
+            stake_above[j] = above
+            stake_inside[j] = inside
+            inside_low[j] = smallest
+            inside_high[j] = largest
+        m += 4
+    while m < n_staked:
+        r = staked[m]
+        a = stake[r]
+        row = w_buf[r]
+        row32 = w32[r]
+        for j in range(n):
+            is_above = row32[j] >= high[j]
+            is_inside = (row32[j] >= low[j]) & ~is_above
+            stake_above[j] += a if is_above else 0.0
+            stake_inside[j] += a if is_inside else 0.0
+            inside_low[j] = min(inside_low[j], row[j] if is_inside else np.inf)
+            inside_high[j] = max(inside_high[j], row[j] if is_inside else -np.inf)
+        m += 1
+
+
 @_jit
 def _bracketed_median(
     w_buf: np.ndarray,
@@ -287,9 +428,10 @@ def _bracketed_median(
     :func:`_kappa_median` on the column.
 
     ``stake32`` (``[k]`` float32), ``scratch32`` (``[6, n]`` float32) and ``scratch64``
-    (``[6, n]``) are work arrays. Running minima and maxima alternate between two arrays (read one,
-    write the other): an in-place ``a[j] = min(a[j], x)`` compiles to masked stores, which
-    are slow on some x86 cores (AMD Zen), where two buffers take plain stores.
+    (``[6, n]``) are work arrays. The range pass's running minima and maxima alternate between
+    two arrays (read one, write the other): an in-place ``a[j] = min(a[j], x)`` compiles to
+    masked stores, which are slow on some x86 cores (AMD Zen), where two buffers take plain
+    stores. The bisection and the check run in :func:`_bisect` and :func:`_check_brackets`.
     """
     n = w_buf.shape[1]
     mid = scratch32[0]
@@ -310,44 +452,16 @@ def _bracketed_median(
         low, low_next = low_next, low
         high, high_next = high_next, high
     _next_up32(high)
-    for _ in range(BISECTION_ROUNDS):
-        for j in range(n):
-            mid[j] = np.float32(0.5) * (low[j] + high[j])
-            above32[j] = 0.0
-        for m in range(n_staked):
-            a = stake32[m]
-            row = w32[staked[m]]
-            for j in range(n):
-                above32[j] += a if row[j] >= mid[j] else np.float32(0.0)
-        for j in range(n):
-            if above32[j] >= kappa32:
-                low[j] = mid[j]
-            else:
-                high[j] = mid[j]
+    _bisect(w32, staked, n_staked, stake32, kappa32, low, high, mid, above32)
     # float64 check of each bracket: stake above it, stake in it, its smallest/largest value
     stake_above = scratch64[0]
     stake_inside = scratch64[1]
-    stake_above[:] = 0.0
-    stake_inside[:] = 0.0
-    inside_low, inside_low_next = scratch64[2], scratch64[3]
-    inside_high, inside_high_next = scratch64[4], scratch64[5]
-    inside_low[:] = np.inf
-    inside_high[:] = -np.inf
-    for m in range(n_staked):
-        r = staked[m]
-        a = stake[r]
-        row = w_buf[r]
-        row32 = w32[r]
-        for j in range(n):
-            v = row[j]
-            is_above = row32[j] >= high[j]
-            inside = (row32[j] >= low[j]) & ~is_above
-            stake_above[j] += a if is_above else 0.0
-            stake_inside[j] += a if inside else 0.0
-            inside_low_next[j] = min(inside_low[j], v if inside else np.inf)
-            inside_high_next[j] = max(inside_high[j], v if inside else -np.inf)
-        inside_low, inside_low_next = inside_low_next, inside_low
-        inside_high, inside_high_next = inside_high_next, inside_high
+    inside_low = scratch64[2]
+    inside_high = scratch64[3]
+    _check_brackets(
+        w_buf, w32, stake, staked, n_staked, low, high,
+        stake_above, stake_inside, inside_low, inside_high,
+    )  # fmt: skip
     for j in range(n):
         checked = stake_above[j] < kappa and stake_above[j] + stake_inside[j] >= kappa
         if checked and inside_low[j] == inside_high[j]:
@@ -466,6 +580,10 @@ def fused_slice_epoch(
     unchanged = np.zeros(k, dtype=np.bool_)
     stored = np.zeros(k, dtype=np.bool_)
     median_stake = np.empty(k)
+    # rows of w_buf / w32_buf known to hold +0.0 everywhere (left so by an earlier subnet):
+    # a known-zero slice row then needs no 2 KB clear (most permit rows set no weights)
+    w_clear = np.zeros(k, dtype=np.bool_)
+    w32_clear = np.zeros(k, dtype=np.bool_)
     rate = 1.0 - bonds_moving_average
     la2_slope = steepness / -100.0
     for b in range(n_batch):
@@ -487,15 +605,20 @@ def fused_slice_epoch(
             if known_zero[r]:
                 # all +0.0 (the caller's word): what the masked copy below would give, and
                 # the sum, the zero test and the explicit entries of an all-zero row
-                w_buf[r, :] = 0.0
+                if not w_clear[r]:
+                    w_buf[r, :] = 0.0
+                    w_clear[r] = True
                 if has_present:
                     exists_buf[r, :] = False
                 row_total[r] = 0.0
                 row_zero[r] = True
                 if stake[b, r] > 0 and not zero_seen:
-                    w32_buf[r, :] = np.float32(0.0)
+                    if not w32_clear[r]:
+                        w32_buf[r, :] = np.float32(0.0)
+                        w32_clear[r] = True
                     zero_seen = True
                 continue
+            w_clear[r] = False
             threshold = drop_from[b, r]
             self_column = -1 if keep_self[b, r] else src
             source = weights[b, src]
@@ -529,12 +652,14 @@ def fused_slice_epoch(
                 if not zero_seen:
                     for j in range(n):
                         w32_buf[r, j] = np.float32(w_buf[r, j])
+                    w32_clear[r] = False
                     zero_seen = True
             elif stake[b, r] > 0:
                 for j in range(n):
                     v = w_buf[r, j] * inverse
                     w_buf[r, j] = v
                     w32_buf[r, j] = np.float32(v)
+                w32_clear[r] = False
             elif total > 0:
                 for j in range(n):
                     w_buf[r, j] *= inverse

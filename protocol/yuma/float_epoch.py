@@ -118,6 +118,60 @@ def topk_nonzero_array(stake: np.ndarray, k: int) -> np.ndarray:
 
 
 @jit
+def _kth_smallest(values: np.ndarray, keys: np.ndarray, t: int) -> float:  # pragma: no cover
+    """The ``t``-th smallest (0-based) of the NaN-free ``values`` (``keys``: a ``uint64``
+    buffer of the same length, overwritten).
+
+    Each value's bits become an unsigned key in the values' order (``-0.0`` just below
+    ``0.0``, which compare equal where the result is used); the key of the ``t``-th smallest
+    is the largest ``K`` with at least ``n - t`` keys ``>= K``, found by bisection on the
+    key range with a branch-free count per round (at most 64 rounds; every four rounds the
+    keys still in range are packed, so the rounds soon count a few). Any exact selection
+    gives the same value; this one has no data-dependent branches, which a partition-based
+    select (``np.partition``) mispredicts about every other element on varied stakes.
+    """
+    n = values.shape[0]
+    bits = values.view(np.uint64)
+    sign = np.uint64(1) << np.uint64(63)
+    low = np.uint64(0xFFFFFFFFFFFFFFFF)
+    high = np.uint64(0)
+    for j in range(n):
+        b = bits[j]
+        key = ~b if b & sign else b | sign
+        keys[j] = key
+        low = min(low, key)
+        high = max(high, key)
+    need = n - t
+    # count(keys >= low) >= need > count(keys >= high + 1), counting the ``above`` keys
+    # dropped above the range; every few rounds the keys left in [low, high] are packed to
+    # the front (branch-free), so later rounds count only those
+    above = 0
+    m = n
+    while low < high:
+        for _ in range(4):
+            if low == high:
+                break
+            mid = low + (high - low + np.uint64(1)) // np.uint64(2)
+            count = above
+            for j in range(m):
+                count += 1 if keys[j] >= mid else 0
+            if count >= need:
+                low = mid
+            else:
+                high = mid - np.uint64(1)
+        kept = 0
+        for j in range(m):
+            key = keys[j]
+            keys[kept] = key
+            above += 1 if key > high else 0
+            kept += 1 if (key >= low) & (key <= high) else 0
+        m = kept
+    # the key back to the value's bits
+    keys[0] = low ^ sign if low & sign else ~low
+    return keys[:1].view(np.float64)[0]
+
+
+@jit
 def _topk_nonzero_rows(
     stake: np.ndarray, k: int, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled by numba
@@ -125,9 +179,10 @@ def _topk_nonzero_rows(
     the stakes above the k-th largest, then of those equal to it the highest uids while
     places are left; only non-zero stakes."""
     n_batch, n = stake.shape
+    keys = np.empty(n, dtype=np.uint64)
     for b in range(n_batch):
         row = stake[b]
-        threshold = np.partition(row, n - k)[n - k]  # torch.kthvalue(n - k + 1) (a copy)
+        threshold = _kth_smallest(row, keys, n - k)  # torch.kthvalue(n - k + 1)
         places_left = k
         for j in range(n):
             above = row[j] > threshold

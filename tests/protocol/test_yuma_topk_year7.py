@@ -48,3 +48,29 @@ def test_nan_stake_takes_the_torch_path() -> None:
     stake = np.array([[1.0, np.nan, 3.0, 2.0, 0.0]])
     expected = topk_nonzero(torch.from_numpy(stake), 2).numpy()
     assert np.array_equal(topk_nonzero_array(stake, 2), expected)
+
+
+@pytest.mark.parametrize("order", ["random", "sorted", "reversed", "constant", "two_levels"])
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 256])
+def test_kth_smallest_is_the_order_statistic(order: str, n: int) -> None:
+    """The selection behind the kernel's threshold equals the sorted array's value at every
+    place, for orders that make naive pivots degrade and with ties, infinities and both
+    signed zeros."""
+    rng = np.random.default_rng(n)
+    values = rng.integers(-3, 4, n).astype(np.float64)
+    values[rng.random(n) < 0.2] = -0.0
+    values[rng.random(n) < 0.05] = np.inf
+    values[rng.random(n) < 0.05] = -np.inf
+    if order == "random":
+        values = values * rng.random(n)
+    elif order == "sorted":
+        values = np.sort(values)
+    elif order == "reversed":
+        values = np.sort(values)[::-1].copy()
+    elif order == "constant":
+        values = np.full(n, 2.5)
+    want = np.sort(values)
+    keys = np.empty(n, dtype=np.uint64)
+    for t in range(n):
+        got = float_epoch._kth_smallest(values, keys, t)
+        assert got == want[t], (t, got, want[t])

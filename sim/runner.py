@@ -119,6 +119,22 @@ class RunRef:
     error: str | None = None
     traceback: str | None = None
 
+    @classmethod
+    def unfinished(
+        cls,
+        run_id: str,
+        attempt: int,
+        status: str,
+        seed: int,
+        error: str,
+        *,
+        wall_s: float = 0.0,
+        worker: str = "",
+        traceback: str | None = None,
+    ) -> RunRef:
+        """A run that wrote no part: ``FAILED`` (its own error) or ``ABORTED`` (the executor's)."""
+        return cls(run_id, attempt, status, None, 0, int(seed), wall_s, worker, error, traceback)
+
 
 @dataclass(frozen=True)
 class StudyPlan:
@@ -260,16 +276,14 @@ def run_one(
             _TOKEN["token"],
         )
     except Exception as exc:
-        return RunRef(
+        return RunRef.unfinished(
             run_id,
             attempt,
             "FAILED",
-            None,
-            0,
-            int(seed),
-            time.perf_counter() - start,
-            str(_TOKEN["token"]),
-            error=f"{type(exc).__name__}: {exc}",
+            seed,
+            f"{type(exc).__name__}: {exc}",
+            wall_s=time.perf_counter() - start,
+            worker=str(_TOKEN["token"]),
             traceback=traceback.format_exc(),
         )
 
@@ -349,16 +363,14 @@ def run_bundle(
             )
         except Exception as exc:
             refs.append(
-                RunRef(
+                RunRef.unfinished(
                     run_id,
                     attempt,
                     "FAILED",
-                    None,
-                    0,
-                    int(seed),
-                    time.perf_counter() - start,
-                    worker,
-                    error=f"{type(exc).__name__}: {exc}",
+                    seed,
+                    f"{type(exc).__name__}: {exc}",
+                    wall_s=time.perf_counter() - start,
+                    worker=worker,
                     traceback="".join(traceback.format_exception(exc)),
                 )
             )
@@ -736,19 +748,13 @@ def _execute(
         if ref.status != "SUCCEEDED":
             bar.write(f"{ref.run_id}: {ref.status}: {ref.error}")
 
-    def aborted(row: pd.Series, exc: BaseException, trace: str | None = None) -> RunRef:
-        return RunRef(
-            row["run_id"],
-            int(row["attempt"]),
-            "ABORTED",
-            None,
-            0,
-            int(row["seed"]),
-            0.0,
-            "",
-            error=f"{type(exc).__name__}: {exc}",
-            traceback=trace,
+    def unfinished(row: pd.Series, status: str, error: str, trace: str | None = None) -> RunRef:
+        return RunRef.unfinished(
+            row["run_id"], int(row["attempt"]), status, row["seed"], error, traceback=trace
         )
+
+    def aborted(row: pd.Series, exc: BaseException, trace: str | None = None) -> RunRef:
+        return unfinished(row, "ABORTED", f"{type(exc).__name__}: {exc}", trace)
 
     def submit_next() -> None:
         ready: list[tuple[int, pd.Series, SimConfig]] = []
@@ -757,38 +763,12 @@ def _execute(
             config = configs.get(int(row["scenario_id"]))
             if not isinstance(config, SimConfig):
                 error = config.error if isinstance(config, _Invalid) else "no config stored"
-                record(
-                    idx,
-                    RunRef(
-                        row["run_id"],
-                        int(row["attempt"]),
-                        "FAILED",
-                        None,
-                        0,
-                        int(row["seed"]),
-                        0.0,
-                        "",
-                        error=f"ScenarioError: {error}",
-                    ),
-                )
+                record(idx, unfinished(row, "FAILED", f"ScenarioError: {error}"))
                 continue
             try:
                 config = _with_draw(config, row.get("market_draw"))
             except ValueError as exc:
-                record(
-                    idx,
-                    RunRef(
-                        row["run_id"],
-                        int(row["attempt"]),
-                        "FAILED",
-                        None,
-                        0,
-                        int(row["seed"]),
-                        0.0,
-                        "",
-                        error=f"market_draw: {exc}",
-                    ),
-                )
+                record(idx, unfinished(row, "FAILED", f"market_draw: {exc}"))
                 continue
             ready.append((idx, row, config))
         if not ready:

@@ -4,6 +4,7 @@ executor, on resume and on replay; the ranking read over the draws."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from concurrent.futures import Executor
 from pathlib import Path
@@ -183,6 +184,26 @@ def test_with_market_constants_validates_the_market_only() -> None:
         with_market_constants(config, {"market.contagion_beta": -1.0})
     with pytest.raises(ValueError, match="expected 'market"):
         with_market_constants(config, {"network.kappa": 0.5})
+
+
+def test_a_bad_recorded_draw_fails_its_run_only(tmp_path: Path) -> None:
+    """A run whose recorded draw does not validate is FAILED with the reason and no part; the
+    study's other runs finish and are stored (one run's failure never costs another's)."""
+    configs, points = _configs(1, horizon=0.25)
+    plan = plan_study(configs, points, ["sudo"], 2, entropy=2026, run_config=PRIOR)
+    manifest = plan.manifest.copy()
+    bad = manifest.index[0]
+    manifest.loc[bad, "market_draw"] = json.dumps({"market.contagion_beta": -1.0})
+    plan = dataclasses.replace(plan, manifest=manifest)
+    with make_executor("sequential", workers=1) as executor:
+        summary = run_sweep(plan, tmp_path, executor, progress=False)
+    assert summary.counts == {"SUCCEEDED": 1, "FAILED": 1}
+    stored = StudyStore(tmp_path).manifest().set_index("run_id")
+    failed = stored.loc[manifest.loc[bad, "run_id"]]
+    assert failed["status"] == "FAILED"
+    assert failed["error"].startswith("market_draw: ") and "contagion_beta" in failed["error"]
+    assert not isinstance(failed["part_path"], str) or not failed["part_path"]
+    assert len(StudyStore(tmp_path).table("kpis")) == 1
 
 
 def test_market_uncertainty_study_key(tmp_path: Path) -> None:

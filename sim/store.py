@@ -262,8 +262,11 @@ class PartWriter:
                 )
                 continue
             out = out.reset_index(drop=True)
-            for col in out.select_dtypes(include="object").columns:
-                out[col] = _jsonable_column(out[col])
+            for col in out.columns:
+                # object columns, and pandas 3's string columns (object ones before pandas 3;
+                # select_dtypes("object") stops including them in a later pandas)
+                if out[col].dtype == object or isinstance(out[col].dtype, pd.StringDtype):
+                    out[col] = _jsonable_column(out[col])
             out.insert(0, "attempt", int(attempt))
             out.insert(0, "run_id", run_id)
             atomic_write_parquet(out, directory / name)

@@ -17,7 +17,8 @@ def _numpy_honest(observed: np.ndarray, exponent: float) -> np.ndarray:
     rows = observed**exponent
     total = rows.sum(axis=-1, keepdims=True)
     positive = total > 0
-    return np.where(positive, rows / np.where(positive, total, 1.0), 0.0)
+    with np.errstate(invalid="ignore"):  # NaN and inf rows: the division's NaN is masked out
+        return np.where(positive, rows / np.where(positive, total, 1.0), 0.0)
 
 
 @pytest.mark.parametrize(

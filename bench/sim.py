@@ -54,6 +54,32 @@ from sim.api import load_config  # noqa: E402
 from sim.api import run as run_scenario  # noqa: E402
 from sim.model import GovSimModel  # noqa: E402
 
+
+def _versions() -> str:
+    """The header line: versions, the CPU and numpy's SIMD targets (the same code runs about
+    twice as fast on one 2-core machine as on another, so figures name their machine)."""
+    import numpy as np
+
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # numpy < 2
+        from numpy.core import _multiarray_umath as umath
+    features = umath.__cpu_features__
+    simd = "+".join(t for t in umath.__cpu_dispatch__ if features.get(t)) or "baseline"
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"mesa {engine.MESA_VERSION}, torch {torch.__version__}, numpy {np.__version__} "
+        f"({simd}), 1 thread, {cpu}"
+    )
+
+
 #: The full-year goal's network: 128 subnets x 256 uids, 16 validators, weights every tempo.
 FULL_YEAR = {"subnets": 128, "uids": 256, "validators": 16, "tempo": 360, "weights_every": 1}
 DAYS_PER_YEAR = 365.0
@@ -196,7 +222,7 @@ def _bench_runs(args: argparse.Namespace, config: Any) -> None:
     if args.profile:
         _profile(args.profile, lambda: run_scenario(config))
     best = min(range(repeat), key=cpu.__getitem__)
-    print(f"mesa {engine.MESA_VERSION}, torch {torch.__version__}, 1 thread")
+    print(_versions())
     print(
         f"{_describe(args, config)}: {days:g} days in {steps} steps; "
         f"CPU s per run {', '.join(f'{c:.2f}' for c in cpu)} (chain "
@@ -243,7 +269,7 @@ def _bench_slice(args: argparse.Namespace, config: Any) -> None:
     cpu_day, wall_day = cpu_run / timed_days, wall_run / timed_days
     year_cpu = cpu_init + cpu_first + cpu_day * DAYS_PER_YEAR
     year_wall = wall_init + wall_first + wall_day * DAYS_PER_YEAR
-    print(f"mesa {engine.MESA_VERSION}, torch {torch.__version__}, 1 thread")
+    print(_versions())
     print(
         f"{_describe(args, config)}: init {cpu_init:.2f} s CPU; first step {cpu_first:.2f} s "
         f"CPU; {steps - 1} more steps over {timed_days:g} days in {cpu_run:.2f} s CPU "

@@ -1218,60 +1218,32 @@ def summarize_study(
     scenario = str(sweep.get("scenario") or store.root.name)
     constant = constant_kpis(kpis) if not kpis.empty else {}
     chosen, reason = choose_kpi(kpis, scenario, kpi)
-    empty = pd.DataFrame(columns=["policy", "kpi", "mean", "low", "high", "n"])
-    if kpis.empty:
-        return StudySummary(
-            store.root,
-            scenario,
-            str(sweep.get("description") or ""),
-            sweep,
-            status,
-            policies,
-            design,
-            chosen,
-            reason,
-            empty,
-            constant,
-            pd.DataFrame(),
-            None,
-            (),
-        )
-    present = [p for p in policies if p in set(kpis["policy"])]
-    varying = kpis.drop(columns=list(constant))
-    summary = compare_summary(varying, policies=present, level=level)
-    per_point = pd.DataFrame()
-    point_verdicts: list[PointVerdict] = []
-    if design.is_sweep:
-        columns = kpi_columns(varying)
-        if chosen is not None and chosen not in columns:
-            columns.append(chosen)
-        per_point = point_summary(kpis, design, level=level, columns=columns)
-        if len(policies) > 1:
-            for point in design.points.index:
-                at = kpis[kpis["point"] == point]
-                if at.empty:
-                    continue
-                point_verdicts.append(
-                    PointVerdict(
-                        int(point), design.values(point), verdict(at, policies=list(policies))
-                    )
-                )
+    # (None, None) for a study without KPIs or without harm.total
     front, front_verdict = _study_frontier(store, kpis, sweep, conformance=conformance, level=level)
     cannot = front.cannot_act if front is not None else ()
-    overall = (
-        verdict(kpis, policies=list(policies), cannot_act=cannot) if len(policies) > 1 else None
-    )
-    if cannot and point_verdicts:
-        point_verdicts = [
-            PointVerdict(
-                pv.point,
-                pv.values,
-                verdict(
-                    kpis[kpis["point"] == pv.point], policies=list(policies), cannot_act=cannot
-                ),
-            )
-            for pv in point_verdicts
-        ]
+    summary = pd.DataFrame(columns=["policy", "kpi", "mean", "low", "high", "n"])
+    per_point = pd.DataFrame()
+    point_verdicts: list[PointVerdict] = []
+    overall = None
+    if not kpis.empty:
+        present = [p for p in policies if p in set(kpis["policy"])]
+        varying = kpis.drop(columns=list(constant))
+        summary = compare_summary(varying, policies=present, level=level)
+        if design.is_sweep:
+            columns = kpi_columns(varying)
+            if chosen is not None and chosen not in columns:
+                columns.append(chosen)
+            per_point = point_summary(kpis, design, level=level, columns=columns)
+            if len(policies) > 1:
+                for point in design.points.index:
+                    at = kpis[kpis["point"] == point]
+                    if not at.empty:
+                        judged = verdict(at, policies=list(policies), cannot_act=cannot)
+                        point_verdicts.append(
+                            PointVerdict(int(point), design.values(point), judged)
+                        )
+        if len(policies) > 1:
+            overall = verdict(kpis, policies=list(policies), cannot_act=cannot)
     return StudySummary(
         store.root,
         scenario,

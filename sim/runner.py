@@ -35,7 +35,7 @@ from concurrent.futures import (
     Future,
     wait,
 )
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -694,17 +694,13 @@ def _progress(total: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=desc, unit="run", disable=not enabled, leave=False)
 
 
+#: What a run's result writes into its manifest row: every field of :class:`RunRef` but the
+#: two the row already holds.
+_RESULT_FIELDS = tuple(f.name for f in fields(RunRef) if f.name not in {"run_id", "seed"})
+
+
 def _apply(manifest: pd.DataFrame, index: int, ref: RunRef) -> None:
-    for key in (
-        "status",
-        "attempt",
-        "part_path",
-        "n_rows",
-        "wall_s",
-        "worker",
-        "error",
-        "traceback",
-    ):
+    for key in _RESULT_FIELDS:
         manifest.at[index, key] = getattr(ref, key)
 
 

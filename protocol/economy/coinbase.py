@@ -32,6 +32,7 @@ from protocol.economy.emission import (
     block_emission_array,
 )
 from protocol.economy.shares import (
+    _FLOW_SHARE_READS,
     SHARE_ERAS,
     ShareEra,
     _emitting_array,
@@ -81,17 +82,8 @@ class CoinbaseResult(ArrayBacked):
     n_blocks: int
 
 
-#: The state fields :func:`_flow_shares_fused` reads.
-_FLOW_SHARE_INPUTS = frozenset(
-    (
-        "active",
-        "subtoken_enabled",
-        "registration_allowed",
-        "start_block",
-        "flow_ema",
-        "emission_enabled",
-    )
-)
+#: The state fields :func:`_flow_shares_fused` reads (a change of any makes its result stale).
+_FLOW_SHARE_INPUTS = frozenset(_FLOW_SHARE_READS)
 
 
 def subnet_shares(state: NetworkState, params: EconomyParams, block: int) -> torch.Tensor:

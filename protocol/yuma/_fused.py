@@ -350,38 +350,12 @@ def _check_brackets(
         for j in range(n):
             lo32 = low[j]
             hi32 = high[j]
-            above = stake_above[j]
-            inside = stake_inside[j]
-            smallest = inside_low[j]
-            largest = inside_high[j]
-            is_above = f0[j] >= hi32
-            is_inside = (f0[j] >= lo32) & ~is_above
-            above += a0 if is_above else 0.0
-            inside += a0 if is_inside else 0.0
-            smallest = min(smallest, row0[j] if is_inside else np.inf)
-            largest = max(largest, row0[j] if is_inside else -np.inf)
-            is_above = f1[j] >= hi32
-            is_inside = (f1[j] >= lo32) & ~is_above
-            above += a1 if is_above else 0.0
-            inside += a1 if is_inside else 0.0
-            smallest = min(smallest, row1[j] if is_inside else np.inf)
-            largest = max(largest, row1[j] if is_inside else -np.inf)
-            is_above = f2[j] >= hi32
-            is_inside = (f2[j] >= lo32) & ~is_above
-            above += a2 if is_above else 0.0
-            inside += a2 if is_inside else 0.0
-            smallest = min(smallest, row2[j] if is_inside else np.inf)
-            largest = max(largest, row2[j] if is_inside else -np.inf)
-            is_above = f3[j] >= hi32
-            is_inside = (f3[j] >= lo32) & ~is_above
-            above += a3 if is_above else 0.0
-            inside += a3 if is_inside else 0.0
-            smallest = min(smallest, row3[j] if is_inside else np.inf)
-            largest = max(largest, row3[j] if is_inside else -np.inf)
-            stake_above[j] = above
-            stake_inside[j] = inside
-            inside_low[j] = smallest
-            inside_high[j] = largest
+            sums = (stake_above[j], stake_inside[j], inside_low[j], inside_high[j])
+            sums = _bracket_row(sums, f0[j], row0[j], a0, lo32, hi32)
+            sums = _bracket_row(sums, f1[j], row1[j], a1, lo32, hi32)
+            sums = _bracket_row(sums, f2[j], row2[j], a2, lo32, hi32)
+            sums = _bracket_row(sums, f3[j], row3[j], a3, lo32, hi32)
+            stake_above[j], stake_inside[j], inside_low[j], inside_high[j] = sums
         m += 4
     while m < n_staked:
         r = staked[m]
@@ -389,13 +363,31 @@ def _check_brackets(
         row = w_buf[r]
         row32 = w32[r]
         for j in range(n):
-            is_above = row32[j] >= high[j]
-            is_inside = (row32[j] >= low[j]) & ~is_above
-            stake_above[j] += a if is_above else 0.0
-            stake_inside[j] += a if is_inside else 0.0
-            inside_low[j] = min(inside_low[j], row[j] if is_inside else np.inf)
-            inside_high[j] = max(inside_high[j], row[j] if is_inside else -np.inf)
+            sums = (stake_above[j], stake_inside[j], inside_low[j], inside_high[j])
+            sums = _bracket_row(sums, row32[j], row[j], a, low[j], high[j])
+            stake_above[j], stake_inside[j], inside_low[j], inside_high[j] = sums
         m += 1
+
+
+@jit
+def _bracket_row(
+    sums: tuple[float, float, float, float],
+    value32: np.float32,
+    value: float,
+    stake: float,
+    low: np.float32,
+    high: np.float32,
+) -> tuple[float, float, float, float]:  # pragma: no cover - compiled by numba
+    """One row's entry added to a column's (stake above, stake inside, smallest inside,
+    largest inside) for :func:`_check_brackets`: selects, no branches."""
+    above, inside, smallest, largest = sums
+    is_above = value32 >= high
+    is_inside = (value32 >= low) & ~is_above
+    above += stake if is_above else 0.0
+    inside += stake if is_inside else 0.0
+    smallest = min(smallest, value if is_inside else np.inf)
+    largest = max(largest, value if is_inside else -np.inf)
+    return above, inside, smallest, largest
 
 
 @_jit

@@ -286,7 +286,7 @@ def observed_quality(
     numpy.ndarray
         ``[S, V, U]`` float64, >= 0.
     """
-    return _observe(
+    return observed_quality_and_squared_rows(
         apparent, duplicate, is_miner, None, n_validators=n_validators, noise=noise,
         detection=detection, rng=rng,
     )[0]  # fmt: skip
@@ -324,24 +324,6 @@ def observed_quality_and_squared_rows(
         The observed quality, and the weight array or ``None`` where the pass cannot make it
         (no numba, another generator than PCG64, another dtype).
     """
-    return _observe(
-        apparent, duplicate, is_miner, slots, n_validators=n_validators, noise=noise,
-        detection=detection, rng=rng,
-    )  # fmt: skip
-
-
-def _observe(
-    apparent: np.ndarray,
-    duplicate: np.ndarray,
-    is_miner: np.ndarray,
-    slots: np.ndarray | None,
-    *,
-    n_validators: int,
-    noise: float,
-    detection: float,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`observed_quality_and_squared_rows` (``slots=None``: no weight array)."""
     s, u = apparent.shape
     base = np.where(is_miner, apparent, 0.0)[:, None, :]
     # In place on the float32 draws (same values as ``base * exp(noise * z)``, fewer copies).

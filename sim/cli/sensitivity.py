@@ -324,7 +324,6 @@ def sensitivity(
     """
     from sim.cli.study import (
         _check_executor,
-        _check_out,
         _default_out,
         _execute_plan,
         _load,
@@ -389,10 +388,6 @@ def sensitivity(
         f"replication(s) = {n_runs} runs on {executor_kind} ({workers or 'all'} workers) "
         f"-> {out}"
     )
-    if check:
-        _check_out(out)
-        click.echo(f"ok: {line}")
-        return
     summary = _execute_plan(
         plan,
         out,
@@ -404,7 +399,10 @@ def sensitivity(
         entropy_given=entropy is not None,
         quiet=quiet,
         err=as_json,
+        check=check,
     )
+    if summary is None:  # --check
+        return
     _finish(out, metric=metric, runs=summary, write_report=not no_report, as_json=as_json)
     if not summary.ok:
         _print_failures(out)

@@ -381,10 +381,6 @@ def _run_study(
         f"constants {'drawn per replication' if uncertainty == 'prior' else 'fixed'}) "
         f"-> {out}"
     )
-    if check:
-        _check_out(out)
-        click.echo(f"ok: {line}")
-        return None
     return _execute_plan(
         plan,
         out,
@@ -396,6 +392,7 @@ def _run_study(
         entropy_given=entropy is not None,
         quiet=quiet,
         err=err,
+        check=check,
     )
 
 
@@ -411,11 +408,20 @@ def _execute_plan(
     entropy_given: bool,
     quiet: bool,
     err: bool,
+    check: bool = False,
 ) -> Any:
     """Prepare ``out`` for ``plan`` (new, ``--resume`` or ``--force``), say ``line``, run or
     continue the study on the chosen executor and say how it ended; the
-    :class:`sim.runner.SweepSummary`. Shared by every command that runs a study."""
+    :class:`sim.runner.SweepSummary`. Shared by every command that runs a study.
+
+    With ``check`` (``--check``), only check that ``out`` may be written, say ``ok: line``
+    and return ``None``: nothing runs."""
     from sim.runner import resume, run_sweep
+
+    if check:
+        _check_out(out)
+        click.echo(f"ok: {line}")
+        return None
 
     action = _prepare_out(out, plan, resume_study, force, entropy_given, err=err)
     click.echo(line, err=err)
